@@ -1,0 +1,747 @@
+/* attnscope-cli bench — time tokenization and the forward pass, and say how
+ * close the encoder comes to this machine's own SGEMM rate.
+ *
+ * For each length (16 … 512 tokens) it reports medians over repeated runs
+ * after warm-up:
+ *   tokenize     as_tokenizer_encode of a text that gives exactly n tokens
+ *   first layer  from the start of the forward pass until layer 0's
+ *                attention reaches the caller (what a streaming UI waits for)
+ *   forward      the whole pass with every layer's attention copied into one
+ *                freshly allocated [layers, heads, n, n] block in host memory
+ *                (what as_attention_compute_ids does)
+ *   GFLOP/s      flops(n) / forward time, with flops(n) counted per layer as
+ *                  QKV projections   2·n·H·3H
+ *                  scores  Q K^T     2·n·n·H   (all heads: n_heads · 2·n·n·d)
+ *                  context P V       2·n·n·H
+ *                  output dense      2·n·H·H
+ *                  FFN, two GEMMs    2·n·H·I · 2
+ *                (softmax, LayerNorm, GELU and the embedding are not counted)
+ * and, in the same run, the rate OpenBLAS reaches on a square SGEMM with the
+ * same thread count, so "% SGEMM" is the fraction of this machine's limit.
+ *
+ * Absolute times on a shared machine are noise; compare ratios from one run
+ * (tools/bench-compare runs this and the transformers reference together).
+ */
+#include "as-cli.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "as-json-writer.h"
+#include "as-output-file.h"
+
+#ifdef AS_HAVE_RENDER
+#include "as-heatmap-render.h"
+#endif
+
+/* Sentence A for the tokenization rows: plain English, repeated as needed. */
+static const char bench_passage[] =
+  "The committee met on a grey Tuesday morning to decide whether the old "
+  "railway bridge should be repaired or replaced. Engineers had measured the "
+  "corrosion in its steel beams, and their report was unambiguous: without "
+  "major work the structure would not survive another decade of freight "
+  "traffic. Local residents, however, argued that the bridge was part of the "
+  "town's identity, painted in every souvenir shop and photographed by "
+  "visitors since 1911. After three hours of discussion, the chair proposed a "
+  "compromise that nobody had expected: keep the historic arches, rebuild the "
+  "deck with modern materials, and open a small museum in the signal house. ";
+
+static const int default_lengths[] = { 16, 32, 64, 128, 256, 512 };
+
+typedef struct {
+  char    *shape;
+  char    *lengths;
+  int      threads;
+  int      warmup;
+  int      min_runs;
+  int      max_runs;
+  double   min_time;
+  int      sgemm_size;
+  gboolean json;
+  gboolean render;
+} BenchOptions;
+
+typedef struct {
+  int     n;
+  char   *text;          /* NULL with random ids (no tokenizer) */
+  int    *ids;           /* [n] */
+  int    *type_ids;      /* [n] */
+  double  tokenize_ms;   /* NAN without a tokenizer */
+  double  first_ms;
+  double  forward_ms;
+  double  forward_min_ms;
+  double  gflop;
+  int     runs;
+} BenchRow;
+
+typedef struct {
+  double  gflops;        /* median over samples */
+  double  best_gflops;
+  int     size;
+  int     samples;
+} SgemmResult;
+
+static double
+now_s (void)
+{
+  struct timespec ts;
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return (double) ts.tv_sec + (double) ts.tv_nsec * 1e-9;
+}
+
+static int
+compare_double (const void *a,
+                const void *b)
+{
+  double x = *(const double *) a, y = *(const double *) b;
+  return (x > y) - (x < y);
+}
+
+static double
+median (double *v,
+        int     count)
+{
+  if (count == 0)
+    return NAN;
+  qsort (v, (size_t) count, sizeof *v, compare_double);
+  return count % 2 ? v[count / 2] : 0.5 * (v[count / 2 - 1] + v[count / 2]);
+}
+
+/* The FLOP count documented at the top of this file, in GFLOP. */
+static double
+forward_gflop (const AsConfig *c,
+               int             n)
+{
+  /* (no single-letter I: OpenBLAS's cblas.h pulls in <complex.h>) */
+  double hid = c->hidden, inter = c->intermediate, tok = n;
+  double per_layer = 2 * tok * hid * 3 * hid    /* Q, K, V */
+                   + 2 * tok * tok * hid        /* scores */
+                   + 2 * tok * tok * hid        /* probabilities x V */
+                   + 2 * tok * hid * hid        /* attention output dense */
+                   + 2 * tok * hid * inter * 2; /* FFN up and down */
+  return per_layer * c->n_layers / 1e9;
+}
+
+/* --- SGEMM: the machine's own limit, measured now ------------------------ */
+
+static void
+sgemm_sample (SgemmResult *r,
+              double      *rates,
+              int          count)
+{
+  const int s = r->size;
+  float *a = g_new (float, (gsize) s * s);  /* [s, s] */
+  float *b = g_new (float, (gsize) s * s);  /* [s, s] */
+  float *c = g_new (float, (gsize) s * s);  /* [s, s] */
+  for (gsize i = 0; i < (gsize) s * s; i++)
+    {
+      a[i] = (float) ((i * 7) % 13) * 0.01f;
+      b[i] = (float) ((i * 5) % 11) * 0.01f;
+    }
+  double flop = 2.0 * s * s * s;
+  cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, s, s, s,
+               1.0f, a, s, b, s, 0.0f, c, s);   /* warm-up: threads, buffers */
+  for (int k = 0; k < count; k++)
+    {
+      double t0 = now_s ();
+      cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, s, s, s,
+                   1.0f, a, s, b, s, 0.0f, c, s);
+      rates[k] = flop / (now_s () - t0) / 1e9;
+    }
+  g_free (a);
+  g_free (b);
+  g_free (c);
+}
+
+/* --- inputs -------------------------------------------------------------- */
+
+static AsEncoding *
+encode_words (AsTokenizer *tok,
+              char       **words,
+              int          n_words,
+              int          max_length)
+{
+  char *saved = words[n_words];
+  words[n_words] = NULL;
+  g_autofree char *text = g_strjoinv (" ", words);
+  words[n_words] = saved;
+  return as_tokenizer_encode (tok, text, NULL, max_length);
+}
+
+/* The shortest prefix of the (repeated) passage that gives at least N tokens;
+ * encoding it with max_length N then yields exactly N (HF truncation=True). */
+static char *
+text_for_length (AsTokenizer *tok,
+                 int          n)
+{
+  GString *s = g_string_new (NULL);
+  for (int k = 0; k < 8; k++)
+    g_string_append (s, bench_passage);
+  char **words = g_strsplit (g_strstrip (s->str), " ", -1);
+  g_string_free (s, TRUE);
+  int total = (int) g_strv_length (words);
+
+  int lo = 1, hi = total;
+  while (lo < hi)
+    {
+      int mid = (lo + hi) / 2;
+      AsEncoding *enc = encode_words (tok, words, mid, 0);
+      if (enc->n_tokens >= n)
+        hi = mid;
+      else
+        lo = mid + 1;
+      as_encoding_free (enc);
+    }
+  char *saved = words[lo];
+  words[lo] = NULL;
+  char *text = g_strjoinv (" ", words);
+  words[lo] = saved;
+  g_strfreev (words);
+  return text;
+}
+
+static void
+row_prepare (BenchRow       *row,
+             const AsModel  *model,
+             int             n,
+             guint32         seed)
+{
+  row->n = n;
+  row->ids = g_new (int, n);
+  row->type_ids = g_new0 (int, n);
+  row->tokenize_ms = NAN;
+  if (model->tokenizer != NULL)
+    {
+      row->text = text_for_length (model->tokenizer, n);
+      AsEncoding *enc = as_tokenizer_encode (model->tokenizer, row->text, NULL, n);
+      row->n = n = MIN (n, enc->n_tokens);
+      for (int i = 0; i < n; i++)
+        {
+          row->ids[i] = enc->tokens[i].id;
+          row->type_ids[i] = enc->tokens[i].type_id;
+        }
+      as_encoding_free (enc);
+      return;
+    }
+  /* Random ids: timing does not depend on them. [CLS] … [SEP] for form. */
+  GRand *rand = g_rand_new_with_seed (seed + (guint32) n);
+  int vocab = model->config->vocab_size;
+  for (int i = 0; i < n; i++)
+    row->ids[i] = g_rand_int_range (rand, MIN (1000, vocab - 1), vocab);
+  row->ids[0] = MIN (101, vocab - 1);
+  row->ids[n - 1] = MIN (102, vocab - 1);
+  g_rand_free (rand);
+}
+
+static void
+row_clear (BenchRow *row)
+{
+  g_free (row->text);
+  g_free (row->ids);
+  g_free (row->type_ids);
+}
+
+/* --- timing ---------------------------------------------------------------- */
+
+/* Keeps going until both MIN_RUNS and MIN_TIME are reached (or MAX_RUNS). */
+static gboolean
+enough_runs (const BenchOptions *o,
+             int                 runs,
+             double              elapsed)
+{
+  if (runs >= o->max_runs)
+    return TRUE;
+  return runs >= o->min_runs && elapsed >= o->min_time;
+}
+
+static void
+time_tokenize (const BenchOptions *o,
+               const AsModel      *model,
+               BenchRow           *row)
+{
+  if (row->text == NULL)
+    return;
+  /* One encode is tens of microseconds: time batches of them. */
+  int batch = 1;
+  for (;;)
+    {
+      double t0 = now_s ();
+      for (int k = 0; k < batch; k++)
+        as_encoding_free (as_tokenizer_encode (model->tokenizer, row->text, NULL, row->n));
+      if (now_s () - t0 > 1e-3 || batch >= 1 << 16)
+        break;
+      batch *= 2;
+    }
+  GArray *samples = g_array_new (FALSE, FALSE, sizeof (double));
+  double start = now_s ();
+  while (!enough_runs (o, (int) samples->len, now_s () - start))
+    {
+      double t0 = now_s ();
+      for (int k = 0; k < batch; k++)
+        as_encoding_free (as_tokenizer_encode (model->tokenizer, row->text, NULL, row->n));
+      double ms = (now_s () - t0) * 1e3 / batch;
+      g_array_append_val (samples, ms);
+    }
+  row->tokenize_ms = median ((double *) samples->data, (int) samples->len);
+  g_array_free (samples, TRUE);
+}
+
+typedef struct {
+  float  *attn;          /* [layers, heads, n, n] */
+  gsize   per_layer;     /* heads · n · n */
+  double  t_start;
+  double  t_first;       /* when layer 0 reached us */
+} CollectState;
+
+static gboolean
+collect_layer (int          layer,
+               const float *attn,
+               const float *hidden,
+               gpointer     user_data)
+{
+  CollectState *s = user_data;
+  if (layer == 0)
+    s->t_first = now_s ();
+  memcpy (s->attn + (gsize) layer * s->per_layer, attn, s->per_layer * sizeof (float));
+  return TRUE;
+}
+
+/* One pass as the library's as_attention_compute_ids makes it: allocate the
+ * attention block, run, keep every layer. Returns FALSE on error. */
+static gboolean
+forward_once (AsBackend  *backend,
+              BenchRow   *row,
+              double     *first_ms,
+              double     *total_ms,
+              GError    **error)
+{
+  const AsConfig *c = backend->model->config;
+  CollectState s = { 0 };
+  s.per_layer = (gsize) c->n_heads * row->n * row->n;
+  AsForwardRequest req = {
+    .ids = row->ids, .type_ids = row->type_ids, .n = row->n,
+    .on_layer = collect_layer, .user_data = &s,
+  };
+  s.t_start = now_s ();
+  s.attn = g_try_new (float, s.per_layer * c->n_layers);
+  float *final_hidden = g_try_new (float, (gsize) row->n * c->hidden);  /* [n, H] */
+  gboolean ok = s.attn != NULL && final_hidden != NULL;
+  if (!ok)
+    g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_NOMEM,
+                 "not enough memory for the attention of %d tokens", row->n);
+  else
+    ok = as_backend_forward (backend, &req, final_hidden, error);
+  double t_end = now_s ();
+  g_free (s.attn);
+  g_free (final_hidden);
+  *first_ms = (s.t_first - s.t_start) * 1e3;
+  *total_ms = (t_end - s.t_start) * 1e3;
+  return ok;
+}
+
+static gboolean
+time_forward (const BenchOptions *o,
+              AsBackend          *backend,
+              BenchRow           *row,
+              GError            **error)
+{
+  double first, total;
+  for (int k = 0; k < o->warmup; k++)
+    if (!forward_once (backend, row, &first, &total, error))
+      return FALSE;
+
+  GArray *firsts = g_array_new (FALSE, FALSE, sizeof (double));
+  GArray *totals = g_array_new (FALSE, FALSE, sizeof (double));
+  double start = now_s ();
+  gboolean ok = TRUE;
+  while (ok && !enough_runs (o, (int) totals->len, now_s () - start))
+    {
+      ok = forward_once (backend, row, &first, &total, error);
+      g_array_append_val (firsts, first);
+      g_array_append_val (totals, total);
+    }
+  row->runs = (int) totals->len;
+  row->first_ms = median ((double *) firsts->data, (int) firsts->len);
+  row->forward_ms = median ((double *) totals->data, (int) totals->len);
+  row->forward_min_ms = ((double *) totals->data)[0];  /* sorted by median() */
+  row->gflop = forward_gflop (backend->model->config, row->n);
+  g_array_free (firsts, TRUE);
+  g_array_free (totals, TRUE);
+  return ok;
+}
+
+/* --- output ---------------------------------------------------------------- */
+
+typedef struct {
+  const char   *model_label;
+  const AsModel *model;
+  char         *backend_desc;
+  const char   *device;
+  int           threads;
+  const char   *coretype_env;
+  SgemmResult   sgemm;
+  double        load_ms;          /* NAN for random weights */
+  double        load_cold_ms;
+  double        backend_ms;
+  BenchRow     *rows;
+  int           n_rows;
+} BenchReport;
+
+static void
+json_number (FILE   *out,
+             double  v)
+{
+  if (isfinite (v))
+    fprintf (out, "%.6g", v);
+  else
+    fputs ("null", out);
+}
+
+static void
+write_json (FILE              *out,
+            const BenchReport *r,
+            const BenchOptions *o)
+{
+  const AsConfig *c = r->model->config;
+  fputs ("{\n  \"tool\": \"attnscope\",\n  \"model\": ", out);
+  as_json_write_string (out, r->model_label);
+  fputs (",\n  \"model_dir\": ", out);
+  if (o->shape == NULL)
+    as_json_write_string (out, r->model->dir);
+  else
+    fputs ("null", out);
+  fputs (",\n  \"shape\": ", out);
+  if (o->shape != NULL)
+    as_json_write_string (out, o->shape);
+  else
+    fputs ("null", out);
+  fprintf (out, ",\n  \"config\": {\"layers\": %d, \"heads\": %d, \"hidden\": %d, "
+           "\"intermediate\": %d, \"vocab_size\": %d, \"max_positions\": %d},\n",
+           c->n_layers, c->n_heads, c->hidden, c->intermediate, c->vocab_size, c->max_positions);
+  fputs ("  \"device\": ", out);
+  as_json_write_string (out, r->device);
+  fputs (",\n  \"backend\": ", out);
+  as_json_write_string (out, r->backend_desc);
+  fprintf (out, ",\n  \"threads\": %d,\n  \"policy\": {\"warmup\": %d, \"min_runs\": %d, "
+           "\"max_runs\": %d, \"min_time\": %g},\n  \"openblas_core\": ",
+           r->threads, o->warmup, o->min_runs, o->max_runs, o->min_time);
+  as_json_write_string (out, openblas_get_corename ());
+  fputs (",\n  \"openblas_config\": ", out);
+  as_json_write_string (out, openblas_get_config ());
+  fputs (",\n  \"openblas_coretype_env\": ", out);
+  if (r->coretype_env != NULL)
+    as_json_write_string (out, r->coretype_env);
+  else
+    fputs ("null", out);
+  fprintf (out, ",\n  \"sgemm\": {\"size\": %d, \"samples\": %d, \"gflops\": ",
+           r->sgemm.size, r->sgemm.samples);
+  json_number (out, r->sgemm.gflops);
+  fputs (", \"best_gflops\": ", out);
+  json_number (out, r->sgemm.best_gflops);
+  fputs ("},\n  \"load_ms\": ", out);
+  json_number (out, r->load_ms);
+  fputs (",\n  \"load_cold_ms\": ", out);
+  json_number (out, r->load_cold_ms);
+  fputs (",\n  \"backend_ms\": ", out);
+  json_number (out, r->backend_ms);
+  fputs (",\n  \"flops_formula\": \"per layer 2nH*3H + 2*2nnH + 2nHH + 2*2nHI\",\n  \"rows\": [", out);
+  for (int i = 0; i < r->n_rows; i++)
+    {
+      const BenchRow *row = &r->rows[i];
+      fprintf (out, "%s\n    {\"tokens\": %d, \"runs\": %d, \"tokenize_ms\": ",
+               i ? "," : "", row->n, row->runs);
+      json_number (out, row->tokenize_ms);
+      fputs (", \"first_layer_ms\": ", out);
+      json_number (out, row->first_ms);
+      fputs (", \"forward_ms\": ", out);
+      json_number (out, row->forward_ms);
+      fputs (", \"forward_min_ms\": ", out);
+      json_number (out, row->forward_min_ms);
+      fputs (", \"gflop\": ", out);
+      json_number (out, row->gflop);
+      fputs (", \"gflops\": ", out);
+      json_number (out, row->gflop / (row->forward_ms * 1e-3));
+      fputs (", \"sgemm_fraction\": ", out);
+      json_number (out, row->gflop / (row->forward_ms * 1e-3) / r->sgemm.gflops);
+      fputs (",\n     \"text\": ", out);
+      if (row->text != NULL)
+        as_json_write_string (out, row->text);
+      else
+        fputs ("null", out);
+      fputs (",\n     \"ids\": [", out);
+      for (int k = 0; k < row->n; k++)
+        fprintf (out, "%s%d", k ? ", " : "", row->ids[k]);
+      fputs ("],\n     \"type_ids\": [", out);
+      for (int k = 0; k < row->n; k++)
+        fprintf (out, "%s%d", k ? ", " : "", row->type_ids[k]);
+      fputs ("]}", out);
+    }
+  fputs ("\n  ]\n}\n", out);
+}
+
+static void
+write_ms (FILE   *out,
+          double  v,
+          int     width)
+{
+  if (isfinite (v))
+    fprintf (out, "%*.3f", width, v);
+  else
+    fprintf (out, "%*s", width, "-");
+}
+
+static void
+write_table (FILE              *out,
+             const BenchReport *r)
+{
+  const AsConfig *c = r->model->config;
+  fprintf (out, "AttnScope bench: %s (%d layers, %d heads, hidden %d, FFN %d)\n",
+           r->model_label, c->n_layers, c->n_heads, c->hidden, c->intermediate);
+  fprintf (out, "backend: %s; OPENBLAS_CORETYPE=%s\n", r->backend_desc,
+           r->coretype_env ? r->coretype_env : "(unset)");
+  fprintf (out, "SGEMM %d^3, same run: %.1f GFLOP/s median (best %.1f), kernel %s, %d threads\n",
+           r->sgemm.size, r->sgemm.gflops, r->sgemm.best_gflops,
+           openblas_get_corename (), r->threads);
+  if (isfinite (r->load_ms))
+    fprintf (out, "model load: %.1f ms warm (first %.1f ms); backend ready in %.1f ms\n",
+             r->load_ms, r->load_cold_ms, r->backend_ms);
+  else
+    fprintf (out, "random weights; backend ready in %.1f ms\n", r->backend_ms);
+  fputs ("tokens  tokenize ms  first layer ms  forward ms   GFLOP  GFLOP/s  %SGEMM  runs\n", out);
+  for (int i = 0; i < r->n_rows; i++)
+    {
+      const BenchRow *row = &r->rows[i];
+      double rate = row->gflop / (row->forward_ms * 1e-3);
+      fprintf (out, "%6d", row->n);
+      write_ms (out, row->tokenize_ms, 13);
+      write_ms (out, row->first_ms, 16);
+      write_ms (out, row->forward_ms, 12);
+      fprintf (out, "  %6.3f  %7.1f  %5.1f%%  %4d\n", row->gflop, rate,
+               100.0 * rate / r->sgemm.gflops, row->runs);
+    }
+}
+
+/* --- rendering (Cairo; only when the CLI is built with it) ----------------- */
+
+#ifdef AS_HAVE_RENDER
+static int
+bench_render (const BenchOptions *o,
+              AsCliCommon        *common,
+              GError            **error)
+{
+  g_set_error_literal (error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,
+                       "--render: not written yet");
+  return 1;
+}
+#endif
+
+/* --- main ---------------------------------------------------------------- */
+
+static gboolean
+parse_lengths (const char  *spec,
+               GArray      *out,
+               int          max_positions,
+               GError     **error)
+{
+  if (spec == NULL)
+    {
+      for (guint i = 0; i < G_N_ELEMENTS (default_lengths); i++)
+        if (default_lengths[i] <= max_positions)
+          g_array_append_val (out, default_lengths[i]);
+      return TRUE;
+    }
+  g_auto(GStrv) parts = g_strsplit (spec, ",", -1);
+  for (int i = 0; parts[i] != NULL; i++)
+    {
+      char *end = NULL;
+      gint64 v = g_ascii_strtoll (g_strstrip (parts[i]), &end, 10);
+      if (end == parts[i] || *end != '\0' || v < 2 || v > max_positions)
+        {
+          g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                       "--lengths: '%s' is not a length between 2 and %d", parts[i], max_positions);
+          return FALSE;
+        }
+      int n = (int) v;
+      g_array_append_val (out, n);
+    }
+  return TRUE;
+}
+
+static AsModel *
+load_model_timed (AsCliCommon  *common,
+                  BenchOptions *o,
+                  BenchReport  *report,
+                  GError      **error)
+{
+  report->load_ms = report->load_cold_ms = NAN;
+  if (o->shape != NULL)
+    return as_model_new_random (o->shape, 1, error);
+
+  double t0 = now_s ();
+  AsModel *model = as_cli_load_model (common, error);
+  if (model == NULL)
+    return NULL;
+  report->load_cold_ms = (now_s () - t0) * 1e3;
+  /* Warm cache: load again a few times, keep the median. */
+  double samples[5];
+  for (int k = 0; k < 5; k++)
+    {
+      t0 = now_s ();
+      AsModel *again = as_cli_load_model (common, NULL);
+      samples[k] = (now_s () - t0) * 1e3;
+      as_model_free (again);
+    }
+  report->load_ms = median (samples, 5);
+  return model;
+}
+
+int
+as_cli_bench (int    argc,
+              char **argv)
+{
+  AsCliCommon common = { 0 };
+  BenchOptions o = { .threads = 0, .warmup = 2, .min_runs = 7, .max_runs = 200,
+                     .min_time = 1.0, .sgemm_size = 2048 };
+  GOptionEntry entries[] = {
+    { "shape", 0, 0, G_OPTION_ARG_STRING, &o.shape, "Random weights with a preset's shapes (bert-base, bert-large, minilm-l6) instead of --model", "NAME" },
+    { "lengths", 0, 0, G_OPTION_ARG_STRING, &o.lengths, "Token counts (default 16,32,64,128,256,512)", "N,N,…" },
+    { "threads", 't', 0, G_OPTION_ARG_INT, &o.threads, "Threads (default: OpenBLAS's, i.e. OPENBLAS_NUM_THREADS or the cores)", "N" },
+    { "warmup", 0, 0, G_OPTION_ARG_INT, &o.warmup, "Untimed runs before each length (default 2)", "N" },
+    { "runs", 0, 0, G_OPTION_ARG_INT, &o.min_runs, "At least this many timed runs (default 7)", "N" },
+    { "max-runs", 0, 0, G_OPTION_ARG_INT, &o.max_runs, "At most this many timed runs (default 200)", "N" },
+    { "min-time", 0, 0, G_OPTION_ARG_DOUBLE, &o.min_time, "Keep timing each length for at least this long (default 1 s)", "SECONDS" },
+    { "sgemm-size", 0, 0, G_OPTION_ARG_INT, &o.sgemm_size, "Square SGEMM size for the machine's rate (default 2048)", "N" },
+    { "json", 0, 0, G_OPTION_ARG_NONE, &o.json, "Same as --format json", NULL },
+    { "render", 0, 0, G_OPTION_ARG_NONE, &o.render, "Time offscreen painting of the thumbnail grid and head view instead", NULL },
+    { NULL }
+  };
+  g_autoptr(GOptionContext) ctx = g_option_context_new ("— time tokenization, first layer and the full forward pass");
+  g_autoptr(GError) error = NULL;
+  g_option_context_set_main_group (ctx, as_cli_common_group (&common));
+  g_option_context_add_main_entries (ctx, entries, NULL);
+  g_option_context_set_summary (ctx,
+    "Medians over repeated runs after warm-up, for 16 to 512 tokens, with the\n"
+    "SGEMM rate OpenBLAS reaches in the same run. Formats: table (default), json.");
+
+  int status = 1;
+  AsModel *model = NULL;
+  AsBackend *backend = NULL;
+  GArray *lengths = g_array_new (FALSE, FALSE, sizeof (int));
+  BenchReport report = { 0 };
+  AsOutputFile *file = NULL;
+
+  if (!g_option_context_parse (ctx, &argc, &argv, &error))
+    goto out;
+  if (o.json)
+    {
+      g_free (common.format);
+      common.format = g_strdup ("json");
+    }
+  if (common.format != NULL && g_strcmp0 (common.format, "json") != 0 &&
+      g_strcmp0 (common.format, "table") != 0)
+    {
+      g_set_error (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                   "--format: '%s' is not supported (table, json)", common.format);
+      goto out;
+    }
+  if (o.shape != NULL && common.model_dir != NULL)
+    {
+      g_set_error_literal (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                           "--shape and --model exclude each other");
+      goto out;
+    }
+  if (o.warmup < 0 || o.min_runs < 1 || o.max_runs < o.min_runs || o.sgemm_size < 64 ||
+      o.threads < 0)
+    {
+      g_set_error_literal (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                           "--warmup, --runs, --max-runs, --sgemm-size or --threads out of range");
+      goto out;
+    }
+  if (o.threads > 0)
+    openblas_set_num_threads (o.threads);
+  report.threads = openblas_get_num_threads ();
+  report.coretype_env = g_getenv ("OPENBLAS_CORETYPE");
+  report.device = common.device ? common.device : "auto";
+
+#ifdef AS_HAVE_RENDER
+  if (o.render)
+    {
+      status = bench_render (&o, &common, &error);
+      goto out;
+    }
+#else
+  if (o.render)
+    {
+      g_set_error_literal (&error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,
+                           "--render: this build has no Cairo renderer");
+      goto out;
+    }
+#endif
+
+  if ((model = load_model_timed (&common, &o, &report, &error)) == NULL)
+    goto out;
+  double t0 = now_s ();
+  if ((backend = as_cli_open_backend (&common, model, &error)) == NULL)
+    goto out;
+  report.backend_ms = (now_s () - t0) * 1e3;
+  if (!parse_lengths (o.lengths, lengths, model->config->max_positions, &error))
+    goto out;
+
+  report.model = model;
+  report.model_label = o.shape ? o.shape : model->name;
+  report.backend_desc = as_backend_describe (backend);
+
+  /* SGEMM before and after the rows: the machine's rate over the same span. */
+  double rates[10];
+  report.sgemm.size = o.sgemm_size;
+  sgemm_sample (&report.sgemm, rates, 5);
+
+  report.n_rows = (int) lengths->len;
+  report.rows = g_new0 (BenchRow, report.n_rows);
+  for (int i = 0; i < report.n_rows; i++)
+    {
+      BenchRow *row = &report.rows[i];
+      row_prepare (row, model, g_array_index (lengths, int, i), 1);
+      time_tokenize (&o, model, row);
+      if (!time_forward (&o, backend, row, &error))
+        goto out;
+      if (!o.json && g_strcmp0 (common.format, "json") != 0)
+        g_printerr ("  %d tokens: %.3f ms\n", row->n, row->forward_ms);
+    }
+
+  sgemm_sample (&report.sgemm, rates + 5, 5);
+  report.sgemm.samples = 10;
+  report.sgemm.best_gflops = 0;
+  for (int k = 0; k < 10; k++)
+    report.sgemm.best_gflops = MAX (report.sgemm.best_gflops, rates[k]);
+  report.sgemm.gflops = median (rates, 10);
+
+  if ((file = as_output_file_open (common.output ? common.output : "-", &error)) == NULL)
+    goto out;
+  if (g_strcmp0 (common.format, "json") == 0)
+    write_json (as_output_file_stream (file), &report, &o);
+  else
+    write_table (as_output_file_stream (file), &report);
+  if (!as_output_file_commit (file, &error))
+    goto out;
+  status = 0;
+
+out:
+  if (error != NULL)
+    g_printerr ("attnscope-cli bench: %s\n", error->message);
+  for (int i = 0; i < report.n_rows; i++)
+    row_clear (&report.rows[i]);
+  g_free (report.rows);
+  g_free (report.backend_desc);
+  g_array_free (lengths, TRUE);
+  as_backend_free (backend);
+  as_model_free (model);
+  g_free (o.shape);
+  g_free (o.lengths);
+  as_cli_common_clear (&common);
+  return status;
+}

@@ -1,0 +1,167 @@
+/* as-cli.c — attnscope-cli: the engine from the command line, no GTK. */
+#include "as-cli.h"
+
+#include <locale.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "as-build-config.h"
+
+static GOptionEntry common_entries[] = {
+  { "model", 'm', 0, G_OPTION_ARG_FILENAME, NULL, "Model folder (config.json, model.safetensors, tokenizer)", "DIR" },
+  { "pair", 0, 0, G_OPTION_ARG_STRING, NULL, "Second sentence (pair mode)", "TEXT2" },
+  { "text-file", 0, 0, G_OPTION_ARG_FILENAME, NULL, "Read sentence A from FILE (- for stdin)", "FILE" },
+  { "device", 0, 0, G_OPTION_ARG_STRING, NULL, "auto, cpu or gpu (default auto)", "DEVICE" },
+  { "output", 'o', 0, G_OPTION_ARG_FILENAME, NULL, "Write to FILE instead of stdout", "FILE" },
+  { "format", 'f', 0, G_OPTION_ARG_STRING, NULL, "Output format", "FORMAT" },
+  { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_STRING_ARRAY, NULL, NULL, "TEXT" },
+  { NULL }
+};
+
+GOptionGroup *
+as_cli_common_group (AsCliCommon *common)
+{
+  GOptionGroup *group = g_option_group_new ("common", "Model options", "Model options", NULL, NULL);
+  GOptionEntry *entries = g_memdup2 (common_entries, sizeof common_entries);
+  entries[0].arg_data = &common->model_dir;
+  entries[1].arg_data = &common->pair;
+  entries[2].arg_data = &common->text_file;
+  entries[3].arg_data = &common->device;
+  entries[4].arg_data = &common->output;
+  entries[5].arg_data = &common->format;
+  entries[6].arg_data = &common->rest;
+  g_option_group_add_entries (group, entries);
+  g_free (entries);
+  return group;
+}
+
+void
+as_cli_common_clear (AsCliCommon *common)
+{
+  g_free (common->model_dir);
+  g_free (common->pair);
+  g_free (common->text_file);
+  g_free (common->device);
+  g_free (common->output);
+  g_free (common->format);
+  g_strfreev (common->rest);
+}
+
+char *
+as_cli_common_text (AsCliCommon  *common,
+                    GError      **error)
+{
+  if (common->text_file != NULL)
+    {
+      char *data = NULL;
+      gsize len = 0;
+      if (g_strcmp0 (common->text_file, "-") == 0)
+        {
+          GString *s = g_string_new (NULL);
+          char buf[65536];
+          size_t got;
+          while ((got = fread (buf, 1, sizeof buf, stdin)) > 0)
+            g_string_append_len (s, buf, (gssize) got);
+          return g_string_free (s, FALSE);
+        }
+      if (!g_file_get_contents (common->text_file, &data, &len, error))
+        return NULL;
+      return data;
+    }
+  if (common->rest == NULL || common->rest[0] == NULL)
+    {
+      g_set_error_literal (error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,
+                           "no text given (pass it as arguments or with --text-file)");
+      return NULL;
+    }
+  return g_strjoinv (" ", common->rest);
+}
+
+AsModel *
+as_cli_load_model (AsCliCommon  *common,
+                   GError      **error)
+{
+  g_autofree char *dir = common->model_dir ? g_strdup (common->model_dir) : as_model_default_dir ();
+  return as_model_load (dir, error);
+}
+
+AsBackend *
+as_cli_open_backend (AsCliCommon  *common,
+                     AsModel      *model,
+                     GError      **error)
+{
+  const char *device = common->device ? common->device : "auto";
+  if (g_strcmp0 (device, "gpu") == 0)
+    {
+      g_set_error_literal (error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,
+                           "--device gpu: this build has no GPU backend");
+      return NULL;
+    }
+  if (g_strcmp0 (device, "auto") != 0 && g_strcmp0 (device, "cpu") != 0)
+    {
+      g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                   "--device: '%s' is not one of auto, cpu, gpu", device);
+      return NULL;
+    }
+  return as_cpu_backend_new (model);
+}
+
+void
+as_cli_report_truncation (const AsEncoding *enc,
+                          const AsModel    *model)
+{
+  if (enc->truncated)
+    g_printerr ("attnscope-cli: note: input truncated to the model's %d positions "
+                "(%d tokens dropped)\n", model->config->max_positions, enc->n_dropped);
+}
+
+static void
+usage (void)
+{
+  g_printerr ("Usage: attnscope-cli COMMAND [OPTIONS] TEXT\n\n"
+              "Commands:\n"
+              "  tokenize   print tokens, ids and spans\n"
+              "  dump       write tokens and every attention matrix (JSON)\n"
+              "  export     draw heatmaps to PNG, SVG or PDF\n"
+              "  bench      time tokenization and the forward pass\n"
+              "  stats      per-head attention statistics over a corpus\n\n"
+              "Run 'attnscope-cli COMMAND --help' for a command's options.\n"
+              "The model defaults to the downloaded all-MiniLM-L6-v2.\n");
+}
+
+int
+main (int    argc,
+      char **argv)
+{
+  setlocale (LC_ALL, "");
+  setlocale (LC_NUMERIC, "C"); /* JSON and CSV numbers always use a dot */
+  if (argc < 2)
+    {
+      usage ();
+      return 2;
+    }
+  const char *command = argv[1];
+  if (g_strcmp0 (command, "tokenize") == 0)
+    return as_cli_tokenize (argc - 1, argv + 1);
+  if (g_strcmp0 (command, "dump") == 0)
+    return as_cli_dump (argc - 1, argv + 1);
+  if (g_strcmp0 (command, "bench") == 0)
+    return as_cli_bench (argc - 1, argv + 1);
+  if (g_strcmp0 (command, "stats") == 0)
+    return as_cli_stats (argc - 1, argv + 1);
+  if (g_strcmp0 (command, "export") == 0)
+    return as_cli_export (argc - 1, argv + 1);
+  if (g_strcmp0 (command, "--version") == 0)
+    {
+      g_print ("attnscope-cli %s\n", AS_VERSION);
+      return 0;
+    }
+  if (g_strcmp0 (command, "--help") == 0 || g_strcmp0 (command, "-h") == 0)
+    {
+      usage ();
+      return 0;
+    }
+  g_printerr ("attnscope-cli: unknown command '%s'\n", command);
+  usage ();
+  return 2;
+}

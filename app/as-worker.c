@@ -1,0 +1,748 @@
+/* as-worker.c — the engine thread: model loads and streamed analyses.
+ *
+ * Shape: the GObject lives on the main thread; the thread only sees a
+ * refcounted WorkerShared (mutex, condition, pending slots, cancel flag, the
+ * main context to post to and a weak reference back to the GObject). That way
+ * the thread never keeps the GObject alive, and a post that arrives after the
+ * GObject is gone is simply dropped.
+ *
+ * Pending work is two slots, not a queue: a newer analysis replaces an older
+ * one that has not started yet, since nobody wants the older result.
+ */
+#include "as-worker.h"
+
+#include <string.h>
+
+#include "as-backend.h"
+#include "as-config.h"
+#include "as-error.h"
+#include "as-model.h"
+
+/* ---- AsAnalysis --------------------------------------------------------- */
+
+G_DEFINE_BOXED_TYPE (AsAnalysis, as_analysis, as_analysis_ref, as_analysis_unref)
+
+static AsAnalysis *
+as_analysis_new (void)
+{
+  return g_atomic_rc_box_new0 (AsAnalysis);
+}
+
+AsAnalysis *
+as_analysis_ref (AsAnalysis *analysis)
+{
+  return g_atomic_rc_box_acquire (analysis);
+}
+
+static void
+as_analysis_clear (AsAnalysis *a)
+{
+  g_free (a->model_name);
+  g_free (a->text_a);
+  g_free (a->text_b);
+  g_clear_pointer (&a->encoding, as_encoding_free);
+  g_free (a->attn);
+}
+
+void
+as_analysis_unref (AsAnalysis *analysis)
+{
+  g_atomic_rc_box_release_full (analysis, (GDestroyNotify) as_analysis_clear);
+}
+
+/* ---- shared state ------------------------------------------------------- */
+
+typedef struct {
+  guint  generation;
+  char  *text_a;
+  char  *text_b;
+  gint64 request_time;
+} AnalysisJob;
+
+typedef struct {
+  gatomicrefcount ref;
+  GMutex          mutex;
+  GCond           cond;
+  GMainContext   *context;       /* where posts go */
+  GWeakRef        owner;         /* the AsWorker, main thread only */
+
+  /* Protected by MUTEX. */
+  char           *pending_load;
+  AnalysisJob    *pending_job;
+  gboolean        quit;
+
+  gint            cancel;        /* atomic: a newer request is waiting */
+  gint            latest;        /* atomic: newest generation handed out */
+  guint           layer_delay;   /* atomic: test hook, µs */
+
+  /* Worker thread only. */
+  AsModel        *model;
+  AsBackend      *backend;
+} WorkerShared;
+
+static void
+analysis_job_free (AnalysisJob *job)
+{
+  if (job == NULL)
+    return;
+  g_free (job->text_a);
+  g_free (job->text_b);
+  g_free (job);
+}
+
+static WorkerShared *
+shared_ref (WorkerShared *s)
+{
+  g_atomic_ref_count_inc (&s->ref);
+  return s;
+}
+
+static void
+shared_unref (WorkerShared *s)
+{
+  if (!g_atomic_ref_count_dec (&s->ref))
+    return;
+  g_clear_pointer (&s->backend, as_backend_free);
+  g_clear_pointer (&s->model, as_model_free);
+  g_free (s->pending_load);
+  analysis_job_free (s->pending_job);
+  g_weak_ref_clear (&s->owner);
+  g_main_context_unref (s->context);
+  g_mutex_clear (&s->mutex);
+  g_cond_clear (&s->cond);
+  g_free (s);
+}
+
+/* ---- the GObject -------------------------------------------------------- */
+
+struct _AsWorker
+{
+  GObject       parent_instance;
+
+  WorkerShared *shared;
+  GThread      *thread;
+
+  guint         generation;      /* newest handed out */
+  guint         loads_pending;
+  char         *model_dir;
+  char         *model_name;
+  char         *backend_name;
+
+  gboolean      trace_enabled;
+  GArray       *trace;           /* AsWorkerTraceEntry */
+};
+
+G_DEFINE_FINAL_TYPE (AsWorker, as_worker, G_TYPE_OBJECT)
+
+enum {
+  MODEL_PROGRESS,
+  MODEL_LOADED,
+  MODEL_FAILED,
+  ANALYSIS_STARTED,
+  LAYER_READY,
+  ANALYSIS_FINISHED,
+  ANALYSIS_FAILED,
+  N_SIGNALS
+};
+
+static guint signals[N_SIGNALS];
+
+/* ---- posting to the main context ---------------------------------------- */
+
+typedef enum {
+  POST_PROGRESS,
+  POST_LOADED,
+  POST_LOAD_FAILED,
+  POST_STARTED,
+  POST_LAYER,
+  POST_FINISHED,
+  POST_ANALYSIS_FAILED,
+} PostKind;
+
+typedef struct {
+  WorkerShared *shared;
+  PostKind      kind;
+  guint         generation;
+  int           layer;
+  AsAnalysis   *analysis;
+  char         *dir;
+  char         *text;      /* stage, model name */
+  char         *backend;
+  double        fraction;
+  GError       *error;
+} Post;
+
+static void
+post_free (gpointer data)
+{
+  Post *p = data;
+  shared_unref (p->shared);
+  g_clear_pointer (&p->analysis, as_analysis_unref);
+  g_free (p->dir);
+  g_free (p->text);
+  g_free (p->backend);
+  g_clear_error (&p->error);
+  g_free (p);
+}
+
+static void
+record (AsWorker *self,
+        guint     generation,
+        int       layer,
+        gboolean  accepted)
+{
+  if (!self->trace_enabled)
+    return;
+  AsWorkerTraceEntry e = {
+    .generation = generation,
+    .layer = layer,
+    .latest = self->generation,
+    .accepted = accepted,
+    .time = g_get_monotonic_time (),
+  };
+  g_array_append_val (self->trace, e);
+}
+
+static void
+deliver_analysis (AsWorker *self,
+                  Post     *p)
+{
+  /* The one place staleness is decided: on the main thread, against the
+   * newest generation handed out, so a request made after the worker posted
+   * still wins. */
+  gboolean fresh = p->generation == self->generation;
+  int layer = p->kind == POST_LAYER ? p->layer : p->kind == POST_STARTED ? -1 : -2;
+
+  if (p->kind == POST_STARTED || p->kind == POST_LAYER)
+    record (self, p->generation, layer, fresh);
+  if (!fresh)
+    return;
+
+  switch (p->kind)
+    {
+    case POST_STARTED:
+      g_signal_emit (self, signals[ANALYSIS_STARTED], 0, p->analysis);
+      break;
+    case POST_LAYER:
+      p->analysis->layers_ready = MAX (p->analysis->layers_ready, p->layer + 1);
+      g_signal_emit (self, signals[LAYER_READY], 0, p->analysis, p->layer);
+      break;
+    case POST_FINISHED:
+      g_signal_emit (self, signals[ANALYSIS_FINISHED], 0, p->analysis);
+      break;
+    case POST_ANALYSIS_FAILED:
+      g_signal_emit (self, signals[ANALYSIS_FAILED], 0, p->generation, p->error);
+      break;
+    default:
+      g_assert_not_reached ();
+    }
+}
+
+static gboolean
+deliver (gpointer data)
+{
+  Post *p = data;
+  g_autoptr(AsWorker) self = g_weak_ref_get (&p->shared->owner);
+  if (self == NULL)
+    return G_SOURCE_REMOVE;
+
+  switch (p->kind)
+    {
+    case POST_PROGRESS:
+      g_signal_emit (self, signals[MODEL_PROGRESS], 0, p->dir, p->text, p->fraction);
+      break;
+    case POST_LOADED:
+      self->loads_pending--;
+      g_free (self->model_dir);
+      g_free (self->model_name);
+      g_free (self->backend_name);
+      self->model_dir = g_strdup (p->dir);
+      self->model_name = g_strdup (p->text);
+      self->backend_name = g_strdup (p->backend);
+      g_signal_emit (self, signals[MODEL_LOADED], 0, p->dir, p->text);
+      break;
+    case POST_LOAD_FAILED:
+      self->loads_pending--;
+      g_signal_emit (self, signals[MODEL_FAILED], 0, p->dir, p->error);
+      break;
+    default:
+      deliver_analysis (self, p);
+      break;
+    }
+  return G_SOURCE_REMOVE;
+}
+
+static Post *
+post_new (WorkerShared *s,
+          PostKind      kind)
+{
+  Post *p = g_new0 (Post, 1);
+  p->shared = shared_ref (s);
+  p->kind = kind;
+  return p;
+}
+
+static void
+post (Post *p)
+{
+  g_main_context_invoke_full (p->shared->context, G_PRIORITY_DEFAULT, deliver, p, post_free);
+}
+
+static void
+post_progress (WorkerShared *s,
+               const char   *dir,
+               const char   *stage,
+               double        fraction)
+{
+  Post *p = post_new (s, POST_PROGRESS);
+  p->dir = g_strdup (dir);
+  p->text = g_strdup (stage);
+  p->fraction = fraction;
+  post (p);
+}
+
+/* ---- the worker thread -------------------------------------------------- */
+
+static void
+run_load (WorkerShared *s,
+          const char   *dir)
+{
+  g_autoptr(GError) error = NULL;
+
+  /* as_model_load is one call; the config is read first on its own so a
+   * folder that is not a model at all fails fast with a clear message, and
+   * the user sees the stages go by. */
+  post_progress (s, dir, "Reading config.json", 0.1);
+  g_autofree char *config_path = g_build_filename (dir, "config.json", NULL);
+  AsConfig *config = as_config_load (config_path, &error);
+  if (config != NULL)
+    {
+      as_config_free (config);
+      post_progress (s, dir, "Reading weights and tokenizer", 0.3);
+    }
+
+  AsModel *model = error == NULL ? as_model_load (dir, &error) : NULL;
+  if (model != NULL && model->tokenizer == NULL)
+    {
+      g_set_error (&error, AS_MODEL_ERROR, AS_MODEL_ERROR_UNSUPPORTED,
+                   "%s: no tokenizer.json or vocab.txt", dir);
+      g_clear_pointer (&model, as_model_free);
+    }
+
+  AsBackend *backend = NULL;
+  if (model != NULL)
+    {
+      post_progress (s, dir, "Warming up", 0.8);
+      backend = as_cpu_backend_new (model);
+      /* One tiny pass allocates the workspace and faults the weights in, so
+       * the first keystroke does not pay for it. */
+      AsEncoding *enc = as_tokenizer_encode (model->tokenizer, "", NULL,
+                                             model->config->max_positions);
+      int ids[8], types[8];
+      int n = MIN (enc->n_tokens, 8);
+      for (int i = 0; i < n; i++)
+        {
+          ids[i] = enc->tokens[i].id;
+          types[i] = enc->tokens[i].type_id;
+        }
+      as_encoding_free (enc);
+      AsForwardRequest req = { .ids = ids, .type_ids = types, .n = n };
+      if (!as_backend_forward (backend, &req, NULL, &error))
+        {
+          g_prefix_error (&error, "%s: ", dir);
+          g_clear_pointer (&backend, as_backend_free);
+          g_clear_pointer (&model, as_model_free);
+        }
+    }
+
+  if (model == NULL)
+    {
+      Post *p = post_new (s, POST_LOAD_FAILED);
+      p->dir = g_strdup (dir);
+      p->error = g_steal_pointer (&error);
+      post (p);
+      return;
+    }
+
+  /* Only now, with the new model working, let the old one go. */
+  g_clear_pointer (&s->backend, as_backend_free);
+  g_clear_pointer (&s->model, as_model_free);
+  s->model = model;
+  s->backend = backend;
+
+  Post *p = post_new (s, POST_LOADED);
+  p->dir = g_strdup (dir);
+  p->text = g_strdup (model->name);
+  p->backend = as_backend_describe (backend);
+  post (p);
+}
+
+typedef struct {
+  WorkerShared *shared;
+  AsAnalysis   *analysis;
+  gint64        start;
+} LayerState;
+
+static gboolean
+is_cancelled (WorkerShared *s,
+              guint         generation)
+{
+  return g_atomic_int_get (&s->cancel) != 0 ||
+         (guint) g_atomic_int_get (&s->latest) != generation;
+}
+
+static gboolean
+on_layer (int          layer,
+          const float *attn,
+          const float *hidden,
+          gpointer     user_data)
+{
+  LayerState *st = user_data;
+  AsAnalysis *a = st->analysis;
+  gsize per_layer = (gsize) a->n_heads * a->n * a->n;
+
+  memcpy (a->attn + layer * per_layer, attn, per_layer * sizeof (float));
+  if (layer == a->n_layers - 1)
+    a->compute_time = g_get_monotonic_time () - st->start;
+
+  guint delay = g_atomic_int_get (&st->shared->layer_delay);
+  if (delay > 0)
+    g_usleep (delay);
+
+  /* Do not post what is already stale; the main thread would drop it. */
+  if (is_cancelled (st->shared, a->generation))
+    return FALSE;
+
+  Post *p = post_new (st->shared, POST_LAYER);
+  p->generation = a->generation;
+  p->layer = layer;
+  p->analysis = as_analysis_ref (a);
+  post (p);
+  return TRUE;
+}
+
+static void
+post_analysis_error (WorkerShared *s,
+                     guint         generation,
+                     GError       *error)
+{
+  Post *p = post_new (s, POST_ANALYSIS_FAILED);
+  p->generation = generation;
+  p->error = error;
+  post (p);
+}
+
+static void
+run_analysis (WorkerShared *s,
+              AnalysisJob  *job)
+{
+  if (s->model == NULL)
+    {
+      post_analysis_error (s, job->generation,
+                           g_error_new_literal (AS_MODEL_ERROR, AS_MODEL_ERROR_INPUT, "no model loaded"));
+      return;
+    }
+
+  const AsConfig *c = s->model->config;
+  AsEncoding *enc = as_tokenizer_encode (s->model->tokenizer, job->text_a, job->text_b,
+                                         c->max_positions);
+  g_autoptr(AsAnalysis) a = as_analysis_new ();
+  a->generation = job->generation;
+  a->model_name = g_strdup (s->model->name);
+  a->text_a = g_strdup (job->text_a);
+  a->text_b = g_strdup (job->text_b);
+  a->encoding = enc;
+  a->n_layers = c->n_layers;
+  a->n_heads = c->n_heads;
+  a->n = enc->n_tokens;
+  a->request_time = job->request_time;
+  a->attn = g_try_new (float, (gsize) a->n_layers * a->n_heads * a->n * a->n);
+  if (a->attn == NULL)
+    {
+      post_analysis_error (s, job->generation,
+                           g_error_new (AS_MODEL_ERROR, AS_MODEL_ERROR_RESOURCES,
+                                        "not enough memory for the attention of %d tokens", a->n));
+      return;
+    }
+
+  Post *p = post_new (s, POST_STARTED);
+  p->generation = a->generation;
+  p->analysis = as_analysis_ref (a);
+  post (p);
+
+  int *ids = g_new (int, a->n);
+  int *types = g_new (int, a->n);
+  for (int i = 0; i < a->n; i++)
+    {
+      ids[i] = enc->tokens[i].id;
+      types[i] = enc->tokens[i].type_id;
+    }
+  LayerState st = { s, a, g_get_monotonic_time () };
+  AsForwardRequest req = {
+    .ids = ids, .type_ids = types, .n = a->n,
+    .on_layer = on_layer, .user_data = &st,
+    .cancel = &s->cancel,
+  };
+  g_autoptr(GError) error = NULL;
+  gboolean ok = as_backend_forward (s->backend, &req, NULL, &error);
+  g_free (ids);
+  g_free (types);
+
+  if (ok)
+    {
+      p = post_new (s, POST_FINISHED);
+      p->generation = a->generation;
+      p->analysis = as_analysis_ref (a);
+      post (p);
+    }
+  else if (!g_error_matches (error, AS_MODEL_ERROR, AS_MODEL_ERROR_CANCELLED))
+    post_analysis_error (s, job->generation, g_steal_pointer (&error));
+}
+
+static gpointer
+worker_main (gpointer data)
+{
+  WorkerShared *s = data;
+
+  for (;;)
+    {
+      char *dir = NULL;
+      AnalysisJob *job = NULL;
+
+      g_mutex_lock (&s->mutex);
+      while (!s->quit && s->pending_load == NULL && s->pending_job == NULL)
+        g_cond_wait (&s->cond, &s->mutex);
+      if (s->quit)
+        {
+          g_mutex_unlock (&s->mutex);
+          break;
+        }
+      /* A load goes first: an analysis waiting behind it should run on the
+       * model the user just picked. */
+      if (s->pending_load != NULL)
+        dir = g_steal_pointer (&s->pending_load);
+      else
+        job = g_steal_pointer (&s->pending_job);
+      /* Reset under the lock: a request made after this point raises it
+       * again for the job we just took. */
+      g_atomic_int_set (&s->cancel, 0);
+      g_mutex_unlock (&s->mutex);
+
+      if (dir != NULL)
+        run_load (s, dir);
+      else
+        run_analysis (s, job);
+      g_free (dir);
+      analysis_job_free (job);
+    }
+
+  shared_unref (s);
+  return NULL;
+}
+
+/* ---- public API ------------------------------------------------------- */
+
+static void
+as_worker_dispose (GObject *object)
+{
+  AsWorker *self = AS_WORKER (object);
+
+  if (self->thread != NULL)
+    {
+      g_mutex_lock (&self->shared->mutex);
+      self->shared->quit = TRUE;
+      g_atomic_int_set (&self->shared->cancel, 1);
+      g_cond_signal (&self->shared->cond);
+      g_mutex_unlock (&self->shared->mutex);
+      /* The backend checks the cancel flag between layers, so this waits
+       * for one layer at most. */
+      g_thread_join (g_steal_pointer (&self->thread));
+    }
+
+  G_OBJECT_CLASS (as_worker_parent_class)->dispose (object);
+}
+
+static void
+as_worker_finalize (GObject *object)
+{
+  AsWorker *self = AS_WORKER (object);
+
+  g_clear_pointer (&self->shared, shared_unref);
+  g_free (self->model_dir);
+  g_free (self->model_name);
+  g_free (self->backend_name);
+  g_array_unref (self->trace);
+
+  G_OBJECT_CLASS (as_worker_parent_class)->finalize (object);
+}
+
+static void
+as_worker_class_init (AsWorkerClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->dispose = as_worker_dispose;
+  object_class->finalize = as_worker_finalize;
+
+  /* ::model-progress (dir, stage, fraction) */
+  signals[MODEL_PROGRESS] =
+    g_signal_new ("model-progress", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 3,
+                  G_TYPE_STRING, G_TYPE_STRING, G_TYPE_DOUBLE);
+  /* ::model-loaded (dir, name) */
+  signals[MODEL_LOADED] =
+    g_signal_new ("model-loaded", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 2, G_TYPE_STRING, G_TYPE_STRING);
+  /* ::model-failed (dir, error); the previous model is still loaded. */
+  signals[MODEL_FAILED] =
+    g_signal_new ("model-failed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 2, G_TYPE_STRING, G_TYPE_ERROR);
+  /* ::analysis-started (analysis): tokens known, no layer yet. */
+  signals[ANALYSIS_STARTED] =
+    g_signal_new ("analysis-started", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 1,
+                  AS_TYPE_ANALYSIS | G_SIGNAL_TYPE_STATIC_SCOPE);
+  /* ::layer-ready (analysis, layer): analysis->layers_ready == layer + 1. */
+  signals[LAYER_READY] =
+    g_signal_new ("layer-ready", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 2,
+                  AS_TYPE_ANALYSIS | G_SIGNAL_TYPE_STATIC_SCOPE, G_TYPE_INT);
+  signals[ANALYSIS_FINISHED] =
+    g_signal_new ("analysis-finished", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 1,
+                  AS_TYPE_ANALYSIS | G_SIGNAL_TYPE_STATIC_SCOPE);
+  /* ::analysis-failed (generation, error): never for a cancellation. */
+  signals[ANALYSIS_FAILED] =
+    g_signal_new ("analysis-failed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 2, G_TYPE_UINT, G_TYPE_ERROR);
+}
+
+static void
+as_worker_init (AsWorker *self)
+{
+  WorkerShared *s = g_new0 (WorkerShared, 1);
+  g_atomic_ref_count_init (&s->ref);
+  g_mutex_init (&s->mutex);
+  g_cond_init (&s->cond);
+  s->context = g_main_context_ref_thread_default ();
+  g_weak_ref_init (&s->owner, self);
+  self->shared = s;
+
+  self->trace = g_array_new (FALSE, FALSE, sizeof (AsWorkerTraceEntry));
+  self->trace_enabled = g_getenv ("ATTNSCOPE_TRACE") != NULL;
+  self->thread = g_thread_new ("attnscope-engine", worker_main, shared_ref (s));
+}
+
+AsWorker *
+as_worker_new (void)
+{
+  return g_object_new (AS_TYPE_WORKER, NULL);
+}
+
+void
+as_worker_load_model (AsWorker   *self,
+                      const char *dir)
+{
+  g_return_if_fail (AS_IS_WORKER (self));
+  g_return_if_fail (dir != NULL);
+
+  WorkerShared *s = self->shared;
+  g_mutex_lock (&s->mutex);
+  if (s->pending_load != NULL)
+    self->loads_pending--;   /* replaced: it will never report */
+  g_free (s->pending_load);
+  s->pending_load = g_strdup (dir);
+  self->loads_pending++;
+  g_cond_signal (&s->cond);
+  g_mutex_unlock (&s->mutex);
+}
+
+gboolean
+as_worker_is_loading (AsWorker *self)
+{
+  g_return_val_if_fail (AS_IS_WORKER (self), FALSE);
+  return self->loads_pending > 0;
+}
+
+guint
+as_worker_analyse (AsWorker   *self,
+                   const char *text_a,
+                   const char *text_b)
+{
+  g_return_val_if_fail (AS_IS_WORKER (self), 0);
+
+  AnalysisJob *job = g_new0 (AnalysisJob, 1);
+  job->generation = ++self->generation;
+  job->text_a = g_strdup (text_a != NULL ? text_a : "");
+  job->text_b = text_b != NULL && *text_b != '\0' ? g_strdup (text_b) : NULL;
+  job->request_time = g_get_monotonic_time ();
+
+  WorkerShared *s = self->shared;
+  g_mutex_lock (&s->mutex);
+  analysis_job_free (s->pending_job);
+  s->pending_job = job;
+  g_atomic_int_set (&s->latest, (gint) job->generation);
+  g_atomic_int_set (&s->cancel, 1);
+  g_cond_signal (&s->cond);
+  g_mutex_unlock (&s->mutex);
+
+  return self->generation;
+}
+
+guint
+as_worker_get_generation (AsWorker *self)
+{
+  g_return_val_if_fail (AS_IS_WORKER (self), 0);
+  return self->generation;
+}
+
+const char *
+as_worker_get_model_dir (AsWorker *self)
+{
+  g_return_val_if_fail (AS_IS_WORKER (self), NULL);
+  return self->model_dir;
+}
+
+const char *
+as_worker_get_model_name (AsWorker *self)
+{
+  g_return_val_if_fail (AS_IS_WORKER (self), NULL);
+  return self->model_name;
+}
+
+const char *
+as_worker_get_backend_name (AsWorker *self)
+{
+  g_return_val_if_fail (AS_IS_WORKER (self), NULL);
+  return self->backend_name;
+}
+
+void
+as_worker_set_trace_enabled (AsWorker *self,
+                             gboolean  enabled)
+{
+  g_return_if_fail (AS_IS_WORKER (self));
+  self->trace_enabled = enabled;
+}
+
+GArray *
+as_worker_get_trace (AsWorker *self)
+{
+  g_return_val_if_fail (AS_IS_WORKER (self), NULL);
+  return self->trace;
+}
+
+void
+as_worker_clear_trace (AsWorker *self)
+{
+  g_return_if_fail (AS_IS_WORKER (self));
+  g_array_set_size (self->trace, 0);
+}
+
+void
+as_worker_set_layer_delay (AsWorker *self,
+                           guint     usec)
+{
+  g_return_if_fail (AS_IS_WORKER (self));
+  g_atomic_int_set (&self->shared->layer_delay, usec);
+}

@@ -1,0 +1,81 @@
+/* as-backend.h — the interface an encoder implementation provides.
+ *
+ * The CPU encoder (as-cpu-encoder.c) and the CUDA plugin (gpu/) both fill an
+ * AsBackendVTable. A forward pass hands each layer's attention probabilities
+ * to the caller's callback as soon as that layer is done, and checks the
+ * cancel flag between layers, so a UI can stream and abandon work.
+ */
+#pragma once
+
+#include <glib.h>
+
+#include "as-model.h"
+
+G_BEGIN_DECLS
+
+/* Called once per layer, in order. ATTN is [n_heads, n, n] row-major (row =
+ * query, column = key), valid only during the call. HIDDEN is the layer's
+ * output [n, hidden] when the request asked for hidden states, else NULL.
+ * Return FALSE to stop the pass (treated like a cancellation). */
+typedef gboolean (*AsLayerFunc) (int          layer,
+                                 const float *attn,
+                                 const float *hidden,
+                                 gpointer     user_data);
+
+typedef struct {
+  const int   *ids;           /* [n] token ids */
+  const int   *type_ids;      /* [n] token type ids */
+  int          n;             /* tokens, 1..max_positions */
+  gboolean     want_hidden;   /* pass per-layer hidden states to the callback */
+  gboolean     causal_mask;   /* teaching demo: lower-triangular mask */
+  AsLayerFunc  on_layer;      /* may be NULL */
+  gpointer     user_data;
+  const gint  *cancel;        /* may be NULL; non-zero = stop between layers */
+} AsForwardRequest;
+
+typedef struct _AsBackend AsBackend;
+
+typedef struct {
+  const char *name;                         /* "cpu", "cuda" */
+  /* FINAL_HIDDEN [n, hidden] may be NULL. */
+  gboolean  (*forward) (AsBackend              *backend,
+                        const AsForwardRequest *request,
+                        float                  *final_hidden,
+                        GError                **error);
+  /* Q, K, V of LAYER for the request's tokens, each [n, hidden] (heads are
+   * contiguous slices of head_dim columns). Runs layers 0..LAYER. */
+  gboolean  (*layer_qkv) (AsBackend              *backend,
+                          const AsForwardRequest *request,
+                          int                     layer,
+                          float                  *q,
+                          float                  *k,
+                          float                  *v,
+                          GError                **error);
+  char     *(*describe) (AsBackend *backend); /* human-readable, g_free */
+  void      (*free)    (AsBackend *backend);
+} AsBackendVTable;
+
+struct _AsBackend {
+  const AsBackendVTable *vtable;
+  const AsModel         *model;               /* not owned */
+};
+
+/* The fp32 CBLAS reference backend. Always available. */
+AsBackend *as_cpu_backend_new        (const AsModel *model);
+
+gboolean   as_backend_forward        (AsBackend              *backend,
+                                      const AsForwardRequest *request,
+                                      float                  *final_hidden,
+                                      GError                **error);
+gboolean   as_backend_layer_qkv      (AsBackend              *backend,
+                                      const AsForwardRequest *request,
+                                      int                     layer,
+                                      float                  *q,
+                                      float                  *k,
+                                      float                  *v,
+                                      GError                **error);
+char      *as_backend_describe       (AsBackend *backend);
+const char *as_backend_get_name      (AsBackend *backend);
+void       as_backend_free           (AsBackend *backend);
+
+G_END_DECLS

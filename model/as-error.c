@@ -1,0 +1,3 @@
+#include "as-error.h"
+
+G_DEFINE_QUARK (as-model-error-quark, as_model_error)

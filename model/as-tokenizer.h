@@ -1,0 +1,83 @@
+/* as-tokenizer.h — BERT WordPiece tokenization, identical to Hugging Face
+ * `tokenizers` (BertNormalizer + BertPreTokenizer + WordPiece + template).
+ *
+ * Loaded from tokenizer.json when present, else from vocab.txt. Every token
+ * keeps the byte span of the input it came from, so the UI can label it.
+ */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+typedef struct _AsTokenizer AsTokenizer;
+
+typedef struct {
+  int      id;
+  char    *text;          /* vocabulary string, e.g. "##ing" or "[CLS]" */
+  int      type_id;       /* 0 for sentence A, 1 for sentence B */
+  int      sequence;      /* 0 = A, 1 = B, -1 = added by the template */
+  int      start;         /* byte offset into its sentence, -1 for template tokens */
+  int      end;           /* exclusive byte offset */
+  gboolean is_special;    /* [CLS], [SEP], [MASK] … */
+  gboolean is_continuation; /* a "##" piece */
+} AsToken;
+
+typedef struct {
+  AsToken *tokens;
+  int      n_tokens;
+  gboolean truncated;     /* true when tokens were dropped to fit max_length */
+  int      n_dropped;     /* how many sentence tokens were dropped */
+} AsEncoding;
+
+/* Loads DIR/tokenizer.json, or DIR/vocab.txt when there is none. */
+AsTokenizer *as_tokenizer_new_from_dir   (const char  *dir,
+                                          GError     **error);
+AsTokenizer *as_tokenizer_new_from_json  (const char  *json,
+                                          gsize        length,
+                                          const char  *display_name,
+                                          GError     **error);
+AsTokenizer *as_tokenizer_new_from_vocab (const char  *vocab_txt,
+                                          gsize        length,
+                                          gboolean     lowercase,
+                                          const char  *display_name,
+                                          GError     **error);
+void         as_tokenizer_free           (AsTokenizer *tok);
+
+/* One more than the largest id (vocabulary and added tokens): the number of
+ * rows an embedding table needs. */
+int          as_tokenizer_get_vocab_size (AsTokenizer *tok);
+/* -1 when absent. */
+int          as_tokenizer_token_to_id    (AsTokenizer *tok,
+                                          const char  *token);
+const char  *as_tokenizer_id_to_token    (AsTokenizer *tok,
+                                          int          id);
+
+/* Encodes TEXT_A (and TEXT_B when not NULL) as [CLS] A [SEP] (B [SEP]).
+ * MAX_LENGTH counts the special tokens; 0 means no limit. Longer inputs are
+ * truncated longest-first (as HF does) and the encoding says so. Any bytes are
+ * accepted: invalid UTF-8 is treated as U+FFFD (dropped by clean_text). A
+ * MAX_LENGTH below the template's special tokens keeps those alone (HF
+ * refuses such a length). The file's own truncation/padding are ignored. */
+AsEncoding  *as_tokenizer_encode         (AsTokenizer *tok,
+                                          const char  *text_a,
+                                          const char  *text_b,
+                                          int          max_length);
+/* Same, with explicit byte lengths (-1 = NUL-terminated): text read from a
+ * file may contain NUL bytes, which are dropped like any control character. */
+AsEncoding  *as_tokenizer_encode_len     (AsTokenizer *tok,
+                                          const char  *text_a,
+                                          gssize       length_a,
+                                          const char  *text_b,
+                                          gssize       length_b,
+                                          int          max_length);
+void         as_encoding_free            (AsEncoding  *enc);
+
+/* TEXT after the tokenizer's normalizer (BertNormalizer: clean_text, CJK
+ * spacing, accent stripping, lowercasing): what the pre-tokenizer and
+ * WordPiece see. Added tokens are not treated specially here. Any bytes are
+ * accepted, as for as_tokenizer_encode. Free with g_free(). */
+char        *as_tokenizer_normalize      (AsTokenizer *tok,
+                                          const char  *text);
+
+G_END_DECLS

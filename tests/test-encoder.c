@@ -1,0 +1,368 @@
+/* test-encoder.c — the CPU encoder against transformers' eager attention.
+ *
+ * Fixtures: tests/data/attention-goldens.json + attention/NAME.safetensors,
+ * made by tools/make-goldens.py. Tolerances from REFERENCE.md §3: attention
+ * probabilities within 1e-5, final hidden states within 1e-4, rows sum to 1.
+ */
+#include <json-glib/json-glib.h>
+#include <math.h>
+
+#include "as-attention.h"
+#include "as-backend.h"
+#include "as-error.h"
+#include "as-model.h"
+
+#define ATTN_TOL   1e-5
+#define HIDDEN_TOL 1e-4
+#define ROWSUM_TOL 1e-5
+
+static AsModel *model;
+static AsBackend *backend;
+static JsonArray *golden_inputs;
+static JsonParser *golden_parser;
+
+static gboolean
+have_model (void)
+{
+  if (model != NULL)
+    return TRUE;
+  g_test_skip ("default model not downloaded (run tools/setup)");
+  return FALSE;
+}
+
+static int *
+json_int_array (JsonArray *arr)
+{
+  guint len = json_array_get_length (arr);
+  int *out = g_new (int, MAX (len, 1));
+  for (guint i = 0; i < len; i++)
+    out[i] = (int) json_array_get_int_element (arr, i);
+  return out;
+}
+
+/* Largest |a - b| over the stored rows of every layer and head. */
+static double
+compare_attention (const AsAttention *a,
+                   AsSafetensors     *golden,
+                   const float       *rows,
+                   int                n_rows)
+{
+  const AsTensorInfo *info = as_safetensors_lookup (golden, "attention");
+  g_assert_nonnull (info);
+  g_assert_cmpint (info->shape[0], ==, a->n_layers);
+  g_assert_cmpint (info->shape[1], ==, a->n_heads);
+  g_assert_cmpint (info->shape[2], ==, n_rows);
+  g_assert_cmpint (info->shape[3], ==, a->n);
+  g_autofree float *ref = g_new (float, info->n_elements);
+  as_safetensors_copy_f32 (golden, info, ref);
+
+  double max_diff = 0;
+  for (int l = 0; l < a->n_layers; l++)
+    for (int h = 0; h < a->n_heads; h++)
+      {
+        const float *mine = as_attention_head (a, l, h);
+        for (int r = 0; r < n_rows; r++)
+          {
+            int row = (int) rows[r];
+            const float *ours = mine + (gsize) row * a->n;
+            const float *theirs = ref + (((gsize) l * a->n_heads + h) * n_rows + r) * a->n;
+            for (int j = 0; j < a->n; j++)
+              max_diff = MAX (max_diff, fabs ((double) ours[j] - theirs[j]));
+          }
+      }
+  return max_diff;
+}
+
+static double
+compare_hidden (const AsAttention *a,
+                AsSafetensors     *golden,
+                const float       *rows,
+                int                n_rows)
+{
+  const AsTensorInfo *info = as_safetensors_lookup (golden, "last_hidden_state");
+  g_assert_nonnull (info);
+  g_assert_cmpint (info->shape[1], ==, a->hidden);
+  g_autofree float *ref = g_new (float, info->n_elements);
+  as_safetensors_copy_f32 (golden, info, ref);
+  double max_diff = 0;
+  for (int r = 0; r < n_rows; r++)
+    for (int j = 0; j < a->hidden; j++)
+      max_diff = MAX (max_diff, fabs ((double) a->final_hidden[(gsize) rows[r] * a->hidden + j]
+                                      - ref[(gsize) r * a->hidden + j]));
+  return max_diff;
+}
+
+static double
+max_row_sum_error (const AsAttention *a)
+{
+  double worst = 0;
+  for (int l = 0; l < a->n_layers; l++)
+    for (int h = 0; h < a->n_heads; h++)
+      for (int i = 0; i < a->n; i++)
+        {
+          const float *row = as_attention_head (a, l, h) + (gsize) i * a->n;
+          double sum = 0;
+          for (int j = 0; j < a->n; j++)
+            sum += row[j];
+          worst = MAX (worst, fabs (sum - 1.0));
+        }
+  return worst;
+}
+
+static void
+test_golden_input (gconstpointer data)
+{
+  if (!have_model ())
+    return;
+  JsonObject *input = json_array_get_object_element (golden_inputs, GPOINTER_TO_UINT (data));
+  JsonArray *ids_arr = json_object_get_array_member (input, "ids");
+  int n = (int) json_array_get_length (ids_arr);
+  g_autofree int *ids = json_int_array (ids_arr);
+  g_autofree int *types = json_int_array (json_object_get_array_member (input, "type_ids"));
+
+  g_autoptr(GError) error = NULL;
+  AsAttention *a = as_attention_compute_ids (backend, ids, types, n, &error);
+  g_assert_no_error (error);
+
+  g_autofree char *path = g_build_filename (g_getenv ("AS_TEST_DATA"),
+                                            json_object_get_string_member (input, "file"), NULL);
+  AsSafetensors *golden = as_safetensors_open (path, &error);
+  g_assert_no_error (error);
+  const AsTensorInfo *rows_info = as_safetensors_lookup (golden, "rows");
+  g_autofree float *rows = g_new (float, rows_info->n_elements);
+  as_safetensors_copy_f32 (golden, rows_info, rows);
+  int n_rows = (int) rows_info->n_elements;
+
+  double attn_diff = compare_attention (a, golden, rows, n_rows);
+  double hidden_diff = compare_hidden (a, golden, rows, n_rows);
+  double rowsum = max_row_sum_error (a);
+  g_test_message ("%s: n=%d max|attn diff|=%.3g max|hidden diff|=%.3g max|row sum - 1|=%.3g",
+                  json_object_get_string_member (input, "name"), n, attn_diff, hidden_diff, rowsum);
+  g_assert_cmpfloat (attn_diff, <=, ATTN_TOL);
+  g_assert_cmpfloat (hidden_diff, <=, HIDDEN_TOL);
+  g_assert_cmpfloat (rowsum, <=, ROWSUM_TOL);
+
+  as_safetensors_free (golden);
+  as_attention_free (a);
+}
+
+/* Our tokenizer must give the same ids the goldens were computed on. */
+static void
+test_golden_tokenization (void)
+{
+  if (!have_model ())
+    return;
+  guint len = json_array_get_length (golden_inputs);
+  for (guint k = 0; k < len; k++)
+    {
+      JsonObject *input = json_array_get_object_element (golden_inputs, k);
+      /* The exact bytes: the text may hold NUL, which JSON strings in C lose. */
+      gsize a_len = 0, b_len = 0;
+      g_autofree guchar *a = g_base64_decode (json_object_get_string_member (input, "a_base64"), &a_len);
+      JsonNode *b_node = json_object_get_member (input, "b_base64");
+      g_autofree guchar *b = JSON_NODE_HOLDS_NULL (b_node) ? NULL
+                             : g_base64_decode (json_node_get_string (b_node), &b_len);
+      AsEncoding *enc = as_tokenizer_encode_len (model->tokenizer,
+                                                 (const char *) a, (gssize) a_len,
+                                                 (const char *) b, (gssize) b_len,
+                                                 model->config->max_positions);
+      JsonArray *ids = json_object_get_array_member (input, "ids");
+      g_assert_cmpint (enc->n_tokens, ==, json_array_get_length (ids));
+      for (int i = 0; i < enc->n_tokens; i++)
+        g_assert_cmpint (enc->tokens[i].id, ==, json_array_get_int_element (ids, i));
+      g_assert_cmpint (enc->truncated, ==, json_object_get_boolean_member (input, "truncated"));
+      as_encoding_free (enc);
+    }
+}
+
+typedef struct {
+  int  layers_seen;
+  int  last_layer;
+  gint cancel;
+  int  cancel_after;
+} StreamState;
+
+static gboolean
+record_layer (int          layer,
+              const float *attn,
+              const float *hidden,
+              gpointer     user_data)
+{
+  StreamState *s = user_data;
+  g_assert_cmpint (layer, ==, s->last_layer + 1);
+  s->last_layer = layer;
+  s->layers_seen++;
+  if (s->layers_seen == s->cancel_after)
+    g_atomic_int_set (&s->cancel, 1);
+  return TRUE;
+}
+
+/* Layers arrive in order, and a raised cancel flag stops between layers. */
+static void
+test_streaming_and_cancel (void)
+{
+  if (!have_model ())
+    return;
+  int ids[] = { 101, 7592, 1010, 2088, 999, 102 };
+  int types[G_N_ELEMENTS (ids)] = { 0 };
+  StreamState s = { .last_layer = -1, .cancel_after = 0 };
+  AsForwardRequest req = { .ids = ids, .type_ids = types, .n = G_N_ELEMENTS (ids),
+                           .on_layer = record_layer, .user_data = &s, .cancel = &s.cancel };
+  g_autoptr(GError) error = NULL;
+  g_assert_true (as_backend_forward (backend, &req, NULL, &error));
+  g_assert_cmpint (s.layers_seen, ==, model->config->n_layers);
+
+  StreamState c = { .last_layer = -1, .cancel_after = 2 };
+  req.user_data = &c;
+  req.cancel = &c.cancel;
+  g_assert_false (as_backend_forward (backend, &req, NULL, &error));
+  g_assert_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_CANCELLED);
+  g_assert_cmpint (c.layers_seen, ==, 2);
+}
+
+/* softmax(Q K^T / sqrt(d)) from layer_qkv reproduces the forward pass's
+ * attention: the teaching view's numbers are the real ones. */
+static void
+test_layer_qkv_matches_attention (void)
+{
+  if (!have_model ())
+    return;
+  g_autoptr(GError) error = NULL;
+  AsAttention *a = as_attention_compute (backend, "The cat sat on the mat.", NULL, &error);
+  g_assert_no_error (error);
+  int n = a->n, H = model->config->hidden, d = model->config->head_dim;
+  int layer = 3, head = 5;
+  g_autofree int *ids = g_new (int, n);
+  g_autofree int *types = g_new (int, n);
+  for (int i = 0; i < n; i++)
+    {
+      ids[i] = a->encoding->tokens[i].id;
+      types[i] = a->encoding->tokens[i].type_id;
+    }
+  g_autofree float *q = g_new (float, n * H);
+  g_autofree float *k = g_new (float, n * H);
+  g_autofree float *v = g_new (float, n * H);
+  AsForwardRequest req = { .ids = ids, .type_ids = types, .n = n };
+  g_assert_true (as_backend_layer_qkv (backend, &req, layer, q, k, v, &error));
+
+  const float *expected = as_attention_head (a, layer, head);
+  for (int i = 0; i < n; i++)
+    {
+      double scores[512], max = -INFINITY, sum = 0;
+      for (int j = 0; j < n; j++)
+        {
+          double dot = 0;
+          for (int t = 0; t < d; t++)
+            dot += (double) q[i * H + head * d + t] * k[j * H + head * d + t];
+          scores[j] = dot / sqrt (d);
+          max = MAX (max, scores[j]);
+        }
+      for (int j = 0; j < n; j++)
+        sum += scores[j] = exp (scores[j] - max);
+      for (int j = 0; j < n; j++)
+        g_assert_cmpfloat_with_epsilon (scores[j] / sum, expected[i * n + j], 1e-5);
+    }
+  as_attention_free (a);
+}
+
+static gboolean
+check_causal_layer (int          layer,
+                    const float *attn,
+                    const float *hidden,
+                    gpointer     user_data)
+{
+  int n = GPOINTER_TO_INT (user_data);
+  for (int h = 0; h < model->config->n_heads; h++)
+    for (int i = 0; i < n; i++)
+      {
+        double sum = 0;
+        for (int j = 0; j < n; j++)
+          {
+            float p = attn[((gsize) h * n + i) * n + j];
+            if (j > i)
+              g_assert_cmpfloat (p, ==, 0.0f);
+            sum += p;
+          }
+        g_assert_cmpfloat_with_epsilon (sum, 1.0, ROWSUM_TOL);
+      }
+  return TRUE;
+}
+
+/* The causal-mask demonstration: nothing above the diagonal, rows still sum to 1. */
+static void
+test_causal_mask (void)
+{
+  if (!have_model ())
+    return;
+  int ids[] = { 101, 1996, 4937, 2938, 2006, 1996, 13523, 102 };
+  int types[G_N_ELEMENTS (ids)] = { 0 };
+  AsForwardRequest req = { .ids = ids, .type_ids = types, .n = G_N_ELEMENTS (ids),
+                           .causal_mask = TRUE, .on_layer = check_causal_layer,
+                           .user_data = GINT_TO_POINTER (G_N_ELEMENTS (ids)) };
+  g_autoptr(GError) error = NULL;
+  g_assert_true (as_backend_forward (backend, &req, NULL, &error));
+}
+
+static void
+test_bad_requests (void)
+{
+  if (!have_model ())
+    return;
+  int ids[] = { 101, 999999, 102 };
+  int types[] = { 0, 0, 0 };
+  g_autoptr(GError) error = NULL;
+  AsForwardRequest req = { .ids = ids, .type_ids = types, .n = 3 };
+  g_assert_false (as_backend_forward (backend, &req, NULL, &error));
+  g_assert_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_INPUT);
+  g_clear_error (&error);
+  req.n = model->config->max_positions + 1;
+  g_assert_false (as_backend_forward (backend, &req, NULL, &error));
+  g_assert_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_INPUT);
+}
+
+static void
+load_goldens (void)
+{
+  g_autofree char *path = g_build_filename (g_getenv ("AS_TEST_DATA"), "attention-goldens.json", NULL);
+  g_autoptr(GError) error = NULL;
+  golden_parser = json_parser_new ();
+  if (!json_parser_load_from_file (golden_parser, path, &error))
+    g_error ("cannot read %s: %s", path, error->message);
+  golden_inputs = json_object_get_array_member (json_node_get_object (json_parser_get_root (golden_parser)), "inputs");
+}
+
+int
+main (int    argc,
+      char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  load_goldens ();
+
+  g_autoptr(GError) error = NULL;
+  g_autofree char *dir = as_model_default_dir ();
+  if (g_file_test (dir, G_FILE_TEST_IS_DIR))
+    {
+      model = as_model_load (dir, &error);
+      g_assert_no_error (error);
+      backend = as_cpu_backend_new (model);
+    }
+
+  guint len = json_array_get_length (golden_inputs);
+  for (guint k = 0; k < len; k++)
+    {
+      JsonObject *input = json_array_get_object_element (golden_inputs, k);
+      g_autofree char *name = g_strdup_printf ("/encoder/golden/%s", json_object_get_string_member (input, "name"));
+      g_test_add_data_func (name, GUINT_TO_POINTER (k), test_golden_input);
+    }
+  g_test_add_func ("/encoder/golden-tokenization", test_golden_tokenization);
+  g_test_add_func ("/encoder/streaming-and-cancel", test_streaming_and_cancel);
+  g_test_add_func ("/encoder/layer-qkv", test_layer_qkv_matches_attention);
+  g_test_add_func ("/encoder/causal-mask", test_causal_mask);
+  g_test_add_func ("/encoder/bad-requests", test_bad_requests);
+
+  int status = g_test_run ();
+  as_backend_free (backend);
+  as_model_free (model);
+  g_object_unref (golden_parser);
+  return status;
+}

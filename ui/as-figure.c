@@ -1,0 +1,1221 @@
+/* as-figure.c — figure layouts on top of the heatmap renderer, and export.
+ *
+ * A figure is drawn in its own user units (pixels or points, as the options
+ * say) and the output surface decides how those map to the file: pixels for
+ * PNG (scaled by dpi/72 when the figure is in points), points for PDF, the
+ * figure's own unit for SVG. PNG cells are one nearest-neighbour image per
+ * heatmap; SVG and PDF cells are rectangles, so vector output stays vector.
+ */
+#include "as-figure.h"
+
+#include <cairo-pdf.h>
+#include <cairo-svg.h>
+#include <errno.h>
+#include <glib/gstdio.h>
+#include <math.h>
+#include <pango/pangocairo.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#define LINE_HEIGHT 1.2
+#define MAX_PIXELS  32767   /* Cairo's image surface limit per side */
+
+G_DEFINE_QUARK (as-figure-error-quark, as_figure_error)
+
+/* ---- names --------------------------------------------------------------- */
+
+static const char * const view_names[AS_N_FIGURE_VIEWS] = { "head", "layer", "grid", "mean" };
+static const char * const format_names[] = { "auto", "png", "svg", "pdf" };
+
+void
+as_figure_options_init (AsFigureOptions *options)
+{
+  memset (options, 0, sizeof *options);
+  options->view = AS_FIGURE_HEAD;
+  options->colormap = AS_COLORMAP_VIRIDIS;
+  options->renormalize = TRUE;
+  options->unit = AS_UNIT_PX;
+  options->dpi = 96;
+  options->title = TRUE;
+}
+
+const char *
+as_figure_view_name (AsFigureView view)
+{
+  return (guint) view < AS_N_FIGURE_VIEWS ? view_names[view] : "head";
+}
+
+int
+as_figure_view_from_name (const char *name)
+{
+  for (int i = 0; i < AS_N_FIGURE_VIEWS; i++)
+    if (g_ascii_strcasecmp (name, view_names[i]) == 0)
+      return i;
+  return -1;
+}
+
+const char *
+as_figure_format_name (AsFigureFormat format)
+{
+  return (guint) format <= AS_FORMAT_PDF ? format_names[format] : "auto";
+}
+
+int
+as_figure_format_from_name (const char *name)
+{
+  for (int i = AS_FORMAT_PNG; i <= AS_FORMAT_PDF; i++)
+    if (g_ascii_strcasecmp (name, format_names[i]) == 0)
+      return i;
+  return -1;
+}
+
+AsFigureFormat
+as_figure_format_from_path (const char *path)
+{
+  const char *dot = path != NULL ? strrchr (path, '.') : NULL;
+  if (dot == NULL || strchr (dot, '/') != NULL)
+    return AS_FORMAT_AUTO;
+  int format = as_figure_format_from_name (dot + 1);
+  return format < 0 ? AS_FORMAT_AUTO : (AsFigureFormat) format;
+}
+
+/* ---- token groups -------------------------------------------------------- */
+
+static gboolean
+joins_previous (const AsEncoding *enc,
+                int               i)
+{
+  const AsToken *t = &enc->tokens[i];
+  if (i == 0 || !t->is_continuation || t->is_special)
+    return FALSE;
+  const AsToken *prev = &enc->tokens[i - 1];
+  return !prev->is_special && prev->sequence == t->sequence;
+}
+
+static const char *
+sequence_text (int         sequence,
+               const char *text_a,
+               const char *text_b)
+{
+  return sequence == 0 ? text_a : sequence == 1 ? text_b : NULL;
+}
+
+/* The word spanning tokens FIRST..LAST: its original spelling when the text
+ * is known and the spans are sane, else the pieces glued without "##". */
+static char *
+word_label (const AsEncoding *enc,
+            int               first,
+            int               last,
+            const char       *text_a,
+            const char       *text_b)
+{
+  const AsToken *a = &enc->tokens[first], *b = &enc->tokens[last];
+  const char *text = sequence_text (a->sequence, text_a, text_b);
+  if (text != NULL && a->start >= 0 && b->end > a->start && (gsize) b->end <= strlen (text))
+    return g_utf8_make_valid (text + a->start, b->end - a->start);
+
+  GString *s = g_string_new (NULL);
+  for (int i = first; i <= last; i++)
+    {
+      const char *piece = enc->tokens[i].text;
+      g_string_append (s, i > first && g_str_has_prefix (piece, "##") ? piece + 2 : piece);
+    }
+  char *raw = g_string_free (s, FALSE);
+  char *label = g_utf8_make_valid (raw, -1);
+  g_free (raw);
+  return label;
+}
+
+AsTokenGroups *
+as_token_groups_new (const AsEncoding *encoding,
+                     const char       *text_a,
+                     const char       *text_b,
+                     gboolean          word_level,
+                     gboolean          hide_special)
+{
+  int n = encoding->n_tokens;
+  AsTokenGroups *groups = g_new0 (AsTokenGroups, 1);
+  groups->n_tokens = n;
+  groups->group_of = g_new (int, MAX (n, 1));
+  groups->group_size = g_new0 (int, MAX (n, 1));
+  GPtrArray *labels = g_ptr_array_new ();
+
+  for (int i = 0; i < n;)
+    {
+      int last = i;
+      if (word_level)
+        while (last + 1 < n && joins_previous (encoding, last + 1))
+          last++;
+      gboolean hidden = hide_special && encoding->tokens[i].is_special;
+      int group = hidden ? -1 : groups->n_groups++;
+      for (int k = i; k <= last; k++)
+        groups->group_of[k] = group;
+      if (!hidden)
+        {
+          groups->group_size[group] = last - i + 1;
+          g_ptr_array_add (labels, word_level ? word_label (encoding, i, last, text_a, text_b)
+                                              : g_utf8_make_valid (encoding->tokens[i].text, -1));
+        }
+      i = last + 1;
+    }
+  g_ptr_array_add (labels, NULL);
+  groups->labels = (char **) g_ptr_array_free (labels, FALSE);
+  return groups;
+}
+
+/* Inputs run from ids (random-weight models) have no encoding: one group
+ * per position, labelled by its index. */
+static AsTokenGroups *
+groups_for (const AsAttention     *attention,
+            const AsFigureOptions *options,
+            gboolean               with_text)
+{
+  if (attention->encoding != NULL)
+    return as_token_groups_new (attention->encoding,
+                                with_text ? options->text_a : NULL,
+                                with_text ? options->text_b : NULL,
+                                options->word_level, options->hide_special);
+  int n = attention->n;
+  AsTokenGroups *groups = g_new0 (AsTokenGroups, 1);
+  groups->n_tokens = groups->n_groups = n;
+  groups->group_of = g_new (int, MAX (n, 1));
+  groups->group_size = g_new (int, MAX (n, 1));
+  groups->labels = g_new0 (char *, n + 1);
+  for (int i = 0; i < n; i++)
+    {
+      groups->group_of[i] = i;
+      groups->group_size[i] = 1;
+      groups->labels[i] = g_strdup_printf ("%d", i);
+    }
+  return groups;
+}
+
+void
+as_token_groups_free (AsTokenGroups *groups)
+{
+  if (groups == NULL)
+    return;
+  g_free (groups->group_of);
+  g_free (groups->group_size);
+  g_strfreev (groups->labels);
+  g_free (groups);
+}
+
+static gboolean
+groups_are_identity (const AsTokenGroups *groups)
+{
+  return groups->n_groups == groups->n_tokens;
+}
+
+void
+as_token_groups_reduce (const AsTokenGroups *groups,
+                        const float         *attn,
+                        gboolean             renormalize,
+                        float               *out)
+{
+  int n = groups->n_tokens, g = groups->n_groups;
+  if (groups_are_identity (groups))
+    {
+      memcpy (out, attn, sizeof (float) * n * n);
+      return;
+    }
+
+  /* Accumulate in double: a 512-token row summed into a few words. */
+  double *acc = g_new0 (double, (gsize) g * g);
+  for (int i = 0; i < n; i++)
+    {
+      int gi = groups->group_of[i];
+      if (gi < 0)
+        continue;
+      double *row = acc + (gsize) gi * g;
+      const float *in = attn + (gsize) i * n;
+      for (int j = 0; j < n; j++)
+        if (groups->group_of[j] >= 0)
+          row[groups->group_of[j]] += in[j];
+    }
+  for (int gi = 0; gi < g; gi++)
+    {
+      double *row = acc + (gsize) gi * g;
+      double sum = 0;
+      for (int gj = 0; gj < g; gj++)
+        {
+          row[gj] /= groups->group_size[gi];
+          sum += row[gj];
+        }
+      double scale = renormalize && sum > 0 ? 1.0 / sum : 1.0;
+      for (int gj = 0; gj < g; gj++)
+        out[(gsize) gi * g + gj] = (float) (row[gj] * scale);
+    }
+  g_free (acc);
+}
+
+/* ---- figure state -------------------------------------------------------- */
+
+typedef struct {
+  cairo_t               *cr;
+  const AsAttention     *attention;
+  const AsFigureOptions *options;
+  AsTokenGroups         *groups;
+  AsCellMode             mode;
+  double                 width;
+  double                 height;
+  double                 font;
+  double                 pad;
+  char                  *title;
+  GArray                *panels;
+} Figure;
+
+/* The matrix of LAYER, HEAD (-1: mean over heads) as drawn. Returns either a
+ * pointer into the attention or a buffer stored in *OWNED. */
+static const float *
+figure_matrix (const Figure  *f,
+               int            layer,
+               int            head,
+               float        **owned)
+{
+  const AsAttention *a = f->attention;
+  gsize nn = (gsize) a->n * a->n;
+  const float *source;
+  float *mean = NULL;
+
+  *owned = NULL;
+  if (head >= 0)
+    source = as_attention_head (a, layer, head);
+  else
+    {
+      mean = g_new0 (float, nn);
+      for (int h = 0; h < a->n_heads; h++)
+        {
+          const float *m = as_attention_head (a, layer, h);
+          for (gsize k = 0; k < nn; k++)
+            mean[k] += m[k];
+        }
+      for (gsize k = 0; k < nn; k++)
+        mean[k] /= a->n_heads;
+      source = mean;
+    }
+
+  if (groups_are_identity (f->groups))
+    {
+      *owned = mean;
+      return source;
+    }
+  int g = f->groups->n_groups;
+  *owned = g_new (float, (gsize) g * g);
+  as_token_groups_reduce (f->groups, source, f->options->renormalize, *owned);
+  g_free (mean);
+  return *owned;
+}
+
+static void
+figure_spec (const Figure  *f,
+             const float   *values,
+             AsHeatmapSpec *spec)
+{
+  as_heatmap_spec_init (spec);
+  spec->values = values;
+  spec->rows = spec->cols = f->groups->n_groups;
+  spec->colormap = f->options->colormap;
+  spec->cell_mode = f->mode;
+  spec->annotate = f->options->annotate;
+  spec->dark = f->options->dark;
+  spec->font = f->options->font;
+  spec->font_size = f->font;
+  spec->colorbar = FALSE;
+}
+
+static void
+add_panel (Figure                *f,
+           int                    layer,
+           int                    head,
+           const AsHeatmapLayout *layout)
+{
+  if (f->panels == NULL)
+    return;
+  AsFigurePanel panel = { layer, head, f->groups->n_groups, *layout };
+  g_array_append_val (f->panels, panel);
+}
+
+/* “The animal didn't …”: whitespace folded, long texts shortened. */
+static void
+append_quoted (GString    *s,
+               const char *text)
+{
+  g_autofree char *valid = g_utf8_make_valid (text, -1);
+  g_auto(GStrv) words = g_strsplit_set (g_strstrip (valid), " \t\r\n", -1);
+  GString *folded = g_string_new (NULL);
+  for (int i = 0; words[i] != NULL; i++)
+    if (words[i][0] != '\0')
+      g_string_append_printf (folded, "%s%s", folded->len ? " " : "", words[i]);
+  if (g_utf8_strlen (folded->str, -1) > 60)
+    {
+      g_string_truncate (folded, g_utf8_offset_to_pointer (folded->str, 57) - folded->str);
+      g_string_append (folded, "…");
+    }
+  g_string_append_printf (s, "“%s”", folded->str);
+  g_string_free (folded, TRUE);
+}
+
+static char *
+figure_title (const AsAttention     *a,
+              const AsFigureOptions *o)
+{
+  GString *s = g_string_new (NULL);
+  if (o->model_name != NULL)
+    g_string_append_printf (s, "%s · ", o->model_name);
+  switch (o->view)
+    {
+    case AS_FIGURE_HEAD:
+      g_string_append_printf (s, "layer %d · head %d", o->layer + 1, o->head + 1);
+      break;
+    case AS_FIGURE_MEAN:
+      g_string_append_printf (s, "layer %d · mean of %d heads", o->layer + 1, a->n_heads);
+      break;
+    case AS_FIGURE_LAYER:
+      g_string_append_printf (s, "layer %d · all %d heads", o->layer + 1, a->n_heads);
+      break;
+    case AS_FIGURE_GRID:
+    case AS_N_FIGURE_VIEWS:
+    default:
+      g_string_append_printf (s, "%d layers × %d heads", a->n_layers, a->n_heads);
+      break;
+    }
+  if (o->word_level)
+    g_string_append (s, " · words");
+  if (o->hide_special)
+    g_string_append (s, o->renormalize ? " · special tokens hidden, rows renormalised"
+                                       : " · special tokens hidden");
+  if (o->text_a != NULL)
+    {
+      g_string_append_c (s, '\n');
+      append_quoted (s, o->text_a);
+      if (o->text_b != NULL)
+        {
+          g_string_append (s, " / ");
+          append_quoted (s, o->text_b);
+        }
+    }
+  return g_string_free (s, FALSE);
+}
+
+/* ---- text helper for figure-level labels --------------------------------- */
+
+typedef struct {
+  PangoLayout          *layout;
+  PangoFontDescription *desc;
+} FigureText;
+
+static void
+figure_text_init (FigureText   *t,
+                  const Figure *f)
+{
+  PangoContext *context = pango_cairo_create_context (f->cr);
+  cairo_font_options_t *fo = cairo_font_options_create ();
+  cairo_font_options_set_hint_metrics (fo, CAIRO_HINT_METRICS_OFF);
+  cairo_font_options_set_hint_style (fo, CAIRO_HINT_STYLE_NONE);
+  pango_cairo_context_set_font_options (context, fo);
+  cairo_font_options_destroy (fo);
+  t->layout = pango_layout_new (context);
+  pango_layout_set_single_paragraph_mode (t->layout, TRUE);
+  g_object_unref (context);
+  t->desc = pango_font_description_from_string (f->options->font ? f->options->font : "Sans");
+}
+
+static void
+figure_text_clear (FigureText *t)
+{
+  g_object_unref (t->layout);
+  pango_font_description_free (t->desc);
+}
+
+/* Sets TEXT and returns its width. */
+static double
+figure_text_set (FigureText *t,
+                 const char *text,
+                 double      size,
+                 gboolean    bold,
+                 double      max_width)
+{
+  PangoRectangle logical;
+  pango_font_description_set_absolute_size (t->desc, size * PANGO_SCALE);
+  pango_font_description_set_weight (t->desc, bold ? PANGO_WEIGHT_BOLD : PANGO_WEIGHT_NORMAL);
+  pango_layout_set_font_description (t->layout, t->desc);
+  pango_layout_set_width (t->layout, max_width > 0 ? (int) (max_width * PANGO_SCALE) : -1);
+  pango_layout_set_ellipsize (t->layout, max_width > 0 ? PANGO_ELLIPSIZE_END : PANGO_ELLIPSIZE_NONE);
+  pango_layout_set_text (t->layout, text, -1);
+  pango_layout_get_extents (t->layout, NULL, &logical);
+  return logical.width / (double) PANGO_SCALE;
+}
+
+/* Draws the text set last centred on (CX, CY), turned 90° anticlockwise
+ * when ROTATED. */
+static void
+figure_text_show (FigureText *t,
+                  cairo_t    *cr,
+                  double      cx,
+                  double      cy,
+                  gboolean    rotated)
+{
+  PangoRectangle logical;
+  pango_layout_get_extents (t->layout, NULL, &logical);
+  double w = logical.width / (double) PANGO_SCALE, h = logical.height / (double) PANGO_SCALE;
+  cairo_save (cr);
+  cairo_translate (cr, cx, cy);
+  if (rotated)
+    cairo_rotate (cr, -G_PI / 2);
+  cairo_move_to (cr, -w / 2, -h / 2);
+  pango_cairo_show_layout (cr, t->layout);
+  cairo_restore (cr);
+}
+
+static void
+set_foreground (const Figure *f,
+                double        alpha)
+{
+  double v = f->options->dark ? 0.92 : 0.12;
+  cairo_set_source_rgba (f->cr, v, v, v, alpha);
+}
+
+static double
+title_height (const Figure *f)
+{
+  if (f->title == NULL)
+    return 0;
+  return f->font * 1.15 * LINE_HEIGHT + f->font * 0.6 +
+         (strchr (f->title, '\n') != NULL ? f->font * LINE_HEIGHT : 0);
+}
+
+/* Bold first line; the input text, after the newline, lighter below it. */
+static void
+paint_title (const Figure *f)
+{
+  if (f->title == NULL)
+    return;
+  const char *newline = strchr (f->title, '\n');
+  g_autofree char *heading = g_strndup (f->title, newline ? (gsize) (newline - f->title) : strlen (f->title));
+  double max_w = f->width - 2 * f->pad, y = f->pad + f->font * 1.15 * LINE_HEIGHT / 2;
+  FigureText t;
+
+  figure_text_init (&t, f);
+  figure_text_set (&t, heading, f->font * 1.15, TRUE, max_w);
+  set_foreground (f, 1.0);
+  figure_text_show (&t, f->cr, f->width / 2, y, FALSE);
+  if (newline != NULL)
+    {
+      figure_text_set (&t, newline + 1, f->font, FALSE, max_w);
+      set_foreground (f, 0.8);
+      figure_text_show (&t, f->cr, f->width / 2, y + f->font * 1.15 * LINE_HEIGHT / 2 + f->font * LINE_HEIGHT / 2, FALSE);
+    }
+  figure_text_clear (&t);
+}
+
+static void
+paint_background (const Figure *f)
+{
+  double v = f->options->dark ? 0.12 : 1.0;
+  cairo_set_source_rgb (f->cr, v, v, v);
+  cairo_paint (f->cr);
+}
+
+/* ---- views --------------------------------------------------------------- */
+
+static void
+render_single (Figure *f,
+               int     head)
+{
+  const AsFigureOptions *o = f->options;
+  float *owned;
+  const float *values = figure_matrix (f, o->layer, head, &owned);
+  AsHeatmapSpec spec;
+  AsHeatmapLayout layout;
+
+  figure_spec (f, values, &spec);
+  spec.row_labels = (const char * const *) f->groups->labels;
+  spec.col_labels = (const char * const *) f->groups->labels;
+  spec.title = f->title;
+  spec.colorbar = TRUE;
+  spec.colorbar_label = "attention";
+  spec.row_title = "query";
+  spec.col_title = "key";
+
+  cairo_save (f->cr);
+  cairo_translate (f->cr, f->pad, f->pad);
+  as_heatmap_render (f->cr, &spec, f->width - 2 * f->pad, f->height - 2 * f->pad, &layout);
+  cairo_restore (f->cr);
+  layout.cells_x += f->pad;
+  layout.cells_y += f->pad;
+  layout.colorbar_x += f->pad;
+  layout.colorbar_y += f->pad;
+  add_panel (f, o->layer, head, &layout);
+  g_free (owned);
+}
+
+/* Layer view: panel 0 carries the row labels; all carry column labels. */
+typedef struct {
+  AsHeatmapMargins first, other;
+  double           colorbar_w;
+  double           gap;
+  double           width, height;   /* of everything below the title */
+} LayerGeometry;
+
+static void
+layer_panel_spec (const Figure  *f,
+                  const float   *values,
+                  int            head,
+                  char          *title,
+                  gsize          title_size,
+                  AsHeatmapSpec *spec)
+{
+  figure_spec (f, values, spec);
+  g_snprintf (title, title_size, "head %d", head + 1);
+  spec->title = title;
+  spec->col_labels = (const char * const *) f->groups->labels;
+  spec->row_labels = head == 0 ? (const char * const *) f->groups->labels : NULL;
+}
+
+static void
+layer_geometry (const Figure  *f,
+                double         cell,
+                LayerGeometry *g)
+{
+  int heads = f->attention->n_heads, n = f->groups->n_groups;
+  AsHeatmapSpec spec;
+  char title[32];
+  static const float zero = 0;
+
+  layer_panel_spec (f, &zero, 0, title, sizeof title, &spec);
+  as_heatmap_measure (f->cr, &spec, cell, &g->first);
+  layer_panel_spec (f, &zero, 1, title, sizeof title, &spec);
+  as_heatmap_measure (f->cr, &spec, cell, &g->other);
+  if (heads == 1)
+    g->other = g->first;
+
+  g->gap = f->font;
+  double first_w = g->first.left + n * cell + g->first.right;
+  double other_w = g->other.left + n * cell + g->other.right;
+  g->width = first_w + (heads - 1) * (g->gap + other_w) + g->gap + g->colorbar_w;
+  g->height = MAX (g->first.top, g->other.top) + n * cell + MAX (g->first.bottom, g->other.bottom);
+}
+
+static double
+layer_solve_cell (const Figure *f,
+                  double        avail_w,
+                  double        avail_h,
+                  double        colorbar_w)
+{
+  int n = f->groups->n_groups;
+  double lo = 0, hi = MIN (avail_w / (n * f->attention->n_heads), avail_h / n);
+  for (int i = 0; i < 16; i++)
+    {
+      double mid = (lo + hi) / 2;
+      LayerGeometry g = { .colorbar_w = colorbar_w };
+      layer_geometry (f, mid, &g);
+      if (g.width <= avail_w && g.height <= avail_h)
+        lo = mid;
+      else
+        hi = mid;
+    }
+  return lo;
+}
+
+static void
+render_layer (Figure *f)
+{
+  const AsFigureOptions *o = f->options;
+  int heads = f->attention->n_heads, n = f->groups->n_groups;
+  AsHeatmapSpec spec;
+  char title[32];
+
+  figure_spec (f, NULL, &spec);
+  spec.colorbar_label = "attention";
+  double colorbar_w = as_heatmap_colorbar_width (f->cr, &spec);
+  double top = f->pad + title_height (f);
+  double avail_w = f->width - 2 * f->pad, avail_h = f->height - f->pad - top;
+  double cell = layer_solve_cell (f, avail_w, avail_h, colorbar_w);
+  if (!(cell > 0))
+    return;
+
+  LayerGeometry g = { .colorbar_w = colorbar_w };
+  layer_geometry (f, cell, &g);
+  double x = f->pad + (avail_w - g.width) / 2;
+  double cells_top = top + (avail_h - g.height) / 2 + MAX (g.first.top, g.other.top);
+
+  for (int h = 0; h < heads; h++)
+    {
+      const AsHeatmapMargins *m = h == 0 ? &g.first : &g.other;
+      float *owned;
+      AsHeatmapLayout layout;
+      layer_panel_spec (f, figure_matrix (f, o->layer, h, &owned), h, title, sizeof title, &spec);
+      as_heatmap_render_at (f->cr, &spec, x, cells_top - m->top, cell, &layout);
+      add_panel (f, o->layer, h, &layout);
+      g_free (owned);
+      x += m->left + n * cell + m->right + g.gap;
+    }
+
+  figure_spec (f, NULL, &spec);
+  spec.colorbar_label = "attention";
+  as_heatmap_render_colorbar (f->cr, &spec, x, cells_top, n * cell);
+}
+
+/* Grid view: thumbnails without labels, numbered rows and columns. */
+typedef struct {
+  double header_h;      /* "head" and the head numbers above */
+  double header_w;      /* "layer" and the layer numbers on the left */
+  double gap;           /* between thumbnails */
+  double thumb;
+  double colorbar_gap;
+  double colorbar_w;
+} GridGeometry;
+
+static void
+grid_geometry (const Figure *f,
+               GridGeometry *g)
+{
+  const AsAttention *a = f->attention;
+  AsHeatmapSpec spec;
+  FigureText t;
+  char number[16];
+
+  figure_text_init (&t, f);
+  g_snprintf (number, sizeof number, "%d", MAX (a->n_layers, a->n_heads));
+  double number_w = figure_text_set (&t, number, f->font * 0.9, FALSE, 0);
+  figure_text_clear (&t);
+
+  figure_spec (f, NULL, &spec);
+  spec.colorbar_label = "attention";
+  g->colorbar_w = as_heatmap_colorbar_width (f->cr, &spec);
+  g->colorbar_gap = f->font;
+  g->header_h = 2 * f->font * LINE_HEIGHT + f->font * 0.2;
+  g->header_w = f->font * LINE_HEIGHT + number_w + f->font * 0.8;
+  g->gap = MAX (1.0, f->font * 0.35);
+
+  double avail_w = f->width - 2 * f->pad - g->header_w - g->colorbar_gap - g->colorbar_w;
+  double avail_h = f->height - 2 * f->pad - title_height (f) - g->header_h;
+  g->thumb = MIN ((avail_w - (a->n_heads - 1) * g->gap) / a->n_heads,
+                  (avail_h - (a->n_layers - 1) * g->gap) / a->n_layers);
+}
+
+static void
+paint_grid_headers (const Figure       *f,
+                    const GridGeometry *g,
+                    double              x,
+                    double              y)
+{
+  const AsAttention *a = f->attention;
+  double step = g->thumb + g->gap;
+  double grid_w = a->n_heads * step - g->gap, grid_h = a->n_layers * step - g->gap;
+  FigureText t;
+  char number[16];
+
+  figure_text_init (&t, f);
+  set_foreground (f, 1.0);
+  figure_text_set (&t, "head", f->font, FALSE, 0);
+  figure_text_show (&t, f->cr, x + grid_w / 2, y - g->header_h + f->font * LINE_HEIGHT / 2, FALSE);
+  figure_text_set (&t, "layer", f->font, FALSE, 0);
+  figure_text_show (&t, f->cr, x - g->header_w + f->font * LINE_HEIGHT / 2, y + grid_h / 2, TRUE);
+  for (int h = 0; h < a->n_heads; h++)
+    {
+      g_snprintf (number, sizeof number, "%d", h + 1);
+      figure_text_set (&t, number, f->font * 0.9, FALSE, 0);
+      figure_text_show (&t, f->cr, x + h * step + g->thumb / 2, y - f->font * 0.2 - f->font * LINE_HEIGHT / 2, FALSE);
+    }
+  for (int l = 0; l < a->n_layers; l++)
+    {
+      g_snprintf (number, sizeof number, "%d", l + 1);
+      double w = figure_text_set (&t, number, f->font * 0.9, FALSE, 0);
+      figure_text_show (&t, f->cr, x - f->font * 0.4 - w / 2, y + l * step + g->thumb / 2, FALSE);
+    }
+  figure_text_clear (&t);
+}
+
+static void
+render_grid (Figure *f)
+{
+  const AsAttention *a = f->attention;
+  int n = f->groups->n_groups;
+  GridGeometry g;
+  AsHeatmapSpec spec;
+
+  grid_geometry (f, &g);
+  if (!(g.thumb > 0))
+    return;
+  double step = g.thumb + g.gap;
+  double grid_w = a->n_heads * step - g.gap, grid_h = a->n_layers * step - g.gap;
+  double total_w = g.header_w + grid_w + g.colorbar_gap + g.colorbar_w;
+  double total_h = g.header_h + grid_h;
+  double top = f->pad + title_height (f);
+  double x = f->pad + (f->width - 2 * f->pad - total_w) / 2 + g.header_w;
+  double y = top + (f->height - f->pad - top - total_h) / 2 + g.header_h;
+
+  paint_grid_headers (f, &g, x, y);
+  for (int l = 0; l < a->n_layers; l++)
+    for (int h = 0; h < a->n_heads; h++)
+      {
+        float *owned;
+        AsHeatmapLayout layout;
+        double tx = x + h * step, ty = y + l * step;
+        figure_spec (f, figure_matrix (f, l, h, &owned), &spec);
+        as_heatmap_render_at (f->cr, &spec, tx, ty, g.thumb / n, &layout);
+        add_panel (f, l, h, &layout);
+        g_free (owned);
+        /* A hairline frame keeps pale thumbnails apart from the page. */
+        set_foreground (f, 0.35);
+        cairo_set_line_width (f->cr, MAX (0.25, f->font * 0.04));
+        cairo_rectangle (f->cr, tx, ty, g.thumb, g.thumb);
+        cairo_stroke (f->cr);
+      }
+
+  figure_spec (f, NULL, &spec);
+  spec.colorbar_label = "attention";
+  as_heatmap_render_colorbar (f->cr, &spec, x + grid_w + g.colorbar_gap, y, grid_h);
+}
+
+/* ---- public: checks, sizes, rendering ------------------------------------ */
+
+gboolean
+as_figure_check (const AsAttention      *attention,
+                 const AsFigureOptions  *options,
+                 GError                **error)
+{
+  const AsFigureOptions *o = options;
+  if ((guint) o->view >= AS_N_FIGURE_VIEWS)
+    {
+      g_set_error (error, AS_FIGURE_ERROR, AS_FIGURE_ERROR_INVALID, "unknown view %d", o->view);
+      return FALSE;
+    }
+  if (o->view != AS_FIGURE_GRID && (o->layer < 0 || o->layer >= attention->n_layers))
+    {
+      g_set_error (error, AS_FIGURE_ERROR, AS_FIGURE_ERROR_INVALID,
+                   "layer %d does not exist: the model has layers 1 to %d",
+                   o->layer + 1, attention->n_layers);
+      return FALSE;
+    }
+  if (o->view == AS_FIGURE_HEAD && (o->head < 0 || o->head >= attention->n_heads))
+    {
+      g_set_error (error, AS_FIGURE_ERROR, AS_FIGURE_ERROR_INVALID,
+                   "head %d does not exist: the model has heads 1 to %d",
+                   o->head + 1, attention->n_heads);
+      return FALSE;
+    }
+  AsTokenGroups *groups = groups_for (attention, o, FALSE);
+  int n_groups = groups->n_groups;
+  as_token_groups_free (groups);
+  if (n_groups == 0)
+    {
+      g_set_error_literal (error, AS_FIGURE_ERROR, AS_FIGURE_ERROR_INVALID,
+                           o->hide_special ? "nothing to draw: the input has only special tokens"
+                                           : "nothing to draw: the input has no tokens");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+void
+as_figure_get_size (const AsAttention     *attention,
+                    const AsFigureOptions *options,
+                    double                *width,
+                    double                *height)
+{
+  double w, h;   /* defaults in pixels */
+  switch (options->view)
+    {
+    case AS_FIGURE_LAYER:
+      w = 190.0 * attention->n_heads + 200;
+      h = 420;
+      break;
+    case AS_FIGURE_GRID:
+      w = 100.0 * attention->n_heads + 190;
+      h = 100.0 * attention->n_layers + 170;
+      break;
+    case AS_FIGURE_HEAD:
+    case AS_FIGURE_MEAN:
+    case AS_N_FIGURE_VIEWS:
+    default:
+      w = 900;
+      h = 900;
+      break;
+    }
+  if (options->unit == AS_UNIT_PT)
+    {
+      double dpi = options->dpi > 0 ? options->dpi : 96;
+      w *= 72 / dpi;
+      h *= 72 / dpi;
+    }
+  if (options->width > 0 && options->height > 0)
+    w = options->width, h = options->height;
+  else if (options->width > 0)
+    h = options->width * h / w, w = options->width;
+  else if (options->height > 0)
+    w = options->height * w / h, h = options->height;
+  *width = w;
+  *height = h;
+}
+
+gboolean
+as_figure_render (cairo_t                *cr,
+                  const AsAttention      *attention,
+                  const AsFigureOptions  *options,
+                  AsCellMode              mode,
+                  double                  width,
+                  double                  height,
+                  GArray                 *panels,
+                  GError                **error)
+{
+  if (!as_figure_check (attention, options, error))
+    return FALSE;
+
+  Figure f = {
+    .cr = cr, .attention = attention, .options = options, .mode = mode,
+    .width = width, .height = height, .panels = panels,
+  };
+  f.groups = groups_for (attention, options, TRUE);
+  f.font = options->font_size > 0 ? options->font_size : CLAMP (MIN (width, height) / 40.0, 7.0, 14.0);
+  f.pad = f.font;
+  f.title = options->title ? figure_title (attention, options) : NULL;
+
+  cairo_save (cr);
+  paint_background (&f);
+  switch (options->view)
+    {
+    case AS_FIGURE_HEAD:
+      render_single (&f, options->head);
+      break;
+    case AS_FIGURE_MEAN:
+      render_single (&f, -1);
+      break;
+    case AS_FIGURE_LAYER:
+      paint_title (&f);
+      render_layer (&f);
+      break;
+    case AS_FIGURE_GRID:
+    case AS_N_FIGURE_VIEWS:
+    default:
+      paint_title (&f);
+      render_grid (&f);
+      break;
+    }
+  cairo_restore (cr);
+
+  g_free (f.title);
+  as_token_groups_free (f.groups);
+  return TRUE;
+}
+
+/* ---- output: temporary file, then rename --------------------------------- */
+
+typedef struct {
+  char *path;       /* NULL for standard output */
+  char *tmp_path;
+  FILE *stream;
+  int   error;      /* first errno seen while writing, 0 if none */
+} OutFile;
+
+static gboolean
+out_open (OutFile     *out,
+          const char  *path,
+          GError     **error)
+{
+  memset (out, 0, sizeof *out);
+  if (g_strcmp0 (path, "-") == 0)
+    {
+      out->stream = stdout;
+      return TRUE;
+    }
+  /* Same folder as the target, so the rename cannot cross file systems. */
+  g_autofree char *dir = g_path_get_dirname (path);
+  g_autofree char *base = g_path_get_basename (path);
+  out->tmp_path = g_strdup_printf ("%s/.%s.XXXXXX", dir, base);
+  int fd = g_mkstemp (out->tmp_path);
+  if (fd < 0 || (out->stream = fdopen (fd, "wb")) == NULL)
+    {
+      int saved = errno;
+      if (fd >= 0)
+        {
+          close (fd);
+          g_unlink (out->tmp_path);
+        }
+      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved),
+                   "cannot write %s: %s", path, g_strerror (saved));
+      g_clear_pointer (&out->tmp_path, g_free);
+      return FALSE;
+    }
+  out->path = g_strdup (path);
+  return TRUE;
+}
+
+static void
+out_clear (OutFile *out)
+{
+  g_clear_pointer (&out->path, g_free);
+  g_clear_pointer (&out->tmp_path, g_free);
+  out->stream = NULL;
+}
+
+static void
+out_abort (OutFile *out)
+{
+  if (out->path != NULL)
+    {
+      fclose (out->stream);
+      g_unlink (out->tmp_path);
+    }
+  out_clear (out);
+}
+
+static gboolean
+out_commit (OutFile  *out,
+            GError  **error)
+{
+  const char *name = out->path != NULL ? out->path : "standard output";
+  int saved = out->error;
+  gboolean ok = saved == 0;
+
+  if (ok && (fflush (out->stream) != 0 || ferror (out->stream)))
+    ok = FALSE, saved = errno;
+  if (out->path != NULL)
+    {
+      if (ok && fsync (fileno (out->stream)) != 0)
+        ok = FALSE, saved = errno;
+      if (fclose (out->stream) != 0 && ok)
+        ok = FALSE, saved = errno;
+      if (ok && g_rename (out->tmp_path, out->path) != 0)
+        ok = FALSE, saved = errno;
+      if (!ok)
+        g_unlink (out->tmp_path);
+    }
+  if (!ok)
+    g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved ? saved : EIO),
+                 "cannot write %s: %s", name, g_strerror (saved ? saved : EIO));
+  out_clear (out);
+  return ok;
+}
+
+static cairo_status_t
+out_write (void                *closure,
+           const unsigned char *data,
+           unsigned int         length)
+{
+  OutFile *out = closure;
+  if (out->error != 0)
+    return CAIRO_STATUS_WRITE_ERROR;
+  if (fwrite (data, 1, length, out->stream) != length)
+    {
+      out->error = errno ? errno : EIO;
+      return CAIRO_STATUS_WRITE_ERROR;
+    }
+  return CAIRO_STATUS_SUCCESS;
+}
+
+static cairo_status_t
+bytes_write (void                *closure,
+             const unsigned char *data,
+             unsigned int         length)
+{
+  g_byte_array_append (closure, data, length);
+  return CAIRO_STATUS_SUCCESS;
+}
+
+/* ---- output: surfaces ---------------------------------------------------- */
+
+/* User units per output unit: pixels for PNG, points for PDF. */
+static double
+px_per_unit (const AsFigureOptions *o)
+{
+  double dpi = o->dpi > 0 ? o->dpi : 96;
+  return o->unit == AS_UNIT_PT ? dpi / 72 : 1;
+}
+
+static double
+pt_per_unit (const AsFigureOptions *o)
+{
+  double dpi = o->dpi > 0 ? o->dpi : 96;
+  return o->unit == AS_UNIT_PX ? 72 / dpi : 1;
+}
+
+static void
+scale_panels (GArray *panels,
+              guint   first,
+              double  s)
+{
+  for (guint i = first; panels != NULL && i < panels->len; i++)
+    {
+      AsHeatmapLayout *l = &g_array_index (panels, AsFigurePanel, i).layout;
+      l->cells_x *= s, l->cells_y *= s, l->cell_w *= s, l->cell_h *= s;
+      l->colorbar_x *= s, l->colorbar_y *= s, l->colorbar_w *= s, l->colorbar_h *= s;
+      l->label_font_size *= s;
+    }
+}
+
+static gboolean
+check_cairo (cairo_status_t   status,
+             const char      *what,
+             GError         **error)
+{
+  if (status == CAIRO_STATUS_SUCCESS)
+    return TRUE;
+  g_set_error (error, AS_FIGURE_ERROR, AS_FIGURE_ERROR_FAILED, "%s: %s", what, cairo_status_to_string (status));
+  return FALSE;
+}
+
+/* Draws onto SURFACE scaled by SCALE, and finishes it (which writes it). */
+static gboolean
+draw_on (cairo_surface_t        *surface,
+         const AsAttention      *attention,
+         const AsFigureOptions  *options,
+         AsCellMode              mode,
+         double                  width,
+         double                  height,
+         double                  scale,
+         GArray                 *panels,
+         GError                **error)
+{
+  guint first = panels != NULL ? panels->len : 0;
+  cairo_t *cr = cairo_create (surface);
+  cairo_scale (cr, scale, scale);
+  gboolean ok = as_figure_render (cr, attention, options, mode, width, height, panels, error);
+  ok = ok && check_cairo (cairo_status (cr), "drawing failed", error);
+  cairo_destroy (cr);
+  if (ok)
+    scale_panels (panels, first, scale);
+  return ok;
+}
+
+static cairo_surface_t *
+png_surface (const AsFigureOptions  *options,
+             double                  width,
+             double                  height,
+             GError                **error)
+{
+  double s = px_per_unit (options);
+  double pw = ceil (width * s - 1e-6), ph = ceil (height * s - 1e-6);
+  if (pw < 1 || ph < 1 || pw > MAX_PIXELS || ph > MAX_PIXELS)
+    {
+      g_set_error (error, AS_FIGURE_ERROR, AS_FIGURE_ERROR_INVALID,
+                   "image size %.0f x %.0f pixels is outside 1 to %d", pw, ph, MAX_PIXELS);
+      return NULL;
+    }
+  return cairo_image_surface_create (CAIRO_FORMAT_RGB24, (int) pw, (int) ph);
+}
+
+static gboolean
+write_png (OutFile                *out,
+           const AsAttention      *attention,
+           const AsFigureOptions  *options,
+           double                  width,
+           double                  height,
+           GArray                 *panels,
+           GError                **error)
+{
+  cairo_surface_t *surface = png_surface (options, width, height, error);
+  if (surface == NULL)
+    return FALSE;
+  gboolean ok = draw_on (surface, attention, options, AS_CELLS_IMAGE, width, height,
+                         px_per_unit (options), panels, error);
+  if (ok)
+    ok = check_cairo (cairo_surface_write_to_png_stream (surface, out_write, out), "cannot encode PNG", error);
+  cairo_surface_destroy (surface);
+  return ok;
+}
+
+static gboolean
+write_vector (OutFile                *out,
+              AsFigureFormat          format,
+              const AsAttention      *attention,
+              const AsFigureOptions  *options,
+              double                  width,
+              double                  height,
+              GArray                 *panels,
+              GError                **error)
+{
+  cairo_surface_t *surface;
+  double scale = 1;
+  if (format == AS_FORMAT_SVG)
+    {
+      /* The SVG keeps the figure's own unit: width="800px" or "600pt". */
+      surface = cairo_svg_surface_create_for_stream (out_write, out, width, height);
+      cairo_svg_surface_set_document_unit (surface, options->unit == AS_UNIT_PT ? CAIRO_SVG_UNIT_PT
+                                                                                : CAIRO_SVG_UNIT_PX);
+    }
+  else
+    {
+      scale = pt_per_unit (options);
+      surface = cairo_pdf_surface_create_for_stream (out_write, out, width * scale, height * scale);
+    }
+  gboolean ok = check_cairo (cairo_surface_status (surface), "cannot create the document", error) &&
+                draw_on (surface, attention, options, AS_CELLS_VECTOR, width, height, scale, panels, error);
+  cairo_surface_finish (surface);
+  ok = ok && check_cairo (cairo_surface_status (surface), "cannot write the document", error);
+  cairo_surface_destroy (surface);
+  return ok;
+}
+
+gboolean
+as_figure_save (const AsAttention      *attention,
+                const AsFigureOptions  *options,
+                const char             *path,
+                AsFigureFormat          format,
+                GArray                 *panels,
+                GError                **error)
+{
+  if (format == AS_FORMAT_AUTO)
+    format = as_figure_format_from_path (path);
+  if (format == AS_FORMAT_AUTO)
+    {
+      g_set_error (error, AS_FIGURE_ERROR, AS_FIGURE_ERROR_INVALID,
+                   "cannot tell the format of %s: name it .png, .svg or .pdf, or give the format", path);
+      return FALSE;
+    }
+  if (!as_figure_check (attention, options, error))
+    return FALSE;
+
+  double width, height;
+  as_figure_get_size (attention, options, &width, &height);
+
+  OutFile out;
+  if (!out_open (&out, path, error))
+    return FALSE;
+  gboolean ok = format == AS_FORMAT_PNG
+                  ? write_png (&out, attention, options, width, height, panels, error)
+                  : write_vector (&out, format, attention, options, width, height, panels, error);
+  /* A write error inside Cairo surfaces as a Cairo status; say what it was. */
+  if (!ok && out.error != 0)
+    {
+      g_clear_error (error);
+      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (out.error),
+                   "cannot write %s: %s", path, g_strerror (out.error));
+    }
+  if (!ok)
+    {
+      out_abort (&out);
+      return FALSE;
+    }
+  return out_commit (&out, error);
+}
+
+GBytes *
+as_figure_render_png (const AsAttention      *attention,
+                      const AsFigureOptions  *options,
+                      GError                **error)
+{
+  double width, height;
+  if (!as_figure_check (attention, options, error))
+    return NULL;
+  as_figure_get_size (attention, options, &width, &height);
+  cairo_surface_t *surface = png_surface (options, width, height, error);
+  if (surface == NULL)
+    return NULL;
+
+  GByteArray *bytes = g_byte_array_new ();
+  gboolean ok = draw_on (surface, attention, options, AS_CELLS_IMAGE, width, height,
+                         px_per_unit (options), NULL, error) &&
+                check_cairo (cairo_surface_write_to_png_stream (surface, bytes_write, bytes),
+                             "cannot encode PNG", error);
+  cairo_surface_destroy (surface);
+  if (!ok)
+    {
+      g_byte_array_unref (bytes);
+      return NULL;
+    }
+  return g_byte_array_free_to_bytes (bytes);
+}

@@ -1,0 +1,163 @@
+/* as-figure.h — whole attention figures, drawn and saved without GTK.
+ *
+ * Four views on top of the heatmap renderer: one head with its token labels,
+ * a layer as a row of heads, the layers x heads grid, and the head-average of
+ * a layer. Each comes with a title line (model, layer, head, text) and a
+ * colour bar. The same drawing goes to the screen (as_figure_render), to
+ * PNG/SVG/PDF files (as_figure_save) and to the clipboard
+ * (as_figure_render_png).
+ *
+ * Layers and heads are 0-based here, as in the engine; titles show them
+ * 1-based, as the CLI and the app do.
+ */
+#pragma once
+
+#include <cairo.h>
+#include <glib.h>
+
+#include "as-attention.h"
+#include "as-heatmap-render.h"
+
+G_BEGIN_DECLS
+
+#define AS_FIGURE_ERROR (as_figure_error_quark ())
+GQuark as_figure_error_quark (void);
+
+typedef enum {
+  AS_FIGURE_ERROR_INVALID,   /* options the input cannot satisfy */
+  AS_FIGURE_ERROR_FAILED,    /* Cairo could not draw or encode */
+} AsFigureError;
+
+typedef enum {
+  AS_FIGURE_HEAD,     /* one head, token labels, colour bar */
+  AS_FIGURE_LAYER,    /* all heads of one layer side by side */
+  AS_FIGURE_GRID,     /* every layer x head as thumbnails */
+  AS_FIGURE_MEAN,     /* the mean over the heads of one layer */
+  AS_N_FIGURE_VIEWS
+} AsFigureView;
+
+typedef enum {
+  AS_UNIT_PX,
+  AS_UNIT_PT,
+} AsFigureUnit;
+
+typedef enum {
+  AS_FORMAT_AUTO,     /* from the file name's extension */
+  AS_FORMAT_PNG,
+  AS_FORMAT_SVG,
+  AS_FORMAT_PDF,
+} AsFigureFormat;
+
+typedef struct {
+  AsFigureView  view;
+  int           layer;         /* 0-based; head, layer and mean views */
+  int           head;          /* 0-based; head view */
+  AsColormapId  colormap;
+  gboolean      annotate;      /* values in cells large enough to hold them */
+  gboolean      hide_special;  /* drop [CLS], [SEP] … rows and columns */
+  gboolean      renormalize;   /* with hide_special: rows sum to 1 again (default TRUE) */
+  gboolean      word_level;    /* merge ## pieces into words */
+  double        width;         /* in UNIT; 0 = the view's default */
+  double        height;        /* in UNIT; 0 = the view's default (or WIDTH's aspect) */
+  AsFigureUnit  unit;
+  double        dpi;           /* pixels per inch, to convert px <-> pt (default 96) */
+  gboolean      dark;          /* dark background, light text */
+  gboolean      title;         /* draw the title line (default TRUE) */
+  const char   *model_name;    /* for the title; NULL for none */
+  const char   *text_a;        /* the input, for the title and word labels; may be NULL */
+  const char   *text_b;        /* the pair's second text, or NULL */
+  const char   *font;          /* Pango family, NULL = "Sans" */
+  double        font_size;     /* base text size in UNIT; 0 = from the figure size */
+} AsFigureOptions;
+
+/* Where one heatmap of a figure landed, for hit-testing and tests. */
+typedef struct {
+  int             layer;
+  int             head;        /* -1 for the mean of the layer */
+  int             n;           /* rows = columns (after merging/hiding) */
+  AsHeatmapLayout layout;      /* in the figure's user units */
+} AsFigurePanel;
+
+void            as_figure_options_init   (AsFigureOptions *options);
+
+const char     *as_figure_view_name      (AsFigureView     view);
+/* -1 for an unknown name ("head", "layer", "grid", "mean"). */
+int             as_figure_view_from_name (const char      *name);
+const char     *as_figure_format_name    (AsFigureFormat   format);
+/* -1 for an unknown name ("png", "svg", "pdf"). */
+int             as_figure_format_from_name (const char    *name);
+/* From PATH's extension; AS_FORMAT_AUTO when it has none we know. */
+AsFigureFormat  as_figure_format_from_path (const char    *path);
+
+/* FALSE, with a message, when OPTIONS ask for a layer or head ATTENTION
+ * does not have, or nothing is left to draw. */
+gboolean        as_figure_check          (const AsAttention      *attention,
+                                          const AsFigureOptions  *options,
+                                          GError                **error);
+
+/* The figure's size in OPTIONS->unit: the options' own, else the view's
+ * default (when only one is given, the other keeps the default's aspect). */
+void            as_figure_get_size       (const AsAttention     *attention,
+                                          const AsFigureOptions *options,
+                                          double                *width,
+                                          double                *height);
+
+/* Draws the figure, background included, into (0, 0, WIDTH, HEIGHT) of CR.
+ * MODE: AS_CELLS_IMAGE for screens and PNG, AS_CELLS_VECTOR for SVG/PDF.
+ * Appends one AsFigurePanel per heatmap to PANELS when it is not NULL. */
+gboolean        as_figure_render         (cairo_t                *cr,
+                                          const AsAttention      *attention,
+                                          const AsFigureOptions  *options,
+                                          AsCellMode              mode,
+                                          double                  width,
+                                          double                  height,
+                                          GArray                 *panels,
+                                          GError                **error);
+
+/* Writes the figure to PATH ("-" = standard output) as FORMAT (AUTO: from
+ * the extension). The file is written under a temporary name in the same
+ * folder and renamed into place, so a failure leaves nothing behind; the
+ * error names the path. PANELS as for as_figure_render, in the file's units
+ * (pixels for PNG, the SVG's own units, points for PDF). */
+gboolean        as_figure_save           (const AsAttention      *attention,
+                                          const AsFigureOptions  *options,
+                                          const char             *path,
+                                          AsFigureFormat          format,
+                                          GArray                 *panels,
+                                          GError                **error);
+
+/* The figure as PNG data in memory ("Copy Image"). */
+GBytes         *as_figure_render_png     (const AsAttention      *attention,
+                                          const AsFigureOptions  *options,
+                                          GError                **error);
+
+/* ---- tokens as drawn: word-level merging and hidden special tokens ----- */
+
+typedef struct {
+  int    n_tokens;
+  int    n_groups;
+  int   *group_of;     /* [n_tokens]: the group a token joins, -1 when hidden */
+  int   *group_size;   /* [n_groups]: tokens in each group */
+  char **labels;       /* [n_groups + 1], NULL-terminated */
+} AsTokenGroups;
+
+/* One group per token, or per word when WORD_LEVEL (a token and the ##
+ * pieces after it; special tokens stay alone). HIDE_SPECIAL leaves special
+ * tokens out. Word labels come from TEXT_A/TEXT_B when given (original
+ * spelling), else from the pieces without "##". */
+AsTokenGroups  *as_token_groups_new      (const AsEncoding *encoding,
+                                          const char       *text_a,
+                                          const char       *text_b,
+                                          gboolean          word_level,
+                                          gboolean          hide_special);
+void            as_token_groups_free     (AsTokenGroups    *groups);
+/* OUT [n_groups, n_groups] from ATTN [n_tokens, n_tokens]: attention TO a
+ * group is the sum over its tokens, attention FROM a group the mean over
+ * its tokens, so rows keep summing to 1 (Clark et al. 2019). Hidden tokens
+ * drop out; RENORMALIZE rescales each row to sum to 1 again. */
+void            as_token_groups_reduce   (const AsTokenGroups *groups,
+                                          const float         *attn,
+                                          gboolean             renormalize,
+                                          float               *out);
+
+G_END_DECLS

@@ -1,0 +1,46 @@
+/* as-head-view.h — one head's attention, large: the head view.
+ *
+ * Query tokens down the side, key tokens along the top (rotated), a colour
+ * bar with its scale and the values printed in cells big enough for them;
+ * drawn by the Cairo-only renderer (as-heatmap-render) into a texture that is
+ * reused until something it shows changes, so hovering costs nothing. The
+ * tooltip names the cell ("query 'it' -> key 'animal': 0.412"); clicking a
+ * cell selects its query token; arrows and PageUp/PageDown move the
+ * selection across heads and layers.
+ */
+#pragma once
+
+#include <gtk/gtk.h>
+
+#include "as-view-state.h"
+
+G_BEGIN_DECLS
+
+#define AS_TYPE_HEAD_VIEW (as_head_view_get_type ())
+G_DECLARE_FINAL_TYPE (AsHeadView, as_head_view, AS, HEAD_VIEW, GtkWidget)
+
+AsViewState *as_head_view_get_view_state (AsHeadView  *self);
+void         as_head_view_set_view_state (AsHeadView  *self,
+                                          AsViewState *state);
+
+/* What is on screen, for tests: the matrix (n_rows x n_rows, visible tokens),
+ * where a cell is, and what the pointer at (X, Y) would be told. */
+int          as_head_view_get_n_rows     (AsHeadView  *self);
+gboolean     as_head_view_get_cell_center (AsHeadView *self,
+                                          int          row,
+                                          int          col,
+                                          double      *x,
+                                          double      *y);
+/* The cell under (X, Y) and its value; FALSE outside the cells. */
+gboolean     as_head_view_value_at       (AsHeadView  *self,
+                                          double       x,
+                                          double       y,
+                                          int         *row,
+                                          int         *col,
+                                          float       *value);
+/* The tooltip text for the cell (g_free). */
+char        *as_head_view_describe_cell  (AsHeadView  *self,
+                                          int          row,
+                                          int          col);
+
+G_END_DECLS

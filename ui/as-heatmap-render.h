@@ -1,0 +1,114 @@
+/* as-heatmap-render.h — draw attention heatmaps with Cairo and Pango only.
+ *
+ * No GTK here: the app's widgets, the exporter (PNG/SVG/PDF) and the CLI all
+ * draw through these functions, so a figure looks the same everywhere.
+ *
+ * Two ways to paint cells: AS_CELLS_IMAGE builds one RGBA image from a
+ * colour-map lookup table and scales it with CAIRO_FILTER_NEAREST (fast, for
+ * the screen); AS_CELLS_VECTOR emits one rectangle per cell (vector output
+ * stays vector in SVG and PDF).
+ */
+#pragma once
+
+#include <cairo.h>
+#include <glib.h>
+
+#include "as-colormap.h"
+
+G_BEGIN_DECLS
+
+typedef enum {
+  AS_CELLS_IMAGE,
+  AS_CELLS_VECTOR,
+} AsCellMode;
+
+/* One matrix and how to draw it. VALUES is [rows, cols] row-major. */
+typedef struct {
+  const float        *values;
+  int                 rows;
+  int                 cols;
+  const char * const *row_labels;   /* [rows] or NULL: query tokens */
+  const char * const *col_labels;   /* [cols] or NULL: key tokens (drawn rotated) */
+  float               vmin;         /* colour scale, usually 0 .. 1 */
+  float               vmax;
+  AsColormapId        colormap;
+  AsCellMode          cell_mode;
+  gboolean            annotate;     /* print values in cells large enough */
+  gboolean            colorbar;     /* draw the colour bar with its scale */
+  gboolean            dark;         /* dark background, light text */
+  const char         *title;        /* NULL for none; a newline starts a lighter 2nd line */
+  int                 highlight_row;/* -1 for none */
+  int                 highlight_col;/* -1 for none */
+  const char         *font;         /* Pango font family, NULL = "Sans" */
+  /* Added by the export work (as_heatmap_spec_init sets them): */
+  double              font_size;    /* title/colour-bar text in user units; 0 = from the size */
+  const char         *colorbar_label; /* beside the colour bar, e.g. "attention"; NULL none */
+  const char         *row_title;    /* axis title left of the row labels ("query"); NULL none */
+  const char         *col_title;    /* axis title above the column labels ("key"); NULL none */
+} AsHeatmapSpec;
+
+/* Where things landed, for hit-testing (tooltips, clicks). */
+typedef struct {
+  double cells_x, cells_y;          /* top-left of the cell area */
+  double cell_w, cell_h;            /* size of one cell */
+  double colorbar_x, colorbar_y, colorbar_w, colorbar_h;
+  /* Added by the export work: */
+  int    row_stride, col_stride;    /* every Nth token label is drawn (1 = all) */
+  int    pool;                      /* cells drawn as POOL x POOL block means (1 = none) */
+  double label_font_size;           /* token labels, user units */
+} AsHeatmapLayout;
+
+/* Room that the title, labels and colour bar need around the cells. */
+typedef struct {
+  double left, top, right, bottom;
+} AsHeatmapMargins;
+
+void     as_heatmap_spec_init   (AsHeatmapSpec   *spec);
+
+/* Draws SPEC into the rectangle (0, 0, WIDTH, HEIGHT) of CR. LAYOUT may be NULL. */
+void     as_heatmap_render      (cairo_t              *cr,
+                                 const AsHeatmapSpec  *spec,
+                                 double                width,
+                                 double                height,
+                                 AsHeatmapLayout      *layout);
+
+/* The margins SPEC needs around a block of square cells of size CELL. */
+void     as_heatmap_measure     (cairo_t              *cr,
+                                 const AsHeatmapSpec  *spec,
+                                 double                cell,
+                                 AsHeatmapMargins     *margins);
+
+/* Draws SPEC with square cells of size CELL; (X, Y) is the top-left corner
+ * of the margins returned by as_heatmap_measure(), so panels drawn with the
+ * same CELL line up. LAYOUT may be NULL. */
+void     as_heatmap_render_at   (cairo_t              *cr,
+                                 const AsHeatmapSpec  *spec,
+                                 double                x,
+                                 double                y,
+                                 double                cell,
+                                 AsHeatmapLayout      *layout);
+
+/* Width a colour bar (bar, ticks, tick labels, SPEC's colorbar_label) takes. */
+double   as_heatmap_colorbar_width (cairo_t             *cr,
+                                    const AsHeatmapSpec *spec);
+/* Draws the colour bar of SPEC (its colour map, vmin..vmax, cell_mode, dark)
+ * with its bar's top-left at (X, Y), HEIGHT tall. */
+void     as_heatmap_render_colorbar (cairo_t             *cr,
+                                     const AsHeatmapSpec *spec,
+                                     double               x,
+                                     double               y,
+                                     double               height);
+
+/* Just the cells, as an RGBA image of ROWS x COLS pixels (for thumbnails). */
+cairo_surface_t *
+         as_heatmap_cells_image (const AsHeatmapSpec  *spec);
+
+/* Cell under (X, Y) in LAYOUT; FALSE when outside the cells. */
+gboolean as_heatmap_hit_test    (const AsHeatmapLayout *layout,
+                                 const AsHeatmapSpec   *spec,
+                                 double                 x,
+                                 double                 y,
+                                 int                   *row,
+                                 int                   *col);
+
+G_END_DECLS

@@ -1,0 +1,607 @@
+/* as-model-grid.c — thumbnails as cached textures, placed in one snapshot. */
+#include "as-model-grid.h"
+
+#include <math.h>
+
+#include "as-heatmap-render.h"
+#include "as-matrix-view.h"
+#include "as-texture-util.h"
+#include "as-trace.h"
+
+#define GAP       6     /* room for the selection frame between thumbnails */
+#define MIN_THUMB 14
+#define MAX_THUMB 160
+
+struct _AsModelGrid
+{
+  GtkWidget    parent_instance;
+
+  AsViewState *state;
+  GPtrArray   *thumbs;       /* GdkTexture or NULL, [layer * n_heads + head] */
+  int          n_built;
+
+  /* Geometry for the allocated size. */
+  int          n_layers;
+  int          n_heads;
+  int          label_w;
+  int          label_h;
+  int          thumb;        /* logical pixels */
+  int          built_px;     /* device pixels the textures were built for */
+
+  float       *scratch;      /* n_visible^2 */
+  gsize        scratch_len;
+  float       *pooled;       /* built_px^2 */
+};
+
+G_DEFINE_FINAL_TYPE (AsModelGrid, as_model_grid, GTK_TYPE_WIDGET)
+
+enum {
+  PROP_0,
+  PROP_VIEW_STATE,
+  N_PROPS
+};
+
+static GParamSpec *properties[N_PROPS];
+
+static void
+clear_thumbs (AsModelGrid *self)
+{
+  for (guint i = 0; i < self->thumbs->len; i++)
+    g_clear_object ((GdkTexture **) &self->thumbs->pdata[i]);
+  self->n_built = 0;
+}
+
+static void
+update_shape (AsModelGrid *self)
+{
+  AsAnalysis *a = self->state != NULL ? as_view_state_get_analysis (self->state) : NULL;
+  int layers = a != NULL ? a->n_layers : 0;
+  int heads = a != NULL ? a->n_heads : 0;
+
+  clear_thumbs (self);
+  if (layers != self->n_layers || heads != self->n_heads)
+    {
+      self->n_layers = layers;
+      self->n_heads = heads;
+      g_ptr_array_set_size (self->thumbs, layers * heads);
+      gtk_widget_queue_resize (GTK_WIDGET (self));
+    }
+}
+
+static void
+update_accessible (AsModelGrid *self)
+{
+  if (self->state == NULL || self->n_layers == 0)
+    return;
+  g_autofree char *label =
+    g_strdup_printf ("Model view: %d layers by %d heads; layer %d, head %d selected",
+                     self->n_layers, self->n_heads,
+                     as_view_state_get_layer (self->state), as_view_state_get_head (self->state));
+  gtk_accessible_update_property (GTK_ACCESSIBLE (self), GTK_ACCESSIBLE_PROPERTY_LABEL, label, -1);
+}
+
+/* ---- geometry ----------------------------------------------------------- */
+
+static void
+label_size (AsModelGrid *self,
+            int         *w,
+            int         *h)
+{
+  PangoLayout *layout = gtk_widget_create_pango_layout (GTK_WIDGET (self), "L00");
+  pango_layout_get_pixel_size (layout, w, h);
+  g_object_unref (layout);
+  *w += 8;
+  *h += 4;
+}
+
+static void
+as_model_grid_measure (GtkWidget      *widget,
+                       GtkOrientation  orientation,
+                       int             for_size,
+                       int            *minimum,
+                       int            *natural,
+                       int            *minimum_baseline,
+                       int            *natural_baseline)
+{
+  AsModelGrid *self = AS_MODEL_GRID (widget);
+  int lw, lh;
+  label_size (self, &lw, &lh);
+  int count = orientation == GTK_ORIENTATION_HORIZONTAL ? MAX (self->n_heads, 12) : MAX (self->n_layers, 6);
+  int margin = orientation == GTK_ORIENTATION_HORIZONTAL ? lw : lh;
+  *minimum = margin + count * (MIN_THUMB + GAP);
+  *natural = margin + count * (56 + GAP);
+}
+
+static void
+as_model_grid_size_allocate (GtkWidget *widget,
+                             int        width,
+                             int        height,
+                             int        baseline)
+{
+  AsModelGrid *self = AS_MODEL_GRID (widget);
+
+  label_size (self, &self->label_w, &self->label_h);
+  if (self->n_layers == 0)
+    return;
+  int by_w = (width - self->label_w) / self->n_heads - GAP;
+  int by_h = (height - self->label_h) / self->n_layers - GAP;
+  int thumb = CLAMP (MIN (by_w, by_h), MIN_THUMB, MAX_THUMB);
+  if (thumb != self->thumb)
+    {
+      self->thumb = thumb;
+      clear_thumbs (self);
+    }
+}
+
+static graphene_rect_t
+thumb_rect (AsModelGrid *self,
+            int          layer,
+            int          head)
+{
+  return GRAPHENE_RECT_INIT (self->label_w + head * (self->thumb + GAP) + GAP / 2,
+                             self->label_h + layer * (self->thumb + GAP) + GAP / 2,
+                             self->thumb, self->thumb);
+}
+
+static gboolean
+hit (AsModelGrid *self,
+     double       x,
+     double       y,
+     int         *layer,
+     int         *head)
+{
+  if (self->n_layers == 0 || self->thumb == 0)
+    return FALSE;
+  int h = (int) floor ((x - self->label_w) / (self->thumb + GAP));
+  int l = (int) floor ((y - self->label_h) / (self->thumb + GAP));
+  if (h < 0 || h >= self->n_heads || l < 0 || l >= self->n_layers)
+    return FALSE;
+  *layer = l;
+  *head = h;
+  return TRUE;
+}
+
+/* ---- thumbnails --------------------------------------------------------- */
+
+static GdkTexture *
+build_thumb (AsModelGrid *self,
+             int          layer,
+             int          head,
+             int          px)
+{
+  int n_vis;
+  as_view_state_get_visible (self->state, &n_vis);
+  if (n_vis == 0)
+    return NULL;
+
+  gsize need = (gsize) n_vis * n_vis;
+  if (need > self->scratch_len)
+    {
+      g_free (self->scratch);
+      self->scratch = g_new (float, need);
+      self->scratch_len = need;
+    }
+  if (!as_view_state_extract (self->state, layer, head, self->scratch))
+    return NULL;
+  as_matrix_pool_max (self->scratch, n_vis, n_vis, px, px, self->pooled);
+
+  AsHeatmapSpec spec;
+  as_heatmap_spec_init (&spec);
+  spec.values = self->pooled;
+  spec.rows = px;
+  spec.cols = px;
+  spec.vmin = 0;
+  spec.vmax = 1;
+  spec.colormap = as_view_state_get_colormap (self->state);
+  spec.cell_mode = AS_CELLS_IMAGE;
+  cairo_surface_t *surface = as_heatmap_cells_image (&spec);
+  if (surface == NULL)
+    return NULL;
+  GdkTexture *texture = as_texture_new_for_surface (surface);
+  cairo_surface_destroy (surface);
+  return texture;
+}
+
+/* Builds what is missing for the layers that are in; returns how many. */
+static int
+build_missing (AsModelGrid *self)
+{
+  int ready = as_view_state_get_layers_ready (self->state);
+  int px = self->thumb * gtk_widget_get_scale_factor (GTK_WIDGET (self));
+  int built = 0;
+
+  if (px != self->built_px)
+    {
+      clear_thumbs (self);
+      g_free (self->pooled);
+      self->pooled = g_new (float, (gsize) px * px);
+      self->built_px = px;
+    }
+  for (int l = 0; l < MIN (ready, self->n_layers); l++)
+    for (int h = 0; h < self->n_heads; h++)
+      {
+        GdkTexture **slot = (GdkTexture **) &self->thumbs->pdata[l * self->n_heads + h];
+        if (*slot != NULL)
+          continue;
+        *slot = build_thumb (self, l, h, px);
+        built++;
+        self->n_built++;
+      }
+  return built;
+}
+
+/* ---- drawing ------------------------------------------------------------ */
+
+static void
+draw_labels (AsModelGrid *self,
+             GtkSnapshot *snapshot,
+             const GdkRGBA *color)
+{
+  char text[16];
+  for (int l = 0; l < self->n_layers; l++)
+    {
+      g_snprintf (text, sizeof text, "L%d", l);
+      PangoLayout *layout = gtk_widget_create_pango_layout (GTK_WIDGET (self), text);
+      int w, h;
+      pango_layout_get_pixel_size (layout, &w, &h);
+      graphene_rect_t r = thumb_rect (self, l, 0);
+      gtk_snapshot_save (snapshot);
+      gtk_snapshot_translate (snapshot, &GRAPHENE_POINT_INIT (self->label_w - w - 6,
+                                                              r.origin.y + (r.size.height - h) / 2));
+      gtk_snapshot_append_layout (snapshot, layout, color);
+      gtk_snapshot_restore (snapshot);
+      g_object_unref (layout);
+    }
+  for (int hd = 0; hd < self->n_heads; hd++)
+    {
+      g_snprintf (text, sizeof text, "H%d", hd);
+      PangoLayout *layout = gtk_widget_create_pango_layout (GTK_WIDGET (self), text);
+      int w, h;
+      pango_layout_get_pixel_size (layout, &w, &h);
+      graphene_rect_t r = thumb_rect (self, 0, hd);
+      /* Narrow thumbnails: label every other head so labels never collide. */
+      if (w + 4 > self->thumb + GAP && hd % 2 == 1)
+        {
+          g_object_unref (layout);
+          continue;
+        }
+      gtk_snapshot_save (snapshot);
+      gtk_snapshot_translate (snapshot, &GRAPHENE_POINT_INIT (r.origin.x + (r.size.width - w) / 2,
+                                                              self->label_h - h - 2));
+      gtk_snapshot_append_layout (snapshot, layout, color);
+      gtk_snapshot_restore (snapshot);
+      g_object_unref (layout);
+    }
+}
+
+static void
+draw_token_bands (AsModelGrid           *self,
+                  GtkSnapshot           *snapshot,
+                  const graphene_rect_t *r,
+                  int                    v,
+                  int                    n_vis)
+{
+  /* The band covers the pixels the token's row/column pooled into. */
+  double a = floor ((double) v * self->thumb / n_vis);
+  double b = MAX (floor ((double) (v + 1) * self->thumb / n_vis), a + 1);
+  GdkRGBA band = { 1.0, 0.27, 0.23, 0.55 };
+  gtk_snapshot_append_color (snapshot, &band,
+                             &GRAPHENE_RECT_INIT (r->origin.x, r->origin.y + a, r->size.width, b - a));
+  gtk_snapshot_append_color (snapshot, &band,
+                             &GRAPHENE_RECT_INIT (r->origin.x + a, r->origin.y, b - a, r->size.height));
+}
+
+static void
+as_model_grid_snapshot (GtkWidget   *widget,
+                        GtkSnapshot *snapshot)
+{
+  AsModelGrid *self = AS_MODEL_GRID (widget);
+  AsAnalysis *a = self->state != NULL ? as_view_state_get_analysis (self->state) : NULL;
+  if (a == NULL || self->n_layers == 0 || self->thumb == 0)
+    return;
+
+  gint64 t0 = g_get_monotonic_time ();
+  int built = build_missing (self);
+  gint64 t1 = g_get_monotonic_time ();
+
+  GdkRGBA fg, accent;
+  gtk_style_context_get_color (gtk_widget_get_style_context (widget), &fg);
+  if (!gtk_style_context_lookup_color (gtk_widget_get_style_context (widget), "accent_color", &accent))
+    gdk_rgba_parse (&accent, "#3584e4");
+  GdkRGBA dim = fg;
+  dim.alpha = 0.6;
+  GdkRGBA pending = fg;
+  pending.alpha = 0.07;
+
+  draw_labels (self, snapshot, &dim);
+
+  int ready = MIN (as_view_state_get_layers_ready (self->state), self->n_layers);
+  int n_vis;
+  as_view_state_get_visible (self->state, &n_vis);
+  int v = as_view_state_visible_index (self->state, as_view_state_get_token (self->state));
+
+  for (int l = 0; l < self->n_layers; l++)
+    for (int h = 0; h < self->n_heads; h++)
+      {
+        graphene_rect_t r = thumb_rect (self, l, h);
+        GdkTexture *tex = l < ready ? g_ptr_array_index (self->thumbs, l * self->n_heads + h) : NULL;
+        if (tex == NULL)
+          {
+            gtk_snapshot_append_color (snapshot, &pending, &r);
+            continue;
+          }
+        gtk_snapshot_append_texture (snapshot, tex, &r);
+        if (v >= 0)
+          draw_token_bands (self, snapshot, &r, v, n_vis);
+      }
+
+  /* The selected head: a frame in the accent colour, heavier with focus. */
+  graphene_rect_t sel = thumb_rect (self, as_view_state_get_layer (self->state),
+                                    as_view_state_get_head (self->state));
+  float bw = gtk_widget_has_focus (widget) ? 3 : 2;
+  GskRoundedRect frame;
+  gsk_rounded_rect_init_from_rect (&frame, &GRAPHENE_RECT_INIT (sel.origin.x - bw - 1, sel.origin.y - bw - 1,
+                                                                sel.size.width + 2 * bw + 2,
+                                                                sel.size.height + 2 * bw + 2), 3);
+  gtk_snapshot_append_border (snapshot, &frame, (float[4]) { bw, bw, bw, bw },
+                              (GdkRGBA[4]) { accent, accent, accent, accent });
+
+  as_trace_drawn ('g', a->generation, ready, a->n_layers, a->n);
+  if (as_trace_enabled ())
+    as_trace_print ("grid: %d layers x %d heads, %d tokens, %d px: repaint %.2f ms (%d thumbnails built in %.2f ms)",
+                    self->n_layers, self->n_heads, a->n, self->built_px,
+                    (g_get_monotonic_time () - t0) / 1000.0, built, (t1 - t0) / 1000.0);
+}
+
+/* ---- input -------------------------------------------------------------- */
+
+static void
+on_pressed (GtkGestureClick *gesture,
+            int              n_press,
+            double           x,
+            double           y,
+            AsModelGrid     *self)
+{
+  int layer, head;
+  gtk_widget_grab_focus (GTK_WIDGET (self));
+  if (self->state != NULL && hit (self, x, y, &layer, &head))
+    as_view_state_select (self->state, layer, head);
+}
+
+static gboolean
+on_query_tooltip (GtkWidget   *widget,
+                  int          x,
+                  int          y,
+                  gboolean     keyboard,
+                  GtkTooltip  *tooltip,
+                  AsModelGrid *self)
+{
+  int layer, head;
+  if (keyboard)
+    {
+      layer = as_view_state_get_layer (self->state);
+      head = as_view_state_get_head (self->state);
+    }
+  else if (!hit (self, x, y, &layer, &head))
+    return FALSE;
+
+  g_autofree char *text = g_strdup_printf ("Layer %d, head %d", layer, head);
+  gtk_tooltip_set_text (tooltip, text);
+  graphene_rect_t r = thumb_rect (self, layer, head);
+  gtk_tooltip_set_tip_area (tooltip, &(GdkRectangle) { r.origin.x, r.origin.y, r.size.width, r.size.height });
+  return TRUE;
+}
+
+static void
+move_selection (GtkWidget  *widget,
+                const char *action_name,
+                GVariant   *parameter)
+{
+  AsModelGrid *self = AS_MODEL_GRID (widget);
+  int dl, dh;
+  g_variant_get (parameter, "(ii)", &dl, &dh);
+  if (self->state != NULL)
+    as_view_state_move (self->state, dl, dh);
+}
+
+static void
+on_focus_changed (AsModelGrid *self)
+{
+  gtk_widget_queue_draw (GTK_WIDGET (self));
+}
+
+/* ---- view state --------------------------------------------------------- */
+
+static void
+on_analysis_changed (AsModelGrid *self)
+{
+  update_shape (self);
+  update_accessible (self);
+  gtk_widget_queue_draw (GTK_WIDGET (self));
+}
+
+static void
+on_matrix_options_changed (AsModelGrid *self)
+{
+  clear_thumbs (self);
+  gtk_widget_queue_draw (GTK_WIDGET (self));
+}
+
+static void
+on_selection_changed (AsModelGrid *self)
+{
+  update_accessible (self);
+  gtk_widget_queue_draw (GTK_WIDGET (self));
+}
+
+static void
+on_layer_added (AsModelGrid *self,
+                int          layer)
+{
+  /* Built lazily in the next snapshot, so layers that arrive within one
+   * frame cost one paint. */
+  gtk_widget_queue_draw (GTK_WIDGET (self));
+}
+
+AsViewState *
+as_model_grid_get_view_state (AsModelGrid *self)
+{
+  g_return_val_if_fail (AS_IS_MODEL_GRID (self), NULL);
+  return self->state;
+}
+
+void
+as_model_grid_set_view_state (AsModelGrid *self,
+                              AsViewState *state)
+{
+  g_return_if_fail (AS_IS_MODEL_GRID (self));
+
+  if (self->state == state)
+    return;
+  if (self->state != NULL)
+    g_signal_handlers_disconnect_by_data (self->state, self);
+  g_set_object (&self->state, state);
+  if (state != NULL)
+    {
+      g_signal_connect_swapped (state, "notify::analysis", G_CALLBACK (on_analysis_changed), self);
+      g_signal_connect_swapped (state, "layer-added", G_CALLBACK (on_layer_added), self);
+      g_signal_connect_swapped (state, "notify::hide-special", G_CALLBACK (on_matrix_options_changed), self);
+      g_signal_connect_swapped (state, "notify::renormalise", G_CALLBACK (on_matrix_options_changed), self);
+      g_signal_connect_swapped (state, "notify::colormap", G_CALLBACK (on_matrix_options_changed), self);
+      g_signal_connect_swapped (state, "notify::layer", G_CALLBACK (on_selection_changed), self);
+      g_signal_connect_swapped (state, "notify::head", G_CALLBACK (on_selection_changed), self);
+      g_signal_connect_swapped (state, "notify::token", G_CALLBACK (gtk_widget_queue_draw), self);
+    }
+  on_analysis_changed (self);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_VIEW_STATE]);
+}
+
+int
+as_model_grid_get_n_built (AsModelGrid *self)
+{
+  g_return_val_if_fail (AS_IS_MODEL_GRID (self), 0);
+  return self->n_built;
+}
+
+static void
+as_model_grid_dispose (GObject *object)
+{
+  AsModelGrid *self = AS_MODEL_GRID (object);
+
+  if (self->state != NULL)
+    g_signal_handlers_disconnect_by_data (self->state, self);
+  g_clear_object (&self->state);
+  clear_thumbs (self);
+
+  G_OBJECT_CLASS (as_model_grid_parent_class)->dispose (object);
+}
+
+static void
+as_model_grid_finalize (GObject *object)
+{
+  AsModelGrid *self = AS_MODEL_GRID (object);
+
+  g_ptr_array_unref (self->thumbs);
+  g_free (self->scratch);
+  g_free (self->pooled);
+
+  G_OBJECT_CLASS (as_model_grid_parent_class)->finalize (object);
+}
+
+static void
+as_model_grid_get_property (GObject    *object,
+                            guint       prop_id,
+                            GValue     *value,
+                            GParamSpec *pspec)
+{
+  AsModelGrid *self = AS_MODEL_GRID (object);
+
+  switch (prop_id)
+    {
+    case PROP_VIEW_STATE:
+      g_value_set_object (value, self->state);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+as_model_grid_set_property (GObject      *object,
+                            guint         prop_id,
+                            const GValue *value,
+                            GParamSpec   *pspec)
+{
+  AsModelGrid *self = AS_MODEL_GRID (object);
+
+  switch (prop_id)
+    {
+    case PROP_VIEW_STATE:
+      as_model_grid_set_view_state (self, g_value_get_object (value));
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+add_move_binding (GtkWidgetClass *widget_class,
+                  guint           key,
+                  int             dlayer,
+                  int             dhead)
+{
+  gtk_widget_class_add_binding_action (widget_class, key, 0, "grid.move", "(ii)", dlayer, dhead);
+}
+
+static void
+as_model_grid_class_init (AsModelGridClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  GtkWidgetClass *widget_class = GTK_WIDGET_CLASS (klass);
+
+  object_class->dispose = as_model_grid_dispose;
+  object_class->finalize = as_model_grid_finalize;
+  object_class->get_property = as_model_grid_get_property;
+  object_class->set_property = as_model_grid_set_property;
+
+  widget_class->measure = as_model_grid_measure;
+  widget_class->size_allocate = as_model_grid_size_allocate;
+  widget_class->snapshot = as_model_grid_snapshot;
+
+  properties[PROP_VIEW_STATE] =
+    g_param_spec_object ("view-state", NULL, NULL, AS_TYPE_VIEW_STATE,
+                         G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+  g_object_class_install_properties (object_class, N_PROPS, properties);
+
+  gtk_widget_class_install_action (widget_class, "grid.move", "(ii)", move_selection);
+  add_move_binding (widget_class, GDK_KEY_Left, 0, -1);
+  add_move_binding (widget_class, GDK_KEY_Right, 0, 1);
+  add_move_binding (widget_class, GDK_KEY_Up, -1, 0);
+  add_move_binding (widget_class, GDK_KEY_Down, 1, 0);
+  add_move_binding (widget_class, GDK_KEY_Page_Up, -1, 0);
+  add_move_binding (widget_class, GDK_KEY_Page_Down, 1, 0);
+
+  gtk_widget_class_set_css_name (widget_class, "modelgrid");
+  gtk_widget_class_set_accessible_role (widget_class, GTK_ACCESSIBLE_ROLE_IMG);
+}
+
+static void
+as_model_grid_init (AsModelGrid *self)
+{
+  self->thumbs = g_ptr_array_new ();
+
+  gtk_widget_set_focusable (GTK_WIDGET (self), TRUE);
+  gtk_widget_set_has_tooltip (GTK_WIDGET (self), TRUE);
+  g_signal_connect (self, "query-tooltip", G_CALLBACK (on_query_tooltip), self);
+
+  GtkGesture *click = gtk_gesture_click_new ();
+  g_signal_connect (click, "pressed", G_CALLBACK (on_pressed), self);
+  gtk_widget_add_controller (GTK_WIDGET (self), GTK_EVENT_CONTROLLER (click));
+
+  GtkEventController *focus = gtk_event_controller_focus_new ();
+  g_signal_connect_swapped (focus, "enter", G_CALLBACK (on_focus_changed), self);
+  g_signal_connect_swapped (focus, "leave", G_CALLBACK (on_focus_changed), self);
+  gtk_widget_add_controller (GTK_WIDGET (self), focus);
+
+  gtk_accessible_update_property (GTK_ACCESSIBLE (self), GTK_ACCESSIBLE_PROPERTY_LABEL, "Model view", -1);
+}

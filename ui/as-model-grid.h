@@ -1,0 +1,28 @@
+/* as-model-grid.h — the model view: a layers x heads grid of thumbnails.
+ *
+ * Each thumbnail is the head's attention max-pooled to the thumbnail's pixel
+ * size, colour-mapped once into a texture when its layer arrives, and drawn
+ * 1:1; a repaint only places textures. Click or arrow keys select a head;
+ * PageUp/PageDown move across layers. The selected token's row and column
+ * are highlighted in every thumbnail.
+ */
+#pragma once
+
+#include <gtk/gtk.h>
+
+#include "as-view-state.h"
+
+G_BEGIN_DECLS
+
+#define AS_TYPE_MODEL_GRID (as_model_grid_get_type ())
+G_DECLARE_FINAL_TYPE (AsModelGrid, as_model_grid, AS, MODEL_GRID, GtkWidget)
+
+AsViewState *as_model_grid_get_view_state (AsModelGrid *self);
+void         as_model_grid_set_view_state (AsModelGrid *self,
+                                           AsViewState *state);
+
+/* Test and trace hooks: thumbnails built since the analysis or options last
+ * changed, and the time of the last build of all of them (µs). */
+int          as_model_grid_get_n_built    (AsModelGrid *self);
+
+G_END_DECLS

@@ -1,0 +1,23 @@
+/* as-token-strip.h — the tokens as the model sees them, one pill each.
+ *
+ * Word pieces ("##ing") hang on to the piece before them with their "##"
+ * dimmed; [CLS]/[SEP] are tinted. Clicking a pill (or Left/Right when focused)
+ * selects the token, which the other views highlight. Drawn in one snapshot
+ * from cached Pango layouts: 512 tokens cost no widgets.
+ */
+#pragma once
+
+#include <gtk/gtk.h>
+
+#include "as-view-state.h"
+
+G_BEGIN_DECLS
+
+#define AS_TYPE_TOKEN_STRIP (as_token_strip_get_type ())
+G_DECLARE_FINAL_TYPE (AsTokenStrip, as_token_strip, AS, TOKEN_STRIP, GtkWidget)
+
+AsViewState *as_token_strip_get_view_state (AsTokenStrip *self);
+void         as_token_strip_set_view_state (AsTokenStrip *self,
+                                            AsViewState  *state);
+
+G_END_DECLS

@@ -1,0 +1,46 @@
+/* as-trace.h — timing and draw instrumentation (ATTNSCOPE_TRACE=1).
+ *
+ * Measures what a user feels: from a keystroke to the first and to the last
+ * layer of its analysis on screen, and how long the views take to paint.
+ * Views report what they drew in their snapshot; the window reports when the
+ * frame was painted, and the line is printed then. Tests read the draw log to
+ * prove that no stale generation was ever drawn.
+ */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+typedef struct {
+  guint  generation;
+  int    layers;       /* how many layers of it the view drew */
+  char   view;         /* 'g' grid, 'h' head view, 't' token strip */
+  gint64 time;
+} AsTraceDraw;
+
+/* TRUE when ATTNSCOPE_TRACE is set, or after as_trace_set_enabled (TRUE). */
+gboolean as_trace_enabled        (void);
+void     as_trace_set_enabled    (gboolean     enabled);
+
+void     as_trace_keystroke      (void);
+/* GENERATION was requested for the latest keystroke (if any). */
+void     as_trace_requested      (guint        generation,
+                                  int          n_chars);
+/* A view drew LAYERS of N_LAYERS layers of GENERATION (N_TOKENS tokens). */
+void     as_trace_drawn          (char         view,
+                                  guint        generation,
+                                  int          layers,
+                                  int          n_layers,
+                                  int          n_tokens);
+/* The frame holding the draws reported since the last call is on screen. */
+void     as_trace_frame_painted  (void);
+/* Prints "attnscope-trace: …" to stderr when enabled. */
+void     as_trace_print          (const char  *format,
+                                  ...) G_GNUC_PRINTF (1, 2);
+
+/* Every as_trace_drawn call, in order (AsTraceDraw), while enabled. */
+GArray  *as_trace_get_draws      (void);
+void     as_trace_clear          (void);
+
+G_END_DECLS

@@ -1,0 +1,42 @@
+/* as-window.h — the main window: sentence entries, token strip, model view
+ * and head view, wired to one engine worker.
+ */
+#pragma once
+
+#include <adwaita.h>
+
+#include "as-head-view.h"
+#include "as-model-grid.h"
+#include "as-view-state.h"
+#include "as-worker.h"
+
+G_BEGIN_DECLS
+
+/* The sentence shown on first start. */
+#define AS_SAMPLE_SENTENCE "The animal didn't cross the street because it was too tired."
+
+#define AS_TYPE_WINDOW (as_window_get_type ())
+G_DECLARE_FINAL_TYPE (AsWindow, as_window, AS, WINDOW, AdwApplicationWindow)
+
+AsWindow    *as_window_new            (GtkApplication *application);
+
+/* Loads DIR in the background; the current model stays until it succeeds. */
+void         as_window_open_model     (AsWindow   *self,
+                                       const char *dir);
+/* Replaces the sentences (TEXT_B may be NULL); analysis follows as if typed. */
+void         as_window_set_text       (AsWindow   *self,
+                                       const char *text_a,
+                                       const char *text_b);
+
+/* For tests and the trace. */
+AsWorker    *as_window_get_worker     (AsWindow   *self);
+AsViewState *as_window_get_view_state (AsWindow   *self);
+GtkEditable *as_window_get_entry_a    (AsWindow   *self);
+GtkEditable *as_window_get_entry_b    (AsWindow   *self);
+AsHeadView  *as_window_get_head_view  (AsWindow   *self);
+AsModelGrid *as_window_get_model_grid (AsWindow   *self);
+/* TRUE once the analysis of the current text has all its layers on screen
+ * (in the view state) and nothing is pending. */
+gboolean     as_window_is_idle        (AsWindow   *self);
+
+G_END_DECLS
