@@ -118,12 +118,13 @@ as_cli_dump (int    argc,
 
   int status = 1;
   g_autofree char *text = NULL;
+  gsize text_len = 0;
   AsModel *model = NULL;
   AsBackend *backend = NULL;
   AsEncoding *enc = NULL;
 
   if (!g_option_context_parse (ctx, &argc, &argv, &error) ||
-      (text = as_cli_common_text (&common, &error)) == NULL)
+      (text = as_cli_common_text_len (&common, &text_len, &error)) == NULL)
     goto out;
   if (common.format != NULL && g_strcmp0 (common.format, "json") != 0)
     {
@@ -135,7 +136,8 @@ as_cli_dump (int    argc,
       (backend = as_cli_open_backend (&common, model, &error)) == NULL)
     goto out;
 
-  enc = as_tokenizer_encode (model->tokenizer, text, common.pair, model->config->max_positions);
+  enc = as_tokenizer_encode_len (model->tokenizer, text, (gssize) text_len, common.pair, -1,
+                                 model->config->max_positions);
   as_cli_report_truncation (enc, model);
 
   AsOutputFile *file = as_output_file_open (common.output, &error);

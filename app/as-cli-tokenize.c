@@ -33,17 +33,18 @@ as_cli_tokenize (int    argc,
 
   int status = 1;
   g_autofree char *text = NULL;
+  gsize text_len = 0;
   AsModel *model = NULL;
 
   if (!g_option_context_parse (ctx, &argc, &argv, &error) ||
-      (text = as_cli_common_text (&common, &error)) == NULL ||
+      (text = as_cli_common_text_len (&common, &text_len, &error)) == NULL ||
       (model = as_cli_load_model (&common, &error)) == NULL)
     {
       g_printerr ("attnscope-cli tokenize: %s\n", error->message);
       goto out;
     }
 
-  AsEncoding *enc = as_tokenizer_encode (model->tokenizer, text, common.pair,
+  AsEncoding *enc = as_tokenizer_encode_len (model->tokenizer, text, (gssize) text_len, common.pair, -1,
                                          model->config->max_positions);
   as_cli_report_truncation (enc, model);
   for (int i = 0; i < enc->n_tokens; i++)

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "as-build-config.h"
+#include "as-gpu-loader.h"
 
 static GOptionEntry common_entries[] = {
   { "model", 'm', 0, G_OPTION_ARG_FILENAME, NULL, "Model folder (config.json, model.safetensors, tokenizer)", "DIR" },
@@ -51,6 +52,15 @@ char *
 as_cli_common_text (AsCliCommon  *common,
                     GError      **error)
 {
+  gsize length;
+  return as_cli_common_text_len (common, &length, error);
+}
+
+char *
+as_cli_common_text_len (AsCliCommon  *common,
+                        gsize        *length,
+                        GError      **error)
+{
   if (common->text_file != NULL)
     {
       char *data = NULL;
@@ -62,10 +72,12 @@ as_cli_common_text (AsCliCommon  *common,
           size_t got;
           while ((got = fread (buf, 1, sizeof buf, stdin)) > 0)
             g_string_append_len (s, buf, (gssize) got);
+          *length = s->len;
           return g_string_free (s, FALSE);
         }
       if (!g_file_get_contents (common->text_file, &data, &len, error))
         return NULL;
+      *length = len;
       return data;
     }
   if (common->rest == NULL || common->rest[0] == NULL)
@@ -74,7 +86,9 @@ as_cli_common_text (AsCliCommon  *common,
                            "no text given (pass it as arguments or with --text-file)");
       return NULL;
     }
-  return g_strjoinv (" ", common->rest);
+  char *joined = g_strjoinv (" ", common->rest);
+  *length = strlen (joined);
+  return joined;
 }
 
 AsModel *
@@ -90,20 +104,31 @@ as_cli_open_backend (AsCliCommon  *common,
                      AsModel      *model,
                      GError      **error)
 {
-  const char *device = common->device ? common->device : "auto";
-  if (g_strcmp0 (device, "gpu") == 0)
-    {
-      g_set_error_literal (error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,
-                           "--device gpu: this build has no GPU backend");
-      return NULL;
-    }
-  if (g_strcmp0 (device, "auto") != 0 && g_strcmp0 (device, "cpu") != 0)
+  const char *name = common->device ? common->device : "auto";
+  AsDevice device;
+  if (!as_device_from_string (name, &device))
     {
       g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                   "--device: '%s' is not one of auto, cpu, gpu", device);
+                   "--device: '%s' is not one of auto, cpu, gpu", name);
       return NULL;
     }
-  return as_cpu_backend_new (model);
+  /* Precision and CUDA device from $ATTNSCOPE_GPU_PRECISION / _DEVICE. */
+  AsGpuOptions options;
+  as_gpu_options_init (&options);
+  options.on_notice = as_notice_to_stderr;   /* a switch to the CPU during a pass */
+  options.notice_data = (gpointer) "attnscope-cli";
+
+  g_autofree char *notice = NULL;
+  AsBackend *backend = as_backend_open (model, device, &options, &notice, error);
+  /* --device gpu: always say why it is the CPU. auto: only where a CUDA
+   * plugin is present (someone meant to use the GPU), not on plain CPU hosts. */
+  if (backend != NULL && notice != NULL)
+    {
+      g_autofree char *plugin = device == AS_DEVICE_AUTO ? as_gpu_plugin_find () : NULL;
+      if (device == AS_DEVICE_GPU || plugin != NULL)
+        as_notice_to_stderr (notice, (gpointer) "attnscope-cli");
+    }
+  return backend;
 }
 
 void

@@ -25,6 +25,11 @@ void          as_cli_common_clear     (AsCliCommon  *common);
 /* The text: positional words joined by spaces, or --text-file. */
 char         *as_cli_common_text      (AsCliCommon  *common,
                                        GError      **error);
+/* Same, and LENGTH gets its byte length: a file may hold NUL bytes, which
+ * the tokenizer drops (as HF does) instead of stopping there. */
+char         *as_cli_common_text_len  (AsCliCommon  *common,
+                                       gsize        *length,
+                                       GError      **error);
 AsModel      *as_cli_load_model       (AsCliCommon  *common,
                                        GError      **error);
 AsBackend    *as_cli_open_backend     (AsCliCommon  *common,

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <glib/gstdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 struct _AsOutputFile {
@@ -38,6 +39,11 @@ as_output_file_open (const char  *path,
       g_free (out);
       return NULL;
     }
+  /* mkstemp creates 0600; a saved figure or dump should get the usual
+   * permissions, as if created with open (0666) under the umask. */
+  mode_t mask = umask (0);
+  umask (mask);
+  fchmod (fd, 0666 & ~mask);
   out->stream = fdopen (fd, "wb");
   return out;
 }
