@@ -1,7 +1,9 @@
-/* attnscope-cli dump — tokens plus every attention matrix, as JSON. */
+/* attnscope-cli dump — tokens plus every attention matrix, as JSON, or the
+ * attention alone as a NumPy .npy array [layers, heads, n, n]. */
 #include "as-cli.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #include "as-json-writer.h"
 #include "as-output-file.h"
@@ -62,6 +64,80 @@ write_layer (int          layer,
   return !ferror (out);
 }
 
+/* .npy: '<f4' stays little-endian on every host. */
+static gboolean
+write_npy_layer (int          layer,
+                 const float *attn,
+                 const float *hidden,
+                 gpointer     user_data)
+{
+  DumpState *s = user_data;
+  gsize count = (gsize) s->n_heads * s->n * s->n;
+#if G_BYTE_ORDER == G_LITTLE_ENDIAN
+  fwrite (attn, sizeof (float), count, s->out);
+#else
+  for (gsize i = 0; i < count; i++)
+    {
+      guint32 bits;
+      memcpy (&bits, &attn[i], sizeof bits);
+      bits = GUINT32_TO_LE (bits);
+      fwrite (&bits, sizeof bits, 1, s->out);
+    }
+#endif
+  return !ferror (s->out);
+}
+
+/* NumPy format 1.0: magic, version, a little-endian u16 header length, then
+ * a Python dict literal padded with spaces and ended by '\n' so that the
+ * data starts on a 64-byte boundary. */
+static void
+write_npy_header (FILE *out,
+                  int   n_layers,
+                  int   n_heads,
+                  int   n)
+{
+  g_autofree char *dict = g_strdup_printf ("{'descr': '<f4', 'fortran_order': False, 'shape': (%d, %d, %d, %d), }",
+                                           n_layers, n_heads, n, n);
+  gsize prefix = 10;   /* magic (6) + version (2) + header length (2) */
+  gsize len = strlen (dict) + 1;
+  gsize padded = ((prefix + len + 63) / 64) * 64 - prefix;
+  guint8 head[10] = { 0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, padded & 0xff, (padded >> 8) & 0xff };
+
+  fwrite (head, 1, sizeof head, out);
+  fputs (dict, out);
+  for (gsize i = len; i < padded; i++)
+    fputc (' ', out);
+  fputc ('\n', out);
+}
+
+static gboolean
+write_npy (FILE        *out,
+           AsBackend   *backend,
+           AsEncoding  *enc,
+           GError     **error)
+{
+  const AsConfig *c = backend->model->config;
+  int n = enc->n_tokens;
+  write_npy_header (out, c->n_layers, c->n_heads, n);
+
+  int *ids = g_new (int, n);
+  int *types = g_new (int, n);
+  for (int i = 0; i < n; i++)
+    {
+      ids[i] = enc->tokens[i].id;
+      types[i] = enc->tokens[i].type_id;
+    }
+  DumpState state = { out, c->n_heads, n };
+  AsForwardRequest req = {
+    .ids = ids, .type_ids = types, .n = n,
+    .on_layer = write_npy_layer, .user_data = &state,
+  };
+  gboolean ok = as_backend_forward (backend, &req, NULL, error);
+  g_free (ids);
+  g_free (types);
+  return ok;
+}
+
 static gboolean
 write_dump (FILE        *out,
             AsBackend   *backend,
@@ -114,7 +190,10 @@ as_cli_dump (int    argc,
   g_autoptr(GOptionContext) ctx = g_option_context_new ("TEXT — write tokens and all attention matrices");
   g_autoptr(GError) error = NULL;
   g_option_context_set_main_group (ctx, as_cli_common_group (&common));
-  g_option_context_set_summary (ctx, "Formats: json (default). Attention is [layer][head][query][key].");
+  g_option_context_set_summary (ctx,
+    "Formats: json (default): tokens and attention[layer][head][query][key];\n"
+    "npy: the attention alone, a NumPy float32 array of shape (layers, heads, n, n)\n"
+    "(numpy.load reads it; the tokens are in the JSON or 'tokenize' output).");
 
   int status = 1;
   g_autofree char *text = NULL;
@@ -126,10 +205,11 @@ as_cli_dump (int    argc,
   if (!g_option_context_parse (ctx, &argc, &argv, &error) ||
       (text = as_cli_common_text_len (&common, &text_len, &error)) == NULL)
     goto out;
-  if (common.format != NULL && g_strcmp0 (common.format, "json") != 0)
+  gboolean npy = g_strcmp0 (common.format, "npy") == 0;
+  if (common.format != NULL && !npy && g_strcmp0 (common.format, "json") != 0)
     {
       g_set_error (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                   "--format: '%s' is not supported (json)", common.format);
+                   "--format: '%s' is not supported (json, npy)", common.format);
       goto out;
     }
   if ((model = as_cli_load_model (&common, &error)) == NULL ||
@@ -142,8 +222,21 @@ as_cli_dump (int    argc,
 
   AsOutputFile *file = as_output_file_open (common.output, &error);
   if (file == NULL)
-    goto out;
-  if (!write_dump (as_output_file_stream (file), backend, text, common.pair, enc, &error))
+    {
+      /* The folder's name alone does not say which file was meant. */
+      g_prefix_error (&error, "%s: ", common.output);
+      goto out;
+    }
+  FILE *stream = as_output_file_stream (file);
+  gboolean written = npy ? write_npy (stream, backend, enc, &error)
+                         : write_dump (stream, backend, text, common.pair, enc, &error);
+  if (written && ferror (stream))
+    {
+      g_set_error (&error, G_FILE_ERROR, G_FILE_ERROR_IO, "cannot write %s",
+                   common.output != NULL ? common.output : "standard output");
+      written = FALSE;
+    }
+  if (!written)
     {
       as_output_file_abort (file);
       goto out;

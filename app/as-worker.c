@@ -16,6 +16,7 @@
 #include "as-backend.h"
 #include "as-config.h"
 #include "as-error.h"
+#include "as-gpu-loader.h"
 #include "as-model.h"
 
 /* ---- AsAnalysis --------------------------------------------------------- */
@@ -285,7 +286,16 @@ post_new (WorkerShared *s,
 static void
 post (Post *p)
 {
-  g_main_context_invoke_full (p->shared->context, G_PRIORITY_DEFAULT, deliver, p, post_free);
+  /* Always a source, never g_main_context_invoke: that would run DELIVER
+   * right here, on the worker thread, whenever the main context happens to
+   * be unowned between two iterations. Same priority for all, so posts are
+   * dispatched in the order they were made. */
+  GSource *source = g_idle_source_new ();
+  g_source_set_priority (source, G_PRIORITY_DEFAULT);
+  g_source_set_callback (source, deliver, p, post_free);
+  g_source_set_static_name (source, "[attnscope] worker post");
+  g_source_attach (source, p->shared->context);
+  g_source_unref (source);
 }
 
 static void
@@ -333,7 +343,18 @@ run_load (WorkerShared *s,
   if (model != NULL)
     {
       post_progress (s, dir, "Warming up", 0.8);
-      backend = as_cpu_backend_new (model);
+      /* The GPU when one works (ATTNSCOPE_DEVICE=cpu|gpu|auto picks), else
+       * the CPU; the notice says why, and goes to the log. */
+      AsDevice device = AS_DEVICE_AUTO;
+      const char *want = g_getenv ("ATTNSCOPE_DEVICE");
+      if (want != NULL && !as_device_from_string (want, &device))
+        g_warning ("ATTNSCOPE_DEVICE=%s: expected cpu, gpu or auto", want);
+      g_autofree char *notice = NULL;
+      backend = as_backend_open (model, device, NULL, &notice, NULL);
+      if (backend == NULL)
+        backend = as_cpu_backend_new (model);
+      if (notice != NULL && device != AS_DEVICE_AUTO)
+        g_message ("%s", notice);
       /* One tiny pass allocates the workspace and faults the weights in, so
        * the first keystroke does not pay for it. */
       AsEncoding *enc = as_tokenizer_encode (model->tokenizer, "", NULL,
@@ -485,6 +506,13 @@ run_analysis (WorkerShared *s,
   };
   g_autoptr(GError) error = NULL;
   gboolean ok = as_backend_forward (s->backend, &req, NULL, &error);
+  /* A GPU that failed mid-pass has switched itself to the CPU: run again
+   * (layers already posted are simply posted again, with the same shape). */
+  if (!ok && g_error_matches (error, AS_GPU_ERROR, AS_GPU_ERROR_FAILED))
+    {
+      g_clear_error (&error);
+      ok = as_backend_forward (s->backend, &req, NULL, &error);
+    }
   g_free (ids);
   g_free (types);
 

@@ -253,12 +253,10 @@ forced_probe_failure (ForcedFailure  force,
 {
   if (force == FORCE_DRIVER)
     return as_cuda_msgf (msg, AS_GPU_STATUS_NO_DRIVER,
-                         "no usable NVIDIA driver (cudaErrorInsufficientDriver, forced by %s=driver)",
-                         AS_GPU_FORCE_FAIL_ENV);
+                         "cudaErrorInsufficientDriver forced by %s=driver", AS_GPU_FORCE_FAIL_ENV);
   if (force == FORCE_DEVICE)
     return as_cuda_msgf (msg, AS_GPU_STATUS_NO_DEVICE,
-                         "no CUDA device (cudaErrorNoDevice, forced by %s=device)",
-                         AS_GPU_FORCE_FAIL_ENV);
+                         "cudaErrorNoDevice forced by %s=device", AS_GPU_FORCE_FAIL_ENV);
   return AS_GPU_STATUS_OK;
 }
 
@@ -276,7 +274,7 @@ probe_device (int        device,
       (void) cudaGetLastError ();
       if (err == cudaErrorInsufficientDriver)
         return as_cuda_msgf (msg, AS_GPU_STATUS_NO_DRIVER,
-                             "no usable NVIDIA driver: cudaGetDeviceCount: %s (%s); "
+                             "cudaGetDeviceCount returned %s (%s); "
                              "this build needs a driver for CUDA %d.%d or newer",
                              cudaGetErrorName (err), cudaGetErrorString (err),
                              CUDART_VERSION / 1000, (CUDART_VERSION % 1000) / 10);
@@ -284,7 +282,7 @@ probe_device (int        device,
                            "cudaGetDeviceCount", cudaGetErrorName (err), cudaGetErrorString (err));
     }
   if (count == 0)
-    return as_cuda_msgf (msg, AS_GPU_STATUS_NO_DEVICE, "no CUDA device found");
+    return as_cuda_msgf (msg, AS_GPU_STATUS_NO_DEVICE, "cudaGetDeviceCount found no device");
   if (device < 0 || device >= count)
     return as_cuda_msgf (msg, AS_GPU_STATUS_NO_DEVICE,
                          "CUDA device %d requested, but %d device%s present",
@@ -430,7 +428,7 @@ device_alloc (void      **ptr,
       (void) cudaGetLastError ();
       *ptr = NULL;
       return as_cuda_msgf (msg, AS_GPU_STATUS_OUT_OF_MEMORY,
-                           "not enough GPU memory for %s: needs %.1f MiB, %.1f MiB free of %.1f MiB",
+                           "%s need %.1f MiB, %.1f MiB free of %.1f MiB",
                            what, MIB (bytes), MIB (free_b), MIB (total_b));
     }
   AS_CUDA_TRY (msg, err);
@@ -541,12 +539,12 @@ encoder_init (AsGpuEncoder         *e,
   AS_CUDA_TRY (msg, cudaMemGetInfo (&free_b, &total_b));
   if (e->force == FORCE_OOM_LOAD)
     return as_cuda_msgf (msg, AS_GPU_STATUS_OUT_OF_MEMORY,
-                         "not enough GPU memory for the weights: needs %.1f MiB "
-                         "(forced by %s=oom-load; %.1f MiB free of %.1f MiB)",
+                         "the weights need %.1f MiB (forced by %s=oom-load; "
+                         "%.1f MiB free of %.1f MiB)",
                          MIB (e->weight_bytes), AS_GPU_FORCE_FAIL_ENV, MIB (free_b), MIB (total_b));
   if (e->weight_bytes > free_b)
     return as_cuda_msgf (msg, AS_GPU_STATUS_OUT_OF_MEMORY,
-                         "not enough GPU memory for the weights: needs %.1f MiB, %.1f MiB free of %.1f MiB",
+                         "the weights need %.1f MiB, %.1f MiB free of %.1f MiB",
                          MIB (e->weight_bytes), MIB (free_b), MIB (total_b));
   AS_GPU_TRY (device_alloc (&e->weights, e->weight_bytes, "the weights", msg));
   Arena carve = { (char *) e->weights, 0 };
@@ -559,7 +557,7 @@ encoder_init (AsGpuEncoder         *e,
       size_t H = (size_t) m->hidden, I = (size_t) m->intermediate;
       size_t most = 3 * H * H > I * H ? 3 * H * H : I * H;
       AS_GPU_TRY (device_alloc ((void **) &staging, most * sizeof (float),
-                                "converting the weights to 16 bits", msg));
+                                "the 16-bit conversion buffers", msg));
     }
   AsGpuStatus st = upload_weights (e, m, staging, msg);
   cudaError_t err = cudaStreamSynchronize (e->compute);
@@ -691,8 +689,8 @@ encoder_open (const AsGpuModelDesc  *m,
         {
           free (e);
           return as_cuda_msgf (&msg, AS_GPU_STATUS_OUT_OF_MEMORY,
-                               "not enough GPU memory for the weights (forced by %s=oom-load; "
-                               "simulated, as there is no usable GPU here: %s)",
+                               "the weights (forced by %s=oom-load; simulated, as there "
+                               "is no usable GPU here: %s)",
                                AS_GPU_FORCE_FAIL_ENV, why);
         }
       if (force == FORCE_OOM_RUN)
@@ -737,7 +735,7 @@ reserve (AsGpuEncoder *e,
     return AS_GPU_STATUS_OK;
   if (e->force == FORCE_OOM_RUN)
     return as_cuda_msgf (msg, AS_GPU_STATUS_OUT_OF_MEMORY,
-                         "not enough GPU memory for the work buffers of %d tokens (forced by %s=oom-run)",
+                         "the work buffers of %d tokens (forced by %s=oom-run)",
                          n, AS_GPU_FORCE_FAIL_ENV);
   int cap = (n + CAPACITY_STEP - 1) / CAPACITY_STEP * CAPACITY_STEP;
   if (cap > e->max_positions)
@@ -761,8 +759,8 @@ reserve (AsGpuEncoder *e,
       release_workspace (e);
       if (err == cudaErrorMemoryAllocation)
         return as_cuda_msgf (msg, AS_GPU_STATUS_OUT_OF_MEMORY,
-                             "not enough pinned host memory for %d tokens (%.1f MiB)",
-                             cap, MIB (host.used));
+                             "could not pin %.1f MiB of host memory for %d tokens",
+                             MIB (host.used), cap);
       AS_CUDA_TRY (msg, err);
     }
   e->ws_dev_bytes = dev.used;
@@ -976,7 +974,9 @@ run_pass (AsGpuEncoder   *e,
         return AS_GPU_STATUS_CANCELLED;
       const int b = l & 1;
       const int stop_at_qkv = r->qkv_only && l == r->last_layer;
-      /* Layer l reuses the buffers of layer l-2: wait until they reached the host. */
+      /* Layer l reuses the buffers of layer l-2: wait until they reached the
+       * host. (Today the host has already waited for that copy in deliver ()
+       * before queueing layer l; this keeps the device order right on its own.) */
       if (streaming && l >= 2)
         AS_CUDA_TRY (msg, cudaStreamWaitEvent (e->compute, e->copy_done[b], 0));
       AS_GPU_TRY (enqueue_layer (e, &e->layers[l], e->x[cur], e->x[cur ^ 1], e->probs[b],
@@ -1034,8 +1034,8 @@ encoder_run (AsGpuEncoder   *e,
     buf[0] = '\0';
   if (e->stub)
     return as_cuda_msgf (&msg, AS_GPU_STATUS_OUT_OF_MEMORY,
-                         "not enough GPU memory for the work buffers of %d tokens "
-                         "(forced by %s=oom-run; simulated, as there is no usable GPU here)",
+                         "the work buffers of %d tokens (forced by %s=oom-run; "
+                         "simulated, as there is no usable GPU here)",
                          r->n, AS_GPU_FORCE_FAIL_ENV);
   if (r->n < 1 || r->n > e->max_positions || r->last_layer < 0 || r->last_layer >= e->n_layers ||
       (r->qkv_only && (r->q == NULL || r->k == NULL || r->v == NULL)))

@@ -13,7 +13,7 @@
 #include "as-gpu-plugin.h"
 
 /* LayerNorm rows are staged in shared memory: at most this many columns. */
-#define AS_CUDA_MAX_LN_DIM 12288
+#define AS_CUDA_MAX_LN_DIM 8192    /* 32 KiB of the 48 KiB a block gets by default */
 
 /* x[n, H] = word[ids[i]] + pos[i] + type[type_ids[i]] (before LayerNorm). */
 cudaError_t as_cuda_embed          (float        *x,

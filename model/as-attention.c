@@ -35,6 +35,9 @@ as_attention_compute_ids (AsBackend   *backend,
       return NULL;
     }
 
+  if (!as_attention_check_budget (c, n, error))
+    return NULL;
+
   AsAttention *a = g_new0 (AsAttention, 1);
   a->n_layers = c->n_layers;
   a->n_heads = c->n_heads;
@@ -107,4 +110,73 @@ as_attention_free (AsAttention *a)
   g_free (a->attn);
   g_free (a->final_hidden);
   g_free (a);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Resource limits                                                           */
+
+guint64
+as_attention_budget_bytes (void)
+{
+  const char *env = g_getenv ("ATTNSCOPE_MAX_ATTENTION_MB");
+  guint64 mb = AS_ATTENTION_DEFAULT_BUDGET_MB;
+
+  if (env != NULL && *env != '\0')
+    {
+      char *end = NULL;
+      guint64 value = g_ascii_strtoull (env, &end, 10);
+      /* Up to 2^40 MB keeps the product below 2^60. */
+      if (end != env && *end == '\0' && value > 0 && value <= (G_GUINT64_CONSTANT (1) << 40))
+        mb = value;
+    }
+  return mb << 20;
+}
+
+guint64
+as_attention_bytes_needed (const AsConfig *config,
+                           int             n_tokens)
+{
+  /* Config sizes are bounded (as-config.c) and N by max_positions (<= 2^16),
+   * so this stays far from overflowing 64 bits. */
+  guint64 n = (guint64) MAX (n_tokens, 0);
+  guint64 squares = ((guint64) config->n_layers + 1) * (guint64) config->n_heads * n * n;
+  guint64 rows = n * (6 * (guint64) config->hidden + (guint64) config->intermediate);
+  return sizeof (float) * (squares + rows);
+}
+
+int
+as_attention_max_tokens (const AsConfig *config)
+{
+  guint64 budget = as_attention_budget_bytes ();
+  int lo = 0, hi = config->max_positions;
+
+  /* The need grows with N: the largest N within the budget, by bisection. */
+  while (lo < hi)
+    {
+      int mid = lo + (hi - lo + 1) / 2;
+      if (as_attention_bytes_needed (config, mid) <= budget)
+        lo = mid;
+      else
+        hi = mid - 1;
+    }
+  return lo;
+}
+
+gboolean
+as_attention_check_budget (const AsConfig *config,
+                           int             n_tokens,
+                           GError        **error)
+{
+  guint64 need = as_attention_bytes_needed (config, n_tokens);
+  guint64 budget = as_attention_budget_bytes ();
+
+  if (need <= budget)
+    return TRUE;
+  g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_RESOURCES,
+               "an input of %d tokens needs %.0f MB for the attention of %d layers x %d heads "
+               "(limit %.0f MB): shorten it to at most %d tokens, or raise the limit with "
+               "ATTNSCOPE_MAX_ATTENTION_MB",
+               n_tokens, need / 1048576.0, config->n_layers, config->n_heads,
+               budget / 1048576.0, as_attention_max_tokens (config));
+  return FALSE;
 }

@@ -35,6 +35,26 @@ AsAttention *as_attention_compute_ids (AsBackend   *backend,
                                        GError     **error);
 void         as_attention_free    (AsAttention *attention);
 
+/* Resource limits. One input of N tokens takes, in floats, its attention for
+ * every layer as the app and as_attention_compute hold it (layers x heads x
+ * N x N; 151 MB for 512 tokens on a 12 x 12 model) plus the encoder's
+ * working buffers (heads x N x N + N x (6 hidden + intermediate)). An input
+ * whose total exceeds the budget is refused (AS_MODEL_ERROR_RESOURCES, with
+ * the figures and the longest input that fits) before anything is
+ * allocated: as_backend_forward and as_backend_layer_qkv check it.
+ *
+ * The budget is $ATTNSCOPE_MAX_ATTENTION_MB megabytes (2^20 bytes) when that
+ * is a positive integer, else AS_ATTENTION_DEFAULT_BUDGET_MB. */
+#define AS_ATTENTION_DEFAULT_BUDGET_MB 2048
+guint64      as_attention_budget_bytes (void);
+guint64      as_attention_bytes_needed (const AsConfig *config,
+                                        int             n_tokens);
+/* The most tokens that fit both the budget and max_positions (0 if none). */
+int          as_attention_max_tokens   (const AsConfig *config);
+gboolean     as_attention_check_budget (const AsConfig *config,
+                                        int             n_tokens,
+                                        GError        **error);
+
 /* Pointer to the [n, n] matrix of LAYER, HEAD. */
 static inline const float *
 as_attention_head (const AsAttention *a,

@@ -4,6 +4,7 @@
 #include <json-glib/json-glib.h>
 
 #include "as-error.h"
+#include "as-json-guard.h"
 
 /* Bounds that keep later size arithmetic (n*hidden*4 bytes, etc.) far from
  * overflow and refuse configs that are absurd rather than merely large. */
@@ -152,14 +153,9 @@ as_config_parse (const char  *json,
                  GError     **error)
 {
   g_autoptr(JsonParser) parser = json_parser_new ();
-  g_autoptr(GError) local_error = NULL;
 
-  if (!json_parser_load_from_data (parser, json, (gssize) length, &local_error))
-    {
-      g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_FORMAT,
-                   "%s: not valid JSON: %s", display_name, local_error->message);
-      return NULL;
-    }
+  if (!as_json_guard_load (parser, json, length, display_name, error))
+    return NULL;
   JsonNode *root = json_parser_get_root (parser);
   if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
     {

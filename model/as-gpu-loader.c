@@ -1,3 +1,626 @@
-/* as-gpu-loader.c — written by its issue; kept in the build list so the parallel
- * work on it needs no meson edits. */
-#include <glib.h>
+/* as-gpu-loader.c — find and load the CUDA plugin; the GPU AsBackend; fallback.
+ *
+ * The plugin speaks the plain C ABI of gpu/as-gpu-plugin.h. This file turns
+ * it into an AsBackend ("cuda"): it checks requests exactly as the CPU
+ * encoder does, maps the plugin's statuses to GErrors, and switches to the
+ * CPU backend when the GPU cannot be used (at open or during a pass).
+ */
+#include "as-gpu-loader.h"
+
+#include <gmodule.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "as-attention.h"
+#include "as-build-config.h"
+#include "as-error.h"
+#include "../gpu/as-gpu-plugin.h"
+
+#define PLUGIN_FILE "libattnscope-cuda." G_MODULE_SUFFIX
+
+G_DEFINE_QUARK (as-gpu-error-quark, as_gpu_error)
+
+G_STATIC_ASSERT ((int) AS_PRECISION_FP32 == (int) AS_GPU_PRECISION_FP32);
+G_STATIC_ASSERT ((int) AS_PRECISION_TF32 == (int) AS_GPU_PRECISION_TF32);
+G_STATIC_ASSERT ((int) AS_PRECISION_FP16 == (int) AS_GPU_PRECISION_FP16);
+G_STATIC_ASSERT ((int) AS_PRECISION_BF16 == (int) AS_GPU_PRECISION_BF16);
+
+static const char *const device_names[] = { "auto", "cpu", "gpu" };
+static const char *const precision_names[] = { "fp32", "tf32", "fp16", "bf16" };
+
+/* ------------------------------------------------------------------------ */
+/* Names and options                                                         */
+
+gboolean
+as_device_from_string (const char *name,
+                       AsDevice   *device)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (device_names); i++)
+    if (g_strcmp0 (name, device_names[i]) == 0)
+      {
+        *device = (AsDevice) i;
+        return TRUE;
+      }
+  return FALSE;
+}
+
+const char *
+as_device_to_string (AsDevice device)
+{
+  return (guint) device < G_N_ELEMENTS (device_names) ? device_names[device] : "?";
+}
+
+gboolean
+as_precision_from_string (const char  *name,
+                          AsPrecision *precision)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (precision_names); i++)
+    if (g_ascii_strcasecmp (name != NULL ? name : "", precision_names[i]) == 0)
+      {
+        *precision = (AsPrecision) i;
+        return TRUE;
+      }
+  return FALSE;
+}
+
+const char *
+as_precision_to_string (AsPrecision precision)
+{
+  return (guint) precision < G_N_ELEMENTS (precision_names) ? precision_names[precision] : "?";
+}
+
+void
+as_gpu_options_init (AsGpuOptions *options)
+{
+  memset (options, 0, sizeof *options);
+  options->precision = AS_PRECISION_FP32;
+  AsPrecision p;
+  if (as_precision_from_string (g_getenv ("ATTNSCOPE_GPU_PRECISION"), &p))
+    options->precision = p;
+  const char *dev = g_getenv ("ATTNSCOPE_GPU_DEVICE");
+  guint64 index;
+  if (dev != NULL && g_ascii_string_to_unsigned (dev, 10, 0, G_MAXINT, &index, NULL))
+    options->device_index = (int) index;
+}
+
+void
+as_notice_to_stderr (const char *notice,
+                     gpointer    user_data)
+{
+  const char *program = user_data != NULL ? user_data : g_get_prgname ();
+  g_printerr ("%s: note: %s\n", program != NULL ? program : "attnscope", notice);
+}
+
+static gboolean
+force_fail_is (const char *what)
+{
+  return g_strcmp0 (g_getenv (AS_GPU_FORCE_FAIL_ENV), what) == 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Finding and loading the plugin (once per process)                         */
+
+static GMutex plugin_lock;
+static const AsGpuPluginApi *plugin_api;   /* the last plugin loaded; its module stays resident */
+static char *plugin_api_path;              /* where it came from */
+
+static GPtrArray *
+plugin_dirs (void)
+{
+  GPtrArray *dirs = g_ptr_array_new_with_free_func (g_free);
+  const char *env = g_getenv ("ATTNSCOPE_PLUGIN_DIR");
+  if (env != NULL && *env != '\0')
+    g_ptr_array_add (dirs, g_strdup (env));
+  g_ptr_array_add (dirs, g_strdup (AS_BUILD_PLUGIN_DIR));
+  g_ptr_array_add (dirs, g_strdup (AS_PLUGIN_DIR));
+  return dirs;
+}
+
+char *
+as_gpu_plugin_find (void)
+{
+  g_autoptr(GPtrArray) dirs = plugin_dirs ();
+  for (guint i = 0; i < dirs->len; i++)
+    {
+      char *path = g_build_filename (g_ptr_array_index (dirs, i), PLUGIN_FILE, NULL);
+      if (g_file_test (path, G_FILE_TEST_IS_REGULAR))
+        return path;
+      g_free (path);
+    }
+  return NULL;
+}
+
+static const AsGpuPluginApi *
+load_plugin (GError **error)
+{
+  if (force_fail_is ("plugin"))
+    {
+      g_set_error (error, AS_GPU_ERROR, AS_GPU_ERROR_PLUGIN,
+                   "the CUDA plugin is missing (forced by %s=plugin)", AS_GPU_FORCE_FAIL_ENV);
+      return NULL;
+    }
+
+  g_mutex_lock (&plugin_lock);
+  /* Found afresh each time, so a changed $ATTNSCOPE_PLUGIN_DIR is honoured. */
+  g_autofree char *path = as_gpu_plugin_find ();
+  if (path != NULL && plugin_api != NULL && g_strcmp0 (path, plugin_api_path) == 0)
+    {
+      const AsGpuPluginApi *cached = plugin_api;
+      g_mutex_unlock (&plugin_lock);
+      return cached;
+    }
+  if (path == NULL)
+    {
+      g_autoptr(GPtrArray) dirs = plugin_dirs ();
+      g_ptr_array_add (dirs, NULL);
+      g_autofree char *list = g_strjoinv (", ", (char **) dirs->pdata);
+      g_set_error (error, AS_GPU_ERROR, AS_GPU_ERROR_PLUGIN,
+                   "the CUDA plugin %s is not installed (looked in %s; build with -Dcuda=enabled "
+                   "or set ATTNSCOPE_PLUGIN_DIR)", PLUGIN_FILE, list);
+      g_mutex_unlock (&plugin_lock);
+      return NULL;
+    }
+
+  /* LOCAL: the plugin's CUDA symbols stay out of the global namespace. */
+  GModule *module = g_module_open (path, G_MODULE_BIND_LAZY | G_MODULE_BIND_LOCAL);
+  if (module == NULL)
+    {
+      g_set_error (error, AS_GPU_ERROR, AS_GPU_ERROR_PLUGIN,
+                   "the CUDA plugin %s cannot be loaded (are the CUDA runtime and cuBLAS "
+                   "libraries installed?): %s", path, g_module_error ());
+      g_mutex_unlock (&plugin_lock);
+      return NULL;
+    }
+  gpointer symbol = NULL;
+  if (!g_module_symbol (module, AS_GPU_PLUGIN_ENTRY, &symbol) || symbol == NULL)
+    {
+      g_set_error (error, AS_GPU_ERROR, AS_GPU_ERROR_PLUGIN,
+                   "%s is not an AttnScope CUDA plugin (no %s)", path, AS_GPU_PLUGIN_ENTRY);
+      g_module_close (module);
+      g_mutex_unlock (&plugin_lock);
+      return NULL;
+    }
+  const AsGpuPluginApi *api = ((AsGpuPluginEntryFunc) symbol) (AS_GPU_PLUGIN_ABI_VERSION);
+  if (api == NULL || api->abi_version != AS_GPU_PLUGIN_ABI_VERSION)
+    {
+      g_set_error (error, AS_GPU_ERROR, AS_GPU_ERROR_PLUGIN,
+                   "%s was built for another version of AttnScope (plugin interface %d wanted)",
+                   path, AS_GPU_PLUGIN_ABI_VERSION);
+      g_module_close (module);
+      g_mutex_unlock (&plugin_lock);
+      return NULL;
+    }
+  /* CUDA libraries do not like being unloaded; keep it for the process. */
+  g_module_make_resident (module);
+  plugin_api = api;
+  g_free (plugin_api_path);
+  plugin_api_path = g_strdup (path);
+  g_mutex_unlock (&plugin_lock);
+  return api;
+}
+
+/* Maps a plugin status to the error domain, prefixed with what it means. */
+static void
+set_status_error (GError      **error,
+                  AsGpuStatus   status,
+                  const char   *detail)
+{
+  AsGpuError code;
+  const char *what;
+  switch (status)
+    {
+    case AS_GPU_STATUS_NO_DRIVER:
+      code = AS_GPU_ERROR_NO_DRIVER, what = "no usable NVIDIA driver";
+      break;
+    case AS_GPU_STATUS_NO_DEVICE:
+      code = AS_GPU_ERROR_NO_DEVICE, what = "no usable CUDA device";
+      break;
+    case AS_GPU_STATUS_OUT_OF_MEMORY:
+      code = AS_GPU_ERROR_OUT_OF_MEMORY, what = "not enough GPU memory";
+      break;
+    default:
+      code = AS_GPU_ERROR_FAILED, what = "CUDA error";
+      break;
+    }
+  if (detail != NULL && *detail != '\0')
+    g_set_error (error, AS_GPU_ERROR, code, "%s: %s", what, detail);
+  else
+    g_set_error_literal (error, AS_GPU_ERROR, code, what);
+}
+
+char *
+as_gpu_probe (int      device_index,
+              GError **error)
+{
+  const AsGpuPluginApi *api = load_plugin (error);
+  if (api == NULL)
+    return NULL;
+  char info[256] = "", msg[AS_GPU_MSG_LEN] = "";
+  AsGpuStatus st = api->probe (device_index, info, sizeof info, msg, sizeof msg);
+  if (st != AS_GPU_STATUS_OK)
+    {
+      set_status_error (error, st, msg);
+      return NULL;
+    }
+  return g_strdup (info);
+}
+
+/* ------------------------------------------------------------------------ */
+/* The GPU backend                                                           */
+
+typedef struct {
+  AsBackend             parent;
+  const AsGpuPluginApi *api;
+  AsGpuEncoder         *encoder;   /* NULL once switched to the CPU */
+  AsBackend            *cpu;       /* the CPU backend after a switch */
+  char                 *why_cpu;   /* why it switched */
+  AsGpuOptions          options;
+} GpuBackend;
+
+static const AsBackendVTable gpu_vtable;
+static const AsBackendVTable switched_vtable;
+
+/* The same checks, in the same words, as the CPU encoder. */
+static gboolean
+check_request (const AsModel          *model,
+               const AsForwardRequest *req,
+               GError                **error)
+{
+  const AsConfig *c = model->config;
+  if (req->n < 1 || req->n > c->max_positions)
+    {
+      g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_INPUT,
+                   "%d tokens requested; this model takes 1 to %d", req->n, c->max_positions);
+      return FALSE;
+    }
+  for (int i = 0; i < req->n; i++)
+    if (req->ids[i] < 0 || req->ids[i] >= c->vocab_size ||
+        req->type_ids[i] < 0 || req->type_ids[i] >= c->type_vocab_size)
+      {
+        g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_INPUT,
+                     "token %d: id %d / type %d out of range (vocab %d, types %d)",
+                     i, req->ids[i], req->type_ids[i], c->vocab_size, c->type_vocab_size);
+        return FALSE;
+      }
+  return TRUE;
+}
+
+typedef struct {
+  const AsForwardRequest *req;
+  int                     delivered;
+} Trampoline;
+
+static int
+trampoline_layer (int          layer,
+                  const float *attn,
+                  const float *hidden,
+                  void        *user_data)
+{
+  Trampoline *t = user_data;
+  t->delivered++;
+  return t->req->on_layer (layer, attn, hidden, t->req->user_data) ? 1 : 0;
+}
+
+static int
+trampoline_cancelled (void *user_data)
+{
+  Trampoline *t = user_data;
+  return t->req->cancel != NULL && g_atomic_int_get (t->req->cancel) != 0;
+}
+
+/* The GPU failed during a pass: release it and continue on the CPU for good. */
+static void
+switch_to_cpu (GpuBackend  *self,
+               AsGpuStatus  status,
+               const char  *detail)
+{
+  g_autoptr(GError) why = NULL;
+  set_status_error (&why, status, detail);
+  self->api->close (self->encoder);
+  self->encoder = NULL;
+  self->cpu = as_cpu_backend_new (self->parent.model);
+  self->why_cpu = g_strdup (why->message);
+  self->parent.vtable = &switched_vtable;
+  g_autofree char *notice = g_strdup_printf ("GPU failed during a pass, switched to the CPU: %s",
+                                             why->message);
+  if (self->options.on_notice != NULL)
+    self->options.on_notice (notice, self->options.notice_data);
+  else
+    g_message ("%s", notice);
+}
+
+static gboolean
+status_to_result (AsGpuStatus  status,
+                  const char  *detail,
+                  GError     **error)
+{
+  switch (status)
+    {
+    case AS_GPU_STATUS_OK:
+      return TRUE;
+    case AS_GPU_STATUS_CANCELLED:
+      g_set_error_literal (error, AS_MODEL_ERROR, AS_MODEL_ERROR_CANCELLED, "cancelled");
+      return FALSE;
+    case AS_GPU_STATUS_STOPPED:
+      g_set_error_literal (error, AS_MODEL_ERROR, AS_MODEL_ERROR_CANCELLED, "stopped by the caller");
+      return FALSE;
+    default:
+      set_status_error (error, status, detail);
+      return FALSE;
+    }
+}
+
+static gboolean
+gpu_forward (AsBackend              *backend,
+             const AsForwardRequest *req,
+             float                  *final_hidden,
+             GError                **error)
+{
+  GpuBackend *self = (GpuBackend *) backend;
+  if (self->cpu != NULL)
+    return as_backend_forward (self->cpu, req, final_hidden, error);
+  if (!check_request (backend->model, req, error))
+    return FALSE;
+
+  Trampoline t = { req, 0 };
+  AsGpuRun run = {
+    .ids = req->ids, .type_ids = req->type_ids, .n = req->n,
+    .causal_mask = req->causal_mask != FALSE, .want_hidden = req->want_hidden != FALSE,
+    .last_layer = backend->model->config->n_layers - 1,
+    .on_layer = req->on_layer != NULL ? trampoline_layer : NULL,
+    .cancelled = trampoline_cancelled, .user_data = &t,
+    .final_hidden = final_hidden,
+  };
+  char msg[AS_GPU_MSG_LEN] = "";
+  AsGpuStatus st = self->api->run (self->encoder, &run, msg, sizeof msg);
+  if (st == AS_GPU_STATUS_OK || st == AS_GPU_STATUS_CANCELLED || st == AS_GPU_STATUS_STOPPED)
+    return status_to_result (st, msg, error);
+
+  switch_to_cpu (self, st, msg);
+  if (t.delivered == 0)
+    return as_backend_forward (self->cpu, req, final_hidden, error);
+  /* The caller already has some layers: let it decide to run again. */
+  g_set_error (error, AS_GPU_ERROR, AS_GPU_ERROR_FAILED,
+               "the GPU failed after %d layer%s (%s); switched to the CPU: run the request again",
+               t.delivered, t.delivered == 1 ? "" : "s", self->why_cpu);
+  return FALSE;
+}
+
+static gboolean
+gpu_layer_qkv (AsBackend              *backend,
+               const AsForwardRequest *req,
+               int                     layer,
+               float                  *q,
+               float                  *k,
+               float                  *v,
+               GError                **error)
+{
+  GpuBackend *self = (GpuBackend *) backend;
+  if (self->cpu != NULL)
+    return as_backend_layer_qkv (self->cpu, req, layer, q, k, v, error);
+  const AsConfig *c = backend->model->config;
+  if (layer < 0 || layer >= c->n_layers)
+    {
+      g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_INPUT,
+                   "layer %d out of range (model has %d)", layer, c->n_layers);
+      return FALSE;
+    }
+  if (!check_request (backend->model, req, error))
+    return FALSE;
+
+  Trampoline t = { req, 0 };
+  AsGpuRun run = {
+    .ids = req->ids, .type_ids = req->type_ids, .n = req->n,
+    .causal_mask = req->causal_mask != FALSE,
+    .last_layer = layer, .qkv_only = 1,
+    .cancelled = trampoline_cancelled, .user_data = &t,
+    .q = q, .k = k, .v = v,
+  };
+  char msg[AS_GPU_MSG_LEN] = "";
+  AsGpuStatus st = self->api->run (self->encoder, &run, msg, sizeof msg);
+  if (st == AS_GPU_STATUS_OK || st == AS_GPU_STATUS_CANCELLED || st == AS_GPU_STATUS_STOPPED)
+    return status_to_result (st, msg, error);
+  /* Nothing was handed over: the CPU can always redo it. */
+  switch_to_cpu (self, st, msg);
+  return as_backend_layer_qkv (self->cpu, req, layer, q, k, v, error);
+}
+
+static char *
+gpu_describe (AsBackend *backend)
+{
+  GpuBackend *self = (GpuBackend *) backend;
+  if (self->cpu != NULL)
+    {
+      g_autofree char *cpu = as_backend_describe (self->cpu);
+      return g_strdup_printf ("%s (switched from the GPU: %s)", cpu, self->why_cpu);
+    }
+  char buf[512] = "";
+  self->api->describe (self->encoder, buf, sizeof buf);
+  return g_strdup (buf);
+}
+
+static void
+gpu_free (AsBackend *backend)
+{
+  GpuBackend *self = (GpuBackend *) backend;
+  if (self->encoder != NULL)
+    self->api->close (self->encoder);
+  as_backend_free (self->cpu);
+  g_free (self->why_cpu);
+  g_free (self);
+}
+
+static const AsBackendVTable gpu_vtable = {
+  .name = "cuda",
+  .forward = gpu_forward,
+  .layer_qkv = gpu_layer_qkv,
+  .describe = gpu_describe,
+  .free = gpu_free,
+};
+
+/* After a switch the backend is a CPU one in all but its allocation. */
+static const AsBackendVTable switched_vtable = {
+  .name = "cpu",
+  .forward = gpu_forward,
+  .layer_qkv = gpu_layer_qkv,
+  .describe = gpu_describe,
+  .free = gpu_free,
+};
+
+gboolean
+as_backend_is_gpu (AsBackend *backend)
+{
+  return backend != NULL && backend->vtable == &gpu_vtable;
+}
+
+AsBackend *
+as_gpu_backend_new (const AsModel       *model,
+                    const AsGpuOptions  *options,
+                    GError             **error)
+{
+  AsGpuOptions defaults;
+  if (options == NULL)
+    {
+      as_gpu_options_init (&defaults);
+      options = &defaults;
+    }
+  const AsGpuPluginApi *api = load_plugin (error);
+  if (api == NULL)
+    return NULL;
+
+  const AsConfig *c = model->config;
+  g_autofree AsGpuLayerWeights *layers = g_new0 (AsGpuLayerWeights, c->n_layers);
+  for (int l = 0; l < c->n_layers; l++)
+    {
+      const AsLayerWeights *w = &model->layers[l];
+      layers[l] = (AsGpuLayerWeights) {
+        .q_w = w->q_w, .q_b = w->q_b, .k_w = w->k_w, .k_b = w->k_b, .v_w = w->v_w, .v_b = w->v_b,
+        .o_w = w->o_w, .o_b = w->o_b, .ln1_g = w->ln1_g, .ln1_b = w->ln1_b,
+        .ff1_w = w->ff1_w, .ff1_b = w->ff1_b, .ff2_w = w->ff2_w, .ff2_b = w->ff2_b,
+        .ln2_g = w->ln2_g, .ln2_b = w->ln2_b,
+      };
+    }
+  AsGpuModelDesc desc = {
+    .n_layers = c->n_layers, .n_heads = c->n_heads, .hidden = c->hidden,
+    .head_dim = c->head_dim, .intermediate = c->intermediate, .vocab_size = c->vocab_size,
+    .max_positions = c->max_positions, .type_vocab_size = c->type_vocab_size,
+    .layer_norm_eps = c->layer_norm_eps,
+    .word_emb = model->word_emb, .pos_emb = model->pos_emb, .type_emb = model->type_emb,
+    .emb_ln_g = model->emb_ln_g, .emb_ln_b = model->emb_ln_b,
+    .layers = layers,
+  };
+
+  AsGpuEncoder *encoder = NULL;
+  char msg[AS_GPU_MSG_LEN] = "";
+  AsGpuStatus st = api->open (&desc, (AsGpuPrecision) options->precision, options->device_index,
+                              &encoder, msg, sizeof msg);
+  if (st != AS_GPU_STATUS_OK)
+    {
+      set_status_error (error, st, msg);
+      return NULL;
+    }
+  GpuBackend *self = g_new0 (GpuBackend, 1);
+  self->parent.vtable = &gpu_vtable;
+  self->parent.model = model;
+  self->api = api;
+  self->encoder = encoder;
+  self->options = *options;
+  return &self->parent;
+}
+
+AsBackend *
+as_backend_open (const AsModel       *model,
+                 AsDevice             device,
+                 const AsGpuOptions  *options,
+                 char               **notice,
+                 GError             **error)
+{
+  if (notice != NULL)
+    *notice = NULL;
+  switch (device)
+    {
+    case AS_DEVICE_CPU:
+      return as_cpu_backend_new (model);
+    case AS_DEVICE_AUTO:
+    case AS_DEVICE_GPU:
+      {
+        g_autoptr(GError) why = NULL;
+        AsBackend *gpu = as_gpu_backend_new (model, options, &why);
+        if (gpu != NULL)
+          return gpu;
+        if (notice != NULL)
+          *notice = g_strdup_printf ("GPU unavailable, using the CPU: %s", why->message);
+        return as_cpu_backend_new (model);
+      }
+    default:
+      g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_INPUT,
+                   "unknown device %d (auto, cpu or gpu)", (int) device);
+      return NULL;
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Measuring what a precision costs                                          */
+
+gboolean
+as_backend_compare (AsBackend   *reference,
+                    AsBackend   *candidate,
+                    const int   *ids,
+                    const int   *type_ids,
+                    int          n,
+                    double      *max_attn_diff,
+                    double      *max_hidden_diff,
+                    GError     **error)
+{
+  AsAttention *a = as_attention_compute_ids (reference, ids, type_ids, n, error);
+  if (a == NULL)
+    return FALSE;
+  AsAttention *b = as_attention_compute_ids (candidate, ids, type_ids, n, error);
+  if (b == NULL)
+    {
+      as_attention_free (a);
+      return FALSE;
+    }
+  double attn = 0, hidden = 0;
+  gsize n_attn = (gsize) a->n_layers * a->n_heads * a->n * a->n;
+  for (gsize i = 0; i < n_attn; i++)
+    attn = MAX (attn, fabs ((double) a->attn[i] - b->attn[i]));
+  gsize n_hidden = (gsize) a->n * a->hidden;
+  for (gsize i = 0; i < n_hidden; i++)
+    hidden = MAX (hidden, fabs ((double) a->final_hidden[i] - b->final_hidden[i]));
+  if (max_attn_diff != NULL)
+    *max_attn_diff = attn;
+  if (max_hidden_diff != NULL)
+    *max_hidden_diff = hidden;
+  as_attention_free (a);
+  as_attention_free (b);
+  return TRUE;
+}
+
+gboolean
+as_gpu_measure_deviation (const AsModel       *model,
+                          const AsGpuOptions  *options,
+                          const int           *ids,
+                          const int           *type_ids,
+                          int                  n,
+                          double              *max_attn_diff,
+                          double              *max_hidden_diff,
+                          GError             **error)
+{
+  AsBackend *gpu = as_gpu_backend_new (model, options, error);
+  if (gpu == NULL)
+    return FALSE;
+  AsBackend *cpu = as_cpu_backend_new (model);
+  gboolean ok = as_backend_compare (cpu, gpu, ids, type_ids, n, max_attn_diff, max_hidden_diff, error);
+  if (ok && !as_backend_is_gpu (gpu))
+    {
+      /* It switched to the CPU during the pass: the numbers say nothing. */
+      g_autofree char *what = as_backend_describe (gpu);
+      g_set_error (error, AS_GPU_ERROR, AS_GPU_ERROR_FAILED, "%s", what);
+      ok = FALSE;
+    }
+  as_backend_free (cpu);
+  as_backend_free (gpu);
+  return ok;
+}

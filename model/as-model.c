@@ -7,9 +7,64 @@
 #include "as-build-config.h"
 #include "as-error.h"
 
+/* Index of the first NaN or infinity in V[0, N), or N. The exponent test
+ * runs over blocks without a branch per element (it vectorises), so a clean
+ * tensor costs one pass at memory speed; only a block that fails is looked
+ * at element by element. */
+static gsize
+first_non_finite (const float *v,
+                  gsize        n)
+{
+  const gsize block = 4096;
+
+  for (gsize start = 0; start < n; start += block)
+    {
+      gsize end = MIN (n, start + block);
+      guint32 bad = 0;
+      for (gsize i = start; i < end; i++)
+        {
+          guint32 bits;
+          memcpy (&bits, &v[i], sizeof bits);
+          bad |= (bits & 0x7f800000u) == 0x7f800000u;
+        }
+      if (bad)
+        for (gsize i = start; i < end; i++)
+          if (!isfinite (v[i]))
+            return i;
+    }
+  return n;
+}
+
+/* A NaN or infinite weight would turn every attention row it touches into
+ * NaN; refuse the file at load, naming the tensor and the element. */
+static gboolean
+check_finite (AsModel     *model,
+              const char  *name,
+              const float *v,
+              gint64       d0,
+              gint64       d1,
+              int          n_dims,
+              GError     **error)
+{
+  gsize n = (gsize) d0 * (n_dims == 2 ? (gsize) d1 : 1);
+  gsize at = first_non_finite (v, n);
+
+  if (at == n)
+    return TRUE;
+  g_autofree char *where = n_dims == 2
+    ? g_strdup_printf ("[%" G_GSIZE_FORMAT ", %" G_GSIZE_FORMAT "]", at / (gsize) d1, at % (gsize) d1)
+    : g_strdup_printf ("[%" G_GSIZE_FORMAT "]", at);
+  g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_FORMAT,
+               "%s: tensor '%s' holds %s at %s; the weights are damaged",
+               as_safetensors_get_path (model->st), name,
+               isnan (v[at]) ? "NaN" : v[at] > 0 ? "+Inf" : "-Inf", where);
+  return FALSE;
+}
+
 /* Returns an f32 view of tensor NAME with the expected shape. F32 data that is
  * 4-byte aligned in the mapping is used in place (loading stays a mmap);
- * anything else is converted into a buffer the model owns. */
+ * anything else is converted into a buffer the model owns. Either way every
+ * value is checked to be finite. */
 static const float *
 bind_tensor (AsModel     *model,
              const char  *prefix,
@@ -29,7 +84,8 @@ bind_tensor (AsModel     *model,
     {
       const guint8 *data = as_safetensors_get_data (model->st, info);
       if (((guintptr) data % sizeof (float)) == 0)
-        return (const float *) data;
+        return check_finite (model, full, (const float *) data, d0, d1, n_dims, error)
+          ? (const float *) data : NULL;
     }
 
   /* Shape errors, missing tensors and conversions all go through the reader. */
@@ -37,7 +93,7 @@ bind_tensor (AsModel     *model,
   if (copy == NULL)
     return NULL;
   g_ptr_array_add (model->owned, copy);
-  return copy;
+  return check_finite (model, full, copy, d0, d1, n_dims, error) ? copy : NULL;
 }
 
 /* Checkpoints saved from BertForMaskedLM & co. prefix every name with "bert.". */
@@ -105,19 +161,50 @@ check_layer_count (AsModel     *model,
   return TRUE;
 }
 
+/* The file the tokenizer came from, as as_tokenizer_new_from_dir picks it. */
+static char *
+tokenizer_path (const char *dir)
+{
+  char *json = g_build_filename (dir, "tokenizer.json", NULL);
+
+  if (g_file_test (json, G_FILE_TEST_EXISTS))
+    return json;
+  g_free (json);
+  return g_build_filename (dir, "vocab.txt", NULL);
+}
+
+/* Every id the tokenizer can produce must index the embedding table: the
+ * vocabulary and added tokens (get_vocab_size) and the template's special
+ * tokens, which a tokenizer.json may number as it likes. */
 static gboolean
 check_tokenizer_matches (AsModel     *model,
                          GError     **error)
 {
+  const int vocab = model->config->vocab_size;
   int tok_vocab = as_tokenizer_get_vocab_size (model->tokenizer);
-  if (tok_vocab > model->config->vocab_size)
+  if (tok_vocab > vocab)
     {
+      g_autofree char *path = tokenizer_path (model->dir);
       g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_MISMATCH,
                    "%s: the tokenizer has %d tokens but config.json says vocab_size = %d",
-                   model->dir, tok_vocab, model->config->vocab_size);
+                   path, tok_vocab, vocab);
       return FALSE;
     }
-  return TRUE;
+
+  AsEncoding *template = as_tokenizer_encode (model->tokenizer, "", "", 0);
+  gboolean ok = TRUE;
+  for (int i = 0; ok && i < template->n_tokens; i++)
+    if (template->tokens[i].id >= vocab)
+      {
+        g_autofree char *path = tokenizer_path (model->dir);
+        g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_MISMATCH,
+                     "%s: the post-processor's special token '%s' has id %d but config.json "
+                     "says vocab_size = %d", path, template->tokens[i].text,
+                     template->tokens[i].id, vocab);
+        ok = FALSE;
+      }
+  as_encoding_free (template);
+  return ok;
 }
 
 static gboolean

@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "as-error.h"
+#include "as-json-guard.h"
 
 /* ------------------------------------------------------------------------ */
 /* Character classes, as tokenizers has them                                  */
@@ -1284,7 +1285,30 @@ get_array (JsonObject *o, const char *name)
   return node != NULL && JSON_NODE_HOLDS_ARRAY (node) ? json_node_get_array (node) : NULL;
 }
 
-/* An id: an integer in [0, 2^31 - 2]. */
+/* json_array_get_object_element and _string_element complain (a GLib
+ * critical) about an element of the wrong kind: these just say NULL. */
+static JsonObject *
+array_object_at (JsonArray *array, guint index)
+{
+  JsonNode *node = json_array_get_element (array, index);
+
+  return node != NULL && JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
+}
+
+static const char *
+array_string_at (JsonArray *array, guint index)
+{
+  JsonNode *node = json_array_get_element (array, index);
+
+  return holds_type (node, G_TYPE_STRING) ? json_node_get_string (node) : NULL;
+}
+
+/* Ids index a table (vocab_by_id), so a hostile file must not name an id of
+ * two billion: 2^20 is beyond the largest vocabulary a config may declare
+ * (as-config.c) and keeps that table under 8 MB. */
+#define MAX_TOKEN_ID ((1 << 20) - 1)
+
+/* An id: an integer in [0, MAX_TOKEN_ID]. */
 static gboolean
 node_to_id (JsonNode *node, int *id)
 {
@@ -1293,7 +1317,7 @@ node_to_id (JsonNode *node, int *id)
   if (!holds_type (node, G_TYPE_INT64))
     return FALSE;
   value = json_node_get_int (node);
-  if (value < 0 || value >= G_MAXINT)
+  if (value < 0 || value > MAX_TOKEN_ID)
     return FALSE;
   *id = (int) value;
   return TRUE;
@@ -1322,8 +1346,8 @@ load_vocab_object (AsTokenizer *tok, JsonObject *vocab, GError **error)
       int id;
       if (!node_to_id (value, &id))
         return fail (error, AS_MODEL_ERROR_FORMAT,
-                     "%s: model.vocab: the id of \"%s\" is not a non-negative integer",
-                     tok->name, token);
+                     "%s: model.vocab: the id of \"%s\" is not an integer from 0 to %d",
+                     tok->name, token, MAX_TOKEN_ID);
       vocab_add (tok, token, id);
     }
   return TRUE;
@@ -1350,7 +1374,8 @@ load_wordpiece (AsTokenizer *tok, JsonObject *root, GError **error)
   tok->subword_prefix = g_strdup (get_string (model, "continuing_subword_prefix", "##"));
   if (max_chars != NULL && !node_to_id (max_chars, &tok->max_input_chars_per_word))
     return fail (error, AS_MODEL_ERROR_FORMAT,
-                 "%s: model.max_input_chars_per_word is not a non-negative integer", tok->name);
+                 "%s: model.max_input_chars_per_word is not an integer from 0 to %d",
+                 tok->name, MAX_TOKEN_ID);
   return load_vocab_object (tok, vocab, error);
 }
 
@@ -1472,7 +1497,7 @@ load_added_tokens (AsTokenizer *tok, JsonObject *root, GError **error)
 
   for (guint i = 0; list != NULL && i < json_array_get_length (list); i++)
     {
-      JsonObject *o = json_array_get_object_element (list, i);
+      JsonObject *o = array_object_at (list, i);
       if (o == NULL)
         return fail (error, AS_MODEL_ERROR_FORMAT, "%s: added_tokens[%u] is not an object",
                      tok->name, i);
@@ -1518,7 +1543,7 @@ add_template_special (AsTokenizer *tok, GArray *template, JsonObject *specials,
   for (guint i = 0; i < n; i++)
     {
       int id;
-      const char *text = json_array_get_string_element (tokens, i);
+      const char *text = array_string_at (tokens, i);
       if (!node_to_id (json_array_get_element (ids, i), &id) || text == NULL)
         return fail (error, AS_MODEL_ERROR_FORMAT,
                      "%s: post_processor.special_tokens.\"%s\" has a bad id or token",
@@ -1564,7 +1589,7 @@ load_template (AsTokenizer *tok, JsonObject *processor, const char *which,
                  "%s: post_processor.%s is not a list of pieces", tok->name, which);
   for (guint i = 0; i < json_array_get_length (pieces); i++)
     {
-      JsonObject *piece = json_array_get_object_element (pieces, i);
+      JsonObject *piece = array_object_at (pieces, i);
       if (!load_template_piece (tok, template, piece, specials, error))
         return FALSE;
     }
@@ -1602,8 +1627,7 @@ load_bert_processing (AsTokenizer *tok, JsonObject *processor, GError **error)
     return fail (error, AS_MODEL_ERROR_FORMAT,
                  "%s: post_processor (BertProcessing) needs \"sep\" and \"cls\" as [token, id]",
                  tok->name);
-  set_bert_template (tok, json_array_get_string_element (cls, 0), cls_id,
-                     json_array_get_string_element (sep, 0), sep_id);
+  set_bert_template (tok, array_string_at (cls, 0), cls_id, array_string_at (sep, 0), sep_id);
   return TRUE;
 }
 
@@ -1666,15 +1690,10 @@ as_tokenizer_new_from_json (const char *json, gsize length, const char *display_
 {
   AsTokenizer *tok = tokenizer_alloc (display_name);
   JsonParser *parser = json_parser_new ();
-  GError *local = NULL;
   JsonNode *root;
 
-  if (!json_parser_load_from_data (parser, json, length, &local))
-    {
-      fail (error, AS_MODEL_ERROR_FORMAT, "%s: not valid JSON: %s", tok->name, local->message);
-      g_clear_error (&local);
-      goto failed;
-    }
+  if (!as_json_guard_load (parser, json, length, tok->name, error))
+    goto failed;
   root = json_parser_get_root (parser);
   if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
     {
@@ -1760,7 +1779,8 @@ configure_from_vocab (AsTokenizer *tok, gboolean lowercase, GError **error)
     add_special_if_known (tok, specials[i]);
   if (cls_id < 0 || sep_id < 0)
     return fail (error, AS_MODEL_ERROR_FORMAT,
-                 "%s: the vocabulary has no [CLS] or no [SEP] token", tok->name);
+                 "%s: the vocabulary has no %s token (the BERT template is [CLS] A [SEP])",
+                 tok->name, cls_id < 0 ? "[CLS]" : "[SEP]");
   set_bert_template (tok, "[CLS]", cls_id, "[SEP]", sep_id);
   return resolve_unknown_token (tok, error);
 }
@@ -1786,22 +1806,25 @@ read_do_lower_case (const char *dir, gboolean *lowercase, GError **error)
 {
   char *path = g_build_filename (dir, "tokenizer_config.json", NULL);
   JsonParser *parser = json_parser_new ();
+  char *contents = NULL;
+  gsize length = 0;
   GError *local = NULL;
   gboolean ok = TRUE;
 
   *lowercase = TRUE;
   if (g_file_test (path, G_FILE_TEST_EXISTS))
     {
-      if (json_parser_load_from_file (parser, path, &local))
+      if (!g_file_get_contents (path, &contents, &length, &local))
+        ok = fail (error, AS_MODEL_ERROR_IO, "%s: %s", path, local->message);
+      else if ((ok = as_json_guard_load (parser, contents, length, path, error)))
         {
           JsonNode *root = json_parser_get_root (parser);
           if (root != NULL && JSON_NODE_HOLDS_OBJECT (root))
             *lowercase = get_bool (json_node_get_object (root), "do_lower_case", TRUE);
         }
-      else
-        ok = fail (error, AS_MODEL_ERROR_FORMAT, "%s: %s", path, local->message);
     }
   g_clear_error (&local);
+  g_free (contents);
   g_object_unref (parser);
   g_free (path);
   return ok;

@@ -6,6 +6,8 @@
 #include <glib.h>
 
 #include "as-aggregate.h"
+#include "as-attention.h"
+#include "as-model.h"
 
 /* Random attention: each row a softmax of uniform(-3, 3) logits. ATTN
  * [count, n, n]. */
@@ -325,6 +327,52 @@ test_hide_special (void)
   assert_matrix (out, outer, 4, 1e-7);
 }
 
+/* The real default model (skipped when it is not downloaded). */
+static void
+test_real_model (void)
+{
+  g_autofree char *dir = as_model_default_dir ();
+  g_autofree char *weights = g_build_filename (dir, "model.safetensors", NULL);
+  if (!g_file_test (weights, G_FILE_TEST_EXISTS))
+    {
+      g_test_skip ("default model not downloaded (run tools/setup)");
+      return;
+    }
+  g_autoptr(GError) error = NULL;
+  AsModel *model = as_model_load (dir, &error);
+  g_assert_no_error (error);
+  AsBackend *backend = as_cpu_backend_new (model);
+  AsAttention *a = as_attention_compute (backend, "Hello, unaffable world!", NULL, &error);
+  g_assert_no_error (error);
+  int n = a->n, L = a->n_layers, H = a->n_heads;
+
+  /* [CLS] hello , una ##ffa ##ble world ! [SEP] */
+  g_autoptr(AsWordMap) map = as_word_map_from_encoding (a->encoding);
+  const char *labels[] = { "[CLS]", "hello", ",", "unaffable", "world", "!", "[SEP]", NULL };
+  g_assert_cmpstrv (map->labels, labels);
+  int w = map->n_words;
+  g_autofree float *merged = g_new (float, w * w);
+  for (int k = 0; k < L * H; k++)
+    {
+      as_word_map_merge (map, a->attn + (gsize) k * n * n, merged);
+      assert_rows_sum_to (merged, w, w, 1.0, 1e-5);
+    }
+
+  g_autofree float *r = g_new (float, L * n * n);
+  as_aggregate_rollout (a->attn, L, H, n, r);
+  for (int l = 0; l < L; l++)
+    assert_rows_sum_to (r + l * n * n, n, n, 1.0, 1e-5);
+
+  g_autoptr(AsTokenClasses) c = as_token_classes_from_encoding (a->encoding);
+  g_autofree float *hidden = g_new (float, n * n);
+  g_assert_cmpint (as_aggregate_hide_special (a->attn, c, TRUE, hidden), ==, n - 2);
+  assert_rows_sum_to (hidden, n - 2, n - 2, 1.0, 1e-5);
+
+  as_attention_free (a);
+  as_backend_free (backend);
+  as_model_free (model);
+}
+
 int
 main (int    argc,
       char **argv)
@@ -339,5 +387,6 @@ main (int    argc,
   g_test_add_func ("/aggregate/word-map", test_word_map);
   g_test_add_func ("/aggregate/word-merge", test_word_merge);
   g_test_add_func ("/aggregate/hide-special", test_hide_special);
+  g_test_add_func ("/aggregate/real-model", test_real_model);
   return g_test_run ();
 }

@@ -99,5 +99,22 @@ if [ $have_model = 1 ]; then
   else nok "long input truncation" "$(cat "$tmp/err"; tail -1 "$tmp/long.txt")"; fi
 else skip "truncation" "default model not downloaded"; fi
 
+# 8. stats over a few corpus lines: CSV with one row per head, values in range
+if [ $have_model = 1 ]; then
+  printf 'The cat sat on the mat.\nIt was, as always, too late.\n\nA second\tsentence here.\n' >"$tmp/corpus.txt"
+  if "$cli" stats --corpus "$tmp/corpus.txt" --format csv -o "$tmp/stats.csv" 2>"$tmp/err" &&
+     python3 - "$tmp/stats.csv" <<'PY'
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+heads = [r for r in rows if r.get("head") not in ("mean", None)]
+assert len(heads) == 6 * 12, len(heads)
+for r in heads:
+    total = float(r["to_cls"]) + float(r["to_sep"])
+    assert 0 <= total <= 1.0 + 1e-6, r
+PY
+  then ok "stats writes one CSV row per head with values in range"
+  else nok "stats" "$(cat "$tmp/err")"; fi
+else skip "stats" "default model not downloaded"; fi
+
 echo "1..$n"
 exit $((fails > 0))

@@ -6,6 +6,7 @@
 #include <glib.h>
 
 #include "as-head-stats.h"
+#include "as-model.h"
 
 #define TOL 1e-9
 
@@ -466,6 +467,70 @@ test_sum (void)
   g_assert_cmpfloat_with_epsilon (as_head_stats_sum_pattern_share (sum, 0, 0, AS_PATTERN_BLOCK), 0.0, TOL);
 }
 
+/* The real default model (skipped when it is not downloaded): token classes
+ * from the real tokenizer, and every statistic inside its possible range. */
+static void
+test_real_model (void)
+{
+  g_autofree char *dir = as_model_default_dir ();
+  g_autofree char *weights = g_build_filename (dir, "model.safetensors", NULL);
+  if (!g_file_test (weights, G_FILE_TEST_EXISTS))
+    {
+      g_test_skip ("default model not downloaded (run tools/setup)");
+      return;
+    }
+  g_autoptr(GError) error = NULL;
+  AsModel *model = as_model_load (dir, &error);
+  g_assert_no_error (error);
+  AsBackend *backend = as_cpu_backend_new (model);
+  AsAttention *a = as_attention_compute (backend, "Hello, unaffable world!", "It was tired.", &error);
+  g_assert_no_error (error);
+
+  /* [CLS] hello , una ##ffa ##ble world ! [SEP] it was tired . [SEP] */
+  g_autoptr(AsTokenClasses) c = as_token_classes_from_encoding (a->encoding);
+  const guint8 P = AS_TOKEN_CLASS_PUNCT;
+  const guint8 want[] = { AS_TOKEN_CLASS_CLS, 0, P, 0, 0, 0, 0, P, AS_TOKEN_CLASS_SEP,
+                          0, 0, 0, P, AS_TOKEN_CLASS_SEP };
+  g_assert_cmpint (c->n, ==, G_N_ELEMENTS (want));
+  for (int i = 0; i < c->n; i++)
+    g_assert_cmpint (c->flags[i], ==, want[i]);
+  g_assert_cmpint (c->n_segments, ==, 2);
+  g_assert_cmpint (c->segment[8], ==, 0);
+  g_assert_cmpint (c->segment[9], ==, 1);
+
+  int n = a->n;
+  g_autofree AsHeadStats *all = g_new (AsHeadStats, a->n_layers * a->n_heads);
+  as_head_stats_compute_all (a, NULL, all);   /* classes from a->encoding */
+  for (int l = 0; l < a->n_layers; l++)
+    for (int h = 0; h < a->n_heads; h++)
+      {
+        const AsHeadStats *s = &all[l * a->n_heads + h];
+        const float *m = as_attention_head (a, l, h);
+        double col0 = 0, last = 0;
+        for (int i = 0; i < n; i++)
+          {
+            col0 += m[i * n];
+            last += m[i * n + n - 1];
+          }
+        g_assert_cmpfloat_with_epsilon (s->to_cls, col0 / n, 1e-6);
+        g_assert_cmpfloat (s->to_sep, >=, last / n - 1e-6);
+        g_assert_cmpfloat (s->entropy, >=, 0.0);
+        g_assert_cmpfloat (s->entropy, <=, log (n) + 1e-6);
+        g_assert_cmpfloat (s->confidence, >=, 1.0 / n - 1e-6);
+        g_assert_cmpfloat (s->confidence, <=, 1.0 + 1e-6);
+        g_assert_cmpfloat (s->distance, >=, 0.0);
+        g_assert_cmpfloat (s->distance, <=, n - 1.0);
+        g_assert_cmpfloat (s->to_cls + s->to_sep + s->to_punct, <=, 1.0 + 1e-5);
+        g_assert_cmpfloat (s->to_self + s->to_prev + s->to_next, <=, 1.0 + 1e-5);
+        g_assert_cmpfloat (s->block, >=, 0.0);
+        g_assert_cmpfloat (s->block, <=, 1.0 + 1e-5);
+        g_assert_cmpint (as_head_stats_pattern (s), <, AS_N_PATTERNS);
+      }
+  as_attention_free (a);
+  as_backend_free (backend);
+  as_model_free (model);
+}
+
 int
 main (int    argc,
       char **argv)
@@ -483,5 +548,6 @@ main (int    argc,
   g_test_add_func ("/head-stats/classes-from-encoding", test_classes_from_encoding);
   g_test_add_func ("/head-stats/compute-all", test_compute_all);
   g_test_add_func ("/head-stats/sum", test_sum);
+  g_test_add_func ("/head-stats/real-model", test_real_model);
   return g_test_run ();
 }

@@ -11,6 +11,7 @@
 #include <cairo-pdf.h>
 #include <cairo-svg.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <glib/gstdio.h>
 #include <math.h>
 #include <pango/pangocairo.h>
@@ -20,6 +21,10 @@
 
 #define LINE_HEIGHT 1.2
 #define MAX_PIXELS  32767   /* Cairo's image surface limit per side */
+/* Vector figures draw at most about this many cells (before merging runs of
+ * one colour); a grid of 144 heads at 512 tokens would otherwise write
+ * 38 million rectangles. Past it, thumbnails show block means. */
+#define VECTOR_CELL_BUDGET 400000
 
 G_DEFINE_QUARK (as-figure-error-quark, as_figure_error)
 
@@ -323,6 +328,12 @@ figure_spec (const Figure  *f,
   spec->font = f->options->font;
   spec->font_size = f->font;
   spec->colorbar = FALSE;
+  if (f->mode == AS_CELLS_VECTOR)
+    {
+      int panels = f->options->view == AS_FIGURE_GRID ? f->attention->n_layers * f->attention->n_heads
+                 : f->options->view == AS_FIGURE_LAYER ? f->attention->n_heads : 1;
+      spec->max_blocks = MAX (8, (int) sqrt (VECTOR_CELL_BUDGET / (double) panels));
+    }
 }
 
 static void
@@ -340,7 +351,8 @@ add_panel (Figure                *f,
 /* “The animal didn't …”: whitespace folded, long texts shortened. */
 static void
 append_quoted (GString    *s,
-               const char *text)
+               const char *text,
+               glong       max_chars)
 {
   g_autofree char *valid = g_utf8_make_valid (text, -1);
   g_auto(GStrv) words = g_strsplit_set (g_strstrip (valid), " \t\r\n", -1);
@@ -348,9 +360,9 @@ append_quoted (GString    *s,
   for (int i = 0; words[i] != NULL; i++)
     if (words[i][0] != '\0')
       g_string_append_printf (folded, "%s%s", folded->len ? " " : "", words[i]);
-  if (g_utf8_strlen (folded->str, -1) > 60)
+  if (g_utf8_strlen (folded->str, -1) > max_chars)
     {
-      g_string_truncate (folded, g_utf8_offset_to_pointer (folded->str, 57) - folded->str);
+      g_string_truncate (folded, g_utf8_offset_to_pointer (folded->str, max_chars - 1) - folded->str);
       g_string_append (folded, "…");
     }
   g_string_append_printf (s, "“%s”", folded->str);
@@ -384,16 +396,17 @@ figure_title (const AsAttention     *a,
   if (o->word_level)
     g_string_append (s, " · words");
   if (o->hide_special)
-    g_string_append (s, o->renormalize ? " · special tokens hidden, rows renormalised"
+    g_string_append (s, o->renormalize ? " · special tokens hidden (rows renormalised)"
                                        : " · special tokens hidden");
   if (o->text_a != NULL)
     {
       g_string_append_c (s, '\n');
-      append_quoted (s, o->text_a);
+      glong max_chars = o->text_b != NULL ? 70 : 140;
+      append_quoted (s, o->text_a, max_chars);
       if (o->text_b != NULL)
         {
           g_string_append (s, " / ");
-          append_quoted (s, o->text_b);
+          append_quoted (s, o->text_b, max_chars);
         }
     }
   return g_string_free (s, FALSE);
@@ -498,7 +511,11 @@ paint_title (const Figure *f)
   FigureText t;
 
   figure_text_init (&t, f);
-  figure_text_set (&t, heading, f->font * 1.15, TRUE, max_w);
+  /* Shrink a long heading a little (to 80 %) before cutting it. */
+  double size = f->font * 1.15, w = figure_text_set (&t, heading, size, TRUE, 0);
+  if (w > max_w)
+    size = MAX (size * 0.8, size * max_w / w);
+  figure_text_set (&t, heading, size, TRUE, max_w);
   set_foreground (f, 1.0);
   figure_text_show (&t, f->cr, f->width / 2, y, FALSE);
   if (newline != NULL)
@@ -551,9 +568,12 @@ render_single (Figure *f,
   g_free (owned);
 }
 
-/* Layer view: panel 0 carries the row labels; all carry column labels. */
+/* Layer view: small multiples. Panel 0 carries the token labels, the
+ * others only their head number (in one row above all panels, so the
+ * numbers line up), and the heads themselves get the room. */
 typedef struct {
   AsHeatmapMargins first, other;
+  double           header_h;        /* the "head k" row */
   double           colorbar_w;
   double           gap;
   double           width, height;   /* of everything below the title */
@@ -563,14 +583,10 @@ static void
 layer_panel_spec (const Figure  *f,
                   const float   *values,
                   int            head,
-                  char          *title,
-                  gsize          title_size,
                   AsHeatmapSpec *spec)
 {
   figure_spec (f, values, spec);
-  g_snprintf (title, title_size, "head %d", head + 1);
-  spec->title = title;
-  spec->col_labels = (const char * const *) f->groups->labels;
+  spec->col_labels = head == 0 ? (const char * const *) f->groups->labels : NULL;
   spec->row_labels = head == 0 ? (const char * const *) f->groups->labels : NULL;
 }
 
@@ -581,21 +597,22 @@ layer_geometry (const Figure  *f,
 {
   int heads = f->attention->n_heads, n = f->groups->n_groups;
   AsHeatmapSpec spec;
-  char title[32];
   static const float zero = 0;
 
-  layer_panel_spec (f, &zero, 0, title, sizeof title, &spec);
+  layer_panel_spec (f, &zero, 0, &spec);
   as_heatmap_measure (f->cr, &spec, cell, &g->first);
-  layer_panel_spec (f, &zero, 1, title, sizeof title, &spec);
+  layer_panel_spec (f, &zero, 1, &spec);
   as_heatmap_measure (f->cr, &spec, cell, &g->other);
   if (heads == 1)
     g->other = g->first;
 
+  g->header_h = f->font * LINE_HEIGHT + f->font * 0.3;
   g->gap = f->font;
   double first_w = g->first.left + n * cell + g->first.right;
   double other_w = g->other.left + n * cell + g->other.right;
   g->width = first_w + (heads - 1) * (g->gap + other_w) + g->gap + g->colorbar_w;
-  g->height = MAX (g->first.top, g->other.top) + n * cell + MAX (g->first.bottom, g->other.bottom);
+  g->height = g->header_h + MAX (g->first.top, g->other.top) + n * cell +
+              MAX (g->first.bottom, g->other.bottom);
 }
 
 static double
@@ -620,12 +637,27 @@ layer_solve_cell (const Figure *f,
 }
 
 static void
+paint_head_number (const Figure *f,
+                   int           head,
+                   double        cx,
+                   double        cy)
+{
+  FigureText t;
+  char text[32];
+  g_snprintf (text, sizeof text, "head %d", head + 1);
+  figure_text_init (&t, f);
+  figure_text_set (&t, text, f->font, TRUE, 0);
+  set_foreground (f, 1.0);
+  figure_text_show (&t, f->cr, cx, cy, FALSE);
+  figure_text_clear (&t);
+}
+
+static void
 render_layer (Figure *f)
 {
   const AsFigureOptions *o = f->options;
   int heads = f->attention->n_heads, n = f->groups->n_groups;
   AsHeatmapSpec spec;
-  char title[32];
 
   figure_spec (f, NULL, &spec);
   spec.colorbar_label = "attention";
@@ -639,15 +671,16 @@ render_layer (Figure *f)
   LayerGeometry g = { .colorbar_w = colorbar_w };
   layer_geometry (f, cell, &g);
   double x = f->pad + (avail_w - g.width) / 2;
-  double cells_top = top + (avail_h - g.height) / 2 + MAX (g.first.top, g.other.top);
+  double cells_top = top + g.header_h + MAX (g.first.top, g.other.top);
 
   for (int h = 0; h < heads; h++)
     {
       const AsHeatmapMargins *m = h == 0 ? &g.first : &g.other;
       float *owned;
       AsHeatmapLayout layout;
-      layer_panel_spec (f, figure_matrix (f, o->layer, h, &owned), h, title, sizeof title, &spec);
+      layer_panel_spec (f, figure_matrix (f, o->layer, h, &owned), h, &spec);
       as_heatmap_render_at (f->cr, &spec, x, cells_top - m->top, cell, &layout);
+      paint_head_number (f, h, x + m->left + n * cell / 2, top + f->font * LINE_HEIGHT / 2);
       add_panel (f, o->layer, h, &layout);
       g_free (owned);
       x += m->left + n * cell + m->right + g.gap;
@@ -759,11 +792,6 @@ render_grid (Figure *f)
         as_heatmap_render_at (f->cr, &spec, tx, ty, g.thumb / n, &layout);
         add_panel (f, l, h, &layout);
         g_free (owned);
-        /* A hairline frame keeps pale thumbnails apart from the page. */
-        set_foreground (f, 0.35);
-        cairo_set_line_width (f->cr, MAX (0.25, f->font * 0.04));
-        cairo_rectangle (f->cr, tx, ty, g.thumb, g.thumb);
-        cairo_stroke (f->cr);
       }
 
   figure_spec (f, NULL, &spec);
@@ -821,8 +849,8 @@ as_figure_get_size (const AsAttention     *attention,
   switch (options->view)
     {
     case AS_FIGURE_LAYER:
-      w = 190.0 * attention->n_heads + 200;
-      h = 420;
+      w = 250.0 * attention->n_heads + 240;
+      h = 370;
       break;
     case AS_FIGURE_GRID:
       w = 100.0 * attention->n_heads + 190;
@@ -911,6 +939,30 @@ typedef struct {
   int   error;      /* first errno seen while writing, 0 if none */
 } OutFile;
 
+/* Creates a new file beside PATH. Unlike mkstemp() it is created with mode
+ * 0666 less the umask, so the finished file has the usual permissions. */
+static int
+create_temporary (const char  *path,
+                  char       **tmp_path)
+{
+  g_autofree char *dir = g_path_get_dirname (path);
+  g_autofree char *base = g_path_get_basename (path);
+  for (int attempt = 0; attempt < 100; attempt++)
+    {
+      char *candidate = g_strdup_printf ("%s/.%s.%08x.tmp", dir, base, g_random_int ());
+      int fd = g_open (candidate, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+      if (fd >= 0 || errno != EEXIST)
+        {
+          *tmp_path = candidate;
+          return fd;
+        }
+      g_free (candidate);
+    }
+  *tmp_path = NULL;
+  errno = EEXIST;
+  return -1;
+}
+
 static gboolean
 out_open (OutFile     *out,
           const char  *path,
@@ -923,10 +975,7 @@ out_open (OutFile     *out,
       return TRUE;
     }
   /* Same folder as the target, so the rename cannot cross file systems. */
-  g_autofree char *dir = g_path_get_dirname (path);
-  g_autofree char *base = g_path_get_basename (path);
-  out->tmp_path = g_strdup_printf ("%s/.%s.XXXXXX", dir, base);
-  int fd = g_mkstemp (out->tmp_path);
+  int fd = create_temporary (path, &out->tmp_path);
   if (fd < 0 || (out->stream = fdopen (fd, "wb")) == NULL)
     {
       int saved = errno;

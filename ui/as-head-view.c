@@ -1,4 +1,12 @@
-/* as-head-view.c — the large heatmap of the selected head. */
+/* as-head-view.c — the large heatmap of the selected head.
+ *
+ * What is on screen is a Frame: the rendered texture plus the values, labels
+ * and layout it was drawn from, so hit-testing and tooltips always describe
+ * the picture the user sees. Small matrices are rendered in the snapshot; big
+ * ones (hundreds of labels take tens of milliseconds) in a thread, so typing
+ * never waits for a repaint. A frame of an older generation than the view
+ * state's analysis is never drawn.
+ */
 #include "as-head-view.h"
 
 #include <string.h>
@@ -7,25 +15,37 @@
 #include "as-texture-util.h"
 #include "as-trace.h"
 
+/* Up to this many tokens the render is quick enough for the frame itself. */
+#define SYNC_MAX_TOKENS 160
+
+typedef struct {
+  guint            serial;
+  guint            generation;
+  int              layer;
+  int              width;       /* logical size rendered at */
+  int              height;
+  int              scale;
+  int              n_rows;
+  float           *values;      /* n_rows^2 */
+  char           **labels;      /* n_rows, NULL-terminated */
+  char            *font;
+  AsHeatmapSpec    spec;        /* points into the fields above */
+  AsHeatmapLayout  layout;
+  cairo_surface_t *surface;     /* filled by the render */
+  GdkTexture      *texture;     /* made on the main thread */
+  gint64           render_us;
+} Frame;
+
 struct _AsHeadView
 {
   GtkWidget        parent_instance;
 
   AsViewState     *state;
 
-  /* What the texture shows; DIRTY when any of it changed. */
-  gboolean         dirty;
-  gboolean         has_values;
-  float           *values;     /* n_rows^2 */
-  gsize            values_len;
-  int              n_rows;
-  AsHeatmapSpec    spec;
-  AsHeatmapLayout  layout;
-  GdkTexture      *texture;
-  int              tex_width;  /* logical size it was rendered at */
-  int              tex_height;
-  int              tex_scale;
-  guint            generation; /* of the analysis it shows */
+  gboolean         dirty;       /* the state changed since the last frame was asked for */
+  guint            serial;      /* of the last frame asked for */
+  gboolean         busy;        /* a frame is rendering in a thread */
+  Frame           *shown;       /* on screen, or NULL */
 
   int              hover_row;
   int              hover_col;
@@ -42,35 +62,23 @@ enum {
 static GParamSpec *properties[N_PROPS];
 
 static void
+frame_free (Frame *f)
+{
+  if (f == NULL)
+    return;
+  g_free (f->values);
+  g_strfreev (f->labels);
+  g_free (f->font);
+  g_clear_pointer (&f->surface, cairo_surface_destroy);
+  g_clear_object (&f->texture);
+  g_free (f);
+}
+
+static void
 invalidate (AsHeadView *self)
 {
   self->dirty = TRUE;
   gtk_widget_queue_draw (GTK_WIDGET (self));
-}
-
-/* Pulls the selected head's matrix out of the view state. */
-static void
-update_values (AsHeadView *self)
-{
-  self->has_values = FALSE;
-  self->n_rows = 0;
-  if (self->state == NULL || as_view_state_get_analysis (self->state) == NULL)
-    return;
-
-  int n_vis;
-  as_view_state_get_visible (self->state, &n_vis);
-  gsize need = (gsize) MAX (n_vis, 1) * MAX (n_vis, 1);
-  if (need > self->values_len)
-    {
-      g_free (self->values);
-      self->values = g_new (float, need);
-      self->values_len = need;
-    }
-  self->n_rows = n_vis;
-  self->has_values = as_view_state_extract (self->state,
-                                            as_view_state_get_layer (self->state),
-                                            as_view_state_get_head (self->state),
-                                            self->values);
 }
 
 static const char *
@@ -82,66 +90,179 @@ font_family (AsHeadView *self)
   return family != NULL ? family : "Sans";
 }
 
-static void
-render (AsHeadView *self,
-        int         width,
-        int         height,
-        int         scale)
+/* Everything the renderer needs, copied, so it can run anywhere. NULL when
+ * the selected layer has not arrived yet. */
+static Frame *
+frame_new (AsHeadView *self,
+           int         width,
+           int         height,
+           int         scale)
 {
-  update_values (self);
-  g_clear_object (&self->texture);
-  self->tex_width = width;
-  self->tex_height = height;
-  self->tex_scale = scale;
-  self->dirty = FALSE;
-  if (!self->has_values || width < 32 || height < 32)
-    return;
-
   AsAnalysis *a = as_view_state_get_analysis (self->state);
-  const char * const *labels = as_view_state_get_labels (self->state);
+  int n_vis;
+  as_view_state_get_visible (self->state, &n_vis);
+  if (a == NULL || n_vis == 0 || width < 32 || height < 32)
+    return NULL;
+
+  Frame *f = g_new0 (Frame, 1);
+  f->serial = ++self->serial;
+  f->generation = a->generation;
+  f->layer = as_view_state_get_layer (self->state);
+  f->width = width;
+  f->height = height;
+  f->scale = scale;
+  f->n_rows = n_vis;
+  f->values = g_new (float, (gsize) n_vis * n_vis);
+  if (!as_view_state_extract (self->state, f->layer, as_view_state_get_head (self->state), f->values))
+    {
+      frame_free (f);
+      return NULL;
+    }
+  f->labels = g_strdupv ((char **) as_view_state_get_labels (self->state));
+  f->font = g_strdup (font_family (self));
+
   int sel = as_view_state_visible_index (self->state, as_view_state_get_token (self->state));
+  as_heatmap_spec_init (&f->spec);
+  f->spec.values = f->values;
+  f->spec.rows = n_vis;
+  f->spec.cols = n_vis;
+  f->spec.row_labels = (const char * const *) f->labels;
+  f->spec.col_labels = (const char * const *) f->labels;
+  f->spec.vmin = 0;
+  f->spec.vmax = 1;
+  if (as_view_state_get_fit_scale (self->state))
+    {
+      float top = 0;
+      for (gsize i = 0; i < (gsize) n_vis * n_vis; i++)
+        top = MAX (top, f->values[i]);
+      f->spec.vmax = MAX (top, 1e-6f);
+    }
+  f->spec.colormap = as_view_state_get_colormap (self->state);
+  f->spec.cell_mode = AS_CELLS_IMAGE;
+  f->spec.annotate = TRUE;
+  f->spec.colorbar = TRUE;
+  f->spec.dark = as_view_state_get_dark (self->state);
+  f->spec.highlight_row = sel;
+  f->spec.highlight_col = sel;
+  f->spec.font = f->font;
+  return f;
+}
 
-  as_heatmap_spec_init (&self->spec);
-  self->spec.values = self->values;
-  self->spec.rows = self->n_rows;
-  self->spec.cols = self->n_rows;
-  self->spec.row_labels = labels;
-  self->spec.col_labels = labels;
-  self->spec.vmin = 0;
-  self->spec.vmax = 1;
-  self->spec.colormap = as_view_state_get_colormap (self->state);
-  self->spec.cell_mode = AS_CELLS_IMAGE;
-  self->spec.annotate = TRUE;
-  self->spec.colorbar = TRUE;
-  self->spec.dark = as_view_state_get_dark (self->state);
-  self->spec.highlight_row = sel;
-  self->spec.highlight_col = sel;
-  self->spec.font = font_family (self);
-
+/* Cairo and Pango only: safe on any thread (Pango uses a font map per
+ * thread). */
+static void
+frame_render (Frame *f)
+{
   gint64 t0 = g_get_monotonic_time ();
-  cairo_surface_t *surface = cairo_image_surface_create (CAIRO_FORMAT_ARGB32, width * scale, height * scale);
-  cairo_surface_set_device_scale (surface, scale, scale);
-  cairo_t *cr = cairo_create (surface);
-  memset (&self->layout, 0, sizeof self->layout);
-  as_heatmap_render (cr, &self->spec, width, height, &self->layout);
+  f->surface = cairo_image_surface_create (CAIRO_FORMAT_ARGB32, f->width * f->scale, f->height * f->scale);
+  cairo_surface_set_device_scale (f->surface, f->scale, f->scale);
+  cairo_t *cr = cairo_create (f->surface);
+  as_heatmap_render (cr, &f->spec, f->width, f->height, &f->layout);
   cairo_destroy (cr);
-  self->texture = as_texture_new_for_surface (surface);
-  cairo_surface_destroy (surface);
-  self->generation = a->generation;
-
-  as_trace_print ("head view: %d tokens, %dx%d px: rendered in %.1f ms",
-                  self->n_rows, width, height, (g_get_monotonic_time () - t0) / 1000.0);
+  f->render_us = g_get_monotonic_time () - t0;
 }
 
 static void
-ensure_rendered (AsHeadView *self)
+frame_show (AsHeadView *self,
+            Frame      *f)
+{
+  AsAnalysis *a = as_view_state_get_analysis (self->state);
+
+  /* Older than what is on screen, or than the analysis: never shown. */
+  if ((self->shown != NULL && f->serial < self->shown->serial) ||
+      a == NULL || f->generation != a->generation)
+    {
+      frame_free (f);
+      return;
+    }
+  f->texture = as_texture_new_for_surface (f->surface);
+  g_clear_pointer (&f->surface, cairo_surface_destroy);
+  frame_free (self->shown);
+  self->shown = f;
+  self->hover_row = self->hover_col = -1;
+  as_trace_print ("head view: %d tokens, %dx%d px: rendered in %.1f ms",
+                  f->n_rows, f->width, f->height, f->render_us / 1000.0);
+  gtk_widget_queue_draw (GTK_WIDGET (self));
+}
+
+static void
+render_thread (GTask        *task,
+               gpointer      source_object,
+               gpointer      task_data,
+               GCancellable *cancellable)
+{
+  Frame *f = task_data;
+  frame_render (f);
+  g_task_return_boolean (task, TRUE);
+}
+
+static void
+render_done (GObject      *object,
+             GAsyncResult *result,
+             gpointer      user_data)
+{
+  AsHeadView *self = AS_HEAD_VIEW (object);
+  Frame *f = user_data;
+
+  self->busy = FALSE;
+  if (self->state != NULL)
+    frame_show (self, f);
+  else
+    frame_free (f);
+  if (self->dirty)
+    gtk_widget_queue_draw (GTK_WIDGET (self));
+}
+
+static gboolean
+size_changed (AsHeadView *self)
 {
   GtkWidget *widget = GTK_WIDGET (self);
-  int w = gtk_widget_get_width (widget);
-  int h = gtk_widget_get_height (widget);
-  int scale = gtk_widget_get_scale_factor (widget);
-  if (self->dirty || w != self->tex_width || h != self->tex_height || scale != self->tex_scale)
-    render (self, w, h, scale);
+  return self->shown == NULL ||
+         self->shown->width != gtk_widget_get_width (widget) ||
+         self->shown->height != gtk_widget_get_height (widget) ||
+         self->shown->scale != gtk_widget_get_scale_factor (widget);
+}
+
+/* Brings the frame up to date: at once when small or when ALWAYS_SYNC (tests),
+ * else in a thread, one at a time. */
+static void
+update (AsHeadView *self,
+        gboolean    always_sync)
+{
+  GtkWidget *widget = GTK_WIDGET (self);
+
+  if (self->state == NULL || (!self->dirty && !size_changed (self)))
+    return;
+  if (self->busy && !always_sync)
+    return;   /* render_done asks again */
+
+  self->dirty = FALSE;
+  Frame *f = frame_new (self, gtk_widget_get_width (widget), gtk_widget_get_height (widget),
+                        gtk_widget_get_scale_factor (widget));
+  if (f == NULL)
+    return;
+  if (always_sync || f->n_rows <= SYNC_MAX_TOKENS)
+    {
+      frame_render (f);
+      frame_show (self, f);
+      return;
+    }
+  self->busy = TRUE;
+  /* The frame goes to render_done, which shows or frees it. */
+  GTask *task = g_task_new (self, NULL, render_done, f);
+  g_task_set_task_data (task, f, NULL);
+  g_task_run_in_thread (task, render_thread);
+  g_object_unref (task);
+}
+
+/* The frame on screen, if it belongs to the analysis on screen. */
+static Frame *
+current_frame (AsHeadView *self)
+{
+  AsAnalysis *a = self->state != NULL ? as_view_state_get_analysis (self->state) : NULL;
+  if (a == NULL || self->shown == NULL || self->shown->generation != a->generation)
+    return NULL;
+  return self->shown;
 }
 
 static void
@@ -173,32 +294,35 @@ as_head_view_snapshot (GtkWidget   *widget,
 
   if (a == NULL)
     return;
-  ensure_rendered (self);
-  if (self->texture == NULL)
+  update (self, FALSE);
+
+  Frame *f = current_frame (self);
+  if (f == NULL)
     {
-      g_autofree char *msg = g_strdup_printf ("Computing layer %d…", as_view_state_get_layer (self->state));
+      int layer = as_view_state_get_layer (self->state);
+      g_autofree char *msg = layer >= as_view_state_get_layers_ready (self->state)
+        ? g_strdup_printf ("Computing layer %d…", layer)
+        : g_strdup ("Drawing…");
       draw_message (self, snapshot, msg);
       return;
     }
 
-  gtk_snapshot_append_texture (snapshot, self->texture,
-                               &GRAPHENE_RECT_INIT (0, 0, self->tex_width, self->tex_height));
+  gtk_snapshot_append_texture (snapshot, f->texture, &GRAPHENE_RECT_INIT (0, 0, f->width, f->height));
 
   /* The hovered cell gets a frame: cheap, and the texture stays cached. */
-  if (self->hover_row >= 0 && self->layout.cell_w >= 3)
+  if (self->hover_row >= 0 && f->layout.cell_w >= 3)
     {
       GskRoundedRect frame;
       gsk_rounded_rect_init_from_rect (&frame,
-        &GRAPHENE_RECT_INIT (self->layout.cells_x + self->hover_col * self->layout.cell_w - 1,
-                             self->layout.cells_y + self->hover_row * self->layout.cell_h - 1,
-                             self->layout.cell_w + 2, self->layout.cell_h + 2), 0);
-      GdkRGBA c = self->spec.dark ? (GdkRGBA) { 1, 1, 1, 0.9 } : (GdkRGBA) { 0, 0, 0, 0.85 };
+        &GRAPHENE_RECT_INIT (f->layout.cells_x + self->hover_col * f->layout.cell_w - 1,
+                             f->layout.cells_y + self->hover_row * f->layout.cell_h - 1,
+                             f->layout.cell_w + 2, f->layout.cell_h + 2), 0);
+      GdkRGBA c = f->spec.dark ? (GdkRGBA) { 1, 1, 1, 0.9 } : (GdkRGBA) { 0, 0, 0, 0.85 };
       gtk_snapshot_append_border (snapshot, &frame, (float[4]) { 1.5, 1.5, 1.5, 1.5 },
                                   (GdkRGBA[4]) { c, c, c, c });
     }
 
-  as_trace_drawn ('h', self->generation, as_view_state_get_layer (self->state) + 1,
-                  a->n_layers, a->n);
+  as_trace_drawn ('h', f->generation, f->layer + 1, a->n_layers, a->n);
 }
 
 /* ---- queries ------------------------------------------------------------ */
@@ -210,17 +334,26 @@ cell_at (AsHeadView *self,
          int        *row,
          int        *col)
 {
-  if (self->texture == NULL || self->dirty)
+  Frame *f = current_frame (self);
+  if (f == NULL)
     return FALSE;
-  return as_heatmap_hit_test (&self->layout, &self->spec, x, y, row, col);
+  return as_heatmap_hit_test (&f->layout, &f->spec, x, y, row, col);
+}
+
+/* Tests ask about the current state, rendered now if need be. */
+static Frame *
+frame_for_query (AsHeadView *self)
+{
+  update (self, TRUE);
+  return current_frame (self);
 }
 
 int
 as_head_view_get_n_rows (AsHeadView *self)
 {
   g_return_val_if_fail (AS_IS_HEAD_VIEW (self), 0);
-  ensure_rendered (self);
-  return self->has_values ? self->n_rows : 0;
+  Frame *f = frame_for_query (self);
+  return f != NULL ? f->n_rows : 0;
 }
 
 gboolean
@@ -231,11 +364,11 @@ as_head_view_get_cell_center (AsHeadView *self,
                               double     *y)
 {
   g_return_val_if_fail (AS_IS_HEAD_VIEW (self), FALSE);
-  ensure_rendered (self);
-  if (self->texture == NULL || row < 0 || col < 0 || row >= self->n_rows || col >= self->n_rows)
+  Frame *f = frame_for_query (self);
+  if (f == NULL || row < 0 || col < 0 || row >= f->n_rows || col >= f->n_rows)
     return FALSE;
-  *x = self->layout.cells_x + (col + 0.5) * self->layout.cell_w;
-  *y = self->layout.cells_y + (row + 0.5) * self->layout.cell_h;
+  *x = f->layout.cells_x + (col + 0.5) * f->layout.cell_w;
+  *y = f->layout.cells_y + (row + 0.5) * f->layout.cell_h;
   return TRUE;
 }
 
@@ -248,13 +381,13 @@ as_head_view_value_at (AsHeadView *self,
                        float      *value)
 {
   g_return_val_if_fail (AS_IS_HEAD_VIEW (self), FALSE);
-  ensure_rendered (self);
+  Frame *f = frame_for_query (self);
   int r, c;
-  if (!cell_at (self, x, y, &r, &c))
+  if (f == NULL || !cell_at (self, x, y, &r, &c))
     return FALSE;
   *row = r;
   *col = c;
-  *value = self->values[(gsize) r * self->n_rows + c];
+  *value = f->values[(gsize) r * f->n_rows + c];
   return TRUE;
 }
 
@@ -264,11 +397,11 @@ as_head_view_describe_cell (AsHeadView *self,
                             int         col)
 {
   g_return_val_if_fail (AS_IS_HEAD_VIEW (self), NULL);
-  if (!self->has_values || row < 0 || col < 0 || row >= self->n_rows || col >= self->n_rows)
+  Frame *f = current_frame (self);
+  if (f == NULL || row < 0 || col < 0 || row >= f->n_rows || col >= f->n_rows)
     return NULL;
-  const char * const *labels = as_view_state_get_labels (self->state);
-  return g_strdup_printf ("query '%s' -> key '%s': %.3f", labels[row], labels[col],
-                          self->values[(gsize) row * self->n_rows + col]);
+  return g_strdup_printf ("query '%s' -> key '%s': %.3f", f->labels[row], f->labels[col],
+                          f->values[(gsize) row * f->n_rows + col]);
 }
 
 /* ---- input -------------------------------------------------------------- */
@@ -282,15 +415,16 @@ on_query_tooltip (GtkWidget  *widget,
                   AsHeadView *self)
 {
   int row, col;
-  if (!cell_at (self, x, y, &row, &col))
+  Frame *f = current_frame (self);
+  if (f == NULL || !cell_at (self, x, y, &row, &col))
     return FALSE;
   g_autofree char *text = as_head_view_describe_cell (self, row, col);
   gtk_tooltip_set_text (tooltip, text);
   /* One tip area per cell, so the tooltip follows the pointer cell by cell. */
   gtk_tooltip_set_tip_area (tooltip, &(GdkRectangle) {
-                              (int) (self->layout.cells_x + col * self->layout.cell_w),
-                              (int) (self->layout.cells_y + row * self->layout.cell_h),
-                              MAX ((int) self->layout.cell_w, 1), MAX ((int) self->layout.cell_h, 1) });
+                              (int) (f->layout.cells_x + col * f->layout.cell_w),
+                              (int) (f->layout.cells_y + row * f->layout.cell_h),
+                              MAX ((int) f->layout.cell_w, 1), MAX ((int) f->layout.cell_h, 1) });
   return TRUE;
 }
 
@@ -332,6 +466,8 @@ on_pressed (GtkGestureClick *gesture,
     return;
   int n_vis;
   const int *visible = as_view_state_get_visible (self->state, &n_vis);
+  if (row >= n_vis)
+    return;
   int token = visible[row];
   as_view_state_set_token (self->state, token == as_view_state_get_token (self->state) ? -1 : token);
 }
@@ -408,7 +544,7 @@ as_head_view_set_view_state (AsHeadView  *self,
   if (state != NULL)
     {
       const char *props[] = { "analysis", "layer", "head", "token", "colormap",
-                              "hide-special", "renormalise", "dark" };
+                              "hide-special", "renormalise", "fit-scale", "dark" };
       for (guint i = 0; i < G_N_ELEMENTS (props); i++)
         {
           g_autofree char *signal = g_strconcat ("notify::", props[i], NULL);
@@ -436,19 +572,9 @@ as_head_view_dispose (GObject *object)
   if (self->state != NULL)
     g_signal_handlers_disconnect_by_data (self->state, self);
   g_clear_object (&self->state);
-  g_clear_object (&self->texture);
+  g_clear_pointer (&self->shown, frame_free);
 
   G_OBJECT_CLASS (as_head_view_parent_class)->dispose (object);
-}
-
-static void
-as_head_view_finalize (GObject *object)
-{
-  AsHeadView *self = AS_HEAD_VIEW (object);
-
-  g_free (self->values);
-
-  G_OBJECT_CLASS (as_head_view_parent_class)->finalize (object);
 }
 
 static void
@@ -516,7 +642,6 @@ as_head_view_class_init (AsHeadViewClass *klass)
   GtkWidgetClass *widget_class = GTK_WIDGET_CLASS (klass);
 
   object_class->dispose = as_head_view_dispose;
-  object_class->finalize = as_head_view_finalize;
   object_class->get_property = as_head_view_get_property;
   object_class->set_property = as_head_view_set_property;
 

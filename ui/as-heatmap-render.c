@@ -19,11 +19,11 @@
 #define N_TICKS      5     /* colour-bar ticks: vmin, quarters, vmax */
 #define LABEL_CAP    9.0   /* longest token label, in units of its font size */
 
-/* Below this many device units per cell, cells are drawn as block means:
- * a screen cannot show more than one cell per pixel anyway, and a vector
- * file with more rectangles than a printer has dots only gets bigger. */
+/* Below this many device units (pixels, points) per cell, cells are drawn as
+ * block means: a screen cannot show more than one cell per pixel, and a
+ * vector file with more rectangles than a printer has dots only gets bigger. */
 #define MIN_IMAGE_CELL  1.0
-#define MIN_VECTOR_CELL 1.5
+#define MIN_VECTOR_CELL 0.5
 
 typedef struct {
   PangoLayout          *layout;
@@ -350,9 +350,11 @@ pool_factor (cairo_t             *cr,
 {
   double min_cell = spec->cell_mode == AS_CELLS_VECTOR ? MIN_VECTOR_CELL : MIN_IMAGE_CELL;
   double dev = device_size (cr, cell);
-  if (dev <= 0 || dev >= min_cell)
-    return 1;
-  return (int) ceil (min_cell / dev);
+  int pool = dev > 0 && dev < min_cell ? (int) ceil (min_cell / dev) : 1;
+  int side = MAX (spec->rows, spec->cols);
+  if (spec->max_blocks > 0 && side > spec->max_blocks)
+    pool = MAX (pool, (side + spec->max_blocks - 1) / spec->max_blocks);
+  return pool;
 }
 
 /* Colour-table index of each (POOL x POOL block of) cell(s): block means, so
@@ -375,8 +377,17 @@ cell_indices (const AsHeatmapSpec *spec,
       for (int i = r0; i < r1; i++)
         {
           const float *row = spec->values + (gsize) i * spec->cols;
-          for (int j = 0; j < spec->cols; j++)
-            sum[j / pool] += row[j];
+          if (pool == 1)
+            for (int j = 0; j < spec->cols; j++)
+              sum[j] = row[j];
+          else
+            for (int bc = 0, j = 0; bc < cols; bc++)
+              {
+                float part = 0;   /* at most POOL values: float is plenty */
+                for (int end = MIN (spec->cols, j + pool); j < end; j++)
+                  part += row[j];
+                sum[bc] += part;
+              }
         }
       for (int bc = 0; bc < cols; bc++)
         {
@@ -710,6 +721,20 @@ paint_centred (Renderer   *r,
   text_show (&r->text, r->cr, cx - w / 2, cy);
 }
 
+/* SIZE, or smaller (down to 80 %) when that lets bold TEXT fit MAX_WIDTH:
+ * a slightly smaller title reads better than a cut one. */
+static double
+fit_size (Renderer   *r,
+          const char *text,
+          double      size,
+          double      max_width)
+{
+  double w;
+  text_set (&r->text, text, size, TRUE, 0);
+  text_size (&r->text, &w, NULL);
+  return w > max_width ? MAX (size * 0.8, size * max_width / w) : size;
+}
+
 /* A title's first line is bold; what follows a newline (the input text,
  * say) goes on a second, lighter line. */
 static void
@@ -724,7 +749,8 @@ paint_title (Renderer   *r,
   double font = r->font;
 
   set_foreground (r->cr, r->spec->dark, 1.0);
-  paint_centred (r, heading, font * 1.15, TRUE, cx, y + font * 1.15 * LINE_HEIGHT / 2, max_width);
+  paint_centred (r, heading, fit_size (r, heading, font * 1.15, max_width), TRUE, cx,
+                 y + font * 1.15 * LINE_HEIGHT / 2, max_width);
   if (newline != NULL)
     {
       set_foreground (r->cr, r->spec->dark, 0.8);
@@ -841,6 +867,12 @@ render_block (Renderer        *r,
   int pool = paint_cells (cr, spec, cells_x, cells_y, cell);
   if (spec->annotate && pool == 1)
     paint_annotations (r, cells_x, cells_y, cell);
+  /* A hairline frame: colour maps whose low end matches the background
+   * (magma on dark, greys and blues on light) would lose their edges. */
+  set_foreground (cr, spec->dark, 0.45);
+  cairo_set_line_width (cr, MAX (0.25, g.font * 0.04));
+  cairo_rectangle (cr, cells_x, cells_y, cells_w, cells_h);
+  cairo_stroke (cr);
   paint_highlights (cr, spec, cells_x, cells_y, cell);
 
   set_foreground (cr, spec->dark, 1.0);

@@ -12,12 +12,21 @@
 #define MIN_THUMB 14
 #define MAX_THUMB 160
 
+/* One head's thumbnail: its attention max-pooled to PX x PX, and that
+ * colour-mapped. A colour map change only recolours; a new size re-pools. */
+typedef struct {
+  float      *pooled;
+  int         px;
+  GdkTexture *texture;
+} Thumb;
+
 struct _AsModelGrid
 {
   GtkWidget    parent_instance;
 
   AsViewState *state;
-  GPtrArray   *thumbs;       /* GdkTexture or NULL, [layer * n_heads + head] */
+  Thumb       *thumbs;       /* [layer * n_heads + head] */
+  guint        resize_id;    /* rebuild once a resize has settled */
   int          n_built;
 
   /* Geometry for the allocated size. */
@@ -30,7 +39,9 @@ struct _AsModelGrid
 
   float       *scratch;      /* n_visible^2 */
   gsize        scratch_len;
-  float       *pooled;       /* built_px^2 */
+
+  gint64       last_paint_us;
+  int          last_built;
 };
 
 G_DEFINE_FINAL_TYPE (AsModelGrid, as_model_grid, GTK_TYPE_WIDGET)
@@ -43,11 +54,17 @@ enum {
 
 static GParamSpec *properties[N_PROPS];
 
+/* Forget the pictures; with REPOOL the pooled values too. */
 static void
-clear_thumbs (AsModelGrid *self)
+clear_thumbs (AsModelGrid *self,
+              gboolean     repool)
 {
-  for (guint i = 0; i < self->thumbs->len; i++)
-    g_clear_object ((GdkTexture **) &self->thumbs->pdata[i]);
+  for (int i = 0; i < self->n_layers * self->n_heads; i++)
+    {
+      g_clear_object (&self->thumbs[i].texture);
+      if (repool)
+        g_clear_pointer (&self->thumbs[i].pooled, g_free);
+    }
   self->n_built = 0;
 }
 
@@ -58,12 +75,13 @@ update_shape (AsModelGrid *self)
   int layers = a != NULL ? a->n_layers : 0;
   int heads = a != NULL ? a->n_heads : 0;
 
-  clear_thumbs (self);
+  clear_thumbs (self, TRUE);
   if (layers != self->n_layers || heads != self->n_heads)
     {
+      g_free (self->thumbs);
+      self->thumbs = g_new0 (Thumb, MAX (layers * heads, 1));
       self->n_layers = layers;
       self->n_heads = heads;
-      g_ptr_array_set_size (self->thumbs, layers * heads);
       gtk_widget_queue_resize (GTK_WIDGET (self));
     }
 }
@@ -112,6 +130,16 @@ as_model_grid_measure (GtkWidget      *widget,
   *natural = margin + count * (56 + GAP);
 }
 
+static gboolean
+resize_settled (gpointer data)
+{
+  AsModelGrid *self = data;
+  self->resize_id = 0;
+  clear_thumbs (self, TRUE);
+  gtk_widget_queue_draw (GTK_WIDGET (self));
+  return G_SOURCE_REMOVE;
+}
+
 static void
 as_model_grid_size_allocate (GtkWidget *widget,
                              int        width,
@@ -128,8 +156,14 @@ as_model_grid_size_allocate (GtkWidget *widget,
   int thumb = CLAMP (MIN (by_w, by_h), MIN_THUMB, MAX_THUMB);
   if (thumb != self->thumb)
     {
+      /* While the window is being resized, the old pictures are drawn
+       * scaled; they are rebuilt at the new size once it settles, so a
+       * drag never waits for 144 thumbnails of 512 tokens each frame. */
+      gboolean had = self->thumb > 0;
       self->thumb = thumb;
-      clear_thumbs (self);
+      g_clear_handle_id (&self->resize_id, g_source_remove);
+      if (had)
+        self->resize_id = g_timeout_add (150, resize_settled, self);
     }
 }
 
@@ -163,33 +197,49 @@ hit (AsModelGrid *self,
 
 /* ---- thumbnails --------------------------------------------------------- */
 
-static GdkTexture *
-build_thumb (AsModelGrid *self,
-             int          layer,
-             int          head,
-             int          px)
+/* Max-pools the head's matrix (as shown: visible tokens, renormalised if
+ * asked) to PX x PX. */
+static float *
+pool_thumb (AsModelGrid *self,
+            int          layer,
+            int          head,
+            int          px)
 {
+  AsAnalysis *a = as_view_state_get_analysis (self->state);
   int n_vis;
   as_view_state_get_visible (self->state, &n_vis);
-  if (n_vis == 0)
+  if (n_vis == 0 || layer >= as_view_state_get_layers_ready (self->state))
     return NULL;
 
-  gsize need = (gsize) n_vis * n_vis;
-  if (need > self->scratch_len)
+  const float *m;
+  if (n_vis == a->n)
+    m = as_analysis_head (a, layer, head);   /* nothing hidden: no copy */
+  else
     {
-      g_free (self->scratch);
-      self->scratch = g_new (float, need);
-      self->scratch_len = need;
+      gsize need = (gsize) n_vis * n_vis;
+      if (need > self->scratch_len)
+        {
+          g_free (self->scratch);
+          self->scratch = g_new (float, need);
+          self->scratch_len = need;
+        }
+      as_view_state_extract (self->state, layer, head, self->scratch);
+      m = self->scratch;
     }
-  if (!as_view_state_extract (self->state, layer, head, self->scratch))
-    return NULL;
-  as_matrix_pool_max (self->scratch, n_vis, n_vis, px, px, self->pooled);
+  float *pooled = g_new (float, (gsize) px * px);
+  as_matrix_pool_max (m, n_vis, n_vis, px, px, pooled);
+  return pooled;
+}
 
+static GdkTexture *
+colour_thumb (AsModelGrid *self,
+              Thumb       *t)
+{
   AsHeatmapSpec spec;
   as_heatmap_spec_init (&spec);
-  spec.values = self->pooled;
-  spec.rows = px;
-  spec.cols = px;
+  spec.values = t->pooled;
+  spec.rows = t->px;
+  spec.cols = t->px;
   spec.vmin = 0;
   spec.vmax = 1;
   spec.colormap = as_view_state_get_colormap (self->state);
@@ -206,24 +256,25 @@ build_thumb (AsModelGrid *self,
 static int
 build_missing (AsModelGrid *self)
 {
-  int ready = as_view_state_get_layers_ready (self->state);
+  int ready = MIN (as_view_state_get_layers_ready (self->state), self->n_layers);
   int px = self->thumb * gtk_widget_get_scale_factor (GTK_WIDGET (self));
   int built = 0;
 
-  if (px != self->built_px)
-    {
-      clear_thumbs (self);
-      g_free (self->pooled);
-      self->pooled = g_new (float, (gsize) px * px);
-      self->built_px = px;
-    }
-  for (int l = 0; l < MIN (ready, self->n_layers); l++)
+  self->built_px = px;
+  for (int l = 0; l < ready; l++)
     for (int h = 0; h < self->n_heads; h++)
       {
-        GdkTexture **slot = (GdkTexture **) &self->thumbs->pdata[l * self->n_heads + h];
-        if (*slot != NULL)
+        Thumb *t = &self->thumbs[l * self->n_heads + h];
+        if (t->texture != NULL)
           continue;
-        *slot = build_thumb (self, l, h, px);
+        if (t->pooled == NULL)
+          {
+            t->pooled = pool_thumb (self, l, h, px);
+            t->px = px;
+            if (t->pooled == NULL)
+              continue;
+          }
+        t->texture = colour_thumb (self, t);
         built++;
         self->n_built++;
       }
@@ -281,14 +332,29 @@ draw_token_bands (AsModelGrid           *self,
                   int                    v,
                   int                    n_vis)
 {
-  /* The band covers the pixels the token's row/column pooled into. */
-  double a = floor ((double) v * self->thumb / n_vis);
-  double b = MAX (floor ((double) (v + 1) * self->thumb / n_vis), a + 1);
-  GdkRGBA band = { 1.0, 0.27, 0.23, 0.55 };
-  gtk_snapshot_append_color (snapshot, &band,
-                             &GRAPHENE_RECT_INIT (r->origin.x, r->origin.y + a, r->size.width, b - a));
-  gtk_snapshot_append_color (snapshot, &band,
-                             &GRAPHENE_RECT_INIT (r->origin.x + a, r->origin.y, b - a, r->size.height));
+  /* The band covers the pixels the token's row/column pooled into. Wide
+   * bands are outlined, so the cells inside stay readable; narrow ones
+   * (long texts) are a solid line. */
+  float a = floorf ((float) v * self->thumb / n_vis);
+  float b = MAX (floorf ((float) (v + 1) * self->thumb / n_vis), a + 1);
+  float x = r->origin.x, y = r->origin.y, w = r->size.width, h = r->size.height;
+  GdkRGBA c = { 1.0, 0.30, 0.25, 0.95 };
+  GdkRGBA colors[4] = { c, c, c, c };
+
+  if (b - a >= 4)
+    {
+      GskRoundedRect row, col;
+      gsk_rounded_rect_init_from_rect (&row, &GRAPHENE_RECT_INIT (x, y + a, w, b - a), 0);
+      gsk_rounded_rect_init_from_rect (&col, &GRAPHENE_RECT_INIT (x + a, y, b - a, h), 0);
+      gtk_snapshot_append_border (snapshot, &row, (float[4]) { 1, 1, 1, 1 }, colors);
+      gtk_snapshot_append_border (snapshot, &col, (float[4]) { 1, 1, 1, 1 }, colors);
+    }
+  else
+    {
+      c.alpha = 0.75;
+      gtk_snapshot_append_color (snapshot, &c, &GRAPHENE_RECT_INIT (x, y + a, w, b - a));
+      gtk_snapshot_append_color (snapshot, &c, &GRAPHENE_RECT_INIT (x + a, y, b - a, h));
+    }
 }
 
 static void
@@ -324,7 +390,7 @@ as_model_grid_snapshot (GtkWidget   *widget,
     for (int h = 0; h < self->n_heads; h++)
       {
         graphene_rect_t r = thumb_rect (self, l, h);
-        GdkTexture *tex = l < ready ? g_ptr_array_index (self->thumbs, l * self->n_heads + h) : NULL;
+        GdkTexture *tex = l < ready ? self->thumbs[l * self->n_heads + h].texture : NULL;
         if (tex == NULL)
           {
             gtk_snapshot_append_color (snapshot, &pending, &r);
@@ -346,6 +412,8 @@ as_model_grid_snapshot (GtkWidget   *widget,
   gtk_snapshot_append_border (snapshot, &frame, (float[4]) { bw, bw, bw, bw },
                               (GdkRGBA[4]) { accent, accent, accent, accent });
 
+  self->last_paint_us = g_get_monotonic_time () - t0;
+  self->last_built = built;
   as_trace_drawn ('g', a->generation, ready, a->n_layers, a->n);
   if (as_trace_enabled ())
     as_trace_print ("grid: %d layers x %d heads, %d tokens, %d px: repaint %.2f ms (%d thumbnails built in %.2f ms)",
@@ -423,7 +491,14 @@ on_analysis_changed (AsModelGrid *self)
 static void
 on_matrix_options_changed (AsModelGrid *self)
 {
-  clear_thumbs (self);
+  clear_thumbs (self, TRUE);
+  gtk_widget_queue_draw (GTK_WIDGET (self));
+}
+
+static void
+on_colormap_changed (AsModelGrid *self)
+{
+  clear_thumbs (self, FALSE);
   gtk_widget_queue_draw (GTK_WIDGET (self));
 }
 
@@ -467,13 +542,23 @@ as_model_grid_set_view_state (AsModelGrid *self,
       g_signal_connect_swapped (state, "layer-added", G_CALLBACK (on_layer_added), self);
       g_signal_connect_swapped (state, "notify::hide-special", G_CALLBACK (on_matrix_options_changed), self);
       g_signal_connect_swapped (state, "notify::renormalise", G_CALLBACK (on_matrix_options_changed), self);
-      g_signal_connect_swapped (state, "notify::colormap", G_CALLBACK (on_matrix_options_changed), self);
+      g_signal_connect_swapped (state, "notify::colormap", G_CALLBACK (on_colormap_changed), self);
       g_signal_connect_swapped (state, "notify::layer", G_CALLBACK (on_selection_changed), self);
       g_signal_connect_swapped (state, "notify::head", G_CALLBACK (on_selection_changed), self);
       g_signal_connect_swapped (state, "notify::token", G_CALLBACK (gtk_widget_queue_draw), self);
     }
   on_analysis_changed (self);
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_VIEW_STATE]);
+}
+
+void
+as_model_grid_get_last_paint (AsModelGrid *self,
+                              gint64      *paint_us,
+                              int         *built)
+{
+  g_return_if_fail (AS_IS_MODEL_GRID (self));
+  *paint_us = self->last_paint_us;
+  *built = self->last_built;
 }
 
 int
@@ -491,7 +576,8 @@ as_model_grid_dispose (GObject *object)
   if (self->state != NULL)
     g_signal_handlers_disconnect_by_data (self->state, self);
   g_clear_object (&self->state);
-  clear_thumbs (self);
+  g_clear_handle_id (&self->resize_id, g_source_remove);
+  clear_thumbs (self, TRUE);
 
   G_OBJECT_CLASS (as_model_grid_parent_class)->dispose (object);
 }
@@ -501,9 +587,8 @@ as_model_grid_finalize (GObject *object)
 {
   AsModelGrid *self = AS_MODEL_GRID (object);
 
-  g_ptr_array_unref (self->thumbs);
+  g_free (self->thumbs);
   g_free (self->scratch);
-  g_free (self->pooled);
 
   G_OBJECT_CLASS (as_model_grid_parent_class)->finalize (object);
 }
@@ -588,7 +673,7 @@ as_model_grid_class_init (AsModelGridClass *klass)
 static void
 as_model_grid_init (AsModelGrid *self)
 {
-  self->thumbs = g_ptr_array_new ();
+  self->thumbs = g_new0 (Thumb, 1);
 
   gtk_widget_set_focusable (GTK_WIDGET (self), TRUE);
   gtk_widget_set_has_tooltip (GTK_WIDGET (self), TRUE);

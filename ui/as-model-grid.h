@@ -22,7 +22,10 @@ void         as_model_grid_set_view_state (AsModelGrid *self,
                                            AsViewState *state);
 
 /* Test and trace hooks: thumbnails built since the analysis or options last
- * changed, and the time of the last build of all of them (µs). */
+ * changed; the last snapshot's time (µs) and how many thumbnails it built. */
 int          as_model_grid_get_n_built    (AsModelGrid *self);
+void         as_model_grid_get_last_paint (AsModelGrid *self,
+                                           gint64      *paint_us,
+                                           int         *built);
 
 G_END_DECLS

@@ -18,6 +18,8 @@ struct _AsTokenStrip
   int          text_height;  /* one line of text */
   GArray      *rects;        /* graphene_rect_t per token, for the allocated width */
   int          hover;        /* token under the pointer, -1 */
+  int          alloc_width;  /* last allocated width */
+  guint        resize_id;
 };
 
 G_DEFINE_FINAL_TYPE (AsTokenStrip, as_token_strip, GTK_TYPE_WIDGET)
@@ -106,6 +108,12 @@ flow (AsTokenStrip *self,
   return y + pill_h;
 }
 
+static GtkSizeRequestMode
+as_token_strip_get_request_mode (GtkWidget *widget)
+{
+  return GTK_SIZE_REQUEST_HEIGHT_FOR_WIDTH;
+}
+
 static void
 as_token_strip_measure (GtkWidget      *widget,
                         GtkOrientation  orientation,
@@ -125,10 +133,22 @@ as_token_strip_measure (GtkWidget      *widget,
     }
   else
     {
-      int h = flow (self, for_size < 0 ? 400 : for_size, NULL);
-      /* Keep one line's room while empty, so the window does not jump. */
-      *minimum = *natural = MAX (h, self->text_height > 0 ? self->text_height + 2 * PAD_Y : 24);
+      /* Without a width (the scrolled window around us asks that way),
+       * answer for the width we were last given, else one line. */
+      int line = (self->text_height > 0 ? self->text_height : 17) + 2 * PAD_Y;
+      int width = for_size >= 0 ? for_size : self->alloc_width;
+      int h = width > 0 ? flow (self, width, NULL) : line;
+      *minimum = *natural = MAX (h, line);
     }
+}
+
+static gboolean
+resize_later (gpointer data)
+{
+  AsTokenStrip *self = data;
+  self->resize_id = 0;
+  gtk_widget_queue_resize (GTK_WIDGET (self));
+  return G_SOURCE_REMOVE;
 }
 
 static void
@@ -138,7 +158,14 @@ as_token_strip_size_allocate (GtkWidget *widget,
                               int        baseline)
 {
   AsTokenStrip *self = AS_TOKEN_STRIP (widget);
-  flow (self, width, self->rects);
+  int old_width = self->alloc_width;
+  self->alloc_width = width;
+  int needed = flow (self, width, self->rects);
+  /* A new width may need another number of lines: measure again, after
+   * this allocation is done. */
+  if (width != old_width && needed != (old_width > 0 ? flow (self, old_width, NULL) : -1) &&
+      self->resize_id == 0)
+    self->resize_id = g_idle_add (resize_later, self);
 }
 
 static void
@@ -368,6 +395,7 @@ as_token_strip_dispose (GObject *object)
   if (self->state != NULL)
     g_signal_handlers_disconnect_by_data (self->state, self);
   g_clear_object (&self->state);
+  g_clear_handle_id (&self->resize_id, g_source_remove);
 
   G_OBJECT_CLASS (as_token_strip_parent_class)->dispose (object);
 }
@@ -430,6 +458,7 @@ as_token_strip_class_init (AsTokenStripClass *klass)
   object_class->get_property = as_token_strip_get_property;
   object_class->set_property = as_token_strip_set_property;
 
+  widget_class->get_request_mode = as_token_strip_get_request_mode;
   widget_class->measure = as_token_strip_measure;
   widget_class->size_allocate = as_token_strip_size_allocate;
   widget_class->snapshot = as_token_strip_snapshot;

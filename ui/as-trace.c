@@ -12,6 +12,8 @@ typedef struct {
   gboolean first_done;
   gboolean last_done;
   int      pending_layers; /* most layers drawn in the frame being built */
+  double   first_ms;
+  double   last_ms;
 } GenTrace;
 
 static int enabled = -1;
@@ -51,6 +53,12 @@ as_trace_keystroke (void)
 {
   if (as_trace_enabled ())
     last_key = g_get_monotonic_time ();
+}
+
+void
+as_trace_forget_keystroke (void)
+{
+  last_key = 0;
 }
 
 void
@@ -102,6 +110,7 @@ as_trace_frame_painted (void)
   if (!current.first_done)
     {
       current.first_done = TRUE;
+      current.first_ms = (now - from) / 1000.0;
       as_trace_print ("gen %u, %d tokens: %s -> request %.1f ms, -> first layer drawn %.1f ms",
                       current.generation, current.n_tokens, what,
                       (current.request_time - from) / 1000.0, (now - from) / 1000.0);
@@ -109,10 +118,26 @@ as_trace_frame_painted (void)
   if (!current.last_done && current.pending_layers >= current.n_layers)
     {
       current.last_done = TRUE;
+      current.last_ms = (now - from) / 1000.0;
       as_trace_print ("gen %u, %d tokens: %s -> last layer (%d) drawn %.1f ms",
                       current.generation, current.n_tokens, what, current.n_layers,
                       (now - from) / 1000.0);
     }
+}
+
+gboolean
+as_trace_get_latency (guint  *generation,
+                      int    *n_tokens,
+                      double *first_ms,
+                      double *last_ms)
+{
+  if (!current.last_done)
+    return FALSE;
+  *generation = current.generation;
+  *n_tokens = current.n_tokens;
+  *first_ms = current.first_ms;
+  *last_ms = current.last_ms;
+  return TRUE;
 }
 
 GArray *

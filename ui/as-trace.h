@@ -24,6 +24,8 @@ gboolean as_trace_enabled        (void);
 void     as_trace_set_enabled    (gboolean     enabled);
 
 void     as_trace_keystroke      (void);
+/* The next request does not come from typing (a model load, say). */
+void     as_trace_forget_keystroke (void);
 /* GENERATION was requested for the latest keystroke (if any). */
 void     as_trace_requested      (guint        generation,
                                   int          n_chars);
@@ -38,6 +40,13 @@ void     as_trace_frame_painted  (void);
 /* Prints "attnscope-trace: …" to stderr when enabled. */
 void     as_trace_print          (const char  *format,
                                   ...) G_GNUC_PRINTF (1, 2);
+
+/* The newest generation's times from its keystroke (or request) to the
+ * frames that showed its first and its last layer; FALSE until both. */
+gboolean as_trace_get_latency    (guint       *generation,
+                                  int         *n_tokens,
+                                  double      *first_ms,
+                                  double      *last_ms);
 
 /* Every as_trace_drawn call, in order (AsTraceDraw), while enabled. */
 GArray  *as_trace_get_draws      (void);

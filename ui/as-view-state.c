@@ -15,6 +15,7 @@ struct _AsViewState
   AsColormapId  colormap;
   gboolean      hide_special;
   gboolean      renormalise;
+  gboolean      fit_scale;
   gboolean      dark;
 
   int          *visible;     /* indices into the encoding */
@@ -34,6 +35,7 @@ enum {
   PROP_COLORMAP,
   PROP_HIDE_SPECIAL,
   PROP_RENORMALISE,
+  PROP_FIT_SCALE,
   PROP_DARK,
   N_PROPS
 };
@@ -100,6 +102,7 @@ as_view_state_get_property (GObject    *object,
     case PROP_COLORMAP:     g_value_set_int (value, self->colormap); break;
     case PROP_HIDE_SPECIAL: g_value_set_boolean (value, self->hide_special); break;
     case PROP_RENORMALISE:  g_value_set_boolean (value, self->renormalise); break;
+    case PROP_FIT_SCALE:    g_value_set_boolean (value, self->fit_scale); break;
     case PROP_DARK:         g_value_set_boolean (value, self->dark); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -122,6 +125,7 @@ as_view_state_set_property (GObject      *object,
     case PROP_COLORMAP:     as_view_state_set_colormap (self, g_value_get_int (value)); break;
     case PROP_HIDE_SPECIAL: as_view_state_set_hide_special (self, g_value_get_boolean (value)); break;
     case PROP_RENORMALISE:  as_view_state_set_renormalise (self, g_value_get_boolean (value)); break;
+    case PROP_FIT_SCALE:    as_view_state_set_fit_scale (self, g_value_get_boolean (value)); break;
     case PROP_DARK:         as_view_state_set_dark (self, g_value_get_boolean (value)); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -149,6 +153,7 @@ as_view_state_class_init (AsViewStateClass *klass)
     g_param_spec_int ("colormap", NULL, NULL, 0, AS_N_COLORMAPS - 1, AS_COLORMAP_VIRIDIS, rw);
   properties[PROP_HIDE_SPECIAL] = g_param_spec_boolean ("hide-special", NULL, NULL, FALSE, rw);
   properties[PROP_RENORMALISE] = g_param_spec_boolean ("renormalise", NULL, NULL, FALSE, rw);
+  properties[PROP_FIT_SCALE] = g_param_spec_boolean ("fit-scale", NULL, NULL, FALSE, rw);
   properties[PROP_DARK] = g_param_spec_boolean ("dark", NULL, NULL, FALSE, rw);
   g_object_class_install_properties (object_class, N_PROPS, properties);
 
@@ -188,6 +193,13 @@ as_view_state_set_analysis (AsViewState *self,
     return;
 
   g_object_freeze_notify (G_OBJECT (self));
+  /* The highlighted token stays only if the same token is still there:
+   * after an edit before it, the index would point at another word. */
+  if (self->token >= 0 && self->analysis != NULL && analysis != NULL &&
+      (self->token >= analysis->n ||
+       g_strcmp0 (self->analysis->encoding->tokens[self->token].text,
+                  analysis->encoding->tokens[self->token].text) != 0))
+    as_view_state_set_token (self, -1);
   g_clear_pointer (&self->analysis, as_analysis_unref);
   self->analysis = analysis != NULL ? as_analysis_ref (analysis) : NULL;
   update_visible (self);
@@ -377,6 +389,26 @@ as_view_state_set_renormalise (AsViewState *self,
     return;
   self->renormalise = renorm;
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_RENORMALISE]);
+}
+
+gboolean
+as_view_state_get_fit_scale (AsViewState *self)
+{
+  g_return_val_if_fail (AS_IS_VIEW_STATE (self), FALSE);
+  return self->fit_scale;
+}
+
+void
+as_view_state_set_fit_scale (AsViewState *self,
+                             gboolean     fit)
+{
+  g_return_if_fail (AS_IS_VIEW_STATE (self));
+
+  fit = !!fit;
+  if (fit == self->fit_scale)
+    return;
+  self->fit_scale = fit;
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_FIT_SCALE]);
 }
 
 gboolean

@@ -56,6 +56,11 @@ void          as_view_state_set_hide_special (AsViewState *self,
 gboolean      as_view_state_get_renormalise  (AsViewState *self);
 void          as_view_state_set_renormalise  (AsViewState *self,
                                               gboolean     renorm);
+/* The head view's colour scale: 0 .. 1 (FALSE), or 0 .. the head's largest
+ * value (TRUE), which long inputs need to be legible. */
+gboolean      as_view_state_get_fit_scale    (AsViewState *self);
+void          as_view_state_set_fit_scale    (AsViewState *self,
+                                              gboolean     fit);
 gboolean      as_view_state_get_dark         (AsViewState *self);
 void          as_view_state_set_dark         (AsViewState *self,
                                               gboolean     dark);

@@ -20,7 +20,8 @@ G_DECLARE_FINAL_TYPE (AsWindow, as_window, AS, WINDOW, AdwApplicationWindow)
 
 AsWindow    *as_window_new            (GtkApplication *application);
 
-/* Loads DIR in the background; the current model stays until it succeeds. */
+/* Loads DIR in the background; the current model stays until it succeeds.
+ * A new window has no model: the application opens the default one. */
 void         as_window_open_model     (AsWindow   *self,
                                        const char *dir);
 /* Replaces the sentences (TEXT_B may be NULL); analysis follows as if typed. */

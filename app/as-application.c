@@ -1,0 +1,171 @@
+/* as-application.c — app actions, accelerators and the command line. */
+#include "as-application.h"
+
+#include "as-build-config.h"
+#include "as-model.h"
+#include "as-resources.h"
+#include "as-window.h"
+
+struct _AsApplication
+{
+  AdwApplication parent_instance;
+};
+
+G_DEFINE_FINAL_TYPE (AsApplication, as_application, ADW_TYPE_APPLICATION)
+
+static const GOptionEntry options[] = {
+  { "model", 'm', 0, G_OPTION_ARG_FILENAME, NULL, "Model folder (Hugging Face layout)", "DIR" },
+  { "text", 't', 0, G_OPTION_ARG_STRING, NULL, "Sentence A to analyse", "TEXT" },
+  { "pair", 'p', 0, G_OPTION_ARG_STRING, NULL, "Sentence B (pair mode)", "TEXT" },
+  { "text-file", 0, 0, G_OPTION_ARG_FILENAME, NULL, "Read sentence A from a file", "FILE" },
+  { NULL }
+};
+
+static char *
+resolve (GApplicationCommandLine *cmdline,
+         const char              *path)
+{
+  g_autoptr(GFile) file = g_application_command_line_create_file_for_arg (cmdline, path);
+  return g_file_get_path (file);
+}
+
+static int
+as_application_command_line (GApplication            *app,
+                              GApplicationCommandLine *cmdline)
+{
+  GVariantDict *dict = g_application_command_line_get_options_dict (cmdline);
+  const char *model = NULL, *text = NULL, *pair = NULL, *text_file = NULL;
+  g_variant_dict_lookup (dict, "model", "^&ay", &model);
+  g_variant_dict_lookup (dict, "text", "&s", &text);
+  g_variant_dict_lookup (dict, "pair", "&s", &pair);
+  g_variant_dict_lookup (dict, "text-file", "^&ay", &text_file);
+
+  g_autofree char *file_text = NULL;
+  if (text_file != NULL)
+    {
+      g_autofree char *path = resolve (cmdline, text_file);
+      g_autoptr(GError) error = NULL;
+      if (!g_file_get_contents (path, &file_text, NULL, &error))
+        {
+          g_application_command_line_printerr (cmdline, "attnscope: %s\n", error->message);
+          return 1;
+        }
+      g_strstrip (file_text);
+      text = file_text;
+    }
+
+  GtkWindow *active = gtk_application_get_active_window (GTK_APPLICATION (app));
+  if (active != NULL && model == NULL && text == NULL)
+    {
+      gtk_window_present (active);
+      return 0;
+    }
+
+  AsWindow *window = as_window_new (GTK_APPLICATION (app));
+  if (text != NULL || pair != NULL)
+    as_window_set_text (window, text != NULL ? text : "", pair);
+  g_autofree char *dir = model != NULL ? resolve (cmdline, model) : as_model_default_dir ();
+  as_window_open_model (window, dir);
+  gtk_window_present (GTK_WINDOW (window));
+  return 0;
+}
+
+static void
+quit_action (GSimpleAction *action,
+             GVariant      *parameter,
+             gpointer       user_data)
+{
+  g_application_quit (G_APPLICATION (user_data));
+}
+
+static void
+about_action (GSimpleAction *action,
+              GVariant      *parameter,
+              gpointer       user_data)
+{
+  GtkWindow *parent = gtk_application_get_active_window (GTK_APPLICATION (user_data));
+  const char *developers[] = { "The AttnScope developers", NULL };
+
+  adw_show_about_window (parent,
+                         "application-name", "AttnScope",
+                         "application-icon", AS_APPLICATION_ID,
+                         "version", AS_VERSION,
+                         "developer-name", "The AttnScope developers",
+                         "developers", developers,
+                         "comments", "Watch every attention head of a transformer encoder, "
+                                     "computed exactly, as you type.",
+                         "license-type", GTK_LICENSE_GPL_3_0,
+                         NULL);
+}
+
+static void
+dark_style_action (GSimpleAction *action,
+                   GVariant      *state,
+                   gpointer       user_data)
+{
+  adw_style_manager_set_color_scheme (adw_style_manager_get_default (),
+                                      g_variant_get_boolean (state) ? ADW_COLOR_SCHEME_FORCE_DARK
+                                                                    : ADW_COLOR_SCHEME_DEFAULT);
+  g_simple_action_set_state (action, state);
+}
+
+static const GActionEntry app_actions[] = {
+  { .name = "quit", .activate = quit_action },
+  { .name = "about", .activate = about_action },
+  { .name = "dark-style", .state = "false", .change_state = dark_style_action },
+};
+
+static void
+as_application_startup (GApplication *app)
+{
+  /* Before chaining up: GTK and libadwaita load help-overlay.ui and
+   * style.css from the resource base path during startup. */
+  as_resources_register_resource ();
+
+  G_APPLICATION_CLASS (as_application_parent_class)->startup (app);
+
+  g_action_map_add_action_entries (G_ACTION_MAP (app), app_actions, G_N_ELEMENTS (app_actions), app);
+  GAction *dark = g_action_map_lookup_action (G_ACTION_MAP (app), "dark-style");
+  g_simple_action_set_state (G_SIMPLE_ACTION (dark),
+                             g_variant_new_boolean (adw_style_manager_get_dark (adw_style_manager_get_default ())));
+
+  static const struct {
+    const char *action;
+    const char *accels[3];
+  } accels[] = {
+    { "app.quit", { "<Control>q", NULL } },
+    { "win.open-model", { "<Control>o", NULL } },
+    { "win.hide-special", { "<Control>h", NULL } },
+    { "win.renormalise", { "<Control>r", NULL } },
+    { "win.fit-scale", { "<Control>e", NULL } },
+    { "win.focus-text", { "<Control>l", NULL } },
+    { "window.close", { "<Control>w", NULL } },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (accels); i++)
+    gtk_application_set_accels_for_action (GTK_APPLICATION (app), accels[i].action, accels[i].accels);
+}
+
+static void
+as_application_class_init (AsApplicationClass *klass)
+{
+  GApplicationClass *app_class = G_APPLICATION_CLASS (klass);
+
+  app_class->startup = as_application_startup;
+  app_class->command_line = as_application_command_line;
+}
+
+static void
+as_application_init (AsApplication *self)
+{
+  g_application_add_main_option_entries (G_APPLICATION (self), options);
+  g_application_set_option_context_parameter_string (G_APPLICATION (self), "— explore the attention of a transformer encoder");
+}
+
+AsApplication *
+as_application_new (void)
+{
+  return g_object_new (AS_TYPE_APPLICATION,
+                       "application-id", AS_APPLICATION_ID,
+                       "flags", G_APPLICATION_HANDLES_COMMAND_LINE,
+                       NULL);
+}

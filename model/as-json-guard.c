@@ -1,0 +1,124 @@
+/* as-json-guard.c — checks before json-glib sees a file. */
+#include "as-json-guard.h"
+
+#include "as-error.h"
+
+/* The code unit of the "\uXXXX" escape at Q (4 hex digits after "\u"),
+ * or -1. */
+static int
+escaped_unit (const char *q,
+              const char *end)
+{
+  int value = 0;
+
+  if (end - q < 6 || q[0] != '\\' || q[1] != 'u')
+    return -1;
+  for (int i = 2; i < 6; i++)
+    {
+      int digit = g_ascii_xdigit_value (q[i]);
+      if (digit < 0)
+        return -1;
+      value = value * 16 + digit;
+    }
+  return value;
+}
+
+/* Walks the text once, iteratively (so the check itself cannot overflow the
+ * stack): the nesting of [ and { outside strings must stay within
+ * AS_JSON_MAX_DEPTH, and a \u escape of a UTF-16 surrogate must be a
+ * high/low pair, since json-glib turns a lone one into bytes that are not
+ * UTF-8. Syntax is otherwise json-glib's business. Returns the problem, or
+ * NULL, with its offset in *WHERE. */
+static const char *
+scan_text (const char *p,
+           const char *end,
+           gsize      *where)
+{
+  gsize depth = 0;
+  gboolean in_string = FALSE;
+
+  for (const char *q = p; q < end; q++)
+    {
+      *where = (gsize) (q - p);
+      if (in_string)
+        {
+          int unit = escaped_unit (q, end);
+          if (unit >= 0xDC00 && unit <= 0xDFFF)
+            return "an unpaired low surrogate escape";
+          if (unit >= 0xD800 && unit <= 0xDBFF)
+            {
+              int low = end - q >= 12 ? escaped_unit (q + 6, end) : -1;
+              if (low < 0xDC00 || low > 0xDFFF)
+                return "an unpaired high surrogate escape";
+              q += 11;
+            }
+          else if (*q == '\\' && q + 1 < end)
+            q++;
+          else if (*q == '"')
+            in_string = FALSE;
+          continue;
+        }
+      switch (*q)
+        {
+        case '"':
+          in_string = TRUE;
+          break;
+        case '[': case '{':
+          if (++depth > AS_JSON_MAX_DEPTH)
+            return "nested deeper than " G_STRINGIFY (AS_JSON_MAX_DEPTH) " levels";
+          break;
+        case ']': case '}':
+          if (depth > 0)
+            depth--;
+          break;
+        default:
+          break;
+        }
+    }
+  return NULL;
+}
+
+gboolean
+as_json_guard_load (JsonParser  *parser,
+                    const char  *data,
+                    gsize        length,
+                    const char  *display_name,
+                    GError     **error)
+{
+  const char *bad = NULL, *problem;
+  gsize where = 0;
+  GError *local = NULL;
+
+  if (data == NULL)
+    data = "";
+  if (length > G_MAXSSIZE)
+    length = G_MAXSSIZE;
+  /* g_utf8_validate_len refuses NUL bytes as well. */
+  if (!g_utf8_validate_len (data, length, &bad))
+    {
+      g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_FORMAT,
+                   "%s: not valid JSON: %s at byte %" G_GSIZE_FORMAT,
+                   display_name, bad < data + length && *bad == '\0' ? "a NUL byte" : "invalid UTF-8",
+                   (gsize) (bad - data));
+      return FALSE;
+    }
+  if ((problem = scan_text (data, data + length, &where)) != NULL)
+    {
+      g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_FORMAT,
+                   "%s: not valid JSON: %s at byte %" G_GSIZE_FORMAT,
+                   display_name, problem, where);
+      return FALSE;
+    }
+  if (!json_parser_load_from_data (parser, data, (gssize) length, &local))
+    {
+      /* json-glib quotes the offending input, which may end in the middle of
+       * a character: keep the message valid UTF-8. */
+      char *reason = g_utf8_make_valid (local->message, -1);
+      g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_FORMAT,
+                   "%s: not valid JSON: %s", display_name, reason);
+      g_free (reason);
+      g_error_free (local);
+      return FALSE;
+    }
+  return TRUE;
+}

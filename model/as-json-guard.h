@@ -1,0 +1,28 @@
+/* as-json-guard.h — json-glib, made safe for files from the internet.
+ *
+ * json-glib 1.6 parses recursively with no depth limit (a 200 KB file of '['
+ * overflows the stack), accepts text that is not UTF-8 (which then reaches
+ * token strings and labels), and copies invalid bytes of the input into its
+ * error messages. as_json_guard_load checks the text first and always gives
+ * a valid UTF-8 message that names the file.
+ */
+#pragma once
+
+#include <glib.h>
+#include <json-glib/json-glib.h>
+
+G_BEGIN_DECLS
+
+/* Deeper than any config.json or tokenizer.json (they nest 3 to 6 levels). */
+#define AS_JSON_MAX_DEPTH 128
+
+/* Loads DATA (LENGTH bytes) into PARSER after checking that it is valid UTF-8
+ * without NUL bytes and nests at most AS_JSON_MAX_DEPTH levels. Errors are
+ * AS_MODEL_ERROR_FORMAT, "DISPLAY_NAME: not valid JSON: reason". */
+gboolean as_json_guard_load (JsonParser  *parser,
+                             const char  *data,
+                             gsize        length,
+                             const char  *display_name,
+                             GError     **error);
+
+G_END_DECLS

@@ -1,0 +1,534 @@
+/* test-gui.c — the desktop app under Xvfb (tests/run-under-xvfb.sh).
+ *
+ * Starts the real application and main window on the default model, types
+ * into the sentence entry, and checks what the views show against the engine
+ * run directly on the same text. Every draw is logged (as-trace) and every
+ * worker delivery too, so the rapid-typing test can prove that no layer of a
+ * superseded generation was ever drawn. Leaves a screenshot of the window in
+ * tests/artifacts/.
+ */
+#include <glib/gstdio.h>
+#include <stdio.h>
+#include <math.h>
+#include <string.h>
+
+#include "as-application.h"
+#include "as-attention.h"
+#include "as-backend.h"
+#include "as-model.h"
+#include "as-trace.h"
+#include "as-window.h"
+
+static AsApplication *app;
+static AsWindow *window;
+static AsModel *model;
+static AsBackend *backend;
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static gboolean
+have_model (void)
+{
+  if (model != NULL)
+    return TRUE;
+  g_test_skip ("default model not downloaded (run tools/setup)");
+  return FALSE;
+}
+
+static gboolean
+flag_timeout (gpointer data)
+{
+  *(gboolean *) data = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+static void
+spin (guint ms)
+{
+  gboolean done = FALSE;
+  g_timeout_add (ms, flag_timeout, &done);
+  while (!done)
+    g_main_context_iteration (NULL, TRUE);
+}
+
+/* Iterates until the window has everything for its current text on screen,
+ * plus a few frames so the views have painted it. */
+static void
+wait_idle (guint timeout_s)
+{
+  gboolean expired = FALSE;
+  guint id = g_timeout_add_seconds (timeout_s, flag_timeout, &expired);
+  while (!as_window_is_idle (window) && !expired)
+    g_main_context_iteration (NULL, TRUE);
+  if (!expired)
+    g_source_remove (id);
+  g_assert_false (expired);
+  spin (150);
+}
+
+/* Types TEXT at the end of entry A, one character per edit. */
+static void
+type_text (const char *text,
+           guint       pause_ms)
+{
+  GtkEditable *entry = as_window_get_entry_a (window);
+  for (const char *p = text; *p != '\0'; p = g_utf8_next_char (p))
+    {
+      int pos = -1;
+      gtk_editable_set_position (entry, -1);
+      pos = gtk_editable_get_position (entry);
+      gtk_editable_insert_text (entry, p, g_utf8_next_char (p) - p, &pos);
+      if (pause_ms > 0)
+        spin (pause_ms);
+      else
+        g_main_context_iteration (NULL, FALSE);
+    }
+}
+
+/* The head view against the engine on TEXT_A/TEXT_B: tokens, the selected
+ * head's value under a few cells, and the tooltip text. */
+static void
+check_against_engine (const char *text_a,
+                      const char *text_b)
+{
+  AsViewState *state = as_window_get_view_state (window);
+  AsHeadView *head_view = as_window_get_head_view (window);
+  AsAnalysis *a = as_view_state_get_analysis (state);
+  g_assert_nonnull (a);
+  g_assert_cmpstr (a->text_a, ==, text_a);
+
+  g_autoptr(GError) error = NULL;
+  AsAttention *ref = as_attention_compute (backend, text_a, text_b, &error);
+  g_assert_no_error (error);
+
+  /* Tokens: as the model sees them, on both axes. */
+  g_assert_cmpint (a->n, ==, ref->n);
+  int n_vis;
+  const int *visible = as_view_state_get_visible (state, &n_vis);
+  const char * const *labels = as_view_state_get_labels (state);
+  g_assert_cmpint (as_head_view_get_n_rows (head_view), ==, n_vis);
+  for (int i = 0; i < n_vis; i++)
+    g_assert_cmpstr (labels[i], ==, ref->encoding->tokens[visible[i]].text);
+
+  int layer = as_view_state_get_layer (state);
+  int head = as_view_state_get_head (state);
+  const float *m = as_attention_head (ref, layer, head);
+  int probes[][2] = { { 0, 0 }, { n_vis - 1, 0 }, { n_vis / 2, n_vis / 3 }, { n_vis - 1, n_vis - 1 } };
+  for (guint i = 0; i < G_N_ELEMENTS (probes); i++)
+    {
+      int row = probes[i][0], col = probes[i][1];
+      double x, y;
+      g_assert_true (as_head_view_get_cell_center (head_view, row, col, &x, &y));
+      int hit_row, hit_col;
+      float value;
+      g_assert_true (as_head_view_value_at (head_view, x, y, &hit_row, &hit_col, &value));
+      g_assert_cmpint (hit_row, ==, row);
+      g_assert_cmpint (hit_col, ==, col);
+      float expected = m[(gsize) visible[row] * ref->n + visible[col]];
+      if (!as_view_state_get_renormalise (state))
+        g_assert_cmpfloat_with_epsilon (value, expected, 1e-5);
+    }
+
+  g_autofree char *tip = as_head_view_describe_cell (head_view, 0, n_vis - 1);
+  g_autofree char *expect_tip =
+    g_strdup_printf ("query '%s' -> key '%s': %.3f", labels[0], labels[n_vis - 1],
+                     m[(gsize) visible[0] * ref->n + visible[n_vis - 1]]);
+  if (!as_view_state_get_renormalise (state))
+    g_assert_cmpstr (tip, ==, expect_tip);
+  as_attention_free (ref);
+}
+
+/* ---- tests -------------------------------------------------------------- */
+
+static void
+test_starts_with_sample (void)
+{
+  if (!have_model ())
+    return;
+  wait_idle (120);
+  AsViewState *state = as_window_get_view_state (window);
+  g_assert_cmpint (as_view_state_get_layer (state), ==, 0);
+  g_assert_cmpint (as_view_state_get_head (state), ==, 0);
+  check_against_engine (AS_SAMPLE_SENTENCE, NULL);
+  g_assert_cmpint (as_model_grid_get_n_built (as_window_get_model_grid (window)), ==,
+                   model->config->n_layers * model->config->n_heads);
+}
+
+static void
+test_typing_and_selection (void)
+{
+  if (!have_model ())
+    return;
+  GtkEditable *entry = as_window_get_entry_a (window);
+  gtk_editable_set_text (entry, "");
+  type_text ("It was too tired to cross.", 15);
+  wait_idle (60);
+  check_against_engine ("It was too tired to cross.", NULL);
+
+  /* Keyboard paths: the grid's arrows and the window's Page Down. */
+  AsViewState *state = as_window_get_view_state (window);
+  GtkWidget *grid = GTK_WIDGET (as_window_get_model_grid (window));
+  gtk_widget_activate_action (grid, "grid.move", "(ii)", 0, 1);
+  gtk_widget_activate_action (grid, "grid.move", "(ii)", 0, 1);
+  gtk_widget_activate_action (GTK_WIDGET (window), "win.move", "(ii)", 1, 0);
+  gtk_widget_activate_action (GTK_WIDGET (window), "win.move", "(ii)", 1, 0);
+  gtk_widget_activate_action (GTK_WIDGET (window), "win.move", "(ii)", 1, 0);
+  g_assert_cmpint (as_view_state_get_layer (state), ==, 3);
+  g_assert_cmpint (as_view_state_get_head (state), ==, 2);
+  /* Clamped at the edges. */
+  for (int i = 0; i < 40; i++)
+    gtk_widget_activate_action (grid, "grid.move", "(ii)", 1, 1);
+  g_assert_cmpint (as_view_state_get_layer (state), ==, model->config->n_layers - 1);
+  g_assert_cmpint (as_view_state_get_head (state), ==, model->config->n_heads - 1);
+  spin (100);
+  check_against_engine ("It was too tired to cross.", NULL);
+
+  /* Pair mode. */
+  gtk_editable_set_text (as_window_get_entry_b (window), "The street.");
+  as_view_state_select (state, 2, 5);
+  wait_idle (60);
+  check_against_engine ("It was too tired to cross.", "The street.");
+  gtk_editable_set_text (as_window_get_entry_b (window), "");
+  wait_idle (60);
+}
+
+static void
+test_hide_special (void)
+{
+  if (!have_model ())
+    return;
+  AsViewState *state = as_window_get_view_state (window);
+  AsAnalysis *a = as_view_state_get_analysis (state);
+  /* Renormalising means nothing until specials are hidden: disabled. */
+  gtk_widget_activate_action (GTK_WIDGET (window), "win.renormalise", NULL);
+  g_assert_false (as_view_state_get_renormalise (state));
+
+  gtk_widget_activate_action (GTK_WIDGET (window), "win.hide-special", NULL);
+  g_assert_true (as_view_state_get_hide_special (state));
+  spin (100);
+  AsHeadView *hv = as_window_get_head_view (window);
+  g_assert_cmpint (as_head_view_get_n_rows (hv), ==, a->n - 2);
+  check_against_engine (a->text_a, a->text_b);
+
+  /* Renormalised rows sum to 1 over the tokens shown. */
+  gtk_widget_activate_action (GTK_WIDGET (window), "win.renormalise", NULL);
+  g_assert_true (as_view_state_get_renormalise (state));
+  spin (100);
+  int n = as_head_view_get_n_rows (hv);
+  for (int r = 0; r < n; r++)
+    {
+      double sum = 0;
+      for (int c = 0; c < n; c++)
+        {
+          double x, y;
+          int hr, hc;
+          float v;
+          g_assert_true (as_head_view_get_cell_center (hv, r, c, &x, &y));
+          g_assert_true (as_head_view_value_at (hv, x, y, &hr, &hc, &v));
+          sum += v;
+        }
+      g_assert_cmpfloat_with_epsilon (sum, 1.0, 1e-4);
+    }
+  gtk_widget_activate_action (GTK_WIDGET (window), "win.renormalise", NULL);
+  gtk_widget_activate_action (GTK_WIDGET (window), "win.hide-special", NULL);
+  g_assert_false (as_view_state_get_hide_special (state));
+
+  /* Colour maps: the menu's action and the view state agree. */
+  gtk_widget_activate_action (GTK_WIDGET (window), "win.colormap", "s", "greys");
+  g_assert_cmpint (as_view_state_get_colormap (state), ==, AS_COLORMAP_GREYS);
+  spin (100);
+  gtk_widget_activate_action (GTK_WIDGET (window), "win.colormap", "s", "viridis");
+}
+
+static void
+test_rapid_edits (void)
+{
+  if (!have_model ())
+    return;
+  AsWorker *worker = as_window_get_worker (window);
+  GtkEditable *entry = as_window_get_entry_a (window);
+  wait_idle (60);
+  as_worker_clear_trace (worker);
+  as_trace_clear ();
+  /* Draws of what was on screen before are not this test's business. */
+  guint before = as_worker_get_generation (worker);
+
+  /* 200 edits at uneven speed: bursts inside the debounce, pauses longer
+   * than it, so requests overtake passes that are under way. */
+  const char *sentence = "The animal didn't cross the street because it was too tired, said the keeper.";
+  GRand *rand = g_rand_new_with_seed (42);
+  g_autofree char *text = g_strdup ("");
+  int len = (int) strlen (sentence);
+  for (int i = 0; i < 200; i++)
+    {
+      int cut = i < len ? i + 1 : len - (i - len) % 25;
+      g_free (text);
+      text = g_strndup (sentence, cut);
+      gtk_editable_set_text (entry, text);
+      guint pause = g_rand_int_range (rand, 0, 4) == 0 ? g_rand_int_range (rand, 30, 90) : g_rand_int_range (rand, 0, 8);
+      if (pause > 0)
+        spin (pause);
+      else
+        g_main_context_iteration (NULL, FALSE);
+    }
+  g_rand_free (rand);
+  wait_idle (120);
+
+  /* The final display is the final text. */
+  check_against_engine (text, NULL);
+  AsAnalysis *a = as_view_state_get_analysis (as_window_get_view_state (window));
+  g_assert_cmpuint (a->generation, ==, as_worker_get_generation (worker));
+
+  /* No stale layer drawn: every layer any view drew had been accepted by
+   * the worker as the newest generation when it arrived, and the views
+   * never went back to an older generation. */
+  GArray *trace = as_worker_get_trace (worker);
+  GArray *draws = as_trace_get_draws ();
+  guint last_gen[256] = { 0 };
+  int requests = 0, dropped = 0, checked = 0;
+  for (guint i = 0; i < trace->len; i++)
+    if (!g_array_index (trace, AsWorkerTraceEntry, i).accepted)
+      dropped++;
+  for (guint i = 0; i < draws->len; i++)
+    {
+      AsTraceDraw *d = &g_array_index (draws, AsTraceDraw, i);
+      g_assert_cmpuint (d->generation, >=, last_gen[(guchar) d->view]);
+      last_gen[(guchar) d->view] = d->generation;
+      if (d->view == 't' || d->generation <= before)
+        continue;
+      /* Grid: layers 0..layers-1; head view: layer layers-1. */
+      int from = d->view == 'g' ? 0 : d->layers - 1;
+      for (int l = from; l < d->layers; l++)
+        {
+          gboolean found = FALSE;
+          for (guint j = 0; j < trace->len && !found; j++)
+            {
+              AsWorkerTraceEntry *e = &g_array_index (trace, AsWorkerTraceEntry, j);
+              if (e->generation == d->generation && e->layer == l && e->time <= d->time)
+                {
+                  g_assert_true (e->accepted);
+                  found = TRUE;
+                }
+            }
+          if (!found)
+            g_error ("view '%c' drew layer %d of generation %u, which the worker never delivered",
+                     d->view, l, d->generation);
+          checked++;
+        }
+    }
+  requests = (int) as_worker_get_generation (worker);
+  g_test_message ("200 edits: %d requests so far, %d stale posts dropped, %u draws, %d drawn layers checked",
+                  requests, dropped, draws->len, checked);
+  g_assert_cmpint (draws->len, >, 0);
+}
+
+static void
+test_bad_model_keeps_previous (void)
+{
+  if (!have_model ())
+    return;
+  AsWorker *worker = as_window_get_worker (window);
+  g_autofree char *name = g_strdup (as_worker_get_model_name (worker));
+  g_autofree char *tmp = g_dir_make_tmp ("as-gui-XXXXXX", NULL);
+  g_autofree char *config = g_build_filename (tmp, "config.json", NULL);
+  g_assert_true (g_file_set_contents (config, "{\"hidden_size\": -3}", -1, NULL));
+
+  as_window_open_model (window, tmp);
+  while (as_worker_is_loading (worker))
+    g_main_context_iteration (NULL, TRUE);
+  spin (200);
+  g_assert_cmpstr (as_worker_get_model_name (worker), ==, name);
+
+  /* The message dialog names the file; close it. */
+  GListModel *toplevels = gtk_window_get_toplevels ();
+  gboolean found = FALSE;
+  for (guint i = 0; i < g_list_model_get_n_items (toplevels); i++)
+    {
+      g_autoptr(GtkWindow) w = g_list_model_get_item (toplevels, i);
+      if (ADW_IS_MESSAGE_DIALOG (w))
+        {
+          const char *body = adw_message_dialog_get_body (ADW_MESSAGE_DIALOG (w));
+          g_test_message ("dialog: %s", body);
+          g_assert_nonnull (strstr (body, "config.json"));
+          found = TRUE;
+          gtk_window_destroy (w);
+          break;
+        }
+    }
+  g_assert_true (found);
+
+  /* Still usable. */
+  gtk_editable_set_text (as_window_get_entry_a (window), "Still here.");
+  wait_idle (60);
+  check_against_engine ("Still here.", NULL);
+  g_remove (config);
+  g_rmdir (tmp);
+}
+
+static GtkWindow *
+find_toplevel (GType type)
+{
+  GListModel *toplevels = gtk_window_get_toplevels ();
+  for (guint i = 0; i < g_list_model_get_n_items (toplevels); i++)
+    {
+      g_autoptr(GtkWindow) w = g_list_model_get_item (toplevels, i);
+      if (G_TYPE_CHECK_INSTANCE_TYPE (w, type) && gtk_widget_get_visible (GTK_WIDGET (w)))
+        return w;
+    }
+  return NULL;
+}
+
+static void
+test_shortcuts_and_about (void)
+{
+  /* The shortcuts window comes from the GResource, with its accelerators. */
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (window), "win.show-help-overlay", NULL));
+  spin (200);
+  GtkWindow *help = find_toplevel (GTK_TYPE_SHORTCUTS_WINDOW);
+  g_assert_nonnull (help);
+  gtk_window_close (help);
+
+  g_action_group_activate_action (G_ACTION_GROUP (app), "about", NULL);
+  spin (200);
+  GtkWindow *about = find_toplevel (ADW_TYPE_ABOUT_WINDOW);
+  g_assert_nonnull (about);
+  g_assert_cmpstr (adw_about_window_get_application_icon (ADW_ABOUT_WINDOW (about)), ==, AS_APPLICATION_ID);
+  gtk_window_destroy (about);
+
+  /* The accelerators the menus show. */
+  g_auto(GStrv) accels = gtk_application_get_accels_for_action (GTK_APPLICATION (app), "win.open-model");
+  g_assert_cmpstr (accels[0], ==, "<Control>o");
+  /* The app icon is in the icon theme (from the GResource). */
+  GtkIconTheme *theme = gtk_icon_theme_get_for_display (gdk_display_get_default ());
+  g_assert_true (gtk_icon_theme_has_icon (theme, AS_APPLICATION_ID));
+}
+
+static void
+save_window_png (const char *path)
+{
+  GtkWidget *w = GTK_WIDGET (window);
+  int width = gtk_widget_get_width (w), height = gtk_widget_get_height (w);
+  GdkPaintable *paintable = gtk_widget_paintable_new (w);
+  GtkSnapshot *snapshot = gtk_snapshot_new ();
+  gdk_paintable_snapshot (paintable, snapshot, width, height);
+  GskRenderNode *node = gtk_snapshot_free_to_node (snapshot);
+  g_assert_nonnull (node);
+  GskRenderer *renderer = gtk_native_get_renderer (GTK_NATIVE (window));
+  GdkTexture *texture = gsk_renderer_render_texture (renderer, node,
+                                                     &GRAPHENE_RECT_INIT (0, 0, width, height));
+  g_assert_true (gdk_texture_save_to_png (texture, path));
+  g_object_unref (texture);
+  gsk_render_node_unref (node);
+  g_object_unref (paintable);
+}
+
+static void
+test_screenshot (void)
+{
+  if (!have_model ())
+    return;
+  gtk_editable_set_text (as_window_get_entry_b (window), "");
+  as_window_set_text (window, AS_SAMPLE_SENTENCE, NULL);
+  AsViewState *state = as_window_get_view_state (window);
+  as_view_state_select (state, 2, 5);
+  wait_idle (60);
+  /* Highlight "it" (token 10) like a click on the strip would. */
+  as_view_state_set_token (state, 10);
+  spin (300);
+
+  const char *dir = g_getenv ("AS_TEST_ARTIFACTS");
+  g_autofree char *out_dir = g_strdup (dir != NULL ? dir : "artifacts");
+  g_mkdir_with_parents (out_dir, 0755);
+  g_autofree char *png = g_build_filename (out_dir, "main-window.png", NULL);
+  save_window_png (png);
+  g_test_message ("window rendered to %s", png);
+
+  /* And the screen as X has it, when ImageMagick is there. */
+  g_autofree char *import = g_find_program_in_path ("import");
+  if (import != NULL)
+    {
+      g_autofree char *screen = g_build_filename (out_dir, "screen.png", NULL);
+      const char *argv[] = { import, "-window", "root", screen, NULL };
+      int status = 0;
+      g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, NULL, NULL, &status, NULL);
+      g_test_message ("screen captured to %s (status %d)", screen, status);
+    }
+
+  /* The PNG is a real picture of the window, not a blank. */
+  g_autoptr(GdkTexture) tex = gdk_texture_new_from_filename (png, NULL);
+  g_assert_nonnull (tex);
+  g_assert_cmpint (gdk_texture_get_width (tex), >=, 800);
+  as_view_state_set_token (state, -1);
+
+  /* The same in dark style. */
+  AdwStyleManager *sm = adw_style_manager_get_default ();
+  adw_style_manager_set_color_scheme (sm, ADW_COLOR_SCHEME_FORCE_DARK);
+  spin (400);
+  g_assert_true (as_view_state_get_dark (state));
+  g_autofree char *dark = g_build_filename (out_dir, "main-window-dark.png", NULL);
+  save_window_png (dark);
+  adw_style_manager_set_color_scheme (sm, ADW_COLOR_SCHEME_DEFAULT);
+
+  /* A long text: 512 tokens (truncated), colour scale fitted to the head. */
+  GString *long_text = g_string_new (NULL);
+  while (long_text->len < 4000)
+    g_string_append (long_text, "The animal didn't cross the street because it was too tired. "
+                                "Researchers look at what each head attends to. ");
+  as_window_set_text (window, long_text->str, NULL);
+  g_string_free (long_text, TRUE);
+  gtk_widget_activate_action (GTK_WIDGET (window), "win.fit-scale", NULL);
+  as_view_state_select (state, 1, 8);
+  wait_idle (300);
+  AsAnalysis *a = as_view_state_get_analysis (state);
+  g_assert_cmpint (a->n, ==, model->config->max_positions);
+  g_assert_true (a->encoding->truncated);
+  spin (500);   /* the 512-token head view renders in a thread */
+  g_autofree char *long_png = g_build_filename (out_dir, "main-window-512.png", NULL);
+  save_window_png (long_png);
+  gtk_widget_activate_action (GTK_WIDGET (window), "win.fit-scale", NULL);
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  g_test_init (&argc, &argv, NULL);
+  as_trace_set_enabled (TRUE);
+
+  if (!gtk_init_check ())
+    {
+      printf ("1..0 # SKIP cannot open a display (run under tests/run-under-xvfb.sh)\n");
+      return 0;
+    }
+
+  g_autofree char *dir = as_model_default_dir ();
+  model = as_model_load (dir, NULL);
+  if (model != NULL)
+    backend = as_cpu_backend_new (model);
+
+  /* The real application: registering it runs startup (resources, CSS,
+   * actions, accelerators) without entering g_application_run. */
+  app = as_application_new ();
+  g_application_set_flags (G_APPLICATION (app), G_APPLICATION_NON_UNIQUE);
+  g_assert_true (g_application_register (G_APPLICATION (app), NULL, NULL));
+  window = as_window_new (GTK_APPLICATION (app));
+  as_worker_set_trace_enabled (as_window_get_worker (window), TRUE);
+  as_window_open_model (window, dir);
+  gtk_window_present (GTK_WINDOW (window));
+
+  g_test_add_func ("/gui/starts-with-sample", test_starts_with_sample);
+  g_test_add_func ("/gui/typing-and-selection", test_typing_and_selection);
+  g_test_add_func ("/gui/hide-special", test_hide_special);
+  g_test_add_func ("/gui/rapid-edits", test_rapid_edits);
+  g_test_add_func ("/gui/bad-model-keeps-previous", test_bad_model_keeps_previous);
+  g_test_add_func ("/gui/shortcuts-and-about", test_shortcuts_and_about);
+  g_test_add_func ("/gui/screenshot", test_screenshot);
+
+  int status = g_test_run ();
+
+  gtk_window_destroy (GTK_WINDOW (window));
+  g_clear_pointer (&backend, as_backend_free);
+  g_clear_pointer (&model, as_model_free);
+  g_object_unref (app);
+  return status;
+}

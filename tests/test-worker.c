@@ -1,0 +1,498 @@
+/* test-worker.c — the engine thread: generations, cancellation, staleness.
+ *
+ * Headless (GLib only). The worker posts to this thread's main context; the
+ * tests iterate it and check what reached the signal handlers against the
+ * worker's own trace of every delivery.
+ */
+#include <glib/gstdio.h>
+#include <math.h>
+#include <string.h>
+
+#include "as-attention.h"
+#include "as-backend.h"
+#include "as-model.h"
+#include "as-worker.h"
+
+#define SAMPLE "The animal didn't cross the street because it was too tired."
+
+typedef struct {
+  AsWorker   *worker;
+  gboolean    loaded;
+  gboolean    failed;
+  char       *fail_message;
+  int         progress_posts;
+  GPtrArray  *finished;      /* AsAnalysis, in order */
+  GArray     *layers;        /* (generation << 16 | layer) per ::layer-ready */
+  guint       started_gen;
+  int         stale_signals; /* signals whose generation was not the newest */
+  guint       failed_gen;
+} Fixture;
+
+static gboolean
+have_default_model (void)
+{
+  g_autofree char *dir = as_model_default_dir ();
+  g_autofree char *st = g_build_filename (dir, "model.safetensors", NULL);
+  return g_file_test (st, G_FILE_TEST_EXISTS);
+}
+
+static void
+on_progress (AsWorker   *w,
+             const char *dir,
+             const char *stage,
+             double      fraction,
+             Fixture    *f)
+{
+  g_assert_cmpfloat (fraction, >=, 0);
+  g_assert_cmpfloat (fraction, <=, 1);
+  f->progress_posts++;
+}
+
+static void
+on_loaded (AsWorker   *w,
+           const char *dir,
+           const char *name,
+           Fixture    *f)
+{
+  f->loaded = TRUE;
+}
+
+static void
+on_failed (AsWorker     *w,
+           const char   *dir,
+           const GError *error,
+           Fixture      *f)
+{
+  f->failed = TRUE;
+  g_free (f->fail_message);
+  f->fail_message = g_strdup (error->message);
+}
+
+static GThread *test_thread;
+
+static void
+check_fresh (Fixture    *f,
+             AsAnalysis *a)
+{
+  /* Posts are delivered on the thread that owns the main context, never on
+   * the worker's. */
+  g_assert_true (g_thread_self () == test_thread);
+  if (a->generation != as_worker_get_generation (f->worker))
+    f->stale_signals++;
+}
+
+static void
+on_started (AsWorker   *w,
+            AsAnalysis *a,
+            Fixture    *f)
+{
+  check_fresh (f, a);
+  f->started_gen = a->generation;
+  g_assert_cmpint (a->layers_ready, ==, 0);
+  g_assert_nonnull (a->encoding);
+}
+
+static void
+on_layer (AsWorker   *w,
+          AsAnalysis *a,
+          int         layer,
+          Fixture    *f)
+{
+  check_fresh (f, a);
+  g_assert_cmpint (a->layers_ready, ==, layer + 1);
+  guint key = a->generation << 16 | (guint) layer;
+  g_array_append_val (f->layers, key);
+}
+
+static void
+on_finished (AsWorker   *w,
+             AsAnalysis *a,
+             Fixture    *f)
+{
+  check_fresh (f, a);
+  g_assert_cmpint (a->layers_ready, ==, a->n_layers);
+  g_ptr_array_add (f->finished, as_analysis_ref (a));
+}
+
+static void
+on_analysis_failed (AsWorker     *w,
+                    guint         generation,
+                    const GError *error,
+                    Fixture      *f)
+{
+  f->failed_gen = generation;
+}
+
+static void
+fixture_set_up (Fixture       *f,
+                gconstpointer  data)
+{
+  f->worker = as_worker_new ();
+  as_worker_set_trace_enabled (f->worker, TRUE);
+  f->finished = g_ptr_array_new_with_free_func ((GDestroyNotify) as_analysis_unref);
+  f->layers = g_array_new (FALSE, FALSE, sizeof (guint));
+  g_signal_connect (f->worker, "model-progress", G_CALLBACK (on_progress), f);
+  g_signal_connect (f->worker, "model-loaded", G_CALLBACK (on_loaded), f);
+  g_signal_connect (f->worker, "model-failed", G_CALLBACK (on_failed), f);
+  g_signal_connect (f->worker, "analysis-started", G_CALLBACK (on_started), f);
+  g_signal_connect (f->worker, "layer-ready", G_CALLBACK (on_layer), f);
+  g_signal_connect (f->worker, "analysis-finished", G_CALLBACK (on_finished), f);
+  g_signal_connect (f->worker, "analysis-failed", G_CALLBACK (on_analysis_failed), f);
+}
+
+static void
+fixture_tear_down (Fixture       *f,
+                   gconstpointer  data)
+{
+  g_clear_object (&f->worker);
+  /* Posts still queued must be dropped quietly once the worker is gone. */
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+  g_ptr_array_unref (f->finished);
+  g_array_unref (f->layers);
+  g_free (f->fail_message);
+}
+
+static gboolean
+timed_out (gpointer data)
+{
+  *(gboolean *) data = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+/* Iterates the main context until *FLAG (or, with FLAG NULL, COND) holds. */
+static void
+wait_for (gboolean (*cond) (Fixture *f),
+          Fixture   *f,
+          guint      timeout_s)
+{
+  gboolean expired = FALSE;
+  guint id = g_timeout_add_seconds (timeout_s, timed_out, &expired);
+  while (!cond (f) && !expired)
+    g_main_context_iteration (NULL, TRUE);
+  if (!expired)
+    g_source_remove (id);
+  g_assert_false (expired);
+}
+
+static gboolean
+is_loaded (Fixture *f)
+{
+  return f->loaded || f->failed;
+}
+
+static gboolean
+last_finished (Fixture *f)
+{
+  if (f->finished->len == 0)
+    return FALSE;
+  AsAnalysis *a = g_ptr_array_index (f->finished, f->finished->len - 1);
+  return a->generation == as_worker_get_generation (f->worker);
+}
+
+static void
+load_default (Fixture *f)
+{
+  g_autofree char *dir = as_model_default_dir ();
+  as_worker_load_model (f->worker, dir);
+  g_assert_true (as_worker_is_loading (f->worker));
+  wait_for (is_loaded, f, 120);
+  g_assert_true (f->loaded);
+  g_assert_false (as_worker_is_loading (f->worker));
+  g_assert_cmpint (f->progress_posts, >, 0);
+  g_assert_nonnull (as_worker_get_model_name (f->worker));
+}
+
+/* ---- tests -------------------------------------------------------------- */
+
+static void
+test_bad_folder (Fixture       *f,
+                 gconstpointer  data)
+{
+  g_autofree char *tmp = g_dir_make_tmp ("as-worker-XXXXXX", NULL);
+  as_worker_load_model (f->worker, tmp);
+  wait_for (is_loaded, f, 60);
+  g_assert_true (f->failed);
+  g_assert_false (f->loaded);
+  /* The message names the file and the reason. */
+  g_assert_nonnull (strstr (f->fail_message, "config.json"));
+  g_assert_null (as_worker_get_model_name (f->worker));
+
+  /* No model: an analysis fails with a message, it does not crash. */
+  guint gen = as_worker_analyse (f->worker, "hello", NULL);
+  while (f->failed_gen != gen)
+    g_main_context_iteration (NULL, TRUE);
+  g_rmdir (tmp);
+}
+
+static void
+test_failed_load_keeps_model (Fixture       *f,
+                              gconstpointer  data)
+{
+  if (!have_default_model ())
+    {
+      g_test_skip ("default model not downloaded (run tools/setup)");
+      return;
+    }
+  load_default (f);
+  g_autofree char *name = g_strdup (as_worker_get_model_name (f->worker));
+
+  /* A folder with a broken config.json. */
+  g_autofree char *tmp = g_dir_make_tmp ("as-worker-XXXXXX", NULL);
+  g_autofree char *config = g_build_filename (tmp, "config.json", NULL);
+  g_assert_true (g_file_set_contents (config, "{ not json", -1, NULL));
+  f->loaded = f->failed = FALSE;
+  as_worker_load_model (f->worker, tmp);
+  wait_for (is_loaded, f, 60);
+  g_assert_true (f->failed);
+  g_assert_nonnull (strstr (f->fail_message, "config.json"));
+  g_assert_cmpstr (as_worker_get_model_name (f->worker), ==, name);
+
+  as_worker_analyse (f->worker, SAMPLE, NULL);
+  wait_for (last_finished, f, 60);
+  g_remove (config);
+  g_rmdir (tmp);
+}
+
+static void
+test_matches_engine (Fixture       *f,
+                     gconstpointer  data)
+{
+  if (!have_default_model ())
+    {
+      g_test_skip ("default model not downloaded (run tools/setup)");
+      return;
+    }
+  load_default (f);
+  guint gen = as_worker_analyse (f->worker, SAMPLE, "It was tired.");
+  wait_for (last_finished, f, 60);
+
+  AsAnalysis *a = g_ptr_array_index (f->finished, 0);
+  g_assert_cmpuint (a->generation, ==, gen);
+  g_assert_cmpint (f->layers->len, ==, a->n_layers);
+  for (int l = 0; l < a->n_layers; l++)
+    g_assert_cmpuint (g_array_index (f->layers, guint, l), ==, gen << 16 | (guint) l);
+  g_assert_cmpint (f->stale_signals, ==, 0);
+
+  /* The same text through the engine directly. */
+  g_autofree char *dir = as_model_default_dir ();
+  AsModel *model = as_model_load (dir, NULL);
+  g_assert_nonnull (model);
+  AsBackend *backend = as_cpu_backend_new (model);
+  AsAttention *ref = as_attention_compute (backend, SAMPLE, "It was tired.", NULL);
+  g_assert_nonnull (ref);
+  g_assert_cmpint (ref->n, ==, a->n);
+  for (int i = 0; i < a->n; i++)
+    {
+      g_assert_cmpint (ref->encoding->tokens[i].id, ==, a->encoding->tokens[i].id);
+      g_assert_cmpint (ref->encoding->tokens[i].type_id, ==, a->encoding->tokens[i].type_id);
+    }
+  gsize total = (gsize) a->n_layers * a->n_heads * a->n * a->n;
+  double max_diff = 0;
+  for (gsize i = 0; i < total; i++)
+    max_diff = MAX (max_diff, fabs (ref->attn[i] - a->attn[i]));
+  g_test_message ("max |worker - engine| = %g", max_diff);
+  g_assert_cmpfloat (max_diff, <, 1e-4);
+  as_attention_free (ref);
+  as_backend_free (backend);
+  as_model_free (model);
+}
+
+static char *
+long_text (int words)
+{
+  GString *s = g_string_new (NULL);
+  for (int i = 0; i < words; i++)
+    g_string_append_printf (s, "%s ", (i % 3) == 0 ? "street" : (i % 3) == 1 ? "animal" : "tired");
+  return g_string_free (s, FALSE);
+}
+
+static gboolean
+first_layer_of_started (Fixture *f)
+{
+  return f->layers->len > 0;
+}
+
+static void
+test_newer_cancels_older (Fixture       *f,
+                          gconstpointer  data)
+{
+  if (!have_default_model ())
+    {
+      g_test_skip ("default model not downloaded (run tools/setup)");
+      return;
+    }
+  load_default (f);
+  as_worker_clear_trace (f->worker);
+
+  /* Slow layers, so the second request lands while the first is mid-pass. */
+  as_worker_set_layer_delay (f->worker, 40000);
+  g_autofree char *text = long_text (60);
+  guint a = as_worker_analyse (f->worker, text, NULL);
+  wait_for (first_layer_of_started, f, 60);
+  guint b = as_worker_analyse (f->worker, "Short one.", NULL);
+  gint64 b_time = g_get_monotonic_time ();
+  wait_for (last_finished, f, 60);
+
+  /* A finished no pass and reported none of its layers after B was asked. */
+  g_assert_cmpint (f->finished->len, ==, 1);
+  g_assert_cmpuint (((AsAnalysis *) g_ptr_array_index (f->finished, 0))->generation, ==, b);
+  int a_layers = 0, b_layers = 0;
+  for (guint i = 0; i < f->layers->len; i++)
+    {
+      guint key = g_array_index (f->layers, guint, i);
+      if (key >> 16 == a)
+        a_layers++;
+      else if (key >> 16 == b)
+        g_assert_cmpint (key & 0xffff, ==, b_layers++);
+    }
+  AsAnalysis *fin = g_ptr_array_index (f->finished, 0);
+  g_assert_cmpint (a_layers, >=, 1);
+  g_assert_cmpint (a_layers, <, fin->n_layers);
+  g_assert_cmpint (b_layers, ==, fin->n_layers);
+
+  GArray *trace = as_worker_get_trace (f->worker);
+  for (guint i = 0; i < trace->len; i++)
+    {
+      AsWorkerTraceEntry *e = &g_array_index (trace, AsWorkerTraceEntry, i);
+      g_assert_true (e->accepted == (e->generation == e->latest));
+      if (e->generation == a && e->time > b_time)
+        g_assert_false (e->accepted);
+    }
+  g_assert_cmpint (f->stale_signals, ==, 0);
+}
+
+static void
+test_queued_posts_dropped (Fixture       *f,
+                           gconstpointer  data)
+{
+  if (!have_default_model ())
+    {
+      g_test_skip ("default model not downloaded (run tools/setup)");
+      return;
+    }
+  load_default (f);
+  as_worker_clear_trace (f->worker);
+
+  /* A's whole pass is posted while this thread is not looking; B is asked
+   * before any of A's posts is delivered: every one of them is stale. */
+  guint a = as_worker_analyse (f->worker, SAMPLE, NULL);
+  g_usleep (G_USEC_PER_SEC);
+  guint b = as_worker_analyse (f->worker, "Another sentence.", NULL);
+  wait_for (last_finished, f, 60);
+
+  GArray *trace = as_worker_get_trace (f->worker);
+  int a_posts = 0;
+  for (guint i = 0; i < trace->len; i++)
+    {
+      AsWorkerTraceEntry *e = &g_array_index (trace, AsWorkerTraceEntry, i);
+      if (e->generation == a)
+        {
+          a_posts++;
+          g_assert_false (e->accepted);
+          g_assert_cmpuint (e->latest, ==, b);
+        }
+    }
+  g_test_message ("%d posts of the stale generation dropped", a_posts);
+  g_assert_cmpint (a_posts, >, 1);
+  for (guint i = 0; i < f->layers->len; i++)
+    g_assert_cmpuint (g_array_index (f->layers, guint, i) >> 16, ==, b);
+  g_assert_cmpint (f->stale_signals, ==, 0);
+}
+
+static void
+test_rapid_edits (Fixture       *f,
+                  gconstpointer  data)
+{
+  if (!have_default_model ())
+    {
+      g_test_skip ("default model not downloaded (run tools/setup)");
+      return;
+    }
+  load_default (f);
+  as_worker_clear_trace (f->worker);
+
+  /* 200 edits, as fast as a main loop can send them: type the sentence
+   * character by character, then some deletions. */
+  g_autofree char *text = NULL;
+  int len = (int) strlen (SAMPLE);
+  for (int i = 0; i < 200; i++)
+    {
+      int cut = i < len ? i + 1 : len - (i - len) % 20;
+      g_free (text);
+      text = g_strndup (SAMPLE, cut);
+      as_worker_analyse (f->worker, text, NULL);
+      g_main_context_iteration (NULL, FALSE);
+    }
+  wait_for (last_finished, f, 120);
+
+  AsAnalysis *last = g_ptr_array_index (f->finished, f->finished->len - 1);
+  g_assert_cmpstr (last->text_a, ==, text);
+  g_assert_cmpuint (last->generation, ==, 200);
+  g_assert_cmpint (f->stale_signals, ==, 0);
+
+  GArray *trace = as_worker_get_trace (f->worker);
+  int accepted = 0, dropped = 0;
+  for (guint i = 0; i < trace->len; i++)
+    {
+      AsWorkerTraceEntry *e = &g_array_index (trace, AsWorkerTraceEntry, i);
+      g_assert_true (e->accepted == (e->generation == e->latest));
+      if (e->accepted)
+        accepted++;
+      else
+        dropped++;
+    }
+  g_test_message ("200 edits: %d posts delivered, %d stale ones dropped, %u passes finished",
+                  accepted, dropped, f->finished->len);
+  /* Tokens of the final analysis are the tokenizer's for the final text. */
+  g_autofree char *dir = as_model_default_dir ();
+  AsTokenizer *tok = as_tokenizer_new_from_dir (dir, NULL);
+  AsEncoding *enc = as_tokenizer_encode (tok, text, NULL, 512);
+  g_assert_cmpint (enc->n_tokens, ==, last->n);
+  for (int i = 0; i < enc->n_tokens; i++)
+    g_assert_cmpstr (enc->tokens[i].text, ==, last->encoding->tokens[i].text);
+  as_encoding_free (enc);
+  as_tokenizer_free (tok);
+}
+
+static void
+test_dispose_while_busy (Fixture       *f,
+                         gconstpointer  data)
+{
+  if (!have_default_model ())
+    {
+      g_test_skip ("default model not downloaded (run tools/setup)");
+      return;
+    }
+  load_default (f);
+  as_worker_set_layer_delay (f->worker, 50000);
+  as_worker_analyse (f->worker, SAMPLE, NULL);
+  g_usleep (20000);
+  /* Joins the thread within one layer; queued posts find no owner. */
+  gint64 t0 = g_get_monotonic_time ();
+  g_clear_object (&f->worker);
+  g_assert_cmpint (g_get_monotonic_time () - t0, <, 2 * G_USEC_PER_SEC);
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+  g_assert_cmpint (f->finished->len, ==, 0);
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  g_test_init (&argc, &argv, NULL);
+  test_thread = g_thread_self ();
+
+#define ADD(path, fn) g_test_add (path, Fixture, NULL, fixture_set_up, fn, fixture_tear_down)
+  ADD ("/worker/bad-folder", test_bad_folder);
+  ADD ("/worker/failed-load-keeps-model", test_failed_load_keeps_model);
+  ADD ("/worker/matches-engine", test_matches_engine);
+  ADD ("/worker/newer-cancels-older", test_newer_cancels_older);
+  ADD ("/worker/queued-posts-dropped", test_queued_posts_dropped);
+  ADD ("/worker/rapid-edits", test_rapid_edits);
+  ADD ("/worker/dispose-while-busy", test_dispose_while_busy);
+#undef ADD
+
+  return g_test_run ();
+}

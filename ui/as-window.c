@@ -1,0 +1,748 @@
+/* as-window.c — wires the entries, the worker and the views together.
+ *
+ * The window owns one AsWorker (the engine thread) and one AsViewState. It
+ * never waits on the engine: typing restarts a short debounce, which sends a
+ * request; the worker's per-layer posts move the view state forward; anything
+ * from an older generation is dropped by the worker before it gets here.
+ */
+#include "as-window.h"
+
+#include "as-recent-models.h"
+#include "as-token-strip.h"
+#include "as-trace.h"
+
+/* Long enough to fold a burst of keystrokes into one request, short enough
+ * to feel immediate. */
+#define DEBOUNCE_MS 40
+
+struct _AsWindow
+{
+  AdwApplicationWindow  parent_instance;
+
+  /* Template widgets */
+  AdwWindowTitle       *window_title;
+  AdwSplitButton       *open_button;
+  GtkSpinner           *spinner;
+  GtkRevealer          *progress_revealer;
+  GtkProgressBar       *progress;
+  AdwToastOverlay      *toast_overlay;
+  GtkStack             *stack;
+  GtkEntry             *entry_a;
+  GtkEntry             *entry_b;
+  AsTokenStrip         *token_strip;
+  GtkLabel             *status_label;
+  GtkDropDown          *colormap_dropdown;
+  GtkPaned             *paned;
+  GtkLabel             *grid_caption;
+  AsModelGrid          *model_grid;
+  GtkLabel             *head_title;
+  GtkLabel             *head_caption;
+  AsHeadView           *head_view;
+  GMenu                *recent_section;
+  GMenu                *recent_section_menu;
+
+  AsWorker             *worker;
+  AsViewState          *state;
+  guint                 debounce_id;
+  gboolean              have_model;
+  gboolean              first_load;
+  char                 *loading_dir;
+  gulong                after_paint_id;
+  GdkFrameClock        *frame_clock;
+};
+
+G_DEFINE_FINAL_TYPE (AsWindow, as_window, ADW_TYPE_APPLICATION_WINDOW)
+
+enum {
+  PROP_0,
+  PROP_HIDE_SPECIAL,
+  PROP_RENORMALISE,
+  PROP_FIT_SCALE,
+  PROP_COLORMAP,
+  N_PROPS
+};
+
+static GParamSpec *properties[N_PROPS];
+
+static void
+toast (AsWindow   *self,
+       const char *text)
+{
+  AdwToast *t = adw_toast_new (text);
+  adw_toast_set_timeout (t, 4);
+  adw_toast_overlay_add_toast (self->toast_overlay, t);
+}
+
+/* ---- analysis ----------------------------------------------------------- */
+
+static void
+request_analysis (AsWindow *self)
+{
+  g_clear_handle_id (&self->debounce_id, g_source_remove);
+  if (!self->have_model)
+    return;
+  const char *a = gtk_editable_get_text (GTK_EDITABLE (self->entry_a));
+  const char *b = gtk_editable_get_text (GTK_EDITABLE (self->entry_b));
+  guint generation = as_worker_analyse (self->worker, a, b);
+  as_trace_requested (generation, (int) (strlen (a) + strlen (b)));
+}
+
+static gboolean
+debounce_done (gpointer data)
+{
+  AsWindow *self = data;
+  self->debounce_id = 0;
+  request_analysis (self);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+on_text_changed (AsWindow *self)
+{
+  as_trace_keystroke ();
+  g_clear_handle_id (&self->debounce_id, g_source_remove);
+  self->debounce_id = g_timeout_add (DEBOUNCE_MS, debounce_done, self);
+}
+
+static void
+on_analysis_started (AsWindow   *self,
+                     AsAnalysis *analysis)
+{
+  gtk_spinner_start (self->spinner);
+}
+
+static void
+on_layer_ready (AsWindow   *self,
+                AsAnalysis *analysis,
+                int         layer)
+{
+  /* The views switch to a new analysis with its first layer, so a view never
+   * mixes the tokens of one text with the attention of another. */
+  if (as_view_state_get_analysis (self->state) != analysis)
+    as_view_state_set_analysis (self->state, analysis);
+  as_view_state_layer_added (self->state, layer);
+}
+
+static void
+update_status (AsWindow *self)
+{
+  AsAnalysis *a = as_view_state_get_analysis (self->state);
+  if (a == NULL)
+    {
+      gtk_label_set_text (self->status_label, "");
+      return;
+    }
+  g_autoptr(GString) s = g_string_new (NULL);
+  g_string_append_printf (s, "%d tokens", a->n);
+  if (a->text_b != NULL)
+    g_string_append (s, " (pair)");
+  if (a->encoding->truncated)
+    g_string_append_printf (s, ", %d dropped to fit", a->encoding->n_dropped);
+  g_string_append_printf (s, " · %s · %d layers × %d heads", a->model_name, a->n_layers, a->n_heads);
+  if (a->layers_ready == a->n_layers)
+    g_string_append_printf (s, " · %.1f ms on %s", a->compute_time / 1000.0,
+                            as_worker_get_backend_name (self->worker));
+  gtk_label_set_text (self->status_label, s->str);
+  /* The line may be ellipsized next to the options; the tooltip has it all. */
+  gtk_widget_set_tooltip_text (GTK_WIDGET (self->status_label), s->str);
+}
+
+static void
+on_analysis_finished (AsWindow   *self,
+                      AsAnalysis *analysis)
+{
+  gtk_spinner_stop (self->spinner);
+  update_status (self);
+  as_trace_print ("engine: gen %u, %d tokens: forward %.1f ms, request -> all layers delivered %.1f ms",
+                  analysis->generation, analysis->n, analysis->compute_time / 1000.0,
+                  (g_get_monotonic_time () - analysis->request_time) / 1000.0);
+}
+
+static void
+on_analysis_failed (AsWindow     *self,
+                    guint         generation,
+                    const GError *error)
+{
+  gtk_spinner_stop (self->spinner);
+  g_autofree char *msg = g_strdup_printf ("Analysis failed: %s", error->message);
+  toast (self, msg);
+}
+
+/* ---- models ------------------------------------------------------------- */
+
+static void
+rebuild_recent_menu (AsWindow *self)
+{
+  g_auto(GStrv) dirs = as_recent_models_load ();
+  GMenu *menus[] = { self->recent_section, self->recent_section_menu };
+
+  for (guint m = 0; m < G_N_ELEMENTS (menus); m++)
+    {
+      g_menu_remove_all (menus[m]);
+      for (guint i = 0; dirs[i] != NULL; i++)
+        {
+          g_autofree char *base = g_path_get_basename (dirs[i]);
+          g_autofree char *parent = g_path_get_dirname (dirs[i]);
+          g_autofree char *parent_base = g_path_get_basename (parent);
+          /* "model — parent folder", so two checkouts of one model differ. */
+          g_autofree char *label = g_strdup_printf ("%s — %s", base, parent_base);
+          g_autoptr(GMenuItem) item = g_menu_item_new (label, NULL);
+          g_menu_item_set_action_and_target (item, "win.open-recent", "s", dirs[i]);
+          g_menu_append_item (menus[m], item);
+        }
+      if (dirs[0] == NULL)
+        {
+          g_autoptr(GMenuItem) item = g_menu_item_new ("No recent models", "win.none");
+          g_menu_append_item (menus[m], item);
+        }
+    }
+}
+
+static void
+on_model_progress (AsWindow   *self,
+                   const char *dir,
+                   const char *stage,
+                   double      fraction)
+{
+  g_autofree char *name = g_path_get_basename (dir);
+  g_autofree char *text = g_strdup_printf ("Loading %s: %s…", name, stage);
+  gtk_progress_bar_set_fraction (self->progress, fraction);
+  gtk_progress_bar_set_text (self->progress, text);
+  gtk_revealer_set_reveal_child (self->progress_revealer, TRUE);
+}
+
+static void
+on_model_loaded (AsWindow   *self,
+                 const char *dir,
+                 const char *name)
+{
+  gtk_revealer_set_reveal_child (self->progress_revealer, FALSE);
+  g_clear_pointer (&self->loading_dir, g_free);
+  self->have_model = TRUE;
+  gtk_stack_set_visible_child_name (self->stack, "views");
+  adw_window_title_set_subtitle (self->window_title, name);
+
+  as_recent_models_add (dir);
+  rebuild_recent_menu (self);
+  if (!self->first_load)
+    {
+      g_autofree char *msg = g_strdup_printf ("Loaded %s", name);
+      toast (self, msg);
+    }
+  self->first_load = FALSE;
+  /* Not a keystroke: the trace should not time the model load as typing. */
+  as_trace_forget_keystroke ();
+  request_analysis (self);
+}
+
+static void
+on_model_failed (AsWindow     *self,
+                 const char   *dir,
+                 const GError *error)
+{
+  gtk_revealer_set_reveal_child (self->progress_revealer, FALSE);
+  g_clear_pointer (&self->loading_dir, g_free);
+
+  if (!self->have_model)
+    gtk_stack_set_visible_child_name (self->stack, "empty");
+
+  /* A quiet start without the default model shows the empty page only. */
+  if (self->first_load)
+    {
+      self->first_load = FALSE;
+      g_warning ("cannot open the default model: %s", error->message);
+      return;
+    }
+
+  GtkWidget *dialog = adw_message_dialog_new (GTK_WINDOW (self), "Could Not Open Model", NULL);
+  adw_message_dialog_format_body (ADW_MESSAGE_DIALOG (dialog), "%s%s", error->message,
+                                  self->have_model ? "\n\nThe previous model is still loaded." : "");
+  adw_message_dialog_add_response (ADW_MESSAGE_DIALOG (dialog), "close", "_Close");
+  gtk_window_present (GTK_WINDOW (dialog));
+}
+
+void
+as_window_open_model (AsWindow   *self,
+                      const char *dir)
+{
+  g_return_if_fail (AS_IS_WINDOW (self));
+  g_return_if_fail (dir != NULL);
+
+  g_free (self->loading_dir);
+  self->loading_dir = g_strdup (dir);
+  on_model_progress (self, dir, "waiting for the engine", 0.02);
+  as_worker_load_model (self->worker, dir);
+}
+
+static void
+on_chooser_response (GtkNativeDialog *chooser,
+                     int              response,
+                     AsWindow        *self)
+{
+  if (response == GTK_RESPONSE_ACCEPT)
+    {
+      g_autoptr(GFile) file = gtk_file_chooser_get_file (GTK_FILE_CHOOSER (chooser));
+      g_autofree char *path = file != NULL ? g_file_get_path (file) : NULL;
+      if (path != NULL)
+        as_window_open_model (self, path);
+    }
+  gtk_native_dialog_destroy (chooser);
+  g_object_unref (chooser);
+}
+
+static void
+open_model_action (GtkWidget  *widget,
+                   const char *action_name,
+                   GVariant   *parameter)
+{
+  AsWindow *self = AS_WINDOW (widget);
+  GtkFileChooserNative *chooser =
+    gtk_file_chooser_native_new ("Open Model Folder", GTK_WINDOW (self),
+                                 GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER, "_Open", "_Cancel");
+  gtk_native_dialog_set_modal (GTK_NATIVE_DIALOG (chooser), TRUE);
+  const char *current = as_worker_get_model_dir (self->worker);
+  if (current != NULL)
+    {
+      g_autofree char *parent = g_path_get_dirname (current);
+      g_autoptr(GFile) folder = g_file_new_for_path (parent);
+      gtk_file_chooser_set_current_folder (GTK_FILE_CHOOSER (chooser), folder, NULL);
+    }
+  g_signal_connect (chooser, "response", G_CALLBACK (on_chooser_response), self);
+  gtk_native_dialog_show (GTK_NATIVE_DIALOG (chooser));
+}
+
+static void
+open_recent_action (GtkWidget  *widget,
+                    const char *action_name,
+                    GVariant   *parameter)
+{
+  as_window_open_model (AS_WINDOW (widget), g_variant_get_string (parameter, NULL));
+}
+
+static gboolean
+on_drop (GtkDropTarget *target,
+         const GValue  *value,
+         double         x,
+         double         y,
+         AsWindow      *self)
+{
+  GSList *files = g_value_get_boxed (value);
+  if (files == NULL)
+    return FALSE;
+  GFile *file = files->data;
+  g_autofree char *path = g_file_get_path (file);
+  if (path == NULL)
+    return FALSE;
+  /* A dropped config.json or safetensors file means its folder. */
+  if (!g_file_test (path, G_FILE_TEST_IS_DIR))
+    {
+      char *parent = g_path_get_dirname (path);
+      g_free (path);
+      path = parent;
+    }
+  as_window_open_model (self, path);
+  return TRUE;
+}
+
+/* ---- selection and options ---------------------------------------------- */
+
+static void
+move_action (GtkWidget  *widget,
+             const char *action_name,
+             GVariant   *parameter)
+{
+  AsWindow *self = AS_WINDOW (widget);
+  int dl, dh;
+  g_variant_get (parameter, "(ii)", &dl, &dh);
+  as_view_state_move (self->state, dl, dh);
+}
+
+static void
+focus_text_action (GtkWidget  *widget,
+                   const char *action_name,
+                   GVariant   *parameter)
+{
+  gtk_widget_grab_focus (GTK_WIDGET (AS_WINDOW (widget)->entry_a));
+}
+
+static void
+update_head_title (AsWindow *self)
+{
+  int layer = as_view_state_get_layer (self->state);
+  int head = as_view_state_get_head (self->state);
+  g_autofree char *title = g_strdup_printf ("Head view: layer %d, head %d", layer, head);
+  gtk_label_set_text (self->head_title, title);
+
+  AsAnalysis *a = as_view_state_get_analysis (self->state);
+  int token = as_view_state_get_token (self->state);
+  g_autofree char *caption = NULL;
+  if (a != NULL && token >= 0)
+    caption = g_strdup_printf ("Rows are queries, columns keys. Token %d “%s” highlighted (Esc clears).",
+                               token, a->encoding->tokens[token].text);
+  else
+    caption = g_strdup ("Rows are queries, columns keys. Hover for values; click a cell to highlight its token.");
+  gtk_label_set_text (self->head_caption, caption);
+}
+
+static void
+update_grid_caption (AsWindow *self)
+{
+  AsAnalysis *a = as_view_state_get_analysis (self->state);
+  g_autofree char *text = NULL;
+  if (a == NULL)
+    text = g_strdup ("");
+  else
+    text = g_strdup_printf ("%d layers × %d heads. Click a head, or use the arrow keys; "
+                            "Page Up/Down change layer.", a->n_layers, a->n_heads);
+  gtk_label_set_text (self->grid_caption, text);
+}
+
+static void
+on_view_analysis_changed (AsWindow *self)
+{
+  update_status (self);
+  update_grid_caption (self);
+  update_head_title (self);
+}
+
+static void
+on_dark_changed (AsWindow *self)
+{
+  AdwStyleManager *sm = adw_style_manager_get_default ();
+  as_view_state_set_dark (self->state, adw_style_manager_get_dark (sm));
+}
+
+static void
+on_frame_painted (AsWindow *self)
+{
+  as_trace_frame_painted ();
+}
+
+static void
+as_window_realize (GtkWidget *widget)
+{
+  AsWindow *self = AS_WINDOW (widget);
+
+  GTK_WIDGET_CLASS (as_window_parent_class)->realize (widget);
+
+  /* The trace measures up to the frame being painted, not just built. */
+  if (as_trace_enabled ())
+    {
+      self->frame_clock = g_object_ref (gtk_widget_get_frame_clock (widget));
+      self->after_paint_id = g_signal_connect_swapped (self->frame_clock, "after-paint",
+                                                       G_CALLBACK (on_frame_painted), self);
+    }
+}
+
+static void
+as_window_unrealize (GtkWidget *widget)
+{
+  AsWindow *self = AS_WINDOW (widget);
+
+  if (self->frame_clock != NULL)
+    {
+      g_clear_signal_handler (&self->after_paint_id, self->frame_clock);
+      g_clear_object (&self->frame_clock);
+    }
+  GTK_WIDGET_CLASS (as_window_parent_class)->unrealize (widget);
+}
+
+/* ---- public ------------------------------------------------------------- */
+
+AsWindow *
+as_window_new (GtkApplication *application)
+{
+  return g_object_new (AS_TYPE_WINDOW, "application", application, NULL);
+}
+
+void
+as_window_set_text (AsWindow   *self,
+                    const char *text_a,
+                    const char *text_b)
+{
+  g_return_if_fail (AS_IS_WINDOW (self));
+  gtk_editable_set_text (GTK_EDITABLE (self->entry_a), text_a != NULL ? text_a : "");
+  gtk_editable_set_text (GTK_EDITABLE (self->entry_b), text_b != NULL ? text_b : "");
+}
+
+AsWorker *
+as_window_get_worker (AsWindow *self)
+{
+  g_return_val_if_fail (AS_IS_WINDOW (self), NULL);
+  return self->worker;
+}
+
+AsViewState *
+as_window_get_view_state (AsWindow *self)
+{
+  g_return_val_if_fail (AS_IS_WINDOW (self), NULL);
+  return self->state;
+}
+
+GtkEditable *
+as_window_get_entry_a (AsWindow *self)
+{
+  g_return_val_if_fail (AS_IS_WINDOW (self), NULL);
+  return GTK_EDITABLE (self->entry_a);
+}
+
+GtkEditable *
+as_window_get_entry_b (AsWindow *self)
+{
+  g_return_val_if_fail (AS_IS_WINDOW (self), NULL);
+  return GTK_EDITABLE (self->entry_b);
+}
+
+AsHeadView *
+as_window_get_head_view (AsWindow *self)
+{
+  g_return_val_if_fail (AS_IS_WINDOW (self), NULL);
+  return self->head_view;
+}
+
+AsModelGrid *
+as_window_get_model_grid (AsWindow *self)
+{
+  g_return_val_if_fail (AS_IS_WINDOW (self), NULL);
+  return self->model_grid;
+}
+
+gboolean
+as_window_is_idle (AsWindow *self)
+{
+  g_return_val_if_fail (AS_IS_WINDOW (self), FALSE);
+  AsAnalysis *a = as_view_state_get_analysis (self->state);
+  return self->debounce_id == 0 &&
+         !as_worker_is_loading (self->worker) &&
+         a != NULL &&
+         a->generation == as_worker_get_generation (self->worker) &&
+         as_view_state_get_layers_ready (self->state) == a->n_layers;
+}
+
+/* ---- GObject ------------------------------------------------------------ */
+
+static void
+as_window_dispose (GObject *object)
+{
+  AsWindow *self = AS_WINDOW (object);
+
+  g_clear_handle_id (&self->debounce_id, g_source_remove);
+  if (self->worker != NULL)
+    g_signal_handlers_disconnect_by_data (self->worker, self);
+  g_clear_object (&self->worker);
+  gtk_widget_dispose_template (GTK_WIDGET (self), AS_TYPE_WINDOW);
+
+  G_OBJECT_CLASS (as_window_parent_class)->dispose (object);
+}
+
+static void
+as_window_finalize (GObject *object)
+{
+  AsWindow *self = AS_WINDOW (object);
+
+  g_clear_object (&self->state);
+  g_free (self->loading_dir);
+
+  G_OBJECT_CLASS (as_window_parent_class)->finalize (object);
+}
+
+static void
+as_window_get_property (GObject    *object,
+                        guint       prop_id,
+                        GValue     *value,
+                        GParamSpec *pspec)
+{
+  AsWindow *self = AS_WINDOW (object);
+
+  switch (prop_id)
+    {
+    case PROP_HIDE_SPECIAL:
+      g_value_set_boolean (value, as_view_state_get_hide_special (self->state));
+      break;
+    case PROP_RENORMALISE:
+      g_value_set_boolean (value, as_view_state_get_renormalise (self->state));
+      break;
+    case PROP_FIT_SCALE:
+      g_value_set_boolean (value, as_view_state_get_fit_scale (self->state));
+      break;
+    case PROP_COLORMAP:
+      g_value_set_string (value, as_colormap_name (as_view_state_get_colormap (self->state)));
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+as_window_set_property (GObject      *object,
+                        guint         prop_id,
+                        const GValue *value,
+                        GParamSpec   *pspec)
+{
+  AsWindow *self = AS_WINDOW (object);
+
+  switch (prop_id)
+    {
+    case PROP_HIDE_SPECIAL:
+      as_view_state_set_hide_special (self->state, g_value_get_boolean (value));
+      break;
+    case PROP_RENORMALISE:
+      as_view_state_set_renormalise (self->state, g_value_get_boolean (value));
+      break;
+    case PROP_FIT_SCALE:
+      as_view_state_set_fit_scale (self->state, g_value_get_boolean (value));
+      break;
+    case PROP_COLORMAP:
+      {
+        int id = as_colormap_from_name (g_value_get_string (value));
+        if (id >= 0)
+          as_view_state_set_colormap (self->state, id);
+      }
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+/* The window's properties mirror the view state, so the property actions
+ * (menus, check buttons, accelerators) and the state never disagree. */
+static void
+forward_notify (AsWindow   *self,
+                GParamSpec *pspec)
+{
+  if (g_str_equal (pspec->name, "hide-special"))
+    {
+      g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_HIDE_SPECIAL]);
+      gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.renormalise",
+                                     as_view_state_get_hide_special (self->state));
+    }
+  else if (g_str_equal (pspec->name, "renormalise"))
+    g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_RENORMALISE]);
+  else if (g_str_equal (pspec->name, "fit-scale"))
+    g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_FIT_SCALE]);
+  else if (g_str_equal (pspec->name, "colormap"))
+    g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_COLORMAP]);
+}
+
+static void
+add_move (GtkWidgetClass  *widget_class,
+          guint            key,
+          GdkModifierType  mods,
+          int              dlayer,
+          int              dhead)
+{
+  gtk_widget_class_add_binding_action (widget_class, key, mods, "win.move", "(ii)", dlayer, dhead);
+}
+
+static void
+as_window_class_init (AsWindowClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  GtkWidgetClass *widget_class = GTK_WIDGET_CLASS (klass);
+
+  object_class->dispose = as_window_dispose;
+  object_class->finalize = as_window_finalize;
+  object_class->get_property = as_window_get_property;
+  object_class->set_property = as_window_set_property;
+  widget_class->realize = as_window_realize;
+  widget_class->unrealize = as_window_unrealize;
+
+  GParamFlags rw = G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS;
+  properties[PROP_HIDE_SPECIAL] = g_param_spec_boolean ("hide-special", NULL, NULL, FALSE, rw);
+  properties[PROP_RENORMALISE] = g_param_spec_boolean ("renormalise", NULL, NULL, FALSE, rw);
+  properties[PROP_FIT_SCALE] = g_param_spec_boolean ("fit-scale", NULL, NULL, FALSE, rw);
+  properties[PROP_COLORMAP] = g_param_spec_string ("colormap", NULL, NULL, "viridis", rw);
+  g_object_class_install_properties (object_class, N_PROPS, properties);
+
+  g_type_ensure (AS_TYPE_TOKEN_STRIP);
+  g_type_ensure (AS_TYPE_MODEL_GRID);
+  g_type_ensure (AS_TYPE_HEAD_VIEW);
+
+  gtk_widget_class_set_template_from_resource (widget_class, "/io/github/attnscope/AttnScope/as-window.ui");
+  gtk_widget_class_bind_template_child (widget_class, AsWindow, window_title);
+  gtk_widget_class_bind_template_child (widget_class, AsWindow, open_button);
+  gtk_widget_class_bind_template_child (widget_class, AsWindow, spinner);
+  gtk_widget_class_bind_template_child (widget_class, AsWindow, progress_revealer);
+  gtk_widget_class_bind_template_child (widget_class, AsWindow, progress);
+  gtk_widget_class_bind_template_child (widget_class, AsWindow, toast_overlay);
+  gtk_widget_class_bind_template_child (widget_class, AsWindow, stack);
+  gtk_widget_class_bind_template_child (widget_class, AsWindow, entry_a);
+  gtk_widget_class_bind_template_child (widget_class, AsWindow, entry_b);
+  gtk_widget_class_bind_template_child (widget_class, AsWindow, token_strip);
+  gtk_widget_class_bind_template_child (widget_class, AsWindow, status_label);
+  gtk_widget_class_bind_template_child (widget_class, AsWindow, colormap_dropdown);
+  gtk_widget_class_bind_template_child (widget_class, AsWindow, paned);
+  gtk_widget_class_bind_template_child (widget_class, AsWindow, grid_caption);
+  gtk_widget_class_bind_template_child (widget_class, AsWindow, model_grid);
+  gtk_widget_class_bind_template_child (widget_class, AsWindow, head_title);
+  gtk_widget_class_bind_template_child (widget_class, AsWindow, head_caption);
+  gtk_widget_class_bind_template_child (widget_class, AsWindow, head_view);
+  gtk_widget_class_bind_template_child (widget_class, AsWindow, recent_section);
+  gtk_widget_class_bind_template_child (widget_class, AsWindow, recent_section_menu);
+
+  gtk_widget_class_install_action (widget_class, "win.open-model", NULL, open_model_action);
+  gtk_widget_class_install_action (widget_class, "win.open-recent", "s", open_recent_action);
+  gtk_widget_class_install_action (widget_class, "win.move", "(ii)", move_action);
+  gtk_widget_class_install_action (widget_class, "win.focus-text", NULL, focus_text_action);
+  gtk_widget_class_install_property_action (widget_class, "win.hide-special", "hide-special");
+  gtk_widget_class_install_property_action (widget_class, "win.renormalise", "renormalise");
+  gtk_widget_class_install_property_action (widget_class, "win.fit-scale", "fit-scale");
+  gtk_widget_class_install_property_action (widget_class, "win.colormap", "colormap");
+
+  /* Work anywhere in the window, the sentence entry included. Plain arrows
+   * belong to the entries; the grid and head view take them when focused. */
+  add_move (widget_class, GDK_KEY_Page_Up, 0, -1, 0);
+  add_move (widget_class, GDK_KEY_Page_Down, 0, 1, 0);
+  add_move (widget_class, GDK_KEY_Up, GDK_ALT_MASK, -1, 0);
+  add_move (widget_class, GDK_KEY_Down, GDK_ALT_MASK, 1, 0);
+  add_move (widget_class, GDK_KEY_Left, GDK_ALT_MASK, 0, -1);
+  add_move (widget_class, GDK_KEY_Right, GDK_ALT_MASK, 0, 1);
+}
+
+static void
+as_window_init (AsWindow *self)
+{
+  /* Before the template: its property actions read the state at once. */
+  self->state = as_view_state_new ();
+  gtk_widget_init_template (GTK_WIDGET (self));
+
+  self->first_load = TRUE;
+  as_token_strip_set_view_state (self->token_strip, self->state);
+  as_model_grid_set_view_state (self->model_grid, self->state);
+  as_head_view_set_view_state (self->head_view, self->state);
+  g_signal_connect_swapped (self->state, "notify", G_CALLBACK (forward_notify), self);
+  g_signal_connect_swapped (self->state, "notify::analysis", G_CALLBACK (on_view_analysis_changed), self);
+  g_signal_connect_swapped (self->state, "notify::layer", G_CALLBACK (update_head_title), self);
+  g_signal_connect_swapped (self->state, "notify::head", G_CALLBACK (update_head_title), self);
+  g_signal_connect_swapped (self->state, "notify::token", G_CALLBACK (update_head_title), self);
+  g_object_bind_property (self->state, "colormap", self->colormap_dropdown, "selected",
+                          G_BINDING_BIDIRECTIONAL | G_BINDING_SYNC_CREATE);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.renormalise", FALSE);
+  update_head_title (self);
+
+  AdwStyleManager *sm = adw_style_manager_get_default ();
+  g_signal_connect_object (sm, "notify::dark", G_CALLBACK (on_dark_changed), self, G_CONNECT_SWAPPED);
+  on_dark_changed (self);
+
+  self->worker = as_worker_new ();
+  g_signal_connect_swapped (self->worker, "model-progress", G_CALLBACK (on_model_progress), self);
+  g_signal_connect_swapped (self->worker, "model-loaded", G_CALLBACK (on_model_loaded), self);
+  g_signal_connect_swapped (self->worker, "model-failed", G_CALLBACK (on_model_failed), self);
+  g_signal_connect_swapped (self->worker, "analysis-started", G_CALLBACK (on_analysis_started), self);
+  g_signal_connect_swapped (self->worker, "layer-ready", G_CALLBACK (on_layer_ready), self);
+  g_signal_connect_swapped (self->worker, "analysis-finished", G_CALLBACK (on_analysis_finished), self);
+  g_signal_connect_swapped (self->worker, "analysis-failed", G_CALLBACK (on_analysis_failed), self);
+
+  g_signal_connect_swapped (self->entry_a, "changed", G_CALLBACK (on_text_changed), self);
+  g_signal_connect_swapped (self->entry_b, "changed", G_CALLBACK (on_text_changed), self);
+
+  GtkDropTarget *drop = gtk_drop_target_new (GDK_TYPE_FILE_LIST, GDK_ACTION_COPY);
+  g_signal_connect (drop, "drop", G_CALLBACK (on_drop), self);
+  gtk_widget_add_controller (GTK_WIDGET (self), GTK_EVENT_CONTROLLER (drop));
+
+  rebuild_recent_menu (self);
+  gtk_editable_set_text (GTK_EDITABLE (self->entry_a), AS_SAMPLE_SENTENCE);
+  gtk_widget_grab_focus (GTK_WIDGET (self->entry_a));
+  /* Ready to type on: cursor at the end, nothing selected. */
+  gtk_editable_set_position (GTK_EDITABLE (self->entry_a), -1);
+}
