@@ -25,9 +25,9 @@ escaped_unit (const char *q,
 
 /* Walks the text once, iteratively (so the check itself cannot overflow the
  * stack): the nesting of [ and { outside strings must stay within
- * AS_JSON_MAX_DEPTH, and a \u escape of a UTF-16 surrogate must be a
- * high/low pair, since json-glib turns a lone one into bytes that are not
- * UTF-8. Syntax is otherwise json-glib's business. Returns the problem, or
+ * AS_JSON_MAX_DEPTH, a \u escape must have its four hex digits, and one of
+ * a UTF-16 surrogate must be a high/low pair: json-glib turns a lone one (or
+ * "\ud8n0") into bytes that are not UTF-8. Syntax is otherwise json-glib's business. Returns the problem, or
  * NULL, with its offset in *WHERE. */
 static const char *
 scan_text (const char *p,
@@ -43,6 +43,8 @@ scan_text (const char *p,
       if (in_string)
         {
           int unit = escaped_unit (q, end);
+          if (unit < 0 && *q == '\\' && q + 1 < end && q[1] == 'u')
+            return "a malformed \\u escape (four hex digits expected)";
           if (unit >= 0xDC00 && unit <= 0xDFFF)
             return "an unpaired low surrogate escape";
           if (unit >= 0xD800 && unit <= 0xDBFF)
@@ -100,6 +102,15 @@ as_json_guard_load (JsonParser  *parser,
                    "%s: not valid JSON: %s at byte %" G_GSIZE_FORMAT,
                    display_name, bad < data + length && *bad == '\0' ? "a NUL byte" : "invalid UTF-8",
                    (gsize) (bad - data));
+      return FALSE;
+    }
+  gsize blank = 0;
+  while (blank < length && g_ascii_isspace (data[blank]))
+    blank++;
+  if (blank == length)
+    {
+      g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_FORMAT,
+                   "%s: the file is empty%s", display_name, length > 0 ? " (only whitespace)" : "");
       return FALSE;
     }
   if ((problem = scan_text (data, data + length, &where)) != NULL)

@@ -16,9 +16,10 @@ G_BEGIN_DECLS
 /* Deeper than any config.json or tokenizer.json (they nest 3 to 6 levels). */
 #define AS_JSON_MAX_DEPTH 128
 
-/* Loads DATA (LENGTH bytes) into PARSER after checking that it is valid UTF-8
- * without NUL bytes and nests at most AS_JSON_MAX_DEPTH levels. Errors are
- * AS_MODEL_ERROR_FORMAT, "DISPLAY_NAME: not valid JSON: reason". */
+/* Loads DATA (LENGTH bytes) into PARSER after checking that it is not empty,
+ * is valid UTF-8 without NUL bytes, has well-formed \u escapes and nests at
+ * most AS_JSON_MAX_DEPTH levels. Errors are AS_MODEL_ERROR_FORMAT,
+ * "DISPLAY_NAME: not valid JSON: reason" (or "…: the file is empty"). */
 gboolean as_json_guard_load (JsonParser  *parser,
                              const char  *data,
                              gsize        length,

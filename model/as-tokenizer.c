@@ -1593,6 +1593,19 @@ load_template (AsTokenizer *tok, JsonObject *processor, const char *which,
       if (!load_template_piece (tok, template, piece, specials, error))
         return FALSE;
     }
+  /* A sentence's tokens are moved into the encoding, once: a template that
+   * names A or B twice (no real tokenizer does) would repeat them beyond the
+   * truncation budget, so it is refused. */
+  for (int sequence = 0; sequence < 2; sequence++)
+    {
+      int uses = 0;
+      for (guint i = 0; i < template->len; i++)
+        uses += g_array_index (template, TemplatePiece, i).sequence == sequence;
+      if (uses > 1)
+        return fail (error, AS_MODEL_ERROR_UNSUPPORTED,
+                     "%s: post_processor.%s uses sequence %c %d times (at most once is supported)",
+                     tok->name, which, sequence == 0 ? 'A' : 'B', uses);
+    }
   return TRUE;
 }
 
@@ -1838,6 +1851,11 @@ load_file (const char *path, gboolean is_json, gboolean lowercase, GError **erro
   GError *local = NULL;
   AsTokenizer *tok;
 
+  if (g_file_test (path, G_FILE_TEST_IS_DIR))
+    {
+      fail (error, AS_MODEL_ERROR_IO, "%s: is a directory, expected a file", path);
+      return NULL;
+    }
   if (!g_file_get_contents (path, &contents, &length, &local))
     {
       fail (error, AS_MODEL_ERROR_IO, "%s: %s", path, local->message);

@@ -322,6 +322,30 @@ test_rapid_edits (void)
   g_assert_cmpint (draws->len, >, 0);
 }
 
+static char *
+artifacts_dir (void)
+{
+  const char *dir = g_getenv ("AS_TEST_ARTIFACTS");
+  char *out = g_strdup (dir != NULL ? dir : "artifacts");
+  g_mkdir_with_parents (out, 0755);
+  return out;
+}
+
+/* The screen as X has it, when ImageMagick's import is there. */
+static void
+capture_screen (const char *name)
+{
+  g_autofree char *import = g_find_program_in_path ("import");
+  if (import == NULL)
+    return;
+  g_autofree char *dir = artifacts_dir ();
+  g_autofree char *path = g_build_filename (dir, name, NULL);
+  const char *argv[] = { import, "-window", "root", path, NULL };
+  int status = 0;
+  g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, NULL, NULL, &status, NULL);
+  g_test_message ("screen captured to %s (status %d)", path, status);
+}
+
 static void
 test_bad_model_keeps_previous (void)
 {
@@ -351,6 +375,8 @@ test_bad_model_keeps_previous (void)
           g_test_message ("dialog: %s", body);
           g_assert_nonnull (strstr (body, "config.json"));
           found = TRUE;
+          spin (300);
+          capture_screen ("bad-model.png");
           gtk_window_destroy (w);
           break;
         }
@@ -436,23 +462,11 @@ test_screenshot (void)
   as_view_state_set_token (state, 10);
   spin (300);
 
-  const char *dir = g_getenv ("AS_TEST_ARTIFACTS");
-  g_autofree char *out_dir = g_strdup (dir != NULL ? dir : "artifacts");
-  g_mkdir_with_parents (out_dir, 0755);
+  g_autofree char *out_dir = artifacts_dir ();
   g_autofree char *png = g_build_filename (out_dir, "main-window.png", NULL);
   save_window_png (png);
   g_test_message ("window rendered to %s", png);
-
-  /* And the screen as X has it, when ImageMagick is there. */
-  g_autofree char *import = g_find_program_in_path ("import");
-  if (import != NULL)
-    {
-      g_autofree char *screen = g_build_filename (out_dir, "screen.png", NULL);
-      const char *argv[] = { import, "-window", "root", screen, NULL };
-      int status = 0;
-      g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, NULL, NULL, &status, NULL);
-      g_test_message ("screen captured to %s (status %d)", screen, status);
-    }
+  capture_screen ("screen.png");
 
   /* The PNG is a real picture of the window, not a blank. */
   g_autoptr(GdkTexture) tex = gdk_texture_new_from_filename (png, NULL);

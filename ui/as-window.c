@@ -21,18 +21,17 @@ struct _AsWindow
 
   /* Template widgets */
   AdwWindowTitle       *window_title;
-  AdwSplitButton       *open_button;
   GtkSpinner           *spinner;
   GtkRevealer          *progress_revealer;
   GtkProgressBar       *progress;
   AdwToastOverlay      *toast_overlay;
   GtkStack             *stack;
+  AdwStatusPage        *empty_page;
   GtkEntry             *entry_a;
   GtkEntry             *entry_b;
   AsTokenStrip         *token_strip;
   GtkLabel             *status_label;
   GtkDropDown          *colormap_dropdown;
-  GtkPaned             *paned;
   GtkLabel             *grid_caption;
   AsModelGrid          *model_grid;
   GtkLabel             *head_title;
@@ -46,7 +45,6 @@ struct _AsWindow
   guint                 debounce_id;
   gboolean              have_model;
   gboolean              first_load;
-  char                 *loading_dir;
   gulong                after_paint_id;
   GdkFrameClock        *frame_clock;
 };
@@ -217,7 +215,6 @@ on_model_loaded (AsWindow   *self,
                  const char *name)
 {
   gtk_revealer_set_reveal_child (self->progress_revealer, FALSE);
-  g_clear_pointer (&self->loading_dir, g_free);
   self->have_model = TRUE;
   gtk_stack_set_visible_child_name (self->stack, "views");
   adw_window_title_set_subtitle (self->window_title, name);
@@ -241,16 +238,22 @@ on_model_failed (AsWindow     *self,
                  const GError *error)
 {
   gtk_revealer_set_reveal_child (self->progress_revealer, FALSE);
-  g_clear_pointer (&self->loading_dir, g_free);
 
   if (!self->have_model)
     gtk_stack_set_visible_child_name (self->stack, "empty");
 
-  /* A quiet start without the default model shows the empty page only. */
+  /* The first model failing (no default model yet, say) gets the empty
+   * page, which says why, rather than a dialog over an empty window. */
   if (self->first_load)
     {
       self->first_load = FALSE;
-      g_warning ("cannot open the default model: %s", error->message);
+      g_autofree char *text =
+        g_strdup_printf ("%s\n\nRun tools/setup to fetch the default model, or open a model "
+                         "folder in Hugging Face layout (config.json, model.safetensors, "
+                         "tokenizer.json or vocab.txt). You can also drop a folder here.",
+                         error->message);
+      adw_status_page_set_description (self->empty_page, text);
+      g_message ("cannot open model: %s", error->message);
       return;
     }
 
@@ -268,8 +271,6 @@ as_window_open_model (AsWindow   *self,
   g_return_if_fail (AS_IS_WINDOW (self));
   g_return_if_fail (dir != NULL);
 
-  g_free (self->loading_dir);
-  self->loading_dir = g_strdup (dir);
   on_model_progress (self, dir, "waiting for the engine", 0.02);
   as_worker_load_model (self->worker, dir);
 }
@@ -541,7 +542,6 @@ as_window_finalize (GObject *object)
   AsWindow *self = AS_WINDOW (object);
 
   g_clear_object (&self->state);
-  g_free (self->loading_dir);
 
   G_OBJECT_CLASS (as_window_parent_class)->finalize (object);
 }
@@ -660,18 +660,17 @@ as_window_class_init (AsWindowClass *klass)
 
   gtk_widget_class_set_template_from_resource (widget_class, "/io/github/attnscope/AttnScope/as-window.ui");
   gtk_widget_class_bind_template_child (widget_class, AsWindow, window_title);
-  gtk_widget_class_bind_template_child (widget_class, AsWindow, open_button);
   gtk_widget_class_bind_template_child (widget_class, AsWindow, spinner);
   gtk_widget_class_bind_template_child (widget_class, AsWindow, progress_revealer);
   gtk_widget_class_bind_template_child (widget_class, AsWindow, progress);
   gtk_widget_class_bind_template_child (widget_class, AsWindow, toast_overlay);
   gtk_widget_class_bind_template_child (widget_class, AsWindow, stack);
+  gtk_widget_class_bind_template_child (widget_class, AsWindow, empty_page);
   gtk_widget_class_bind_template_child (widget_class, AsWindow, entry_a);
   gtk_widget_class_bind_template_child (widget_class, AsWindow, entry_b);
   gtk_widget_class_bind_template_child (widget_class, AsWindow, token_strip);
   gtk_widget_class_bind_template_child (widget_class, AsWindow, status_label);
   gtk_widget_class_bind_template_child (widget_class, AsWindow, colormap_dropdown);
-  gtk_widget_class_bind_template_child (widget_class, AsWindow, paned);
   gtk_widget_class_bind_template_child (widget_class, AsWindow, grid_caption);
   gtk_widget_class_bind_template_child (widget_class, AsWindow, model_grid);
   gtk_widget_class_bind_template_child (widget_class, AsWindow, head_title);
