@@ -137,7 +137,9 @@ as_application_startup (GApplication *app)
     { "win.open-model", { "<Control>o", NULL } },
     { "win.hide-special", { "<Control>h", NULL } },
     { "win.renormalise", { "<Control>r", NULL } },
-    { "win.fit-scale", { "<Control>e", NULL } },
+    { "win.fit-scale", { "<Control>f", NULL } },
+    { "win.export", { "<Control>e", NULL } },
+    { "win.copy-image", { "<Control><Shift>c", NULL } },
     { "win.focus-text", { "<Control>l", NULL } },
     { "window.close", { "<Control>w", NULL } },
   };

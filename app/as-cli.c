@@ -15,6 +15,9 @@ static GOptionEntry common_entries[] = {
   { "device", 0, 0, G_OPTION_ARG_STRING, NULL, "auto, cpu or gpu (default auto)", "DEVICE" },
   { "output", 'o', 0, G_OPTION_ARG_FILENAME, NULL, "Write to FILE instead of stdout", "FILE" },
   { "format", 'f', 0, G_OPTION_ARG_STRING, NULL, "Output format", "FORMAT" },
+  { "precision", 0, 0, G_OPTION_ARG_STRING, NULL,
+    "GPU arithmetic: fp32 (default, matches the CPU within 1e-5), tf32, fp16 or bf16; "
+    "the deviation from fp32 is measured and printed", "PRECISION" },
   { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_STRING_ARRAY, NULL, NULL, "TEXT" },
   { NULL }
 };
@@ -30,7 +33,8 @@ as_cli_common_group (AsCliCommon *common)
   entries[3].arg_data = &common->device;
   entries[4].arg_data = &common->output;
   entries[5].arg_data = &common->format;
-  entries[6].arg_data = &common->rest;
+  entries[6].arg_data = &common->precision;
+  entries[7].arg_data = &common->rest;
   g_option_group_add_entries (group, entries);
   g_free (entries);
   return group;
@@ -45,6 +49,7 @@ as_cli_common_clear (AsCliCommon *common)
   g_free (common->device);
   g_free (common->output);
   g_free (common->format);
+  g_free (common->precision);
   g_strfreev (common->rest);
 }
 
@@ -99,6 +104,40 @@ as_cli_load_model (AsCliCommon  *common,
   return as_model_load (dir, error);
 }
 
+/* Reduced precision is a trade: say what it costs on this model, measured
+ * now against fp32 on the GPU, on a sentence everyone can reproduce. */
+static void
+report_precision_cost (AsModel            *model,
+                       AsBackend          *backend,
+                       const AsGpuOptions *options)
+{
+  const char *name = as_precision_to_string (options->precision);
+  if (!as_backend_is_gpu (backend))
+    {
+      g_printerr ("attnscope-cli: note: --precision %s applies to the GPU only; the CPU computes in fp32\n",
+                  name);
+      return;
+    }
+  const char *probe = "The animal didn't cross the street because it was too tired.";
+  AsEncoding *enc = as_tokenizer_encode (model->tokenizer, probe, NULL, model->config->max_positions);
+  g_autofree int *ids = g_new (int, enc->n_tokens);
+  g_autofree int *types = g_new (int, enc->n_tokens);
+  for (int i = 0; i < enc->n_tokens; i++)
+    {
+      ids[i] = enc->tokens[i].id;
+      types[i] = enc->tokens[i].type_id;
+    }
+  double attn_diff = 0, hidden_diff = 0;
+  g_autoptr(GError) error = NULL;
+  if (as_gpu_measure_deviation (model, options, ids, types, enc->n_tokens, &attn_diff, &hidden_diff, &error))
+    g_printerr ("attnscope-cli: note: precision %s: largest difference from fp32 on \"%s\": "
+                "attention %.2e, final hidden state %.2e\n", name, probe, attn_diff, hidden_diff);
+  else
+    g_printerr ("attnscope-cli: note: precision %s: could not measure its deviation from fp32: %s\n",
+                name, error->message);
+  as_encoding_free (enc);
+}
+
 AsBackend *
 as_cli_open_backend (AsCliCommon  *common,
                      AsModel      *model,
@@ -112,9 +151,16 @@ as_cli_open_backend (AsCliCommon  *common,
                    "--device: '%s' is not one of auto, cpu, gpu", name);
       return NULL;
     }
-  /* Precision and CUDA device from $ATTNSCOPE_GPU_PRECISION / _DEVICE. */
+  /* Precision and CUDA device from $ATTNSCOPE_GPU_PRECISION / _DEVICE,
+   * --precision over the former. */
   AsGpuOptions options;
   as_gpu_options_init (&options);
+  if (common->precision != NULL && !as_precision_from_string (common->precision, &options.precision))
+    {
+      g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                   "--precision: '%s' is not one of fp32, tf32, fp16, bf16", common->precision);
+      return NULL;
+    }
   options.on_notice = as_notice_to_stderr;   /* a switch to the CPU during a pass */
   options.notice_data = (gpointer) "attnscope-cli";
 
@@ -128,6 +174,8 @@ as_cli_open_backend (AsCliCommon  *common,
       if (device == AS_DEVICE_GPU || plugin != NULL)
         as_notice_to_stderr (notice, (gpointer) "attnscope-cli");
     }
+  if (backend != NULL && options.precision != AS_PRECISION_FP32)
+    report_precision_cost (model, backend, &options);
   return backend;
 }
 

@@ -17,6 +17,7 @@ typedef struct {
   char  *device;      /* auto | cpu | gpu */
   char  *output;      /* -o FILE, default "-" */
   char  *format;
+  char  *precision;   /* fp32 | tf32 | fp16 | bf16 (GPU only) */
   char **rest;        /* positional words: the text */
 } AsCliCommon;
 

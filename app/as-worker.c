@@ -6,13 +6,19 @@
  * the thread never keeps the GObject alive, and a post that arrives after the
  * GObject is gone is simply dropped.
  *
- * Pending work is two slots, not a queue: a newer analysis replaces an older
- * one that has not started yet, since nobody wants the older result.
+ * Pending work is one slot per channel plus one for a load, not a queue: a
+ * newer request replaces an older one on its channel that has not started
+ * yet, since nobody wants the older result. The thread takes a load first,
+ * then MAIN, QKV, CAUSAL, COMPARE. Each channel has its own cancel flag and
+ * newest generation, so channels never cancel each other; the one exception
+ * is that a MAIN request makes a running side job stop between layers and
+ * go back into its slot (unless a newer one took it), so typing stays quick.
  */
 #include "as-worker.h"
 
 #include <string.h>
 
+#include "as-attention.h"
 #include "as-backend.h"
 #include "as-config.h"
 #include "as-error.h"
@@ -51,13 +57,52 @@ as_analysis_unref (AsAnalysis *analysis)
   g_atomic_rc_box_release_full (analysis, (GDestroyNotify) as_analysis_clear);
 }
 
+/* ---- AsQkv ---------------------------------------------------------------- */
+
+G_DEFINE_BOXED_TYPE (AsQkv, as_qkv, as_qkv_ref, as_qkv_unref)
+
+AsQkv *
+as_qkv_ref (AsQkv *qkv)
+{
+  return g_atomic_rc_box_acquire (qkv);
+}
+
+static void
+as_qkv_clear (AsQkv *x)
+{
+  g_free (x->model_name);
+  g_free (x->text_a);
+  g_free (x->text_b);
+  g_clear_pointer (&x->encoding, as_encoding_free);
+  g_free (x->q);
+  g_free (x->k);
+  g_free (x->v);
+}
+
+void
+as_qkv_unref (AsQkv *qkv)
+{
+  g_atomic_rc_box_release_full (qkv, (GDestroyNotify) as_qkv_clear);
+}
+
+const char *
+as_channel_name (AsChannel channel)
+{
+  static const char *const names[AS_N_CHANNELS] = { "main", "qkv", "causal", "compare" };
+  g_return_val_if_fail ((guint) channel < AS_N_CHANNELS, NULL);
+  return names[channel];
+}
+
 /* ---- shared state ------------------------------------------------------- */
 
 typedef struct {
-  guint  generation;
-  char  *text_a;
-  char  *text_b;
-  gint64 request_time;
+  AsChannel channel;
+  guint     generation;     /* on CHANNEL */
+  char     *text_a;
+  char     *text_b;
+  int       qkv_layer;      /* AS_CHANNEL_QKV only */
+  gboolean  causal;
+  gint64    request_time;
 } AnalysisJob;
 
 typedef struct {
@@ -69,11 +114,14 @@ typedef struct {
 
   /* Protected by MUTEX. */
   char           *pending_load;
-  AnalysisJob    *pending_job;
+  AnalysisJob    *pending_job[AS_N_CHANNELS];
   gboolean        quit;
+  AsDevice        device;        /* used by the next load */
+  int             running;       /* channel of the job under way, -1 none */
+  gboolean        preempted;     /* a MAIN request interrupted it */
 
-  gint            cancel;        /* atomic: a newer request is waiting */
-  gint            latest;        /* atomic: newest generation handed out */
+  gint            cancel[AS_N_CHANNELS]; /* atomic: a newer request is waiting */
+  gint            latest[AS_N_CHANNELS]; /* atomic: newest generation handed out */
   guint           layer_delay;   /* atomic: test hook, µs */
 
   /* Worker thread only. */
@@ -106,7 +154,8 @@ shared_unref (WorkerShared *s)
   g_clear_pointer (&s->backend, as_backend_free);
   g_clear_pointer (&s->model, as_model_free);
   g_free (s->pending_load);
-  analysis_job_free (s->pending_job);
+  for (int c = 0; c < AS_N_CHANNELS; c++)
+    analysis_job_free (s->pending_job[c]);
   g_weak_ref_clear (&s->owner);
   g_main_context_unref (s->context);
   g_mutex_clear (&s->mutex);
@@ -123,11 +172,17 @@ struct _AsWorker
   WorkerShared *shared;
   GThread      *thread;
 
-  guint         generation;      /* newest handed out */
+  guint         generation[AS_N_CHANNELS]; /* newest handed out per channel */
   guint         loads_pending;
   char         *model_dir;
   char         *model_name;
   char         *backend_name;
+  char         *backend_kind;    /* "cpu" or "cuda" */
+  char         *backend_notice;  /* why the device asked for is not used */
+  float        *pos_emb;         /* [pos_n, pos_hidden], the loaded model's */
+  int           pos_n;
+  int           pos_hidden;
+  AsDevice      device;          /* what the user asked for */
 
   gboolean      trace_enabled;
   GArray       *trace;           /* AsWorkerTraceEntry */
@@ -143,6 +198,11 @@ enum {
   LAYER_READY,
   ANALYSIS_FINISHED,
   ANALYSIS_FAILED,
+  CHANNEL_STARTED,
+  CHANNEL_LAYER_READY,
+  CHANNEL_FINISHED,
+  CHANNEL_FAILED,
+  QKV_READY,
   N_SIGNALS
 };
 
@@ -158,17 +218,25 @@ typedef enum {
   POST_LAYER,
   POST_FINISHED,
   POST_ANALYSIS_FAILED,
+  POST_QKV,
 } PostKind;
 
 typedef struct {
   WorkerShared *shared;
   PostKind      kind;
+  AsChannel     channel;
   guint         generation;
   int           layer;
   AsAnalysis   *analysis;
+  AsQkv        *qkv;
   char         *dir;
   char         *text;      /* stage, model name */
   char         *backend;
+  char         *notice;
+  char         *backend_kind;
+  float        *pos_emb;   /* [max_positions, hidden] copy, POST_LOADED */
+  int           pos_n;
+  int           pos_hidden;
   double        fraction;
   GError       *error;
 } Post;
@@ -179,9 +247,13 @@ post_free (gpointer data)
   Post *p = data;
   shared_unref (p->shared);
   g_clear_pointer (&p->analysis, as_analysis_unref);
+  g_clear_pointer (&p->qkv, as_qkv_unref);
   g_free (p->dir);
   g_free (p->text);
   g_free (p->backend);
+  g_free (p->notice);
+  g_free (p->backend_kind);
+  g_free (p->pos_emb);
   g_clear_error (&p->error);
   g_free (p);
 }
@@ -197,7 +269,7 @@ record (AsWorker *self,
   AsWorkerTraceEntry e = {
     .generation = generation,
     .layer = layer,
-    .latest = self->generation,
+    .latest = self->generation[AS_CHANNEL_MAIN],
     .accepted = accepted,
     .time = g_get_monotonic_time (),
   };
@@ -211,13 +283,40 @@ deliver_analysis (AsWorker *self,
   /* The one place staleness is decided: on the main thread, against the
    * newest generation handed out, so a request made after the worker posted
    * still wins. */
-  gboolean fresh = p->generation == self->generation;
+  gboolean fresh = p->generation == self->generation[p->channel];
   int layer = p->kind == POST_LAYER ? p->layer : p->kind == POST_STARTED ? -1 : -2;
 
-  if (p->kind == POST_STARTED || p->kind == POST_LAYER)
+  if (p->channel == AS_CHANNEL_MAIN && (p->kind == POST_STARTED || p->kind == POST_LAYER))
     record (self, p->generation, layer, fresh);
   if (!fresh)
     return;
+
+  if (p->channel != AS_CHANNEL_MAIN)
+    {
+      GQuark detail = g_quark_from_static_string (as_channel_name (p->channel));
+      switch (p->kind)
+        {
+        case POST_STARTED:
+          g_signal_emit (self, signals[CHANNEL_STARTED], detail, p->channel, p->analysis);
+          break;
+        case POST_LAYER:
+          p->analysis->layers_ready = MAX (p->analysis->layers_ready, p->layer + 1);
+          g_signal_emit (self, signals[CHANNEL_LAYER_READY], detail, p->channel, p->analysis, p->layer);
+          break;
+        case POST_FINISHED:
+          g_signal_emit (self, signals[CHANNEL_FINISHED], detail, p->channel, p->analysis);
+          break;
+        case POST_QKV:
+          g_signal_emit (self, signals[QKV_READY], 0, p->qkv);
+          break;
+        case POST_ANALYSIS_FAILED:
+          g_signal_emit (self, signals[CHANNEL_FAILED], detail, p->channel, p->generation, p->error);
+          break;
+        default:
+          g_assert_not_reached ();
+        }
+      return;
+    }
 
   switch (p->kind)
     {
@@ -260,6 +359,14 @@ deliver (gpointer data)
       self->model_dir = g_strdup (p->dir);
       self->model_name = g_strdup (p->text);
       self->backend_name = g_strdup (p->backend);
+      g_free (self->backend_notice);
+      self->backend_notice = g_strdup (p->notice);
+      g_free (self->backend_kind);
+      self->backend_kind = g_strdup (p->backend_kind);
+      g_free (self->pos_emb);
+      self->pos_emb = g_steal_pointer (&p->pos_emb);
+      self->pos_n = p->pos_n;
+      self->pos_hidden = p->pos_hidden;
       g_signal_emit (self, signals[MODEL_LOADED], 0, p->dir, p->text);
       break;
     case POST_LOAD_FAILED:
@@ -340,16 +447,15 @@ run_load (WorkerShared *s,
     }
 
   AsBackend *backend = NULL;
+  g_autofree char *notice = NULL;
   if (model != NULL)
     {
       post_progress (s, dir, "Warming up", 0.8);
-      /* The GPU when one works (ATTNSCOPE_DEVICE=cpu|gpu|auto picks), else
-       * the CPU; the notice says why, and goes to the log. */
-      AsDevice device = AS_DEVICE_AUTO;
-      const char *want = g_getenv ("ATTNSCOPE_DEVICE");
-      if (want != NULL && !as_device_from_string (want, &device))
-        g_warning ("ATTNSCOPE_DEVICE=%s: expected cpu, gpu or auto", want);
-      g_autofree char *notice = NULL;
+      /* The device asked for (as_worker_set_device) when it works, else the
+       * CPU; the notice says why and travels with the "loaded" post. */
+      g_mutex_lock (&s->mutex);
+      AsDevice device = s->device;
+      g_mutex_unlock (&s->mutex);
       backend = as_backend_open (model, device, NULL, &notice, NULL);
       if (backend == NULL)
         backend = as_cpu_backend_new (model);
@@ -395,6 +501,16 @@ run_load (WorkerShared *s,
   p->dir = g_strdup (dir);
   p->text = g_strdup (model->name);
   p->backend = as_backend_describe (backend);
+  p->notice = g_steal_pointer (&notice);
+  p->backend_kind = g_strdup (as_backend_get_name (backend));
+  /* A copy for the main thread (the position-embedding view): the model
+   * itself belongs to this thread and goes away with the next load. */
+  if (model->pos_emb != NULL)
+    {
+      p->pos_n = model->config->max_positions;
+      p->pos_hidden = model->config->hidden;
+      p->pos_emb = g_memdup2 (model->pos_emb, sizeof (float) * p->pos_n * p->pos_hidden);
+    }
   post (p);
 }
 
@@ -406,10 +522,11 @@ typedef struct {
 
 static gboolean
 is_cancelled (WorkerShared *s,
+              AsChannel     channel,
               guint         generation)
 {
-  return g_atomic_int_get (&s->cancel) != 0 ||
-         (guint) g_atomic_int_get (&s->latest) != generation;
+  return g_atomic_int_get (&s->cancel[channel]) != 0 ||
+         (guint) g_atomic_int_get (&s->latest[channel]) != generation;
 }
 
 static gboolean
@@ -431,10 +548,11 @@ on_layer (int          layer,
     g_usleep (delay);
 
   /* Do not post what is already stale; the main thread would drop it. */
-  if (is_cancelled (st->shared, a->generation))
+  if (is_cancelled (st->shared, a->channel, a->generation))
     return FALSE;
 
   Post *p = post_new (st->shared, POST_LAYER);
+  p->channel = a->channel;
   p->generation = a->generation;
   p->layer = layer;
   p->analysis = as_analysis_ref (a);
@@ -444,30 +562,35 @@ on_layer (int          layer,
 
 static void
 post_analysis_error (WorkerShared *s,
+                     AsChannel     channel,
                      guint         generation,
                      GError       *error)
 {
   Post *p = post_new (s, POST_ANALYSIS_FAILED);
+  p->channel = channel;
   p->generation = generation;
   p->error = error;
   post (p);
 }
 
-static void
+/* FALSE when the job was cancelled before it could report anything final. */
+static gboolean
 run_analysis (WorkerShared *s,
               AnalysisJob  *job)
 {
   if (s->model == NULL)
     {
-      post_analysis_error (s, job->generation,
+      post_analysis_error (s, job->channel, job->generation,
                            g_error_new_literal (AS_MODEL_ERROR, AS_MODEL_ERROR_INPUT, "no model loaded"));
-      return;
+      return TRUE;
     }
 
   const AsConfig *c = s->model->config;
   AsEncoding *enc = as_tokenizer_encode (s->model->tokenizer, job->text_a, job->text_b,
                                          c->max_positions);
   g_autoptr(AsAnalysis) a = as_analysis_new ();
+  a->channel = job->channel;
+  a->causal = job->causal;
   a->generation = job->generation;
   a->model_name = g_strdup (s->model->name);
   a->text_a = g_strdup (job->text_a);
@@ -477,16 +600,26 @@ run_analysis (WorkerShared *s,
   a->n_heads = c->n_heads;
   a->n = enc->n_tokens;
   a->request_time = job->request_time;
+  /* The engine's budget (as-attention.h), before the [layers, heads, n, n]
+   * block below is allocated: a long input on a long-context model is
+   * refused with the figures instead of mapping gigabytes. */
+  GError *budget_error = NULL;
+  if (!as_attention_check_budget (c, a->n, &budget_error))
+    {
+      post_analysis_error (s, job->channel, job->generation, budget_error);
+      return TRUE;
+    }
   a->attn = g_try_new (float, (gsize) a->n_layers * a->n_heads * a->n * a->n);
   if (a->attn == NULL)
     {
-      post_analysis_error (s, job->generation,
+      post_analysis_error (s, job->channel, job->generation,
                            g_error_new (AS_MODEL_ERROR, AS_MODEL_ERROR_RESOURCES,
                                         "not enough memory for the attention of %d tokens", a->n));
-      return;
+      return TRUE;
     }
 
   Post *p = post_new (s, POST_STARTED);
+  p->channel = a->channel;
   p->generation = a->generation;
   p->analysis = as_analysis_ref (a);
   post (p);
@@ -501,8 +634,9 @@ run_analysis (WorkerShared *s,
   LayerState st = { s, a, g_get_monotonic_time () };
   AsForwardRequest req = {
     .ids = ids, .type_ids = types, .n = a->n,
+    .causal_mask = job->causal,
     .on_layer = on_layer, .user_data = &st,
-    .cancel = &s->cancel,
+    .cancel = &s->cancel[job->channel],
   };
   g_autoptr(GError) error = NULL;
   gboolean ok = as_backend_forward (s->backend, &req, NULL, &error);
@@ -519,12 +653,102 @@ run_analysis (WorkerShared *s,
   if (ok)
     {
       p = post_new (s, POST_FINISHED);
+      p->channel = a->channel;
       p->generation = a->generation;
       p->analysis = as_analysis_ref (a);
       post (p);
     }
   else if (!g_error_matches (error, AS_MODEL_ERROR, AS_MODEL_ERROR_CANCELLED))
-    post_analysis_error (s, job->generation, g_steal_pointer (&error));
+    post_analysis_error (s, job->channel, job->generation, g_steal_pointer (&error));
+  else
+    return FALSE;
+  return TRUE;
+}
+
+static gboolean
+run_qkv (WorkerShared *s,
+         AnalysisJob  *job)
+{
+  if (s->model == NULL)
+    {
+      post_analysis_error (s, job->channel, job->generation,
+                           g_error_new_literal (AS_MODEL_ERROR, AS_MODEL_ERROR_INPUT, "no model loaded"));
+      return TRUE;
+    }
+
+  const AsConfig *c = s->model->config;
+  g_autoptr(AsQkv) x = g_atomic_rc_box_new0 (AsQkv);
+  x->generation = job->generation;
+  x->model_name = g_strdup (s->model->name);
+  x->text_a = g_strdup (job->text_a);
+  x->text_b = g_strdup (job->text_b);
+  x->causal = job->causal;
+  x->encoding = as_tokenizer_encode (s->model->tokenizer, job->text_a, job->text_b,
+                                     c->max_positions);
+  x->layer = job->qkv_layer;
+  x->n = x->encoding->n_tokens;
+  x->hidden = c->hidden;
+  x->n_heads = c->n_heads;
+  x->head_dim = c->hidden / c->n_heads;
+  gsize size = (gsize) x->n * x->hidden;
+  x->q = g_try_new (float, size);   /* [n, hidden] */
+  x->k = g_try_new (float, size);   /* [n, hidden] */
+  x->v = g_try_new (float, size);   /* [n, hidden] */
+  if (x->q == NULL || x->k == NULL || x->v == NULL)
+    {
+      post_analysis_error (s, job->channel, job->generation,
+                           g_error_new (AS_MODEL_ERROR, AS_MODEL_ERROR_RESOURCES,
+                                        "not enough memory for Q, K, V of %d tokens", x->n));
+      return TRUE;
+    }
+
+  g_autofree int *ids = g_new (int, x->n);
+  g_autofree int *types = g_new (int, x->n);
+  for (int i = 0; i < x->n; i++)
+    {
+      ids[i] = x->encoding->tokens[i].id;
+      types[i] = x->encoding->tokens[i].type_id;
+    }
+  AsForwardRequest req = {
+    .ids = ids, .type_ids = types, .n = x->n,
+    .causal_mask = job->causal,
+    .cancel = &s->cancel[job->channel],
+  };
+  g_autoptr(GError) error = NULL;
+  gboolean ok = as_backend_layer_qkv (s->backend, &req, x->layer, x->q, x->k, x->v, &error);
+  if (!ok && g_error_matches (error, AS_GPU_ERROR, AS_GPU_ERROR_FAILED))
+    {
+      g_clear_error (&error);
+      ok = as_backend_layer_qkv (s->backend, &req, x->layer, x->q, x->k, x->v, &error);
+    }
+
+  guint delay = g_atomic_int_get (&s->layer_delay);
+  if (delay > 0)
+    g_usleep (delay);
+  /* Done is done: post it unless a newer request on QKV made it stale
+   * (the main thread would drop it anyway). */
+  if (ok && (guint) g_atomic_int_get (&s->latest[job->channel]) == job->generation)
+    {
+      Post *p = post_new (s, POST_QKV);
+      p->channel = job->channel;
+      p->generation = job->generation;
+      p->qkv = as_qkv_ref (x);
+      post (p);
+    }
+  else if (!ok && !g_error_matches (error, AS_MODEL_ERROR, AS_MODEL_ERROR_CANCELLED))
+    post_analysis_error (s, job->channel, job->generation, g_steal_pointer (&error));
+  else if (!ok)
+    return FALSE;
+  return TRUE;
+}
+
+static gboolean
+any_pending (WorkerShared *s)
+{
+  for (int c = 0; c < AS_N_CHANNELS; c++)
+    if (s->pending_job[c] != NULL)
+      return TRUE;
+  return FALSE;
 }
 
 static gpointer
@@ -538,7 +762,7 @@ worker_main (gpointer data)
       AnalysisJob *job = NULL;
 
       g_mutex_lock (&s->mutex);
-      while (!s->quit && s->pending_load == NULL && s->pending_job == NULL)
+      while (!s->quit && s->pending_load == NULL && !any_pending (s))
         g_cond_wait (&s->cond, &s->mutex);
       if (s->quit)
         {
@@ -546,20 +770,37 @@ worker_main (gpointer data)
           break;
         }
       /* A load goes first: an analysis waiting behind it should run on the
-       * model the user just picked. */
+       * model the user just picked. Then the channels in their order. */
       if (s->pending_load != NULL)
         dir = g_steal_pointer (&s->pending_load);
       else
-        job = g_steal_pointer (&s->pending_job);
+        for (int c = 0; c < AS_N_CHANNELS && job == NULL; c++)
+          job = g_steal_pointer (&s->pending_job[c]);
       /* Reset under the lock: a request made after this point raises it
        * again for the job we just took. */
-      g_atomic_int_set (&s->cancel, 0);
+      if (job != NULL)
+        g_atomic_int_set (&s->cancel[job->channel], 0);
+      s->running = job != NULL ? (int) job->channel : -1;
+      s->preempted = FALSE;
       g_mutex_unlock (&s->mutex);
 
+      gboolean completed = TRUE;
       if (dir != NULL)
         run_load (s, dir);
+      else if (job->channel == AS_CHANNEL_QKV)
+        completed = run_qkv (s, job);
       else
-        run_analysis (s, job);
+        completed = run_analysis (s, job);
+
+      g_mutex_lock (&s->mutex);
+      /* A side job that gave way to MAIN goes back into its slot, unless
+       * its channel has asked for something newer meanwhile. */
+      if (job != NULL && !completed && s->preempted && s->pending_job[job->channel] == NULL &&
+          (guint) g_atomic_int_get (&s->latest[job->channel]) == job->generation)
+        s->pending_job[job->channel] = g_steal_pointer (&job);
+      s->running = -1;
+      s->preempted = FALSE;
+      g_mutex_unlock (&s->mutex);
       g_free (dir);
       analysis_job_free (job);
     }
@@ -579,7 +820,8 @@ as_worker_dispose (GObject *object)
     {
       g_mutex_lock (&self->shared->mutex);
       self->shared->quit = TRUE;
-      g_atomic_int_set (&self->shared->cancel, 1);
+      for (int c = 0; c < AS_N_CHANNELS; c++)
+        g_atomic_int_set (&self->shared->cancel[c], 1);
       g_cond_signal (&self->shared->cond);
       g_mutex_unlock (&self->shared->mutex);
       /* The backend checks the cancel flag between layers, so this waits
@@ -599,6 +841,9 @@ as_worker_finalize (GObject *object)
   g_free (self->model_dir);
   g_free (self->model_name);
   g_free (self->backend_name);
+  g_free (self->backend_notice);
+  g_free (self->backend_kind);
+  g_free (self->pos_emb);
   g_array_unref (self->trace);
 
   G_OBJECT_CLASS (as_worker_parent_class)->finalize (object);
@@ -643,6 +888,35 @@ as_worker_class_init (AsWorkerClass *klass)
   signals[ANALYSIS_FAILED] =
     g_signal_new ("analysis-failed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
                   0, NULL, NULL, NULL, G_TYPE_NONE, 2, G_TYPE_UINT, G_TYPE_ERROR);
+
+  /* The side channels, detailed by as_channel_name(): connect to
+   * "channel-finished::causal" for one channel only. */
+  GSignalFlags detailed = G_SIGNAL_RUN_LAST | G_SIGNAL_DETAILED;
+  /* ::channel-started (channel, analysis) */
+  signals[CHANNEL_STARTED] =
+    g_signal_new ("channel-started", G_TYPE_FROM_CLASS (klass), detailed,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 2,
+                  G_TYPE_INT, AS_TYPE_ANALYSIS | G_SIGNAL_TYPE_STATIC_SCOPE);
+  /* ::channel-layer-ready (channel, analysis, layer) */
+  signals[CHANNEL_LAYER_READY] =
+    g_signal_new ("channel-layer-ready", G_TYPE_FROM_CLASS (klass), detailed,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 3,
+                  G_TYPE_INT, AS_TYPE_ANALYSIS | G_SIGNAL_TYPE_STATIC_SCOPE, G_TYPE_INT);
+  /* ::channel-finished (channel, analysis) */
+  signals[CHANNEL_FINISHED] =
+    g_signal_new ("channel-finished", G_TYPE_FROM_CLASS (klass), detailed,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 2,
+                  G_TYPE_INT, AS_TYPE_ANALYSIS | G_SIGNAL_TYPE_STATIC_SCOPE);
+  /* ::channel-failed (channel, generation, error): never for a cancellation. */
+  signals[CHANNEL_FAILED] =
+    g_signal_new ("channel-failed", G_TYPE_FROM_CLASS (klass), detailed,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 3,
+                  G_TYPE_INT, G_TYPE_UINT, G_TYPE_ERROR);
+  /* ::qkv-ready (qkv) */
+  signals[QKV_READY] =
+    g_signal_new ("qkv-ready", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 1,
+                  AS_TYPE_QKV | G_SIGNAL_TYPE_STATIC_SCOPE);
 }
 
 static void
@@ -653,8 +927,16 @@ as_worker_init (AsWorker *self)
   g_mutex_init (&s->mutex);
   g_cond_init (&s->cond);
   s->context = g_main_context_ref_thread_default ();
+  s->running = -1;
   g_weak_ref_init (&s->owner, self);
   self->shared = s;
+
+  /* ATTNSCOPE_DEVICE=cpu|gpu|auto sets the starting choice (tests, scripts). */
+  self->device = AS_DEVICE_AUTO;
+  const char *want = g_getenv ("ATTNSCOPE_DEVICE");
+  if (want != NULL && !as_device_from_string (want, &self->device))
+    g_warning ("ATTNSCOPE_DEVICE=%s: expected cpu, gpu or auto", want);
+  s->device = self->device;
 
   self->trace = g_array_new (FALSE, FALSE, sizeof (AsWorkerTraceEntry));
   self->trace_enabled = g_getenv ("ATTNSCOPE_TRACE") != NULL;
@@ -686,10 +968,104 @@ as_worker_load_model (AsWorker   *self,
 }
 
 gboolean
+as_worker_set_device (AsWorker   *self,
+                      const char *device)
+{
+  g_return_val_if_fail (AS_IS_WORKER (self), FALSE);
+
+  AsDevice d;
+  if (device == NULL || !as_device_from_string (device, &d))
+    return FALSE;
+  if (d == self->device)
+    return TRUE;
+  self->device = d;
+  g_mutex_lock (&self->shared->mutex);
+  self->shared->device = d;
+  g_mutex_unlock (&self->shared->mutex);
+  /* The backend is built at load; loading again is cheap (the weights are
+   * mapped, not copied) and reuses the load path's progress and errors. */
+  if (self->model_dir != NULL)
+    as_worker_load_model (self, self->model_dir);
+  return TRUE;
+}
+
+const char *
+as_worker_get_device (AsWorker *self)
+{
+  g_return_val_if_fail (AS_IS_WORKER (self), NULL);
+  return as_device_to_string (self->device);
+}
+
+const char *
+as_worker_get_backend_kind (AsWorker *self)
+{
+  g_return_val_if_fail (AS_IS_WORKER (self), NULL);
+  return self->backend_kind;
+}
+
+const char *
+as_worker_get_backend_notice (AsWorker *self)
+{
+  g_return_val_if_fail (AS_IS_WORKER (self), NULL);
+  return self->backend_notice;
+}
+
+const float *
+as_worker_get_position_embeddings (AsWorker *self,
+                                   int      *n_positions,
+                                   int      *hidden)
+{
+  g_return_val_if_fail (AS_IS_WORKER (self), NULL);
+  if (n_positions != NULL)
+    *n_positions = self->pos_emb != NULL ? self->pos_n : 0;
+  if (hidden != NULL)
+    *hidden = self->pos_emb != NULL ? self->pos_hidden : 0;
+  return self->pos_emb;
+}
+
+gboolean
 as_worker_is_loading (AsWorker *self)
 {
   g_return_val_if_fail (AS_IS_WORKER (self), FALSE);
   return self->loads_pending > 0;
+}
+
+static guint
+queue_job (AsWorker   *self,
+           AsChannel   channel,
+           const char *text_a,
+           const char *text_b,
+           int         qkv_layer,
+           gboolean    causal)
+{
+  /* Kept here: once the lock is released the thread may take and free JOB. */
+  guint generation = ++self->generation[channel];
+  AnalysisJob *job = g_new0 (AnalysisJob, 1);
+  job->channel = channel;
+  job->generation = generation;
+  job->text_a = g_strdup (text_a != NULL ? text_a : "");
+  job->text_b = text_b != NULL && *text_b != '\0' ? g_strdup (text_b) : NULL;
+  job->qkv_layer = qkv_layer;
+  job->causal = causal;
+  job->request_time = g_get_monotonic_time ();
+
+  WorkerShared *s = self->shared;
+  g_mutex_lock (&s->mutex);
+  analysis_job_free (s->pending_job[channel]);
+  s->pending_job[channel] = job;
+  g_atomic_int_set (&s->latest[channel], (gint) job->generation);
+  g_atomic_int_set (&s->cancel[channel], 1);
+  /* MAIN does not wait behind a side job: that one stops between layers
+   * and is put back by the thread. */
+  if (channel == AS_CHANNEL_MAIN && s->running > AS_CHANNEL_MAIN)
+    {
+      s->preempted = TRUE;
+      g_atomic_int_set (&s->cancel[s->running], 1);
+    }
+  g_cond_signal (&s->cond);
+  g_mutex_unlock (&s->mutex);
+
+  return generation;
 }
 
 guint
@@ -698,30 +1074,46 @@ as_worker_analyse (AsWorker   *self,
                    const char *text_b)
 {
   g_return_val_if_fail (AS_IS_WORKER (self), 0);
+  return queue_job (self, AS_CHANNEL_MAIN, text_a, text_b, -1, FALSE);
+}
 
-  AnalysisJob *job = g_new0 (AnalysisJob, 1);
-  job->generation = ++self->generation;
-  job->text_a = g_strdup (text_a != NULL ? text_a : "");
-  job->text_b = text_b != NULL && *text_b != '\0' ? g_strdup (text_b) : NULL;
-  job->request_time = g_get_monotonic_time ();
+guint
+as_worker_analyse_on (AsWorker   *self,
+                      AsChannel   channel,
+                      const char *text_a,
+                      const char *text_b)
+{
+  g_return_val_if_fail (AS_IS_WORKER (self), 0);
+  g_return_val_if_fail (channel == AS_CHANNEL_MAIN || channel == AS_CHANNEL_CAUSAL ||
+                        channel == AS_CHANNEL_COMPARE, 0);
+  return queue_job (self, channel, text_a, text_b, -1, channel == AS_CHANNEL_CAUSAL);
+}
 
-  WorkerShared *s = self->shared;
-  g_mutex_lock (&s->mutex);
-  analysis_job_free (s->pending_job);
-  s->pending_job = job;
-  g_atomic_int_set (&s->latest, (gint) job->generation);
-  g_atomic_int_set (&s->cancel, 1);
-  g_cond_signal (&s->cond);
-  g_mutex_unlock (&s->mutex);
-
-  return self->generation;
+guint
+as_worker_request_qkv (AsWorker   *self,
+                       const char *text_a,
+                       const char *text_b,
+                       int         layer,
+                       gboolean    causal)
+{
+  g_return_val_if_fail (AS_IS_WORKER (self), 0);
+  return queue_job (self, AS_CHANNEL_QKV, text_a, text_b, layer, causal);
 }
 
 guint
 as_worker_get_generation (AsWorker *self)
 {
   g_return_val_if_fail (AS_IS_WORKER (self), 0);
-  return self->generation;
+  return self->generation[AS_CHANNEL_MAIN];
+}
+
+guint
+as_worker_get_channel_generation (AsWorker  *self,
+                                  AsChannel  channel)
+{
+  g_return_val_if_fail (AS_IS_WORKER (self), 0);
+  g_return_val_if_fail ((guint) channel < AS_N_CHANNELS, 0);
+  return self->generation[channel];
 }
 
 const char *

@@ -34,6 +34,8 @@ typedef struct {
   int         layers_ready;  /* main thread only: layers 0..layers_ready-1 are valid */
   gint64      request_time;  /* g_get_monotonic_time () when requested */
   gint64      compute_time;  /* µs from the worker taking it to its last layer */
+  int         channel;       /* AsChannel it was requested on */
+  gboolean    causal;        /* run with the lower-triangular teaching mask */
 } AsAnalysis;
 
 #define AS_TYPE_ANALYSIS (as_analysis_get_type ())
@@ -51,7 +53,50 @@ as_analysis_head (const AsAnalysis *a,
   return a->attn + ((gsize) layer * a->n_heads + head) * a->n * a->n;
 }
 
-/* One delivery seen by the main context, for tests and tracing. */
+/* Independent request channels. Each has its own generation counter,
+ * pending slot and cancel flag, so a request on one never cancels, replaces
+ * or delays the delivery of another's. MAIN is the sentence being typed and
+ * uses the ::analysis-* and ::layer-ready signals; the others report through
+ * the detailed ::channel-* signals (detail "causal", "compare", "qkv").
+ * A side-channel job that is running when a MAIN request arrives gives way
+ * between layers and starts over afterwards, so typing never waits on it. */
+typedef enum {
+  AS_CHANNEL_MAIN,     /* the analysis on screen */
+  AS_CHANNEL_QKV,      /* Q, K, V of one layer (teaching view) */
+  AS_CHANNEL_CAUSAL,   /* the same text with a causal mask (teaching demo) */
+  AS_CHANNEL_COMPARE,  /* a second text, shown side by side */
+  AS_N_CHANNELS
+} AsChannel;
+
+/* "main", "qkv", "causal", "compare": the signal detail of CHANNEL. */
+const char  *as_channel_name      (AsChannel channel);
+
+/* Q, K and V of one layer for one text, as the engine computed them. */
+typedef struct {
+  guint       generation;    /* on AS_CHANNEL_QKV */
+  char       *model_name;
+  char       *text_a;
+  char       *text_b;        /* NULL unless pair mode */
+  gboolean    causal;        /* computed with the causal mask in layers below */
+  AsEncoding *encoding;
+  int         layer;
+  int         n;             /* tokens */
+  int         hidden;
+  int         n_heads;
+  int         head_dim;      /* hidden / n_heads; head h is columns h*head_dim.. */
+  float      *q;             /* [n, hidden] */
+  float      *k;             /* [n, hidden] */
+  float      *v;             /* [n, hidden] */
+} AsQkv;
+
+#define AS_TYPE_QKV (as_qkv_get_type ())
+GType        as_qkv_get_type      (void) G_GNUC_CONST;
+AsQkv       *as_qkv_ref           (AsQkv *qkv);
+void         as_qkv_unref         (AsQkv *qkv);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (AsQkv, as_qkv_unref)
+
+/* One delivery seen by the main context, for tests and tracing (MAIN
+ * channel only: the trace proves no stale layer reaches the main views). */
 typedef struct {
   guint    generation;   /* of the post */
   int      layer;        /* -1 for the "started" post that carries the tokens */
@@ -81,10 +126,49 @@ guint        as_worker_analyse           (AsWorker   *self,
 /* The newest generation handed out (0 before the first request). */
 guint        as_worker_get_generation    (AsWorker   *self);
 
+/* Queues an analysis on CHANNEL (AS_CHANNEL_CAUSAL runs with the causal
+ * mask; AS_CHANNEL_MAIN is as_worker_analyse) and returns its generation on
+ * that channel. Reports ::channel-started, ::channel-layer-ready,
+ * ::channel-finished or ::channel-failed, detailed by the channel's name;
+ * only posts of the channel's newest generation are emitted. */
+guint        as_worker_analyse_on        (AsWorker   *self,
+                                          AsChannel   channel,
+                                          const char *text_a,
+                                          const char *text_b);
+/* Queues Q, K, V of LAYER for TEXT_A (+ TEXT_B), with the causal mask in
+ * the layers below when CAUSAL. Reports ::qkv-ready or ::channel-failed::qkv
+ * (a layer out of range is an error there, not a crash). */
+guint        as_worker_request_qkv       (AsWorker   *self,
+                                          const char *text_a,
+                                          const char *text_b,
+                                          int         layer,
+                                          gboolean    causal);
+/* The newest generation handed out on CHANNEL. */
+guint        as_worker_get_channel_generation (AsWorker  *self,
+                                               AsChannel  channel);
+
 /* The loaded model, or NULL. Main-thread copies, safe to read any time. */
 const char  *as_worker_get_model_dir     (AsWorker   *self);
 const char  *as_worker_get_model_name    (AsWorker   *self);
 const char  *as_worker_get_backend_name  (AsWorker   *self);
+/* The loaded model's learned position embeddings, [n_positions, hidden]
+ * (a main-thread copy made at load), or NULL (no model, or none learned). */
+const float *as_worker_get_position_embeddings (AsWorker *self,
+                                                int      *n_positions,
+                                                int      *hidden);
+
+/* The device the next load uses: "auto" (the GPU when one works), "cpu" or
+ * "gpu". Changing it reloads the current model (::model-progress, then
+ * ::model-loaded or ::model-failed). FALSE for an unknown name. Starts from
+ * ATTNSCOPE_DEVICE, else "auto". */
+gboolean     as_worker_set_device        (AsWorker   *self,
+                                          const char *device);
+const char  *as_worker_get_device        (AsWorker   *self);
+/* The loaded backend's short name: "cpu" or "cuda" (NULL before a load). */
+const char  *as_worker_get_backend_kind  (AsWorker   *self);
+/* Why the loaded model does not run where asked (no driver, no GPU, out of
+ * memory…), or NULL when it does. Set with ::model-loaded. */
+const char  *as_worker_get_backend_notice (AsWorker  *self);
 
 /* Record every delivery (accepted or dropped) in a trace. Off by default;
  * on when ATTNSCOPE_TRACE is set. */

@@ -173,10 +173,11 @@ as_attention_check_budget (const AsConfig *config,
   if (need <= budget)
     return TRUE;
   g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_RESOURCES,
-               "an input of %d tokens needs %.0f MB for the attention of %d layers x %d heads "
+               "an input of %d tokens needs %.0f MB for the attention of %d layer%s x %d head%s "
                "(limit %.0f MB): shorten it to at most %d tokens, or raise the limit with "
                "ATTNSCOPE_MAX_ATTENTION_MB",
-               n_tokens, need / 1048576.0, config->n_layers, config->n_heads,
+               n_tokens, need / 1048576.0, config->n_layers, config->n_layers == 1 ? "" : "s",
+               config->n_heads, config->n_heads == 1 ? "" : "s",
                budget / 1048576.0, as_attention_max_tokens (config));
   return FALSE;
 }

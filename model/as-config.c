@@ -135,10 +135,13 @@ read_layer_norm_eps (JsonObject  *obj,
       return FALSE;
     }
   double eps = json_node_get_double (node);
-  if (!(eps > 0.0 && eps < 1.0))
+  /* Checked as the float LayerNorm uses: 1e-122 would be 0 there (found by
+   * fuzz-config), 0.999999999 would be 1. */
+  if (!(eps > 0.0 && eps < 1.0 && (float) eps > 0.0f && (float) eps < 1.0f))
     {
       g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_FORMAT,
-                   "%s: field 'layer_norm_eps' is %g, expected a number in (0, 1)",
+                   "%s: field 'layer_norm_eps' is %g, expected a number in (0, 1) that a "
+                   "32-bit float holds",
                    display_name, eps);
       return FALSE;
     }
@@ -201,10 +204,30 @@ as_config_load (const char  *path,
   gsize length = 0;
   g_autoptr(GError) local_error = NULL;
 
-  if (!g_file_get_contents (path, &data, &length, &local_error))
+  /* The same words as as_model_load for a directory, a missing file and a
+   * "folder" that is a file, whoever asks first (the app's worker reads the
+   * config on its own before loading the model). */
+  if (g_file_test (path, G_FILE_TEST_IS_DIR))
     {
       g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_IO,
-                   "%s: cannot read: %s", path, local_error->message);
+                   "%s: is a directory, expected a file", path);
+      return NULL;
+    }
+  if (!g_file_get_contents (path, &data, &length, &local_error) &&
+      g_error_matches (local_error, G_FILE_ERROR, G_FILE_ERROR_NOTDIR))
+    {
+      g_autofree char *dir = g_path_get_dirname (path);
+      g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_IO,
+                   "%s: not a model folder (expected a directory with config.json, "
+                   "model.safetensors and tokenizer.json or vocab.txt)", dir);
+      return NULL;
+    }
+  if (local_error != NULL)
+    {
+      g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_IO,
+                   "%s: %s: %s", path,
+                   g_error_matches (local_error, G_FILE_ERROR, G_FILE_ERROR_NOENT) ? "file not found" : "cannot read",
+                   local_error->message);
       return NULL;
     }
   return as_config_parse (data, length, path, error);

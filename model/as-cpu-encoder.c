@@ -1,4 +1,4 @@
-/* as-cpu-encoder.c — the fp32 reference encoder, CBLAS for every product.
+/* as-cpu-encoder.c — the fp32 CPU encoder.
  *
  * Mirrors Hugging Face's BertModel in eager mode (REFERENCE.md §3):
  *   x = LayerNorm(word[id] + pos[i] + type[t])
@@ -7,19 +7,27 @@
  *              x = LayerNorm(gelu(x1 W_1^T + b_1) W_2^T + b_2 + x1)
  *
  * Everything is fp32, as in PyTorch; what is done for speed (issue 8):
- *  - Q, K and V come from one GEMM against a [3H, H] weight the backend builds
- *    once (fused_layer_new); the other weights are used in place from the mmap.
- *  - Bias adds are fused into the pass that follows each GEMM (bias + GELU,
- *    bias + residual + LayerNorm), so each activation is touched once more.
+ *  - Every product goes through one GEMM written here (gemm_panels) whose
+ *    right-hand operand is "packed": cut into panels of NR = 16 output
+ *    columns, each stored [K][16] so the kernel streams it. The weights are
+ *    packed once when the backend is built (W_q, W_k, W_v stacked into one
+ *    [3H, H] QKV projection); K_h and V_h are packed per head (n x d, cheap).
+ *    OpenBLAS repacked the weight on every call (sgemm_incopy was ~9-22% of
+ *    the time) and zeroed C before it (sgemm_beta); here neither happens.
+ *  - The kernel keeps a 6 x 16 tile of C in registers (GCC vector types, so
+ *    one source serves the AVX2 + FMA clone and the baseline one) and applies
+ *    the epilogue before the tile leaves them: bias, the 1/sqrt(d) scale;
+ *    GELU and bias + residual + LayerNorm follow while the data is in cache.
  *  - softmax, GELU and LayerNorm are plain loops the compiler vectorises; the
- *    one x86-64-v3 (AVX2 + FMA) clone is picked at run time where available.
+ *    x86-64-v3 (AVX2 + FMA) clone is picked at run time where available.
  *    exp and erf are evaluated with polynomials (exp_neg, erf_poly), within
  *    ~1.3 ulp of the correctly rounded value, instead of libm's scalar calls.
- *  - Threads: with OpenMP, each GEMM is split by output columns across the
- *    threads, every thread calling single-threaded OpenBLAS on its block (and
- *    applying the epilogue while the block is in cache); heads are split
- *    across threads; LayerNorm by rows. Without OpenMP, OpenBLAS's own threads
- *    run the GEMMs.
+ *  - Threads: a pool of our own (as many as OpenBLAS would use:
+ *    OPENBLAS_NUM_THREADS or the cores) runs the whole pass; each GEMM is
+ *    split by output panels, heads are split across threads, LayerNorm by
+ *    rows. Threads meet at barriers that spin briefly and then sleep, so the
+ *    pass never waits on a scheduler round trip when both cores are free and
+ *    never burns a core when they are not.
  *  - Buffers live in a workspace that grows to the longest input seen, so a
  *    pass allocates nothing once warm.
  */
@@ -30,46 +38,95 @@
 #include <stdint.h>
 #include <string.h>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
 #include "as-error.h"
 
 /* Hot loops get an AVX2 + FMA clone beside the baseline one (GCC, x86-64). */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11 && \
     !defined(__SANITIZE_ADDRESS__)
 #define AS_SIMD_CLONES __attribute__((target_clones ("arch=x86-64-v3", "default")))
+#define AS_HAVE_CLONES 1
 #else
 #define AS_SIMD_CLONES
+#define AS_HAVE_CLONES 0
 #endif
 
-/* Output columns of a GEMM handed to one thread are a multiple of this. */
-#define COLUMN_ALIGN 16
+#define ALWAYS_INLINE inline __attribute__((always_inline))
+
+/* The GEMM's blocking (see gemm_panels). */
+#define NR        16    /* columns of a packed panel and of a register tile */
+#define MR        6     /* rows of a register tile: 6 x 2 accumulators + 2 + 1 = 15 ymm */
+#define KC        256   /* depth of a block: a [KC][16] panel slice (16 KiB) stays in L1 */
+#define MC        120   /* rows of a block of A: 120 x 256 floats (120 KiB) stay in L2 */
+#define MAX_THREADS 64
+/* The kernel prefetches its panel slice this many depth steps (8 KiB) ahead:
+ * at a few tokens each weight is used by few tiles, and the first would
+ * otherwise wait on DRAM (MiniLM's 42 MB of weights do not fit in L3). */
+#define PF_DIST   128
+
+/* 8 floats; the unaligned twin for loads and stores anywhere. */
+typedef float v8sf __attribute__ ((vector_size (32)));
+typedef float v8sf_u __attribute__ ((vector_size (32), aligned (4)));
+
+/* The right operand B [k, n] of a product, packed for gemm_panels: cut into
+ * depth blocks (depth_step) and panels of 16 columns (zero beyond column n).
+ * Block by block, each block holding every panel as [kc][16]: a GEMM then
+ * reads each block of B as one sequential stream. */
+typedef struct {
+  float *data;       /* [depth blocks][panels][kc][16], 64-byte aligned */
+  int    k;          /* depth */
+  int    n;          /* columns of the product (before padding) */
+} Packed;
+
+typedef struct {
+  Packed qkv;        /* from W_q, W_k, W_v stacked: [3H, H] -> n = 3H, k = H */
+  float *qkv_b;      /* [3H] their biases (owned) */
+  Packed o;          /* n = H, k = H */
+  Packed ff1;        /* n = I, k = H */
+  Packed ff2;        /* n = H, k = I */
+} PackedLayer;
 
 typedef struct {
   int    capacity;   /* tokens the buffers hold */
+  int    threads;    /* scratch sets held */
   float *x;          /* [n, H]  layer input / output (residual stream) */
   float *x1;         /* [n, H]  after the attention block */
   float *qkv;        /* [n, 3H] Q | K | V; head h of Q = columns h*d .. h*d+d */
   float *ctx;        /* [n, H]  concatenated head contexts */
   float *ff;         /* [n, I]  FFN hidden activations */
   float *probs;      /* [heads, n, n]  attention probabilities of one layer */
+  float *pack;       /* [threads, pack_len]  per thread: a block of A [MC * KC],
+                      * then K_h and V_h of one head, packed */
+  gsize  pack_len;   /* floats per thread: MC*KC + 16 panels(n) d + 16 panels(d) n */
 } CpuWorkspace;
 
+struct _PassState;
+
+/* Our threads: workers 1 .. n-1 beside the caller (thread 0). */
 typedef struct {
-  float *qkv_w;      /* [3H, H]  query, key, value weights stacked (owned) */
-  float *qkv_b;      /* [3H]     their biases (owned) */
-} FusedLayer;
+  GMutex             lock;
+  GCond              cond;
+  int                sleepers;     /* threads in g_cond_wait (atomic) */
+  GThread          **workers;      /* [capacity - 1] */
+  int                capacity;     /* threads including the caller */
+  int                size;         /* threads in the current pass */
+  int                job;          /* bumped to start a pass (atomic) */
+  int                arrived;      /* at the current barrier (atomic) */
+  int                phase;        /* bumped when a barrier opens (atomic) */
+  int                finished;     /* workers done with the pass (atomic) */
+  int                done;         /* bumped when all are done (atomic) */
+  gboolean           quit;
+  struct _PassState *pass;
+} Pool;
 
 typedef struct {
   AsBackend    parent;
-  FusedLayer  *fused;  /* [n_layers] */
+  PackedLayer *layers;  /* [n_layers] */
   CpuWorkspace ws;
+  Pool         pool;
 } CpuBackend;
 
 /* What one pass shares between its threads. */
-typedef struct {
+typedef struct _PassState {
   CpuBackend             *self;
   const AsForwardRequest *req;
   int                     last;      /* last layer to run */
@@ -79,21 +136,56 @@ typedef struct {
   GError                 *error;     /* set by thread 0 only */
 } PassState;
 
+static inline int
+panels_for (int n)
+{
+  return (n + NR - 1) / NR;
+}
+
+/* Depth of gemm_panels' blocks for a product of depth K: equal blocks of at
+ * most KC. */
+static inline int
+depth_step (int k)
+{
+  int blocks = MAX (1, (k + KC - 1) / KC);
+  return (k + blocks - 1) / blocks;
+}
+
+/* Where panel P's slice of the depth block starting at K0 (KC deep) starts. */
+static inline gsize
+slice_offset (int k0,
+              int kc,
+              int p,
+              int panels)
+{
+  return ((gsize) k0 * panels + (gsize) p * kc) * NR;
+}
+
+static float *
+aligned_floats (gsize count)
+{
+  return g_aligned_alloc (MAX (count, 1), sizeof (float), 64);
+}
+
 static void
 workspace_clear (CpuWorkspace *ws)
 {
   g_free (ws->x); g_free (ws->x1); g_free (ws->qkv); g_free (ws->ctx);
   g_free (ws->ff); g_free (ws->probs);
+  g_aligned_free (ws->pack);
   memset (ws, 0, sizeof *ws);
 }
 
 static void
 workspace_reserve (CpuWorkspace   *ws,
                    const AsConfig *c,
-                   int             n)
+                   int             n,
+                   int             threads)
 {
-  if (n <= ws->capacity)
+  if (n <= ws->capacity && threads <= ws->threads)
     return;
+  n = MAX (n, ws->capacity);
+  threads = MAX (threads, ws->threads);
   workspace_clear (ws);
   gsize nH = (gsize) n * c->hidden;
   ws->x = g_new (float, nH);
@@ -102,32 +194,193 @@ workspace_reserve (CpuWorkspace   *ws,
   ws->ctx = g_new (float, nH);
   ws->ff = g_new (float, (gsize) n * c->intermediate);
   ws->probs = g_new (float, (gsize) c->n_heads * n * n);
+  /* rounded to 16 floats so every thread's set starts 64-byte aligned */
+  ws->pack_len = ((gsize) MC * KC + (gsize) panels_for (n) * NR * c->head_dim +
+                  (gsize) panels_for (c->head_dim) * NR * n + 15) / 16 * 16;
+  ws->pack = aligned_floats (ws->pack_len * threads);
   ws->capacity = n;
+  ws->threads = threads;
 }
 
 /* --- threads ----------------------------------------------------------------- */
 
+/* How long a thread spins on a word before it sleeps (a pause is ~65 cycles
+ * on Zen 2/3, ~140 on Skylake: 5 to 15 us): long enough to cover the usual
+ * imbalance between threads at a barrier, short enough that on a busy
+ * machine a waiting thread soon gives its core to the one it waits for. */
+#define SPIN_LIMIT 256
+
 static inline void
-barrier (void)
+cpu_relax (void)
 {
-#ifdef _OPENMP
-#pragma omp barrier
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause ();
 #endif
 }
 
-/* Thread T of N_THREADS gets [*begin, *end) of COUNT items, in steps of ALIGN. */
+/* Returns once *WORD differs from OLD. */
+static void
+pool_wait (Pool      *p,
+           const int *word,
+           int        old)
+{
+  for (int spin = 0; spin < SPIN_LIMIT; spin++)
+    {
+      if (g_atomic_int_get (word) != old)
+        return;
+      cpu_relax ();
+    }
+  g_mutex_lock (&p->lock);
+  g_atomic_int_inc (&p->sleepers);
+  /* A waker bumps the word before it reads sleepers (both sequentially
+   * consistent), so either it sees us here or we see its new value. */
+  while (g_atomic_int_get (word) == old)
+    g_cond_wait (&p->cond, &p->lock);
+  g_atomic_int_add (&p->sleepers, -1);
+  g_mutex_unlock (&p->lock);
+}
+
+/* Bumps *WORD and wakes whoever sleeps on it. */
+static void
+pool_bump (Pool *p,
+           int  *word)
+{
+  g_atomic_int_inc (word);
+  if (g_atomic_int_get (&p->sleepers) > 0)
+    {
+      g_mutex_lock (&p->lock);
+      g_cond_broadcast (&p->cond);
+      g_mutex_unlock (&p->lock);
+    }
+}
+
+static void
+barrier (PassState *s)
+{
+  Pool *p = &s->self->pool;
+  if (s->n_threads == 1)
+    return;
+  int phase = g_atomic_int_get (&p->phase);
+  if (g_atomic_int_add (&p->arrived, 1) == s->n_threads - 1)
+    {
+      g_atomic_int_set (&p->arrived, 0);
+      pool_bump (p, &p->phase);
+      return;
+    }
+  pool_wait (p, &p->phase, phase);
+}
+
+static void run_pass (PassState *s, int t);
+
+typedef struct {
+  Pool *pool;
+  int   index;   /* 1 .. capacity-1 */
+  int   job;     /* the last job started before this worker */
+} WorkerStart;
+
+static gpointer
+worker_main (gpointer data)
+{
+  WorkerStart *start = data;
+  Pool *p = start->pool;
+  const int index = start->index;
+  int job = start->job;
+  g_free (start);
+
+  for (;;)
+    {
+      pool_wait (p, &p->job, job);
+      job = g_atomic_int_get (&p->job);
+      if (g_atomic_int_get (&p->quit))
+        return NULL;
+      if (index < p->size)
+        run_pass (p->pass, index);
+      /* Every worker reports, the idle ones too, so the caller changes
+       * pass and size for the next job only once nobody reads them. After
+       * this the caller may free the pass: nothing below touches it. */
+      if (g_atomic_int_add (&p->finished, 1) == p->capacity - 2)
+        pool_bump (p, &p->done);
+    }
+}
+
+/* Makes sure THREADS - 1 workers exist; returns how many threads can run. */
+static int
+pool_reserve (Pool *p,
+              int   threads)
+{
+  threads = CLAMP (threads, 1, MAX_THREADS);
+  if (threads <= p->capacity)
+    return threads;
+  if (p->capacity == 0)
+    {
+      g_mutex_init (&p->lock);
+      g_cond_init (&p->cond);
+      p->capacity = 1;
+    }
+  p->workers = g_renew (GThread *, p->workers, threads - 1);
+  for (int i = p->capacity; i < threads; i++)
+    {
+      WorkerStart *start = g_new (WorkerStart, 1);
+      *start = (WorkerStart) { p, i, g_atomic_int_get (&p->job) };
+      GError *error = NULL;
+      p->workers[i - 1] = g_thread_try_new ("attnscope-cpu", worker_main, start, &error);
+      if (p->workers[i - 1] == NULL)
+        {
+          /* No more threads: run with what we have. */
+          g_clear_error (&error);
+          g_free (start);
+          break;
+        }
+      p->capacity = i + 1;
+    }
+  return MIN (threads, p->capacity);
+}
+
+/* Runs run_pass (S, t) on threads 0 .. S->n_threads-1; returns when all
+ * workers are done with it. */
+static void
+pool_run (Pool      *p,
+          PassState *s)
+{
+  if (s->n_threads == 1)
+    {
+      run_pass (s, 0);
+      return;
+    }
+  int done = g_atomic_int_get (&p->done);
+  p->pass = s;
+  p->size = s->n_threads;
+  g_atomic_int_set (&p->finished, 0);
+  pool_bump (p, &p->job);
+  run_pass (s, 0);
+  pool_wait (p, &p->done, done);
+}
+
+static void
+pool_clear (Pool *p)
+{
+  if (p->capacity == 0)
+    return;
+  g_atomic_int_set (&p->quit, TRUE);
+  pool_bump (p, &p->job);
+  for (int i = 1; i < p->capacity; i++)
+    g_thread_join (p->workers[i - 1]);
+  g_free (p->workers);
+  g_mutex_clear (&p->lock);
+  g_cond_clear (&p->cond);
+  memset (p, 0, sizeof *p);
+}
+
+/* Thread T of N_THREADS gets [*begin, *end) of COUNT items. */
 static inline void
 share (int  count,
-       int  align,
        int  t,
        int  n_threads,
        int *begin,
        int *end)
 {
-  int chunk = (count + n_threads - 1) / n_threads;
-  chunk = (chunk + align - 1) / align * align;
-  *begin = MIN (count, t * chunk);
-  *end = MIN (count, *begin + chunk);
+  *begin = (int) ((gint64) count * t / n_threads);
+  *end = (int) ((gint64) count * (t + 1) / n_threads);
 }
 
 /* --- vectorisable elementwise math --------------------------------------------- */
@@ -301,41 +554,6 @@ max_lanes (const float *v,
 
 /* --- the passes after each GEMM ------------------------------------------------- */
 
-/* out[rows, cols] (leading dimension LD) += b[cols]. */
-AS_SIMD_CLONES static void
-add_bias (float       *out,
-          int          ld,
-          const float *b,
-          int          rows,
-          int          cols)
-{
-  for (int i = 0; i < rows; i++)
-    {
-      float *row = out + (gsize) i * ld;
-      for (int j = 0; j < cols; j++)
-        row[j] += b[j];
-    }
-}
-
-/* out = gelu(out + b), HF "gelu": the exact erf form, 0.5 x (1 + erf(x/sqrt 2)). */
-AS_SIMD_CLONES static void
-add_bias_gelu (float       *out,
-               int          ld,
-               const float *b,
-               int          rows,
-               int          cols)
-{
-  for (int i = 0; i < rows; i++)
-    {
-      float *row = out + (gsize) i * ld;
-      for (int j = 0; j < cols; j++)
-        {
-          float v = row[j] + b[j];
-          row[j] = 0.5f * v * (1.0f + erf_poly (v * (float) M_SQRT1_2));
-        }
-    }
-}
-
 /* Rows [r0, r1) of x[n, dim]: x = LayerNorm(x + b + residual) * g + beta.
  * B and RESIDUAL may be NULL. Two passes over the row (mean, then variance of
  * the deviations) as torch does, not E[x^2] - E[x]^2. */
@@ -396,27 +614,249 @@ softmax_rows (float   *p,
     }
 }
 
-/* --- the layer, as seen by thread T of N_THREADS ----------------------------------- */
+/* --- the GEMM ------------------------------------------------------------------ */
 
-/* out[:, c0:c1] = in[n, in_dim] W[c0:c1, :]^T, W [out_dim, in_dim] row-major;
- * OUT has leading dimension LDO. */
+typedef enum {
+  EPI_NONE,          /* C = A B */
+  EPI_BIAS,          /* C = A B + bias */
+  EPI_BIAS_GELU,     /* C = gelu(A B + bias) */
+  EPI_SCALE,         /* C = (A B) * scale */
+} Epilogue;
+
+typedef struct {
+  const float  *a;        /* [m, k], leading dimension lda */
+  int           lda;
+  int           m;
+  const Packed *b;        /* k x n, packed */
+  float        *c;        /* [m, n], leading dimension ldc */
+  int           ldc;
+  Epilogue      epi;
+  const float  *bias;     /* [n] for EPI_BIAS* */
+  float         scale;    /* for EPI_SCALE */
+} Gemm;
+
+/* Packs B [k, n] into DATA ([panels(n) * 16 * k]). Element (kk, j) of B is
+ * at B + kk * KSTRIDE + j * JSTRIDE: W [n, k] (an nn.Linear weight, or K_h
+ * for Q K^T) has KSTRIDE 1, JSTRIDE its row length; a row-major B [k, n]
+ * (V_h for P V) the other way round. */
 static void
-gemm_columns (float       *out,
-              int          ldo,
-              const float *in,
-              const float *w,
-              int          n,
-              int          in_dim,
-              int          c0,
-              int          c1)
+pack_b (Packed      *dst,
+        float       *data,
+        const float *b,
+        gsize        kstride,
+        gsize        jstride,
+        int          n,
+        int          k)
 {
-  if (c1 <= c0)
-    return;
-  cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans,
-               n, c1 - c0, in_dim,
-               1.0f, in, in_dim, w + (gsize) c0 * in_dim, in_dim,
-               0.0f, out + c0, ldo);
+  const int panels = panels_for (n), step = depth_step (k);
+  dst->data = data;
+  dst->n = n;
+  dst->k = k;
+  for (int k0 = 0; k0 < k; k0 += step)
+    {
+      const int kc = MIN (step, k - k0);
+      for (int p = 0; p < panels; p++)
+        {
+          float *slice = data + slice_offset (k0, kc, p, panels);   /* [kc][16] */
+          const int cols = MIN (NR, n - p * NR);
+          for (int j = 0; j < NR; j++)
+            {
+              const float *src = b + (gsize) (p * NR + j) * jstride + (gsize) k0 * kstride;
+              for (int kk = 0; kk < kc; kk++)
+                slice[kk * NR + j] = j < cols ? src[kk * kstride] : 0.0f;
+            }
+        }
+    }
 }
+
+/* Unaligned 8-float access (C rows, biases); packed panels are aligned. */
+#define load8(p)     (*(const v8sf_u *) (p))
+#define store8(p, v) (*(v8sf_u *) (p) = (v))
+
+/* One MR_ x 16 tile of C: the packed rows A [kc][MR] (MR_ of them used)
+ * times the panel slice B [kc][16].
+ * FIRST: the tile starts from 0, else from what C holds; LAST: the epilogue
+ * is applied. COLS < 16 only in the last panel. */
+static ALWAYS_INLINE void
+tile (const int    mr_,
+      const float *a,
+      const float *b,
+      int          kc,
+      float       *c,
+      int          ldc,
+      int          cols,
+      gboolean     first,
+      gboolean     last,
+      const Gemm  *g,
+      int          col0)
+{
+  v8sf acc[MR][2];
+#pragma GCC unroll 6
+  for (int r = 0; r < mr_; r++)
+    {
+      acc[r][0] = acc[r][1] = (v8sf) { 0 };
+      /* C's lines arrive while the products are summed, not after */
+      __builtin_prefetch (c + (gsize) r * ldc, 1);
+      __builtin_prefetch (c + (gsize) r * ldc + NR - 1, 1);
+    }
+
+  for (int k = 0; k < kc; k++)
+    {
+      __builtin_prefetch (b + (k + PF_DIST) * NR);
+      v8sf b0 = *(const v8sf *) (b + k * NR);
+      v8sf b1 = *(const v8sf *) (b + k * NR + 8);
+#pragma GCC unroll 6
+      for (int r = 0; r < mr_; r++)
+        {
+          float s = a[k * MR + r];
+          acc[r][0] += s * b0;
+          acc[r][1] += s * b1;
+        }
+    }
+
+  float spill[MR][NR] __attribute__ ((aligned (32)));
+  const gboolean full = cols == NR;
+#pragma GCC unroll 6
+  for (int r = 0; r < mr_; r++)
+    {
+      float *row = c + (gsize) r * ldc;
+      if (!first)
+        {
+          if (full)
+            {
+              acc[r][0] += load8 (row);
+              acc[r][1] += load8 (row + 8);
+            }
+          else
+            {
+              float old[NR] __attribute__ ((aligned (32))) = { 0 };
+              memcpy (old, row, sizeof (float) * cols);
+              acc[r][0] += *(const v8sf *) old;
+              acc[r][1] += *(const v8sf *) (old + 8);
+            }
+        }
+      if (last)
+        {
+          if (g->epi == EPI_SCALE)
+            {
+              acc[r][0] *= g->scale;
+              acc[r][1] *= g->scale;
+            }
+          else if (g->epi != EPI_NONE && full)
+            {
+              acc[r][0] += load8 (g->bias + col0);
+              acc[r][1] += load8 (g->bias + col0 + 8);
+            }
+          else if (g->epi != EPI_NONE)
+            {
+              float bias[NR] __attribute__ ((aligned (32))) = { 0 };
+              memcpy (bias, g->bias + col0, sizeof (float) * cols);
+              acc[r][0] += *(const v8sf *) bias;
+              acc[r][1] += *(const v8sf *) (bias + 8);
+            }
+        }
+      if (full)
+        {
+          store8 (row, acc[r][0]);
+          store8 (row + 8, acc[r][1]);
+        }
+      else
+        {
+          *(v8sf *) spill[r] = acc[r][0];
+          *(v8sf *) (spill[r] + 8) = acc[r][1];
+          memcpy (row, spill[r], sizeof (float) * cols);
+        }
+    }
+
+  if (last && g->epi == EPI_BIAS_GELU)
+    for (int r = 0; r < mr_; r++)
+      {
+        float *row = c + (gsize) r * ldc;
+        for (int j = 0; j < cols; j++)
+          row[j] = 0.5f * row[j] * (1.0f + erf_poly (row[j] * (float) M_SQRT1_2));
+      }
+}
+
+/* Rows [I0, I1) x depth [K0, K0 + KC) of A into tiles of MR rows, each
+ * [kc][MR]: the kernel then reads one stream instead of MR rows far apart. */
+static void
+pack_a (float       *dst,
+        const Gemm  *g,
+        int          i0,
+        int          i1,
+        int          k0,
+        int          kc)
+{
+  for (int i = i0; i < i1; i += MR)
+    {
+      float *t = dst + (gsize) (i - i0) * kc;   /* [kc][MR] */
+      for (int r = 0; r < MIN (MR, i1 - i); r++)
+        {
+          const float *row = g->a + (gsize) (i + r) * g->lda + k0;
+          for (int k = 0; k < kc; k++)
+            t[k * MR + r] = row[k];
+        }
+    }
+}
+
+/* Panels [P0, P1) of G: C[:, 16 P0 .. 16 P1) = epilogue(A B), with APACK
+ * ([MC * KC], 64-byte aligned) for this thread's copy of a block of A.
+ * Loops, outermost first: depth blocks of at most KC, blocks of MC rows of
+ * A (packed once, stays in L2 across the panels), panels (a [kc][16] slice
+ * stays in L1 while every tile of the block passes it), tiles of MR rows. */
+AS_SIMD_CLONES static void
+gemm_panels (const Gemm *g,
+             int         p0,
+             int         p1,
+             float      *apack)
+{
+  const int k = g->b->k, n = g->b->n, panels = panels_for (n), kc_step = depth_step (k);
+  if (p1 <= p0 || g->m == 0)
+    return;
+  for (int k0 = 0; k0 < k; k0 += kc_step)
+    {
+      const int kc = MIN (kc_step, k - k0);
+      const gboolean first = k0 == 0, last = k0 + kc == k;
+      for (int i0 = 0; i0 < g->m; i0 += MC)
+        {
+          const int i1 = MIN (g->m, i0 + MC);
+          pack_a (apack, g, i0, i1, k0, kc);
+          for (int p = p0; p < p1; p++)
+            {
+              const float *b = g->b->data + slice_offset (k0, kc, p, panels);
+              const int col0 = p * NR, cols = MIN (NR, n - col0);
+              for (int i = i0; i < i1; i += MR)
+                {
+                  const float *a = apack + (gsize) (i - i0) * kc;
+                  float *c = g->c + (gsize) i * g->ldc + col0;
+                  switch (MIN (MR, i1 - i))
+                    {
+                    case 6: tile (6, a, b, kc, c, g->ldc, cols, first, last, g, col0); break;
+                    case 5: tile (5, a, b, kc, c, g->ldc, cols, first, last, g, col0); break;
+                    case 4: tile (4, a, b, kc, c, g->ldc, cols, first, last, g, col0); break;
+                    case 3: tile (3, a, b, kc, c, g->ldc, cols, first, last, g, col0); break;
+                    case 2: tile (2, a, b, kc, c, g->ldc, cols, first, last, g, col0); break;
+                    default: tile (1, a, b, kc, c, g->ldc, cols, first, last, g, col0); break;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* Thread T's share of G: whole panels. */
+static void
+gemm_part (const Gemm *g,
+           float      *apack,
+           int         t,
+           int         n_threads)
+{
+  int p0, p1;
+  share (panels_for (g->b->n), t, n_threads, &p0, &p1);
+  gemm_panels (g, p0, p1, apack);
+}
+
+/* --- the layer, as seen by thread T of N_THREADS ----------------------------------- */
 
 static void
 embed_rows (const AsModel          *model,
@@ -441,87 +881,90 @@ embed_rows (const AsModel          *model,
 }
 
 /* probs[h] = softmax(Q_h K_h^T / sqrt(d)); ctx_h = probs[h] V_h, for heads
- * [h0, h1). */
+ * [h0, h1), with PACK (this thread's scratch) for A, K_h and V_h. */
 static void
 attention_heads (const AsConfig *c,
                  CpuWorkspace   *ws,
+                 float          *pack,
                  int             n,
                  gboolean        causal,
                  int             h0,
                  int             h1)
 {
   const int H = c->hidden, d = c->head_dim;
-  const float scale = 1.0f / sqrtf ((float) d);
+  float *apack = pack;                                     /* [MC * KC] */
+  float *pack_k = pack + MC * KC;                          /* [panels(n), d, 16] */
+  float *pack_v = pack_k + (gsize) panels_for (n) * NR * d;  /* [panels(d), n, 16] */
   for (int h = h0; h < h1; h++)
     {
       float *p = ws->probs + (gsize) h * n * n;      /* [n, n] */
-      cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans,
-                   n, n, d,
-                   scale, ws->qkv + h * d, 3 * H, ws->qkv + H + h * d, 3 * H,
-                   0.0f, p, n);
+      Packed kt, v;
+      pack_b (&kt, pack_k, ws->qkv + H + h * d, 1, 3 * H, n, d);
+      Gemm scores = { .a = ws->qkv + h * d, .lda = 3 * H, .m = n, .b = &kt,
+                      .c = p, .ldc = n, .epi = EPI_SCALE, .scale = 1.0f / sqrtf ((float) d) };
+      gemm_panels (&scores, 0, panels_for (n), apack);
       softmax_rows (p, n, n, 0, causal);
-      cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans,
-                   n, d, n,
-                   1.0f, p, n, ws->qkv + 2 * H + h * d, 3 * H,
-                   0.0f, ws->ctx + h * d, H);
+      pack_b (&v, pack_v, ws->qkv + 2 * H + h * d, 3 * H, 1, d, n);
+      Gemm context = { .a = p, .lda = n, .m = n, .b = &v,
+                       .c = ws->ctx + h * d, .ldc = H, .epi = EPI_NONE };
+      gemm_panels (&context, 0, panels_for (d), apack);
     }
 }
 
-/* Q, K, V for the current x: this thread's columns of the fused projection. */
+/* Q, K, V for the current x: this thread's panels of the fused projection. */
 static void
-layer_qkv_part (const AsConfig   *c,
-                const FusedLayer *f,
-                CpuWorkspace     *ws,
-                int               n,
-                int               t,
-                int               n_threads)
+layer_qkv_part (const PackedLayer *pl,
+                CpuWorkspace      *ws,
+                int                n,
+                int                t,
+                int                n_threads)
 {
-  const int H = c->hidden;
-  int c0, c1;
-  share (3 * H, COLUMN_ALIGN, t, n_threads, &c0, &c1);
-  gemm_columns (ws->qkv, 3 * H, ws->x, f->qkv_w, n, H, c0, c1);
-  if (c1 > c0)
-    add_bias (ws->qkv + c0, 3 * H, f->qkv_b + c0, n, c1 - c0);
+  Gemm g = { .a = ws->x, .lda = pl->qkv.k, .m = n, .b = &pl->qkv,
+             .c = ws->qkv, .ldc = pl->qkv.n, .epi = EPI_BIAS, .bias = pl->qkv_b };
+  gemm_part (&g, ws->pack + ws->pack_len * t, t, n_threads);
 }
 
 /* The rest of the layer after Q, K, V; ends with a barrier. */
 static void
-layer_rest_part (const AsConfig         *c,
-                 const AsLayerWeights   *w,
-                 CpuWorkspace           *ws,
-                 const AsForwardRequest *req,
-                 int                     t,
-                 int                     n_threads)
+layer_rest_part (PassState            *s,
+                 const PackedLayer    *pl,
+                 const AsLayerWeights *w,
+                 int                   t)
 {
-  const int H = c->hidden, inter = c->intermediate, n = req->n;
+  const AsConfig *c = s->self->parent.model->config;
+  CpuWorkspace *ws = &s->self->ws;
+  const AsForwardRequest *req = s->req;
+  const int H = c->hidden, inter = c->intermediate, n = req->n, nt = s->n_threads;
   const float eps = c->layer_norm_eps;
-  int h0, h1, c0, c1, r0, r1;
+  int h0, h1, r0, r1;
 
-  share (c->n_heads, 1, t, n_threads, &h0, &h1);
-  attention_heads (c, ws, n, req->causal_mask, h0, h1);
-  barrier ();
+  float *scratch = ws->pack + ws->pack_len * t;
+  share (c->n_heads, t, nt, &h0, &h1);
+  attention_heads (c, ws, scratch, n, req->causal_mask, h0, h1);
+  barrier (s);
 
-  /* x1 = LayerNorm(ctx W_o^T + b_o + x) */
-  share (H, COLUMN_ALIGN, t, n_threads, &c0, &c1);
-  gemm_columns (ws->x1, H, ws->ctx, w->o_w, n, H, c0, c1);
-  barrier ();
-  share (n, 1, t, n_threads, &r0, &r1);
+  /* x1 = LayerNorm(ctx W_o^T + b_o + x): the bias goes with the residual */
+  Gemm out = { .a = ws->ctx, .lda = H, .m = n, .b = &pl->o, .c = ws->x1, .ldc = H,
+               .epi = EPI_NONE };
+  gemm_part (&out, scratch, t, nt);
+  barrier (s);
+  share (n, t, nt, &r0, &r1);
   bias_residual_layer_norm (ws->x1, w->o_b, ws->x, w->ln1_g, w->ln1_b, r0, r1, H, eps);
-  barrier ();
+  barrier (s);
 
   /* ff = gelu(x1 W_1^T + b_1) */
-  share (inter, COLUMN_ALIGN, t, n_threads, &c0, &c1);
-  gemm_columns (ws->ff, inter, ws->x1, w->ff1_w, n, H, c0, c1);
-  if (c1 > c0)
-    add_bias_gelu (ws->ff + c0, inter, w->ff1_b + c0, n, c1 - c0);
-  barrier ();
+  Gemm up = { .a = ws->x1, .lda = H, .m = n, .b = &pl->ff1, .c = ws->ff, .ldc = inter,
+              .epi = EPI_BIAS_GELU, .bias = w->ff1_b };
+  gemm_part (&up, scratch, t, nt);
+  barrier (s);
 
   /* x = LayerNorm(ff W_2^T + b_2 + x1) */
-  share (H, COLUMN_ALIGN, t, n_threads, &c0, &c1);
-  gemm_columns (ws->x, H, ws->ff, w->ff2_w, n, inter, c0, c1);
-  barrier ();
+  Gemm down = { .a = ws->ff, .lda = inter, .m = n, .b = &pl->ff2, .c = ws->x, .ldc = H,
+                .epi = EPI_NONE };
+  gemm_part (&down, scratch, t, nt);
+  barrier (s);
   bias_residual_layer_norm (ws->x, w->ff2_b, ws->x1, w->ln2_g, w->ln2_b, r0, r1, H, eps);
-  barrier ();
+  barrier (s);
 }
 
 static gboolean
@@ -543,26 +986,27 @@ run_pass (PassState *s,
 {
   CpuBackend *self = s->self;
   const AsModel *model = self->parent.model;
-  const AsConfig *c = model->config;
   const AsForwardRequest *req = s->req;
   CpuWorkspace *ws = &self->ws;
+  const int last = s->last;
+  const gboolean qkv_only = s->qkv_only;
   int r0, r1;
 
-  share (req->n, 1, t, s->n_threads, &r0, &r1);
+  share (req->n, t, s->n_threads, &r0, &r1);
   embed_rows (model, req, ws->x, r0, r1);
 
-  for (int l = 0; l <= s->last; l++)
+  for (int l = 0; l <= last; l++)
     {
       if (t == 0 && !s->stop && cancelled (req, &s->error))
         s->stop = TRUE;
-      barrier ();
+      barrier (s);
       if (s->stop)
         return;
-      layer_qkv_part (c, &self->fused[l], ws, req->n, t, s->n_threads);
-      barrier ();
-      if (s->qkv_only && l == s->last)
+      layer_qkv_part (&self->layers[l], ws, req->n, t, s->n_threads);
+      barrier (s);
+      if (qkv_only && l == last)
         return;
-      layer_rest_part (c, &model->layers[l], ws, req, t, s->n_threads);
+      layer_rest_part (s, &self->layers[l], &model->layers[l], t);
       if (t == 0 && req->on_layer != NULL &&
           !req->on_layer (l, ws->probs, req->want_hidden ? ws->x : NULL, req->user_data))
         {
@@ -571,7 +1015,7 @@ run_pass (PassState *s,
           s->stop = TRUE;
         }
     }
-  barrier ();
+  barrier (s);
 }
 
 static gboolean
@@ -598,6 +1042,14 @@ check_request (const AsModel          *model,
   return TRUE;
 }
 
+/* Threads for a pass: OpenBLAS's count (OPENBLAS_NUM_THREADS, or the
+ * cores), so one setting governs both. */
+static int
+wanted_threads (void)
+{
+  return MAX (1, openblas_get_num_threads ());
+}
+
 /* Runs layers 0..last. With QKV_ONLY, the last layer stops after its Q/K/V
  * projections (for layer_qkv); otherwise every layer reports to on_layer. */
 static gboolean
@@ -610,28 +1062,11 @@ run_layers (CpuBackend             *self,
   const AsModel *model = self->parent.model;
   if (!check_request (model, req, error))
     return FALSE;
-  workspace_reserve (&self->ws, model->config, req->n);
 
-  PassState s = { .self = self, .req = req, .last = last, .qkv_only = qkv_only, .n_threads = 1 };
-#ifdef _OPENMP
-  /* Our threads, OpenBLAS's count: each thread calls single-threaded BLAS. */
-  int blas_threads = openblas_get_num_threads ();
-  s.n_threads = MAX (1, blas_threads);
-  if (s.n_threads > 1)
-    {
-      openblas_set_num_threads (1);
-#pragma omp parallel num_threads (s.n_threads)
-      {
-        /* The runtime may give fewer threads than asked: share by the real count. */
-#pragma omp single
-        s.n_threads = omp_get_num_threads ();
-        run_pass (&s, omp_get_thread_num ());
-      }
-      openblas_set_num_threads (blas_threads);
-    }
-  else
-#endif
-    run_pass (&s, 0);
+  PassState s = { .self = self, .req = req, .last = last, .qkv_only = qkv_only };
+  s.n_threads = pool_reserve (&self->pool, wanted_threads ());
+  workspace_reserve (&self->ws, model->config, req->n, s.n_threads);
+  pool_run (&self->pool, &s);
 
   if (s.error != NULL)
     {
@@ -688,29 +1123,50 @@ cpu_layer_qkv (AsBackend              *backend,
   return TRUE;
 }
 
+/* Which clone of the kernels runs here. */
+static const char *
+kernel_name (void)
+{
+#if AS_HAVE_CLONES
+  __builtin_cpu_init ();
+  if (__builtin_cpu_supports ("avx2") && __builtin_cpu_supports ("fma"))
+    return "AVX2+FMA";
+  return "x86-64 baseline";
+#else
+  return "portable C";
+#endif
+}
+
 static char *
 cpu_describe (AsBackend *backend)
 {
-#ifdef _OPENMP
-  const char *threading = "OpenMP threads, single-threaded BLAS calls";
-#else
-  const char *threading = "OpenBLAS threads";
-#endif
-  return g_strdup_printf ("CPU (OpenBLAS %s, %d threads; %s)",
-                          openblas_get_corename (), openblas_get_num_threads (), threading);
+  return g_strdup_printf ("CPU (packed fp32 GEMM, %s kernels, %d threads)",
+                          kernel_name (), CLAMP (wanted_threads (), 1, MAX_THREADS));
+}
+
+static void
+packed_clear (Packed *p)
+{
+  g_aligned_free (p->data);
+  p->data = NULL;
 }
 
 static void
 cpu_free (AsBackend *backend)
 {
   CpuBackend *self = (CpuBackend *) backend;
+  pool_clear (&self->pool);
   workspace_clear (&self->ws);
   for (int l = 0; l < backend->model->config->n_layers; l++)
     {
-      g_free (self->fused[l].qkv_w);
-      g_free (self->fused[l].qkv_b);
+      PackedLayer *pl = &self->layers[l];
+      packed_clear (&pl->qkv);
+      packed_clear (&pl->o);
+      packed_clear (&pl->ff1);
+      packed_clear (&pl->ff2);
+      g_free (pl->qkv_b);
     }
-  g_free (self->fused);
+  g_free (self->layers);
   g_free (self);
 }
 
@@ -722,21 +1178,38 @@ static const AsBackendVTable cpu_vtable = {
   .free = cpu_free,
 };
 
-/* Stacks W_q, W_k, W_v into one [3H, H] matrix (and the biases into [3H]):
- * one GEMM instead of three, with the same sums in the same order per output. */
+/* W [n, k] (an nn.Linear weight: out x in) packed as the right operand of
+ * x W^T. */
 static void
-fused_layer_init (FusedLayer           *f,
-                  const AsLayerWeights *w,
-                  gsize                 H)
+pack_weight (Packed      *dst,
+             const float *w,
+             int          n,
+             int          k)
 {
-  f->qkv_w = g_new (float, 3 * H * H);
-  f->qkv_b = g_new (float, 3 * H);
-  memcpy (f->qkv_w, w->q_w, sizeof (float) * H * H);
-  memcpy (f->qkv_w + H * H, w->k_w, sizeof (float) * H * H);
-  memcpy (f->qkv_w + 2 * H * H, w->v_w, sizeof (float) * H * H);
-  memcpy (f->qkv_b, w->q_b, sizeof (float) * H);
-  memcpy (f->qkv_b + H, w->k_b, sizeof (float) * H);
-  memcpy (f->qkv_b + 2 * H, w->v_b, sizeof (float) * H);
+  pack_b (dst, aligned_floats ((gsize) panels_for (n) * NR * k), w, 1, k, n, k);
+}
+
+/* The layer's weights in panels; W_q, W_k and W_v side by side as one
+ * [3H, H] projection (one GEMM instead of three, the same sums per output). */
+static void
+packed_layer_init (PackedLayer          *pl,
+                   const AsLayerWeights *w,
+                   int                   H,
+                   int                   inter)
+{
+  float *qkv = g_new (float, (gsize) 3 * H * H);   /* [3H, H] */
+  memcpy (qkv, w->q_w, sizeof (float) * H * H);
+  memcpy (qkv + (gsize) H * H, w->k_w, sizeof (float) * H * H);
+  memcpy (qkv + (gsize) 2 * H * H, w->v_w, sizeof (float) * H * H);
+  pack_weight (&pl->qkv, qkv, 3 * H, H);
+  g_free (qkv);
+  pl->qkv_b = g_new (float, 3 * H);
+  memcpy (pl->qkv_b, w->q_b, sizeof (float) * H);
+  memcpy (pl->qkv_b + H, w->k_b, sizeof (float) * H);
+  memcpy (pl->qkv_b + 2 * H, w->v_b, sizeof (float) * H);
+  pack_weight (&pl->o, w->o_w, H, H);
+  pack_weight (&pl->ff1, w->ff1_w, inter, H);
+  pack_weight (&pl->ff2, w->ff2_w, H, inter);
 }
 
 AsBackend *
@@ -746,8 +1219,8 @@ as_cpu_backend_new (const AsModel *model)
   self->parent.vtable = &cpu_vtable;
   self->parent.model = model;
   const AsConfig *c = model->config;
-  self->fused = g_new0 (FusedLayer, c->n_layers);
+  self->layers = g_new0 (PackedLayer, c->n_layers);
   for (int l = 0; l < c->n_layers; l++)
-    fused_layer_init (&self->fused[l], &model->layers[l], c->hidden);
+    packed_layer_init (&self->layers[l], &model->layers[l], c->hidden, c->intermediate);
   return &self->parent;
 }

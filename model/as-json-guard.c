@@ -1,6 +1,8 @@
 /* as-json-guard.c — checks before json-glib sees a file. */
 #include "as-json-guard.h"
 
+#include <string.h>
+
 #include "as-error.h"
 
 /* The code unit of the "\uXXXX" escape at Q (4 hex digits after "\u"),
@@ -55,7 +57,15 @@ scan_text (const char *p,
               q += 11;
             }
           else if (*q == '\\' && q + 1 < end)
-            q++;
+            {
+              /* json-glib also takes escapes JSON does not have, "\214"
+               * (octal) among them, which can put bytes that are not UTF-8
+               * into a string and from there into a message (found by
+               * fuzz-config). */
+              if (q[1] == '\0' || strchr ("\"\\/bfnrtu", q[1]) == NULL)
+                return "a backslash escape that JSON does not allow";
+              q++;
+            }
           else if (*q == '"')
             in_string = FALSE;
           continue;

@@ -186,6 +186,25 @@ if [ $have_model = 1 ]; then
     ok "under the same budget a short input still works"
   else nok "short input under the budget" "$(cat "$tmp/err")"; fi
 else skip "resource limits" "default model not downloaded"; fi
+# A valid model with 65,536 positions (the zoo's long-context/): 30,000 words
+# are 30,002 tokens (13 GB of attention), over the default budget: refused
+# with the figures (the budget check comes before any allocation; a failed
+# allocation would say "not enough memory"), and no output file.
+if [ -d "$zoo/long-context" ]; then
+  python3 -c "import sys; sys.stdout.write('a b ' * 15000)" >"$tmp/words-30k"
+  if ! "$cli" dump --model "$zoo/long-context" --text-file "$tmp/words-30k" -o "$tmp/long.json" 2>"$tmp/err" &&
+     grep -q "an input of 30002 tokens needs [0-9]* MB for the attention of 1 layer x 2 heads (limit 2048 MB): shorten it to at most [0-9]* tokens" "$tmp/err" &&
+     [ ! -e "$tmp/long.json" ] && ! noisy "$tmp/err"; then
+    ok "long-context model, 30,002 tokens: refused with the figures: $(head -c 160 "$tmp/err")"
+  else nok "long-context model, 30,002 tokens" "$(cat "$tmp/err")"; fi
+  head -c 4000 "$tmp/words-30k" >"$tmp/words-2k"
+  if "$cli" tokenize --model "$zoo/long-context" --text-file "$tmp/words-2k" >"$tmp/t2k.txt" 2>"$tmp/err" &&
+     grep -q "^2002 tokens" "$tmp/t2k.txt" &&
+     "$cli" dump --model "$zoo/long-context" --format npy --text-file "$tmp/words-2k" -o "$tmp/long.npy" 2>>"$tmp/err" &&
+     [ "$(stat -c %s "$tmp/long.npy")" -gt $((2 * 2002 * 2002 * 4)) ] && ! noisy "$tmp/err"; then
+    ok "long-context model, 2,002 tokens: fits and runs"
+  else nok "long-context model, 2,002 tokens" "$(cat "$tmp/err"; tail -2 "$tmp/t2k.txt")"; fi
+fi
 
 echo "1..$n"
 exit $((fails > 0))

@@ -3,10 +3,12 @@
  * The goldens (test-encoder.c) pin the encoder to transformers on the real
  * model. This suite builds a small model with random weights large enough to
  * make attention peaked and GELU reach its tails, and odd sizes (hidden 80,
- * 5 heads of 16, FFN 200) so vector loops run their remainders and threads
+ * 5 heads of 16, FFN 600) so vector loops run their remainders and threads
  * get uneven shares; it checks every layer's attention, the final hidden
  * state and layer_qkv against a plain double-precision forward pass written
- * straight from the BERT equations, with 1 and 2 threads.
+ * straight from the BERT equations, with 1, 2 and 3 threads. Every output
+ * element is computed the same way whatever the thread count, so passes
+ * with different counts on one backend must agree bit for bit.
  */
 #include <cblas.h>
 #include <math.h>
@@ -20,7 +22,10 @@
 #define ATTN_TOL   1e-5
 #define HIDDEN_TOL 1e-4
 
-enum { LAYERS = 2, HEADS = 5, HID = 80, FFN = 200, VOCAB = 97, POSITIONS = 160, TYPES = 2 };
+/* FFN 600 and 300 positions: depths above the GEMM's block of 256 (FFN
+ * down, P V), row counts above its block of 120, and panels of 16 columns
+ * that end part-way (80, 600, 300). */
+enum { LAYERS = 2, HEADS = 5, HID = 80, FFN = 600, VOCAB = 97, POSITIONS = 300, TYPES = 2 };
 
 typedef struct {
   AsModel  model;
@@ -334,6 +339,12 @@ test_reference_two_threads (void)
 }
 
 static void
+test_reference_three_threads (void)
+{
+  check_against_reference (1.5, FALSE, 3);
+}
+
+static void
 test_reference_causal (void)
 {
   check_against_reference (1.5, TRUE, 1);
@@ -364,6 +375,47 @@ test_repeatable (void)
   test_model_free (tm);
 }
 
+/* One backend, the thread count changed between passes (the pool grows and
+ * then runs with fewer threads than it holds): identical results. */
+static void
+test_thread_counts (void)
+{
+  static const int counts[] = { 1, 3, 2, 1, 3, 2 };
+  const int n = 131;
+  int saved_threads = openblas_get_num_threads ();
+  TestModel *tm = test_model_new (5, 1.5);
+  AsBackend *backend = as_cpu_backend_new (&tm->model);
+  int ids[131], types[131] = { 0 };
+  for (int i = 0; i < n; i++)
+    ids[i] = (i * 13) % VOCAB;
+  gsize attn_count = (gsize) LAYERS * HEADS * n * n;
+  g_autofree float *first_attn = NULL;
+  g_autofree float *first_hidden = NULL;
+  for (guint k = 0; k < G_N_ELEMENTS (counts); k++)
+    {
+      openblas_set_num_threads (counts[k]);
+      Collect c = { g_new (float, attn_count), n };
+      float *hidden = g_new (float, n * HID);
+      AsForwardRequest req = { .ids = ids, .type_ids = types, .n = n,
+                               .on_layer = collect, .user_data = &c };
+      g_assert_true (as_backend_forward (backend, &req, hidden, NULL));
+      if (first_attn == NULL)
+        {
+          first_attn = c.attn;
+          first_hidden = hidden;
+          continue;
+        }
+      g_test_message ("%d threads after %d", counts[k], counts[k - 1]);
+      g_assert_cmpmem (c.attn, attn_count * sizeof (float), first_attn, attn_count * sizeof (float));
+      g_assert_cmpmem (hidden, n * HID * sizeof (float), first_hidden, n * HID * sizeof (float));
+      g_free (c.attn);
+      g_free (hidden);
+    }
+  as_backend_free (backend);
+  test_model_free (tm);
+  openblas_set_num_threads (saved_threads);
+}
+
 int
 main (int    argc,
       char **argv)
@@ -371,7 +423,9 @@ main (int    argc,
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/encoder-fast/reference/one-thread", test_reference_one_thread);
   g_test_add_func ("/encoder-fast/reference/two-threads", test_reference_two_threads);
+  g_test_add_func ("/encoder-fast/reference/three-threads", test_reference_three_threads);
   g_test_add_func ("/encoder-fast/reference/causal", test_reference_causal);
+  g_test_add_func ("/encoder-fast/thread-counts", test_thread_counts);
   g_test_add_func ("/encoder-fast/repeatable", test_repeatable);
   return g_test_run ();
 }

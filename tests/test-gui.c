@@ -18,6 +18,7 @@
 #include "as-model.h"
 #include "as-trace.h"
 #include "as-window.h"
+#include "gui-test-util.h"
 
 static AsApplication *app;
 static AsWindow *window;
@@ -25,46 +26,6 @@ static AsModel *model;
 static AsBackend *backend;
 
 /* ---- helpers ------------------------------------------------------------ */
-
-static gboolean
-have_model (void)
-{
-  if (model != NULL)
-    return TRUE;
-  g_test_skip ("default model not downloaded (run tools/setup)");
-  return FALSE;
-}
-
-static gboolean
-flag_timeout (gpointer data)
-{
-  *(gboolean *) data = TRUE;
-  return G_SOURCE_REMOVE;
-}
-
-static void
-spin (guint ms)
-{
-  gboolean done = FALSE;
-  g_timeout_add (ms, flag_timeout, &done);
-  while (!done)
-    g_main_context_iteration (NULL, TRUE);
-}
-
-/* Iterates until the window has everything for its current text on screen,
- * plus a few frames so the views have painted it. */
-static void
-wait_idle (guint timeout_s)
-{
-  gboolean expired = FALSE;
-  guint id = g_timeout_add_seconds (timeout_s, flag_timeout, &expired);
-  while (!as_window_is_idle (window) && !expired)
-    g_main_context_iteration (NULL, TRUE);
-  if (!expired)
-    g_source_remove (id);
-  g_assert_false (expired);
-  spin (150);
-}
 
 /* Types TEXT at the end of entry A, one character per edit. */
 static void
@@ -79,7 +40,7 @@ type_text (const char *text,
       pos = gtk_editable_get_position (entry);
       gtk_editable_insert_text (entry, p, g_utf8_next_char (p) - p, &pos);
       if (pause_ms > 0)
-        spin (pause_ms);
+        gui_test_spin (pause_ms);
       else
         g_main_context_iteration (NULL, FALSE);
     }
@@ -143,9 +104,9 @@ check_against_engine (const char *text_a,
 static void
 test_starts_with_sample (void)
 {
-  if (!have_model ())
+  if (!gui_test_have_model (model))
     return;
-  wait_idle (120);
+  gui_test_wait_idle (window, 120);
   AsViewState *state = as_window_get_view_state (window);
   g_assert_cmpint (as_view_state_get_layer (state), ==, 0);
   g_assert_cmpint (as_view_state_get_head (state), ==, 0);
@@ -157,12 +118,12 @@ test_starts_with_sample (void)
 static void
 test_typing_and_selection (void)
 {
-  if (!have_model ())
+  if (!gui_test_have_model (model))
     return;
   GtkEditable *entry = as_window_get_entry_a (window);
   gtk_editable_set_text (entry, "");
   type_text ("It was too tired to cross.", 15);
-  wait_idle (60);
+  gui_test_wait_idle (window, 60);
   check_against_engine ("It was too tired to cross.", NULL);
 
   /* Keyboard paths: the grid's arrows and the window's Page Down. */
@@ -180,22 +141,22 @@ test_typing_and_selection (void)
     gtk_widget_activate_action (grid, "grid.move", "(ii)", 1, 1);
   g_assert_cmpint (as_view_state_get_layer (state), ==, model->config->n_layers - 1);
   g_assert_cmpint (as_view_state_get_head (state), ==, model->config->n_heads - 1);
-  spin (100);
+  gui_test_spin (100);
   check_against_engine ("It was too tired to cross.", NULL);
 
   /* Pair mode. */
   gtk_editable_set_text (as_window_get_entry_b (window), "The street.");
   as_view_state_select (state, 2, 5);
-  wait_idle (60);
+  gui_test_wait_idle (window, 60);
   check_against_engine ("It was too tired to cross.", "The street.");
   gtk_editable_set_text (as_window_get_entry_b (window), "");
-  wait_idle (60);
+  gui_test_wait_idle (window, 60);
 }
 
 static void
 test_hide_special (void)
 {
-  if (!have_model ())
+  if (!gui_test_have_model (model))
     return;
   AsViewState *state = as_window_get_view_state (window);
   AsAnalysis *a = as_view_state_get_analysis (state);
@@ -205,7 +166,7 @@ test_hide_special (void)
 
   gtk_widget_activate_action (GTK_WIDGET (window), "win.hide-special", NULL);
   g_assert_true (as_view_state_get_hide_special (state));
-  spin (100);
+  gui_test_spin (100);
   AsHeadView *hv = as_window_get_head_view (window);
   g_assert_cmpint (as_head_view_get_n_rows (hv), ==, a->n - 2);
   check_against_engine (a->text_a, a->text_b);
@@ -213,7 +174,7 @@ test_hide_special (void)
   /* Renormalised rows sum to 1 over the tokens shown. */
   gtk_widget_activate_action (GTK_WIDGET (window), "win.renormalise", NULL);
   g_assert_true (as_view_state_get_renormalise (state));
-  spin (100);
+  gui_test_spin (100);
   int n = as_head_view_get_n_rows (hv);
   for (int r = 0; r < n; r++)
     {
@@ -236,18 +197,18 @@ test_hide_special (void)
   /* Colour maps: the menu's action and the view state agree. */
   gtk_widget_activate_action (GTK_WIDGET (window), "win.colormap", "s", "greys");
   g_assert_cmpint (as_view_state_get_colormap (state), ==, AS_COLORMAP_GREYS);
-  spin (100);
+  gui_test_spin (100);
   gtk_widget_activate_action (GTK_WIDGET (window), "win.colormap", "s", "viridis");
 }
 
 static void
 test_rapid_edits (void)
 {
-  if (!have_model ())
+  if (!gui_test_have_model (model))
     return;
   AsWorker *worker = as_window_get_worker (window);
   GtkEditable *entry = as_window_get_entry_a (window);
-  wait_idle (60);
+  gui_test_wait_idle (window, 60);
   as_worker_clear_trace (worker);
   as_trace_clear ();
   /* Draws of what was on screen before are not this test's business. */
@@ -267,12 +228,12 @@ test_rapid_edits (void)
       gtk_editable_set_text (entry, text);
       guint pause = g_rand_int_range (rand, 0, 4) == 0 ? g_rand_int_range (rand, 30, 90) : g_rand_int_range (rand, 0, 8);
       if (pause > 0)
-        spin (pause);
+        gui_test_spin (pause);
       else
         g_main_context_iteration (NULL, FALSE);
     }
   g_rand_free (rand);
-  wait_idle (120);
+  gui_test_wait_idle (window, 120);
 
   /* The final display is the final text. */
   check_against_engine (text, NULL);
@@ -322,34 +283,10 @@ test_rapid_edits (void)
   g_assert_cmpint (draws->len, >, 0);
 }
 
-static char *
-artifacts_dir (void)
-{
-  const char *dir = g_getenv ("AS_TEST_ARTIFACTS");
-  char *out = g_strdup (dir != NULL ? dir : "artifacts");
-  g_mkdir_with_parents (out, 0755);
-  return out;
-}
-
-/* The screen as X has it, when ImageMagick's import is there. */
-static void
-capture_screen (const char *name)
-{
-  g_autofree char *import = g_find_program_in_path ("import");
-  if (import == NULL)
-    return;
-  g_autofree char *dir = artifacts_dir ();
-  g_autofree char *path = g_build_filename (dir, name, NULL);
-  const char *argv[] = { import, "-window", "root", path, NULL };
-  int status = 0;
-  g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, NULL, NULL, &status, NULL);
-  g_test_message ("screen captured to %s (status %d)", path, status);
-}
-
 static void
 test_bad_model_keeps_previous (void)
 {
-  if (!have_model ())
+  if (!gui_test_have_model (model))
     return;
   AsWorker *worker = as_window_get_worker (window);
   g_autofree char *name = g_strdup (as_worker_get_model_name (worker));
@@ -360,7 +297,7 @@ test_bad_model_keeps_previous (void)
   as_window_open_model (window, tmp);
   while (as_worker_is_loading (worker))
     g_main_context_iteration (NULL, TRUE);
-  spin (200);
+  gui_test_spin (200);
   g_assert_cmpstr (as_worker_get_model_name (worker), ==, name);
 
   /* The message dialog names the file; close it. */
@@ -375,8 +312,8 @@ test_bad_model_keeps_previous (void)
           g_test_message ("dialog: %s", body);
           g_assert_nonnull (strstr (body, "config.json"));
           found = TRUE;
-          spin (300);
-          capture_screen ("bad-model.png");
+          gui_test_spin (300);
+          gui_test_capture_screen (NULL, "bad-model.png");
           gtk_window_destroy (w);
           break;
         }
@@ -385,7 +322,7 @@ test_bad_model_keeps_previous (void)
 
   /* Still usable. */
   gtk_editable_set_text (as_window_get_entry_a (window), "Still here.");
-  wait_idle (60);
+  gui_test_wait_idle (window, 60);
   check_against_engine ("Still here.", NULL);
   g_remove (config);
   g_rmdir (tmp);
@@ -409,13 +346,13 @@ test_shortcuts_and_about (void)
 {
   /* The shortcuts window comes from the GResource, with its accelerators. */
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (window), "win.show-help-overlay", NULL));
-  spin (200);
+  gui_test_spin (200);
   GtkWindow *help = find_toplevel (GTK_TYPE_SHORTCUTS_WINDOW);
   g_assert_nonnull (help);
   gtk_window_close (help);
 
   g_action_group_activate_action (G_ACTION_GROUP (app), "about", NULL);
-  spin (200);
+  gui_test_spin (200);
   GtkWindow *about = find_toplevel (ADW_TYPE_ABOUT_WINDOW);
   g_assert_nonnull (about);
   g_assert_cmpstr (adw_about_window_get_application_icon (ADW_ABOUT_WINDOW (about)), ==, AS_APPLICATION_ID);
@@ -451,22 +388,22 @@ save_window_png (const char *path)
 static void
 test_screenshot (void)
 {
-  if (!have_model ())
+  if (!gui_test_have_model (model))
     return;
   gtk_editable_set_text (as_window_get_entry_b (window), "");
   as_window_set_text (window, AS_SAMPLE_SENTENCE, NULL);
   AsViewState *state = as_window_get_view_state (window);
   as_view_state_select (state, 2, 5);
-  wait_idle (60);
+  gui_test_wait_idle (window, 60);
   /* Highlight "it" (token 10) like a click on the strip would. */
   as_view_state_set_token (state, 10);
-  spin (300);
+  gui_test_spin (300);
 
-  g_autofree char *out_dir = artifacts_dir ();
+  g_autofree char *out_dir = gui_test_artifacts_dir ();
   g_autofree char *png = g_build_filename (out_dir, "main-window.png", NULL);
   save_window_png (png);
   g_test_message ("window rendered to %s", png);
-  capture_screen ("screen.png");
+  gui_test_capture_screen (NULL, "screen.png");
 
   /* The PNG is a real picture of the window, not a blank. */
   g_autoptr(GdkTexture) tex = gdk_texture_new_from_filename (png, NULL);
@@ -477,7 +414,7 @@ test_screenshot (void)
   /* The same in dark style. */
   AdwStyleManager *sm = adw_style_manager_get_default ();
   adw_style_manager_set_color_scheme (sm, ADW_COLOR_SCHEME_FORCE_DARK);
-  spin (400);
+  gui_test_spin (400);
   g_assert_true (as_view_state_get_dark (state));
   g_autofree char *dark = g_build_filename (out_dir, "main-window-dark.png", NULL);
   save_window_png (dark);
@@ -492,11 +429,11 @@ test_screenshot (void)
   g_string_free (long_text, TRUE);
   gtk_widget_activate_action (GTK_WIDGET (window), "win.fit-scale", NULL);
   as_view_state_select (state, 1, 8);
-  wait_idle (300);
+  gui_test_wait_idle (window, 300);
   AsAnalysis *a = as_view_state_get_analysis (state);
   g_assert_cmpint (a->n, ==, model->config->max_positions);
   g_assert_true (a->encoding->truncated);
-  spin (500);   /* the 512-token head view renders in a thread */
+  gui_test_spin (500);   /* the 512-token head view renders in a thread */
   g_autofree char *long_png = g_build_filename (out_dir, "main-window-512.png", NULL);
   save_window_png (long_png);
   gtk_widget_activate_action (GTK_WIDGET (window), "win.fit-scale", NULL);
@@ -515,20 +452,10 @@ main (int   argc,
       return 0;
     }
 
-  g_autofree char *dir = as_model_default_dir ();
-  model = as_model_load (dir, NULL);
-  if (model != NULL)
-    backend = as_cpu_backend_new (model);
-
   /* The real application: registering it runs startup (resources, CSS,
    * actions, accelerators) without entering g_application_run. */
-  app = as_application_new ();
-  g_application_set_flags (G_APPLICATION (app), G_APPLICATION_NON_UNIQUE);
-  g_assert_true (g_application_register (G_APPLICATION (app), NULL, NULL));
-  window = as_window_new (GTK_APPLICATION (app));
+  window = gui_test_start (&app, &model, &backend);
   as_worker_set_trace_enabled (as_window_get_worker (window), TRUE);
-  as_window_open_model (window, dir);
-  gtk_window_present (GTK_WINDOW (window));
 
   g_test_add_func ("/gui/starts-with-sample", test_starts_with_sample);
   g_test_add_func ("/gui/typing-and-selection", test_typing_and_selection);
@@ -540,9 +467,6 @@ main (int   argc,
 
   int status = g_test_run ();
 
-  gtk_window_destroy (GTK_WINDOW (window));
-  g_clear_pointer (&backend, as_backend_free);
-  g_clear_pointer (&model, as_model_free);
-  g_object_unref (app);
+  gui_test_stop (app, window, model, backend);
   return status;
 }

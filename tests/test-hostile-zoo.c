@@ -549,6 +549,11 @@ static void cfg_missing_field (Model *m) { replace_config (m, "\"intermediate_si
 static void cfg_gpt2 (Model *m) { replace_config (m, "\"bert\"", "\"gpt2\""); }
 static void cfg_relu (Model *m) { replace_config (m, "\"gelu\"", "\"relu\""); }
 static void cfg_eps (Model *m) { replace_config (m, "1e-12", "0"); }
+/* Positive as a double, 0 as the float LayerNorm uses (found by fuzz-config). */
+static void cfg_eps_underflow (Model *m) { replace_config (m, "1e-12", "1e-122"); }
+/* json-glib reads "\214" as the byte 0x8c: not UTF-8, and it used to reach
+ * the message about the model type (found by fuzz-config). */
+static void cfg_octal_escape (Model *m) { replace_config (m, "\"bert\"", "\"b\\214rt\""); }
 static void cfg_positions (Model *m) { replace_config (m, "\"max_position_embeddings\": 16", "\"max_position_embeddings\": 0"); }
 static void cfg_array (Model *m) { g_free (m->config); m->config = g_strdup ("[{\"model_type\": \"bert\"}]"); }
 static void cfg_nul (const char *d) { write_file (d, "config.json", "{\"model_type\": \"bert\"\0}", 23); }
@@ -712,6 +717,10 @@ static const Case cases[] = {
   { "cfg-gpt2", "model_type gpt2", cfg_gpt2, NULL, CFG, { "model_type 'gpt2' is not supported" } },
   { "cfg-relu", "hidden_act relu", cfg_relu, NULL, CFG, { "hidden_act 'relu' is not supported" } },
   { "cfg-zero-eps", "layer_norm_eps 0", cfg_eps, NULL, CFG, { "'layer_norm_eps'" } },
+  { "cfg-octal-escape", "an octal escape (not JSON) in model_type", cfg_octal_escape, NULL, CFG,
+    { "not valid JSON", "backslash escape" } },
+  { "cfg-eps-underflow", "layer_norm_eps 1e-122 (0 as a float)", cfg_eps_underflow, NULL, CFG,
+    { "'layer_norm_eps' is 1e-122", "32-bit float" } },
   { "cfg-is-directory", "config.json is a directory", NULL, cfg_is_dir, CFG, { "is a directory" } },
   { "cfg-missing", "no config.json", NULL, cfg_missing, CFG, { "file not found" } },
   /* vocab.txt and tokenizer.json */
@@ -861,8 +870,28 @@ append_manifest (GString     *manifest,
   g_string_append_c (manifest, '\n');
 }
 
-/* The zoo in ROOT: base/ (valid) and one folder per case; returns how many
- * hostile folders it made. */
+/* A valid model whose attention cannot fit for its longest inputs: the base
+ * with 65,536 positions (the most as-config.c accepts). One layer of 2 heads
+ * at 65,536 tokens would need 2 x 65536^2 floats = 32 GiB; the default
+ * budget fits about 11,500 tokens. Its weights take 1 MB. */
+#define LONG_POSITIONS 65536
+
+static void
+make_long_context (const char *dir)
+{
+  Model *m = model_new_base ();
+  replace_config (m, "\"max_position_embeddings\": 16", "\"max_position_embeddings\": 65536");
+  Tensor *pos = find_tensor (m, "embeddings.position_embeddings.weight");
+  guint index = 0;
+  g_assert_true (g_ptr_array_find (m->tensors, pos, &index));
+  m->tensors->pdata[index] = tensor_new ("embeddings.position_embeddings.weight", LONG_POSITIONS, HIDDEN);
+  tensor_free (pos);
+  model_write (m, dir);
+  model_free (m);
+}
+
+/* The zoo in ROOT: base/ (valid), long-context/ (valid, see above) and one
+ * folder per case; returns how many hostile folders it made. */
 static int
 make_zoo (const char *root)
 {
@@ -875,6 +904,10 @@ make_zoo (const char *root)
     Model *m = model_new_base ();
     model_write (m, base);
     model_free (m);
+  }
+  {
+    g_autofree char *long_context = g_build_filename (root, "long-context", NULL);
+    make_long_context (long_context);
   }
   for (gsize i = 0; i < G_N_ELEMENTS (cases); i++, n++)
     {
@@ -1095,6 +1128,80 @@ test_budget_refusal (void)
   as_model_free (model);
 }
 
+/* Peak virtual memory of this process (VmPeak), in kB: an allocation of the
+ * refused size would show here even where the kernel overcommits. */
+static guint64
+vm_peak_kb (void)
+{
+  g_autofree char *status = NULL;
+  if (!g_file_get_contents ("/proc/self/status", &status, NULL, NULL))
+    return 0;
+  const char *line = strstr (status, "VmPeak:");
+  return line != NULL ? g_ascii_strtoull (line + 7, NULL, 10) : 0;
+}
+
+/* A valid model that takes 65,536 positions: a long input is refused with
+ * the figures before anything is allocated; one that fits runs. */
+static void
+test_budget_long_context (void)
+{
+  g_autofree char *dir = g_build_filename (zoo_dir, "long-context", NULL);
+  g_autoptr(GError) error = NULL;
+  g_unsetenv ("ATTNSCOPE_MAX_ATTENTION_MB");
+  AsModel *model = as_model_load (dir, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (model->config->max_positions, ==, LONG_POSITIONS);
+  AsBackend *backend = as_cpu_backend_new (model);
+  int fit = as_attention_max_tokens (model->config);
+  g_assert_cmpint (fit, >, 1000);
+  g_assert_cmpint (fit, <, LONG_POSITIONS);
+
+  /* 30,000 words of one token each, plus [CLS] and [SEP]. */
+  GString *text = g_string_new (NULL);
+  for (int i = 0; i < 30000; i++)
+    g_string_append (text, i % 2 ? "a " : "b ");
+  guint64 peak_before = vm_peak_kb ();
+  AsAttention *a = as_attention_compute (backend, text->str, NULL, &error);
+  guint64 peak_after = vm_peak_kb ();
+  g_assert_null (a);
+  g_assert_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_RESOURCES);
+  g_test_message ("%s", error->message);
+  g_autofree char *figures = g_strdup_printf ("an input of 30002 tokens needs %.0f MB for the attention "
+                                              "of 1 layer x 2 heads",
+                                              as_attention_bytes_needed (model->config, 30002) / 1048576.0);
+  g_assert_nonnull (strstr (error->message, figures));
+  g_autofree char *at_most = g_strdup_printf ("at most %d tokens", fit);
+  g_assert_nonnull (strstr (error->message, at_most));
+  /* 30,002 tokens would take 6.7 GiB of attention: none of it was mapped. */
+  g_test_message ("VmPeak %" G_GUINT64_FORMAT " kB before, %" G_GUINT64_FORMAT " kB after the refusal",
+                  peak_before, peak_after);
+  g_assert_cmpuint (peak_after, <, peak_before + 256 * 1024);
+  g_clear_error (&error);
+
+  /* The longest input that fits is accepted (running it would take 2 GB
+   * here), one token more is not; a 2,000-token input runs, rows summing
+   * to 1. */
+  g_assert_true (as_attention_check_budget (model->config, fit, NULL));
+  g_assert_false (as_attention_check_budget (model->config, fit + 1, NULL));
+  g_string_truncate (text, 2 * 1998);
+  a = as_attention_compute (backend, text->str, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (a->n, ==, 2000);
+  for (int h = 0; h < a->n_heads; h++)
+    for (int i = 0; i < a->n; i += 333)
+      {
+        const float *row = as_attention_head (a, 0, h) + (gsize) i * a->n;
+        double sum = 0;
+        for (int j = 0; j < a->n; j++)
+          sum += row[j];
+        g_assert_cmpfloat_with_epsilon (sum, 1.0, 1e-4);
+      }
+  as_attention_free (a);
+  g_string_free (text, TRUE);
+  as_backend_free (backend);
+  as_model_free (model);
+}
+
 /* ------------------------------------------------------------------------ */
 
 static void
@@ -1151,6 +1258,7 @@ main (int    argc,
     }
   g_test_add_func ("/limits/figures", test_budget_figures);
   g_test_add_func ("/limits/refusal", test_budget_refusal);
+  g_test_add_func ("/limits/long-context", test_budget_long_context);
 
   int status = g_test_run ();
   remove_tree (zoo_dir);

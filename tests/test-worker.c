@@ -26,6 +26,14 @@ typedef struct {
   guint       started_gen;
   int         stale_signals; /* signals whose generation was not the newest */
   guint       failed_gen;
+  /* Side channels (causal, compare, qkv). */
+  GPtrArray  *side_finished[AS_N_CHANNELS];  /* AsAnalysis */
+  GArray     *side_layers[AS_N_CHANNELS];    /* (generation << 16 | layer) */
+  int         side_stale;                    /* side signals not of the newest generation */
+  int         side_wrong_channel;            /* a signal detailed for one channel carrying another's */
+  GPtrArray  *qkv;                           /* AsQkv, in order */
+  guint       side_failed_gen[AS_N_CHANNELS];
+  char       *side_fail_message;
 } Fixture;
 
 static gboolean
@@ -124,9 +132,84 @@ on_analysis_failed (AsWorker     *w,
 }
 
 static void
+check_side (Fixture   *f,
+            AsChannel  channel,
+            guint      generation)
+{
+  g_assert_true (g_thread_self () == test_thread);
+  if (generation != as_worker_get_channel_generation (f->worker, channel))
+    f->side_stale++;
+}
+
+static void
+on_side_layer (AsWorker   *w,
+               int         channel,
+               AsAnalysis *a,
+               int         layer,
+               Fixture    *f)
+{
+  check_side (f, channel, a->generation);
+  if (a->channel != channel || a->causal != (channel == AS_CHANNEL_CAUSAL))
+    f->side_wrong_channel++;
+  g_assert_cmpint (a->layers_ready, ==, layer + 1);
+  guint key = a->generation << 16 | (guint) layer;
+  g_array_append_val (f->side_layers[channel], key);
+}
+
+static void
+on_side_finished (AsWorker   *w,
+                  int         channel,
+                  AsAnalysis *a,
+                  Fixture    *f)
+{
+  check_side (f, channel, a->generation);
+  g_assert_cmpint (a->layers_ready, ==, a->n_layers);
+  g_ptr_array_add (f->side_finished[channel], as_analysis_ref (a));
+}
+
+static void
+on_side_failed (AsWorker     *w,
+                int           channel,
+                guint         generation,
+                const GError *error,
+                Fixture      *f)
+{
+  check_side (f, channel, generation);
+  f->side_failed_gen[channel] = generation;
+  g_free (f->side_fail_message);
+  f->side_fail_message = g_strdup (error->message);
+}
+
+static void
+on_qkv (AsWorker *w,
+        AsQkv    *x,
+        Fixture  *f)
+{
+  check_side (f, AS_CHANNEL_QKV, x->generation);
+  g_ptr_array_add (f->qkv, as_qkv_ref (x));
+}
+
+/* A handler on "causal" only must never hear about "compare". */
+static void
+on_causal_only (AsWorker   *w,
+                int         channel,
+                AsAnalysis *a,
+                Fixture    *f)
+{
+  if (channel != AS_CHANNEL_CAUSAL)
+    f->side_wrong_channel++;
+}
+
+static void
 fixture_set_up (Fixture       *f,
                 gconstpointer  data)
 {
+  for (int c = 0; c < AS_N_CHANNELS; c++)
+    {
+      f->side_finished[c] = g_ptr_array_new_with_free_func ((GDestroyNotify) as_analysis_unref);
+      f->side_layers[c] = g_array_new (FALSE, FALSE, sizeof (guint));
+    }
+  f->qkv = g_ptr_array_new_with_free_func ((GDestroyNotify) as_qkv_unref);
   f->worker = as_worker_new ();
   as_worker_set_trace_enabled (f->worker, TRUE);
   f->finished = g_ptr_array_new_with_free_func ((GDestroyNotify) as_analysis_unref);
@@ -138,6 +221,11 @@ fixture_set_up (Fixture       *f,
   g_signal_connect (f->worker, "layer-ready", G_CALLBACK (on_layer), f);
   g_signal_connect (f->worker, "analysis-finished", G_CALLBACK (on_finished), f);
   g_signal_connect (f->worker, "analysis-failed", G_CALLBACK (on_analysis_failed), f);
+  g_signal_connect (f->worker, "channel-layer-ready", G_CALLBACK (on_side_layer), f);
+  g_signal_connect (f->worker, "channel-finished", G_CALLBACK (on_side_finished), f);
+  g_signal_connect (f->worker, "channel-failed", G_CALLBACK (on_side_failed), f);
+  g_signal_connect (f->worker, "channel-finished::causal", G_CALLBACK (on_causal_only), f);
+  g_signal_connect (f->worker, "qkv-ready", G_CALLBACK (on_qkv), f);
 }
 
 static void
@@ -151,6 +239,13 @@ fixture_tear_down (Fixture       *f,
   g_ptr_array_unref (f->finished);
   g_array_unref (f->layers);
   g_free (f->fail_message);
+  for (int c = 0; c < AS_N_CHANNELS; c++)
+    {
+      g_ptr_array_unref (f->side_finished[c]);
+      g_array_unref (f->side_layers[c]);
+    }
+  g_ptr_array_unref (f->qkv);
+  g_free (f->side_fail_message);
 }
 
 static gboolean
@@ -477,6 +572,332 @@ test_dispose_while_busy (Fixture       *f,
   g_assert_cmpint (f->finished->len, ==, 0);
 }
 
+
+/* ---- side channels -------------------------------------------------------- */
+
+static gboolean
+causal_and_main_done (Fixture *f)
+{
+  GPtrArray *c = f->side_finished[AS_CHANNEL_CAUSAL];
+  return last_finished (f) && c->len > 0 &&
+         ((AsAnalysis *) g_ptr_array_index (c, c->len - 1))->generation ==
+         as_worker_get_channel_generation (f->worker, AS_CHANNEL_CAUSAL);
+}
+
+static gboolean
+compare_done (Fixture *f)
+{
+  GPtrArray *c = f->side_finished[AS_CHANNEL_COMPARE];
+  return c->len > 0 &&
+         ((AsAnalysis *) g_ptr_array_index (c, c->len - 1))->generation ==
+         as_worker_get_channel_generation (f->worker, AS_CHANNEL_COMPARE);
+}
+
+static gboolean
+compare_and_main_done (Fixture *f)
+{
+  return compare_done (f) && last_finished (f);
+}
+
+static gboolean
+qkv_done (Fixture *f)
+{
+  guint want = as_worker_get_channel_generation (f->worker, AS_CHANNEL_QKV);
+  return (f->qkv->len > 0 &&
+          ((AsQkv *) g_ptr_array_index (f->qkv, f->qkv->len - 1))->generation == want) ||
+         f->side_failed_gen[AS_CHANNEL_QKV] == want;
+}
+
+typedef struct {
+  float *attn;   /* [n_layers, n_heads, n, n] */
+  gsize  per_layer;
+} CausalRef;
+
+static gboolean
+keep_layer (int          layer,
+            const float *attn,
+            const float *hidden,
+            gpointer     user_data)
+{
+  CausalRef *r = user_data;
+  memcpy (r->attn + layer * r->per_layer, attn, r->per_layer * sizeof (float));
+  return TRUE;
+}
+
+/* The engine run directly on AS tokens, with the causal mask when asked. */
+static float *
+direct_forward (AsBackend  *backend,
+                AsAnalysis *a,
+                gboolean    causal)
+{
+  g_autofree int *ids = g_new (int, a->n);
+  g_autofree int *types = g_new (int, a->n);
+  for (int i = 0; i < a->n; i++)
+    {
+      ids[i] = a->encoding->tokens[i].id;
+      types[i] = a->encoding->tokens[i].type_id;
+    }
+  CausalRef r = { g_new (float, (gsize) a->n_layers * a->n_heads * a->n * a->n),
+                  (gsize) a->n_heads * a->n * a->n };
+  AsForwardRequest req = { .ids = ids, .type_ids = types, .n = a->n, .causal_mask = causal,
+                           .on_layer = keep_layer, .user_data = &r };
+  g_autoptr(GError) error = NULL;
+  g_assert_true (as_backend_forward (backend, &req, NULL, &error));
+  return r.attn;
+}
+
+static double
+max_diff (const float *x,
+          const float *y,
+          gsize        n)
+{
+  double m = 0;
+  for (gsize i = 0; i < n; i++)
+    m = MAX (m, fabs (x[i] - y[i]));
+  return m;
+}
+
+static void
+test_causal_channel (Fixture       *f,
+                     gconstpointer  data)
+{
+  if (!have_default_model ())
+    {
+      g_test_skip ("default model not downloaded (run tools/setup)");
+      return;
+    }
+  load_default (f);
+  guint main_gen = as_worker_analyse (f->worker, SAMPLE, NULL);
+  guint causal_gen = as_worker_analyse_on (f->worker, AS_CHANNEL_CAUSAL, SAMPLE, NULL);
+  wait_for (causal_and_main_done, f, 60);
+
+  /* Two channels, two results, neither replaced the other. */
+  g_assert_cmpint (f->finished->len, ==, 1);
+  g_assert_cmpint (f->side_finished[AS_CHANNEL_CAUSAL]->len, ==, 1);
+  AsAnalysis *m = g_ptr_array_index (f->finished, 0);
+  AsAnalysis *c = g_ptr_array_index (f->side_finished[AS_CHANNEL_CAUSAL], 0);
+  g_assert_cmpuint (m->generation, ==, main_gen);
+  g_assert_cmpuint (c->generation, ==, causal_gen);
+  g_assert_false (m->causal);
+  g_assert_true (c->causal);
+  g_assert_cmpint (m->channel, ==, AS_CHANNEL_MAIN);
+  g_assert_cmpint (f->layers->len, ==, m->n_layers);
+  g_assert_cmpint (f->side_layers[AS_CHANNEL_CAUSAL]->len, ==, c->n_layers);
+  g_assert_cmpint (f->side_wrong_channel, ==, 0);
+  g_assert_cmpint (f->stale_signals, ==, 0);
+  g_assert_cmpint (f->side_stale, ==, 0);
+
+  g_autofree char *dir = as_model_default_dir ();
+  AsModel *model = as_model_load (dir, NULL);
+  AsBackend *backend = as_cpu_backend_new (model);
+  gsize total = (gsize) c->n_layers * c->n_heads * c->n * c->n;
+  g_autofree float *ref_c = direct_forward (backend, c, TRUE);
+  g_autofree float *ref_m = direct_forward (backend, m, FALSE);
+  double dc = max_diff (ref_c, c->attn, total), dm = max_diff (ref_m, m->attn, total);
+  g_test_message ("causal channel vs direct causal forward: %g; main vs direct: %g", dc, dm);
+  g_assert_cmpfloat (dc, <, 1e-5);
+  g_assert_cmpfloat (dm, <, 1e-5);
+  /* Lower-triangular, rows summing to 1; and really different from main. */
+  for (int h = 0; h < c->n_layers * c->n_heads; h++)
+    for (int i = 0; i < c->n; i++)
+      {
+        const float *row = c->attn + ((gsize) h * c->n + i) * c->n;
+        double sum = 0;
+        for (int j = 0; j < c->n; j++)
+          {
+            if (j > i)
+              g_assert_cmpfloat (row[j], ==, 0);
+            sum += row[j];
+          }
+        g_assert_cmpfloat_with_epsilon (sum, 1.0, 1e-5);
+      }
+  g_assert_cmpfloat (max_diff (c->attn, m->attn, total), >, 0.1);
+  as_backend_free (backend);
+  as_model_free (model);
+}
+
+static void
+test_qkv (Fixture       *f,
+          gconstpointer  data)
+{
+  if (!have_default_model ())
+    {
+      g_test_skip ("default model not downloaded (run tools/setup)");
+      return;
+    }
+  load_default (f);
+  g_autofree char *dir = as_model_default_dir ();
+  AsModel *model = as_model_load (dir, NULL);
+  AsBackend *backend = as_cpu_backend_new (model);
+
+  /* The position embeddings the worker copied for the main thread. */
+  int n_pos, hidden;
+  const float *pe = as_worker_get_position_embeddings (f->worker, &n_pos, &hidden);
+  g_assert_nonnull (pe);
+  g_assert_cmpint (n_pos, ==, model->config->max_positions);
+  g_assert_cmpint (hidden, ==, model->config->hidden);
+  g_assert_cmpint (memcmp (pe, model->pos_emb, sizeof (float) * n_pos * hidden), ==, 0);
+
+  for (int causal = 0; causal <= 1; causal++)
+    {
+      /* Two in a row: the first one's reply must never be seen. */
+      guint first = as_worker_request_qkv (f->worker, "Something else entirely.", NULL, 1, causal);
+      guint gen = as_worker_request_qkv (f->worker, SAMPLE, "It was tired.", 3, causal);
+      g_assert_cmpuint (gen, ==, first + 1);
+      wait_for (qkv_done, f, 60);
+      AsQkv *x = g_ptr_array_index (f->qkv, f->qkv->len - 1);
+      g_assert_cmpuint (x->generation, ==, gen);
+      for (guint i = 0; i < f->qkv->len; i++)
+        g_assert_cmpuint (((AsQkv *) g_ptr_array_index (f->qkv, i))->generation, !=, first);
+      g_assert_cmpint (x->layer, ==, 3);
+      g_assert_true (x->causal == causal);
+      g_assert_cmpint (x->hidden, ==, model->config->hidden);
+      g_assert_cmpint (x->head_dim * x->n_heads, ==, x->hidden);
+
+      /* Against the engine called directly on the same tokens. */
+      g_autofree int *ids = g_new (int, x->n);
+      g_autofree int *types = g_new (int, x->n);
+      for (int i = 0; i < x->n; i++)
+        {
+          ids[i] = x->encoding->tokens[i].id;
+          types[i] = x->encoding->tokens[i].type_id;
+        }
+      gsize size = (gsize) x->n * x->hidden;
+      g_autofree float *q = g_new (float, size);   /* [n, hidden] */
+      g_autofree float *k = g_new (float, size);   /* [n, hidden] */
+      g_autofree float *v = g_new (float, size);   /* [n, hidden] */
+      AsForwardRequest req = { .ids = ids, .type_ids = types, .n = x->n, .causal_mask = causal };
+      g_assert_true (as_backend_layer_qkv (backend, &req, 3, q, k, v, NULL));
+      double d = MAX (max_diff (q, x->q, size), MAX (max_diff (k, x->k, size), max_diff (v, x->v, size)));
+      g_test_message ("qkv%s: max |worker - engine| = %g", causal ? " (causal)" : "", d);
+      g_assert_cmpfloat (d, <, 1e-5);
+    }
+  g_assert_cmpint (f->side_stale, ==, 0);
+
+  /* A layer that does not exist: a message on the qkv channel, no crash. */
+  guint bad = as_worker_request_qkv (f->worker, SAMPLE, NULL, 99, FALSE);
+  wait_for (qkv_done, f, 60);
+  g_assert_cmpuint (f->side_failed_gen[AS_CHANNEL_QKV], ==, bad);
+  g_assert_nonnull (strstr (f->side_fail_message, "layer 99"));
+  /* Nothing of this reached the main channel. */
+  g_assert_cmpint (f->layers->len, ==, 0);
+  g_assert_cmpint (f->finished->len, ==, 0);
+  as_backend_free (backend);
+  as_model_free (model);
+}
+
+static gboolean
+first_compare_layer (Fixture *f)
+{
+  return f->side_layers[AS_CHANNEL_COMPARE]->len > 0;
+}
+
+static void
+test_compare_stale_and_main_undisturbed (Fixture       *f,
+                                         gconstpointer  data)
+{
+  if (!have_default_model ())
+    {
+      g_test_skip ("default model not downloaded (run tools/setup)");
+      return;
+    }
+  load_default (f);
+  as_worker_clear_trace (f->worker);
+  as_worker_set_layer_delay (f->worker, 40000);
+
+  /* A main analysis, then compare A; once A is mid-pass, compare B. */
+  guint m = as_worker_analyse (f->worker, SAMPLE, NULL);
+  g_autofree char *text = long_text (40);
+  guint a = as_worker_analyse_on (f->worker, AS_CHANNEL_COMPARE, text, NULL);
+  wait_for (first_compare_layer, f, 60);
+  guint b = as_worker_analyse_on (f->worker, AS_CHANNEL_COMPARE,
+                                  "The animal didn't cross the street because it was too wide.", NULL);
+  /* A new main request while compare B may be under way: it goes first. */
+  guint m2 = as_worker_analyse (f->worker, "It was too wide.", NULL);
+  wait_for (compare_and_main_done, f, 120);
+
+  /* Compare: only B finished; A's layers stopped when B was asked. */
+  GPtrArray *fin = f->side_finished[AS_CHANNEL_COMPARE];
+  g_assert_cmpint (fin->len, ==, 1);
+  AsAnalysis *cb = g_ptr_array_index (fin, 0);
+  g_assert_cmpuint (cb->generation, ==, b);
+  g_assert_false (cb->causal);
+  int a_layers = 0;
+  for (guint i = 0; i < f->side_layers[AS_CHANNEL_COMPARE]->len; i++)
+    if (g_array_index (f->side_layers[AS_CHANNEL_COMPARE], guint, i) >> 16 == a)
+      a_layers++;
+  g_assert_cmpint (a_layers, >=, 1);
+  g_assert_cmpint (a_layers, <, cb->n_layers);
+  g_assert_cmpint (f->side_stale, ==, 0);
+  g_assert_cmpint (f->side_wrong_channel, ==, 0);
+
+  /* Main: both requests ran in order on their own channel; the first
+   * finished (the compare requests did not cancel it), the last is final. */
+  g_assert_cmpuint (as_worker_get_generation (f->worker), ==, m2);
+  AsAnalysis *last = g_ptr_array_index (f->finished, f->finished->len - 1);
+  g_assert_cmpuint (last->generation, ==, m2);
+  g_assert_cmpstr (last->text_a, ==, "It was too wide.");
+  gboolean m_finished = FALSE;
+  for (guint i = 0; i < f->finished->len; i++)
+    m_finished |= ((AsAnalysis *) g_ptr_array_index (f->finished, i))->generation == m;
+  g_test_message ("first main request %s; %u compare-A layers before B", m_finished ? "finished" : "was superseded by the second", a_layers);
+  g_assert_cmpint (f->stale_signals, ==, 0);
+  GArray *trace = as_worker_get_trace (f->worker);
+  for (guint i = 0; i < trace->len; i++)
+    {
+      AsWorkerTraceEntry *e = &g_array_index (trace, AsWorkerTraceEntry, i);
+      g_assert_true (e->accepted == (e->generation == e->latest));
+      g_assert_true (e->generation == m || e->generation == m2);
+    }
+
+  /* B's attention is the engine's for B's text. */
+  g_autofree char *dir = as_model_default_dir ();
+  AsModel *model = as_model_load (dir, NULL);
+  AsBackend *backend = as_cpu_backend_new (model);
+  AsAttention *ref = as_attention_compute (backend, cb->text_a, NULL, NULL);
+  g_assert_cmpint (ref->n, ==, cb->n);
+  gsize total = (gsize) cb->n_layers * cb->n_heads * cb->n * cb->n;
+  double d = max_diff (ref->attn, cb->attn, total);
+  g_test_message ("compare channel vs engine: %g", d);
+  g_assert_cmpfloat (d, <, 1e-5);
+  as_attention_free (ref);
+  as_backend_free (backend);
+  as_model_free (model);
+}
+
+static gboolean
+main_done_and_compare_started (Fixture *f)
+{
+  return last_finished (f) && first_compare_layer (f);
+}
+
+static void
+test_main_preempts_side (Fixture       *f,
+                         gconstpointer  data)
+{
+  if (!have_default_model ())
+    {
+      g_test_skip ("default model not downloaded (run tools/setup)");
+      return;
+    }
+  load_default (f);
+  /* A slow compare pass is under way when the user types: the main request
+   * is answered before the compare pass ends, which still finishes after. */
+  as_worker_set_layer_delay (f->worker, 60000);
+  g_autofree char *text = long_text (30);
+  guint c = as_worker_analyse_on (f->worker, AS_CHANNEL_COMPARE, text, NULL);
+  wait_for (first_compare_layer, f, 60);
+  guint m = as_worker_analyse (f->worker, "Typing.", NULL);
+  wait_for (main_done_and_compare_started, f, 60);
+  g_assert_cmpint (f->side_finished[AS_CHANNEL_COMPARE]->len, ==, 0);
+  wait_for (compare_done, f, 120);
+  AsAnalysis *ca = g_ptr_array_index (f->side_finished[AS_CHANNEL_COMPARE], 0);
+  g_assert_cmpuint (ca->generation, ==, c);
+  g_assert_cmpuint (((AsAnalysis *) g_ptr_array_index (f->finished, 0))->generation, ==, m);
+  g_assert_cmpint (f->side_stale, ==, 0);
+  g_assert_cmpint (f->stale_signals, ==, 0);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -492,6 +913,10 @@ main (int   argc,
   ADD ("/worker/queued-posts-dropped", test_queued_posts_dropped);
   ADD ("/worker/rapid-edits", test_rapid_edits);
   ADD ("/worker/dispose-while-busy", test_dispose_while_busy);
+  ADD ("/worker/causal-channel", test_causal_channel);
+  ADD ("/worker/qkv", test_qkv);
+  ADD ("/worker/compare-stale-main-undisturbed", test_compare_stale_and_main_undisturbed);
+  ADD ("/worker/main-preempts-side", test_main_preempts_side);
 #undef ADD
 
   return g_test_run ();

@@ -4,7 +4,8 @@ transformers on PyTorch (CPU, eager attention, output_attentions=True, no
 grad, torch.set_num_threads equal to ours): what users run today.
 
     tools/bench-reference.py [--model DIR | --shape bert-base] [--threads N]
-                             [--inputs BENCH.json] [--json] [-o FILE]
+                             [--device cpu|cuda] [--inputs BENCH.json] [--json]
+                             [-o FILE] [--dry-run]
 
 With --inputs (the JSON of `attnscope-cli bench --json`) it takes the very
 same texts and token ids, the thread count and the run policy from that file;
@@ -16,7 +17,13 @@ virtual environment OUTSIDE the repository:
   * else the venv it is already running in, if that has torch + transformers,
   * else ~/.cache/attnscope/bench-venv, created on first use with
     `pip install torch transformers` from PyPI (a few GB: the PyPI torch wheel
-    carries CUDA libraries even though only its CPU path is used here).
+    for Linux carries the CUDA libraries, so --device cuda works with it too).
+    An interrupted install is picked up again by the next run.
+--dry-run says which of these would run, and stops.
+
+--device cuda (the default when --inputs came from `bench --device gpu`)
+runs PyTorch CUDA eager in fp32 with TF32 off, and copies every layer's
+attention to host memory inside the timed region, as the GPU bench does.
 
 FLOPs per layer are counted as in attnscope-cli bench:
 2nH·3H (QKV) + 2·2nnH (scores, P·V) + 2nH·H (output) + 2·2nHI (FFN).
@@ -65,26 +72,58 @@ def venv_python(path):
     return os.path.join(path, "bin", "python")
 
 
-def ensure_environment():
+READY_MARK = ".attnscope-bench-ready"   # written once pip has installed everything
+
+
+def plan_environment():
+    """(python, venv, needs_install) for the run; python None = this one."""
+    wanted = os.environ.get("ATTNSCOPE_BENCH_VENV")
+    if not wanted:
+        if sys.prefix != sys.base_prefix and have_torch():
+            return None, sys.prefix, False
+        wanted = DEFAULT_VENV
+    py = venv_python(wanted)
+    if os.environ.get("ATTNSCOPE_BENCH_VENV"):
+        # the user's own environment: used as it is, never installed into
+        return py, wanted, False
+    return py, wanted, not os.path.exists(os.path.join(wanted, READY_MARK))
+
+
+def ensure_environment(dry_run=False):
     """Re-executes this script under a Python that has torch + transformers."""
     if os.environ.get("ATTNSCOPE_BENCH_CHILD") == "1":
         return
-    wanted = os.environ.get("ATTNSCOPE_BENCH_VENV")
-    if not wanted:
-        in_venv = sys.prefix != sys.base_prefix
-        if in_venv and have_torch():
-            return
-        wanted = DEFAULT_VENV
-    py = venv_python(wanted)
-    if not os.path.exists(py):
-        if os.environ.get("ATTNSCOPE_BENCH_VENV"):
-            sys.exit("bench-reference: $ATTNSCOPE_BENCH_VENV=%s has no bin/python" % wanted)
-        print("bench-reference: creating %s (torch + transformers from PyPI; once)" % wanted,
-              file=sys.stderr)
-        os.makedirs(os.path.dirname(wanted), exist_ok=True)
-        subprocess.check_call([sys.executable, "-m", "venv", wanted])
-        subprocess.check_call([py, "-m", "pip", "install", "--upgrade", "pip"])
-        subprocess.check_call([py, "-m", "pip", "install", "torch", "transformers"])
+    py, venv, needs_install = plan_environment()
+    if dry_run:
+        first = ""
+        if needs_install and py is not None and os.path.exists(py):
+            first = "; first finishing its `pip install torch transformers` from PyPI"
+        elif needs_install:
+            first = ("; first creating it with `%s -m venv` and `pip install torch transformers`"
+                     " from PyPI" % sys.executable)
+        print("bench-reference: would run under %s (venv %s)%s"
+              % (py or sys.executable, venv, first))
+        sys.exit(0)
+    if py is None:
+        return
+    if os.environ.get("ATTNSCOPE_BENCH_VENV") and not os.path.exists(py):
+        sys.exit("bench-reference: $ATTNSCOPE_BENCH_VENV=%s has no bin/python" % venv)
+    if needs_install:
+        print("bench-reference: setting up %s (torch + transformers from PyPI, a few GB; once)"
+              % venv, file=sys.stderr)
+        try:
+            if not os.path.exists(py):
+                os.makedirs(os.path.dirname(venv), exist_ok=True)
+                subprocess.check_call([sys.executable, "-m", "venv", venv])
+            subprocess.check_call([py, "-m", "pip", "install", "--upgrade", "pip"])
+            # an interrupted install is resumed by the next run (no ready mark yet)
+            subprocess.check_call([py, "-m", "pip", "install", "torch", "transformers"])
+        except (OSError, subprocess.CalledProcessError) as e:
+            sys.exit("bench-reference: could not set up %s: %s\n(on Debian/Ubuntu `python3 -m venv`"
+                     " needs the python3-venv package; pip needs network access to PyPI)"
+                     % (venv, e))
+        with open(os.path.join(venv, READY_MARK), "w", encoding="utf-8") as f:
+            f.write("torch + transformers installed by tools/bench-reference.py\n")
     env = dict(os.environ, ATTNSCOPE_BENCH_CHILD="1")
     os.execve(py, [py, os.path.abspath(__file__)] + sys.argv[1:], env)
 
@@ -107,14 +146,16 @@ def forward_gflop(cfg, n):
     return per_layer * layers / 1e9
 
 
-def sgemm_rate(torch, size, samples):
-    a = torch.rand(size, size)
-    b = torch.rand(size, size)
+def sgemm_rate(torch, size, samples, device, sync):
+    a = torch.rand(size, size, device=device)
+    b = torch.rand(size, size, device=device)
     torch.mm(a, b)
+    sync()
     rates = []
     for _ in range(samples):
         t0 = now()
         torch.mm(a, b)
+        sync()
         rates.append(2.0 * size ** 3 / (now() - t0) / 1e9)
     return rates
 
@@ -133,9 +174,13 @@ def text_for_length(tokenizer, n):
 
 
 def main():
-    ensure_environment()
-    import torch
-    import transformers
+    ensure_environment(dry_run="--dry-run" in sys.argv[1:])
+    try:
+        import torch
+        import transformers
+    except ImportError as e:
+        sys.exit("bench-reference: %s: %s lacks torch or transformers (set ATTNSCOPE_BENCH_VENV to"
+                 " a venv that has both, or unset it to use %s)" % (e, sys.executable, DEFAULT_VENV))
     from transformers import AutoModel, AutoTokenizer, BertConfig, BertModel
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -148,7 +193,12 @@ def main():
     ap.add_argument("--runs", type=int, help="at least this many timed runs (default 7)")
     ap.add_argument("--max-runs", type=int, help="at most this many (default 200)")
     ap.add_argument("--min-time", type=float, help="seconds per length at least (default 1)")
+    ap.add_argument("--device", choices=["cpu", "cuda"],
+                    help="where the model runs (default: cuda when --inputs came from"
+                         " `bench --device gpu`, else cpu)")
     ap.add_argument("--sgemm-size", type=int, default=2048)
+    ap.add_argument("--dry-run", action="store_true",
+                    help="say which Python/venv would run (and whether it would be created), then stop")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("-o", "--output", default="-")
     args = ap.parse_args()
@@ -169,6 +219,16 @@ def main():
     threads = args.threads or (inputs["threads"] if inputs else 2)
     torch.set_num_threads(threads)
     torch.set_grad_enabled(False)
+    device = args.device
+    if device is None:
+        device = "cuda" if inputs and inputs.get("device") == "gpu" else "cpu"
+    if device == "cuda":
+        if not torch.cuda.is_available():
+            sys.exit("bench-reference: --device cuda: torch %s sees no CUDA device" % torch.__version__)
+        # fp32 as AttnScope's default GPU path: no TF32 in matmuls
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
 
     tokenizer = None
     load_ms = None
@@ -179,7 +239,7 @@ def main():
                             max_position_embeddings=512, type_vocab_size=2,
                             attn_implementation="eager")
         torch.manual_seed(1)
-        model = BertModel(config).eval()
+        model = BertModel(config).eval().to(device)
         label = args.shape
     else:
         loads = []
@@ -187,6 +247,7 @@ def main():
             t0 = now()
             model = AutoModel.from_pretrained(args.model, attn_implementation="eager").eval()
             loads.append((now() - t0) * 1e3)
+        model = model.to(device)
         load_ms = statistics.median(loads[1:])
         tokenizer = AutoTokenizer.from_pretrained(args.model)
         label = os.path.basename(os.path.normpath(args.model))
@@ -221,10 +282,17 @@ def main():
 
     # Time to the first layer: a hook on encoder.layer[0] fires when that
     # layer (its attention included) is done.
+    # On CUDA the hook waits for the GPU, so it marks when layer 0 is computed
+    # (its attention still on the device).
     marks = {}
-    model.encoder.layer[0].register_forward_hook(lambda *a: marks.__setitem__("first", now()))
 
-    rates = sgemm_rate(torch, args.sgemm_size, 5)
+    def first_layer_done(*_):
+        sync()
+        marks["first"] = now()
+
+    model.encoder.layer[0].register_forward_hook(first_layer_done)
+
+    rates = sgemm_rate(torch, args.sgemm_size, 5, device, sync)
     rows = []
     for r in rows_in:
         n = r["tokens"]
@@ -250,15 +318,18 @@ def main():
                 samples.append((now() - t0) * 1e3 / batch)
             row["tokenize_ms"] = statistics.median(samples)
 
-        feed = {"input_ids": torch.tensor([r["ids"]]),
-                "token_type_ids": torch.tensor([r["type_ids"]]),
-                "attention_mask": torch.ones(1, n, dtype=torch.long)}
+        feed = {"input_ids": torch.tensor([r["ids"]], device=device),
+                "token_type_ids": torch.tensor([r["type_ids"]], device=device),
+                "attention_mask": torch.ones(1, n, dtype=torch.long, device=device)}
 
         def once():
             t0 = now()
             out = model(**feed, output_attentions=True)
+            # every layer's attention in host memory, as attnscope-cli bench has it
+            attentions = [a.cpu() for a in out.attentions] if device == "cuda" else out.attentions
+            sync()
             t1 = now()
-            assert len(out.attentions) == layers and out.attentions[0].shape[-1] == n
+            assert len(attentions) == layers and attentions[0].shape[-1] == n
             return (marks["first"] - t0) * 1e3, (t1 - t0) * 1e3
 
         for _ in range(policy["warmup"]):
@@ -278,7 +349,7 @@ def main():
         rows.append(row)
         if not args.json:
             print("  %d tokens: %.3f ms" % (n, row["forward_ms"]), file=sys.stderr)
-    rates += sgemm_rate(torch, args.sgemm_size, 5)
+    rates += sgemm_rate(torch, args.sgemm_size, 5, device, sync)
 
     report = {
         "tool": "transformers",
@@ -289,6 +360,8 @@ def main():
         "transformers": transformers.__version__,
         "threads": torch.get_num_threads(),
         "attn_implementation": "eager",
+        "device": device,
+        "device_name": torch.cuda.get_device_name() if device == "cuda" else None,
         "sgemm": {"size": args.sgemm_size, "gflops": statistics.median(rates),
                   "best_gflops": max(rates), "library": "torch.mm"},
         "load_ms": load_ms,
@@ -313,9 +386,10 @@ def fmt(v, width, prec=3):
 
 def write_table(out, r):
     c = r["config"]
-    out.write("transformers %s on torch %s (eager, output_attentions): %s "
+    out.write("transformers %s on torch %s, %s (eager, output_attentions): %s "
               "(%d layers, %d heads, hidden %d, FFN %d)\n"
-              % (r["transformers"], r["torch"], r["model"], c["layers"], c["heads"],
+              % (r["transformers"], r["torch"], r["device_name"] or r["device"], r["model"],
+                 c["layers"], c["heads"],
                  c["hidden"], c["intermediate"]))
     out.write("torch.mm %d^3, same run: %.1f GFLOP/s median (best %.1f), %d threads\n"
               % (r["sgemm"]["size"], r["sgemm"]["gflops"], r["sgemm"]["best_gflops"], r["threads"]))

@@ -43,6 +43,7 @@ as_figure_options_init (AsFigureOptions *options)
   options->unit = AS_UNIT_PX;
   options->dpi = 96;
   options->title = TRUE;
+  options->highlight_token = -1;
 }
 
 const char *
@@ -328,6 +329,9 @@ figure_spec (const Figure  *f,
   spec->font = f->options->font;
   spec->font_size = f->font;
   spec->colorbar = FALSE;
+  int token = f->options->highlight_token;
+  if (token >= 0 && token < f->groups->n_tokens && f->groups->group_of[token] >= 0)
+    spec->highlight_row = spec->highlight_col = f->groups->group_of[token];
   if (f->mode == AS_CELLS_VECTOR)
     {
       int panels = f->options->view == AS_FIGURE_GRID ? f->attention->n_layers * f->attention->n_heads

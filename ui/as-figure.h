@@ -63,6 +63,8 @@ typedef struct {
   double        dpi;           /* pixels per inch, to convert px <-> pt (default 96) */
   gboolean      dark;          /* dark background, light text */
   gboolean      title;         /* draw the title line (default TRUE) */
+  int           highlight_token; /* token (encoding index) whose row and column
+                                  * are outlined, as the app highlights it; -1 none */
   const char   *model_name;    /* for the title; NULL for none */
   const char   *text_a;        /* the input, for the title and word labels; may be NULL */
   const char   *text_b;        /* the pair's second text, or NULL */

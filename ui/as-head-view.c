@@ -301,7 +301,7 @@ as_head_view_snapshot (GtkWidget   *widget,
     {
       int layer = as_view_state_get_layer (self->state);
       g_autofree char *msg = layer >= as_view_state_get_layers_ready (self->state)
-        ? g_strdup_printf ("Computing layer %d…", layer)
+        ? g_strdup_printf ("Computing layer %d…", layer + 1)
         : g_strdup ("Drawing…");
       draw_message (self, snapshot, msg);
       return;
@@ -504,7 +504,7 @@ update_accessible (AsHeadView *self)
     return;
   g_autofree char *label =
     g_strdup_printf ("Head view: attention of layer %d, head %d over %d tokens",
-                     as_view_state_get_layer (self->state), as_view_state_get_head (self->state), a->n);
+                     as_view_state_get_layer (self->state) + 1, as_view_state_get_head (self->state) + 1, a->n);
   gtk_accessible_update_property (GTK_ACCESSIBLE (self), GTK_ACCESSIBLE_PROPERTY_LABEL, label, -1);
 }
 

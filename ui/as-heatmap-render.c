@@ -576,8 +576,11 @@ paint_annotations (Renderer *r,
 
   text_set (&r->text, ".00", size, FALSE, 0);
   text_size (&r->text, &w, NULL);
-  if (size < 3.5 || w > cell * 0.92)
-    return;   /* too small to read: leave the colour to speak */
+  /* Too small to read: leave the colour to speak. Vector files are zoomed
+   * into, so smaller text still serves there; pixels are what they are. */
+  double min_size = spec->cell_mode == AS_CELLS_VECTOR ? 3.0 : 6.0;
+  if (size < min_size || w > cell * 0.92)
+    return;
 
   for (int i = 0; i < spec->rows; i++)
     for (int j = 0; j < spec->cols; j++)

@@ -5,10 +5,12 @@
 
 #include "as-heatmap-render.h"
 #include "as-matrix-view.h"
+#include "as-stat-colours.h"
 #include "as-texture-util.h"
 #include "as-trace.h"
 
-#define GAP       6     /* room for the selection frame between thumbnails */
+#define GAP       10    /* room for the statistic's ring and the selection frame */
+#define RING      4     /* width of the ring coloured by a statistic */
 #define MIN_THUMB 14
 #define MAX_THUMB 160
 
@@ -42,6 +44,11 @@ struct _AsModelGrid
 
   gint64       last_paint_us;
   int          last_built;
+
+  /* Colouring by a statistic: the cache is held while one is chosen. */
+  AsStatId      colour_by;
+  AsStatsCache *cache;
+  int           legend_h;
 };
 
 G_DEFINE_FINAL_TYPE (AsModelGrid, as_model_grid, GTK_TYPE_WIDGET)
@@ -49,6 +56,7 @@ G_DEFINE_FINAL_TYPE (AsModelGrid, as_model_grid, GTK_TYPE_WIDGET)
 enum {
   PROP_0,
   PROP_VIEW_STATE,
+  PROP_COLOUR_BY,
   N_PROPS
 };
 
@@ -94,7 +102,7 @@ update_accessible (AsModelGrid *self)
   g_autofree char *label =
     g_strdup_printf ("Model view: %d layers by %d heads; layer %d, head %d selected",
                      self->n_layers, self->n_heads,
-                     as_view_state_get_layer (self->state), as_view_state_get_head (self->state));
+                     as_view_state_get_layer (self->state) + 1, as_view_state_get_head (self->state) + 1);
   gtk_accessible_update_property (GTK_ACCESSIBLE (self), GTK_ACCESSIBLE_PROPERTY_LABEL, label, -1);
 }
 
@@ -125,7 +133,8 @@ as_model_grid_measure (GtkWidget      *widget,
   int lw, lh;
   label_size (self, &lw, &lh);
   int count = orientation == GTK_ORIENTATION_HORIZONTAL ? MAX (self->n_heads, 12) : MAX (self->n_layers, 6);
-  int margin = orientation == GTK_ORIENTATION_HORIZONTAL ? lw : lh;
+  /* Vertically, a line below the thumbnails for the colouring's legend. */
+  int margin = orientation == GTK_ORIENTATION_HORIZONTAL ? lw : 2 * lh + 6;
   *minimum = margin + count * (MIN_THUMB + GAP);
   *natural = margin + count * (56 + GAP);
 }
@@ -149,10 +158,13 @@ as_model_grid_size_allocate (GtkWidget *widget,
   AsModelGrid *self = AS_MODEL_GRID (widget);
 
   label_size (self, &self->label_w, &self->label_h);
+  /* Always reserved, so choosing a statistic never resizes (and re-pools)
+   * the thumbnails. */
+  self->legend_h = self->label_h + 6;
   if (self->n_layers == 0)
     return;
   int by_w = (width - self->label_w) / self->n_heads - GAP;
-  int by_h = (height - self->label_h) / self->n_layers - GAP;
+  int by_h = (height - self->label_h - self->legend_h) / self->n_layers - GAP;
   int thumb = CLAMP (MIN (by_w, by_h), MIN_THUMB, MAX_THUMB);
   if (thumb != self->thumb)
     {
@@ -291,7 +303,7 @@ draw_labels (AsModelGrid *self,
   char text[16];
   for (int l = 0; l < self->n_layers; l++)
     {
-      g_snprintf (text, sizeof text, "L%d", l);
+      g_snprintf (text, sizeof text, "L%d", l + 1);   /* 1-based, as titles and the CLI */
       PangoLayout *layout = gtk_widget_create_pango_layout (GTK_WIDGET (self), text);
       int w, h;
       pango_layout_get_pixel_size (layout, &w, &h);
@@ -305,7 +317,7 @@ draw_labels (AsModelGrid *self,
     }
   for (int hd = 0; hd < self->n_heads; hd++)
     {
-      g_snprintf (text, sizeof text, "H%d", hd);
+      g_snprintf (text, sizeof text, "H%d", hd + 1);
       PangoLayout *layout = gtk_widget_create_pango_layout (GTK_WIDGET (self), text);
       int w, h;
       pango_layout_get_pixel_size (layout, &w, &h);
@@ -357,6 +369,96 @@ draw_token_bands (AsModelGrid           *self,
     }
 }
 
+/* The stats of the heads whose layer is done, and the range of the chosen
+ * statistic over them; NULL when not colouring or nothing is done yet. */
+static const AsHeadStats *
+colouring (AsModelGrid *self,
+           int         *done,
+           double      *lo,
+           double      *hi)
+{
+  if (self->colour_by == AS_STAT_NONE || self->cache == NULL)
+    return NULL;
+  int nl, nh, d;
+  const AsHeadStats *stats = as_stats_cache_get (self->cache, &nl, &nh, &d);
+  if (stats == NULL || nl != self->n_layers || nh != self->n_heads || d == 0)
+    return NULL;
+  if (!as_stat_range (stats, d * nh, self->colour_by, lo, hi))
+    return NULL;
+  *done = d;
+  return stats;
+}
+
+static float
+append_text (AsModelGrid   *self,
+             GtkSnapshot   *snapshot,
+             const char    *text,
+             float          x,
+             float          y,
+             const GdkRGBA *color)
+{
+  PangoLayout *layout = gtk_widget_create_pango_layout (GTK_WIDGET (self), text);
+  int w, h;
+  pango_layout_get_pixel_size (layout, &w, &h);
+  gtk_snapshot_save (snapshot);
+  gtk_snapshot_translate (snapshot, &GRAPHENE_POINT_INIT (x, y - h / 2.0f));
+  gtk_snapshot_append_layout (snapshot, layout, color);
+  gtk_snapshot_restore (snapshot);
+  g_object_unref (layout);
+  return w;
+}
+
+static GdkRGBA
+rgba (const double rgb[3])
+{
+  return (GdkRGBA) { rgb[0], rgb[1], rgb[2], 1.0 };
+}
+
+/* One line under the grid: what the ring colours mean. */
+static void
+draw_legend (AsModelGrid   *self,
+             GtkSnapshot   *snapshot,
+             const GdkRGBA *fg,
+             double         lo,
+             double         hi)
+{
+  float y = self->label_h + self->n_layers * (self->thumb + GAP) + self->legend_h / 2.0f + 2;
+  float x = self->label_w + GAP / 2;
+  char buf[64];
+  double rgb[3];
+
+  g_snprintf (buf, sizeof buf, "%s:", as_stat_label (self->colour_by));
+  x += append_text (self, snapshot, buf, x, y, fg) + 10;
+  if (as_stat_is_categorical (self->colour_by))
+    {
+      for (int p = 0; p < AS_N_PATTERNS; p++)
+        {
+          as_pattern_colour (p, rgb);
+          GdkRGBA c = rgba (rgb);
+          gtk_snapshot_append_color (snapshot, &c, &GRAPHENE_RECT_INIT (x, y - 6, 12, 12));
+          x += 16;
+          x += append_text (self, snapshot, as_pattern_to_string (p), x, y, fg) + 14;
+        }
+      return;
+    }
+  x += append_text (self, snapshot, as_stat_format (self->colour_by, lo, buf, sizeof buf), x, y, fg) + 6;
+  GskColorStop stops[5];
+  for (int k = 0; k < 5; k++)
+    {
+      as_stat_ramp_colour (k / 4.0, rgb);
+      stops[k] = (GskColorStop) { k / 4.0f, rgba (rgb) };
+    }
+  float bar = 140;
+  gtk_snapshot_append_linear_gradient (snapshot, &GRAPHENE_RECT_INIT (x, y - 6, bar, 12),
+                                       &GRAPHENE_POINT_INIT (x, y), &GRAPHENE_POINT_INIT (x + bar, y),
+                                       stops, 5);
+  x += bar + 6;
+  x += append_text (self, snapshot, as_stat_format (self->colour_by, hi, buf, sizeof buf), x, y, fg) + 10;
+  GdkRGBA dim = *fg;
+  dim.alpha *= 0.6;
+  append_text (self, snapshot, "lowest to highest head", x, y, &dim);
+}
+
 static void
 as_model_grid_snapshot (GtkWidget   *widget,
                         GtkSnapshot *snapshot)
@@ -386,10 +488,31 @@ as_model_grid_snapshot (GtkWidget   *widget,
   as_view_state_get_visible (self->state, &n_vis);
   int v = as_view_state_visible_index (self->state, as_view_state_get_token (self->state));
 
+  /* Colouring only adds a ring under each thumbnail; the textures stay. */
+  int done = 0;
+  double lo = 0, hi = 0;
+  const AsHeadStats *stats = colouring (self, &done, &lo, &hi);
+  if (stats != NULL)
+    draw_legend (self, snapshot, &dim, lo, hi);
+
   for (int l = 0; l < self->n_layers; l++)
     for (int h = 0; h < self->n_heads; h++)
       {
         graphene_rect_t r = thumb_rect (self, l, h);
+        double rgb[3];
+        if (stats != NULL && l < done &&
+            as_stat_colour (self->colour_by, as_stat_value (&stats[l * self->n_heads + h], self->colour_by),
+                            lo, hi, rgb))
+          {
+            GskRoundedRect ring;
+            GdkRGBA c = rgba (rgb);
+            gsk_rounded_rect_init_from_rect (&ring, &GRAPHENE_RECT_INIT (r.origin.x - RING, r.origin.y - RING,
+                                                                         r.size.width + 2 * RING,
+                                                                         r.size.height + 2 * RING), 3);
+            gtk_snapshot_push_rounded_clip (snapshot, &ring);
+            gtk_snapshot_append_color (snapshot, &c, &ring.bounds);
+            gtk_snapshot_pop (snapshot);
+          }
         GdkTexture *tex = l < ready ? self->thumbs[l * self->n_heads + h].texture : NULL;
         if (tex == NULL)
           {
@@ -405,12 +528,17 @@ as_model_grid_snapshot (GtkWidget   *widget,
   graphene_rect_t sel = thumb_rect (self, as_view_state_get_layer (self->state),
                                     as_view_state_get_head (self->state));
   float bw = gtk_widget_has_focus (widget) ? 3 : 2;
+  /* Outside the statistic's ring when there is one, so both show. */
+  float off = stats != NULL ? RING : 1;
   GskRoundedRect frame;
-  gsk_rounded_rect_init_from_rect (&frame, &GRAPHENE_RECT_INIT (sel.origin.x - bw - 1, sel.origin.y - bw - 1,
-                                                                sel.size.width + 2 * bw + 2,
-                                                                sel.size.height + 2 * bw + 2), 3);
+  gsk_rounded_rect_init_from_rect (&frame, &GRAPHENE_RECT_INIT (sel.origin.x - bw - off, sel.origin.y - bw - off,
+                                                                sel.size.width + 2 * (bw + off),
+                                                                sel.size.height + 2 * (bw + off)), 3);
+  /* Over coloured rings the accent could be mistaken for a ring colour
+   * (the pattern palette has a blue): use the text colour then. */
+  GdkRGBA sel_colour = stats != NULL ? fg : accent;
   gtk_snapshot_append_border (snapshot, &frame, (float[4]) { bw, bw, bw, bw },
-                              (GdkRGBA[4]) { accent, accent, accent, accent });
+                              (GdkRGBA[4]) { sel_colour, sel_colour, sel_colour, sel_colour });
 
   self->last_paint_us = g_get_monotonic_time () - t0;
   self->last_built = built;
@@ -453,7 +581,16 @@ on_query_tooltip (GtkWidget   *widget,
   else if (!hit (self, x, y, &layer, &head))
     return FALSE;
 
-  g_autofree char *text = g_strdup_printf ("Layer %d, head %d", layer, head);
+  g_autofree char *text = g_strdup_printf ("Layer %d, head %d", layer + 1, head + 1);
+  double value, rgb[3];
+  if (as_model_grid_get_stat_colour (self, layer, head, &value, rgb))
+    {
+      char buf[32];
+      g_autofree char *more = g_strdup_printf ("%s\n%s: %s", text, as_stat_label (self->colour_by),
+                                               as_stat_format (self->colour_by, value, buf, sizeof buf));
+      g_free (text);
+      text = g_steal_pointer (&more);
+    }
   gtk_tooltip_set_text (tooltip, text);
   graphene_rect_t r = thumb_rect (self, layer, head);
   gtk_tooltip_set_tip_area (tooltip, &(GdkRectangle) { r.origin.x, r.origin.y, r.size.width, r.size.height });
@@ -518,6 +655,73 @@ on_layer_added (AsModelGrid *self,
   gtk_widget_queue_draw (GTK_WIDGET (self));
 }
 
+static void
+on_stats_updated (AsModelGrid *self)
+{
+  gtk_widget_queue_draw (GTK_WIDGET (self));
+}
+
+/* Holds the cache of STATE while a statistic is chosen. */
+static void
+update_cache (AsModelGrid *self)
+{
+  AsStatsCache *want = self->state != NULL && self->colour_by != AS_STAT_NONE
+                       ? as_stats_cache_for_state (self->state) : NULL;
+  if (want == self->cache)
+    return;
+  if (self->cache != NULL)
+    {
+      g_signal_handlers_disconnect_by_data (self->cache, self);
+      as_stats_cache_release (self->cache);
+      g_clear_object (&self->cache);
+    }
+  if (want != NULL)
+    {
+      self->cache = g_object_ref (want);
+      g_signal_connect_swapped (want, "updated", G_CALLBACK (on_stats_updated), self);
+      as_stats_cache_hold (want);
+    }
+}
+
+AsStatId
+as_model_grid_get_colour_by (AsModelGrid *self)
+{
+  g_return_val_if_fail (AS_IS_MODEL_GRID (self), AS_STAT_NONE);
+  return self->colour_by;
+}
+
+void
+as_model_grid_set_colour_by (AsModelGrid *self,
+                             AsStatId     stat)
+{
+  g_return_if_fail (AS_IS_MODEL_GRID (self));
+  g_return_if_fail ((int) stat >= 0 && stat < AS_N_STATS);
+
+  if (stat == self->colour_by)
+    return;
+  self->colour_by = stat;
+  update_cache (self);
+  gtk_widget_queue_draw (GTK_WIDGET (self));
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_COLOUR_BY]);
+}
+
+gboolean
+as_model_grid_get_stat_colour (AsModelGrid *self,
+                               int          layer,
+                               int          head,
+                               double      *value,
+                               double       rgb[3])
+{
+  g_return_val_if_fail (AS_IS_MODEL_GRID (self), FALSE);
+  int done;
+  double lo, hi;
+  const AsHeadStats *stats = colouring (self, &done, &lo, &hi);
+  if (stats == NULL || layer < 0 || layer >= done || head < 0 || head >= self->n_heads)
+    return FALSE;
+  *value = as_stat_value (&stats[layer * self->n_heads + head], self->colour_by);
+  return as_stat_colour (self->colour_by, *value, lo, hi, rgb);
+}
+
 AsViewState *
 as_model_grid_get_view_state (AsModelGrid *self)
 {
@@ -536,6 +740,7 @@ as_model_grid_set_view_state (AsModelGrid *self,
   if (self->state != NULL)
     g_signal_handlers_disconnect_by_data (self->state, self);
   g_set_object (&self->state, state);
+  update_cache (self);
   if (state != NULL)
     {
       g_signal_connect_swapped (state, "notify::analysis", G_CALLBACK (on_analysis_changed), self);
@@ -575,6 +780,8 @@ as_model_grid_dispose (GObject *object)
 
   if (self->state != NULL)
     g_signal_handlers_disconnect_by_data (self->state, self);
+  self->colour_by = AS_STAT_NONE;
+  update_cache (self);
   g_clear_object (&self->state);
   g_clear_handle_id (&self->resize_id, g_source_remove);
   clear_thumbs (self, TRUE);
@@ -606,6 +813,9 @@ as_model_grid_get_property (GObject    *object,
     case PROP_VIEW_STATE:
       g_value_set_object (value, self->state);
       break;
+    case PROP_COLOUR_BY:
+      g_value_set_uint (value, self->colour_by);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -623,6 +833,9 @@ as_model_grid_set_property (GObject      *object,
     {
     case PROP_VIEW_STATE:
       as_model_grid_set_view_state (self, g_value_get_object (value));
+      break;
+    case PROP_COLOUR_BY:
+      as_model_grid_set_colour_by (self, g_value_get_uint (value));
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -656,6 +869,10 @@ as_model_grid_class_init (AsModelGridClass *klass)
   properties[PROP_VIEW_STATE] =
     g_param_spec_object ("view-state", NULL, NULL, AS_TYPE_VIEW_STATE,
                          G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+  /* An AsStatId; a uint so a GtkDropDown's "selected" binds to it. */
+  properties[PROP_COLOUR_BY] =
+    g_param_spec_uint ("colour-by", NULL, NULL, 0, AS_N_STATS - 1, AS_STAT_NONE,
+                       G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
   g_object_class_install_properties (object_class, N_PROPS, properties);
 
   gtk_widget_class_install_action (widget_class, "grid.move", "(ii)", move_selection);

@@ -5,11 +5,16 @@
  * 1:1; a repaint only places textures. Click or arrow keys select a head;
  * PageUp/PageDown move across layers. The selected token's row and column
  * are highlighted in every thumbnail.
+ *
+ * "Colour by" a head statistic rings each thumbnail in that head's colour
+ * (as-stat-colours: min-max over all heads, a palette for the pattern) with
+ * a one-line legend below; the thumbnails themselves are not rebuilt.
  */
 #pragma once
 
 #include <gtk/gtk.h>
 
+#include "as-stat-colours.h"
 #include "as-view-state.h"
 
 G_BEGIN_DECLS
@@ -20,6 +25,18 @@ G_DECLARE_FINAL_TYPE (AsModelGrid, as_model_grid, AS, MODEL_GRID, GtkWidget)
 AsViewState *as_model_grid_get_view_state (AsModelGrid *self);
 void         as_model_grid_set_view_state (AsModelGrid *self,
                                            AsViewState *state);
+
+/* Property "colour-by" (uint, an AsStatId). */
+AsStatId     as_model_grid_get_colour_by  (AsModelGrid *self);
+void         as_model_grid_set_colour_by  (AsModelGrid *self,
+                                           AsStatId     stat);
+/* What the ring of LAYER, HEAD shows: the statistic's value and colour.
+ * FALSE when not colouring or that head's statistics are not in yet. */
+gboolean     as_model_grid_get_stat_colour (AsModelGrid *self,
+                                            int          layer,
+                                            int          head,
+                                            double      *value,
+                                            double       rgb[3]);
 
 /* Test and trace hooks: thumbnails built since the analysis or options last
  * changed; the last snapshot's time (µs) and how many thumbnails it built. */

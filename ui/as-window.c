@@ -7,7 +7,12 @@
  */
 #include "as-window.h"
 
+#include "as-export-dialog.h"
+#include "as-compare-view.h"
+#include "as-teach-view.h"
+#include "as-lines-view.h"
 #include "as-recent-models.h"
+#include "as-stats-table.h"
 #include "as-token-strip.h"
 #include "as-trace.h"
 
@@ -22,6 +27,7 @@ struct _AsWindow
   /* Template widgets */
   AdwWindowTitle       *window_title;
   GtkSpinner           *spinner;
+  GtkMenuButton        *backend_button;
   GtkRevealer          *progress_revealer;
   GtkProgressBar       *progress;
   AdwToastOverlay      *toast_overlay;
@@ -33,10 +39,17 @@ struct _AsWindow
   GtkLabel             *status_label;
   GtkDropDown          *colormap_dropdown;
   GtkLabel             *grid_caption;
+  GtkDropDown          *colour_by_dropdown;
   AsModelGrid          *model_grid;
   GtkLabel             *head_title;
   GtkLabel             *head_caption;
   AsHeadView           *head_view;
+  GtkStack             *detail_stack;
+  /* Pages of detail_stack, each filled from code by its view's owner. */
+  GtkBox               *lines_page;
+  GtkBox               *stats_page;
+  GtkBox               *teach_page;
+  GtkBox               *compare_page;
   GMenu                *recent_section;
   GMenu                *recent_section_menu;
 
@@ -45,6 +58,9 @@ struct _AsWindow
   guint                 debounce_id;
   gboolean              have_model;
   gboolean              first_load;
+  gboolean              device_changed;  /* the next load is a device switch */
+  gboolean              was_truncated;   /* the text on screen lost tokens */
+  char                 *last_toast;      /* for tests: what the last toast said */
   gulong                after_paint_id;
   GdkFrameClock        *frame_clock;
 };
@@ -57,6 +73,7 @@ enum {
   PROP_RENORMALISE,
   PROP_FIT_SCALE,
   PROP_COLORMAP,
+  PROP_DEVICE,
   N_PROPS
 };
 
@@ -69,6 +86,8 @@ toast (AsWindow   *self,
   AdwToast *t = adw_toast_new (text);
   adw_toast_set_timeout (t, 4);
   adw_toast_overlay_add_toast (self->toast_overlay, t);
+  g_free (self->last_toast);
+  self->last_toast = g_strdup (text);
 }
 
 /* ---- analysis ----------------------------------------------------------- */
@@ -131,11 +150,35 @@ update_status (AsWindow *self)
       return;
     }
   g_autoptr(GString) s = g_string_new (NULL);
-  g_string_append_printf (s, "%d tokens", a->n);
+  /* A long paste loses its tail silently unless the window says so: the
+   * notice leads the status line, in the warning colour, and a toast
+   * announces it when the text first goes over the limit. */
+  gboolean truncated = a->encoding->truncated;
+  if (truncated)
+    g_string_append_printf (s, "Truncated to the model's %d tokens (%d dropped)",
+                            a->n, a->encoding->n_dropped);
+  else
+    g_string_append_printf (s, "%d tokens", a->n);
   if (a->text_b != NULL)
     g_string_append (s, " (pair)");
-  if (a->encoding->truncated)
-    g_string_append_printf (s, ", %d dropped to fit", a->encoding->n_dropped);
+  if (truncated && !self->was_truncated)
+    {
+      g_autofree char *msg = g_strdup_printf ("Text truncated to the model's limit of %d tokens; "
+                                              "%d tokens dropped", a->n, a->encoding->n_dropped);
+      toast (self, msg);
+    }
+  self->was_truncated = truncated;
+  gtk_widget_remove_css_class (GTK_WIDGET (self->status_label), "error");
+  if (truncated)
+    {
+      gtk_widget_remove_css_class (GTK_WIDGET (self->status_label), "dim-label");
+      gtk_widget_add_css_class (GTK_WIDGET (self->status_label), "warning");
+    }
+  else
+    {
+      gtk_widget_remove_css_class (GTK_WIDGET (self->status_label), "warning");
+      gtk_widget_add_css_class (GTK_WIDGET (self->status_label), "dim-label");
+    }
   g_string_append_printf (s, " · %s · %d layers × %d heads", a->model_name, a->n_layers, a->n_heads);
   if (a->layers_ready == a->n_layers)
     g_string_append_printf (s, " · %.1f ms on %s", a->compute_time / 1000.0,
@@ -164,6 +207,114 @@ on_analysis_failed (AsWindow     *self,
   gtk_spinner_stop (self->spinner);
   g_autofree char *msg = g_strdup_printf ("Analysis failed: %s", error->message);
   toast (self, msg);
+  /* The views still show the previous text: the status line says why the
+   * current one is not there (a toast may wait behind another). */
+  g_autofree char *status = g_strdup_printf ("Not analysed: %s", error->message);
+  gtk_label_set_text (self->status_label, status);
+  gtk_widget_set_tooltip_text (GTK_WIDGET (self->status_label), status);
+  gtk_widget_remove_css_class (GTK_WIDGET (self->status_label), "dim-label");
+  gtk_widget_remove_css_class (GTK_WIDGET (self->status_label), "warning");
+  gtk_widget_add_css_class (GTK_WIDGET (self->status_label), "error");
+}
+
+/* ---- device, export, clipboard ------------------------------------------ */
+
+/* The header bar says where the engine runs; its tooltip says on what, and
+ * why not on the GPU when that was wanted. Its menu switches devices. */
+static void
+update_backend_button (AsWindow *self)
+{
+  const char *kind = as_worker_get_backend_kind (self->worker);
+  const char *notice = as_worker_get_backend_notice (self->worker);
+  gboolean gpu = kind != NULL && g_strcmp0 (kind, "cpu") != 0;
+  g_autofree char *tip = g_strdup_printf ("Engine: %s%s%s\nClick to choose where it runs.",
+                                          as_worker_get_backend_name (self->worker),
+                                          notice != NULL ? "\n" : "", notice != NULL ? notice : "");
+
+  gtk_menu_button_set_label (self->backend_button, gpu ? "GPU" : "CPU");
+  g_object_set_data_full (G_OBJECT (self->backend_button), "as-tooltip", g_steal_pointer (&tip), g_free);
+  gtk_accessible_update_property (GTK_ACCESSIBLE (self->backend_button),
+                                  GTK_ACCESSIBLE_PROPERTY_LABEL,
+                                  gpu ? "Engine device: GPU" : "Engine device: CPU", -1);
+}
+
+/* Notices name paths and can be long: wrap them instead of letting the
+ * tooltip run off the screen. */
+static gboolean
+on_backend_query_tooltip (GtkWidget  *button,
+                          int         x,
+                          int         y,
+                          gboolean    keyboard,
+                          GtkTooltip *tooltip,
+                          gpointer    data)
+{
+  const char *text = g_object_get_data (G_OBJECT (button), "as-tooltip");
+  GtkWidget *label = gtk_label_new (text != NULL ? text : "Choose where the engine runs");
+  gtk_label_set_wrap (GTK_LABEL (label), TRUE);
+  gtk_label_set_wrap_mode (GTK_LABEL (label), PANGO_WRAP_WORD_CHAR);
+  gtk_label_set_max_width_chars (GTK_LABEL (label), 60);
+  gtk_label_set_xalign (GTK_LABEL (label), 0);
+  gtk_tooltip_set_custom (tooltip, label);
+  return TRUE;
+}
+
+/* What Export and Copy Image take: the whole grid when the model view has
+ * the focus, else the selected head. */
+static AsFigureView
+current_figure_view (AsWindow *self)
+{
+  GtkWidget *focus = gtk_root_get_focus (GTK_ROOT (self));
+  if (focus != NULL && (focus == GTK_WIDGET (self->model_grid) ||
+                        gtk_widget_is_ancestor (focus, GTK_WIDGET (self->model_grid))))
+    return AS_FIGURE_GRID;
+  return AS_FIGURE_HEAD;
+}
+
+static void
+on_exported (GtkWindow    *parent,
+             const char   *path,
+             const GError *error)
+{
+  AsWindow *self = AS_WINDOW (parent);
+  if (error != NULL)
+    {
+      g_autofree char *msg = g_strdup_printf ("Export failed: %s", error->message);
+      toast (self, msg);
+      return;
+    }
+  g_autofree char *name = g_filename_display_basename (path);
+  g_autofree char *msg = g_strdup_printf ("Saved %s", name);
+  toast (self, msg);
+}
+
+static void
+export_action (GtkWidget  *widget,
+               const char *action_name,
+               GVariant   *parameter)
+{
+  AsWindow *self = AS_WINDOW (widget);
+  as_export_dialog_show (GTK_WINDOW (self), self->state, current_figure_view (self), on_exported);
+}
+
+static void
+copy_image_action (GtkWidget  *widget,
+                   const char *action_name,
+                   GVariant   *parameter)
+{
+  AsWindow *self = AS_WINDOW (widget);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) png = as_export_render_png (self->state, current_figure_view (self), &error);
+  g_autoptr(GdkTexture) texture = png != NULL ? gdk_texture_new_from_bytes (png, &error) : NULL;
+
+  if (texture == NULL)
+    {
+      g_autofree char *msg = g_strdup_printf ("Copy failed: %s", error->message);
+      toast (self, msg);
+      return;
+    }
+  gdk_clipboard_set_texture (gtk_widget_get_clipboard (widget), texture);
+  toast (self, current_figure_view (self) == AS_FIGURE_GRID ? "Copied the grid as an image"
+                                                              : "Copied the head as an image");
 }
 
 /* ---- models ------------------------------------------------------------- */
@@ -221,11 +372,27 @@ on_model_loaded (AsWindow   *self,
 
   as_recent_models_add (dir);
   rebuild_recent_menu (self);
-  if (!self->first_load)
+  update_backend_button (self);
+  const char *notice = as_worker_get_backend_notice (self->worker);
+  gboolean asked_for_gpu = g_strcmp0 (as_worker_get_device (self->worker), "gpu") == 0;
+  if (notice != NULL && asked_for_gpu)
+    {
+      /* The user (or ATTNSCOPE_DEVICE) asked for the GPU: say why not. */
+      toast (self, notice);
+    }
+  else if (self->device_changed)
+    {
+      g_autofree char *msg = g_strdup_printf ("Now running on the %s",
+                                              g_strcmp0 (as_worker_get_backend_kind (self->worker), "cpu") == 0
+                                              ? "CPU" : "GPU");
+      toast (self, msg);
+    }
+  else if (!self->first_load)
     {
       g_autofree char *msg = g_strdup_printf ("Loaded %s", name);
       toast (self, msg);
     }
+  self->device_changed = FALSE;
   self->first_load = FALSE;
   /* Not a keystroke: the trace should not time the model load as typing. */
   as_trace_forget_keystroke ();
@@ -238,6 +405,7 @@ on_model_failed (AsWindow     *self,
                  const GError *error)
 {
   gtk_revealer_set_reveal_child (self->progress_revealer, FALSE);
+  self->device_changed = FALSE;
 
   if (!self->have_model)
     gtk_stack_set_visible_child_name (self->stack, "empty");
@@ -371,7 +539,7 @@ update_head_title (AsWindow *self)
 {
   int layer = as_view_state_get_layer (self->state);
   int head = as_view_state_get_head (self->state);
-  g_autofree char *title = g_strdup_printf ("Head view: layer %d, head %d", layer, head);
+  g_autofree char *title = g_strdup_printf ("Head view: layer %d, head %d", layer + 1, head + 1);
   gtk_label_set_text (self->head_title, title);
 
   AsAnalysis *a = as_view_state_get_analysis (self->state);
@@ -380,6 +548,8 @@ update_head_title (AsWindow *self)
   if (a != NULL && token >= 0)
     caption = g_strdup_printf ("Rows are queries, columns keys. Token %d “%s” highlighted (Esc clears).",
                                token, a->encoding->tokens[token].text);
+  else if (a != NULL && a->n > 128 && !as_view_state_get_fit_scale (self->state))
+    caption = g_strdup ("Rows are queries, columns keys. Long input: Fit scale (Ctrl+E) brings out small values.");
   else
     caption = g_strdup ("Rows are queries, columns keys. Hover for values; click a cell to highlight its token.");
   gtk_label_set_text (self->head_caption, caption);
@@ -462,8 +632,13 @@ as_window_set_text (AsWindow   *self,
                     const char *text_b)
 {
   g_return_if_fail (AS_IS_WINDOW (self));
-  gtk_editable_set_text (GTK_EDITABLE (self->entry_a), text_a != NULL ? text_a : "");
-  gtk_editable_set_text (GTK_EDITABLE (self->entry_b), text_b != NULL ? text_b : "");
+  /* Text from a file may be any bytes; an entry takes UTF-8 only. Invalid
+   * sequences become U+FFFD, which the tokenizer drops as it drops invalid
+   * bytes, so the tokens are those of the original bytes. */
+  g_autofree char *a = g_utf8_make_valid (text_a != NULL ? text_a : "", -1);
+  g_autofree char *b = g_utf8_make_valid (text_b != NULL ? text_b : "", -1);
+  gtk_editable_set_text (GTK_EDITABLE (self->entry_a), a);
+  gtk_editable_set_text (GTK_EDITABLE (self->entry_b), b);
 }
 
 AsWorker *
@@ -508,6 +683,27 @@ as_window_get_model_grid (AsWindow *self)
   return self->model_grid;
 }
 
+GtkStack *
+as_window_get_detail_stack (AsWindow *self)
+{
+  g_return_val_if_fail (AS_IS_WINDOW (self), NULL);
+  return self->detail_stack;
+}
+
+const char *
+as_window_get_status_text (AsWindow *self)
+{
+  g_return_val_if_fail (AS_IS_WINDOW (self), NULL);
+  return gtk_label_get_text (self->status_label);
+}
+
+const char *
+as_window_get_last_toast (AsWindow *self)
+{
+  g_return_val_if_fail (AS_IS_WINDOW (self), NULL);
+  return self->last_toast;
+}
+
 gboolean
 as_window_is_idle (AsWindow *self)
 {
@@ -542,6 +738,7 @@ as_window_finalize (GObject *object)
   AsWindow *self = AS_WINDOW (object);
 
   g_clear_object (&self->state);
+  g_free (self->last_toast);
 
   G_OBJECT_CLASS (as_window_parent_class)->finalize (object);
 }
@@ -567,6 +764,9 @@ as_window_get_property (GObject    *object,
       break;
     case PROP_COLORMAP:
       g_value_set_string (value, as_colormap_name (as_view_state_get_colormap (self->state)));
+      break;
+    case PROP_DEVICE:
+      g_value_set_string (value, self->worker != NULL ? as_worker_get_device (self->worker) : "auto");
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -598,6 +798,14 @@ as_window_set_property (GObject      *object,
         if (id >= 0)
           as_view_state_set_colormap (self->state, id);
       }
+      break;
+    case PROP_DEVICE:
+      if (self->worker != NULL && g_strcmp0 (g_value_get_string (value), as_worker_get_device (self->worker)) != 0
+          && as_worker_set_device (self->worker, g_value_get_string (value)))
+        {
+          self->device_changed = TRUE;
+          g_object_notify_by_pspec (object, pspec);
+        }
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -652,6 +860,8 @@ as_window_class_init (AsWindowClass *klass)
   properties[PROP_RENORMALISE] = g_param_spec_boolean ("renormalise", NULL, NULL, FALSE, rw);
   properties[PROP_FIT_SCALE] = g_param_spec_boolean ("fit-scale", NULL, NULL, FALSE, rw);
   properties[PROP_COLORMAP] = g_param_spec_string ("colormap", NULL, NULL, "viridis", rw);
+  /* "auto", "cpu" or "gpu": where the engine runs (the worker reloads). */
+  properties[PROP_DEVICE] = g_param_spec_string ("device", NULL, NULL, "auto", rw);
   g_object_class_install_properties (object_class, N_PROPS, properties);
 
   g_type_ensure (AS_TYPE_TOKEN_STRIP);
@@ -661,6 +871,7 @@ as_window_class_init (AsWindowClass *klass)
   gtk_widget_class_set_template_from_resource (widget_class, "/io/github/attnscope/AttnScope/as-window.ui");
   gtk_widget_class_bind_template_child (widget_class, AsWindow, window_title);
   gtk_widget_class_bind_template_child (widget_class, AsWindow, spinner);
+  gtk_widget_class_bind_template_child (widget_class, AsWindow, backend_button);
   gtk_widget_class_bind_template_child (widget_class, AsWindow, progress_revealer);
   gtk_widget_class_bind_template_child (widget_class, AsWindow, progress);
   gtk_widget_class_bind_template_child (widget_class, AsWindow, toast_overlay);
@@ -672,10 +883,16 @@ as_window_class_init (AsWindowClass *klass)
   gtk_widget_class_bind_template_child (widget_class, AsWindow, status_label);
   gtk_widget_class_bind_template_child (widget_class, AsWindow, colormap_dropdown);
   gtk_widget_class_bind_template_child (widget_class, AsWindow, grid_caption);
+  gtk_widget_class_bind_template_child (widget_class, AsWindow, colour_by_dropdown);
   gtk_widget_class_bind_template_child (widget_class, AsWindow, model_grid);
   gtk_widget_class_bind_template_child (widget_class, AsWindow, head_title);
   gtk_widget_class_bind_template_child (widget_class, AsWindow, head_caption);
   gtk_widget_class_bind_template_child (widget_class, AsWindow, head_view);
+  gtk_widget_class_bind_template_child (widget_class, AsWindow, detail_stack);
+  gtk_widget_class_bind_template_child (widget_class, AsWindow, lines_page);
+  gtk_widget_class_bind_template_child (widget_class, AsWindow, stats_page);
+  gtk_widget_class_bind_template_child (widget_class, AsWindow, teach_page);
+  gtk_widget_class_bind_template_child (widget_class, AsWindow, compare_page);
   gtk_widget_class_bind_template_child (widget_class, AsWindow, recent_section);
   gtk_widget_class_bind_template_child (widget_class, AsWindow, recent_section_menu);
 
@@ -687,6 +904,9 @@ as_window_class_init (AsWindowClass *klass)
   gtk_widget_class_install_property_action (widget_class, "win.renormalise", "renormalise");
   gtk_widget_class_install_property_action (widget_class, "win.fit-scale", "fit-scale");
   gtk_widget_class_install_property_action (widget_class, "win.colormap", "colormap");
+  gtk_widget_class_install_property_action (widget_class, "win.device", "device");
+  gtk_widget_class_install_action (widget_class, "win.export", NULL, export_action);
+  gtk_widget_class_install_action (widget_class, "win.copy-image", NULL, copy_image_action);
 
   /* Work anywhere in the window, the sentence entry included. Plain arrows
    * belong to the entries; the grid and head view take them when focused. */
@@ -709,11 +929,22 @@ as_window_init (AsWindow *self)
   as_token_strip_set_view_state (self->token_strip, self->state);
   as_model_grid_set_view_state (self->model_grid, self->state);
   as_head_view_set_view_state (self->head_view, self->state);
+  g_object_bind_property (self->colour_by_dropdown, "selected", self->model_grid, "colour-by",
+                          G_BINDING_BIDIRECTIONAL | G_BINDING_SYNC_CREATE);
+  GtkWidget *lines = as_lines_view_new ();
+  as_lines_view_set_view_state (AS_LINES_VIEW (lines), self->state);
+  gtk_widget_set_vexpand (lines, TRUE);
+  gtk_box_append (self->lines_page, lines);
+  GtkWidget *stats = as_stats_table_new ();
+  as_stats_table_set_view_state (AS_STATS_TABLE (stats), self->state);
+  gtk_widget_set_vexpand (stats, TRUE);
+  gtk_box_append (self->stats_page, stats);
   g_signal_connect_swapped (self->state, "notify", G_CALLBACK (forward_notify), self);
   g_signal_connect_swapped (self->state, "notify::analysis", G_CALLBACK (on_view_analysis_changed), self);
   g_signal_connect_swapped (self->state, "notify::layer", G_CALLBACK (update_head_title), self);
   g_signal_connect_swapped (self->state, "notify::head", G_CALLBACK (update_head_title), self);
   g_signal_connect_swapped (self->state, "notify::token", G_CALLBACK (update_head_title), self);
+  g_signal_connect_swapped (self->state, "notify::fit-scale", G_CALLBACK (update_head_title), self);
   g_object_bind_property (self->state, "colormap", self->colormap_dropdown, "selected",
                           G_BINDING_BIDIRECTIONAL | G_BINDING_SYNC_CREATE);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.renormalise", FALSE);
@@ -724,6 +955,8 @@ as_window_init (AsWindow *self)
   on_dark_changed (self);
 
   self->worker = as_worker_new ();
+  /* The device action read "auto" before the worker existed. */
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_DEVICE]);
   g_signal_connect_swapped (self->worker, "model-progress", G_CALLBACK (on_model_progress), self);
   g_signal_connect_swapped (self->worker, "model-loaded", G_CALLBACK (on_model_loaded), self);
   g_signal_connect_swapped (self->worker, "model-failed", G_CALLBACK (on_model_failed), self);
@@ -732,6 +965,18 @@ as_window_init (AsWindow *self)
   g_signal_connect_swapped (self->worker, "analysis-finished", G_CALLBACK (on_analysis_finished), self);
   g_signal_connect_swapped (self->worker, "analysis-failed", G_CALLBACK (on_analysis_failed), self);
 
+  /* Teaching and compare pages: they talk to the worker's side channels. */
+  GtkWidget *teach = as_teach_view_new ();
+  gtk_widget_set_vexpand (teach, TRUE);
+  gtk_box_append (self->teach_page, teach);
+  as_teach_view_set_sources (AS_TEACH_VIEW (teach), self->state, self->worker);
+  GtkWidget *compare = as_compare_view_new ();
+  gtk_widget_set_vexpand (compare, TRUE);
+  gtk_box_append (self->compare_page, compare);
+  as_compare_view_set_sources (AS_COMPARE_VIEW (compare), self->state, self->worker);
+
+  gtk_widget_set_has_tooltip (GTK_WIDGET (self->backend_button), TRUE);
+  g_signal_connect (self->backend_button, "query-tooltip", G_CALLBACK (on_backend_query_tooltip), NULL);
   g_signal_connect_swapped (self->entry_a, "changed", G_CALLBACK (on_text_changed), self);
   g_signal_connect_swapped (self->entry_b, "changed", G_CALLBACK (on_text_changed), self);
 

@@ -1,0 +1,509 @@
+/* test-gui-teach.c — the teaching, causal, position and compare views under
+ * Xvfb (tests/run-under-xvfb.sh).
+ *
+ * The real window on the default model. What the views compute is checked
+ * against the engine called directly on the same text: the step-by-step
+ * softmax against the attention row, the raw scores and the output against
+ * Q, K, V from the backend, the causal demonstration against a causal
+ * forward pass, the difference map against two engine runs. With
+ * AS_SHOT_DIR set, screenshots of each view are written there.
+ */
+#include <glib/gstdio.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "as-application.h"
+#include "as-attention.h"
+#include "as-backend.h"
+#include "as-compare-view.h"
+#include "as-model.h"
+#include "as-position-view.h"
+#include "as-teach-math.h"
+#include "as-teach-view.h"
+#include "as-window.h"
+#include "gui-test-util.h"
+
+static AsApplication *app;
+static AsWindow *window;
+static AsModel *model;
+static AsBackend *backend;
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static gboolean
+window_idle (gpointer data)
+{
+  return as_window_is_idle (window);
+}
+
+static AsTeachView *
+teach_view (void)
+{
+  GtkStack *stack = as_window_get_detail_stack (window);
+  GtkWidget *page = gtk_stack_get_child_by_name (stack, "teach");
+  return AS_TEACH_VIEW (gtk_widget_get_first_child (page));
+}
+
+static AsCompareView *
+compare_view (void)
+{
+  GtkStack *stack = as_window_get_detail_stack (window);
+  GtkWidget *page = gtk_stack_get_child_by_name (stack, "compare");
+  return AS_COMPARE_VIEW (gtk_widget_get_first_child (page));
+}
+
+static gboolean
+teach_ready (gpointer data)
+{
+  return as_window_is_idle (window) && as_teach_view_is_ready (teach_view ());
+}
+
+static gboolean
+compare_ready (gpointer data)
+{
+  return as_window_is_idle (window) && as_compare_view_is_ready (compare_view ());
+}
+
+static void
+token_arrays (AsAttention *ref,
+              int        **ids,
+              int        **types)
+{
+  *ids = g_new (int, ref->n);
+  *types = g_new (int, ref->n);
+  for (int i = 0; i < ref->n; i++)
+    {
+      (*ids)[i] = ref->encoding->tokens[i].id;
+      (*types)[i] = ref->encoding->tokens[i].type_id;
+    }
+}
+
+typedef struct {
+  float *attn;   /* [n_layers, n_heads, n, n] */
+  gsize  per_layer;
+} Keep;
+
+static gboolean
+keep_layer (int          layer,
+            const float *attn,
+            const float *hidden,
+            gpointer     user_data)
+{
+  Keep *k = user_data;
+  memcpy (k->attn + layer * k->per_layer, attn, k->per_layer * sizeof (float));
+  return TRUE;
+}
+
+static void
+save_shot (const char *name)
+{
+  const char *dir = g_getenv ("AS_SHOT_DIR");
+  if (dir == NULL)
+    return;
+  gui_test_spin (400);
+  gui_test_capture_screen (dir, name);
+}
+
+/* The view's steps against the engine, for the current selection. */
+static void
+check_steps (const char *text)
+{
+  AsViewState *state = as_window_get_view_state (window);
+  AsTeachView *tv = teach_view ();
+  const AsAttentionSteps *st = as_teach_view_get_steps (tv);
+  g_assert_nonnull (st);
+  int layer = as_view_state_get_layer (state), head = as_view_state_get_head (state);
+  int query = as_teach_view_get_query (tv);
+  g_assert_cmpint (st->query, ==, query);
+
+  g_autoptr(GError) error = NULL;
+  AsAttention *ref = as_attention_compute (backend, text, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (st->n, ==, ref->n);
+
+  /* Q, K, V from the backend directly: the raw scores, the scaling and the
+   * weighted sum, recomputed here from them. */
+  const AsConfig *c = model->config;
+  int n = ref->n, H = c->hidden, d = H / c->n_heads;
+  g_autofree int *ids = NULL, *types = NULL;
+  token_arrays (ref, &ids, &types);
+  g_autofree float *q = g_new (float, (gsize) n * H);   /* [n, hidden] */
+  g_autofree float *k = g_new (float, (gsize) n * H);   /* [n, hidden] */
+  g_autofree float *v = g_new (float, (gsize) n * H);   /* [n, hidden] */
+  AsForwardRequest req = { .ids = ids, .type_ids = types, .n = n };
+  g_assert_true (as_backend_layer_qkv (backend, &req, layer, q, k, v, &error));
+  g_assert_cmpint (st->head_dim, ==, d);
+  g_assert_cmpfloat_with_epsilon (st->scale, 1 / sqrt (d), 1e-12);
+
+  const float *row = as_attention_head (ref, layer, head) + (gsize) query * n;
+  double worst_p = 0, worst_s = 0, worst_z = 0;
+  for (int j = 0; j < n; j++)
+    {
+      double dot = 0;
+      for (int x = 0; x < d; x++)
+        dot += (double) q[(gsize) query * H + head * d + x] * k[(gsize) j * H + head * d + x];
+      worst_s = MAX (worst_s, fabs (st->scores[j] - dot));
+      g_assert_cmpfloat_with_epsilon (st->scaled[j], st->scores[j] / sqrt (d), 1e-9);
+      g_assert_false (st->masked[j]);
+      worst_p = MAX (worst_p, fabs (st->probs[j] - row[j]));
+    }
+  for (int x = 0; x < d; x++)
+    {
+      double z = 0;
+      for (int j = 0; j < n; j++)
+        z += row[j] * (double) v[(gsize) j * H + head * d + x];
+      worst_z = MAX (worst_z, fabs (st->output[x] - z));
+    }
+  g_test_message ("layer %d head %d query %d: |softmax - engine row| %.2g, |score - q.k| %.2g, "
+                  "|output - sum p v| %.2g; the view's own check %.2g",
+                  layer, head, query, worst_p, worst_s, worst_z, as_teach_view_get_check (tv));
+  g_assert_cmpfloat (worst_p, <, 1e-5);
+  g_assert_cmpfloat (worst_s, <, 1e-3);
+  g_assert_cmpfloat (worst_z, <, 1e-4);
+  g_assert_cmpfloat (as_teach_view_get_check (tv), >=, 0);
+  g_assert_cmpfloat (as_teach_view_get_check (tv), <, 1e-5);
+  as_attention_free (ref);
+}
+
+/* ---- tests -------------------------------------------------------------- */
+
+static void
+test_steps (void)
+{
+  if (!gui_test_have_model (model))
+    return;
+  gui_test_wait_until (window_idle, NULL, 120);
+  AsViewState *state = as_window_get_view_state (window);
+  gtk_stack_set_visible_child_name (as_window_get_detail_stack (window), "teach");
+  AsTeachView *tv = teach_view ();
+
+  /* "it" (token 10 of the sample) in layer 2, head 5. */
+  as_view_state_select (state, 2, 5);
+  as_view_state_set_token (state, 10);
+  gui_test_wait_until (teach_ready, NULL, 60);
+  g_assert_cmpint (as_teach_view_get_query (tv), ==, 10);
+  check_steps (AS_SAMPLE_SENTENCE);
+
+  /* Next / Previous walk the seven steps and stop at the ends. */
+  g_assert_cmpint (as_teach_view_get_step (tv), ==, AS_TEACH_STEP_QUERY);
+  for (int i = 0; i < AS_N_TEACH_STEPS + 2; i++)
+    gtk_widget_activate_action (GTK_WIDGET (tv), "teach.next", NULL);
+  g_assert_cmpint (as_teach_view_get_step (tv), ==, AS_TEACH_STEP_OUTPUT);
+  gtk_widget_activate_action (GTK_WIDGET (tv), "teach.previous", NULL);
+  g_assert_cmpint (as_teach_view_get_step (tv), ==, AS_TEACH_STEP_SOFTMAX);
+  as_teach_view_set_step (tv, AS_TEACH_STEP_QUERY);
+
+  /* Another head: the same Q, K, V, new steps. Another layer: new Q, K, V. */
+  as_view_state_select (state, 2, 9);
+  gui_test_wait_until (teach_ready, NULL, 60);
+  check_steps (AS_SAMPLE_SENTENCE);
+  as_view_state_select (state, 5, 0);
+  as_teach_view_set_query (tv, 4);
+  gui_test_wait_until (teach_ready, NULL, 60);
+  g_assert_cmpint (as_teach_view_get_steps (tv)->query, ==, 4);
+  check_steps (AS_SAMPLE_SENTENCE);
+
+  /* New text: the steps follow it. */
+  as_window_set_text (window, "Attention is all you need.", NULL);
+  gui_test_spin (100);
+  gui_test_wait_until (teach_ready, NULL, 60);
+  check_steps ("Attention is all you need.");
+  /* Long (truncated to 512 tokens) and empty inputs: still the engine's
+   * numbers, and no crash. */
+  GString *long_text = g_string_new (NULL);
+  while (long_text->len < 3000)
+    g_string_append (long_text, "The animal didn't cross the street because it was too tired. ");
+  as_window_set_text (window, long_text->str, NULL);
+  gui_test_spin (100);
+  gui_test_wait_until (teach_ready, NULL, 120);
+  as_teach_view_set_query (tv, 300);
+  g_assert_cmpint (as_teach_view_get_steps (tv)->n, ==, model->config->max_positions);
+  g_assert_cmpint (as_teach_view_get_steps (tv)->query, ==, 300);
+  check_steps (long_text->str);
+  as_teach_view_set_step (tv, AS_TEACH_STEP_SOFTMAX);
+  save_shot ("teach-long-softmax.png");
+  as_teach_view_set_step (tv, AS_TEACH_STEP_QUERY);
+  g_string_free (long_text, TRUE);
+  as_window_set_text (window, "", NULL);
+  gui_test_spin (100);
+  gui_test_wait_until (teach_ready, NULL, 60);
+  g_assert_cmpint (as_teach_view_get_steps (tv)->n, ==, 2);
+  check_steps ("");
+
+  as_window_set_text (window, AS_SAMPLE_SENTENCE, NULL);
+  gui_test_spin (100);
+  gui_test_wait_until (teach_ready, NULL, 60);
+}
+
+/* Real key presses through the X server, when xdotool is around: the
+ * view's Left/Right and N/P bindings. */
+static gboolean
+press_key (const char *key)
+{
+  g_autofree char *xdotool = g_find_program_in_path ("xdotool");
+  if (xdotool == NULL)
+    return FALSE;
+  const char *argv[] = { xdotool, "search", "--name", "^AttnScope$", "windowfocus", "--sync", "key", key, NULL };
+  int status = 0;
+  g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, NULL, NULL, &status, NULL);
+  gui_test_spin (200);
+  return status == 0;
+}
+
+static void
+test_keyboard (void)
+{
+  if (!gui_test_have_model (model))
+    return;
+  gtk_stack_set_visible_child_name (as_window_get_detail_stack (window), "teach");
+  AsTeachView *tv = teach_view ();
+  as_teach_view_set_step (tv, AS_TEACH_STEP_QUERY);
+  gui_test_spin (200);
+  gtk_widget_grab_focus (GTK_WIDGET (tv));
+  if (!press_key ("Right"))
+    {
+      g_test_skip ("xdotool cannot send keys here");
+      return;
+    }
+  g_assert_cmpint (as_teach_view_get_step (tv), ==, AS_TEACH_STEP_KEYS);
+  press_key ("n");
+  g_assert_cmpint (as_teach_view_get_step (tv), ==, AS_TEACH_STEP_SCORES);
+  press_key ("p");
+  press_key ("Left");
+  g_assert_cmpint (as_teach_view_get_step (tv), ==, AS_TEACH_STEP_QUERY);
+  /* Typing in the sentence entry is typing, not stepping. */
+  gtk_widget_grab_focus (GTK_WIDGET (as_window_get_entry_a (window)));
+  press_key ("Right");
+  g_assert_cmpint (as_teach_view_get_step (tv), ==, AS_TEACH_STEP_QUERY);
+}
+
+static void
+test_causal (void)
+{
+  if (!gui_test_have_model (model))
+    return;
+  AsViewState *state = as_window_get_view_state (window);
+  gtk_stack_set_visible_child_name (as_window_get_detail_stack (window), "teach");
+  AsTeachView *tv = teach_view ();
+  as_view_state_select (state, 3, 2);
+  as_teach_view_set_query (tv, 6);
+  as_teach_view_set_causal (tv, TRUE);
+  gui_test_wait_until (teach_ready, NULL, 60);
+
+  AsAnalysis *c = as_teach_view_get_causal_analysis (tv);
+  g_assert_nonnull (c);
+  g_assert_true (c->causal);
+  AsAnalysis *a = as_view_state_get_analysis (state);
+  g_assert_false (a->causal);
+  g_assert_cmpint (c->n, ==, a->n);
+
+  /* Lower-triangular, rows summing to 1, in every layer and head. */
+  for (int m = 0; m < c->n_layers * c->n_heads; m++)
+    for (int i = 0; i < c->n; i++)
+      {
+        const float *row = c->attn + ((gsize) m * c->n + i) * c->n;
+        double sum = 0;
+        for (int j = 0; j < c->n; j++)
+          {
+            if (j > i)
+              g_assert_cmpfloat (row[j], ==, 0);
+            sum += row[j];
+          }
+        g_assert_cmpfloat_with_epsilon (sum, 1.0, 1e-5);
+      }
+
+  /* The same as a causal forward pass called directly; the main analysis
+   * is still the bidirectional one. */
+  AsAttention *ref = as_attention_compute (backend, AS_SAMPLE_SENTENCE, NULL, NULL);
+  g_autofree int *ids = NULL, *types = NULL;
+  token_arrays (ref, &ids, &types);
+  gsize per_layer = (gsize) c->n_heads * c->n * c->n;
+  Keep keep = { g_new (float, per_layer * c->n_layers), per_layer };
+  AsForwardRequest req = { .ids = ids, .type_ids = types, .n = ref->n, .causal_mask = TRUE,
+                           .on_layer = keep_layer, .user_data = &keep };
+  g_assert_true (as_backend_forward (backend, &req, NULL, NULL));
+  double dc = 0, dm = 0, change = 0;
+  for (gsize i = 0; i < per_layer * c->n_layers; i++)
+    {
+      dc = MAX (dc, fabs (keep.attn[i] - c->attn[i]));
+      dm = MAX (dm, fabs (ref->attn[i] - a->attn[i]));
+      change = MAX (change, fabs (c->attn[i] - a->attn[i]));
+    }
+  g_test_message ("causal demo vs direct causal forward: %.2g; main vs engine: %.2g; largest change "
+                  "the mask makes: %.2f", dc, dm, change);
+  g_assert_cmpfloat (dc, <, 1e-5);
+  g_assert_cmpfloat (dm, <, 1e-5);
+  g_assert_cmpfloat (change, >, 0.1);
+
+  /* The steps use the mask: keys after the query get nothing, and the
+   * softmax equals the causal row. */
+  const AsAttentionSteps *st = as_teach_view_get_steps (tv);
+  g_assert_nonnull (st);
+  g_assert_true (st->causal);
+  const float *row = as_analysis_head (c, 3, 2) + (gsize) st->query * c->n;
+  for (int j = 0; j < st->n; j++)
+    {
+      g_assert_true (st->masked[j] == (j > st->query));
+      if (j > st->query)
+        g_assert_cmpfloat (st->probs[j], ==, 0);
+      g_assert_cmpfloat (fabs (st->probs[j] - row[j]), <, 1e-5);
+    }
+  g_assert_cmpfloat (as_teach_view_get_check (tv), <, 1e-5);
+  g_free (keep.attn);
+  as_attention_free (ref);
+}
+
+static void
+test_compare (void)
+{
+  if (!gui_test_have_model (model))
+    return;
+  AsViewState *state = as_window_get_view_state (window);
+  gtk_stack_set_visible_child_name (as_window_get_detail_stack (window), "compare");
+  AsCompareView *cv = compare_view ();
+  as_view_state_select (state, 4, 3);
+  g_assert_cmpstr (gtk_editable_get_text (as_compare_view_get_entry (cv)), ==, AS_COMPARE_DEFAULT_TEXT);
+  gui_test_wait_until (compare_ready, NULL, 60);
+
+  int n = 0;
+  const float *diff = as_compare_view_get_diff (cv, &n);
+  g_assert_nonnull (diff);
+  AsAttention *ra = as_attention_compute (backend, AS_SAMPLE_SENTENCE, NULL, NULL);
+  AsAttention *rb = as_attention_compute (backend, AS_COMPARE_DEFAULT_TEXT, NULL, NULL);
+  g_assert_cmpint (ra->n, ==, rb->n);
+  g_assert_cmpint (n, ==, ra->n);
+  const float *ma = as_attention_head (ra, 4, 3), *mb = as_attention_head (rb, 4, 3);
+  double worst = 0, largest = 0;
+  for (int i = 0; i < n * n; i++)
+    {
+      worst = MAX (worst, fabs (diff[i] - (mb[i] - ma[i])));
+      largest = MAX (largest, fabs (mb[i] - ma[i]));
+    }
+  g_test_message ("diff map vs B - A of two engine runs: %.2g (largest |B - A| %.3f)", worst, largest);
+  g_assert_cmpfloat (worst, <, 1e-5);
+  g_assert_cmpfloat (largest, >, 0);
+  g_assert_nonnull (strstr (as_compare_view_get_message (cv), "“tired” → “wide”"));
+
+  /* A different length: no difference map, and the view says why. */
+  gtk_editable_set_text (as_compare_view_get_entry (cv), "It was too wide.");
+  gui_test_wait_until (compare_ready, NULL, 60);
+  g_assert_null (as_compare_view_get_diff (cv, &n));
+  g_assert_nonnull (strstr (as_compare_view_get_message (cv), "do not line up"));
+  g_assert_cmpint (as_compare_view_get_analysis (cv)->n, !=, ra->n);
+
+  /* Typing in B never touched the main analysis. */
+  AsAnalysis *a = as_view_state_get_analysis (state);
+  g_assert_cmpstr (a->text_a, ==, AS_SAMPLE_SENTENCE);
+  g_assert_true (as_window_is_idle (window));
+  gtk_editable_set_text (as_compare_view_get_entry (cv), AS_COMPARE_DEFAULT_TEXT);
+  gui_test_wait_until (compare_ready, NULL, 60);
+  as_attention_free (ra);
+  as_attention_free (rb);
+}
+
+static void
+test_positions (void)
+{
+  if (!gui_test_have_model (model))
+    return;
+  GtkWindow *win = as_teach_view_show_positions (teach_view ());
+  g_assert_nonnull (win);
+  gui_test_spin (300);
+  AsPositionView *pv = g_object_get_data (G_OBJECT (win), "position-view");
+  g_assert_true (AS_IS_POSITION_VIEW (pv));
+  as_position_view_set_n_shown (pv, 48);
+  int rows, cols;
+  const float *learned = as_position_view_get_matrix (pv, FALSE, FALSE, &rows, &cols);
+  g_assert_cmpint (rows, ==, 48);
+  g_assert_cmpint (cols, ==, model->config->hidden);
+  g_assert_cmpint (memcmp (learned, model->pos_emb, sizeof (float) * rows * cols), ==, 0);
+  const float *sin_m = as_position_view_get_matrix (pv, TRUE, FALSE, &rows, &cols);
+  int d = cols;
+  for (int pos = 0; pos < rows; pos += 5)
+    for (int i = 0; i < d / 2; i += 17)
+      {
+        double w = pow (10000.0, -2.0 * i / d);
+        g_assert_cmpfloat_with_epsilon (sin_m[pos * d + 2 * i], sin (pos * w), 1e-5);
+        g_assert_cmpfloat_with_epsilon (sin_m[pos * d + 2 * i + 1], cos (pos * w), 1e-5);
+      }
+  const float *sim = as_position_view_get_matrix (pv, FALSE, TRUE, &rows, &cols);
+  g_assert_cmpint (cols, ==, 48);
+  for (int i = 0; i < rows; i++)
+    g_assert_cmpfloat_with_epsilon (sim[i * rows + i], 1.0, 1e-5);
+  as_position_view_set_n_shown (pv, 64);
+  save_shot ("teach-positions.png");
+  gtk_window_destroy (win);
+}
+
+static void
+test_screenshots (void)
+{
+  if (!gui_test_have_model (model) )
+    return;
+  if (g_getenv ("AS_SHOT_DIR") == NULL)
+    {
+      g_test_skip ("AS_SHOT_DIR not set");
+      return;
+    }
+  AsViewState *state = as_window_get_view_state (window);
+  AsTeachView *tv = teach_view ();
+  gtk_stack_set_visible_child_name (as_window_get_detail_stack (window), "teach");
+  as_teach_view_set_causal (tv, FALSE);
+  as_view_state_select (state, 2, 5);
+  as_view_state_set_token (state, 10);
+  gui_test_wait_until (teach_ready, NULL, 60);
+  as_teach_view_set_step (tv, AS_TEACH_STEP_KEYS);
+  save_shot ("teach-step2-keys.png");
+  as_teach_view_set_step (tv, AS_TEACH_STEP_SCALE);
+  save_shot ("teach-step4-scale.png");
+  as_teach_view_set_step (tv, AS_TEACH_STEP_SOFTMAX);
+  save_shot ("teach-step6-softmax.png");
+  as_teach_view_set_step (tv, AS_TEACH_STEP_OUTPUT);
+  save_shot ("teach-step7-output.png");
+  as_teach_view_set_step (tv, AS_TEACH_STEP_QUERY);
+  save_shot ("teach-step1-query.png");
+  AdwStyleManager *sm = adw_style_manager_get_default ();
+  adw_style_manager_set_color_scheme (sm, ADW_COLOR_SCHEME_FORCE_DARK);
+  as_teach_view_set_step (tv, AS_TEACH_STEP_SCORES);
+  save_shot ("teach-dark-scores.png");
+  adw_style_manager_set_color_scheme (sm, ADW_COLOR_SCHEME_DEFAULT);
+
+  as_teach_view_set_causal (tv, TRUE);
+  as_teach_view_set_step (tv, AS_TEACH_STEP_MASK);
+  gui_test_wait_until (teach_ready, NULL, 60);
+  save_shot ("teach-causal.png");
+  as_teach_view_set_causal (tv, FALSE);
+
+  gtk_stack_set_visible_child_name (as_window_get_detail_stack (window), "compare");
+  gui_test_wait_until (compare_ready, NULL, 60);
+  save_shot ("compare.png");
+  gtk_stack_set_visible_child_name (as_window_get_detail_stack (window), "head");
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  g_test_init (&argc, &argv, NULL);
+
+  if (!gtk_init_check ())
+    {
+      printf ("1..0 # SKIP cannot open a display (run under tests/run-under-xvfb.sh)\n");
+      return 0;
+    }
+
+  window = gui_test_start (&app, &model, &backend);
+
+  g_test_add_func ("/gui-teach/steps", test_steps);
+  g_test_add_func ("/gui-teach/keyboard", test_keyboard);
+  g_test_add_func ("/gui-teach/causal", test_causal);
+  g_test_add_func ("/gui-teach/compare", test_compare);
+  g_test_add_func ("/gui-teach/positions", test_positions);
+  g_test_add_func ("/gui-teach/screenshots", test_screenshots);
+
+  int status = g_test_run ();
+
+  gui_test_stop (app, window, model, backend);
+  return status;
+}

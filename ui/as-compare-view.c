@@ -1,0 +1,452 @@
+/* as-compare-view.c — A and B side by side, and B - A below.
+ *
+ * B is asked of the worker's compare channel 40 ms after the last edit of
+ * its entry (and again when the model changes), only while the view is
+ * mapped. The difference is recomputed when either side or the selection
+ * changes; it is a plain [n, n] subtraction.
+ */
+#include "as-compare-view.h"
+
+#include <math.h>
+
+#include "as-heatmap-render.h"
+#include "as-signed-heatmap.h"
+
+#define DEBOUNCE_MS 40
+
+struct _AsCompareView
+{
+  GtkWidget       parent_instance;
+
+  AsViewState    *state;
+  AsWorker       *worker;
+
+  GtkEntry       *entry;
+  GtkLabel       *caption;
+  GtkDrawingArea *area;
+
+  guint           debounce_id;
+  gboolean        pending;     /* a request waits for the view to be shown */
+  guint           b_gen;
+  AsAnalysis     *b;           /* the newest of B, possibly still streaming */
+
+  float          *diff;        /* [diff_n, diff_n] B - A of the selected head, or NULL */
+  int             diff_n;
+  float           diff_min;
+  float           diff_max;
+  char           *message;
+};
+
+G_DEFINE_FINAL_TYPE (AsCompareView, as_compare_view, GTK_TYPE_WIDGET)
+
+static AsAnalysis *
+analysis_a (AsCompareView *self)
+{
+  return self->state != NULL ? as_view_state_get_analysis (self->state) : NULL;
+}
+
+/* B belongs to the entry's text and to the model A was computed with. */
+static gboolean
+b_current (AsCompareView *self)
+{
+  AsAnalysis *a = analysis_a (self);
+  return self->b != NULL && a != NULL &&
+         g_strcmp0 (self->b->text_a, gtk_editable_get_text (GTK_EDITABLE (self->entry))) == 0 &&
+         g_strcmp0 (self->b->model_name, a->model_name) == 0;
+}
+
+static void
+describe_tokens (GString    *s,
+                 AsAnalysis *x)
+{
+  for (int i = 0; i < x->n; i++)
+    g_string_append_printf (s, "%s%s", i > 0 ? " " : "", x->encoding->tokens[i].text);
+}
+
+static void
+update (AsCompareView *self)
+{
+  g_clear_pointer (&self->diff, g_free);
+  self->diff_n = 0;
+  AsAnalysis *a = analysis_a (self);
+  AsAnalysis *b = b_current (self) ? self->b : NULL;
+  int layer = self->state != NULL ? as_view_state_get_layer (self->state) : 0;
+  int head = self->state != NULL ? as_view_state_get_head (self->state) : 0;
+  g_autoptr(GString) msg = g_string_new (NULL);
+
+  if (a == NULL)
+    g_string_assign (msg, "Type sentence A above.");
+  else if (b == NULL || layer >= b->layers_ready || layer >= a->layers_ready)
+    g_string_assign (msg, "Computing…");
+  else if (a->n != b->n)
+    {
+      g_string_printf (msg, "A has %d tokens and B has %d, so their matrices do not line up: no "
+                       "difference map. Change B so that it tokenizes to %d tokens (one word for "
+                       "another of one piece).", a->n, b->n, a->n);
+    }
+  else
+    {
+      int n = a->n;
+      self->diff_n = n;
+      self->diff = g_new (float, (gsize) n * n);   /* [n, n] */
+      const float *ma = as_analysis_head (a, layer, head), *mb = as_analysis_head (b, layer, head);
+      int best = 0;
+      self->diff_min = self->diff_max = 0;
+      for (gsize i = 0; i < (gsize) n * n; i++)
+        {
+          self->diff[i] = mb[i] - ma[i];
+          self->diff_min = MIN (self->diff_min, self->diff[i]);
+          self->diff_max = MAX (self->diff_max, self->diff[i]);
+          if (fabsf (self->diff[i]) > fabsf (self->diff[best]))
+            best = (int) i;
+        }
+      g_string_printf (msg, "B − A for layer %d, head %d ranges from %+.3f to %+.3f. Largest change: "
+                       "query “%s” → key “%s” (%.3f → %.3f).", layer + 1, head + 1, self->diff_min, self->diff_max,
+                       b->encoding->tokens[best / n].text, b->encoding->tokens[best % n].text,
+                       ma[best], mb[best]);
+      /* Which tokens differ, when some do. */
+      GString *changed = g_string_new (NULL);
+      for (int i = 0; i < n; i++)
+        if (g_strcmp0 (a->encoding->tokens[i].text, b->encoding->tokens[i].text) != 0)
+          g_string_append_printf (changed, "%s“%s” → “%s”", changed->len > 0 ? ", " : "",
+                                  a->encoding->tokens[i].text, b->encoding->tokens[i].text);
+      if (changed->len > 0)
+        g_string_append_printf (msg, " Tokens that differ: %s.", changed->str);
+      g_string_free (changed, TRUE);
+    }
+  if (a != NULL && b != NULL && a->n != b->n)
+    {
+      g_string_append (msg, "\nA: ");
+      describe_tokens (msg, a);
+      g_string_append (msg, "\nB: ");
+      describe_tokens (msg, b);
+    }
+  g_free (self->message);
+  self->message = g_string_free (g_steal_pointer (&msg), FALSE);
+  gtk_label_set_text (self->caption, self->message);
+  gtk_widget_queue_draw (GTK_WIDGET (self->area));
+}
+
+static void
+heatmap (cairo_t    *cr,
+         AsCompareView *self,
+         AsAnalysis *x,
+         const char *which,
+         double      w,
+         double      h)
+{
+  int layer = as_view_state_get_layer (self->state), head = as_view_state_get_head (self->state);
+  if (x == NULL || layer >= x->layers_ready)
+    return;
+  g_autofree const char **labels = g_new0 (const char *, x->n + 1);
+  for (int i = 0; i < x->n; i++)
+    labels[i] = x->encoding->tokens[i].text;
+  AsHeatmapSpec spec;
+  as_heatmap_spec_init (&spec);
+  spec.values = as_analysis_head (x, layer, head);
+  spec.rows = spec.cols = x->n;
+  spec.row_labels = spec.col_labels = labels;
+  spec.colormap = as_view_state_get_colormap (self->state);
+  spec.dark = as_view_state_get_dark (self->state);
+  spec.colorbar = TRUE;
+  spec.font_size = 12;
+  g_autofree char *title = g_strdup_printf ("%s: layer %d, head %d\n%s", which, layer + 1, head + 1, x->text_a);
+  spec.title = title;
+  as_heatmap_render (cr, &spec, w, h, NULL);
+}
+
+static void
+draw (GtkDrawingArea *area,
+      cairo_t        *cr,
+      int             width,
+      int             height,
+      gpointer        data)
+{
+  AsCompareView *self = data;
+  AsAnalysis *a = analysis_a (self);
+  if (a == NULL)
+    return;
+  AsAnalysis *b = b_current (self) ? self->b : NULL;
+  double top_h = height * 0.5;
+  heatmap (cr, self, a, "A", width / 2.0, top_h);
+  cairo_save (cr);
+  cairo_translate (cr, width / 2.0, 0);
+  heatmap (cr, self, b, "B", width / 2.0, top_h);
+  cairo_restore (cr);
+
+  if (self->diff == NULL)
+    return;
+  /* A token that differs is labelled with both: "tired/wide". */
+  g_autoptr(GPtrArray) owned = g_ptr_array_new_with_free_func (g_free);
+  g_autofree const char **labels = g_new0 (const char *, a->n + 1);
+  for (int i = 0; i < a->n; i++)
+    {
+      const char *ta = a->encoding->tokens[i].text, *tb = b->encoding->tokens[i].text;
+      if (g_strcmp0 (ta, tb) == 0)
+        labels[i] = ta;
+      else
+        {
+          char *both = g_strdup_printf ("%s/%s", ta, tb);
+          g_ptr_array_add (owned, both);
+          labels[i] = both;
+        }
+    }
+  AsHeatmapSpec spec;
+  as_heatmap_spec_init (&spec);
+  spec.values = self->diff;
+  spec.rows = spec.cols = self->diff_n;
+  spec.row_labels = spec.col_labels = labels;
+  spec.dark = as_view_state_get_dark (self->state);
+  spec.font_size = 12;
+  spec.colorbar_label = "B − A";
+  g_autofree char *title = g_strdup_printf ("B − A (layer %d, head %d)\nblue: less attention in B, red: more",
+                                            as_view_state_get_layer (self->state) + 1,
+                                            as_view_state_get_head (self->state) + 1);
+  spec.title = title;
+  float range = MAX (fabsf (self->diff_min), fabsf (self->diff_max));
+  if (!(range > 0))
+    range = 1e-6f;   /* identical texts: an all-white map, still with a scale */
+  cairo_save (cr);
+  cairo_translate (cr, width * 0.15, top_h);
+  as_signed_heatmap_render (cr, &spec, range, width * 0.7, height - top_h, NULL);
+  cairo_restore (cr);
+}
+
+/* ---- requests ------------------------------------------------------------ */
+
+static void
+send_request (AsCompareView *self)
+{
+  AsAnalysis *a = analysis_a (self);
+  if (self->worker == NULL || a == NULL || as_worker_get_model_name (self->worker) == NULL)
+    return;
+  if (!gtk_widget_get_mapped (GTK_WIDGET (self)))
+    {
+      self->pending = TRUE;
+      return;
+    }
+  self->pending = FALSE;
+  self->b_gen = as_worker_analyse_on (self->worker, AS_CHANNEL_COMPARE,
+                                      gtk_editable_get_text (GTK_EDITABLE (self->entry)), NULL);
+}
+
+static gboolean
+debounce_done (gpointer data)
+{
+  AsCompareView *self = data;
+  self->debounce_id = 0;
+  send_request (self);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+on_entry_changed (AsCompareView *self)
+{
+  g_clear_handle_id (&self->debounce_id, g_source_remove);
+  self->debounce_id = g_timeout_add (DEBOUNCE_MS, debounce_done, self);
+  update (self);
+}
+
+static void
+on_analysis_changed (AsCompareView *self)
+{
+  /* A new model makes B stale; new text in A does not. */
+  gboolean waiting = self->b_gen != 0 && (self->b == NULL || self->b->generation != self->b_gen);
+  if (analysis_a (self) != NULL && !b_current (self) && self->debounce_id == 0 && !waiting)
+    send_request (self);
+  update (self);
+}
+
+static void
+on_b_layer (AsCompareView *self,
+            int            channel,
+            AsAnalysis    *analysis)
+{
+  if (analysis->generation != self->b_gen)
+    return;
+  if (self->b != analysis)
+    {
+      g_clear_pointer (&self->b, as_analysis_unref);
+      self->b = as_analysis_ref (analysis);
+    }
+  update (self);
+}
+
+static void
+on_b_failed (AsCompareView *self,
+             int            channel,
+             guint          generation,
+             const GError  *error)
+{
+  if (generation != self->b_gen)
+    return;
+  g_free (self->message);
+  self->message = g_strdup_printf ("Could not analyse B: %s", error->message);
+  gtk_label_set_text (self->caption, self->message);
+}
+
+/* ---- GObject ------------------------------------------------------------- */
+
+static void
+as_compare_view_map (GtkWidget *widget)
+{
+  AsCompareView *self = AS_COMPARE_VIEW (widget);
+  GTK_WIDGET_CLASS (as_compare_view_parent_class)->map (widget);
+  if (self->pending || (self->b == NULL && self->b_gen == 0))
+    send_request (self);
+}
+
+static void
+as_compare_view_dispose (GObject *object)
+{
+  AsCompareView *self = AS_COMPARE_VIEW (object);
+  g_clear_handle_id (&self->debounce_id, g_source_remove);
+  if (self->worker != NULL)
+    g_signal_handlers_disconnect_by_data (self->worker, self);
+  if (self->state != NULL)
+    g_signal_handlers_disconnect_by_data (self->state, self);
+  g_clear_object (&self->worker);
+  g_clear_object (&self->state);
+  g_clear_pointer (&self->b, as_analysis_unref);
+  GtkWidget *child;
+  while ((child = gtk_widget_get_first_child (GTK_WIDGET (self))) != NULL)
+    gtk_widget_unparent (child);
+  G_OBJECT_CLASS (as_compare_view_parent_class)->dispose (object);
+}
+
+static void
+as_compare_view_finalize (GObject *object)
+{
+  AsCompareView *self = AS_COMPARE_VIEW (object);
+  g_free (self->diff);
+  g_free (self->message);
+  G_OBJECT_CLASS (as_compare_view_parent_class)->finalize (object);
+}
+
+static void
+as_compare_view_class_init (AsCompareViewClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  GtkWidgetClass *widget_class = GTK_WIDGET_CLASS (klass);
+  object_class->dispose = as_compare_view_dispose;
+  object_class->finalize = as_compare_view_finalize;
+  widget_class->map = as_compare_view_map;
+  gtk_widget_class_set_layout_manager_type (widget_class, GTK_TYPE_BOX_LAYOUT);
+  gtk_widget_class_set_css_name (widget_class, "compareview");
+  gtk_widget_class_set_accessible_role (widget_class, GTK_ACCESSIBLE_ROLE_GROUP);
+}
+
+static void
+as_compare_view_init (AsCompareView *self)
+{
+  GtkWidget *widget = GTK_WIDGET (self);
+  GtkLayoutManager *lm = gtk_widget_get_layout_manager (widget);
+  gtk_orientable_set_orientation (GTK_ORIENTABLE (lm), GTK_ORIENTATION_VERTICAL);
+  gtk_box_layout_set_spacing (GTK_BOX_LAYOUT (lm), 6);
+  gtk_accessible_update_property (GTK_ACCESSIBLE (self), GTK_ACCESSIBLE_PROPERTY_LABEL,
+                                  "Compare two sentences", -1);
+
+  GtkWidget *row = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 8);
+  GtkWidget *label = gtk_label_new_with_mnemonic ("Sentence _B");
+  self->entry = GTK_ENTRY (gtk_entry_new ());
+  gtk_editable_set_text (GTK_EDITABLE (self->entry), AS_COMPARE_DEFAULT_TEXT);
+  gtk_widget_set_hexpand (GTK_WIDGET (self->entry), TRUE);
+  gtk_label_set_mnemonic_widget (GTK_LABEL (label), GTK_WIDGET (self->entry));
+  gtk_accessible_update_property (GTK_ACCESSIBLE (self->entry), GTK_ACCESSIBLE_PROPERTY_LABEL,
+                                  "Sentence B, compared with the sentence above", -1);
+  gtk_box_append (GTK_BOX (row), label);
+  gtk_box_append (GTK_BOX (row), GTK_WIDGET (self->entry));
+  gtk_widget_set_parent (row, widget);
+
+  GtkWidget *hint = gtk_label_new ("A is the sentence at the top of the window; both use the selected "
+                                   "layer and head.");
+  gtk_label_set_xalign (GTK_LABEL (hint), 0);
+  gtk_label_set_wrap (GTK_LABEL (hint), TRUE);
+  gtk_widget_add_css_class (hint, "dim-label");
+  gtk_widget_set_parent (hint, widget);
+
+  self->area = GTK_DRAWING_AREA (gtk_drawing_area_new ());
+  gtk_widget_set_vexpand (GTK_WIDGET (self->area), TRUE);
+  gtk_widget_set_hexpand (GTK_WIDGET (self->area), TRUE);
+  gtk_drawing_area_set_draw_func (self->area, draw, self, NULL);
+  gtk_accessible_update_property (GTK_ACCESSIBLE (self->area), GTK_ACCESSIBLE_PROPERTY_LABEL,
+                                  "Sentence A and B for the selected head, and their difference", -1);
+  gtk_widget_set_parent (GTK_WIDGET (self->area), widget);
+
+  self->caption = GTK_LABEL (gtk_label_new (NULL));
+  gtk_label_set_xalign (self->caption, 0);
+  gtk_label_set_wrap (self->caption, TRUE);
+  gtk_label_set_selectable (self->caption, TRUE);
+  gtk_widget_add_css_class (GTK_WIDGET (self->caption), "compare-caption");
+  gtk_widget_set_parent (GTK_WIDGET (self->caption), widget);
+
+  g_signal_connect_swapped (self->entry, "changed", G_CALLBACK (on_entry_changed), self);
+}
+
+GtkWidget *
+as_compare_view_new (void)
+{
+  return g_object_new (AS_TYPE_COMPARE_VIEW, NULL);
+}
+
+void
+as_compare_view_set_sources (AsCompareView *self,
+                             AsViewState   *state,
+                             AsWorker      *worker)
+{
+  g_return_if_fail (AS_IS_COMPARE_VIEW (self));
+  g_return_if_fail (AS_IS_VIEW_STATE (state));
+  g_return_if_fail (AS_IS_WORKER (worker));
+  g_return_if_fail (self->state == NULL);
+  self->state = g_object_ref (state);
+  self->worker = g_object_ref (worker);
+  g_signal_connect_swapped (state, "notify::analysis", G_CALLBACK (on_analysis_changed), self);
+  g_signal_connect_swapped (state, "notify::layer", G_CALLBACK (update), self);
+  g_signal_connect_swapped (state, "notify::head", G_CALLBACK (update), self);
+  g_signal_connect_swapped (state, "notify::layers-ready", G_CALLBACK (update), self);
+  g_signal_connect_swapped (state, "notify::dark", G_CALLBACK (update), self);
+  g_signal_connect_swapped (state, "notify::colormap", G_CALLBACK (update), self);
+  g_signal_connect_swapped (worker, "channel-layer-ready::compare", G_CALLBACK (on_b_layer), self);
+  g_signal_connect_swapped (worker, "channel-finished::compare", G_CALLBACK (on_b_layer), self);
+  g_signal_connect_swapped (worker, "channel-failed::compare", G_CALLBACK (on_b_failed), self);
+  update (self);
+}
+
+GtkEditable *
+as_compare_view_get_entry (AsCompareView *self)
+{
+  g_return_val_if_fail (AS_IS_COMPARE_VIEW (self), NULL);
+  return GTK_EDITABLE (self->entry);
+}
+
+AsAnalysis *
+as_compare_view_get_analysis (AsCompareView *self)
+{
+  g_return_val_if_fail (AS_IS_COMPARE_VIEW (self), NULL);
+  return b_current (self) ? self->b : NULL;
+}
+
+const float *
+as_compare_view_get_diff (AsCompareView *self,
+                          int           *n)
+{
+  g_return_val_if_fail (AS_IS_COMPARE_VIEW (self), NULL);
+  if (n != NULL)
+    *n = self->diff_n;
+  return self->diff;
+}
+
+const char *
+as_compare_view_get_message (AsCompareView *self)
+{
+  g_return_val_if_fail (AS_IS_COMPARE_VIEW (self), NULL);
+  return self->message;
+}
+
+gboolean
+as_compare_view_is_ready (AsCompareView *self)
+{
+  g_return_val_if_fail (AS_IS_COMPARE_VIEW (self), FALSE);
+  return self->debounce_id == 0 && b_current (self) && self->b->generation == self->b_gen &&
+         self->b->layers_ready == self->b->n_layers;
+}

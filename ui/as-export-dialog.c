@@ -1,0 +1,286 @@
+/* as-export-dialog.c — the window's figures to files and to the clipboard. */
+#include "as-export-dialog.h"
+
+#include <string.h>
+
+void
+as_export_attention_from_analysis (const AsAnalysis *a,
+                                   AsAttention      *attention)
+{
+  memset (attention, 0, sizeof *attention);
+  attention->encoding = a->encoding;
+  attention->n_layers = a->n_layers;
+  attention->n_heads = a->n_heads;
+  attention->n = a->n;
+  attention->attn = a->attn;
+}
+
+void
+as_export_options_from_state (AsViewState     *state,
+                              AsFigureView     view,
+                              AsFigureOptions *options)
+{
+  AsAnalysis *a = as_view_state_get_analysis (state);
+
+  as_figure_options_init (options);
+  options->view = view;
+  options->layer = as_view_state_get_layer (state);
+  options->head = as_view_state_get_head (state);
+  options->colormap = as_view_state_get_colormap (state);
+  options->hide_special = as_view_state_get_hide_special (state);
+  /* The screen shows raw rows unless the user asked to renormalise them. */
+  options->renormalize = options->hide_special && as_view_state_get_renormalise (state);
+  options->dark = as_view_state_get_dark (state);
+  options->highlight_token = as_view_state_get_token (state);
+  if (a != NULL)
+    {
+      options->model_name = a->model_name;
+      options->text_a = a->text_a;
+      options->text_b = a->text_b;
+    }
+}
+
+/* The analysis must be whole: a file of half the layers would be a lie. */
+static gboolean
+check_complete (AsViewState  *state,
+                GError      **error)
+{
+  AsAnalysis *a = as_view_state_get_analysis (state);
+  if (a == NULL || as_view_state_get_layers_ready (state) < a->n_layers)
+    {
+      g_set_error_literal (error, AS_FIGURE_ERROR, AS_FIGURE_ERROR_INVALID,
+                           "The analysis is still running; export when every layer is in.");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* ---- saving in a thread ------------------------------------------------- */
+
+typedef struct {
+  AsAnalysis      *analysis;   /* keeps the options' strings and the matrices alive */
+  AsFigureOptions  options;
+  char            *path;
+} SaveJob;
+
+static void
+save_job_free (gpointer data)
+{
+  SaveJob *job = data;
+  as_analysis_unref (job->analysis);
+  g_free (job->path);
+  g_free (job);
+}
+
+static void
+save_in_thread (GTask        *task,
+                gpointer      source_object,
+                gpointer      task_data,
+                GCancellable *cancellable)
+{
+  SaveJob *job = task_data;
+  AsAttention attention;
+  GError *error = NULL;
+
+  as_export_attention_from_analysis (job->analysis, &attention);
+  if (as_figure_save (&attention, &job->options, job->path, AS_FORMAT_AUTO, NULL, &error))
+    g_task_return_boolean (task, TRUE);
+  else
+    g_task_return_error (task, error);
+}
+
+void
+as_export_save_async (AsViewState         *state,
+                      AsFigureView         view,
+                      gboolean             annotate,
+                      const char          *path,
+                      GCancellable        *cancellable,
+                      GAsyncReadyCallback  callback,
+                      gpointer             user_data)
+{
+  g_autoptr(GTask) task = g_task_new (NULL, cancellable, callback, user_data);
+  g_task_set_source_tag (task, as_export_save_async);
+  GError *error = NULL;
+
+  if (!check_complete (state, &error))
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  if (as_figure_format_from_path (path) == AS_FORMAT_AUTO)
+    {
+      g_autofree char *name = g_filename_display_basename (path);
+      g_task_return_new_error (task, AS_FIGURE_ERROR, AS_FIGURE_ERROR_INVALID,
+                               "“%s”: the name must end in .png, .svg or .pdf", name);
+      return;
+    }
+
+  SaveJob *job = g_new0 (SaveJob, 1);
+  job->analysis = as_analysis_ref (as_view_state_get_analysis (state));
+  as_export_options_from_state (state, view, &job->options);
+  job->options.annotate = annotate;
+  job->path = g_strdup (path);
+  g_task_set_task_data (task, job, save_job_free);
+  g_task_run_in_thread (task, save_in_thread);
+}
+
+gboolean
+as_export_save_finish (GAsyncResult  *result,
+                       GError       **error)
+{
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+GBytes *
+as_export_render_png (AsViewState  *state,
+                      AsFigureView  view,
+                      GError      **error)
+{
+  if (!check_complete (state, error))
+    return NULL;
+
+  AsAttention attention;
+  AsFigureOptions options;
+  as_export_attention_from_analysis (as_view_state_get_analysis (state), &attention);
+  as_export_options_from_state (state, view, &options);
+  /* What the head view shows: values where the cells are big enough. */
+  options.annotate = view == AS_FIGURE_HEAD;
+  return as_figure_render_png (&attention, &options, error);
+}
+
+/* ---- the file chooser --------------------------------------------------- */
+
+typedef struct {
+  GtkWindow    *parent;      /* weak: the dialog is modal to it */
+  AsViewState  *state;
+  AsExportDone  done;
+} DialogJob;
+
+static char *last_folder;    /* where the previous export went, for the next */
+
+static const char *figure_ids[] = { "head", "layer", "mean", "grid" };
+static const char *figure_labels[] = {
+  "Selected head", "Selected layer, all heads", "Mean of the selected layer", "All layers × heads",
+};
+static const char *format_ids[] = { "png", "svg", "pdf" };
+static const char *format_labels[] = { "PNG (bitmap)", "SVG (vector)", "PDF (vector)" };
+
+static void
+dialog_job_free (DialogJob *job)
+{
+  g_object_unref (job->state);
+  g_object_unref (job->parent);
+  g_free (job);
+}
+
+static void
+on_saved (GObject      *source,
+          GAsyncResult *result,
+          gpointer      data)
+{
+  DialogJob *job = data;
+  g_autoptr(GError) error = NULL;
+  const char *path = g_task_get_task_data (G_TASK (result)) != NULL
+                     ? ((SaveJob *) g_task_get_task_data (G_TASK (result)))->path : NULL;
+
+  if (as_export_save_finish (result, &error))
+    job->done (job->parent, path, NULL);
+  else
+    job->done (job->parent, NULL, error);
+  dialog_job_free (job);
+}
+
+static void
+on_response (GtkNativeDialog *chooser,
+             int              response,
+             gpointer         data)
+{
+  DialogJob *job = data;
+
+  if (response != GTK_RESPONSE_ACCEPT)
+    {
+      dialog_job_free (job);
+      g_object_unref (chooser);
+      return;
+    }
+
+  g_autoptr(GFile) file = gtk_file_chooser_get_file (GTK_FILE_CHOOSER (chooser));
+  g_autofree char *path = file != NULL ? g_file_get_path (file) : NULL;
+  const char *figure = gtk_file_chooser_get_choice (GTK_FILE_CHOOSER (chooser), "figure");
+  const char *format = gtk_file_chooser_get_choice (GTK_FILE_CHOOSER (chooser), "format");
+  const char *annotate = gtk_file_chooser_get_choice (GTK_FILE_CHOOSER (chooser), "annotate");
+  int view = as_figure_view_from_name (figure != NULL ? figure : "head");
+  gboolean values = g_strcmp0 (annotate, "true") == 0;
+
+  if (path == NULL)
+    {
+      g_autoptr(GError) error = g_error_new_literal (AS_FIGURE_ERROR, AS_FIGURE_ERROR_INVALID,
+                                                     "Only local files can be written.");
+      job->done (job->parent, NULL, error);
+      dialog_job_free (job);
+      g_object_unref (chooser);
+      return;
+    }
+  /* A name typed without an extension gets the chosen format's; a name with
+   * one keeps it, so "fig.svg" is an SVG whatever the list says. */
+  if (as_figure_format_from_path (path) == AS_FORMAT_AUTO)
+    {
+      char *with_ext = g_strdup_printf ("%s.%s", path, format != NULL ? format : "png");
+      g_free (path);
+      path = with_ext;
+    }
+  g_free (last_folder);
+  last_folder = g_path_get_dirname (path);
+
+  as_export_save_async (job->state, view < 0 ? AS_FIGURE_HEAD : view, values, path, NULL,
+                        on_saved, job);
+  g_object_unref (chooser);
+}
+
+void
+as_export_dialog_show (GtkWindow    *parent,
+                       AsViewState  *state,
+                       AsFigureView  default_view,
+                       AsExportDone  done)
+{
+  g_autoptr(GError) error = NULL;
+  if (!check_complete (state, &error))
+    {
+      done (parent, NULL, error);
+      return;
+    }
+
+  GtkFileChooserNative *chooser =
+    gtk_file_chooser_native_new ("Export Figure", parent, GTK_FILE_CHOOSER_ACTION_SAVE,
+                                 "_Export", "_Cancel");
+  GtkFileChooser *fc = GTK_FILE_CHOOSER (chooser);
+  gtk_native_dialog_set_modal (GTK_NATIVE_DIALOG (chooser), TRUE);
+
+  gtk_file_chooser_add_choice (fc, "figure", "Figure", figure_ids, figure_labels);
+  gtk_file_chooser_set_choice (fc, "figure", figure_ids[default_view == AS_FIGURE_LAYER ? 1
+                                                       : default_view == AS_FIGURE_MEAN ? 2
+                                                       : default_view == AS_FIGURE_GRID ? 3 : 0]);
+  gtk_file_chooser_add_choice (fc, "format", "Format", format_ids, format_labels);
+  gtk_file_chooser_set_choice (fc, "format", "png");
+  gtk_file_chooser_add_choice (fc, "annotate", "Values in cells", NULL, NULL);
+  gtk_file_chooser_set_choice (fc, "annotate", default_view == AS_FIGURE_HEAD ? "true" : "false");
+
+  g_autofree char *name = g_strdup_printf ("attnscope-layer%d-head%d.png",
+                                           as_view_state_get_layer (state) + 1,
+                                           as_view_state_get_head (state) + 1);
+  gtk_file_chooser_set_current_name (fc, name);
+  const char *folder = last_folder != NULL ? last_folder
+                       : g_get_user_special_dir (G_USER_DIRECTORY_PICTURES);
+  if (folder != NULL && g_file_test (folder, G_FILE_TEST_IS_DIR))
+    {
+      g_autoptr(GFile) dir = g_file_new_for_path (folder);
+      gtk_file_chooser_set_current_folder (fc, dir, NULL);
+    }
+
+  DialogJob *job = g_new0 (DialogJob, 1);
+  job->parent = g_object_ref (parent);
+  job->state = g_object_ref (state);
+  job->done = done;
+  g_signal_connect (chooser, "response", G_CALLBACK (on_response), job);
+  gtk_native_dialog_show (GTK_NATIVE_DIALOG (chooser));
+}

@@ -1,0 +1,58 @@
+/* as-lines-view.h — the "head view" of bertviz: attention as lines.
+ *
+ * The visible tokens twice, queries (from) on the left and keys (to) on the
+ * right; a line from query i to key j for every shown head of the selected
+ * layer, in that head's colour, with opacity = the weight (as shown: hidden
+ * [CLS]/[SEP] and renormalised rows respected). Lines under
+ * AS_LINES_MIN_WEIGHT are skipped (invisible anyway, and it keeps 128 tokens
+ * fast). Hovering a token shows only its lines; clicking one (or Up/Down on
+ * the focused canvas) moves the view state's token, whose lines then stay
+ * shown until Escape. A row of coloured toggles picks the heads; in pair mode
+ * a filter keeps lines within or across sentences A and B (by type id).
+ */
+#pragma once
+
+#include <gtk/gtk.h>
+
+#include "as-view-state.h"
+
+G_BEGIN_DECLS
+
+#define AS_LINES_MIN_WEIGHT 0.01f
+
+typedef enum {
+  AS_LINES_ALL,
+  AS_LINES_A_TO_A,
+  AS_LINES_A_TO_B,
+  AS_LINES_B_TO_A,
+  AS_LINES_B_TO_B,
+  AS_N_LINES_FILTERS
+} AsLinesFilter;
+
+#define AS_TYPE_LINES_VIEW (as_lines_view_get_type ())
+G_DECLARE_FINAL_TYPE (AsLinesView, as_lines_view, AS, LINES_VIEW, GtkWidget)
+
+GtkWidget    *as_lines_view_new              (void);
+AsViewState  *as_lines_view_get_view_state   (AsLinesView  *self);
+void          as_lines_view_set_view_state   (AsLinesView  *self,
+                                              AsViewState  *state);
+
+AsLinesFilter as_lines_view_get_filter       (AsLinesView  *self);
+void          as_lines_view_set_filter       (AsLinesView  *self,
+                                              AsLinesFilter filter);
+gboolean      as_lines_view_get_head_shown   (AsLinesView  *self,
+                                              int           head);
+void          as_lines_view_set_head_shown   (AsLinesView  *self,
+                                              int           head,
+                                              gboolean      shown);
+/* All heads on (TRUE) or off (FALSE), like the All/None buttons. */
+void          as_lines_view_show_all_heads   (AsLinesView  *self,
+                                              gboolean      shown);
+
+/* Tests: the lines the current settings draw with no token hovered or
+ * selected, counted by the code that draws them; and the count of the last
+ * draw. */
+guint         as_lines_view_count_lines      (AsLinesView  *self);
+guint         as_lines_view_get_n_drawn      (AsLinesView  *self);
+
+G_END_DECLS

@@ -1,0 +1,470 @@
+/* as-stats-table.c — a GtkColumnView over one row object per head. */
+#include "as-stats-table.h"
+
+#include <math.h>
+
+/* ---- one row ------------------------------------------------------------ */
+
+#define AS_TYPE_STATS_ROW (as_stats_row_get_type ())
+G_DECLARE_FINAL_TYPE (AsStatsRow, as_stats_row, AS, STATS_ROW, GObject)
+
+/* Immutable: a changed head gets a new row, so a bound cell never goes
+ * stale and the sort model sees the change as items-changed. */
+struct _AsStatsRow
+{
+  GObject     parent_instance;
+  int         layer;
+  int         head;
+  gboolean    ready;
+  AsHeadStats stats;
+};
+
+G_DEFINE_FINAL_TYPE (AsStatsRow, as_stats_row, G_TYPE_OBJECT)
+
+static void as_stats_row_class_init (AsStatsRowClass *klass) { }
+static void as_stats_row_init (AsStatsRow *self) { }
+
+static AsStatsRow *
+as_stats_row_new (int                layer,
+                  int                head,
+                  const AsHeadStats *stats)
+{
+  AsStatsRow *row = g_object_new (AS_TYPE_STATS_ROW, NULL);
+  row->layer = layer;
+  row->head = head;
+  row->ready = stats != NULL;
+  if (stats != NULL)
+    row->stats = *stats;
+  return row;
+}
+
+/* ---- the table ---------------------------------------------------------- */
+
+/* Column kinds besides the AsStatId ones. */
+#define COL_LAYER (-1)
+#define COL_HEAD  (-2)
+
+struct _AsStatsTable
+{
+  GtkWidget           parent_instance;
+
+  AsViewState        *state;
+  AsStatsCache       *cache;
+  gboolean            held;
+
+  GtkWidget          *caption;
+  GtkWidget          *scroller;
+  GtkColumnView      *view;
+  GListStore         *store;        /* AsStatsRow, in layer-major order */
+  GtkSortListModel   *sorted;
+  GtkSingleSelection *selection;
+  GtkColumnViewColumn *columns[AS_N_STATS + 1];  /* [0] layer, [1] head, [stat + 1] */
+  int                 shown_done;   /* layers whose rows hold real values */
+  gboolean            syncing;      /* selection being set from the state */
+};
+
+G_DEFINE_FINAL_TYPE (AsStatsTable, as_stats_table, GTK_TYPE_WIDGET)
+
+static char *
+cell_text (AsStatsRow *row,
+           int         kind)
+{
+  char buf[32];
+  /* Layers and heads count from 1 on screen, as in the grid and titles. */
+  if (kind == COL_LAYER)
+    return g_strdup_printf ("%d", row->layer + 1);
+  if (kind == COL_HEAD)
+    return g_strdup_printf ("%d", row->head + 1);
+  if (!row->ready)
+    return g_strdup ("…");
+  return g_strdup (as_stat_format (kind, as_stat_value (&row->stats, kind), buf, sizeof buf));
+}
+
+static int
+compare_int (int a,
+             int b)
+{
+  return (a > b) - (a < b);
+}
+
+static int
+compare_rows (gconstpointer a,
+              gconstpointer b,
+              gpointer      data)
+{
+  const AsStatsRow *x = a, *y = b;
+  int kind = GPOINTER_TO_INT (data);
+  int c = 0;
+
+  if (kind == COL_HEAD)
+    c = compare_int (x->head, y->head);
+  else if (kind != COL_LAYER)
+    {
+      /* Pending rows after real ones; NaN (no value) likewise. */
+      double vx = x->ready ? as_stat_value (&x->stats, kind) : NAN;
+      double vy = y->ready ? as_stat_value (&y->stats, kind) : NAN;
+      gboolean fx = isfinite (vx), fy = isfinite (vy);
+      if (fx != fy)
+        c = fx ? -1 : 1;
+      else if (fx)
+        c = (vx > vy) - (vx < vy);
+    }
+  /* Ties (and the layer column) in layer, head order. */
+  if (c == 0)
+    c = compare_int (x->layer, y->layer);
+  if (c == 0)
+    c = compare_int (x->head, y->head);
+  return c;
+}
+
+static void
+setup_cell (GtkSignalListItemFactory *factory,
+            GtkListItem              *item,
+            gpointer                  data)
+{
+  int kind = GPOINTER_TO_INT (data);
+  GtkWidget *label = gtk_label_new (NULL);
+  /* Numbers right-aligned in tabular figures; the pattern name left. */
+  gtk_label_set_xalign (GTK_LABEL (label), kind == AS_STAT_PATTERN ? 0.0 : 1.0);
+  if (kind != AS_STAT_PATTERN)
+    gtk_widget_add_css_class (label, "numeric");
+  gtk_list_item_set_child (item, label);
+}
+
+static void
+bind_cell (GtkSignalListItemFactory *factory,
+           GtkListItem              *item,
+           gpointer                  data)
+{
+  AsStatsRow *row = gtk_list_item_get_item (item);
+  g_autofree char *text = cell_text (row, GPOINTER_TO_INT (data));
+  gtk_label_set_text (GTK_LABEL (gtk_list_item_get_child (item)), text);
+}
+
+static GtkColumnViewColumn *
+add_column (AsStatsTable *self,
+            const char   *title,
+            int           kind)
+{
+  GtkListItemFactory *factory = gtk_signal_list_item_factory_new ();
+  g_signal_connect (factory, "setup", G_CALLBACK (setup_cell), GINT_TO_POINTER (kind));
+  g_signal_connect (factory, "bind", G_CALLBACK (bind_cell), GINT_TO_POINTER (kind));
+  GtkColumnViewColumn *column = gtk_column_view_column_new (title, factory);
+  GtkSorter *sorter = GTK_SORTER (gtk_custom_sorter_new (compare_rows, GINT_TO_POINTER (kind), NULL));
+  gtk_column_view_column_set_sorter (column, sorter);
+  g_object_unref (sorter);
+  gtk_column_view_column_set_expand (column, kind == AS_STAT_PATTERN);
+  gtk_column_view_append_column (self->view, column);
+  g_object_unref (column);
+  return column;
+}
+
+/* ---- following the state ------------------------------------------------ */
+
+static void
+scroll_to (AsStatsTable *self,
+           guint         position)
+{
+  /* GTK 4.8 has no gtk_column_view_scroll_to(); the list inside it has the
+   * "list.scroll-to-item" action. */
+  for (GtkWidget *child = gtk_widget_get_first_child (GTK_WIDGET (self->view));
+       child != NULL; child = gtk_widget_get_next_sibling (child))
+    if (GTK_IS_LIST_VIEW (child))
+      {
+        gtk_widget_activate_action (child, "list.scroll-to-item", "u", position);
+        return;
+      }
+}
+
+static void
+sync_selection (AsStatsTable *self)
+{
+  if (self->state == NULL)
+    return;
+  int layer = as_view_state_get_layer (self->state);
+  int head = as_view_state_get_head (self->state);
+  GListModel *model = G_LIST_MODEL (self->sorted);
+  guint n = g_list_model_get_n_items (model);
+  for (guint i = 0; i < n; i++)
+    {
+      g_autoptr(AsStatsRow) row = g_list_model_get_item (model, i);
+      if (row->layer != layer || row->head != head)
+        continue;
+      if (gtk_single_selection_get_selected (self->selection) != i)
+        {
+          self->syncing = TRUE;
+          gtk_single_selection_set_selected (self->selection, i);
+          self->syncing = FALSE;
+          if (gtk_widget_get_mapped (GTK_WIDGET (self)))
+            scroll_to (self, i);
+        }
+      return;
+    }
+}
+
+static void
+on_selected (AsStatsTable *self)
+{
+  if (self->syncing || self->state == NULL)
+    return;
+  AsStatsRow *row = gtk_single_selection_get_selected_item (self->selection);
+  if (row != NULL)
+    as_view_state_select (self->state, row->layer, row->head);
+  else
+    sync_selection (self);   /* rows replaced under the selection */
+}
+
+static void
+update_caption (AsStatsTable *self)
+{
+  AsAnalysis *a = self->state != NULL ? as_view_state_get_analysis (self->state) : NULL;
+  g_autofree char *text = NULL;
+  if (a == NULL)
+    text = g_strdup ("");
+  else
+    text = g_strdup_printf ("All %d heads on this input (%d tokens%s). Click a header to sort, "
+                            "a row to show that head. [CLS], [SEP], Punct., Self, Prev., Next: mean "
+                            "attention to them; Dist.: mean distance in tokens; Conf.: mean row "
+                            "maximum; entropy in nats. Full matrices, [CLS]/[SEP] included.",
+                            a->n_layers * a->n_heads, a->n, a->text_b != NULL ? ", a pair" : "");
+  gtk_label_set_text (GTK_LABEL (self->caption), text);
+}
+
+/* Brings the rows in line with the cache: new values for layers that are
+ * done, pending rows for a new analysis. */
+static void
+refresh (AsStatsTable *self)
+{
+  int nl = 0, nh = 0, done = 0;
+  const AsHeadStats *stats = self->cache != NULL
+                             ? as_stats_cache_get (self->cache, &nl, &nh, &done) : NULL;
+  if (stats == NULL)
+    nl = nh = done = 0;
+
+  guint want = (guint) (nl * nh);
+  gboolean reshape = g_list_model_get_n_items (G_LIST_MODEL (self->store)) != want;
+  if (reshape || done < self->shown_done)
+    {
+      /* A new analysis: every row pending, in one change. */
+      g_autoptr(GPtrArray) rows = g_ptr_array_new_with_free_func (g_object_unref);
+      for (int l = 0; l < nl; l++)
+        for (int h = 0; h < nh; h++)
+          g_ptr_array_add (rows, as_stats_row_new (l, h, NULL));
+      g_list_store_splice (self->store, 0, g_list_model_get_n_items (G_LIST_MODEL (self->store)),
+                           rows->pdata, rows->len);
+      self->shown_done = 0;
+    }
+  if (done > self->shown_done)
+    {
+      g_autoptr(GPtrArray) rows = g_ptr_array_new_with_free_func (g_object_unref);
+      for (int l = self->shown_done; l < done; l++)
+        for (int h = 0; h < nh; h++)
+          g_ptr_array_add (rows, as_stats_row_new (l, h, &stats[l * nh + h]));
+      g_list_store_splice (self->store, self->shown_done * nh, rows->len, rows->pdata, rows->len);
+      self->shown_done = done;
+    }
+  update_caption (self);
+  sync_selection (self);
+}
+
+/* The statistics are computed only while the table is on screen. */
+static void
+update_hold (AsStatsTable *self)
+{
+  gboolean want = self->cache != NULL && gtk_widget_get_mapped (GTK_WIDGET (self));
+  if (want == self->held)
+    return;
+  self->held = want;
+  if (want)
+    as_stats_cache_hold (self->cache);
+  else
+    as_stats_cache_release (self->cache);
+}
+
+static void
+as_stats_table_map (GtkWidget *widget)
+{
+  GTK_WIDGET_CLASS (as_stats_table_parent_class)->map (widget);
+  update_hold (AS_STATS_TABLE (widget));
+  sync_selection (AS_STATS_TABLE (widget));
+}
+
+static void
+as_stats_table_unmap (GtkWidget *widget)
+{
+  GTK_WIDGET_CLASS (as_stats_table_parent_class)->unmap (widget);
+  update_hold (AS_STATS_TABLE (widget));
+}
+
+/* ---- public ------------------------------------------------------------- */
+
+GtkWidget *
+as_stats_table_new (void)
+{
+  return g_object_new (AS_TYPE_STATS_TABLE, NULL);
+}
+
+AsViewState *
+as_stats_table_get_view_state (AsStatsTable *self)
+{
+  g_return_val_if_fail (AS_IS_STATS_TABLE (self), NULL);
+  return self->state;
+}
+
+static void
+drop_state (AsStatsTable *self)
+{
+  if (self->cache != NULL)
+    {
+      if (self->held)
+        as_stats_cache_release (self->cache);
+      self->held = FALSE;
+      g_signal_handlers_disconnect_by_data (self->cache, self);
+      g_clear_object (&self->cache);
+    }
+  if (self->state != NULL)
+    g_signal_handlers_disconnect_by_data (self->state, self);
+  g_clear_object (&self->state);
+}
+
+void
+as_stats_table_set_view_state (AsStatsTable *self,
+                               AsViewState  *state)
+{
+  g_return_if_fail (AS_IS_STATS_TABLE (self));
+
+  if (self->state == state)
+    return;
+  drop_state (self);
+  if (state != NULL)
+    {
+      self->state = g_object_ref (state);
+      self->cache = g_object_ref (as_stats_cache_for_state (state));
+      g_signal_connect_swapped (self->cache, "updated", G_CALLBACK (refresh), self);
+      g_signal_connect_swapped (state, "notify::layer", G_CALLBACK (sync_selection), self);
+      g_signal_connect_swapped (state, "notify::head", G_CALLBACK (sync_selection), self);
+    }
+  update_hold (self);
+  refresh (self);
+}
+
+GtkSingleSelection *
+as_stats_table_get_selection (AsStatsTable *self)
+{
+  g_return_val_if_fail (AS_IS_STATS_TABLE (self), NULL);
+  return self->selection;
+}
+
+gboolean
+as_stats_table_get_row (AsStatsTable *self,
+                        guint         position,
+                        int          *layer,
+                        int          *head,
+                        AsHeadStats  *stats)
+{
+  g_return_val_if_fail (AS_IS_STATS_TABLE (self), FALSE);
+  g_autoptr(AsStatsRow) row = g_list_model_get_item (G_LIST_MODEL (self->sorted), position);
+  if (row == NULL)
+    return FALSE;
+  *layer = row->layer;
+  *head = row->head;
+  if (stats != NULL)
+    *stats = row->stats;
+  return row->ready;
+}
+
+void
+as_stats_table_sort (AsStatsTable *self,
+                     AsStatId      stat,
+                     GtkSortType   order)
+{
+  g_return_if_fail (AS_IS_STATS_TABLE (self));
+  g_return_if_fail ((int) stat >= 0 && stat < AS_N_STATS);
+  gtk_column_view_sort_by_column (self->view, self->columns[stat == AS_STAT_NONE ? 0 : stat + 1], order);
+}
+
+char *
+as_stats_table_cell_text (AsStatsTable *self,
+                          guint         position,
+                          AsStatId      stat)
+{
+  g_return_val_if_fail (AS_IS_STATS_TABLE (self), NULL);
+  g_autoptr(AsStatsRow) row = g_list_model_get_item (G_LIST_MODEL (self->sorted), position);
+  if (row == NULL)
+    return NULL;
+  return cell_text (row, stat == AS_STAT_NONE ? COL_LAYER : (int) stat);
+}
+
+/* ---- GObject ------------------------------------------------------------ */
+
+static void
+as_stats_table_dispose (GObject *object)
+{
+  AsStatsTable *self = AS_STATS_TABLE (object);
+
+  drop_state (self);
+  g_clear_pointer (&self->caption, gtk_widget_unparent);
+  g_clear_pointer (&self->scroller, gtk_widget_unparent);
+  g_clear_object (&self->store);
+
+  G_OBJECT_CLASS (as_stats_table_parent_class)->dispose (object);
+}
+
+static void
+as_stats_table_class_init (AsStatsTableClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  GtkWidgetClass *widget_class = GTK_WIDGET_CLASS (klass);
+
+  object_class->dispose = as_stats_table_dispose;
+  widget_class->map = as_stats_table_map;
+  widget_class->unmap = as_stats_table_unmap;
+
+  gtk_widget_class_set_layout_manager_type (widget_class, GTK_TYPE_BOX_LAYOUT);
+  gtk_widget_class_set_css_name (widget_class, "statstable");
+}
+
+static void
+as_stats_table_init (AsStatsTable *self)
+{
+  GtkLayoutManager *layout = gtk_widget_get_layout_manager (GTK_WIDGET (self));
+  gtk_orientable_set_orientation (GTK_ORIENTABLE (layout), GTK_ORIENTATION_VERTICAL);
+  gtk_box_layout_set_spacing (GTK_BOX_LAYOUT (layout), 6);
+
+  self->caption = gtk_label_new (NULL);
+  gtk_label_set_xalign (GTK_LABEL (self->caption), 0);
+  gtk_label_set_wrap (GTK_LABEL (self->caption), TRUE);
+  gtk_widget_add_css_class (self->caption, "dim-label");
+  gtk_widget_add_css_class (self->caption, "caption");
+  gtk_widget_set_parent (self->caption, GTK_WIDGET (self));
+
+  self->store = g_list_store_new (AS_TYPE_STATS_ROW);
+  self->view = GTK_COLUMN_VIEW (gtk_column_view_new (NULL));
+  gtk_column_view_set_show_column_separators (self->view, TRUE);
+  gtk_widget_add_css_class (GTK_WIDGET (self->view), "data-table");
+
+  self->columns[0] = add_column (self, "Layer", COL_LAYER);
+  self->columns[1] = add_column (self, "Head", COL_HEAD);
+  for (int s = AS_STAT_ENTROPY; s < AS_N_STATS; s++)
+    self->columns[s + 1] = add_column (self, as_stat_short_label (s), s);
+
+  GtkSorter *sorter = gtk_column_view_get_sorter (self->view);
+  self->sorted = gtk_sort_list_model_new (G_LIST_MODEL (g_object_ref (self->store)), g_object_ref (sorter));
+  self->selection = gtk_single_selection_new (G_LIST_MODEL (self->sorted));
+  gtk_single_selection_set_autoselect (self->selection, FALSE);
+  gtk_single_selection_set_can_unselect (self->selection, TRUE);
+  gtk_column_view_set_model (self->view, GTK_SELECTION_MODEL (self->selection));
+  g_object_unref (self->selection);   /* the view holds it */
+  g_signal_connect_swapped (self->selection, "notify::selected", G_CALLBACK (on_selected), self);
+
+  self->scroller = gtk_scrolled_window_new ();
+  gtk_scrolled_window_set_policy (GTK_SCROLLED_WINDOW (self->scroller),
+                                  GTK_POLICY_AUTOMATIC, GTK_POLICY_AUTOMATIC);
+  gtk_widget_set_vexpand (self->scroller, TRUE);
+  gtk_widget_set_hexpand (self->scroller, TRUE);
+  gtk_scrolled_window_set_child (GTK_SCROLLED_WINDOW (self->scroller), GTK_WIDGET (self->view));
+  gtk_widget_set_parent (self->scroller, GTK_WIDGET (self));
+
+  gtk_accessible_update_property (GTK_ACCESSIBLE (self->view), GTK_ACCESSIBLE_PROPERTY_LABEL,
+                                  "Head statistics", -1);
+}

@@ -1,0 +1,512 @@
+/* as-teach-render.c — the numbers of one teaching step, drawn with Cairo.
+ *
+ * Rows are keys (one per token, or the chosen subset for long inputs); the
+ * query's row is shaded. Vectors are colour strips on the diverging scale
+ * of as-signed-heatmap, weights bars on the attention colour map.
+ */
+#include "as-teach-render.h"
+
+#include <math.h>
+#include <pango/pangocairo.h>
+
+#include "as-signed-heatmap.h"
+
+/* Text sizes, in user units (pixels on screen): meant to be read from the
+ * back of a classroom on a projector. */
+#define FONT       17.0
+#define MONO_FONT  16.0
+#define ROW_H      30.0
+#define LABEL_W    130.0
+
+static const char *
+frame_token (const AsTeachFrame *f,
+             int                 j)
+{
+  return f->tokens != NULL && j >= 0 && j < f->steps->n ? f->tokens[j] : "?";
+}
+
+/* ---- drawing: text -------------------------------------------------------- */
+
+typedef struct {
+  cairo_t     *cr;
+  PangoLayout *text;
+  PangoLayout *bold;
+  PangoLayout *mono;
+  gboolean     dark;
+  double       width;
+} Pen;
+
+static void
+pen_init (Pen                *pen,
+          const AsTeachFrame *f,
+          cairo_t            *cr,
+          double              width)
+{
+  pen->cr = cr;
+  pen->dark = f->dark;
+  pen->width = width;
+  pen->text = pango_cairo_create_layout (cr);
+  pen->bold = pango_cairo_create_layout (cr);
+  pen->mono = pango_cairo_create_layout (cr);
+  PangoFontDescription *d = pango_font_description_from_string (f->font != NULL ? f->font : "Sans");
+  pango_font_description_set_absolute_size (d, FONT * PANGO_SCALE);
+  pango_layout_set_font_description (pen->text, d);
+  pango_font_description_set_weight (d, PANGO_WEIGHT_BOLD);
+  pango_layout_set_font_description (pen->bold, d);
+  pango_font_description_free (d);
+  d = pango_font_description_from_string ("Monospace");
+  pango_font_description_set_absolute_size (d, MONO_FONT * PANGO_SCALE);
+  pango_layout_set_font_description (pen->mono, d);
+  pango_font_description_free (d);
+}
+
+static void
+pen_clear (Pen *pen)
+{
+  g_object_unref (pen->text);
+  g_object_unref (pen->bold);
+  g_object_unref (pen->mono);
+}
+
+static void
+pen_fg (Pen    *pen,
+        double  alpha)
+{
+  double v = pen->dark ? 1 : 0;
+  cairo_set_source_rgba (pen->cr, v, v, v, alpha);
+}
+
+/* Draws TEXT with its vertical centre at Y; ALIGN -1 right-aligned at X,
+ * 0 centred, 1 left-aligned. Returns its width. */
+static double
+pen_text (Pen         *pen,
+          PangoLayout *layout,
+          const char  *text,
+          double       x,
+          double       y,
+          int          align)
+{
+  pango_layout_set_markup (layout, text, -1);
+  int w, h;
+  pango_layout_get_pixel_size (layout, &w, &h);
+  double left = align < 0 ? x - w : align == 0 ? x - w / 2.0 : x;
+  cairo_move_to (pen->cr, left, y - h / 2.0);
+  pango_cairo_show_layout (pen->cr, layout);
+  return w;
+}
+
+/* The token's label at the start of row Y; the query token in bold. */
+static void
+row_label (Pen         *pen,
+           const AsTeachFrame *f,
+           int          j,
+           double       y)
+{
+  g_autofree char *esc = g_markup_escape_text (frame_token (f, j), -1);
+  /* With rows left out, repeated tokens need their position to be told apart. */
+  if (f->steps != NULL && f->n_rows < f->steps->n)
+    {
+      char *with_index = g_strdup_printf ("<small>%d</small> %s", j, esc);
+      g_free (esc);
+      esc = with_index;
+    }
+  gboolean is_query = f->steps != NULL && j == f->steps->query;
+  if (is_query)
+    {
+      cairo_set_source_rgba (pen->cr, 0.98, 0.85, 0.3, pen->dark ? 0.25 : 0.45);
+      cairo_rectangle (pen->cr, 0, y - ROW_H / 2, pen->width, ROW_H);
+      cairo_fill (pen->cr);
+    }
+  pen_fg (pen, 0.9);
+  pen_text (pen, is_query ? pen->bold : pen->text, esc, LABEL_W - 10, y, -1);
+}
+
+static void
+fmt (char   *buf,
+     gsize   len,
+     double  v)
+{
+  if (isinf (v))
+    g_snprintf (buf, len, v < 0 ? "−∞" : "∞");
+  else if (v != 0 && fabs (v) < 0.001)
+    g_snprintf (buf, len, "%.2e", v);
+  else
+    g_snprintf (buf, len, "%.4f", v);
+}
+
+/* A signed bar centred on CX: right (red) for positive, left (blue) for
+ * negative, HALF pixels for |V| = RANGE. */
+static void
+signed_bar (Pen    *pen,
+            double  cx,
+            double  y,
+            double  half,
+            double  v,
+            double  range)
+{
+  double len = range > 0 ? half * CLAMP (v / range, -1, 1) : 0;
+  guint32 c = as_diverging_argb ((float) v, (float) range);
+  cairo_set_source_rgb (pen->cr, ((c >> 16) & 0xff) / 255.0, ((c >> 8) & 0xff) / 255.0, (c & 0xff) / 255.0);
+  cairo_rectangle (pen->cr, len < 0 ? cx + len : cx, y - ROW_H * 0.3, fabs (len), ROW_H * 0.6);
+  cairo_fill (pen->cr);
+  pen_fg (pen, 0.35);
+  cairo_set_line_width (pen->cr, 1);
+  cairo_move_to (pen->cr, cx + 0.5, y - ROW_H / 2);
+  cairo_line_to (pen->cr, cx + 0.5, y + ROW_H / 2);
+  cairo_stroke (pen->cr);
+}
+
+static void
+strip (Pen         *pen,
+       const float *values,
+       int          n,
+       double       range,
+       double       x,
+       double       y,
+       double       w,
+       double       h)
+{
+  as_signed_cells_paint (pen->cr, values, 1, n, (float) range, x, y - h / 2, w, h);
+  pen_fg (pen, 0.3);
+  cairo_set_line_width (pen->cr, 1);
+  cairo_rectangle (pen->cr, x - 0.5, y - h / 2 - 0.5, w + 1, h + 1);
+  cairo_stroke (pen->cr);
+}
+
+/* ---- drawing: the steps --------------------------------------------------- */
+
+static void
+draw_query (Pen                    *pen,
+            const AsAttentionSteps *st)
+{
+  int d = st->head_dim;
+  double range = as_signed_range (st->q, d);
+  double x = 20, w = pen->width - 40;
+  strip (pen, st->q, d, range, x, 40, w, 48);
+  char buf[64];
+  pen_fg (pen, 0.7);
+  for (int c = 0; c < d; c += MAX (1, d / 8))
+    {
+      g_snprintf (buf, sizeof buf, "%d", c);
+      pen_text (pen, pen->text, buf, x + (c + 0.5) * w / d, 80, 0);
+    }
+  /* Every number, eight to a line. */
+  int per_line = 8;
+  double col_w = w / per_line;
+  for (int c = 0; c < d; c++)
+    {
+      int line = c / per_line, col = c % per_line;
+      double cx = x + col * col_w + col_w - 8, cy = 115 + line * 27;
+      double v = st->q[c];
+      guint32 argb = as_diverging_argb ((float) v, (float) range);
+      cairo_set_source_rgb (pen->cr, ((argb >> 16) & 0xff) / 255.0, ((argb >> 8) & 0xff) / 255.0,
+                            (argb & 0xff) / 255.0);
+      cairo_rectangle (pen->cr, x + col * col_w + 2, cy - 11, 8, 22);
+      cairo_fill (pen->cr);
+      g_snprintf (buf, sizeof buf, "%+.3f", v);
+      pen_fg (pen, 0.9);
+      pen_text (pen, pen->mono, buf, cx, cy, -1);
+    }
+  double norm = 0;
+  for (int c = 0; c < d; c++)
+    norm += (double) st->q[c] * st->q[c];
+  g_snprintf (buf, sizeof buf, "|q| = %.3f    colours: blue −%.2f … white 0 … red +%.2f",
+              sqrt (norm), range, range);
+  pen_fg (pen, 0.7);
+  pen_text (pen, pen->text, buf, x, 115 + ((d + per_line - 1) / per_line) * 27 + 10, 1);
+}
+
+/* Says that rows were left out, when they were. */
+static void
+draw_rows_note (Pen         *pen,
+                const AsTeachFrame *f,
+                double       y)
+{
+  if (f->steps == NULL || f->n_rows >= f->steps->n)
+    return;
+  g_autofree char *note = g_strdup_printf ("Showing the %d keys with the largest weights of %d tokens.",
+                                           f->n_rows, f->steps->n);
+  pen_fg (pen, 0.6);
+  pen_text (pen, pen->text, note, 10, y, 1);
+}
+
+static void
+draw_keys (Pen                    *pen,
+           const AsTeachFrame     *f,
+           const AsAttentionSteps *st)
+{
+  int d = st->head_dim;
+  double range = MAX (as_signed_range (st->k, (gsize) st->n * d), as_signed_range (st->q, d));
+  double x = LABEL_W, w = pen->width - LABEL_W - 110;
+  char buf[64];
+
+  /* q on top, for comparison. */
+  double y = ROW_H / 2 + 4;
+  pen_fg (pen, 0.9);
+  pen_text (pen, pen->bold, "q", LABEL_W - 10, y, -1);
+  strip (pen, st->q, d, range, x, y, w, ROW_H * 0.7);
+  for (int r = 0; r < f->n_rows; r++)
+    {
+      int j = f->rows[r];
+      y = ROW_H * (r + 1.5) + 14;
+      row_label (pen, f, j, y);
+      strip (pen, st->k + (gsize) j * d, d, range, x, y, w, ROW_H * 0.7);
+      double norm = 0;
+      for (int c = 0; c < d; c++)
+        norm += (double) st->k[(gsize) j * d + c] * st->k[(gsize) j * d + c];
+      g_snprintf (buf, sizeof buf, "|k|=%.2f", sqrt (norm));
+      pen_fg (pen, 0.75);
+      pen_text (pen, pen->mono, buf, pen->width - 8, y, -1);
+    }
+  g_snprintf (buf, sizeof buf, "Each strip is one vector of %d numbers; colours from −%.2f (blue) to +%.2f (red).",
+              d, range, range);
+  pen_fg (pen, 0.7);
+  pen_text (pen, pen->text, buf, 10, ROW_H * (f->n_rows + 1.5) + 30, 1);
+  draw_rows_note (pen, f, ROW_H * (f->n_rows + 2.5) + 30);
+}
+
+static double
+max_abs_finite (const double *v,
+                const gboolean *skip,
+                int           n)
+{
+  double m = 0;
+  for (int j = 0; j < n; j++)
+    if (skip == NULL || !skip[j])
+      m = MAX (m, fabs (v[j]));
+  return m;
+}
+
+/* Columns of numbers, then a bar, one row per key. */
+static void
+draw_table (Pen                    *pen,
+            const AsTeachFrame     *f,
+            const AsAttentionSteps *st)
+{
+  char a[48], b[48], c[48];
+  const float *row = f->engine_row;
+  double bar_x, half;
+  double top = 24;
+  double x0 = LABEL_W + 10;
+
+  /* Column headers, each over its column (right edges as the numbers). */
+  pen_fg (pen, 0.8);
+  switch (f->step)
+    {
+    case AS_TEACH_STEP_SCORES:
+      pen_text (pen, pen->text, "<b>q · k_j</b>", x0 + 100, top, -1);
+      break;
+    case AS_TEACH_STEP_SCALE:
+      pen_text (pen, pen->text, "<b>q · k_j</b>", x0 + 100, top, -1);
+      g_snprintf (a, sizeof a, "× %.4g", st->scale);
+      pen_text (pen, pen->text, a, x0 + 170, top, 0);
+      pen_text (pen, pen->text, "<b>= s_j</b>", x0 + 330, top, -1);
+      break;
+    case AS_TEACH_STEP_MASK:
+      pen_text (pen, pen->text, "<b>s_j</b>", x0 + 80, top, -1);
+      pen_text (pen, pen->text, "<b>+ M_j</b>", x0 + 160, top, -1);
+      pen_text (pen, pen->text, "<b>= s_j + M_j</b>", x0 + 200, top, 1);
+      break;
+    default:
+      {
+        double sum = 0;
+        for (int j = 0; j < st->n; j++)
+          sum += st->probs[j];
+        /* The check first, where the class sees it without scrolling. */
+        g_autofree char *line = NULL;
+        if (f->check < 0)
+          line = g_strdup_printf ("Σ p_j = %.6f   (the model's row is still on its way)", sum);
+        else if (f->check < 1e-5)
+          line = g_strdup_printf ("Σ p_j = %.6f   <span foreground=\"%s\"><b>✓ same as the model's "
+                                  "attention row</b></span> (|Δ| ≤ %.0e)", sum,
+                                  pen->dark ? "#8ff0a4" : "#1a7f37", MAX (f->check, 1e-9));
+        else
+          line = g_strdup_printf ("Σ p_j = %.6f   <span foreground=\"#e01b24\"><b>✗ differs from the "
+                                  "model's row by %.2e</b></span>", sum, f->check);
+        pen_fg (pen, 0.9);
+        pen_text (pen, pen->text, line, 10, top, 1);
+        top += ROW_H;
+        pen_fg (pen, 0.8);
+        pen_text (pen, pen->text, "<b>exp(s_j − m)</b>", x0 + 100, top, -1);
+        pen_text (pen, pen->text, "<b>p_j</b>", x0 + 190, top, -1);
+        if (row != NULL)
+          pen_text (pen, pen->text, "model", x0 + 280, top, -1);
+      }
+      break;
+    }
+
+  double range_scores = max_abs_finite (st->scores, NULL, st->n);
+  double range_scaled = max_abs_finite (st->scaled, f->step == AS_TEACH_STEP_MASK ? st->masked : NULL, st->n);
+  for (int r = 0; r < f->n_rows; r++)
+    {
+      int j = f->rows[r];
+      double y = top + ROW_H * (r + 1.2);
+      row_label (pen, f, j, y);
+      double x = LABEL_W + 10;
+      gboolean masked = st->masked[j];
+      pen_fg (pen, 0.95);
+      switch (f->step)
+        {
+        case AS_TEACH_STEP_SCORES:
+          fmt (a, sizeof a, st->scores[j]);
+          pen_text (pen, pen->mono, a, x + 100, y, -1);
+          bar_x = x + 110 + (pen->width - x - 120) / 2;
+          half = (pen->width - x - 130) / 2;
+          signed_bar (pen, bar_x, y, half, st->scores[j], range_scores);
+          break;
+        case AS_TEACH_STEP_SCALE:
+          fmt (a, sizeof a, st->scores[j]);
+          fmt (b, sizeof b, st->scaled[j]);
+          pen_text (pen, pen->mono, a, x + 100, y, -1);
+          pen_fg (pen, 0.55);
+          pen_text (pen, pen->mono, "→", x + 170, y, 0);
+          pen_fg (pen, 0.95);
+          pen_text (pen, pen->mono, b, x + 330, y, -1);
+          bar_x = x + 340 + (pen->width - x - 350) / 2;
+          half = (pen->width - x - 360) / 2;
+          signed_bar (pen, bar_x, y, half, st->scaled[j], range_scaled);
+          break;
+        case AS_TEACH_STEP_MASK:
+          fmt (a, sizeof a, st->scaled[j]);
+          pen_text (pen, pen->mono, a, x + 80, y, -1);
+          pen_fg (pen, masked ? 0.95 : 0.55);
+          pen_text (pen, pen->mono, masked ? "−∞" : "0", x + 160, y, -1);
+          if (masked)
+            g_snprintf (b, sizeof b, "−∞  (masked)");
+          else
+            fmt (b, sizeof b, st->scaled[j]);
+          pen_fg (pen, masked ? 0.45 : 0.95);
+          pen_text (pen, pen->mono, b, x + 200, y, 1);
+          if (!masked)
+            {
+              bar_x = x + 330 + (pen->width - x - 340) / 2;
+              half = (pen->width - x - 350) / 2;
+              signed_bar (pen, bar_x, y, half, st->scaled[j], range_scaled);
+            }
+          break;
+        default:
+          fmt (a, sizeof a, st->exps[j]);
+          g_snprintf (b, sizeof b, "%.4f", st->probs[j]);
+          pen_fg (pen, masked ? 0.45 : 0.95);
+          pen_text (pen, pen->mono, a, x + 100, y, -1);
+          pen_fg (pen, 0.95);
+          pen_text (pen, pen->bold, b, x + 190, y, -1);
+          if (row != NULL)
+            {
+              g_snprintf (c, sizeof c, "%.4f", row[j]);
+              pen_fg (pen, 0.6);
+              pen_text (pen, pen->mono, c, x + 280, y, -1);
+            }
+          {
+            /* The weight as a bar on the attention colour map, 0 .. 1. */
+            double bx = x + 295, bw = pen->width - bx - 10;
+            AsColormapId cmap = f->colormap;
+            guint32 argb = as_colormap_argb (cmap, (float) st->probs[j], 0, 1);
+            pen_fg (pen, 0.12);
+            cairo_rectangle (pen->cr, bx, y - ROW_H * 0.3, bw, ROW_H * 0.6);
+            cairo_fill (pen->cr);
+            cairo_set_source_rgb (pen->cr, ((argb >> 16) & 0xff) / 255.0, ((argb >> 8) & 0xff) / 255.0,
+                                  (argb & 0xff) / 255.0);
+            cairo_rectangle (pen->cr, bx, y - ROW_H * 0.3, bw * st->probs[j], ROW_H * 0.6);
+            cairo_fill (pen->cr);
+          }
+          break;
+        }
+    }
+  draw_rows_note (pen, f, top + ROW_H * (f->n_rows + 1.2));
+}
+
+static void
+draw_output (Pen                    *pen,
+             const AsTeachFrame     *f,
+             const AsAttentionSteps *st)
+{
+  int d = st->head_dim;
+  gsize size = (gsize) st->n * d;
+  g_autofree float *weighted = g_new (float, size);   /* [n, d]: p_j v_j */
+  g_autofree float *out = g_new (float, d);           /* [d] */
+  for (gsize i = 0; i < size; i++)
+    weighted[i] = (float) (st->probs[i / d] * st->v[i]);
+  for (int c = 0; c < d; c++)
+    out[c] = (float) st->output[c];
+  double range = MAX (as_signed_range (weighted, size), as_signed_range (out, d));
+  double x = LABEL_W + 70, w = pen->width - x - 10;
+  char buf[64];
+
+  /* The result first, so it is on screen without scrolling; the rows it
+   * is the column sums of follow. */
+  double y = ROW_H * 0.6;
+  pen_fg (pen, 0.95);
+  pen_text (pen, pen->bold, "z = Σ p_j v_j", x - 10, y, -1);
+  strip (pen, out, d, range, x, y, w, ROW_H * 0.8);
+  GString *first = g_string_new ("z = (");
+  for (int c = 0; c < MIN (d, 5); c++)
+    g_string_append_printf (first, "%s%+.3f", c > 0 ? ", " : "", out[c]);
+  g_string_append_printf (first, "%s)   colours ±%.2f", d > 5 ? ", …" : "", range);
+  pen_fg (pen, 0.75);
+  pen_text (pen, pen->mono, first->str, 20, y + ROW_H * 0.95, 1);
+  g_string_free (first, TRUE);
+
+  y += ROW_H * 2.1;
+  pen_fg (pen, 0.5);
+  cairo_set_line_width (pen->cr, 2);
+  cairo_move_to (pen->cr, 10, y - ROW_H * 0.5);
+  cairo_line_to (pen->cr, x + w, y - ROW_H * 0.5);
+  cairo_stroke (pen->cr);
+  pen_fg (pen, 0.8);
+  pen_text (pen, pen->text, "<b>p_j</b>", LABEL_W + 50, y, -1);
+  pen_text (pen, pen->text, "<b>p_j v_j</b>  (each row; z is their sum down the columns)", x, y, 1);
+  for (int r = 0; r < f->n_rows; r++)
+    {
+      int j = f->rows[r];
+      double ry = y + ROW_H * (r + 1);
+      row_label (pen, f, j, ry);
+      g_snprintf (buf, sizeof buf, "%.3f", st->probs[j]);
+      pen_fg (pen, 0.9);
+      pen_text (pen, pen->mono, buf, LABEL_W + 60, ry, -1);
+      strip (pen, weighted + (gsize) j * d, d, range, x, ry, w, ROW_H * 0.7);
+    }
+  draw_rows_note (pen, f, y + ROW_H * (f->n_rows + 1));
+}
+
+double
+as_teach_render_height (const AsTeachFrame *f)
+{
+  if (f->steps == NULL)
+    return 0;
+  int rows = f->n_rows + (f->n_rows < f->steps->n ? 1 : 0);
+  switch (f->step)
+    {
+    case AS_TEACH_STEP_QUERY:  return 360;
+    case AS_TEACH_STEP_KEYS:   return ROW_H * (rows + 2) + 40;
+    case AS_TEACH_STEP_OUTPUT: return ROW_H * (rows + 3.5) + 20;
+    default:                   return ROW_H * (rows + 2) + 40;
+    }
+}
+
+void
+as_teach_render (cairo_t            *cr,
+                 const AsTeachFrame *f,
+                 double              width)
+{
+  if (f->steps == NULL)
+    return;
+  Pen pen;
+  pen_init (&pen, f, cr, width);
+  switch (f->step)
+    {
+    case AS_TEACH_STEP_QUERY:
+      draw_query (&pen, f->steps);
+      break;
+    case AS_TEACH_STEP_KEYS:
+      draw_keys (&pen, f, f->steps);
+      break;
+    case AS_TEACH_STEP_OUTPUT:
+      draw_output (&pen, f, f->steps);
+      break;
+    default:
+      draw_table (&pen, f, f->steps);
+      break;
+    }
+  pen_clear (&pen);
+}

@@ -1,0 +1,48 @@
+/* as-teach-render.h — one step of scaled dot-product attention, drawn.
+ *
+ * Cairo and Pango only (no GTK): the teaching view draws its canvas with
+ * this, and anything else (an export, a test) can draw the same picture.
+ */
+#pragma once
+
+#include <cairo.h>
+#include <glib.h>
+
+#include "as-colormap.h"
+#include "as-teach-math.h"
+
+G_BEGIN_DECLS
+
+typedef enum {
+  AS_TEACH_STEP_QUERY,      /* q_i */
+  AS_TEACH_STEP_KEYS,       /* k_j */
+  AS_TEACH_STEP_SCORES,     /* q_i . k_j */
+  AS_TEACH_STEP_SCALE,      /* / sqrt(d) */
+  AS_TEACH_STEP_MASK,       /* + M */
+  AS_TEACH_STEP_SOFTMAX,    /* p_j */
+  AS_TEACH_STEP_OUTPUT,     /* sum_j p_j v_j */
+  AS_N_TEACH_STEPS
+} AsTeachStep;
+
+/* Everything one step's picture shows. */
+typedef struct {
+  AsTeachStep             step;
+  const AsAttentionSteps *steps;
+  const int              *rows;        /* [n_rows] keys drawn, in token order */
+  int                     n_rows;      /* < steps->n: the rest are left out (and said so) */
+  const char * const     *tokens;      /* [steps->n] labels */
+  const float            *engine_row;  /* [steps->n] the model's attention row, or NULL */
+  double                  check;       /* max |probs - engine_row|, negative if unknown */
+  AsColormapId            colormap;    /* for the weight bars */
+  gboolean                dark;
+  const char             *font;        /* family; NULL = "Sans" */
+} AsTeachFrame;
+
+/* The height FRAME needs (its width is the caller's). */
+double  as_teach_render_height (const AsTeachFrame *frame);
+/* Draws FRAME from (0, 0), WIDTH wide. */
+void    as_teach_render        (cairo_t            *cr,
+                                const AsTeachFrame *frame,
+                                double              width);
+
+G_END_DECLS

@@ -1,0 +1,909 @@
+/* as-teach-view.c — softmax(Q K^T / sqrt(d) + M) V, step by step.
+ *
+ * Layout, top to bottom: the formula with the current step highlighted; the
+ * query-token picker and Previous/Next; the causal switch; then, scrolling,
+ * the causal demonstration (two heatmaps) when it is on, the step's title
+ * and explanation, and a canvas with the step's numbers.
+ *
+ * Data: Q, K, V of the selected layer are asked of the worker (QKV channel)
+ * when the text, the layer or the causal switch changes, and only while the
+ * view is mapped; head and query changes only recompute the steps here.
+ * Replies are matched by generation, so an old reply never shows.
+ */
+#include "as-teach-view.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+#include "as-heatmap-render.h"
+#include "as-position-view.h"
+
+/* Longer inputs show the keys with the largest weights only: a table of
+ * hundreds of rows teaches nothing and makes a huge canvas. */
+#define MAX_ROWS   40
+
+/* Coalesces a burst of changes (typing, holding Page Down) into one request. */
+#define REQUEST_DELAY_MS 60
+
+struct _AsTeachView
+{
+  GtkWidget         parent_instance;
+
+  AsViewState      *state;
+  AsWorker         *worker;
+
+  GtkLabel         *formula;
+  GtkDropDown      *token_dropdown;
+  GtkStringList    *token_list;
+  GtkButton        *prev_button;
+  GtkButton        *next_button;
+  GtkLabel         *step_counter;
+  GtkCheckButton   *causal_check;
+  GtkWidget        *causal_box;
+  GtkDrawingArea   *pair_area;
+  GtkLabel         *step_title;
+  GtkLabel         *step_text;
+  GtkDrawingArea   *canvas;
+  GtkWidget        *scroller;
+
+  AsTeachStep       step;
+  int               query;
+  gboolean          causal;
+  gboolean          syncing_dropdown;  /* filling the list: ignore its notify */
+
+  guint             request_id;
+  gboolean          request_pending;   /* asked while unmapped */
+  guint             qkv_gen;           /* the QKV generation we wait for */
+  AsQkv            *qkv;
+  guint             causal_gen;
+  AsAnalysis       *causal_analysis;
+  char             *error;
+
+  AsAttentionSteps *steps;
+  double            check;             /* max |probs - engine row|, -1 unknown */
+  int              *rows;              /* [n_rows] keys shown, in token order */
+  int               n_rows;
+};
+
+G_DEFINE_FINAL_TYPE (AsTeachView, as_teach_view, GTK_TYPE_WIDGET)
+
+static const struct {
+  const char *title;
+  const char *formula_part;
+} step_info[AS_N_TEACH_STEPS] = {
+  { "The query vector q", "Q" },
+  { "The key vectors k", "K" },
+  { "Raw scores q · k", "QK" },
+  { "Scaling by 1/√d", "scale" },
+  { "The mask M", "mask" },
+  { "Softmax: the attention weights", "softmax" },
+  { "Weighted sum of the value vectors", "V" },
+};
+
+/* ---- small helpers -------------------------------------------------------- */
+
+static const char *
+token_text (AsTeachView *self,
+            int          i)
+{
+  AsAnalysis *a = self->state != NULL ? as_view_state_get_analysis (self->state) : NULL;
+  if (a == NULL || i < 0 || i >= a->n)
+    return "?";
+  return a->encoding->tokens[i].text;
+}
+
+static gboolean
+dark (AsTeachView *self)
+{
+  return self->state != NULL && as_view_state_get_dark (self->state);
+}
+
+/* Q, K, V on hand belong to the text, layer and mask now selected. */
+static gboolean
+qkv_current (AsTeachView *self)
+{
+  AsAnalysis *a = self->state != NULL ? as_view_state_get_analysis (self->state) : NULL;
+  AsQkv *x = self->qkv;
+  return a != NULL && x != NULL && x->n == a->n &&
+         g_strcmp0 (x->model_name, a->model_name) == 0 &&
+         x->layer == as_view_state_get_layer (self->state) &&
+         x->causal == self->causal &&
+         g_strcmp0 (x->text_a, a->text_a) == 0 && g_strcmp0 (x->text_b, a->text_b) == 0;
+}
+
+static gboolean
+causal_current (AsTeachView *self)
+{
+  AsAnalysis *a = self->state != NULL ? as_view_state_get_analysis (self->state) : NULL;
+  AsAnalysis *c = self->causal_analysis;
+  return a != NULL && c != NULL && c->n == a->n &&
+         g_strcmp0 (c->model_name, a->model_name) == 0 &&
+         g_strcmp0 (c->text_a, a->text_a) == 0 && g_strcmp0 (c->text_b, a->text_b) == 0;
+}
+
+/* The engine's attention row the softmax must equal: the streamed analysis,
+ * or with the causal switch on, the causal channel's. NULL until it is in. */
+static const float *
+engine_row (AsTeachView *self)
+{
+  AsAnalysis *a = self->causal ? self->causal_analysis : as_view_state_get_analysis (self->state);
+  int layer = as_view_state_get_layer (self->state);
+  if (a == NULL || (self->causal && !causal_current (self)) || layer >= a->layers_ready ||
+      self->steps == NULL || a->n != self->steps->n)
+    return NULL;
+  return as_analysis_head (a, layer, as_view_state_get_head (self->state)) +
+         (gsize) self->steps->query * a->n;
+}
+
+/* ---- the formula and the labels ------------------------------------------ */
+
+static void
+update_formula (AsTeachView *self)
+{
+  /* softmax( Q Kᵀ / √d + M ) V, the part for the current step on a marker
+   * background so the whole class sees where we are. */
+  const char *on = dark (self) ? "<span background=\"#f6d32d\" foreground=\"#000000\">"
+                               : "<span background=\"#f9e27d\" foreground=\"#000000\">";
+  const char *off = "<span>";
+  AsTeachStep s = self->step;
+#define PART(cond) ((cond) ? on : off)
+  g_autofree char *markup = g_strdup_printf (
+    "%ssoftmax(</span> %sQ</span>%s</span>%sK<sup>T</sup></span> %s/ √d</span> %s+ M</span> %s)</span> %sV</span>",
+    PART (s == AS_TEACH_STEP_SOFTMAX),
+    PART (s == AS_TEACH_STEP_QUERY || s == AS_TEACH_STEP_SCORES),
+    PART (s == AS_TEACH_STEP_SCORES),
+    PART (s == AS_TEACH_STEP_KEYS || s == AS_TEACH_STEP_SCORES),
+    PART (s == AS_TEACH_STEP_SCALE),
+    PART (s == AS_TEACH_STEP_MASK),
+    PART (s == AS_TEACH_STEP_SOFTMAX),
+    PART (s == AS_TEACH_STEP_OUTPUT));
+#undef PART
+  gtk_label_set_markup (self->formula, markup);
+}
+
+static void
+update_labels (AsTeachView *self)
+{
+  update_formula (self);
+  g_autofree char *counter = g_strdup_printf ("Step %d of %d", self->step + 1, AS_N_TEACH_STEPS);
+  gtk_label_set_text (self->step_counter, counter);
+  gtk_widget_set_sensitive (GTK_WIDGET (self->prev_button), self->step > 0);
+  gtk_widget_set_sensitive (GTK_WIDGET (self->next_button), self->step < AS_N_TEACH_STEPS - 1);
+
+  g_autofree char *title = g_strdup_printf ("%d. %s", self->step + 1, step_info[self->step].title);
+  gtk_label_set_text (self->step_title, title);
+
+  AsAnalysis *a = self->state != NULL ? as_view_state_get_analysis (self->state) : NULL;
+  g_autofree char *text = NULL;
+  if (a == NULL)
+    text = g_strdup ("Type a sentence to begin.");
+  else if (self->error != NULL)
+    text = g_strdup_printf ("Could not compute Q, K and V: %s", self->error);
+  else if (self->steps == NULL)
+    text = g_strdup ("Computing Q, K and V for this layer…");
+  else
+    {
+      const AsAttentionSteps *st = self->steps;
+      /* Counted from 1, as the grid's L/H labels and the figure titles. */
+      int layer = as_view_state_get_layer (self->state) + 1, head = as_view_state_get_head (self->state) + 1;
+      const char *tok = token_text (self, st->query);
+      switch (self->step)
+        {
+        case AS_TEACH_STEP_QUERY:
+          text = g_strdup_printf ("Layer %d, head %d. The token “%s” asks a question: its query "
+                                  "vector q has d = %d numbers (its slice of Q = X W_Q + b_Q). "
+                                  "Blue is negative, red positive.", layer, head, tok, st->head_dim);
+          break;
+        case AS_TEACH_STEP_KEYS:
+          text = g_strdup_printf ("Every token j offers a key vector k_j (its row of K = X W_K + b_K), "
+                                  "also %d numbers. Tokens whose key points the same way as q will score high.",
+                                  st->head_dim);
+          break;
+        case AS_TEACH_STEP_SCORES:
+          text = g_strdup_printf ("The score of “%s” for each token is the dot product q · k_j: "
+                                  "multiply the %d pairs of numbers and add them up.", tok, st->head_dim);
+          break;
+        case AS_TEACH_STEP_SCALE:
+          text = g_strdup_printf ("Dot products grow with d, so every score is multiplied by 1/√d "
+                                  "= 1/√%d = %.4g. Softmax of huge scores would put all weight on one token.",
+                                  st->head_dim, st->scale);
+          break;
+        case AS_TEACH_STEP_MASK:
+          text = self->causal
+                 ? g_strdup_printf ("Causal mask (demonstration): tokens after “%s” get M = −∞, so they "
+                                    "will receive exactly 0 weight. Earlier tokens get M = 0.", tok)
+                 : g_strdup ("M is added to the scores to hide keys. One input has no padding and "
+                             "BERT reads in both directions, so M = 0 everywhere here.");
+          break;
+        case AS_TEACH_STEP_SOFTMAX:
+          text = g_strdup_printf ("p_j = exp(s_j − m) / Σ exp(s_k − m), with m = %.4g the largest score "
+                                  "(subtracting it changes nothing but avoids overflow). The weights are "
+                                  "positive and add up to 1.", st->max);
+          break;
+        case AS_TEACH_STEP_OUTPUT:
+          text = g_strdup_printf ("The head's output for “%s” is Σ p_j v_j: each token's value vector, "
+                                  "weighted by its attention. The top strip is the output z (%d numbers); "
+                                  "below it, each token's share p_j v_j.", tok, st->head_dim);
+          break;
+        default:
+          g_assert_not_reached ();
+        }
+    }
+  if (self->steps != NULL && self->n_rows < self->steps->n && self->step != AS_TEACH_STEP_QUERY)
+    {
+      char *more = g_strdup_printf ("%s (Showing the %d keys with the largest weights of %d tokens.)",
+                                    text, self->n_rows, self->steps->n);
+      g_free (text);
+      text = more;
+    }
+  gtk_label_set_text (self->step_text, text);
+}
+
+/* ---- recomputation ------------------------------------------------------- */
+
+static int
+compare_weight_desc (gconstpointer a,
+                     gconstpointer b,
+                     gpointer      data)
+{
+  const double *p = data;
+  double x = p[*(const int *) a], y = p[*(const int *) b];
+  return (x < y) - (x > y);
+}
+
+static int
+compare_int (gconstpointer a,
+             gconstpointer b)
+{
+  return *(const int *) a - *(const int *) b;
+}
+
+/* All keys, or for long inputs the MAX_ROWS with the largest weights (the
+ * query itself always among them), back in token order. */
+static void
+choose_rows (AsTeachView *self)
+{
+  g_clear_pointer (&self->rows, g_free);
+  self->n_rows = 0;
+  const AsAttentionSteps *st = self->steps;
+  if (st == NULL)
+    return;
+  self->rows = g_new (int, st->n);   /* [n] */
+  for (int j = 0; j < st->n; j++)
+    self->rows[j] = j;
+  if (st->n <= MAX_ROWS)
+    {
+      self->n_rows = st->n;
+      return;
+    }
+  g_qsort_with_data (self->rows, st->n, sizeof (int), compare_weight_desc, st->probs);
+  self->n_rows = MAX_ROWS;
+  gboolean has_query = FALSE;
+  for (int r = 0; r < MAX_ROWS; r++)
+    has_query |= self->rows[r] == st->query;
+  if (!has_query)
+    self->rows[MAX_ROWS - 1] = st->query;
+  qsort (self->rows, MAX_ROWS, sizeof (int), compare_int);
+}
+
+static void
+recompute (AsTeachView *self)
+{
+  g_clear_pointer (&self->steps, as_attention_steps_free);
+  self->check = -1;
+  AsAnalysis *a = self->state != NULL ? as_view_state_get_analysis (self->state) : NULL;
+  if (a != NULL && qkv_current (self))
+    {
+      int query = CLAMP (self->query, 0, a->n - 1);
+      g_autoptr(GError) error = NULL;
+      AsQkv *x = self->qkv;
+      self->steps = as_attention_steps_compute (x->q, x->k, x->v, x->n, x->hidden, x->n_heads,
+                                                as_view_state_get_head (self->state), query,
+                                                self->causal, &error);
+      if (self->steps == NULL)
+        {
+          g_free (self->error);
+          self->error = g_strdup (error->message);
+        }
+      const float *row = engine_row (self);
+      if (self->steps != NULL && row != NULL)
+        {
+          self->check = 0;
+          for (int j = 0; j < self->steps->n; j++)
+            self->check = MAX (self->check, fabs (self->steps->probs[j] - row[j]));
+        }
+    }
+  choose_rows (self);
+  update_labels (self);
+
+  /* The canvas is as tall as the step needs; the scroller does the rest. */
+  AsTeachFrame f = { .step = self->step, .steps = self->steps, .n_rows = self->n_rows };
+  int height = self->steps != NULL ? (int) ceil (as_teach_render_height (&f)) : 120;
+  gtk_drawing_area_set_content_height (self->canvas, height);
+  gtk_widget_queue_draw (GTK_WIDGET (self->canvas));
+  gtk_widget_queue_draw (GTK_WIDGET (self->pair_area));
+}
+
+static void send_requests (AsTeachView *self);
+
+static gboolean
+request_timeout (gpointer data)
+{
+  AsTeachView *self = data;
+  self->request_id = 0;
+  send_requests (self);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+schedule_request (AsTeachView *self)
+{
+  g_clear_handle_id (&self->request_id, g_source_remove);
+  self->request_id = g_timeout_add (REQUEST_DELAY_MS, request_timeout, self);
+}
+
+static void
+send_requests (AsTeachView *self)
+{
+  AsAnalysis *a = self->state != NULL ? as_view_state_get_analysis (self->state) : NULL;
+  if (self->worker == NULL || a == NULL)
+    return;
+  /* Hidden behind another page: ask when shown, not on every keystroke. */
+  if (!gtk_widget_get_mapped (GTK_WIDGET (self)))
+    {
+      self->request_pending = TRUE;
+      return;
+    }
+  self->request_pending = FALSE;
+  g_clear_pointer (&self->error, g_free);
+  if (!qkv_current (self))
+    self->qkv_gen = as_worker_request_qkv (self->worker, a->text_a, a->text_b,
+                                           as_view_state_get_layer (self->state), self->causal);
+  if (self->causal && !causal_current (self))
+    self->causal_gen = as_worker_analyse_on (self->worker, AS_CHANNEL_CAUSAL, a->text_a, a->text_b);
+  recompute (self);
+}
+
+/* ---- worker replies ------------------------------------------------------- */
+
+static void
+on_qkv_ready (AsTeachView *self,
+              AsQkv       *qkv)
+{
+  if (qkv->generation != self->qkv_gen)
+    return;
+  g_clear_pointer (&self->qkv, as_qkv_unref);
+  self->qkv = as_qkv_ref (qkv);
+  recompute (self);
+}
+
+static void
+on_causal_layer (AsTeachView *self,
+                 int          channel,
+                 AsAnalysis  *analysis)
+{
+  if (analysis->generation != self->causal_gen)
+    return;
+  if (self->causal_analysis != analysis)
+    {
+      g_clear_pointer (&self->causal_analysis, as_analysis_unref);
+      self->causal_analysis = as_analysis_ref (analysis);
+    }
+  recompute (self);
+}
+
+static void
+on_channel_failed (AsTeachView  *self,
+                   int           channel,
+                   guint         generation,
+                   const GError *error)
+{
+  if ((channel == AS_CHANNEL_QKV && generation == self->qkv_gen) ||
+      (channel == AS_CHANNEL_CAUSAL && generation == self->causal_gen))
+    {
+      g_free (self->error);
+      self->error = g_strdup (error->message);
+      update_labels (self);
+    }
+}
+
+/* ---- the view state ------------------------------------------------------- */
+
+static void
+sync_token_list (AsTeachView *self)
+{
+  AsAnalysis *a = as_view_state_get_analysis (self->state);
+  int n = a != NULL ? a->n : 0;
+  g_autoptr(GPtrArray) items = g_ptr_array_new_with_free_func (g_free);
+  for (int i = 0; i < n; i++)
+    g_ptr_array_add (items, g_strdup_printf ("%d · %s", i, a->encoding->tokens[i].text));
+  g_ptr_array_add (items, NULL);
+
+  self->syncing_dropdown = TRUE;
+  guint old = g_list_model_get_n_items (G_LIST_MODEL (self->token_list));
+  gtk_string_list_splice (self->token_list, 0, old, (const char * const *) items->pdata);
+  if (n > 0)
+    {
+      self->query = CLAMP (self->query, 0, n - 1);
+      gtk_drop_down_set_selected (self->token_dropdown, self->query);
+    }
+  self->syncing_dropdown = FALSE;
+}
+
+static void
+on_analysis_changed (AsTeachView *self)
+{
+  sync_token_list (self);
+  schedule_request (self);
+  recompute (self);
+}
+
+static void
+on_layer_changed (AsTeachView *self)
+{
+  schedule_request (self);
+  recompute (self);
+}
+
+static void
+on_token_changed (AsTeachView *self)
+{
+  int token = as_view_state_get_token (self->state);
+  if (token >= 0 && token != self->query)
+    as_teach_view_set_query (self, token);
+}
+
+static void
+on_dropdown_selected (AsTeachView *self)
+{
+  if (self->syncing_dropdown)
+    return;
+  guint sel = gtk_drop_down_get_selected (self->token_dropdown);
+  if (sel != GTK_INVALID_LIST_POSITION)
+    {
+      as_teach_view_set_query (self, (int) sel);
+      /* The other views highlight the same token. */
+      as_view_state_set_token (self->state, (int) sel);
+    }
+}
+
+static void
+on_causal_toggled (AsTeachView *self)
+{
+  as_teach_view_set_causal (self, gtk_check_button_get_active (self->causal_check));
+}
+
+/* ---- drawing ---------------------------------------------------------------- */
+
+static void
+draw_canvas (GtkDrawingArea *area,
+             cairo_t        *cr,
+             int             width,
+             int             height,
+             gpointer        data)
+{
+  AsTeachView *self = data;
+  AsAnalysis *a = as_view_state_get_analysis (self->state);
+  if (self->steps == NULL || a == NULL || a->n != self->steps->n)
+    return;
+  g_autofree const char **tokens = g_new0 (const char *, a->n + 1);
+  for (int i = 0; i < a->n; i++)
+    tokens[i] = a->encoding->tokens[i].text;
+  AsTeachFrame f = {
+    .step = self->step,
+    .steps = self->steps,
+    .rows = self->rows,
+    .n_rows = self->n_rows,
+    .tokens = tokens,
+    .engine_row = engine_row (self),
+    .check = self->check,
+    .colormap = as_view_state_get_colormap (self->state),
+    .dark = dark (self),
+  };
+  as_teach_render (cr, &f, width);
+}
+
+/* The real pattern and the causal one, side by side. */
+static void
+draw_pair (GtkDrawingArea *area,
+           cairo_t        *cr,
+           int             width,
+           int             height,
+           gpointer        data)
+{
+  AsTeachView *self = data;
+  AsAnalysis *a = self->state != NULL ? as_view_state_get_analysis (self->state) : NULL;
+  if (a == NULL)
+    return;
+  int layer = as_view_state_get_layer (self->state), head = as_view_state_get_head (self->state);
+  g_autofree const char **labels = g_new0 (const char *, a->n + 1);
+  for (int i = 0; i < a->n; i++)
+    labels[i] = a->encoding->tokens[i].text;
+
+  for (int side = 0; side < 2; side++)
+    {
+      AsAnalysis *src = side == 0 ? a : (causal_current (self) ? self->causal_analysis : NULL);
+      cairo_save (cr);
+      cairo_translate (cr, side * width / 2.0, 0);
+      if (src == NULL || layer >= src->layers_ready)
+        {
+          PangoLayout *l = gtk_widget_create_pango_layout (GTK_WIDGET (area), "Computing…");
+          cairo_set_source_rgba (cr, 0.5, 0.5, 0.5, 1);
+          cairo_move_to (cr, 20, height / 2.0);
+          pango_cairo_show_layout (cr, l);
+          g_object_unref (l);
+          cairo_restore (cr);
+          continue;
+        }
+      AsHeatmapSpec spec;
+      as_heatmap_spec_init (&spec);
+      spec.values = as_analysis_head (src, layer, head);
+      spec.rows = spec.cols = src->n;
+      spec.row_labels = labels;
+      spec.col_labels = labels;
+      spec.colormap = as_view_state_get_colormap (self->state);
+      spec.dark = dark (self);
+      spec.colorbar = TRUE;   /* on both, so the two have the same cell size */
+      spec.font_size = 12;
+      spec.highlight_row = self->steps != NULL ? self->steps->query : -1;
+      g_autofree char *title = g_strdup_printf (side == 0 ? "Real: bidirectional\nlayer %d, head %d"
+                                                          : "Causal mask (demonstration)\nlayer %d, head %d",
+                                                layer + 1, head + 1);
+      spec.title = title;
+      as_heatmap_render (cr, &spec, width / 2.0, height, NULL);
+      cairo_restore (cr);
+    }
+}
+
+/* ---- actions ---------------------------------------------------------------- */
+
+static void
+step_action (GtkWidget  *widget,
+             const char *action_name,
+             GVariant   *parameter)
+{
+  AsTeachView *self = AS_TEACH_VIEW (widget);
+  int delta = g_str_equal (action_name, "teach.next") ? 1 : -1;
+  as_teach_view_set_step (self, CLAMP ((int) self->step + delta, 0, AS_N_TEACH_STEPS - 1));
+}
+
+static void
+positions_action (GtkWidget  *widget,
+                  const char *action_name,
+                  GVariant   *parameter)
+{
+  as_teach_view_show_positions (AS_TEACH_VIEW (widget));
+}
+
+/* ---- GObject ---------------------------------------------------------------- */
+
+static void
+as_teach_view_map (GtkWidget *widget)
+{
+  AsTeachView *self = AS_TEACH_VIEW (widget);
+  GTK_WIDGET_CLASS (as_teach_view_parent_class)->map (widget);
+  if (self->request_pending)
+    send_requests (self);
+}
+
+static void
+as_teach_view_dispose (GObject *object)
+{
+  AsTeachView *self = AS_TEACH_VIEW (object);
+
+  g_clear_handle_id (&self->request_id, g_source_remove);
+  if (self->worker != NULL)
+    g_signal_handlers_disconnect_by_data (self->worker, self);
+  if (self->state != NULL)
+    g_signal_handlers_disconnect_by_data (self->state, self);
+  g_clear_object (&self->worker);
+  g_clear_object (&self->state);
+  g_clear_pointer (&self->qkv, as_qkv_unref);
+  g_clear_pointer (&self->causal_analysis, as_analysis_unref);
+  g_clear_pointer (&self->steps, as_attention_steps_free);
+  g_clear_pointer (&self->rows, g_free);
+  g_clear_pointer (&self->error, g_free);
+
+  GtkWidget *child;
+  while ((child = gtk_widget_get_first_child (GTK_WIDGET (self))) != NULL)
+    gtk_widget_unparent (child);
+
+  G_OBJECT_CLASS (as_teach_view_parent_class)->dispose (object);
+}
+
+static void
+as_teach_view_class_init (AsTeachViewClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  GtkWidgetClass *widget_class = GTK_WIDGET_CLASS (klass);
+
+  object_class->dispose = as_teach_view_dispose;
+  widget_class->map = as_teach_view_map;
+
+  gtk_widget_class_set_layout_manager_type (widget_class, GTK_TYPE_BOX_LAYOUT);
+  gtk_widget_class_set_css_name (widget_class, "teachview");
+  gtk_widget_class_set_accessible_role (widget_class, GTK_ACCESSIBLE_ROLE_GROUP);
+
+  gtk_widget_class_install_action (widget_class, "teach.next", NULL, step_action);
+  gtk_widget_class_install_action (widget_class, "teach.previous", NULL, step_action);
+  gtk_widget_class_install_action (widget_class, "teach.positions", NULL, positions_action);
+  /* Anywhere inside the view (not while typing in the sentence entry). */
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_Right, 0, "teach.next", NULL);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_n, 0, "teach.next", NULL);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_Left, 0, "teach.previous", NULL);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_p, 0, "teach.previous", NULL);
+}
+
+static void
+on_pressed (GtkGestureClick *click,
+            int              n_press,
+            double           x,
+            double           y,
+            AsTeachView     *self)
+{
+  gtk_widget_grab_focus (GTK_WIDGET (self));
+}
+
+static GtkWidget *
+icon_button (const char *label,
+             const char *action,
+             const char *tooltip)
+{
+  GtkWidget *b = gtk_button_new_with_mnemonic (label);
+  gtk_actionable_set_action_name (GTK_ACTIONABLE (b), action);
+  gtk_widget_set_tooltip_text (b, tooltip);
+  return b;
+}
+
+static void
+as_teach_view_init (AsTeachView *self)
+{
+  GtkWidget *widget = GTK_WIDGET (self);
+  gtk_orientable_set_orientation (GTK_ORIENTABLE (gtk_widget_get_layout_manager (widget)),
+                                  GTK_ORIENTATION_VERTICAL);
+  gtk_box_layout_set_spacing (GTK_BOX_LAYOUT (gtk_widget_get_layout_manager (widget)), 6);
+  gtk_widget_set_focusable (widget, TRUE);
+  gtk_accessible_update_property (GTK_ACCESSIBLE (self), GTK_ACCESSIBLE_PROPERTY_LABEL,
+                                  "Attention step by step", -1);
+  self->check = -1;
+  self->query = 1;
+
+  /* The formula. */
+  self->formula = GTK_LABEL (gtk_label_new (NULL));
+  gtk_widget_add_css_class (GTK_WIDGET (self->formula), "teach-formula");
+  gtk_label_set_xalign (self->formula, 0);
+  gtk_widget_set_parent (GTK_WIDGET (self->formula), widget);
+
+  /* Query token, Previous / Next, position embeddings. */
+  GtkWidget *bar = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 8);
+  GtkWidget *qlabel = gtk_label_new_with_mnemonic ("_Query token");
+  self->token_list = gtk_string_list_new (NULL);
+  self->token_dropdown = GTK_DROP_DOWN (gtk_drop_down_new (G_LIST_MODEL (self->token_list), NULL));
+  gtk_label_set_mnemonic_widget (GTK_LABEL (qlabel), GTK_WIDGET (self->token_dropdown));
+  gtk_widget_set_tooltip_text (GTK_WIDGET (self->token_dropdown),
+                               "The token whose attention row is computed (or click a token in the strip)");
+  self->prev_button = GTK_BUTTON (icon_button ("← _Previous", "teach.previous", "Previous step (Left or P)"));
+  self->next_button = GTK_BUTTON (icon_button ("_Next →", "teach.next", "Next step (Right or N)"));
+  self->step_counter = GTK_LABEL (gtk_label_new (NULL));
+  gtk_widget_add_css_class (GTK_WIDGET (self->step_counter), "teach-counter");
+  gtk_widget_add_css_class (GTK_WIDGET (self->next_button), "suggested-action");
+  GtkWidget *spacer = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 0);
+  gtk_widget_set_hexpand (spacer, TRUE);
+  GtkWidget *positions = icon_button ("P_ositions…", "teach.positions",
+                                      "Learned position embeddings next to the sinusoidal encoding");
+  gtk_box_append (GTK_BOX (bar), qlabel);
+  gtk_box_append (GTK_BOX (bar), GTK_WIDGET (self->token_dropdown));
+  gtk_box_append (GTK_BOX (bar), GTK_WIDGET (self->prev_button));
+  gtk_box_append (GTK_BOX (bar), GTK_WIDGET (self->step_counter));
+  gtk_box_append (GTK_BOX (bar), GTK_WIDGET (self->next_button));
+  gtk_box_append (GTK_BOX (bar), spacer);
+  gtk_box_append (GTK_BOX (bar), positions);
+  gtk_widget_set_parent (bar, widget);
+
+  self->causal_check = GTK_CHECK_BUTTON (gtk_check_button_new_with_mnemonic (
+    "Demonstration: a _causal mask on an encoder — this model was not trained with it"));
+  gtk_widget_set_tooltip_text (GTK_WIDGET (self->causal_check),
+                               "Recompute every layer with a lower-triangular mask (each token sees only "
+                               "itself and earlier tokens), as a decoder would, and compare");
+  gtk_widget_set_parent (GTK_WIDGET (self->causal_check), widget);
+
+  /* Everything below scrolls. */
+  GtkWidget *content = gtk_box_new (GTK_ORIENTATION_VERTICAL, 6);
+  self->causal_box = gtk_box_new (GTK_ORIENTATION_VERTICAL, 4);
+  self->pair_area = GTK_DRAWING_AREA (gtk_drawing_area_new ());
+  gtk_drawing_area_set_content_height (self->pair_area, 300);
+  gtk_drawing_area_set_draw_func (self->pair_area, draw_pair, self, NULL);
+  gtk_accessible_update_property (GTK_ACCESSIBLE (self->pair_area), GTK_ACCESSIBLE_PROPERTY_LABEL,
+                                  "The selected head with and without the causal mask", -1);
+  gtk_box_append (GTK_BOX (self->causal_box), GTK_WIDGET (self->pair_area));
+  GtkWidget *note = gtk_label_new ("Left: what the model computes. Right: every layer recomputed so each "
+                                   "token sees only itself and the tokens before it (a decoder's mask). "
+                                   "Everything above the diagonal is exactly 0, and the first tokens have "
+                                   "almost nothing to choose from. The model was trained without this "
+                                   "mask, so its layers above the first see inputs they never saw in training.");
+  gtk_label_set_wrap (GTK_LABEL (note), TRUE);
+  gtk_label_set_max_width_chars (GTK_LABEL (note), 40);
+  gtk_label_set_xalign (GTK_LABEL (note), 0);
+  gtk_widget_add_css_class (note, "teach-note");
+  gtk_box_append (GTK_BOX (self->causal_box), note);
+  gtk_widget_set_visible (self->causal_box, FALSE);
+  gtk_box_append (GTK_BOX (content), self->causal_box);
+
+  self->step_title = GTK_LABEL (gtk_label_new (NULL));
+  gtk_label_set_xalign (self->step_title, 0);
+  gtk_widget_add_css_class (GTK_WIDGET (self->step_title), "teach-step-title");
+  gtk_box_append (GTK_BOX (content), GTK_WIDGET (self->step_title));
+  self->step_text = GTK_LABEL (gtk_label_new (NULL));
+  gtk_label_set_xalign (self->step_text, 0);
+  gtk_label_set_wrap (self->step_text, TRUE);
+  gtk_label_set_max_width_chars (self->step_text, 40);
+  gtk_widget_add_css_class (GTK_WIDGET (self->step_text), "teach-step-text");
+  gtk_box_append (GTK_BOX (content), GTK_WIDGET (self->step_text));
+
+  self->canvas = GTK_DRAWING_AREA (gtk_drawing_area_new ());
+  gtk_widget_set_hexpand (GTK_WIDGET (self->canvas), TRUE);
+  gtk_drawing_area_set_draw_func (self->canvas, draw_canvas, self, NULL);
+  gtk_accessible_update_property (GTK_ACCESSIBLE (self->canvas), GTK_ACCESSIBLE_PROPERTY_LABEL,
+                                  "The numbers of the current step", -1);
+  gtk_box_append (GTK_BOX (content), GTK_WIDGET (self->canvas));
+
+  self->scroller = gtk_scrolled_window_new ();
+  gtk_scrolled_window_set_policy (GTK_SCROLLED_WINDOW (self->scroller), GTK_POLICY_NEVER, GTK_POLICY_AUTOMATIC);
+  gtk_scrolled_window_set_child (GTK_SCROLLED_WINDOW (self->scroller), content);
+  gtk_widget_set_vexpand (self->scroller, TRUE);
+  gtk_widget_set_parent (self->scroller, widget);
+
+  /* A click on the numbers gives the view the keyboard (Left/Right, N/P). */
+  GtkGesture *click = gtk_gesture_click_new ();
+  g_signal_connect (click, "pressed", G_CALLBACK (on_pressed), self);
+  gtk_widget_add_controller (self->scroller, GTK_EVENT_CONTROLLER (click));
+
+  g_signal_connect_swapped (self->token_dropdown, "notify::selected", G_CALLBACK (on_dropdown_selected), self);
+  g_signal_connect_swapped (self->causal_check, "toggled", G_CALLBACK (on_causal_toggled), self);
+  update_labels (self);
+}
+
+/* ---- public --------------------------------------------------------------- */
+
+GtkWidget *
+as_teach_view_new (void)
+{
+  return g_object_new (AS_TYPE_TEACH_VIEW, NULL);
+}
+
+void
+as_teach_view_set_sources (AsTeachView *self,
+                           AsViewState *state,
+                           AsWorker    *worker)
+{
+  g_return_if_fail (AS_IS_TEACH_VIEW (self));
+  g_return_if_fail (AS_IS_VIEW_STATE (state));
+  g_return_if_fail (AS_IS_WORKER (worker));
+  g_return_if_fail (self->state == NULL);
+
+  self->state = g_object_ref (state);
+  self->worker = g_object_ref (worker);
+  g_signal_connect_swapped (state, "notify::analysis", G_CALLBACK (on_analysis_changed), self);
+  g_signal_connect_swapped (state, "notify::layer", G_CALLBACK (on_layer_changed), self);
+  g_signal_connect_swapped (state, "notify::head", G_CALLBACK (recompute), self);
+  g_signal_connect_swapped (state, "notify::token", G_CALLBACK (on_token_changed), self);
+  g_signal_connect_swapped (state, "notify::layers-ready", G_CALLBACK (recompute), self);
+  g_signal_connect_swapped (state, "notify::dark", G_CALLBACK (recompute), self);
+  g_signal_connect_swapped (state, "notify::colormap", G_CALLBACK (recompute), self);
+  g_signal_connect_swapped (worker, "qkv-ready", G_CALLBACK (on_qkv_ready), self);
+  g_signal_connect_swapped (worker, "channel-layer-ready::causal", G_CALLBACK (on_causal_layer), self);
+  g_signal_connect_swapped (worker, "channel-finished::causal", G_CALLBACK (on_causal_layer), self);
+  g_signal_connect_swapped (worker, "channel-failed", G_CALLBACK (on_channel_failed), self);
+  on_analysis_changed (self);
+}
+
+AsTeachStep
+as_teach_view_get_step (AsTeachView *self)
+{
+  g_return_val_if_fail (AS_IS_TEACH_VIEW (self), 0);
+  return self->step;
+}
+
+void
+as_teach_view_set_step (AsTeachView *self,
+                        AsTeachStep  step)
+{
+  g_return_if_fail (AS_IS_TEACH_VIEW (self));
+  g_return_if_fail (step < AS_N_TEACH_STEPS);
+  if (step == self->step)
+    return;
+  self->step = step;
+  recompute (self);
+  /* Start each step at its top. */
+  GtkAdjustment *adj = gtk_scrolled_window_get_vadjustment (GTK_SCROLLED_WINDOW (self->scroller));
+  gtk_adjustment_set_value (adj, 0);
+}
+
+int
+as_teach_view_get_query (AsTeachView *self)
+{
+  g_return_val_if_fail (AS_IS_TEACH_VIEW (self), -1);
+  return self->query;
+}
+
+void
+as_teach_view_set_query (AsTeachView *self,
+                         int          token)
+{
+  g_return_if_fail (AS_IS_TEACH_VIEW (self));
+  AsAnalysis *a = self->state != NULL ? as_view_state_get_analysis (self->state) : NULL;
+  if (a != NULL)
+    token = CLAMP (token, 0, a->n - 1);
+  self->query = MAX (token, 0);
+  self->syncing_dropdown = TRUE;
+  if ((guint) self->query < g_list_model_get_n_items (G_LIST_MODEL (self->token_list)))
+    gtk_drop_down_set_selected (self->token_dropdown, self->query);
+  self->syncing_dropdown = FALSE;
+  recompute (self);
+}
+
+gboolean
+as_teach_view_get_causal (AsTeachView *self)
+{
+  g_return_val_if_fail (AS_IS_TEACH_VIEW (self), FALSE);
+  return self->causal;
+}
+
+void
+as_teach_view_set_causal (AsTeachView *self,
+                          gboolean     causal)
+{
+  g_return_if_fail (AS_IS_TEACH_VIEW (self));
+  causal = !!causal;
+  if (gtk_check_button_get_active (self->causal_check) != causal)
+    gtk_check_button_set_active (self->causal_check, causal);   /* comes back here */
+  if (causal == self->causal)
+    return;
+  self->causal = causal;
+  gtk_widget_set_visible (self->causal_box, causal);
+  send_requests (self);
+  recompute (self);
+}
+
+const AsAttentionSteps *
+as_teach_view_get_steps (AsTeachView *self)
+{
+  g_return_val_if_fail (AS_IS_TEACH_VIEW (self), NULL);
+  return self->steps;
+}
+
+double
+as_teach_view_get_check (AsTeachView *self)
+{
+  g_return_val_if_fail (AS_IS_TEACH_VIEW (self), -1);
+  return self->check;
+}
+
+AsAnalysis *
+as_teach_view_get_causal_analysis (AsTeachView *self)
+{
+  g_return_val_if_fail (AS_IS_TEACH_VIEW (self), NULL);
+  return self->causal && causal_current (self) ? self->causal_analysis : NULL;
+}
+
+gboolean
+as_teach_view_is_ready (AsTeachView *self)
+{
+  g_return_val_if_fail (AS_IS_TEACH_VIEW (self), FALSE);
+  AsAnalysis *c = as_teach_view_get_causal_analysis (self);
+  return self->request_id == 0 && self->steps != NULL && self->check >= 0 &&
+         (!self->causal || (c != NULL && c->layers_ready == c->n_layers));
+}
+
+GtkWindow *
+as_teach_view_show_positions (AsTeachView *self)
+{
+  g_return_val_if_fail (AS_IS_TEACH_VIEW (self), NULL);
+  if (self->worker == NULL)
+    return NULL;
+  GtkRoot *root = gtk_widget_get_root (GTK_WIDGET (self));
+  GtkWindow *win = as_position_window_new (GTK_IS_WINDOW (root) ? GTK_WINDOW (root) : NULL,
+                                           self->worker, dark (self));
+  gtk_window_present (win);
+  return win;
+}
