@@ -74,6 +74,12 @@ gboolean   as_backend_layer_qkv      (AsBackend              *backend,
                                       float                  *k,
                                       float                  *v,
                                       GError                **error);
+/* FALSE, with a message, for a request MODEL cannot run: a token count
+ * outside 1..max_positions, or an id or type id out of range. Backends call
+ * it at the top of forward and layer_qkv. */
+gboolean   as_backend_check_request  (const AsModel          *model,
+                                      const AsForwardRequest *request,
+                                      GError                **error);
 char      *as_backend_describe       (AsBackend *backend);
 const char *as_backend_get_name      (AsBackend *backend);
 void       as_backend_free           (AsBackend *backend);

@@ -1018,30 +1018,6 @@ run_pass (PassState *s,
   barrier (s);
 }
 
-static gboolean
-check_request (const AsModel          *model,
-               const AsForwardRequest *req,
-               GError                **error)
-{
-  const AsConfig *c = model->config;
-  if (req->n < 1 || req->n > c->max_positions)
-    {
-      g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_INPUT,
-                   "%d tokens requested; this model takes 1 to %d", req->n, c->max_positions);
-      return FALSE;
-    }
-  for (int i = 0; i < req->n; i++)
-    if (req->ids[i] < 0 || req->ids[i] >= c->vocab_size ||
-        req->type_ids[i] < 0 || req->type_ids[i] >= c->type_vocab_size)
-      {
-        g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_INPUT,
-                     "token %d: id %d / type %d out of range (vocab %d, types %d)",
-                     i, req->ids[i], req->type_ids[i], c->vocab_size, c->type_vocab_size);
-        return FALSE;
-      }
-  return TRUE;
-}
-
 /* Threads for a pass: OpenBLAS's count (OPENBLAS_NUM_THREADS, or the
  * cores), so one setting governs both. */
 static int
@@ -1060,7 +1036,7 @@ run_layers (CpuBackend             *self,
             GError                **error)
 {
   const AsModel *model = self->parent.model;
-  if (!check_request (model, req, error))
+  if (!as_backend_check_request (model, req, error))
     return FALSE;
 
   PassState s = { .self = self, .req = req, .last = last, .qkv_only = qkv_only };

@@ -261,31 +261,6 @@ typedef struct {
 static const AsBackendVTable gpu_vtable;
 static const AsBackendVTable switched_vtable;
 
-/* The same checks, in the same words, as the CPU encoder. */
-static gboolean
-check_request (const AsModel          *model,
-               const AsForwardRequest *req,
-               GError                **error)
-{
-  const AsConfig *c = model->config;
-  if (req->n < 1 || req->n > c->max_positions)
-    {
-      g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_INPUT,
-                   "%d tokens requested; this model takes 1 to %d", req->n, c->max_positions);
-      return FALSE;
-    }
-  for (int i = 0; i < req->n; i++)
-    if (req->ids[i] < 0 || req->ids[i] >= c->vocab_size ||
-        req->type_ids[i] < 0 || req->type_ids[i] >= c->type_vocab_size)
-      {
-        g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_INPUT,
-                     "token %d: id %d / type %d out of range (vocab %d, types %d)",
-                     i, req->ids[i], req->type_ids[i], c->vocab_size, c->type_vocab_size);
-        return FALSE;
-      }
-  return TRUE;
-}
-
 typedef struct {
   const AsForwardRequest *req;
   int                     delivered;
@@ -360,7 +335,7 @@ gpu_forward (AsBackend              *backend,
   GpuBackend *self = (GpuBackend *) backend;
   if (self->cpu != NULL)
     return as_backend_forward (self->cpu, req, final_hidden, error);
-  if (!check_request (backend->model, req, error))
+  if (!as_backend_check_request (backend->model, req, error))
     return FALSE;
 
   Trampoline t = { req, 0 };
@@ -406,7 +381,7 @@ gpu_layer_qkv (AsBackend              *backend,
                    "layer %d out of range (model has %d)", layer, c->n_layers);
       return FALSE;
     }
-  if (!check_request (backend->model, req, error))
+  if (!as_backend_check_request (backend->model, req, error))
     return FALSE;
 
   Trampoline t = { req, 0 };
