@@ -391,6 +391,27 @@ as_model_free (AsModel *model)
   g_free (model);
 }
 
+char **
+as_model_list_files (const AsModel *model)
+{
+  static const char *const names[] = {
+    "config.json", "model.safetensors", "tokenizer.json", "vocab.txt", "tokenizer_config.json",
+  };
+  if (model->st == NULL)
+    return NULL;
+  GPtrArray *files = g_ptr_array_new ();
+  for (guint i = 0; i < G_N_ELEMENTS (names); i++)
+    {
+      char *path = g_build_filename (model->dir, names[i], NULL);
+      if (g_file_test (path, G_FILE_TEST_EXISTS))
+        g_ptr_array_add (files, path);
+      else
+        g_free (path);
+    }
+  g_ptr_array_add (files, NULL);
+  return (char **) g_ptr_array_free (files, FALSE);
+}
+
 char *
 as_model_default_dir (void)
 {

@@ -61,6 +61,11 @@ AsModel *as_model_new_random    (const char  *preset,
                                  GError     **error);
 void     as_model_free          (AsModel     *model);
 
+/* The files of MODEL's folder that loading reads (those that exist), for
+ * writers that must never replace them. NULL for random-weight presets;
+ * otherwise NULL-terminated, g_strfreev. */
+char   **as_model_list_files    (const AsModel *model);
+
 /* The default model folder: $ATTNSCOPE_MODEL_DIR, the source tree's
  * data/models/all-MiniLM-L6-v2, or the installed copy, first that exists. */
 char    *as_model_default_dir   (void);
