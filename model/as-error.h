@@ -19,6 +19,7 @@ typedef enum {
   AS_MODEL_ERROR_INPUT,      /* bad text / request from the caller */
   AS_MODEL_ERROR_CANCELLED,  /* the caller's cancel flag was raised */
   AS_MODEL_ERROR_RESOURCES,  /* would not fit in memory */
+  AS_MODEL_ERROR_NOT_FINITE, /* a layer's attention came out NaN or infinite */
 } AsModelError;
 
 GQuark as_model_error_quark (void);

@@ -6,6 +6,7 @@
  */
 #include <json-glib/json-glib.h>
 #include <math.h>
+#include <string.h>
 
 #include "as-attention.h"
 #include "as-backend.h"
@@ -331,6 +332,46 @@ load_goldens (void)
   golden_inputs = json_object_get_array_member (json_node_get_object (json_parser_get_root (golden_parser)), "inputs");
 }
 
+/* Weights that are finite but overflow float32 in Q·K (scaled by 1e18, as a
+ * broken fine-tune can be) give NaN attention. The pass stops at that layer
+ * with an error naming it and its first head, and no non-finite layer ever
+ * reaches the caller. Random weights with MiniLM's shapes: no download. */
+static void
+test_not_finite_attention (void)
+{
+  g_autoptr(GError) error = NULL;
+  AsModel *big = as_model_new_random ("minilm-l6", 7, &error);
+  g_assert_no_error (error);
+  const int bad_layer = 2;
+  const gsize HH = (gsize) big->config->hidden * big->config->hidden;
+  float *q_w = (float *) big->layers[bad_layer].q_w;
+  float *k_w = (float *) big->layers[bad_layer].k_w;
+  for (gsize i = 0; i < HH; i++)
+    {
+      q_w[i] *= 1e18f;
+      k_w[i] *= 1e18f;
+    }
+  AsBackend *cpu = as_cpu_backend_new (big);
+  int ids[] = { 101, 7592, 1010, 2088, 999, 102 };
+  int types[G_N_ELEMENTS (ids)] = { 0 };
+  StreamState s = { .last_layer = -1 };
+  AsForwardRequest req = { .ids = ids, .type_ids = types, .n = G_N_ELEMENTS (ids),
+                           .on_layer = record_layer, .user_data = &s, .cancel = &s.cancel };
+  g_assert_false (as_backend_forward (cpu, &req, NULL, &error));
+  g_assert_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_NOT_FINITE);
+  g_assert_nonnull (strstr (error->message, "layer 3, head 1:"));
+  g_assert_cmpint (s.layers_seen, ==, bad_layer);
+
+  /* Without a layer callback the final hidden state is what gets checked. */
+  g_clear_error (&error);
+  g_autofree float *hidden = g_new (float, G_N_ELEMENTS (ids) * big->config->hidden);
+  AsForwardRequest quiet = { .ids = ids, .type_ids = types, .n = G_N_ELEMENTS (ids) };
+  g_assert_false (as_backend_forward (cpu, &quiet, hidden, &error));
+  g_assert_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_NOT_FINITE);
+  as_backend_free (cpu);
+  as_model_free (big);
+}
+
 int
 main (int    argc,
       char **argv)
@@ -359,6 +400,7 @@ main (int    argc,
   g_test_add_func ("/encoder/layer-qkv", test_layer_qkv_matches_attention);
   g_test_add_func ("/encoder/causal-mask", test_causal_mask);
   g_test_add_func ("/encoder/bad-requests", test_bad_requests);
+  g_test_add_func ("/encoder/not-finite-attention", test_not_finite_attention);
 
   int status = g_test_run ();
   as_backend_free (backend);
