@@ -771,7 +771,7 @@ bench_render (const BenchOptions *o,
     if (!render_row (o, &rows[i], o->thumb, o->head_size, error))
       return 1;
 
-  AsOutputFile *file = as_output_file_open (common->output ? common->output : "-", error);
+  AsOutputFile *file = as_cli_open_output (common, NULL, error);
   if (file == NULL)
     return 1;
   FILE *out = as_output_file_stream (file);
@@ -893,7 +893,7 @@ as_cli_bench (int    argc,
   GOptionEntry entries[] = {
     { "shape", 0, 0, G_OPTION_ARG_STRING, &o.shape, "Random weights with a preset's shapes (bert-base, bert-large, minilm-l6) instead of --model", "NAME" },
     { "lengths", 0, 0, G_OPTION_ARG_STRING, &o.lengths, "Token counts (default 16,32,64,128,256,512)", "N,N,…" },
-    { "threads", 't', 0, G_OPTION_ARG_INT, &o.threads, "Threads (default: OpenBLAS's, i.e. OPENBLAS_NUM_THREADS or the cores)", "N" },
+    { "threads", 0, 0, G_OPTION_ARG_INT, &o.threads, "Threads (default: OpenBLAS's, i.e. OPENBLAS_NUM_THREADS or the cores)", "N" },
     { "warmup", 0, 0, G_OPTION_ARG_INT, &o.warmup, "Untimed runs before each length (default 2)", "N" },
     { "runs", 0, 0, G_OPTION_ARG_INT, &o.min_runs, "At least this many timed runs (default 7)", "N" },
     { "max-runs", 0, 0, G_OPTION_ARG_INT, &o.max_runs, "At most this many timed runs (default 200)", "N" },
@@ -906,32 +906,43 @@ as_cli_bench (int    argc,
     { NULL }
   };
   g_autoptr(GOptionContext) ctx = g_option_context_new ("— time tokenization, first layer and the full forward pass");
-  g_autoptr(GError) error = NULL;
-  g_option_context_set_main_group (ctx, as_cli_common_group (&common));
+  GError *error = NULL;
   g_option_context_add_main_entries (ctx, entries, NULL);
+  as_cli_add_model_options (ctx, &common);
+  as_cli_add_device_options (ctx, &common);
+  as_cli_add_output_options (ctx, &common, NULL, "table (default) or json");
   g_option_context_set_summary (ctx,
     "Medians over repeated runs after warm-up, for 16 to 512 tokens, with the\n"
     "SGEMM rate OpenBLAS reaches in the same run. Formats: table (default), json.");
 
-  int status = 1;
+  int status = 0;   /* --render's */
   AsModel *model = NULL;
   AsBackend *backend = NULL;
   GArray *lengths = g_array_new (FALSE, FALSE, sizeof (int));
   BenchReport report = { 0 };
   AsOutputFile *file = NULL;
 
-  if (!g_option_context_parse (ctx, &argc, &argv, &error))
+  static const char *const formats[] = { "table", "json", NULL };
+  if (!as_cli_parse (ctx, &common, &argc, &argv, &error) ||
+      as_cli_format (&common, formats, &error) < 0)
     goto out;
+  if (o.json && common.format != NULL && g_strcmp0 (common.format, "json") != 0)
+    {
+      g_set_error (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                   "--json and --format %s contradict each other", common.format);
+      goto out;
+    }
   if (o.json)
     {
       g_free (common.format);
       common.format = g_strdup ("json");
     }
-  if (common.format != NULL && g_strcmp0 (common.format, "json") != 0 &&
-      g_strcmp0 (common.format, "table") != 0)
+  /* --render times painting only: model, device and lengths play no part. */
+  if (o.render && (o.shape != NULL || o.lengths != NULL || common.model_dir != NULL ||
+                   common.device != NULL || common.precision != NULL))
     {
-      g_set_error (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                   "--format: '%s' is not supported (table, json)", common.format);
+      g_set_error_literal (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                           "--render takes no --shape, --lengths, --model, --device or --precision");
       goto out;
     }
   if (o.shape != NULL && common.model_dir != NULL)
@@ -974,6 +985,9 @@ as_cli_bench (int    argc,
   if ((backend = as_cli_open_backend (&common, model, &error)) == NULL)
     goto out;
   report.backend_ms = (now_s () - t0) * 1e3;
+  /* Checked before the timing runs, so a bad -o fails at once. */
+  if ((file = as_cli_open_output (&common, model, &error)) == NULL)
+    goto out;
   /* What runs, not what was asked for (auto, or gpu that fell back): the
    * reference script picks PyTorch's device from this. */
   report.device = g_strcmp0 (backend->vtable->name, "cpu") == 0 ? "cpu" : "gpu";
@@ -1009,19 +1023,15 @@ as_cli_bench (int    argc,
     report.sgemm.best_gflops = MAX (report.sgemm.best_gflops, rates[k]);
   report.sgemm.gflops = median (rates, 10);
 
-  if ((file = as_output_file_open (common.output ? common.output : "-", &error)) == NULL)
-    goto out;
   if (g_strcmp0 (common.format, "json") == 0)
     write_json (as_output_file_stream (file), &report, &o);
   else
     write_table (as_output_file_stream (file), &report);
-  if (!as_output_file_commit (file, &error))
-    goto out;
-  status = 0;
+  as_output_file_commit (g_steal_pointer (&file), &error);
 
 out:
-  if (error != NULL)
-    g_printerr ("attnscope-cli bench: %s\n", error->message);
+  if (file != NULL)
+    as_output_file_abort (file);
   for (int i = 0; i < report.n_rows; i++)
     row_clear (&report.rows[i]);
   g_free (report.rows);
@@ -1032,5 +1042,5 @@ out:
   g_free (o.shape);
   g_free (o.lengths);
   as_cli_common_clear (&common);
-  return status;
+  return error != NULL ? as_cli_finish ("bench", error) : status;
 }

@@ -14,25 +14,6 @@ typedef struct {
   int   n;
 } DumpState;
 
-static void
-write_tokens (FILE             *out,
-              const AsEncoding *enc)
-{
-  fputs ("  \"tokens\": [\n", out);
-  for (int i = 0; i < enc->n_tokens; i++)
-    {
-      const AsToken *t = &enc->tokens[i];
-      fputs ("    {\"text\": ", out);
-      as_json_write_string (out, t->text);
-      fprintf (out, ", \"id\": %d, \"type_id\": %d, \"sequence\": %d, \"start\": %d, \"end\": %d, "
-               "\"special\": %s, \"continuation\": %s}%s\n",
-               t->id, t->type_id, t->sequence, t->start, t->end,
-               t->is_special ? "true" : "false", t->is_continuation ? "true" : "false",
-               i + 1 < enc->n_tokens ? "," : "");
-    }
-  fputs ("  ],\n", out);
-}
-
 /* Streams one layer as it arrives: [heads][rows][cols]. */
 static gboolean
 write_layer (int          layer,
@@ -142,6 +123,7 @@ static gboolean
 write_dump (FILE        *out,
             AsBackend   *backend,
             const char  *text,
+            gsize        text_len,
             const char  *pair,
             AsEncoding  *enc,
             GError     **error)
@@ -152,7 +134,7 @@ write_dump (FILE        *out,
   fputs ("{\n  \"model\": ", out);
   as_json_write_string (out, model->dir);
   fputs (",\n  \"text\": ", out);
-  as_json_write_string (out, text);
+  as_json_write_string_len (out, text, (gssize) text_len);
   fputs (",\n  \"pair\": ", out);
   if (pair != NULL)
     as_json_write_string (out, pair);
@@ -160,7 +142,7 @@ write_dump (FILE        *out,
     fputs ("null", out);
   fprintf (out, ",\n  \"truncated\": %s,\n  \"n_layers\": %d,\n  \"n_heads\": %d,\n  \"n_tokens\": %d,\n",
            enc->truncated ? "true" : "false", c->n_layers, c->n_heads, enc->n_tokens);
-  write_tokens (out, enc);
+  as_json_write_tokens (out, enc);
   fputs ("  \"attention\": [", out);
 
   int *ids = g_new (int, enc->n_tokens);
@@ -186,71 +168,66 @@ int
 as_cli_dump (int    argc,
              char **argv)
 {
+  static const char *const formats[] = { "json", "npy", NULL };
   AsCliCommon common = { 0 };
-  g_autoptr(GOptionContext) ctx = g_option_context_new ("TEXT — write tokens and all attention matrices");
-  g_autoptr(GError) error = NULL;
-  g_option_context_set_main_group (ctx, as_cli_common_group (&common));
+  g_autoptr(GOptionContext) ctx = g_option_context_new ("— write tokens and all attention matrices");
+  GError *error = NULL;
+  as_cli_add_model_options (ctx, &common);
+  as_cli_add_text_options (ctx, &common);
+  as_cli_add_device_options (ctx, &common);
+  as_cli_add_output_options (ctx, &common, NULL, "json (default) or npy");
   g_option_context_set_summary (ctx,
     "Formats: json (default): tokens and attention[layer][head][query][key];\n"
     "npy: the attention alone, a NumPy float32 array of shape (layers, heads, n, n)\n"
     "(numpy.load reads it; the tokens are in the JSON or 'tokenize' output).");
 
-  int status = 1;
   g_autofree char *text = NULL;
   gsize text_len = 0;
   AsModel *model = NULL;
   AsBackend *backend = NULL;
   AsEncoding *enc = NULL;
+  AsOutputFile *file = NULL;
+  int format;
 
-  if (!g_option_context_parse (ctx, &argc, &argv, &error) ||
-      (text = as_cli_common_text_len (&common, &text_len, &error)) == NULL)
-    goto out;
-  gboolean npy = g_strcmp0 (common.format, "npy") == 0;
-  if (common.format != NULL && !npy && g_strcmp0 (common.format, "json") != 0)
-    {
-      g_set_error (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                   "--format: '%s' is not supported (json, npy)", common.format);
-      goto out;
-    }
-  if ((model = as_cli_load_model (&common, &error)) == NULL ||
+  if (!as_cli_parse (ctx, &common, &argc, &argv, &error) ||
+      (format = as_cli_format (&common, formats, &error)) < 0 ||
+      !as_cli_check_text (&common, &error) ||
+      (model = as_cli_load_model (&common, &error)) == NULL ||
+      (file = as_cli_open_output (&common, model, &error)) == NULL ||
+      (text = as_cli_read_text (&common, model, &text_len, &error)) == NULL ||
       (backend = as_cli_open_backend (&common, model, &error)) == NULL)
     goto out;
+  if (model->tokenizer == NULL)
+    {
+      g_set_error (&error, G_FILE_ERROR, G_FILE_ERROR_INVAL, "model '%s' has no tokenizer", model->name);
+      goto out;
+    }
 
   enc = as_tokenizer_encode_len (model->tokenizer, text, (gssize) text_len, common.pair, -1,
                                  model->config->max_positions);
   as_cli_report_truncation (enc, model);
 
-  AsOutputFile *file = as_output_file_open (common.output, &error);
-  if (file == NULL)
-    {
-      /* The folder's name alone does not say which file was meant. */
-      g_prefix_error (&error, "%s: ", common.output);
-      goto out;
-    }
   FILE *stream = as_output_file_stream (file);
-  gboolean written = npy ? write_npy (stream, backend, enc, &error)
-                         : write_dump (stream, backend, text, common.pair, enc, &error);
-  if (written && ferror (stream))
+  gboolean written = format == 1 ? write_npy (stream, backend, enc, &error)
+                                 : write_dump (stream, backend, text, text_len, common.pair, enc, &error);
+  /* A layer callback stops the pass when a write fails; the cause is the
+   * write, not the stop. */
+  if (!as_output_file_check (file, NULL))
     {
-      g_set_error (&error, G_FILE_ERROR, G_FILE_ERROR_IO, "cannot write %s",
-                   common.output != NULL ? common.output : "standard output");
-      written = FALSE;
+      g_clear_error (&error);
+      as_output_file_check (file, &error);
     }
-  if (!written)
-    {
-      as_output_file_abort (file);
-      goto out;
-    }
-  if (!as_output_file_commit (file, &error))
-    goto out;
-  status = 0;
+  else if (!written && error == NULL)
+    g_set_error_literal (&error, G_FILE_ERROR, G_FILE_ERROR_FAILED, "the forward pass failed");
+  if (error == NULL)
+    as_output_file_commit (g_steal_pointer (&file), &error);
 
 out:
-  if (error != NULL)
-    g_printerr ("attnscope-cli dump: %s\n", error->message);
+  if (file != NULL)
+    as_output_file_abort (file);
   g_clear_pointer (&enc, as_encoding_free);
   as_backend_free (backend);
   as_model_free (model);
   as_cli_common_clear (&common);
-  return status;
+  return as_cli_finish ("dump", error);
 }

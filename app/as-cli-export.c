@@ -13,11 +13,13 @@
 
 #include "as-figure.h"
 
+#define UNSET G_MININT   /* --layer/--head not given */
+
 typedef struct {
   char     *text;
   char     *view;
-  int       layer;        /* 1-based */
-  int       head;         /* 1-based */
+  int       layer;        /* 1-based; UNSET when not given */
+  int       head;         /* 1-based; UNSET when not given */
   char     *width;
   char     *height;
   char     *colormap;
@@ -38,8 +40,8 @@ add_export_entries (GOptionContext *ctx,
   const GOptionEntry entries[] = {
     { "text", 't', 0, G_OPTION_ARG_STRING, &e->text, "The sentence (instead of positional TEXT)", "TEXT" },
     { "view", 0, 0, G_OPTION_ARG_STRING, &e->view, "head (default), layer, grid or mean", "VIEW" },
-    { "layer", 'l', 0, G_OPTION_ARG_INT, &e->layer, "Layer, counted from 1 (default 1)", "L" },
-    { "head", 'H', 0, G_OPTION_ARG_INT, &e->head, "Head, counted from 1 (default 1)", "H" },
+    { "layer", 'l', 0, G_OPTION_ARG_INT, &e->layer, "Layer, counted from 1 (default 1; not with --view grid)", "L" },
+    { "head", 'H', 0, G_OPTION_ARG_INT, &e->head, "Head, counted from 1 (default 1; --view head only)", "H" },
     { "width", 0, 0, G_OPTION_ARG_STRING, &e->width, "Width: 800 or 800px (pixels), 400pt, 5.5in", "SIZE" },
     { "height", 0, 0, G_OPTION_ARG_STRING, &e->height, "Height, as --width (default: the view's aspect)", "SIZE" },
     { "dpi", 0, 0, G_OPTION_ARG_DOUBLE, &e->dpi, "Pixels per inch between px and pt (default 96)", "DPI" },
@@ -113,6 +115,63 @@ apply_sizes (const ExportOptions  *e,
   return TRUE;
 }
 
+/* Options a view cannot honour are refused rather than ignored. */
+static gboolean
+check_view_options (const ExportOptions  *e,
+                    AsFigureView          view,
+                    GError              **error)
+{
+  const char *why = NULL;
+  if (e->keep_sums && !e->hide_special)
+    why = "--no-renormalize only applies with --hide-special";
+  else if (view == AS_FIGURE_GRID && (e->layer != UNSET || e->head != UNSET))
+    why = "--view grid draws every layer and head: leave out --layer and --head";
+  else if ((view == AS_FIGURE_LAYER || view == AS_FIGURE_MEAN) && e->head != UNSET)
+    why = view == AS_FIGURE_LAYER ? "--view layer draws every head of --layer: leave out --head"
+                                  : "--view mean averages every head of --layer: leave out --head";
+  if (why != NULL)
+    g_set_error_literal (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, why);
+  return why == NULL;
+}
+
+/* --format and -o's extension must agree; one of them must say. */
+static gboolean
+resolve_format (const AsCliCommon  *common,
+                AsFigureFormat     *format,
+                GError            **error)
+{
+  int named = common->format != NULL ? as_figure_format_from_name (common->format) : AS_FORMAT_AUTO;
+  if (named < 0)
+    {
+      g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                   "--format: '%s' is not one of png, svg, pdf", common->format);
+      return FALSE;
+    }
+  if (common->output == NULL)
+    {
+      g_set_error_literal (error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,
+                           "no output file: give -o FILE (.png, .svg or .pdf), or -o - with --format");
+      return FALSE;
+    }
+  AsFigureFormat from_path = g_strcmp0 (common->output, "-") == 0
+                               ? AS_FORMAT_AUTO : as_figure_format_from_path (common->output);
+  if (named != AS_FORMAT_AUTO && from_path != AS_FORMAT_AUTO && named != (int) from_path)
+    {
+      g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                   "--format %s does not match the name '%s': rename it or leave out --format",
+                   common->format, common->output);
+      return FALSE;
+    }
+  *format = named != AS_FORMAT_AUTO ? (AsFigureFormat) named : from_path;
+  if (*format == AS_FORMAT_AUTO)
+    {
+      g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,
+                   "cannot tell the format of '%s': give --format png, svg or pdf", common->output);
+      return FALSE;
+    }
+  return TRUE;
+}
+
 static gboolean
 apply_options (const ExportOptions  *e,
                const AsCliCommon    *common,
@@ -123,7 +182,6 @@ apply_options (const ExportOptions  *e,
   as_figure_options_init (o);
   int view = e->view != NULL ? as_figure_view_from_name (e->view) : AS_FIGURE_HEAD;
   int colormap = e->colormap != NULL ? as_colormap_from_name (e->colormap) : AS_COLORMAP_VIRIDIS;
-  int format_id = common->format != NULL ? as_figure_format_from_name (common->format) : AS_FORMAT_AUTO;
   if (view < 0)
     {
       g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
@@ -141,57 +199,81 @@ apply_options (const ExportOptions  *e,
       g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, "--dpi: %g is outside 10 to 2400", e->dpi);
       return FALSE;
     }
+  if ((e->layer != UNSET && e->layer < 1) || (e->head != UNSET && e->head < 1))
+    {
+      g_set_error_literal (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                           "--layer and --head count from 1");
+      return FALSE;
+    }
+  if (!check_view_options (e, (AsFigureView) view, error) || !resolve_format (common, format, error))
+    return FALSE;
   o->view = (AsFigureView) view;
   o->colormap = (AsColormapId) colormap;
-  *format = (AsFigureFormat) format_id;
   if (e->dpi > 0)
     o->dpi = e->dpi;
-  o->layer = e->layer - 1;
-  o->head = e->head - 1;
+  o->layer = e->layer != UNSET ? e->layer - 1 : 0;
+  o->head = e->head != UNSET ? e->head - 1 : 0;
   o->annotate = e->annotate;
   o->hide_special = e->hide_special;
   o->renormalize = !e->keep_sums;
   o->word_level = e->word_level;
   o->dark = e->dark;
   o->title = !e->no_title;
-  if (!apply_sizes (e, o, error))
-    return FALSE;
-
-  if (format_id < 0)
-    {
-      g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                   "--format: '%s' is not one of png, svg, pdf", common->format);
-      return FALSE;
-    }
-  if (common->output == NULL)
-    {
-      g_set_error_literal (error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,
-                           "no output file: give -o FILE (.png, .svg or .pdf)");
-      return FALSE;
-    }
-  if (*format == AS_FORMAT_AUTO && as_figure_format_from_path (common->output) == AS_FORMAT_AUTO)
-    {
-      g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,
-                   "cannot tell the format of '%s': give --format png, svg or pdf", common->output);
-      return FALSE;
-    }
-  return TRUE;
+  return apply_sizes (e, o, error);
 }
 
-static char *
-export_text (ExportOptions  *e,
-             AsCliCommon    *common,
-             GError        **error)
+/* --text is one more way to give sentence A; it joins the positional words. */
+static gboolean
+take_text_option (ExportOptions  *e,
+                  AsCliCommon    *common,
+                  GError        **error)
 {
   if (e->text == NULL)
-    return as_cli_common_text (common, error);
+    return TRUE;
   if ((common->rest != NULL && common->rest[0] != NULL) || common->text_file != NULL)
     {
       g_set_error_literal (error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,
                            "give the text once: --text, --text-file or as arguments");
+      return FALSE;
+    }
+  g_strfreev (common->rest);
+  common->rest = g_new0 (char *, 2);
+  common->rest[0] = g_steal_pointer (&e->text);
+  return TRUE;
+}
+
+/* Tokenizes with the text's length (a file may hold NUL bytes) and runs
+ * the model on the ids. */
+static AsAttention *
+compute (AsBackend   *backend,
+         const char  *text,
+         gsize        text_len,
+         const char  *pair,
+         GError     **error)
+{
+  const AsModel *model = backend->model;
+  if (model->tokenizer == NULL)
+    {
+      g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_INVAL, "model '%s' has no tokenizer", model->name);
       return NULL;
     }
-  return g_strdup (e->text);
+  AsEncoding *enc = as_tokenizer_encode_len (model->tokenizer, text, (gssize) text_len, pair, -1,
+                                             model->config->max_positions);
+  int *ids = g_new (int, enc->n_tokens);
+  int *types = g_new (int, enc->n_tokens);
+  for (int i = 0; i < enc->n_tokens; i++)
+    {
+      ids[i] = enc->tokens[i].id;
+      types[i] = enc->tokens[i].type_id;
+    }
+  AsAttention *a = as_attention_compute_ids (backend, ids, types, enc->n_tokens, error);
+  g_free (ids);
+  g_free (types);
+  if (a == NULL)
+    as_encoding_free (enc);
+  else
+    a->encoding = enc;
+  return a;
 }
 
 /* One JSON object per heatmap, layers and heads counted from 1 as above. */
@@ -217,10 +299,16 @@ as_cli_export (int    argc,
                char **argv)
 {
   AsCliCommon common = { 0 };
-  ExportOptions e = { .layer = 1, .head = 1 };
+  ExportOptions e = { .layer = UNSET, .head = UNSET };
   g_autoptr(GOptionContext) ctx = g_option_context_new ("— draw attention heatmaps to PNG, SVG or PDF");
-  g_autoptr(GError) error = NULL;
-  g_option_context_set_main_group (ctx, as_cli_common_group (&common));
+  GError *error = NULL;
+  as_cli_add_model_options (ctx, &common);
+  as_cli_add_text_options (ctx, &common);
+  as_cli_add_device_options (ctx, &common);
+  as_cli_add_output_options (ctx, &common,
+                             "Write the figure to FILE (required; - for standard output with --format); "
+                             "it appears whole or not at all",
+                             "png, svg or pdf (default: from -o's extension)");
   add_export_entries (ctx, &e);
   g_option_context_set_summary (ctx,
     "Views: head (one head with token labels), layer (all heads of --layer),\n"
@@ -229,22 +317,25 @@ as_cli_export (int    argc,
     "Formats: png, svg, pdf (from -o's extension, or --format). SVG and PDF\n"
     "cells are vector rectangles. The file appears whole or not at all.");
 
-  int status = 1;
   g_autofree char *text = NULL;
+  gsize text_len = 0;
   AsModel *model = NULL;
   AsBackend *backend = NULL;
   AsAttention *attention = NULL;
+  AsOutputFile *file = NULL;
   AsFigureOptions options;
   AsFigureFormat format;
   GArray *panels = NULL;
 
-  if (!g_option_context_parse (ctx, &argc, &argv, &error) ||
+  if (!as_cli_parse (ctx, &common, &argc, &argv, &error) ||
+      !take_text_option (&e, &common, &error) ||
       !apply_options (&e, &common, &options, &format, &error) ||
-      (text = export_text (&e, &common, &error)) == NULL)
-    goto out;
-  if ((model = as_cli_load_model (&common, &error)) == NULL ||
+      !as_cli_check_text (&common, &error) ||
+      (model = as_cli_load_model (&common, &error)) == NULL ||
+      (file = as_cli_open_output (&common, model, &error)) == NULL ||
+      (text = as_cli_read_text (&common, model, &text_len, &error)) == NULL ||
       (backend = as_cli_open_backend (&common, model, &error)) == NULL ||
-      (attention = as_attention_compute (backend, text, common.pair, &error)) == NULL)
+      (attention = compute (backend, text, text_len, common.pair, &error)) == NULL)
     goto out;
   as_cli_report_truncation (attention->encoding, model);
 
@@ -252,15 +343,15 @@ as_cli_export (int    argc,
   options.text_a = text;
   options.text_b = common.pair;
   panels = g_array_new (FALSE, FALSE, sizeof (AsFigurePanel));
-  if (!as_figure_save (attention, &options, common.output, format, panels, &error))
+  if (!as_figure_write (attention, &options, file, format, panels, &error) ||
+      !as_output_file_commit (g_steal_pointer (&file), &error))
     goto out;
   if (e.print_layout)
     print_layout (g_strcmp0 (common.output, "-") == 0 ? stderr : stdout, panels);
-  status = 0;
 
 out:
-  if (error != NULL)
-    g_printerr ("attnscope-cli export: %s\n", error->message);
+  if (file != NULL)
+    as_output_file_abort (file);
   if (panels != NULL)
     g_array_unref (panels);
   as_attention_free (attention);
@@ -268,7 +359,7 @@ out:
   as_model_free (model);
   export_options_clear (&e);
   as_cli_common_clear (&common);
-  return status;
+  return as_cli_finish ("export", error);
 }
 
 #else /* !AS_HAVE_RENDER */
@@ -277,9 +368,9 @@ int
 as_cli_export (int    argc,
                char **argv)
 {
-  g_printerr ("attnscope-cli export: this build has no Cairo/Pango (install libcairo2-dev "
+  g_printerr ("attnscope-cli: error: export: this build has no Cairo/Pango (install libcairo2-dev "
               "and libpango1.0-dev, then rebuild)\n");
-  return 2;
+  return 1;
 }
 
 #endif

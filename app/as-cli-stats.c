@@ -38,31 +38,34 @@ add_layer (int          layer,
   return TRUE;
 }
 
+/* A corpus far larger than any run can get through in a day is a mistake;
+ * reading it whole would only exhaust memory. */
+#define CORPUS_CAP_MB 256
+
 /* The corpus as inputs: non-blank lines, CR stripped. Returns a
  * NULL-terminated array of lines (owned by the returned strv). */
 static char **
 read_corpus (const char  *path,
+             int          limit,
              GError     **error)
 {
-  g_autofree char *data = NULL;
+  const char *name = g_strcmp0 (path, "-") == 0 ? "standard input" : path;
   gsize len = 0;
-  if (g_strcmp0 (path, "-") == 0)
-    {
-      GString *s = g_string_new (NULL);
-      char buf[65536];
-      size_t got;
-      while ((got = fread (buf, 1, sizeof buf, stdin)) > 0)
-        g_string_append_len (s, buf, (gssize) got);
-      len = s->len;
-      data = g_string_free (s, FALSE);
-    }
-  else if (!g_file_get_contents (path, &data, &len, error))
+  gboolean cut = FALSE;
+  g_autofree char *data = as_cli_read_capped (path, (gsize) CORPUS_CAP_MB << 20, &len, &cut, error);
+  if (data == NULL)
     return NULL;
   if (memchr (data, '\0', len) != NULL)
     {
       g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
-                   "%s: holds NUL bytes; expected text, one sentence per line", path);
+                   "%s: holds NUL bytes; expected text, one sentence per line", name);
       return NULL;
+    }
+  if (cut)
+    {
+      /* A line cut in two is not an input. */
+      char *last = strrchr (data, '\n');
+      *(last != NULL ? last : data) = '\0';
     }
 
   char **raw = g_strsplit (data, "\n", -1);
@@ -82,6 +85,14 @@ read_corpus (const char  *path,
         g_ptr_array_add (lines, line);
     }
   g_free (raw);   /* the strings moved to LINES or were freed */
+  if (cut && (limit == 0 || (int) lines->len < limit))
+    {
+      g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_FAILED,
+                   "%s: more than %d MiB of text; split the corpus or use --limit", name, CORPUS_CAP_MB);
+      g_ptr_array_set_free_func (lines, g_free);
+      g_ptr_array_free (lines, TRUE);
+      return NULL;
+    }
   g_ptr_array_add (lines, NULL);
   return (char **) g_ptr_array_free (lines, FALSE);
 }
@@ -254,12 +265,12 @@ write_csv (FILE          *out,
           for (int p = 0; p < AS_N_PATTERNS; p++)
             shares[p] = as_head_stats_sum_pattern_share (s->sum, l, h, p);
           char head[16];
-          g_snprintf (head, sizeof head, "%d", h);
-          write_csv_row (out, l, head, s->sum->n_inputs, m,
+          g_snprintf (head, sizeof head, "%d", h + 1);
+          write_csv_row (out, l + 1, head, s->sum->n_inputs, m,
                          as_pattern_to_string (as_head_stats_pattern (m)), shares);
         }
       if (per_layer)
-        write_csv_row (out, l, "mean", s->sum->n_inputs, &s->layer_mean[l], "",
+        write_csv_row (out, l + 1, "mean", s->sum->n_inputs, &s->layer_mean[l], "",
                        &s->layer_share[l * AS_N_PATTERNS]);
     }
 }
@@ -315,7 +326,7 @@ write_json (FILE          *out,
         double shares[AS_N_PATTERNS];
         for (int p = 0; p < AS_N_PATTERNS; p++)
           shares[p] = as_head_stats_sum_pattern_share (s->sum, l, h, p);
-        fprintf (out, "    {\"layer\": %d, \"head\": %d", l, h);
+        fprintf (out, "    {\"layer\": %d, \"head\": %d", l + 1, h + 1);
         write_json_stats (out, m);
         fprintf (out, ", \"pattern\": \"%s\"", as_pattern_to_string (as_head_stats_pattern (m)));
         write_json_shares (out, "pattern_share", shares);
@@ -327,7 +338,7 @@ write_json (FILE          *out,
       fputs (",\n  \"layers\": [\n", out);
       for (int l = 0; l < s->n_layers; l++)
         {
-          fprintf (out, "    {\"layer\": %d", l);
+          fprintf (out, "    {\"layer\": %d", l + 1);
           write_json_stats (out, &s->layer_mean[l]);
           fputs (", \"pattern_heads\": {", out);
           for (int p = 0; p < AS_N_PATTERNS; p++)
@@ -348,12 +359,13 @@ int
 as_cli_stats (int    argc,
               char **argv)
 {
+  static const char *const formats[] = { "csv", "json", NULL };
   AsCliCommon common = { 0 };
   g_autofree char *corpus = NULL;
   gboolean per_layer = FALSE;
   int limit = 0;
   GOptionEntry entries[] = {
-    { "corpus", 'c', 0, G_OPTION_ARG_FILENAME, &corpus,
+    { "corpus", 0, 0, G_OPTION_ARG_FILENAME, &corpus,
       "Text file, one input per line (blank lines skipped; A<TAB>B is a pair; - for stdin)", "FILE" },
     { "per-layer", 0, 0, G_OPTION_ARG_NONE, &per_layer,
       "Also write each layer's mean over heads", NULL },
@@ -361,49 +373,36 @@ as_cli_stats (int    argc,
     { NULL }
   };
   g_autoptr(GOptionContext) ctx = g_option_context_new ("— per-head attention statistics over a corpus");
-  g_autoptr(GError) error = NULL;
-  g_option_context_set_main_group (ctx, as_cli_common_group (&common));
+  GError *error = NULL;
   g_option_context_add_main_entries (ctx, entries, NULL);
+  as_cli_add_model_options (ctx, &common);
+  as_cli_add_device_options (ctx, &common);
+  as_cli_add_output_options (ctx, &common, NULL, "csv (default) or json");
   g_option_context_set_summary (ctx,
-    "Formats: csv (default), json. One row per (layer, head), both 0-based, with the\n"
-    "mean over corpus lines of: entropy (nats, smoothed), attention to [CLS], [SEP],\n"
-    "punctuation, self, previous and next token, mean attention distance (tokens),\n"
-    "confidence (mean row maximum), block (pairs only), the pattern label of the means\n"
-    "and the share of lines that got each label. --per-layer adds a row per layer\n"
-    "(head = mean) averaging its heads. Definitions: model/as-head-stats.h.\n"
+    "Formats: csv (default), json. One row per (layer, head), both counted from 1,\n"
+    "with the mean over corpus lines of: entropy (nats, smoothed), attention to [CLS],\n"
+    "[SEP], punctuation, self, previous and next token, mean attention distance\n"
+    "(tokens), confidence (mean row maximum), block (pairs only), the pattern label of\n"
+    "the means and the share of lines that got each label. --per-layer adds a row per\n"
+    "layer (head = mean) averaging its heads. Definitions: model/as-head-stats.h.\n"
     "Progress goes to stderr.");
 
-  int status = 1;
   char **lines = NULL;
   AsModel *model = NULL;
   AsBackend *backend = NULL;
   AsHeadStatsSum *sum = NULL;
   AsHeadStats *layer_stats = NULL;
+  AsOutputFile *file = NULL;
   char *where = NULL;
-  gboolean json = FALSE;
+  int format;
 
-  if (!g_option_context_parse (ctx, &argc, &argv, &error))
+  if (!as_cli_parse (ctx, &common, &argc, &argv, &error) ||
+      (format = as_cli_format (&common, formats, &error)) < 0)
     goto out;
   if (corpus == NULL)
     {
       g_set_error_literal (&error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,
                            "--corpus FILE is required (one sentence per line)");
-      goto out;
-    }
-  if (common.pair != NULL || common.text_file != NULL || common.rest != NULL)
-    {
-      g_set_error_literal (&error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,
-                           "stats reads its inputs from --corpus only (pairs as A<TAB>B lines)");
-      goto out;
-    }
-  if (common.format == NULL || g_strcmp0 (common.format, "csv") == 0)
-    json = FALSE;
-  else if (g_strcmp0 (common.format, "json") == 0)
-    json = TRUE;
-  else
-    {
-      g_set_error (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                   "--format: '%s' is not supported (csv, json)", common.format);
       goto out;
     }
   if (limit < 0)
@@ -412,7 +411,10 @@ as_cli_stats (int    argc,
                            "--limit: must be 0 (all) or more");
       goto out;
     }
-  if ((lines = read_corpus (corpus, &error)) == NULL)
+  /* The output is checked before the corpus runs, so a bad -o fails at once. */
+  if ((model = as_cli_load_model (&common, &error)) == NULL ||
+      (file = as_cli_open_output (&common, model, &error)) == NULL ||
+      (lines = read_corpus (corpus, limit, &error)) == NULL)
     goto out;
   int n_lines = (int) g_strv_length (lines);
   if (limit > 0 && limit < n_lines)
@@ -422,12 +424,11 @@ as_cli_stats (int    argc,
       g_set_error (&error, G_FILE_ERROR, G_FILE_ERROR_INVAL, "%s: no non-blank lines", corpus);
       goto out;
     }
-  if ((model = as_cli_load_model (&common, &error)) == NULL ||
-      (backend = as_cli_open_backend (&common, model, &error)) == NULL)
+  if ((backend = as_cli_open_backend (&common, model, &error)) == NULL)
     goto out;
   if (model->tokenizer == NULL)
     {
-      g_set_error (&error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,
+      g_set_error (&error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
                    "model '%s' has no tokenizer", model->name);
       goto out;
     }
@@ -492,31 +493,17 @@ as_cli_stats (int    argc,
 
   Summary summary;
   summary_init (&summary, sum);
-  AsOutputFile *file = as_output_file_open (common.output, &error);
-  if (file == NULL)
-    {
-      summary_clear (&summary);
-      goto out;
-    }
   FILE *fp = as_output_file_stream (file);
-  if (json)
+  if (format == 1)
     write_json (fp, &summary, per_layer, model->dir, corpus, tokens, truncated);
   else
     write_csv (fp, &summary, per_layer);
   summary_clear (&summary);
-  if (ferror (fp))
-    {
-      g_set_error_literal (&error, G_FILE_ERROR, G_FILE_ERROR_IO, "write failed");
-      as_output_file_abort (file);
-      goto out;
-    }
-  if (!as_output_file_commit (file, &error))
-    goto out;
-  status = 0;
+  as_output_file_commit (g_steal_pointer (&file), &error);
 
 out:
-  if (error != NULL)
-    g_printerr ("attnscope-cli stats: %s\n", error->message);
+  if (file != NULL)
+    as_output_file_abort (file);
   g_free (layer_stats);
   g_free (where);
   as_head_stats_sum_free (sum);
@@ -524,5 +511,5 @@ out:
   as_model_free (model);
   g_strfreev (lines);
   as_cli_common_clear (&common);
-  return status;
+  return as_cli_finish ("stats", error);
 }

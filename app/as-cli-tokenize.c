@@ -1,11 +1,15 @@
-/* attnscope-cli tokenize — tokens as the model sees them, with ids and spans. */
+/* attnscope-cli tokenize — tokens as the model sees them, with ids and spans,
+ * as a table or as JSON. */
 #include "as-cli.h"
 
 #include <stdio.h>
 
+#include "as-json-writer.h"
+
 /* One line per token: index, token, id, type id, and the input it covers. */
 static void
-print_token (const AsToken *t,
+print_token (FILE          *out,
+             const AsToken *t,
              int            index,
              const char    *text_a,
              const char    *text_b)
@@ -13,48 +17,96 @@ print_token (const AsToken *t,
   const char *source = t->sequence == 1 ? text_b : text_a;
   if (t->start < 0 || source == NULL)
     {
-      g_print ("%4d  %-16s %6d  %d\n", index, t->text, t->id, t->type_id);
+      fprintf (out, "%4d  %-16s %6d  %d\n", index, t->text, t->id, t->type_id);
       return;
     }
   g_autofree char *raw = g_strndup (source + t->start, t->end - t->start);
   g_autofree char *span = g_utf8_make_valid (raw, -1);
-  g_print ("%4d  %-16s %6d  %d  %c[%d,%d) \"%s\"\n", index, t->text, t->id, t->type_id,
+  fprintf (out, "%4d  %-16s %6d  %d  %c[%d,%d) \"%s\"\n", index, t->text, t->id, t->type_id,
            t->sequence == 1 ? 'B' : 'A', t->start, t->end, span);
+}
+
+static void
+write_table (FILE             *out,
+             const AsEncoding *enc,
+             const char       *text,
+             const char       *pair)
+{
+  for (int i = 0; i < enc->n_tokens; i++)
+    print_token (out, &enc->tokens[i], i, text, pair);
+  fprintf (out, "%d tokens\n", enc->n_tokens);
+}
+
+static void
+write_json (FILE             *out,
+            const AsModel    *model,
+            const AsEncoding *enc,
+            const char       *text,
+            gsize             text_len,
+            const char       *pair)
+{
+  fputs ("{\n  \"model\": ", out);
+  as_json_write_string (out, model->dir);
+  fputs (",\n  \"text\": ", out);
+  as_json_write_string_len (out, text, (gssize) text_len);
+  fputs (",\n  \"pair\": ", out);
+  if (pair != NULL)
+    as_json_write_string (out, pair);
+  else
+    fputs ("null", out);
+  fprintf (out, ",\n  \"truncated\": %s,\n  \"n_tokens\": %d,\n",
+           enc->truncated ? "true" : "false", enc->n_tokens);
+  as_json_write_tokens (out, enc);
+  fprintf (out, "  \"max_positions\": %d\n}\n", model->config->max_positions);
 }
 
 int
 as_cli_tokenize (int    argc,
                  char **argv)
 {
+  static const char *const formats[] = { "table", "json", NULL };
   AsCliCommon common = { 0 };
-  g_autoptr(GOptionContext) ctx = g_option_context_new ("TEXT — print tokens, ids and byte spans");
-  g_autoptr(GError) error = NULL;
-  g_option_context_set_main_group (ctx, as_cli_common_group (&common));
+  g_autoptr(GOptionContext) ctx = g_option_context_new ("— print tokens, ids and byte spans");
+  GError *error = NULL;
+  as_cli_add_model_options (ctx, &common);
+  as_cli_add_text_options (ctx, &common);
+  as_cli_add_output_options (ctx, &common, NULL, "table (default) or json (tokens, ids, type ids, byte spans)");
 
-  int status = 1;
   g_autofree char *text = NULL;
   gsize text_len = 0;
   AsModel *model = NULL;
+  AsOutputFile *file = NULL;
+  AsEncoding *enc = NULL;
+  int format;
 
-  if (!g_option_context_parse (ctx, &argc, &argv, &error) ||
-      (text = as_cli_common_text_len (&common, &text_len, &error)) == NULL ||
-      (model = as_cli_load_model (&common, &error)) == NULL)
+  if (!as_cli_parse (ctx, &common, &argc, &argv, &error) ||
+      (format = as_cli_format (&common, formats, &error)) < 0 ||
+      !as_cli_check_text (&common, &error) ||
+      (model = as_cli_load_model (&common, &error)) == NULL ||
+      (file = as_cli_open_output (&common, model, &error)) == NULL ||
+      (text = as_cli_read_text (&common, model, &text_len, &error)) == NULL)
+    goto out;
+  if (model->tokenizer == NULL)
     {
-      g_printerr ("attnscope-cli tokenize: %s\n", error->message);
+      g_set_error (&error, G_FILE_ERROR, G_FILE_ERROR_INVAL, "model '%s' has no tokenizer", model->name);
       goto out;
     }
 
-  AsEncoding *enc = as_tokenizer_encode_len (model->tokenizer, text, (gssize) text_len, common.pair, -1,
-                                         model->config->max_positions);
+  enc = as_tokenizer_encode_len (model->tokenizer, text, (gssize) text_len, common.pair, -1,
+                                 model->config->max_positions);
   as_cli_report_truncation (enc, model);
-  for (int i = 0; i < enc->n_tokens; i++)
-    print_token (&enc->tokens[i], i, text, common.pair);
-  g_print ("%d tokens\n", enc->n_tokens);
-  as_encoding_free (enc);
-  status = 0;
+  FILE *out = as_output_file_stream (file);
+  if (format == 1)
+    write_json (out, model, enc, text, text_len, common.pair);
+  else
+    write_table (out, enc, text, common.pair);
+  as_output_file_commit (g_steal_pointer (&file), &error);
 
 out:
+  if (file != NULL)
+    as_output_file_abort (file);
+  g_clear_pointer (&enc, as_encoding_free);
   as_model_free (model);
   as_cli_common_clear (&common);
-  return status;
+  return as_cli_finish ("tokenize", error);
 }

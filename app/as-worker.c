@@ -127,6 +127,8 @@ typedef struct {
   /* Worker thread only. */
   AsModel        *model;
   AsBackend      *backend;
+  AsDevice        backend_device; /* what BACKEND was opened for */
+  char           *switch_notice; /* the GPU gave up during the last pass: why */
 } WorkerShared;
 
 static void
@@ -153,6 +155,7 @@ shared_unref (WorkerShared *s)
     return;
   g_clear_pointer (&s->backend, as_backend_free);
   g_clear_pointer (&s->model, as_model_free);
+  g_free (s->switch_notice);
   g_free (s->pending_load);
   for (int c = 0; c < AS_N_CHANNELS; c++)
     analysis_job_free (s->pending_job[c]);
@@ -179,6 +182,7 @@ struct _AsWorker
   char         *backend_name;
   char         *backend_kind;    /* "cpu" or "cuda" */
   char         *backend_notice;  /* why the device asked for is not used */
+  int           backend_fallback; /* AsGpuError behind BACKEND_NOTICE, or -1 */
   float        *pos_emb;         /* [pos_n, pos_hidden], the loaded model's */
   int           pos_n;
   int           pos_hidden;
@@ -203,6 +207,7 @@ enum {
   CHANNEL_FINISHED,
   CHANNEL_FAILED,
   QKV_READY,
+  BACKEND_SWITCHED,
   N_SIGNALS
 };
 
@@ -219,6 +224,7 @@ typedef enum {
   POST_FINISHED,
   POST_ANALYSIS_FAILED,
   POST_QKV,
+  POST_SWITCHED,
 } PostKind;
 
 typedef struct {
@@ -234,6 +240,8 @@ typedef struct {
   char         *backend;
   char         *notice;
   char         *backend_kind;
+  int           fallback;  /* AsGpuError, or -1: POST_LOADED, POST_SWITCHED */
+  AsDevice      asked;     /* the device the load was made for */
   float        *pos_emb;   /* [max_positions, hidden] copy, POST_LOADED */
   int           pos_n;
   int           pos_hidden;
@@ -338,6 +346,30 @@ deliver_analysis (AsWorker *self,
     }
 }
 
+/* The backend now in use, from a load or a switch to the CPU mid-pass. */
+static void
+set_backend (AsWorker *self,
+             Post     *p)
+{
+  g_free (self->backend_name);
+  self->backend_name = g_strdup (p->backend);
+  g_free (self->backend_notice);
+  self->backend_notice = g_strdup (p->notice);
+  g_free (self->backend_kind);
+  self->backend_kind = g_strdup (p->backend_kind);
+  self->backend_fallback = p->fallback;
+  /* Asked for the GPU by name and got the CPU: the choice becomes the CPU,
+   * so a device menu shows what runs and the next model does not fail the
+   * same way again. Not when the user has asked for something else since. */
+  if (p->fallback >= 0 && p->asked == AS_DEVICE_GPU && self->device == AS_DEVICE_GPU)
+    {
+      self->device = AS_DEVICE_CPU;
+      g_mutex_lock (&self->shared->mutex);
+      self->shared->device = AS_DEVICE_CPU;
+      g_mutex_unlock (&self->shared->mutex);
+    }
+}
+
 static gboolean
 deliver (gpointer data)
 {
@@ -355,19 +387,21 @@ deliver (gpointer data)
       self->loads_pending--;
       g_free (self->model_dir);
       g_free (self->model_name);
-      g_free (self->backend_name);
       self->model_dir = g_strdup (p->dir);
       self->model_name = g_strdup (p->text);
-      self->backend_name = g_strdup (p->backend);
-      g_free (self->backend_notice);
-      self->backend_notice = g_strdup (p->notice);
-      g_free (self->backend_kind);
-      self->backend_kind = g_strdup (p->backend_kind);
+      set_backend (self, p);
       g_free (self->pos_emb);
       self->pos_emb = g_steal_pointer (&p->pos_emb);
       self->pos_n = p->pos_n;
       self->pos_hidden = p->pos_hidden;
       g_signal_emit (self, signals[MODEL_LOADED], 0, p->dir, p->text);
+      break;
+    case POST_SWITCHED:
+      if (self->backend_kind != NULL)
+        {
+          set_backend (self, p);
+          g_signal_emit (self, signals[BACKEND_SWITCHED], 0);
+        }
       break;
     case POST_LOAD_FAILED:
       self->loads_pending--;
@@ -420,6 +454,73 @@ post_progress (WorkerShared *s,
 
 /* ---- the worker thread -------------------------------------------------- */
 
+/* A GPU backend that gives up during a pass calls this on the worker thread;
+ * the pass itself goes on on the CPU. Kept for the worker to act on once
+ * the pass is over (see after_pass). */
+static void
+on_gpu_notice (const char *notice,
+               gpointer    user_data)
+{
+  WorkerShared *s = user_data;
+  g_free (s->switch_notice);
+  s->switch_notice = g_strdup (notice);
+}
+
+/* The AsGpuError behind a switch notice: the backend's notices start with
+ * the plain reason it maps each CUDA status to. */
+static int
+switch_reason (const char *notice)
+{
+  return strstr (notice, "not enough GPU memory") != NULL ? AS_GPU_ERROR_OUT_OF_MEMORY
+                                                          : AS_GPU_ERROR_FAILED;
+}
+
+/* The backend for DEVICE. Not as_backend_open: the window words the reason
+ * for the user, so it needs the AsGpuError code, not only the text. */
+static AsBackend *
+open_backend (WorkerShared  *s,
+              AsModel       *model,
+              AsDevice       device,
+              char         **notice,
+              int           *fallback)
+{
+  if (device == AS_DEVICE_CPU)
+    return as_cpu_backend_new (model);
+
+  AsGpuOptions options;
+  as_gpu_options_init (&options);
+  options.on_notice = on_gpu_notice;
+  options.notice_data = s;
+  g_autoptr(GError) why = NULL;
+  AsBackend *gpu = as_gpu_backend_new (model, &options, &why);
+  if (gpu != NULL)
+    return gpu;
+  *notice = g_strdup_printf ("GPU unavailable, using the CPU: %s", why->message);
+  *fallback = why->domain == AS_GPU_ERROR ? why->code : AS_GPU_ERROR_FAILED;
+  return as_cpu_backend_new (model);
+}
+
+/* After a pass on the GPU backend that made it switch to the CPU: a plain
+ * CPU backend replaces it (the GPU one keeps nothing worth having), and the
+ * main thread hears why. */
+static void
+after_pass (WorkerShared *s)
+{
+  if (s->switch_notice == NULL)
+    return;
+  g_clear_pointer (&s->backend, as_backend_free);
+  s->backend = as_cpu_backend_new (s->model);
+
+  Post *p = post_new (s, POST_SWITCHED);
+  p->notice = g_steal_pointer (&s->switch_notice);
+  p->fallback = switch_reason (p->notice);
+  p->asked = s->backend_device;
+  p->backend = as_backend_describe (s->backend);
+  p->backend_kind = g_strdup (as_backend_get_name (s->backend));
+  g_message ("%s", p->notice);
+  post (p);
+}
+
 static void
 run_load (WorkerShared *s,
           const char   *dir)
@@ -448,17 +549,17 @@ run_load (WorkerShared *s,
 
   AsBackend *backend = NULL;
   g_autofree char *notice = NULL;
+  int fallback = -1;
+  g_mutex_lock (&s->mutex);
+  AsDevice device = s->device;
+  g_mutex_unlock (&s->mutex);
   if (model != NULL)
     {
       post_progress (s, dir, "Warming up", 0.8);
       /* The device asked for (as_worker_set_device) when it works, else the
        * CPU; the notice says why and travels with the "loaded" post. */
-      g_mutex_lock (&s->mutex);
-      AsDevice device = s->device;
-      g_mutex_unlock (&s->mutex);
-      backend = as_backend_open (model, device, NULL, &notice, NULL);
-      if (backend == NULL)
-        backend = as_cpu_backend_new (model);
+      g_clear_pointer (&s->switch_notice, g_free);
+      backend = open_backend (s, model, device, &notice, &fallback);
       if (notice != NULL && device != AS_DEVICE_AUTO)
         g_message ("%s", notice);
       /* One tiny pass allocates the workspace and faults the weights in, so
@@ -474,7 +575,23 @@ run_load (WorkerShared *s,
         }
       as_encoding_free (enc);
       AsForwardRequest req = { .ids = ids, .type_ids = types, .n = n };
-      if (!as_backend_forward (backend, &req, NULL, &error))
+      gboolean ok = as_backend_forward (backend, &req, NULL, &error);
+      if (!ok && g_error_matches (error, AS_GPU_ERROR, AS_GPU_ERROR_FAILED))
+        {
+          g_clear_error (&error);
+          ok = as_backend_forward (backend, &req, NULL, &error);
+        }
+      /* The GPU gave up in the warm-up (out of memory, say): a plain CPU
+       * backend from here on, and the reason is the load's. */
+      if (s->switch_notice != NULL)
+        {
+          g_clear_pointer (&backend, as_backend_free);
+          backend = as_cpu_backend_new (model);
+          g_free (notice);
+          notice = g_steal_pointer (&s->switch_notice);
+          fallback = switch_reason (notice);
+        }
+      if (!ok)
         {
           g_prefix_error (&error, "%s: ", dir);
           g_clear_pointer (&backend, as_backend_free);
@@ -496,12 +613,15 @@ run_load (WorkerShared *s,
   g_clear_pointer (&s->model, as_model_free);
   s->model = model;
   s->backend = backend;
+  s->backend_device = device;
 
   Post *p = post_new (s, POST_LOADED);
   p->dir = g_strdup (dir);
   p->text = g_strdup (model->name);
   p->backend = as_backend_describe (backend);
   p->notice = g_steal_pointer (&notice);
+  p->fallback = fallback;
+  p->asked = device;
   p->backend_kind = g_strdup (as_backend_get_name (backend));
   /* A copy for the main thread (the position-embedding view): the model
    * itself belongs to this thread and goes away with the next load. */
@@ -647,6 +767,7 @@ run_analysis (WorkerShared *s,
       g_clear_error (&error);
       ok = as_backend_forward (s->backend, &req, NULL, &error);
     }
+  after_pass (s);
   g_free (ids);
   g_free (types);
 
@@ -721,6 +842,7 @@ run_qkv (WorkerShared *s,
       g_clear_error (&error);
       ok = as_backend_layer_qkv (s->backend, &req, x->layer, x->q, x->k, x->v, &error);
     }
+  after_pass (s);
 
   guint delay = g_atomic_int_get (&s->layer_delay);
   if (delay > 0)
@@ -912,6 +1034,11 @@ as_worker_class_init (AsWorkerClass *klass)
     g_signal_new ("channel-failed", G_TYPE_FROM_CLASS (klass), detailed,
                   0, NULL, NULL, NULL, G_TYPE_NONE, 3,
                   G_TYPE_INT, G_TYPE_UINT, G_TYPE_ERROR);
+  /* ::backend-switched: the GPU gave up during a pass and the engine now
+   * runs on the CPU (backend kind, name, notice and fallback say so). */
+  signals[BACKEND_SWITCHED] =
+    g_signal_new ("backend-switched", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 0);
   /* ::qkv-ready (qkv) */
   signals[QKV_READY] =
     g_signal_new ("qkv-ready", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
@@ -933,6 +1060,7 @@ as_worker_init (AsWorker *self)
 
   /* ATTNSCOPE_DEVICE=cpu|gpu|auto sets the starting choice (tests, scripts). */
   self->device = AS_DEVICE_AUTO;
+  self->backend_fallback = -1;
   const char *want = g_getenv ("ATTNSCOPE_DEVICE");
   if (want != NULL && !as_device_from_string (want, &self->device))
     g_warning ("ATTNSCOPE_DEVICE=%s: expected cpu, gpu or auto", want);
@@ -1008,6 +1136,13 @@ as_worker_get_backend_notice (AsWorker *self)
 {
   g_return_val_if_fail (AS_IS_WORKER (self), NULL);
   return self->backend_notice;
+}
+
+int
+as_worker_get_backend_fallback (AsWorker *self)
+{
+  g_return_val_if_fail (AS_IS_WORKER (self), -1);
+  return self->backend_fallback;
 }
 
 const float *

@@ -166,9 +166,15 @@ gboolean     as_worker_set_device        (AsWorker   *self,
 const char  *as_worker_get_device        (AsWorker   *self);
 /* The loaded backend's short name: "cpu" or "cuda" (NULL before a load). */
 const char  *as_worker_get_backend_kind  (AsWorker   *self);
-/* Why the loaded model does not run where asked (no driver, no GPU, out of
- * memory…), or NULL when it does. Set with ::model-loaded. */
+/* Why the engine does not run on the GPU although it was asked for (by
+ * "gpu" or "auto"): the raw reason (no driver, no GPU, out of memory…), or
+ * NULL when it does or the CPU was asked for. Set with ::model-loaded and
+ * ::backend-switched. A fallback from an explicit "gpu" turns the device
+ * choice into "cpu", so the choice always names what runs. */
 const char  *as_worker_get_backend_notice (AsWorker  *self);
+/* The AsGpuError (as-gpu-loader.h) behind the notice, or -1 without one:
+ * for telling the user in plain words what is missing. */
+int          as_worker_get_backend_fallback (AsWorker *self);
 
 /* Record every delivery (accepted or dropped) in a trace. Off by default;
  * on when ATTNSCOPE_TRACE is set. */

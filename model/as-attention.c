@@ -115,20 +115,46 @@ as_attention_free (AsAttention *a)
 /* ------------------------------------------------------------------------ */
 /* Resource limits                                                           */
 
+/* Up to 2^40 MB keeps every product with the budget below 2^60. */
+#define BUDGET_MAX_MB (G_GUINT64_CONSTANT (1) << 40)
+
+/* $ATTNSCOPE_MAX_ATTENTION_MB in megabytes: unset or empty is the default;
+ * anything but a whole number in range is an error, never silently the
+ * default, since the user meant to change the limit. */
+static gboolean
+budget_mb (guint64  *mb,
+           GError  **error)
+{
+  const char *env = g_getenv ("ATTNSCOPE_MAX_ATTENTION_MB");
+  *mb = AS_ATTENTION_DEFAULT_BUDGET_MB;
+  if (env == NULL || *env == '\0')
+    return TRUE;
+  guint64 value = 0;
+  if (!g_ascii_string_to_unsigned (env, 10, 1, BUDGET_MAX_MB, &value, NULL))
+    {
+      g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_RESOURCES,
+                   "ATTNSCOPE_MAX_ATTENTION_MB='%s' is not a whole number of megabytes "
+                   "from 1 to %" G_GUINT64_FORMAT " (unset it for the default, %d)",
+                   env, BUDGET_MAX_MB, AS_ATTENTION_DEFAULT_BUDGET_MB);
+      return FALSE;
+    }
+  *mb = value;
+  return TRUE;
+}
+
+gboolean
+as_attention_budget_validate (GError **error)
+{
+  guint64 mb;
+  return budget_mb (&mb, error);
+}
+
 guint64
 as_attention_budget_bytes (void)
 {
-  const char *env = g_getenv ("ATTNSCOPE_MAX_ATTENTION_MB");
-  guint64 mb = AS_ATTENTION_DEFAULT_BUDGET_MB;
-
-  if (env != NULL && *env != '\0')
-    {
-      char *end = NULL;
-      guint64 value = g_ascii_strtoull (env, &end, 10);
-      /* Up to 2^40 MB keeps the product below 2^60. */
-      if (end != env && *end == '\0' && value > 0 && value <= (G_GUINT64_CONSTANT (1) << 40))
-        mb = value;
-    }
+  guint64 mb;
+  if (!budget_mb (&mb, NULL))
+    mb = AS_ATTENTION_DEFAULT_BUDGET_MB;
   return mb << 20;
 }
 
@@ -167,6 +193,8 @@ as_attention_check_budget (const AsConfig *config,
                            int             n_tokens,
                            GError        **error)
 {
+  if (!as_attention_budget_validate (error))
+    return FALSE;
   guint64 need = as_attention_bytes_needed (config, n_tokens);
   guint64 budget = as_attention_budget_bytes ();
 

@@ -43,9 +43,13 @@ void         as_attention_free    (AsAttention *attention);
  * the figures and the longest input that fits) before anything is
  * allocated: as_backend_forward and as_backend_layer_qkv check it.
  *
- * The budget is $ATTNSCOPE_MAX_ATTENTION_MB megabytes (2^20 bytes) when that
- * is a positive integer, else AS_ATTENTION_DEFAULT_BUDGET_MB. */
+ * The budget is $ATTNSCOPE_MAX_ATTENTION_MB megabytes (2^20 bytes), a whole
+ * number from 1 to 2^40, or AS_ATTENTION_DEFAULT_BUDGET_MB when it is unset
+ * or empty. Any other value is refused: as_attention_budget_validate and
+ * as_attention_check_budget fail with a message naming the variable and the
+ * range (as_attention_budget_bytes then gives the default). */
 #define AS_ATTENTION_DEFAULT_BUDGET_MB 2048
+gboolean     as_attention_budget_validate (GError **error);
 guint64      as_attention_budget_bytes (void);
 guint64      as_attention_bytes_needed (const AsConfig *config,
                                         int             n_tokens);

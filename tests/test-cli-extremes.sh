@@ -9,9 +9,10 @@
 #    file, right-to-left scripts, emoji with ZWJ, zero-width and control
 #    characters, NUL bytes, a megabyte of random bytes) gives a valid result:
 #    the dump parses, spans lie inside the input, every attention row sums to
-#    1; an over-long input says it was truncated.
+#    1; an over-long input says it was truncated; NUL bytes stay in the JSON
+#    text; text beyond what the model can use is not read (1 GB on stdin).
 # 3. An input whose attention would exceed ATTNSCOPE_MAX_ATTENTION_MB is
-#    refused with the figures.
+#    refused with the figures; a value of it that is not a number is refused.
 # Any sanitizer report or GLib critical on stderr fails the case.
 set -u
 cli=$1
@@ -173,7 +174,65 @@ else
   for what in "extreme inputs" "random bytes" "pairs" "512-token npy"; do skip "$what" "default model not downloaded"; done
 fi
 
+# NUL bytes are part of the text: the dump's "text" holds all of it (as
+# \u0000), so every token span lies inside it.
+if [ $have_model = 1 ]; then
+  if "$cli" dump --text-file "$tmp/nul-bytes" -o "$tmp/nul.json" 2>"$tmp/err" &&
+     "$cli" tokenize --format json --text-file "$tmp/nul-bytes" -o "$tmp/nul-tok.json" 2>>"$tmp/err" &&
+     msg=$(python3 - "$tmp/nul.json" "$tmp/nul-tok.json" "$tmp/nul-bytes" <<'PY' 2>&1
+import json, sys
+raw = open(sys.argv[3], "rb").read()
+for path in sys.argv[1:3]:
+    d = json.load(open(path, encoding="utf-8"))
+    text = d["text"].encode("utf-8")
+    assert text == raw, (path, text, raw)
+    for t in d["tokens"]:
+        assert t["end"] <= len(text), (path, t, len(text))
+print("%d bytes, %d NULs kept" % (len(raw), raw.count(0)))
+PY
+); then ok "NUL bytes in --text-file: dump and tokenize JSON keep the whole text ($msg)"
+  else nok "NUL bytes kept in the JSON text" "$(cat "$tmp/err"); ${msg:-}"; fi
+else skip "NUL bytes kept in the JSON text" "default model not downloaded"; fi
+
+# Text is read only as far as the model can use (1 MiB, or 2 KiB per
+# position): a gigabyte on stdin or a 50 MB file ends quickly, in bounded
+# memory, with a note.
+if [ $have_model = 1 ]; then
+  rss() { # rss FILE COMMAND…: runs COMMAND, the peak RSS in kB goes to FILE
+    local out=$1; shift
+    if [ -x /usr/bin/time ]; then /usr/bin/time -o "$out" -f %M "$@"; else echo 0 >"$out"; "$@"; fi
+  }
+  start=$(date +%s)
+  head -c 1G /dev/zero | rss "$tmp/rss" "$cli" tokenize --text-file - >"$tmp/z.txt" 2>"$tmp/err"
+  rc=${PIPESTATUS[1]}; secs=$(( $(date +%s) - start )); kb=$(tail -1 "$tmp/rss")
+  if [ "$rc" = 0 ] && [ $secs -le 10 ] && [ "$kb" -lt 400000 ] && ! noisy "$tmp/err" &&
+     grep -q "note: text cut at 1048576 bytes" "$tmp/err"; then
+    ok "1 GB of NULs on stdin: exit 0 in ${secs}s, peak RSS ${kb} kB, 'text cut at 1048576 bytes'"
+  else nok "1 GB on stdin" "exit $rc, ${secs}s, ${kb} kB; $(cat "$tmp/err")"; fi
+  yes "word" | head -c 50M >"$tmp/50mb.txt"
+  rss "$tmp/rss" "$cli" dump --format npy --text-file "$tmp/50mb.txt" -o "$tmp/50mb.npy" 2>"$tmp/err"; rc=$?
+  kb=$(tail -1 "$tmp/rss")
+  if [ $rc = 0 ] && [ "$kb" -lt 600000 ] && grep -q "note: text cut at 1048576 bytes" "$tmp/err" &&
+     grep -q "input truncated to the model's 512 positions" "$tmp/err" && ! noisy "$tmp/err"; then
+    ok "a 50 MB --text-file: 512 tokens, peak RSS ${kb} kB, both notes"
+  else nok "a 50 MB --text-file" "exit $rc, ${kb} kB; $(cat "$tmp/err")"; fi
+  rm -f "$tmp/50mb.txt" "$tmp/50mb.npy"
+else skip "text read with a cap" "default model not downloaded"; fi
+
 # --- 3. resource limits ---------------------------------------------------------------
+# A budget that is not a number in range is refused up front (exit 2), with
+# the variable and the range, not silently replaced by the default.
+msg=""
+for value in abc 0 -1 1e99 12MB 2199023255552; do
+  for cmd in "dump hi" "stats --corpus /dev/null"; do
+    # shellcheck disable=SC2086
+    ATTNSCOPE_MAX_ATTENTION_MB=$value "$cli" $cmd >/dev/null 2>"$tmp/err"; rc=$?
+    [ $rc = 2 ] && grep -q "ATTNSCOPE_MAX_ATTENTION_MB='$value' is not a whole number of megabytes from 1 to 1099511627776" "$tmp/err" ||
+      msg="$msg$value ($cmd): exit $rc: $(head -1 "$tmp/err")"$'\n'
+  done
+done
+if [ -z "$msg" ]; then ok "ATTNSCOPE_MAX_ATTENTION_MB=abc, 0, -1, 1e99, 12MB, 2^41: exit 2 naming the variable and the range"
+else nok "bad ATTNSCOPE_MAX_ATTENTION_MB" "$msg"; fi
 if [ $have_model = 1 ]; then
   if ! ATTNSCOPE_MAX_ATTENTION_MB=40 "$cli" dump --text-file "$tmp/paste-100k" -o "$tmp/limit.json" 2>"$tmp/err" &&
      grep -q "needs 92 MB for the attention of 6 layers x 12 heads (limit 40 MB): shorten it to at most 331 tokens" "$tmp/err" &&

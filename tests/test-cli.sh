@@ -85,10 +85,18 @@ if ! "$cli" dump --model "$tmp/broken" "hi" >/dev/null 2>"$tmp/err" &&
   ok "broken model folder refused with file and reason"
 else nok "broken model folder" "$(cat "$tmp/err")"; fi
 
-# 6. usage errors exit non-zero
-if ! "$cli" frobnicate >/dev/null 2>&1 && ! "$cli" dump --device tpu hi >/dev/null 2>&1; then
-  ok "unknown command / bad --device exit non-zero"
-else nok "usage errors"; fi
+# 6. usage errors exit 2, like an unknown command; runtime failures exit 1
+msg=""
+for args in "frobnicate" "dump --device tpu hi" "dump --bogus hi" "tokenize --format xml hi" \
+            "dump --format xml hi" "stats --format xml --corpus x" "bench --format csv"; do
+  # shellcheck disable=SC2086
+  "$cli" $args >/dev/null 2>"$tmp/err"; rc=$?
+  [ $rc = 2 ] && grep -q "^attnscope-cli: error: " "$tmp/err" || msg="$msg$args: exit $rc: $(head -1 "$tmp/err")"$'\n'
+done
+"$cli" dump --model "$tmp/broken" hi >/dev/null 2>&1; rc=$?
+[ $rc = 1 ] || msg="${msg}broken model: exit $rc (expected 1)"
+if [ -z "$msg" ]; then ok "usage errors exit 2 with 'attnscope-cli: error:', a runtime failure 1"
+else nok "exit statuses" "$msg"; fi
 
 # 7. very long input is truncated with a notice
 if [ $have_model = 1 ]; then
@@ -108,13 +116,83 @@ import csv, sys
 rows = list(csv.DictReader(open(sys.argv[1])))
 heads = [r for r in rows if r.get("head") not in ("mean", None)]
 assert len(heads) == 6 * 12, len(heads)
+# Layers and heads count from 1, as everywhere else.
+assert {int(r["layer"]) for r in heads} == set(range(1, 7)), sorted({r["layer"] for r in heads})
+assert {int(r["head"]) for r in heads} == set(range(1, 13)), sorted({r["head"] for r in heads})
 for r in heads:
     total = float(r["to_cls"]) + float(r["to_sep"])
     assert 0 <= total <= 1.0 + 1e-6, r
 PY
-  then ok "stats writes one CSV row per head with values in range"
+  then ok "stats writes one CSV row per head (layers 1-6, heads 1-12) with values in range"
   else nok "stats" "$(cat "$tmp/err")"; fi
 else skip "stats" "default model not downloaded"; fi
+
+# 9. each command's --help lists only the options it honours
+help_has() { "$cli" "$1" --help 2>&1 | grep -qE -- "(^|[ ,])$2([ =]|$)"; }
+msg=""
+for o in --device --precision --verbose; do help_has tokenize $o && msg="$msg tokenize offers $o;"; done
+for o in --model --text-file --pair --output --format; do help_has tokenize $o || msg="$msg tokenize lacks $o;"; done
+for o in --pair --text-file TEXT; do help_has stats $o && msg="$msg stats offers $o;"; done
+for o in --corpus --device --output; do help_has stats $o || msg="$msg stats lacks $o;"; done
+for o in --pair --text-file; do help_has bench $o && msg="$msg bench offers $o;"; done
+for o in --device --precision --text-file --pair; do help_has dump $o || msg="$msg dump lacks $o;"; done
+if [ -z "$msg" ]; then ok "--help of tokenize, stats, bench and dump lists only what each honours"
+else nok "per-command --help" "$msg"; fi
+
+# 10. options a command does not honour are errors (exit 2), not ignored
+msg=""
+for args in "tokenize --device cpu hi" "tokenize --precision fp16 hi" "stats --pair x --corpus y" \
+            "stats --text-file y --corpus y" "stats --corpus y hello" "bench -t 2" "stats -c y" \
+            "dump --device cpu --precision fp16 hi" "dump --text-file /dev/null hi"; do
+  # shellcheck disable=SC2086
+  "$cli" $args >/dev/null 2>"$tmp/err"; rc=$?
+  [ $rc = 2 ] || msg="$msg$args: exit $rc: $(head -1 "$tmp/err")"$'\n'
+done
+if [ -z "$msg" ]; then ok "options and arguments a command cannot honour exit 2"
+else nok "unhonoured options refused" "$msg"; fi
+
+if [ $have_model = 1 ]; then
+  # 11. tokenize --format json: tokens, ids, type ids and byte spans
+  if "$cli" tokenize --format json --pair "B." "Hello, world!" >"$tmp/tok.json" 2>"$tmp/err" &&
+     python3 - "$tmp/tok.json" <<'PY' 2>"$tmp/py"
+import json, sys
+d = json.load(open(sys.argv[1]))
+t = d["tokens"]
+assert d["n_tokens"] == len(t) and d["text"] == "Hello, world!" and d["pair"] == "B.", d
+assert [x["id"] for x in t[:2]] == [101, 7592], t[:2]
+assert (t[1]["start"], t[1]["end"], t[1]["type_id"]) == (0, 5, 0), t[1]
+assert t[-1]["type_id"] == 1 and [x["text"] for x in t].count("[SEP]") == 2
+PY
+  then ok "tokenize --format json writes tokens, ids, type ids and spans"
+  else nok "tokenize --format json" "$(cat "$tmp/err" "$tmp/py"; head -5 "$tmp/tok.json")"; fi
+
+  # 12. tokenize -o FILE writes the file and nothing to stdout
+  "$cli" tokenize -o "$tmp/tok.txt" "Hello, world!" >"$tmp/stdout" 2>"$tmp/err"; rc=$?
+  if [ $rc = 0 ] && [ ! -s "$tmp/stdout" ] && grep -q "^6 tokens" "$tmp/tok.txt"; then
+    ok "tokenize -o FILE writes the table to FILE, not stdout"
+  else nok "tokenize -o FILE" "rc=$rc; stdout: $(head -2 "$tmp/stdout"); $(cat "$tmp/err")"; fi
+
+  # 13. --device auto says nothing about a GPU it could not use, unless --verbose
+  ATTNSCOPE_GPU_FORCE_FAIL=driver "$cli" dump -o "$tmp/auto.json" hi 2>"$tmp/err"; rc=$?
+  ATTNSCOPE_GPU_FORCE_FAIL=driver "$cli" dump --verbose -o "$tmp/auto.json" hi 2>"$tmp/err2"; rc2=$?
+  if [ $rc = 0 ] && [ ! -s "$tmp/err" ] && [ $rc2 = 0 ] && grep -q "GPU unavailable, using the CPU" "$tmp/err2"; then
+    ok "--device auto: silent fallback to the CPU; --verbose says why"
+  else nok "--device auto fallback note" "default: $(cat "$tmp/err"); --verbose: $(cat "$tmp/err2")"; fi
+
+  # 14. stats -o FILE --format json numbers layers and heads from 1
+  printf 'The cat sat.\n' >"$tmp/one.txt"
+  if "$cli" stats --corpus "$tmp/one.txt" --per-layer --format json -o "$tmp/stats.json" 2>"$tmp/err" &&
+     python3 -c "
+import json, sys; d = json.load(open(sys.argv[1]))
+assert (d['heads'][0]['layer'], d['heads'][0]['head']) == (1, 1), d['heads'][0]
+assert (d['heads'][-1]['layer'], d['heads'][-1]['head']) == (6, 12), d['heads'][-1]
+assert [l['layer'] for l in d['layers']] == [1, 2, 3, 4, 5, 6]" "$tmp/stats.json" 2>"$tmp/py"; then
+    ok "stats JSON numbers layers 1-6 and heads 1-12"
+  else nok "stats JSON numbering" "$(cat "$tmp/err" "$tmp/py")"; fi
+else
+  for what in "tokenize json" "tokenize -o" "device auto note" "stats json numbering"; do
+    skip "$what" "default model not downloaded"; done
+fi
 
 echo "1..$n"
 exit $((fails > 0))

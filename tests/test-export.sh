@@ -76,7 +76,10 @@ if [ $have_model = 1 ]; then
   for view in head layer grid mean; do
     for fmt in png svg pdf; do
       f="$tmp/$view.$fmt"
-      if ! export_ok "$f" --view $view --layer 2 --head 3; then
+      # Each view takes only the selectors it uses (grid: none; layer, mean: --layer).
+      case $view in head) sel="--layer 2 --head 3" ;; grid) sel="" ;; *) sel="--layer 2" ;; esac
+      # shellcheck disable=SC2086
+      if ! export_ok "$f" --view $view $sel; then
         nok "export --view $view to $fmt" "$(cat "$tmp/err")"; continue
       fi
       case $fmt in
@@ -230,5 +233,23 @@ if [ $have_model = 1 ]; then
     ok "export leaves exactly the named file"
   else nok "export leaves exactly the named file" "$(ls -A "$tmp/clean"; cat "$tmp/err")"; fi
 else skip "clean export" "default model not downloaded"; fi
+
+# 23. what a view or format cannot honour is refused (exit 2), and no file appears
+if [ $have_model = 1 ]; then
+  mkdir -p "$tmp/refuse"
+  msg=""
+  for args in "--format svg -o $tmp/refuse/x.png" "--format png -o $tmp/refuse/x.pdf" \
+              "--no-renormalize -o $tmp/refuse/x.png" \
+              "--view grid --layer 3 --head 5 -o $tmp/refuse/x.png" "--view grid --layer 2 -o $tmp/refuse/x.png" \
+              "--view layer --layer 2 --head 5 -o $tmp/refuse/x.png" "--view mean --head 1 -o $tmp/refuse/x.png" \
+              "-o $tmp/refuse/x.txt" "--format png" "--layer 0 -o $tmp/refuse/x.png"; do
+    # shellcheck disable=SC2086
+    "$cli" export --text "$text" $args >/dev/null 2>"$tmp/err"; rc=$?
+    [ $rc = 2 ] || msg="$msg$args: exit $rc: $(head -1 "$tmp/err")"$'\n'
+  done
+  [ -z "$(ls -A "$tmp/refuse")" ] || msg="${msg}left: $(ls -A "$tmp/refuse")"
+  if [ -z "$msg" ]; then ok "format/extension mismatch, --no-renormalize alone, selectors a view ignores: exit 2, no file"
+  else nok "options export cannot honour" "$msg"; fi
+else skip "options export cannot honour" "default model not downloaded"; fi
 
 echo "1..$n"

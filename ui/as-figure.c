@@ -10,14 +10,10 @@
 
 #include <cairo-pdf.h>
 #include <cairo-svg.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <glib/gstdio.h>
 #include <math.h>
 #include <pango/pangocairo.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 #define LINE_HEIGHT 1.2
 #define MAX_PIXELS  32767   /* Cairo's image surface limit per side */
@@ -934,129 +930,18 @@ as_figure_render (cairo_t                *cr,
   return TRUE;
 }
 
-/* ---- output: temporary file, then rename --------------------------------- */
+/* ---- output: through the shared atomic writer -------------------------- */
 
-typedef struct {
-  char *path;       /* NULL for standard output */
-  char *tmp_path;
-  FILE *stream;
-  int   error;      /* first errno seen while writing, 0 if none */
-} OutFile;
-
-/* Creates a new file beside PATH. Unlike mkstemp() it is created with mode
- * 0666 less the umask, so the finished file has the usual permissions. */
-static int
-create_temporary (const char  *path,
-                  char       **tmp_path)
-{
-  g_autofree char *dir = g_path_get_dirname (path);
-  g_autofree char *base = g_path_get_basename (path);
-  for (int attempt = 0; attempt < 100; attempt++)
-    {
-      char *candidate = g_strdup_printf ("%s/.%s.%08x.tmp", dir, base, g_random_int ());
-      int fd = g_open (candidate, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-      if (fd >= 0 || errno != EEXIST)
-        {
-          *tmp_path = candidate;
-          return fd;
-        }
-      g_free (candidate);
-    }
-  *tmp_path = NULL;
-  errno = EEXIST;
-  return -1;
-}
-
-static gboolean
-out_open (OutFile     *out,
-          const char  *path,
-          GError     **error)
-{
-  memset (out, 0, sizeof *out);
-  if (g_strcmp0 (path, "-") == 0)
-    {
-      out->stream = stdout;
-      return TRUE;
-    }
-  /* Same folder as the target, so the rename cannot cross file systems. */
-  int fd = create_temporary (path, &out->tmp_path);
-  if (fd < 0 || (out->stream = fdopen (fd, "wb")) == NULL)
-    {
-      int saved = errno;
-      if (fd >= 0)
-        {
-          close (fd);
-          g_unlink (out->tmp_path);
-        }
-      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved),
-                   "cannot write %s: %s", path, g_strerror (saved));
-      g_clear_pointer (&out->tmp_path, g_free);
-      return FALSE;
-    }
-  out->path = g_strdup (path);
-  return TRUE;
-}
-
-static void
-out_clear (OutFile *out)
-{
-  g_clear_pointer (&out->path, g_free);
-  g_clear_pointer (&out->tmp_path, g_free);
-  out->stream = NULL;
-}
-
-static void
-out_abort (OutFile *out)
-{
-  if (out->path != NULL)
-    {
-      fclose (out->stream);
-      g_unlink (out->tmp_path);
-    }
-  out_clear (out);
-}
-
-static gboolean
-out_commit (OutFile  *out,
-            GError  **error)
-{
-  const char *name = out->path != NULL ? out->path : "standard output";
-  int saved = out->error;
-  gboolean ok = saved == 0;
-
-  if (ok && (fflush (out->stream) != 0 || ferror (out->stream)))
-    ok = FALSE, saved = errno;
-  if (out->path != NULL)
-    {
-      if (ok && fsync (fileno (out->stream)) != 0)
-        ok = FALSE, saved = errno;
-      if (fclose (out->stream) != 0 && ok)
-        ok = FALSE, saved = errno;
-      if (ok && g_rename (out->tmp_path, out->path) != 0)
-        ok = FALSE, saved = errno;
-      if (!ok)
-        g_unlink (out->tmp_path);
-    }
-  if (!ok)
-    g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved ? saved : EIO),
-                 "cannot write %s: %s", name, g_strerror (saved ? saved : EIO));
-  out_clear (out);
-  return ok;
-}
-
+/* Cairo's write callback. A failure stops Cairo; the writer keeps its errno
+ * for the message. */
 static cairo_status_t
 out_write (void                *closure,
            const unsigned char *data,
            unsigned int         length)
 {
-  OutFile *out = closure;
-  if (out->error != 0)
+  FILE *stream = as_output_file_stream (closure);
+  if (fwrite (data, 1, length, stream) != length)
     return CAIRO_STATUS_WRITE_ERROR;
-  if (fwrite (data, 1, length, out->stream) != length)
-    {
-      out->error = errno ? errno : EIO;
-      return CAIRO_STATUS_WRITE_ERROR;
-    }
   return CAIRO_STATUS_SUCCESS;
 }
 
@@ -1152,7 +1037,7 @@ png_surface (const AsFigureOptions  *options,
 }
 
 static gboolean
-write_png (OutFile                *out,
+write_png (AsOutputFile           *out,
            const AsAttention      *attention,
            const AsFigureOptions  *options,
            double                  width,
@@ -1172,7 +1057,7 @@ write_png (OutFile                *out,
 }
 
 static gboolean
-write_vector (OutFile                *out,
+write_vector (AsOutputFile           *out,
               AsFigureFormat          format,
               const AsAttention      *attention,
               const AsFigureOptions  *options,
@@ -1204,6 +1089,33 @@ write_vector (OutFile                *out,
 }
 
 gboolean
+as_figure_write (const AsAttention      *attention,
+                 const AsFigureOptions  *options,
+                 AsOutputFile           *out,
+                 AsFigureFormat          format,
+                 GArray                 *panels,
+                 GError                **error)
+{
+  g_return_val_if_fail (format != AS_FORMAT_AUTO, FALSE);
+  if (!as_figure_check (attention, options, error))
+    return FALSE;
+
+  double width, height;
+  as_figure_get_size (attention, options, &width, &height);
+  gboolean ok = format == AS_FORMAT_PNG
+                  ? write_png (out, attention, options, width, height, panels, error)
+                  : write_vector (out, format, attention, options, width, height, panels, error);
+  /* A write error inside Cairo surfaces as a Cairo status; say what it was. */
+  if (!as_output_file_check (out, NULL))
+    {
+      g_clear_error (error);
+      as_output_file_check (out, error);
+      return FALSE;
+    }
+  return ok;
+}
+
+gboolean
 as_figure_save (const AsAttention      *attention,
                 const AsFigureOptions  *options,
                 const char             *path,
@@ -1219,31 +1131,19 @@ as_figure_save (const AsAttention      *attention,
                    "cannot tell the format of %s: name it .png, .svg or .pdf, or give the format", path);
       return FALSE;
     }
+  /* Checked before the file is touched, so a bad request leaves it alone. */
   if (!as_figure_check (attention, options, error))
     return FALSE;
 
-  double width, height;
-  as_figure_get_size (attention, options, &width, &height);
-
-  OutFile out;
-  if (!out_open (&out, path, error))
+  AsOutputFile *out = as_output_file_open (path, NULL, error);
+  if (out == NULL)
     return FALSE;
-  gboolean ok = format == AS_FORMAT_PNG
-                  ? write_png (&out, attention, options, width, height, panels, error)
-                  : write_vector (&out, format, attention, options, width, height, panels, error);
-  /* A write error inside Cairo surfaces as a Cairo status; say what it was. */
-  if (!ok && out.error != 0)
+  if (!as_figure_write (attention, options, out, format, panels, error))
     {
-      g_clear_error (error);
-      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (out.error),
-                   "cannot write %s: %s", path, g_strerror (out.error));
-    }
-  if (!ok)
-    {
-      out_abort (&out);
+      as_output_file_abort (out);
       return FALSE;
     }
-  return out_commit (&out, error);
+  return as_output_file_commit (out, error);
 }
 
 GBytes *

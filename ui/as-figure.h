@@ -16,6 +16,7 @@
 #include <glib.h>
 
 #include "as-attention.h"
+#include "as-output-file.h"
 #include "as-heatmap-render.h"
 
 G_BEGIN_DECLS
@@ -117,13 +118,23 @@ gboolean        as_figure_render         (cairo_t                *cr,
                                           GError                **error);
 
 /* Writes the figure to PATH ("-" = standard output) as FORMAT (AUTO: from
- * the extension). The file is written under a temporary name in the same
- * folder and renamed into place, so a failure leaves nothing behind; the
- * error names the path. PANELS as for as_figure_render, in the file's units
- * (pixels for PNG, the SVG's own units, points for PDF). */
+ * the extension) through as-output-file: it appears whole or not at all, a
+ * failure leaves nothing behind, and the error names the path. PANELS as
+ * for as_figure_render, in the file's units (pixels for PNG, the SVG's own
+ * units, points for PDF). */
 gboolean        as_figure_save           (const AsAttention      *attention,
                                           const AsFigureOptions  *options,
                                           const char             *path,
+                                          AsFigureFormat          format,
+                                          GArray                 *panels,
+                                          GError                **error);
+
+/* Draws the figure into OUT, already open (callers that must check or
+ * protect the destination before long work), as FORMAT (not AUTO). Neither
+ * commits nor aborts OUT. */
+gboolean        as_figure_write          (const AsAttention      *attention,
+                                          const AsFigureOptions  *options,
+                                          AsOutputFile           *out,
                                           AsFigureFormat          format,
                                           GArray                 *panels,
                                           GError                **error);
