@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <locale.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -419,6 +420,9 @@ main (int    argc,
 {
   setlocale (LC_ALL, "");
   setlocale (LC_NUMERIC, "C"); /* JSON and CSV numbers always use a dot */
+  /* A reader that goes away (`| head`) is a write error with a message and
+   * exit status 1, never a death by SIGPIPE. */
+  signal (SIGPIPE, SIG_IGN);
   if (argc < 2)
     {
       usage (stderr);

@@ -182,5 +182,15 @@ if [ $rc = 1 ] && grep -q "cannot write $tmp/plain/x.npy: Not a directory" "$tmp
   ok "dump -o under a file: 'Not a directory'"
 else nok "dump -o under a file" "rc=$rc; $(cat "$tmp/err")"; fi
 
+# A reader that leaves early (`| head`) is a write error with a message and
+# exit 1, not a death by SIGPIPE (status 141).
+for cmd in dump; do
+  "$cli" $cmd "$long" 2>"$tmp/err" | head -c 20 >/dev/null
+  rc=${PIPESTATUS[0]}
+  if [ "$rc" = 1 ] && grep -q "cannot write standard output: Broken pipe" "$tmp/err"; then
+    ok "$cmd | head: exit 1 naming the broken pipe"
+  else nok "$cmd | head: exit 1 naming the broken pipe" "rc=$rc; $(cat "$tmp/err")"; fi
+done
+
 echo "1..$n"
 exit $((fails > 0))
