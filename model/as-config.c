@@ -4,6 +4,7 @@
 #include <json-glib/json-glib.h>
 
 #include "as-error.h"
+#include "as-file-read.h"
 #include "as-json-guard.h"
 
 /* Bounds that keep later size arithmetic (n*hidden*4 bytes, etc.) far from
@@ -202,34 +203,21 @@ as_config_load (const char  *path,
 {
   g_autofree char *data = NULL;
   gsize length = 0;
-  g_autoptr(GError) local_error = NULL;
 
-  /* The same words as as_model_load for a directory, a missing file and a
-   * "folder" that is a file, whoever asks first (the app's worker reads the
-   * config on its own before loading the model). */
-  if (g_file_test (path, G_FILE_TEST_IS_DIR))
+  /* The same words as as_model_load for a "folder" that is a file, whoever
+   * asks first (the app's worker reads the config on its own before loading
+   * the model). This only picks the message: the read below is what checks
+   * the file itself. */
+  g_autofree char *dir = g_path_get_dirname (path);
+  if (g_file_test (dir, G_FILE_TEST_EXISTS) && !g_file_test (dir, G_FILE_TEST_IS_DIR))
     {
-      g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_IO,
-                   "%s: is a directory, expected a file", path);
-      return NULL;
-    }
-  if (!g_file_get_contents (path, &data, &length, &local_error) &&
-      g_error_matches (local_error, G_FILE_ERROR, G_FILE_ERROR_NOTDIR))
-    {
-      g_autofree char *dir = g_path_get_dirname (path);
       g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_IO,
                    "%s: not a model folder (expected a directory with config.json, "
                    "model.safetensors and tokenizer.json or vocab.txt)", dir);
       return NULL;
     }
-  if (local_error != NULL)
-    {
-      g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_IO,
-                   "%s: %s: %s", path,
-                   g_error_matches (local_error, G_FILE_ERROR, G_FILE_ERROR_NOENT) ? "file not found" : "cannot read",
-                   local_error->message);
-      return NULL;
-    }
+  if (!as_file_read_regular (path, AS_FILE_CAP_CONFIG, &data, &length, error))
+    return NULL;
   return as_config_parse (data, length, path, error);
 }
 

@@ -5,6 +5,9 @@
 
 #include "as-error.h"
 
+/* What an object costs json-glib, in values. */
+#define OBJECT_WEIGHT 4
+
 /* The code unit of the "\uXXXX" escape at Q (4 hex digits after "\u"),
  * or -1. */
 static int
@@ -29,15 +32,21 @@ escaped_unit (const char *q,
  * stack): the nesting of [ and { outside strings must stay within
  * AS_JSON_MAX_DEPTH, a \u escape must have its four hex digits, and one of
  * a UTF-16 surrogate must be a high/low pair: json-glib turns a lone one (or
- * "\ud8n0") into bytes that are not UTF-8. Syntax is otherwise json-glib's business. Returns the problem, or
- * NULL, with its offset in *WHERE. */
+ * "\ud8n0") into bytes that are not UTF-8. Syntax is otherwise json-glib's
+ * business. Returns the problem, or NULL, with its offset in *WHERE; counts
+ * the values into *VALUES (one more than the commas and openings outside
+ * strings, an upper bound for valid JSON), an object as OBJECT_WEIGHT: json-glib
+ * gives each its own hash table, some 300 bytes even when empty. */
 static const char *
 scan_text (const char *p,
            const char *end,
-           gsize      *where)
+           gsize      *where,
+           gsize      *values)
 {
   gsize depth = 0;
   gboolean in_string = FALSE;
+
+  *values = 1;
 
   for (const char *q = p; q < end; q++)
     {
@@ -78,6 +87,10 @@ scan_text (const char *p,
         case '[': case '{':
           if (++depth > AS_JSON_MAX_DEPTH)
             return "nested deeper than " G_STRINGIFY (AS_JSON_MAX_DEPTH) " levels";
+          *values += *q == '{' ? OBJECT_WEIGHT : 1;
+          break;
+        case ',':
+          ++*values;
           break;
         case ']': case '}':
           if (depth > 0)
@@ -98,7 +111,7 @@ as_json_guard_load (JsonParser  *parser,
                     GError     **error)
 {
   const char *bad = NULL, *problem;
-  gsize where = 0;
+  gsize where = 0, values = 0;
   GError *local = NULL;
 
   if (data == NULL)
@@ -123,11 +136,19 @@ as_json_guard_load (JsonParser  *parser,
                    "%s: the file is empty%s", display_name, length > 0 ? " (only whitespace)" : "");
       return FALSE;
     }
-  if ((problem = scan_text (data, data + length, &where)) != NULL)
+  if ((problem = scan_text (data, data + length, &where, &values)) != NULL)
     {
       g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_FORMAT,
                    "%s: not valid JSON: %s at byte %" G_GSIZE_FORMAT,
                    display_name, problem, where);
+      return FALSE;
+    }
+  if (values > AS_JSON_MAX_VALUES)
+    {
+      g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_RESOURCES,
+                   "%s: holds about %" G_GSIZE_FORMAT " JSON values (an object counting "
+                   G_STRINGIFY (OBJECT_WEIGHT) "), more than the %u a model file of this kind "
+                   "can need", display_name, values, AS_JSON_MAX_VALUES);
       return FALSE;
     }
   if (!json_parser_load_from_data (parser, data, (gssize) length, &local))

@@ -15,11 +15,19 @@ G_BEGIN_DECLS
 
 /* Deeper than any config.json or tokenizer.json (they nest 3 to 6 levels). */
 #define AS_JSON_MAX_DEPTH 128
+/* json-glib takes about 80 bytes per value (an object about 4 times that),
+ * so a file of "0,0,0,…" costs 40 times its size. A WordPiece tokenizer.json
+ * of the largest vocabulary the engine takes (1,000,000 tokens) holds about a
+ * million values; this leaves room for twice that and bounds the tree to
+ * about 200 MB. */
+#define AS_JSON_MAX_VALUES (1u << 21)
 
 /* Loads DATA (LENGTH bytes) into PARSER after checking that it is not empty,
- * is valid UTF-8 without NUL bytes, has well-formed \u escapes and nests at
- * most AS_JSON_MAX_DEPTH levels. Errors are AS_MODEL_ERROR_FORMAT,
- * "DISPLAY_NAME: not valid JSON: reason" (or "…: the file is empty"). */
+ * is valid UTF-8 without NUL bytes, has well-formed \u escapes, nests at
+ * most AS_JSON_MAX_DEPTH levels and holds at most AS_JSON_MAX_VALUES values.
+ * Errors are AS_MODEL_ERROR_FORMAT, "DISPLAY_NAME: not valid JSON: reason"
+ * (or "…: the file is empty"), or AS_MODEL_ERROR_RESOURCES for too many
+ * values. */
 gboolean as_json_guard_load (JsonParser  *parser,
                              const char  *data,
                              gsize        length,

@@ -1,6 +1,7 @@
 /* as-model.c — bind a checkpoint's tensors to the encoder's weight slots. */
 #include "as-model.h"
 
+#include <glib/gstdio.h>
 #include <math.h>
 #include <string.h>
 
@@ -62,9 +63,10 @@ check_finite (AsModel     *model,
 }
 
 /* Returns an f32 view of tensor NAME with the expected shape. F32 data that is
- * 4-byte aligned in the mapping is used in place (loading stays a mmap);
- * anything else is converted into a buffer the model owns. Either way every
- * value is checked to be finite. */
+ * 4-byte aligned in the file's bytes (read into memory the reader owns, so
+ * they cannot change after this check) is used in place; anything else is
+ * converted into a buffer the model owns. Either way every value is checked
+ * to be finite. */
 static const float *
 bind_tensor (AsModel     *model,
              const char  *prefix,
@@ -161,13 +163,15 @@ check_layer_count (AsModel     *model,
   return TRUE;
 }
 
-/* The file the tokenizer came from, as as_tokenizer_new_from_dir picks it. */
+/* The file the tokenizer came from, as as_tokenizer_new_from_dir picks it:
+ * tokenizer.json whenever anything is there, a broken link included. */
 static char *
 tokenizer_path (const char *dir)
 {
   char *json = g_build_filename (dir, "tokenizer.json", NULL);
+  GStatBuf st;
 
-  if (g_file_test (json, G_FILE_TEST_EXISTS))
+  if (g_lstat (json, &st) == 0)
     return json;
   g_free (json);
   return g_build_filename (dir, "vocab.txt", NULL);
@@ -246,25 +250,6 @@ model_new_empty (const char *dir)
   return model;
 }
 
-static gboolean
-require_regular_file (const char  *path,
-                      GError     **error)
-{
-  if (g_file_test (path, G_FILE_TEST_IS_DIR))
-    {
-      g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_IO,
-                   "%s: is a directory, expected a file", path);
-      return FALSE;
-    }
-  if (!g_file_test (path, G_FILE_TEST_EXISTS))
-    {
-      g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_IO,
-                   "%s: file not found", path);
-      return FALSE;
-    }
-  return TRUE;
-}
-
 AsModel *
 as_model_load (const char  *dir,
                GError     **error)
@@ -281,10 +266,11 @@ as_model_load (const char  *dir,
   g_autofree char *config_path = g_build_filename (dir, "config.json", NULL);
   g_autofree char *weights_path = g_build_filename (dir, "model.safetensors", NULL);
 
+  /* Each reader checks on the opened file that it is a regular one of a
+   * plausible size, and reads it whole: nothing is mapped, so a file cut or
+   * rewritten later cannot reach the model. */
   gboolean ok =
-    require_regular_file (config_path, error) &&
     (model->config = as_config_load (config_path, error)) != NULL &&
-    require_regular_file (weights_path, error) &&
     (model->st = as_safetensors_open (weights_path, error)) != NULL &&
     bind_all (model, error) &&
     (model->tokenizer = as_tokenizer_new_from_dir (dir, error)) != NULL &&

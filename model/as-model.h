@@ -1,8 +1,9 @@
 /* as-model.h — a loaded encoder: config, tokenizer and f32 weights.
  *
  * Weights are laid out as in the checkpoint (Linear weights [out, in],
- * row-major) and converted to f32 once at load. F32 tensors that are aligned
- * in the mapping are used in place (no copy), so loading is mostly mmap.
+ * row-major) and converted to f32 once at load. The weights file is read into
+ * memory the model owns (a file changed on disk cannot reach it); F32 tensors
+ * that are aligned in that buffer are used in place, without a second copy.
  */
 #pragma once
 

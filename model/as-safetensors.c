@@ -3,23 +3,23 @@
  * Layout: an 8-byte little-endian header length N, N bytes of UTF-8 JSON,
  * then the data section. Nothing about a tensor is exposed until the whole
  * header has passed every rule of REFERENCE.md §4, so after a successful open
- * each tensor's [begin, end) is known to lie inside the mapping and to match
- * its shape and dtype exactly; the accessors below can then trust it.
+ * each tensor's [begin, end) is known to lie inside the file's bytes and to
+ * match its shape and dtype exactly; the accessors below can then trust it.
  *
- * The JSON goes through two passes: a strict RFC 8259 syntax scan of our own
- * (json-glib 1.6 is lenient: it accepts comments, hex numbers, single quotes,
- * leading zeros and an empty document, and it recurses without a depth limit),
- * then json-glib builds the tree, with a signal handler that catches the
- * duplicate keys json-glib would otherwise silently collapse.
+ * The JSON goes through two passes of our own, neither of which builds a
+ * tree: a strict RFC 8259 syntax scan that also counts the tensors (so a
+ * header listing millions is refused before anything is allocated for them),
+ * then a walk that reads each entry straight off the text. Memory is the
+ * header's own size plus one small record per tensor.
  */
 #include "as-safetensors.h"
 
 #include <math.h>
 #include <string.h>
-
-#include <json-glib/json-glib.h>
+#include <unistd.h>
 
 #include "as-error.h"
+#include "as-file-read.h"
 
 /* Same cap as the reference reader: a bigger header is an attack, not a model. */
 #define MAX_HEADER_LEN G_GUINT64_CONSTANT (100000000)
@@ -30,6 +30,8 @@
  * as a dimension or a byte offset, so treat them as malformed. */
 #define MAX_JSON_INT (G_GINT64_CONSTANT (1) << 53)
 #define METADATA_KEY "__metadata__"
+/* Real files carry a handful of metadata strings. */
+#define MAX_METADATA 65536u
 
 /* ------------------------------------------------------------------------ */
 /* dtypes                                                                   */
@@ -94,28 +96,23 @@ dtype_name (AsDtype dtype)
 
 struct _AsSafetensors {
   char         *display_name;
-  GMappedFile  *mapping;       /* NULL for open_bytes */
+  char         *file_bytes;    /* the whole file, read by open; NULL for open_bytes */
+  char         *header_text;   /* decoded copy of the header: names and metadata */
   const guint8 *data_section;  /* start of the tensor bytes */
   guint64       data_size;
   AsTensorInfo *tensors;       /* convertible tensors, in data order */
   guint         n_tensors;
   GHashTable   *by_name;       /* name -> AsTensorInfo* into tensors */
   GHashTable   *unconvertible; /* name -> dtype name (static string) */
-  GHashTable   *metadata;      /* key -> value, both owned */
+  GHashTable   *metadata;      /* key -> value, both in header_text */
 };
 
-/* A header entry while we validate; becomes an AsTensorInfo if convertible. */
+/* A header entry while we validate; becomes an AsTensorInfo if convertible.
+ * Its name points into header_text. */
 typedef struct {
   AsTensorInfo     info;
   const DtypeDesc *desc;
 } Entry;
-
-static void
-clear_entry (gpointer p)
-{
-  Entry *entry = p;
-  g_free (entry->info.name);
-}
 
 /* Every message starts with the file so it can be acted on out of context. */
 G_GNUC_PRINTF (4, 5)
@@ -200,6 +197,7 @@ typedef struct {
   const char *end;
   const char *problem;
   gboolean    out_of_range;  /* valid JSON, but a number we refuse */
+  guint64     n_tensors;     /* members of the root object but __metadata__ */
 } JsonScan;
 
 static gboolean scan_value (JsonScan *s, int depth);
@@ -253,10 +251,10 @@ scan_digits (JsonScan *s)
   return TRUE;
 }
 
-/* json-glib 1.6 wraps integers it cannot hold: 18446744073709551615 comes back
- * as -1 and -99999999999999999999 as +1, which would turn a hostile offset
- * into a plausible one. So integer literals are range-checked here, on the
- * text, before json-glib sees them. */
+/* Integer literals are range-checked on the text, so that the walk can read
+ * them without overflow: a wrapped 18446744073709551615 or
+ * -99999999999999999999 (as json-glib 1.6 returns them, -1 and +1) would turn
+ * a hostile offset into a plausible one. */
 static gboolean
 integer_text_in_range (const char *digits,
                        const char *end)
@@ -329,8 +327,8 @@ scan_hex4 (JsonScan *s)
 }
 
 /* After "\u" of a code unit: surrogates must come as a high/low pair, and an
- * escaped NUL is refused because names end up as C strings (json-glib would
- * cut "a\u0000b" to "a" and make two distinct keys collide). */
+ * escaped NUL is refused because names end up as C strings ("a\u0000b" would
+ * read as "a" and make two distinct keys collide). */
 static gboolean
 scan_unicode_escape (JsonScan *s)
 {
@@ -400,8 +398,17 @@ scan_object (JsonScan *s,
       scan_whitespace (s);
       if (s->p >= s->end || *s->p != '"')
         return scan_fail (s, "expected a string key");
-      if (!scan_string (s) ||
-          !scan_expect (s, ':', "expected ':' after a key") ||
+      const char *key = s->p;
+      if (!scan_string (s))
+        return FALSE;
+      /* Counted on the raw text: a metadata key spelt with escapes counts as
+       * a tensor, which only moves the cap by one. */
+      static const char quoted_metadata[] = "\"" METADATA_KEY "\"";
+      if (depth == 0 &&
+          !((gsize) (s->p - key) == sizeof quoted_metadata - 1 &&
+            memcmp (key, quoted_metadata, sizeof quoted_metadata - 1) == 0))
+        s->n_tensors++;
+      if (!scan_expect (s, ':', "expected ':' after a key") ||
           !scan_value (s, depth + 1))
         return FALSE;
       scan_whitespace (s);
@@ -459,11 +466,12 @@ scan_value (JsonScan *s,
     }
 }
 
-/* UTF-8 first (json-glib assumes it), then the syntax. */
+/* UTF-8 first, then the syntax, then the number of tensors (in *N_TENSORS). */
 static gboolean
 check_header_text (const char *header,
                    gsize       len,
                    const char *file,
+                   guint64    *n_tensors,
                    GError    **error)
 {
   const char *bad = NULL;
@@ -476,7 +484,7 @@ check_header_text (const char *header,
       return FALSE;
     }
 
-  JsonScan s = { header, header, header + len, NULL, FALSE };
+  JsonScan s = { header, header, header + len, NULL, FALSE, 0 };
   if (scan_value (&s, 0))
     {
       scan_whitespace (&s);
@@ -490,180 +498,243 @@ check_header_text (const char *header,
                  s.problem, (gsize) (s.p - s.start));
       return FALSE;
     }
+  if (s.n_tensors > AS_SAFETENSORS_MAX_TENSORS)
+    {
+      set_error (error, AS_MODEL_ERROR_RESOURCES, file,
+                 "header lists %" G_GUINT64_FORMAT " tensors, more than the %u a file may hold "
+                 "(real checkpoints have a few thousand at most)",
+                 s.n_tensors, (guint) AS_SAFETENSORS_MAX_TENSORS);
+      return FALSE;
+    }
+  *n_tensors = s.n_tensors;
   return TRUE;
 }
 
 /* ------------------------------------------------------------------------ */
-/* Step 3: the tree, with duplicate keys caught                             */
+/* Step 3: the entries, read straight off the checked text                  */
 
-/* json-glib keeps only the last of two equal keys, so we watch every member
- * as the parser adds it, per object. Keys are compared after unescaping, so
- * "w" and "\u0077" collide as they should. Objects are keyed by address: the
- * only way json-glib frees one mid-parse is by replacing a duplicate member,
- * and by then that true duplicate has been recorded, so address reuse cannot
- * produce the first report. */
+/* check_header_text has passed the text, so the walk below meets only
+ * well-formed JSON within the depth limit and never reports syntax. It builds
+ * no tree: a generic one costs a node per value, which let a 100 MB header
+ * take gigabytes. Strings are decoded in place in our own copy of the header
+ * (an escape is never shorter than what it stands for), so names and
+ * metadata need no allocation of their own. */
 typedef struct {
-  GHashTable *names_by_object;  /* JsonObject* -> set of member names */
-  JsonObject *dup_object;       /* first object seen with a duplicate */
-  char       *dup_name;
-} DupTracker;
+  char       *p;      /* NUL-terminated after the header */
+  const char *file;
+} Walk;
 
 static void
-on_object_member (JsonParser *parser,
-                  JsonObject *object,
-                  const char *name,
-                  gpointer    user_data)
+walk_whitespace (Walk *w)
 {
-  DupTracker *tracker = user_data;
-  GHashTable *names = g_hash_table_lookup (tracker->names_by_object, object);
-  if (names == NULL)
-    {
-      names = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-      g_hash_table_insert (tracker->names_by_object, object, names);
-    }
-  if (!g_hash_table_add (names, g_strdup (name)) && tracker->dup_name == NULL)
-    {
-      tracker->dup_object = object;
-      tracker->dup_name = g_strdup (name);
-    }
+  while (*w->p == ' ' || *w->p == '\t' || *w->p == '\n' || *w->p == '\r')
+    w->p++;
 }
 
-/* Says which entry holds the duplicate, for a useful message. */
+/* Skips the ':' or ',' that the syntax guarantees, with its whitespace. */
 static void
-report_duplicate (JsonObject *root,
-                  DupTracker *tracker,
-                  const char *file,
-                  GError    **error)
+walk_separator (Walk *w)
 {
-  if (tracker->dup_object == root)
-    {
-      if (strcmp (tracker->dup_name, METADATA_KEY) == 0)
-        set_error (error, AS_MODEL_ERROR_FORMAT, file, "duplicate key '" METADATA_KEY "'");
-      else
-        set_error (error, AS_MODEL_ERROR_FORMAT, file,
-                   "duplicate tensor name '%s'", tracker->dup_name);
-      return;
-    }
+  walk_whitespace (w);
+  w->p++;
+  walk_whitespace (w);
+}
 
-  JsonObjectIter iter;
-  const char *member;
-  JsonNode *node;
-  json_object_iter_init (&iter, root);
-  while (json_object_iter_next (&iter, &member, &node))
+/* After the value of a member or element: TRUE when the object or array
+ * closes (and W moves past it), FALSE when a ',' follows (moved past too). */
+static gboolean
+walk_closes (Walk *w)
+{
+  walk_whitespace (w);
+  char c = *w->p++;
+  walk_whitespace (w);
+  return c == '}' || c == ']';
+}
+
+/* TRUE when the object or array just opened at W is empty (W moves past its
+ * opening bracket, and past the closing one when empty). */
+static gboolean
+walk_open_is_empty (Walk *w)
+{
+  w->p++;
+  walk_whitespace (w);
+  if (*w->p != '}' && *w->p != ']')
+    return FALSE;
+  w->p++;
+  return TRUE;
+}
+
+static gunichar
+hex4 (const char *p)
+{
+  gunichar value = 0;
+  for (int i = 0; i < 4; i++)
+    value = value * 16 + (gunichar) g_ascii_xdigit_value (p[i]);
+  return value;
+}
+
+/* W is at a string's opening quote: decodes the string in place, ends it with
+ * a NUL, and moves W past the closing quote. The checks of Step 2 make every
+ * escape well formed and every surrogate paired. */
+static char *
+walk_string (Walk *w)
+{
+  char *start = ++w->p;
+  char *out = start;
+  for (;;)
     {
-      if (JSON_NODE_HOLDS_OBJECT (node) && json_node_get_object (node) == tracker->dup_object)
+      char c = *w->p++;
+      if (c == '"')
+        break;
+      if (c != '\\')
         {
-          if (strcmp (member, METADATA_KEY) == 0)
-            set_error (error, AS_MODEL_ERROR_FORMAT, file,
-                       METADATA_KEY ": duplicate key '%s'", tracker->dup_name);
-          else
-            set_error (error, AS_MODEL_ERROR_FORMAT, file,
-                       "tensor '%s': duplicate key '%s'", member, tracker->dup_name);
-          return;
+          *out++ = c;
+          continue;
+        }
+      c = *w->p++;
+      switch (c)
+        {
+        case 'b': *out++ = '\b'; break;
+        case 'f': *out++ = '\f'; break;
+        case 'n': *out++ = '\n'; break;
+        case 'r': *out++ = '\r'; break;
+        case 't': *out++ = '\t'; break;
+        case 'u':
+          {
+            gunichar unit = hex4 (w->p);
+            w->p += 4;
+            if (unit >= 0xD800 && unit <= 0xDBFF)
+              {
+                gunichar low = hex4 (w->p + 2);
+                w->p += 6;
+                unit = 0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00);
+              }
+            out += g_unichar_to_utf8 (unit, out);
+            break;
+          }
+        default: *out++ = c; break;  /* '"', '\\', '/' */
         }
     }
-  set_error (error, AS_MODEL_ERROR_FORMAT, file,
-             "duplicate key '%s' in a nested object", tracker->dup_name);
+  *out = '\0';
+  return start;
 }
 
-/* Returns the parser (owning the tree) with *ROOT set, or NULL. */
-static JsonParser *
-parse_header_tree (const char  *header,
-                   gsize        len,
-                   const char  *file,
-                   JsonObject **root,
-                   GError     **error)
+/* Moves W past one value of any kind, leaving it untouched. */
+static void
+walk_skip (Walk *w)
 {
-  JsonParser *parser = json_parser_new ();
-  DupTracker tracker = {
-    g_hash_table_new_full (g_direct_hash, g_direct_equal, NULL,
-                           (GDestroyNotify) g_hash_table_unref),
-    NULL, NULL
-  };
-  g_signal_connect (parser, "object-member", G_CALLBACK (on_object_member), &tracker);
-
-  GError *json_error = NULL;
-  gboolean ok = json_parser_load_from_data (parser, header, (gssize) len, &json_error);
-  g_signal_handlers_disconnect_by_func (parser, on_object_member, &tracker);
-  JsonNode *node = ok ? json_parser_get_root (parser) : NULL;
-
-  if (!ok)
-    set_error (error, AS_MODEL_ERROR_FORMAT, file,
-               "header is not valid JSON: %s", json_error->message);
-  else if (node == NULL || !JSON_NODE_HOLDS_OBJECT (node))
+  int depth = 0;
+  walk_whitespace (w);
+  do
     {
-      set_error (error, AS_MODEL_ERROR_FORMAT, file, "header is not a JSON object");
-      ok = FALSE;
+      char c = *w->p;
+      if (c == '"')
+        {
+          for (w->p++; *w->p != '"'; w->p++)
+            if (*w->p == '\\')
+              w->p++;
+          w->p++;
+        }
+      else if (c == '{' || c == '[')
+        depth++, w->p++;
+      else if (c == '}' || c == ']')
+        depth--, w->p++;
+      else if (depth > 0)
+        w->p++;
+      else
+        while (g_ascii_isalnum (*w->p) || *w->p == '-' || *w->p == '+' || *w->p == '.')
+          w->p++;
     }
-  else if (tracker.dup_name != NULL)
-    {
-      report_duplicate (json_node_get_object (node), &tracker, file, error);
-      ok = FALSE;
-    }
+  while (depth > 0);
+}
 
-  g_clear_error (&json_error);
-  g_hash_table_unref (tracker.names_by_object);
-  g_free (tracker.dup_name);
-  if (!ok)
+/* NULL when the value at W is an integer in [0, 2^53] (stored in *OUT), else
+ * what is wrong with it; W moves past the value either way. A number with a
+ * fraction or an exponent is not an integer (2.0 is no dimension), and -0 is
+ * 0. */
+static const char *
+walk_index (Walk    *w,
+            guint64 *out)
+{
+  walk_whitespace (w);
+  if (*w->p != '-' && !g_ascii_isdigit (*w->p))
     {
-      g_object_unref (parser);
-      return NULL;
+      walk_skip (w);
+      return "is not an integer";
     }
-  *root = json_node_get_object (node);
-  return parser;
+  gboolean negative = *w->p == '-';
+  if (negative)
+    w->p++;
+  guint64 value = 0;
+  for (; g_ascii_isdigit (*w->p); w->p++)
+    value = MIN (value * 10 + (guint64) (*w->p - '0'), (guint64) MAX_JSON_INT + 1);
+  if (*w->p == '.' || *w->p == 'e' || *w->p == 'E')
+    {
+      walk_skip (w);
+      return "is not an integer";
+    }
+  if (negative && value != 0)
+    return "is negative";
+  /* Step 2 refused such literals already; a second guard. */
+  if (value > (guint64) MAX_JSON_INT)
+    return "is larger than 2^53";
+  *out = value;
+  return NULL;
+}
+
+/* The number of elements of the array at W, which does not move. */
+static guint
+walk_array_length (const Walk *w)
+{
+  Walk probe = *w;
+  guint n = 0;
+  if (walk_open_is_empty (&probe))
+    return 0;
+  do
+    {
+      walk_skip (&probe);
+      n++;
+    }
+  while (!walk_closes (&probe));
+  return n;
 }
 
 /* ------------------------------------------------------------------------ */
 /* Step 4: each entry on its own                                            */
 
-/* NULL when NODE is an integer in [0, 2^53], else what is wrong with it.
- * (check_header_text already refused integer literals beyond 2^53, so the
- * gint64 json-glib hands back is exact; the upper bound is a second guard.) */
-static const char *
-json_index_problem (JsonNode *node,
-                    guint64  *out)
-{
-  if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_INT64)
-    return "is not an integer";
-  gint64 v = json_node_get_int (node);
-  if (v < 0)
-    return "is negative";
-  if (v > MAX_JSON_INT)
-    return "is larger than 2^53";
-  *out = (guint64) v;
-  return NULL;
-}
+/* The positions of an entry's three members in the header, NULL if absent. */
+typedef struct {
+  char *dtype;
+  char *shape;
+  char *offsets;
+} EntryMembers;
 
-/* Looks up a required member; reports it missing. */
-static JsonNode *
-require_member (JsonObject *entry,
-                const char *key,
-                const char *file,
-                const char *name,
-                GError    **error)
+static gboolean
+missing (const char  *file,
+         const char  *name,
+         const char  *key,
+         GError     **error)
 {
-  JsonNode *node = json_object_get_member (entry, key);
-  if (node == NULL)
-    set_error (error, AS_MODEL_ERROR_FORMAT, file, "tensor '%s': missing '%s'", name, key);
-  return node;
+  set_error (error, AS_MODEL_ERROR_FORMAT, file, "tensor '%s': missing '%s'", name, key);
+  return FALSE;
 }
 
 static gboolean
-parse_dtype (JsonObject *entry,
-             const char *file,
-             Entry      *out,
-             GError    **error)
+parse_dtype (char        *at,
+             const char  *file,
+             Entry       *out,
+             GError     **error)
 {
   const char *name = out->info.name;
-  JsonNode *node = require_member (entry, "dtype", file, name, error);
-  if (node == NULL)
-    return FALSE;
-  if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_STRING)
+  if (at == NULL)
+    return missing (file, name, "dtype", error);
+  if (*at != '"')
     {
       set_error (error, AS_MODEL_ERROR_FORMAT, file, "tensor '%s': 'dtype' is not a string", name);
       return FALSE;
     }
-  const char *dtype = json_node_get_string (node);
+  Walk w = { at, file };
+  const char *dtype = walk_string (&w);
   const DtypeDesc *desc = find_dtype (dtype);
   if (desc == NULL)
     {
@@ -682,22 +753,21 @@ parse_dtype (JsonObject *entry,
 }
 
 static gboolean
-parse_shape (JsonObject *entry,
-             const char *file,
-             Entry      *out,
-             GError    **error)
+parse_shape (char        *at,
+             const char  *file,
+             Entry       *out,
+             GError     **error)
 {
   const char *name = out->info.name;
-  JsonNode *node = require_member (entry, "shape", file, name, error);
-  if (node == NULL)
-    return FALSE;
-  if (!JSON_NODE_HOLDS_ARRAY (node))
+  if (at == NULL)
+    return missing (file, name, "shape", error);
+  if (*at != '[')
     {
       set_error (error, AS_MODEL_ERROR_FORMAT, file, "tensor '%s': 'shape' is not an array", name);
       return FALSE;
     }
-  JsonArray *array = json_node_get_array (node);
-  guint n_dims = json_array_get_length (array);
+  Walk w = { at, file };
+  guint n_dims = walk_array_length (&w);
   if (n_dims > AS_SAFETENSORS_MAX_DIMS)
     {
       set_error (error, AS_MODEL_ERROR_UNSUPPORTED, file,
@@ -706,10 +776,11 @@ parse_shape (JsonObject *entry,
       return FALSE;
     }
   out->info.n_dims = (int) n_dims;
-  for (guint i = 0; i < n_dims; i++)
+  walk_open_is_empty (&w);
+  for (guint i = 0; i < n_dims; i++, walk_closes (&w))
     {
       guint64 dim = 0;
-      const char *problem = json_index_problem (json_array_get_element (array, i), &dim);
+      const char *problem = walk_index (&w, &dim);
       if (problem != NULL)
         {
           set_error (error, AS_MODEL_ERROR_FORMAT, file, "tensor '%s': shape[%u] %s", name, i, problem);
@@ -721,23 +792,22 @@ parse_shape (JsonObject *entry,
 }
 
 static gboolean
-parse_offsets (JsonObject *entry,
-               const char *file,
-               Entry      *out,
-               GError    **error)
+parse_offsets (char        *at,
+               const char  *file,
+               Entry       *out,
+               GError     **error)
 {
   const char *name = out->info.name;
-  JsonNode *node = require_member (entry, "data_offsets", file, name, error);
-  if (node == NULL)
-    return FALSE;
-  if (!JSON_NODE_HOLDS_ARRAY (node))
+  if (at == NULL)
+    return missing (file, name, "data_offsets", error);
+  if (*at != '[')
     {
       set_error (error, AS_MODEL_ERROR_FORMAT, file,
                  "tensor '%s': 'data_offsets' is not an array", name);
       return FALSE;
     }
-  JsonArray *array = json_node_get_array (node);
-  guint len = json_array_get_length (array);
+  Walk w = { at, file };
+  guint len = walk_array_length (&w);
   if (len != 2)
     {
       set_error (error, AS_MODEL_ERROR_FORMAT, file,
@@ -745,9 +815,10 @@ parse_offsets (JsonObject *entry,
       return FALSE;
     }
   guint64 bounds[2] = { 0, 0 };
-  for (guint i = 0; i < 2; i++)
+  walk_open_is_empty (&w);
+  for (guint i = 0; i < 2; i++, walk_closes (&w))
     {
-      const char *problem = json_index_problem (json_array_get_element (array, i), &bounds[i]);
+      const char *problem = walk_index (&w, &bounds[i]);
       if (problem != NULL)
         {
           set_error (error, AS_MODEL_ERROR_FORMAT, file,
@@ -809,84 +880,143 @@ check_entry_size (const char  *file,
   return TRUE;
 }
 
+/* W is at the value of root member NAME. Duplicate members are refused, as
+ * for tensor names; members other than the three are ignored, as the
+ * reference reader ignores them (so is whatever they hold). */
 static gboolean
-parse_entry (const char *name,
-             JsonNode   *node,
-             const char *file,
-             Entry      *out,
-             GError    **error)
+parse_entry (Walk        *w,
+             char        *name,
+             Entry       *out,
+             GError     **error)
 {
-  out->info.name = g_strdup (name);
-  if (!JSON_NODE_HOLDS_OBJECT (node))
+  const char *file = w->file;
+  out->info.name = name;
+  walk_whitespace (w);
+  if (*w->p != '{')
     {
       set_error (error, AS_MODEL_ERROR_FORMAT, file,
                  "tensor '%s': entry is not a JSON object", name);
       return FALSE;
     }
-  /* Extra keys in an entry are ignored, as the reference reader does. */
-  JsonObject *entry = json_node_get_object (node);
-  return parse_dtype (entry, file, out, error) &&
-         parse_shape (entry, file, out, error) &&
-         parse_offsets (entry, file, out, error) &&
+  EntryMembers members = { NULL, NULL, NULL };
+  if (!walk_open_is_empty (w))
+    do
+      {
+        const char *key = walk_string (w);
+        walk_separator (w);
+        char **slot = strcmp (key, "dtype") == 0 ? &members.dtype
+                    : strcmp (key, "shape") == 0 ? &members.shape
+                    : strcmp (key, "data_offsets") == 0 ? &members.offsets
+                    : NULL;
+        if (slot != NULL && *slot != NULL)
+          {
+            set_error (error, AS_MODEL_ERROR_FORMAT, file,
+                       "tensor '%s': duplicate key '%s'", name, key);
+            return FALSE;
+          }
+        if (slot != NULL)
+          *slot = w->p;
+        walk_skip (w);
+      }
+    while (!walk_closes (w));
+
+  /* In this order whatever the order in the file, so a message does not
+   * depend on how the writer sorted the keys. */
+  return parse_dtype (members.dtype, file, out, error) &&
+         parse_shape (members.shape, file, out, error) &&
+         parse_offsets (members.offsets, file, out, error) &&
          check_entry_size (file, out, error);
 }
 
-static GHashTable *
-parse_metadata (JsonNode   *node,
-                const char *file,
-                GError    **error)
+/* W is at the value of "__metadata__": string keys to string values, at most
+ * MAX_METADATA of them. */
+static gboolean
+parse_metadata (Walk        *w,
+                GHashTable  *table,
+                GError     **error)
 {
-  if (!JSON_NODE_HOLDS_OBJECT (node))
+  const char *file = w->file;
+  walk_whitespace (w);
+  if (*w->p != '{')
     {
       set_error (error, AS_MODEL_ERROR_FORMAT, file, METADATA_KEY " is not an object");
-      return NULL;
+      return FALSE;
     }
-  GHashTable *table = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
-  JsonObjectIter iter;
-  const char *key;
-  JsonNode *value;
-  json_object_iter_init (&iter, json_node_get_object (node));
-  while (json_object_iter_next (&iter, &key, &value))
+  if (walk_open_is_empty (w))
+    return TRUE;
+  do
     {
-      if (!JSON_NODE_HOLDS_VALUE (value) || json_node_get_value_type (value) != G_TYPE_STRING)
+      char *key = walk_string (w);
+      walk_separator (w);
+      if (*w->p != '"')
         {
           set_error (error, AS_MODEL_ERROR_FORMAT, file,
                      METADATA_KEY ": value of '%s' is not a string", key);
-          g_hash_table_unref (table);
-          return NULL;
+          return FALSE;
         }
-      g_hash_table_insert (table, g_strdup (key), g_strdup (json_node_get_string (value)));
+      char *value = walk_string (w);
+      if (g_hash_table_contains (table, key))
+        {
+          set_error (error, AS_MODEL_ERROR_FORMAT, file, METADATA_KEY ": duplicate key '%s'", key);
+          return FALSE;
+        }
+      if (g_hash_table_size (table) >= MAX_METADATA)
+        {
+          set_error (error, AS_MODEL_ERROR_RESOURCES, file,
+                     METADATA_KEY " has more than %u entries", MAX_METADATA);
+          return FALSE;
+        }
+      g_hash_table_insert (table, key, value);
     }
-  return table;
+  while (!walk_closes (w));
+  return TRUE;
 }
 
-/* Fills ENTRIES and *METADATA from the root object. */
+/* Fills ENTRIES (in file order) and *METADATA from the root object at W.
+ * NAMES is the set of tensor names seen. */
 static gboolean
-parse_root (JsonObject  *root,
-            const char  *file,
+parse_root (Walk        *w,
             GArray      *entries,
+            GHashTable  *names,
             GHashTable **metadata,
             GError     **error)
 {
-  JsonObjectIter iter;
-  const char *name;
-  JsonNode *node;
-  json_object_iter_init (&iter, root);
-  while (json_object_iter_next (&iter, &name, &node))
+  const char *file = w->file;
+  walk_whitespace (w);
+  if (*w->p != '{')
     {
+      set_error (error, AS_MODEL_ERROR_FORMAT, file, "header is not a JSON object");
+      return FALSE;
+    }
+  if (walk_open_is_empty (w))
+    return TRUE;
+  do
+    {
+      char *name = walk_string (w);
+      walk_separator (w);
       if (strcmp (name, METADATA_KEY) == 0)
         {
-          if ((*metadata = parse_metadata (node, file, error)) == NULL)
+          if (*metadata != NULL)
+            {
+              set_error (error, AS_MODEL_ERROR_FORMAT, file, "duplicate key '" METADATA_KEY "'");
+              return FALSE;
+            }
+          *metadata = g_hash_table_new (g_str_hash, g_str_equal);
+          if (!parse_metadata (w, *metadata, error))
             return FALSE;
           continue;
         }
+      if (!g_hash_table_add (names, name))
+        {
+          set_error (error, AS_MODEL_ERROR_FORMAT, file, "duplicate tensor name '%s'", name);
+          return FALSE;
+        }
       Entry entry = { 0 };
-      gboolean ok = parse_entry (name, node, file, &entry, error);
-      /* Appended even on failure so the array's clear func frees the name. */
-      g_array_append_val (entries, entry);
-      if (!ok)
+      if (!parse_entry (w, name, &entry, error))
         return FALSE;
+      g_array_append_val (entries, entry);
     }
+  while (!walk_closes (w));
   return TRUE;
 }
 
@@ -907,7 +1037,7 @@ compare_entries_by_offset (gconstpointer a,
 }
 
 /* Sorted by offset, the tensors must tile [0, data_size) exactly: this is what
- * guarantees every later access stays inside the mapping. */
+ * guarantees every later access stays inside the file's bytes. */
 static gboolean
 check_layout (GArray     *entries,
               guint64     data_size,
@@ -972,7 +1102,7 @@ publish_entries (AsSafetensors *st,
 {
   st->tensors = g_new0 (AsTensorInfo, MAX (entries->len, 1));
   st->by_name = g_hash_table_new (g_str_hash, g_str_equal);
-  st->unconvertible = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  st->unconvertible = g_hash_table_new (g_str_hash, g_str_equal);
   for (guint i = 0; i < entries->len; i++)
     {
       Entry *entry = &g_array_index (entries, Entry, i);
@@ -984,7 +1114,6 @@ publish_entries (AsSafetensors *st,
         }
       else
         g_hash_table_insert (st->unconvertible, entry->info.name, (gpointer) entry->desc->name);
-      entry->info.name = NULL;  /* ownership moved */
     }
 }
 
@@ -1000,28 +1129,35 @@ validate_into (AsSafetensors *st,
     return FALSE;
 
   const char *header = (const char *) data + 8;
-  if (!check_header_text (header, header_len, file, error))
+  guint64 n_tensors = 0;
+  if (!check_header_text (header, header_len, file, &n_tensors, error))
     return FALSE;
 
-  JsonObject *root = NULL;
-  g_autoptr (JsonParser) parser = parse_header_tree (header, header_len, file, &root, error);
-  if (parser == NULL)
-    return FALSE;
+  /* The walk decodes strings in place, and the caller's bytes are const. */
+  st->header_text = g_try_malloc (header_len + 1);
+  if (st->header_text == NULL)
+    {
+      set_error (error, AS_MODEL_ERROR_RESOURCES, file,
+                 "not enough memory for its %" G_GUINT64_FORMAT "-byte header", header_len);
+      return FALSE;
+    }
+  memcpy (st->header_text, header, header_len);
+  st->header_text[header_len] = '\0';
 
-  g_autoptr (GArray) entries = g_array_new (FALSE, TRUE, sizeof (Entry));
-  g_array_set_clear_func (entries, clear_entry);
+  /* At most AS_SAFETENSORS_MAX_TENSORS records: a few megabytes. */
+  g_autoptr (GArray) entries = g_array_sized_new (FALSE, TRUE, sizeof (Entry), (guint) n_tensors);
+  g_autoptr (GHashTable) names = g_hash_table_new (g_str_hash, g_str_equal);
   GHashTable *metadata = NULL;
   guint64 data_size = size - 8 - header_len;
-  if (!parse_root (root, file, entries, &metadata, error) ||
+  Walk walk = { st->header_text, file };
+  if (!parse_root (&walk, entries, names, &metadata, error) ||
       !check_layout (entries, data_size, file, error))
     {
       g_clear_pointer (&metadata, g_hash_table_unref);
       return FALSE;
     }
 
-  st->metadata = metadata != NULL
-    ? metadata
-    : g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  st->metadata = metadata != NULL ? metadata : g_hash_table_new (g_str_hash, g_str_equal);
   st->data_section = data + 8 + header_len;
   st->data_size = data_size;
   publish_entries (st, entries);
@@ -1048,6 +1184,33 @@ as_safetensors_open_bytes (const guint8 *data,
   return st;
 }
 
+/* Reads PATH whole into memory we own, after checking its header length on
+ * the first 8 bytes, so a file that lies about it is refused unread. */
+static char *
+read_file (const char  *path,
+           gsize       *length,
+           GError     **error)
+{
+  guint64 size = 0;
+  int fd = as_file_open_regular (path, &size, error);
+  if (fd < 0)
+    return NULL;
+
+  gboolean ok = TRUE;
+  if (size >= 8)
+    {
+      guint8 prefix[8];
+      guint64 header_len = 0;
+      ok = as_file_read_at (fd, path, 0, prefix, sizeof prefix, error) &&
+           read_header_length (prefix, (gsize) MIN (size, (guint64) G_MAXSIZE), path,
+                               &header_len, error);
+    }
+  char *contents = NULL;
+  ok = ok && as_file_read_fd (fd, path, AS_FILE_CAP_NONE, &contents, length, error);
+  close (fd);
+  return ok ? contents : NULL;
+}
+
 AsSafetensors *
 as_safetensors_open (const char  *path,
                      GError     **error)
@@ -1055,26 +1218,20 @@ as_safetensors_open (const char  *path,
   g_return_val_if_fail (path != NULL, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  GError *map_error = NULL;
-  GMappedFile *mapping = g_mapped_file_new (path, FALSE, &map_error);
-  if (mapping == NULL)
-    {
-      set_error (error, AS_MODEL_ERROR_IO, path, "cannot map the file: %s", map_error->message);
-      g_error_free (map_error);
-      return NULL;
-    }
-
-  /* GLib maps an empty file as (NULL, 0) rather than failing; open_bytes
-   * turns that into "file is empty". */
-  const guint8 *data = (const guint8 *) g_mapped_file_get_contents (mapping);
-  gsize size = g_mapped_file_get_length (mapping);
-  AsSafetensors *st = as_safetensors_open_bytes (data, size, path, error);
+  /* Read, not mapped: a mapped file that shrinks under us faults the process
+   * (SIGBUS), and one rewritten in place would change weights already
+   * checked. Tensors are used in place from this buffer instead. */
+  gsize size = 0;
+  char *contents = read_file (path, &size, error);
+  if (contents == NULL)
+    return NULL;
+  AsSafetensors *st = as_safetensors_open_bytes ((const guint8 *) contents, size, path, error);
   if (st == NULL)
     {
-      g_mapped_file_unref (mapping);
+      g_free (contents);
       return NULL;
     }
-  st->mapping = mapping;
+  st->file_bytes = contents;
   return st;
 }
 
@@ -1083,13 +1240,12 @@ as_safetensors_free (AsSafetensors *st)
 {
   if (st == NULL)
     return;
-  for (guint i = 0; i < st->n_tensors; i++)
-    g_free (st->tensors[i].name);
   g_free (st->tensors);
   g_clear_pointer (&st->by_name, g_hash_table_unref);
   g_clear_pointer (&st->unconvertible, g_hash_table_unref);
   g_clear_pointer (&st->metadata, g_hash_table_unref);
-  g_clear_pointer (&st->mapping, g_mapped_file_unref);
+  g_free (st->header_text);
+  g_free (st->file_bytes);
   g_free (st->display_name);
   g_free (st);
 }
@@ -1194,7 +1350,7 @@ as_bf16_to_f32 (guint16 b)
   return f;
 }
 
-/* The data may sit at any byte offset in the mapping: every element is
+/* The data may sit at any byte offset in the file: every element is
  * memcpy'd out, never read through a cast pointer. */
 static void
 copy_f32_elements (const guint8 *src,

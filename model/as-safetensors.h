@@ -1,8 +1,11 @@
 /* as-safetensors.h — a validating reader for the safetensors format.
  *
- * The file is mmap'ed; the header is parsed and checked against every rule in
- * REFERENCE.md §4 before any tensor is touched, so a hostile file cannot make
- * us read outside the mapping. Tensors are read as f32 (F16/BF16 converted).
+ * The file is read whole into memory the reader owns (never mapped: a mapped
+ * file that shrinks faults the process, and one rewritten in place changes
+ * weights already checked). The header is parsed and checked against every
+ * rule in REFERENCE.md §4 before any tensor is touched, so a hostile file
+ * cannot make us read outside its bytes, and its size bounds the memory the
+ * header takes. Tensors are read as f32 (F16/BF16 converted).
  */
 #pragma once
 
@@ -11,6 +14,9 @@
 G_BEGIN_DECLS
 
 #define AS_SAFETENSORS_MAX_DIMS 8
+/* Far above any real checkpoint (thousands of tensors at most); a header
+ * listing more is refused before anything is built for its entries. */
+#define AS_SAFETENSORS_MAX_TENSORS 65536
 
 typedef enum {
   AS_DTYPE_F32,
@@ -30,7 +36,10 @@ typedef struct {
 
 typedef struct _AsSafetensors AsSafetensors;
 
-/* Maps and validates PATH. Errors are AS_MODEL_ERROR and name the file. */
+/* Reads and validates PATH, which must be a regular file (checked on the
+ * opened descriptor). The header length is checked before the rest is read;
+ * the file itself has no cap but the memory there is. Errors are
+ * AS_MODEL_ERROR and name the file. */
 AsSafetensors      *as_safetensors_open        (const char    *path,
                                                 GError       **error);
 /* Same rules over a caller-owned buffer (tests, fuzzing). DISPLAY_NAME is used
@@ -59,7 +68,8 @@ const char         *as_safetensors_get_unconvertible_dtype (AsSafetensors *st,
 const char         *as_safetensors_get_metadata (AsSafetensors *st,
                                                  const char    *key);
 
-/* Pointer to the raw bytes of a tensor inside the mapping (may be unaligned). */
+/* Pointer to the raw bytes of a tensor inside the file's bytes (may be
+ * unaligned). */
 const guint8       *as_safetensors_get_data    (AsSafetensors      *st,
                                                 const AsTensorInfo *info);
 

@@ -21,10 +21,12 @@
  */
 #include "as-tokenizer.h"
 
+#include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <string.h>
 
 #include "as-error.h"
+#include "as-file-read.h"
 #include "as-json-guard.h"
 
 /* ------------------------------------------------------------------------ */
@@ -1813,6 +1815,15 @@ as_tokenizer_new_from_vocab (const char *vocab_txt, gsize length, gboolean lower
   return tok;
 }
 
+/* Whether anything is at PATH, a dangling or looping link included: such a
+ * link is a broken file to report, not a reason to fall back to another. */
+static gboolean
+path_present (const char *path)
+{
+  GStatBuf st;
+  return g_lstat (path, &st) == 0;
+}
+
 /* tokenizer_config.json's do_lower_case, TRUE when absent. */
 static gboolean
 read_do_lower_case (const char *dir, gboolean *lowercase, GError **error)
@@ -1821,47 +1832,36 @@ read_do_lower_case (const char *dir, gboolean *lowercase, GError **error)
   JsonParser *parser = json_parser_new ();
   char *contents = NULL;
   gsize length = 0;
-  GError *local = NULL;
   gboolean ok = TRUE;
 
   *lowercase = TRUE;
-  if (g_file_test (path, G_FILE_TEST_EXISTS))
+  if (path_present (path))
     {
-      if (!g_file_get_contents (path, &contents, &length, &local))
-        ok = fail (error, AS_MODEL_ERROR_IO, "%s: %s", path, local->message);
-      else if ((ok = as_json_guard_load (parser, contents, length, path, error)))
+      ok = as_file_read_regular (path, AS_FILE_CAP_CONFIG, &contents, &length, error) &&
+           as_json_guard_load (parser, contents, length, path, error);
+      if (ok)
         {
           JsonNode *root = json_parser_get_root (parser);
           if (root != NULL && JSON_NODE_HOLDS_OBJECT (root))
             *lowercase = get_bool (json_node_get_object (root), "do_lower_case", TRUE);
         }
     }
-  g_clear_error (&local);
   g_free (contents);
   g_object_unref (parser);
   g_free (path);
   return ok;
 }
 
+/* Both kinds of tokenizer file are refused by size before any parsing. */
 static AsTokenizer *
 load_file (const char *path, gboolean is_json, gboolean lowercase, GError **error)
 {
   char *contents = NULL;
   gsize length = 0;
-  GError *local = NULL;
   AsTokenizer *tok;
 
-  if (g_file_test (path, G_FILE_TEST_IS_DIR))
-    {
-      fail (error, AS_MODEL_ERROR_IO, "%s: is a directory, expected a file", path);
-      return NULL;
-    }
-  if (!g_file_get_contents (path, &contents, &length, &local))
-    {
-      fail (error, AS_MODEL_ERROR_IO, "%s: %s", path, local->message);
-      g_error_free (local);
-      return NULL;
-    }
+  if (!as_file_read_regular (path, AS_FILE_CAP_TOKENIZER, &contents, &length, error))
+    return NULL;
   tok = is_json ? as_tokenizer_new_from_json (contents, length, path, error)
                 : as_tokenizer_new_from_vocab (contents, length, lowercase, path, error);
   g_free (contents);
@@ -1876,9 +1876,9 @@ as_tokenizer_new_from_dir (const char *dir, GError **error)
   AsTokenizer *tok = NULL;
   gboolean lowercase;
 
-  if (g_file_test (json, G_FILE_TEST_EXISTS))
+  if (path_present (json))
     tok = load_file (json, TRUE, TRUE, error);
-  else if (!g_file_test (vocab, G_FILE_TEST_EXISTS))
+  else if (!path_present (vocab))
     fail (error, AS_MODEL_ERROR_IO, "%s: has neither tokenizer.json nor vocab.txt", dir);
   else if (read_do_lower_case (dir, &lowercase, error))
     tok = load_file (vocab, FALSE, lowercase, error);

@@ -6,6 +6,7 @@
  */
 #include <glib/gstdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "as-config.h"
@@ -94,6 +95,86 @@ test_not_json (void)
       g_assert_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_FORMAT);
       g_assert_true (g_str_has_prefix (error->message, "c.json: "));
     }
+}
+
+/* as_config_load reads only a regular file of at most AS_FILE_CAP_CONFIG,
+ * checked on what it opened, and says what else it found, quickly. */
+static void
+assert_load_refused (const char *path,
+                     int         code,
+                     const char *needle)
+{
+  g_autoptr(GError) error = NULL;
+  gint64 start = g_get_monotonic_time ();
+  g_assert_null (as_config_load (path, &error));
+  gint64 took = g_get_monotonic_time () - start;
+  g_assert_error (error, AS_MODEL_ERROR, code);
+  g_test_message ("%s (%.1f ms)", error->message, took / 1000.0);
+  g_assert_nonnull (strstr (error->message, needle));
+  g_assert_cmpint (took, <, 2 * G_USEC_PER_SEC);
+}
+
+static void
+test_load_not_regular (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *dir = g_dir_make_tmp ("as-config-XXXXXX", &error);
+  g_assert_no_error (error);
+  g_autofree char *path = g_build_filename (dir, "config.json", NULL);
+
+  g_assert_cmpint (mkfifo (path, 0600), ==, 0);
+  assert_load_refused (path, AS_MODEL_ERROR_IO, "config.json: is a FIFO (named pipe)");
+  g_unlink (path);
+  g_assert_cmpint (symlink ("/dev/zero", path), ==, 0);
+  assert_load_refused (path, AS_MODEL_ERROR_IO, "config.json: is a character device");
+  g_unlink (path);
+  g_assert_cmpint (symlink ("config.json", path), ==, 0);
+  assert_load_refused (path, AS_MODEL_ERROR_IO, "config.json: too many levels of symbolic links");
+  g_unlink (path);
+  g_assert_cmpint (g_mkdir (path, 0700), ==, 0);
+  assert_load_refused (path, AS_MODEL_ERROR_IO, "config.json: is a directory, expected a file");
+  g_rmdir (path);
+  assert_load_refused (path, AS_MODEL_ERROR_IO, "config.json: file not found");
+
+  /* Sparse, one byte over the cap. */
+  g_assert_true (g_file_set_contents (path, "{", 1, NULL));
+  g_assert_cmpint (truncate (path, (1 << 20) + 1), ==, 0);
+  assert_load_refused (path, AS_MODEL_ERROR_RESOURCES, "is 1048577 bytes");
+  g_unlink (path);
+
+  /* The "folder" is a file. */
+  g_assert_true (g_file_set_contents (path, valid_config, -1, NULL));
+  g_autofree char *below = g_build_filename (path, "config.json", NULL);
+  assert_load_refused (below, AS_MODEL_ERROR_IO, "config.json: not a model folder");
+  g_unlink (path);
+  g_rmdir (dir);
+}
+
+/* Millions of values are refused before json-glib builds a tree of them;
+ * a config with a big but plausible array still parses. */
+static void
+test_too_many_values (void)
+{
+  g_autoptr(GString) text = g_string_new (valid_config);
+  g_string_truncate (text, text->len - 1);
+  g_string_append (text, ", \"x\": [0");
+  for (int i = 0; i < 1000000; i++)
+    g_string_append (text, ",0");
+  g_string_append (text, "]}");
+  g_autoptr(GError) error = NULL;
+  AsConfig *c = as_config_parse (text->str, text->len, "c.json", &error);
+  g_assert_no_error (error);
+  as_config_free (c);
+
+  g_string_truncate (text, text->len - 2);
+  for (int i = 0; i < 1100000; i++)
+    g_string_append (text, ",0");
+  g_string_append (text, "]}");
+  g_assert_null (as_config_parse (text->str, text->len, "c.json", &error));
+  g_assert_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_RESOURCES);
+  g_test_message ("%s", error->message);
+  g_assert_nonnull (strstr (error->message, "c.json: holds about"));
+  g_assert_nonnull (strstr (error->message, "more than the 2097152"));
 }
 
 /* --- whole folders whose config and tensors disagree ------------------- */
@@ -220,6 +301,8 @@ main (int    argc,
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/config/valid", test_valid);
   g_test_add_func ("/config/not-json", test_not_json);
+  g_test_add_func ("/config/load-not-regular", test_load_not_regular);
+  g_test_add_func ("/config/too-many-values", test_too_many_values);
   for (guint i = 0; i < G_N_ELEMENTS (bad_configs); i++)
     {
       g_autofree char *path = g_strdup_printf ("/config/bad/%s=%s", bad_configs[i].field,

@@ -6,10 +6,13 @@
  * respect: a truncated or lying safetensors file, overlapping or reversed
  * offsets, shapes that disagree with the config, wrong dtypes, NaN/Inf
  * weights, absurd configs, vocabularies without [CLS]/[SEP]/[UNK], empty
- * files, directories where files belong. Where the real model is present
+ * files, directories, FIFOs, links to /dev/zero and link loops where files
+ * belong, a tokenizer.json over its size cap, a header listing more tensors
+ * than the reader takes. Where the real model is present
  * (ATTNSCOPE_MODEL_DIR) a few more are built from it, with links to its big
- * files. as_model_load must refuse every one with AS_MODEL_ERROR and a
- * message naming the file and the problem; the valid base must load and run.
+ * files. as_model_load must refuse every one quickly with AS_MODEL_ERROR and
+ * a message naming the file and the problem; the valid base must load and
+ * run.
  *
  *   test-hostile-zoo --make-zoo DIR
  *
@@ -21,11 +24,13 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "as-attention.h"
 #include "as-backend.h"
 #include "as-error.h"
+#include "as-file-read.h"
 #include "as-model.h"
 
 /* ------------------------------------------------------------------------ */
@@ -376,6 +381,28 @@ remove_file (const char *dir,
   g_assert_cmpint (g_unlink (path), ==, 0);
 }
 
+/* A FIFO where the file belongs: opening it for reading in the usual way
+ * waits for a writer that never comes. */
+static void
+replace_with_fifo (const char *dir,
+                   const char *name)
+{
+  g_autofree char *path = path_in (dir, name);
+  g_unlink (path);
+  g_assert_cmpint (mkfifo (path, 0644), ==, 0);
+}
+
+/* A symbolic link to TARGET where the file belongs. */
+static void
+replace_with_link (const char *dir,
+                   const char *name,
+                   const char *target)
+{
+  g_autofree char *path = path_in (dir, name);
+  g_unlink (path);
+  g_assert_cmpint (symlink (target, path), ==, 0);
+}
+
 /* ------------------------------------------------------------------------ */
 /* The cases                                                                */
 
@@ -411,6 +438,7 @@ static void st_not_json (const char *d) { replace_header (d, "this is not JSON a
 static void st_bad_utf8 (const char *d) { replace_header (d, "{\"a\xff\xfe\": 1}  "); }
 static void st_array (const char *d) { replace_header (d, "[1, 2, 3]"); }
 static void st_is_dir (const char *d) { replace_with_directory (d, "model.safetensors"); }
+static void st_fifo (const char *d) { replace_with_fifo (d, "model.safetensors"); }
 static void st_missing (const char *d) { remove_file (d, "model.safetensors"); }
 
 /* --- safetensors, header entries --- */
@@ -469,6 +497,22 @@ st_duplicate (Model *m)
   g_ptr_array_add (m->tensors, tensor_new (Q_B, HIDDEN, 0));
 }
 static void st_metadata (Model *m) { g_free (m->metadata); m->metadata = g_strdup ("{\"format\": 7}"); }
+/* Empty tensors up to 70,000 in all, over the reader's cap of 65,536: each
+ * costs ~60 bytes of header, and a 100 MB header could list 1.2 million. */
+#define MANY_TENSORS 70000
+static void
+st_too_many_tensors (Model *m)
+{
+  for (guint i = m->tensors->len; i < MANY_TENSORS; i++)
+    {
+      Tensor *t = g_new0 (Tensor, 1);
+      t->name = g_strdup_printf ("extra.%u", i);
+      t->dtype = g_strdup ("F32");
+      t->shape = g_strdup ("[0]");
+      t->raw = g_bytes_new (NULL, 0);
+      g_ptr_array_add (m->tensors, t);
+    }
+}
 
 /* --- weights --- */
 static void
@@ -570,6 +614,9 @@ cfg_deep (const char *d)
 }
 static void cfg_is_dir (const char *d) { replace_with_directory (d, "config.json"); }
 static void cfg_missing (const char *d) { remove_file (d, "config.json"); }
+static void cfg_fifo (const char *d) { replace_with_fifo (d, "config.json"); }
+static void cfg_dev_zero (const char *d) { replace_with_link (d, "config.json", "/dev/zero"); }
+static void cfg_link_loop (const char *d) { replace_with_link (d, "config.json", "config.json"); }
 
 /* --- the tokenizer --- */
 static void
@@ -588,6 +635,8 @@ static void v_bad_utf8 (Model *m) { g_string_append (m->vocab, "caf\xe9\n"); }
 static void v_too_big (Model *m) { g_string_append (m->vocab, "extra\nmore\n"); }
 static void v_is_dir (const char *d) { replace_with_directory (d, "vocab.txt"); }
 static void v_none (const char *d) { remove_file (d, "vocab.txt"); }
+static void v_fifo (const char *d) { replace_with_fifo (d, "vocab.txt"); }
+static void v_tokenizer_config_fifo (const char *d) { replace_with_fifo (d, "tokenizer_config.json"); }
 static void
 v_bad_tokenizer_config (const char *d)
 {
@@ -619,6 +668,18 @@ t_lone_surrogate (Model *m)
 }
 static void t_empty (const char *d) { write_file (d, "tokenizer.json", "", 0); }
 static void t_is_dir (const char *d) { replace_with_directory (d, "tokenizer.json"); }
+/* The base has vocab.txt: a tokenizer.json that is there but broken must be
+ * reported, not skipped for vocab.txt. */
+static void t_fifo (const char *d) { replace_with_fifo (d, "tokenizer.json"); }
+static void t_dev_zero (const char *d) { replace_with_link (d, "tokenizer.json", "/dev/zero"); }
+static void t_link_loop (const char *d) { replace_with_link (d, "tokenizer.json", "tokenizer.json"); }
+/* One byte over the cap, sparse: no disk, and refused before reading. */
+static void
+t_oversized (const char *d)
+{
+  write_file (d, "tokenizer.json", "{", 1);
+  truncate_to (d, "tokenizer.json", (gsize) AS_FILE_CAP_TOKENIZER + 1);
+}
 static void
 t_deep (const char *d)
 {
@@ -670,6 +731,7 @@ static const Case cases[] = {
   { "st-header-array", "header is a JSON array", NULL, st_array, ST, { "not a JSON object" } },
   { "st-is-directory", "model.safetensors is a directory", NULL, st_is_dir, ST, { "is a directory" } },
   { "st-missing", "no model.safetensors", NULL, st_missing, ST, { "file not found" } },
+  { "st-fifo", "model.safetensors is a FIFO (would block)", NULL, st_fifo, ST, { "FIFO" } },
   /* safetensors: header entries */
   { "st-overlap", "overlapping data_offsets", st_overlap, NULL, ST, { "overlap", "embeddings.position_embeddings.weight" } },
   { "st-reversed", "data_offsets with begin > end", st_reversed, NULL, ST, { "begin > end", "embeddings.position_embeddings.weight" } },
@@ -685,6 +747,8 @@ static const Case cases[] = {
   { "st-wrong-dtype", "a weight stored as I64", st_wrong_dtype, NULL, ST, { "unsupported dtype I64", Q_W } },
   { "st-duplicate-name", "the same tensor twice", st_duplicate, NULL, ST, { "duplicate", Q_B } },
   { "st-bad-metadata", "__metadata__ with a number", st_metadata, NULL, ST, { "__metadata__", "not a string" } },
+  { "st-too-many-tensors", "70,000 empty tensors (cap 65,536)", st_too_many_tensors, NULL, ST,
+    { "lists 70000 tensors", "65536" } },
   /* weights */
   { "w-nan", "a NaN weight (F32)", w_nan, NULL, ST, { "holds NaN", Q_W, "[1, 2]" } },
   { "w-inf", "a -Inf LayerNorm bias (F32)", w_inf, NULL, ST, { "holds -Inf", "embeddings.LayerNorm.bias" } },
@@ -723,6 +787,9 @@ static const Case cases[] = {
     { "'layer_norm_eps' is 1e-122", "32-bit float" } },
   { "cfg-is-directory", "config.json is a directory", NULL, cfg_is_dir, CFG, { "is a directory" } },
   { "cfg-missing", "no config.json", NULL, cfg_missing, CFG, { "file not found" } },
+  { "cfg-fifo", "config.json is a FIFO (would block)", NULL, cfg_fifo, CFG, { "FIFO" } },
+  { "cfg-dev-zero", "config.json links to /dev/zero (endless)", NULL, cfg_dev_zero, CFG, { "character device" } },
+  { "cfg-link-loop", "config.json is a link to itself", NULL, cfg_link_loop, CFG, { "symbolic links" } },
   /* vocab.txt and tokenizer.json */
   { "v-no-cls", "vocab.txt without [CLS]", v_no_cls, NULL, VOC, { "no [CLS] token" } },
   { "v-no-sep", "vocab.txt without [SEP]", v_no_sep, NULL, VOC, { "no [SEP] token" } },
@@ -733,6 +800,9 @@ static const Case cases[] = {
   { "v-is-directory", "vocab.txt is a directory", NULL, v_is_dir, VOC, { "is a directory" } },
   { "v-none", "neither tokenizer.json nor vocab.txt", NULL, v_none, TOK, { "neither tokenizer.json nor vocab.txt" } },
   { "v-bad-tokenizer-config", "tokenizer_config.json is not JSON", NULL, v_bad_tokenizer_config, "tokenizer_config.json", { "not valid JSON" } },
+  { "v-fifo", "vocab.txt is a FIFO (would block)", NULL, v_fifo, VOC, { "FIFO" } },
+  { "v-tokenizer-config-fifo", "tokenizer_config.json is a FIFO (would block)", NULL, v_tokenizer_config_fifo,
+    "tokenizer_config.json", { "FIFO" } },
   { "t-not-json", "tokenizer.json cut short", t_not_json, NULL, TOK, { "not valid JSON" } },
   { "t-empty", "empty tokenizer.json", NULL, t_empty, TOK, { "the file is empty" } },
   { "t-bpe", "a BPE tokenizer", t_bpe, NULL, TOK, { "only WordPiece" } },
@@ -743,6 +813,12 @@ static const Case cases[] = {
   { "t-lone-surrogate", "a lone UTF-16 surrogate escape", t_lone_surrogate, NULL, TOK, { "surrogate" } },
   { "t-deep-nesting", "100,000 nested objects", NULL, t_deep, TOK, { "nested deeper than 128 levels" } },
   { "t-is-directory", "tokenizer.json is a directory", NULL, t_is_dir, TOK, { "is a directory" } },
+  { "t-fifo", "tokenizer.json is a FIFO (would block)", NULL, t_fifo, TOK, { "FIFO" } },
+  { "t-dev-zero", "tokenizer.json links to /dev/zero (endless)", NULL, t_dev_zero, TOK, { "character device" } },
+  { "t-link-loop", "tokenizer.json is a link to itself (not a reason to use vocab.txt)", NULL, t_link_loop, TOK,
+    { "symbolic links" } },
+  { "t-oversized", "tokenizer.json of 64 MiB + 1 byte (sparse)", NULL, t_oversized, TOK,
+    { "is 67108865 bytes", "at most 67108864 bytes" } },
   /* the folder */
   { "folder-is-file", "the model folder is a file", NULL, folder_is_file, "folder-is-file", { "not a model folder" } },
 };
@@ -932,6 +1008,9 @@ make_zoo (const char *root)
 /* ------------------------------------------------------------------------ */
 /* Tests                                                                     */
 
+/* Generous for sanitizer builds; a refusal takes milliseconds. */
+#define REFUSAL_US (5 * G_USEC_PER_SEC)
+
 static void
 assert_refused (const char        *name,
                 const char        *file,
@@ -940,7 +1019,9 @@ assert_refused (const char        *name,
 {
   g_autofree char *dir = g_build_filename (zoo_dir, name, NULL);
   g_autoptr(GError) error = NULL;
+  gint64 start = g_get_monotonic_time ();
   AsModel *model = as_model_load (dir, &error);
+  gint64 took = g_get_monotonic_time () - start;
 
   if (model != NULL)
     {
@@ -948,7 +1029,11 @@ assert_refused (const char        *name,
       g_error ("%s: the model was loaded, it should have been refused", name);
     }
   g_assert_nonnull (error);
-  g_test_message ("%s: %s", name, error->message);
+  g_test_message ("%s: %s (%.0f ms)", name, error->message, took / 1000.0);
+  /* A file that blocks or never ends would not come back at all; this
+   * catches one that is merely read or parsed in full before the refusal. */
+  if (took > REFUSAL_US)
+    g_error ("%s: refused after %.1f s, not quickly", name, took / (double) G_USEC_PER_SEC);
   g_assert_true (error->domain == AS_MODEL_ERROR);
   g_assert_true (g_utf8_validate (error->message, -1, NULL));
   if (strstr (error->message, file) == NULL)

@@ -226,6 +226,10 @@ static const JsonCase json_cases[] = {
     AS_MODEL_ERROR_FORMAT, { "__metadata__", "value of 'format' is not a string" } },
   { "/malformed/metadata-not-an-object", "{'__metadata__': 'pt'}", 0,
     AS_MODEL_ERROR_FORMAT, { "__metadata__ is not an object" } },
+  { "/malformed/metadata-duplicate-key", "{'__metadata__': {'a': 'b', 'a': 'c'}}", 0,
+    AS_MODEL_ERROR_FORMAT, { "__metadata__: duplicate key 'a'" } },
+  { "/malformed/metadata-twice", "{'__metadata__': {}, '__metadata__': {}}", 0,
+    AS_MODEL_ERROR_FORMAT, { "duplicate key '__metadata__'" } },
   /* json-glib accepts all of these; JSON does not. */
   { "/malformed/lenient-json/comment", "/* hi */ {}", 0,
     AS_MODEL_ERROR_FORMAT, { "header is not valid JSON", "at byte 0" } },
@@ -570,6 +574,80 @@ test_zero_sized_and_scalar_tensors (void)
   as_safetensors_free (st);
 }
 
+/* The entries are read off the text without a tree: escapes decode, keys
+ * come in any order, members other than the three are skipped whatever they
+ * hold (brackets and quotes inside strings included), any JSON whitespace. */
+static void
+test_walk_edge_cases (void)
+{
+  g_autoptr (GByteArray) file = build_file (
+    "{ '__metadata__' :\t{ 'k\\'q' : 'v\\\\w', 'empty': '' } ,\r\n"
+    "  'n\\u00e9\\ud83d\\ude00' :{ 'extra': {'a': [1, {'b': ']}\\'{['}], 'c': null},"
+    " 'shape' : [ 2 ] , 'x': true, 'dtype':'F32', 'y': -1.5e3,"
+    " 'data_offsets':[0,8] , 'z': 'a\\\\', 'w': [] },"
+    "  'e': {'dtype': 'BF16', 'shape': [0, -0], 'data_offsets': [8, 8], 'o': {}}\n}",
+    NULL, 8);
+  g_autofree guint8 *copy = NULL;
+  AsSafetensors *st = open_ok (file, &copy);
+  g_assert_cmpuint (as_safetensors_get_n_tensors (st), ==, 2);
+  const AsTensorInfo *t = as_safetensors_lookup (st, "n\xc3\xa9\xf0\x9f\x98\x80");
+  g_assert_nonnull (t);
+  g_assert_cmpint (t->n_dims, ==, 1);
+  g_assert_cmpint (t->shape[0], ==, 2);
+  g_assert_cmpuint (t->end, ==, 8);
+  const AsTensorInfo *e = as_safetensors_lookup (st, "e");
+  g_assert_nonnull (e);
+  g_assert_cmpint (e->dtype, ==, AS_DTYPE_BF16);
+  g_assert_cmpint (e->n_elements, ==, 0);
+  g_assert_cmpstr (as_safetensors_get_metadata (st, "k\"q"), ==, "v\\w");
+  g_assert_cmpstr (as_safetensors_get_metadata (st, "empty"), ==, "");
+  as_safetensors_free (st);
+}
+
+/* A header of N empty F32 tensors and M metadata strings. */
+static GByteArray *
+build_many (guint n,
+            guint m)
+{
+  GString *h = g_string_new ("{'__metadata__': {");
+  for (guint i = 0; i < m; i++)
+    g_string_append_printf (h, "%s'k%u': 'v'", i ? ", " : "", i);
+  g_string_append (h, "}");
+  for (guint i = 0; i < n; i++)
+    g_string_append_printf (h, ", 't%u': {'dtype': 'F32', 'shape': [0], 'data_offsets': [0, 0]}", i);
+  g_string_append (h, "}");
+  GByteArray *file = build_file (h->str, NULL, 0);
+  g_string_free (h, TRUE);
+  return file;
+}
+
+/* 70,000 tensors are refused on the syntax scan's count, before anything is
+ * built for them; the cap itself is accepted. */
+static void
+test_too_many_tensors (void)
+{
+  g_autoptr (GByteArray) cap = build_many (AS_SAFETENSORS_MAX_TENSORS, 0);
+  g_autofree guint8 *copy = NULL;
+  AsSafetensors *st = open_ok (cap, &copy);
+  g_assert_cmpuint (as_safetensors_get_n_tensors (st), ==, AS_SAFETENSORS_MAX_TENSORS);
+  as_safetensors_free (st);
+
+  GByteArray *over = build_many (70000, 1);
+  g_test_message ("a header of %u bytes", over->len - 8);
+  gint64 start = g_get_monotonic_time ();
+  expect_failure (over, AS_MODEL_ERROR_RESOURCES, "header lists 70000 tensors", "more than the 65536", NULL);
+  gint64 took = g_get_monotonic_time () - start;
+  g_test_message ("refused in %.1f ms", took / 1000.0);
+  g_assert_cmpint (took, <, G_USEC_PER_SEC);
+}
+
+static void
+test_too_much_metadata (void)
+{
+  expect_failure (build_many (0, 65537), AS_MODEL_ERROR_RESOURCES,
+                  "__metadata__ has more than 65536 entries", NULL);
+}
+
 static void
 test_no_tensors (void)
 {
@@ -867,6 +945,9 @@ main (int    argc,
   g_test_add_func ("/valid/unaligned-data", test_unaligned_data);
   g_test_add_func ("/valid/zero-sized-and-scalar", test_zero_sized_and_scalar_tensors);
   g_test_add_func ("/valid/no-tensors", test_no_tensors);
+  g_test_add_func ("/valid/walk-edge-cases", test_walk_edge_cases);
+  g_test_add_func ("/limits/too-many-tensors", test_too_many_tensors);
+  g_test_add_func ("/limits/too-much-metadata", test_too_much_metadata);
   g_test_add_func ("/valid/open-path", test_open_path);
   g_test_add_func ("/valid/real-model", test_real_model);
 

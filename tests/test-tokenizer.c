@@ -9,6 +9,8 @@
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "as-error.h"
 #include "as-tokenizer.h"
@@ -901,6 +903,90 @@ test_load_errors (void)
   g_clear_error (&error);
 }
 
+/* PATH is refused by as_tokenizer_new_from_dir (DIR) quickly, with CODE and
+ * a message that names NAME and contains NEEDLE. */
+static void
+assert_dir_refused (const char *dir, const char *name, int code, const char *needle)
+{
+  GError *error = NULL;
+  gint64 start = g_get_monotonic_time ();
+  AsTokenizer *tok = as_tokenizer_new_from_dir (dir, &error);
+  gint64 took = g_get_monotonic_time () - start;
+
+  g_assert_null (tok);
+  g_assert_error (error, AS_MODEL_ERROR, code);
+  g_test_message ("%s (%.1f ms)", error->message, took / 1000.0);
+  g_assert_nonnull (strstr (error->message, name));
+  g_assert_nonnull (strstr (error->message, needle));
+  g_assert_cmpint (took, <, 2 * G_USEC_PER_SEC);
+  g_error_free (error);
+}
+
+/* Files that are not regular, or too big, are refused before reading, and a
+ * tokenizer.json that is there but broken is never passed over for
+ * vocab.txt. */
+static void
+test_dir_hostile_files (void)
+{
+  const char *vocab = "[PAD]\n[UNK]\n[CLS]\n[SEP]\nhello\n";
+  GError *error = NULL;
+  char *dir = g_dir_make_tmp ("as-tokenizer-XXXXXX", &error);
+  char *json = g_build_filename (dir, "tokenizer.json", NULL);
+  char *config = g_build_filename (dir, "tokenizer_config.json", NULL);
+  char *vocab_path = g_build_filename (dir, "vocab.txt", NULL);
+
+  g_assert_no_error (error);
+  write_file (dir, "vocab.txt", vocab, -1);
+
+  g_assert_cmpint (symlink ("tokenizer.json", json), ==, 0);
+  assert_dir_refused (dir, "tokenizer.json", AS_MODEL_ERROR_IO, "symbolic links");
+  g_remove (json);
+  g_assert_cmpint (symlink ("/dev/zero", json), ==, 0);
+  assert_dir_refused (dir, "tokenizer.json", AS_MODEL_ERROR_IO, "character device");
+  g_remove (json);
+  g_assert_cmpint (mkfifo (json, 0600), ==, 0);
+  assert_dir_refused (dir, "tokenizer.json", AS_MODEL_ERROR_IO, "FIFO");
+  g_remove (json);
+
+  g_assert_cmpint (mkfifo (config, 0600), ==, 0);
+  assert_dir_refused (dir, "tokenizer_config.json", AS_MODEL_ERROR_IO, "FIFO");
+  g_remove (config);
+
+  /* Sparse, one byte over the cap: refused by its size, unread. */
+  g_assert_cmpint (truncate (vocab_path, (off_t) (64 << 20) + 1), ==, 0);
+  assert_dir_refused (dir, "vocab.txt", AS_MODEL_ERROR_RESOURCES, "is 67108865 bytes");
+  g_remove (vocab_path);
+  g_assert_cmpint (mkfifo (vocab_path, 0600), ==, 0);
+  assert_dir_refused (dir, "vocab.txt", AS_MODEL_ERROR_IO, "FIFO");
+
+  remove_dir (dir);
+  g_free (vocab_path);
+  g_free (config);
+  g_free (json);
+  g_free (dir);
+}
+
+/* A tokenizer.json of millions of values is refused before json-glib builds
+ * a tree of them (some 80 bytes each). */
+static void
+test_too_many_values (void)
+{
+  GString *text = g_string_new ("{\"model\": {\"vocab\": {\"[UNK]\": 0}}, \"x\": [0");
+  GError *error = NULL;
+  gint64 start;
+
+  for (int i = 0; i < 2100000; i++)
+    g_string_append (text, ",0");
+  g_string_append (text, "]}");
+  start = g_get_monotonic_time ();
+  g_assert_null (as_tokenizer_new_from_json (text->str, text->len, "big.json", &error));
+  g_assert_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_RESOURCES);
+  g_test_message ("%s (%.1f ms)", error->message, (g_get_monotonic_time () - start) / 1000.0);
+  g_assert_nonnull (strstr (error->message, "big.json: holds about 2100015 JSON values"));
+  g_clear_error (&error);
+  g_string_free (text, TRUE);
+}
+
 /* A tiny vocabulary: greedy longest match, [UNK] for a whole word when a
  * middle piece is missing, and the 100-character limit. */
 static void
@@ -1000,6 +1086,8 @@ main (int argc, char **argv)
   g_test_add_func ("/tokenizer/sweep/normalize", test_sweep_normalize);
   g_test_add_func ("/tokenizer/sweep/isolate", test_sweep_isolate);
   g_test_add_func ("/tokenizer/dir-without-json", test_dir_without_json);
+  g_test_add_func ("/tokenizer/dir-hostile-files", test_dir_hostile_files);
+  g_test_add_func ("/tokenizer/too-many-values", test_too_many_values);
   g_test_add_func ("/tokenizer/spans", test_spans);
   g_test_add_func ("/tokenizer/spans-ascii", test_spans_ascii);
   g_test_add_func ("/tokenizer/truncation-report", test_truncation_report);
