@@ -1,9 +1,10 @@
 /* as-cuda-kernels.cu — embeddings, LayerNorm, bias + GELU, masked softmax.
  *
  * One block per row for the row-wise steps (LayerNorm, softmax), grid-stride
- * loops for element-wise ones. Arithmetic follows model/as-cpu-encoder.c step
- * for step (same association order, expf / erff / sqrtf, no fast-math), so
- * fp32 results differ from the CPU only by summation order inside reductions.
+ * loops for element-wise ones. The maths is the reference forward's
+ * (model/as-elementwise.h: expf / erff / sqrtf, two-pass LayerNorm, no
+ * fast-math), so fp32 results differ from model/as-reference.c only in the
+ * order of sums.
  */
 #include "as-cuda-kernels.h"
 

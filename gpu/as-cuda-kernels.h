@@ -2,8 +2,8 @@
  *
  * Each function launches one kernel on STREAM and returns cudaGetLastError ()
  * (launch errors; faults inside a kernel show up at the next synchronisation).
- * All matrices are row-major, as in the CPU reference (model/as-cpu-encoder.c),
- * and every kernel follows that file's arithmetic order.
+ * All matrices are row-major, as in the reference forward
+ * (model/as-reference.c), whose steps these kernels compute.
  */
 #pragma once
 

@@ -12,10 +12,10 @@
  *
  * GEMMs go to OpenBLAS with cuBLAS's (column-major) arguments; fp16 / bf16
  * operands are widened first and TF32 is imitated by rounding operands to 10
- * mantissa bits. Kernels are the CPU encoder's loops, not the CUDA code.
+ * mantissa bits. The kernels are plain loops around the reference forward's
+ * element-wise maths (model/as-elementwise.h), not the CUDA code.
  */
 #include <cblas.h>
-#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +29,7 @@
 #include "cublas_v2.h"
 #include "cuda_runtime.h"
 #include "../as-cuda-kernels.h"
+#include "../../model/as-elementwise.h"
 
 struct EmuStream;
 
@@ -468,7 +469,7 @@ cublasGemmStridedBatchedEx (cublasHandle_t handle, cublasOperation_t ta, cublasO
 }
 
 /* ------------------------------------------------------------------------ */
-/* Kernels: the CPU encoder's arithmetic                                     */
+/* Kernels: the reference forward's element-wise maths                       */
 
 cudaError_t
 as_cuda_embed (float *x, const int *ids, const int *type_ids, const float *word_emb,
@@ -496,7 +497,6 @@ as_cuda_add_layer_norm (float *out, const float *a, const float *bias, const flo
     for (int i = 0; i < rows; i++)
       {
         const size_t base = (size_t) i * dim;
-        float mean = 0.0f;
         for (int j = 0; j < dim; j++)
           {
             float v = a[base + j];
@@ -505,19 +505,8 @@ as_cuda_add_layer_norm (float *out, const float *a, const float *bias, const flo
             if (residual != nullptr)
               v += residual[base + j];
             row[j] = v;
-            mean += v;
           }
-        mean /= (float) dim;
-        float var = 0.0f;
-        for (int j = 0; j < dim; j++)
-          {
-            float d = row[j] - mean;
-            var += d * d;
-          }
-        var /= (float) dim;
-        const float inv = 1.0f / sqrtf (var + eps);
-        for (int j = 0; j < dim; j++)
-          out[base + j] = (row[j] - mean) * inv * g[j] + b[j];
+        as_layer_norm_row (out + base, row.data (), g, b, dim, eps);
       }
   });
   return cudaSuccess;
@@ -538,10 +527,7 @@ as_cuda_add_bias_gelu (float *x, const float *bias, int rows, int dim, cudaStrea
 {
   enqueue (stream, [=] {
     for (size_t i = 0; i < (size_t) rows * dim; i++)
-      {
-        float v = x[i] + bias[i % (size_t) dim];
-        x[i] = 0.5f * v * (1.0f + erff (v * (float) M_SQRT1_2));
-      }
+      x[i] = as_gelu (x[i] + bias[i % (size_t) dim]);
   });
   return cudaSuccess;
 }
@@ -551,24 +537,7 @@ as_cuda_softmax_rows (float *p, int heads, int n, int causal, cudaStream_t strea
 {
   enqueue (stream, [=] {
     for (int r = 0; r < heads * n; r++)
-      {
-        float *row = p + (size_t) r * n;
-        const int valid = causal ? r % n + 1 : n;
-        float max = row[0];
-        for (int j = 1; j < valid; j++)
-          max = row[j] > max ? row[j] : max;
-        float sum = 0.0f;
-        for (int j = 0; j < valid; j++)
-          {
-            row[j] = expf (row[j] - max);
-            sum += row[j];
-          }
-        const float inv = 1.0f / sum;
-        for (int j = 0; j < valid; j++)
-          row[j] *= inv;
-        for (int j = valid; j < n; j++)
-          row[j] = 0.0f;
-      }
+      as_softmax_row (p + (size_t) r * n, n, causal ? r % n + 1 : n);
   });
   return cudaSuccess;
 }

@@ -4,8 +4,8 @@
  * place of the toolkit's (as C++, by the host compiler) into a plugin that
  * runs on any machine. It checks the plugin's own logic — GEMM shapes and
  * leading dimensions, buffer offsets, layer ping-pong, stream and event
- * order, Q/K/V extraction, the 16-bit paths — against the CPU encoder where
- * there is no GPU. It cannot check the CUDA kernels themselves (their host
+ * order, Q/K/V extraction, the 16-bit paths — against the reference forward
+ * and the CPU encoder where there is no GPU. It cannot check the CUDA kernels themselves (their host
  * stand-ins are in as-cuda-emu.cpp) nor cuBLAS.
  */
 #pragma once

@@ -1,0 +1,84 @@
+/* as-elementwise.h — the element-wise maths of a BERT layer, defined once.
+ *
+ * Plain scalar fp32 on libm (erff, expf, sqrtf), as PyTorch's eager CPU
+ * kernels compute it. The reference forward (as-reference.c) and the CUDA
+ * emulator (gpu/emu/, C++) call these; the fast CPU path has vectorised
+ * approximations of its own (as-vector-math.h) and is tested against the
+ * reference. No GLib here: the emulator is built without it.
+ */
+#pragma once
+
+#include <math.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* GELU in its erf form (hidden_act "gelu"): x Phi(x) = x/2 (1 + erf(x/sqrt 2)). */
+static inline float
+as_gelu (float x)
+{
+  return 0.5f * x * (1.0f + erff (x * 0.70710678118654752440f));
+}
+
+/* The factor on Q K^T: 1/sqrt(head_dim). */
+static inline float
+as_attention_scale (int head_dim)
+{
+  return 1.0f / sqrtf ((float) head_dim);
+}
+
+/* out[0..dim) = (in - mean) / sqrt(var + eps) * gamma + beta, the biased
+ * variance taken over the deviations from the mean (a second pass, as torch
+ * does, not E[x^2] - E[x]^2). OUT may be IN. */
+static inline void
+as_layer_norm_row (float       *out,
+                   const float *in,
+                   const float *gamma,
+                   const float *beta,
+                   int          dim,
+                   float        eps)
+{
+  float mean = 0.0f;
+  for (int j = 0; j < dim; j++)
+    mean += in[j];
+  mean /= (float) dim;
+  float var = 0.0f;
+  for (int j = 0; j < dim; j++)
+    {
+      float dev = in[j] - mean;
+      var += dev * dev;
+    }
+  var /= (float) dim;
+  const float rstd = 1.0f / sqrtf (var + eps);
+  for (int j = 0; j < dim; j++)
+    out[j] = (in[j] - mean) * rstd * gamma[j] + beta[j];
+}
+
+/* row[0..n) = softmax over its first VALID entries (1 <= VALID <= n); the
+ * entries from VALID on are masked keys and become 0. The row maximum is
+ * subtracted first, so no exp overflows. */
+static inline void
+as_softmax_row (float *row,
+                int    n,
+                int    valid)
+{
+  float max = row[0];
+  for (int j = 1; j < valid; j++)
+    max = row[j] > max ? row[j] : max;
+  float sum = 0.0f;
+  for (int j = 0; j < valid; j++)
+    {
+      row[j] = expf (row[j] - max);
+      sum += row[j];
+    }
+  const float inv = 1.0f / sum;
+  for (int j = 0; j < valid; j++)
+    row[j] *= inv;
+  for (int j = valid; j < n; j++)
+    row[j] = 0.0f;
+}
+
+#ifdef __cplusplus
+}
+#endif

@@ -1,0 +1,365 @@
+/* as-reference.c — the plain fp32 forward pass of a BERT encoder.
+ *
+ * The yardstick the fast CPU path (as-cpu-encoder.c), the CUDA backend (gpu/)
+ * and any future architecture are tested against, so it is written to be
+ * read: one short function per step of Hugging Face's BertModel in eager
+ * mode, loops straight from the equations, every sum in fp32 in index order,
+ * one thread, a fresh buffer per step. The element-wise maths (GELU,
+ * LayerNorm of a row, softmax of a row, 1/sqrt(d)) is as-elementwise.h,
+ * which the CUDA emulator uses too. Its own fidelity is checked against
+ * transformers' outputs (tests/test-reference.c).
+ *
+ * Shapes: n tokens, H hidden, NH heads of d = H / NH columns, F the FFN's
+ * width. Matrices are row-major; a token's vector is a row.
+ */
+#include "as-reference.h"
+
+#include <string.h>
+
+#include "as-elementwise.h"
+#include "as-error.h"
+
+/* One pass's activations, each written by one step. */
+typedef struct {
+  float *x;         /* [n, H]  residual stream: the embeddings, then each layer's output */
+  float *q;         /* [n, H]  queries; head h is columns h*d .. h*d+d-1 */
+  float *k;         /* [n, H]  keys, same layout */
+  float *v;         /* [n, H]  values, same layout */
+  float *att;       /* [NH, n, n]  scores, then probabilities (row = query, column = key) */
+  float *ctx;       /* [n, H]  the heads' contexts side by side, same layout as q */
+  float *attn_out;  /* [n, H]  ctx W_o^T + b_o */
+  float *x1;        /* [n, H]  LayerNorm(attn_out + x): the attention block's output */
+  float *ff;        /* [n, F]  gelu(x1 W_1^T + b_1) */
+  float *ff_out;    /* [n, H]  ff W_2^T + b_2 */
+} Activations;
+
+/* --- the steps ------------------------------------------------------------ */
+
+/* x[n, H] = (word[ids[i]] + type[type_ids[i]]) + pos[i], summed in
+ * transformers' order, then LayerNorm. */
+static void
+encoder_embed (float                  *x,
+               const AsModel          *model,
+               const AsForwardRequest *req)
+{
+  const AsConfig *c = model->config;
+  const int H = c->hidden;
+  for (int i = 0; i < req->n; i++)
+    {
+      const float *word = model->word_emb + (gsize) req->ids[i] * H;       /* [H] */
+      const float *type = model->type_emb + (gsize) req->type_ids[i] * H;  /* [H] */
+      const float *pos = model->pos_emb + (gsize) i * H;                   /* [H] */
+      float *x_i = x + (gsize) i * H;                                      /* [H] */
+      for (int j = 0; j < H; j++)
+        x_i[j] = (word[j] + type[j]) + pos[j];
+      as_layer_norm_row (x_i, x_i, model->emb_ln_g, model->emb_ln_b, H, c->layer_norm_eps);
+    }
+}
+
+/* out[n, out_dim] = in[n, in_dim] W^T + b, with W [out_dim, in_dim] and
+ * b [out_dim] as nn.Linear stores them. */
+static void
+linear (float       *out,
+        const float *in,
+        const float *w,
+        const float *b,
+        int          n,
+        int          in_dim,
+        int          out_dim)
+{
+  for (int i = 0; i < n; i++)
+    {
+      const float *in_i = in + (gsize) i * in_dim;   /* [in_dim] */
+      float *out_i = out + (gsize) i * out_dim;      /* [out_dim] */
+      for (int o = 0; o < out_dim; o++)
+        {
+          const float *w_o = w + (gsize) o * in_dim;   /* [in_dim] */
+          float sum = 0.0f;
+          for (int k = 0; k < in_dim; k++)
+            sum += in_i[k] * w_o[k];
+          out_i[o] = sum + b[o];
+        }
+    }
+}
+
+/* att[NH, n, n]: att[h, i, j] = q_i . k_j / sqrt(d) over head h's columns,
+ * plus the mask M: with CAUSAL, -inf where the key comes after the query
+ * (the teaching demonstration; BERT itself is bidirectional). */
+static void
+attention_scores (float       *att,
+                  const float *q,
+                  const float *k,
+                  int          n,
+                  int          NH,
+                  int          d,
+                  gboolean     causal)
+{
+  const int H = NH * d;
+  const float scale = as_attention_scale (d);
+  for (int h = 0; h < NH; h++)
+    for (int i = 0; i < n; i++)
+      {
+        const float *q_i = q + (gsize) i * H + h * d;   /* [d] */
+        float *att_i = att + ((gsize) h * n + i) * n;   /* [n] */
+        for (int j = 0; j < n; j++)
+          {
+            const float *k_j = k + (gsize) j * H + h * d;   /* [d] */
+            float dot = 0.0f;
+            for (int t = 0; t < d; t++)
+              dot += q_i[t] * k_j[t];
+            att_i[j] = causal && j > i ? -INFINITY : dot * scale;
+          }
+      }
+}
+
+/* Each row of att[NH, n, n] becomes its softmax over the keys; with CAUSAL,
+ * row i over keys 0..i only (the rest were -inf, and become 0). */
+static void
+softmax_rows (float    *att,
+              int       n,
+              int       NH,
+              gboolean  causal)
+{
+  for (int h = 0; h < NH; h++)
+    for (int i = 0; i < n; i++)
+      as_softmax_row (att + ((gsize) h * n + i) * n, n, causal ? i + 1 : n);
+}
+
+/* ctx[n, H]: ctx[i, head h] = sum over keys j of att[h, i, j] v[j, head h]. */
+static void
+attention_context (float       *ctx,
+                   const float *att,
+                   const float *v,
+                   int          n,
+                   int          NH,
+                   int          d)
+{
+  const int H = NH * d;
+  for (int h = 0; h < NH; h++)
+    for (int i = 0; i < n; i++)
+      {
+        const float *att_i = att + ((gsize) h * n + i) * n;   /* [n] */
+        float *ctx_i = ctx + (gsize) i * H + h * d;           /* [d] */
+        for (int t = 0; t < d; t++)
+          ctx_i[t] = 0.0f;
+        for (int j = 0; j < n; j++)
+          {
+            const float *v_j = v + (gsize) j * H + h * d;   /* [d] */
+            for (int t = 0; t < d; t++)
+              ctx_i[t] += att_i[j] * v_j[t];
+          }
+      }
+}
+
+/* out[n, dim] = LayerNorm(a + residual) * g + b, row by row. */
+static void
+residual_layer_norm (float       *out,
+                     const float *a,
+                     const float *residual,
+                     const float *g,
+                     const float *b,
+                     int          n,
+                     int          dim,
+                     float        eps)
+{
+  for (int i = 0; i < n; i++)
+    {
+      float *out_i = out + (gsize) i * dim;   /* [dim] */
+      for (int j = 0; j < dim; j++)
+        out_i[j] = a[(gsize) i * dim + j] + residual[(gsize) i * dim + j];
+      as_layer_norm_row (out_i, out_i, g, b, dim, eps);
+    }
+}
+
+/* x[count] = gelu(x), in place. */
+static void
+gelu (float *x,
+      gsize  count)
+{
+  for (gsize i = 0; i < count; i++)
+    x[i] = as_gelu (x[i]);
+}
+
+/* --- a layer -------------------------------------------------------------- */
+
+/* Q, K, V of the layer's input a->x. */
+static void
+layer_qkv (Activations          *a,
+           const AsLayerWeights *w,
+           const AsConfig       *c,
+           int                   n)
+{
+  const int H = c->hidden;
+  linear (a->q, a->x, w->q_w, w->q_b, n, H, H);
+  linear (a->k, a->x, w->k_w, w->k_b, n, H, H);
+  linear (a->v, a->x, w->v_w, w->v_b, n, H, H);
+}
+
+/* The rest of the layer after Q, K, V: leaves its attention in a->att and
+ * its output in a->x. */
+static void
+layer_rest (Activations          *a,
+            const AsLayerWeights *w,
+            const AsConfig       *c,
+            int                   n,
+            gboolean              causal)
+{
+  const int H = c->hidden, F = c->intermediate, NH = c->n_heads, d = c->head_dim;
+  const float eps = c->layer_norm_eps;
+
+  attention_scores (a->att, a->q, a->k, n, NH, d, causal);
+  softmax_rows (a->att, n, NH, causal);
+  attention_context (a->ctx, a->att, a->v, n, NH, d);
+  linear (a->attn_out, a->ctx, w->o_w, w->o_b, n, H, H);
+  residual_layer_norm (a->x1, a->attn_out, a->x, w->ln1_g, w->ln1_b, n, H, eps);
+
+  linear (a->ff, a->x1, w->ff1_w, w->ff1_b, n, H, F);
+  gelu (a->ff, (gsize) n * F);
+  linear (a->ff_out, a->ff, w->ff2_w, w->ff2_b, n, F, H);
+  residual_layer_norm (a->x, a->ff_out, a->x1, w->ln2_g, w->ln2_b, n, H, eps);
+}
+
+/* --- the pass ------------------------------------------------------------- */
+
+static Activations *
+activations_new (const AsConfig *c,
+                 int             n)
+{
+  const gsize nH = (gsize) n * c->hidden;
+  Activations *a = g_new0 (Activations, 1);
+  a->x = g_new (float, nH);
+  a->q = g_new (float, nH);
+  a->k = g_new (float, nH);
+  a->v = g_new (float, nH);
+  a->att = g_new (float, (gsize) c->n_heads * n * n);
+  a->ctx = g_new (float, nH);
+  a->attn_out = g_new (float, nH);
+  a->x1 = g_new (float, nH);
+  a->ff = g_new (float, (gsize) n * c->intermediate);
+  a->ff_out = g_new (float, nH);
+  return a;
+}
+
+static void
+activations_free (Activations *a)
+{
+  g_free (a->x); g_free (a->q); g_free (a->k); g_free (a->v); g_free (a->att);
+  g_free (a->ctx); g_free (a->attn_out); g_free (a->x1); g_free (a->ff); g_free (a->ff_out);
+  g_free (a);
+}
+
+/* Runs layers 0..LAST on the request, checking the cancel flag before each
+ * and handing each finished layer to on_layer. With QKV_ONLY the last layer
+ * stops after Q, K, V. */
+static gboolean
+run_layers (const AsModel          *model,
+            const AsForwardRequest *req,
+            Activations            *a,
+            int                     last,
+            gboolean                qkv_only,
+            GError                **error)
+{
+  const AsConfig *c = model->config;
+  encoder_embed (a->x, model, req);
+  for (int l = 0; l <= last; l++)
+    {
+      if (req->cancel != NULL && g_atomic_int_get (req->cancel) != 0)
+        {
+          g_set_error_literal (error, AS_MODEL_ERROR, AS_MODEL_ERROR_CANCELLED, "cancelled");
+          return FALSE;
+        }
+      layer_qkv (a, &model->layers[l], c, req->n);
+      if (qkv_only && l == last)
+        return TRUE;
+      layer_rest (a, &model->layers[l], c, req->n, req->causal_mask);
+      if (req->on_layer != NULL &&
+          !req->on_layer (l, a->att, req->want_hidden ? a->x : NULL, req->user_data))
+        {
+          g_set_error_literal (error, AS_MODEL_ERROR, AS_MODEL_ERROR_CANCELLED,
+                               "stopped by the caller");
+          return FALSE;
+        }
+    }
+  return TRUE;
+}
+
+static gboolean
+reference_forward (AsBackend              *backend,
+                   const AsForwardRequest *req,
+                   float                  *final_hidden,
+                   GError                **error)
+{
+  const AsModel *model = backend->model;
+  if (!as_backend_check_request (model, req, error))
+    return FALSE;
+  const AsConfig *c = model->config;
+  Activations *a = activations_new (c, req->n);
+  gboolean ok = run_layers (model, req, a, c->n_layers - 1, FALSE, error);
+  if (ok && final_hidden != NULL)
+    memcpy (final_hidden, a->x, sizeof (float) * req->n * c->hidden);
+  activations_free (a);
+  return ok;
+}
+
+static gboolean
+reference_layer_qkv (AsBackend              *backend,
+                     const AsForwardRequest *req,
+                     int                     layer,
+                     float                  *q,
+                     float                  *k,
+                     float                  *v,
+                     GError                **error)
+{
+  const AsModel *model = backend->model;
+  if (!as_backend_check_request (model, req, error))
+    return FALSE;
+  const AsConfig *c = model->config;
+  if (layer < 0 || layer >= c->n_layers)
+    {
+      g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_INPUT,
+                   "layer %d out of range (model has %d)", layer, c->n_layers);
+      return FALSE;
+    }
+  AsForwardRequest quiet = *req;
+  quiet.on_layer = NULL;
+  Activations *a = activations_new (c, req->n);
+  gboolean ok = run_layers (model, &quiet, a, layer, TRUE, error);
+  if (ok)
+    {
+      const gsize nH = (gsize) req->n * c->hidden;
+      memcpy (q, a->q, sizeof (float) * nH);
+      memcpy (k, a->k, sizeof (float) * nH);
+      memcpy (v, a->v, sizeof (float) * nH);
+    }
+  activations_free (a);
+  return ok;
+}
+
+static char *
+reference_describe (AsBackend *backend)
+{
+  return g_strdup ("reference (plain fp32 C, one thread)");
+}
+
+static void
+reference_free (AsBackend *backend)
+{
+  g_free (backend);
+}
+
+static const AsBackendVTable reference_vtable = {
+  .name = "reference",
+  .forward = reference_forward,
+  .layer_qkv = reference_layer_qkv,
+  .describe = reference_describe,
+  .free = reference_free,
+};
+
+AsBackend *
+as_reference_backend_new (const AsModel *model)
+{
+  AsBackend *self = g_new0 (AsBackend, 1);
+  self->vtable = &reference_vtable;
+  self->model = model;
+  return self;
+}

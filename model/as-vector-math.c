@@ -1,0 +1,59 @@
+/* as-vector-math.c — the fast path's row passes after a GEMM: LayerNorm
+ * (with the bias and residual before it) and softmax, in the AVX2 + FMA
+ * clone where the CPU has it. */
+#include "as-vector-math.h"
+
+AS_SIMD_CLONES void
+as_fast_layer_norm_rows (float       *x,
+                         const float *b,
+                         const float *residual,
+                         const float *g,
+                         const float *beta,
+                         int          r0,
+                         int          r1,
+                         int          dim,
+                         float        eps)
+{
+  for (int i = r0; i < r1; i++)
+    {
+      float *row = x + (gsize) i * dim;
+      if (residual != NULL)
+        {
+          const float *res = residual + (gsize) i * dim;
+          if (b != NULL)
+            for (int j = 0; j < dim; j++)
+              row[j] = (row[j] + b[j]) + res[j];
+          else
+            for (int j = 0; j < dim; j++)
+              row[j] += res[j];
+        }
+      float mean = as_sum_lanes (row, dim) / dim;
+      float var = as_sum_sq_dev_lanes (row, dim, mean) / dim;
+      float inv = 1.0f / sqrtf (var + eps);
+      for (int j = 0; j < dim; j++)
+        row[j] = (row[j] - mean) * inv * g[j] + beta[j];
+    }
+}
+
+AS_SIMD_CLONES void
+as_fast_softmax_rows (float   *p,
+                      int      rows,
+                      int      n,
+                      int      first_row,
+                      gboolean causal)
+{
+  for (int i = 0; i < rows; i++)
+    {
+      float *row = p + (gsize) i * n;
+      int valid = causal ? first_row + i + 1 : n;
+      float max = as_max_lanes (row, valid);
+      for (int j = 0; j < valid; j++)
+        row[j] = as_exp_neg (row[j] - max);
+      float inv = 1.0f / as_sum_lanes (row, valid);
+      for (int j = 0; j < valid; j++)
+        row[j] *= inv;
+      for (int j = valid; j < n; j++)
+        row[j] = 0.0f;
+    }
+}
+

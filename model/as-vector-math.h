@@ -1,0 +1,228 @@
+/* as-vector-math.h — the fast CPU path's element-wise maths, written so GCC
+ * vectorises it without -ffast-math.
+ *
+ * exp and erf are polynomials (within ~1.3 ulp of the correctly rounded
+ * value) instead of libm's scalar calls; branches are integer selects; sums
+ * and maxima run in independent lanes, then the lanes in order. The fast
+ * path is checked against the reference forward (as-reference.c), whose
+ * element-wise maths is as-elementwise.h.
+ *
+ * The row passes at the end are built from these, and compiled like the
+ * GEMM (as-gemm.c) in an AVX2 + FMA clone beside the baseline one.
+ */
+#pragma once
+
+#include <glib.h>
+#include <math.h>
+#include <stdint.h>
+
+G_BEGIN_DECLS
+
+/* Hot loops get an AVX2 + FMA clone beside the baseline one (GCC, x86-64). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11 && \
+    !defined(__SANITIZE_ADDRESS__)
+#define AS_SIMD_CLONES __attribute__((target_clones ("arch=x86-64-v3", "default")))
+#define AS_HAVE_CLONES 1
+#else
+#define AS_SIMD_CLONES
+#define AS_HAVE_CLONES 0
+#endif
+
+static inline float
+as_float_from_bits (int32_t bits)
+{
+  union { int32_t i; float f; } u = { .i = bits };
+  return u.f;
+}
+
+static inline int32_t
+as_bits_from_float (float f)
+{
+  union { float f; int32_t i; } u = { .f = f };
+  return u.i;
+}
+
+/* A where MASK is all ones, B where it is zero. (Integer selects vectorise
+ * under GCC's default -ftrapping-math; float compares in a loop do not.) */
+static inline float
+as_blend (int32_t mask,
+          float   a,
+          float   b)
+{
+  return as_float_from_bits ((as_bits_from_float (a) & mask) | (as_bits_from_float (b) & ~mask));
+}
+
+/* exp(x) for x <= 0 (softmax after subtracting the row maximum, exp(-x^2)).
+ * x = k ln2 + r with |r| <= ln2/2 (Cody–Waite split of ln2), e^r by its
+ * degree-7 Taylor polynomial (truncation < 0.1 ulp), times 2^k built in the
+ * exponent bits. Below -87.3 the result is 0 (true value < 1.2e-38). */
+static inline float
+as_exp_neg (float x)
+{
+  const float log2e = 1.44269504088896341f;
+  const float ln2_hi = 0.693359375f, ln2_lo = -2.12194440e-4f;
+  float kf = (x * log2e + 12582912.0f) - 12582912.0f;   /* round to nearest */
+  float r = x - kf * ln2_hi;
+  r = r - kf * ln2_lo;
+  float p = 1.0f / 5040.0f;
+  p = p * r + 1.0f / 720.0f;
+  p = p * r + 1.0f / 120.0f;
+  p = p * r + 1.0f / 24.0f;
+  p = p * r + 1.0f / 6.0f;
+  p = p * r + 0.5f;
+  p = p * r + 1.0f;
+  p = p * r + 1.0f;
+  int32_t k = (int32_t) kf;
+  k = k < -127 ? -127 : k;                               /* 2^-127 -> bits 0 = 0.0f */
+  return p * as_float_from_bits ((k + 127) << 23);
+}
+
+/* erf(x), |error| <= 1.3 ulp (checked against double erf on a dense grid):
+ *   |x| < 1:      x + x R(x^2), R a degree-6 least-squares fit of erf(x)/x - 1
+ *   1 <= |x| < 3.92: 1 - exp(-x^2) Q(|x| - 2.46), Q a degree-10 fit of
+ *                 erfc(x) e^(x^2)
+ *   beyond:       +-1 (erfc(3.92) is below half an ulp of 1). */
+static inline float
+as_erf_poly (float x)
+{
+  int32_t abs_bits = as_bits_from_float (x) & 0x7fffffff;
+  float a = as_float_from_bits (abs_bits);
+
+  float s = a * a;
+  float r = 7.89820988e-05f;
+  r = r * s - 0.000802435388f;
+  r = r * s + 0.00519005349f;
+  r = r * s - 0.0268548094f;
+  r = r * s + 0.112836123f;
+  r = r * s - 0.376126289f;
+  r = r * s + 0.128379166f;
+  float near = a + a * r;
+
+  float t = a - 2.46f;
+  float q = 1.65197719e-06f;
+  q = q * t - 6.91290325e-06f;
+  q = q * t + 1.6914044e-05f;
+  q = q * t - 5.92111573e-05f;
+  q = q * t + 0.000228320045f;
+  q = q * t - 0.00079097756f;
+  q = q * t + 0.00261932774f;
+  q = q * t - 0.00840655155f;
+  q = q * t + 0.0259221811f;
+  q = q * t - 0.0763816163f;
+  q = q * t + 0.213820681f;
+  float far = 1.0f - as_exp_neg (-s) * q;
+
+  int32_t is_near = -(int32_t) (abs_bits < 0x3f800000);     /* |x| < 1 */
+  int32_t is_tail = -(int32_t) (abs_bits >= 0x407ae148);    /* |x| >= 3.92 */
+  float y = as_blend (is_near, near, as_blend (is_tail, 1.0f, far));
+  return as_float_from_bits (as_bits_from_float (y) | (as_bits_from_float (x) & (int32_t) 0x80000000));
+}
+
+/* Sums of V[0..n) in 16 independent lanes (vectorises; no reassociation flag
+ * needed), then the lanes and the tail in order. */
+static inline float
+as_sum_lanes (const float *v,
+              int          n)
+{
+  float lane[16] = { 0 };
+  int j = 0;
+  for (; j + 16 <= n; j += 16)
+    for (int k = 0; k < 16; k++)
+      lane[k] += v[j + k];
+  float s = 0.0f;
+  for (int k = 0; k < 16; k++)
+    s += lane[k];
+  for (; j < n; j++)
+    s += v[j];
+  return s;
+}
+
+/* Sum of (v - mean)^2, the same way. */
+static inline float
+as_sum_sq_dev_lanes (const float *v,
+                     int          n,
+                     float        mean)
+{
+  float lane[16] = { 0 };
+  int j = 0;
+  for (; j + 16 <= n; j += 16)
+    for (int k = 0; k < 16; k++)
+      {
+        float d = v[j + k] - mean;
+        lane[k] += d * d;
+      }
+  float s = 0.0f;
+  for (int k = 0; k < 16; k++)
+    s += lane[k];
+  for (; j < n; j++)
+    {
+      float d = v[j] - mean;
+      s += d * d;
+    }
+  return s;
+}
+
+/* Floats ordered as integers: key(a) < key(b) iff a < b (no NaN). The map
+ * is its own inverse. */
+static inline int32_t
+as_order_key (int32_t bits)
+{
+  return bits ^ ((bits >> 31) & 0x7fffffff);
+}
+
+/* The largest of V[0..n) (n >= 1), in 8 lanes of order keys. */
+static inline float
+as_max_lanes (const float *v,
+              int          n)
+{
+  int32_t lane[8];
+  for (int k = 0; k < 8; k++)
+    lane[k] = as_order_key (as_bits_from_float (v[0]));
+  int j = 0;
+  for (; j + 8 <= n; j += 8)
+    for (int k = 0; k < 8; k++)
+      {
+        int32_t key = as_order_key (as_bits_from_float (v[j + k]));
+        lane[k] = key > lane[k] ? key : lane[k];
+      }
+  int32_t m = lane[0];
+  for (int k = 1; k < 8; k++)
+    m = lane[k] > m ? lane[k] : m;
+  for (; j < n; j++)
+    {
+      int32_t key = as_order_key (as_bits_from_float (v[j]));
+      m = key > m ? key : m;
+    }
+  return as_float_from_bits (as_order_key (m));
+}
+
+/* GELU (erf form) with as_erf_poly. */
+static inline float
+as_fast_gelu (float x)
+{
+  return 0.5f * x * (1.0f + as_erf_poly (x * (float) M_SQRT1_2));
+}
+
+/* Rows [r0, r1) of x[n, dim]: x = LayerNorm(x + b + residual) * g + beta.
+ * B and RESIDUAL may be NULL. Two passes over the row (mean, then variance of
+ * the deviations) as torch does, not E[x^2] - E[x]^2. */
+void as_fast_layer_norm_rows (float       *x,
+                              const float *b,
+                              const float *residual,
+                              const float *g,
+                              const float *beta,
+                              int          r0,
+                              int          r1,
+                              int          dim,
+                              float        eps);
+
+/* Each row of p[rows, n] becomes softmax(row). With CAUSAL, row i (query
+ * FIRST_ROW + i) sees keys 0..FIRST_ROW+i only; the rest are 0 (the teaching
+ * demonstration; BERT itself is bidirectional). */
+void as_fast_softmax_rows    (float       *p,
+                              int          rows,
+                              int          n,
+                              int          first_row,
+                              gboolean     causal);
+
+G_END_DECLS

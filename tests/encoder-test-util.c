@@ -1,0 +1,134 @@
+/* encoder-test-util.c — random stress models and whole-pass capture. */
+#include "encoder-test-util.h"
+
+#include <math.h>
+#include <string.h>
+
+static float *
+random_weights (AsModel *model,
+                GRand   *rand,
+                gsize    count,
+                double   mean,
+                double   spread)
+{
+  float *buf = g_new (float, count);
+  for (gsize i = 0; i < count; i++)
+    buf[i] = (float) (mean + g_rand_double_range (rand, -spread, spread));
+  g_ptr_array_add (model->owned, buf);
+  return buf;
+}
+
+AsModel *
+stress_model_new (const StressShape *s,
+                  guint32            seed,
+                  double             scale)
+{
+  const int H = s->hidden, F = s->ffn;
+  AsModel *m = g_new0 (AsModel, 1);
+  m->dir = g_strdup ("stress");
+  m->name = g_strdup ("stress");
+  m->owned = g_ptr_array_new_with_free_func (g_free);
+  m->config = g_new0 (AsConfig, 1);
+  *m->config = (AsConfig) {
+    .family = AS_FAMILY_BERT, .model_type = g_strdup ("bert"),
+    .n_layers = s->layers, .n_heads = s->heads, .hidden = H, .head_dim = H / s->heads,
+    .intermediate = F, .vocab_size = s->vocab, .max_positions = s->positions,
+    .type_vocab_size = 2, .layer_norm_eps = 1e-12f,
+  };
+
+  GRand *rand = g_rand_new_with_seed (seed);
+  m->word_emb = random_weights (m, rand, (gsize) s->vocab * H, 0, 1);
+  m->pos_emb = random_weights (m, rand, (gsize) s->positions * H, 0, 1);
+  m->type_emb = random_weights (m, rand, (gsize) 2 * H, 0, 1);
+  m->emb_ln_g = random_weights (m, rand, H, 1, 0.2);
+  m->emb_ln_b = random_weights (m, rand, H, 0, 0.2);
+  m->layers = g_new0 (AsLayerWeights, s->layers);
+  /* Q and K twice as large as V and O: peaked attention, tame residuals */
+  const double w_h = scale / sqrt (H), w_i = scale / sqrt (F);
+  for (int l = 0; l < s->layers; l++)
+    {
+      AsLayerWeights *w = &m->layers[l];
+      w->q_w = random_weights (m, rand, (gsize) H * H, 0, 2 * w_h);
+      w->q_b = random_weights (m, rand, H, 0, 0.5);
+      w->k_w = random_weights (m, rand, (gsize) H * H, 0, 2 * w_h);
+      w->k_b = random_weights (m, rand, H, 0, 0.5);
+      w->v_w = random_weights (m, rand, (gsize) H * H, 0, w_h);
+      w->v_b = random_weights (m, rand, H, 0, 0.5);
+      w->o_w = random_weights (m, rand, (gsize) H * H, 0, w_h);
+      w->o_b = random_weights (m, rand, H, 0, 0.5);
+      w->ln1_g = random_weights (m, rand, H, 1, 0.2);
+      w->ln1_b = random_weights (m, rand, H, 0, 0.2);
+      w->ff1_w = random_weights (m, rand, (gsize) F * H, 0, 2 * w_h);
+      w->ff1_b = random_weights (m, rand, F, 0, 0.5);
+      w->ff2_w = random_weights (m, rand, (gsize) H * F, 0, w_i);
+      w->ff2_b = random_weights (m, rand, H, 0, 0.5);
+      w->ln2_g = random_weights (m, rand, H, 1, 0.2);
+      w->ln2_b = random_weights (m, rand, H, 0, 0.2);
+    }
+  g_rand_free (rand);
+  return m;
+}
+
+void
+stress_input (const AsModel *model,
+              GRand         *rand,
+              int            n,
+              int          **ids,
+              int          **types)
+{
+  *ids = g_new (int, n);
+  *types = g_new (int, n);
+  for (int i = 0; i < n; i++)
+    {
+      (*ids)[i] = g_rand_int_range (rand, 0, model->config->vocab_size);
+      (*types)[i] = i > n / 2;
+    }
+}
+
+typedef struct {
+  float *attn;       /* [layers, heads, n, n] */
+  gsize  per_layer;
+  int    next;       /* the layer expected next */
+} Capture;
+
+static gboolean
+capture_layer (int          layer,
+               const float *attn,
+               const float *hidden,
+               gpointer     user_data)
+{
+  Capture *c = user_data;
+  g_assert_cmpint (layer, ==, c->next);
+  c->next++;
+  memcpy (c->attn + layer * c->per_layer, attn, c->per_layer * sizeof (float));
+  return TRUE;
+}
+
+float *
+forward_all (AsBackend              *backend,
+             const AsForwardRequest *req,
+             float                  *hidden)
+{
+  const AsConfig *c = backend->model->config;
+  Capture cap = { .per_layer = (gsize) c->n_heads * req->n * req->n };
+  cap.attn = g_new (float, c->n_layers * cap.per_layer);
+  AsForwardRequest r = *req;
+  r.on_layer = capture_layer;
+  r.user_data = &cap;
+  g_autoptr(GError) error = NULL;
+  g_assert_true (as_backend_forward (backend, &r, hidden, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (cap.next, ==, c->n_layers);
+  return cap.attn;
+}
+
+double
+max_abs_diff (const float *a,
+              const float *b,
+              gsize        count)
+{
+  double worst = 0;
+  for (gsize i = 0; i < count; i++)
+    worst = MAX (worst, fabs ((double) a[i] - b[i]));
+  return worst;
+}
