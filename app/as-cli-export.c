@@ -27,7 +27,9 @@ typedef struct {
   gboolean  annotate;
   gboolean  hide_special;
   gboolean  keep_sums;    /* --no-renormalize */
-  gboolean  word_level;
+  gboolean  words;
+  char     *aggregate;
+  char     *sentence;
   gboolean  dark;
   gboolean  no_title;
   gboolean  print_layout;
@@ -47,9 +49,13 @@ add_export_entries (GOptionContext *ctx,
     { "dpi", 0, 0, G_OPTION_ARG_DOUBLE, &e->dpi, "Pixels per inch between px and pt (default 96)", "DPI" },
     { "colormap", 'c', 0, G_OPTION_ARG_STRING, &e->colormap, "viridis (default), magma, blues or greys", "NAME" },
     { "annotate", 'a', 0, G_OPTION_ARG_NONE, &e->annotate, "Print values in cells big enough to hold them", NULL },
-    { "hide-special", 0, 0, G_OPTION_ARG_NONE, &e->hide_special, "Leave out [CLS], [SEP] … (rows renormalised)", NULL },
-    { "no-renormalize", 0, 0, G_OPTION_ARG_NONE, &e->keep_sums, "With --hide-special, keep the raw row values", NULL },
-    { "word-level", 'w', 0, G_OPTION_ARG_NONE, &e->word_level, "Merge ## pieces into words (to: summed, from: averaged)", NULL },
+    { "hide-special", 0, 0, G_OPTION_ARG_NONE, &e->hide_special, "Leave out [CLS]/[SEP] (unless nothing else is left; rows renormalised)", NULL },
+    { "no-renormalize", 0, 0, G_OPTION_ARG_NONE, &e->keep_sums, "With --hide-special or --sentence, keep the raw row values", NULL },
+    { "aggregate", 0, 0, G_OPTION_ARG_STRING, &e->aggregate,
+      "--view head draws: head (default), mean or max of --layer's heads, or rollout through --layer", "WHAT" },
+    { "words", 'w', 0, G_OPTION_ARG_NONE, &e->words, "Merge ## pieces into words (to: summed, from: averaged)", NULL },
+    { "word-level", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_NONE, &e->words, "Same as --words", NULL },
+    { "sentence", 0, 0, G_OPTION_ARG_STRING, &e->sentence, "With --pair: all (default), a or b, the rows and columns kept", "WHICH" },
     { "dark", 0, 0, G_OPTION_ARG_NONE, &e->dark, "Dark background, light text", NULL },
     { "no-title", 0, 0, G_OPTION_ARG_NONE, &e->no_title, "Leave out the title line", NULL },
     { "print-layout", 0, 0, G_OPTION_ARG_NONE, &e->print_layout, "Print where each heatmap's cells are (JSON lines)", NULL },
@@ -66,6 +72,8 @@ export_options_clear (ExportOptions *e)
   g_free (e->width);
   g_free (e->height);
   g_free (e->colormap);
+  g_free (e->aggregate);
+  g_free (e->sentence);
 }
 
 /* "800", "800px", "400pt", "5.5in" -> value and whether it is in points. */
@@ -118,17 +126,27 @@ apply_sizes (const ExportOptions  *e,
 /* Options a view cannot honour are refused rather than ignored. */
 static gboolean
 check_view_options (const ExportOptions  *e,
+                    const AsCliCommon    *common,
                     AsFigureView          view,
+                    int                   aggregate,
                     GError              **error)
 {
   const char *why = NULL;
-  if (e->keep_sums && !e->hide_special)
-    why = "--no-renormalize only applies with --hide-special";
+  if (e->keep_sums && !e->hide_special && e->sentence == NULL)
+    why = "--no-renormalize only applies with --hide-special or --sentence";
   else if (view == AS_FIGURE_GRID && (e->layer != UNSET || e->head != UNSET))
     why = "--view grid draws every layer and head: leave out --layer and --head";
   else if ((view == AS_FIGURE_LAYER || view == AS_FIGURE_MEAN) && e->head != UNSET)
     why = view == AS_FIGURE_LAYER ? "--view layer draws every head of --layer: leave out --head"
                                   : "--view mean averages every head of --layer: leave out --head";
+  else if (e->aggregate != NULL && (view == AS_FIGURE_LAYER || view == AS_FIGURE_GRID))
+    why = "--aggregate is for --view head: the layer and grid views draw single heads";
+  else if (e->aggregate != NULL && view == AS_FIGURE_MEAN && aggregate != AS_SHOWN_MEAN)
+    why = "--view mean is --aggregate mean: leave out one of them";
+  else if (aggregate != AS_SHOWN_HEAD && e->head != UNSET)
+    why = "--aggregate mean, max and rollout combine every head: leave out --head";
+  else if (e->sentence != NULL && g_ascii_strcasecmp (e->sentence, "all") != 0 && common->pair == NULL)
+    why = "--sentence a or b needs a sentence pair (--pair)";
   if (why != NULL)
     g_set_error_literal (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, why);
   return why == NULL;
@@ -199,24 +217,45 @@ apply_options (const ExportOptions  *e,
       g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, "--dpi: %g is outside 10 to 2400", e->dpi);
       return FALSE;
     }
+  int aggregate = e->aggregate != NULL ? as_shown_aggregate_from_name (e->aggregate) : AS_SHOWN_HEAD;
+  int sentence = e->sentence != NULL ? as_shown_sentence_from_name (e->sentence) : AS_SHOWN_ALL;
+  if (aggregate < 0)
+    {
+      g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                   "--aggregate: '%s' is not one of head, mean, max, rollout", e->aggregate);
+      return FALSE;
+    }
+  if (sentence < 0)
+    {
+      g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                   "--sentence: '%s' is not one of all, a, b", e->sentence);
+      return FALSE;
+    }
   if ((e->layer != UNSET && e->layer < 1) || (e->head != UNSET && e->head < 1))
     {
       g_set_error_literal (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
                            "--layer and --head count from 1");
       return FALSE;
     }
-  if (!check_view_options (e, (AsFigureView) view, error) || !resolve_format (common, format, error))
+  if (!check_view_options (e, common, (AsFigureView) view, aggregate, error) ||
+      !resolve_format (common, format, error))
     return FALSE;
+  /* What is drawn is an AsShownSpec, as on screen. */
+  AsShownSpec spec;
+  as_shown_spec_init (&spec);
+  spec.aggregate = (AsShownAggregate) aggregate;
+  spec.layer = e->layer != UNSET ? e->layer - 1 : 0;
+  spec.head = e->head != UNSET ? e->head - 1 : 0;
+  spec.hide_special = e->hide_special;
+  spec.renormalise = !e->keep_sums;
+  spec.words = e->words;
+  spec.sentence = (AsShownSentence) sentence;
   o->view = (AsFigureView) view;
+  as_figure_options_set_shown (o, &spec);
   o->colormap = (AsColormapId) colormap;
   if (e->dpi > 0)
     o->dpi = e->dpi;
-  o->layer = e->layer != UNSET ? e->layer - 1 : 0;
-  o->head = e->head != UNSET ? e->head - 1 : 0;
   o->annotate = e->annotate;
-  o->hide_special = e->hide_special;
-  o->renormalize = !e->keep_sums;
-  o->word_level = e->word_level;
   o->dark = e->dark;
   o->title = !e->no_title;
   return apply_sizes (e, o, error);
@@ -311,8 +350,10 @@ as_cli_export (int    argc,
                              "png, svg or pdf (default: from -o's extension)");
   add_export_entries (ctx, &e);
   g_option_context_set_summary (ctx,
-    "Views: head (one head with token labels), layer (all heads of --layer),\n"
-    "grid (every layer x head), mean (the average of --layer's heads).\n"
+    "Views: head (one head with token labels; --aggregate mean, max or rollout\n"
+    "for the mean or max of --layer's heads or rollout through --layer),\n"
+    "layer (all heads of --layer), grid (every layer x head), mean (the same\n"
+    "as --aggregate mean).\n"
     "Layers and heads count from 1, as in the figure titles.\n"
     "Formats: png, svg, pdf (from -o's extension, or --format). SVG and PDF\n"
     "cells are vector rectangles. The file appears whole or not at all.");

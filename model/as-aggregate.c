@@ -1,4 +1,4 @@
-/* as-aggregate.c — mean/max over heads, rollout, word merge, hiding [CLS]/[SEP]
+/* as-aggregate.c — mean/max over heads, rollout, word merge, keeping tokens
  * (definitions in the header). */
 #include "as-aggregate.h"
 
@@ -69,14 +69,19 @@ residual_mean (const float *layer_attn,
     ahat[(gsize) i * n + i] += 0.5;
 }
 
-void
-as_aggregate_rollout (const float *attn,
-                      int          n_layers,
-                      int          n_heads,
-                      int          n,
-                      float       *out)
+/* R_1 .. R_L in double; each R_l goes to ALL + l n² when ALL is set, the
+ * last to LAST when LAST is set. */
+static void
+rollout (const float *attn,
+         int          n_layers,
+         int          n_heads,
+         int          n,
+         float       *all,
+         float       *last)
 {
   g_return_if_fail (n_heads > 0 && n > 0);
+  if (n_layers <= 0)
+    return;
   gsize nn = (gsize) n * n;
   double *ahat = g_new (double, nn);   /* [n, n] this layer's Ahat */
   double *r = g_new (double, nn);      /* [n, n] R_l */
@@ -92,9 +97,13 @@ as_aggregate_rollout (const float *attn,
           cblas_dgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n,
                        1.0, ahat, n, r_prev, n, 0.0, r, n);
         }
-      float *o = out + (gsize) l * nn;                         /* [n, n] */
-      for (gsize k = 0; k < nn; k++)
-        o[k] = (float) r[k];
+      float *o = all != NULL ? all + (gsize) l * nn                  /* [n, n] */
+               : l == n_layers - 1 ? last : NULL;
+      if (o != NULL)
+        for (gsize k = 0; k < nn; k++)
+          o[k] = (float) r[k];
+      if (all != NULL && last != NULL && l == n_layers - 1)
+        memcpy (last, o, nn * sizeof (float));
       double *t = r_prev;
       r_prev = r;
       r = t;
@@ -102,6 +111,26 @@ as_aggregate_rollout (const float *attn,
   g_free (ahat);
   g_free (r);
   g_free (r_prev);
+}
+
+void
+as_aggregate_rollout (const float *attn,
+                      int          n_layers,
+                      int          n_heads,
+                      int          n,
+                      float       *out)
+{
+  rollout (attn, n_layers, n_heads, n, out, NULL);
+}
+
+void
+as_aggregate_rollout_last (const float *attn,
+                           int          n_layers,
+                           int          n_heads,
+                           int          n,
+                           float       *out)
+{
+  rollout (attn, n_layers, n_heads, n, NULL, out);
 }
 
 void
@@ -162,21 +191,6 @@ as_aggregate_keep_tokens (const float    *attn,
           o[b] = (float) (o[b] / mass);
     }
   g_free (kept);
-  return m;
-}
-
-int
-as_aggregate_hide_special (const float          *attn,
-                           const AsTokenClasses *classes,
-                           gboolean              renormalise,
-                           float                *out)
-{
-  int n = classes->n;
-  gboolean *keep = g_new (gboolean, MAX (n, 1));  /* [n] */
-  for (int i = 0; i < n; i++)
-    keep[i] = (classes->flags[i] & (AS_TOKEN_CLASS_CLS | AS_TOKEN_CLASS_SEP)) == 0;
-  int m = as_aggregate_keep_tokens (attn, n, keep, renormalise, out);
-  g_free (keep);
   return m;
 }
 

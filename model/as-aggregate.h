@@ -1,7 +1,8 @@
 /* as-aggregate.h — attention combined across heads, layers and word pieces.
  *
- * Matrices are row-major float, row = query, column = key, as everywhere in
- * the engine. Definitions (REFERENCE.md §7):
+ * The maths only: which of these a view shows, and which tokens it leaves
+ * out, is decided in as-shown.h. Matrices are row-major float, row = query,
+ * column = key, as everywhere in the engine. Definitions:
  *
  *   mean over heads   M[i,j] = (1/H) Σ_h A_h[i,j]        rows still sum to 1
  *   max over heads    X[i,j] = max_h A_h[i,j]            rows sum to >= 1
@@ -17,16 +18,14 @@
  *                     attention TO a word is summed over its pieces, attention
  *                     FROM a word is averaged over its pieces; rows still sum
  *                     to 1.
- *   hide special      keep the rows and columns of tokens that are neither
- *                     [CLS] nor [SEP]; optionally renormalise each kept row to
- *                     sum to 1 (a row whose mass was all on special tokens
- *                     stays all zero).
+ *   keep tokens       keep some rows and their columns; optionally
+ *                     renormalise each kept row to sum to 1 (a row whose mass
+ *                     was all on tokens left out stays all zero).
  */
 #pragma once
 
 #include <glib.h>
 
-#include "as-head-stats.h"
 #include "as-tokenizer.h"
 
 G_BEGIN_DECLS
@@ -48,6 +47,12 @@ void as_aggregate_rollout      (const float *attn,
                                 int          n_heads,
                                 int          n,
                                 float       *out);
+/* Only R_{n_layers} (the last) into OUT [n, n]; the same arithmetic. */
+void as_aggregate_rollout_last (const float *attn,
+                                int          n_layers,
+                                int          n_heads,
+                                int          n,
+                                float       *out);
 /* One step, for layers arriving one at a time: LAYER_ATTN [n_heads, n, n],
  * PREV [n, n] = R_{l-1} or NULL for the first layer, OUT [n, n] = R_l.
  * OUT must not alias PREV. */
@@ -64,12 +69,6 @@ int  as_aggregate_keep_tokens   (const float    *attn,
                                  const gboolean *keep,
                                  gboolean        renormalise,
                                  float          *out);
-/* as_aggregate_keep_tokens without the [CLS] and [SEP] tokens of CLASSES.
- * OUT must hold [n, n] in the worst case. Returns m. */
-int  as_aggregate_hide_special  (const float          *attn,
-                                 const AsTokenClasses *classes,
-                                 gboolean              renormalise,
-                                 float                *out);
 
 /* Words: a token that is not a "##" continuation starts a word and the
  * continuation pieces after it join it; every special token is a word of its

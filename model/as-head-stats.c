@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "as-shown.h"
+
 AsTokenClasses *
 as_token_classes_new (int n)
 {
@@ -81,12 +83,12 @@ as_token_classes_from_encoding (const AsEncoding *enc)
     {
       const AsToken *t = &enc->tokens[i];
       c->segment[i] = MAX (t->type_id, 0);
-      if (t->is_special)
+      /* The tokens "hide special tokens" hides (as-shown.h), split in two. */
+      if (as_shown_is_special (t))
         {
-          gboolean from_template = t->sequence < 0;
-          if (g_strcmp0 (t->text, "[CLS]") == 0 || (from_template && i == 0))
+          if (g_strcmp0 (t->text, "[CLS]") == 0 || (t->sequence < 0 && i == 0))
             c->flags[i] |= AS_TOKEN_CLASS_CLS;
-          else if (g_strcmp0 (t->text, "[SEP]") == 0 || from_template)
+          else
             c->flags[i] |= AS_TOKEN_CLASS_SEP;
         }
       else if (as_text_is_punctuation (t->text))

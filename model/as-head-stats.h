@@ -24,6 +24,8 @@
  *   [CLS]  a special token whose text is "[CLS]", or the template token at
  *          position 0;
  *   [SEP]  a special token whose text is "[SEP]", or any other template token;
+ *          together, the tokens "hide special tokens" leaves out
+ *          (as_shown_is_special in as-shown.h);
  *   punctuation  a non-special token whose text (a leading "##" removed) is
  *          non-empty and made only of punctuation characters: Unicode general
  *          category P* plus the ASCII symbols BERT's pre-tokenizer splits off

@@ -1,5 +1,5 @@
-/* test-aggregate.c — mean/max over heads, rollout, word merge and hiding
- * special tokens, against hand-computed values and invariants. */
+/* test-aggregate.c — mean/max over heads, rollout, word merge and keeping
+ * tokens, against hand-computed values and invariants. */
 #include <math.h>
 #include <string.h>
 
@@ -301,23 +301,21 @@ test_word_merge (void)
 }
 
 static void
-test_hide_special (void)
+test_keep_tokens (void)
 {
-  /* [CLS] a b [SEP] */
+  /* [CLS] a b [SEP], keeping a and b */
   const float a[16] = {
     0.7f, 0.1f, 0.1f, 0.1f,
     0.4f, 0.3f, 0.1f, 0.2f,
     0.5f, 0.0f, 0.0f, 0.5f,
     0.25f, 0.25f, 0.25f, 0.25f,
   };
-  g_autoptr(AsTokenClasses) c = as_token_classes_new (4);
-  c->flags[0] = AS_TOKEN_CLASS_CLS;
-  c->flags[3] = AS_TOKEN_CLASS_SEP;
+  const gboolean inner[4] = { FALSE, TRUE, TRUE, FALSE };
   float out[16];
-  g_assert_cmpint (as_aggregate_hide_special (a, c, FALSE, out), ==, 2);
+  g_assert_cmpint (as_aggregate_keep_tokens (a, 4, inner, FALSE, out), ==, 2);
   const double raw[4] = { 0.3, 0.1, 0.0, 0.0 };
   assert_matrix (out, raw, 4, 1e-7);
-  g_assert_cmpint (as_aggregate_hide_special (a, c, TRUE, out), ==, 2);
+  g_assert_cmpint (as_aggregate_keep_tokens (a, 4, inner, TRUE, out), ==, 2);
   const double norm[4] = { 0.75, 0.25, 0.0, 0.0 };   /* row b had no mass left */
   assert_matrix (out, norm, 4, 1e-7);
 
@@ -325,6 +323,29 @@ test_hide_special (void)
   g_assert_cmpint (as_aggregate_keep_tokens (a, 4, keep, TRUE, out), ==, 2);
   const double outer[4] = { 0.875, 0.125, 0.5, 0.5 };
   assert_matrix (out, outer, 4, 1e-7);
+
+  /* everything kept, no renormalising: an exact copy */
+  const gboolean all[4] = { TRUE, TRUE, TRUE, TRUE };
+  g_assert_cmpint (as_aggregate_keep_tokens (a, 4, all, FALSE, out), ==, 4);
+  g_assert_cmpmem (out, sizeof a, a, sizeof a);
+}
+
+/* as_aggregate_rollout_last is the last matrix of as_aggregate_rollout,
+ * bit for bit, for every depth. */
+static void
+test_rollout_last (void)
+{
+  const int L = 5, H = 3, n = 13;
+  g_autoptr(GRand) rng = g_rand_new_with_seed (9);
+  g_autofree float *a = random_attention (rng, L * H, n);
+  g_autofree float *all = g_new (float, L * n * n);
+  g_autofree float *last = g_new (float, n * n);
+  for (int depth = 1; depth <= L; depth++)
+    {
+      as_aggregate_rollout (a, depth, H, n, all);
+      as_aggregate_rollout_last (a, depth, H, n, last);
+      g_assert_cmpmem (last, n * n * sizeof (float), all + (depth - 1) * n * n, n * n * sizeof (float));
+    }
 }
 
 /* The real default model (skipped when it is not downloaded). */
@@ -363,10 +384,12 @@ test_real_model (void)
   for (int l = 0; l < L; l++)
     assert_rows_sum_to (r + l * n * n, n, n, 1.0, 1e-5);
 
-  g_autoptr(AsTokenClasses) c = as_token_classes_from_encoding (a->encoding);
-  g_autofree float *hidden = g_new (float, n * n);
-  g_assert_cmpint (as_aggregate_hide_special (a->attn, c, TRUE, hidden), ==, n - 2);
-  assert_rows_sum_to (hidden, n - 2, n - 2, 1.0, 1e-5);
+  g_autofree gboolean *inner = g_new (gboolean, n);
+  for (int i = 0; i < n; i++)
+    inner[i] = i > 0 && i < n - 1;
+  g_autofree float *kept = g_new (float, n * n);
+  g_assert_cmpint (as_aggregate_keep_tokens (a->attn, n, inner, TRUE, kept), ==, n - 2);
+  assert_rows_sum_to (kept, n - 2, n - 2, 1.0, 1e-5);
 
   as_attention_free (a);
   as_backend_free (backend);
@@ -386,7 +409,8 @@ main (int    argc,
   g_test_add_func ("/aggregate/rollout-step", test_rollout_step_matches);
   g_test_add_func ("/aggregate/word-map", test_word_map);
   g_test_add_func ("/aggregate/word-merge", test_word_merge);
-  g_test_add_func ("/aggregate/hide-special", test_hide_special);
+  g_test_add_func ("/aggregate/keep-tokens", test_keep_tokens);
+  g_test_add_func ("/aggregate/rollout-last", test_rollout_last);
   g_test_add_func ("/aggregate/real-model", test_real_model);
   return g_test_run ();
 }

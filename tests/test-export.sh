@@ -252,4 +252,69 @@ if [ $have_model = 1 ]; then
   else nok "options export cannot honour" "$msg"; fi
 else skip "options export cannot honour" "default model not downloaded"; fi
 
+# 24. what the head view shows: mean, max and rollout, alone, in words and
+# without specials; --view mean is --aggregate mean; --word-level is --words
+if [ $have_model = 1 ]; then
+  msg=""
+  for agg in mean max rollout; do
+    for opts in "" "--words" "--words --hide-special"; do
+      # shellcheck disable=SC2086
+      export_ok "$tmp/agg.png" --aggregate $agg --layer 3 $opts || msg="$msg$agg $opts: $(cat "$tmp/err")"$'\n'
+    done
+  done
+  export_ok "$tmp/m1.png" --view mean --layer 4 && export_ok "$tmp/m2.png" --aggregate mean --layer 4 &&
+    cmp -s "$tmp/m1.png" "$tmp/m2.png" || msg="$msg--view mean differs from --aggregate mean"$'\n'
+  export_ok "$tmp/w1.png" --layer 2 --head 3 --words && export_ok "$tmp/w2.png" --layer 2 --head 3 --word-level &&
+    cmp -s "$tmp/w1.png" "$tmp/w2.png" || msg="$msg--word-level differs from --words"$'\n'
+  if [ -z "$msg" ]; then ok "--aggregate mean, max, rollout (with --words, --hide-special) export; aliases agree"
+  else nok "--aggregate" "$msg"; fi
+else skip "--aggregate" "default model not downloaded"; fi
+
+# 25. rows as shown: words, hidden specials ([MASK] stays; only [CLS] [SEP]
+# stay too), one sentence of a pair, counted against tokenize's JSON
+if [ $have_model = 1 ]; then
+  layout_n() { # layout_n TEXT ARGS… : the n of the figure's one panel
+    local t=$1; shift
+    "$cli" export --text "$t" -o "$tmp/n.png" --print-layout "$@" 2>"$tmp/err" | sed -n 's/.*"n": \([0-9]*\),.*/\1/p'
+  }
+  msg=""
+  for t in "Unaffable people are rarely liked." "Is it [MASK]?" ""; do
+    "$cli" tokenize --format json "$t" >"$tmp/tok.json" 2>"$tmp/err" || msg="${msg}tokenize '$t' failed"$'\n'
+    want=$(python3 - "$tmp/tok.json" <<'PY'
+import json, sys
+toks = json.load(open(sys.argv[1]))["tokens"]
+words = sum(1 for i, t in enumerate(toks)
+            if not (t["continuation"] and not t["special"] and i > 0 and not toks[i - 1]["special"]))
+frame = sum(1 for t in toks if t["special"] and (t["sequence"] < 0 or t["text"] in ("[CLS]", "[SEP]")))
+print(words, len(toks) - frame if frame < len(toks) else len(toks))
+PY
+)
+    words=${want% *}; kept=${want#* }
+    got=$(layout_n "$t" --aggregate rollout --layer 3 --words)
+    [ "$got" = "$words" ] || msg="$msg'$t' --words: n=$got, want $words"$'\n'
+    got=$(layout_n "$t" --hide-special)
+    [ "$got" = "$kept" ] || msg="$msg'$t' --hide-special: n=$got, want $kept $(cat "$tmp/err")"$'\n'
+  done
+  got=$(layout_n "First one." --pair "Then the second one." --sentence b --hide-special)
+  [ "$got" = 5 ] || msg="$msg--sentence b --hide-special: n=$got, want 5 (then the second one .)"$'\n'
+  if [ -z "$msg" ]; then ok "rows: words, the hide-special rule ([MASK] kept; [CLS] [SEP] alone kept), --sentence b"
+  else nok "rows as shown" "$msg"; fi
+else skip "rows as shown" "default model not downloaded"; fi
+
+# 26. --aggregate and --sentence where they cannot apply: exit 2, no file
+if [ $have_model = 1 ]; then
+  mkdir -p "$tmp/refuse2"
+  msg=""
+  for args in "--aggregate median" "--aggregate rollout --head 2" "--aggregate mean --view grid" \
+              "--aggregate max --view layer" "--aggregate max --view mean" "--sentence b" \
+              "--sentence c --pair x"; do
+    # shellcheck disable=SC2086
+    "$cli" export --text "$text" $args -o "$tmp/refuse2/x.png" >/dev/null 2>"$tmp/err"; rc=$?
+    [ $rc = 2 ] || msg="$msg$args: exit $rc: $(head -1 "$tmp/err")"$'\n'
+  done
+  [ -z "$(ls -A "$tmp/refuse2")" ] || msg="${msg}left: $(ls -A "$tmp/refuse2")"
+  if [ -z "$msg" ]; then ok "--aggregate/--sentence a view or input cannot honour: exit 2, no file"
+  else nok "--aggregate/--sentence refused" "$msg"; fi
+else skip "--aggregate/--sentence refused" "default model not downloaded"; fi
+
 echo "1..$n"

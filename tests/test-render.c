@@ -362,20 +362,52 @@ static const float word_attn[6 * 6] = {
   0.25f, 0.25f, 0.00f, 0.00f, 0.25f, 0.25f,
 };
 
+/* One layer, one head of ATTN over ENC (borrowed: free with g_free). */
+static AsAttention
+borrow_attention (AsEncoding  *enc,
+                  const float *attn)
+{
+  AsAttention a = { .encoding = enc, .n_layers = 1, .n_heads = 1, .n = enc->n_tokens,
+                    .attn = (float *) attn };
+  return a;
+}
+
+/* The head figure's single panel with these options. */
+static AsShown *
+shown_panel (const AsAttention *a,
+             const char        *text,
+             gboolean           words,
+             gboolean           hide,
+             gboolean           renormalize)
+{
+  AsFigureOptions o;
+  as_figure_options_init (&o);
+  o.text_a = text;
+  o.word_level = words;
+  o.hide_special = hide;
+  o.renormalize = renormalize;
+  g_autoptr(GError) error = NULL;
+  AsShown *shown = as_figure_shown (a, &o, &error);
+  g_assert_no_error (error);
+  return shown;
+}
+
 static void
 test_word_level_merge (void)
 {
   AsEncoding *enc = make_word_encoding ();
-  AsTokenGroups *g = as_token_groups_new (enc, "Unaffable world", NULL, TRUE, FALSE);
-  g_assert_cmpint (g->n_groups, ==, 4);
-  g_assert_cmpstr (g->labels[0], ==, "[CLS]");
-  g_assert_cmpstr (g->labels[1], ==, "Unaffable");
-  g_assert_cmpstr (g->labels[2], ==, "world");
-  g_assert_cmpstr (g->labels[3], ==, "[SEP]");
-  g_assert_null (g->labels[4]);
+  AsAttention a = borrow_attention (enc, word_attn);
+  AsShown *g = shown_panel (&a, "Unaffable world", TRUE, FALSE, TRUE);
+  g_assert_cmpint (g->tokens->n, ==, 4);
+  g_assert_cmpstr (g->tokens->labels[0], ==, "[CLS]");
+  g_assert_cmpstr (g->tokens->labels[1], ==, "Unaffable");
+  g_assert_cmpstr (g->tokens->labels[2], ==, "world");
+  g_assert_cmpstr (g->tokens->labels[3], ==, "[SEP]");
+  g_assert_null (g->tokens->labels[4]);
+  /* Every piece of the word maps back to its row. */
+  g_assert_cmpint (g->tokens->row_of[2], ==, 1);
+  g_assert_cmpint (g->tokens->row_of[3], ==, 1);
 
-  float out[16];
-  as_token_groups_reduce (g, word_attn, TRUE, out);
   /* TO "unaffable": columns 1..3 summed; FROM it: rows 1..3 averaged.
    * Row "unaffable" = mean of (0.2, 0.6, 0.1, 0.1), (0.1, 0.5, 0.3, 0.1),
    * (0.0, 0.6, 0.3, 0.1) = (0.1, 17/30, 0.7/3, 0.1). */
@@ -386,14 +418,14 @@ test_word_level_merge (void)
     0.25f, 0.25f, 0.25f, 0.25f,
   };
   for (int k = 0; k < 16; k++)
-    g_assert_cmpfloat_with_epsilon (out[k], want[k], 1e-6);
-  check_rows_sum_to_one (out, 4);
-  as_token_groups_free (g);
+    g_assert_cmpfloat_with_epsilon (g->values[k], want[k], 1e-6);
+  check_rows_sum_to_one (g->values, 4);
+  as_shown_free (g);
 
   /* Without the text, the label is the pieces glued together. */
-  g = as_token_groups_new (enc, NULL, NULL, TRUE, FALSE);
-  g_assert_cmpstr (g->labels[1], ==, "unaffable");
-  as_token_groups_free (g);
+  g = shown_panel (&a, NULL, TRUE, FALSE, TRUE);
+  g_assert_cmpstr (g->tokens->labels[1], ==, "unaffable");
+  as_shown_free (g);
   free_encoding (enc);
 }
 
@@ -401,31 +433,29 @@ static void
 test_hide_special (void)
 {
   AsEncoding *enc = make_word_encoding ();
-  AsTokenGroups *g = as_token_groups_new (enc, NULL, NULL, FALSE, TRUE);
-  g_assert_cmpint (g->n_groups, ==, 4);
-  g_assert_cmpstr (g->labels[0], ==, "un");
-  g_assert_cmpstr (g->labels[3], ==, "world");
-  g_assert_cmpint (g->group_of[0], ==, -1);
-  g_assert_cmpint (g->group_of[5], ==, -1);
-
-  float out[16];
-  as_token_groups_reduce (g, word_attn, TRUE, out);
-  check_rows_sum_to_one (out, 4);
+  AsAttention a = borrow_attention (enc, word_attn);
+  AsShown *g = shown_panel (&a, NULL, FALSE, TRUE, TRUE);
+  g_assert_cmpint (g->tokens->n, ==, 4);
+  g_assert_cmpstr (g->tokens->labels[0], ==, "un");
+  g_assert_cmpstr (g->tokens->labels[3], ==, "world");
+  g_assert_cmpint (g->tokens->row_of[0], ==, -1);
+  g_assert_cmpint (g->tokens->row_of[5], ==, -1);
+  check_rows_sum_to_one (g->values, 4);
   /* Row "un" without [CLS]/[SEP] was (0.2, 0.2, 0.2, 0.1) of 0.7. */
-  g_assert_cmpfloat_with_epsilon (out[0], 0.2f / 0.7f, 1e-6);
-  g_assert_cmpfloat_with_epsilon (out[3], 0.1f / 0.7f, 1e-6);
+  g_assert_cmpfloat_with_epsilon (g->values[0], 0.2f / 0.7f, 1e-6);
+  g_assert_cmpfloat_with_epsilon (g->values[3], 0.1f / 0.7f, 1e-6);
+  as_shown_free (g);
 
-  as_token_groups_reduce (g, word_attn, FALSE, out);
-  g_assert_cmpfloat_with_epsilon (out[0], 0.2f, 1e-7);
-  g_assert_cmpfloat_with_epsilon (out[3], 0.1f, 1e-7);
-  as_token_groups_free (g);
+  g = shown_panel (&a, NULL, FALSE, TRUE, FALSE);
+  g_assert_cmpfloat_with_epsilon (g->values[0], 0.2f, 1e-7);
+  g_assert_cmpfloat_with_epsilon (g->values[3], 0.1f, 1e-7);
+  as_shown_free (g);
 
   /* Both: words without specials, rows still sum to 1. */
-  g = as_token_groups_new (enc, "Unaffable world", NULL, TRUE, TRUE);
-  g_assert_cmpint (g->n_groups, ==, 2);
-  as_token_groups_reduce (g, word_attn, TRUE, out);
-  check_rows_sum_to_one (out, 2);
-  as_token_groups_free (g);
+  g = shown_panel (&a, "Unaffable world", TRUE, TRUE, TRUE);
+  g_assert_cmpint (g->tokens->n, ==, 2);
+  check_rows_sum_to_one (g->values, 2);
+  as_shown_free (g);
   free_encoding (enc);
 }
 
@@ -436,12 +466,9 @@ test_groups_on_random_attention (void)
   for (int mode = 0; mode < 3; mode++)
     {
       gboolean words = mode != 1, hide = mode != 0;
-      AsTokenGroups *g = as_token_groups_new (a->encoding, NULL, NULL, words, hide);
-      float *out = g_new (float, (gsize) g->n_groups * g->n_groups);
-      as_token_groups_reduce (g, a->attn, TRUE, out);
-      check_rows_sum_to_one (out, g->n_groups);
-      g_free (out);
-      as_token_groups_free (g);
+      AsShown *g = shown_panel (a, NULL, words, hide, TRUE);
+      check_rows_sum_to_one (g->values, g->tokens->n);
+      as_shown_free (g);
     }
   free_attention (a);
 }
@@ -482,6 +509,27 @@ render_view (const AsAttention *a,
   guint n = panels->len;
   g_array_unref (panels);
   return n;
+}
+
+/* Renders O at W x H; returns how many panels were single heads. */
+static guint
+render_view_options (const AsAttention     *a,
+                     const AsFigureOptions *o,
+                     double                 w,
+                     double                 h)
+{
+  GArray *panels = g_array_new (FALSE, FALSE, sizeof (AsFigurePanel));
+  cairo_surface_t *s = cairo_image_surface_create (CAIRO_FORMAT_RGB24, (int) w, (int) h);
+  cairo_t *cr = cairo_create (s);
+  g_autoptr(GError) error = NULL;
+  g_assert_true (as_figure_render (cr, a, o, AS_CELLS_IMAGE, w, h, panels, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (panels->len, ==, 1);
+  guint heads = g_array_index (panels, AsFigurePanel, 0).head >= 0;
+  cairo_destroy (cr);
+  cairo_surface_destroy (s);
+  g_array_unref (panels);
+  return heads;
 }
 
 static void
@@ -532,6 +580,62 @@ test_mean_panel_is_head_average (void)
   free_attention (a);
 }
 
+/* The head view draws any aggregate: its panel is as-shown's matrix for the
+ * options' spec, and the mean view is the same as aggregate mean. */
+static void
+test_aggregate_panels (void)
+{
+  AsAttention *a = make_attention (3, 4, 9, 13);
+  g_autoptr(GError) error = NULL;
+  for (int agg = 0; agg < AS_N_SHOWN_AGGREGATES; agg++)
+    for (int words = 0; words < 2; words++)
+      {
+        AsShownSpec spec;
+        as_shown_spec_init (&spec);
+        spec.aggregate = agg;
+        spec.layer = 2;
+        spec.head = 1;
+        spec.words = words;
+        spec.hide_special = words;   /* and a mix with hidden rows */
+        AsFigureOptions o;
+        as_figure_options_init (&o);
+        as_figure_options_set_shown (&o, &spec);
+        AsShownSpec back;
+        as_figure_options_get_shown (&o, -1, &back);
+        g_assert_cmpmem (&back, sizeof back, &spec, sizeof spec);
+
+        g_autoptr(AsShown) fig = as_figure_shown (a, &o, &error);
+        g_assert_no_error (error);
+        g_autoptr(AsShown) want = as_shown_compute (a, NULL, NULL, &spec, &error);
+        g_assert_no_error (error);
+        g_assert_cmpint (fig->tokens->n, ==, want->tokens->n);
+        g_assert_cmpmem (fig->values, (gsize) fig->tokens->n * fig->tokens->n * sizeof (float),
+                         want->values, (gsize) want->tokens->n * want->tokens->n * sizeof (float));
+        /* One panel, and not a single head unless the aggregate is one. */
+        g_assert_cmpuint (render_view_options (a, &o, 500, 500), ==, agg == AS_SHOWN_HEAD ? 1 : 0);
+      }
+
+  /* --view mean and aggregate mean draw the same values. */
+  AsFigureOptions mean, head_mean;
+  as_figure_options_init (&mean);
+  mean.view = AS_FIGURE_MEAN;
+  mean.layer = 1;
+  as_figure_options_init (&head_mean);
+  head_mean.layer = 1;
+  head_mean.aggregate = AS_SHOWN_MEAN;
+  g_autoptr(AsShown) m1 = as_figure_shown (a, &mean, &error);
+  g_autoptr(AsShown) m2 = as_figure_shown (a, &head_mean, &error);
+  g_assert_cmpmem (m1->values, 9 * 9 * sizeof (float), m2->values, 9 * 9 * sizeof (float));
+
+  /* A head out of range only matters when one head is drawn. */
+  head_mean.head = 99;
+  g_assert_true (as_figure_check (a, &head_mean, &error));
+  head_mean.aggregate = AS_SHOWN_HEAD;
+  g_assert_false (as_figure_check (a, &head_mean, &error));
+  g_assert_nonnull (strstr (error->message, "head 100"));
+  free_attention (a);
+}
+
 static void
 test_bad_options (void)
 {
@@ -551,12 +655,22 @@ test_bad_options (void)
   g_assert_nonnull (strstr (error->message, "head 4"));
   g_clear_error (&error);
 
-  /* Only [CLS] [SEP]: nothing left once they are hidden. */
+  /* Only [CLS] [SEP]: hiding them would leave nothing, so they stay. */
   AsAttention *b = make_attention (1, 1, 2, 5);
   o.head = 0;
   o.hide_special = TRUE;
+  g_assert_true (as_figure_check (b, &o, &error));
+  g_assert_no_error (error);
+  AsShown *shown = as_figure_shown (b, &o, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (shown->tokens->n, ==, 2);
+  as_shown_free (shown);
+
+  /* A sentence the input does not have. */
+  o.sentence = AS_SHOWN_SENTENCE_B;
   g_assert_false (as_figure_check (b, &o, &error));
-  g_assert_nonnull (strstr (error->message, "only special tokens"));
+  g_assert_nonnull (strstr (error->message, "no sentence B"));
+  g_clear_error (&error);
   free_attention (b);
   free_attention (a);
 }
@@ -660,6 +774,7 @@ main (int    argc,
   g_test_add_func ("/render/groups/random", test_groups_on_random_attention);
   g_test_add_func ("/render/figure/every-view", test_every_view);
   g_test_add_func ("/render/figure/mean", test_mean_panel_is_head_average);
+  g_test_add_func ("/render/figure/aggregate-panels", test_aggregate_panels);
   g_test_add_func ("/render/figure/bad-options", test_bad_options);
   g_test_add_func ("/render/figure/png-bytes", test_png_bytes);
   g_test_add_func ("/render/figure/save-failure", test_save_failure_leaves_nothing);

@@ -82,174 +82,63 @@ as_figure_format_from_path (const char *path)
   return format < 0 ? AS_FORMAT_AUTO : (AsFigureFormat) format;
 }
 
-/* ---- token groups -------------------------------------------------------- */
+/* ---- what the panels show ---------------------------------------------- */
 
-static gboolean
-joins_previous (const AsEncoding *enc,
-                int               i)
+void
+as_figure_options_set_shown (AsFigureOptions   *o,
+                             const AsShownSpec *spec)
 {
-  const AsToken *t = &enc->tokens[i];
-  if (i == 0 || !t->is_continuation || t->is_special)
-    return FALSE;
-  const AsToken *prev = &enc->tokens[i - 1];
-  return !prev->is_special && prev->sequence == t->sequence;
-}
-
-static const char *
-sequence_text (int         sequence,
-               const char *text_a,
-               const char *text_b)
-{
-  return sequence == 0 ? text_a : sequence == 1 ? text_b : NULL;
-}
-
-/* The word spanning tokens FIRST..LAST: its original spelling when the text
- * is known and the spans are sane, else the pieces glued without "##". */
-static char *
-word_label (const AsEncoding *enc,
-            int               first,
-            int               last,
-            const char       *text_a,
-            const char       *text_b)
-{
-  const AsToken *a = &enc->tokens[first], *b = &enc->tokens[last];
-  const char *text = sequence_text (a->sequence, text_a, text_b);
-  if (text != NULL && a->start >= 0 && b->end > a->start && (gsize) b->end <= strlen (text))
-    return g_utf8_make_valid (text + a->start, b->end - a->start);
-
-  GString *s = g_string_new (NULL);
-  for (int i = first; i <= last; i++)
-    {
-      const char *piece = enc->tokens[i].text;
-      g_string_append (s, i > first && g_str_has_prefix (piece, "##") ? piece + 2 : piece);
-    }
-  char *raw = g_string_free (s, FALSE);
-  char *label = g_utf8_make_valid (raw, -1);
-  g_free (raw);
-  return label;
-}
-
-AsTokenGroups *
-as_token_groups_new (const AsEncoding *encoding,
-                     const char       *text_a,
-                     const char       *text_b,
-                     gboolean          word_level,
-                     gboolean          hide_special)
-{
-  int n = encoding->n_tokens;
-  AsTokenGroups *groups = g_new0 (AsTokenGroups, 1);
-  groups->n_tokens = n;
-  groups->group_of = g_new (int, MAX (n, 1));
-  groups->group_size = g_new0 (int, MAX (n, 1));
-  GPtrArray *labels = g_ptr_array_new ();
-
-  for (int i = 0; i < n;)
-    {
-      int last = i;
-      if (word_level)
-        while (last + 1 < n && joins_previous (encoding, last + 1))
-          last++;
-      gboolean hidden = hide_special && encoding->tokens[i].is_special;
-      int group = hidden ? -1 : groups->n_groups++;
-      for (int k = i; k <= last; k++)
-        groups->group_of[k] = group;
-      if (!hidden)
-        {
-          groups->group_size[group] = last - i + 1;
-          g_ptr_array_add (labels, word_level ? word_label (encoding, i, last, text_a, text_b)
-                                              : g_utf8_make_valid (encoding->tokens[i].text, -1));
-        }
-      i = last + 1;
-    }
-  g_ptr_array_add (labels, NULL);
-  groups->labels = (char **) g_ptr_array_free (labels, FALSE);
-  return groups;
-}
-
-/* Inputs run from ids (random-weight models) have no encoding: one group
- * per position, labelled by its index. */
-static AsTokenGroups *
-groups_for (const AsAttention     *attention,
-            const AsFigureOptions *options,
-            gboolean               with_text)
-{
-  if (attention->encoding != NULL)
-    return as_token_groups_new (attention->encoding,
-                                with_text ? options->text_a : NULL,
-                                with_text ? options->text_b : NULL,
-                                options->word_level, options->hide_special);
-  int n = attention->n;
-  AsTokenGroups *groups = g_new0 (AsTokenGroups, 1);
-  groups->n_tokens = groups->n_groups = n;
-  groups->group_of = g_new (int, MAX (n, 1));
-  groups->group_size = g_new (int, MAX (n, 1));
-  groups->labels = g_new0 (char *, n + 1);
-  for (int i = 0; i < n; i++)
-    {
-      groups->group_of[i] = i;
-      groups->group_size[i] = 1;
-      groups->labels[i] = g_strdup_printf ("%d", i);
-    }
-  return groups;
+  o->layer = spec->layer;
+  o->head = spec->head;
+  o->aggregate = spec->aggregate;
+  o->hide_special = spec->hide_special;
+  o->renormalize = spec->renormalise;
+  o->word_level = spec->words;
+  o->sentence = spec->sentence;
 }
 
 void
-as_token_groups_free (AsTokenGroups *groups)
+as_figure_options_get_shown (const AsFigureOptions *o,
+                             int                    head,
+                             AsShownSpec           *spec)
 {
-  if (groups == NULL)
-    return;
-  g_free (groups->group_of);
-  g_free (groups->group_size);
-  g_strfreev (groups->labels);
-  g_free (groups);
+  as_shown_spec_init (spec);
+  spec->layer = o->layer;
+  spec->hide_special = o->hide_special;
+  spec->renormalise = o->renormalize;
+  spec->words = o->word_level;
+  spec->sentence = o->sentence;
+  if (head >= 0)
+    {
+      spec->aggregate = AS_SHOWN_HEAD;
+      spec->head = head;
+    }
+  else
+    {
+      spec->aggregate = o->view == AS_FIGURE_MEAN ? AS_SHOWN_MEAN : o->aggregate;
+      spec->head = o->head;
+    }
 }
 
-static gboolean
-groups_are_identity (const AsTokenGroups *groups)
+/* The head view's panel is one head only with aggregate head. */
+static int
+single_head (const AsFigureOptions *o)
 {
-  return groups->n_groups == groups->n_tokens;
+  return o->view == AS_FIGURE_HEAD && o->aggregate == AS_SHOWN_HEAD ? o->head : -1;
 }
 
-void
-as_token_groups_reduce (const AsTokenGroups *groups,
-                        const float         *attn,
-                        gboolean             renormalize,
-                        float               *out)
+/* Rows and columns; labels in the typed spelling only WITH_TEXT (checks
+ * need just the count). */
+static AsShownTokens *
+figure_tokens (const AsAttention     *attention,
+               const AsFigureOptions *options,
+               gboolean               with_text)
 {
-  int n = groups->n_tokens, g = groups->n_groups;
-  if (groups_are_identity (groups))
-    {
-      memcpy (out, attn, sizeof (float) * n * n);
-      return;
-    }
-
-  /* Accumulate in double: a 512-token row summed into a few words. */
-  double *acc = g_new0 (double, (gsize) g * g);
-  for (int i = 0; i < n; i++)
-    {
-      int gi = groups->group_of[i];
-      if (gi < 0)
-        continue;
-      double *row = acc + (gsize) gi * g;
-      const float *in = attn + (gsize) i * n;
-      for (int j = 0; j < n; j++)
-        if (groups->group_of[j] >= 0)
-          row[groups->group_of[j]] += in[j];
-    }
-  for (int gi = 0; gi < g; gi++)
-    {
-      double *row = acc + (gsize) gi * g;
-      double sum = 0;
-      for (int gj = 0; gj < g; gj++)
-        {
-          row[gj] /= groups->group_size[gi];
-          sum += row[gj];
-        }
-      double scale = renormalize && sum > 0 ? 1.0 / sum : 1.0;
-      for (int gj = 0; gj < g; gj++)
-        out[(gsize) gi * g + gj] = (float) (row[gj] * scale);
-    }
-  g_free (acc);
+  AsShownSpec spec;
+  as_figure_options_get_shown (options, -1, &spec);
+  return as_shown_tokens_new (attention->encoding, attention->n,
+                              with_text ? options->text_a : NULL,
+                              with_text ? options->text_b : NULL, &spec);
 }
 
 /* ---- figure state -------------------------------------------------------- */
@@ -258,7 +147,7 @@ typedef struct {
   cairo_t               *cr;
   const AsAttention     *attention;
   const AsFigureOptions *options;
-  AsTokenGroups         *groups;
+  AsShownTokens         *tokens;
   AsCellMode             mode;
   double                 width;
   double                 height;
@@ -268,46 +157,21 @@ typedef struct {
   GArray                *panels;
 } Figure;
 
-/* The matrix of LAYER, HEAD (-1: mean over heads) as drawn. Returns either a
- * pointer into the attention or a buffer stored in *OWNED. */
-static const float *
-figure_matrix (const Figure  *f,
-               int            layer,
-               int            head,
-               float        **owned)
+/* The matrix of HEAD (-1: the single panel's aggregate) of the options'
+ * layer as drawn, [n, n] in a new buffer. */
+static float *
+figure_matrix (const Figure *f,
+               int           layer,
+               int           head)
 {
   const AsAttention *a = f->attention;
-  gsize nn = (gsize) a->n * a->n;
-  const float *source;
-  float *mean = NULL;
-
-  *owned = NULL;
-  if (head >= 0)
-    source = as_attention_head (a, layer, head);
-  else
-    {
-      mean = g_new0 (float, nn);
-      for (int h = 0; h < a->n_heads; h++)
-        {
-          const float *m = as_attention_head (a, layer, h);
-          for (gsize k = 0; k < nn; k++)
-            mean[k] += m[k];
-        }
-      for (gsize k = 0; k < nn; k++)
-        mean[k] /= a->n_heads;
-      source = mean;
-    }
-
-  if (groups_are_identity (f->groups))
-    {
-      *owned = mean;
-      return source;
-    }
-  int g = f->groups->n_groups;
-  *owned = g_new (float, (gsize) g * g);
-  as_token_groups_reduce (f->groups, source, f->options->renormalize, *owned);
-  g_free (mean);
-  return *owned;
+  AsShownSpec spec;
+  as_figure_options_get_shown (f->options, head, &spec);
+  spec.layer = layer;
+  int n = f->tokens->n;
+  float *out = g_new (float, MAX ((gsize) n * n, 1));
+  as_shown_matrix (f->tokens, a->attn, a->n_layers, a->n_heads, &spec, out, NULL);
+  return out;
 }
 
 static void
@@ -317,7 +181,7 @@ figure_spec (const Figure  *f,
 {
   as_heatmap_spec_init (spec);
   spec->values = values;
-  spec->rows = spec->cols = f->groups->n_groups;
+  spec->rows = spec->cols = f->tokens->n;
   spec->colormap = f->options->colormap;
   spec->cell_mode = f->mode;
   spec->annotate = f->options->annotate;
@@ -326,8 +190,8 @@ figure_spec (const Figure  *f,
   spec->font_size = f->font;
   spec->colorbar = FALSE;
   int token = f->options->highlight_token;
-  if (token >= 0 && token < f->groups->n_tokens && f->groups->group_of[token] >= 0)
-    spec->highlight_row = spec->highlight_col = f->groups->group_of[token];
+  if (token >= 0 && token < f->tokens->n_tokens && f->tokens->row_of[token] >= 0)
+    spec->highlight_row = spec->highlight_col = f->tokens->row_of[token];
   if (f->mode == AS_CELLS_VECTOR)
     {
       int panels = f->options->view == AS_FIGURE_GRID ? f->attention->n_layers * f->attention->n_heads
@@ -344,7 +208,7 @@ add_panel (Figure                *f,
 {
   if (f->panels == NULL)
     return;
-  AsFigurePanel panel = { layer, head, f->groups->n_groups, *layout };
+  AsFigurePanel panel = { layer, head, f->tokens->n, *layout };
   g_array_append_val (f->panels, panel);
 }
 
@@ -376,25 +240,24 @@ figure_title (const AsAttention     *a,
   GString *s = g_string_new (NULL);
   if (o->model_name != NULL)
     g_string_append_printf (s, "%s · ", o->model_name);
-  switch (o->view)
+  if (o->view == AS_FIGURE_HEAD || o->view == AS_FIGURE_MEAN)
     {
-    case AS_FIGURE_HEAD:
-      g_string_append_printf (s, "layer %d · head %d", o->layer + 1, o->head + 1);
-      break;
-    case AS_FIGURE_MEAN:
-      g_string_append_printf (s, "layer %d · mean of %d heads", o->layer + 1, a->n_heads);
-      break;
-    case AS_FIGURE_LAYER:
-      g_string_append_printf (s, "layer %d · all %d heads", o->layer + 1, a->n_heads);
-      break;
-    case AS_FIGURE_GRID:
-    case AS_N_FIGURE_VIEWS:
-    default:
-      g_string_append_printf (s, "%d layers × %d heads", a->n_layers, a->n_heads);
-      break;
+      AsShownSpec spec;
+      as_figure_options_get_shown (o, -1, &spec);
+      g_autofree char *what = as_shown_spec_describe (&spec, a->n_heads);
+      g_string_append (s, what);
     }
-  if (o->word_level)
-    g_string_append (s, " · words");
+  else
+    {
+      if (o->view == AS_FIGURE_LAYER)
+        g_string_append_printf (s, "layer %d · all %d heads", o->layer + 1, a->n_heads);
+      else
+        g_string_append_printf (s, "%d layers × %d heads", a->n_layers, a->n_heads);
+      if (o->word_level)
+        g_string_append (s, " · words");
+      if (o->sentence == AS_SHOWN_SENTENCE_A || o->sentence == AS_SHOWN_SENTENCE_B)
+        g_string_append (s, o->sentence == AS_SHOWN_SENTENCE_A ? " · sentence A" : " · sentence B");
+    }
   if (o->hide_special)
     g_string_append (s, o->renormalize ? " · special tokens hidden (rows renormalised)"
                                        : " · special tokens hidden");
@@ -542,14 +405,13 @@ render_single (Figure *f,
                int     head)
 {
   const AsFigureOptions *o = f->options;
-  float *owned;
-  const float *values = figure_matrix (f, o->layer, head, &owned);
+  float *values = figure_matrix (f, o->layer, head);
   AsHeatmapSpec spec;
   AsHeatmapLayout layout;
 
   figure_spec (f, values, &spec);
-  spec.row_labels = (const char * const *) f->groups->labels;
-  spec.col_labels = (const char * const *) f->groups->labels;
+  spec.row_labels = (const char * const *) f->tokens->labels;
+  spec.col_labels = (const char * const *) f->tokens->labels;
   spec.title = f->title;
   spec.colorbar = TRUE;
   spec.colorbar_label = "attention";
@@ -565,7 +427,7 @@ render_single (Figure *f,
   layout.colorbar_x += f->pad;
   layout.colorbar_y += f->pad;
   add_panel (f, o->layer, head, &layout);
-  g_free (owned);
+  g_free (values);
 }
 
 /* Layer view: small multiples. Panel 0 carries the token labels, the
@@ -586,8 +448,8 @@ layer_panel_spec (const Figure  *f,
                   AsHeatmapSpec *spec)
 {
   figure_spec (f, values, spec);
-  spec->col_labels = head == 0 ? (const char * const *) f->groups->labels : NULL;
-  spec->row_labels = head == 0 ? (const char * const *) f->groups->labels : NULL;
+  spec->col_labels = head == 0 ? (const char * const *) f->tokens->labels : NULL;
+  spec->row_labels = head == 0 ? (const char * const *) f->tokens->labels : NULL;
 }
 
 static void
@@ -595,7 +457,7 @@ layer_geometry (const Figure  *f,
                 double         cell,
                 LayerGeometry *g)
 {
-  int heads = f->attention->n_heads, n = f->groups->n_groups;
+  int heads = f->attention->n_heads, n = f->tokens->n;
   AsHeatmapSpec spec;
   static const float zero = 0;
 
@@ -621,7 +483,7 @@ layer_solve_cell (const Figure *f,
                   double        avail_h,
                   double        colorbar_w)
 {
-  int n = f->groups->n_groups;
+  int n = f->tokens->n;
   double lo = 0, hi = MIN (avail_w / (n * f->attention->n_heads), avail_h / n);
   for (int i = 0; i < 16; i++)
     {
@@ -656,7 +518,7 @@ static void
 render_layer (Figure *f)
 {
   const AsFigureOptions *o = f->options;
-  int heads = f->attention->n_heads, n = f->groups->n_groups;
+  int heads = f->attention->n_heads, n = f->tokens->n;
   AsHeatmapSpec spec;
 
   figure_spec (f, NULL, &spec);
@@ -676,13 +538,13 @@ render_layer (Figure *f)
   for (int h = 0; h < heads; h++)
     {
       const AsHeatmapMargins *m = h == 0 ? &g.first : &g.other;
-      float *owned;
+      float *values = figure_matrix (f, o->layer, h);
       AsHeatmapLayout layout;
-      layer_panel_spec (f, figure_matrix (f, o->layer, h, &owned), h, &spec);
+      layer_panel_spec (f, values, h, &spec);
       as_heatmap_render_at (f->cr, &spec, x, cells_top - m->top, cell, &layout);
       paint_head_number (f, h, x + m->left + n * cell / 2, top + f->font * LINE_HEIGHT / 2);
       add_panel (f, o->layer, h, &layout);
-      g_free (owned);
+      g_free (values);
       x += m->left + n * cell + m->right + g.gap;
     }
 
@@ -766,7 +628,7 @@ static void
 render_grid (Figure *f)
 {
   const AsAttention *a = f->attention;
-  int n = f->groups->n_groups;
+  int n = f->tokens->n;
   GridGeometry g;
   AsHeatmapSpec spec;
 
@@ -785,13 +647,13 @@ render_grid (Figure *f)
   for (int l = 0; l < a->n_layers; l++)
     for (int h = 0; h < a->n_heads; h++)
       {
-        float *owned;
+        float *values = figure_matrix (f, l, h);
         AsHeatmapLayout layout;
         double tx = x + h * step, ty = y + l * step;
-        figure_spec (f, figure_matrix (f, l, h, &owned), &spec);
+        figure_spec (f, values, &spec);
         as_heatmap_render_at (f->cr, &spec, tx, ty, g.thumb / n, &layout);
         add_panel (f, l, h, &layout);
-        g_free (owned);
+        g_free (values);
       }
 
   figure_spec (f, NULL, &spec);
@@ -812,31 +674,52 @@ as_figure_check (const AsAttention      *attention,
       g_set_error (error, AS_FIGURE_ERROR, AS_FIGURE_ERROR_INVALID, "unknown view %d", o->view);
       return FALSE;
     }
-  if (o->view != AS_FIGURE_GRID && (o->layer < 0 || o->layer >= attention->n_layers))
+  if (o->view != AS_FIGURE_GRID)
     {
-      g_set_error (error, AS_FIGURE_ERROR, AS_FIGURE_ERROR_INVALID,
-                   "layer %d does not exist: the model has layers 1 to %d",
-                   o->layer + 1, attention->n_layers);
-      return FALSE;
+      /* The layer view's panels are heads: checking head 0 checks the layer. */
+      AsShownSpec spec;
+      GError *local = NULL;
+      as_figure_options_get_shown (o, o->view == AS_FIGURE_LAYER ? 0 : single_head (o), &spec);
+      if (!as_shown_check (&spec, attention->n_layers, attention->n_heads, attention->n_layers, &local))
+        {
+          g_set_error_literal (error, AS_FIGURE_ERROR, AS_FIGURE_ERROR_INVALID, local->message);
+          g_error_free (local);
+          return FALSE;
+        }
     }
-  if (o->view == AS_FIGURE_HEAD && (o->head < 0 || o->head >= attention->n_heads))
-    {
-      g_set_error (error, AS_FIGURE_ERROR, AS_FIGURE_ERROR_INVALID,
-                   "head %d does not exist: the model has heads 1 to %d",
-                   o->head + 1, attention->n_heads);
-      return FALSE;
-    }
-  AsTokenGroups *groups = groups_for (attention, o, FALSE);
-  int n_groups = groups->n_groups;
-  as_token_groups_free (groups);
-  if (n_groups == 0)
+  AsShownTokens *tokens = figure_tokens (attention, o, FALSE);
+  int n = tokens->n;
+  as_shown_tokens_free (tokens);
+  if (n == 0)
     {
       g_set_error_literal (error, AS_FIGURE_ERROR, AS_FIGURE_ERROR_INVALID,
-                           o->hide_special ? "nothing to draw: the input has only special tokens"
-                                           : "nothing to draw: the input has no tokens");
+                           attention->n == 0 ? "nothing to draw: the input has no tokens"
+                           : o->sentence == AS_SHOWN_SENTENCE_B ? "nothing to draw: the input has no sentence B"
+                                                                : "nothing to draw: the input has no sentence A");
       return FALSE;
     }
   return TRUE;
+}
+
+AsShown *
+as_figure_shown (const AsAttention      *attention,
+                 const AsFigureOptions  *options,
+                 GError                **error)
+{
+  if (!as_figure_check (attention, options, error))
+    return NULL;
+  if (options->view != AS_FIGURE_HEAD && options->view != AS_FIGURE_MEAN)
+    {
+      g_set_error_literal (error, AS_FIGURE_ERROR, AS_FIGURE_ERROR_INVALID,
+                           "only the head and mean views have a single panel");
+      return NULL;
+    }
+  Figure f = { .attention = attention, .options = options };
+  f.tokens = figure_tokens (attention, options, TRUE);
+  AsShown *shown = g_new0 (AsShown, 1);
+  shown->values = figure_matrix (&f, options->layer, single_head (options));
+  shown->tokens = f.tokens;
+  return shown;
 }
 
 void
@@ -897,7 +780,7 @@ as_figure_render (cairo_t                *cr,
     .cr = cr, .attention = attention, .options = options, .mode = mode,
     .width = width, .height = height, .panels = panels,
   };
-  f.groups = groups_for (attention, options, TRUE);
+  f.tokens = figure_tokens (attention, options, TRUE);
   f.font = options->font_size > 0 ? options->font_size : CLAMP (MIN (width, height) / 40.0, 7.0, 14.0);
   f.pad = f.font;
   f.title = options->title ? figure_title (attention, options) : NULL;
@@ -907,10 +790,8 @@ as_figure_render (cairo_t                *cr,
   switch (options->view)
     {
     case AS_FIGURE_HEAD:
-      render_single (&f, options->head);
-      break;
     case AS_FIGURE_MEAN:
-      render_single (&f, -1);
+      render_single (&f, single_head (options));
       break;
     case AS_FIGURE_LAYER:
       paint_title (&f);
@@ -926,7 +807,7 @@ as_figure_render (cairo_t                *cr,
   cairo_restore (cr);
 
   g_free (f.title);
-  as_token_groups_free (f.groups);
+  as_shown_tokens_free (f.tokens);
   return TRUE;
 }
 

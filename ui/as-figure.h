@@ -1,8 +1,8 @@
 /* as-figure.h — whole attention figures, drawn and saved without GTK.
  *
- * Four views on top of the heatmap renderer: one head with its token labels,
- * a layer as a row of heads, the layers x heads grid, and the head-average of
- * a layer. Each comes with a title line (model, layer, head, text) and a
+ * Four views on top of the heatmap renderer: one matrix with its token labels
+ * (a head, or its layer's mean or max, or rollout), a layer as a row of
+ * heads, the layers x heads grid, and the head-average of a layer. Each comes with a title line (model, layer, head, text) and a
  * colour bar. The same drawing goes to the screen (as_figure_render), to
  * PNG/SVG/PDF files (as_figure_save) and to the clipboard
  * (as_figure_render_png).
@@ -18,6 +18,7 @@
 #include "as-attention.h"
 #include "as-output-file.h"
 #include "as-heatmap-render.h"
+#include "as-shown.h"
 
 G_BEGIN_DECLS
 
@@ -49,15 +50,23 @@ typedef enum {
   AS_FORMAT_PDF,
 } AsFigureFormat;
 
+/* Rows, columns and cells are attention as shown (as-shown.h): LAYER, HEAD,
+ * AGGREGATE, HIDE_SPECIAL, RENORMALIZE, WORD_LEVEL and SENTENCE are the
+ * fields of an AsShownSpec (as_figure_options_set_shown copies one in). */
 typedef struct {
   AsFigureView  view;
-  int           layer;         /* 0-based; head, layer and mean views */
-  int           head;          /* 0-based; head view */
+  int           layer;         /* 0-based; head, layer and mean views (rollout: through it) */
+  int           head;          /* 0-based; head view with aggregate head */
   AsColormapId  colormap;
   gboolean      annotate;      /* values in cells large enough to hold them */
-  gboolean      hide_special;  /* drop [CLS], [SEP] … rows and columns */
-  gboolean      renormalize;   /* with hide_special: rows sum to 1 again (default TRUE) */
+  gboolean      hide_special;  /* leave out [CLS]/[SEP]-class rows and columns */
+  gboolean      renormalize;   /* when rows or columns are left out, rows sum to 1
+                                * again (default TRUE) */
   gboolean      word_level;    /* merge ## pieces into words */
+  AsShownAggregate aggregate;  /* what the head view draws: one head (default),
+                                * the layer's mean or max, or rollout; the layer
+                                * and grid views always draw single heads */
+  AsShownSentence sentence;    /* only sentence A or B of a pair (default all) */
   double        width;         /* in UNIT; 0 = the view's default */
   double        height;        /* in UNIT; 0 = the view's default (or WIDTH's aspect) */
   AsFigureUnit  unit;
@@ -76,7 +85,7 @@ typedef struct {
 /* Where one heatmap of a figure landed, for hit-testing and tests. */
 typedef struct {
   int             layer;
-  int             head;        /* -1 for the mean of the layer */
+  int             head;        /* -1 when the panel is not one head (mean, max, rollout) */
   int             n;           /* rows = columns (after merging/hiding) */
   AsHeatmapLayout layout;      /* in the figure's user units */
 } AsFigurePanel;
@@ -144,33 +153,21 @@ GBytes         *as_figure_render_png     (const AsAttention      *attention,
                                           const AsFigureOptions  *options,
                                           GError                **error);
 
-/* ---- tokens as drawn: word-level merging and hidden special tokens ----- */
-
-typedef struct {
-  int    n_tokens;
-  int    n_groups;
-  int   *group_of;     /* [n_tokens]: the group a token joins, -1 when hidden */
-  int   *group_size;   /* [n_groups]: tokens in each group */
-  char **labels;       /* [n_groups + 1], NULL-terminated */
-} AsTokenGroups;
-
-/* One group per token, or per word when WORD_LEVEL (a token and the ##
- * pieces after it; special tokens stay alone). HIDE_SPECIAL leaves special
- * tokens out. Word labels come from TEXT_A/TEXT_B when given (original
- * spelling), else from the pieces without "##". */
-AsTokenGroups  *as_token_groups_new      (const AsEncoding *encoding,
-                                          const char       *text_a,
-                                          const char       *text_b,
-                                          gboolean          word_level,
-                                          gboolean          hide_special);
-void            as_token_groups_free     (AsTokenGroups    *groups);
-/* OUT [n_groups, n_groups] from ATTN [n_tokens, n_tokens]: attention TO a
- * group is the sum over its tokens, attention FROM a group the mean over
- * its tokens, so rows keep summing to 1 (Clark et al. 2019). Hidden tokens
- * drop out; RENORMALIZE rescales each row to sum to 1 again. */
-void            as_token_groups_reduce   (const AsTokenGroups *groups,
-                                          const float         *attn,
-                                          gboolean             renormalize,
-                                          float               *out);
+/* What OPTIONS' rows, columns and cells come from: OPTIONS get SPEC's
+ * layer, head, aggregate, hide_special, renormalise, words and sentence, so
+ * a figure shows what a view with SPEC shows. */
+void            as_figure_options_set_shown (AsFigureOptions   *options,
+                                             const AsShownSpec *spec);
+/* The spec of the panel of HEAD (-1: the single panel of the head and mean
+ * views, which draw OPTIONS' aggregate and the mean respectively). */
+void            as_figure_options_get_shown (const AsFigureOptions *options,
+                                             int                    head,
+                                             AsShownSpec           *spec);
+/* The single panel of the head or mean view as drawn: values and labels
+ * (the same call the renderer makes). NULL, with a message, as
+ * as_figure_check. */
+AsShown        *as_figure_shown          (const AsAttention      *attention,
+                                          const AsFigureOptions  *options,
+                                          GError                **error);
 
 G_END_DECLS

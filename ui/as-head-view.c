@@ -11,12 +11,15 @@
 
 #include <string.h>
 
+#include "as-aggregate-bar.h"
 #include "as-heatmap-render.h"
 #include "as-texture-util.h"
 #include "as-trace.h"
 
 /* Up to this many tokens the render is quick enough for the frame itself. */
 #define SYNC_MAX_TOKENS 160
+/* Between the aggregate bar and the heatmap. */
+#define BAR_GAP 6
 
 typedef struct {
   guint            serial;
@@ -41,6 +44,7 @@ struct _AsHeadView
   GtkWidget        parent_instance;
 
   AsViewState     *state;
+  GtkWidget       *bar;         /* what is shown: head, mean, max, rollout, words */
 
   gboolean         dirty;       /* the state changed since the last frame was asked for */
   guint            serial;      /* of the last frame asked for */
@@ -81,6 +85,19 @@ invalidate (AsHeadView *self)
   gtk_widget_queue_draw (GTK_WIDGET (self));
 }
 
+/* The heatmap's area: everything below the bar. */
+static int
+area_top (AsHeadView *self)
+{
+  return gtk_widget_get_height (self->bar) + BAR_GAP;
+}
+
+static int
+area_height (AsHeadView *self)
+{
+  return MAX (gtk_widget_get_height (GTK_WIDGET (self)) - area_top (self), 0);
+}
+
 static const char *
 font_family (AsHeadView *self)
 {
@@ -113,7 +130,8 @@ frame_new (AsHeadView *self,
   f->scale = scale;
   f->n_rows = n_vis;
   f->values = g_new (float, (gsize) n_vis * n_vis);
-  if (!as_view_state_extract (self->state, f->layer, as_view_state_get_head (self->state), f->values))
+  if (!as_view_state_extract_shown (self->state, as_view_state_get_aggregate (self->state),
+                                    f->layer, as_view_state_get_head (self->state), f->values))
     {
       frame_free (f);
       return NULL;
@@ -219,7 +237,7 @@ size_changed (AsHeadView *self)
   GtkWidget *widget = GTK_WIDGET (self);
   return self->shown == NULL ||
          self->shown->width != gtk_widget_get_width (widget) ||
-         self->shown->height != gtk_widget_get_height (widget) ||
+         self->shown->height != area_height (self) ||
          self->shown->scale != gtk_widget_get_scale_factor (widget);
 }
 
@@ -237,7 +255,7 @@ update (AsHeadView *self,
     return;   /* render_done asks again */
 
   self->dirty = FALSE;
-  Frame *f = frame_new (self, gtk_widget_get_width (widget), gtk_widget_get_height (widget),
+  Frame *f = frame_new (self, gtk_widget_get_width (widget), area_height (self),
                         gtk_widget_get_scale_factor (widget));
   if (f == NULL)
     return;
@@ -279,7 +297,7 @@ draw_message (AsHeadView  *self,
   fg.alpha = 0.55;
   gtk_snapshot_save (snapshot);
   gtk_snapshot_translate (snapshot, &GRAPHENE_POINT_INIT ((gtk_widget_get_width (widget) - w) / 2,
-                                                          (gtk_widget_get_height (widget) - h) / 2));
+                                                          area_top (self) + (area_height (self) - h) / 2));
   gtk_snapshot_append_layout (snapshot, layout, &fg);
   gtk_snapshot_restore (snapshot);
   g_object_unref (layout);
@@ -292,6 +310,7 @@ as_head_view_snapshot (GtkWidget   *widget,
   AsHeadView *self = AS_HEAD_VIEW (widget);
   AsAnalysis *a = self->state != NULL ? as_view_state_get_analysis (self->state) : NULL;
 
+  gtk_widget_snapshot_child (widget, self->bar, snapshot);
   if (a == NULL)
     return;
   update (self, FALSE);
@@ -307,6 +326,8 @@ as_head_view_snapshot (GtkWidget   *widget,
       return;
     }
 
+  gtk_snapshot_save (snapshot);
+  gtk_snapshot_translate (snapshot, &GRAPHENE_POINT_INIT (0, area_top (self)));
   gtk_snapshot_append_texture (snapshot, f->texture, &GRAPHENE_RECT_INIT (0, 0, f->width, f->height));
 
   /* The hovered cell gets a frame: cheap, and the texture stays cached. */
@@ -321,6 +342,7 @@ as_head_view_snapshot (GtkWidget   *widget,
       gtk_snapshot_append_border (snapshot, &frame, (float[4]) { 1.5, 1.5, 1.5, 1.5 },
                                   (GdkRGBA[4]) { c, c, c, c });
     }
+  gtk_snapshot_restore (snapshot);
 
   as_trace_drawn ('h', f->generation, f->layer + 1, a->n_layers, a->n);
 }
@@ -337,7 +359,7 @@ cell_at (AsHeadView *self,
   Frame *f = current_frame (self);
   if (f == NULL)
     return FALSE;
-  return as_heatmap_hit_test (&f->layout, &f->spec, x, y, row, col);
+  return as_heatmap_hit_test (&f->layout, &f->spec, x, y - area_top (self), row, col);
 }
 
 /* Tests ask about the current state, rendered now if need be. */
@@ -368,7 +390,7 @@ as_head_view_get_cell_center (AsHeadView *self,
   if (f == NULL || row < 0 || col < 0 || row >= f->n_rows || col >= f->n_rows)
     return FALSE;
   *x = f->layout.cells_x + (col + 0.5) * f->layout.cell_w;
-  *y = f->layout.cells_y + (row + 0.5) * f->layout.cell_h;
+  *y = area_top (self) + f->layout.cells_y + (row + 0.5) * f->layout.cell_h;
   return TRUE;
 }
 
@@ -423,7 +445,7 @@ on_query_tooltip (GtkWidget  *widget,
   /* One tip area per cell, so the tooltip follows the pointer cell by cell. */
   gtk_tooltip_set_tip_area (tooltip, &(GdkRectangle) {
                               (int) (f->layout.cells_x + col * f->layout.cell_w),
-                              (int) (f->layout.cells_y + row * f->layout.cell_h),
+                              (int) (area_top (self) + f->layout.cells_y + row * f->layout.cell_h),
                               MAX ((int) f->layout.cell_w, 1), MAX ((int) f->layout.cell_h, 1) });
   return TRUE;
 }
@@ -502,9 +524,10 @@ update_accessible (AsHeadView *self)
   AsAnalysis *a = self->state != NULL ? as_view_state_get_analysis (self->state) : NULL;
   if (a == NULL)
     return;
-  g_autofree char *label =
-    g_strdup_printf ("Head view: attention of layer %d, head %d over %d tokens",
-                     as_view_state_get_layer (self->state) + 1, as_view_state_get_head (self->state) + 1, a->n);
+  AsShownSpec spec;
+  as_view_state_get_spec (self->state, &spec);
+  g_autofree char *what = as_shown_spec_describe (&spec, a->n_heads);
+  g_autofree char *label = g_strdup_printf ("Head view: attention of %s over %d tokens", what, a->n);
   gtk_accessible_update_property (GTK_ACCESSIBLE (self), GTK_ACCESSIBLE_PROPERTY_LABEL, label, -1);
 }
 
@@ -521,6 +544,13 @@ on_layer_added (AsHeadView *self,
 {
   if (self->state != NULL && layer == as_view_state_get_layer (self->state))
     invalidate (self);
+}
+
+GtkWidget *
+as_head_view_get_aggregate_bar (AsHeadView *self)
+{
+  g_return_val_if_fail (AS_IS_HEAD_VIEW (self), NULL);
+  return self->bar;
 }
 
 AsViewState *
@@ -541,10 +571,14 @@ as_head_view_set_view_state (AsHeadView  *self,
   if (self->state != NULL)
     g_signal_handlers_disconnect_by_data (self->state, self);
   g_set_object (&self->state, state);
+  as_aggregate_bar_set_view_state (AS_AGGREGATE_BAR (self->bar), state);
+  gtk_widget_insert_action_group (GTK_WIDGET (self), "view",
+                                  state != NULL ? as_view_state_get_actions (state) : NULL);
   if (state != NULL)
     {
       const char *props[] = { "analysis", "layer", "head", "token", "colormap",
-                              "hide-special", "renormalise", "fit-scale", "dark" };
+                              "hide-special", "renormalise", "fit-scale", "dark",
+                              "aggregate", "words" };
       for (guint i = 0; i < G_N_ELEMENTS (props); i++)
         {
           g_autofree char *signal = g_strconcat ("notify::", props[i], NULL);
@@ -573,6 +607,7 @@ as_head_view_dispose (GObject *object)
     g_signal_handlers_disconnect_by_data (self->state, self);
   g_clear_object (&self->state);
   g_clear_pointer (&self->shown, frame_free);
+  g_clear_pointer (&self->bar, gtk_widget_unparent);
 
   G_OBJECT_CLASS (as_head_view_parent_class)->dispose (object);
 }
@@ -622,8 +657,31 @@ as_head_view_measure (GtkWidget      *widget,
                       int            *minimum_baseline,
                       int            *natural_baseline)
 {
-  *minimum = 160;
-  *natural = 640;
+  AsHeadView *self = AS_HEAD_VIEW (widget);
+  int bar_min, bar_nat;
+  gtk_widget_measure (self->bar, orientation, -1, &bar_min, &bar_nat, NULL, NULL);
+  if (orientation == GTK_ORIENTATION_HORIZONTAL)
+    {
+      *minimum = MAX (160, bar_min);
+      *natural = MAX (640, bar_nat);
+    }
+  else
+    {
+      *minimum = bar_nat + BAR_GAP + 160;
+      *natural = bar_nat + BAR_GAP + 640;
+    }
+}
+
+static void
+as_head_view_size_allocate (GtkWidget *widget,
+                            int        width,
+                            int        height,
+                            int        baseline)
+{
+  AsHeadView *self = AS_HEAD_VIEW (widget);
+  int bar_h;
+  gtk_widget_measure (self->bar, GTK_ORIENTATION_VERTICAL, width, NULL, &bar_h, NULL, NULL);
+  gtk_widget_size_allocate (self->bar, &(GtkAllocation) { 0, 0, width, bar_h }, -1);
 }
 
 static void
@@ -646,6 +704,7 @@ as_head_view_class_init (AsHeadViewClass *klass)
   object_class->set_property = as_head_view_set_property;
 
   widget_class->measure = as_head_view_measure;
+  widget_class->size_allocate = as_head_view_size_allocate;
   widget_class->snapshot = as_head_view_snapshot;
   widget_class->css_changed = as_head_view_css_changed;
 
@@ -673,6 +732,8 @@ as_head_view_init (AsHeadView *self)
 {
   self->dirty = TRUE;
   self->hover_row = self->hover_col = -1;
+  self->bar = as_aggregate_bar_new ();
+  gtk_widget_set_parent (self->bar, GTK_WIDGET (self));
 
   gtk_widget_set_focusable (GTK_WIDGET (self), TRUE);
   gtk_widget_set_has_tooltip (GTK_WIDGET (self), TRUE);

@@ -7,6 +7,12 @@
  * tooltip names the cell ("query 'it' -> key 'animal': 0.412"); clicking a
  * cell selects its query token; arrows and PageUp/PageDown move the
  * selection across heads and layers.
+ *
+ * What it shows is the view state's spec (as-shown.h): the selected head,
+ * the mean or max of the selected layer's heads, or rollout through it, with
+ * word pieces merged into words when asked. An AsAggregateBar above the
+ * heatmap switches these (actions view.aggregate and view.words, inserted
+ * here from the view state).
  */
 #pragma once
 
@@ -23,8 +29,12 @@ AsViewState *as_head_view_get_view_state (AsHeadView  *self);
 void         as_head_view_set_view_state (AsHeadView  *self,
                                           AsViewState *state);
 
-/* What is on screen, for tests: the matrix (n_rows x n_rows, visible tokens),
- * where a cell is, and what the pointer at (X, Y) would be told. */
+/* The bar of Head / Mean / Max / Rollout and Words above the heatmap. */
+GtkWidget   *as_head_view_get_aggregate_bar (AsHeadView *self);
+
+/* What is on screen, for tests: the matrix (n_rows x n_rows, rows as
+ * shown), where a cell is (widget coordinates), and what the pointer at
+ * (X, Y) would be told. */
 int          as_head_view_get_n_rows     (AsHeadView  *self);
 gboolean     as_head_view_get_cell_center (AsHeadView *self,
                                           int          row,

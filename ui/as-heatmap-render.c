@@ -148,10 +148,13 @@ text_show_rotated (Text    *text,
   cairo_restore (cr);
 }
 
+/* The highlighted label is drawn bold, so it is measured bold: a long word
+ * highlighted must not be cut at the edge. */
 static double
 measure_widest (Text               *text,
                 const char * const *labels,
-                int                 n)
+                int                 n,
+                int                 bold)
 {
   double widest = 0;
   if (labels == NULL)
@@ -159,7 +162,7 @@ measure_widest (Text               *text,
   for (int i = 0; i < n; i++)
     {
       double w;
-      text_set (text, labels[i], REF_FONT, FALSE, 0);
+      text_set (text, labels[i], REF_FONT, i == bold, 0);
       text_size (text, &w, NULL);
       widest = MAX (widest, w);
     }
@@ -219,8 +222,8 @@ renderer_init (Renderer            *r,
   r->spec = spec;
   r->font = font;
   text_init (&r->text, cr, spec);
-  r->widths.row = measure_widest (&r->text, spec->row_labels, spec->rows);
-  r->widths.col = measure_widest (&r->text, spec->col_labels, spec->cols);
+  r->widths.row = measure_widest (&r->text, spec->row_labels, spec->rows, spec->highlight_row);
+  r->widths.col = measure_widest (&r->text, spec->col_labels, spec->cols, spec->highlight_col);
   r->widths.tick = spec->colorbar ? measure_ticks (&r->text, spec) : 0;
 }
 

@@ -4,6 +4,7 @@
 
 #include <math.h>
 
+#include "as-aggregate-bar.h"
 #include "as-stat-colours.h"
 
 #define ROW_H      22     /* one token per row */
@@ -24,7 +25,9 @@ struct _AsLinesView
   int            n_heads;          /* toggles built for */
 
   GtkWidget     *toolbar;
+  GtkWidget     *bar;              /* head, mean, max, rollout; words */
   GtkSpinButton *layer_spin;
+  GtkWidget     *heads_row;        /* toggles, All, None: one head at a time only */
   GtkWidget     *head_box;
   GtkWidget     *head_toggles[MAX_HEADS];
   GtkDropDown   *filter_dropdown;
@@ -85,10 +88,19 @@ is_pair (AsLinesView *self)
   return a != NULL && a->text_b != NULL;
 }
 
+/* Heads are drawn one by one only when the state shows single heads; else
+ * the one combined matrix (mean, max, rollout) is. */
+static gboolean
+combined (AsLinesView *self)
+{
+  return as_view_state_get_aggregate (self->state) != AS_SHOWN_HEAD;
+}
+
 typedef void (*LineFunc) (int query, int key, float weight, gpointer data);
 
-/* Calls FUNC for every line of HEAD that the settings draw; ONLY_SIDE and
- * ONLY_INDEX restrict it to one token's lines. Returns how many. */
+/* Calls FUNC for every line of HEAD (ignored when combined) that the
+ * settings draw; ONLY_SIDE and ONLY_INDEX restrict it to one token's
+ * lines. Returns how many. */
 static guint
 for_each_line (AsLinesView *self,
                int          head,
@@ -109,7 +121,8 @@ for_each_line (AsLinesView *self,
       self->matrix = g_new (float, need);
       self->matrix_len = need;
     }
-  if (!as_view_state_extract (self->state, layer, head, self->matrix))
+  if (!as_view_state_extract_shown (self->state, as_view_state_get_aggregate (self->state),
+                                    layer, head, self->matrix))
     return 0;
 
   /* segment of each visible token, [n_vis] */
@@ -153,6 +166,18 @@ collect (int      query,
   g_array_append_val ((GArray *) data, ((Line) { query, key, weight }));
 }
 
+/* Lines of a combined matrix: the theme's accent, not a head's colour. */
+static void
+combined_colour (AsLinesView *self,
+                 double       rgb[3])
+{
+  GdkRGBA accent;
+  if (!gtk_style_context_lookup_color (gtk_widget_get_style_context (GTK_WIDGET (self->canvas)),
+                                       "accent_bg_color", &accent))
+    gdk_rgba_parse (&accent, "#3584e4");
+  rgb[0] = accent.red, rgb[1] = accent.green, rgb[2] = accent.blue;
+}
+
 static double
 row_y (int index)
 {
@@ -194,9 +219,10 @@ draw_lines (AsLinesView *self,
   cairo_set_line_width (cr, side != SIDE_NONE ? 2.0 : 1.5);
   cairo_set_line_cap (cr, CAIRO_LINE_CAP_ROUND);
   self->n_drawn = 0;
-  for (int h = 0; h < MIN (a->n_heads, MAX_HEADS); h++)
+  gboolean one = combined (self);
+  for (int h = 0; h < (one ? 1 : MIN (a->n_heads, MAX_HEADS)); h++)
     {
-      if (!self->shown[h])
+      if (!one && !self->shown[h])
         continue;
       g_array_set_size (lines, 0);
       for_each_line (self, h, side, index, collect, lines);
@@ -225,7 +251,10 @@ draw_lines (AsLinesView *self,
         }
 
       double rgb[3];
-      as_head_colour (h, rgb);
+      if (one)
+        combined_colour (self, rgb);
+      else
+        as_head_colour (h, rgb);
       for (int b = 0; b < N_ALPHA; b++)
         {
           if (start[b] == start[b + 1])
@@ -351,9 +380,18 @@ update_accessible (AsLinesView *self)
   for (int h = 0; h < MIN (a->n_heads, MAX_HEADS); h++)
     shown += self->shown[h];
   int token = as_view_state_get_token (self->state);
+  g_autofree char *what = NULL;
+  if (combined (self))
+    {
+      AsShownSpec spec;
+      as_view_state_get_spec (self->state, &spec);
+      what = as_shown_spec_describe (&spec, a->n_heads);
+    }
+  else
+    what = g_strdup_printf ("layer %d, %d of %d heads shown", as_view_state_get_layer (self->state) + 1,
+                            shown, a->n_heads);
   g_autofree char *label =
-    g_strdup_printf ("Lines view: layer %d, %d of %d heads shown%s%s",
-                     as_view_state_get_layer (self->state) + 1, shown, a->n_heads,
+    g_strdup_printf ("Lines view: %s%s%s", what,
                      token >= 0 ? ", token " : "", token >= 0 ? a->encoding->tokens[token].text : "");
   gtk_accessible_update_property (GTK_ACCESSIBLE (self->canvas), GTK_ACCESSIBLE_PROPERTY_LABEL, label, -1);
 }
@@ -463,6 +501,14 @@ sync_layer (AsLinesView *self)
   self->syncing = FALSE;
 }
 
+/* The head toggles pick heads only while single heads are drawn. */
+static void
+on_aggregate_changed (AsLinesView *self)
+{
+  gtk_widget_set_sensitive (self->heads_row, self->state == NULL || !combined (self));
+  invalidate (self);
+}
+
 static void
 on_analysis_changed (AsLinesView *self)
 {
@@ -471,6 +517,7 @@ on_analysis_changed (AsLinesView *self)
   sync_layer (self);
   gtk_widget_set_sensitive (GTK_WIDGET (self->filter_dropdown), is_pair (self));
   update_size (self);
+  on_aggregate_changed (self);
 }
 
 static void
@@ -674,10 +721,13 @@ as_lines_view_set_view_state (AsLinesView *self,
   if (self->state != NULL)
     g_signal_handlers_disconnect_by_data (self->state, self);
   g_set_object (&self->state, state);
+  as_aggregate_bar_set_view_state (AS_AGGREGATE_BAR (self->bar), state);
   if (state != NULL)
     {
       g_signal_connect_swapped (state, "notify::analysis", G_CALLBACK (on_analysis_changed), self);
       g_signal_connect_swapped (state, "notify::hide-special", G_CALLBACK (on_analysis_changed), self);
+      g_signal_connect_swapped (state, "notify::words", G_CALLBACK (on_analysis_changed), self);
+      g_signal_connect_swapped (state, "notify::aggregate", G_CALLBACK (on_aggregate_changed), self);
       g_signal_connect_swapped (state, "notify::renormalise", G_CALLBACK (invalidate), self);
       g_signal_connect_swapped (state, "notify::dark", G_CALLBACK (invalidate), self);
       g_signal_connect_swapped (state, "notify::layer", G_CALLBACK (on_layer_changed), self);
@@ -758,6 +808,8 @@ as_lines_view_count_lines (AsLinesView *self)
   AsAnalysis *a = self->state != NULL ? as_view_state_get_analysis (self->state) : NULL;
   if (a == NULL)
     return 0;
+  if (combined (self))
+    return for_each_line (self, 0, SIDE_NONE, -1, NULL, NULL);
   guint count = 0;
   for (int h = 0; h < MIN (a->n_heads, MAX_HEADS); h++)
     if (self->shown[h])
@@ -830,8 +882,12 @@ as_lines_view_init (AsLinesView *self)
   for (int h = 0; h < MAX_HEADS; h++)
     self->shown[h] = TRUE;
 
-  /* Toolbar: layer, A/B filter; then the head toggles with All / None. */
+  /* Toolbar: what is shown; layer, A/B filter; the head toggles with
+   * All / None. */
   self->toolbar = gtk_box_new (GTK_ORIENTATION_VERTICAL, 4);
+  self->bar = as_aggregate_bar_new ();
+  as_aggregate_bar_set_show_description (AS_AGGREGATE_BAR (self->bar), FALSE);
+  gtk_box_append (GTK_BOX (self->toolbar), self->bar);
   GtkWidget *row1 = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 16);
   self->layer_spin = GTK_SPIN_BUTTON (gtk_spin_button_new_with_range (1, 1, 1));
   g_signal_connect_swapped (self->layer_spin, "value-changed", G_CALLBACK (on_spin_changed), self);
@@ -857,6 +913,7 @@ as_lines_view_init (AsLinesView *self)
   g_signal_connect_swapped (none, "clicked", G_CALLBACK (on_none), self);
   gtk_box_append (GTK_BOX (row2), all);
   gtk_box_append (GTK_BOX (row2), none);
+  self->heads_row = row2;
   GtkWidget *heads_scroll = gtk_scrolled_window_new ();
   gtk_scrolled_window_set_policy (GTK_SCROLLED_WINDOW (heads_scroll), GTK_POLICY_AUTOMATIC, GTK_POLICY_NEVER);
   gtk_scrolled_window_set_child (GTK_SCROLLED_WINDOW (heads_scroll), row2);

@@ -3,7 +3,10 @@
  * The visible tokens twice, queries (from) on the left and keys (to) on the
  * right; a line from query i to key j for every shown head of the selected
  * layer, in that head's colour, with opacity = the weight (as shown: hidden
- * [CLS]/[SEP] and renormalised rows respected). Lines under
+ * [CLS]/[SEP], renormalised rows and words respected). When the view state
+ * shows the layer's mean or max, or rollout (its AsAggregateBar above the
+ * toolbar switches this), the one combined matrix is drawn instead, in the
+ * accent colour, and the head toggles wait. Lines under
  * AS_LINES_MIN_WEIGHT are skipped (invisible anyway, and it keeps 128 tokens
  * fast). Hovering a token shows only its lines; clicking one (or Up/Down on
  * the focused canvas) moves the view state's token, whose lines then stay

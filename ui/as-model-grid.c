@@ -49,6 +49,8 @@ struct _AsModelGrid
   AsStatId      colour_by;
   AsStatsCache *cache;
   int           legend_h;
+  int           caption_h;   /* "Showing: …" under the grid, above the legend */
+  char         *caption;
 };
 
 G_DEFINE_FINAL_TYPE (AsModelGrid, as_model_grid, GTK_TYPE_WIDGET)
@@ -100,10 +102,27 @@ update_accessible (AsModelGrid *self)
   if (self->state == NULL || self->n_layers == 0)
     return;
   g_autofree char *label =
-    g_strdup_printf ("Model view: %d layers by %d heads; layer %d, head %d selected",
+    g_strdup_printf ("Model view: %d layers by %d heads; layer %d, head %d selected%s%s",
                      self->n_layers, self->n_heads,
-                     as_view_state_get_layer (self->state) + 1, as_view_state_get_head (self->state) + 1);
+                     as_view_state_get_layer (self->state) + 1, as_view_state_get_head (self->state) + 1,
+                     self->caption != NULL ? ". " : "", self->caption != NULL ? self->caption : "");
   gtk_accessible_update_property (GTK_ACCESSIBLE (self), GTK_ACCESSIBLE_PROPERTY_LABEL, label, -1);
+}
+
+/* What the head view and the lines view show, in words; the frame drawn
+ * around the heads it comes from says the same. */
+static void
+update_caption (AsModelGrid *self)
+{
+  AsAnalysis *a = self->state != NULL ? as_view_state_get_analysis (self->state) : NULL;
+  g_clear_pointer (&self->caption, g_free);
+  if (a == NULL)
+    return;
+  AsShownSpec spec;
+  as_view_state_get_spec (self->state, &spec);
+  g_autofree char *what = as_shown_spec_describe (&spec, a->n_heads);
+  self->caption = g_strdup_printf ("Showing: %s%s", what,
+                                   spec.hide_special ? " · [CLS]/[SEP] hidden" : "");
 }
 
 /* ---- geometry ----------------------------------------------------------- */
@@ -133,8 +152,9 @@ as_model_grid_measure (GtkWidget      *widget,
   int lw, lh;
   label_size (self, &lw, &lh);
   int count = orientation == GTK_ORIENTATION_HORIZONTAL ? MAX (self->n_heads, 12) : MAX (self->n_layers, 6);
-  /* Vertically, a line below the thumbnails for the colouring's legend. */
-  int margin = orientation == GTK_ORIENTATION_HORIZONTAL ? lw : 2 * lh + 6;
+  /* Vertically, a line below the thumbnails for the colouring's legend and
+   * one for what is shown. */
+  int margin = orientation == GTK_ORIENTATION_HORIZONTAL ? lw : 3 * lh + 10;
   *minimum = margin + count * (MIN_THUMB + GAP);
   *natural = margin + count * (56 + GAP);
 }
@@ -161,10 +181,11 @@ as_model_grid_size_allocate (GtkWidget *widget,
   /* Always reserved, so choosing a statistic never resizes (and re-pools)
    * the thumbnails. */
   self->legend_h = self->label_h + 6;
+  self->caption_h = self->label_h + 4;
   if (self->n_layers == 0)
     return;
   int by_w = (width - self->label_w) / self->n_heads - GAP;
-  int by_h = (height - self->label_h - self->legend_h) / self->n_layers - GAP;
+  int by_h = (height - self->label_h - self->legend_h - self->caption_h) / self->n_layers - GAP;
   int thumb = CLAMP (MIN (by_w, by_h), MIN_THUMB, MAX_THUMB);
   if (thumb != self->thumb)
     {
@@ -422,7 +443,7 @@ draw_legend (AsModelGrid   *self,
              double         lo,
              double         hi)
 {
-  float y = self->label_h + self->n_layers * (self->thumb + GAP) + self->legend_h / 2.0f + 2;
+  float y = self->label_h + self->n_layers * (self->thumb + GAP) + self->caption_h + self->legend_h / 2.0f + 2;
   float x = self->label_w + GAP / 2;
   char buf[64];
   double rgb[3];
@@ -457,6 +478,34 @@ draw_legend (AsModelGrid   *self,
   GdkRGBA dim = *fg;
   dim.alpha *= 0.6;
   append_text (self, snapshot, "lowest to highest head", x, y, &dim);
+}
+
+/* The thumbnails the shown matrix comes from: the selected head; its
+ * layer's heads for mean and max; every layer up to it for rollout. */
+static graphene_rect_t
+shown_rect (AsModelGrid *self)
+{
+  int layer = as_view_state_get_layer (self->state), head = as_view_state_get_head (self->state);
+  graphene_rect_t r = thumb_rect (self, layer, head), first, last;
+  switch (as_view_state_get_aggregate (self->state))
+    {
+    case AS_SHOWN_MEAN:
+    case AS_SHOWN_MAX:
+      first = thumb_rect (self, layer, 0);
+      last = thumb_rect (self, layer, self->n_heads - 1);
+      graphene_rect_union (&first, &last, &r);
+      break;
+    case AS_SHOWN_ROLLOUT:
+      first = thumb_rect (self, 0, 0);
+      last = thumb_rect (self, layer, self->n_heads - 1);
+      graphene_rect_union (&first, &last, &r);
+      break;
+    case AS_SHOWN_HEAD:
+    case AS_N_SHOWN_AGGREGATES:
+    default:
+      break;
+    }
+  return r;
 }
 
 static void
@@ -524,9 +573,14 @@ as_model_grid_snapshot (GtkWidget   *widget,
           draw_token_bands (self, snapshot, &r, v, n_vis);
       }
 
-  /* The selected head: a frame in the accent colour, heavier with focus. */
-  graphene_rect_t sel = thumb_rect (self, as_view_state_get_layer (self->state),
-                                    as_view_state_get_head (self->state));
+  if (self->caption != NULL)
+    append_text (self, snapshot, self->caption, self->label_w + GAP / 2,
+                 self->label_h + self->n_layers * (self->thumb + GAP) + self->caption_h / 2.0f + 2,
+                 &fg);
+
+  /* What the head view shows: a frame in the accent colour (heavier with
+   * focus) around the selected head, or around every head it combines. */
+  graphene_rect_t sel = shown_rect (self);
   float bw = gtk_widget_has_focus (widget) ? 3 : 2;
   /* Outside the statistic's ring when there is one, so both show. */
   float off = stats != NULL ? RING : 1;
@@ -621,6 +675,7 @@ static void
 on_analysis_changed (AsModelGrid *self)
 {
   update_shape (self);
+  update_caption (self);
   update_accessible (self);
   gtk_widget_queue_draw (GTK_WIDGET (self));
 }
@@ -628,6 +683,7 @@ on_analysis_changed (AsModelGrid *self)
 static void
 on_matrix_options_changed (AsModelGrid *self)
 {
+  update_caption (self);
   clear_thumbs (self, TRUE);
   gtk_widget_queue_draw (GTK_WIDGET (self));
 }
@@ -642,6 +698,7 @@ on_colormap_changed (AsModelGrid *self)
 static void
 on_selection_changed (AsModelGrid *self)
 {
+  update_caption (self);
   update_accessible (self);
   gtk_widget_queue_draw (GTK_WIDGET (self));
 }
@@ -747,6 +804,8 @@ as_model_grid_set_view_state (AsModelGrid *self,
       g_signal_connect_swapped (state, "layer-added", G_CALLBACK (on_layer_added), self);
       g_signal_connect_swapped (state, "notify::hide-special", G_CALLBACK (on_matrix_options_changed), self);
       g_signal_connect_swapped (state, "notify::renormalise", G_CALLBACK (on_matrix_options_changed), self);
+      g_signal_connect_swapped (state, "notify::words", G_CALLBACK (on_matrix_options_changed), self);
+      g_signal_connect_swapped (state, "notify::aggregate", G_CALLBACK (on_selection_changed), self);
       g_signal_connect_swapped (state, "notify::colormap", G_CALLBACK (on_colormap_changed), self);
       g_signal_connect_swapped (state, "notify::layer", G_CALLBACK (on_selection_changed), self);
       g_signal_connect_swapped (state, "notify::head", G_CALLBACK (on_selection_changed), self);
@@ -764,6 +823,13 @@ as_model_grid_get_last_paint (AsModelGrid *self,
   g_return_if_fail (AS_IS_MODEL_GRID (self));
   *paint_us = self->last_paint_us;
   *built = self->last_built;
+}
+
+const char *
+as_model_grid_get_caption (AsModelGrid *self)
+{
+  g_return_val_if_fail (AS_IS_MODEL_GRID (self), NULL);
+  return self->caption;
 }
 
 int
@@ -796,6 +862,7 @@ as_model_grid_finalize (GObject *object)
 
   g_free (self->thumbs);
   g_free (self->scratch);
+  g_free (self->caption);
 
   G_OBJECT_CLASS (as_model_grid_parent_class)->finalize (object);
 }

@@ -9,6 +9,12 @@
  * "Colour by" a head statistic rings each thumbnail in that head's colour
  * (as-stat-colours: min-max over all heads, a palette for the pattern) with
  * a one-line legend below; the thumbnails themselves are not rebuilt.
+ *
+ * Thumbnails are single heads with the view state's rows (hidden specials,
+ * words). The line under the grid says what the head view shows
+ * ("Showing: layer 3 · mean of 12 heads · words"), and the accent frame
+ * surrounds the heads it comes from: the selected one, its layer's row for
+ * mean and max, every layer up to it for rollout.
  */
 #pragma once
 
@@ -37,6 +43,9 @@ gboolean     as_model_grid_get_stat_colour (AsModelGrid *self,
                                             int          head,
                                             double      *value,
                                             double       rgb[3]);
+
+/* The "Showing: …" line (NULL without an analysis). */
+const char  *as_model_grid_get_caption    (AsModelGrid *self);
 
 /* Test and trace hooks: thumbnails built since the analysis or options last
  * changed; the last snapshot's time (µs) and how many thumbnails it built. */

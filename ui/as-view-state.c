@@ -1,7 +1,7 @@
 /* as-view-state.c — the shared selection and display options. */
 #include "as-view-state.h"
 
-#include "as-matrix-view.h"
+#include <string.h>
 
 struct _AsViewState
 {
@@ -17,10 +17,19 @@ struct _AsViewState
   gboolean      renormalise;
   gboolean      fit_scale;
   gboolean      dark;
+  AsShownAggregate aggregate;
+  gboolean      words;
 
-  int          *visible;     /* indices into the encoding */
-  int           n_visible;
-  char        **labels;      /* [n_visible + 1], NULL-terminated */
+  AsShownTokens *tokens;     /* rows as shown, NULL without an analysis */
+  int          *visible;     /* [tokens->n] first token of each row */
+
+  /* The last combined matrix (mean, max, rollout): the head view and the
+   * lines view ask for the same one, and rollout is a chain of products. */
+  float        *cached;      /* [tokens->n, tokens->n] or NULL */
+  AsShownAggregate cached_aggregate;
+  int           cached_layer;
+
+  GSimpleActionGroup *actions;
 };
 
 G_DEFINE_FINAL_TYPE (AsViewState, as_view_state, G_TYPE_OBJECT)
@@ -37,6 +46,8 @@ enum {
   PROP_RENORMALISE,
   PROP_FIT_SCALE,
   PROP_DARK,
+  PROP_AGGREGATE,
+  PROP_WORDS,
   N_PROPS
 };
 
@@ -48,28 +59,47 @@ enum {
 static GParamSpec *properties[N_PROPS];
 static guint signals[N_SIGNALS];
 
+GType
+as_shown_aggregate_get_type (void)
+{
+  static gsize type = 0;
+  if (g_once_init_enter (&type))
+    {
+      static const GEnumValue values[] = {
+        { AS_SHOWN_HEAD, "AS_SHOWN_HEAD", "head" },
+        { AS_SHOWN_MEAN, "AS_SHOWN_MEAN", "mean" },
+        { AS_SHOWN_MAX, "AS_SHOWN_MAX", "max" },
+        { AS_SHOWN_ROLLOUT, "AS_SHOWN_ROLLOUT", "rollout" },
+        { 0, NULL, NULL },
+      };
+      g_once_init_leave (&type, g_enum_register_static ("AsShownAggregate", values));
+    }
+  return type;
+}
+
+static void
+forget_cached (AsViewState *self)
+{
+  g_clear_pointer (&self->cached, g_free);
+}
+
+/* Rows change with the analysis, hide-special and words. */
 static void
 update_visible (AsViewState *self)
 {
+  forget_cached (self);
+  g_clear_pointer (&self->tokens, as_shown_tokens_free);
   g_clear_pointer (&self->visible, g_free);
-  g_clear_pointer (&self->labels, g_strfreev);
-  self->n_visible = 0;
   if (self->analysis == NULL)
     return;
 
-  const AsEncoding *enc = self->analysis->encoding;
-  self->visible = g_new (int, MAX (enc->n_tokens, 1));
-  self->labels = g_new0 (char *, enc->n_tokens + 1);
-  for (int i = 0; i < enc->n_tokens; i++)
-    {
-      const AsToken *t = &enc->tokens[i];
-      /* Hiding everything would leave nothing to show. */
-      if (self->hide_special && t->is_special && enc->n_tokens > 2)
-        continue;
-      self->visible[self->n_visible] = i;
-      self->labels[self->n_visible] = g_strdup (t->text);
-      self->n_visible++;
-    }
+  AsShownSpec spec;
+  as_view_state_get_spec (self, &spec);
+  const AsAnalysis *a = self->analysis;
+  self->tokens = as_shown_tokens_new (a->encoding, a->n, a->text_a, a->text_b, &spec);
+  self->visible = g_new (int, MAX (self->tokens->n, 1));
+  for (int r = 0; r < self->tokens->n; r++)
+    self->visible[r] = self->tokens->tokens[self->tokens->first[r]];
 }
 
 static void
@@ -78,8 +108,10 @@ as_view_state_finalize (GObject *object)
   AsViewState *self = AS_VIEW_STATE (object);
 
   g_clear_pointer (&self->analysis, as_analysis_unref);
+  g_clear_pointer (&self->tokens, as_shown_tokens_free);
   g_free (self->visible);
-  g_strfreev (self->labels);
+  g_free (self->cached);
+  g_clear_object (&self->actions);
 
   G_OBJECT_CLASS (as_view_state_parent_class)->finalize (object);
 }
@@ -104,6 +136,8 @@ as_view_state_get_property (GObject    *object,
     case PROP_RENORMALISE:  g_value_set_boolean (value, self->renormalise); break;
     case PROP_FIT_SCALE:    g_value_set_boolean (value, self->fit_scale); break;
     case PROP_DARK:         g_value_set_boolean (value, self->dark); break;
+    case PROP_AGGREGATE:    g_value_set_enum (value, self->aggregate); break;
+    case PROP_WORDS:        g_value_set_boolean (value, self->words); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
 }
@@ -127,6 +161,8 @@ as_view_state_set_property (GObject      *object,
     case PROP_RENORMALISE:  as_view_state_set_renormalise (self, g_value_get_boolean (value)); break;
     case PROP_FIT_SCALE:    as_view_state_set_fit_scale (self, g_value_get_boolean (value)); break;
     case PROP_DARK:         as_view_state_set_dark (self, g_value_get_boolean (value)); break;
+    case PROP_AGGREGATE:    as_view_state_set_aggregate (self, g_value_get_enum (value)); break;
+    case PROP_WORDS:        as_view_state_set_words (self, g_value_get_boolean (value)); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
 }
@@ -155,6 +191,9 @@ as_view_state_class_init (AsViewStateClass *klass)
   properties[PROP_RENORMALISE] = g_param_spec_boolean ("renormalise", NULL, NULL, FALSE, rw);
   properties[PROP_FIT_SCALE] = g_param_spec_boolean ("fit-scale", NULL, NULL, FALSE, rw);
   properties[PROP_DARK] = g_param_spec_boolean ("dark", NULL, NULL, FALSE, rw);
+  properties[PROP_AGGREGATE] =
+    g_param_spec_enum ("aggregate", NULL, NULL, AS_TYPE_SHOWN_AGGREGATE, AS_SHOWN_HEAD, rw);
+  properties[PROP_WORDS] = g_param_spec_boolean ("words", NULL, NULL, FALSE, rw);
   g_object_class_install_properties (object_class, N_PROPS, properties);
 
   /* ::layer-added (layer): LAYER of the current analysis may now be drawn. */
@@ -163,11 +202,65 @@ as_view_state_class_init (AsViewStateClass *klass)
                   0, NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_INT);
 }
 
+/* ---- actions ------------------------------------------------------------ */
+
+/* Plain stateful actions rather than GPropertyAction, which would hold a
+ * reference to SELF from an object SELF owns. */
+static void
+change_aggregate (GSimpleAction *action,
+                  GVariant      *value,
+                  gpointer       data)
+{
+  int aggregate = as_shown_aggregate_from_name (g_variant_get_string (value, NULL));
+  if (aggregate >= 0)
+    as_view_state_set_aggregate (AS_VIEW_STATE (data), aggregate);
+}
+
+static void
+change_words (GSimpleAction *action,
+              GVariant      *value,
+              gpointer       data)
+{
+  as_view_state_set_words (AS_VIEW_STATE (data), g_variant_get_boolean (value));
+}
+
+/* "activate" without a parameter toggles a boolean; with one it sets it. */
+static void
+activate_stateful (GSimpleAction *action,
+                   GVariant      *parameter,
+                   gpointer       data)
+{
+  if (parameter != NULL)
+    {
+      g_action_change_state (G_ACTION (action), parameter);
+      return;
+    }
+  g_autoptr(GVariant) state = g_action_get_state (G_ACTION (action));
+  g_action_change_state (G_ACTION (action), g_variant_new_boolean (!g_variant_get_boolean (state)));
+}
+
+static void
+sync_actions (AsViewState *self)
+{
+  GAction *agg = g_action_map_lookup_action (G_ACTION_MAP (self->actions), "aggregate");
+  GAction *words = g_action_map_lookup_action (G_ACTION_MAP (self->actions), "words");
+  g_simple_action_set_state (G_SIMPLE_ACTION (agg),
+                             g_variant_new_string (as_shown_aggregate_name (self->aggregate)));
+  g_simple_action_set_state (G_SIMPLE_ACTION (words), g_variant_new_boolean (self->words));
+}
+
 static void
 as_view_state_init (AsViewState *self)
 {
   self->token = -1;
   self->colormap = AS_COLORMAP_VIRIDIS;
+
+  const GActionEntry entries[] = {
+    { "aggregate", activate_stateful, "s", "'head'", change_aggregate, { 0 } },
+    { "words", activate_stateful, NULL, "false", change_words, { 0 } },
+  };
+  self->actions = g_simple_action_group_new ();
+  g_action_map_add_action_entries (G_ACTION_MAP (self->actions), entries, G_N_ELEMENTS (entries), self);
 }
 
 AsViewState *
@@ -388,6 +481,7 @@ as_view_state_set_renormalise (AsViewState *self,
   if (renorm == self->renormalise)
     return;
   self->renormalise = renorm;
+  forget_cached (self);
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_RENORMALISE]);
 }
 
@@ -431,13 +525,86 @@ as_view_state_set_dark (AsViewState *self,
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_DARK]);
 }
 
+AsShownAggregate
+as_view_state_get_aggregate (AsViewState *self)
+{
+  g_return_val_if_fail (AS_IS_VIEW_STATE (self), AS_SHOWN_HEAD);
+  return self->aggregate;
+}
+
+void
+as_view_state_set_aggregate (AsViewState      *self,
+                             AsShownAggregate  aggregate)
+{
+  g_return_if_fail (AS_IS_VIEW_STATE (self));
+  g_return_if_fail ((guint) aggregate < AS_N_SHOWN_AGGREGATES);
+
+  if (aggregate == self->aggregate)
+    return;
+  self->aggregate = aggregate;
+  sync_actions (self);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_AGGREGATE]);
+}
+
+gboolean
+as_view_state_get_words (AsViewState *self)
+{
+  g_return_val_if_fail (AS_IS_VIEW_STATE (self), FALSE);
+  return self->words;
+}
+
+void
+as_view_state_set_words (AsViewState *self,
+                         gboolean     words)
+{
+  g_return_if_fail (AS_IS_VIEW_STATE (self));
+
+  words = !!words;
+  if (words == self->words)
+    return;
+  self->words = words;
+  /* A highlighted piece now belongs to a word: the token stays, its row
+   * is the word's. */
+  update_visible (self);
+  sync_actions (self);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_WORDS]);
+}
+
+GActionGroup *
+as_view_state_get_actions (AsViewState *self)
+{
+  g_return_val_if_fail (AS_IS_VIEW_STATE (self), NULL);
+  return G_ACTION_GROUP (self->actions);
+}
+
+void
+as_view_state_get_spec (AsViewState *self,
+                        AsShownSpec *spec)
+{
+  g_return_if_fail (AS_IS_VIEW_STATE (self));
+  as_shown_spec_init (spec);
+  spec->aggregate = self->aggregate;
+  spec->layer = self->layer;
+  spec->head = self->head;
+  spec->hide_special = self->hide_special;
+  spec->renormalise = self->renormalise;
+  spec->words = self->words;
+}
+
+const AsShownTokens *
+as_view_state_get_tokens (AsViewState *self)
+{
+  g_return_val_if_fail (AS_IS_VIEW_STATE (self), NULL);
+  return self->tokens;
+}
+
 const int *
 as_view_state_get_visible (AsViewState *self,
                            int         *n_visible)
 {
   g_return_val_if_fail (AS_IS_VIEW_STATE (self), NULL);
   if (n_visible != NULL)
-    *n_visible = self->n_visible;
+    *n_visible = self->tokens != NULL ? self->tokens->n : 0;
   return self->visible;
 }
 
@@ -445,7 +612,7 @@ const char * const *
 as_view_state_get_labels (AsViewState *self)
 {
   g_return_val_if_fail (AS_IS_VIEW_STATE (self), NULL);
-  return (const char * const *) self->labels;
+  return self->tokens != NULL ? (const char * const *) self->tokens->labels : NULL;
 }
 
 int
@@ -454,21 +621,49 @@ as_view_state_visible_index (AsViewState *self,
 {
   g_return_val_if_fail (AS_IS_VIEW_STATE (self), -1);
 
-  if (token < 0)
+  if (self->tokens == NULL || token < 0 || token >= self->tokens->n_tokens)
     return -1;
-  /* VISIBLE is sorted: binary search. */
-  int lo = 0, hi = self->n_visible - 1;
-  while (lo <= hi)
+  return self->tokens->row_of[token];
+}
+
+gboolean
+as_view_state_extract_shown (AsViewState      *self,
+                             AsShownAggregate  aggregate,
+                             int               layer,
+                             int               head,
+                             float            *out)
+{
+  g_return_val_if_fail (AS_IS_VIEW_STATE (self), FALSE);
+
+  AsAnalysis *a = self->analysis;
+  if (a == NULL || self->tokens == NULL || (guint) aggregate >= AS_N_SHOWN_AGGREGATES ||
+      layer < 0 || layer >= self->layers_ready || layer >= a->n_layers ||
+      (aggregate == AS_SHOWN_HEAD && (head < 0 || head >= a->n_heads)))
+    return FALSE;
+
+  AsShownSpec spec;
+  as_view_state_get_spec (self, &spec);
+  spec.aggregate = aggregate;
+  spec.layer = layer;
+  spec.head = head;
+  gsize bytes = (gsize) self->tokens->n * self->tokens->n * sizeof (float);
+  if (aggregate != AS_SHOWN_HEAD && self->cached != NULL &&
+      self->cached_aggregate == aggregate && self->cached_layer == layer)
     {
-      int mid = (lo + hi) / 2;
-      if (self->visible[mid] == token)
-        return mid;
-      if (self->visible[mid] < token)
-        lo = mid + 1;
-      else
-        hi = mid - 1;
+      memcpy (out, self->cached, bytes);
+      return TRUE;
     }
-  return -1;
+  /* Layers 0..layers_ready-1 are in, which is all any of them reads. */
+  if (!as_shown_matrix (self->tokens, a->attn, a->n_layers, a->n_heads, &spec, out, NULL))
+    return FALSE;
+  if (aggregate != AS_SHOWN_HEAD)
+    {
+      g_free (self->cached);
+      self->cached = g_memdup2 (out, bytes);
+      self->cached_aggregate = aggregate;
+      self->cached_layer = layer;
+    }
+  return TRUE;
 }
 
 gboolean
@@ -477,13 +672,5 @@ as_view_state_extract (AsViewState *self,
                        int          head,
                        float       *out)
 {
-  g_return_val_if_fail (AS_IS_VIEW_STATE (self), FALSE);
-
-  AsAnalysis *a = self->analysis;
-  if (a == NULL || layer < 0 || layer >= self->layers_ready || head < 0 || head >= a->n_heads)
-    return FALSE;
-  as_matrix_extract (as_analysis_head (a, layer, head), a->n,
-                     self->visible, self->n_visible,
-                     self->hide_special && self->renormalise, out);
-  return TRUE;
+  return as_view_state_extract_shown (self, AS_SHOWN_HEAD, layer, head, out);
 }

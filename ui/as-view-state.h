@@ -4,15 +4,24 @@
  * selection (layer, head, token) and the display options. The token strip,
  * the model grid and the head view all watch it, so a click in one is seen
  * by the others without them knowing each other.
+ *
+ * What the matrices show is attention as shown (as-shown.h): the state's
+ * selection and options make an AsShownSpec, and every view asks the state
+ * for its rows, labels and matrices, which come from as-shown alone.
  */
 #pragma once
 
-#include <glib-object.h>
+#include <gio/gio.h>
 
 #include "as-colormap.h"
+#include "as-shown.h"
 #include "as-worker.h"
 
 G_BEGIN_DECLS
+
+/* AsShownAggregate as a GEnum (nicks "head", "mean", "max", "rollout"). */
+#define AS_TYPE_SHOWN_AGGREGATE (as_shown_aggregate_get_type ())
+GType as_shown_aggregate_get_type (void) G_GNUC_CONST;
 
 #define AS_TYPE_VIEW_STATE (as_view_state_get_type ())
 G_DECLARE_FINAL_TYPE (AsViewState, as_view_state, AS, VIEW_STATE, GObject)
@@ -65,19 +74,52 @@ gboolean      as_view_state_get_dark         (AsViewState *self);
 void          as_view_state_set_dark         (AsViewState *self,
                                               gboolean     dark);
 
-/* The tokens shown on the axes: indices into the encoding and their labels
- * (NULL-terminated, owned by SELF). Both change with the analysis and with
- * hide-special. */
+/* What the head view and the lines view show: one head, the mean or max
+ * of the selected layer's heads, or rollout through it (property
+ * "aggregate", AS_TYPE_SHOWN_AGGREGATE); word pieces merged into words
+ * (property "words"). */
+AsShownAggregate
+              as_view_state_get_aggregate    (AsViewState *self);
+void          as_view_state_set_aggregate    (AsViewState *self,
+                                              AsShownAggregate aggregate);
+gboolean      as_view_state_get_words        (AsViewState *self);
+void          as_view_state_set_words        (AsViewState *self,
+                                              gboolean     words);
+/* Stateful actions for the two: "aggregate" (string state and parameter:
+ * head, mean, max, rollout) and "words" (boolean), for widgets to insert as
+ * the "view" group, so buttons with action-name view.aggregate and
+ * view.words drive the state. Owned by SELF. */
+GActionGroup *as_view_state_get_actions      (AsViewState *self);
+
+/* What the head view shows, as a spec: the selection, aggregate, words,
+ * hide-special and renormalise. Export uses it so the file is the screen. */
+void          as_view_state_get_spec         (AsViewState *self,
+                                              AsShownSpec *spec);
+
+/* Rows and columns as shown (NULL before the first analysis): labels, the
+ * tokens each covers, and the row of each token. They change with the
+ * analysis, hide-special and words. */
+const AsShownTokens *
+              as_view_state_get_tokens       (AsViewState *self);
+/* The same, flat: the first token of each shown row and the labels
+ * (NULL-terminated, owned by SELF). */
 const int    *as_view_state_get_visible      (AsViewState *self,
                                               int         *n_visible);
 const char * const *
               as_view_state_get_labels       (AsViewState *self);
-/* Position of TOKEN among the visible ones, -1 when hidden. */
+/* The row holding TOKEN (a word's pieces share one), -1 when hidden. */
 int           as_view_state_visible_index    (AsViewState *self,
                                               int          token);
 
-/* The matrix of LAYER, HEAD as shown (visible tokens, renormalised if asked):
- * n_visible x n_visible floats into OUT. FALSE when the layer is not in. */
+/* The matrix of AGGREGATE at LAYER (HEAD for AS_SHOWN_HEAD) as shown:
+ * n_visible x n_visible floats into OUT. FALSE when a layer it needs is not
+ * in yet (rollout needs every layer up to LAYER). */
+gboolean      as_view_state_extract_shown    (AsViewState *self,
+                                              AsShownAggregate aggregate,
+                                              int          layer,
+                                              int          head,
+                                              float       *out);
+/* as_view_state_extract_shown of one head. */
 gboolean      as_view_state_extract          (AsViewState *self,
                                               int          layer,
                                               int          head,
