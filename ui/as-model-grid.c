@@ -4,7 +4,7 @@
 #include <math.h>
 
 #include "as-heatmap-render.h"
-#include "as-matrix-view.h"
+#include "as-matrix-pool.h"
 #include "as-stat-colours.h"
 #include "as-texture-util.h"
 #include "as-trace.h"

@@ -1,29 +1,5 @@
-/* as-matrix-view.c — visible-token extraction and max-pooling. */
-#include "as-matrix-view.h"
-
-void
-as_matrix_extract (const float *m,
-                   int          n,
-                   const int   *visible,
-                   int          n_visible,
-                   gboolean     renorm,
-                   float       *out)
-{
-  for (int r = 0; r < n_visible; r++)
-    {
-      const float *src = m + (gsize) visible[r] * n;
-      float *dst = out + (gsize) r * n_visible;
-      double sum = 0;
-      for (int c = 0; c < n_visible; c++)
-        {
-          dst[c] = src[visible[c]];
-          sum += dst[c];
-        }
-      if (renorm && sum > 0)
-        for (int c = 0; c < n_visible; c++)
-          dst[c] = (float) (dst[c] / sum);
-    }
-}
+/* as-matrix-pool.c — max-pooling a matrix to a thumbnail. */
+#include "as-matrix-pool.h"
 
 /* First input index covered by output index I of OUT_LEN over LEN inputs. */
 static inline int
