@@ -36,7 +36,7 @@
 
 #ifdef AS_HAVE_RENDER
 #include "as-heatmap-render.h"
-#include "as-matrix-view.h"
+#include "as-matrix-pool.h"
 #endif
 
 /* Sentence A for the tokenization rows: plain English, repeated as needed. */
