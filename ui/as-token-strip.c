@@ -194,7 +194,6 @@ as_token_strip_snapshot (GtkWidget   *widget,
   lookup_color (widget, "accent_fg_color", &accent_fg, "#ffffff");
 
   int selected = as_view_state_get_token (self->state);
-  gboolean hide = as_view_state_get_hide_special (self->state);
 
   for (guint i = 0; i < self->rects->len; i++)
     {
@@ -215,7 +214,9 @@ as_token_strip_snapshot (GtkWidget   *widget,
           bg = accent_bg;
           text = accent_fg;
         }
-      gboolean dimmed = hide && t->is_special;
+      /* Dimmed exactly when the views leave the token out (the one rule of
+       * as-shown, which keeps [MASK], for example). */
+      gboolean dimmed = as_view_state_visible_index (self->state, (int) i) < 0;
       if (dimmed)
         gtk_snapshot_push_opacity (snapshot, 0.35);
 
