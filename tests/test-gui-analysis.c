@@ -574,7 +574,7 @@ int
 main (int   argc,
       char *argv[])
 {
-  g_test_init (&argc, &argv, NULL);
+  gui_test_init_strict (&argc, &argv);
 
   g_test_add_func ("/stat-colours/normalise", test_normalise);
   g_test_add_func ("/stat-colours/range-and-values", test_range_and_values);

@@ -485,9 +485,7 @@ int
 main (int   argc,
       char *argv[])
 {
-  g_test_init (&argc, &argv, NULL);
-
-  if (!gtk_init_check ())
+  if (!gui_test_init (&argc, &argv))
     {
       printf ("1..0 # SKIP cannot open a display (run under tests/run-under-xvfb.sh)\n");
       return 0;

@@ -443,14 +443,13 @@ int
 main (int   argc,
       char *argv[])
 {
-  g_test_init (&argc, &argv, NULL);
-  as_trace_set_enabled (TRUE);
-
-  if (!gtk_init_check ())
+  if (!gui_test_init (&argc, &argv))
     {
       printf ("1..0 # SKIP cannot open a display (run under tests/run-under-xvfb.sh)\n");
       return 0;
     }
+
+  as_trace_set_enabled (TRUE);
 
   /* The real application: registering it runs startup (resources, CSS,
    * actions, accelerators) without entering g_application_run. */

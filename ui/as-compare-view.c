@@ -75,7 +75,7 @@ update (AsCompareView *self)
   g_autoptr(GString) msg = g_string_new (NULL);
 
   if (a == NULL)
-    g_string_assign (msg, "Type sentence A above.");
+    g_string_assign (msg, "No analysis of sentence A on screen (the status line says why).");
   else if (b == NULL || layer >= b->layers_ready || layer >= a->layers_ready)
     g_string_assign (msg, "Computing…");
   else if (a->n != b->n)
@@ -280,6 +280,9 @@ on_b_failed (AsCompareView *self,
 {
   if (generation != self->b_gen)
     return;
+  /* An older B would pass for this one. */
+  g_clear_pointer (&self->b, as_analysis_unref);
+  update (self);
   g_free (self->message);
   self->message = g_strdup_printf ("Could not analyse B: %s", error->message);
   gtk_label_set_text (self->caption, self->message);

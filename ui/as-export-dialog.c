@@ -46,7 +46,13 @@ check_complete (AsViewState  *state,
                 GError      **error)
 {
   AsAnalysis *a = as_view_state_get_analysis (state);
-  if (a == NULL || as_view_state_get_layers_ready (state) < a->n_layers)
+  if (a == NULL)
+    {
+      g_set_error_literal (error, AS_FIGURE_ERROR, AS_FIGURE_ERROR_INVALID,
+                           "There is no analysis on screen to export.");
+      return FALSE;
+    }
+  if (as_view_state_get_layers_ready (state) < a->n_layers)
     {
       g_set_error_literal (error, AS_FIGURE_ERROR, AS_FIGURE_ERROR_INVALID,
                            "The analysis is still running; export when every layer is in.");
@@ -158,12 +164,14 @@ typedef struct {
 
 static char *last_folder;    /* where the previous export went, for the next */
 
-static const char *figure_ids[] = { "head", "layer", "mean", "grid" };
+/* NULL-terminated: the file chooser counts them with g_strv_length. */
+static const char *figure_ids[] = { "head", "layer", "mean", "grid", NULL };
 static const char *figure_labels[] = {
   "Selected head", "Selected layer, all heads", "Mean of the selected layer", "All layers × heads",
+  NULL,
 };
-static const char *format_ids[] = { "png", "svg", "pdf" };
-static const char *format_labels[] = { "PNG (bitmap)", "SVG (vector)", "PDF (vector)" };
+static const char *format_ids[] = { "png", "svg", "pdf", NULL };
+static const char *format_labels[] = { "PNG (bitmap)", "SVG (vector)", "PDF (vector)", NULL };
 
 static void
 dialog_job_free (DialogJob *job)
@@ -256,18 +264,39 @@ as_export_dialog_show (GtkWindow    *parent,
   GtkFileChooser *fc = GTK_FILE_CHOOSER (chooser);
   gtk_native_dialog_set_modal (GTK_NATIVE_DIALOG (chooser), TRUE);
 
-  gtk_file_chooser_add_choice (fc, "figure", "Figure", figure_ids, figure_labels);
-  gtk_file_chooser_set_choice (fc, "figure", figure_ids[default_view == AS_FIGURE_LAYER ? 1
-                                                       : default_view == AS_FIGURE_MEAN ? 2
-                                                       : default_view == AS_FIGURE_GRID ? 3 : 0]);
+  /* The figure the window suggests comes first: GTK 4.8's fallback dialog
+   * ignores gtk_file_chooser_set_choice for lists and shows the first. */
+  const char *ids[G_N_ELEMENTS (figure_ids)], *labels[G_N_ELEMENTS (figure_ids)];
+  int first = default_view == AS_FIGURE_LAYER ? 1 : default_view == AS_FIGURE_MEAN ? 2
+              : default_view == AS_FIGURE_GRID ? 3 : 0;
+  ids[0] = figure_ids[first], labels[0] = figure_labels[first];
+  for (int i = 0, k = 1; figure_ids[i] != NULL; i++)
+    if (i != first)
+      ids[k] = figure_ids[i], labels[k++] = figure_labels[i];
+  ids[G_N_ELEMENTS (ids) - 1] = labels[G_N_ELEMENTS (labels) - 1] = NULL;
+  gtk_file_chooser_add_choice (fc, "figure", "Figure", ids, labels);
+  gtk_file_chooser_set_choice (fc, "figure", ids[0]);
   gtk_file_chooser_add_choice (fc, "format", "Format", format_ids, format_labels);
   gtk_file_chooser_set_choice (fc, "format", "png");
   gtk_file_chooser_add_choice (fc, "annotate", "Values in cells", NULL, NULL);
   gtk_file_chooser_set_choice (fc, "annotate", default_view == AS_FIGURE_HEAD ? "true" : "false");
 
-  g_autofree char *name = g_strdup_printf ("attnscope-layer%d-head%d.png",
-                                           as_view_state_get_layer (state) + 1,
-                                           as_view_state_get_head (state) + 1);
+  /* Shows the figures already there, and names the list (it would say
+   * "(None)" without one). */
+  g_autoptr(GtkFileFilter) filter = gtk_file_filter_new ();
+  gtk_file_filter_set_name (filter, "Figures (PNG, SVG, PDF)");
+  gtk_file_filter_add_suffix (filter, "png");
+  gtk_file_filter_add_suffix (filter, "svg");
+  gtk_file_filter_add_suffix (filter, "pdf");
+  gtk_file_chooser_add_filter (fc, filter);
+
+  /* No extension: the Format choice adds one, unless the user types one
+   * (a prefilled ".png" would silently overrule the choice). */
+  g_autofree char *name = default_view == AS_FIGURE_GRID
+                          ? g_strdup ("attnscope-grid")
+                          : g_strdup_printf ("attnscope-layer%d-head%d",
+                                             as_view_state_get_layer (state) + 1,
+                                             as_view_state_get_head (state) + 1);
   gtk_file_chooser_set_current_name (fc, name);
   const char *folder = last_folder != NULL ? last_folder
                        : g_get_user_special_dir (G_USER_DIRECTORY_PICTURES);

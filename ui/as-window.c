@@ -7,6 +7,8 @@
  */
 #include "as-window.h"
 
+#include "as-device-button.h"
+#include "as-error.h"
 #include "as-export-dialog.h"
 #include "as-compare-view.h"
 #include "as-teach-view.h"
@@ -27,11 +29,14 @@ struct _AsWindow
   /* Template widgets */
   AdwWindowTitle       *window_title;
   GtkSpinner           *spinner;
-  GtkMenuButton        *backend_button;
+  AsDeviceButton       *device_button;
+  GMenuModel           *device_menu;
   GtkRevealer          *progress_revealer;
   GtkProgressBar       *progress;
   AdwToastOverlay      *toast_overlay;
   GtkStack             *stack;
+  GtkStack             *content_stack;   /* the views, or failure_page */
+  AdwStatusPage        *failure_page;
   AdwStatusPage        *empty_page;
   GtkEntry             *entry_a;
   GtkEntry             *entry_b;
@@ -61,6 +66,8 @@ struct _AsWindow
   gboolean              device_changed;  /* the next load is a device switch */
   gboolean              was_truncated;   /* the text on screen lost tokens */
   char                 *last_toast;      /* for tests: what the last toast said */
+  char                 *failure;         /* why the current text shows nothing */
+  guint                 failed_generation;
   gulong                after_paint_id;
   GdkFrameClock        *frame_clock;
 };
@@ -79,16 +86,32 @@ enum {
 
 static GParamSpec *properties[N_PROPS];
 
+/* A toast with a button for ACTION when BUTTON is not NULL. */
 static void
-toast (AsWindow   *self,
-       const char *text)
+toast_with_button (AsWindow   *self,
+                   const char *text,
+                   const char *button,
+                   const char *action)
 {
   AdwToast *t = adw_toast_new (text);
-  adw_toast_set_timeout (t, 4);
+  adw_toast_set_timeout (t, button != NULL ? 8 : 4);
+  if (button != NULL)
+    {
+      adw_toast_set_button_label (t, button);
+      adw_toast_set_action_name (t, action);
+    }
   adw_toast_overlay_add_toast (self->toast_overlay, t);
   g_free (self->last_toast);
   self->last_toast = g_strdup (text);
 }
+
+static void
+toast (AsWindow   *self,
+       const char *text)
+{
+  toast_with_button (self, text, NULL, NULL);
+}
+
 
 /* ---- analysis ----------------------------------------------------------- */
 
@@ -205,10 +228,30 @@ on_analysis_failed (AsWindow     *self,
                     const GError *error)
 {
   gtk_spinner_stop (self->spinner);
-  g_autofree char *msg = g_strdup_printf ("Analysis failed: %s", error->message);
-  toast (self, msg);
-  /* The views still show the previous text: the status line says why the
-   * current one is not there (a toast may wait behind another). */
+  /* Nothing of the failed text may look like its result, and the previous
+   * text's pictures are not this text's: the views are emptied, and the
+   * head view's caption, the status line and a toast say why. */
+  self->failed_generation = generation;
+  as_view_state_set_analysis (self->state, NULL);
+  g_free (self->failure);
+  self->failure = g_strdup (error->message);
+  g_autofree char *reason = g_strdup_printf ("%c%s.", g_ascii_toupper (error->message[0]), error->message + 1);
+  if (g_error_matches (error, AS_MODEL_ERROR, AS_MODEL_ERROR_NOT_FINITE))
+    {
+      toast (self, "This model's attention is not finite on this text: nothing to show");
+      adw_status_page_set_title (self->failure_page, "The Attention Is Not Finite");
+      g_autofree char *text = g_strdup_printf ("%s\n\nNo picture is drawn rather than a wrong one. "
+                                               "Another text, or another model, may work.", reason);
+      adw_status_page_set_description (self->failure_page, text);
+    }
+  else
+    {
+      g_autofree char *msg = g_strdup_printf ("Analysis failed: %s", error->message);
+      toast (self, msg);
+      adw_status_page_set_title (self->failure_page, "Could Not Analyse This Text");
+      adw_status_page_set_description (self->failure_page, reason);
+    }
+  gtk_stack_set_visible_child (self->content_stack, GTK_WIDGET (self->failure_page));
   g_autofree char *status = g_strdup_printf ("Not analysed: %s", error->message);
   gtk_label_set_text (self->status_label, status);
   gtk_widget_set_tooltip_text (GTK_WIDGET (self->status_label), status);
@@ -219,43 +262,49 @@ on_analysis_failed (AsWindow     *self,
 
 /* ---- device, export, clipboard ------------------------------------------ */
 
-/* The header bar says where the engine runs; its tooltip says on what, and
- * why not on the GPU when that was wanted. Its menu switches devices. */
+/* The raw reason the GPU is not used, behind the toast's Details button
+ * and the device menu's "Why Not the GPU?" item. */
 static void
-update_backend_button (AsWindow *self)
+device_details_action (GtkWidget  *widget,
+                       const char *action_name,
+                       GVariant   *parameter)
 {
-  const char *kind = as_worker_get_backend_kind (self->worker);
+  AsWindow *self = AS_WINDOW (widget);
   const char *notice = as_worker_get_backend_notice (self->worker);
-  gboolean gpu = kind != NULL && g_strcmp0 (kind, "cpu") != 0;
-  g_autofree char *tip = g_strdup_printf ("Engine: %s%s%s\nClick to choose where it runs.",
-                                          as_worker_get_backend_name (self->worker),
-                                          notice != NULL ? "\n" : "", notice != NULL ? notice : "");
-
-  gtk_menu_button_set_label (self->backend_button, gpu ? "GPU" : "CPU");
-  g_object_set_data_full (G_OBJECT (self->backend_button), "as-tooltip", g_steal_pointer (&tip), g_free);
-  gtk_accessible_update_property (GTK_ACCESSIBLE (self->backend_button),
-                                  GTK_ACCESSIBLE_PROPERTY_LABEL,
-                                  gpu ? "Engine device: GPU" : "Engine device: CPU", -1);
+  if (notice == NULL)
+    return;
+  const char *summary = as_device_fallback_summary (as_worker_get_backend_fallback (self->worker));
+  GtkWidget *dialog = adw_message_dialog_new (GTK_WINDOW (self), "Why the GPU Is Not Used", NULL);
+  adw_message_dialog_format_body (ADW_MESSAGE_DIALOG (dialog), "%s.\n\nDetails: %s",
+                                  summary != NULL ? summary : "The engine runs on the CPU", notice);
+  adw_message_dialog_add_response (ADW_MESSAGE_DIALOG (dialog), "close", "_Close");
+  gtk_window_present (GTK_WINDOW (dialog));
 }
 
-/* Notices name paths and can be long: wrap them instead of letting the
- * tooltip run off the screen. */
-static gboolean
-on_backend_query_tooltip (GtkWidget  *button,
-                          int         x,
-                          int         y,
-                          gboolean    keyboard,
-                          GtkTooltip *tooltip,
-                          gpointer    data)
+/* The device menu's radio items and the Details item follow the backend
+ * actually in use (the worker turns a failed "gpu" into "cpu"). */
+static void
+sync_device_state (AsWindow *self)
 {
-  const char *text = g_object_get_data (G_OBJECT (button), "as-tooltip");
-  GtkWidget *label = gtk_label_new (text != NULL ? text : "Choose where the engine runs");
-  gtk_label_set_wrap (GTK_LABEL (label), TRUE);
-  gtk_label_set_wrap_mode (GTK_LABEL (label), PANGO_WRAP_WORD_CHAR);
-  gtk_label_set_max_width_chars (GTK_LABEL (label), 60);
-  gtk_label_set_xalign (GTK_LABEL (label), 0);
-  gtk_tooltip_set_custom (tooltip, label);
-  return TRUE;
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_DEVICE]);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.device-details",
+                                 as_worker_get_backend_notice (self->worker) != NULL);
+}
+
+/* Says in plain words why the GPU is not used, the raw reason one click
+ * away. */
+static void
+toast_fallback (AsWindow *self)
+{
+  const char *summary = as_device_fallback_summary (as_worker_get_backend_fallback (self->worker));
+  toast_with_button (self, summary, "_Details", "win.device-details");
+}
+
+static void
+on_backend_switched (AsWindow *self)
+{
+  sync_device_state (self);
+  toast_fallback (self);
 }
 
 /* What Export and Copy Image take: the whole grid when the model view has
@@ -341,10 +390,19 @@ rebuild_recent_menu (AsWindow *self)
         }
       if (dirs[0] == NULL)
         {
-          g_autoptr(GMenuItem) item = g_menu_item_new ("No recent models", "win.none");
+          /* A real action, always disabled: the item shows greyed out. */
+          g_autoptr(GMenuItem) item = g_menu_item_new ("No recent models", "win.no-recent");
           g_menu_append_item (menus[m], item);
         }
     }
+}
+
+/* Never enabled: the placeholder item of an empty recent list. */
+static void
+no_recent_action (GtkWidget  *widget,
+                  const char *action_name,
+                  GVariant   *parameter)
+{
 }
 
 static void
@@ -372,13 +430,14 @@ on_model_loaded (AsWindow   *self,
 
   as_recent_models_add (dir);
   rebuild_recent_menu (self);
-  update_backend_button (self);
-  const char *notice = as_worker_get_backend_notice (self->worker);
-  gboolean asked_for_gpu = g_strcmp0 (as_worker_get_device (self->worker), "gpu") == 0;
-  if (notice != NULL && asked_for_gpu)
+  sync_device_state (self);
+  gboolean fell_back = as_worker_get_backend_fallback (self->worker) >= 0;
+  gboolean automatic = g_strcmp0 (as_worker_get_device (self->worker), "auto") == 0;
+  if (fell_back && (self->device_changed || !automatic))
     {
-      /* The user (or ATTNSCOPE_DEVICE) asked for the GPU: say why not. */
-      toast (self, notice);
+      /* The user (or ATTNSCOPE_DEVICE) asked for the GPU: say why not. A
+       * machine without one on Automatic hears it from the tooltip only. */
+      toast_fallback (self);
     }
   else if (self->device_changed)
     {
@@ -549,7 +608,7 @@ update_head_title (AsWindow *self)
     caption = g_strdup_printf ("Rows are queries, columns keys. Token %d “%s” highlighted (Esc clears).",
                                token, a->encoding->tokens[token].text);
   else if (a != NULL && a->n > 128 && !as_view_state_get_fit_scale (self->state))
-    caption = g_strdup ("Rows are queries, columns keys. Long input: Fit scale (Ctrl+E) brings out small values.");
+    caption = g_strdup ("Rows are queries, columns keys. Long input: Fit scale (Ctrl+F) brings out small values.");
   else
     caption = g_strdup ("Rows are queries, columns keys. Hover for values; click a cell to highlight its token.");
   gtk_label_set_text (self->head_caption, caption);
@@ -571,6 +630,11 @@ update_grid_caption (AsWindow *self)
 static void
 on_view_analysis_changed (AsWindow *self)
 {
+  if (as_view_state_get_analysis (self->state) != NULL)
+    {
+      g_clear_pointer (&self->failure, g_free);
+      gtk_stack_set_visible_child_name (self->content_stack, "views");
+    }
   update_status (self);
   update_grid_caption (self);
   update_head_title (self);
@@ -709,10 +773,12 @@ as_window_is_idle (AsWindow *self)
 {
   g_return_val_if_fail (AS_IS_WINDOW (self), FALSE);
   AsAnalysis *a = as_view_state_get_analysis (self->state);
-  return self->debounce_id == 0 &&
-         !as_worker_is_loading (self->worker) &&
-         a != NULL &&
-         a->generation == as_worker_get_generation (self->worker) &&
+  guint latest = as_worker_get_generation (self->worker);
+  if (self->debounce_id != 0 || as_worker_is_loading (self->worker))
+    return FALSE;
+  if (a == NULL)
+    return self->failure != NULL && self->failed_generation == latest;
+  return a->generation == latest &&
          as_view_state_get_layers_ready (self->state) == a->n_layers;
 }
 
@@ -739,6 +805,7 @@ as_window_finalize (GObject *object)
 
   g_clear_object (&self->state);
   g_free (self->last_toast);
+  g_free (self->failure);
 
   G_OBJECT_CLASS (as_window_parent_class)->finalize (object);
 }
@@ -867,15 +934,19 @@ as_window_class_init (AsWindowClass *klass)
   g_type_ensure (AS_TYPE_TOKEN_STRIP);
   g_type_ensure (AS_TYPE_MODEL_GRID);
   g_type_ensure (AS_TYPE_HEAD_VIEW);
+  g_type_ensure (AS_TYPE_DEVICE_BUTTON);
 
   gtk_widget_class_set_template_from_resource (widget_class, "/io/github/attnscope/AttnScope/as-window.ui");
   gtk_widget_class_bind_template_child (widget_class, AsWindow, window_title);
   gtk_widget_class_bind_template_child (widget_class, AsWindow, spinner);
-  gtk_widget_class_bind_template_child (widget_class, AsWindow, backend_button);
+  gtk_widget_class_bind_template_child (widget_class, AsWindow, device_button);
+  gtk_widget_class_bind_template_child (widget_class, AsWindow, device_menu);
   gtk_widget_class_bind_template_child (widget_class, AsWindow, progress_revealer);
   gtk_widget_class_bind_template_child (widget_class, AsWindow, progress);
   gtk_widget_class_bind_template_child (widget_class, AsWindow, toast_overlay);
   gtk_widget_class_bind_template_child (widget_class, AsWindow, stack);
+  gtk_widget_class_bind_template_child (widget_class, AsWindow, content_stack);
+  gtk_widget_class_bind_template_child (widget_class, AsWindow, failure_page);
   gtk_widget_class_bind_template_child (widget_class, AsWindow, empty_page);
   gtk_widget_class_bind_template_child (widget_class, AsWindow, entry_a);
   gtk_widget_class_bind_template_child (widget_class, AsWindow, entry_b);
@@ -907,6 +978,8 @@ as_window_class_init (AsWindowClass *klass)
   gtk_widget_class_install_property_action (widget_class, "win.device", "device");
   gtk_widget_class_install_action (widget_class, "win.export", NULL, export_action);
   gtk_widget_class_install_action (widget_class, "win.copy-image", NULL, copy_image_action);
+  gtk_widget_class_install_action (widget_class, "win.device-details", NULL, device_details_action);
+  gtk_widget_class_install_action (widget_class, "win.no-recent", NULL, no_recent_action);
 
   /* Work anywhere in the window, the sentence entry included. Plain arrows
    * belong to the entries; the grid and head view take them when focused. */
@@ -964,6 +1037,11 @@ as_window_init (AsWindow *self)
   g_signal_connect_swapped (self->worker, "layer-ready", G_CALLBACK (on_layer_ready), self);
   g_signal_connect_swapped (self->worker, "analysis-finished", G_CALLBACK (on_analysis_finished), self);
   g_signal_connect_swapped (self->worker, "analysis-failed", G_CALLBACK (on_analysis_failed), self);
+  g_signal_connect_swapped (self->worker, "backend-switched", G_CALLBACK (on_backend_switched), self);
+  as_device_button_set_menu_model (self->device_button, self->device_menu);
+  as_device_button_set_worker (self->device_button, self->worker);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.device-details", FALSE);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.no-recent", FALSE);
 
   /* Teaching and compare pages: they talk to the worker's side channels. */
   GtkWidget *teach = as_teach_view_new ();
@@ -975,8 +1053,6 @@ as_window_init (AsWindow *self)
   gtk_box_append (self->compare_page, compare);
   as_compare_view_set_sources (AS_COMPARE_VIEW (compare), self->state, self->worker);
 
-  gtk_widget_set_has_tooltip (GTK_WIDGET (self->backend_button), TRUE);
-  g_signal_connect (self->backend_button, "query-tooltip", G_CALLBACK (on_backend_query_tooltip), NULL);
   g_signal_connect_swapped (self->entry_a, "changed", G_CALLBACK (on_text_changed), self);
   g_signal_connect_swapped (self->entry_b, "changed", G_CALLBACK (on_text_changed), self);
 

@@ -1,0 +1,840 @@
+/* test-gui-actions.c — every menu item and every documented shortcut,
+ * triggered the way a person triggers them, under Xvfb.
+ *
+ * Menu items are clicked in their popovers (the buttons the menus show);
+ * keys are real X key events from xdotool, sent to the focused window. Every
+ * dialog they open is completed or cancelled, and what it did is checked.
+ * Any GLib or GTK warning or critical fails the suite (gui_test_init). The
+ * last test checks that nothing was left out: every item of every menu,
+ * every accelerator of the shortcuts window and every key of the README's
+ * table was exercised here.
+ */
+#include <glib/gstdio.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "as-export-dialog.h"
+#include "as-figure.h"
+#include "as-lines-view.h"
+#include "as-teach-view.h"
+#include "as-token-strip.h"
+#include "gui-test-util.h"
+
+static AsApplication *app;
+static AsWindow *window;
+static AsModel *model;
+static AsBackend *backend;
+static char *tmp_dir;
+static GHashTable *items_done;   /* "action target" of menu items clicked */
+static GHashTable *keys_done;    /* accelerators pressed, as gtk_accelerator_name */
+
+/* ---- triggering, and keeping count ---------------------------------------- */
+
+/* "action target @menu": one menu item, in the menu of the N-th menu button
+ * of the window (the same action can be in two menus). */
+static char *
+item_key (GuiTestMenuItem *item)
+{
+  g_autoptr(GPtrArray) items = gui_test_list_menu_items (GTK_WIDGET (window));
+  g_autoptr(GPtrArray) buttons = g_ptr_array_new ();
+  for (guint i = 0; i < items->len; i++)
+    {
+      GtkMenuButton *b = ((GuiTestMenuItem *) g_ptr_array_index (items, i))->menu_button;
+      if (!g_ptr_array_find (buttons, b, NULL))
+        g_ptr_array_add (buttons, b);
+    }
+  guint menu = 0;
+  g_assert_true (g_ptr_array_find (buttons, item->menu_button, &menu));
+  g_autofree char *t = item->target != NULL ? g_variant_print (item->target, FALSE) : NULL;
+  return g_strdup_printf ("%s %s @%u", item->action, t != NULL ? t : "", menu);
+}
+
+/* Clicks every menu item for ACTION (TARGET: a string or NULL), in every
+ * menu that has it, calling AFTER (if not NULL) after each click. */
+static void
+click_each (const char *action,
+            const char *target,
+            void      (*after) (void))
+{
+  g_autoptr(GVariant) t = target != NULL ? g_variant_ref_sink (g_variant_new_string (target)) : NULL;
+  g_autoptr(GPtrArray) items = gui_test_list_menu_items (GTK_WIDGET (window));
+  int clicked = 0;
+  for (guint i = 0; i < items->len; i++)
+    {
+      GuiTestMenuItem *item = g_ptr_array_index (items, i);
+      if (!g_str_equal (item->action, action) ||
+          !((t == NULL && item->target == NULL) ||
+            (t != NULL && item->target != NULL && g_variant_equal (t, item->target))))
+        continue;
+      g_hash_table_add (items_done, item_key (item));
+      gui_test_click_menu_item (item);
+      clicked++;
+      if (after != NULL)
+        after ();
+    }
+  if (clicked == 0)
+    g_error ("no menu item for %s %s", action, target != NULL ? target : "");
+}
+
+static void
+click (const char *action,
+       const char *target)
+{
+  click_each (action, target, NULL);
+}
+
+static char *
+normalise_accel (const char *accel)
+{
+  guint key;
+  GdkModifierType mods;
+  if (!gtk_accelerator_parse (accel, &key, &mods))
+    return NULL;
+  return gtk_accelerator_name (key, mods);
+}
+
+/* Presses ACCEL (GTK syntax) in WIN, the focus where it is. */
+static void
+press_in (GtkWindow  *win,
+          const char *accel)
+{
+  g_assert_true (gui_test_press (win, accel));
+  g_hash_table_add (keys_done, normalise_accel (accel));
+}
+
+/* Presses ACCEL in WIN, which closes it. */
+static void
+close_with (GtkWindow  *win,
+            const char *accel)
+{
+  gui_test_press_to_close (win, accel, 20);
+  g_hash_table_add (keys_done, normalise_accel (accel));
+}
+
+static void
+press (const char *accel)
+{
+  press_in (GTK_WINDOW (window), accel);
+}
+
+static GtkWidget *
+focus_widget (void)
+{
+  return gtk_root_get_focus (GTK_ROOT (window));
+}
+
+static gboolean
+focus_in (GtkWidget *w)
+{
+  GtkWidget *f = focus_widget ();
+  return f != NULL && (f == w || gtk_widget_is_ancestor (f, w));
+}
+
+static gboolean
+toast_export_done (gpointer data)
+{
+  const char *t = as_window_get_last_toast (window);
+  return t != NULL && (g_str_has_prefix (t, "Saved ") || g_str_has_prefix (t, "Export failed"));
+}
+
+static gboolean
+toast_says (gpointer prefix)
+{
+  const char *t = as_window_get_last_toast (window);
+  return t != NULL && g_str_has_prefix (t, prefix);
+}
+
+/* ---- view options ---------------------------------------------------------- */
+
+static void
+test_view_options (void)
+{
+  gui_test_wait_idle (window, 120);
+  AsViewState *state = as_window_get_view_state (window);
+  AdwStyleManager *sm = adw_style_manager_get_default ();
+
+  /* From the main menu. Renormalise is enabled only with specials hidden. */
+  click ("win.hide-special", NULL);
+  g_assert_true (as_view_state_get_hide_special (state));
+  click ("win.renormalise", NULL);
+  g_assert_true (as_view_state_get_renormalise (state));
+  click ("win.renormalise", NULL);
+  g_assert_false (as_view_state_get_renormalise (state));
+  click ("win.hide-special", NULL);
+  g_assert_false (as_view_state_get_hide_special (state));
+  click ("win.fit-scale", NULL);
+  g_assert_true (as_view_state_get_fit_scale (state));
+  click ("win.fit-scale", NULL);
+  g_assert_false (as_view_state_get_fit_scale (state));
+  const char *maps[] = { "magma", "blues", "greys", "viridis" };
+  for (guint i = 0; i < G_N_ELEMENTS (maps); i++)
+    {
+      click ("win.colormap", maps[i]);
+      g_assert_cmpstr (as_colormap_name (as_view_state_get_colormap (state)), ==, maps[i]);
+    }
+  click ("app.dark-style", NULL);
+  g_assert_true (adw_style_manager_get_dark (sm));
+  g_assert_true (as_view_state_get_dark (state));
+  click ("app.dark-style", NULL);
+  g_assert_false (adw_style_manager_get_dark (sm));
+
+  /* The same from the keyboard, typing in the sentence entry (the menus
+   * left the focus on their buttons; Ctrl+L goes back to the text). */
+  press ("<Control>l");
+  g_assert_true (focus_in (GTK_WIDGET (as_window_get_entry_a (window))));
+  press ("<Control>h");
+  g_assert_true (as_view_state_get_hide_special (state));
+  press ("<Control>r");
+  g_assert_true (as_view_state_get_renormalise (state));
+  press ("<Control>r");
+  g_assert_false (as_view_state_get_renormalise (state));
+  press ("<Control>h");
+  g_assert_false (as_view_state_get_hide_special (state));
+  press ("<Control>f");
+  g_assert_true (as_view_state_get_fit_scale (state));
+  press ("<Control>f");
+  g_assert_false (as_view_state_get_fit_scale (state));
+  /* The keys edited nothing. */
+  g_assert_cmpstr (gtk_editable_get_text (as_window_get_entry_a (window)), ==, AS_SAMPLE_SENTENCE);
+}
+
+/* ---- selection keys -------------------------------------------------------- */
+
+static void
+expect_selection (int layer,
+                  int head)
+{
+  AsViewState *state = as_window_get_view_state (window);
+  g_assert_cmpint (as_view_state_get_layer (state), ==, layer);
+  g_assert_cmpint (as_view_state_get_head (state), ==, head);
+}
+
+static void
+test_selection_keys (void)
+{
+  gui_test_wait_idle (window, 120);
+  AsViewState *state = as_window_get_view_state (window);
+  as_view_state_select (state, 1, 1);
+
+  /* Anywhere, also while typing. */
+  gtk_widget_grab_focus (GTK_WIDGET (as_window_get_model_grid (window)));
+  press ("<Control>l");
+  g_assert_true (focus_in (GTK_WIDGET (as_window_get_entry_a (window))));
+  press ("Page_Down");
+  expect_selection (2, 1);
+  press ("Page_Up");
+  expect_selection (1, 1);
+  press ("<Alt>Down");
+  expect_selection (2, 1);
+  press ("<Alt>Up");
+  expect_selection (1, 1);
+  press ("<Alt>Right");
+  expect_selection (1, 2);
+  press ("<Alt>Left");
+  expect_selection (1, 1);
+  g_assert_cmpstr (gtk_editable_get_text (as_window_get_entry_a (window)), ==, AS_SAMPLE_SENTENCE);
+
+  /* Plain arrows in the model view and in the head view. */
+  GtkWidget *views[] = { GTK_WIDGET (as_window_get_model_grid (window)),
+                         GTK_WIDGET (as_window_get_head_view (window)) };
+  for (guint i = 0; i < G_N_ELEMENTS (views); i++)
+    {
+      gtk_widget_grab_focus (views[i]);
+      g_assert_true (focus_in (views[i]));
+      press ("Right");
+      expect_selection (1, 2);
+      press ("Down");
+      expect_selection (2, 2);
+      press ("Left");
+      expect_selection (2, 1);
+      press ("Up");
+      expect_selection (1, 1);
+    }
+
+  /* The token strip: Left/Right pick a token; Escape in the head view
+   * clears it. */
+  GtkWidget *strip = gui_test_find_widget (GTK_WIDGET (window), AS_TYPE_TOKEN_STRIP, NULL);
+  g_assert_nonnull (strip);
+  as_view_state_set_token (state, 3);
+  gtk_widget_grab_focus (strip);
+  press ("Right");
+  g_assert_cmpint (as_view_state_get_token (state), ==, 4);
+  press ("Left");
+  g_assert_cmpint (as_view_state_get_token (state), ==, 3);
+  gtk_widget_grab_focus (GTK_WIDGET (as_window_get_head_view (window)));
+  press ("Escape");
+  g_assert_cmpint (as_view_state_get_token (state), ==, -1);
+}
+
+/* The picture that takes the keys: the focusable drawing area in ROOT. */
+static GtkWidget *
+focusable_area (GtkWidget *root)
+{
+  if (GTK_IS_DRAWING_AREA (root) && gtk_widget_get_focusable (root))
+    return root;
+  for (GtkWidget *c = gtk_widget_get_first_child (root); c != NULL; c = gtk_widget_get_next_sibling (c))
+    {
+      GtkWidget *found = focusable_area (c);
+      if (found != NULL)
+        return found;
+    }
+  return NULL;
+}
+
+/* The keys the README gives in prose: the Lines picture (Up/Down pick a
+ * token, Escape clears it) and Step by Step (Right/Left, N/P). */
+static void
+test_view_keys (void)
+{
+  gui_test_wait_idle (window, 120);
+  AsViewState *state = as_window_get_view_state (window);
+  GtkStack *detail = as_window_get_detail_stack (window);
+  as_view_state_set_token (state, -1);
+
+  gtk_stack_set_visible_child_name (detail, "lines");
+  GtkWidget *lines = gui_test_find_widget (GTK_WIDGET (window), AS_TYPE_LINES_VIEW, NULL);
+  GtkWidget *canvas = focusable_area (lines);
+  g_assert_nonnull (canvas);
+  gui_test_wait_until ((gboolean (*) (gpointer)) gtk_widget_get_mapped, canvas, 20);
+  gtk_widget_grab_focus (canvas);
+  g_assert_true (focus_in (canvas));
+  press ("Down");
+  g_assert_cmpint (as_view_state_get_token (state), >=, 0);
+  int first = as_view_state_get_token (state);
+  press ("Down");
+  g_assert_cmpint (as_view_state_get_token (state), ==, first + 1);
+  press ("Up");
+  g_assert_cmpint (as_view_state_get_token (state), ==, first);
+  press ("Escape");
+  g_assert_cmpint (as_view_state_get_token (state), ==, -1);
+
+  gtk_stack_set_visible_child_name (detail, "teach");
+  GtkWidget *teach = gui_test_find_widget (GTK_WIDGET (window), AS_TYPE_TEACH_VIEW, NULL);
+  gui_test_wait_until ((gboolean (*) (gpointer)) gtk_widget_get_mapped, teach, 20);
+  gtk_widget_grab_focus (teach);
+  g_assert_true (focus_in (teach));
+  AsTeachStep step = as_teach_view_get_step (AS_TEACH_VIEW (teach));
+  press ("n");
+  g_assert_cmpint (as_teach_view_get_step (AS_TEACH_VIEW (teach)), ==, step + 1);
+  press ("Right");
+  g_assert_cmpint (as_teach_view_get_step (AS_TEACH_VIEW (teach)), ==, step + 2);
+  press ("Left");
+  press ("p");
+  g_assert_cmpint (as_teach_view_get_step (AS_TEACH_VIEW (teach)), ==, step);
+  gtk_stack_set_visible_child_name (detail, "head");
+}
+
+/* ---- windows: shortcuts, about, close -------------------------------------- */
+
+static void
+test_help_and_about (void)
+{
+  click ("win.show-help-overlay", NULL);
+  GtkWindow *help = gui_test_wait_toplevel (GTK_TYPE_SHORTCUTS_WINDOW, 20);
+  close_with (help, "Escape");
+
+  press ("<Control>question");
+  help = gui_test_wait_toplevel (GTK_TYPE_SHORTCUTS_WINDOW, 20);
+  close_with (help, "Escape");
+
+  click ("app.about", NULL);
+  GtkWindow *about = gui_test_wait_toplevel (ADW_TYPE_ABOUT_WINDOW, 20);
+  g_assert_cmpstr (adw_about_window_get_application_name (ADW_ABOUT_WINDOW (about)), ==, "AttnScope");
+  close_with (about, "Escape");
+}
+
+/* Ctrl+W closes the window it is pressed in, and only that one. */
+static void
+test_close_window (void)
+{
+  AsWindow *second = as_window_new (GTK_APPLICATION (app));
+  gtk_window_present (GTK_WINDOW (second));
+  gui_test_wait_until ((gboolean (*) (gpointer)) gtk_widget_get_mapped, second, 20);
+  close_with (GTK_WINDOW (second), "<Control>w");
+  g_assert_true (gtk_widget_get_visible (GTK_WIDGET (window)));
+}
+
+/* ---- export: Ctrl+E and the menu, to the file chooser and back --------------- */
+
+/* Picks LABEL in whichever drop-down of ROOT lists it, as a user would. */
+static void
+pick (GtkWidget  *root,
+      const char *label)
+{
+  if (GTK_IS_DROP_DOWN (root))
+    {
+      GListModel *m = gtk_drop_down_get_model (GTK_DROP_DOWN (root));
+      for (guint i = 0; GTK_IS_STRING_LIST (m) && i < g_list_model_get_n_items (m); i++)
+        if (g_str_equal (gtk_string_list_get_string (GTK_STRING_LIST (m), i), label))
+          {
+            gtk_drop_down_set_selected (GTK_DROP_DOWN (root), i);
+            return;
+          }
+    }
+  for (GtkWidget *c = gtk_widget_get_first_child (root); c != NULL; c = gtk_widget_get_next_sibling (c))
+    pick (c, label);
+}
+
+static GtkFileChooser *
+wait_chooser (void)
+{
+  return GTK_FILE_CHOOSER (gui_test_wait_toplevel (GTK_TYPE_FILE_CHOOSER_DIALOG, 20));
+}
+
+static gboolean
+file_exists (gpointer path)
+{
+  return g_file_test (path, G_FILE_TEST_IS_REGULAR);
+}
+
+/* PATH decodes, and its pixels are those of WANT. */
+static void
+assert_same_png (const char *path,
+                 const char *want)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GdkTexture) got = gdk_texture_new_from_filename (path, &error);
+  g_assert_no_error (error);
+  g_autoptr(GdkTexture) ref = gdk_texture_new_from_filename (want, &error);
+  g_assert_no_error (error);
+  int w = gdk_texture_get_width (ref), h = gdk_texture_get_height (ref);
+  g_assert_cmpint (gdk_texture_get_width (got), ==, w);
+  g_assert_cmpint (gdk_texture_get_height (got), ==, h);
+  g_assert_cmpint (w, >, 200);
+  g_autofree guint8 *a = g_malloc ((gsize) w * h * 4);
+  g_autofree guint8 *b = g_malloc ((gsize) w * h * 4);
+  gdk_texture_download (got, a, (gsize) w * 4);
+  gdk_texture_download (ref, b, (gsize) w * 4);
+  g_assert_cmpmem (a, (gsize) w * h * 4, b, (gsize) w * h * 4);
+}
+
+/* What the window's state should export for VIEW, by the renderer itself. */
+static char *
+reference_figure (AsFigureView view,
+                  gboolean     annotate,
+                  const char  *name)
+{
+  AsViewState *state = as_window_get_view_state (window);
+  AsAttention attention;
+  AsFigureOptions options;
+  as_export_attention_from_analysis (as_view_state_get_analysis (state), &attention);
+  as_export_options_from_state (state, view, &options);
+  options.annotate = annotate;
+  char *path = g_build_filename (tmp_dir, name, NULL);
+  g_autoptr(GError) error = NULL;
+  g_assert_true (as_figure_save (&attention, &options, path, AS_FORMAT_AUTO, NULL, &error));
+  g_assert_no_error (error);
+  return path;
+}
+
+static void
+test_export (void)
+{
+  gui_test_wait_idle (window, 120);
+  AsViewState *state = as_window_get_view_state (window);
+  gtk_widget_grab_focus (GTK_WIDGET (as_window_get_entry_a (window)));
+  as_view_state_select (state, 0, 0);
+  press ("<Alt>Down");
+  press ("<Alt>Down");
+  press ("<Alt>Right");
+  expect_selection (2, 1);
+
+  /* Ctrl+E, a file name typed into the chooser, Enter. */
+  press ("<Control>e");
+  GtkFileChooser *chooser = wait_chooser ();
+  g_assert_cmpstr (gtk_file_chooser_get_choice (chooser, "figure"), ==, "head");
+  g_autofree char *typed = g_build_filename (tmp_dir, "typed-by-keys.png", NULL);
+  gui_test_send_keys (GTK_WINDOW (chooser), "ctrl+a");
+  gui_test_type_keys (GTK_WINDOW (chooser), typed);
+  gui_test_capture_screen (NULL, "export-dialog.png");
+  gui_test_send_keys (GTK_WINDOW (chooser), "Return");
+  gui_test_wait_until (toast_export_done, NULL, 60);
+  g_assert_cmpstr (as_window_get_last_toast (window), ==, "Saved typed-by-keys.png");
+  g_assert_true (file_exists (typed));
+  g_autofree char *want = reference_figure (AS_FIGURE_HEAD, TRUE, "reference-head.png");
+  assert_same_png (typed, want);
+
+  /* The menu item; the chooser completed with its own controls: the whole
+   * grid as SVG, the extension coming from the Format choice. */
+  click ("win.export", NULL);
+  chooser = wait_chooser ();
+  g_autoptr(GFile) folder = g_file_new_for_path (tmp_dir);
+  g_assert_true (gtk_file_chooser_set_current_folder (chooser, folder, NULL));
+  gtk_file_chooser_set_current_name (chooser, "from-menu");
+  pick (GTK_WIDGET (chooser), "All layers × heads");
+  pick (GTK_WIDGET (chooser), "SVG (vector)");
+  gtk_dialog_response (GTK_DIALOG (chooser), GTK_RESPONSE_ACCEPT);
+  gui_test_wait_until (toast_says, "Saved from-menu", 60);
+  g_assert_cmpstr (as_window_get_last_toast (window), ==, "Saved from-menu.svg");
+  g_autofree char *svg = g_build_filename (tmp_dir, "from-menu.svg", NULL);
+  g_autofree char *contents = NULL;
+  g_assert_true (g_file_get_contents (svg, &contents, NULL, NULL));
+  g_assert_true (g_str_has_prefix (contents, "<?xml"));
+
+  /* With the model view focused Ctrl+E offers the grid; Escape cancels
+   * and nothing is written. */
+  gtk_widget_grab_focus (GTK_WIDGET (as_window_get_model_grid (window)));
+  press ("<Control>e");
+  chooser = wait_chooser ();
+  g_assert_cmpstr (gtk_file_chooser_get_choice (chooser, "figure"), ==, "grid");
+  g_autofree char *toast_before = g_strdup (as_window_get_last_toast (window));
+  /* The chooser answers at once on Escape: gone means answered. */
+  close_with (GTK_WINDOW (chooser), "Escape");
+  g_assert_cmpstr (as_window_get_last_toast (window), ==, toast_before);
+}
+
+/* ---- copy image ------------------------------------------------------------- */
+
+typedef struct {
+  gboolean    done;
+  GdkTexture *texture;
+} ReadResult;
+
+static void
+on_clipboard_read (GObject      *source,
+                   GAsyncResult *result,
+                   gpointer      data)
+{
+  ReadResult *r = data;
+  r->texture = gdk_clipboard_read_texture_finish (GDK_CLIPBOARD (source), result, NULL);
+  r->done = TRUE;
+}
+
+static void
+assert_clipboard_is (AsFigureView view)
+{
+  GdkClipboard *clipboard = gtk_widget_get_clipboard (GTK_WIDGET (window));
+  ReadResult r = { 0 };
+  gdk_clipboard_read_texture_async (clipboard, NULL, on_clipboard_read, &r);
+  while (!r.done)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_nonnull (r.texture);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) png = as_export_render_png (as_window_get_view_state (window), view, &error);
+  g_assert_no_error (error);
+  g_autoptr(GdkTexture) want = gdk_texture_new_from_bytes (png, &error);
+  g_assert_cmpint (gdk_texture_get_width (r.texture), ==, gdk_texture_get_width (want));
+  g_assert_cmpint (gdk_texture_get_height (r.texture), ==, gdk_texture_get_height (want));
+  g_object_unref (r.texture);
+}
+
+static void
+test_copy_image (void)
+{
+  gui_test_wait_idle (window, 120);
+  gtk_widget_grab_focus (GTK_WIDGET (as_window_get_entry_a (window)));
+  press ("<Control><Shift>c");
+  gui_test_wait_until (toast_says, "Copied the head", 20);
+  assert_clipboard_is (AS_FIGURE_HEAD);
+
+  gtk_widget_grab_focus (GTK_WIDGET (as_window_get_model_grid (window)));
+  press ("<Control><Shift>c");
+  gui_test_wait_until (toast_says, "Copied the grid", 20);
+  assert_clipboard_is (AS_FIGURE_GRID);
+
+  gtk_widget_grab_focus (GTK_WIDGET (as_window_get_entry_a (window)));
+  click ("win.copy-image", NULL);
+  gui_test_wait_until (toast_says, "Copied the head", 20);
+}
+
+/* ---- models: Open Model…, Ctrl+O, recent models ---------------------------- */
+
+static guint loads;   /* ::model-loaded emissions */
+
+static void
+count_load (void)
+{
+  loads++;
+}
+
+static gboolean
+loaded_since (gpointer before)
+{
+  return loads > GPOINTER_TO_UINT (before);
+}
+
+static gboolean
+load_done (gpointer data)
+{
+  return !as_worker_is_loading (as_window_get_worker (window)) && as_window_is_idle (window);
+}
+
+static void
+test_open_model (void)
+{
+  gui_test_wait_idle (window, 120);
+  g_autofree char *dir = as_model_default_dir ();
+
+  /* The menu item, cancelled with Escape: nothing changes. */
+  click ("win.open-model", NULL);
+  GtkFileChooser *chooser = wait_chooser ();
+  close_with (GTK_WINDOW (chooser), "Escape");
+  g_assert_false (as_worker_is_loading (as_window_get_worker (window)));
+
+  /* Ctrl+O, completed: the folder picked is loaded. */
+  press ("<Control>o");
+  chooser = wait_chooser ();
+  g_autoptr(GFile) folder = g_file_new_for_path (dir);
+  g_assert_true (gtk_file_chooser_set_file (chooser, folder, NULL));
+  /* The chooser checks the folder before it answers: not at once. */
+  guint before = loads;
+  gtk_dialog_response (GTK_DIALOG (chooser), GTK_RESPONSE_ACCEPT);
+  gui_test_wait_until (loaded_since, GUINT_TO_POINTER (before), 120);
+  gui_test_wait_until (load_done, NULL, 120);
+  g_assert_true (toast_says ("Loaded all-MiniLM-L6-v2"));
+
+  /* Every recent model in both recent menus (the split button's arrow and
+   * the main menu's submenu) opens. A load rebuilds the menus, so the items
+   * are looked up again each time. */
+  int opened = 0;
+  for (;;)
+    {
+      g_autoptr(GPtrArray) items = gui_test_list_menu_items (GTK_WIDGET (window));
+      GuiTestMenuItem *item = NULL;
+      int seen = 0;
+      for (guint i = 0; i < items->len && item == NULL; i++)
+        {
+          GuiTestMenuItem *it = g_ptr_array_index (items, i);
+          if (g_str_equal (it->action, "win.open-recent") && seen++ == opened)
+            item = it;
+        }
+      if (item == NULL)
+        break;
+      g_autofree char *dir_wanted = g_variant_dup_string (item->target, NULL);
+      g_hash_table_add (items_done, item_key (item));
+      guint loads_before = loads;
+      gui_test_click_menu_item (item);
+      gui_test_wait_until (loaded_since, GUINT_TO_POINTER (loads_before), 120);
+      gui_test_wait_until (load_done, NULL, 120);
+      g_assert_cmpstr (as_worker_get_model_dir (as_window_get_worker (window)), ==, dir_wanted);
+      opened++;
+    }
+  g_assert_cmpint (opened, >=, 2);
+}
+
+/* ---- device ------------------------------------------------------------------ */
+
+static void
+read_and_close_details (void)
+{
+  GtkWindow *dialog = gui_test_wait_toplevel (ADW_TYPE_MESSAGE_DIALOG, 20);
+  g_assert_nonnull (strstr (adw_message_dialog_get_body (ADW_MESSAGE_DIALOG (dialog)),
+                            "forced by ATTNSCOPE_GPU_FORCE_FAIL=driver"));
+  close_with (dialog, "Escape");
+}
+
+static void
+test_device_menu (void)
+{
+  gui_test_wait_idle (window, 120);
+  AsWorker *worker = as_window_get_worker (window);
+  /* Deterministic whatever the machine has: a GPU that "has no driver". */
+  g_setenv ("ATTNSCOPE_GPU_FORCE_FAIL", "driver", TRUE);
+
+  const char *order[] = { "auto", "gpu", "cpu" };
+  for (guint i = 0; i < G_N_ELEMENTS (order); i++)
+    {
+      click ("win.device", order[i]);
+      gui_test_wait_until (load_done, NULL, 120);
+      g_assert_cmpstr (as_worker_get_backend_kind (worker), ==, "cpu");
+    }
+  /* After the GPU failed, "Why Not the GPU?" was there; now, on the CPU by
+   * choice, it still explains the last failure. */
+  click ("win.device", "gpu");
+  gui_test_wait_until (load_done, NULL, 120);
+  click_each ("win.device-details", NULL, read_and_close_details);
+  g_unsetenv ("ATTNSCOPE_GPU_FORCE_FAIL");
+  click ("win.device", "cpu");
+  gui_test_wait_until (load_done, NULL, 120);
+}
+
+/* ---- Ctrl+Q: the real program ---------------------------------------------- */
+
+static void
+test_quit (void)
+{
+  if (!gui_test_have_xdotool ())
+    return;
+  g_autofree char *exe = g_build_filename (g_getenv ("AS_TEST_BUILD"), "..", "app", "attnscope", NULL);
+  const char *argv[] = { exe, NULL };
+  GuiTestChild *child = gui_test_child_spawn (argv, NULL);
+  /* Another program: its window is found by its process, focused, and
+   * Ctrl+Q pressed in it. */
+  g_autofree char *xid = gui_test_child_window (child, "AttnScope", 60);
+  if (xid != NULL)
+    gui_test_send_keys_to (xid, "ctrl+q");
+  if (xid == NULL || !gui_test_child_wait (child, 30))
+    {
+      gui_test_child_free (child);
+      g_error (xid == NULL ? "attnscope showed no window" : "Ctrl+Q did not quit attnscope");
+    }
+  g_assert_true (g_spawn_check_wait_status (child->status, NULL));
+  gui_test_child_free (child);
+  g_hash_table_add (keys_done, normalise_accel ("<Control>q"));
+}
+
+/* ---- nothing left out -------------------------------------------------------- */
+
+/* "Ctrl+Shift+C", "Page Up", "Alt+Left", "Ctrl+?" as GTK accelerators. */
+static char *
+readme_key_to_accel (const char *text)
+{
+  g_autoptr(GString) accel = g_string_new (NULL);
+  g_auto(GStrv) parts = g_strsplit (text, "+", -1);
+  guint n = g_strv_length (parts);
+  for (guint i = 0; i + 1 < n; i++)
+    {
+      if (g_str_equal (parts[i], "Ctrl"))
+        g_string_append (accel, "<Control>");
+      else if (g_str_equal (parts[i], "Shift"))
+        g_string_append (accel, "<Shift>");
+      else if (g_str_equal (parts[i], "Alt"))
+        g_string_append (accel, "<Alt>");
+      else
+        return NULL;
+    }
+  const char *key = parts[n - 1];
+  if (g_str_equal (key, "?"))
+    key = "question";
+  g_autofree char *underscored = g_strdelimit (g_strdup (key), " ", '_');
+  if (strlen (underscored) == 1)
+    g_string_append_c (accel, g_ascii_tolower (underscored[0]));
+  else
+    g_string_append (accel, underscored);
+  return normalise_accel (accel->str);
+}
+
+/* The keys of the README's table ("| keys | |" to the first line that is
+ * not a table row). */
+static GPtrArray *
+readme_keys (void)
+{
+  g_autofree char *path = g_build_filename (g_getenv ("AS_TEST_DATA"), "..", "..", "README.md", NULL);
+  g_autofree char *text = NULL;
+  g_assert_true (g_file_get_contents (path, &text, NULL, NULL));
+  GPtrArray *out = g_ptr_array_new_with_free_func (g_free);
+  g_auto(GStrv) lines = g_strsplit (text, "\n", -1);
+  gboolean in_table = FALSE;
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      if (g_str_has_prefix (lines[i], "| keys |"))
+        {
+          in_table = TRUE;
+          continue;
+        }
+      if (!in_table)
+        continue;
+      if (!g_str_has_prefix (lines[i], "|"))
+        break;
+      g_auto(GStrv) cells = g_strsplit (lines[i] + 1, "|", 2);
+      if (strstr (cells[0], "---") != NULL)
+        continue;
+      g_auto(GStrv) keys = g_strsplit_set (cells[0], ",/", -1);
+      for (guint k = 0; keys[k] != NULL; k++)
+        {
+          g_strstrip (keys[k]);
+          char *accel = readme_key_to_accel (keys[k]);
+          if (accel == NULL)
+            g_error ("README key \"%s\" is not a key", keys[k]);
+          g_ptr_array_add (out, accel);
+        }
+    }
+  g_assert_cmpuint (out->len, >, 10);
+  return out;
+}
+
+/* Every accelerator the shortcuts window shows. */
+static GPtrArray *
+overlay_keys (void)
+{
+  g_autoptr(GtkBuilder) builder =
+    gtk_builder_new_from_resource ("/io/github/attnscope/AttnScope/gtk/help-overlay.ui");
+  GPtrArray *out = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GSList) objects = gtk_builder_get_objects (builder);
+  for (GSList *l = objects; l != NULL; l = l->next)
+    {
+      if (!GTK_IS_SHORTCUTS_SHORTCUT (l->data))
+        continue;
+      g_autofree char *accel = NULL, *action = NULL;
+      g_object_get (l->data, "accelerator", &accel, "action-name", &action, NULL);
+      g_auto(GStrv) accels = action != NULL
+                             ? gtk_application_get_accels_for_action (GTK_APPLICATION (app), action)
+                             : g_strsplit (accel != NULL ? accel : "", " ", -1);
+      if (action != NULL && accels[0] == NULL)
+        g_error ("the shortcuts window lists %s, which has no accelerator", action);
+      for (guint i = 0; accels[i] != NULL; i++)
+        if (*accels[i] != '\0')
+          g_ptr_array_add (out, normalise_accel (accels[i]));
+    }
+  gtk_window_destroy (GTK_WINDOW (gtk_builder_get_object (builder, "help_overlay")));
+  return out;
+}
+
+static void
+test_all_covered (void)
+{
+  g_autoptr(GPtrArray) items = gui_test_list_menu_items (GTK_WIDGET (window));
+  g_assert_cmpuint (items->len, >, 15);
+  for (guint i = 0; i < items->len; i++)
+    {
+      GuiTestMenuItem *item = g_ptr_array_index (items, i);
+      g_autofree char *key = item_key (item);
+      if (!g_hash_table_contains (items_done, key))
+        g_error ("menu item %s was never clicked by this suite", key);
+    }
+  g_autoptr(GPtrArray) readme = readme_keys ();
+  g_autoptr(GPtrArray) overlay = overlay_keys ();
+  GPtrArray *lists[] = { readme, overlay };
+  for (guint l = 0; l < G_N_ELEMENTS (lists); l++)
+    for (guint i = 0; i < lists[l]->len; i++)
+      if (!g_hash_table_contains (keys_done, g_ptr_array_index (lists[l], i)))
+        g_error ("%s key %s was never pressed by this suite", l == 0 ? "README" : "shortcuts window",
+                 (char *) g_ptr_array_index (lists[l], i));
+  g_test_message ("%u menu items clicked, %u distinct keys pressed",
+                  g_hash_table_size (items_done), g_hash_table_size (keys_done));
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  if (!gui_test_init (&argc, &argv))
+    {
+      printf ("1..0 # SKIP cannot open a display (run under tests/run-under-xvfb.sh)\n");
+      return 0;
+    }
+  items_done = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  keys_done = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  tmp_dir = g_dir_make_tmp ("attnscope-actions-XXXXXX", NULL);
+  window = gui_test_start (&app, &model, &backend);
+  g_signal_connect (as_window_get_worker (window), "model-loaded", G_CALLBACK (count_load), NULL);
+  g_autofree char *xdotool = g_find_program_in_path ("xdotool");
+  if (model == NULL || xdotool == NULL)
+    {
+      printf ("1..0 # SKIP needs the default model (tools/setup) and xdotool\n");
+      return 0;
+    }
+
+  g_test_add_func ("/actions/view-options", test_view_options);
+  g_test_add_func ("/actions/selection-keys", test_selection_keys);
+  g_test_add_func ("/actions/view-keys", test_view_keys);
+  g_test_add_func ("/actions/help-and-about", test_help_and_about);
+  g_test_add_func ("/actions/close-window", test_close_window);
+  g_test_add_func ("/actions/export", test_export);
+  g_test_add_func ("/actions/copy-image", test_copy_image);
+  g_test_add_func ("/actions/open-model", test_open_model);
+  g_test_add_func ("/actions/device-menu", test_device_menu);
+  g_test_add_func ("/actions/quit", test_quit);
+  g_test_add_func ("/actions/all-covered", test_all_covered);
+
+  int status = g_test_run ();
+
+  gui_test_stop (app, window, model, backend);
+  g_autofree char *cmd = g_strdup_printf ("rm -rf '%s'", tmp_dir);
+  if (system (cmd) != 0)
+    g_printerr ("could not remove %s\n", tmp_dir);
+  g_free (tmp_dir);
+  g_hash_table_unref (items_done);
+  g_hash_table_unref (keys_done);
+  return status;
+}
