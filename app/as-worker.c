@@ -45,6 +45,7 @@ static void
 as_analysis_clear (AsAnalysis *a)
 {
   g_free (a->model_name);
+  g_free (a->model_dir);
   g_free (a->text_a);
   g_free (a->text_b);
   g_clear_pointer (&a->encoding, as_encoding_free);
@@ -713,6 +714,7 @@ run_analysis (WorkerShared *s,
   a->causal = job->causal;
   a->generation = job->generation;
   a->model_name = g_strdup (s->model->name);
+  a->model_dir = g_strdup (s->model->dir);
   a->text_a = g_strdup (job->text_a);
   a->text_b = g_strdup (job->text_b);
   a->encoding = enc;

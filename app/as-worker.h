@@ -24,6 +24,7 @@ G_BEGIN_DECLS
 typedef struct {
   guint       generation;
   char       *model_name;
+  char       *model_dir;     /* the folder it was loaded from */
   char       *text_a;
   char       *text_b;        /* NULL unless pair mode */
   AsEncoding *encoding;      /* the tokens as the model sees them */

@@ -380,15 +380,19 @@ as_model_free (AsModel *model)
 char **
 as_model_list_files (const AsModel *model)
 {
+  return model->st != NULL ? as_model_list_files_in (model->dir) : NULL;
+}
+
+char **
+as_model_list_files_in (const char *dir)
+{
   static const char *const names[] = {
     "config.json", "model.safetensors", "tokenizer.json", "vocab.txt", "tokenizer_config.json",
   };
-  if (model->st == NULL)
-    return NULL;
   GPtrArray *files = g_ptr_array_new ();
   for (guint i = 0; i < G_N_ELEMENTS (names); i++)
     {
-      char *path = g_build_filename (model->dir, names[i], NULL);
+      char *path = g_build_filename (dir, names[i], NULL);
       if (g_file_test (path, G_FILE_TEST_EXISTS))
         g_ptr_array_add (files, path);
       else

@@ -66,6 +66,8 @@ void     as_model_free          (AsModel     *model);
  * writers that must never replace them. NULL for random-weight presets;
  * otherwise NULL-terminated, g_strfreev. */
 char   **as_model_list_files    (const AsModel *model);
+/* The same for a model folder DIR. */
+char   **as_model_list_files_in (const char    *dir);
 
 /* The default model folder: $ATTNSCOPE_MODEL_DIR, the source tree's
  * data/models/all-MiniLM-L6-v2, or the installed copy, first that exists. */

@@ -422,7 +422,7 @@ reference_figure (AsFigureView view,
   options.annotate = annotate;
   char *path = g_build_filename (tmp_dir, name, NULL);
   g_autoptr(GError) error = NULL;
-  g_assert_true (as_figure_save (&attention, &options, path, AS_FORMAT_AUTO, NULL, &error));
+  g_assert_true (as_figure_save (&attention, &options, path, NULL, AS_FORMAT_AUTO, NULL, &error));
   g_assert_no_error (error);
   return path;
 }

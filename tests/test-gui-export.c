@@ -6,9 +6,11 @@
  * spelled out by hand: if the window passed the wrong layer, head, colour
  * map, highlight or hiding to the export, the pixels differ.
  */
+#include <errno.h>
 #include <glib/gstdio.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "as-application.h"
 #include "as-attention.h"
@@ -136,7 +138,7 @@ test_export_follows_state (void)
   o.model_name = model->name;
   o.text_a = text;
   g_autofree char *want = tmp_path ("head-ref.png");
-  g_assert_true (as_figure_save (ref, &o, want, AS_FORMAT_AUTO, NULL, &error));
+  g_assert_true (as_figure_save (ref, &o, want, NULL, AS_FORMAT_AUTO, NULL, &error));
   g_assert_no_error (error);
   /* Attention agrees to ~1e-6, so colours agree to a unit at most. */
   g_assert_cmpint (png_difference (got, want), <=, 1);
@@ -144,7 +146,7 @@ test_export_follows_state (void)
   /* The highlight is drawn: without it the reference differs. */
   o.highlight_token = -1;
   g_autofree char *plain = tmp_path ("head-plain.png");
-  g_assert_true (as_figure_save (ref, &o, plain, AS_FORMAT_AUTO, NULL, &error));
+  g_assert_true (as_figure_save (ref, &o, plain, NULL, AS_FORMAT_AUTO, NULL, &error));
   g_assert_cmpint (png_difference (got, plain), >, 32);
 
   /* The grid, as SVG and PDF: vector files of the right kind. */
@@ -198,6 +200,28 @@ test_export_failures (void)
   g_assert_nonnull (strstr (error->message, ".png, .svg or .pdf"));
   g_clear_error (&error);
   g_assert_false (g_file_test (jpeg, G_FILE_TEST_EXISTS));
+
+  /* A name that is one of the loaded model's files (here a hard link to its
+   * config.json, made in the build folder on the model's file system: were
+   * the check missing, only the link would be replaced, never the model). */
+  g_autofree char *config = g_build_filename (as_view_state_get_analysis (as_window_get_view_state (window))->model_dir,
+                                              "config.json", NULL);
+  g_autofree char *alias = g_build_filename (g_getenv ("AS_TEST_BUILD"), "export-model-alias.png", NULL);
+  g_unlink (alias);
+  if (link (config, alias) == 0)
+    {
+      g_autofree char *before = NULL, *after = NULL;
+      g_assert_true (g_file_get_contents (config, &before, NULL, NULL));
+      g_assert_false (export_now (AS_FIGURE_HEAD, FALSE, alias, &error));
+      g_assert_nonnull (strstr (error->message, "loaded model's file"));
+      g_clear_error (&error);
+      g_assert_true (g_file_get_contents (config, &after, NULL, NULL));
+      g_assert_cmpstr (before, ==, after);
+      g_unlink (alias);
+    }
+  else
+    g_test_message ("no hard link to %s possible here (%s): protected-name check not run",
+                    config, g_strerror (errno));
 
   /* Nothing half-written anywhere in the folder: only finished files. */
   g_autoptr(GDir) dir = g_dir_open (tmp_dir, 0, NULL);

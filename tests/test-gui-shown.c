@@ -352,7 +352,7 @@ test_export_equals_screen_and_cli (void)
   g_assert_cmpfloat (check_head_view (figure), ==, 0);
 
   g_autofree char *app_png = g_build_filename (tmp_dir, "app.png", NULL);
-  g_assert_true (as_figure_save (&attention, &o, app_png, AS_FORMAT_AUTO, NULL, &error));
+  g_assert_true (as_figure_save (&attention, &o, app_png, NULL, AS_FORMAT_AUTO, NULL, &error));
   g_assert_no_error (error);
   g_autofree char *cli_png = g_build_filename (tmp_dir, "cli.png", NULL);
   const char *args[] = { "--aggregate", "rollout", "--layer", "3", "--words", "--annotate",

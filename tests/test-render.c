@@ -707,13 +707,13 @@ test_save_failure_leaves_nothing (void)
   g_autofree char *dir = g_dir_make_tmp ("as-render-XXXXXX", NULL);
   g_autofree char *missing = g_build_filename (dir, "missing", "out.png", NULL);
 
-  g_assert_false (as_figure_save (a, &o, missing, AS_FORMAT_AUTO, NULL, &error));
+  g_assert_false (as_figure_save (a, &o, missing, NULL, AS_FORMAT_AUTO, NULL, &error));
   g_assert_nonnull (error);
   g_assert_nonnull (strstr (error->message, missing));
   g_clear_error (&error);
 
   g_autofree char *unknown = g_build_filename (dir, "out.gif", NULL);
-  g_assert_false (as_figure_save (a, &o, unknown, AS_FORMAT_AUTO, NULL, &error));
+  g_assert_false (as_figure_save (a, &o, unknown, NULL, AS_FORMAT_AUTO, NULL, &error));
   g_clear_error (&error);
 
   /* Nothing was left behind, not even a temporary file. */
@@ -722,7 +722,7 @@ test_save_failure_leaves_nothing (void)
   g_dir_close (d);
 
   g_autofree char *good = g_build_filename (dir, "out.pdf", NULL);
-  g_assert_true (as_figure_save (a, &o, good, AS_FORMAT_AUTO, NULL, &error));
+  g_assert_true (as_figure_save (a, &o, good, NULL, AS_FORMAT_AUTO, NULL, &error));
   g_assert_no_error (error);
   g_assert_true (g_file_test (good, G_FILE_TEST_IS_REGULAR));
   g_unlink (good);

@@ -1,6 +1,8 @@
 /* as-export-dialog.c — the window's figures to files and to the clipboard. */
 #include "as-export-dialog.h"
 
+#include "as-model.h"
+
 #include <string.h>
 
 void
@@ -32,6 +34,10 @@ as_export_options_from_state (AsViewState     *state,
   options->renormalize = options->hide_special && as_view_state_get_renormalise (state);
   options->dark = as_view_state_get_dark (state);
   options->highlight_token = as_view_state_get_token (state);
+  /* Head, mean, max or rollout, words, sentence: the matrix the screen shows. */
+  AsShownSpec spec;
+  as_view_state_get_spec (state, &spec);
+  as_figure_options_set_shown (options, &spec);
   if (a != NULL)
     {
       options->model_name = a->model_name;
@@ -87,9 +93,13 @@ save_in_thread (GTask        *task,
   SaveJob *job = task_data;
   AsAttention attention;
   GError *error = NULL;
+  /* A figure must never replace a file of the model it was made with. */
+  g_auto(GStrv) protect = job->analysis->model_dir != NULL ?
+                          as_model_list_files_in (job->analysis->model_dir) : NULL;
 
   as_export_attention_from_analysis (job->analysis, &attention);
-  if (as_figure_save (&attention, &job->options, job->path, AS_FORMAT_AUTO, NULL, &error))
+  if (as_figure_save (&attention, &job->options, job->path, (const char * const *) protect,
+                      AS_FORMAT_AUTO, NULL, &error))
     g_task_return_boolean (task, TRUE);
   else
     g_task_return_error (task, error);

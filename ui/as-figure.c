@@ -1000,6 +1000,7 @@ gboolean
 as_figure_save (const AsAttention      *attention,
                 const AsFigureOptions  *options,
                 const char             *path,
+                const char * const     *protect,
                 AsFigureFormat          format,
                 GArray                 *panels,
                 GError                **error)
@@ -1016,7 +1017,7 @@ as_figure_save (const AsAttention      *attention,
   if (!as_figure_check (attention, options, error))
     return FALSE;
 
-  AsOutputFile *out = as_output_file_open (path, NULL, error);
+  AsOutputFile *out = as_output_file_open (path, protect, error);
   if (out == NULL)
     return FALSE;
   if (!as_figure_write (attention, options, out, format, panels, error))

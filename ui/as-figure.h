@@ -128,12 +128,15 @@ gboolean        as_figure_render         (cairo_t                *cr,
 
 /* Writes the figure to PATH ("-" = standard output) as FORMAT (AUTO: from
  * the extension) through as-output-file: it appears whole or not at all, a
- * failure leaves nothing behind, and the error names the path. PANELS as
+ * failure leaves nothing behind, and the error names the path. PATH is
+ * refused when it is one of PROTECT (NULL-terminated, may be NULL: the
+ * loaded model's files, which an export must never replace). PANELS as
  * for as_figure_render, in the file's units (pixels for PNG, the SVG's own
  * units, points for PDF). */
 gboolean        as_figure_save           (const AsAttention      *attention,
                                           const AsFigureOptions  *options,
                                           const char             *path,
+                                          const char * const     *protect,
                                           AsFigureFormat          format,
                                           GArray                 *panels,
                                           GError                **error);

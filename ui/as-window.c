@@ -596,12 +596,14 @@ focus_text_action (GtkWidget  *widget,
 static void
 update_head_title (AsWindow *self)
 {
-  int layer = as_view_state_get_layer (self->state);
-  int head = as_view_state_get_head (self->state);
-  g_autofree char *title = g_strdup_printf ("Head view: layer %d, head %d", layer + 1, head + 1);
+  AsAnalysis *a = as_view_state_get_analysis (self->state);
+  /* "layer 3 · head 5", "rollout through layer 3 · words": what is drawn. */
+  AsShownSpec spec;
+  as_view_state_get_spec (self->state, &spec);
+  g_autofree char *what = as_shown_spec_describe (&spec, a != NULL ? a->n_heads : 0);
+  g_autofree char *title = g_strdup_printf ("Head view: %s", what);
   gtk_label_set_text (self->head_title, title);
 
-  AsAnalysis *a = as_view_state_get_analysis (self->state);
   int token = as_view_state_get_token (self->state);
   g_autofree char *caption = NULL;
   if (a != NULL && token >= 0)
@@ -1018,6 +1020,8 @@ as_window_init (AsWindow *self)
   g_signal_connect_swapped (self->state, "notify::head", G_CALLBACK (update_head_title), self);
   g_signal_connect_swapped (self->state, "notify::token", G_CALLBACK (update_head_title), self);
   g_signal_connect_swapped (self->state, "notify::fit-scale", G_CALLBACK (update_head_title), self);
+  g_signal_connect_swapped (self->state, "notify::aggregate", G_CALLBACK (update_head_title), self);
+  g_signal_connect_swapped (self->state, "notify::words", G_CALLBACK (update_head_title), self);
   g_object_bind_property (self->state, "colormap", self->colormap_dropdown, "selected",
                           G_BINDING_BIDIRECTIONAL | G_BINDING_SYNC_CREATE);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.renormalise", FALSE);
