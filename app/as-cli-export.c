@@ -1,7 +1,7 @@
 /* attnscope-cli export — attention heatmaps to PNG, SVG or PDF.
  *
- * Draws with the same Cairo figure code as the app (ui/as-figure.c). Layers
- * and heads are numbered from 1 here, as in the figure titles.
+ * Draws with the same Cairo figure code as the app (ui/render/as-figure.c).
+ * Layers and heads are numbered from 1 here, as in the figure titles.
  */
 #include "as-cli.h"
 
@@ -26,7 +26,7 @@ typedef struct {
   double    dpi;
   gboolean  annotate;
   gboolean  hide_special;
-  gboolean  keep_sums;    /* --no-renormalize */
+  gboolean  keep_sums;    /* --no-renormalise */
   gboolean  words;
   char     *aggregate;
   char     *sentence;
@@ -50,7 +50,9 @@ add_export_entries (GOptionContext *ctx,
     { "colormap", 'c', 0, G_OPTION_ARG_STRING, &e->colormap, "viridis (default), magma, blues or greys", "NAME" },
     { "annotate", 'a', 0, G_OPTION_ARG_NONE, &e->annotate, "Print values in cells big enough to hold them", NULL },
     { "hide-special", 0, 0, G_OPTION_ARG_NONE, &e->hide_special, "Leave out [CLS]/[SEP] (unless nothing else is left; rows renormalised)", NULL },
-    { "no-renormalize", 0, 0, G_OPTION_ARG_NONE, &e->keep_sums, "With --hide-special or --sentence, keep the raw row values", NULL },
+    { "no-renormalise", 0, 0, G_OPTION_ARG_NONE, &e->keep_sums, "With --hide-special or --sentence, keep the raw row values", NULL },
+    /* The American spelling, accepted as documented in the README. */
+    { "no-renormalize", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_NONE, &e->keep_sums, "Same as --no-renormalise", NULL },
     { "aggregate", 0, 0, G_OPTION_ARG_STRING, &e->aggregate,
       "--view head draws: head (default), mean or max of --layer's heads, or rollout through --layer", "WHAT" },
     { "words", 'w', 0, G_OPTION_ARG_NONE, &e->words, "Merge ## pieces into words (to: summed, from: averaged)", NULL },
@@ -133,7 +135,7 @@ check_view_options (const ExportOptions  *e,
 {
   const char *why = NULL;
   if (e->keep_sums && !e->hide_special && e->sentence == NULL)
-    why = "--no-renormalize only applies with --hide-special or --sentence";
+    why = "--no-renormalise only applies with --hide-special or --sentence";
   else if (view == AS_FIGURE_GRID && (e->layer != UNSET || e->head != UNSET))
     why = "--view grid draws every layer and head: leave out --layer and --head";
   else if ((view == AS_FIGURE_LAYER || view == AS_FIGURE_MEAN) && e->head != UNSET)
@@ -283,7 +285,7 @@ take_text_option (ExportOptions  *e,
 
 /* Tokenizes with the text's length (a file may hold NUL bytes) and runs
  * the model on the ids. */
-static AsAttention *
+static AsAnalysis *
 compute (AsBackend   *backend,
          const char  *text,
          gsize        text_len,
@@ -305,7 +307,7 @@ compute (AsBackend   *backend,
       ids[i] = enc->tokens[i].id;
       types[i] = enc->tokens[i].type_id;
     }
-  AsAttention *a = as_attention_compute_ids (backend, ids, types, enc->n_tokens, error);
+  AsAnalysis *a = as_attention_compute_ids (backend, ids, types, enc->n_tokens, error);
   g_free (ids);
   g_free (types);
   if (a == NULL)
@@ -362,7 +364,7 @@ as_cli_export (int    argc,
   gsize text_len = 0;
   AsModel *model = NULL;
   AsBackend *backend = NULL;
-  AsAttention *attention = NULL;
+  AsAnalysis *attention = NULL;
   AsOutputFile *file = NULL;
   AsFigureOptions options;
   AsFigureFormat format;
@@ -395,7 +397,7 @@ out:
     as_output_file_abort (file);
   if (panels != NULL)
     g_array_unref (panels);
-  as_attention_free (attention);
+  as_analysis_unref (attention);
   as_backend_free (backend);
   as_model_free (model);
   export_options_clear (&e);

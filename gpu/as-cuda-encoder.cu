@@ -1,6 +1,6 @@
 /* as-cuda-encoder.cu — the BERT encoder on an NVIDIA GPU, CUDA + cuBLAS.
  *
- * The same computation as model/as-cpu-encoder.c (REFERENCE.md §3), on the
+ * The same computation as model/as-cpu-encoder.c, on the
  * device:
  *   x = LayerNorm(word[id] + pos[i] + type[t])                  embed kernel + LN
  *   qkv[n, 3H] = x W_qkv^T + b   (W_q, W_k, W_v stacked)          one GEMM + bias

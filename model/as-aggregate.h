@@ -40,7 +40,7 @@ void as_aggregate_max_heads  (const float *attn,
                               int          n,
                               float       *out);
 
-/* ATTN [n_layers, n_heads, n, n] (an AsAttention's attn) -> OUT
+/* ATTN [n_layers, n_heads, n, n] (an AsAnalysis's attn) -> OUT
  * [n_layers, n, n] holding R_1 .. R_L. Computed in double precision. */
 void as_aggregate_rollout      (const float *attn,
                                 int          n_layers,

@@ -5,7 +5,7 @@
 #include "as-error.h"
 
 typedef struct {
-  AsAttention *a;
+  AsAnalysis *a;
 } CollectState;
 
 static gboolean
@@ -20,7 +20,7 @@ collect_layer (int          layer,
   return TRUE;
 }
 
-AsAttention *
+AsAnalysis *
 as_attention_compute_ids (AsBackend   *backend,
                           const int   *ids,
                           const int   *type_ids,
@@ -38,7 +38,7 @@ as_attention_compute_ids (AsBackend   *backend,
   if (!as_attention_check_budget (c, n, error))
     return NULL;
 
-  AsAttention *a = g_new0 (AsAttention, 1);
+  AsAnalysis *a = as_analysis_new ();
   a->n_layers = c->n_layers;
   a->n_heads = c->n_heads;
   a->n = n;
@@ -50,7 +50,7 @@ as_attention_compute_ids (AsBackend   *backend,
       g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_RESOURCES,
                    "not enough memory for the attention of %d tokens (%.0f MB)",
                    n, (double) c->n_layers * c->n_heads * n * n * 4 / 1e6);
-      as_attention_free (a);
+      as_analysis_unref (a);
       return NULL;
     }
 
@@ -61,13 +61,14 @@ as_attention_compute_ids (AsBackend   *backend,
   };
   if (!as_backend_forward (backend, &req, a->final_hidden, error))
     {
-      as_attention_free (a);
+      as_analysis_unref (a);
       return NULL;
     }
+  a->layers_ready = a->n_layers;
   return a;
 }
 
-AsAttention *
+AsAnalysis *
 as_attention_compute (AsBackend   *backend,
                       const char  *text_a,
                       const char  *text_b,
@@ -89,7 +90,7 @@ as_attention_compute (AsBackend   *backend,
       ids[i] = enc->tokens[i].id;
       types[i] = enc->tokens[i].type_id;
     }
-  AsAttention *a = as_attention_compute_ids (backend, ids, types, enc->n_tokens, error);
+  AsAnalysis *a = as_attention_compute_ids (backend, ids, types, enc->n_tokens, error);
   g_free (ids);
   g_free (types);
   if (a == NULL)
@@ -98,18 +99,11 @@ as_attention_compute (AsBackend   *backend,
       return NULL;
     }
   a->encoding = enc;
+  a->model_name = g_strdup (model->name);
+  a->model_dir = g_strdup (model->dir);
+  a->text_a = g_strdup (text_a);
+  a->text_b = text_b != NULL && *text_b != '\0' ? g_strdup (text_b) : NULL;
   return a;
-}
-
-void
-as_attention_free (AsAttention *a)
-{
-  if (a == NULL)
-    return;
-  g_clear_pointer (&a->encoding, as_encoding_free);
-  g_free (a->attn);
-  g_free (a->final_hidden);
-  g_free (a);
 }
 
 /* ------------------------------------------------------------------------ */

@@ -1,39 +1,33 @@
-/* as-attention.h — one analysed input: its tokens and every attention matrix.
+/* as-attention.h — analyse one input at once, and the memory budget.
  *
  * The convenience the CLI, export and tests share: tokenize, run the backend,
- * and keep all layers in one [layers, heads, n, n] block.
+ * and keep all layers in one AsAnalysis (as-analysis.h), the type the worker
+ * streams to the views too.
  */
 #pragma once
 
 #include <glib.h>
 
+#include "as-analysis.h"
 #include "as-backend.h"
 
 G_BEGIN_DECLS
 
-typedef struct {
-  AsEncoding *encoding;     /* tokens (owned) */
-  int         n_layers;
-  int         n_heads;
-  int         n;            /* tokens */
-  int         hidden;
-  float      *attn;         /* [n_layers, n_heads, n, n] */
-  float      *final_hidden; /* [n, hidden] */
-} AsAttention;
-
 /* Tokenizes TEXT_A (+ TEXT_B) with the model's tokenizer (truncating at its
- * max positions, reported in encoding->truncated) and runs BACKEND. */
-AsAttention *as_attention_compute (AsBackend   *backend,
+ * max positions, reported in encoding->truncated) and runs BACKEND. The
+ * result has every layer (layers_ready = n_layers), the final hidden states,
+ * the texts and the model's name and folder; free with as_analysis_unref. */
+AsAnalysis  *as_attention_compute (AsBackend   *backend,
                                    const char  *text_a,
                                    const char  *text_b,
                                    GError     **error);
-/* Runs BACKEND on given ids (no tokenizer needed, e.g. random-weight models). */
-AsAttention *as_attention_compute_ids (AsBackend   *backend,
+/* Runs BACKEND on given ids (no tokenizer needed, e.g. random-weight models):
+ * as as_attention_compute, without encoding, texts or model name. */
+AsAnalysis  *as_attention_compute_ids (AsBackend   *backend,
                                        const int   *ids,
                                        const int   *type_ids,
                                        int          n,
                                        GError     **error);
-void         as_attention_free    (AsAttention *attention);
 
 /* Resource limits. One input of N tokens takes, in floats, its attention for
  * every layer as the app and as_attention_compute hold it (layers x heads x
@@ -58,14 +52,5 @@ int          as_attention_max_tokens   (const AsConfig *config);
 gboolean     as_attention_check_budget (const AsConfig *config,
                                         int             n_tokens,
                                         GError        **error);
-
-/* Pointer to the [n, n] matrix of LAYER, HEAD. */
-static inline const float *
-as_attention_head (const AsAttention *a,
-                   int                layer,
-                   int                head)
-{
-  return a->attn + ((gsize) layer * a->n_heads + head) * a->n * a->n;
-}
 
 G_END_DECLS

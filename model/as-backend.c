@@ -18,13 +18,20 @@ as_backend_check_request (const AsModel          *model,
                    "%d tokens requested; this model takes 1 to %d", req->n, c->max_positions);
       return FALSE;
     }
+  /* Type ids are read only by architectures that embed them. */
+  const gboolean types = model->arch->uses_token_types;
   for (int i = 0; i < req->n; i++)
     if (req->ids[i] < 0 || req->ids[i] >= c->vocab_size ||
-        req->type_ids[i] < 0 || req->type_ids[i] >= c->type_vocab_size)
+        (types && (req->type_ids[i] < 0 || req->type_ids[i] >= c->type_vocab_size)))
       {
-        g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_INPUT,
-                     "token %d: id %d / type %d out of range (vocab %d, types %d)",
-                     i, req->ids[i], req->type_ids[i], c->vocab_size, c->type_vocab_size);
+        if (types)
+          g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_INPUT,
+                       "token %d: id %d / type %d out of range (vocab %d, types %d)",
+                       i, req->ids[i], req->type_ids[i], c->vocab_size, c->type_vocab_size);
+        else
+          g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_INPUT,
+                       "token %d: id %d out of range (vocab %d)",
+                       i, req->ids[i], c->vocab_size);
         return FALSE;
       }
   return TRUE;

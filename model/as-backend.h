@@ -60,9 +60,9 @@ struct _AsBackend {
   const AsModel         *model;               /* not owned */
 };
 
-/* The fast fp32 CPU backend (as-cpu-encoder.c: packed GEMM, own threads,
- * vectorised exp and erf), tested against the reference forward
- * (as-reference.h). Always available. */
+/* The fast fp32 CPU backend of MODEL's architecture (as-architecture.h; for
+ * BERT as-cpu-encoder.c: packed GEMM, own threads, vectorised exp and erf),
+ * tested against the reference forward (as-reference.h). Always available. */
 AsBackend *as_cpu_backend_new        (const AsModel *model);
 
 gboolean   as_backend_forward        (AsBackend              *backend,

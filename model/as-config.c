@@ -1,32 +1,22 @@
-/* as-config.c — config.json for BERT-family encoders. */
+/* as-config.c — config.json: model_type picks the architecture, which reads
+ * the rest with the field readers here. */
 #include "as-config.h"
 
-#include <json-glib/json-glib.h>
-
+#include "as-architecture.h"
 #include "as-error.h"
 #include "as-file-read.h"
 #include "as-json-guard.h"
 
-/* Bounds that keep later size arithmetic (n*hidden*4 bytes, etc.) far from
- * overflow and refuse configs that are absurd rather than merely large. */
-#define AS_MAX_LAYERS        256
-#define AS_MAX_HEADS         256
-#define AS_MAX_HIDDEN        16384
-#define AS_MAX_INTERMEDIATE  65536
-#define AS_MAX_VOCAB         1000000
-#define AS_MAX_POSITIONS     65536
-#define AS_MAX_TYPE_VOCAB    1024
-
-static gboolean
-read_int_field (JsonObject  *obj,
-                const char  *display_name,
-                const char  *field,
-                int          min_value,
-                int          max_value,
-                gboolean     required,
-                int          fallback,
-                int         *out,
-                GError     **error)
+gboolean
+as_config_read_int (JsonObject  *obj,
+                    const char  *display_name,
+                    const char  *field,
+                    int          min_value,
+                    int          max_value,
+                    gboolean     required,
+                    int          fallback,
+                    int         *out,
+                    GError     **error)
 {
   if (!json_object_has_member (obj, field))
     {
@@ -60,9 +50,9 @@ read_int_field (JsonObject  *obj,
   return TRUE;
 }
 
-static const char *
-read_string_field (JsonObject *obj,
-                   const char *field)
+const char *
+as_config_read_string (JsonObject *obj,
+                       const char *field)
 {
   if (!json_object_has_member (obj, field))
     return NULL;
@@ -72,67 +62,52 @@ read_string_field (JsonObject *obj,
   return json_node_get_string (node);
 }
 
+/* model_type names the architecture; an unknown one is refused with the
+ * list of those this build has, before any other field is looked at. */
 static gboolean
-check_family (JsonObject  *obj,
-              const char  *display_name,
-              AsConfig    *config,
-              GError     **error)
+read_model_type (JsonObject  *obj,
+                 const char  *display_name,
+                 AsConfig    *config,
+                 GError     **error)
 {
-  const char *model_type = read_string_field (obj, "model_type");
+  const char *model_type = as_config_read_string (obj, "model_type");
   if (model_type == NULL)
     {
       g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_FORMAT,
                    "%s: field 'model_type' is missing or not a string", display_name);
       return FALSE;
     }
-  /* MiniLM and bge checkpoints declare themselves "bert". Other families
-   * (roberta: position offset 2; distilbert: other tensor names) slot in
-   * here with their own AsFamily. */
-  if (g_strcmp0 (model_type, "bert") != 0)
+  const AsArchitecture *arch = as_architecture_lookup (model_type);
+  if (arch == NULL)
     {
+      g_autofree char *supported = as_architecture_list_supported ();
       g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_UNSUPPORTED,
-                   "%s: model_type '%s' is not supported (supported: bert)",
-                   display_name, model_type);
+                   "%s: model_type '%s' is not supported (supported: %s)",
+                   display_name, model_type, supported);
       return FALSE;
     }
-  config->family = AS_FAMILY_BERT;
+  config->arch = arch;
   config->model_type = g_strdup (model_type);
-
-  const char *act = read_string_field (obj, "hidden_act");
-  if (act != NULL && g_strcmp0 (act, "gelu") != 0)
-    {
-      g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_UNSUPPORTED,
-                   "%s: hidden_act '%s' is not supported (supported: gelu, the erf form)",
-                   display_name, act);
-      return FALSE;
-    }
-
-  const char *pos = read_string_field (obj, "position_embedding_type");
-  if (pos != NULL && g_strcmp0 (pos, "absolute") != 0)
-    {
-      g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_UNSUPPORTED,
-                   "%s: position_embedding_type '%s' is not supported (supported: absolute)",
-                   display_name, pos);
-      return FALSE;
-    }
   return TRUE;
 }
 
-static gboolean
-read_layer_norm_eps (JsonObject  *obj,
-                     const char  *display_name,
-                     AsConfig    *config,
-                     GError     **error)
+gboolean
+as_config_read_eps (JsonObject  *obj,
+                    const char  *display_name,
+                    const char  *field,
+                    float        fallback,
+                    float       *out,
+                    GError     **error)
 {
-  config->layer_norm_eps = 1e-12f;
-  if (!json_object_has_member (obj, "layer_norm_eps"))
+  *out = fallback;
+  if (!json_object_has_member (obj, field))
     return TRUE;
-  JsonNode *node = json_object_get_member (obj, "layer_norm_eps");
+  JsonNode *node = json_object_get_member (obj, field);
   GType t = JSON_NODE_HOLDS_VALUE (node) ? json_node_get_value_type (node) : G_TYPE_INVALID;
   if (t != G_TYPE_DOUBLE && t != G_TYPE_INT64)
     {
       g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_FORMAT,
-                   "%s: field 'layer_norm_eps' must be a number", display_name);
+                   "%s: field '%s' must be a number", display_name, field);
       return FALSE;
     }
   double eps = json_node_get_double (node);
@@ -141,12 +116,12 @@ read_layer_norm_eps (JsonObject  *obj,
   if (!(eps > 0.0 && eps < 1.0 && (float) eps > 0.0f && (float) eps < 1.0f))
     {
       g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_FORMAT,
-                   "%s: field 'layer_norm_eps' is %g, expected a number in (0, 1) that a "
+                   "%s: field '%s' is %g, expected a number in (0, 1) that a "
                    "32-bit float holds",
-                   display_name, eps);
+                   display_name, field, eps);
       return FALSE;
     }
-  config->layer_norm_eps = (float) eps;
+  *out = (float) eps;
   return TRUE;
 }
 
@@ -171,29 +146,14 @@ as_config_parse (const char  *json,
 
   AsConfig *config = g_new0 (AsConfig, 1);
   gboolean ok =
-    check_family (obj, display_name, config, error) &&
-    read_int_field (obj, display_name, "num_hidden_layers", 1, AS_MAX_LAYERS, TRUE, 0, &config->n_layers, error) &&
-    read_int_field (obj, display_name, "num_attention_heads", 1, AS_MAX_HEADS, TRUE, 0, &config->n_heads, error) &&
-    read_int_field (obj, display_name, "hidden_size", 1, AS_MAX_HIDDEN, TRUE, 0, &config->hidden, error) &&
-    read_int_field (obj, display_name, "intermediate_size", 1, AS_MAX_INTERMEDIATE, TRUE, 0, &config->intermediate, error) &&
-    read_int_field (obj, display_name, "vocab_size", 1, AS_MAX_VOCAB, TRUE, 0, &config->vocab_size, error) &&
-    read_int_field (obj, display_name, "max_position_embeddings", 1, AS_MAX_POSITIONS, TRUE, 0, &config->max_positions, error) &&
-    read_int_field (obj, display_name, "type_vocab_size", 1, AS_MAX_TYPE_VOCAB, FALSE, 2, &config->type_vocab_size, error) &&
-    read_layer_norm_eps (obj, display_name, config, error);
+    read_model_type (obj, display_name, config, error) &&
+    config->arch->read_config (obj, display_name, config, error);
 
-  if (ok && config->hidden % config->n_heads != 0)
-    {
-      g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_FORMAT,
-                   "%s: hidden_size %d is not divisible by num_attention_heads %d",
-                   display_name, config->hidden, config->n_heads);
-      ok = FALSE;
-    }
   if (!ok)
     {
       as_config_free (config);
       return NULL;
     }
-  config->head_dim = config->hidden / config->n_heads;
   return config;
 }
 
@@ -234,7 +194,7 @@ as_config_new_preset (const char *name)
       if (g_strcmp0 (name, presets[i].name) != 0)
         continue;
       AsConfig *c = g_new0 (AsConfig, 1);
-      c->family = AS_FAMILY_BERT;
+      c->arch = as_architecture_lookup ("bert");
       c->model_type = g_strdup ("bert");
       c->n_layers = presets[i].layers;
       c->n_heads = presets[i].heads;

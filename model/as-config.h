@@ -1,21 +1,31 @@
-/* as-config.h — the parts of a Hugging Face config.json an encoder needs.
+/* as-config.h — the parts of a Hugging Face config.json the engine needs.
  *
- * BERT-family encoders (bert, MiniLM = bert, bge = bert) today; model_type is
- * kept so other families (roberta, distilbert) can be added beside them.
+ * The generic shape of a model (layers, heads, sizes); which fields of
+ * config.json hold it is the architecture's business (as-architecture.h):
+ * model_type picks the architecture, whose read_config fills this struct.
  */
 #pragma once
 
 #include <glib.h>
+#include <json-glib/json-glib.h>
 
 G_BEGIN_DECLS
 
-typedef enum {
-  AS_FAMILY_BERT,
-} AsFamily;
+typedef struct _AsArchitecture AsArchitecture;
+
+/* Bounds that keep later size arithmetic (n*hidden*4 bytes, etc.) far from
+ * overflow and refuse configs that are absurd rather than merely large. */
+#define AS_CONFIG_MAX_LAYERS        256
+#define AS_CONFIG_MAX_HEADS         256
+#define AS_CONFIG_MAX_HIDDEN        16384
+#define AS_CONFIG_MAX_INTERMEDIATE  65536
+#define AS_CONFIG_MAX_VOCAB         1000000
+#define AS_CONFIG_MAX_POSITIONS     65536
+#define AS_CONFIG_MAX_TYPE_VOCAB    1024
 
 typedef struct {
-  AsFamily family;
-  char    *model_type;          /* "bert" */
+  const AsArchitecture *arch;   /* the family model_type names; never NULL */
+  char    *model_type;          /* as config.json spells it, e.g. "bert" */
   int      n_layers;            /* num_hidden_layers */
   int      n_heads;             /* num_attention_heads */
   int      hidden;              /* hidden_size */
@@ -27,8 +37,8 @@ typedef struct {
   float    layer_norm_eps;
 } AsConfig;
 
-/* Parses and sanity-checks PATH (sizes positive and bounded, heads divide
- * hidden, supported activation and position embedding type). */
+/* Parses and sanity-checks PATH: model_type must name a registered
+ * architecture, whose read_config then reads and checks the rest. */
 AsConfig *as_config_load       (const char  *path,
                                 GError     **error);
 AsConfig *as_config_parse      (const char  *json,
@@ -39,5 +49,29 @@ AsConfig *as_config_parse      (const char  *json,
  * benchmarks with random weights. NULL for an unknown name. */
 AsConfig *as_config_new_preset (const char  *name);
 void      as_config_free       (AsConfig    *config);
+
+/* Field readers for architectures' read_config, with the engine's messages.
+ * An absent optional field gives FALLBACK; a present one must be an integer
+ * in MIN_VALUE..MAX_VALUE. */
+gboolean    as_config_read_int    (JsonObject  *obj,
+                                   const char  *display_name,
+                                   const char  *field,
+                                   int          min_value,
+                                   int          max_value,
+                                   gboolean     required,
+                                   int          fallback,
+                                   int         *out,
+                                   GError     **error);
+/* The string FIELD, or NULL when it is absent or not a string. */
+const char *as_config_read_string (JsonObject  *obj,
+                                   const char  *field);
+/* A LayerNorm epsilon FIELD in (0, 1) as a float holds it; FALLBACK when
+ * absent. */
+gboolean    as_config_read_eps    (JsonObject  *obj,
+                                   const char  *display_name,
+                                   const char  *field,
+                                   float        fallback,
+                                   float       *out,
+                                   GError     **error);
 
 G_END_DECLS

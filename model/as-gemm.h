@@ -2,11 +2,13 @@
  * B "packed", cut into panels of 16 output columns, each stored [k][16] so
  * the kernel streams it.
  *
- * Weights are packed once (as_gemm_pack_weight); per-pass operands such as
- * K_h and V_h are packed into the caller's scratch (as_gemm_pack_b). The
- * epilogue (bias, GELU, scale) is applied while the tile of C is still in
- * registers or cache. Work is split by panels, so a caller can share one
- * product between threads without changing any element's sums.
+ * Weights are packed once (as_gemm_pack_stacked, a share of the panels per
+ * thread); per-pass operands such as K_h and V_h are packed into the
+ * caller's scratch (as_gemm_pack_b). The epilogue (bias, GELU, scale) is
+ * applied while the tile of C is still in registers. Work is split by
+ * panels, so a caller can share one product between threads without
+ * changing any element's sums. The kernel is the one for the instruction
+ * set as_cpu_isa () chose (as-kernels.h); every one reads this layout.
  */
 #pragma once
 
@@ -15,7 +17,7 @@
 G_BEGIN_DECLS
 
 /* Floats of the scratch one call of as_gemm_panels needs for its block of A
- * (120 rows x 256 deep: stays in L2), 64-byte aligned. */
+ * (about 120 rows x 256 deep: stays in L2), 64-byte aligned. */
 #define AS_GEMM_A_SCRATCH (120 * 256)
 
 /* The right operand B [k, n] of a product, packed: depth blocks, each holding
@@ -76,15 +78,44 @@ void        as_gemm_pack_weight    (AsPacked    *dst,
                                     int          k);
 void        as_packed_clear        (AsPacked    *packed);
 
+/* Weights [n_parts * rows, k] whose parts lie apart in memory (W_q, W_k and
+ * W_v as one [3H, H] projection), read in place: no stacked copy. */
+typedef struct {
+  const float *part[3];   /* each [rows, k] */
+  int          n_parts;
+  int          rows;
+  int          k;
+} AsGemmStacked;
+
+/* Panels [P0, P1) of W into DST, whose data (as_gemm_packed_floats),
+ * n = n_parts * rows and k are set: threads pack disjoint shares. */
+void        as_gemm_pack_stacked   (AsPacked            *dst,
+                                    const AsGemmStacked *w,
+                                    int                  p0,
+                                    int                  p1);
+
+/* COUNT floats for many packed weights at once, 64-byte aligned, in huge
+ * pages where the system has them; *BYTES is what as_gemm_arena_free
+ * needs. */
+float      *as_gemm_arena_new      (gsize        count,
+                                    gsize       *bytes);
+void        as_gemm_arena_free     (float       *arena,
+                                    gsize        bytes);
+
 /* Panels [P0, P1) of G: C[:, 16 P0 .. 16 P1) = epilogue(A B), with
- * A_SCRATCH (AS_GEMM_A_SCRATCH floats, 64-byte aligned) for the packed A. */
+ * A_SCRATCH (AS_GEMM_A_SCRATCH floats, 64-byte aligned) for the packed A.
+ * Shares that start at a multiple of as_gemm_panel_step () keep the
+ * kernel's widest tile busy. */
 void        as_gemm_panels         (const AsGemm *g,
                                     int           p0,
                                     int           p1,
                                     float        *a_scratch);
 
-/* Which clone of the kernels runs on this CPU: "AVX2+FMA", "x86-64
- * baseline" or "portable C". */
-const char *as_gemm_kernel_name    (void);
+/* Panels of 16 columns the kernel's register tile spans (1, or 2 for
+ * AVX-512's 32 columns). */
+int         as_gemm_panel_step     (void);
+
+/* The kernel that runs, for describe (): "AVX-512 14x32" (g_free). */
+char       *as_gemm_kernel_describe (void);
 
 G_END_DECLS

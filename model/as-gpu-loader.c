@@ -1,6 +1,6 @@
 /* as-gpu-loader.c — find and load the CUDA plugin; the GPU AsBackend; fallback.
  *
- * The plugin speaks the plain C ABI of gpu/as-gpu-plugin.h. This file turns
+ * The plugin speaks the plain C ABI of as-gpu-plugin.h. This file turns
  * it into an AsBackend ("cuda"): it checks requests exactly as the CPU
  * encoder does, maps the plugin's statuses to GErrors, and switches to the
  * CPU backend when the GPU cannot be used (at open or during a pass).
@@ -15,7 +15,7 @@
 #include "as-attention.h"
 #include "as-build-config.h"
 #include "as-error.h"
-#include "../gpu/as-gpu-plugin.h"
+#include "as-gpu-plugin.h"
 
 #define PLUGIN_FILE "libattnscope-cuda." G_MODULE_SUFFIX
 
@@ -105,6 +105,45 @@ static GMutex plugin_lock;
 static const AsGpuPluginApi *plugin_api;   /* the last plugin loaded; its module stays resident */
 static char *plugin_api_path;              /* where it came from */
 
+/* Adds DIR unless it is there already. */
+static void
+add_dir (GPtrArray *dirs,
+         char      *dir)
+{
+  for (guint i = 0; i < dirs->len; i++)
+    if (g_strcmp0 (g_ptr_array_index (dirs, i), dir) == 0)
+      {
+        g_free (dir);
+        return;
+      }
+  g_ptr_array_add (dirs, dir);
+}
+
+/* Where the plugin is, seen from the running program: beside a build
+ * tree's app/ and tests/ (../gpu), or beside an installed bin/ (../lib/
+ * attnscope, or the libdir this build installs to, lib/x86_64-linux-gnu/
+ * attnscope on Debian). A tree copied or installed elsewhere than where it
+ * was configured finds its own plugin this way, not one at the configured
+ * paths, nor none. */
+static void
+add_exe_dirs (GPtrArray *dirs)
+{
+#ifdef __linux__
+  g_autofree char *exe = g_file_read_link ("/proc/self/exe", NULL);
+  if (exe == NULL || !g_path_is_absolute (exe))
+    return;
+  g_autofree char *bin = g_path_get_dirname (exe);
+  g_autofree char *up = g_path_get_dirname (bin);
+  add_dir (dirs, g_build_filename (up, "gpu", NULL));
+  const char *lib = strstr (AS_PLUGIN_DIR, "/lib");
+  if (lib != NULL)
+    add_dir (dirs, g_build_filename (up, lib + 1, NULL));
+  add_dir (dirs, g_build_filename (up, "lib", "attnscope", NULL));
+#endif
+}
+
+/* In order: $ATTNSCOPE_PLUGIN_DIR, beside the program, then the build and
+ * install folders fixed when the tree was configured. */
 static GPtrArray *
 plugin_dirs (void)
 {
@@ -112,9 +151,18 @@ plugin_dirs (void)
   const char *env = g_getenv ("ATTNSCOPE_PLUGIN_DIR");
   if (env != NULL && *env != '\0')
     g_ptr_array_add (dirs, g_strdup (env));
-  g_ptr_array_add (dirs, g_strdup (AS_BUILD_PLUGIN_DIR));
-  g_ptr_array_add (dirs, g_strdup (AS_PLUGIN_DIR));
+  add_exe_dirs (dirs);
+  add_dir (dirs, g_strdup (AS_BUILD_PLUGIN_DIR));
+  add_dir (dirs, g_strdup (AS_PLUGIN_DIR));
   return dirs;
+}
+
+gboolean
+as_gpu_required (void)
+{
+  const char *v = g_getenv (AS_REQUIRE_GPU_ENV);
+  return v != NULL && *v != '\0' && strcmp (v, "0") != 0 &&
+         g_ascii_strcasecmp (v, "no") != 0 && g_ascii_strcasecmp (v, "false") != 0;
 }
 
 char *
@@ -464,27 +512,17 @@ as_gpu_backend_new (const AsModel       *model,
   if (api == NULL)
     return NULL;
 
-  const AsConfig *c = model->config;
-  g_autofree AsGpuLayerWeights *layers = g_new0 (AsGpuLayerWeights, c->n_layers);
-  for (int l = 0; l < c->n_layers; l++)
+  /* The plugin runs the families whose architecture describes their
+   * weights in its layout. */
+  if (model->arch->gpu_describe == NULL)
     {
-      const AsLayerWeights *w = &model->layers[l];
-      layers[l] = (AsGpuLayerWeights) {
-        .q_w = w->q_w, .q_b = w->q_b, .k_w = w->k_w, .k_b = w->k_b, .v_w = w->v_w, .v_b = w->v_b,
-        .o_w = w->o_w, .o_b = w->o_b, .ln1_g = w->ln1_g, .ln1_b = w->ln1_b,
-        .ff1_w = w->ff1_w, .ff1_b = w->ff1_b, .ff2_w = w->ff2_w, .ff2_b = w->ff2_b,
-        .ln2_g = w->ln2_g, .ln2_b = w->ln2_b,
-      };
+      g_set_error (error, AS_GPU_ERROR, AS_GPU_ERROR_PLUGIN,
+                   "the GPU plugin does not run %s models", model->arch->name);
+      return NULL;
     }
-  AsGpuModelDesc desc = {
-    .n_layers = c->n_layers, .n_heads = c->n_heads, .hidden = c->hidden,
-    .head_dim = c->head_dim, .intermediate = c->intermediate, .vocab_size = c->vocab_size,
-    .max_positions = c->max_positions, .type_vocab_size = c->type_vocab_size,
-    .layer_norm_eps = c->layer_norm_eps,
-    .word_emb = model->word_emb, .pos_emb = model->pos_emb, .type_emb = model->type_emb,
-    .emb_ln_g = model->emb_ln_g, .emb_ln_b = model->emb_ln_b,
-    .layers = layers,
-  };
+  AsGpuModelDesc desc;
+  g_autofree gpointer layers = NULL;
+  model->arch->gpu_describe (model, &desc, &layers);
 
   AsGpuEncoder *encoder = NULL;
   char msg[AS_GPU_MSG_LEN] = "";
@@ -524,6 +562,13 @@ as_backend_open (const AsModel       *model,
         AsBackend *gpu = as_gpu_backend_new (model, options, &why);
         if (gpu != NULL)
           return gpu;
+        /* A forced failure is a test of the fallback itself: it falls back. */
+        if (as_gpu_required () && g_getenv (AS_GPU_FORCE_FAIL_ENV) == NULL)
+          {
+            g_set_error (error, AS_GPU_ERROR, why->code,
+                         "no usable GPU, and %s is set: %s", AS_REQUIRE_GPU_ENV, why->message);
+            return NULL;
+          }
         if (notice != NULL)
           *notice = g_strdup_printf ("GPU unavailable, using the CPU: %s", why->message);
         return as_cpu_backend_new (model);
@@ -548,13 +593,13 @@ as_backend_compare (AsBackend   *reference,
                     double      *max_hidden_diff,
                     GError     **error)
 {
-  AsAttention *a = as_attention_compute_ids (reference, ids, type_ids, n, error);
+  AsAnalysis *a = as_attention_compute_ids (reference, ids, type_ids, n, error);
   if (a == NULL)
     return FALSE;
-  AsAttention *b = as_attention_compute_ids (candidate, ids, type_ids, n, error);
+  AsAnalysis *b = as_attention_compute_ids (candidate, ids, type_ids, n, error);
   if (b == NULL)
     {
-      as_attention_free (a);
+      as_analysis_unref (a);
       return FALSE;
     }
   double attn = 0, hidden = 0;
@@ -568,8 +613,8 @@ as_backend_compare (AsBackend   *reference,
     *max_attn_diff = attn;
   if (max_hidden_diff != NULL)
     *max_hidden_diff = hidden;
-  as_attention_free (a);
-  as_attention_free (b);
+  as_analysis_unref (a);
+  as_analysis_unref (b);
   return TRUE;
 }
 

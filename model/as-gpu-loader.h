@@ -2,13 +2,18 @@
  *
  * The CUDA backend lives in a plugin (gpu/, libattnscope-cuda.so) loaded at
  * run time with GModule, so programs start on machines without CUDA. It is
- * looked for in $ATTNSCOPE_PLUGIN_DIR, then the build tree (gpu/ of the build
- * folder), then the installed plugin folder (LIBDIR/attnscope).
+ * looked for in $ATTNSCOPE_PLUGIN_DIR, then beside the running program
+ * (../gpu of a build tree's app/ or tests/, ../LIBDIR/attnscope or
+ * ../lib/attnscope of an installed bin/), then the build tree and install
+ * folder fixed at configure time, so a tree copied to another machine finds
+ * its own plugin.
  *
  * as_backend_open () never leaves the caller without a backend: when the GPU
  * was asked for (or AUTO) and cannot be used — plugin missing or not loadable,
  * no driver, no device, not enough memory for the weights — it returns the
- * CPU backend and a NOTICE that says why.
+ * CPU backend and a NOTICE that says why. Where a GPU is expected (a GPU
+ * server's test and benchmark runs), ATTNSCOPE_REQUIRE_GPU=1 makes that an
+ * error instead, so a broken GPU cannot pass for a slow one.
  *
  * Out of memory (or any CUDA failure) during a pass: the GPU backend switches
  * itself to the CPU for good, tells options->on_notice (or logs a message),
@@ -54,6 +59,9 @@ typedef enum {
 
 #define AS_GPU_ERROR (as_gpu_error_quark ())
 
+/* "Falling back to the CPU is a failure here." */
+#define AS_REQUIRE_GPU_ENV "ATTNSCOPE_REQUIRE_GPU"
+
 typedef enum {
   AS_GPU_ERROR_PLUGIN,         /* plugin not found, not loadable, or another version */
   AS_GPU_ERROR_NO_DRIVER,      /* no NVIDIA driver / too old (cudaErrorInsufficientDriver) */
@@ -94,8 +102,10 @@ const char  *as_precision_to_string    (AsPrecision   precision);
 
 /* The backend for DEVICE. With AUTO or GPU, falls back to the CPU and sets
  * *NOTICE (g_free) to why; NOTICE stays NULL when the requested device is
- * the one returned. OPTIONS may be NULL (defaults). Returns NULL only with
- * ERROR set for an invalid DEVICE. */
+ * the one returned. OPTIONS may be NULL (defaults). Returns NULL with ERROR
+ * set for an invalid DEVICE, and with AUTO or GPU when no GPU is usable and
+ * as_gpu_required () (an AS_GPU_ERROR naming the reason; a failure forced
+ * with ATTNSCOPE_GPU_FORCE_FAIL still falls back). */
 AsBackend   *as_backend_open           (const AsModel       *model,
                                         AsDevice             device,
                                         const AsGpuOptions  *options,
@@ -106,6 +116,10 @@ AsBackend   *as_backend_open           (const AsModel       *model,
 AsBackend   *as_gpu_backend_new        (const AsModel       *model,
                                         const AsGpuOptions  *options,
                                         GError             **error);
+
+/* TRUE when $ATTNSCOPE_REQUIRE_GPU is set to anything but "", "0", "no"
+ * or "false": every "no usable GPU" is then an error, not a fallback. */
+gboolean     as_gpu_required           (void);
 
 /* TRUE for a backend from the plugin that has not switched to the CPU. */
 gboolean     as_backend_is_gpu         (AsBackend           *backend);

@@ -1,5 +1,8 @@
 /* as-gpu-plugin.h — the plain C boundary between the engine and the CUDA plugin.
  *
+ * The engine defines this interface (so it lives in model/) and the plugin
+ * implements it: gpu/ includes this header, the engine never includes gpu/.
+ *
  * The plugin (gpu/, a shared_module) is compiled by nvcc and links only the
  * CUDA runtime and cuBLAS: no GLib, no engine code, no GTK. It exports one
  * symbol, AS_GPU_PLUGIN_ENTRY, which returns this table of functions. The

@@ -164,7 +164,7 @@ as_head_stats_compute (const float          *attn,
 }
 
 void
-as_head_stats_compute_all (const AsAttention    *a,
+as_head_stats_compute_all (const AsAnalysis     *a,
                            const AsTokenClasses *classes,
                            AsHeadStats          *out)
 {
@@ -176,7 +176,7 @@ as_head_stats_compute_all (const AsAttention    *a,
     }
   for (int l = 0; l < a->n_layers; l++)
     for (int h = 0; h < a->n_heads; h++)
-      as_head_stats_compute (as_attention_head (a, l, h), a->n, classes,
+      as_head_stats_compute (as_analysis_head (a, l, h), a->n, classes,
                              &out[l * a->n_heads + h]);
   as_token_classes_free (own);
 }

@@ -2,7 +2,7 @@
  *
  * For one head's attention A [n, n] (row i = query, column j = key, rows sum
  * to 1) and the classes of its n tokens, every statistic below is a mean over
- * the n query rows (REFERENCE.md §7; Clark et al. 2019, "What Does BERT Look
+ * the n query rows (Clark et al. 2019, "What Does BERT Look
  * At?"; Voita et al. 2019 for confidence):
  *
  *   to_cls, to_sep, to_punct  (1/n) Σ_i Σ_{j ∈ T} A[i,j]   T = [CLS], [SEP],
@@ -46,8 +46,9 @@
  *   heterogeneous  anything else
  *
  * Why these numbers: 0.5 means "most of the attention" goes to the special
- * columns / the ±1 off-diagonals (REFERENCE.md §7 describes vertical and
- * diagonal exactly as mass on those cells), which is what makes those stripes
+ * columns / the ±1 off-diagonals (Kovaleva et al. 2019, "Revealing the Dark
+ * Secrets of BERT", describe vertical and diagonal patterns as mass on those
+ * cells), which is what makes those stripes
  * dominate a heatmap. Two stripes cannot both hold more than half the mass
  * except through the cells they share, so the order rarely matters; vertical
  * goes first because Kovaleva et al. found it the most frequent class (about
@@ -55,7 +56,8 @@
  * into it. Block needs a higher bar: even uniform attention keeps
  * (n_A² + n_B²)/n² >= 0.5 of its mass inside the own segment, and 0.8 exceeds
  * that baseline whenever the shorter segment holds more than ~11% of the
- * tokens. Diagonal excludes the main diagonal (to_self), following §7.
+ * tokens. Diagonal excludes the main diagonal (to_self): the pattern is
+ * attention to the neighbouring token.
  */
 #pragma once
 
@@ -124,7 +126,7 @@ void        as_head_stats_compute      (const float          *attn,
                                         AsHeadStats          *out);
 /* Every head of A. OUT [n_layers, n_heads]. CLASSES may be NULL to derive
  * them from a->encoding (which must then be set). */
-void        as_head_stats_compute_all  (const AsAttention    *a,
+void        as_head_stats_compute_all  (const AsAnalysis     *a,
                                         const AsTokenClasses *classes,
                                         AsHeadStats          *out);
 

@@ -1,4 +1,5 @@
-/* as-model.c — bind a checkpoint's tensors to the encoder's weight slots. */
+/* as-model.c — load a model folder: config, weight source, tokenizer; the
+ * architecture (as-architecture.h) binds the tensors to its weight slots. */
 #include "as-model.h"
 
 #include <glib/gstdio.h>
@@ -66,15 +67,16 @@ check_finite (AsModel     *model,
  * 4-byte aligned in the file's bytes (read into memory the reader owns, so
  * they cannot change after this check) is used in place; anything else is
  * converted into a buffer the model owns. Either way every value is checked
- * to be finite. */
-static const float *
-bind_tensor (AsModel     *model,
-             const char  *prefix,
-             const char  *name,
-             int          n_dims,
-             gint64       d0,
-             gint64       d1,
-             GError     **error)
+ * to be finite: in place, by the reader as it read the file (only a tensor
+ * in a chunk where it saw an all-ones exponent is read again here). */
+const float *
+as_model_bind_f32 (AsModel     *model,
+                   const char  *prefix,
+                   const char  *name,
+                   int          n_dims,
+                   gint64       d0,
+                   gint64       d1,
+                   GError     **error)
 {
   g_autofree char *full = g_strconcat (prefix, name, NULL);
   gint64 shape[2] = { d0, d1 };
@@ -86,7 +88,8 @@ bind_tensor (AsModel     *model,
     {
       const guint8 *data = as_safetensors_get_data (model->st, info);
       if (((guintptr) data % sizeof (float)) == 0)
-        return check_finite (model, full, (const float *) data, d0, d1, n_dims, error)
+        return (as_safetensors_f32_known_finite (model->st, info) ||
+                check_finite (model, full, (const float *) data, d0, d1, n_dims, error))
           ? (const float *) data : NULL;
     }
 
@@ -96,71 +99,6 @@ bind_tensor (AsModel     *model,
     return NULL;
   g_ptr_array_add (model->owned, copy);
   return check_finite (model, full, copy, d0, d1, n_dims, error) ? copy : NULL;
-}
-
-/* Checkpoints saved from BertForMaskedLM & co. prefix every name with "bert.". */
-static const char *
-detect_prefix (AsSafetensors *st)
-{
-  if (as_safetensors_lookup (st, "embeddings.word_embeddings.weight") != NULL)
-    return "";
-  if (as_safetensors_lookup (st, "bert.embeddings.word_embeddings.weight") != NULL)
-    return "bert.";
-  return NULL;
-}
-
-static gboolean
-bind_layer (AsModel     *model,
-            const char  *prefix,
-            int          l,
-            GError     **error)
-{
-  const AsConfig *c = model->config;
-  AsLayerWeights *w = &model->layers[l];
-  g_autofree char *lp = g_strdup_printf ("%sencoder.layer.%d.", prefix, l);
-  const gint64 H = c->hidden, I = c->intermediate;
-
-#define BIND(slot, suffix, nd, a, b) \
-  if ((w->slot = bind_tensor (model, lp, suffix, nd, a, b, error)) == NULL) return FALSE
-
-  BIND (q_w,   "attention.self.query.weight", 2, H, H);
-  BIND (q_b,   "attention.self.query.bias", 1, H, 0);
-  BIND (k_w,   "attention.self.key.weight", 2, H, H);
-  BIND (k_b,   "attention.self.key.bias", 1, H, 0);
-  BIND (v_w,   "attention.self.value.weight", 2, H, H);
-  BIND (v_b,   "attention.self.value.bias", 1, H, 0);
-  BIND (o_w,   "attention.output.dense.weight", 2, H, H);
-  BIND (o_b,   "attention.output.dense.bias", 1, H, 0);
-  BIND (ln1_g, "attention.output.LayerNorm.weight", 1, H, 0);
-  BIND (ln1_b, "attention.output.LayerNorm.bias", 1, H, 0);
-  BIND (ff1_w, "intermediate.dense.weight", 2, I, H);
-  BIND (ff1_b, "intermediate.dense.bias", 1, I, 0);
-  BIND (ff2_w, "output.dense.weight", 2, H, I);
-  BIND (ff2_b, "output.dense.bias", 1, H, 0);
-  BIND (ln2_g, "output.LayerNorm.weight", 1, H, 0);
-  BIND (ln2_b, "output.LayerNorm.bias", 1, H, 0);
-#undef BIND
-  return TRUE;
-}
-
-/* A config that promises more layers than the file holds must be refused;
- * one that promises fewer would silently ignore weights, so refuse that too. */
-static gboolean
-check_layer_count (AsModel     *model,
-                   const char  *prefix,
-                   GError     **error)
-{
-  g_autofree char *extra = g_strdup_printf ("%sencoder.layer.%d.attention.self.query.weight",
-                                            prefix, model->config->n_layers);
-  if (as_safetensors_lookup (model->st, extra) != NULL)
-    {
-      g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_MISMATCH,
-                   "%s: holds a layer %d but config.json says num_hidden_layers = %d",
-                   as_safetensors_get_path (model->st), model->config->n_layers,
-                   model->config->n_layers);
-      return FALSE;
-    }
-  return TRUE;
 }
 
 /* The file the tokenizer came from, as as_tokenizer_new_from_dir picks it:
@@ -211,33 +149,13 @@ check_tokenizer_matches (AsModel     *model,
   return ok;
 }
 
+/* The architecture config.json named binds its own weights struct. */
 static gboolean
-bind_all (AsModel     *model,
-          GError     **error)
+bind_weights (AsModel  *model,
+              GError  **error)
 {
-  const AsConfig *c = model->config;
-  const char *prefix = detect_prefix (model->st);
-
-  if (prefix == NULL)
-    {
-      g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_MISMATCH,
-                   "%s: tensor 'embeddings.word_embeddings.weight' is missing "
-                   "(not a BERT checkpoint?)", as_safetensors_get_path (model->st));
-      return FALSE;
-    }
-
-  if ((model->word_emb = bind_tensor (model, prefix, "embeddings.word_embeddings.weight", 2, c->vocab_size, c->hidden, error)) == NULL ||
-      (model->pos_emb = bind_tensor (model, prefix, "embeddings.position_embeddings.weight", 2, c->max_positions, c->hidden, error)) == NULL ||
-      (model->type_emb = bind_tensor (model, prefix, "embeddings.token_type_embeddings.weight", 2, c->type_vocab_size, c->hidden, error)) == NULL ||
-      (model->emb_ln_g = bind_tensor (model, prefix, "embeddings.LayerNorm.weight", 1, c->hidden, 0, error)) == NULL ||
-      (model->emb_ln_b = bind_tensor (model, prefix, "embeddings.LayerNorm.bias", 1, c->hidden, 0, error)) == NULL)
-    return FALSE;
-
-  model->layers = g_new0 (AsLayerWeights, c->n_layers);
-  for (int l = 0; l < c->n_layers; l++)
-    if (!bind_layer (model, prefix, l, error))
-      return FALSE;
-  return check_layer_count (model, prefix, error);
+  model->arch = model->config->arch;
+  return model->arch->bind_weights (model, error);
 }
 
 static AsModel *
@@ -272,7 +190,7 @@ as_model_load (const char  *dir,
   gboolean ok =
     (model->config = as_config_load (config_path, error)) != NULL &&
     (model->st = as_safetensors_open (weights_path, error)) != NULL &&
-    bind_all (model, error) &&
+    bind_weights (model, error) &&
     (model->tokenizer = as_tokenizer_new_from_dir (dir, error)) != NULL &&
     check_tokenizer_matches (model, error);
 
@@ -298,12 +216,12 @@ random_normal (guint32 *state)
   return (float) (sqrt (-2.0 * log (u1)) * cos (2.0 * G_PI * u2));
 }
 
-static const float *
-random_buffer (AsModel *model,
-               gsize    count,
-               float    mean,
-               float    std,
-               guint32 *state)
+const float *
+as_model_random_f32 (AsModel *model,
+                     gsize    count,
+                     float    mean,
+                     float    std,
+                     guint32 *state)
 {
   float *buf = g_new (float, count);
   for (gsize i = 0; i < count; i++)
@@ -331,34 +249,8 @@ as_model_new_random (const char  *preset,
   model->name = g_strdup (label);
   model->config = config;
 
-  guint32 state = seed ? seed : 0x9e3779b9u;
-  const gsize H = config->hidden, I = config->intermediate;
-  model->word_emb = random_buffer (model, (gsize) config->vocab_size * H, 0, 0.02f, &state);
-  model->pos_emb = random_buffer (model, (gsize) config->max_positions * H, 0, 0.02f, &state);
-  model->type_emb = random_buffer (model, (gsize) config->type_vocab_size * H, 0, 0.02f, &state);
-  model->emb_ln_g = random_buffer (model, H, 1, 0, &state);
-  model->emb_ln_b = random_buffer (model, H, 0, 0, &state);
-  model->layers = g_new0 (AsLayerWeights, config->n_layers);
-  for (int l = 0; l < config->n_layers; l++)
-    {
-      AsLayerWeights *w = &model->layers[l];
-      w->q_w = random_buffer (model, H * H, 0, 0.02f, &state);
-      w->q_b = random_buffer (model, H, 0, 0.02f, &state);
-      w->k_w = random_buffer (model, H * H, 0, 0.02f, &state);
-      w->k_b = random_buffer (model, H, 0, 0.02f, &state);
-      w->v_w = random_buffer (model, H * H, 0, 0.02f, &state);
-      w->v_b = random_buffer (model, H, 0, 0.02f, &state);
-      w->o_w = random_buffer (model, H * H, 0, 0.02f, &state);
-      w->o_b = random_buffer (model, H, 0, 0.02f, &state);
-      w->ln1_g = random_buffer (model, H, 1, 0, &state);
-      w->ln1_b = random_buffer (model, H, 0, 0, &state);
-      w->ff1_w = random_buffer (model, I * H, 0, 0.02f, &state);
-      w->ff1_b = random_buffer (model, I, 0, 0.02f, &state);
-      w->ff2_w = random_buffer (model, H * I, 0, 0.02f, &state);
-      w->ff2_b = random_buffer (model, H, 0, 0.02f, &state);
-      w->ln2_g = random_buffer (model, H, 1, 0, &state);
-      w->ln2_b = random_buffer (model, H, 0, 0, &state);
-    }
+  model->arch = config->arch;
+  model->arch->init_random (model, seed);
   return model;
 }
 
@@ -371,10 +263,22 @@ as_model_free (AsModel *model)
   g_clear_pointer (&model->tokenizer, as_tokenizer_free);
   g_clear_pointer (&model->st, as_safetensors_free);
   g_clear_pointer (&model->config, as_config_free);
-  g_free (model->layers);
+  if (model->arch != NULL && model->weights != NULL)
+    model->arch->free_weights (model->weights);
   g_free (model->name);
   g_free (model->dir);
   g_free (model);
+}
+
+const float *
+as_model_get_position_table (const AsModel *model,
+                             int           *rows,
+                             int           *cols)
+{
+  *rows = *cols = 0;
+  if (model->arch->position_table == NULL)
+    return NULL;
+  return model->arch->position_table (model, rows, cols);
 }
 
 char **

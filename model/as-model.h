@@ -1,4 +1,5 @@
-/* as-model.h — a loaded encoder: config, tokenizer and f32 weights.
+/* as-model.h — a loaded model: config, tokenizer, f32 weights and the
+ * architecture (as-architecture.h) that gives the weights their meaning.
  *
  * Weights are laid out as in the checkpoint (Linear weights [out, in],
  * row-major) and converted to f32 once at load. The weights file is read into
@@ -9,58 +10,63 @@
 
 #include <glib.h>
 
+#include "as-architecture.h"
 #include "as-config.h"
 #include "as-safetensors.h"
 #include "as-tokenizer.h"
 
 G_BEGIN_DECLS
 
-typedef struct {
-  const float *q_w;    /* [hidden, hidden] */
-  const float *q_b;    /* [hidden] */
-  const float *k_w;    /* [hidden, hidden] */
-  const float *k_b;    /* [hidden] */
-  const float *v_w;    /* [hidden, hidden] */
-  const float *v_b;    /* [hidden] */
-  const float *o_w;    /* [hidden, hidden]  attention.output.dense */
-  const float *o_b;    /* [hidden] */
-  const float *ln1_g;  /* [hidden]  attention.output.LayerNorm */
-  const float *ln1_b;  /* [hidden] */
-  const float *ff1_w;  /* [intermediate, hidden]  intermediate.dense */
-  const float *ff1_b;  /* [intermediate] */
-  const float *ff2_w;  /* [hidden, intermediate]  output.dense */
-  const float *ff2_b;  /* [hidden] */
-  const float *ln2_g;  /* [hidden]  output.LayerNorm */
-  const float *ln2_b;  /* [hidden] */
-} AsLayerWeights;
-
-typedef struct {
+struct _AsModel {
   char           *dir;          /* folder it came from, or a label for presets */
   char           *name;         /* basename of dir, for titles */
   AsConfig       *config;
   AsTokenizer    *tokenizer;    /* NULL for random-weight presets */
-  AsSafetensors  *st;           /* NULL for random-weight presets */
+  AsSafetensors  *st;           /* the weight source; NULL for random-weight presets */
 
-  const float    *word_emb;     /* [vocab_size, hidden] */
-  const float    *pos_emb;      /* [max_positions, hidden] */
-  const float    *type_emb;     /* [type_vocab_size, hidden] */
-  const float    *emb_ln_g;     /* [hidden] */
-  const float    *emb_ln_b;     /* [hidden] */
-  AsLayerWeights *layers;       /* [n_layers] */
+  const AsArchitecture *arch;   /* config->arch: binds the weights, makes backends */
+  gpointer        weights;      /* the architecture's own struct (as-bert.h: AsBertWeights) */
 
   GPtrArray      *owned;        /* buffers we allocated (converted/copied tensors) */
-} AsModel;
+};
 
-/* Loads DIR/config.json, DIR/model.safetensors and the tokenizer, and checks
- * every tensor's shape against the config. Errors name the file and tensor. */
+/* Loads DIR/config.json, DIR/model.safetensors and the tokenizer; the
+ * architecture config.json's model_type names binds the tensors, checking
+ * every shape against the config. Errors name the file and tensor. */
 AsModel *as_model_load          (const char  *dir,
                                  GError     **error);
-/* Random weights (normal, std 0.02; LayerNorm 1/0) with a preset's shapes;
- * no tokenizer. For timing only. */
+/* Random weights from the preset's architecture (BERT's: normal, std 0.02;
+ * LayerNorm 1/0) with a preset's shapes; no tokenizer. For timing only. */
 AsModel *as_model_new_random    (const char  *preset,
                                  guint32      seed,
                                  GError     **error);
 void     as_model_free          (AsModel     *model);
+
+/* The learned absolute position embeddings [*ROWS, *COLS] of MODEL, or NULL
+ * (with 0, 0) for an architecture without them. */
+const float *as_model_get_position_table (const AsModel *model,
+                                          int           *rows,
+                                          int           *cols);
+
+/* For architectures' bind_weights: an f32 view of tensor PREFIX+NAME of the
+ * weight source with shape [D0] (N_DIMS 1) or [D0, D1], converted into a
+ * buffer MODEL owns when the file's data cannot be used in place; every
+ * value is checked to be finite. NULL with an error naming the file and the
+ * tensor otherwise. */
+const float *as_model_bind_f32 (AsModel     *model,
+                                const char  *prefix,
+                                const char  *name,
+                                int          n_dims,
+                                gint64       d0,
+                                gint64       d1,
+                                GError     **error);
+/* For architectures' init_random: COUNT values, MEAN + STD * a deterministic
+ * normal draw from *STATE (a xorshift state, never 0), owned by MODEL. */
+const float *as_model_random_f32 (AsModel  *model,
+                                  gsize     count,
+                                  float     mean,
+                                  float     std,
+                                  guint32  *state);
 
 /* The files of MODEL's folder that loading reads (those that exist), for
  * writers that must never replace them. NULL for random-weight presets;

@@ -16,6 +16,7 @@
 
 #include <string.h>
 
+#include "as-bert.h"
 #include "as-elementwise.h"
 #include "as-error.h"
 
@@ -43,16 +44,17 @@ encoder_embed (float                  *x,
                const AsForwardRequest *req)
 {
   const AsConfig *c = model->config;
+  const AsBertWeights *w = as_bert_weights (model);
   const int H = c->hidden;
   for (int i = 0; i < req->n; i++)
     {
-      const float *word = model->word_emb + (gsize) req->ids[i] * H;       /* [H] */
-      const float *type = model->type_emb + (gsize) req->type_ids[i] * H;  /* [H] */
-      const float *pos = model->pos_emb + (gsize) i * H;                   /* [H] */
+      const float *word = w->word_emb + (gsize) req->ids[i] * H;       /* [H] */
+      const float *type = w->type_emb + (gsize) req->type_ids[i] * H;  /* [H] */
+      const float *pos = w->pos_emb + (gsize) i * H;                   /* [H] */
       float *x_i = x + (gsize) i * H;                                      /* [H] */
       for (int j = 0; j < H; j++)
         x_i[j] = (word[j] + type[j]) + pos[j];
-      as_layer_norm_row (x_i, x_i, model->emb_ln_g, model->emb_ln_b, H, c->layer_norm_eps);
+      as_layer_norm_row (x_i, x_i, w->emb_ln_g, w->emb_ln_b, H, c->layer_norm_eps);
     }
 }
 
@@ -268,10 +270,10 @@ run_layers (const AsModel          *model,
           g_set_error_literal (error, AS_MODEL_ERROR, AS_MODEL_ERROR_CANCELLED, "cancelled");
           return FALSE;
         }
-      layer_qkv (a, &model->layers[l], c, req->n);
+      layer_qkv (a, &as_bert_weights (model)->layers[l], c, req->n);
       if (qkv_only && l == last)
         return TRUE;
-      layer_rest (a, &model->layers[l], c, req->n, req->causal_mask);
+      layer_rest (a, &as_bert_weights (model)->layers[l], c, req->n, req->causal_mask);
       if (req->on_layer != NULL &&
           !req->on_layer (l, a->att, req->want_hidden ? a->x : NULL, req->user_data))
         {
@@ -356,7 +358,7 @@ static const AsBackendVTable reference_vtable = {
 };
 
 AsBackend *
-as_reference_backend_new (const AsModel *model)
+as_bert_reference_backend_new (const AsModel *model)
 {
   AsBackend *self = g_new0 (AsBackend, 1);
   self->vtable = &reference_vtable;

@@ -8,7 +8,8 @@
 G_BEGIN_DECLS
 
 /* A backend named "reference": one thread, no blocking, slow. For tests and
- * for checking a new backend, not for the app. */
+ * for checking a new backend, not for the app. Made by MODEL's architecture
+ * (as-architecture.h); BERT's is as-reference.c. */
 AsBackend *as_reference_backend_new (const AsModel *model);
 
 G_END_DECLS

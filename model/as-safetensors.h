@@ -3,7 +3,8 @@
  * The file is read whole into memory the reader owns (never mapped: a mapped
  * file that shrinks faults the process, and one rewritten in place changes
  * weights already checked). The header is parsed and checked against every
- * rule in REFERENCE.md §4 before any tensor is touched, so a hostile file
+ * rule of the format (upstream: huggingface/safetensors,
+ * safetensors/src/tensor.rs) before any tensor is touched, so a hostile file
  * cannot make us read outside its bytes, and its size bounds the memory the
  * header takes. Tensors are read as f32 (F16/BF16 converted).
  */
@@ -72,6 +73,14 @@ const char         *as_safetensors_get_metadata (AsSafetensors *st,
  * unaligned). */
 const guint8       *as_safetensors_get_data    (AsSafetensors      *st,
                                                 const AsTensorInfo *info);
+
+/* TRUE when the F32 tensor INFO is known to hold no NaN or infinity: the
+ * file was read by as_safetensors_open, which looked at every 4-byte word
+ * while reading, and none in the chunks the tensor spans has an exponent of
+ * all ones. FALSE says nothing (another dtype, not looked at, or a chunk
+ * with such a word): check the values. */
+gboolean            as_safetensors_f32_known_finite (AsSafetensors      *st,
+                                                     const AsTensorInfo *info);
 
 /* Converts the tensor to f32 into DST (n_elements floats). Never fails for a
  * validated tensor; kept as gboolean for symmetry with future dtypes. */

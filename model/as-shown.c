@@ -293,7 +293,7 @@ as_shown_matrix (const AsShownTokens *tokens,
 }
 
 AsShown *
-as_shown_compute (const AsAttention *a,
+as_shown_compute (const AsAnalysis *a,
                   const char        *text_a,
                   const char        *text_b,
                   const AsShownSpec *spec,

@@ -156,7 +156,7 @@ gboolean        as_shown_matrix           (const AsShownTokens *tokens,
                                            GError           **error);
 
 /* Both at once, for A (whose encoding may be NULL). */
-AsShown        *as_shown_compute          (const AsAttention *a,
+AsShown        *as_shown_compute          (const AsAnalysis *a,
                                            const char        *text_a,
                                            const char        *text_b,
                                            const AsShownSpec *spec,

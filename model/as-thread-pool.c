@@ -84,6 +84,12 @@ as_thread_pool_barrier (AsThreadPool *p)
   pool_wait (p, &p->phase, phase);
 }
 
+int
+as_thread_pool_size (AsThreadPool *p)
+{
+  return p->size;
+}
+
 typedef struct {
   AsThreadPool *pool;
   int           index;   /* 1 .. capacity-1 */

@@ -37,6 +37,9 @@ void          as_thread_pool_run     (AsThreadPool *pool,
 /* Inside FUNC: returns once every thread of the pass has called it. */
 void          as_thread_pool_barrier (AsThreadPool *pool);
 
+/* Inside FUNC: how many threads the pass has. */
+int           as_thread_pool_size    (AsThreadPool *pool);
+
 /* Thread T of N_THREADS gets [*begin, *end) of COUNT items. */
 static inline void
 as_share (int  count,

@@ -1,18 +1,20 @@
 /* as-vector-math.c — the fast path's row passes after a GEMM: LayerNorm
- * (with the bias and residual before it) and softmax, in the AVX2 + FMA
- * clone where the CPU has it. */
+ * (with the bias and residual before it) and softmax, in portable C built
+ * twice (baseline and AVX2 + FMA, see as-kernels.h). */
 #include "as-vector-math.h"
 
-AS_SIMD_CLONES void
-as_fast_layer_norm_rows (float       *x,
-                         const float *b,
-                         const float *residual,
-                         const float *g,
-                         const float *beta,
-                         int          r0,
-                         int          r1,
-                         int          dim,
-                         float        eps)
+#include "as-kernels.h"
+
+void
+AS_ISA_FN (as_layer_norm_rows) (float       *x,
+                                const float *b,
+                                const float *residual,
+                                const float *g,
+                                const float *beta,
+                                int          r0,
+                                int          r1,
+                                int          dim,
+                                float        eps)
 {
   for (int i = r0; i < r1; i++)
     {
@@ -35,12 +37,12 @@ as_fast_layer_norm_rows (float       *x,
     }
 }
 
-AS_SIMD_CLONES void
-as_fast_softmax_rows (float   *p,
-                      int      rows,
-                      int      n,
-                      int      first_row,
-                      gboolean causal)
+void
+AS_ISA_FN (as_softmax_rows) (float   *p,
+                             int      rows,
+                             int      n,
+                             int      first_row,
+                             gboolean causal)
 {
   for (int i = 0; i < rows; i++)
     {

@@ -7,8 +7,10 @@
  * path is checked against the reference forward (as-reference.c), whose
  * element-wise maths is as-elementwise.h.
  *
- * The row passes at the end are built from these, and compiled like the
- * GEMM (as-gemm.c) in an AVX2 + FMA clone beside the baseline one.
+ * The row passes at the end are built from these (as-vector-math.c, compiled
+ * for the baseline target and for AVX2 + FMA); the AVX-512 set has the same
+ * polynomials in its own vectors (as-simd-avx512.h). Each call goes to the
+ * set as_cpu_isa () chose (as-kernels.h).
  */
 #pragma once
 
@@ -17,16 +19,6 @@
 #include <stdint.h>
 
 G_BEGIN_DECLS
-
-/* Hot loops get an AVX2 + FMA clone beside the baseline one (GCC, x86-64). */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11 && \
-    !defined(__SANITIZE_ADDRESS__)
-#define AS_SIMD_CLONES __attribute__((target_clones ("arch=x86-64-v3", "default")))
-#define AS_HAVE_CLONES 1
-#else
-#define AS_SIMD_CLONES
-#define AS_HAVE_CLONES 0
-#endif
 
 static inline float
 as_float_from_bits (int32_t bits)

@@ -25,39 +25,6 @@
 #include "as-gpu-loader.h"
 #include "as-model.h"
 
-/* ---- AsAnalysis --------------------------------------------------------- */
-
-G_DEFINE_BOXED_TYPE (AsAnalysis, as_analysis, as_analysis_ref, as_analysis_unref)
-
-static AsAnalysis *
-as_analysis_new (void)
-{
-  return g_atomic_rc_box_new0 (AsAnalysis);
-}
-
-AsAnalysis *
-as_analysis_ref (AsAnalysis *analysis)
-{
-  return g_atomic_rc_box_acquire (analysis);
-}
-
-static void
-as_analysis_clear (AsAnalysis *a)
-{
-  g_free (a->model_name);
-  g_free (a->model_dir);
-  g_free (a->text_a);
-  g_free (a->text_b);
-  g_clear_pointer (&a->encoding, as_encoding_free);
-  g_free (a->attn);
-}
-
-void
-as_analysis_unref (AsAnalysis *analysis)
-{
-  g_atomic_rc_box_release_full (analysis, (GDestroyNotify) as_analysis_clear);
-}
-
 /* ---- AsQkv ---------------------------------------------------------------- */
 
 G_DEFINE_BOXED_TYPE (AsQkv, as_qkv, as_qkv_ref, as_qkv_unref)
@@ -626,12 +593,10 @@ run_load (WorkerShared *s,
   p->backend_kind = g_strdup (as_backend_get_name (backend));
   /* A copy for the main thread (the position-embedding view): the model
    * itself belongs to this thread and goes away with the next load. */
-  if (model->pos_emb != NULL)
-    {
-      p->pos_n = model->config->max_positions;
-      p->pos_hidden = model->config->hidden;
-      p->pos_emb = g_memdup2 (model->pos_emb, sizeof (float) * p->pos_n * p->pos_hidden);
-    }
+  /* Architectures without learned positions (rotary) have no table. */
+  const float *table = as_model_get_position_table (model, &p->pos_n, &p->pos_hidden);
+  if (table != NULL)
+    p->pos_emb = g_memdup2 (table, sizeof (float) * p->pos_n * p->pos_hidden);
   post (p);
 }
 
@@ -721,6 +686,7 @@ run_analysis (WorkerShared *s,
   a->n_layers = c->n_layers;
   a->n_heads = c->n_heads;
   a->n = enc->n_tokens;
+  a->hidden = c->hidden;
   a->request_time = job->request_time;
   /* The engine's budget (as-attention.h), before the [layers, heads, n, n]
    * block below is allocated: a long input on a long-context model is

@@ -5,54 +5,18 @@
  * analysis request gets a generation number; a newer request raises the cancel
  * flag, which the backend checks between layers. Results are posted to the
  * main context the worker was created in, layer by layer, as AsAnalysis
- * snapshots; a post whose generation is no longer the latest is dropped there
- * and never reaches a signal handler, so nothing stale can be drawn.
+ * (as-analysis.h) snapshots; a post whose generation is no longer the
+ * latest is dropped there and never reaches a signal handler, so nothing
+ * stale can be drawn.
  */
 #pragma once
 
 #include <glib-object.h>
 
+#include "as-analysis.h"
 #include "as-tokenizer.h"
 
 G_BEGIN_DECLS
-
-/* The result of one analysis request, filled layer by layer.
- *
- * The worker thread writes the attention of layer L before it posts L, and
- * LAYERS_READY is advanced only on the main thread when the post is
- * delivered, so readers on the main thread see complete layers only. */
-typedef struct {
-  guint       generation;
-  char       *model_name;
-  char       *model_dir;     /* the folder it was loaded from */
-  char       *text_a;
-  char       *text_b;        /* NULL unless pair mode */
-  AsEncoding *encoding;      /* the tokens as the model sees them */
-  int         n_layers;
-  int         n_heads;
-  int         n;             /* tokens */
-  float      *attn;          /* [n_layers, n_heads, n, n] */
-  int         layers_ready;  /* main thread only: layers 0..layers_ready-1 are valid */
-  gint64      request_time;  /* g_get_monotonic_time () when requested */
-  gint64      compute_time;  /* µs from the worker taking it to its last layer */
-  int         channel;       /* AsChannel it was requested on */
-  gboolean    causal;        /* run with the lower-triangular teaching mask */
-} AsAnalysis;
-
-#define AS_TYPE_ANALYSIS (as_analysis_get_type ())
-GType        as_analysis_get_type (void) G_GNUC_CONST;
-AsAnalysis  *as_analysis_ref      (AsAnalysis *analysis);
-void         as_analysis_unref    (AsAnalysis *analysis);
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (AsAnalysis, as_analysis_unref)
-
-/* Pointer to the [n, n] matrix of LAYER, HEAD (LAYER < layers_ready). */
-static inline const float *
-as_analysis_head (const AsAnalysis *a,
-                  int               layer,
-                  int               head)
-{
-  return a->attn + ((gsize) layer * a->n_heads + head) * a->n * a->n;
-}
 
 /* Independent request channels. Each has its own generation counter,
  * pending slot and cancel flag, so a request on one never cancels, replaces

@@ -4,6 +4,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "as-bert.h"
+
 static float *
 random_weights (AsModel *model,
                 GRand   *rand,
@@ -30,24 +32,24 @@ stress_model_new (const StressShape *s,
   m->owned = g_ptr_array_new_with_free_func (g_free);
   m->config = g_new0 (AsConfig, 1);
   *m->config = (AsConfig) {
-    .family = AS_FAMILY_BERT, .model_type = g_strdup ("bert"),
+    .arch = &as_arch_bert, .model_type = g_strdup ("bert"),
     .n_layers = s->layers, .n_heads = s->heads, .hidden = H, .head_dim = H / s->heads,
     .intermediate = F, .vocab_size = s->vocab, .max_positions = s->positions,
     .type_vocab_size = 2, .layer_norm_eps = 1e-12f,
   };
 
+  AsBertWeights *bw = as_bert_weights_new (m, s->layers);
   GRand *rand = g_rand_new_with_seed (seed);
-  m->word_emb = random_weights (m, rand, (gsize) s->vocab * H, 0, 1);
-  m->pos_emb = random_weights (m, rand, (gsize) s->positions * H, 0, 1);
-  m->type_emb = random_weights (m, rand, (gsize) 2 * H, 0, 1);
-  m->emb_ln_g = random_weights (m, rand, H, 1, 0.2);
-  m->emb_ln_b = random_weights (m, rand, H, 0, 0.2);
-  m->layers = g_new0 (AsLayerWeights, s->layers);
+  bw->word_emb = random_weights (m, rand, (gsize) s->vocab * H, 0, 1);
+  bw->pos_emb = random_weights (m, rand, (gsize) s->positions * H, 0, 1);
+  bw->type_emb = random_weights (m, rand, (gsize) 2 * H, 0, 1);
+  bw->emb_ln_g = random_weights (m, rand, H, 1, 0.2);
+  bw->emb_ln_b = random_weights (m, rand, H, 0, 0.2);
   /* Q and K twice as large as V and O: peaked attention, tame residuals */
   const double w_h = scale / sqrt (H), w_i = scale / sqrt (F);
   for (int l = 0; l < s->layers; l++)
     {
-      AsLayerWeights *w = &m->layers[l];
+      AsLayerWeights *w = &bw->layers[l];
       w->q_w = random_weights (m, rand, (gsize) H * H, 0, 2 * w_h);
       w->q_b = random_weights (m, rand, H, 0, 0.5);
       w->k_w = random_weights (m, rand, (gsize) H * H, 0, 2 * w_h);

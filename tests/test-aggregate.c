@@ -363,7 +363,7 @@ test_real_model (void)
   AsModel *model = as_model_load (dir, &error);
   g_assert_no_error (error);
   AsBackend *backend = as_cpu_backend_new (model);
-  AsAttention *a = as_attention_compute (backend, "Hello, unaffable world!", NULL, &error);
+  AsAnalysis *a = as_attention_compute (backend, "Hello, unaffable world!", NULL, &error);
   g_assert_no_error (error);
   int n = a->n, L = a->n_layers, H = a->n_heads;
 
@@ -391,7 +391,7 @@ test_real_model (void)
   g_assert_cmpint (as_aggregate_keep_tokens (a->attn, n, inner, TRUE, kept), ==, n - 2);
   assert_rows_sum_to (kept, n - 2, n - 2, 1.0, 1e-5);
 
-  as_attention_free (a);
+  as_analysis_unref (a);
   as_backend_free (backend);
   as_model_free (model);
 }

@@ -1,7 +1,7 @@
 /* test-encoder.c — the CPU encoder against transformers' eager attention.
  *
  * Fixtures: tests/data/attention-goldens.json + attention/NAME.safetensors,
- * made by tools/make-goldens.py. Tolerances from REFERENCE.md §3: attention
+ * made by tools/make-goldens.py. Tolerances: attention
  * probabilities within 1e-5, final hidden states within 1e-4, rows sum to 1.
  */
 #include <json-glib/json-glib.h>
@@ -10,6 +10,7 @@
 
 #include "as-attention.h"
 #include "as-backend.h"
+#include "as-bert.h"
 #include "as-error.h"
 #include "as-model.h"
 
@@ -43,7 +44,7 @@ json_int_array (JsonArray *arr)
 
 /* Largest |a - b| over the stored rows of every layer and head. */
 static double
-compare_attention (const AsAttention *a,
+compare_attention (const AsAnalysis *a,
                    AsSafetensors     *golden,
                    const float       *rows,
                    int                n_rows)
@@ -61,7 +62,7 @@ compare_attention (const AsAttention *a,
   for (int l = 0; l < a->n_layers; l++)
     for (int h = 0; h < a->n_heads; h++)
       {
-        const float *mine = as_attention_head (a, l, h);
+        const float *mine = as_analysis_head (a, l, h);
         for (int r = 0; r < n_rows; r++)
           {
             int row = (int) rows[r];
@@ -75,7 +76,7 @@ compare_attention (const AsAttention *a,
 }
 
 static double
-compare_hidden (const AsAttention *a,
+compare_hidden (const AsAnalysis *a,
                 AsSafetensors     *golden,
                 const float       *rows,
                 int                n_rows)
@@ -94,14 +95,14 @@ compare_hidden (const AsAttention *a,
 }
 
 static double
-max_row_sum_error (const AsAttention *a)
+max_row_sum_error (const AsAnalysis *a)
 {
   double worst = 0;
   for (int l = 0; l < a->n_layers; l++)
     for (int h = 0; h < a->n_heads; h++)
       for (int i = 0; i < a->n; i++)
         {
-          const float *row = as_attention_head (a, l, h) + (gsize) i * a->n;
+          const float *row = as_analysis_head (a, l, h) + (gsize) i * a->n;
           double sum = 0;
           for (int j = 0; j < a->n; j++)
             sum += row[j];
@@ -122,7 +123,7 @@ test_golden_input (gconstpointer data)
   g_autofree int *types = json_int_array (json_object_get_array_member (input, "type_ids"));
 
   g_autoptr(GError) error = NULL;
-  AsAttention *a = as_attention_compute_ids (backend, ids, types, n, &error);
+  AsAnalysis *a = as_attention_compute_ids (backend, ids, types, n, &error);
   g_assert_no_error (error);
 
   g_autofree char *path = g_build_filename (g_getenv ("AS_TEST_DATA"),
@@ -144,7 +145,7 @@ test_golden_input (gconstpointer data)
   g_assert_cmpfloat (rowsum, <=, ROWSUM_TOL);
 
   as_safetensors_free (golden);
-  as_attention_free (a);
+  as_analysis_unref (a);
 }
 
 /* Our tokenizer must give the same ids the goldens were computed on. */
@@ -229,7 +230,7 @@ test_layer_qkv_matches_attention (void)
   if (!have_model ())
     return;
   g_autoptr(GError) error = NULL;
-  AsAttention *a = as_attention_compute (backend, "The cat sat on the mat.", NULL, &error);
+  AsAnalysis *a = as_attention_compute (backend, "The cat sat on the mat.", NULL, &error);
   g_assert_no_error (error);
   int n = a->n, H = model->config->hidden, d = model->config->head_dim;
   int layer = 3, head = 5;
@@ -246,7 +247,7 @@ test_layer_qkv_matches_attention (void)
   AsForwardRequest req = { .ids = ids, .type_ids = types, .n = n };
   g_assert_true (as_backend_layer_qkv (backend, &req, layer, q, k, v, &error));
 
-  const float *expected = as_attention_head (a, layer, head);
+  const float *expected = as_analysis_head (a, layer, head);
   for (int i = 0; i < n; i++)
     {
       double scores[512], max = -INFINITY, sum = 0;
@@ -263,7 +264,7 @@ test_layer_qkv_matches_attention (void)
       for (int j = 0; j < n; j++)
         g_assert_cmpfloat_with_epsilon (scores[j] / sum, expected[i * n + j], 1e-5);
     }
-  as_attention_free (a);
+  as_analysis_unref (a);
 }
 
 static gboolean
@@ -344,8 +345,8 @@ test_not_finite_attention (void)
   g_assert_no_error (error);
   const int bad_layer = 2;
   const gsize HH = (gsize) big->config->hidden * big->config->hidden;
-  float *q_w = (float *) big->layers[bad_layer].q_w;
-  float *k_w = (float *) big->layers[bad_layer].k_w;
+  float *q_w = (float *) as_bert_weights (big)->layers[bad_layer].q_w;
+  float *k_w = (float *) as_bert_weights (big)->layers[bad_layer].k_w;
   for (gsize i = 0; i < HH; i++)
     {
       q_w[i] *= 1e18f;

@@ -158,7 +158,7 @@ else skip "PNG/PDF sizes" "needs the model and pdfinfo"; fi
 if [ $have_model = 1 ]; then
   msg=""
   for opts in "--colormap magma --annotate" "--colormap greys --dark" "--colormap blues --word-level" \
-              "--hide-special" "--hide-special --no-renormalize --word-level" "--view mean --annotate"; do
+              "--hide-special" "--hide-special --no-renormalise --word-level" "--view mean --annotate"; do
     # shellcheck disable=SC2086
     export_ok "$tmp/o.png" $opts || msg="$msg$opts: $(cat "$tmp/err")"$'\n'
   done
@@ -239,7 +239,7 @@ if [ $have_model = 1 ]; then
   mkdir -p "$tmp/refuse"
   msg=""
   for args in "--format svg -o $tmp/refuse/x.png" "--format png -o $tmp/refuse/x.pdf" \
-              "--no-renormalize -o $tmp/refuse/x.png" \
+              "--no-renormalise -o $tmp/refuse/x.png" \
               "--view grid --layer 3 --head 5 -o $tmp/refuse/x.png" "--view grid --layer 2 -o $tmp/refuse/x.png" \
               "--view layer --layer 2 --head 5 -o $tmp/refuse/x.png" "--view mean --head 1 -o $tmp/refuse/x.png" \
               "-o $tmp/refuse/x.txt" "--format png" "--layer 0 -o $tmp/refuse/x.png"; do
@@ -248,7 +248,7 @@ if [ $have_model = 1 ]; then
     [ $rc = 2 ] || msg="$msg$args: exit $rc: $(head -1 "$tmp/err")"$'\n'
   done
   [ -z "$(ls -A "$tmp/refuse")" ] || msg="${msg}left: $(ls -A "$tmp/refuse")"
-  if [ -z "$msg" ]; then ok "format/extension mismatch, --no-renormalize alone, selectors a view ignores: exit 2, no file"
+  if [ -z "$msg" ]; then ok "format/extension mismatch, --no-renormalise alone, selectors a view ignores: exit 2, no file"
   else nok "options export cannot honour" "$msg"; fi
 else skip "options export cannot honour" "default model not downloaded"; fi
 

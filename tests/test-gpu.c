@@ -14,6 +14,12 @@
  * failures are simulated) and against the emulated one (a "working GPU", so
  * they are injected where they would really happen).
  *
+ * ATTNSCOPE_REQUIRE_GPU=1 (for a machine that has a GPU) turns every "no
+ * usable GPU" skip of the device target into a failure that names the
+ * reason; /gpu/require-gpu checks that it does, in a subprocess. The plugin
+ * is found beside the program before the paths fixed at configure time;
+ * /gpu/plugin-beside-program checks it with copies of this program.
+ *
  * On the golden inputs and under the causal mask, the GPU, the fast CPU
  * backend and the reference forward (as-reference.c) must agree pairwise
  * within fp32's tolerances against transformers: 1e-5 on attention
@@ -51,9 +57,10 @@ static AsModel *model;          /* the downloaded model, or NULL */
 static AsModel *random_model;   /* minilm-l6 shapes, random weights: always there */
 static AsBackend *cpu;          /* on MODEL */
 static AsBackend *reference;    /* on MODEL */
-static AsAttention **reference_goldens;   /* [golden inputs], computed on first use */
+static AsAnalysis **reference_goldens;   /* [golden inputs], computed on first use */
 static Target targets[2];       /* device, emulated */
 static char *initial_plugin_dir;
+static gboolean require_gpu;    /* ATTNSCOPE_REQUIRE_GPU was set for this run */
 static char *plugin_path;       /* what the loader finds by itself, or NULL */
 static JsonParser *golden_parser;
 static JsonArray *golden_inputs;
@@ -86,16 +93,34 @@ enter (const Target *t)
     g_unsetenv ("ATTNSCOPE_PLUGIN_DIR");
 }
 
+/* The device target cannot run: a skip, or with ATTNSCOPE_REQUIRE_GPU a
+ * failure that says why. */
+static void
+no_gpu (const Target *t,
+        const char   *why)
+{
+  g_autofree char *text = g_strdup_printf ("no usable GPU: %s", why);
+  if (require_gpu && t == &targets[0])
+    {
+      g_printerr ("%s (and ATTNSCOPE_REQUIRE_GPU is set)\n", text);
+      g_test_fail_printf ("%s (and ATTNSCOPE_REQUIRE_GPU is set)", text);
+      return;
+    }
+  g_test_skip (text);
+}
+
 static gboolean
 have_gpu (const Target *t)
 {
-  if (!have_model ())
-    return FALSE;
+  if (model == NULL)
+    {
+      no_gpu (t, "default model not downloaded (run tools/setup)");
+      return FALSE;
+    }
   enter (t);
   if (t->gpu != NULL)
     return TRUE;
-  g_autofree char *why = g_strdup_printf ("no usable GPU: %s", t->why);
-  g_test_skip (why);
+  no_gpu (t, t->why);
   return FALSE;
 }
 
@@ -105,7 +130,10 @@ have_plugin (const Target *t)
   enter (t);
   if (t->have_plugin)
     return TRUE;
-  g_test_skip (t->why);
+  if (t == &targets[0])
+    no_gpu (t, t->why);
+  else
+    g_test_skip (t->why);
   return FALSE;
 }
 
@@ -142,7 +170,7 @@ max_abs_diff (const float *a,
 }
 
 static double
-max_row_sum_error (const AsAttention *a)
+max_row_sum_error (const AsAnalysis *a)
 {
   double worst = 0;
   for (gsize r = 0; r < (gsize) a->n_layers * a->n_heads * a->n; r++)
@@ -475,6 +503,119 @@ test_plugin_dir (void)
   g_assert_cmpstr (again, ==, plugin_path);
 }
 
+/* With ATTNSCOPE_REQUIRE_GPU a device test fails where no GPU is usable,
+ * naming the reason, and passes where one is. */
+static void
+test_require_gpu (void)
+{
+  g_setenv (AS_REQUIRE_GPU_ENV, "1", TRUE);
+  g_test_trap_subprocess ("/gpu/device/layer-qkv", 0, G_TEST_SUBPROCESS_DEFAULT);
+  g_unsetenv (AS_REQUIRE_GPU_ENV);
+  if (targets[0].gpu != NULL)
+    {
+      g_test_trap_assert_passed ();
+      return;
+    }
+  g_test_trap_assert_failed ();
+  g_test_trap_assert_stderr ("*no usable GPU: *ATTNSCOPE_REQUIRE_GPU*");
+  g_assert_nonnull (targets[0].why);
+  g_autofree char *pattern = g_strdup_printf ("*%s*", targets[0].why);
+  g_test_trap_assert_stderr (pattern);
+}
+
+/* The loader under ATTNSCOPE_REQUIRE_GPU: no fallback to the CPU, but an
+ * error with the reason; a forced failure (a test of the fallback) still
+ * falls back. */
+static void
+test_require_gpu_open (void)
+{
+  enter (&targets[0]);
+  g_setenv (AS_REQUIRE_GPU_ENV, "1", TRUE);
+  g_assert_true (as_gpu_required ());
+  g_autofree char *notice = NULL;
+  g_autoptr(GError) error = NULL;
+  AsBackend *b = as_backend_open (random_model, AS_DEVICE_GPU, NULL, &notice, &error);
+  if (b != NULL)
+    {
+      g_assert_true (as_backend_is_gpu (b));
+      as_backend_free (b);
+    }
+  else
+    {
+      g_assert_nonnull (error);
+      g_assert_true (error->domain == AS_GPU_ERROR);
+      assert_contains (error->message, "ATTNSCOPE_REQUIRE_GPU");
+      g_test_message ("%s", error->message);
+      g_clear_error (&error);
+    }
+  force_fail ("driver");
+  b = as_backend_open (random_model, AS_DEVICE_GPU, NULL, &notice, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (as_backend_get_name (b), ==, "cpu");
+  as_backend_free (b);
+  force_fail (NULL);
+  g_setenv (AS_REQUIRE_GPU_ENV, "0", TRUE);
+  g_assert_false (as_gpu_required ());
+  g_unsetenv (AS_REQUIRE_GPU_ENV);
+  g_assert_false (as_gpu_required ());
+}
+
+/* This program copied into a build tree (TOP/tests/, plugin in TOP/gpu/)
+ * and into an installed layout (TOP/bin/, plugin in TOP/lib/attnscope/)
+ * finds the plugin there, before the one at the configured build path. */
+static void
+test_plugin_beside_program (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *exe = g_file_read_link ("/proc/self/exe", &error);
+  if (exe == NULL)
+    {
+      g_test_skip ("no /proc/self/exe here");
+      return;
+    }
+  g_autofree char *program = NULL;
+  gsize length = 0;
+  g_assert_true (g_file_get_contents (exe, &program, &length, &error));
+  const char *layouts[][2] = { { "tests", "gpu" }, { "bin", "lib/attnscope" } };
+  for (guint i = 0; i < G_N_ELEMENTS (layouts); i++)
+    {
+      g_autofree char *top = g_dir_make_tmp ("attnscope-tree-XXXXXX", &error);
+      g_assert_no_error (error);
+      g_autofree char *bin = g_build_filename (top, layouts[i][0], NULL);
+      g_autofree char *libdir = g_build_filename (top, layouts[i][1], NULL);
+      g_autofree char *copy = g_build_filename (bin, "test-gpu", NULL);
+      g_autofree char *plugin = g_build_filename (libdir, "libattnscope-cuda.so", NULL);
+      g_assert_cmpint (g_mkdir_with_parents (bin, 0700), ==, 0);
+      g_assert_cmpint (g_mkdir_with_parents (libdir, 0700), ==, 0);
+      g_assert_true (g_file_set_contents (copy, program, (gssize) length, &error));
+      g_assert_cmpint (g_chmod (copy, 0700), ==, 0);
+      g_assert_true (g_file_set_contents (plugin, "a plugin", -1, &error));
+
+      const char *argv[] = { copy, NULL };
+      g_auto(GStrv) envp = g_environ_setenv (g_get_environ (), "AS_TEST_PRINT_PLUGIN", "1", TRUE);
+      envp = g_environ_unsetenv (envp, "ATTNSCOPE_PLUGIN_DIR");
+      g_autofree char *out = NULL;
+      int status = -1;
+      g_assert_true (g_spawn_sync (NULL, (char **) argv, envp, G_SPAWN_DEFAULT, NULL, NULL,
+                                   &out, NULL, &status, &error));
+      g_assert_no_error (error);
+      g_assert_true (g_spawn_check_wait_status (status, NULL));
+      g_test_message ("%s/: %s", layouts[i][0], out);
+      g_assert_cmpstr (g_strstrip (out), ==, plugin);
+
+      g_unlink (plugin);
+      g_unlink (copy);
+      g_rmdir (libdir);
+      if (i == 1)
+        {
+          g_autofree char *lib = g_path_get_dirname (libdir);
+          g_rmdir (lib);
+        }
+      g_rmdir (bin);
+      g_rmdir (top);
+    }
+}
+
 /* attnscope-cli dump --device gpu: works, and says why when it is the CPU. */
 static void
 run_cli (const char  *force,
@@ -567,9 +708,9 @@ test_golden_input (gconstpointer data)
   JsonObject *input = golden (gc->index, &ids, &types, &n);
 
   g_autoptr(GError) error = NULL;
-  AsAttention *a = as_attention_compute_ids (cpu, ids, types, n, &error);
+  AsAnalysis *a = as_attention_compute_ids (cpu, ids, types, n, &error);
   g_assert_no_error (error);
-  AsAttention *b = as_attention_compute_ids (t->gpu, ids, types, n, &error);
+  AsAnalysis *b = as_attention_compute_ids (t->gpu, ids, types, n, &error);
   g_assert_no_error (error);
   g_assert_true (as_backend_is_gpu (t->gpu));
 
@@ -578,7 +719,7 @@ test_golden_input (gconstpointer data)
       reference_goldens[gc->index] = as_attention_compute_ids (reference, ids, types, n, &error);
       g_assert_no_error (error);
     }
-  const AsAttention *want = reference_goldens[gc->index];
+  const AsAnalysis *want = reference_goldens[gc->index];
 
   gsize n_attn = (gsize) a->n_layers * a->n_heads * n * n, nH = (gsize) n * a->hidden;
   double attn_vs_cpu = max_abs_diff (a->attn, b->attn, n_attn);
@@ -605,7 +746,7 @@ test_golden_input (gconstpointer data)
     for (int h = 0; h < b->n_heads; h++)
       for (int r = 0; r < n_rows; r++)
         {
-          const float *ours = as_attention_head (b, l, h) + (gsize) rows[r] * n;
+          const float *ours = as_analysis_head (b, l, h) + (gsize) rows[r] * n;
           const float *theirs = ref + (((gsize) l * b->n_heads + h) * n_rows + r) * n;
           attn_vs_hf = MAX (attn_vs_hf, max_abs_diff (ours, theirs, n));
         }
@@ -626,8 +767,8 @@ test_golden_input (gconstpointer data)
   g_assert_cmpfloat (attn_vs_hf, <=, ATTN_TOL);
   g_assert_cmpfloat (rowsum, <=, ROWSUM_TOL);
   as_safetensors_free (gold);
-  as_attention_free (a);
-  as_attention_free (b);
+  as_analysis_unref (a);
+  as_analysis_unref (b);
 }
 
 typedef struct {
@@ -1012,7 +1153,19 @@ int
 main (int    argc,
       char **argv)
 {
+  /* For /gpu/plugin-beside-program: where the loader finds the plugin from
+   * this copy of the program, and nothing else. */
+  if (g_getenv ("AS_TEST_PRINT_PLUGIN") != NULL)
+    {
+      g_autofree char *found = as_gpu_plugin_find ();
+      g_print ("%s\n", found != NULL ? found : "(none)");
+      return 0;
+    }
   g_test_init (&argc, &argv, NULL);
+  /* Read once for the skips; the library must not see it, or the fallback
+   * tests could not fall back. */
+  require_gpu = as_gpu_required ();
+  g_unsetenv (AS_REQUIRE_GPU_ENV);
   g_unsetenv ("ATTNSCOPE_GPU_FORCE_FAIL");
   g_unsetenv ("ATTNSCOPE_GPU_PRECISION");
   g_unsetenv ("ATTNSCOPE_GPU_DEVICE");
@@ -1032,7 +1185,7 @@ main (int    argc,
       cpu = as_cpu_backend_new (model);
       reference = as_reference_backend_new (model);
     }
-  reference_goldens = g_new0 (AsAttention *, json_array_get_length (golden_inputs));
+  reference_goldens = g_new0 (AsAnalysis *, json_array_get_length (golden_inputs));
   setup_target (&targets[0], "device", NULL);
   setup_target (&targets[1], "emulated",
                 g_build_filename (g_getenv ("AS_TEST_BUILD"), "..", "gpu", "emu", NULL));
@@ -1043,6 +1196,9 @@ main (int    argc,
   g_test_add_func ("/gpu/fallback/plugin", test_fallback_plugin);
   g_test_add_func ("/gpu/fallback/unforced", test_unforced);
   g_test_add_func ("/gpu/fallback/plugin-dir", test_plugin_dir);
+  g_test_add_func ("/gpu/plugin-beside-program", test_plugin_beside_program);
+  g_test_add_func ("/gpu/require-gpu", test_require_gpu);
+  g_test_add_func ("/gpu/require-gpu/open", test_require_gpu_open);
   for (guint i = 0; i < G_N_ELEMENTS (targets); i++)
     add_target_tests (&targets[i]);
 
@@ -1054,7 +1210,7 @@ main (int    argc,
       g_free (targets[i].why);
     }
   for (guint i = 0; i < json_array_get_length (golden_inputs); i++)
-    as_attention_free (reference_goldens[i]);
+    as_analysis_unref (reference_goldens[i]);
   g_free (reference_goldens);
   as_backend_free (reference);
   as_backend_free (cpu);

@@ -19,7 +19,7 @@
 #include "as-head-stats.h"
 #include "as-lines-view.h"
 #include "as-model.h"
-#include "as-stat-colours.h"
+#include "as-stats-cache.h"
 #include "as-stats-table.h"
 #include "as-trace.h"
 #include "as-window.h"
@@ -49,7 +49,7 @@ analyse (const char *text_a,
 static void
 wait_stats (void)
 {
-  AsStatsCache *cache = as_stats_cache_for_state (as_window_get_view_state (window));
+  AsStatsCache *cache = as_view_state_get_stats_cache (as_window_get_view_state (window));
   gboolean expired = FALSE;
   guint id = g_timeout_add_seconds (60, gui_test_flag_timeout, &expired);
   for (;;)
@@ -89,19 +89,19 @@ show_page (const char *page)
 
 /* The engine's attention and the statistics of every head, for the window's
  * current text. STATS [n_layers, n_heads]. */
-static AsAttention *
+static AsAnalysis *
 reference (AsHeadStats **stats)
 {
   AsAnalysis *a = as_view_state_get_analysis (as_window_get_view_state (window));
   g_autoptr(GError) error = NULL;
-  AsAttention *ref = as_attention_compute (backend, a->text_a, a->text_b, &error);
+  AsAnalysis *ref = as_attention_compute (backend, a->text_a, a->text_b, &error);
   g_assert_no_error (error);
   g_assert_cmpint (ref->n, ==, a->n);
   *stats = g_new (AsHeadStats, ref->n_layers * ref->n_heads);
   g_autoptr(AsTokenClasses) classes = as_token_classes_from_encoding (ref->encoding);
   for (int l = 0; l < ref->n_layers; l++)
     for (int h = 0; h < ref->n_heads; h++)
-      as_head_stats_compute (as_attention_head (ref, l, h), ref->n, classes,
+      as_head_stats_compute (as_analysis_head (ref, l, h), ref->n, classes,
                              &(*stats)[l * ref->n_heads + h]);
   return ref;
 }
@@ -207,7 +207,7 @@ test_table_matches_engine (void)
   AsStatsTable *table = AS_STATS_TABLE (page_child ("stats", AS_TYPE_STATS_TABLE));
 
   AsHeadStats *want;
-  AsAttention *ref = reference (&want);
+  AsAnalysis *ref = reference (&want);
   GListModel *rows = G_LIST_MODEL (as_stats_table_get_selection (table));
   g_assert_cmpuint (g_list_model_get_n_items (rows), ==, ref->n_layers * ref->n_heads);
   g_autofree gboolean *seen = g_new0 (gboolean, ref->n_layers * ref->n_heads);
@@ -231,7 +231,7 @@ test_table_matches_engine (void)
       g_assert_cmpstr (layer_text, ==, expect_layer);
     }
   g_free (want);
-  as_attention_free (ref);
+  as_analysis_unref (ref);
 }
 
 static void
@@ -330,7 +330,7 @@ test_grid_colouring (void)
   g_assert_cmpint (built, ==, model->config->n_layers * model->config->n_heads);
 
   AsHeadStats *want;
-  AsAttention *ref = reference (&want);
+  AsAnalysis *ref = reference (&want);
   int n_heads = ref->n_layers * ref->n_heads;
   AsStatId stats[] = { AS_STAT_ENTROPY, AS_STAT_TO_SEP, AS_STAT_NEXT, AS_STAT_PATTERN };
   for (guint k = 0; k < G_N_ELEMENTS (stats); k++)
@@ -365,7 +365,7 @@ test_grid_colouring (void)
   double v, rgb[3];
   g_assert_false (as_model_grid_get_stat_colour (grid, 0, 0, &v, rgb));
   g_free (want);
-  as_attention_free (ref);
+  as_analysis_unref (ref);
 }
 
 /* The stats of a 512-token input: how long the cache takes per layer (it
@@ -383,7 +383,7 @@ test_stats_cost (void)
       for (int i = 0; i < sizes[k] - 2; i++)
         g_string_append (text, i % 10 == 9 ? ". " : "the ");
       g_autoptr(GError) error = NULL;
-      AsAttention *ref = as_attention_compute (backend, text->str, NULL, &error);
+      AsAnalysis *ref = as_attention_compute (backend, text->str, NULL, &error);
       g_assert_no_error (error);
       g_assert_cmpint (ref->n, ==, sizes[k]);
       g_autoptr(AsTokenClasses) classes = as_token_classes_from_encoding (ref->encoding);
@@ -391,12 +391,12 @@ test_stats_cost (void)
       gint64 t0 = g_get_monotonic_time ();
       for (int l = 0; l < ref->n_layers; l++)
         for (int h = 0; h < ref->n_heads; h++)
-          as_head_stats_compute (as_attention_head (ref, l, h), ref->n, classes, &s);
+          as_head_stats_compute (as_analysis_head (ref, l, h), ref->n, classes, &s);
       gint64 us = g_get_monotonic_time () - t0;
       g_test_message ("head statistics at %d tokens: %.1f ms for all %d heads, %.1f ms per layer",
                       ref->n, us / 1000.0, ref->n_layers * ref->n_heads, us / 1000.0 / ref->n_layers);
       g_string_free (text, TRUE);
-      as_attention_free (ref);
+      as_analysis_unref (ref);
     }
 }
 
@@ -406,7 +406,7 @@ test_stats_cost (void)
  * SHOWN, queries in segment SQ (-1: any) and keys in SK, over the visible
  * tokens (specials dropped, rows renormalised when asked). */
 static guint
-expected_lines (const AsAttention *ref,
+expected_lines (const AsAnalysis *ref,
                 int                layer,
                 const gboolean    *shown,
                 int                sq,
@@ -425,7 +425,7 @@ expected_lines (const AsAttention *ref,
     {
       if (!shown[h])
         continue;
-      const float *m = as_attention_head (ref, layer, h);
+      const float *m = as_analysis_head (ref, layer, h);
       for (int a = 0; a < n_vis; a++)
         {
           int i = vis[a];
@@ -460,7 +460,7 @@ test_lines_filter (void)
   AsLinesView *lines = AS_LINES_VIEW (page_child ("lines", AS_TYPE_LINES_VIEW));
 
   AsHeadStats *unused;
-  AsAttention *ref = reference (&unused);
+  AsAnalysis *ref = reference (&unused);
   g_free (unused);
   gboolean shown[64];
   for (int h = 0; h < ref->n_heads; h++)
@@ -502,7 +502,7 @@ test_lines_filter (void)
 
   /* A single sentence: the filter does not apply. */
   analyse (PAIR_A, NULL);
-  as_attention_free (ref);
+  as_analysis_unref (ref);
   ref = reference (&unused);
   g_free (unused);
   g_assert_cmpuint (as_lines_view_count_lines (lines), ==,
@@ -517,7 +517,7 @@ test_lines_filter (void)
   as_view_state_set_token (state, -1);
   as_lines_view_set_filter (lines, AS_LINES_ALL);
   as_lines_view_show_all_heads (lines, TRUE);
-  as_attention_free (ref);
+  as_analysis_unref (ref);
 }
 
 /* ---- screenshots -------------------------------------------------------- */
@@ -576,9 +576,9 @@ main (int   argc,
 {
   gui_test_init_strict (&argc, &argv);
 
-  g_test_add_func ("/stat-colours/normalise", test_normalise);
-  g_test_add_func ("/stat-colours/range-and-values", test_range_and_values);
-  g_test_add_func ("/stat-colours/colours", test_colours);
+  g_test_add_func ("/stats-cache/normalise", test_normalise);
+  g_test_add_func ("/stats-cache/range-and-values", test_range_and_values);
+  g_test_add_func ("/stats-cache/colours", test_colours);
 
   if (!gtk_init_check ())
     {

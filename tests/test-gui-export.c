@@ -123,7 +123,7 @@ test_export_follows_state (void)
   g_assert_true (export_now (AS_FIGURE_HEAD, TRUE, got, &error));
   g_assert_no_error (error);
 
-  AsAttention *ref = as_attention_compute (backend, text, NULL, &error);
+  AsAnalysis *ref = as_attention_compute (backend, text, NULL, &error);
   g_assert_no_error (error);
   AsFigureOptions o;
   as_figure_options_init (&o);
@@ -133,7 +133,7 @@ test_export_follows_state (void)
   o.colormap = AS_COLORMAP_MAGMA;
   o.annotate = TRUE;
   o.hide_special = TRUE;
-  o.renormalize = TRUE;
+  o.renormalise = TRUE;
   o.highlight_token = 4;
   o.model_name = model->name;
   o.text_a = text;
@@ -162,7 +162,7 @@ test_export_follows_state (void)
       g_assert_cmpuint (len, >, 1000);
       g_assert_true (g_str_has_prefix (contents, magic[i]));
     }
-  as_attention_free (ref);
+  as_analysis_unref (ref);
 
   as_view_state_set_token (state, -1);
   as_view_state_set_hide_special (state, FALSE);
@@ -349,12 +349,12 @@ test_device_selector (void)
   gui_test_wait_idle (window, 120);
   AsAnalysis *a = as_view_state_get_analysis (as_window_get_view_state (window));
   g_autoptr(GError) error = NULL;
-  AsAttention *ref = as_attention_compute (backend, text, NULL, &error);
+  AsAnalysis *ref = as_attention_compute (backend, text, NULL, &error);
   g_assert_no_error (error);
   g_assert_cmpint (a->n, ==, ref->n);
   for (gsize i = 0; i < (gsize) ref->n_layers * ref->n_heads * ref->n * ref->n; i++)
     g_assert_cmpfloat_with_epsilon (a->attn[i], ref->attn[i], 1e-5);
-  as_attention_free (ref);
+  as_analysis_unref (ref);
 
   g_object_set (window, "device", "auto", NULL);
   gui_test_wait_idle (window, 120);

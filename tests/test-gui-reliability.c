@@ -88,7 +88,7 @@ check_view (AsWindow  *w,
   g_assert_cmpstr (a->text_a, ==, text_a);
 
   g_autoptr(GError) error = NULL;
-  AsAttention *ref = as_attention_compute (engine, text_a, *text_b != '\0' ? text_b : NULL, &error);
+  AsAnalysis *ref = as_attention_compute (engine, text_a, *text_b != '\0' ? text_b : NULL, &error);
   g_assert_no_error (error);
 
   g_assert_cmpint (a->n, ==, ref->n);
@@ -105,7 +105,7 @@ check_view (AsWindow  *w,
   for (int i = 0; i < n_vis; i++)
     g_assert_cmpstr (labels[i], ==, ref->encoding->tokens[visible[i]].text);
 
-  const float *m = as_attention_head (ref, as_view_state_get_layer (state), as_view_state_get_head (state));
+  const float *m = as_analysis_head (ref, as_view_state_get_layer (state), as_view_state_get_head (state));
   int probes[][2] = { { 0, 0 }, { n_vis - 1, 0 }, { n_vis / 2, n_vis / 3 }, { n_vis - 1, n_vis - 1 } };
   for (guint i = 0; i < G_N_ELEMENTS (probes); i++)
     {
@@ -119,7 +119,7 @@ check_view (AsWindow  *w,
       if (!as_view_state_get_renormalise (state))
         g_assert_cmpfloat_with_epsilon (value, m[(gsize) visible[row] * ref->n + visible[col]], 1e-5);
     }
-  as_attention_free (ref);
+  as_analysis_unref (ref);
 }
 
 /* The label under ROOT whose text is TEXT. */

@@ -102,13 +102,13 @@ reference (AsViewState *state)
 {
   AsAnalysis *a = as_view_state_get_analysis (state);
   g_autoptr(GError) error = NULL;
-  AsAttention *ref = as_attention_compute (backend, a->text_a, a->text_b, &error);
+  AsAnalysis *ref = as_attention_compute (backend, a->text_a, a->text_b, &error);
   g_assert_no_error (error);
   AsShownSpec spec;
   as_view_state_get_spec (state, &spec);
   AsShown *shown = as_shown_compute (ref, a->text_a, a->text_b, &spec, &error);
   g_assert_no_error (error);
-  as_attention_free (ref);
+  as_analysis_unref (ref);
   return shown;
 }
 
@@ -344,15 +344,14 @@ test_export_equals_screen_and_cli (void)
   as_view_state_get_spec (state, &spec);
   as_figure_options_set_shown (&o, &spec);
   o.annotate = TRUE;
-  AsAttention attention;
-  as_export_attention_from_analysis (as_view_state_get_analysis (state), &attention);
+  AsAnalysis *attention = as_view_state_get_analysis (state);
   g_autoptr(GError) error = NULL;
-  g_autoptr(AsShown) figure = as_figure_shown (&attention, &o, &error);
+  g_autoptr(AsShown) figure = as_figure_shown (attention, &o, &error);
   g_assert_no_error (error);
   g_assert_cmpfloat (check_head_view (figure), ==, 0);
 
   g_autofree char *app_png = g_build_filename (tmp_dir, "app.png", NULL);
-  g_assert_true (as_figure_save (&attention, &o, app_png, NULL, AS_FORMAT_AUTO, NULL, &error));
+  g_assert_true (as_figure_save (attention, &o, app_png, NULL, AS_FORMAT_AUTO, NULL, &error));
   g_assert_no_error (error);
   g_autofree char *cli_png = g_build_filename (tmp_dir, "cli.png", NULL);
   const char *args[] = { "--aggregate", "rollout", "--layer", "3", "--words", "--annotate",
@@ -397,10 +396,8 @@ test_one_hide_rule (void)
   as_export_options_from_state (state, AS_FIGURE_HEAD, &o);
   as_view_state_get_spec (state, &spec);
   as_figure_options_set_shown (&o, &spec);
-  AsAttention attention;
-  as_export_attention_from_analysis (a, &attention);
   g_autoptr(GError) error = NULL;
-  g_autoptr(AsShown) figure = as_figure_shown (&attention, &o, &error);
+  g_autoptr(AsShown) figure = as_figure_shown (a, &o, &error);
   g_assert_no_error (error);
   g_assert_cmpstrv (figure->tokens->labels, labels);
 
@@ -418,8 +415,7 @@ test_one_hide_rule (void)
   as_view_state_get_visible (state, &n_vis);
   g_assert_cmpint (n_vis, ==, 2);
   as_export_options_from_state (state, AS_FIGURE_HEAD, &o);
-  as_export_attention_from_analysis (as_view_state_get_analysis (state), &attention);
-  g_assert_true (as_figure_check (&attention, &o, &error));
+  g_assert_true (as_figure_check (as_view_state_get_analysis (state), &o, &error));
   g_assert_no_error (error);
 
   as_view_state_set_hide_special (state, FALSE);

@@ -66,7 +66,7 @@ compare_ready (gpointer data)
 }
 
 static void
-token_arrays (AsAttention *ref,
+token_arrays (AsAnalysis *ref,
               int        **ids,
               int        **types)
 {
@@ -118,7 +118,7 @@ check_steps (const char *text)
   g_assert_cmpint (st->query, ==, query);
 
   g_autoptr(GError) error = NULL;
-  AsAttention *ref = as_attention_compute (backend, text, NULL, &error);
+  AsAnalysis *ref = as_attention_compute (backend, text, NULL, &error);
   g_assert_no_error (error);
   g_assert_cmpint (st->n, ==, ref->n);
 
@@ -136,7 +136,7 @@ check_steps (const char *text)
   g_assert_cmpint (st->head_dim, ==, d);
   g_assert_cmpfloat_with_epsilon (st->scale, 1 / sqrt (d), 1e-12);
 
-  const float *row = as_attention_head (ref, layer, head) + (gsize) query * n;
+  const float *row = as_analysis_head (ref, layer, head) + (gsize) query * n;
   double worst_p = 0, worst_s = 0, worst_z = 0;
   for (int j = 0; j < n; j++)
     {
@@ -163,7 +163,7 @@ check_steps (const char *text)
   g_assert_cmpfloat (worst_z, <, 1e-4);
   g_assert_cmpfloat (as_teach_view_get_check (tv), >=, 0);
   g_assert_cmpfloat (as_teach_view_get_check (tv), <, 1e-5);
-  as_attention_free (ref);
+  as_analysis_unref (ref);
 }
 
 /* ---- tests -------------------------------------------------------------- */
@@ -315,7 +315,7 @@ test_causal (void)
 
   /* The same as a causal forward pass called directly; the main analysis
    * is still the bidirectional one. */
-  AsAttention *ref = as_attention_compute (backend, AS_SAMPLE_SENTENCE, NULL, NULL);
+  AsAnalysis *ref = as_attention_compute (backend, AS_SAMPLE_SENTENCE, NULL, NULL);
   g_autofree int *ids = NULL, *types = NULL;
   token_arrays (ref, &ids, &types);
   gsize per_layer = (gsize) c->n_heads * c->n * c->n;
@@ -351,7 +351,7 @@ test_causal (void)
     }
   g_assert_cmpfloat (as_teach_view_get_check (tv), <, 1e-5);
   g_free (keep.attn);
-  as_attention_free (ref);
+  as_analysis_unref (ref);
 }
 
 static void
@@ -369,11 +369,11 @@ test_compare (void)
   int n = 0;
   const float *diff = as_compare_view_get_diff (cv, &n);
   g_assert_nonnull (diff);
-  AsAttention *ra = as_attention_compute (backend, AS_SAMPLE_SENTENCE, NULL, NULL);
-  AsAttention *rb = as_attention_compute (backend, AS_COMPARE_DEFAULT_TEXT, NULL, NULL);
+  AsAnalysis *ra = as_attention_compute (backend, AS_SAMPLE_SENTENCE, NULL, NULL);
+  AsAnalysis *rb = as_attention_compute (backend, AS_COMPARE_DEFAULT_TEXT, NULL, NULL);
   g_assert_cmpint (ra->n, ==, rb->n);
   g_assert_cmpint (n, ==, ra->n);
-  const float *ma = as_attention_head (ra, 4, 3), *mb = as_attention_head (rb, 4, 3);
+  const float *ma = as_analysis_head (ra, 4, 3), *mb = as_analysis_head (rb, 4, 3);
   double worst = 0, largest = 0;
   for (int i = 0; i < n * n; i++)
     {
@@ -398,8 +398,8 @@ test_compare (void)
   g_assert_true (as_window_is_idle (window));
   gtk_editable_set_text (as_compare_view_get_entry (cv), AS_COMPARE_DEFAULT_TEXT);
   gui_test_wait_until (compare_ready, NULL, 60);
-  as_attention_free (ra);
-  as_attention_free (rb);
+  as_analysis_unref (ra);
+  as_analysis_unref (rb);
 }
 
 static void
@@ -410,14 +410,16 @@ test_positions (void)
   GtkWindow *win = as_teach_view_show_positions (teach_view ());
   g_assert_nonnull (win);
   gui_test_spin (300);
-  AsPositionView *pv = g_object_get_data (G_OBJECT (win), "position-view");
+  AsPositionView *pv = (AsPositionView *) gui_test_find_widget (GTK_WIDGET (win), AS_TYPE_POSITION_VIEW, NULL);
   g_assert_true (AS_IS_POSITION_VIEW (pv));
   as_position_view_set_n_shown (pv, 48);
   int rows, cols;
   const float *learned = as_position_view_get_matrix (pv, FALSE, FALSE, &rows, &cols);
   g_assert_cmpint (rows, ==, 48);
   g_assert_cmpint (cols, ==, model->config->hidden);
-  g_assert_cmpint (memcmp (learned, model->pos_emb, sizeof (float) * rows * cols), ==, 0);
+  int table_rows, table_cols;
+  const float *table = as_model_get_position_table (model, &table_rows, &table_cols);
+  g_assert_cmpint (memcmp (learned, table, sizeof (float) * rows * cols), ==, 0);
   const float *sin_m = as_position_view_get_matrix (pv, TRUE, FALSE, &rows, &cols);
   int d = cols;
   for (int pos = 0; pos < rows; pos += 5)

@@ -405,7 +405,7 @@ test_compute_all (void)
     { 102, (char *) "[SEP]", 0, -1, -1, -1, TRUE, FALSE },
   };
   AsEncoding enc = { t, 4, FALSE, 0 };
-  AsAttention a = { &enc, L, H, n, 0, NULL, NULL };
+  AsAnalysis a = { .encoding = &enc, .n_layers = L, .n_heads = H, .n = n, .layers_ready = L };
   a.attn = g_new0 (float, (gsize) L * H * n * n);   /* [L, H, n, n] */
   for (int k = 0; k < L * H; k++)
     {
@@ -483,7 +483,7 @@ test_real_model (void)
   AsModel *model = as_model_load (dir, &error);
   g_assert_no_error (error);
   AsBackend *backend = as_cpu_backend_new (model);
-  AsAttention *a = as_attention_compute (backend, "Hello, unaffable world!", "It was tired.", &error);
+  AsAnalysis *a = as_attention_compute (backend, "Hello, unaffable world!", "It was tired.", &error);
   g_assert_no_error (error);
 
   /* [CLS] hello , una ##ffa ##ble world ! [SEP] it was tired . [SEP] */
@@ -505,7 +505,7 @@ test_real_model (void)
     for (int h = 0; h < a->n_heads; h++)
       {
         const AsHeadStats *s = &all[l * a->n_heads + h];
-        const float *m = as_attention_head (a, l, h);
+        const float *m = as_analysis_head (a, l, h);
         double col0 = 0, last = 0;
         for (int i = 0; i < n; i++)
           {
@@ -526,7 +526,7 @@ test_real_model (void)
         g_assert_cmpfloat (s->block, <=, 1.0 + 1e-5);
         g_assert_cmpint (as_head_stats_pattern (s), <, AS_N_PATTERNS);
       }
-  as_attention_free (a);
+  as_analysis_unref (a);
   as_backend_free (backend);
   as_model_free (model);
 }

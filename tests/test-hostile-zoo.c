@@ -1071,20 +1071,20 @@ test_base_loads (void)
   AsModel *model = as_model_load (dir, &error);
   g_assert_no_error (error);
   AsBackend *backend = as_cpu_backend_new (model);
-  AsAttention *a = as_attention_compute (backend, "The animal didn't cross the street.", "hello", &error);
+  AsAnalysis *a = as_attention_compute (backend, "The animal didn't cross the street.", "hello", &error);
   g_assert_no_error (error);
   g_assert_cmpint (a->n, >, 8);
   for (int l = 0; l < a->n_layers; l++)
     for (int h = 0; h < a->n_heads; h++)
       for (int i = 0; i < a->n; i++)
         {
-          const float *row = as_attention_head (a, l, h) + (gsize) i * a->n;
+          const float *row = as_analysis_head (a, l, h) + (gsize) i * a->n;
           double sum = 0;
           for (int j = 0; j < a->n; j++)
             sum += row[j];
           g_assert_cmpfloat_with_epsilon (sum, 1.0, 1e-5);
         }
-  as_attention_free (a);
+  as_analysis_unref (a);
   as_backend_free (backend);
   as_model_free (model);
 }
@@ -1183,7 +1183,7 @@ test_budget_refusal (void)
   GString *text = g_string_new (NULL);
   for (int i = 0; i < 600; i++)
     g_string_append (text, "word ");
-  AsAttention *a = as_attention_compute (backend, text->str, NULL, &error);
+  AsAnalysis *a = as_attention_compute (backend, text->str, NULL, &error);
   g_assert_null (a);
   g_assert_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_RESOURCES);
   g_test_message ("%s", error->message);
@@ -1201,7 +1201,7 @@ test_budget_refusal (void)
     }
   a = as_attention_compute_ids (backend, ids, types, fit, &error);
   g_assert_no_error (error);
-  as_attention_free (a);
+  as_analysis_unref (a);
   AsForwardRequest req = { .ids = ids, .type_ids = types, .n = fit + 1 };
   g_assert_false (as_backend_forward (backend, &req, NULL, &error));
   g_assert_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_RESOURCES);
@@ -1246,7 +1246,7 @@ test_budget_long_context (void)
   for (int i = 0; i < 30000; i++)
     g_string_append (text, i % 2 ? "a " : "b ");
   guint64 peak_before = vm_peak_kb ();
-  AsAttention *a = as_attention_compute (backend, text->str, NULL, &error);
+  AsAnalysis *a = as_attention_compute (backend, text->str, NULL, &error);
   guint64 peak_after = vm_peak_kb ();
   g_assert_null (a);
   g_assert_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_RESOURCES);
@@ -1275,13 +1275,13 @@ test_budget_long_context (void)
   for (int h = 0; h < a->n_heads; h++)
     for (int i = 0; i < a->n; i += 333)
       {
-        const float *row = as_attention_head (a, 0, h) + (gsize) i * a->n;
+        const float *row = as_analysis_head (a, 0, h) + (gsize) i * a->n;
         double sum = 0;
         for (int j = 0; j < a->n; j++)
           sum += row[j];
         g_assert_cmpfloat_with_epsilon (sum, 1.0, 1e-4);
       }
-  as_attention_free (a);
+  as_analysis_unref (a);
   g_string_free (text, TRUE);
   as_backend_free (backend);
   as_model_free (model);

@@ -24,6 +24,7 @@
 
 #include "as-attention.h"
 #include "as-backend.h"
+#include "as-bert.h"
 #include "as-error.h"
 #include "as-model.h"
 #include "as-reference.h"
@@ -98,7 +99,7 @@ test_golden_input (gconstpointer data)
   JsonObject *input = golden (GPOINTER_TO_UINT (data), &ids, &types, &n);
   const char *name = json_object_get_string_member (input, "name");
   g_autoptr(GError) error = NULL;
-  AsAttention *ref = as_attention_compute_ids (reference, ids, types, n, &error);
+  AsAnalysis *ref = as_attention_compute_ids (reference, ids, types, n, &error);
   g_assert_no_error (error);
 
   g_autofree char *path = g_build_filename (g_getenv ("AS_TEST_DATA"),
@@ -117,7 +118,7 @@ test_golden_input (gconstpointer data)
     for (int h = 0; h < ref->n_heads; h++)
       for (gsize r = 0; r < n_rows; r++)
         {
-          const float *ours = as_attention_head (ref, l, h) + (gsize) rows[r] * n;
+          const float *ours = as_analysis_head (ref, l, h) + (gsize) rows[r] * n;
           const float *theirs = hf_attn + (((gsize) l * ref->n_heads + h) * n_rows + r) * n;
           attn_vs_hf = MAX (attn_vs_hf, max_abs_diff (ours, theirs, n));
         }
@@ -141,7 +142,7 @@ test_golden_input (gconstpointer data)
   for (int threads = 1; threads <= 3; threads++)
     {
       openblas_set_num_threads (threads);
-      AsAttention *fast = as_attention_compute_ids (cpu, ids, types, n, &error);
+      AsAnalysis *fast = as_attention_compute_ids (cpu, ids, types, n, &error);
       g_assert_no_error (error);
       double attn = max_abs_diff (fast->attn, ref->attn, (gsize) ref->n_layers * ref->n_heads * n * n);
       double hidden = max_abs_diff (fast->final_hidden, ref->final_hidden, (gsize) n * ref->hidden);
@@ -149,11 +150,11 @@ test_golden_input (gconstpointer data)
                       name, threads, attn, hidden);
       g_assert_cmpfloat (attn, <=, ATTN_TOL);
       g_assert_cmpfloat (hidden, <=, HIDDEN_TOL);
-      as_attention_free (fast);
+      as_analysis_unref (fast);
     }
   openblas_set_num_threads (saved_threads);
   as_safetensors_free (st);
-  as_attention_free (ref);
+  as_analysis_unref (ref);
 }
 
 /* --- an fp64 evaluation, written apart from the reference --------------------- */
@@ -215,15 +216,16 @@ forward64 (const AsModel *m,
   double *x = g_new (double, n * H), *x1 = g_new (double, n * H);
   double *q = g_new (double, n * H), *k = g_new (double, n * H), *v = g_new (double, n * H);
   double *ctx = g_new (double, n * H), *ff = g_new (double, n * F);
+  const AsBertWeights *bw = as_bert_weights (m);
   for (int i = 0; i < n; i++)
     for (int j = 0; j < H; j++)
-      x[i * H + j] = (double) m->word_emb[ids[i] * H + j] + m->type_emb[types[i] * H + j]
-                     + m->pos_emb[i * H + j];
-  ln64 (x, m->emb_ln_g, m->emb_ln_b, n, H, eps);
+      x[i * H + j] = (double) bw->word_emb[ids[i] * H + j] + bw->type_emb[types[i] * H + j]
+                     + bw->pos_emb[i * H + j];
+  ln64 (x, bw->emb_ln_g, bw->emb_ln_b, n, H, eps);
 
   for (int l = 0; l < c->n_layers; l++)
     {
-      const AsLayerWeights *w = &m->layers[l];
+      const AsLayerWeights *w = &bw->layers[l];
       linear64 (q, x, w->q_w, w->q_b, n, H, H);
       linear64 (k, x, w->k_w, w->k_b, n, H, H);
       linear64 (v, x, w->v_w, w->v_b, n, H, H);

@@ -74,34 +74,35 @@ fill_softmax_rows (float  *m,
     }
 }
 
-static AsAttention *
+static AsAnalysis *
 make_attention (int     n_layers,
                 int     n_heads,
                 int     n,
                 guint32 seed)
 {
-  AsAttention *a = g_new0 (AsAttention, 1);
+  AsAnalysis *a = as_analysis_new ();
   g_autoptr(GRand) rand = g_rand_new_with_seed (seed);
   a->encoding = make_encoding (n);
   a->n_layers = n_layers;
   a->n_heads = n_heads;
   a->n = n;
+  a->layers_ready = n_layers;
   a->attn = g_new (float, (gsize) n_layers * n_heads * n * n);
   for (int l = 0; l < n_layers; l++)
     for (int h = 0; h < n_heads; h++)
-      fill_softmax_rows ((float *) as_attention_head (a, l, h), n, rand);
+      fill_softmax_rows ((float *) as_analysis_head (a, l, h), n, rand);
   return a;
 }
 
 static void
-free_attention (AsAttention *a)
+free_attention (AsAnalysis *a)
 {
   for (int i = 0; i < a->encoding->n_tokens; i++)
     g_free (a->encoding->tokens[i].text);
   g_free (a->encoding->tokens);
-  g_free (a->encoding);
-  g_free (a->attn);
-  g_free (a);
+  /* Built by hand above, so freed by hand; the rest goes with the analysis. */
+  g_clear_pointer (&a->encoding, g_free);
+  as_analysis_unref (a);
 }
 
 static guint32
@@ -363,29 +364,29 @@ static const float word_attn[6 * 6] = {
 };
 
 /* One layer, one head of ATTN over ENC (borrowed: free with g_free). */
-static AsAttention
+static AsAnalysis
 borrow_attention (AsEncoding  *enc,
                   const float *attn)
 {
-  AsAttention a = { .encoding = enc, .n_layers = 1, .n_heads = 1, .n = enc->n_tokens,
-                    .attn = (float *) attn };
+  AsAnalysis a = { .encoding = enc, .n_layers = 1, .n_heads = 1, .n = enc->n_tokens,
+                   .attn = (float *) attn, .layers_ready = 1 };
   return a;
 }
 
 /* The head figure's single panel with these options. */
 static AsShown *
-shown_panel (const AsAttention *a,
+shown_panel (const AsAnalysis *a,
              const char        *text,
              gboolean           words,
              gboolean           hide,
-             gboolean           renormalize)
+             gboolean           renormalise)
 {
   AsFigureOptions o;
   as_figure_options_init (&o);
   o.text_a = text;
   o.word_level = words;
   o.hide_special = hide;
-  o.renormalize = renormalize;
+  o.renormalise = renormalise;
   g_autoptr(GError) error = NULL;
   AsShown *shown = as_figure_shown (a, &o, &error);
   g_assert_no_error (error);
@@ -396,7 +397,7 @@ static void
 test_word_level_merge (void)
 {
   AsEncoding *enc = make_word_encoding ();
-  AsAttention a = borrow_attention (enc, word_attn);
+  AsAnalysis a = borrow_attention (enc, word_attn);
   AsShown *g = shown_panel (&a, "Unaffable world", TRUE, FALSE, TRUE);
   g_assert_cmpint (g->tokens->n, ==, 4);
   g_assert_cmpstr (g->tokens->labels[0], ==, "[CLS]");
@@ -433,7 +434,7 @@ static void
 test_hide_special (void)
 {
   AsEncoding *enc = make_word_encoding ();
-  AsAttention a = borrow_attention (enc, word_attn);
+  AsAnalysis a = borrow_attention (enc, word_attn);
   AsShown *g = shown_panel (&a, NULL, FALSE, TRUE, TRUE);
   g_assert_cmpint (g->tokens->n, ==, 4);
   g_assert_cmpstr (g->tokens->labels[0], ==, "un");
@@ -462,7 +463,7 @@ test_hide_special (void)
 static void
 test_groups_on_random_attention (void)
 {
-  AsAttention *a = make_attention (1, 1, 40, 7);
+  AsAnalysis *a = make_attention (1, 1, 40, 7);
   for (int mode = 0; mode < 3; mode++)
     {
       gboolean words = mode != 1, hide = mode != 0;
@@ -476,7 +477,7 @@ test_groups_on_random_attention (void)
 /* ---- figures ------------------------------------------------------------- */
 
 static guint
-render_view (const AsAttention *a,
+render_view (const AsAnalysis *a,
              AsFigureView       view,
              AsCellMode         mode,
              double             width,
@@ -513,7 +514,7 @@ render_view (const AsAttention *a,
 
 /* Renders O at W x H; returns how many panels were single heads. */
 static guint
-render_view_options (const AsAttention     *a,
+render_view_options (const AsAnalysis      *a,
                      const AsFigureOptions *o,
                      double                 w,
                      double                 h)
@@ -535,7 +536,7 @@ render_view_options (const AsAttention     *a,
 static void
 test_every_view (void)
 {
-  AsAttention *a = make_attention (3, 4, 20, 11);
+  AsAnalysis *a = make_attention (3, 4, 20, 11);
   for (int mode = AS_CELLS_IMAGE; mode <= AS_CELLS_VECTOR; mode++)
     {
       g_assert_cmpuint (render_view (a, AS_FIGURE_HEAD, mode, 600, 600, NULL), ==, 1);
@@ -552,7 +553,7 @@ test_every_view (void)
 static void
 test_mean_panel_is_head_average (void)
 {
-  AsAttention *a = make_attention (2, 3, 6, 5);
+  AsAnalysis *a = make_attention (2, 3, 6, 5);
   AsFigureOptions o;
   as_figure_options_init (&o);
   o.view = AS_FIGURE_MEAN;
@@ -569,7 +570,7 @@ test_mean_panel_is_head_average (void)
       {
         float mean = 0;
         for (int h = 0; h < 3; h++)
-          mean += as_attention_head (a, 1, h)[i * 6 + j] / 3;
+          mean += as_analysis_head (a, 1, h)[i * 6 + j] / 3;
         guint32 got = pixel_at (s, p->layout.cells_x + (j + 0.5) * p->layout.cell_w,
                                 p->layout.cells_y + (i + 0.5) * p->layout.cell_h);
         g_assert_cmpint (channel_diff (got, as_colormap_argb (AS_COLORMAP_VIRIDIS, mean, 0, 1)), <=, 1);
@@ -585,7 +586,7 @@ test_mean_panel_is_head_average (void)
 static void
 test_aggregate_panels (void)
 {
-  AsAttention *a = make_attention (3, 4, 9, 13);
+  AsAnalysis *a = make_attention (3, 4, 9, 13);
   g_autoptr(GError) error = NULL;
   for (int agg = 0; agg < AS_N_SHOWN_AGGREGATES; agg++)
     for (int words = 0; words < 2; words++)
@@ -639,7 +640,7 @@ test_aggregate_panels (void)
 static void
 test_bad_options (void)
 {
-  AsAttention *a = make_attention (2, 3, 6, 5);
+  AsAnalysis *a = make_attention (2, 3, 6, 5);
   AsFigureOptions o;
   g_autoptr(GError) error = NULL;
   as_figure_options_init (&o);
@@ -656,7 +657,7 @@ test_bad_options (void)
   g_clear_error (&error);
 
   /* Only [CLS] [SEP]: hiding them would leave nothing, so they stay. */
-  AsAttention *b = make_attention (1, 1, 2, 5);
+  AsAnalysis *b = make_attention (1, 1, 2, 5);
   o.head = 0;
   o.hide_special = TRUE;
   g_assert_true (as_figure_check (b, &o, &error));
@@ -678,7 +679,7 @@ test_bad_options (void)
 static void
 test_png_bytes (void)
 {
-  AsAttention *a = make_attention (2, 2, 10, 3);
+  AsAnalysis *a = make_attention (2, 2, 10, 3);
   AsFigureOptions o;
   as_figure_options_init (&o);
   o.width = 300;
@@ -700,7 +701,7 @@ test_png_bytes (void)
 static void
 test_save_failure_leaves_nothing (void)
 {
-  AsAttention *a = make_attention (1, 1, 5, 3);
+  AsAnalysis *a = make_attention (1, 1, 5, 3);
   AsFigureOptions o;
   as_figure_options_init (&o);
   g_autoptr(GError) error = NULL;
@@ -740,13 +741,13 @@ test_grid_timing (void)
     { 12, 12, 512, 1400, 1400 },
   };
   /* The first text drawn in a process loads fonts; keep that out. */
-  AsAttention *warm = make_attention (1, 1, 4, 1);
+  AsAnalysis *warm = make_attention (1, 1, 4, 1);
   render_view (warm, AS_FIGURE_GRID, AS_CELLS_IMAGE, 200, 200, NULL);
   free_attention (warm);
 
   for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
     {
-      AsAttention *a = make_attention (cases[i].layers, cases[i].heads, cases[i].n, 1);
+      AsAnalysis *a = make_attention (cases[i].layers, cases[i].heads, cases[i].n, 1);
       double seconds;
       guint panels = render_view (a, AS_FIGURE_GRID, AS_CELLS_IMAGE, cases[i].w, cases[i].h, &seconds);
       g_assert_cmpuint (panels, ==, (guint) (cases[i].layers * cases[i].heads));

@@ -68,18 +68,19 @@ pair_encoding (void)
 }
 
 /* Softmax rows of seeded random logits: ATTN [layers, heads, n, n]. */
-static AsAttention *
+static AsAnalysis *
 random_attention (AsEncoding *enc,
                   int         layers,
                   int         heads,
                   guint32     seed)
 {
   int n = enc->n_tokens;
-  AsAttention *a = g_new0 (AsAttention, 1);
+  AsAnalysis *a = as_analysis_new ();
   a->encoding = enc;
   a->n_layers = layers;
   a->n_heads = heads;
   a->n = n;
+  a->layers_ready = layers;
   a->attn = g_new (float, (gsize) layers * heads * n * n);
   g_autoptr(GRand) rng = g_rand_new_with_seed (seed);
   for (gsize r = 0; r < (gsize) layers * heads * n; r++)
@@ -190,7 +191,7 @@ static void
 test_sentence (void)
 {
   AsEncoding *enc = pair_encoding ();
-  AsAttention *a = random_attention (enc, 2, 3, 5);
+  AsAnalysis *a = random_attention (enc, 2, 3, 5);
   AsShownSpec spec;
   as_shown_spec_init (&spec);
   spec.aggregate = AS_SHOWN_MEAN;
@@ -216,28 +217,28 @@ test_sentence (void)
       {
         double m = 0;
         for (int h = 0; h < 3; h++)
-          m += as_attention_head (a, 1, h)[(r + 1) * PAIR_N + (c + 1)];
+          m += as_analysis_head (a, 1, h)[(r + 1) * PAIR_N + (c + 1)];
         g_assert_cmpfloat_with_epsilon (sa->values[r * 4 + c], m / 3, 1e-6);
       }
 
   /* No sentence B in a single sentence. */
   const Tok one[] = { { "[CLS]", -1, -1, -1, TRUE, FALSE }, { "x", 0, 0, 1, FALSE, FALSE },
                       { "[SEP]", -1, -1, -1, TRUE, FALSE } };
-  AsAttention *single = random_attention (encoding (one, 3), 1, 1, 2);
+  AsAnalysis *single = random_attention (encoding (one, 3), 1, 1, 2);
   spec.layer = 0;
   spec.sentence = AS_SHOWN_SENTENCE_B;
   g_assert_null (as_shown_compute (single, NULL, NULL, &spec, &error));
   g_assert_error (error, AS_SHOWN_ERROR, AS_SHOWN_ERROR_INVALID);
   g_assert_nonnull (strstr (error->message, "no sentence B"));
-  as_attention_free (single);
-  as_attention_free (a);
+  as_analysis_unref (single);
+  as_analysis_unref (a);
 }
 
 static void
 test_renormalise_and_max (void)
 {
   AsEncoding *enc = pair_encoding ();
-  AsAttention *a = random_attention (enc, 3, 4, 8);
+  AsAnalysis *a = random_attention (enc, 3, 4, 8);
   AsShownSpec spec;
   as_shown_spec_init (&spec);
   spec.layer = 2;
@@ -262,7 +263,7 @@ test_renormalise_and_max (void)
         int i = mx->tokens->tokens[r], j = mx->tokens->tokens[c];
         float best = 0;
         for (int h = 0; h < 4; h++)
-          best = MAX (best, as_attention_head (a, 2, h)[i * PAIR_N + j]);
+          best = MAX (best, as_analysis_head (a, 2, h)[i * PAIR_N + j]);
         g_assert_cmpfloat (mx->values[r * mx->tokens->n + c], ==, best);
       }
 
@@ -271,7 +272,7 @@ test_renormalise_and_max (void)
   spec.hide_special = FALSE;
   g_autoptr(AsShown) h = as_shown_compute (a, NULL, NULL, &spec, &error);
   g_assert_cmpmem (h->values, PAIR_N * PAIR_N * sizeof (float),
-                   as_attention_head (a, 2, 3), PAIR_N * PAIR_N * sizeof (float));
+                   as_analysis_head (a, 2, 3), PAIR_N * PAIR_N * sizeof (float));
 
   /* Out of range. */
   spec.layer = 3;
@@ -286,7 +287,7 @@ test_renormalise_and_max (void)
   spec.aggregate = AS_SHOWN_ROLLOUT;   /* the head does not matter then */
   g_autoptr(AsShown) r = as_shown_compute (a, NULL, NULL, &spec, &error);
   g_assert_no_error (error);
-  as_attention_free (a);
+  as_analysis_unref (a);
 }
 
 static void
@@ -367,7 +368,7 @@ test_against_numpy (void)
       const char *text = json_object_get_string_member (kase, "text");
       const char *pair = json_object_get_null_member (kase, "pair") ? NULL
                          : json_object_get_string_member (kase, "pair");
-      AsAttention *a = as_attention_compute (backend, text, pair, &error);
+      AsAnalysis *a = as_attention_compute (backend, text, pair, &error);
       g_assert_no_error (error);
       JsonArray *ids = json_object_get_array_member (kase, "ids");
       g_assert_cmpint (json_array_get_length (ids), ==, a->n);
@@ -418,7 +419,7 @@ test_against_numpy (void)
             }
           count++;
         }
-      as_attention_free (a);
+      as_analysis_unref (a);
     }
   for (int agg = 0; agg < AS_N_SHOWN_AGGREGATES; agg++)
     for (int w = 0; w < 2; w++)

@@ -180,7 +180,7 @@ capture_layer (int          layer,
  * every head and query of LAYER; returns the largest difference. */
 static double
 check_layer (AsBackend   *backend,
-             AsAttention *ref,
+             AsAnalysis *ref,
              int          layer,
              gboolean     causal)
 {
@@ -227,7 +227,7 @@ check_layer (AsBackend   *backend,
         g_assert_cmpfloat_with_epsilon (sum, 1.0, 1e-9);
         if (!causal)
           for (int j = 0; j < n; j++)
-            g_assert_cmpfloat (fabs (as_attention_head (ref, layer, h)[(gsize) i * n + j] - row[j]), <, 1e-6);
+            g_assert_cmpfloat (fabs (as_analysis_head (ref, layer, h)[(gsize) i * n + j] - row[j]), <, 1e-6);
       }
   return worst;
 }
@@ -244,7 +244,7 @@ test_steps_match_engine (void)
       return;
     }
   AsBackend *backend = as_cpu_backend_new (model);
-  AsAttention *ref = as_attention_compute (backend, SAMPLE, NULL, &error);
+  AsAnalysis *ref = as_attention_compute (backend, SAMPLE, NULL, &error);
   g_assert_no_error (error);
 
   int layers[] = { 0, model->config->n_layers / 2, model->config->n_layers - 1 };
@@ -256,7 +256,7 @@ test_steps_match_engine (void)
                         layers[l], causal ? " (causal)" : "", worst, model->config->n_heads, ref->n);
         g_assert_cmpfloat (worst, <, 1e-5);
       }
-  as_attention_free (ref);
+  as_analysis_unref (ref);
   as_backend_free (backend);
   as_model_free (model);
 }

@@ -9,7 +9,7 @@ caller passes) and record what it gives for
   * every line of the committed corpus (tests/data/token-corpus.txt): real
     text gathered from this machine's translations (.mo catalogs), manual
     pages in other languages and package documentation, several scripts;
-  * the edge cases of REFERENCE.md section 5 (accents, dotted capital I, CJK,
+  * the tokenizer's edge cases (accents, dotted capital I, CJK,
     emoji, zero-width and control characters, long words, literal special
     tokens, empty input ...);
   * about fifty sentence pairs;

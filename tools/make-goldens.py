@@ -49,7 +49,7 @@ def long_text(min_words):
 
 
 def attention_inputs():
-    """(name, text_a, text_b). Covers REFERENCE.md §5's edge cases too."""
+    """(name, text_a, text_b). Covers the tokenizer's edge cases too."""
     cases = [
         ("animal", "The animal didn't cross the street because it was too tired.", None),
         ("animal-wide", "The animal didn't cross the street because it was too wide.", None),

@@ -6,18 +6,6 @@
 #include <string.h>
 
 void
-as_export_attention_from_analysis (const AsAnalysis *a,
-                                   AsAttention      *attention)
-{
-  memset (attention, 0, sizeof *attention);
-  attention->encoding = a->encoding;
-  attention->n_layers = a->n_layers;
-  attention->n_heads = a->n_heads;
-  attention->n = a->n;
-  attention->attn = a->attn;
-}
-
-void
 as_export_options_from_state (AsViewState     *state,
                               AsFigureView     view,
                               AsFigureOptions *options)
@@ -31,7 +19,7 @@ as_export_options_from_state (AsViewState     *state,
   options->colormap = as_view_state_get_colormap (state);
   options->hide_special = as_view_state_get_hide_special (state);
   /* The screen shows raw rows unless the user asked to renormalise them. */
-  options->renormalize = options->hide_special && as_view_state_get_renormalise (state);
+  options->renormalise = options->hide_special && as_view_state_get_renormalise (state);
   options->dark = as_view_state_get_dark (state);
   options->highlight_token = as_view_state_get_token (state);
   /* Head, mean, max or rollout, words, sentence: the matrix the screen shows. */
@@ -91,14 +79,12 @@ save_in_thread (GTask        *task,
                 GCancellable *cancellable)
 {
   SaveJob *job = task_data;
-  AsAttention attention;
   GError *error = NULL;
   /* A figure must never replace a file of the model it was made with. */
   g_auto(GStrv) protect = job->analysis->model_dir != NULL ?
                           as_model_list_files_in (job->analysis->model_dir) : NULL;
 
-  as_export_attention_from_analysis (job->analysis, &attention);
-  if (as_figure_save (&attention, &job->options, job->path, (const char * const *) protect,
+  if (as_figure_save (job->analysis, &job->options, job->path, (const char * const *) protect,
                       AS_FORMAT_AUTO, NULL, &error))
     g_task_return_boolean (task, TRUE);
   else
@@ -155,13 +141,11 @@ as_export_render_png (AsViewState  *state,
   if (!check_complete (state, error))
     return NULL;
 
-  AsAttention attention;
   AsFigureOptions options;
-  as_export_attention_from_analysis (as_view_state_get_analysis (state), &attention);
   as_export_options_from_state (state, view, &options);
   /* What the head view shows: values where the cells are big enough. */
   options.annotate = view == AS_FIGURE_HEAD;
-  return as_figure_render_png (&attention, &options, error);
+  return as_figure_render_png (as_view_state_get_analysis (state), &options, error);
 }
 
 /* ---- the file chooser --------------------------------------------------- */

@@ -15,10 +15,6 @@
 
 G_BEGIN_DECLS
 
-/* ATTENTION borrows A's buffers (do not free it): the renderer's input. */
-void       as_export_attention_from_analysis (const AsAnalysis *a,
-                                              AsAttention      *attention);
-
 /* OPTIONS for VIEW as the view state shows it. Strings point into STATE's
  * analysis and stay valid while it is on screen. */
 void       as_export_options_from_state      (AsViewState     *state,

@@ -5,7 +5,7 @@
 #include <math.h>
 
 #include "as-aggregate-bar.h"
-#include "as-stat-colours.h"
+#include "as-stats-cache.h"
 
 #define ROW_H      22     /* one token per row */
 #define PAD        10
@@ -50,6 +50,9 @@ struct _AsLinesView
 };
 
 G_DEFINE_FINAL_TYPE (AsLinesView, as_lines_view, GTK_TYPE_WIDGET)
+
+enum { PROP_0, PROP_VIEW_STATE, N_PROPS };
+static GParamSpec *properties[N_PROPS];
 
 /* ---- which lines -------------------------------------------------------- */
 
@@ -435,8 +438,9 @@ static void
 on_toggle (GtkToggleButton *button,
            AsLinesView     *self)
 {
-  int h = GPOINTER_TO_INT (g_object_get_data (G_OBJECT (button), "head"));
-  self->shown[h] = gtk_toggle_button_get_active (button);
+  for (int h = 0; h < self->n_heads; h++)
+    if (self->head_toggles[h] == GTK_WIDGET (button))
+      self->shown[h] = gtk_toggle_button_get_active (button);
   invalidate (self);
 }
 
@@ -483,7 +487,6 @@ rebuild_toggles (AsLinesView *self)
       gtk_widget_add_css_class (button, "head-toggle");
       g_autofree char *tip = g_strdup_printf ("Show head %d's lines", h + 1);
       gtk_widget_set_tooltip_text (button, tip);
-      g_object_set_data (G_OBJECT (button), "head", GINT_TO_POINTER (h));
       g_signal_connect (button, "toggled", G_CALLBACK (on_toggle), self);
       gtk_box_append (GTK_BOX (self->head_box), button);
       self->head_toggles[h] = button;
@@ -735,6 +738,39 @@ as_lines_view_set_view_state (AsLinesView *self,
       g_signal_connect_swapped (state, "layer-added", G_CALLBACK (on_layer_added), self);
     }
   on_analysis_changed (self);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_VIEW_STATE]);
+}
+
+static void
+as_lines_view_get_property (GObject    *object,
+                            guint       prop_id,
+                            GValue     *value,
+                            GParamSpec *pspec)
+{
+  switch (prop_id)
+    {
+    case PROP_VIEW_STATE:
+      g_value_set_object (value, as_lines_view_get_view_state (AS_LINES_VIEW (object)));
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+as_lines_view_set_property (GObject      *object,
+                            guint         prop_id,
+                            const GValue *value,
+                            GParamSpec   *pspec)
+{
+  switch (prop_id)
+    {
+    case PROP_VIEW_STATE:
+      as_lines_view_set_view_state (AS_LINES_VIEW (object), g_value_get_object (value));
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
 }
 
 AsLinesFilter
@@ -834,9 +870,7 @@ as_lines_view_dispose (GObject *object)
   if (self->state != NULL)
     g_signal_handlers_disconnect_by_data (self->state, self);
   g_clear_object (&self->state);
-  g_clear_pointer (&self->toolbar, gtk_widget_unparent);
-  g_clear_pointer (&self->caption, gtk_widget_unparent);
-  g_clear_pointer (&self->scroller, gtk_widget_unparent);
+  gtk_widget_dispose_template (GTK_WIDGET (self), AS_TYPE_LINES_VIEW);
   g_clear_pointer (&self->cache, cairo_surface_destroy);
 
   G_OBJECT_CLASS (as_lines_view_parent_class)->dispose (object);
@@ -857,20 +891,37 @@ as_lines_view_class_init (AsLinesViewClass *klass)
 
   object_class->dispose = as_lines_view_dispose;
   object_class->finalize = as_lines_view_finalize;
+  object_class->get_property = as_lines_view_get_property;
+  object_class->set_property = as_lines_view_set_property;
+  /* The one way every view is given its state: this property, or
+   * as_lines_view_set_view_state(). */
+  properties[PROP_VIEW_STATE] =
+    g_param_spec_object ("view-state", NULL, NULL, AS_TYPE_VIEW_STATE,
+                         G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+  g_object_class_install_properties (object_class, N_PROPS, properties);
   gtk_widget_class_set_layout_manager_type (widget_class, GTK_TYPE_BOX_LAYOUT);
   gtk_widget_class_set_css_name (widget_class, "linesview");
-}
 
-static GtkWidget *
-labelled (const char *mnemonic,
-          GtkWidget  *widget)
-{
-  GtkWidget *box = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 6);
-  GtkWidget *label = gtk_label_new_with_mnemonic (mnemonic);
-  gtk_label_set_mnemonic_widget (GTK_LABEL (label), widget);
-  gtk_box_append (GTK_BOX (box), label);
-  gtk_box_append (GTK_BOX (box), widget);
-  return box;
+  g_type_ensure (AS_TYPE_AGGREGATE_BAR);
+  gtk_widget_class_set_template_from_resource (widget_class, "/io/github/attnscope/AttnScope/as-lines-view.ui");
+  gtk_widget_class_bind_template_child (widget_class, AsLinesView, toolbar);
+  gtk_widget_class_bind_template_child (widget_class, AsLinesView, bar);
+  gtk_widget_class_bind_template_child (widget_class, AsLinesView, layer_spin);
+  gtk_widget_class_bind_template_child (widget_class, AsLinesView, heads_row);
+  gtk_widget_class_bind_template_child (widget_class, AsLinesView, head_box);
+  gtk_widget_class_bind_template_child (widget_class, AsLinesView, filter_dropdown);
+  gtk_widget_class_bind_template_child (widget_class, AsLinesView, caption);
+  gtk_widget_class_bind_template_child (widget_class, AsLinesView, scroller);
+  gtk_widget_class_bind_template_child (widget_class, AsLinesView, canvas);
+  gtk_widget_class_bind_template_callback (widget_class, on_spin_changed);
+  gtk_widget_class_bind_template_callback (widget_class, on_filter_changed);
+  gtk_widget_class_bind_template_callback (widget_class, on_all);
+  gtk_widget_class_bind_template_callback (widget_class, on_none);
+  gtk_widget_class_bind_template_callback (widget_class, on_canvas_tooltip);
+  gtk_widget_class_bind_template_callback (widget_class, on_motion);
+  gtk_widget_class_bind_template_callback (widget_class, on_leave);
+  gtk_widget_class_bind_template_callback (widget_class, on_pressed);
+  gtk_widget_class_bind_template_callback (widget_class, on_key);
 }
 
 static void
@@ -882,80 +933,8 @@ as_lines_view_init (AsLinesView *self)
   for (int h = 0; h < MAX_HEADS; h++)
     self->shown[h] = TRUE;
 
-  /* Toolbar: what is shown; layer, A/B filter; the head toggles with
-   * All / None. */
-  self->toolbar = gtk_box_new (GTK_ORIENTATION_VERTICAL, 4);
-  self->bar = as_aggregate_bar_new ();
+  gtk_widget_init_template (GTK_WIDGET (self));
   as_aggregate_bar_set_show_description (AS_AGGREGATE_BAR (self->bar), FALSE);
-  gtk_box_append (GTK_BOX (self->toolbar), self->bar);
-  GtkWidget *row1 = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 16);
-  self->layer_spin = GTK_SPIN_BUTTON (gtk_spin_button_new_with_range (1, 1, 1));
-  g_signal_connect_swapped (self->layer_spin, "value-changed", G_CALLBACK (on_spin_changed), self);
-  gtk_box_append (GTK_BOX (row1), labelled ("La_yer", GTK_WIDGET (self->layer_spin)));
-  const char *filters[] = { "All", "A → A", "A → B", "B → A", "B → B", NULL };
-  self->filter_dropdown = GTK_DROP_DOWN (gtk_drop_down_new_from_strings (filters));
-  gtk_widget_set_tooltip_text (GTK_WIDGET (self->filter_dropdown),
-                               "Pair mode: lines from sentence A or B (left) to A or B (right)");
-  g_signal_connect_swapped (self->filter_dropdown, "notify::selected", G_CALLBACK (on_filter_changed), self);
-  gtk_box_append (GTK_BOX (row1), labelled ("Sentences", GTK_WIDGET (self->filter_dropdown)));
-  gtk_box_append (GTK_BOX (self->toolbar), row1);
-
-  GtkWidget *row2 = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 2);
-  GtkWidget *heads_label = gtk_label_new ("Heads");
-  gtk_widget_set_margin_end (heads_label, 6);
-  gtk_box_append (GTK_BOX (row2), heads_label);
-  self->head_box = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 0);
-  gtk_box_append (GTK_BOX (row2), self->head_box);
-  GtkWidget *all = gtk_button_new_with_mnemonic ("_All");
-  GtkWidget *none = gtk_button_new_with_mnemonic ("_None");
-  gtk_widget_set_margin_start (all, 8);
-  g_signal_connect_swapped (all, "clicked", G_CALLBACK (on_all), self);
-  g_signal_connect_swapped (none, "clicked", G_CALLBACK (on_none), self);
-  gtk_box_append (GTK_BOX (row2), all);
-  gtk_box_append (GTK_BOX (row2), none);
-  self->heads_row = row2;
-  GtkWidget *heads_scroll = gtk_scrolled_window_new ();
-  gtk_scrolled_window_set_policy (GTK_SCROLLED_WINDOW (heads_scroll), GTK_POLICY_AUTOMATIC, GTK_POLICY_NEVER);
-  gtk_scrolled_window_set_child (GTK_SCROLLED_WINDOW (heads_scroll), row2);
-  gtk_box_append (GTK_BOX (self->toolbar), heads_scroll);
-  gtk_widget_set_parent (self->toolbar, GTK_WIDGET (self));
-
-  self->caption = gtk_label_new ("Left: queries (attention from), right: keys (attention to); "
-                                 "opacity is the weight. Hover a token for only its lines; click one "
-                                 "or use Up/Down to keep it, Left/Right for its side, Esc to clear.");
-  gtk_label_set_xalign (GTK_LABEL (self->caption), 0);
-  gtk_label_set_wrap (GTK_LABEL (self->caption), TRUE);
-  gtk_widget_add_css_class (self->caption, "dim-label");
-  gtk_widget_add_css_class (self->caption, "caption");
-  gtk_widget_set_parent (self->caption, GTK_WIDGET (self));
-
-  self->canvas = GTK_DRAWING_AREA (gtk_drawing_area_new ());
   gtk_drawing_area_set_draw_func (self->canvas, draw_canvas, self, NULL);
-  gtk_widget_set_hexpand (GTK_WIDGET (self->canvas), TRUE);
-  gtk_widget_set_focusable (GTK_WIDGET (self->canvas), TRUE);
-  gtk_widget_add_css_class (GTK_WIDGET (self->canvas), "lines-canvas");
-  gtk_widget_set_has_tooltip (GTK_WIDGET (self->canvas), TRUE);
-  g_signal_connect (self->canvas, "query-tooltip", G_CALLBACK (on_canvas_tooltip), self);
-  gtk_accessible_update_property (GTK_ACCESSIBLE (self->canvas), GTK_ACCESSIBLE_PROPERTY_LABEL,
-                                  "Lines view", -1);
-
-  GtkEventController *motion = gtk_event_controller_motion_new ();
-  g_signal_connect (motion, "motion", G_CALLBACK (on_motion), self);
-  g_signal_connect_swapped (motion, "leave", G_CALLBACK (on_leave), self);
-  gtk_widget_add_controller (GTK_WIDGET (self->canvas), motion);
-  GtkGesture *click = gtk_gesture_click_new ();
-  g_signal_connect (click, "pressed", G_CALLBACK (on_pressed), self);
-  gtk_widget_add_controller (GTK_WIDGET (self->canvas), GTK_EVENT_CONTROLLER (click));
-  GtkEventController *keys = gtk_event_controller_key_new ();
-  g_signal_connect (keys, "key-pressed", G_CALLBACK (on_key), self);
-  gtk_widget_add_controller (GTK_WIDGET (self->canvas), keys);
-
-  self->scroller = gtk_scrolled_window_new ();
-  gtk_scrolled_window_set_policy (GTK_SCROLLED_WINDOW (self->scroller), GTK_POLICY_AUTOMATIC, GTK_POLICY_AUTOMATIC);
-  gtk_widget_set_vexpand (self->scroller, TRUE);
-  gtk_scrolled_window_set_child (GTK_SCROLLED_WINDOW (self->scroller), GTK_WIDGET (self->canvas));
-  gtk_widget_set_parent (self->scroller, GTK_WIDGET (self));
-
-  gtk_widget_set_sensitive (GTK_WIDGET (self->filter_dropdown), FALSE);
   update_size (self);
 }

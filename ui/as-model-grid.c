@@ -5,7 +5,7 @@
 
 #include "as-heatmap-render.h"
 #include "as-matrix-pool.h"
-#include "as-stat-colours.h"
+#include "as-stats-cache.h"
 #include "as-texture-util.h"
 #include "as-trace.h"
 
@@ -723,7 +723,7 @@ static void
 update_cache (AsModelGrid *self)
 {
   AsStatsCache *want = self->state != NULL && self->colour_by != AS_STAT_NONE
-                       ? as_stats_cache_for_state (self->state) : NULL;
+                       ? as_view_state_get_stats_cache (self->state) : NULL;
   if (want == self->cache)
     return;
   if (self->cache != NULL)

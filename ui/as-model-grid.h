@@ -7,7 +7,7 @@
  * are highlighted in every thumbnail.
  *
  * "Colour by" a head statistic rings each thumbnail in that head's colour
- * (as-stat-colours: min-max over all heads, a palette for the pattern) with
+ * (as-stats-cache: min-max over all heads, a palette for the pattern) with
  * a one-line legend below; the thumbnails themselves are not rebuilt.
  *
  * Thumbnails are single heads with the view state's rows (hidden specials,
@@ -20,7 +20,7 @@
 
 #include <gtk/gtk.h>
 
-#include "as-stat-colours.h"
+#include "as-stats-cache.h"
 #include "as-view-state.h"
 
 G_BEGIN_DECLS

@@ -302,7 +302,5 @@ as_position_window_new (GtkWindow *parent,
   as_position_view_set_dark (AS_POSITION_VIEW (view), dark);
   as_position_view_set_embeddings (AS_POSITION_VIEW (view), pe, n, hidden,
                                    as_worker_get_model_name (worker));
-  /* Tests find the view through the window. */
-  g_object_set_data (G_OBJECT (win), "position-view", view);
   return GTK_WINDOW (win);
 }

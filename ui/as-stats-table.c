@@ -65,6 +65,9 @@ struct _AsStatsTable
 
 G_DEFINE_FINAL_TYPE (AsStatsTable, as_stats_table, GTK_TYPE_WIDGET)
 
+enum { PROP_0, PROP_VIEW_STATE, N_PROPS };
+static GParamSpec *properties[N_PROPS];
+
 static char *
 cell_text (AsStatsRow *row,
            int         kind)
@@ -339,13 +342,46 @@ as_stats_table_set_view_state (AsStatsTable *self,
   if (state != NULL)
     {
       self->state = g_object_ref (state);
-      self->cache = g_object_ref (as_stats_cache_for_state (state));
+      self->cache = g_object_ref (as_view_state_get_stats_cache (state));
       g_signal_connect_swapped (self->cache, "updated", G_CALLBACK (refresh), self);
       g_signal_connect_swapped (state, "notify::layer", G_CALLBACK (sync_selection), self);
       g_signal_connect_swapped (state, "notify::head", G_CALLBACK (sync_selection), self);
     }
   update_hold (self);
   refresh (self);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_VIEW_STATE]);
+}
+
+static void
+as_stats_table_get_property (GObject    *object,
+                             guint       prop_id,
+                             GValue     *value,
+                             GParamSpec *pspec)
+{
+  switch (prop_id)
+    {
+    case PROP_VIEW_STATE:
+      g_value_set_object (value, as_stats_table_get_view_state (AS_STATS_TABLE (object)));
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+as_stats_table_set_property (GObject      *object,
+                             guint         prop_id,
+                             const GValue *value,
+                             GParamSpec   *pspec)
+{
+  switch (prop_id)
+    {
+    case PROP_VIEW_STATE:
+      as_stats_table_set_view_state (AS_STATS_TABLE (object), g_value_get_object (value));
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
 }
 
 GtkSingleSelection *
@@ -417,6 +453,14 @@ as_stats_table_class_init (AsStatsTableClass *klass)
   GtkWidgetClass *widget_class = GTK_WIDGET_CLASS (klass);
 
   object_class->dispose = as_stats_table_dispose;
+  object_class->get_property = as_stats_table_get_property;
+  object_class->set_property = as_stats_table_set_property;
+  /* The one way every view is given its state: this property, or
+   * as_stats_table_set_view_state(). */
+  properties[PROP_VIEW_STATE] =
+    g_param_spec_object ("view-state", NULL, NULL, AS_TYPE_VIEW_STATE,
+                         G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+  g_object_class_install_properties (object_class, N_PROPS, properties);
   widget_class->map = as_stats_table_map;
   widget_class->unmap = as_stats_table_unmap;
 

@@ -13,7 +13,7 @@
 
 #include <gtk/gtk.h>
 
-#include "as-stat-colours.h"
+#include "as-stats-cache.h"
 #include "as-view-state.h"
 
 G_BEGIN_DECLS

@@ -604,11 +604,23 @@ as_teach_view_dispose (GObject *object)
   g_clear_pointer (&self->rows, g_free);
   g_clear_pointer (&self->error, g_free);
 
+  gtk_widget_dispose_template (GTK_WIDGET (self), AS_TYPE_TEACH_VIEW);
+  /* dispose_template unparents bound children only; the toolbar is not. */
   GtkWidget *child;
   while ((child = gtk_widget_get_first_child (GTK_WIDGET (self))) != NULL)
     gtk_widget_unparent (child);
 
   G_OBJECT_CLASS (as_teach_view_parent_class)->dispose (object);
+}
+
+static void
+on_pressed (GtkGestureClick *click,
+            int              n_press,
+            double           x,
+            double           y,
+            AsTeachView     *self)
+{
+  gtk_widget_grab_focus (GTK_WIDGET (self));
 }
 
 static void
@@ -624,6 +636,24 @@ as_teach_view_class_init (AsTeachViewClass *klass)
   gtk_widget_class_set_css_name (widget_class, "teachview");
   gtk_widget_class_set_accessible_role (widget_class, GTK_ACCESSIBLE_ROLE_GROUP);
 
+  gtk_widget_class_set_template_from_resource (widget_class, "/io/github/attnscope/AttnScope/as-teach-view.ui");
+  gtk_widget_class_bind_template_child (widget_class, AsTeachView, formula);
+  gtk_widget_class_bind_template_child (widget_class, AsTeachView, token_dropdown);
+  gtk_widget_class_bind_template_child (widget_class, AsTeachView, token_list);
+  gtk_widget_class_bind_template_child (widget_class, AsTeachView, prev_button);
+  gtk_widget_class_bind_template_child (widget_class, AsTeachView, next_button);
+  gtk_widget_class_bind_template_child (widget_class, AsTeachView, step_counter);
+  gtk_widget_class_bind_template_child (widget_class, AsTeachView, causal_check);
+  gtk_widget_class_bind_template_child (widget_class, AsTeachView, causal_box);
+  gtk_widget_class_bind_template_child (widget_class, AsTeachView, pair_area);
+  gtk_widget_class_bind_template_child (widget_class, AsTeachView, step_title);
+  gtk_widget_class_bind_template_child (widget_class, AsTeachView, step_text);
+  gtk_widget_class_bind_template_child (widget_class, AsTeachView, canvas);
+  gtk_widget_class_bind_template_child (widget_class, AsTeachView, scroller);
+  gtk_widget_class_bind_template_callback (widget_class, on_dropdown_selected);
+  gtk_widget_class_bind_template_callback (widget_class, on_causal_toggled);
+  gtk_widget_class_bind_template_callback (widget_class, on_pressed);
+
   gtk_widget_class_install_action (widget_class, "teach.next", NULL, step_action);
   gtk_widget_class_install_action (widget_class, "teach.previous", NULL, step_action);
   gtk_widget_class_install_action (widget_class, "teach.positions", NULL, positions_action);
@@ -635,131 +665,18 @@ as_teach_view_class_init (AsTeachViewClass *klass)
 }
 
 static void
-on_pressed (GtkGestureClick *click,
-            int              n_press,
-            double           x,
-            double           y,
-            AsTeachView     *self)
-{
-  gtk_widget_grab_focus (GTK_WIDGET (self));
-}
-
-static GtkWidget *
-icon_button (const char *label,
-             const char *action,
-             const char *tooltip)
-{
-  GtkWidget *b = gtk_button_new_with_mnemonic (label);
-  gtk_actionable_set_action_name (GTK_ACTIONABLE (b), action);
-  gtk_widget_set_tooltip_text (b, tooltip);
-  return b;
-}
-
-static void
 as_teach_view_init (AsTeachView *self)
 {
   GtkWidget *widget = GTK_WIDGET (self);
   gtk_orientable_set_orientation (GTK_ORIENTABLE (gtk_widget_get_layout_manager (widget)),
                                   GTK_ORIENTATION_VERTICAL);
   gtk_box_layout_set_spacing (GTK_BOX_LAYOUT (gtk_widget_get_layout_manager (widget)), 6);
-  gtk_widget_set_focusable (widget, TRUE);
-  gtk_accessible_update_property (GTK_ACCESSIBLE (self), GTK_ACCESSIBLE_PROPERTY_LABEL,
-                                  "Attention step by step", -1);
   self->check = -1;
   self->query = 1;
 
-  /* The formula. */
-  self->formula = GTK_LABEL (gtk_label_new (NULL));
-  gtk_widget_add_css_class (GTK_WIDGET (self->formula), "teach-formula");
-  gtk_label_set_xalign (self->formula, 0);
-  gtk_widget_set_parent (GTK_WIDGET (self->formula), widget);
-
-  /* Query token, Previous / Next, position embeddings. */
-  GtkWidget *bar = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 8);
-  GtkWidget *qlabel = gtk_label_new_with_mnemonic ("_Query token");
-  self->token_list = gtk_string_list_new (NULL);
-  self->token_dropdown = GTK_DROP_DOWN (gtk_drop_down_new (G_LIST_MODEL (self->token_list), NULL));
-  gtk_label_set_mnemonic_widget (GTK_LABEL (qlabel), GTK_WIDGET (self->token_dropdown));
-  gtk_widget_set_tooltip_text (GTK_WIDGET (self->token_dropdown),
-                               "The token whose attention row is computed (or click a token in the strip)");
-  self->prev_button = GTK_BUTTON (icon_button ("← _Previous", "teach.previous", "Previous step (Left or P)"));
-  self->next_button = GTK_BUTTON (icon_button ("_Next →", "teach.next", "Next step (Right or N)"));
-  self->step_counter = GTK_LABEL (gtk_label_new (NULL));
-  gtk_widget_add_css_class (GTK_WIDGET (self->step_counter), "teach-counter");
-  gtk_widget_add_css_class (GTK_WIDGET (self->next_button), "suggested-action");
-  GtkWidget *spacer = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 0);
-  gtk_widget_set_hexpand (spacer, TRUE);
-  GtkWidget *positions = icon_button ("P_ositions…", "teach.positions",
-                                      "Learned position embeddings next to the sinusoidal encoding");
-  gtk_box_append (GTK_BOX (bar), qlabel);
-  gtk_box_append (GTK_BOX (bar), GTK_WIDGET (self->token_dropdown));
-  gtk_box_append (GTK_BOX (bar), GTK_WIDGET (self->prev_button));
-  gtk_box_append (GTK_BOX (bar), GTK_WIDGET (self->step_counter));
-  gtk_box_append (GTK_BOX (bar), GTK_WIDGET (self->next_button));
-  gtk_box_append (GTK_BOX (bar), spacer);
-  gtk_box_append (GTK_BOX (bar), positions);
-  gtk_widget_set_parent (bar, widget);
-
-  self->causal_check = GTK_CHECK_BUTTON (gtk_check_button_new_with_mnemonic (
-    "Demonstration: a _causal mask on an encoder — this model was not trained with it"));
-  gtk_widget_set_tooltip_text (GTK_WIDGET (self->causal_check),
-                               "Recompute every layer with a lower-triangular mask (each token sees only "
-                               "itself and earlier tokens), as a decoder would, and compare");
-  gtk_widget_set_parent (GTK_WIDGET (self->causal_check), widget);
-
-  /* Everything below scrolls. */
-  GtkWidget *content = gtk_box_new (GTK_ORIENTATION_VERTICAL, 6);
-  self->causal_box = gtk_box_new (GTK_ORIENTATION_VERTICAL, 4);
-  self->pair_area = GTK_DRAWING_AREA (gtk_drawing_area_new ());
-  gtk_drawing_area_set_content_height (self->pair_area, 300);
+  gtk_widget_init_template (widget);
   gtk_drawing_area_set_draw_func (self->pair_area, draw_pair, self, NULL);
-  gtk_accessible_update_property (GTK_ACCESSIBLE (self->pair_area), GTK_ACCESSIBLE_PROPERTY_LABEL,
-                                  "The selected head with and without the causal mask", -1);
-  gtk_box_append (GTK_BOX (self->causal_box), GTK_WIDGET (self->pair_area));
-  GtkWidget *note = gtk_label_new ("Left: what the model computes. Right: every layer recomputed so each "
-                                   "token sees only itself and the tokens before it (a decoder's mask). "
-                                   "Everything above the diagonal is exactly 0, and the first tokens have "
-                                   "almost nothing to choose from. The model was trained without this "
-                                   "mask, so its layers above the first see inputs they never saw in training.");
-  gtk_label_set_wrap (GTK_LABEL (note), TRUE);
-  gtk_label_set_max_width_chars (GTK_LABEL (note), 40);
-  gtk_label_set_xalign (GTK_LABEL (note), 0);
-  gtk_widget_add_css_class (note, "teach-note");
-  gtk_box_append (GTK_BOX (self->causal_box), note);
-  gtk_widget_set_visible (self->causal_box, FALSE);
-  gtk_box_append (GTK_BOX (content), self->causal_box);
-
-  self->step_title = GTK_LABEL (gtk_label_new (NULL));
-  gtk_label_set_xalign (self->step_title, 0);
-  gtk_widget_add_css_class (GTK_WIDGET (self->step_title), "teach-step-title");
-  gtk_box_append (GTK_BOX (content), GTK_WIDGET (self->step_title));
-  self->step_text = GTK_LABEL (gtk_label_new (NULL));
-  gtk_label_set_xalign (self->step_text, 0);
-  gtk_label_set_wrap (self->step_text, TRUE);
-  gtk_label_set_max_width_chars (self->step_text, 40);
-  gtk_widget_add_css_class (GTK_WIDGET (self->step_text), "teach-step-text");
-  gtk_box_append (GTK_BOX (content), GTK_WIDGET (self->step_text));
-
-  self->canvas = GTK_DRAWING_AREA (gtk_drawing_area_new ());
-  gtk_widget_set_hexpand (GTK_WIDGET (self->canvas), TRUE);
   gtk_drawing_area_set_draw_func (self->canvas, draw_canvas, self, NULL);
-  gtk_accessible_update_property (GTK_ACCESSIBLE (self->canvas), GTK_ACCESSIBLE_PROPERTY_LABEL,
-                                  "The numbers of the current step", -1);
-  gtk_box_append (GTK_BOX (content), GTK_WIDGET (self->canvas));
-
-  self->scroller = gtk_scrolled_window_new ();
-  gtk_scrolled_window_set_policy (GTK_SCROLLED_WINDOW (self->scroller), GTK_POLICY_NEVER, GTK_POLICY_AUTOMATIC);
-  gtk_scrolled_window_set_child (GTK_SCROLLED_WINDOW (self->scroller), content);
-  gtk_widget_set_vexpand (self->scroller, TRUE);
-  gtk_widget_set_parent (self->scroller, widget);
-
-  /* A click on the numbers gives the view the keyboard (Left/Right, N/P). */
-  GtkGesture *click = gtk_gesture_click_new ();
-  g_signal_connect (click, "pressed", G_CALLBACK (on_pressed), self);
-  gtk_widget_add_controller (self->scroller, GTK_EVENT_CONTROLLER (click));
-
-  g_signal_connect_swapped (self->token_dropdown, "notify::selected", G_CALLBACK (on_dropdown_selected), self);
-  g_signal_connect_swapped (self->causal_check, "toggled", G_CALLBACK (on_causal_toggled), self);
   update_labels (self);
 }
 

@@ -1,5 +1,6 @@
 /* as-view-state.c — the shared selection and display options. */
 #include "as-view-state.h"
+#include "as-stats-cache.h"
 
 #include <string.h>
 
@@ -30,6 +31,7 @@ struct _AsViewState
   int           cached_layer;
 
   GSimpleActionGroup *actions;
+  AsStatsCache       *stats_cache;   /* made on first use */
 };
 
 G_DEFINE_FINAL_TYPE (AsViewState, as_view_state, G_TYPE_OBJECT)
@@ -42,6 +44,7 @@ enum {
   PROP_HEAD,
   PROP_TOKEN,
   PROP_COLORMAP,
+  PROP_COLORMAP_NAME,
   PROP_HIDE_SPECIAL,
   PROP_RENORMALISE,
   PROP_FIT_SCALE,
@@ -112,6 +115,7 @@ as_view_state_finalize (GObject *object)
   g_free (self->visible);
   g_free (self->cached);
   g_clear_object (&self->actions);
+  g_clear_object (&self->stats_cache);
 
   G_OBJECT_CLASS (as_view_state_parent_class)->finalize (object);
 }
@@ -132,6 +136,7 @@ as_view_state_get_property (GObject    *object,
     case PROP_HEAD:         g_value_set_int (value, self->head); break;
     case PROP_TOKEN:        g_value_set_int (value, self->token); break;
     case PROP_COLORMAP:     g_value_set_int (value, self->colormap); break;
+    case PROP_COLORMAP_NAME: g_value_set_string (value, as_colormap_name (self->colormap)); break;
     case PROP_HIDE_SPECIAL: g_value_set_boolean (value, self->hide_special); break;
     case PROP_RENORMALISE:  g_value_set_boolean (value, self->renormalise); break;
     case PROP_FIT_SCALE:    g_value_set_boolean (value, self->fit_scale); break;
@@ -157,6 +162,13 @@ as_view_state_set_property (GObject      *object,
     case PROP_HEAD:         as_view_state_set_head (self, g_value_get_int (value)); break;
     case PROP_TOKEN:        as_view_state_set_token (self, g_value_get_int (value)); break;
     case PROP_COLORMAP:     as_view_state_set_colormap (self, g_value_get_int (value)); break;
+    case PROP_COLORMAP_NAME:
+      {
+        int id = as_colormap_from_name (g_value_get_string (value));
+        if (id >= 0)
+          as_view_state_set_colormap (self, id);
+      }
+      break;
     case PROP_HIDE_SPECIAL: as_view_state_set_hide_special (self, g_value_get_boolean (value)); break;
     case PROP_RENORMALISE:  as_view_state_set_renormalise (self, g_value_get_boolean (value)); break;
     case PROP_FIT_SCALE:    as_view_state_set_fit_scale (self, g_value_get_boolean (value)); break;
@@ -187,6 +199,10 @@ as_view_state_class_init (AsViewStateClass *klass)
   properties[PROP_TOKEN] = g_param_spec_int ("token", NULL, NULL, -1, G_MAXINT, -1, rw);
   properties[PROP_COLORMAP] =
     g_param_spec_int ("colormap", NULL, NULL, 0, AS_N_COLORMAPS - 1, AS_COLORMAP_VIRIDIS, rw);
+  /* The same by name ("viridis", "magma", ...), for a string-valued
+   * property action and menus that name their targets. */
+  properties[PROP_COLORMAP_NAME] =
+    g_param_spec_string ("colormap-name", NULL, NULL, "viridis", rw);
   properties[PROP_HIDE_SPECIAL] = g_param_spec_boolean ("hide-special", NULL, NULL, FALSE, rw);
   properties[PROP_RENORMALISE] = g_param_spec_boolean ("renormalise", NULL, NULL, FALSE, rw);
   properties[PROP_FIT_SCALE] = g_param_spec_boolean ("fit-scale", NULL, NULL, FALSE, rw);
@@ -441,6 +457,7 @@ as_view_state_set_colormap (AsViewState  *self,
     return;
   self->colormap = colormap;
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_COLORMAP]);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_COLORMAP_NAME]);
 }
 
 gboolean
@@ -568,6 +585,15 @@ as_view_state_set_words (AsViewState *self,
   update_visible (self);
   sync_actions (self);
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_WORDS]);
+}
+
+AsStatsCache *
+as_view_state_get_stats_cache (AsViewState *self)
+{
+  g_return_val_if_fail (AS_IS_VIEW_STATE (self), NULL);
+  if (self->stats_cache == NULL)
+    self->stats_cache = as_stats_cache_new (self);
+  return self->stats_cache;
 }
 
 GActionGroup *

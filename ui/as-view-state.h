@@ -91,6 +91,11 @@ void          as_view_state_set_words        (AsViewState *self,
  * view.words drive the state. Owned by SELF. */
 GActionGroup *as_view_state_get_actions      (AsViewState *self);
 
+/* Head statistics of the analysis, shared by every view of this state
+ * (as-stats-cache.h), made on first use. Owned by SELF. */
+typedef struct _AsStatsCache AsStatsCache;
+AsStatsCache *as_view_state_get_stats_cache  (AsViewState *self);
+
 /* What the head view shows, as a spec: the selection, aggregate, words,
  * hide-special and renormalise. Export uses it so the file is the screen. */
 void          as_view_state_get_spec         (AsViewState *self,

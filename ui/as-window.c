@@ -76,10 +76,6 @@ G_DEFINE_FINAL_TYPE (AsWindow, as_window, ADW_TYPE_APPLICATION_WINDOW)
 
 enum {
   PROP_0,
-  PROP_HIDE_SPECIAL,
-  PROP_RENORMALISE,
-  PROP_FIT_SCALE,
-  PROP_COLORMAP,
   PROP_DEVICE,
   N_PROPS
 };
@@ -822,18 +818,6 @@ as_window_get_property (GObject    *object,
 
   switch (prop_id)
     {
-    case PROP_HIDE_SPECIAL:
-      g_value_set_boolean (value, as_view_state_get_hide_special (self->state));
-      break;
-    case PROP_RENORMALISE:
-      g_value_set_boolean (value, as_view_state_get_renormalise (self->state));
-      break;
-    case PROP_FIT_SCALE:
-      g_value_set_boolean (value, as_view_state_get_fit_scale (self->state));
-      break;
-    case PROP_COLORMAP:
-      g_value_set_string (value, as_colormap_name (as_view_state_get_colormap (self->state)));
-      break;
     case PROP_DEVICE:
       g_value_set_string (value, self->worker != NULL ? as_worker_get_device (self->worker) : "auto");
       break;
@@ -852,22 +836,6 @@ as_window_set_property (GObject      *object,
 
   switch (prop_id)
     {
-    case PROP_HIDE_SPECIAL:
-      as_view_state_set_hide_special (self->state, g_value_get_boolean (value));
-      break;
-    case PROP_RENORMALISE:
-      as_view_state_set_renormalise (self->state, g_value_get_boolean (value));
-      break;
-    case PROP_FIT_SCALE:
-      as_view_state_set_fit_scale (self->state, g_value_get_boolean (value));
-      break;
-    case PROP_COLORMAP:
-      {
-        int id = as_colormap_from_name (g_value_get_string (value));
-        if (id >= 0)
-          as_view_state_set_colormap (self->state, id);
-      }
-      break;
     case PROP_DEVICE:
       if (self->worker != NULL && g_strcmp0 (g_value_get_string (value), as_worker_get_device (self->worker)) != 0
           && as_worker_set_device (self->worker, g_value_get_string (value)))
@@ -881,24 +849,42 @@ as_window_set_property (GObject      *object,
     }
 }
 
-/* The window's properties mirror the view state, so the property actions
- * (menus, check buttons, accelerators) and the state never disagree. */
+/* The display options are property actions on the view state itself
+ * ("win.hide-special", "win.fit-scale", "win.colormap"; "win.renormalise"
+ * below),
+ * so menus, check buttons, accelerators and the state are one value. */
 static void
-forward_notify (AsWindow   *self,
-                GParamSpec *pspec)
+add_option_actions (AsWindow *self)
 {
-  if (g_str_equal (pspec->name, "hide-special"))
+  static const struct { const char *action, *property; } options[] = {
+    { "hide-special", "hide-special" },
+    { "fit-scale", "fit-scale" },
+    { "colormap", "colormap-name" },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (options); i++)
     {
-      g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_HIDE_SPECIAL]);
-      gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.renormalise",
-                                     as_view_state_get_hide_special (self->state));
+      g_autoptr(GPropertyAction) action =
+        g_property_action_new (options[i].action, self->state, options[i].property);
+      g_action_map_add_action (G_ACTION_MAP (self), G_ACTION (action));
     }
-  else if (g_str_equal (pspec->name, "renormalise"))
-    g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_RENORMALISE]);
-  else if (g_str_equal (pspec->name, "fit-scale"))
-    g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_FIT_SCALE]);
-  else if (g_str_equal (pspec->name, "colormap"))
-    g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_COLORMAP]);
+}
+
+/* Renormalising means nothing while specials are shown. A GPropertyAction
+ * cannot be disabled, so the action is absent then, which makes its menu
+ * item and check button insensitive and its accelerator a no-op. */
+static void
+update_renormalise_action (AsWindow *self)
+{
+  gboolean hiding = as_view_state_get_hide_special (self->state);
+  gboolean present = g_action_map_lookup_action (G_ACTION_MAP (self), "renormalise") != NULL;
+
+  if (hiding && !present)
+    {
+      g_autoptr(GPropertyAction) action = g_property_action_new ("renormalise", self->state, "renormalise");
+      g_action_map_add_action (G_ACTION_MAP (self), G_ACTION (action));
+    }
+  else if (!hiding && present)
+    g_action_map_remove_action (G_ACTION_MAP (self), "renormalise");
 }
 
 static void
@@ -925,10 +911,6 @@ as_window_class_init (AsWindowClass *klass)
   widget_class->unrealize = as_window_unrealize;
 
   GParamFlags rw = G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS;
-  properties[PROP_HIDE_SPECIAL] = g_param_spec_boolean ("hide-special", NULL, NULL, FALSE, rw);
-  properties[PROP_RENORMALISE] = g_param_spec_boolean ("renormalise", NULL, NULL, FALSE, rw);
-  properties[PROP_FIT_SCALE] = g_param_spec_boolean ("fit-scale", NULL, NULL, FALSE, rw);
-  properties[PROP_COLORMAP] = g_param_spec_string ("colormap", NULL, NULL, "viridis", rw);
   /* "auto", "cpu" or "gpu": where the engine runs (the worker reloads). */
   properties[PROP_DEVICE] = g_param_spec_string ("device", NULL, NULL, "auto", rw);
   g_object_class_install_properties (object_class, N_PROPS, properties);
@@ -973,10 +955,6 @@ as_window_class_init (AsWindowClass *klass)
   gtk_widget_class_install_action (widget_class, "win.open-recent", "s", open_recent_action);
   gtk_widget_class_install_action (widget_class, "win.move", "(ii)", move_action);
   gtk_widget_class_install_action (widget_class, "win.focus-text", NULL, focus_text_action);
-  gtk_widget_class_install_property_action (widget_class, "win.hide-special", "hide-special");
-  gtk_widget_class_install_property_action (widget_class, "win.renormalise", "renormalise");
-  gtk_widget_class_install_property_action (widget_class, "win.fit-scale", "fit-scale");
-  gtk_widget_class_install_property_action (widget_class, "win.colormap", "colormap");
   gtk_widget_class_install_property_action (widget_class, "win.device", "device");
   gtk_widget_class_install_action (widget_class, "win.export", NULL, export_action);
   gtk_widget_class_install_action (widget_class, "win.copy-image", NULL, copy_image_action);
@@ -996,8 +974,10 @@ as_window_class_init (AsWindowClass *klass)
 static void
 as_window_init (AsWindow *self)
 {
-  /* Before the template: its property actions read the state at once. */
+  /* Before the template: its widgets look up the option actions at once. */
   self->state = as_view_state_new ();
+  add_option_actions (self);
+  update_renormalise_action (self);
   gtk_widget_init_template (GTK_WIDGET (self));
 
   self->first_load = TRUE;
@@ -1014,7 +994,7 @@ as_window_init (AsWindow *self)
   as_stats_table_set_view_state (AS_STATS_TABLE (stats), self->state);
   gtk_widget_set_vexpand (stats, TRUE);
   gtk_box_append (self->stats_page, stats);
-  g_signal_connect_swapped (self->state, "notify", G_CALLBACK (forward_notify), self);
+  g_signal_connect_swapped (self->state, "notify::hide-special", G_CALLBACK (update_renormalise_action), self);
   g_signal_connect_swapped (self->state, "notify::analysis", G_CALLBACK (on_view_analysis_changed), self);
   g_signal_connect_swapped (self->state, "notify::layer", G_CALLBACK (update_head_title), self);
   g_signal_connect_swapped (self->state, "notify::head", G_CALLBACK (update_head_title), self);
@@ -1024,7 +1004,6 @@ as_window_init (AsWindow *self)
   g_signal_connect_swapped (self->state, "notify::words", G_CALLBACK (update_head_title), self);
   g_object_bind_property (self->state, "colormap", self->colormap_dropdown, "selected",
                           G_BINDING_BIDIRECTIONAL | G_BINDING_SYNC_CREATE);
-  gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.renormalise", FALSE);
   update_head_title (self);
 
   AdwStyleManager *sm = adw_style_manager_get_default ();

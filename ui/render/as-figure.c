@@ -35,7 +35,7 @@ as_figure_options_init (AsFigureOptions *options)
   memset (options, 0, sizeof *options);
   options->view = AS_FIGURE_HEAD;
   options->colormap = AS_COLORMAP_VIRIDIS;
-  options->renormalize = TRUE;
+  options->renormalise = TRUE;
   options->unit = AS_UNIT_PX;
   options->dpi = 96;
   options->title = TRUE;
@@ -92,7 +92,7 @@ as_figure_options_set_shown (AsFigureOptions   *o,
   o->head = spec->head;
   o->aggregate = spec->aggregate;
   o->hide_special = spec->hide_special;
-  o->renormalize = spec->renormalise;
+  o->renormalise = spec->renormalise;
   o->word_level = spec->words;
   o->sentence = spec->sentence;
 }
@@ -105,7 +105,7 @@ as_figure_options_get_shown (const AsFigureOptions *o,
   as_shown_spec_init (spec);
   spec->layer = o->layer;
   spec->hide_special = o->hide_special;
-  spec->renormalise = o->renormalize;
+  spec->renormalise = o->renormalise;
   spec->words = o->word_level;
   spec->sentence = o->sentence;
   if (head >= 0)
@@ -130,7 +130,7 @@ single_head (const AsFigureOptions *o)
 /* Rows and columns; labels in the typed spelling only WITH_TEXT (checks
  * need just the count). */
 static AsShownTokens *
-figure_tokens (const AsAttention     *attention,
+figure_tokens (const AsAnalysis      *attention,
                const AsFigureOptions *options,
                gboolean               with_text)
 {
@@ -145,7 +145,7 @@ figure_tokens (const AsAttention     *attention,
 
 typedef struct {
   cairo_t               *cr;
-  const AsAttention     *attention;
+  const AsAnalysis      *attention;
   const AsFigureOptions *options;
   AsShownTokens         *tokens;
   AsCellMode             mode;
@@ -164,7 +164,7 @@ figure_matrix (const Figure *f,
                int           layer,
                int           head)
 {
-  const AsAttention *a = f->attention;
+  const AsAnalysis *a = f->attention;
   AsShownSpec spec;
   as_figure_options_get_shown (f->options, head, &spec);
   spec.layer = layer;
@@ -234,7 +234,7 @@ append_quoted (GString    *s,
 }
 
 static char *
-figure_title (const AsAttention     *a,
+figure_title (const AsAnalysis      *a,
               const AsFigureOptions *o)
 {
   GString *s = g_string_new (NULL);
@@ -259,7 +259,7 @@ figure_title (const AsAttention     *a,
         g_string_append (s, o->sentence == AS_SHOWN_SENTENCE_A ? " · sentence A" : " · sentence B");
     }
   if (o->hide_special)
-    g_string_append (s, o->renormalize ? " · special tokens hidden (rows renormalised)"
+    g_string_append (s, o->renormalise ? " · special tokens hidden (rows renormalised)"
                                        : " · special tokens hidden");
   if (o->text_a != NULL)
     {
@@ -567,7 +567,7 @@ static void
 grid_geometry (const Figure *f,
                GridGeometry *g)
 {
-  const AsAttention *a = f->attention;
+  const AsAnalysis *a = f->attention;
   AsHeatmapSpec spec;
   FigureText t;
   char number[16];
@@ -597,7 +597,7 @@ paint_grid_headers (const Figure       *f,
                     double              x,
                     double              y)
 {
-  const AsAttention *a = f->attention;
+  const AsAnalysis *a = f->attention;
   double step = g->thumb + g->gap;
   double grid_w = a->n_heads * step - g->gap, grid_h = a->n_layers * step - g->gap;
   FigureText t;
@@ -627,7 +627,7 @@ paint_grid_headers (const Figure       *f,
 static void
 render_grid (Figure *f)
 {
-  const AsAttention *a = f->attention;
+  const AsAnalysis *a = f->attention;
   int n = f->tokens->n;
   GridGeometry g;
   AsHeatmapSpec spec;
@@ -664,7 +664,7 @@ render_grid (Figure *f)
 /* ---- public: checks, sizes, rendering ------------------------------------ */
 
 gboolean
-as_figure_check (const AsAttention      *attention,
+as_figure_check (const AsAnalysis       *attention,
                  const AsFigureOptions  *options,
                  GError                **error)
 {
@@ -702,7 +702,7 @@ as_figure_check (const AsAttention      *attention,
 }
 
 AsShown *
-as_figure_shown (const AsAttention      *attention,
+as_figure_shown (const AsAnalysis       *attention,
                  const AsFigureOptions  *options,
                  GError                **error)
 {
@@ -723,7 +723,7 @@ as_figure_shown (const AsAttention      *attention,
 }
 
 void
-as_figure_get_size (const AsAttention     *attention,
+as_figure_get_size (const AsAnalysis      *attention,
                     const AsFigureOptions *options,
                     double                *width,
                     double                *height)
@@ -765,7 +765,7 @@ as_figure_get_size (const AsAttention     *attention,
 
 gboolean
 as_figure_render (cairo_t                *cr,
-                  const AsAttention      *attention,
+                  const AsAnalysis       *attention,
                   const AsFigureOptions  *options,
                   AsCellMode              mode,
                   double                  width,
@@ -880,7 +880,7 @@ check_cairo (cairo_status_t   status,
 /* Draws onto SURFACE scaled by SCALE, and finishes it (which writes it). */
 static gboolean
 draw_on (cairo_surface_t        *surface,
-         const AsAttention      *attention,
+         const AsAnalysis       *attention,
          const AsFigureOptions  *options,
          AsCellMode              mode,
          double                  width,
@@ -919,7 +919,7 @@ png_surface (const AsFigureOptions  *options,
 
 static gboolean
 write_png (AsOutputFile           *out,
-           const AsAttention      *attention,
+           const AsAnalysis       *attention,
            const AsFigureOptions  *options,
            double                  width,
            double                  height,
@@ -940,7 +940,7 @@ write_png (AsOutputFile           *out,
 static gboolean
 write_vector (AsOutputFile           *out,
               AsFigureFormat          format,
-              const AsAttention      *attention,
+              const AsAnalysis       *attention,
               const AsFigureOptions  *options,
               double                  width,
               double                  height,
@@ -970,7 +970,7 @@ write_vector (AsOutputFile           *out,
 }
 
 gboolean
-as_figure_write (const AsAttention      *attention,
+as_figure_write (const AsAnalysis       *attention,
                  const AsFigureOptions  *options,
                  AsOutputFile           *out,
                  AsFigureFormat          format,
@@ -997,7 +997,7 @@ as_figure_write (const AsAttention      *attention,
 }
 
 gboolean
-as_figure_save (const AsAttention      *attention,
+as_figure_save (const AsAnalysis       *attention,
                 const AsFigureOptions  *options,
                 const char             *path,
                 const char * const     *protect,
@@ -1029,7 +1029,7 @@ as_figure_save (const AsAttention      *attention,
 }
 
 GBytes *
-as_figure_render_png (const AsAttention      *attention,
+as_figure_render_png (const AsAnalysis       *attention,
                       const AsFigureOptions  *options,
                       GError                **error)
 {

@@ -60,7 +60,7 @@ typedef struct {
   AsColormapId  colormap;
   gboolean      annotate;      /* values in cells large enough to hold them */
   gboolean      hide_special;  /* leave out [CLS]/[SEP]-class rows and columns */
-  gboolean      renormalize;   /* when rows or columns are left out, rows sum to 1
+  gboolean      renormalise;   /* when rows or columns are left out, rows sum to 1
                                 * again (default TRUE) */
   gboolean      word_level;    /* merge ## pieces into words */
   AsShownAggregate aggregate;  /* what the head view draws: one head (default),
@@ -103,13 +103,13 @@ AsFigureFormat  as_figure_format_from_path (const char    *path);
 
 /* FALSE, with a message, when OPTIONS ask for a layer or head ATTENTION
  * does not have, or nothing is left to draw. */
-gboolean        as_figure_check          (const AsAttention      *attention,
+gboolean        as_figure_check          (const AsAnalysis       *attention,
                                           const AsFigureOptions  *options,
                                           GError                **error);
 
 /* The figure's size in OPTIONS->unit: the options' own, else the view's
  * default (when only one is given, the other keeps the default's aspect). */
-void            as_figure_get_size       (const AsAttention     *attention,
+void            as_figure_get_size       (const AsAnalysis      *attention,
                                           const AsFigureOptions *options,
                                           double                *width,
                                           double                *height);
@@ -118,7 +118,7 @@ void            as_figure_get_size       (const AsAttention     *attention,
  * MODE: AS_CELLS_IMAGE for screens and PNG, AS_CELLS_VECTOR for SVG/PDF.
  * Appends one AsFigurePanel per heatmap to PANELS when it is not NULL. */
 gboolean        as_figure_render         (cairo_t                *cr,
-                                          const AsAttention      *attention,
+                                          const AsAnalysis       *attention,
                                           const AsFigureOptions  *options,
                                           AsCellMode              mode,
                                           double                  width,
@@ -133,7 +133,7 @@ gboolean        as_figure_render         (cairo_t                *cr,
  * loaded model's files, which an export must never replace). PANELS as
  * for as_figure_render, in the file's units (pixels for PNG, the SVG's own
  * units, points for PDF). */
-gboolean        as_figure_save           (const AsAttention      *attention,
+gboolean        as_figure_save           (const AsAnalysis       *attention,
                                           const AsFigureOptions  *options,
                                           const char             *path,
                                           const char * const     *protect,
@@ -144,7 +144,7 @@ gboolean        as_figure_save           (const AsAttention      *attention,
 /* Draws the figure into OUT, already open (callers that must check or
  * protect the destination before long work), as FORMAT (not AUTO). Neither
  * commits nor aborts OUT. */
-gboolean        as_figure_write          (const AsAttention      *attention,
+gboolean        as_figure_write          (const AsAnalysis       *attention,
                                           const AsFigureOptions  *options,
                                           AsOutputFile           *out,
                                           AsFigureFormat          format,
@@ -152,7 +152,7 @@ gboolean        as_figure_write          (const AsAttention      *attention,
                                           GError                **error);
 
 /* The figure as PNG data in memory ("Copy Image"). */
-GBytes         *as_figure_render_png     (const AsAttention      *attention,
+GBytes         *as_figure_render_png     (const AsAnalysis       *attention,
                                           const AsFigureOptions  *options,
                                           GError                **error);
 
@@ -169,7 +169,7 @@ void            as_figure_options_get_shown (const AsFigureOptions *options,
 /* The single panel of the head or mean view as drawn: values and labels
  * (the same call the renderer makes). NULL, with a message, as
  * as_figure_check. */
-AsShown        *as_figure_shown          (const AsAttention      *attention,
+AsShown        *as_figure_shown          (const AsAnalysis       *attention,
                                           const AsFigureOptions  *options,
                                           GError                **error);
 

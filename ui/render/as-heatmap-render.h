@@ -40,7 +40,7 @@ typedef struct {
   int                 highlight_row;/* -1 for none */
   int                 highlight_col;/* -1 for none */
   const char         *font;         /* Pango font family, NULL = "Sans" */
-  /* Added by the export work (as_heatmap_spec_init sets them): */
+  /* Set by as_heatmap_spec_init: */
   double              font_size;    /* title/colour-bar text in user units; 0 = from the size */
   const char         *colorbar_label; /* beside the colour bar, e.g. "attention"; NULL none */
   const char         *row_title;    /* axis title left of the row labels ("query"); NULL none */
@@ -55,7 +55,6 @@ typedef struct {
   double cells_x, cells_y;          /* top-left of the cell area */
   double cell_w, cell_h;            /* size of one cell */
   double colorbar_x, colorbar_y, colorbar_w, colorbar_h;
-  /* Added by the export work: */
   int    row_stride, col_stride;    /* every Nth token label is drawn (1 = all) */
   int    pool;                      /* cells drawn as POOL x POOL block means (1 = none) */
   double label_font_size;           /* token labels, user units */

@@ -1,5 +1,5 @@
-/* as-stat-colours.c — statistic values, their colours and the shared cache. */
-#include "as-stat-colours.h"
+/* as-stats-cache.c — statistic values, their colours and the shared cache. */
+#include "as-stats-cache.h"
 
 #include <gio/gio.h>
 #include <math.h>
@@ -344,27 +344,25 @@ on_analysis_changed (AsStatsCache *self)
   schedule (self);
 }
 
+/* The views may keep the cache a little longer than the state lives. */
 static void
-detach (gpointer data)
+state_gone (gpointer  data,
+            GObject  *where_the_state_was)
 {
   AsStatsCache *self = data;
   self->state = NULL;
   if (self->job != NULL)
     g_cancellable_cancel (self->job);
-  g_object_unref (self);
 }
 
 AsStatsCache *
-as_stats_cache_for_state (AsViewState *state)
+as_stats_cache_new (AsViewState *state)
 {
   g_return_val_if_fail (AS_IS_VIEW_STATE (state), NULL);
 
-  AsStatsCache *self = g_object_get_data (G_OBJECT (state), "as-stats-cache");
-  if (self != NULL)
-    return self;
-  self = g_object_new (AS_TYPE_STATS_CACHE, NULL);
+  AsStatsCache *self = g_object_new (AS_TYPE_STATS_CACHE, NULL);
   self->state = state;
-  g_object_set_data_full (G_OBJECT (state), "as-stats-cache", self, detach);
+  g_object_weak_ref (G_OBJECT (state), state_gone, self);
   g_signal_connect_swapped (state, "notify::analysis", G_CALLBACK (on_analysis_changed), self);
   g_signal_connect_swapped (state, "layer-added", G_CALLBACK (schedule), self);
   on_analysis_changed (self);
@@ -424,6 +422,8 @@ as_stats_cache_finalize (GObject *object)
 {
   AsStatsCache *self = AS_STATS_CACHE (object);
 
+  if (self->state != NULL)
+    g_object_weak_unref (G_OBJECT (self->state), state_gone, self);
   g_clear_object (&self->job);
   g_clear_pointer (&self->analysis, as_analysis_unref);
   g_free (self->stats);

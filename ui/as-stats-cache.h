@@ -1,4 +1,4 @@
-/* as-stat-colours.h — head statistics as the views show them.
+/* as-stats-cache.h — head statistics as the views show them.
  *
  * No GTK (GLib, GIO and the engine's headers only), so it is testable
  * headless:
@@ -90,8 +90,9 @@ void        as_head_colour         (int                head,
 #define AS_TYPE_STATS_CACHE (as_stats_cache_get_type ())
 G_DECLARE_FINAL_TYPE (AsStatsCache, as_stats_cache, AS, STATS_CACHE, GObject)
 
-/* The cache of STATE's analysis, made on first use and kept with STATE. */
-AsStatsCache      *as_stats_cache_for_state   (AsViewState  *state);
+/* A cache following STATE's analysis. Views share the one the state owns:
+ * as_view_state_get_stats_cache(). */
+AsStatsCache      *as_stats_cache_new         (AsViewState  *state);
 /* While held (a count), missing layers are computed as they arrive. */
 void               as_stats_cache_hold        (AsStatsCache *self);
 void               as_stats_cache_release     (AsStatsCache *self);

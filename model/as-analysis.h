@@ -1,0 +1,63 @@
+/* as-analysis.h — one analysed input: its tokens, every attention matrix and
+ * where they came from.
+ *
+ * The one result type of the engine. as_attention_compute () fills one at
+ * once (layers_ready = n_layers); the worker (as-worker.h) fills one layer by
+ * layer and hands the same object to every view. Export, the CLI, the
+ * statistics and the tests read it through as_analysis_head ().
+ *
+ * Refcounted (atomically), so a view can keep the analysis it draws while
+ * the worker has moved on to the next text.
+ */
+#pragma once
+
+#include <glib-object.h>
+
+#include "as-tokenizer.h"
+
+G_BEGIN_DECLS
+
+/* When the worker fills it, it writes the attention of layer L before it
+ * posts L, and LAYERS_READY is advanced only on the main thread when the
+ * post is delivered, so readers on the main thread see complete layers
+ * only. */
+typedef struct {
+  guint       generation;    /* the worker's request number; 0 otherwise */
+  char       *model_name;    /* NULL when not known (as_attention_compute_ids) */
+  char       *model_dir;     /* the folder it was loaded from, or NULL */
+  char       *text_a;        /* NULL when computed from ids */
+  char       *text_b;        /* NULL unless pair mode */
+  AsEncoding *encoding;      /* the tokens as the model sees them; NULL from ids */
+  int         n_layers;
+  int         n_heads;
+  int         n;             /* tokens */
+  int         hidden;
+  float      *attn;          /* [n_layers, n_heads, n, n] */
+  float      *final_hidden;  /* [n, hidden], or NULL (the worker keeps none) */
+  int         layers_ready;  /* layers 0..layers_ready-1 are valid */
+  gint64      request_time;  /* g_get_monotonic_time () when requested */
+  gint64      compute_time;  /* µs from the worker taking it to its last layer */
+  int         channel;       /* AsChannel it was requested on (as-worker.h) */
+  gboolean    causal;        /* run with the lower-triangular teaching mask */
+} AsAnalysis;
+
+#define AS_TYPE_ANALYSIS (as_analysis_get_type ())
+GType        as_analysis_get_type (void) G_GNUC_CONST;
+/* An empty analysis (every field zero), with one reference. */
+AsAnalysis  *as_analysis_new      (void);
+AsAnalysis  *as_analysis_ref      (AsAnalysis *analysis);
+/* Frees the analysis and everything it owns with the last reference;
+ * NULL is ignored. */
+void         as_analysis_unref    (AsAnalysis *analysis);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (AsAnalysis, as_analysis_unref)
+
+/* Pointer to the [n, n] matrix of LAYER, HEAD (LAYER < layers_ready). */
+static inline const float *
+as_analysis_head (const AsAnalysis *a,
+                  int               layer,
+                  int               head)
+{
+  return a->attn + ((gsize) layer * a->n_heads + head) * a->n * a->n;
+}
+
+G_END_DECLS

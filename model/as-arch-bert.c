@@ -1,0 +1,275 @@
+/* as-arch-bert.c — BERT behind the architecture seam (as-architecture.h):
+ * bert, and the checkpoints that call themselves bert (MiniLM, bge).
+ *
+ * Reads BERT's config fields, binds the tensors of BertModel (with or
+ * without the "bert." prefix of BertForMaskedLM & co.), makes the random
+ * presets, and hands out the backends that run BertModel's forward: the fast
+ * CPU encoder (as-cpu-encoder.c), the reference (as-reference.c) and the GPU
+ * plugin (gpu/), which takes the weights as an AsGpuModelDesc.
+ */
+#include "as-bert.h"
+
+#include "as-error.h"
+#include "as-gpu-plugin.h"
+
+/* --- config.json ---------------------------------------------------------- */
+
+/* BertConfig's fields, checked in the order the messages have always come
+ * in: what the forward cannot compute first, then the sizes. */
+static gboolean
+bert_read_config (JsonObject  *obj,
+                  const char  *display_name,
+                  AsConfig    *config,
+                  GError     **error)
+{
+  /* The forward implements the erf GELU and absolute positions only. */
+  const char *act = as_config_read_string (obj, "hidden_act");
+  if (act != NULL && g_strcmp0 (act, "gelu") != 0)
+    {
+      g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_UNSUPPORTED,
+                   "%s: hidden_act '%s' is not supported (supported: gelu, the erf form)",
+                   display_name, act);
+      return FALSE;
+    }
+  const char *pos = as_config_read_string (obj, "position_embedding_type");
+  if (pos != NULL && g_strcmp0 (pos, "absolute") != 0)
+    {
+      g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_UNSUPPORTED,
+                   "%s: position_embedding_type '%s' is not supported (supported: absolute)",
+                   display_name, pos);
+      return FALSE;
+    }
+
+  gboolean ok =
+    as_config_read_int (obj, display_name, "num_hidden_layers", 1, AS_CONFIG_MAX_LAYERS, TRUE, 0, &config->n_layers, error) &&
+    as_config_read_int (obj, display_name, "num_attention_heads", 1, AS_CONFIG_MAX_HEADS, TRUE, 0, &config->n_heads, error) &&
+    as_config_read_int (obj, display_name, "hidden_size", 1, AS_CONFIG_MAX_HIDDEN, TRUE, 0, &config->hidden, error) &&
+    as_config_read_int (obj, display_name, "intermediate_size", 1, AS_CONFIG_MAX_INTERMEDIATE, TRUE, 0, &config->intermediate, error) &&
+    as_config_read_int (obj, display_name, "vocab_size", 1, AS_CONFIG_MAX_VOCAB, TRUE, 0, &config->vocab_size, error) &&
+    as_config_read_int (obj, display_name, "max_position_embeddings", 1, AS_CONFIG_MAX_POSITIONS, TRUE, 0, &config->max_positions, error) &&
+    as_config_read_int (obj, display_name, "type_vocab_size", 1, AS_CONFIG_MAX_TYPE_VOCAB, FALSE, 2, &config->type_vocab_size, error) &&
+    as_config_read_eps (obj, display_name, "layer_norm_eps", 1e-12f, &config->layer_norm_eps, error);
+  if (!ok)
+    return FALSE;
+
+  if (config->hidden % config->n_heads != 0)
+    {
+      g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_FORMAT,
+                   "%s: hidden_size %d is not divisible by num_attention_heads %d",
+                   display_name, config->hidden, config->n_heads);
+      return FALSE;
+    }
+  config->head_dim = config->hidden / config->n_heads;
+  return TRUE;
+}
+
+/* --- weights -------------------------------------------------------------- */
+
+AsBertWeights *
+as_bert_weights_new (AsModel *model,
+                     int      n_layers)
+{
+  AsBertWeights *w = g_new0 (AsBertWeights, 1);
+  w->layers = g_new0 (AsLayerWeights, n_layers);
+  model->arch = &as_arch_bert;
+  model->weights = w;
+  return w;
+}
+
+static void
+bert_free_weights (gpointer weights)
+{
+  AsBertWeights *w = weights;
+  g_free (w->layers);
+  g_free (w);
+}
+
+/* Checkpoints saved from BertForMaskedLM & co. prefix every name with "bert.". */
+static const char *
+detect_prefix (AsSafetensors *st)
+{
+  if (as_safetensors_lookup (st, "embeddings.word_embeddings.weight") != NULL)
+    return "";
+  if (as_safetensors_lookup (st, "bert.embeddings.word_embeddings.weight") != NULL)
+    return "bert.";
+  return NULL;
+}
+
+static gboolean
+bind_layer (AsModel         *model,
+            AsLayerWeights  *w,
+            const char      *prefix,
+            int              l,
+            GError         **error)
+{
+  const AsConfig *c = model->config;
+  g_autofree char *lp = g_strdup_printf ("%sencoder.layer.%d.", prefix, l);
+  const gint64 H = c->hidden, I = c->intermediate;
+
+#define BIND(slot, suffix, nd, a, b) \
+  if ((w->slot = as_model_bind_f32 (model, lp, suffix, nd, a, b, error)) == NULL) return FALSE
+
+  BIND (q_w,   "attention.self.query.weight", 2, H, H);
+  BIND (q_b,   "attention.self.query.bias", 1, H, 0);
+  BIND (k_w,   "attention.self.key.weight", 2, H, H);
+  BIND (k_b,   "attention.self.key.bias", 1, H, 0);
+  BIND (v_w,   "attention.self.value.weight", 2, H, H);
+  BIND (v_b,   "attention.self.value.bias", 1, H, 0);
+  BIND (o_w,   "attention.output.dense.weight", 2, H, H);
+  BIND (o_b,   "attention.output.dense.bias", 1, H, 0);
+  BIND (ln1_g, "attention.output.LayerNorm.weight", 1, H, 0);
+  BIND (ln1_b, "attention.output.LayerNorm.bias", 1, H, 0);
+  BIND (ff1_w, "intermediate.dense.weight", 2, I, H);
+  BIND (ff1_b, "intermediate.dense.bias", 1, I, 0);
+  BIND (ff2_w, "output.dense.weight", 2, H, I);
+  BIND (ff2_b, "output.dense.bias", 1, H, 0);
+  BIND (ln2_g, "output.LayerNorm.weight", 1, H, 0);
+  BIND (ln2_b, "output.LayerNorm.bias", 1, H, 0);
+#undef BIND
+  return TRUE;
+}
+
+/* A config that promises more layers than the file holds must be refused;
+ * one that promises fewer would silently ignore weights, so refuse that too. */
+static gboolean
+check_layer_count (AsModel     *model,
+                   const char  *prefix,
+                   GError     **error)
+{
+  g_autofree char *extra = g_strdup_printf ("%sencoder.layer.%d.attention.self.query.weight",
+                                            prefix, model->config->n_layers);
+  if (as_safetensors_lookup (model->st, extra) != NULL)
+    {
+      g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_MISMATCH,
+                   "%s: holds a layer %d but config.json says num_hidden_layers = %d",
+                   as_safetensors_get_path (model->st), model->config->n_layers,
+                   model->config->n_layers);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+bert_bind_weights (AsModel  *model,
+                   GError  **error)
+{
+  const AsConfig *c = model->config;
+  const char *prefix = detect_prefix (model->st);
+
+  if (prefix == NULL)
+    {
+      g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_MISMATCH,
+                   "%s: tensor 'embeddings.word_embeddings.weight' is missing "
+                   "(not a BERT checkpoint?)", as_safetensors_get_path (model->st));
+      return FALSE;
+    }
+
+  AsBertWeights *w = as_bert_weights_new (model, c->n_layers);
+  if ((w->word_emb = as_model_bind_f32 (model, prefix, "embeddings.word_embeddings.weight", 2, c->vocab_size, c->hidden, error)) == NULL ||
+      (w->pos_emb = as_model_bind_f32 (model, prefix, "embeddings.position_embeddings.weight", 2, c->max_positions, c->hidden, error)) == NULL ||
+      (w->type_emb = as_model_bind_f32 (model, prefix, "embeddings.token_type_embeddings.weight", 2, c->type_vocab_size, c->hidden, error)) == NULL ||
+      (w->emb_ln_g = as_model_bind_f32 (model, prefix, "embeddings.LayerNorm.weight", 1, c->hidden, 0, error)) == NULL ||
+      (w->emb_ln_b = as_model_bind_f32 (model, prefix, "embeddings.LayerNorm.bias", 1, c->hidden, 0, error)) == NULL)
+    return FALSE;
+
+  for (int l = 0; l < c->n_layers; l++)
+    if (!bind_layer (model, &w->layers[l], prefix, l, error))
+      return FALSE;
+  return check_layer_count (model, prefix, error);
+}
+
+static void
+bert_init_random (AsModel *model,
+                  guint32  seed)
+{
+  const AsConfig *config = model->config;
+  guint32 state = seed ? seed : 0x9e3779b9u;
+  const gsize H = config->hidden, I = config->intermediate;
+  AsBertWeights *bw = as_bert_weights_new (model, config->n_layers);
+  bw->word_emb = as_model_random_f32 (model, (gsize) config->vocab_size * H, 0, 0.02f, &state);
+  bw->pos_emb = as_model_random_f32 (model, (gsize) config->max_positions * H, 0, 0.02f, &state);
+  bw->type_emb = as_model_random_f32 (model, (gsize) config->type_vocab_size * H, 0, 0.02f, &state);
+  bw->emb_ln_g = as_model_random_f32 (model, H, 1, 0, &state);
+  bw->emb_ln_b = as_model_random_f32 (model, H, 0, 0, &state);
+  for (int l = 0; l < config->n_layers; l++)
+    {
+      AsLayerWeights *w = &bw->layers[l];
+      w->q_w = as_model_random_f32 (model, H * H, 0, 0.02f, &state);
+      w->q_b = as_model_random_f32 (model, H, 0, 0.02f, &state);
+      w->k_w = as_model_random_f32 (model, H * H, 0, 0.02f, &state);
+      w->k_b = as_model_random_f32 (model, H, 0, 0.02f, &state);
+      w->v_w = as_model_random_f32 (model, H * H, 0, 0.02f, &state);
+      w->v_b = as_model_random_f32 (model, H, 0, 0.02f, &state);
+      w->o_w = as_model_random_f32 (model, H * H, 0, 0.02f, &state);
+      w->o_b = as_model_random_f32 (model, H, 0, 0.02f, &state);
+      w->ln1_g = as_model_random_f32 (model, H, 1, 0, &state);
+      w->ln1_b = as_model_random_f32 (model, H, 0, 0, &state);
+      w->ff1_w = as_model_random_f32 (model, I * H, 0, 0.02f, &state);
+      w->ff1_b = as_model_random_f32 (model, I, 0, 0.02f, &state);
+      w->ff2_w = as_model_random_f32 (model, H * I, 0, 0.02f, &state);
+      w->ff2_b = as_model_random_f32 (model, H, 0, 0.02f, &state);
+      w->ln2_g = as_model_random_f32 (model, H, 1, 0, &state);
+      w->ln2_b = as_model_random_f32 (model, H, 0, 0, &state);
+    }
+}
+
+/* --- backends ------------------------------------------------------------- */
+
+/* The plugin's description holds pointers into MODEL's weights; the layer
+ * table is the only thing allocated. */
+static void
+bert_gpu_describe (const AsModel *model,
+                   gpointer       desc_out,
+                   gpointer      *layers_out)
+{
+  const AsConfig *c = model->config;
+  const AsBertWeights *bw = as_bert_weights (model);
+  AsGpuLayerWeights *layers = g_new0 (AsGpuLayerWeights, c->n_layers);
+  for (int l = 0; l < c->n_layers; l++)
+    {
+      const AsLayerWeights *w = &bw->layers[l];
+      layers[l] = (AsGpuLayerWeights) {
+        .q_w = w->q_w, .q_b = w->q_b, .k_w = w->k_w, .k_b = w->k_b, .v_w = w->v_w, .v_b = w->v_b,
+        .o_w = w->o_w, .o_b = w->o_b, .ln1_g = w->ln1_g, .ln1_b = w->ln1_b,
+        .ff1_w = w->ff1_w, .ff1_b = w->ff1_b, .ff2_w = w->ff2_w, .ff2_b = w->ff2_b,
+        .ln2_g = w->ln2_g, .ln2_b = w->ln2_b,
+      };
+    }
+  *(AsGpuModelDesc *) desc_out = (AsGpuModelDesc) {
+    .n_layers = c->n_layers, .n_heads = c->n_heads, .hidden = c->hidden,
+    .head_dim = c->head_dim, .intermediate = c->intermediate, .vocab_size = c->vocab_size,
+    .max_positions = c->max_positions, .type_vocab_size = c->type_vocab_size,
+    .layer_norm_eps = c->layer_norm_eps,
+    .word_emb = bw->word_emb, .pos_emb = bw->pos_emb, .type_emb = bw->type_emb,
+    .emb_ln_g = bw->emb_ln_g, .emb_ln_b = bw->emb_ln_b,
+    .layers = layers,
+  };
+  *layers_out = layers;
+}
+
+static const float *
+bert_position_table (const AsModel *model,
+                     int           *rows,
+                     int           *cols)
+{
+  *rows = model->config->max_positions;
+  *cols = model->config->hidden;
+  return as_bert_weights (model)->pos_emb;
+}
+
+static const char *const bert_model_types[] = { "bert", NULL };
+
+const AsArchitecture as_arch_bert = {
+  .name = "bert",
+  .model_types = bert_model_types,
+  .causal = FALSE,
+  .uses_token_types = TRUE,
+  .read_config = bert_read_config,
+  .bind_weights = bert_bind_weights,
+  .init_random = bert_init_random,
+  .free_weights = bert_free_weights,
+  .cpu_backend_new = as_bert_cpu_backend_new,
+  .reference_backend_new = as_bert_reference_backend_new,
+  .gpu_describe = bert_gpu_describe,
+  .position_table = bert_position_table,
+};

@@ -1,0 +1,77 @@
+/* as-architecture.h — what a model family provides behind the engine's seam.
+ *
+ * A loaded model is config + tokenizer + weights + architecture. The
+ * architecture is a const table of facts and functions: which config.json
+ * model_type values it accepts, how it reads its config fields, how it binds
+ * its tensors into its own weights struct, and how backends are made for it.
+ * Everything above the engine (the worker, the CLI, the views) holds an
+ * AsModel and an AsBackend and never names a family; adding one means adding
+ * its files and a line in the registry (as-architectures.c). model/README.md
+ * has the checklist.
+ */
+#pragma once
+
+#include <glib.h>
+#include <json-glib/json-glib.h>
+
+#include "as-config.h"
+
+G_BEGIN_DECLS
+
+/* Declared here so the interface does not pull in their headers. */
+typedef struct _AsBackend AsBackend;
+typedef struct _AsModel   AsModel;
+
+struct _AsArchitecture {
+  const char        *name;          /* "bert": in messages and the README */
+  const char *const *model_types;   /* config.json model_type values, NULL-terminated */
+
+  /* Facts the layers above rely on instead of asking which family it is. */
+  gboolean           causal;            /* a token attends only to itself and earlier ones */
+  gboolean           uses_token_types;  /* the request's type_ids select an embedding */
+
+  /* Reads this family's fields of config.json (OBJ) into CONFIG, which has
+   * model_type and arch set, and checks them; errors name DISPLAY_NAME and
+   * the field. Every size it sets is bounded so later arithmetic cannot
+   * overflow (as-config.h's AS_CONFIG_MAX_*). */
+  gboolean   (*read_config)           (JsonObject      *obj,
+                                       const char      *display_name,
+                                       AsConfig        *config,
+                                       GError         **error);
+  /* Binds MODEL->weights from the model's weight source (MODEL->st), shape
+   * by shape against MODEL->config, with as_model_bind_f32 (). Must refuse a
+   * file with tensors missing, misshapen, or beyond what the config says. */
+  gboolean   (*bind_weights)          (AsModel         *model,
+                                       GError         **error);
+  /* Fills MODEL->weights with deterministic random values for SEED in
+   * MODEL->config's shapes (buffers owned through MODEL->owned). */
+  void       (*init_random)           (AsModel         *model,
+                                       guint32          seed);
+  /* Frees the struct bind_weights or init_random made (not the tensors:
+   * those are in the weight source or MODEL->owned). */
+  void       (*free_weights)          (gpointer         weights);
+
+  /* The fast CPU backend and the plain fp32 reference one (as-backend.h). */
+  AsBackend *(*cpu_backend_new)       (const AsModel   *model);
+  AsBackend *(*reference_backend_new) (const AsModel   *model);
+  /* Optional (NULL: the GPU plugin does not run this family). Fills DESC, an
+   * AsGpuModelDesc of as-gpu-plugin.h, with the weights in the plugin's
+   * layout; *LAYERS gets a buffer the caller frees with g_free. */
+  void       (*gpu_describe)          (const AsModel   *model,
+                                       gpointer         desc,
+                                       gpointer        *layers);
+  /* Optional (NULL: no learned position table, e.g. rotary positions). The
+   * [*ROWS, *COLS] table of learned absolute position embeddings. */
+  const float *(*position_table)      (const AsModel   *model,
+                                       int             *rows,
+                                       int             *cols);
+};
+
+/* The architecture that accepts MODEL_TYPE, or NULL. */
+const AsArchitecture  *as_architecture_lookup        (const char *model_type);
+/* Every registered architecture, NULL-terminated (for tests and messages). */
+const AsArchitecture *const *as_architecture_get_all (void);
+/* "bert, …": every accepted model_type, for "not supported" messages. g_free. */
+char                  *as_architecture_list_supported (void);
+
+G_END_DECLS

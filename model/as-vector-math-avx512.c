@@ -1,0 +1,144 @@
+/* as-vector-math-avx512.c — LayerNorm and softmax rows on 16 floats at a
+ * time (the AVX-512 set of as-kernels.h); the same passes and polynomials
+ * as as-vector-math.c. Row tails are masked, never read past the row. */
+#include "as-kernels.h"
+
+#include <immintrin.h>
+
+#include "as-simd-avx512.h"
+
+/* x[0..n) with lanes beyond N read as 0. */
+static inline __m512
+load_tail (const float *x,
+           int          j,
+           int          n)
+{
+  return _mm512_maskz_loadu_ps (as_tail_mask16 (MIN (16, n - j)), x + j);
+}
+
+static inline void
+store_tail (float  *x,
+            int     j,
+            int     n,
+            __m512  v)
+{
+  _mm512_mask_storeu_ps (x + j, as_tail_mask16 (MIN (16, n - j)), v);
+}
+
+void
+as_layer_norm_rows_avx512 (float       *x,
+                           const float *b,
+                           const float *residual,
+                           const float *g,
+                           const float *beta,
+                           int          r0,
+                           int          r1,
+                           int          dim,
+                           float        eps)
+{
+  for (int i = r0; i < r1; i++)
+    {
+      float *row = x + (gsize) i * dim;
+      const float *res = residual != NULL ? residual + (gsize) i * dim : NULL;
+      /* (x + b) + residual, summed as the reference does, then the mean */
+      __m512 sum = _mm512_setzero_ps ();
+      for (int j = 0; j < dim; j += 16)
+        {
+          __m512 v = load_tail (row, j, dim);
+          if (res != NULL)
+            {
+              if (b != NULL)
+                v = _mm512_add_ps (v, load_tail (b, j, dim));
+              v = _mm512_add_ps (v, load_tail (res, j, dim));
+              store_tail (row, j, dim, v);
+            }
+          sum = _mm512_add_ps (sum, v);
+        }
+      const float mean = _mm512_reduce_add_ps (sum) / dim;
+      const __m512 mean_v = _mm512_set1_ps (mean);
+      __m512 sq = _mm512_setzero_ps ();
+      for (int j = 0; j < dim; j += 16)
+        {
+          __mmask16 m = as_tail_mask16 (MIN (16, dim - j));
+          __m512 d = _mm512_maskz_sub_ps (m, _mm512_maskz_loadu_ps (m, row + j), mean_v);
+          sq = _mm512_fmadd_ps (d, d, sq);
+        }
+      const float var = _mm512_reduce_add_ps (sq) / dim;
+      const __m512 inv = _mm512_set1_ps (1.0f / sqrtf (var + eps));
+      for (int j = 0; j < dim; j += 16)
+        {
+          __m512 d = _mm512_sub_ps (load_tail (row, j, dim), mean_v);
+          __m512 y = _mm512_fmadd_ps (_mm512_mul_ps (d, inv), load_tail (g, j, dim),
+                                      load_tail (beta, j, dim));
+          store_tail (row, j, dim, y);
+        }
+    }
+}
+
+/* Row passes go four vectors at a time: the exp polynomial is a chain of
+ * a dozen dependent FMAs, and four independent chains keep the FMA units
+ * busy where one would wait on each result. */
+#define UNROLL 4
+
+void
+as_softmax_rows_avx512 (float   *p,
+                        int      rows,
+                        int      n,
+                        int      first_row,
+                        gboolean causal)
+{
+  for (int i = 0; i < rows; i++)
+    {
+      float *row = p + (gsize) i * n;
+      const int valid = causal ? first_row + i + 1 : n;
+      const int whole = valid / (16 * UNROLL) * (16 * UNROLL);
+
+      __m512 mx[UNROLL];
+      for (int u = 0; u < UNROLL; u++)
+        mx[u] = _mm512_set1_ps (-INFINITY);
+      for (int j = 0; j < whole; j += 16 * UNROLL)
+        for (int u = 0; u < UNROLL; u++)
+          mx[u] = _mm512_max_ps (mx[u], _mm512_loadu_ps (row + j + 16 * u));
+      for (int j = whole; j < valid; j += 16)
+        {
+          __mmask16 m = as_tail_mask16 (MIN (16, valid - j));
+          mx[0] = _mm512_mask_max_ps (mx[0], m, mx[0], _mm512_maskz_loadu_ps (m, row + j));
+        }
+      for (int u = 1; u < UNROLL; u++)
+        mx[0] = _mm512_max_ps (mx[0], mx[u]);
+      const __m512 max = _mm512_set1_ps (_mm512_reduce_max_ps (mx[0]));
+
+      __m512 sum[UNROLL];
+      for (int u = 0; u < UNROLL; u++)
+        sum[u] = _mm512_setzero_ps ();
+      for (int j = 0; j < whole; j += 16 * UNROLL)
+        for (int u = 0; u < UNROLL; u++)
+          {
+            __m512 e = as_exp_neg16 (_mm512_sub_ps (_mm512_loadu_ps (row + j + 16 * u), max));
+            _mm512_storeu_ps (row + j + 16 * u, e);
+            sum[u] = _mm512_add_ps (sum[u], e);
+          }
+      for (int j = whole; j < valid; j += 16)
+        {
+          __mmask16 m = as_tail_mask16 (MIN (16, valid - j));
+          __m512 e = as_exp_neg16 (_mm512_sub_ps (_mm512_maskz_loadu_ps (m, row + j), max));
+          e = _mm512_maskz_mov_ps (m, e);
+          _mm512_mask_storeu_ps (row + j, m, e);
+          sum[0] = _mm512_add_ps (sum[0], e);
+        }
+      for (int u = 1; u < UNROLL; u++)
+        sum[0] = _mm512_add_ps (sum[0], sum[u]);
+
+      const __m512 inv = _mm512_set1_ps (1.0f / _mm512_reduce_add_ps (sum[0]));
+      for (int j = 0; j < whole; j += 16 * UNROLL)
+        for (int u = 0; u < UNROLL; u++)
+          _mm512_storeu_ps (row + j + 16 * u, _mm512_mul_ps (_mm512_loadu_ps (row + j + 16 * u), inv));
+      for (int j = whole; j < n; j += 16)
+        {
+          __mmask16 all = as_tail_mask16 (MIN (16, n - j));
+          __mmask16 keep = j < valid ? as_tail_mask16 (MIN (16, valid - j)) : 0;
+          __m512 v = _mm512_maskz_loadu_ps (keep, row + j);
+          _mm512_mask_storeu_ps (row + j, all, _mm512_mul_ps (v, inv));
+        }
+    }
+}
