@@ -9,12 +9,11 @@
  *    up with GELU, FFN down + LayerNorm, and the next layer's Q, K, V.
  * Heads are handed out one at a time (an atomic counter). The row-local
  * part is handed out in blocks of rows, each block going through all five
- * products while its rows are in cache ("rows mode"); with few tokens per
- * thread that would make every thread read all the weights, which then
- * cost more than the arithmetic, so there each product is split by output
- * panels instead, with a barrier after it ("panel mode"). Every output
- * element is summed the same way in both modes and whatever the thread
- * count, so results never depend on either.
+ * products while its rows are in cache ("rows mode"); with too few tokens
+ * for a block per thread, each product is split by output panels instead,
+ * with a barrier after it ("panel mode"). Every output element is summed
+ * the same way in both modes and whatever the thread count, so results
+ * never depend on either.
  *
  * Thread 0 is the caller's thread: it alone checks the cancel flag and
  * calls on_layer. It does so while the other threads go on with the next
@@ -39,11 +38,11 @@
 /* Rows in a block of the row-local phase: at most the GEMM's block of A
  * (112); with several threads small enough to give each a few blocks, so a
  * thread that was busy with the callback finds work left. Rows mode needs
- * a block of at least ROW_BLOCK_MIN per thread: below that (16 tokens on
- * two threads) the panel split keeps every thread busy, above it rows mode
- * was as fast or faster at every length measured (24 to 512 tokens), even
- * at 32 tokens, where each thread then reads all the weights: the two read
- * the same ones at about the same time, so the second mostly hits L3. */
+ * a block of at least ROW_BLOCK_MIN per thread: below that (16 or 24 tokens
+ * on two threads) the panel split was faster; from there on rows mode was
+ * as fast or faster at every length measured (32 to 512), even at 32
+ * tokens, where each thread reads all the weights: the two read the same
+ * ones at about the same time, so the second mostly hits L3. */
 #define ROW_BLOCK_MAX 112
 #define ROW_BLOCK_MIN 16
 
