@@ -382,7 +382,9 @@ collect_layer (int          layer,
   CollectState *s = user_data;
   if (layer == 0)
     s->t_first = now_s ();
-  memcpy (s->attn + (gsize) layer * s->per_layer, attn, s->per_layer * sizeof (float));
+  float *dst = s->attn + (gsize) layer * s->per_layer;
+  if (attn != dst)
+    memcpy (dst, attn, s->per_layer * sizeof (float));
   return TRUE;
 }
 
@@ -403,16 +405,22 @@ forward_once (AsBackend  *backend,
     .on_layer = collect_layer, .user_data = &s,
   };
   s.t_start = now_s ();
-  s.attn = g_try_new (float, s.per_layer * c->n_layers);
+  /* The attention block is allocated as the app's analyses are. */
+  g_autoptr(AsAnalysis) a = as_analysis_new ();
+  a->n_layers = c->n_layers;
+  a->n_heads = c->n_heads;
+  a->n = row->n;
+  gboolean have_attn = as_analysis_alloc_attention (a);
+  s.attn = a->attn;
+  req.attn_out = a->attn;
   float *final_hidden = g_try_new (float, (gsize) row->n * c->hidden);  /* [n, H] */
-  gboolean ok = s.attn != NULL && final_hidden != NULL;
+  gboolean ok = have_attn && final_hidden != NULL;
   if (!ok)
     g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_NOMEM,
                  "not enough memory for the attention of %d tokens", row->n);
   else
     ok = as_backend_forward (backend, &req, final_hidden, error);
   double t_end = now_s ();
-  g_free (s.attn);
   g_free (final_hidden);
   *first_ms = (s.t_first - s.t_start) * 1e3;
   *total_ms = (t_end - s.t_start) * 1e3;

@@ -293,11 +293,8 @@ compute (AsBackend   *backend,
          GError     **error)
 {
   const AsModel *model = backend->model;
-  if (model->tokenizer == NULL)
-    {
-      g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_INVAL, "model '%s' has no tokenizer", model->name);
-      return NULL;
-    }
+  if (!as_model_check_tokenizer (model, error))
+    return NULL;
   AsEncoding *enc = as_tokenizer_encode_len (model->tokenizer, text, (gssize) text_len, pair, -1,
                                              model->config->max_positions);
   int *ids = g_new (int, enc->n_tokens);

@@ -426,12 +426,8 @@ as_cli_stats (int    argc,
     }
   if ((backend = as_cli_open_backend (&common, model, &error)) == NULL)
     goto out;
-  if (model->tokenizer == NULL)
-    {
-      g_set_error (&error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
-                   "model '%s' has no tokenizer", model->name);
-      goto out;
-    }
+  if (!as_model_check_tokenizer (model, &error))
+    goto out;
 
   const AsConfig *c = model->config;
   sum = as_head_stats_sum_new (c->n_layers, c->n_heads);

@@ -86,11 +86,8 @@ as_cli_tokenize (int    argc,
       (file = as_cli_open_output (&common, model, &error)) == NULL ||
       (text = as_cli_read_text (&common, model, &text_len, &error)) == NULL)
     goto out;
-  if (model->tokenizer == NULL)
-    {
-      g_set_error (&error, G_FILE_ERROR, G_FILE_ERROR_INVAL, "model '%s' has no tokenizer", model->name);
-      goto out;
-    }
+  if (!as_model_check_tokenizer (model, &error))
+    goto out;
 
   enc = as_tokenizer_encode_len (model->tokenizer, text, (gssize) text_len, common.pair, -1,
                                  model->config->max_positions);

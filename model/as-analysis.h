@@ -33,6 +33,7 @@ typedef struct {
   int         n;             /* tokens */
   int         hidden;
   float      *attn;          /* [n_layers, n_heads, n, n] */
+  gsize       attn_mapped;   /* bytes mapped for ATTN by as_analysis_alloc_attention; 0: g_malloc'd */
   float      *final_hidden;  /* [n, hidden], or NULL (the worker keeps none) */
   int         layers_ready;  /* layers 0..layers_ready-1 are valid */
   gint64      request_time;  /* g_get_monotonic_time () when requested */
@@ -50,6 +51,10 @@ AsAnalysis  *as_analysis_ref      (AsAnalysis *analysis);
  * NULL is ignored. */
 void         as_analysis_unref    (AsAnalysis *analysis);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (AsAnalysis, as_analysis_unref)
+
+/* Allocates ATTN for the analysis' n_layers, n_heads and n (uninitialised);
+ * FALSE when there is not enough memory. */
+gboolean     as_analysis_alloc_attention (AsAnalysis *a);
 
 /* Pointer to the [n, n] matrix of LAYER, HEAD (LAYER < layers_ready). */
 static inline const float *

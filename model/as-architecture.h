@@ -21,6 +21,7 @@ G_BEGIN_DECLS
 /* Declared here so the interface does not pull in their headers. */
 typedef struct _AsBackend AsBackend;
 typedef struct _AsModel   AsModel;
+typedef struct _AsGguf    AsGguf;
 
 struct _AsArchitecture {
   const char        *name;          /* "bert": in messages and the README */
@@ -38,7 +39,14 @@ struct _AsArchitecture {
                                        const char      *display_name,
                                        AsConfig        *config,
                                        GError         **error);
-  /* Binds MODEL->weights from the model's weight source (MODEL->st), shape
+  /* Optional (NULL: this family is not read from GGUF files). As
+   * read_config, from the metadata of GG (general.architecture is one of
+   * model_types); errors name the file and the key. */
+  gboolean   (*read_gguf_config)      (AsGguf          *gg,
+                                       AsConfig        *config,
+                                       GError         **error);
+  /* Binds MODEL->weights from the model's weight source (MODEL->st, or
+   * MODEL->gguf for a .gguf file, see as_model_bind_gguf_f32), shape
    * by shape against MODEL->config, with as_model_bind_f32 (). Must refuse a
    * file with tensors missing, misshapen, or beyond what the config says. */
   gboolean   (*bind_weights)          (AsModel         *model,

@@ -9,12 +9,14 @@
 
 #include "as-backend.h"
 #include "as-bert.h"
+#include "as-llama.h"
 #include "as-model.h"
 #include "as-reference.h"
 
 /* Searched in order; the first that accepts a model_type wins. */
 static const AsArchitecture *const architectures[] = {
   &as_arch_bert,
+  &as_arch_llama,
   NULL,
 };
 

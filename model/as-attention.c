@@ -16,7 +16,9 @@ collect_layer (int          layer,
 {
   CollectState *state = user_data;
   gsize per_layer = (gsize) state->a->n_heads * state->a->n * state->a->n;
-  memcpy (state->a->attn + layer * per_layer, attn, per_layer * sizeof (float));
+  float *dst = state->a->attn + layer * per_layer;
+  if (attn != dst)
+    memcpy (dst, attn, per_layer * sizeof (float));
   return TRUE;
 }
 
@@ -43,9 +45,8 @@ as_attention_compute_ids (AsBackend   *backend,
   a->n_heads = c->n_heads;
   a->n = n;
   a->hidden = c->hidden;
-  a->attn = g_try_new (float, (gsize) c->n_layers * c->n_heads * n * n);
   a->final_hidden = g_try_new (float, (gsize) n * c->hidden);
-  if (a->attn == NULL || a->final_hidden == NULL)
+  if (!as_analysis_alloc_attention (a) || a->final_hidden == NULL)
     {
       g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_RESOURCES,
                    "not enough memory for the attention of %d tokens (%.0f MB)",
@@ -57,7 +58,7 @@ as_attention_compute_ids (AsBackend   *backend,
   CollectState state = { a };
   AsForwardRequest req = {
     .ids = ids, .type_ids = type_ids, .n = n,
-    .on_layer = collect_layer, .user_data = &state,
+    .on_layer = collect_layer, .user_data = &state, .attn_out = a->attn,
   };
   if (!as_backend_forward (backend, &req, a->final_hidden, error))
     {
@@ -75,12 +76,8 @@ as_attention_compute (AsBackend   *backend,
                       GError     **error)
 {
   const AsModel *model = backend->model;
-  if (model->tokenizer == NULL)
-    {
-      g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_INPUT,
-                   "model '%s' has no tokenizer", model->name);
-      return NULL;
-    }
+  if (!as_model_check_tokenizer (model, error))
+    return NULL;
   AsEncoding *enc = as_tokenizer_encode (model->tokenizer, text_a, text_b,
                                          model->config->max_positions);
   int *ids = g_new (int, enc->n_tokens);

@@ -30,6 +30,11 @@ typedef struct {
   gboolean     causal_mask;   /* teaching demo: lower-triangular mask */
   AsLayerFunc  on_layer;      /* may be NULL */
   gpointer     user_data;
+  /* [n_layers, n_heads, n, n], or NULL: where the caller keeps every
+   * layer's attention. A backend may compute each layer in place there
+   * (ATTN of on_layer then points into it) instead of handing over its
+   * own buffer to be copied. */
+  float       *attn_out;
   const gint  *cancel;        /* may be NULL; non-zero = stop between layers */
 } AsForwardRequest;
 

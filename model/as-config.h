@@ -34,7 +34,10 @@ typedef struct {
   int      vocab_size;
   int      max_positions;       /* max_position_embeddings */
   int      type_vocab_size;
-  float    layer_norm_eps;
+  float    layer_norm_eps;      /* LayerNorm's, or a decoder's RMSNorm epsilon */
+  /* Decoders (Llama family) only; 0 for BERT. */
+  int      n_kv_heads;          /* key/value heads: n_heads / n_kv_heads query heads share one */
+  float    rope_theta;          /* rotary positions' base (rope_theta, rope.freq_base) */
 } AsConfig;
 
 /* Parses and sanity-checks PATH: model_type must name a registered

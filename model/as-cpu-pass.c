@@ -63,11 +63,17 @@ typedef struct {
   GError                 *error;       /* thread 0 only */
 } Pass;
 
+/* [n_heads, n, n] of LAYER: in the caller's block when it gave one (no
+ * copy afterwards), else one of two buffers, so that layer L can be handed
+ * over while L + 1 is computed. */
 static float *
-probs_of (AsCpuWorkspace *ws,
-          int             layer)
+probs_of (Pass *s,
+          int   layer)
 {
-  return ws->probs[layer & 1];
+  const AsForwardRequest *req = s->req;
+  if (req->attn_out != NULL)
+    return req->attn_out + (gsize) layer * s->model->config->n_heads * req->n * req->n;
+  return s->ws->probs[layer & 1];
 }
 
 static float *
@@ -98,7 +104,7 @@ hand_over (Pass *s)
   s->owed = -1;
   if (layer < 0 || req->on_layer == NULL || stopped (s))
     return;
-  if (!req->on_layer (layer, probs_of (s->ws, layer), req->want_hidden ? s->ws->x : NULL,
+  if (!req->on_layer (layer, probs_of (s, layer), req->want_hidden ? s->ws->x : NULL,
                       req->user_data))
     {
       g_set_error_literal (&s->error, AS_MODEL_ERROR, AS_MODEL_ERROR_CANCELLED,
@@ -236,7 +242,7 @@ attention_head (Pass  *s,
   float *apack = scratch;                                       /* [AS_GEMM_A_SCRATCH] */
   float *pack_k = scratch + AS_GEMM_A_SCRATCH;                  /* [panels(n), d, 16] */
   float *pack_v = pack_k + as_gemm_packed_floats (n, d);        /* [panels(d), n, 16] */
-  float *p = probs_of (ws, l) + (gsize) h * n * n;              /* [n, n] */
+  float *p = probs_of (s, l) + (gsize) h * n * n;               /* [n, n] */
   AsPacked kt, v;
   as_gemm_pack_b (&kt, pack_k, ws->qkv + H + h * d, 1, 3 * H, n, d);
   as_gemm_pack_b (&v, pack_v, ws->qkv + 2 * H + h * d, 3 * H, 1, d, n);

@@ -1,4 +1,5 @@
-/* as-elementwise.h — the element-wise maths of a BERT layer, defined once.
+/* as-elementwise.h — the element-wise maths of a layer (BERT's; Llama's
+ * RMSNorm, SiLU and rotary positions at the end), defined once.
  *
  * Plain scalar fp32 on libm (erff, expf, sqrtf), as PyTorch's eager CPU
  * kernels compute it. The reference forward (as-reference.c) and the CUDA
@@ -77,6 +78,55 @@ as_softmax_row (float *row,
     row[j] *= inv;
   for (int j = valid; j < n; j++)
     row[j] = 0.0f;
+}
+
+/* --- decoders (Llama family) ---------------------------------------------- */
+
+/* SiLU (Llama's hidden_act "silu"): x sigmoid(x) = x / (1 + exp(-x)), as
+ * PyTorch's CPU kernel writes it. */
+static inline float
+as_silu (float x)
+{
+  return x / (1.0f + expf (-x));
+}
+
+/* RMSNorm as LlamaRMSNorm: out = gamma * (in / sqrt(mean(in^2) + eps)), the
+ * mean of squares summed in index order. OUT may be IN. */
+static inline void
+as_rms_norm_row (float       *out,
+                 const float *in,
+                 const float *gamma,
+                 int          dim,
+                 float        eps)
+{
+  float ss = 0.0f;
+  for (int j = 0; j < dim; j++)
+    ss += in[j] * in[j];
+  const float rstd = 1.0f / sqrtf (ss / (float) dim + eps);
+  for (int j = 0; j < dim; j++)
+    out[j] = gamma[j] * (in[j] * rstd);
+}
+
+/* Rotary position embedding of one head's vector x[0..d) at position POS,
+ * in place, in transformers' (rotate_half) layout: dimension j < d/2 pairs
+ * with j + d/2, both turned by the angle pos * theta^(-2j/d), computed in
+ * fp32 as LlamaRotaryEmbedding does (inv_freq, then times the position). */
+static inline void
+as_rope_head (float *x,
+              int    d,
+              int    pos,
+              float  theta)
+{
+  const int half = d / 2;
+  for (int j = 0; j < half; j++)
+    {
+      const float inv_freq = 1.0f / powf (theta, (float) (2 * j) / (float) d);
+      const float angle = inv_freq * (float) pos;
+      const float c = cosf (angle), s = sinf (angle);
+      const float x1 = x[j], x2 = x[j + half];
+      x[j] = x1 * c - x2 * s;
+      x[j + half] = x2 * c + x1 * s;
+    }
 }
 
 #ifdef __cplusplus

@@ -168,10 +168,26 @@ model_new_empty (const char *dir)
   return model;
 }
 
+typedef struct {
+  const char  *dir;
+  AsTokenizer *tokenizer;
+  GError      *error;
+} TokenizerLoad;
+
+static gpointer
+tokenizer_load_run (gpointer data)
+{
+  TokenizerLoad *tl = data;
+  tl->tokenizer = as_tokenizer_new_from_dir (tl->dir, &tl->error);
+  return NULL;
+}
+
 AsModel *
 as_model_load (const char  *dir,
                GError     **error)
 {
+  if (g_str_has_suffix (dir, ".gguf") && !g_file_test (dir, G_FILE_TEST_IS_DIR))
+    return as_model_load_gguf (dir, error);
   if (!g_file_test (dir, G_FILE_TEST_IS_DIR))
     {
       g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_IO,
@@ -184,15 +200,34 @@ as_model_load (const char  *dir,
   g_autofree char *config_path = g_build_filename (dir, "config.json", NULL);
   g_autofree char *weights_path = g_build_filename (dir, "model.safetensors", NULL);
 
+  /* Parsing tokenizer.json is the slowest part of a warm load, and it
+   * needs nothing from the weights: it runs on its own thread meanwhile. */
+  TokenizerLoad tl = { .dir = dir };
+  GThread *tokenizer_thread = g_thread_try_new ("as-tokenizer-load", tokenizer_load_run, &tl, NULL);
+  if (tokenizer_thread == NULL)
+    tokenizer_load_run (&tl);
+
   /* Each reader checks on the opened file that it is a regular one of a
    * plausible size, and reads it whole: nothing is mapped, so a file cut or
    * rewritten later cannot reach the model. */
   gboolean ok =
     (model->config = as_config_load (config_path, error)) != NULL &&
     (model->st = as_safetensors_open (weights_path, error)) != NULL &&
-    bind_weights (model, error) &&
-    (model->tokenizer = as_tokenizer_new_from_dir (dir, error)) != NULL &&
-    check_tokenizer_matches (model, error);
+    bind_weights (model, error);
+
+  if (tokenizer_thread != NULL)
+    g_thread_join (tokenizer_thread);
+  /* Errors are reported in the order the files are listed above. */
+  if (ok && tl.tokenizer == NULL)
+    {
+      g_propagate_error (error, g_steal_pointer (&tl.error));
+      ok = FALSE;
+    }
+  g_clear_error (&tl.error);
+  if (ok)
+    model->tokenizer = g_steal_pointer (&tl.tokenizer);
+  g_clear_pointer (&tl.tokenizer, as_tokenizer_free);
+  ok = ok && check_tokenizer_matches (model, error);
 
   if (!ok)
     {
@@ -262,6 +297,7 @@ as_model_free (AsModel *model)
   g_clear_pointer (&model->owned, g_ptr_array_unref);
   g_clear_pointer (&model->tokenizer, as_tokenizer_free);
   g_clear_pointer (&model->st, as_safetensors_free);
+  g_clear_pointer (&model->gguf, as_gguf_free);
   g_clear_pointer (&model->config, as_config_free);
   if (model->arch != NULL && model->weights != NULL)
     model->arch->free_weights (model->weights);
@@ -284,6 +320,8 @@ as_model_get_position_table (const AsModel *model,
 char **
 as_model_list_files (const AsModel *model)
 {
+  if (model->gguf != NULL)
+    return g_strdupv ((char *[]) { model->dir, NULL });
   return model->st != NULL ? as_model_list_files_in (model->dir) : NULL;
 }
 
@@ -294,7 +332,11 @@ as_model_list_files_in (const char *dir)
     "config.json", "model.safetensors", "tokenizer.json", "vocab.txt", "tokenizer_config.json",
   };
   GPtrArray *files = g_ptr_array_new ();
-  for (guint i = 0; i < G_N_ELEMENTS (names); i++)
+  /* A .gguf model is the one file. */
+  const gboolean gguf = g_str_has_suffix (dir, ".gguf") && g_file_test (dir, G_FILE_TEST_IS_REGULAR);
+  if (gguf)
+    g_ptr_array_add (files, g_strdup (dir));
+  for (guint i = 0; !gguf && i < G_N_ELEMENTS (names); i++)
     {
       char *path = g_build_filename (dir, names[i], NULL);
       if (g_file_test (path, G_FILE_TEST_EXISTS))

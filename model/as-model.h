@@ -12,6 +12,7 @@
 
 #include "as-architecture.h"
 #include "as-config.h"
+#include "as-gguf.h"
 #include "as-safetensors.h"
 #include "as-tokenizer.h"
 
@@ -21,8 +22,9 @@ struct _AsModel {
   char           *dir;          /* folder it came from, or a label for presets */
   char           *name;         /* basename of dir, for titles */
   AsConfig       *config;
-  AsTokenizer    *tokenizer;    /* NULL for random-weight presets */
+  AsTokenizer    *tokenizer;    /* NULL for random-weight presets and (for now) GGUF files */
   AsSafetensors  *st;           /* the weight source; NULL for random-weight presets */
+  AsGguf         *gguf;         /* the weight source of a .gguf model (st is NULL then) */
 
   const AsArchitecture *arch;   /* config->arch: binds the weights, makes backends */
   gpointer        weights;      /* the architecture's own struct (as-bert.h: AsBertWeights) */
@@ -32,9 +34,19 @@ struct _AsModel {
 
 /* Loads DIR/config.json, DIR/model.safetensors and the tokenizer; the
  * architecture config.json's model_type names binds the tensors, checking
- * every shape against the config. Errors name the file and tensor. */
+ * every shape against the config. Errors name the file and tensor. A DIR
+ * that is a .gguf file goes to as_model_load_gguf. */
 AsModel *as_model_load          (const char  *dir,
                                  GError     **error);
+/* Loads the GGUF file PATH (as-model-gguf.c): general.architecture picks the
+ * architecture, which reads its config from the metadata and binds the
+ * tensors, de-quantised to f32. No tokenizer yet (model->tokenizer NULL). */
+AsModel *as_model_load_gguf     (const char  *path,
+                                 GError     **error);
+/* TRUE when MODEL can turn text into ids; else FALSE with a message that
+ * says why (a GGUF model's tokenizer is not supported yet, or none). */
+gboolean as_model_check_tokenizer (const AsModel *model,
+                                   GError       **error);
 /* Random weights from the preset's architecture (BERT's: normal, std 0.02;
  * LayerNorm 1/0) with a preset's shapes; no tokenizer. For timing only. */
 AsModel *as_model_new_random    (const char  *preset,
@@ -60,6 +72,17 @@ const float *as_model_bind_f32 (AsModel     *model,
                                 gint64       d0,
                                 gint64       d1,
                                 GError     **error);
+/* The same for a model read from a GGUF file (MODEL->gguf): tensor NAME
+ * de-quantised to f32 into a buffer MODEL owns, with shape [D0] or [D0, D1]
+ * as transformers sees it (rows, then columns: GGUF lists them the other
+ * way round), every value finite. The buffer is the architecture's to
+ * rearrange in place (e.g. to un-permute rows). */
+float       *as_model_bind_gguf_f32 (AsModel     *model,
+                                     const char  *name,
+                                     int          n_dims,
+                                     gint64       d0,
+                                     gint64       d1,
+                                     GError     **error);
 /* For architectures' init_random: COUNT values, MEAN + STD * a deterministic
  * normal draw from *STATE (a xorshift state, never 0), owned by MODEL. */
 const float *as_model_random_f32 (AsModel  *model,

@@ -90,7 +90,6 @@ typedef struct {
 
   gint            cancel[AS_N_CHANNELS]; /* atomic: a newer request is waiting */
   gint            latest[AS_N_CHANNELS]; /* atomic: newest generation handed out */
-  guint           layer_delay;   /* atomic: test hook, µs */
 
   /* Worker thread only. */
   AsModel        *model;
@@ -489,6 +488,46 @@ after_pass (WorkerShared *s)
   post (p);
 }
 
+/* The ids and type ids of ENC's first N tokens. */
+static void
+token_ids (const AsEncoding *enc,
+           int               n,
+           int              *ids,
+           int              *types)
+{
+  for (int i = 0; i < n; i++)
+    {
+      ids[i] = enc->tokens[i].id;
+      types[i] = enc->tokens[i].type_id;
+    }
+}
+
+/* One pass of the engine on REQ: with X, Q, K and V of X's layer, else the
+ * whole forward pass. A GPU that failed mid-pass has switched itself to the
+ * CPU: it runs again there (layers already posted are simply posted again,
+ * with the same shape). */
+static gboolean
+engine_pass (AsBackend              *backend,
+             const AsForwardRequest *req,
+             AsQkv                  *x,
+             GError                **error)
+{
+  GError *local = NULL;
+  for (int attempt = 0; attempt < 2; attempt++)
+    {
+      g_clear_error (&local);
+      gboolean ok = x != NULL
+        ? as_backend_layer_qkv (backend, req, x->layer, x->q, x->k, x->v, &local)
+        : as_backend_forward (backend, req, NULL, &local);
+      if (ok)
+        return TRUE;
+      if (!g_error_matches (local, AS_GPU_ERROR, AS_GPU_ERROR_FAILED))
+        break;
+    }
+  g_propagate_error (error, local);
+  return FALSE;
+}
+
 static void
 run_load (WorkerShared *s,
           const char   *dir)
@@ -500,7 +539,8 @@ run_load (WorkerShared *s,
    * the user sees the stages go by. */
   post_progress (s, dir, "Reading config.json", 0.1);
   g_autofree char *config_path = g_build_filename (dir, "config.json", NULL);
-  AsConfig *config = as_config_load (config_path, &error);
+  /* A .gguf file holds its config: as_model_load reads it. */
+  AsConfig *config = g_str_has_suffix (dir, ".gguf") ? NULL : as_config_load (config_path, &error);
   if (config != NULL)
     {
       as_config_free (config);
@@ -510,8 +550,12 @@ run_load (WorkerShared *s,
   AsModel *model = error == NULL ? as_model_load (dir, &error) : NULL;
   if (model != NULL && model->tokenizer == NULL)
     {
-      g_set_error (&error, AS_MODEL_ERROR, AS_MODEL_ERROR_UNSUPPORTED,
-                   "%s: no tokenizer.json or vocab.txt", dir);
+      /* The app needs text; a GGUF model's tokenizer is not read yet. */
+      if (model->gguf != NULL)
+        as_model_check_tokenizer (model, &error);
+      else
+        g_set_error (&error, AS_MODEL_ERROR, AS_MODEL_ERROR_UNSUPPORTED,
+                     "%s: no tokenizer.json or vocab.txt", dir);
       g_clear_pointer (&model, as_model_free);
     }
 
@@ -536,19 +580,10 @@ run_load (WorkerShared *s,
                                              model->config->max_positions);
       int ids[8], types[8];
       int n = MIN (enc->n_tokens, 8);
-      for (int i = 0; i < n; i++)
-        {
-          ids[i] = enc->tokens[i].id;
-          types[i] = enc->tokens[i].type_id;
-        }
+      token_ids (enc, n, ids, types);
       as_encoding_free (enc);
       AsForwardRequest req = { .ids = ids, .type_ids = types, .n = n };
-      gboolean ok = as_backend_forward (backend, &req, NULL, &error);
-      if (!ok && g_error_matches (error, AS_GPU_ERROR, AS_GPU_ERROR_FAILED))
-        {
-          g_clear_error (&error);
-          ok = as_backend_forward (backend, &req, NULL, &error);
-        }
+      gboolean ok = engine_pass (backend, &req, NULL, &error);
       /* The GPU gave up in the warm-up (out of memory, say): a plain CPU
        * backend from here on, and the reason is the load's. */
       if (s->switch_notice != NULL)
@@ -615,6 +650,26 @@ is_cancelled (WorkerShared *s,
          (guint) g_atomic_int_get (&s->latest[channel]) != generation;
 }
 
+/* A post about generation GENERATION of CHANNEL, carrying A or X (either
+ * may be NULL). */
+static void
+post_result (WorkerShared *s,
+             PostKind      kind,
+             AsChannel     channel,
+             guint         generation,
+             int           layer,
+             AsAnalysis   *a,
+             AsQkv        *x)
+{
+  Post *p = post_new (s, kind);
+  p->channel = channel;
+  p->generation = generation;
+  p->layer = layer;
+  p->analysis = a != NULL ? as_analysis_ref (a) : NULL;
+  p->qkv = x != NULL ? as_qkv_ref (x) : NULL;
+  post (p);
+}
+
 static gboolean
 on_layer (int          layer,
           const float *attn,
@@ -625,24 +680,17 @@ on_layer (int          layer,
   AsAnalysis *a = st->analysis;
   gsize per_layer = (gsize) a->n_heads * a->n * a->n;
 
-  memcpy (a->attn + layer * per_layer, attn, per_layer * sizeof (float));
+  float *dst = a->attn + layer * per_layer;
+  if (attn != dst)
+    memcpy (dst, attn, per_layer * sizeof (float));
   if (layer == a->n_layers - 1)
     a->compute_time = g_get_monotonic_time () - st->start;
-
-  guint delay = g_atomic_int_get (&st->shared->layer_delay);
-  if (delay > 0)
-    g_usleep (delay);
 
   /* Do not post what is already stale; the main thread would drop it. */
   if (is_cancelled (st->shared, a->channel, a->generation))
     return FALSE;
 
-  Post *p = post_new (st->shared, POST_LAYER);
-  p->channel = a->channel;
-  p->generation = a->generation;
-  p->layer = layer;
-  p->analysis = as_analysis_ref (a);
-  post (p);
+  post_result (st->shared, POST_LAYER, a->channel, a->generation, layer, a, NULL);
   return TRUE;
 }
 
@@ -659,27 +707,23 @@ post_analysis_error (WorkerShared *s,
   post (p);
 }
 
-/* FALSE when the job was cancelled before it could report anything final. */
-static gboolean
-run_analysis (WorkerShared *s,
-              AnalysisJob  *job)
+/* The attention of every layer for ENC (taken), still to be computed; NULL
+ * when the engine's budget (as-attention.h) or memory refuses it: a long
+ * input on a long-context model is refused with the figures before the
+ * [layers, heads, n, n] block is allocated. */
+static AsAnalysis *
+analysis_for_job (const AsModel *model,
+                  AnalysisJob   *job,
+                  AsEncoding    *enc,
+                  GError       **error)
 {
-  if (s->model == NULL)
-    {
-      post_analysis_error (s, job->channel, job->generation,
-                           g_error_new_literal (AS_MODEL_ERROR, AS_MODEL_ERROR_INPUT, "no model loaded"));
-      return TRUE;
-    }
-
-  const AsConfig *c = s->model->config;
-  AsEncoding *enc = as_tokenizer_encode (s->model->tokenizer, job->text_a, job->text_b,
-                                         c->max_positions);
+  const AsConfig *c = model->config;
   g_autoptr(AsAnalysis) a = as_analysis_new ();
   a->channel = job->channel;
   a->causal = job->causal;
   a->generation = job->generation;
-  a->model_name = g_strdup (s->model->name);
-  a->model_dir = g_strdup (s->model->dir);
+  a->model_name = g_strdup (model->name);
+  a->model_dir = g_strdup (model->dir);
   a->text_a = g_strdup (job->text_a);
   a->text_b = g_strdup (job->text_b);
   a->encoding = enc;
@@ -688,94 +732,36 @@ run_analysis (WorkerShared *s,
   a->n = enc->n_tokens;
   a->hidden = c->hidden;
   a->request_time = job->request_time;
-  /* The engine's budget (as-attention.h), before the [layers, heads, n, n]
-   * block below is allocated: a long input on a long-context model is
-   * refused with the figures instead of mapping gigabytes. */
-  GError *budget_error = NULL;
-  if (!as_attention_check_budget (c, a->n, &budget_error))
-    {
-      post_analysis_error (s, job->channel, job->generation, budget_error);
-      return TRUE;
-    }
+  if (!as_attention_check_budget (c, a->n, error))
+    return NULL;
   a->attn = g_try_new (float, (gsize) a->n_layers * a->n_heads * a->n * a->n);
   if (a->attn == NULL)
     {
-      post_analysis_error (s, job->channel, job->generation,
-                           g_error_new (AS_MODEL_ERROR, AS_MODEL_ERROR_RESOURCES,
-                                        "not enough memory for the attention of %d tokens", a->n));
-      return TRUE;
+      g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_RESOURCES,
+                   "not enough memory for the attention of %d tokens", a->n);
+      return NULL;
     }
-
-  Post *p = post_new (s, POST_STARTED);
-  p->channel = a->channel;
-  p->generation = a->generation;
-  p->analysis = as_analysis_ref (a);
-  post (p);
-
-  int *ids = g_new (int, a->n);
-  int *types = g_new (int, a->n);
-  for (int i = 0; i < a->n; i++)
-    {
-      ids[i] = enc->tokens[i].id;
-      types[i] = enc->tokens[i].type_id;
-    }
-  LayerState st = { s, a, g_get_monotonic_time () };
-  AsForwardRequest req = {
-    .ids = ids, .type_ids = types, .n = a->n,
-    .causal_mask = job->causal,
-    .on_layer = on_layer, .user_data = &st,
-    .cancel = &s->cancel[job->channel],
-  };
-  g_autoptr(GError) error = NULL;
-  gboolean ok = as_backend_forward (s->backend, &req, NULL, &error);
-  /* A GPU that failed mid-pass has switched itself to the CPU: run again
-   * (layers already posted are simply posted again, with the same shape). */
-  if (!ok && g_error_matches (error, AS_GPU_ERROR, AS_GPU_ERROR_FAILED))
-    {
-      g_clear_error (&error);
-      ok = as_backend_forward (s->backend, &req, NULL, &error);
-    }
-  after_pass (s);
-  g_free (ids);
-  g_free (types);
-
-  if (ok)
-    {
-      p = post_new (s, POST_FINISHED);
-      p->channel = a->channel;
-      p->generation = a->generation;
-      p->analysis = as_analysis_ref (a);
-      post (p);
-    }
-  else if (!g_error_matches (error, AS_MODEL_ERROR, AS_MODEL_ERROR_CANCELLED))
-    post_analysis_error (s, job->channel, job->generation, g_steal_pointer (&error));
-  else
-    return FALSE;
-  return TRUE;
+  return g_steal_pointer (&a);
 }
 
-static gboolean
-run_qkv (WorkerShared *s,
-         AnalysisJob  *job)
+/* Q, K and V of the job's layer for ENC (taken), still to be computed;
+ * NULL when memory refuses them. */
+static AsQkv *
+qkv_for_job (const AsModel *model,
+             AnalysisJob   *job,
+             AsEncoding    *enc,
+             GError       **error)
 {
-  if (s->model == NULL)
-    {
-      post_analysis_error (s, job->channel, job->generation,
-                           g_error_new_literal (AS_MODEL_ERROR, AS_MODEL_ERROR_INPUT, "no model loaded"));
-      return TRUE;
-    }
-
-  const AsConfig *c = s->model->config;
+  const AsConfig *c = model->config;
   g_autoptr(AsQkv) x = g_atomic_rc_box_new0 (AsQkv);
   x->generation = job->generation;
-  x->model_name = g_strdup (s->model->name);
+  x->model_name = g_strdup (model->name);
   x->text_a = g_strdup (job->text_a);
   x->text_b = g_strdup (job->text_b);
   x->causal = job->causal;
-  x->encoding = as_tokenizer_encode (s->model->tokenizer, job->text_a, job->text_b,
-                                     c->max_positions);
+  x->encoding = enc;
   x->layer = job->qkv_layer;
-  x->n = x->encoding->n_tokens;
+  x->n = enc->n_tokens;
   x->hidden = c->hidden;
   x->n_heads = c->n_heads;
   x->head_dim = c->hidden / c->n_heads;
@@ -785,50 +771,70 @@ run_qkv (WorkerShared *s,
   x->v = g_try_new (float, size);   /* [n, hidden] */
   if (x->q == NULL || x->k == NULL || x->v == NULL)
     {
+      g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_RESOURCES,
+                   "not enough memory for Q, K, V of %d tokens", x->n);
+      return NULL;
+    }
+  return g_steal_pointer (&x);
+}
+
+/* Runs a job of any channel: the whole forward pass, posted layer by layer,
+ * or, with X (AS_CHANNEL_QKV), Q, K and V of one layer posted when done.
+ * FALSE when the job was cancelled before it could report anything final. */
+static gboolean
+run_job (WorkerShared *s,
+         AnalysisJob  *job)
+{
+  if (s->model == NULL)
+    {
       post_analysis_error (s, job->channel, job->generation,
-                           g_error_new (AS_MODEL_ERROR, AS_MODEL_ERROR_RESOURCES,
-                                        "not enough memory for Q, K, V of %d tokens", x->n));
+                           g_error_new_literal (AS_MODEL_ERROR, AS_MODEL_ERROR_INPUT, "no model loaded"));
       return TRUE;
     }
 
-  g_autofree int *ids = g_new (int, x->n);
-  g_autofree int *types = g_new (int, x->n);
-  for (int i = 0; i < x->n; i++)
+  AsEncoding *enc = as_tokenizer_encode (s->model->tokenizer, job->text_a, job->text_b,
+                                         s->model->config->max_positions);
+  int n = enc->n_tokens;
+  g_autoptr(AsAnalysis) a = NULL;
+  g_autoptr(AsQkv) x = NULL;
+  GError *error = NULL;
+  if (job->channel == AS_CHANNEL_QKV)
+    x = qkv_for_job (s->model, job, enc, &error);
+  else
+    a = analysis_for_job (s->model, job, enc, &error);
+  if (error != NULL)
     {
-      ids[i] = x->encoding->tokens[i].id;
-      types[i] = x->encoding->tokens[i].type_id;
+      post_analysis_error (s, job->channel, job->generation, error);
+      return TRUE;
     }
+  if (a != NULL)
+    post_result (s, POST_STARTED, job->channel, job->generation, -1, a, NULL);
+
+  g_autofree int *ids = g_new (int, n);
+  g_autofree int *types = g_new (int, n);
+  token_ids (enc, n, ids, types);
+  LayerState st = { s, a, g_get_monotonic_time () };
   AsForwardRequest req = {
-    .ids = ids, .type_ids = types, .n = x->n,
+    .ids = ids, .type_ids = types, .n = n,
     .causal_mask = job->causal,
+    .on_layer = a != NULL ? on_layer : NULL, .user_data = &st,
+    .attn_out = a != NULL ? a->attn : NULL,
     .cancel = &s->cancel[job->channel],
   };
-  g_autoptr(GError) error = NULL;
-  gboolean ok = as_backend_layer_qkv (s->backend, &req, x->layer, x->q, x->k, x->v, &error);
-  if (!ok && g_error_matches (error, AS_GPU_ERROR, AS_GPU_ERROR_FAILED))
-    {
-      g_clear_error (&error);
-      ok = as_backend_layer_qkv (s->backend, &req, x->layer, x->q, x->k, x->v, &error);
-    }
+  gboolean ok = engine_pass (s->backend, &req, x, &error);
   after_pass (s);
 
-  guint delay = g_atomic_int_get (&s->layer_delay);
-  if (delay > 0)
-    g_usleep (delay);
-  /* Done is done: post it unless a newer request on QKV made it stale
-   * (the main thread would drop it anyway). */
-  if (ok && (guint) g_atomic_int_get (&s->latest[job->channel]) == job->generation)
+  if (!ok && g_error_matches (error, AS_MODEL_ERROR, AS_MODEL_ERROR_CANCELLED))
     {
-      Post *p = post_new (s, POST_QKV);
-      p->channel = job->channel;
-      p->generation = job->generation;
-      p->qkv = as_qkv_ref (x);
-      post (p);
+      g_error_free (error);
+      return FALSE;
     }
-  else if (!ok && !g_error_matches (error, AS_MODEL_ERROR, AS_MODEL_ERROR_CANCELLED))
-    post_analysis_error (s, job->channel, job->generation, g_steal_pointer (&error));
-  else if (!ok)
-    return FALSE;
+  if (!ok)
+    post_analysis_error (s, job->channel, job->generation, error);
+  /* Done is done: posted unless a newer request on the channel made it
+   * stale (the main thread would drop it anyway). */
+  else if ((guint) g_atomic_int_get (&s->latest[job->channel]) == job->generation)
+    post_result (s, a != NULL ? POST_FINISHED : POST_QKV, job->channel, job->generation, -1, a, x);
   return TRUE;
 }
 
@@ -877,10 +883,8 @@ worker_main (gpointer data)
       gboolean completed = TRUE;
       if (dir != NULL)
         run_load (s, dir);
-      else if (job->channel == AS_CHANNEL_QKV)
-        completed = run_qkv (s, job);
       else
-        completed = run_analysis (s, job);
+        completed = run_job (s, job);
 
       g_mutex_lock (&s->mutex);
       /* A side job that gave way to MAIN goes back into its slot, unless
@@ -1260,12 +1264,4 @@ as_worker_clear_trace (AsWorker *self)
 {
   g_return_if_fail (AS_IS_WORKER (self));
   g_array_set_size (self->trace, 0);
-}
-
-void
-as_worker_set_layer_delay (AsWorker *self,
-                           guint     usec)
-{
-  g_return_if_fail (AS_IS_WORKER (self));
-  g_atomic_int_set (&self->shared->layer_delay, usec);
 }

@@ -149,9 +149,4 @@ void         as_worker_set_trace_enabled (AsWorker   *self,
 GArray      *as_worker_get_trace         (AsWorker   *self);
 void         as_worker_clear_trace       (AsWorker   *self);
 
-/* Test hook: sleep this long (µs) in the worker after each layer, so tests
- * can make requests overtake each other deterministically. */
-void         as_worker_set_layer_delay   (AsWorker   *self,
-                                          guint       usec);
-
 G_END_DECLS

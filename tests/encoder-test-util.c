@@ -1,4 +1,5 @@
-/* encoder-test-util.c — random stress models and whole-pass capture. */
+/* encoder-test-util.c — golden fixtures, random stress models and
+ * whole-pass capture. */
 #include "encoder-test-util.h"
 
 #include <math.h>
@@ -132,5 +133,128 @@ max_abs_diff (const float *a,
   double worst = 0;
   for (gsize i = 0; i < count; i++)
     worst = MAX (worst, fabs ((double) a[i] - b[i]));
+  return worst;
+}
+
+static JsonParser *golden_parser;
+static JsonArray *golden_inputs;
+
+JsonArray *
+goldens_load (void)
+{
+  if (golden_inputs != NULL)
+    return golden_inputs;
+  g_autofree char *path = g_build_filename (g_getenv ("AS_TEST_DATA"), "attention-goldens.json", NULL);
+  g_autoptr(GError) error = NULL;
+  golden_parser = json_parser_new ();
+  if (!json_parser_load_from_file (golden_parser, path, &error))
+    g_error ("cannot read %s: %s", path, error->message);
+  golden_inputs = json_object_get_array_member (json_node_get_object (json_parser_get_root (golden_parser)),
+                                                "inputs");
+  return golden_inputs;
+}
+
+void
+goldens_free (void)
+{
+  golden_inputs = NULL;
+  g_clear_object (&golden_parser);
+}
+
+static int *
+json_int_array (JsonArray *arr)
+{
+  guint len = json_array_get_length (arr);
+  int *out = g_new (int, MAX (len, 1));
+  for (guint i = 0; i < len; i++)
+    out[i] = (int) json_array_get_int_element (arr, i);
+  return out;
+}
+
+JsonObject *
+golden_input (guint  k,
+              int  **ids,
+              int  **types,
+              int   *n)
+{
+  JsonObject *input = json_array_get_object_element (goldens_load (), k);
+  JsonArray *ids_arr = json_object_get_array_member (input, "ids");
+  *n = (int) json_array_get_length (ids_arr);
+  *ids = json_int_array (ids_arr);
+  *types = json_int_array (json_object_get_array_member (input, "type_ids"));
+  return input;
+}
+
+AsSafetensors *
+golden_open (JsonObject *input)
+{
+  g_autofree char *path = g_build_filename (g_getenv ("AS_TEST_DATA"),
+                                            json_object_get_string_member (input, "file"), NULL);
+  g_autoptr(GError) error = NULL;
+  AsSafetensors *st = as_safetensors_open (path, &error);
+  g_assert_no_error (error);
+  return st;
+}
+
+float *
+golden_tensor (AsSafetensors *st,
+               const char    *name,
+               gsize         *count)
+{
+  const AsTensorInfo *info = as_safetensors_lookup (st, name);
+  g_assert_nonnull (info);
+  float *out = g_new (float, info->n_elements);
+  as_safetensors_copy_f32 (st, info, out);
+  *count = info->n_elements;
+  return out;
+}
+
+double
+golden_attention_diff (const AsAnalysis *a,
+                       AsSafetensors    *st)
+{
+  gsize n_rows, count;
+  g_autofree float *rows = golden_tensor (st, "rows", &n_rows);
+  g_autofree float *ref = golden_tensor (st, "attention", &count);   /* [L, NH, rows, n] */
+  g_assert_cmpuint (count, ==, (gsize) a->n_layers * a->n_heads * n_rows * a->n);
+  double worst = 0;
+  for (int l = 0; l < a->n_layers; l++)
+    for (int h = 0; h < a->n_heads; h++)
+      for (gsize r = 0; r < n_rows; r++)
+        {
+          const float *ours = as_analysis_head (a, l, h) + (gsize) rows[r] * a->n;
+          const float *theirs = ref + (((gsize) l * a->n_heads + h) * n_rows + r) * a->n;
+          worst = MAX (worst, max_abs_diff (ours, theirs, a->n));
+        }
+  return worst;
+}
+
+double
+golden_hidden_diff (const AsAnalysis *a,
+                    AsSafetensors    *st)
+{
+  gsize n_rows, count;
+  g_autofree float *rows = golden_tensor (st, "rows", &n_rows);
+  g_autofree float *ref = golden_tensor (st, "last_hidden_state", &count);   /* [rows, H] */
+  g_assert_cmpuint (count, ==, n_rows * a->hidden);
+  g_assert_nonnull (a->final_hidden);
+  double worst = 0;
+  for (gsize r = 0; r < n_rows; r++)
+    worst = MAX (worst, max_abs_diff (a->final_hidden + (gsize) rows[r] * a->hidden,
+                                      ref + r * a->hidden, a->hidden));
+  return worst;
+}
+
+double
+max_row_sum_error (const AsAnalysis *a)
+{
+  double worst = 0;
+  for (gsize r = 0; r < (gsize) a->n_layers * a->n_heads * a->n; r++)
+    {
+      double sum = 0;
+      for (int j = 0; j < a->n; j++)
+        sum += a->attn[r * a->n + j];
+      worst = MAX (worst, fabs (sum - 1.0));
+    }
   return worst;
 }

@@ -63,7 +63,7 @@ gui_test_flag_timeout (gpointer flag)
 }
 
 void
-gui_test_spin (guint ms)
+gui_test_pace (guint ms)
 {
   gboolean done = FALSE;
   g_timeout_add (ms, gui_test_flag_timeout, &done);
@@ -72,25 +72,348 @@ gui_test_spin (guint ms)
 }
 
 void
+gui_test_wait_for (gboolean  (*cond) (gpointer),
+                   gpointer    data,
+                   guint       timeout_ms,
+                   const char *what)
+{
+  gboolean expired = FALSE;
+  guint id = g_timeout_add (timeout_ms, gui_test_flag_timeout, &expired);
+  while (!cond (data) && !expired)
+    g_main_context_iteration (NULL, TRUE);
+  if (!expired)
+    {
+      g_source_remove (id);
+      return;
+    }
+  /* What the screen showed when it did not happen, for the log. */
+  g_autofree char *name = g_strdup_printf ("timeout%s.png", g_test_get_path ());
+  g_strdelimit (name + 1, "/", '-');
+  gui_test_capture_screen (NULL, name);
+  g_error ("%s: timed out after %u ms waiting for %s", g_test_get_path (), timeout_ms,
+           what != NULL ? what : "a condition");
+}
+
+typedef struct {
+  GtkWidget *widget;
+  guint      painted;
+  guint      n;
+} FrameWait;
+
+static void
+on_after_paint (GdkFrameClock *clock,
+                FrameWait     *w)
+{
+  /* One more asked for each time: with nothing to redraw, none would come. */
+  if (++w->painted < w->n)
+    gtk_widget_queue_draw (w->widget);
+}
+
+static gboolean
+frames_painted (gpointer data)
+{
+  FrameWait *w = data;
+  return w->painted >= w->n;
+}
+
+void
+gui_test_wait_frames (GtkWidget *widget,
+                      guint      n)
+{
+  if (!gtk_widget_get_mapped (widget))
+    return;
+  GdkFrameClock *clock = gtk_widget_get_frame_clock (widget);
+  if (clock == NULL)
+    return;
+  FrameWait w = { widget, 0, n };
+  gulong id = g_signal_connect (clock, "after-paint", G_CALLBACK (on_after_paint), &w);
+  gtk_widget_queue_draw (widget);
+  gui_test_wait_for (frames_painted, &w, 10000, "frames to be painted");
+  g_signal_handler_disconnect (clock, id);
+}
+
+void
 gui_test_wait_until (gboolean (*cond) (gpointer),
                      gpointer   data,
                      guint      timeout_s)
 {
-  gboolean expired = FALSE;
-  guint id = g_timeout_add_seconds (timeout_s, gui_test_flag_timeout, &expired);
-  while (!cond (data) && !expired)
-    g_main_context_iteration (NULL, TRUE);
-  if (!expired)
-    g_source_remove (id);
-  if (expired)
+  gui_test_wait_for (cond, data, timeout_s * 1000, "the condition");
+  /* The views paint what changed. */
+  GListModel *toplevels = gtk_window_get_toplevels ();
+  for (guint i = 0; i < g_list_model_get_n_items (toplevels); i++)
     {
-      /* What the screen showed when it did not happen, for the log. */
-      g_autofree char *name = g_strdup_printf ("timeout%s.png", g_test_get_path ());
-      g_strdelimit (name + 1, "/", '-');
-      gui_test_capture_screen (NULL, name);
+      g_autoptr(GtkWidget) w = g_list_model_get_item (toplevels, i);
+      if (gtk_widget_get_mapped (w))
+        gui_test_wait_frames (w, 1);
     }
-  g_assert_false (expired);
-  gui_test_spin (150);
+}
+
+/* ---- toasts ------------------------------------------------------------------ */
+
+/* A toast's title: its label.heading (the others are in buttons). */
+static GtkWidget *
+find_heading (GtkWidget *w)
+{
+  if (GTK_IS_BUTTON (w))
+    return NULL;
+  if (GTK_IS_LABEL (w) && gtk_widget_has_css_class (w, "heading"))
+    return w;
+  for (GtkWidget *c = gtk_widget_get_first_child (w); c != NULL; c = gtk_widget_get_next_sibling (c))
+    {
+      GtkWidget *found = find_heading (c);
+      if (found != NULL)
+        return found;
+    }
+  return NULL;
+}
+
+static GtkWidget *
+visible_toast_widget (GtkWidget *window)
+{
+  GtkWidget *overlay = gui_test_find_widget (window, ADW_TYPE_TOAST_OVERLAY, NULL);
+  if (overlay == NULL)
+    return NULL;
+  for (GtkWidget *c = gtk_widget_get_last_child (overlay); c != NULL; c = gtk_widget_get_prev_sibling (c))
+    if (g_str_equal (gtk_widget_get_css_name (c), "toast") && gtk_widget_get_can_target (c) &&
+        gtk_widget_get_visible (c))
+      return c;
+  return NULL;
+}
+
+const char *
+gui_test_visible_toast (GtkWidget *window)
+{
+  /* The overlay's "toast" children: the one shown now, and those hiding
+   * (fading out; they no longer take input). Queued ones have no widget. */
+  GtkWidget *toast = visible_toast_widget (window);
+  GtkWidget *label = toast != NULL ? find_heading (toast) : NULL;
+  return label != NULL ? gtk_label_get_text (GTK_LABEL (label)) : NULL;
+}
+
+typedef enum { TOAST_EXACT, TOAST_PREFIX, TOAST_CONTAINS } ToastMatch;
+
+typedef struct {
+  GtkWidget  *window;
+  const char *text;
+  ToastMatch  match;
+} ToastWait;
+
+static gboolean
+toast_is (gpointer data)
+{
+  ToastWait *w = data;
+  const char *t = gui_test_visible_toast (w->window);
+  if (t == NULL)
+    return FALSE;
+  switch (w->match)
+    {
+    case TOAST_EXACT:
+      return g_str_equal (t, w->text);
+    case TOAST_PREFIX:
+      return g_str_has_prefix (t, w->text);
+    default:
+      return strstr (t, w->text) != NULL;
+    }
+}
+
+/* Long enough for a few queued toasts (8 s each at most) before it. */
+#define TOAST_WAIT_MS 60000
+
+void
+gui_test_wait_toast (GtkWidget  *window,
+                     const char *text)
+{
+  ToastWait w = { window, text, TOAST_EXACT };
+  g_autofree char *what = g_strdup_printf ("the toast \"%s\"", text);
+  gui_test_wait_for (toast_is, &w, TOAST_WAIT_MS, what);
+}
+
+char *
+gui_test_wait_toast_prefix (GtkWidget  *window,
+                            const char *prefix)
+{
+  ToastWait w = { window, prefix, TOAST_PREFIX };
+  g_autofree char *what = g_strdup_printf ("a toast starting \"%s\"", prefix);
+  gui_test_wait_for (toast_is, &w, TOAST_WAIT_MS, what);
+  return g_strdup (gui_test_visible_toast (window));
+}
+
+static gboolean
+no_toast (gpointer window)
+{
+  return visible_toast_widget (window) == NULL;
+}
+
+void
+gui_test_wait_no_toast (GtkWidget *window)
+{
+  gui_test_wait_for (no_toast, window, TOAST_WAIT_MS, "the toasts on screen to time out");
+}
+
+char *
+gui_test_wait_toast_containing (GtkWidget  *window,
+                                const char *part)
+{
+  ToastWait w = { window, part, TOAST_CONTAINS };
+  g_autofree char *what = g_strdup_printf ("a toast with \"%s\"", part);
+  gui_test_wait_for (toast_is, &w, TOAST_WAIT_MS, what);
+  return g_strdup (gui_test_visible_toast (window));
+}
+
+/* ---- the head view's heatmap --------------------------------------------------- */
+
+GuiTestHeatmap *
+gui_test_head_heatmap (AsWindow *window)
+{
+  AsViewState *state = as_window_get_view_state (window);
+  GtkWidget *hv = GTK_WIDGET (as_window_get_head_view (window));
+  AsAnalysis *a = as_view_state_get_analysis (state);
+  int n_vis;
+  as_view_state_get_visible (state, &n_vis);
+  if (a == NULL || n_vis == 0)
+    return NULL;
+  GuiTestHeatmap *h = g_new0 (GuiTestHeatmap, 1);
+  h->n = n_vis;
+  h->values = g_new (float, (gsize) n_vis * n_vis);
+  if (!as_view_state_extract_shown (state, as_view_state_get_aggregate (state), as_view_state_get_layer (state),
+                                    as_view_state_get_head (state), h->values))
+    {
+      gui_test_heatmap_free (h);
+      return NULL;
+    }
+  /* The heatmap lies below the aggregate bar and its margin. */
+  GtkWidget *bar = as_head_view_get_aggregate_bar (AS_HEAD_VIEW (hv));
+  h->top = gtk_widget_get_height (bar) + gtk_widget_get_margin_top (bar) + gtk_widget_get_margin_bottom (bar);
+  PangoFontDescription *desc = pango_context_get_font_description (gtk_widget_get_pango_context (hv));
+  const char *family = desc != NULL ? pango_font_description_get_family (desc) : NULL;
+
+  as_view_state_head_spec (state, h->values, &h->spec);
+  h->spec.font = family != NULL ? family : "Sans";
+  /* The layout as the renderer computes it, on a scratch surface. */
+  int width = gtk_widget_get_width (hv);
+  int height = MAX (gtk_widget_get_height (hv) - (int) h->top, 0);
+  cairo_surface_t *surface = cairo_image_surface_create (CAIRO_FORMAT_ARGB32, MAX (width, 1), MAX (height, 1));
+  cairo_t *cr = cairo_create (surface);
+  as_heatmap_render (cr, &h->spec, width, height, &h->layout);
+  cairo_destroy (cr);
+  cairo_surface_destroy (surface);
+  /* Labels and font are the state's and the widget's: not kept. */
+  h->spec.row_labels = h->spec.col_labels = NULL;
+  h->spec.font = NULL;
+  return h;
+}
+
+void
+gui_test_heatmap_free (GuiTestHeatmap *h)
+{
+  if (h == NULL)
+    return;
+  g_free (h->values);
+  g_free (h);
+}
+
+void
+gui_test_heatmap_cell_center (const GuiTestHeatmap *h,
+                              int                   row,
+                              int                   col,
+                              double               *x,
+                              double               *y)
+{
+  g_assert_cmpint (row, >=, 0);
+  g_assert_cmpint (col, >=, 0);
+  g_assert_cmpint (row, <, h->n);
+  g_assert_cmpint (col, <, h->n);
+  *x = h->layout.cells_x + (col + 0.5) * h->layout.cell_w;
+  *y = h->top + h->layout.cells_y + (row + 0.5) * h->layout.cell_h;
+}
+
+char *
+gui_test_head_tooltip_at (AsWindow             *window,
+                          const GuiTestHeatmap *h,
+                          double                x,
+                          double                y)
+{
+  int row, col;
+  if (!as_heatmap_hit_test (&h->layout, &h->spec, x, y - h->top, &row, &col))
+    return NULL;
+  return as_head_view_describe_cell (as_window_get_head_view (window), row, col);
+}
+
+char *
+gui_test_head_tooltip_for (AsWindow *window,
+                           int       row,
+                           int       col,
+                           float     v)
+{
+  const char * const *labels = as_view_state_get_labels (as_window_get_view_state (window));
+  return g_strdup_printf ("query '%s' -> key '%s': %.3f", labels[row], labels[col], v);
+}
+
+int
+gui_test_head_rows_shown (AsHeadView *head_view)
+{
+  int n = 0;
+  for (;; n++)
+    {
+      g_autofree char *tip = as_head_view_describe_cell (head_view, n, 0);
+      if (tip == NULL)
+        return n;
+    }
+}
+
+typedef struct {
+  AsWindow *window;
+  int       n;
+} RowsWait;
+
+static gboolean
+head_rows_are (gpointer data)
+{
+  RowsWait *w = data;
+  return gui_test_head_rows_shown (as_window_get_head_view (w->window)) == w->n;
+}
+
+void
+gui_test_wait_head_rows (AsWindow *window,
+                         int       n)
+{
+  RowsWait w = { window, n };
+  g_autofree char *what = g_strdup_printf ("the head view to show %d rows", n);
+  gui_test_wait_for (head_rows_are, &w, 30000, what);
+}
+
+/* The head view's tooltips are those of the view state's matrix: at the
+ * corners and the middle. */
+static gboolean
+head_current (gpointer data)
+{
+  AsWindow *window = data;
+  AsViewState *state = as_window_get_view_state (window);
+  AsHeadView *hv = as_window_get_head_view (window);
+  int n;
+  as_view_state_get_visible (state, &n);
+  if (as_view_state_get_analysis (state) == NULL || n == 0 || gui_test_head_rows_shown (hv) != n)
+    return FALSE;
+  g_autofree float *values = g_new (float, (gsize) n * n);
+  if (!as_view_state_extract_shown (state, as_view_state_get_aggregate (state), as_view_state_get_layer (state),
+                                    as_view_state_get_head (state), values))
+    return FALSE;
+  int probes[][2] = { { 0, 0 }, { n - 1, 0 }, { n / 2, n / 3 }, { 0, n - 1 }, { n - 1, n - 1 } };
+  for (guint i = 0; i < G_N_ELEMENTS (probes); i++)
+    {
+      int r = probes[i][0], c = probes[i][1];
+      g_autofree char *tip = as_head_view_describe_cell (hv, r, c);
+      g_autofree char *want = gui_test_head_tooltip_for (window, r, c, values[(gsize) r * n + c]);
+      if (g_strcmp0 (tip, want) != 0)
+        return FALSE;
+    }
+  return TRUE;
+}
+
+void
+gui_test_wait_head_current (AsWindow *window)
+{
+  gui_test_wait_for (head_current, window, 30000, "the head view to show the view state's matrix");
 }
 
 static gboolean
@@ -105,6 +428,75 @@ gui_test_wait_idle (AsWindow *window,
                     guint     timeout_s)
 {
   gui_test_wait_until (window_settled, window, timeout_s);
+}
+
+/* ---- the draw log ------------------------------------------------------------ */
+
+static guint draws_depth;
+static gboolean draws_were_on;
+
+guint
+gui_test_draws_start (void)
+{
+  if (draws_depth++ == 0)
+    {
+      draws_were_on = as_trace_enabled ();
+      as_trace_set_enabled (TRUE);
+    }
+  return as_trace_get_draws ()->len;
+}
+
+void
+gui_test_draws_stop (void)
+{
+  g_assert_cmpuint (draws_depth, >, 0);
+  if (--draws_depth == 0)
+    as_trace_set_enabled (draws_were_on);
+}
+
+gboolean
+gui_test_last_draw (guint        from,
+                    char         view,
+                    AsTraceDraw *draw)
+{
+  GArray *draws = as_trace_get_draws ();
+  /* The log may have been cleared since FROM. */
+  for (guint i = draws->len; i > MIN (from, draws->len); i--)
+    if (g_array_index (draws, AsTraceDraw, i - 1).view == view)
+      {
+        *draw = g_array_index (draws, AsTraceDraw, i - 1);
+        return TRUE;
+      }
+  return FALSE;
+}
+
+static void
+queue_draw_all (GtkWidget *widget)
+{
+  gtk_widget_queue_draw (widget);
+  for (GtkWidget *c = gtk_widget_get_first_child (widget); c != NULL; c = gtk_widget_get_next_sibling (c))
+    queue_draw_all (c);
+}
+
+gboolean
+gui_test_redraw (GtkWidget   *widget,
+                 char         view,
+                 AsTraceDraw *draw)
+{
+  guint from = gui_test_draws_start ();
+  queue_draw_all (widget);
+  gui_test_wait_frames (widget, 1);
+  gui_test_draws_stop ();
+  return gui_test_last_draw (from, view, draw);
+}
+
+guint
+gui_test_lines_drawn (GtkWidget *lines_view)
+{
+  AsTraceDraw d;
+  if (!gui_test_redraw (lines_view, 'l', &d))
+    g_error ("%s: the lines view reported no draw", g_test_get_path ());
+  return (guint) d.items;
 }
 
 char *
@@ -618,7 +1010,8 @@ gui_test_child_window (GuiTestChild *child,
                     NULL, NULL, &out, NULL, NULL, NULL);
       if (out != NULL && g_ascii_isdigit (out[0]))
         return g_strndup (out, strcspn (out, "\n"));
-      gui_test_spin (100);
+      /* Asked again in a while: xdotool search is a process per try. */
+      gui_test_pace (100);
     }
   return NULL;
 }
@@ -649,4 +1042,111 @@ gui_test_child_free (GuiTestChild *child)
   /* The watch holds CHILD until it fires: free only once it has. */
   if (child->exited)
     g_free (child);
+}
+
+/* ---- figures ------------------------------------------------------------------- */
+
+typedef struct {
+  gboolean  done;
+  gboolean  ok;
+  GError   *error;
+} SaveResult;
+
+static void
+on_saved (GObject      *source,
+          GAsyncResult *result,
+          gpointer      data)
+{
+  SaveResult *r = data;
+  r->ok = as_export_save_finish (result, &r->error);
+  r->done = TRUE;
+}
+
+gboolean
+gui_test_export_now (AsWindow      *window,
+                     AsFigureView   view,
+                     gboolean       annotate,
+                     const char    *path,
+                     GError       **error)
+{
+  SaveResult r = { 0 };
+  as_export_save_async (as_window_get_view_state (window), view, annotate, path, NULL, on_saved, &r);
+  while (!r.done)
+    g_main_context_iteration (NULL, TRUE);
+  if (r.error != NULL)
+    g_propagate_error (error, r.error);
+  return r.ok;
+}
+
+char *
+gui_test_reference_figure (AsWindow     *window,
+                           AsFigureView  view,
+                           gboolean      annotate,
+                           const char   *dir,
+                           const char   *name)
+{
+  AsViewState *state = as_window_get_view_state (window);
+  AsFigureOptions options;
+  as_export_options_from_state (state, view, &options);
+  options.annotate = annotate;
+  char *path = g_build_filename (dir, name, NULL);
+  g_autoptr(GError) error = NULL;
+  g_assert_true (as_figure_save (as_view_state_get_analysis (state), &options, path, NULL, AS_FORMAT_AUTO,
+                                 NULL, &error));
+  g_assert_no_error (error);
+  return path;
+}
+
+int
+gui_test_texture_difference (GdkTexture *a,
+                             GdkTexture *b)
+{
+  int w = gdk_texture_get_width (a), h = gdk_texture_get_height (a);
+  g_assert_cmpint (gdk_texture_get_width (b), ==, w);
+  g_assert_cmpint (gdk_texture_get_height (b), ==, h);
+  g_autofree guint8 *pa = g_malloc ((gsize) w * h * 4);
+  g_autofree guint8 *pb = g_malloc ((gsize) w * h * 4);
+  gdk_texture_download (a, pa, (gsize) w * 4);
+  gdk_texture_download (b, pb, (gsize) w * 4);
+  int worst = 0;
+  for (gsize i = 0; i < (gsize) w * h * 4; i++)
+    worst = MAX (worst, ABS ((int) pa[i] - (int) pb[i]));
+  return worst;
+}
+
+int
+gui_test_png_difference (const char *a,
+                         const char *b)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GdkTexture) ta = gdk_texture_new_from_filename (a, &error);
+  g_assert_no_error (error);
+  g_autoptr(GdkTexture) tb = gdk_texture_new_from_filename (b, &error);
+  g_assert_no_error (error);
+  return gui_test_texture_difference (ta, tb);
+}
+
+typedef struct {
+  gboolean    done;
+  GdkTexture *texture;
+} ReadResult;
+
+static void
+on_clipboard_read (GObject      *source,
+                   GAsyncResult *result,
+                   gpointer      data)
+{
+  ReadResult *r = data;
+  r->texture = gdk_clipboard_read_texture_finish (GDK_CLIPBOARD (source), result, NULL);
+  r->done = TRUE;
+}
+
+GdkTexture *
+gui_test_clipboard_texture (GtkWidget *widget)
+{
+  ReadResult r = { 0 };
+  gdk_clipboard_read_texture_async (gtk_widget_get_clipboard (widget), NULL, on_clipboard_read, &r);
+  while (!r.done)
+    g_main_context_iteration (NULL, TRUE);
+  return r.texture;
 }

@@ -11,6 +11,11 @@
 #include "as-backend.h"
 #include "as-model.h"
 #include "as-window.h"
+#include "as-head-view.h"
+#include "as-heatmap-render.h"
+#include "as-export-dialog.h"
+#include "as-figure.h"
+#include "as-trace.h"
 
 G_BEGIN_DECLS
 
@@ -41,17 +46,109 @@ gboolean   gui_test_have_model   (AsModel        *model);
 
 /* A GSourceFunc that sets the gboolean FLAG points to. */
 gboolean   gui_test_flag_timeout (gpointer        flag);
-/* Runs the main loop for MS milliseconds. */
-void       gui_test_spin         (guint           ms);
-/* Runs the main loop until COND (DATA) holds (asserting it does within
- * TIMEOUT_S), then a few frames more so the views paint what changed. */
+/* Runs the main loop for MS milliseconds. Only to pace input the way a
+ * person would (typing speed, pauses between edits): never to wait for
+ * something before checking it (gui_test_wait_for does that). */
+void       gui_test_pace         (guint           ms);
+/* Runs the main loop until COND (DATA) holds; fails the test, naming WHAT
+ * (and leaving a screenshot), when it does not within TIMEOUT_MS. */
+void       gui_test_wait_for     (gboolean      (*cond) (gpointer),
+                                  gpointer        data,
+                                  guint           timeout_ms,
+                                  const char     *what);
+/* Until WIDGET (mapped) has painted N more frames: what it shows now is on
+ * screen. */
+void       gui_test_wait_frames  (GtkWidget      *widget,
+                                  guint           n);
+/* gui_test_wait_for (COND, DATA, TIMEOUT_S seconds), then a frame more of
+ * every visible toplevel so the views paint what changed. */
 void       gui_test_wait_until   (gboolean      (*cond) (gpointer),
                                   gpointer        data,
                                   guint           timeout_s);
+
+/* The title of the toast WINDOW shows now (not one hiding or queued), as
+ * on screen, or NULL. */
+const char *gui_test_visible_toast (GtkWidget    *window);
+/* Until no toast is on screen (those shown and queued have timed out): a
+ * toast that comes next shows at once. */
+void       gui_test_wait_no_toast (GtkWidget     *window);
+/* Until the toast on screen says TEXT. A toast waits for the one before to
+ * time out (4 s, 8 s with a button), so this allows for a queue. */
+void       gui_test_wait_toast    (GtkWidget     *window,
+                                   const char    *text);
+/* The same for a toast starting with PREFIX; returns its text (g_free). */
+char      *gui_test_wait_toast_prefix (GtkWidget  *window,
+                                       const char *prefix);
+/* The same for a toast that contains PART. */
+char      *gui_test_wait_toast_containing (GtkWidget  *window,
+                                           const char *part);
+
+/* The head view's heatmap as the widget draws it: the view state's matrix
+ * (as_view_state_extract_shown) laid out by as_heatmap_render at the
+ * widget's size, below its aggregate bar. */
+typedef struct {
+  int              n;          /* rows (= columns) */
+  float           *values;     /* n x n, row-major */
+  AsHeatmapSpec    spec;
+  AsHeatmapLayout  layout;
+  double           top;        /* the heatmap's top in the widget */
+} GuiTestHeatmap;
+
+/* NULL while there is nothing to draw (no analysis, layer not there). */
+GuiTestHeatmap *gui_test_head_heatmap      (AsWindow       *window);
+void            gui_test_heatmap_free      (GuiTestHeatmap *h);
+/* The centre of cell (ROW, COL), in head view coordinates. */
+void            gui_test_heatmap_cell_center (const GuiTestHeatmap *h,
+                                              int             row,
+                                              int             col,
+                                              double         *x,
+                                              double         *y);
+/* The tooltip the head view gives the pointer at (X, Y) (its cell by the
+ * layout, as_heatmap_hit_test, then as_head_view_describe_cell), or NULL
+ * outside the cells or while nothing is drawn (g_free). */
+char           *gui_test_head_tooltip_at   (AsWindow       *window,
+                                            const GuiTestHeatmap *h,
+                                            double          x,
+                                            double          y);
+/* The tooltip that cell (ROW, COL) should have for value V. */
+char           *gui_test_head_tooltip_for  (AsWindow       *window,
+                                            int             row,
+                                            int             col,
+                                            float           v);
+/* How many rows the head view has on screen, read through its tooltips
+ * (as_head_view_describe_cell); 0 while it shows no heatmap. */
+int             gui_test_head_rows_shown   (AsHeadView     *head_view);
+/* Until the head view has N rows on screen. */
+void            gui_test_wait_head_rows    (AsWindow       *window,
+                                            int             n);
+/* Until the head view has drawn the view state's matrix: as many rows, and
+ * at the corners and the middle the tooltips of the state's values. */
+void            gui_test_wait_head_current (AsWindow       *window);
 /* Until WINDOW has the analysis of its current text on screen and no model
  * load is pending. */
 void       gui_test_wait_idle    (AsWindow       *window,
                                   guint           timeout_s);
+
+/* What the views draw, from as-trace's draw log (each view reports its
+ * draws to it: as-trace.h). gui_test_draws_start switches the log on and
+ * returns where it is now; gui_test_draws_stop puts the switch back (calls
+ * nest). */
+guint      gui_test_draws_start  (void);
+void       gui_test_draws_stop   (void);
+/* The last draw VIEW reported since the log was at FROM (into *DRAW);
+ * FALSE when none. */
+gboolean   gui_test_last_draw    (guint           from,
+                                  char            view,
+                                  AsTraceDraw    *draw);
+/* WIDGET and every widget under it repainted, with the log on: the draw
+ * VIEW reported then (into *DRAW), FALSE when none (WIDGET not shown, or
+ * nothing to draw). */
+gboolean   gui_test_redraw       (GtkWidget      *widget,
+                                  char            view,
+                                  AsTraceDraw    *draw);
+/* The lines LINES_VIEW has on screen, as its draw counted them: it is
+ * repainted, and the test fails when it reports no draw. */
+guint      gui_test_lines_drawn  (GtkWidget      *lines_view);
 
 /* The first visible toplevel of TYPE, or NULL; waiting for one (asserting
  * it comes within TIMEOUT_S). */
@@ -134,6 +231,31 @@ void          gui_test_send_keys_to  (const char   *xid,
                                       const char   *keys);
 /* Kills it if it still runs, and frees CHILD. */
 void          gui_test_child_free    (GuiTestChild *child);
+
+/* ---- figures: exporting and comparing ---------------------------------- */
+
+/* Saves WINDOW's state as VIEW to PATH through the window's export path
+ * (as_export_save_async), the main loop running meanwhile. */
+gboolean    gui_test_export_now     (AsWindow      *window,
+                                     AsFigureView   view,
+                                     gboolean       annotate,
+                                     const char    *path,
+                                     GError       **error);
+/* What WINDOW's state should export for VIEW, by the renderer itself
+ * (as_export_options_from_state, then as_figure_save), as DIR/NAME. */
+char       *gui_test_reference_figure (AsWindow    *window,
+                                       AsFigureView view,
+                                       gboolean     annotate,
+                                       const char  *dir,
+                                       const char  *name);
+/* Largest per-channel difference between two images of the same size
+ * (asserted), as textures or PNG files. */
+int         gui_test_texture_difference (GdkTexture *a,
+                                         GdkTexture *b);
+int         gui_test_png_difference     (const char *a,
+                                         const char *b);
+/* The image on WIDGET's clipboard (NULL when there is none). */
+GdkTexture *gui_test_clipboard_texture  (GtkWidget  *widget);
 
 /* The artifacts folder ($AS_TEST_ARTIFACTS, else ./artifacts), created. */
 char      *gui_test_artifacts_dir  (void);

@@ -18,8 +18,8 @@
 #include "as-model.h"
 #include "as-reference.h"
 
-static const char *llama_config =
-  "{\"model_type\": \"llama\", \"num_hidden_layers\": 2, \"num_attention_heads\": 4,"
+static const char *unsupported_config =
+  "{\"model_type\": \"gpt2\", \"num_hidden_layers\": 2, \"num_attention_heads\": 4,"
   " \"hidden_size\": 64, \"intermediate_size\": 128, \"vocab_size\": 100,"
   " \"max_position_embeddings\": 64}";
 
@@ -40,7 +40,7 @@ test_lookup_bert (void)
 static void
 test_lookup_unknown (void)
 {
-  g_assert_null (as_architecture_lookup ("llama"));
+  g_assert_null (as_architecture_lookup ("gpt2"));
   g_assert_null (as_architecture_lookup ("BERT"));
   g_assert_null (as_architecture_lookup (""));
   g_assert_null (as_architecture_lookup (NULL));
@@ -75,12 +75,12 @@ test_registry_complete (void)
 
 /* The message names the model_type and every supported one. */
 static void
-assert_refused_llama (const GError *error)
+assert_refused_unsupported (const GError *error)
 {
   g_assert_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_UNSUPPORTED);
   g_autofree char *supported = as_architecture_list_supported ();
   g_autofree char *tail = g_strdup_printf ("(supported: %s)", supported);
-  g_assert_nonnull (strstr (error->message, "model_type 'llama' is not supported"));
+  g_assert_nonnull (strstr (error->message, "model_type 'gpt2' is not supported"));
   g_assert_nonnull (strstr (error->message, tail));
 }
 
@@ -88,9 +88,9 @@ static void
 test_config_unsupported (void)
 {
   g_autoptr(GError) error = NULL;
-  AsConfig *c = as_config_parse (llama_config, strlen (llama_config), "config.json", &error);
+  AsConfig *c = as_config_parse (unsupported_config, strlen (unsupported_config), "config.json", &error);
   g_assert_null (c);
-  assert_refused_llama (error);
+  assert_refused_unsupported (error);
 }
 
 static void
@@ -100,11 +100,11 @@ test_load_unsupported (void)
   g_autofree char *dir = g_dir_make_tmp ("attnscope-arch-XXXXXX", &error);
   g_assert_no_error (error);
   g_autofree char *path = g_build_filename (dir, "config.json", NULL);
-  g_assert_true (g_file_set_contents (path, llama_config, -1, &error));
+  g_assert_true (g_file_set_contents (path, unsupported_config, -1, &error));
 
   AsModel *model = as_model_load (dir, &error);
   g_assert_null (model);
-  assert_refused_llama (error);
+  assert_refused_unsupported (error);
   g_assert_nonnull (strstr (error->message, path));
   g_unlink (path);
   g_rmdir (dir);

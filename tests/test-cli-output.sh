@@ -58,7 +58,7 @@ if [ -n "$full" ]; then
   else nok "dump of 512 tokens -o full device" "rc=$rc; $(cat "$tmp/err")"; fi
 else skip "dump -o full device mid-way" "mknod not allowed here"; fi
 
-# 4. tokenize's own output is checked too (it used to ignore write errors).
+# 4. tokenize's own output is checked too: a write error is one.
 "$cli" tokenize "hi" >/dev/full 2>"$tmp/err"; rc=$?
 if [ $rc = 1 ] && grep -q "cannot write standard output: No space left on device" "$tmp/err"; then
   ok "tokenize > /dev/full: exit 1 naming the cause"

@@ -13,6 +13,7 @@
 #include "as-bert.h"
 #include "as-error.h"
 #include "as-model.h"
+#include "encoder-test-util.h"
 
 #define ATTN_TOL   1e-5
 #define HIDDEN_TOL 1e-4
@@ -21,7 +22,6 @@
 static AsModel *model;
 static AsBackend *backend;
 static JsonArray *golden_inputs;
-static JsonParser *golden_parser;
 
 static gboolean
 have_model (void)
@@ -32,111 +32,22 @@ have_model (void)
   return FALSE;
 }
 
-static int *
-json_int_array (JsonArray *arr)
-{
-  guint len = json_array_get_length (arr);
-  int *out = g_new (int, MAX (len, 1));
-  for (guint i = 0; i < len; i++)
-    out[i] = (int) json_array_get_int_element (arr, i);
-  return out;
-}
-
-/* Largest |a - b| over the stored rows of every layer and head. */
-static double
-compare_attention (const AsAnalysis *a,
-                   AsSafetensors     *golden,
-                   const float       *rows,
-                   int                n_rows)
-{
-  const AsTensorInfo *info = as_safetensors_lookup (golden, "attention");
-  g_assert_nonnull (info);
-  g_assert_cmpint (info->shape[0], ==, a->n_layers);
-  g_assert_cmpint (info->shape[1], ==, a->n_heads);
-  g_assert_cmpint (info->shape[2], ==, n_rows);
-  g_assert_cmpint (info->shape[3], ==, a->n);
-  g_autofree float *ref = g_new (float, info->n_elements);
-  as_safetensors_copy_f32 (golden, info, ref);
-
-  double max_diff = 0;
-  for (int l = 0; l < a->n_layers; l++)
-    for (int h = 0; h < a->n_heads; h++)
-      {
-        const float *mine = as_analysis_head (a, l, h);
-        for (int r = 0; r < n_rows; r++)
-          {
-            int row = (int) rows[r];
-            const float *ours = mine + (gsize) row * a->n;
-            const float *theirs = ref + (((gsize) l * a->n_heads + h) * n_rows + r) * a->n;
-            for (int j = 0; j < a->n; j++)
-              max_diff = MAX (max_diff, fabs ((double) ours[j] - theirs[j]));
-          }
-      }
-  return max_diff;
-}
-
-static double
-compare_hidden (const AsAnalysis *a,
-                AsSafetensors     *golden,
-                const float       *rows,
-                int                n_rows)
-{
-  const AsTensorInfo *info = as_safetensors_lookup (golden, "last_hidden_state");
-  g_assert_nonnull (info);
-  g_assert_cmpint (info->shape[1], ==, a->hidden);
-  g_autofree float *ref = g_new (float, info->n_elements);
-  as_safetensors_copy_f32 (golden, info, ref);
-  double max_diff = 0;
-  for (int r = 0; r < n_rows; r++)
-    for (int j = 0; j < a->hidden; j++)
-      max_diff = MAX (max_diff, fabs ((double) a->final_hidden[(gsize) rows[r] * a->hidden + j]
-                                      - ref[(gsize) r * a->hidden + j]));
-  return max_diff;
-}
-
-static double
-max_row_sum_error (const AsAnalysis *a)
-{
-  double worst = 0;
-  for (int l = 0; l < a->n_layers; l++)
-    for (int h = 0; h < a->n_heads; h++)
-      for (int i = 0; i < a->n; i++)
-        {
-          const float *row = as_analysis_head (a, l, h) + (gsize) i * a->n;
-          double sum = 0;
-          for (int j = 0; j < a->n; j++)
-            sum += row[j];
-          worst = MAX (worst, fabs (sum - 1.0));
-        }
-  return worst;
-}
-
 static void
 test_golden_input (gconstpointer data)
 {
   if (!have_model ())
     return;
-  JsonObject *input = json_array_get_object_element (golden_inputs, GPOINTER_TO_UINT (data));
-  JsonArray *ids_arr = json_object_get_array_member (input, "ids");
-  int n = (int) json_array_get_length (ids_arr);
-  g_autofree int *ids = json_int_array (ids_arr);
-  g_autofree int *types = json_int_array (json_object_get_array_member (input, "type_ids"));
+  g_autofree int *ids = NULL, *types = NULL;
+  int n;
+  JsonObject *input = golden_input (GPOINTER_TO_UINT (data), &ids, &types, &n);
 
   g_autoptr(GError) error = NULL;
   AsAnalysis *a = as_attention_compute_ids (backend, ids, types, n, &error);
   g_assert_no_error (error);
 
-  g_autofree char *path = g_build_filename (g_getenv ("AS_TEST_DATA"),
-                                            json_object_get_string_member (input, "file"), NULL);
-  AsSafetensors *golden = as_safetensors_open (path, &error);
-  g_assert_no_error (error);
-  const AsTensorInfo *rows_info = as_safetensors_lookup (golden, "rows");
-  g_autofree float *rows = g_new (float, rows_info->n_elements);
-  as_safetensors_copy_f32 (golden, rows_info, rows);
-  int n_rows = (int) rows_info->n_elements;
-
-  double attn_diff = compare_attention (a, golden, rows, n_rows);
-  double hidden_diff = compare_hidden (a, golden, rows, n_rows);
+  AsSafetensors *golden = golden_open (input);
+  double attn_diff = golden_attention_diff (a, golden);
+  double hidden_diff = golden_hidden_diff (a, golden);
   double rowsum = max_row_sum_error (a);
   g_test_message ("%s: n=%d max|attn diff|=%.3g max|hidden diff|=%.3g max|row sum - 1|=%.3g",
                   json_object_get_string_member (input, "name"), n, attn_diff, hidden_diff, rowsum);
@@ -322,17 +233,6 @@ test_bad_requests (void)
   g_assert_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_INPUT);
 }
 
-static void
-load_goldens (void)
-{
-  g_autofree char *path = g_build_filename (g_getenv ("AS_TEST_DATA"), "attention-goldens.json", NULL);
-  g_autoptr(GError) error = NULL;
-  golden_parser = json_parser_new ();
-  if (!json_parser_load_from_file (golden_parser, path, &error))
-    g_error ("cannot read %s: %s", path, error->message);
-  golden_inputs = json_object_get_array_member (json_node_get_object (json_parser_get_root (golden_parser)), "inputs");
-}
-
 /* Weights that are finite but overflow float32 in Q·K (scaled by 1e18, as a
  * broken fine-tune can be) give NaN attention. The pass stops at that layer
  * with an error naming it and its first head, and no non-finite layer ever
@@ -378,7 +278,7 @@ main (int    argc,
       char **argv)
 {
   g_test_init (&argc, &argv, NULL);
-  load_goldens ();
+  golden_inputs = goldens_load ();
 
   g_autoptr(GError) error = NULL;
   g_autofree char *dir = as_model_default_dir ();
@@ -406,6 +306,6 @@ main (int    argc,
   int status = g_test_run ();
   as_backend_free (backend);
   as_model_free (model);
-  g_object_unref (golden_parser);
+  goldens_free ();
   return status;
 }

@@ -40,6 +40,7 @@
 #include "as-gpu-loader.h"
 #include "as-model.h"
 #include "as-reference.h"
+#include "encoder-test-util.h"
 
 #define ATTN_TOL   1e-5
 #define HIDDEN_TOL 1e-4
@@ -62,7 +63,6 @@ static Target targets[2];       /* device, emulated */
 static char *initial_plugin_dir;
 static gboolean require_gpu;    /* ATTNSCOPE_REQUIRE_GPU was set for this run */
 static char *plugin_path;       /* what the loader finds by itself, or NULL */
-static JsonParser *golden_parser;
 static JsonArray *golden_inputs;
 
 typedef struct {
@@ -135,52 +135,6 @@ have_plugin (const Target *t)
   else
     g_test_skip (t->why);
   return FALSE;
-}
-
-static int *
-json_int_array (JsonArray *arr)
-{
-  guint len = json_array_get_length (arr);
-  int *out = g_new (int, MAX (len, 1));
-  for (guint i = 0; i < len; i++)
-    out[i] = (int) json_array_get_int_element (arr, i);
-  return out;
-}
-
-static JsonObject *
-golden (guint k, int **ids, int **types, int *n)
-{
-  JsonObject *input = json_array_get_object_element (golden_inputs, k);
-  JsonArray *ids_arr = json_object_get_array_member (input, "ids");
-  *n = (int) json_array_get_length (ids_arr);
-  *ids = json_int_array (ids_arr);
-  *types = json_int_array (json_object_get_array_member (input, "type_ids"));
-  return input;
-}
-
-static double
-max_abs_diff (const float *a,
-              const float *b,
-              gsize        count)
-{
-  double worst = 0;
-  for (gsize i = 0; i < count; i++)
-    worst = MAX (worst, fabs ((double) a[i] - b[i]));
-  return worst;
-}
-
-static double
-max_row_sum_error (const AsAnalysis *a)
-{
-  double worst = 0;
-  for (gsize r = 0; r < (gsize) a->n_layers * a->n_heads * a->n; r++)
-    {
-      double sum = 0;
-      for (int j = 0; j < a->n; j++)
-        sum += a->attn[r * a->n + j];
-      worst = MAX (worst, fabs (sum - 1.0));
-    }
-  return worst;
 }
 
 /* Runs FN with ATTNSCOPE_GPU_FORCE_FAIL=VALUE (NULL: unset). */
@@ -705,7 +659,7 @@ test_golden_input (gconstpointer data)
     return;
   g_autofree int *ids = NULL, *types = NULL;
   int n;
-  JsonObject *input = golden (gc->index, &ids, &types, &n);
+  JsonObject *input = golden_input (gc->index, &ids, &types, &n);
 
   g_autoptr(GError) error = NULL;
   AsAnalysis *a = as_attention_compute_ids (cpu, ids, types, n, &error);
@@ -730,26 +684,8 @@ test_golden_input (gconstpointer data)
   double cpu_hidden_vs_ref = max_abs_diff (want->final_hidden, a->final_hidden, nH);
 
   /* And against transformers, on the rows the fixture keeps. */
-  g_autofree char *path = g_build_filename (g_getenv ("AS_TEST_DATA"),
-                                            json_object_get_string_member (input, "file"), NULL);
-  AsSafetensors *gold = as_safetensors_open (path, &error);
-  g_assert_no_error (error);
-  const AsTensorInfo *rows_info = as_safetensors_lookup (gold, "rows");
-  const AsTensorInfo *attn_info = as_safetensors_lookup (gold, "attention");
-  g_autofree float *rows = g_new (float, rows_info->n_elements);
-  g_autofree float *ref = g_new (float, attn_info->n_elements);
-  as_safetensors_copy_f32 (gold, rows_info, rows);
-  as_safetensors_copy_f32 (gold, attn_info, ref);
-  int n_rows = (int) rows_info->n_elements;
-  double attn_vs_hf = 0;
-  for (int l = 0; l < b->n_layers; l++)
-    for (int h = 0; h < b->n_heads; h++)
-      for (int r = 0; r < n_rows; r++)
-        {
-          const float *ours = as_analysis_head (b, l, h) + (gsize) rows[r] * n;
-          const float *theirs = ref + (((gsize) l * b->n_heads + h) * n_rows + r) * n;
-          attn_vs_hf = MAX (attn_vs_hf, max_abs_diff (ours, theirs, n));
-        }
+  AsSafetensors *gold = golden_open (input);
+  double attn_vs_hf = golden_attention_diff (b, gold);
   double rowsum = max_row_sum_error (b);
 
   g_test_message ("%s %s: n=%d gpu-reference max|attn|=%.3g max|hidden|=%.3g; gpu-cpu "
@@ -793,7 +729,7 @@ test_precision (gconstpointer data)
     {
       g_autofree int *ids = NULL, *types = NULL;
       int n;
-      JsonObject *input = golden (k, &ids, &types, &n);
+      JsonObject *input = golden_input (k, &ids, &types, &n);
       const char *name = json_object_get_string_member (input, "name");
       if (g_strcmp0 (name, "animal") != 0 && g_strcmp0 (name, "medium") != 0 &&
           (g_strcmp0 (name, "long-512") != 0 || pc->target->plugin_dir != NULL))
@@ -1074,18 +1010,6 @@ test_random_bert_base (gconstpointer data)
 /* ------------------------------------------------------------------------ */
 
 static void
-load_goldens (void)
-{
-  g_autofree char *path = g_build_filename (g_getenv ("AS_TEST_DATA"), "attention-goldens.json", NULL);
-  g_autoptr(GError) error = NULL;
-  golden_parser = json_parser_new ();
-  if (!json_parser_load_from_file (golden_parser, path, &error))
-    g_error ("cannot read %s: %s", path, error->message);
-  golden_inputs = json_object_get_array_member (json_node_get_object (json_parser_get_root (golden_parser)),
-                                                "inputs");
-}
-
-static void
 setup_target (Target     *t,
               const char *label,
               char       *plugin_dir)
@@ -1170,7 +1094,7 @@ main (int    argc,
   g_unsetenv ("ATTNSCOPE_GPU_PRECISION");
   g_unsetenv ("ATTNSCOPE_GPU_DEVICE");
   initial_plugin_dir = g_strdup (g_getenv ("ATTNSCOPE_PLUGIN_DIR"));
-  load_goldens ();
+  golden_inputs = goldens_load ();
 
   g_autoptr(GError) error = NULL;
   random_model = as_model_new_random ("minilm-l6", 1, &error);
@@ -1216,7 +1140,7 @@ main (int    argc,
   as_backend_free (cpu);
   as_model_free (model);
   as_model_free (random_model);
-  g_object_unref (golden_parser);
+  goldens_free ();
   g_free (initial_plugin_dir);
   g_free (plugin_path);
   return status;

@@ -131,17 +131,17 @@ focus_in (GtkWidget *w)
   return f != NULL && (f == w || gtk_widget_is_ancestor (f, w));
 }
 
-static gboolean
-toast_export_done (gpointer data)
+/* The toast on screen (gui_test_visible_toast). */
+static const char *
+toast (void)
 {
-  const char *t = as_window_get_last_toast (window);
-  return t != NULL && (g_str_has_prefix (t, "Saved ") || g_str_has_prefix (t, "Export failed"));
+  return gui_test_visible_toast (GTK_WIDGET (window));
 }
 
 static gboolean
 toast_says (gpointer prefix)
 {
-  const char *t = as_window_get_last_toast (window);
+  const char *t = toast ();
   return t != NULL && g_str_has_prefix (t, prefix);
 }
 
@@ -394,37 +394,10 @@ assert_same_png (const char *path,
                  const char *want)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(GdkTexture) got = gdk_texture_new_from_filename (path, &error);
-  g_assert_no_error (error);
   g_autoptr(GdkTexture) ref = gdk_texture_new_from_filename (want, &error);
   g_assert_no_error (error);
-  int w = gdk_texture_get_width (ref), h = gdk_texture_get_height (ref);
-  g_assert_cmpint (gdk_texture_get_width (got), ==, w);
-  g_assert_cmpint (gdk_texture_get_height (got), ==, h);
-  g_assert_cmpint (w, >, 200);
-  g_autofree guint8 *a = g_malloc ((gsize) w * h * 4);
-  g_autofree guint8 *b = g_malloc ((gsize) w * h * 4);
-  gdk_texture_download (got, a, (gsize) w * 4);
-  gdk_texture_download (ref, b, (gsize) w * 4);
-  g_assert_cmpmem (a, (gsize) w * h * 4, b, (gsize) w * h * 4);
-}
-
-/* What the window's state should export for VIEW, by the renderer itself. */
-static char *
-reference_figure (AsFigureView view,
-                  gboolean     annotate,
-                  const char  *name)
-{
-  AsViewState *state = as_window_get_view_state (window);
-  AsAnalysis *attention = as_view_state_get_analysis (state);
-  AsFigureOptions options;
-  as_export_options_from_state (state, view, &options);
-  options.annotate = annotate;
-  char *path = g_build_filename (tmp_dir, name, NULL);
-  g_autoptr(GError) error = NULL;
-  g_assert_true (as_figure_save (attention, &options, path, NULL, AS_FORMAT_AUTO, NULL, &error));
-  g_assert_no_error (error);
-  return path;
+  g_assert_cmpint (gdk_texture_get_width (ref), >, 200);
+  g_assert_cmpint (gui_test_png_difference (path, want), ==, 0);
 }
 
 static void
@@ -448,10 +421,10 @@ test_export (void)
   gui_test_type_keys (GTK_WINDOW (chooser), typed);
   gui_test_capture_screen (NULL, "export-dialog.png");
   gui_test_send_keys (GTK_WINDOW (chooser), "Return");
-  gui_test_wait_until (toast_export_done, NULL, 60);
-  g_assert_cmpstr (as_window_get_last_toast (window), ==, "Saved typed-by-keys.png");
+  /* Its toast shows once those before it have timed out. */
+  gui_test_wait_toast (GTK_WIDGET (window), "Saved typed-by-keys.png");
   g_assert_true (file_exists (typed));
-  g_autofree char *want = reference_figure (AS_FIGURE_HEAD, TRUE, "reference-head.png");
+  g_autofree char *want = gui_test_reference_figure (window, AS_FIGURE_HEAD, TRUE, tmp_dir, "reference-head.png");
   assert_same_png (typed, want);
 
   /* The menu item; the chooser completed with its own controls: the whole
@@ -464,8 +437,7 @@ test_export (void)
   pick (GTK_WIDGET (chooser), "All layers × heads");
   pick (GTK_WIDGET (chooser), "SVG (vector)");
   gtk_dialog_response (GTK_DIALOG (chooser), GTK_RESPONSE_ACCEPT);
-  gui_test_wait_until (toast_says, "Saved from-menu", 60);
-  g_assert_cmpstr (as_window_get_last_toast (window), ==, "Saved from-menu.svg");
+  gui_test_wait_toast (GTK_WIDGET (window), "Saved from-menu.svg");
   g_autofree char *svg = g_build_filename (tmp_dir, "from-menu.svg", NULL);
   g_autofree char *contents = NULL;
   g_assert_true (g_file_get_contents (svg, &contents, NULL, NULL));
@@ -477,51 +449,33 @@ test_export (void)
   press ("<Control>e");
   chooser = wait_chooser ();
   g_assert_cmpstr (gtk_file_chooser_get_choice (chooser, "figure"), ==, "grid");
-  g_autofree char *toast_before = g_strdup (as_window_get_last_toast (window));
-  /* The chooser answers at once on Escape: gone means answered. */
+  /* No toast before; the chooser answers at once on Escape (gone means
+   * answered), and a toast it caused would show at once: none. */
+  gui_test_wait_no_toast (GTK_WIDGET (window));
   close_with (GTK_WINDOW (chooser), "Escape");
-  g_assert_cmpstr (as_window_get_last_toast (window), ==, toast_before);
+  g_assert_null (toast ());
 }
 
 /* ---- copy image ------------------------------------------------------------- */
 
-typedef struct {
-  gboolean    done;
-  GdkTexture *texture;
-} ReadResult;
-
-static void
-on_clipboard_read (GObject      *source,
-                   GAsyncResult *result,
-                   gpointer      data)
-{
-  ReadResult *r = data;
-  r->texture = gdk_clipboard_read_texture_finish (GDK_CLIPBOARD (source), result, NULL);
-  r->done = TRUE;
-}
-
 static void
 assert_clipboard_is (AsFigureView view)
 {
-  GdkClipboard *clipboard = gtk_widget_get_clipboard (GTK_WIDGET (window));
-  ReadResult r = { 0 };
-  gdk_clipboard_read_texture_async (clipboard, NULL, on_clipboard_read, &r);
-  while (!r.done)
-    g_main_context_iteration (NULL, TRUE);
-  g_assert_nonnull (r.texture);
+  g_autoptr(GdkTexture) copied = gui_test_clipboard_texture (GTK_WIDGET (window));
+  g_assert_nonnull (copied);
   g_autoptr(GError) error = NULL;
   g_autoptr(GBytes) png = as_export_render_png (as_window_get_view_state (window), view, &error);
   g_assert_no_error (error);
   g_autoptr(GdkTexture) want = gdk_texture_new_from_bytes (png, &error);
-  g_assert_cmpint (gdk_texture_get_width (r.texture), ==, gdk_texture_get_width (want));
-  g_assert_cmpint (gdk_texture_get_height (r.texture), ==, gdk_texture_get_height (want));
-  g_object_unref (r.texture);
+  g_assert_no_error (error);
+  g_assert_cmpint (gui_test_texture_difference (copied, want), ==, 0);
 }
 
 static void
 test_copy_image (void)
 {
   gui_test_wait_idle (window, 120);
+  /* Each copy's toast shows when the one before has timed out. */
   gtk_widget_grab_focus (GTK_WIDGET (as_window_get_entry_a (window)));
   press ("<Control><Shift>c");
   gui_test_wait_until (toast_says, "Copied the head", 20);
@@ -579,9 +533,10 @@ test_open_model (void)
   /* The chooser checks the folder before it answers: not at once. */
   guint before = loads;
   gtk_dialog_response (GTK_DIALOG (chooser), GTK_RESPONSE_ACCEPT);
+  /* The toast, looked for from the start: it times out. */
+  g_free (gui_test_wait_toast_prefix (GTK_WIDGET (window), "Loaded all-MiniLM-L6-v2"));
   gui_test_wait_until (loaded_since, GUINT_TO_POINTER (before), 120);
   gui_test_wait_until (load_done, NULL, 120);
-  g_assert_true (toast_says ("Loaded all-MiniLM-L6-v2"));
 
   /* Every recent model in both recent menus (the split button's arrow and
    * the main menu's submenu) opens. A load rebuilds the menus, so the items

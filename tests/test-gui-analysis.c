@@ -63,7 +63,8 @@ wait_stats (void)
   if (!expired)
     g_source_remove (id);
   g_assert_false (expired);
-  gui_test_spin (50);
+  /* The views holding it paint what it now has. */
+  gui_test_wait_frames (GTK_WIDGET (window), 1);
 }
 
 static GtkWidget *
@@ -80,11 +81,19 @@ page_child (const char *page,
   return NULL;
 }
 
+static gboolean
+page_mapped (gpointer page)
+{
+  return gtk_widget_get_mapped (page);
+}
+
 static void
 show_page (const char *page)
 {
-  gtk_stack_set_visible_child_name (as_window_get_detail_stack (window), page);
-  gui_test_spin (100);
+  GtkStack *stack = as_window_get_detail_stack (window);
+  gtk_stack_set_visible_child_name (stack, page);
+  gui_test_wait_for (page_mapped, gtk_stack_get_visible_child (stack), 10000, "the page to be shown");
+  gui_test_wait_frames (GTK_WIDGET (window), 1);
 }
 
 /* The engine's attention and the statistics of every head, for the window's
@@ -326,8 +335,13 @@ test_grid_colouring (void)
   show_page ("head");   /* the table is off screen: the grid alone holds the cache */
   analyse ("Researchers look at what each head attends to, layer by layer.", NULL);
   AsModelGrid *grid = as_window_get_model_grid (window);
-  int built = as_model_grid_get_n_built (grid);
-  g_assert_cmpint (built, ==, model->config->n_layers * model->config->n_heads);
+  int n_thumbs = model->config->n_layers * model->config->n_heads;
+  AsTraceDraw draw;
+  g_assert_true (gui_test_redraw (GTK_WIDGET (grid), 'g', &draw));
+  g_assert_cmpint (draw.layers, ==, model->config->n_layers);
+  g_assert_cmpint (draw.items, ==, n_thumbs);
+  /* Every draw of the grid from here on, to see that colouring builds none. */
+  guint from = gui_test_draws_start ();
 
   AsHeadStats *want;
   AsAnalysis *ref = reference (&want);
@@ -356,10 +370,23 @@ test_grid_colouring (void)
       /* Min-max over all heads: some head is at each end of the ramp. */
       g_assert_cmpint (at_lo, >=, 1);
       g_assert_cmpint (at_hi, >=, 1);
-      gui_test_spin (50);
+      gui_test_wait_frames (GTK_WIDGET (grid), 1);
     }
-  /* Colouring never rebuilt a thumbnail. */
-  g_assert_cmpint (as_model_grid_get_n_built (grid), ==, built);
+  /* Colouring never rebuilt a thumbnail: every draw since placed the
+   * textures it had. */
+  gui_test_draws_stop ();
+  GArray *draws = as_trace_get_draws ();
+  int grid_draws = 0;
+  for (guint i = from; i < draws->len; i++)
+    {
+      AsTraceDraw *d = &g_array_index (draws, AsTraceDraw, i);
+      if (d->view != 'g')
+        continue;
+      grid_draws++;
+      g_assert_cmpint (d->built, ==, 0);
+      g_assert_cmpint (d->items, ==, n_thumbs);
+    }
+  g_assert_cmpint (grid_draws, >=, (int) G_N_ELEMENTS (stats));
 
   as_model_grid_set_colour_by (grid, AS_STAT_NONE);
   double v, rgb[3];
@@ -478,10 +505,8 @@ test_lines_filter (void)
     {
       as_lines_view_set_filter (lines, cases[k].f);
       guint want = expected_lines (ref, 2, shown, cases[k].sq, cases[k].sk, FALSE, FALSE);
-      g_assert_cmpuint (as_lines_view_count_lines (lines), ==, want);
-      /* And the picture drew exactly those. */
-      gui_test_spin (150);
-      g_assert_cmpuint (as_lines_view_get_n_drawn (lines), ==, want);
+      /* The picture, once painted, drew exactly those. */
+      g_assert_cmpuint (gui_test_lines_drawn (GTK_WIDGET (lines)), ==, want);
       g_test_message ("filter %d: %u lines", cases[k].f, want);
       if (k == 0)
         all = want;
@@ -495,7 +520,7 @@ test_lines_filter (void)
   as_lines_view_set_filter (lines, AS_LINES_A_TO_B);
   gtk_widget_activate_action (GTK_WIDGET (window), "win.hide-special", NULL);
   gtk_widget_activate_action (GTK_WIDGET (window), "win.renormalise", NULL);
-  g_assert_cmpuint (as_lines_view_count_lines (lines), ==,
+  g_assert_cmpuint (gui_test_lines_drawn (GTK_WIDGET (lines)), ==,
                     expected_lines (ref, 2, shown, 0, 1, TRUE, TRUE));
   gtk_widget_activate_action (GTK_WIDGET (window), "win.renormalise", NULL);
   gtk_widget_activate_action (GTK_WIDGET (window), "win.hide-special", NULL);
@@ -505,13 +530,12 @@ test_lines_filter (void)
   as_analysis_unref (ref);
   ref = reference (&unused);
   g_free (unused);
-  g_assert_cmpuint (as_lines_view_count_lines (lines), ==,
+  g_assert_cmpuint (gui_test_lines_drawn (GTK_WIDGET (lines)), ==,
                     expected_lines (ref, 2, shown, -1, -1, FALSE, FALSE));
 
   /* A selected token draws only its lines. */
   as_view_state_set_token (state, 10);
-  gui_test_spin (150);
-  guint drawn = as_lines_view_get_n_drawn (lines);
+  guint drawn = gui_test_lines_drawn (GTK_WIDGET (lines));
   g_assert_cmpuint (drawn, >, 0);
   g_assert_cmpuint (drawn, <=, (guint) ref->n * ref->n_heads);
   as_view_state_set_token (state, -1);
@@ -540,31 +564,31 @@ test_screenshots (void)
   AsStatsTable *table = AS_STATS_TABLE (page_child ("stats", AS_TYPE_STATS_TABLE));
   as_stats_table_sort (table, AS_STAT_TO_SEP, GTK_SORT_DESCENDING);
   as_view_state_select (state, 2, 5);
-  gui_test_spin (400);
+  gui_test_wait_frames (GTK_WIDGET (window), 2);
   gui_test_capture_screen (NULL, "stats-table.png");
 
   show_page ("head");
   as_model_grid_set_colour_by (grid, AS_STAT_ENTROPY);
   wait_stats ();
-  gui_test_spin (400);
+  gui_test_wait_frames (GTK_WIDGET (window), 2);
   gui_test_capture_screen (NULL, "grid-entropy.png");
   as_model_grid_set_colour_by (grid, AS_STAT_PATTERN);
-  gui_test_spin (400);
+  gui_test_wait_frames (GTK_WIDGET (window), 2);
   gui_test_capture_screen (NULL, "grid-pattern.png");
   as_model_grid_set_colour_by (grid, AS_STAT_NONE);
 
   show_page ("lines");
   as_view_state_select (state, 2, 0);
-  gui_test_spin (400);
+  gui_test_wait_frames (GTK_WIDGET (window), 2);
   gui_test_capture_screen (NULL, "lines-single.png");
   as_view_state_set_token (state, 10);   /* "it" */
-  gui_test_spin (400);
+  gui_test_wait_frames (GTK_WIDGET (window), 2);
   gui_test_capture_screen (NULL, "lines-token.png");
   as_view_state_set_token (state, -1);
 
   analyse (PAIR_A, PAIR_B);
   as_lines_view_set_filter (lines, AS_LINES_A_TO_B);
-  gui_test_spin (400);
+  gui_test_wait_frames (GTK_WIDGET (window), 2);
   gui_test_capture_screen (NULL, "lines-pair-a-to-b.png");
   as_lines_view_set_filter (lines, AS_LINES_ALL);
   show_page ("head");

@@ -27,23 +27,7 @@ static AsModel *model;
 static AsBackend *backend;
 static char *tmp_dir;
 
-/* ---- saving through the window's export path ---------------------------- */
-
-typedef struct {
-  gboolean  done;
-  gboolean  ok;
-  GError   *error;
-} SaveResult;
-
-static void
-on_saved (GObject      *source,
-          GAsyncResult *result,
-          gpointer      data)
-{
-  SaveResult *r = data;
-  r->ok = as_export_save_finish (result, &r->error);
-  r->done = TRUE;
-}
+/* ---- helpers ------------------------------------------------------------ */
 
 static gboolean
 export_now (AsFigureView  view,
@@ -51,45 +35,7 @@ export_now (AsFigureView  view,
             const char   *path,
             GError      **error)
 {
-  SaveResult r = { 0 };
-  as_export_save_async (as_window_get_view_state (window), view, annotate, path, NULL, on_saved, &r);
-  while (!r.done)
-    g_main_context_iteration (NULL, TRUE);
-  if (r.error != NULL)
-    g_propagate_error (error, r.error);
-  return r.ok;
-}
-
-/* RGBA bytes of a PNG file (width * height * 4). */
-static guint8 *
-load_png (const char *path,
-          int        *width,
-          int        *height)
-{
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GdkTexture) t = gdk_texture_new_from_filename (path, &error);
-  g_assert_no_error (error);
-  *width = gdk_texture_get_width (t);
-  *height = gdk_texture_get_height (t);
-  guint8 *data = g_malloc ((gsize) *width * *height * 4);
-  gdk_texture_download (t, data, (gsize) *width * 4);
-  return data;
-}
-
-/* Largest per-channel difference between two PNG files of the same size. */
-static int
-png_difference (const char *a,
-                const char *b)
-{
-  int wa, ha, wb, hb;
-  g_autofree guint8 *pa = load_png (a, &wa, &ha);
-  g_autofree guint8 *pb = load_png (b, &wb, &hb);
-  g_assert_cmpint (wa, ==, wb);
-  g_assert_cmpint (ha, ==, hb);
-  int worst = 0;
-  for (gsize i = 0; i < (gsize) wa * ha * 4; i++)
-    worst = MAX (worst, ABS ((int) pa[i] - (int) pb[i]));
-  return worst;
+  return gui_test_export_now (window, view, annotate, path, error);
 }
 
 static char *
@@ -141,13 +87,13 @@ test_export_follows_state (void)
   g_assert_true (as_figure_save (ref, &o, want, NULL, AS_FORMAT_AUTO, NULL, &error));
   g_assert_no_error (error);
   /* Attention agrees to ~1e-6, so colours agree to a unit at most. */
-  g_assert_cmpint (png_difference (got, want), <=, 1);
+  g_assert_cmpint (gui_test_png_difference (got, want), <=, 1);
 
   /* The highlight is drawn: without it the reference differs. */
   o.highlight_token = -1;
   g_autofree char *plain = tmp_path ("head-plain.png");
   g_assert_true (as_figure_save (ref, &o, plain, NULL, AS_FORMAT_AUTO, NULL, &error));
-  g_assert_cmpint (png_difference (got, plain), >, 32);
+  g_assert_cmpint (gui_test_png_difference (got, plain), >, 32);
 
   /* The grid, as SVG and PDF: vector files of the right kind. */
   const char *vector[] = { "grid.svg", "grid.pdf" };
@@ -231,34 +177,28 @@ test_export_failures (void)
                    g_str_has_suffix (name, ".pdf") || g_str_equal (name, "not-a-folder"));
 
   /* While layers are still streaming in, export refuses instead of saving
-   * half a model. */
-  as_worker_set_layer_delay (as_window_get_worker (window), 200000);
-  as_window_set_text (window, "A sentence that is still being analysed.", NULL);
+   * half a model. A long text (the model's 512 tokens) takes long enough
+   * per layer that export is tried the moment the analysis reaches the
+   * view state, with its first layers only. */
+  GString *long_text = g_string_new ("Still being analysed: ");
+  while (long_text->len < 4000)
+    g_string_append (long_text, "The animal didn't cross the street because it was too tired. ");
+  as_window_set_text (window, long_text->str, NULL);
   AsViewState *state = as_window_get_view_state (window);
   while (as_view_state_get_analysis (state) == NULL ||
-         g_strcmp0 (as_view_state_get_analysis (state)->text_a, "A sentence that is still being analysed.") != 0)
+         g_strcmp0 (as_view_state_get_analysis (state)->text_a, long_text->str) != 0)
     g_main_context_iteration (NULL, TRUE);
+  /* Not vacuous: the analysis on screen is not complete yet. */
+  AsAnalysis *early_analysis = as_view_state_get_analysis (state);
+  g_test_message ("export tried with %d of %d layers ready", as_view_state_get_layers_ready (state),
+                  early_analysis->n_layers);
+  g_assert_cmpint (as_view_state_get_layers_ready (state), <, early_analysis->n_layers);
   g_autofree char *early = tmp_path ("early.png");
   g_assert_false (export_now (AS_FIGURE_HEAD, FALSE, early, &error));
   g_assert_nonnull (strstr (error->message, "still running"));
   g_assert_false (g_file_test (early, G_FILE_TEST_EXISTS));
-  as_worker_set_layer_delay (as_window_get_worker (window), 0);
   gui_test_wait_idle (window, 120);
-}
-
-typedef struct {
-  gboolean    done;
-  GdkTexture *texture;
-} ReadResult;
-
-static void
-on_clipboard_read (GObject      *source,
-                   GAsyncResult *result,
-                   gpointer      data)
-{
-  ReadResult *r = data;
-  r->texture = gdk_clipboard_read_texture_finish (GDK_CLIPBOARD (source), result, NULL);
-  r->done = TRUE;
+  g_string_free (long_text, TRUE);
 }
 
 /* Copy Image puts the same figure on the clipboard. */
@@ -271,27 +211,15 @@ test_copy_image (void)
   as_view_state_select (state, 1, 5);
   gtk_widget_activate_action (GTK_WIDGET (window), "win.copy-image", NULL);
 
-  GdkClipboard *clipboard = gtk_widget_get_clipboard (GTK_WIDGET (window));
-  ReadResult r = { 0 };
-  gdk_clipboard_read_texture_async (clipboard, NULL, on_clipboard_read, &r);
-  while (!r.done)
-    g_main_context_iteration (NULL, TRUE);
-  g_assert_nonnull (r.texture);
+  g_autoptr(GdkTexture) copied = gui_test_clipboard_texture (GTK_WIDGET (window));
+  g_assert_nonnull (copied);
 
   g_autoptr(GError) error = NULL;
   g_autoptr(GBytes) png = as_export_render_png (state, AS_FIGURE_HEAD, &error);
   g_assert_no_error (error);
   g_autoptr(GdkTexture) expected = gdk_texture_new_from_bytes (png, &error);
   g_assert_no_error (error);
-  int w = gdk_texture_get_width (expected), h = gdk_texture_get_height (expected);
-  g_assert_cmpint (gdk_texture_get_width (r.texture), ==, w);
-  g_assert_cmpint (gdk_texture_get_height (r.texture), ==, h);
-  g_autofree guint8 *a = g_malloc ((gsize) w * h * 4);
-  g_autofree guint8 *b = g_malloc ((gsize) w * h * 4);
-  gdk_texture_download (r.texture, a, (gsize) w * 4);
-  gdk_texture_download (expected, b, (gsize) w * 4);
-  g_assert_cmpmem (a, (gsize) w * h * 4, b, (gsize) w * h * 4);
-  g_object_unref (r.texture);
+  g_assert_cmpint (gui_test_texture_difference (copied, expected), ==, 0);
 }
 
 /* The device selector: asking for the GPU either gets it or says why not,

@@ -48,19 +48,19 @@ static char *zoo_dir;
 
 /* ---- helpers ------------------------------------------------------------ */
 
+static gboolean
+not_loading (gpointer w)
+{
+  return !as_worker_is_loading (as_window_get_worker (w));
+}
+
+/* Until W's model load (asked for synchronously) has finished, and W has
+ * settled on the result: the text analysed, any message shown. */
 static void
 wait_loaded (AsWindow *w)
 {
-  AsWorker *worker = as_window_get_worker (w);
-  gboolean expired = FALSE;
-  guint id = g_timeout_add_seconds (120, gui_test_flag_timeout, &expired);
-  gui_test_spin (20);
-  while (as_worker_is_loading (worker) && !expired)
-    g_main_context_iteration (NULL, TRUE);
-  if (!expired)
-    g_source_remove (id);
-  g_assert_false (expired);
-  gui_test_spin (50);
+  gui_test_wait_for (not_loading, w, 120000, "the model load to finish");
+  gui_test_wait_idle (w, 120);
 }
 
 static guint64
@@ -82,10 +82,11 @@ check_view (AsWindow  *w,
   const char *text_a = gtk_editable_get_text (as_window_get_entry_a (w));
   const char *text_b = gtk_editable_get_text (as_window_get_entry_b (w));
   AsViewState *state = as_window_get_view_state (w);
-  AsHeadView *head_view = as_window_get_head_view (w);
   AsAnalysis *a = as_view_state_get_analysis (state);
   g_assert_nonnull (a);
   g_assert_cmpstr (a->text_a, ==, text_a);
+  /* What is on screen is the view state's: rows and tooltips. */
+  gui_test_wait_head_current (w);
 
   g_autoptr(GError) error = NULL;
   AsAnalysis *ref = as_attention_compute (engine, text_a, *text_b != '\0' ? text_b : NULL, &error);
@@ -101,24 +102,33 @@ check_view (AsWindow  *w,
   int n_vis;
   const int *visible = as_view_state_get_visible (state, &n_vis);
   const char * const *labels = as_view_state_get_labels (state);
-  g_assert_cmpint (as_head_view_get_n_rows (head_view), ==, n_vis);
+  g_assert_cmpint (gui_test_head_rows_shown (as_window_get_head_view (w)), ==, n_vis);
   for (int i = 0; i < n_vis; i++)
     g_assert_cmpstr (labels[i], ==, ref->encoding->tokens[visible[i]].text);
 
+  /* The pointer at a cell's centre (by the renderer's layout) is told the
+   * engine's value there. */
   const float *m = as_analysis_head (ref, as_view_state_get_layer (state), as_view_state_get_head (state));
+  GuiTestHeatmap *h = gui_test_head_heatmap (w);
+  g_assert_nonnull (h);
+  g_assert_cmpint (h->n, ==, n_vis);
   int probes[][2] = { { 0, 0 }, { n_vis - 1, 0 }, { n_vis / 2, n_vis / 3 }, { n_vis - 1, n_vis - 1 } };
   for (guint i = 0; i < G_N_ELEMENTS (probes); i++)
     {
-      int row = probes[i][0], col = probes[i][1], hit_row, hit_col;
+      int row = probes[i][0], col = probes[i][1];
       double x, y;
-      float value;
-      g_assert_true (as_head_view_get_cell_center (head_view, row, col, &x, &y));
-      g_assert_true (as_head_view_value_at (head_view, x, y, &hit_row, &hit_col, &value));
-      g_assert_cmpint (hit_row, ==, row);
-      g_assert_cmpint (hit_col, ==, col);
+      gui_test_heatmap_cell_center (h, row, col, &x, &y);
+      g_autofree char *tip = gui_test_head_tooltip_at (w, h, x, y);
+      g_assert_nonnull (tip);
       if (!as_view_state_get_renormalise (state))
-        g_assert_cmpfloat_with_epsilon (value, m[(gsize) visible[row] * ref->n + visible[col]], 1e-5);
+        {
+          float expected = m[(gsize) visible[row] * ref->n + visible[col]];
+          g_assert_cmpfloat_with_epsilon (h->values[(gsize) row * n_vis + col], expected, 1e-5);
+          g_autofree char *want = gui_test_head_tooltip_for (w, row, col, expected);
+          g_assert_cmpstr (tip, ==, want);
+        }
     }
+  gui_test_heatmap_free (h);
   as_analysis_unref (ref);
 }
 
@@ -207,6 +217,10 @@ test_input_extremes (void)
   g_string_truncate (paste, 100000);
   gint64 t0 = g_get_monotonic_time ();
   gtk_editable_set_text (entry, paste->str);
+  /* The toast, looked for from the start: it times out. */
+  g_autofree char *toast = gui_test_wait_toast_containing (GTK_WIDGET (window),
+                                                           "truncated to the model's limit of 512 tokens");
+  g_test_message ("toast \"%s\"", toast);
   gui_test_wait_idle (window, 120);
   AsAnalysis *a = as_view_state_get_analysis (as_window_get_view_state (window));
   g_assert_cmpint (a->n, ==, model->config->max_positions);
@@ -215,17 +229,16 @@ test_input_extremes (void)
   const char *status = as_window_get_status_text (window);
   g_autofree char *notice = g_strdup_printf ("Truncated to the model's %d tokens (%d dropped)",
                                              model->config->max_positions, a->encoding->n_dropped);
-  g_test_message ("100,000 characters: %.0f ms to the last layer; status \"%s\"; toast \"%s\"",
-                  (g_get_monotonic_time () - t0) / 1000.0, status, as_window_get_last_toast (window));
+  g_test_message ("100,000 characters: %.0f ms to the last layer; status \"%s\"",
+                  (g_get_monotonic_time () - t0) / 1000.0, status);
   g_assert_true (g_str_has_prefix (status, notice));
   g_assert_cmpint (a->encoding->n_dropped, >, 10000);
-  g_assert_nonnull (strstr (as_window_get_last_toast (window), "truncated to the model's limit of 512 tokens"));
   /* The label showing the notice is on screen and styled as a warning. */
   GtkWidget *status_label = find_label (GTK_WIDGET (window), status);
   g_assert_nonnull (status_label);
   g_assert_true (gtk_widget_is_drawable (status_label));
   g_assert_true (gtk_widget_has_css_class (status_label, "warning"));
-  gui_test_spin (300);
+  gui_test_wait_frames (GTK_WIDGET (window), 2);
   gui_test_capture_screen (NULL, "reliability-truncated.png");
 
   /* Back under the limit: the warning goes. */
@@ -288,7 +301,6 @@ test_invalid_utf8_file (void)
   g_string_free (ids, TRUE);
   as_encoding_free (raw);
   gtk_window_destroy (GTK_WINDOW (second));
-  gui_test_spin (100);
   g_remove (path);
   g_rmdir (tmp);
 }
@@ -344,16 +356,21 @@ storm (GtkEditable *entry,
     {
       storm_edit (entry, rand);
       if (g_rand_int_range (rand, 0, 40) == 0)
-        gui_test_spin (g_rand_int_range (rand, 35, 80));
+        gui_test_pace (g_rand_int_range (rand, 35, 80));   /* a typist's pause */
       else
         g_main_context_iteration (NULL, FALSE);
     }
 }
 
+/* Resident memory once the allocator has had time to give back what the
+ * worker threads freed: nothing on screen says when that is, so this is a
+ * pause (not a wait for a condition), and the caller allows for a late
+ * settle. */
 static guint64
 settled_rss_kb (void)
 {
-  gui_test_spin (500);
+  gui_test_wait_idle (window, 60);
+  gui_test_pace (500);
   malloc_trim (0);
   return proc_status_kb ("VmRSS:");
 }
@@ -391,7 +408,7 @@ test_typing_storm (void)
     {
       g_test_message ("typing storm: VmRSS %" G_GUINT64_FORMAT " kB after settle %d; settling again",
                       after, settle);
-      gui_test_spin (1000);
+      gui_test_pace (1000);   /* see settled_rss_kb */
       after = settled_rss_kb ();
     }
   g_rand_free (rand);
@@ -445,6 +462,12 @@ take_dialog (void)
   return NULL;
 }
 
+static gboolean
+dialog_there (gpointer data)
+{
+  return take_dialog () != NULL;
+}
+
 static void
 test_hostile_zoo (void)
 {
@@ -471,11 +494,9 @@ test_hostile_zoo (void)
 
       as_window_open_model (window, dir);
       wait_loaded (window);
-      GtkWindow *dialog = NULL;
-      for (int tries = 0; tries < 250 && (dialog = take_dialog ()) == NULL; tries++)
-        gui_test_spin (20);
-      if (dialog == NULL)
-        g_error ("%s: no message when opening it", name);
+      g_autofree char *what = g_strdup_printf ("the message on opening %s", name);
+      gui_test_wait_for (dialog_there, NULL, 5000, what);
+      GtkWindow *dialog = take_dialog ();
       const char *body = adw_message_dialog_get_body (ADW_MESSAGE_DIALOG (dialog));
       g_test_message ("%s: %s", name, body);
       if (strstr (body, file) == NULL)
@@ -486,7 +507,7 @@ test_hostile_zoo (void)
       g_assert_nonnull (strstr (body, "The previous model is still loaded."));
       if (strcmp (name, "st-overlap") == 0)
         {
-          gui_test_spin (300);
+          gui_test_wait_frames (GTK_WIDGET (dialog), 2);
           gui_test_capture_screen (NULL, "reliability-zoo-dialog.png");
         }
       gtk_window_destroy (dialog);
@@ -532,16 +553,8 @@ test_resource_limit (void)
     g_string_append (text, "a b ");
   guint64 peak_before = proc_status_kb ("VmPeak:");
   gtk_editable_set_text (as_window_get_entry_a (window), text->str);
-  gboolean expired = FALSE;
-  guint id = g_timeout_add_seconds (60, gui_test_flag_timeout, &expired);
-  while (!expired && (as_window_get_last_toast (window) == NULL ||
-                      !g_str_has_prefix (as_window_get_last_toast (window), "Analysis failed")))
-    g_main_context_iteration (NULL, TRUE);
-  if (!expired)
-    g_source_remove (id);
-  g_assert_false (expired);
+  g_autofree char *msg = gui_test_wait_toast_prefix (GTK_WIDGET (window), "Analysis failed");
   guint64 peak_after = proc_status_kb ("VmPeak:");
-  const char *msg = as_window_get_last_toast (window);
   g_test_message ("30,002 tokens on the long-context model: \"%s\"; VmPeak %" G_GUINT64_FORMAT
                   " kB before, %" G_GUINT64_FORMAT " kB after", msg, peak_before, peak_after);
   g_autofree char *figures = g_strdup_printf ("an input of 30002 tokens needs %.0f MB",
@@ -557,7 +570,7 @@ test_resource_limit (void)
   GtkWidget *status_label = find_label (GTK_WIDGET (window), status);
   g_assert_nonnull (status_label);
   g_assert_true (gtk_widget_has_css_class (status_label, "error"));
-  gui_test_spin (200);
+  gui_test_wait_frames (GTK_WIDGET (window), 2);
   gui_test_capture_screen (NULL, "reliability-resource-limit.png");
 
   /* Still usable: a text that fits, then the default model again. */

@@ -44,11 +44,19 @@ analyse (const char *text_a,
   gui_test_wait_idle (window, 120);
 }
 
+static gboolean
+page_mapped (gpointer page)
+{
+  return gtk_widget_get_mapped (page);
+}
+
 static void
 show_page (const char *name)
 {
-  gtk_stack_set_visible_child_name (as_window_get_detail_stack (window), name);
-  gui_test_spin (100);
+  GtkStack *stack = as_window_get_detail_stack (window);
+  gtk_stack_set_visible_child_name (stack, name);
+  gui_test_wait_for (page_mapped, gtk_stack_get_visible_child (stack), 10000, "the page to be shown");
+  gui_test_wait_frames (GTK_WIDGET (window), 1);
 }
 
 static AsAggregateBar *
@@ -65,7 +73,7 @@ click (GtkWidget *button)
   g_assert_true (gtk_widget_get_mapped (button));
   g_assert_true (gtk_widget_is_sensitive (button));
   g_signal_emit_by_name (button, "clicked");
-  gui_test_spin (150);
+  gui_test_wait_frames (GTK_WIDGET (window), 1);
 }
 
 /* The pointer to the window's empty bottom-left corner, so no tooltip
@@ -85,7 +93,10 @@ static void
 shot (const char *name)
 {
   park_pointer ();
-  gui_test_spin (400);
+  /* The pointer's move arrives, and the window paints what it shows. */
+  gdk_display_sync (gdk_display_get_default ());
+  gui_test_wait_head_current (window);
+  gui_test_wait_frames (GTK_WIDGET (window), 2);
   gui_test_capture_screen (NULL, name);
   const char *extra = g_getenv ("AS_TEST_SHOTS");
   if (extra != NULL && *extra != '\0')
@@ -112,35 +123,39 @@ reference (AsViewState *state)
   return shown;
 }
 
-/* Every cell the head view shows (read back through its own hit-testing)
- * and every label against WANT. Returns the largest difference. */
+/* Every cell the head view shows (the view state's matrix, which its
+ * tooltips show on screen) and every label against WANT. Returns the
+ * largest difference. */
 static double
 check_head_view (const AsShown *want)
 {
   AsHeadView *hv = as_window_get_head_view (window);
   int n = want->tokens->n;
-  g_assert_cmpint (as_head_view_get_n_rows (hv), ==, n);
+  gui_test_wait_head_current (window);
+  g_assert_cmpint (gui_test_head_rows_shown (hv), ==, n);
+  GuiTestHeatmap *h = gui_test_head_heatmap (window);
+  g_assert_nonnull (h);
+  g_assert_cmpint (h->n, ==, n);
   double worst = 0;
   for (int r = 0; r < n; r++)
     for (int c = 0; c < n; c++)
-      {
-        double x, y;
-        int hr, hc;
-        float v;
-        g_assert_true (as_head_view_get_cell_center (hv, r, c, &x, &y));
-        g_assert_true (as_head_view_value_at (hv, x, y, &hr, &hc, &v));
-        g_assert_cmpint (hr, ==, r);
-        g_assert_cmpint (hc, ==, c);
-        worst = MAX (worst, fabs (v - want->values[r * n + c]));
-      }
+      worst = MAX (worst, fabs (h->values[r * n + c] - want->values[r * n + c]));
   g_assert_cmpfloat (worst, <, 1e-5);
+  /* The pointer at a cell's centre (by the renderer's layout) is told its
+   * value. */
   for (int r = 0; r < n; r++)
     {
-      g_autofree char *tip = as_head_view_describe_cell (hv, r, 0);
+      int c = (r * 7) % n;
+      double x, y;
+      gui_test_heatmap_cell_center (h, r, c, &x, &y);
+      g_autofree char *tip = gui_test_head_tooltip_at (window, h, x, y);
+      g_autofree char *expect = gui_test_head_tooltip_for (window, r, c, h->values[r * n + c]);
+      g_assert_cmpstr (tip, ==, expect);
       g_autofree char *prefix = g_strdup_printf ("query '%s' -> key '%s':", want->tokens->labels[r],
-                                                 want->tokens->labels[0]);
+                                                 want->tokens->labels[c]);
       g_assert_true (g_str_has_prefix (tip, prefix));
     }
+  gui_test_heatmap_free (h);
   return worst;
 }
 
@@ -235,44 +250,13 @@ test_words_by_button (void)
     expect += both->values[k] >= AS_LINES_MIN_WEIGHT;
   GtkWidget *page = gtk_stack_get_child_by_name (as_window_get_detail_stack (window), "lines");
   AsLinesView *lines = AS_LINES_VIEW (gui_test_find_widget (page, AS_TYPE_LINES_VIEW, NULL));
-  g_assert_cmpuint (as_lines_view_count_lines (lines), ==, expect);
+  g_assert_cmpuint (gui_test_lines_drawn (GTK_WIDGET (lines)), ==, expect);
   shot ("lines-rollout-words.png");
   show_page ("head");
 
   click (as_aggregate_bar_get_button (bar, AS_SHOWN_HEAD));
   click (words);
   g_assert_false (as_view_state_get_words (state));
-}
-
-/* Bytes of a PNG as RGBA, for comparing two files. */
-static guint8 *
-load_png (const char *path,
-          int        *width,
-          int        *height)
-{
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GdkTexture) texture = gdk_texture_new_from_filename (path, &error);
-  g_assert_no_error (error);
-  *width = gdk_texture_get_width (texture);
-  *height = gdk_texture_get_height (texture);
-  guint8 *data = g_malloc ((gsize) *width * *height * 4);
-  gdk_texture_download (texture, data, (gsize) *width * 4);
-  return data;
-}
-
-static int
-png_difference (const char *a,
-                const char *b)
-{
-  int wa, ha, wb, hb;
-  g_autofree guint8 *pa = load_png (a, &wa, &ha);
-  g_autofree guint8 *pb = load_png (b, &wb, &hb);
-  g_assert_cmpint (wa, ==, wb);
-  g_assert_cmpint (ha, ==, hb);
-  int worst = 0;
-  for (gsize i = 0; i < (gsize) wa * ha * 4; i++)
-    worst = MAX (worst, ABS ((int) pa[i] - (int) pb[i]));
-  return worst;
 }
 
 static char *
@@ -351,13 +335,13 @@ test_export_equals_screen_and_cli (void)
   g_assert_cmpfloat (check_head_view (figure), ==, 0);
 
   g_autofree char *app_png = g_build_filename (tmp_dir, "app.png", NULL);
-  g_assert_true (as_figure_save (attention, &o, app_png, NULL, AS_FORMAT_AUTO, NULL, &error));
+  g_assert_true (gui_test_export_now (window, AS_FIGURE_HEAD, TRUE, app_png, &error));
   g_assert_no_error (error);
   g_autofree char *cli_png = g_build_filename (tmp_dir, "cli.png", NULL);
   const char *args[] = { "--aggregate", "rollout", "--layer", "3", "--words", "--annotate",
                          "-o", cli_png, NULL };
   g_free (run_cli_export (TEXT, args));
-  int diff = png_difference (app_png, cli_png);
+  int diff = gui_test_png_difference (app_png, cli_png);
   g_test_message ("app export and attnscope-cli export --aggregate rollout --layer 3 --words: "
                   "largest channel difference %d", diff);
   g_assert_cmpint (diff, <=, 1);
@@ -378,13 +362,12 @@ test_one_hide_rule (void)
   const char *text = "Is it [MASK]?";
   analyse (text, NULL);
   as_view_state_set_hide_special (state, TRUE);
-  gui_test_spin (100);
   AsAnalysis *a = as_view_state_get_analysis (state);
 
   int n_vis;
   as_view_state_get_visible (state, &n_vis);
   g_assert_cmpint (n_vis, ==, a->n - 2);
-  g_assert_cmpint (as_head_view_get_n_rows (as_window_get_head_view (window)), ==, n_vis);
+  gui_test_wait_head_rows (window, n_vis);
   const char * const *labels = as_view_state_get_labels (state);
   gboolean mask = FALSE;
   for (int i = 0; i < n_vis; i++)

@@ -54,15 +54,31 @@ compare_view (void)
 }
 
 static gboolean
-teach_ready (gpointer data)
+is_busy (gpointer view)
 {
-  return as_window_is_idle (window) && as_teach_view_is_ready (teach_view ());
+  gboolean busy = TRUE;
+  g_object_get (view, "busy", &busy, NULL);
+  return busy;
 }
 
+/* The teach view has its steps checked against the engine row, and the
+ * causal analysis when the switch is on: nothing on its way. */
+static gboolean
+teach_ready (gpointer data)
+{
+  AsTeachView *tv = teach_view ();
+  AsAnalysis *c = as_teach_view_get_causal_analysis (tv);
+  return as_window_is_idle (window) && !is_busy (tv) && as_teach_view_get_steps (tv) != NULL &&
+         as_teach_view_get_check (tv) >= 0 &&
+         (!as_teach_view_get_causal (tv) || (c != NULL && c->layers_ready == c->n_layers));
+}
+
+/* The compare view has B, complete, for the text in its entry. */
 static gboolean
 compare_ready (gpointer data)
 {
-  return as_window_is_idle (window) && as_compare_view_is_ready (compare_view ());
+  AsCompareView *cv = compare_view ();
+  return as_window_is_idle (window) && !is_busy (cv) && as_compare_view_get_analysis (cv) != NULL;
 }
 
 static void
@@ -101,7 +117,7 @@ save_shot (const char *name)
   const char *dir = g_getenv ("AS_SHOT_DIR");
   if (dir == NULL)
     return;
-  gui_test_spin (400);
+  gui_test_wait_frames (GTK_WIDGET (window), 2);
   gui_test_capture_screen (dir, name);
 }
 
@@ -206,7 +222,6 @@ test_steps (void)
 
   /* New text: the steps follow it. */
   as_window_set_text (window, "Attention is all you need.", NULL);
-  gui_test_spin (100);
   gui_test_wait_until (teach_ready, NULL, 60);
   check_steps ("Attention is all you need.");
   /* Long (truncated to 512 tokens) and empty inputs: still the engine's
@@ -215,7 +230,6 @@ test_steps (void)
   while (long_text->len < 3000)
     g_string_append (long_text, "The animal didn't cross the street because it was too tired. ");
   as_window_set_text (window, long_text->str, NULL);
-  gui_test_spin (100);
   gui_test_wait_until (teach_ready, NULL, 120);
   as_teach_view_set_query (tv, 300);
   g_assert_cmpint (as_teach_view_get_steps (tv)->n, ==, model->config->max_positions);
@@ -226,13 +240,11 @@ test_steps (void)
   as_teach_view_set_step (tv, AS_TEACH_STEP_QUERY);
   g_string_free (long_text, TRUE);
   as_window_set_text (window, "", NULL);
-  gui_test_spin (100);
   gui_test_wait_until (teach_ready, NULL, 60);
   g_assert_cmpint (as_teach_view_get_steps (tv)->n, ==, 2);
   check_steps ("");
 
   as_window_set_text (window, AS_SAMPLE_SENTENCE, NULL);
-  gui_test_spin (100);
   gui_test_wait_until (teach_ready, NULL, 60);
 }
 
@@ -241,14 +253,15 @@ test_steps (void)
 static gboolean
 press_key (const char *key)
 {
-  g_autofree char *xdotool = g_find_program_in_path ("xdotool");
-  if (xdotool == NULL)
-    return FALSE;
-  const char *argv[] = { xdotool, "search", "--name", "^AttnScope$", "windowfocus", "--sync", "key", key, NULL };
-  int status = 0;
-  g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, NULL, NULL, &status, NULL);
-  gui_test_spin (200);
-  return status == 0;
+  /* Returns once the X server has delivered the key events and the window
+   * has handled them. */
+  return gui_test_send_keys (GTK_WINDOW (window), key);
+}
+
+static gboolean
+widget_mapped (gpointer w)
+{
+  return gtk_widget_get_mapped (w);
 }
 
 static void
@@ -259,7 +272,7 @@ test_keyboard (void)
   gtk_stack_set_visible_child_name (as_window_get_detail_stack (window), "teach");
   AsTeachView *tv = teach_view ();
   as_teach_view_set_step (tv, AS_TEACH_STEP_QUERY);
-  gui_test_spin (200);
+  gui_test_wait_for (widget_mapped, tv, 10000, "the teach view to be shown");
   gtk_widget_grab_focus (GTK_WIDGET (tv));
   if (!press_key ("Right"))
     {
@@ -409,7 +422,8 @@ test_positions (void)
     return;
   GtkWindow *win = as_teach_view_show_positions (teach_view ());
   g_assert_nonnull (win);
-  gui_test_spin (300);
+  gui_test_wait_for (widget_mapped, win, 10000, "the positions window to be shown");
+  gui_test_wait_frames (GTK_WIDGET (win), 1);
   AsPositionView *pv = (AsPositionView *) gui_test_find_widget (GTK_WIDGET (win), AS_TYPE_POSITION_VIEW, NULL);
   g_assert_true (AS_IS_POSITION_VIEW (pv));
   as_position_view_set_n_shown (pv, 48);

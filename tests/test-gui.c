@@ -40,7 +40,7 @@ type_text (const char *text,
       pos = gtk_editable_get_position (entry);
       gtk_editable_insert_text (entry, p, g_utf8_next_char (p) - p, &pos);
       if (pause_ms > 0)
-        gui_test_spin (pause_ms);
+        gui_test_pace (pause_ms);   /* typing speed */
       else
         g_main_context_iteration (NULL, FALSE);
     }
@@ -53,10 +53,11 @@ check_against_engine (const char *text_a,
                       const char *text_b)
 {
   AsViewState *state = as_window_get_view_state (window);
-  AsHeadView *head_view = as_window_get_head_view (window);
   AsAnalysis *a = as_view_state_get_analysis (state);
   g_assert_nonnull (a);
   g_assert_cmpstr (a->text_a, ==, text_a);
+  /* What is on screen is the view state's: rows and tooltips. */
+  gui_test_wait_head_current (window);
 
   g_autoptr(GError) error = NULL;
   AsAnalysis *ref = as_attention_compute (backend, text_a, text_b, &error);
@@ -67,35 +68,37 @@ check_against_engine (const char *text_a,
   int n_vis;
   const int *visible = as_view_state_get_visible (state, &n_vis);
   const char * const *labels = as_view_state_get_labels (state);
-  g_assert_cmpint (as_head_view_get_n_rows (head_view), ==, n_vis);
+  g_assert_cmpint (gui_test_head_rows_shown (as_window_get_head_view (window)), ==, n_vis);
   for (int i = 0; i < n_vis; i++)
     g_assert_cmpstr (labels[i], ==, ref->encoding->tokens[visible[i]].text);
 
+  /* Cells where the renderer's layout puts them: the pointer at a cell's
+   * centre is told that cell's value, the engine's. */
   int layer = as_view_state_get_layer (state);
   int head = as_view_state_get_head (state);
   const float *m = as_analysis_head (ref, layer, head);
-  int probes[][2] = { { 0, 0 }, { n_vis - 1, 0 }, { n_vis / 2, n_vis / 3 }, { n_vis - 1, n_vis - 1 } };
+  GuiTestHeatmap *h = gui_test_head_heatmap (window);
+  g_assert_nonnull (h);
+  g_assert_cmpint (h->n, ==, n_vis);
+  int probes[][2] = { { 0, 0 }, { n_vis - 1, 0 }, { n_vis / 2, n_vis / 3 }, { 0, n_vis - 1 },
+                      { n_vis - 1, n_vis - 1 } };
   for (guint i = 0; i < G_N_ELEMENTS (probes); i++)
     {
       int row = probes[i][0], col = probes[i][1];
       double x, y;
-      g_assert_true (as_head_view_get_cell_center (head_view, row, col, &x, &y));
-      int hit_row, hit_col;
-      float value;
-      g_assert_true (as_head_view_value_at (head_view, x, y, &hit_row, &hit_col, &value));
-      g_assert_cmpint (hit_row, ==, row);
-      g_assert_cmpint (hit_col, ==, col);
+      gui_test_heatmap_cell_center (h, row, col, &x, &y);
+      g_autofree char *tip = gui_test_head_tooltip_at (window, h, x, y);
       float expected = m[(gsize) visible[row] * ref->n + visible[col]];
       if (!as_view_state_get_renormalise (state))
-        g_assert_cmpfloat_with_epsilon (value, expected, 1e-5);
+        {
+          g_assert_cmpfloat_with_epsilon (h->values[(gsize) row * n_vis + col], expected, 1e-5);
+          g_autofree char *expect_tip = gui_test_head_tooltip_for (window, row, col, expected);
+          g_assert_cmpstr (tip, ==, expect_tip);
+        }
+      else
+        g_assert_nonnull (tip);
     }
-
-  g_autofree char *tip = as_head_view_describe_cell (head_view, 0, n_vis - 1);
-  g_autofree char *expect_tip =
-    g_strdup_printf ("query '%s' -> key '%s': %.3f", labels[0], labels[n_vis - 1],
-                     m[(gsize) visible[0] * ref->n + visible[n_vis - 1]]);
-  if (!as_view_state_get_renormalise (state))
-    g_assert_cmpstr (tip, ==, expect_tip);
+  gui_test_heatmap_free (h);
   as_analysis_unref (ref);
 }
 
@@ -111,8 +114,11 @@ test_starts_with_sample (void)
   g_assert_cmpint (as_view_state_get_layer (state), ==, 0);
   g_assert_cmpint (as_view_state_get_head (state), ==, 0);
   check_against_engine (AS_SAMPLE_SENTENCE, NULL);
-  g_assert_cmpint (as_model_grid_get_n_built (as_window_get_model_grid (window)), ==,
-                   model->config->n_layers * model->config->n_heads);
+  /* Every thumbnail of every layer built and on screen. */
+  AsTraceDraw grid;
+  g_assert_true (gui_test_redraw (GTK_WIDGET (as_window_get_model_grid (window)), 'g', &grid));
+  g_assert_cmpint (grid.layers, ==, model->config->n_layers);
+  g_assert_cmpint (grid.items, ==, model->config->n_layers * model->config->n_heads);
 }
 
 static void
@@ -141,7 +147,6 @@ test_typing_and_selection (void)
     gtk_widget_activate_action (grid, "grid.move", "(ii)", 1, 1);
   g_assert_cmpint (as_view_state_get_layer (state), ==, model->config->n_layers - 1);
   g_assert_cmpint (as_view_state_get_head (state), ==, model->config->n_heads - 1);
-  gui_test_spin (100);
   check_against_engine ("It was too tired to cross.", NULL);
 
   /* Pair mode. */
@@ -151,12 +156,6 @@ test_typing_and_selection (void)
   check_against_engine ("It was too tired to cross.", "The street.");
   gtk_editable_set_text (as_window_get_entry_b (window), "");
   gui_test_wait_idle (window, 60);
-}
-
-static gboolean
-head_rows_are (gpointer n)
-{
-  return as_head_view_get_n_rows (as_window_get_head_view (window)) == GPOINTER_TO_INT (n);
 }
 
 static void
@@ -172,29 +171,24 @@ test_hide_special (void)
 
   gtk_widget_activate_action (GTK_WIDGET (window), "win.hide-special", NULL);
   g_assert_true (as_view_state_get_hide_special (state));
-  gui_test_wait_until (head_rows_are, GINT_TO_POINTER (a->n - 2), 30);
-  AsHeadView *hv = as_window_get_head_view (window);
+  gui_test_wait_head_rows (window, a->n - 2);
   check_against_engine (a->text_a, a->text_b);
 
   /* Renormalised rows sum to 1 over the tokens shown. */
   gtk_widget_activate_action (GTK_WIDGET (window), "win.renormalise", NULL);
   g_assert_true (as_view_state_get_renormalise (state));
-  gui_test_spin (100);
-  int n = as_head_view_get_n_rows (hv);
-  for (int r = 0; r < n; r++)
+  gui_test_wait_head_current (window);
+  GuiTestHeatmap *h = gui_test_head_heatmap (window);
+  g_assert_nonnull (h);
+  g_assert_cmpint (h->n, ==, a->n - 2);
+  for (int r = 0; r < h->n; r++)
     {
       double sum = 0;
-      for (int c = 0; c < n; c++)
-        {
-          double x, y;
-          int hr, hc;
-          float v;
-          g_assert_true (as_head_view_get_cell_center (hv, r, c, &x, &y));
-          g_assert_true (as_head_view_value_at (hv, x, y, &hr, &hc, &v));
-          sum += v;
-        }
+      for (int c = 0; c < h->n; c++)
+        sum += h->values[(gsize) r * h->n + c];
       g_assert_cmpfloat_with_epsilon (sum, 1.0, 1e-4);
     }
+  gui_test_heatmap_free (h);
   gtk_widget_activate_action (GTK_WIDGET (window), "win.renormalise", NULL);
   gtk_widget_activate_action (GTK_WIDGET (window), "win.hide-special", NULL);
   g_assert_false (as_view_state_get_hide_special (state));
@@ -202,7 +196,7 @@ test_hide_special (void)
   /* Colour maps: the menu's action and the view state agree. */
   gtk_widget_activate_action (GTK_WIDGET (window), "win.colormap", "s", "greys");
   g_assert_cmpint (as_view_state_get_colormap (state), ==, AS_COLORMAP_GREYS);
-  gui_test_spin (100);
+  gui_test_wait_frames (GTK_WIDGET (window), 1);
   gtk_widget_activate_action (GTK_WIDGET (window), "win.colormap", "s", "viridis");
 }
 
@@ -233,7 +227,7 @@ test_rapid_edits (void)
       gtk_editable_set_text (entry, text);
       guint pause = g_rand_int_range (rand, 0, 4) == 0 ? g_rand_int_range (rand, 30, 90) : g_rand_int_range (rand, 0, 8);
       if (pause > 0)
-        gui_test_spin (pause);
+        gui_test_pace (pause);   /* uneven typing: the point of the test */
       else
         g_main_context_iteration (NULL, FALSE);
     }
@@ -262,7 +256,7 @@ test_rapid_edits (void)
       last_gen[(guchar) d->view] = d->generation;
       if (d->view == 't' || d->generation <= before)
         continue;
-      /* Grid: layers 0..layers-1; head view: layer layers-1. */
+      /* Grid: layers 0..layers-1; head and lines views: layer layers-1. */
       int from = d->view == 'g' ? 0 : d->layers - 1;
       for (int l = from; l < d->layers; l++)
         {
@@ -302,28 +296,16 @@ test_bad_model_keeps_previous (void)
   as_window_open_model (window, tmp);
   while (as_worker_is_loading (worker))
     g_main_context_iteration (NULL, TRUE);
-  gui_test_spin (200);
-  g_assert_cmpstr (as_worker_get_model_name (worker), ==, name);
 
   /* The message dialog names the file; close it. */
-  GListModel *toplevels = gtk_window_get_toplevels ();
-  gboolean found = FALSE;
-  for (guint i = 0; i < g_list_model_get_n_items (toplevels); i++)
-    {
-      g_autoptr(GtkWindow) w = g_list_model_get_item (toplevels, i);
-      if (ADW_IS_MESSAGE_DIALOG (w))
-        {
-          const char *body = adw_message_dialog_get_body (ADW_MESSAGE_DIALOG (w));
-          g_test_message ("dialog: %s", body);
-          g_assert_nonnull (strstr (body, "config.json"));
-          found = TRUE;
-          gui_test_spin (300);
-          gui_test_capture_screen (NULL, "bad-model.png");
-          gtk_window_destroy (w);
-          break;
-        }
-    }
-  g_assert_true (found);
+  GtkWindow *w = gui_test_wait_toplevel (ADW_TYPE_MESSAGE_DIALOG, 30);
+  g_assert_cmpstr (as_worker_get_model_name (worker), ==, name);
+  const char *body = adw_message_dialog_get_body (ADW_MESSAGE_DIALOG (w));
+  g_test_message ("dialog: %s", body);
+  g_assert_nonnull (strstr (body, "config.json"));
+  gui_test_wait_frames (GTK_WIDGET (w), 2);
+  gui_test_capture_screen (NULL, "bad-model.png");
+  gtk_window_destroy (w);
 
   /* Still usable. */
   gtk_editable_set_text (as_window_get_entry_a (window), "Still here.");
@@ -375,6 +357,12 @@ save_window_png (const char *path)
   g_object_unref (paintable);
 }
 
+static gboolean
+state_is_dark (gpointer state)
+{
+  return as_view_state_get_dark (state);
+}
+
 static void
 test_screenshot (void)
 {
@@ -387,7 +375,8 @@ test_screenshot (void)
   gui_test_wait_idle (window, 60);
   /* Highlight "it" (token 10) like a click on the strip would. */
   as_view_state_set_token (state, 10);
-  gui_test_spin (300);
+  gui_test_wait_head_current (window);
+  gui_test_wait_frames (GTK_WIDGET (window), 1);
 
   g_autofree char *out_dir = gui_test_artifacts_dir ();
   g_autofree char *png = g_build_filename (out_dir, "main-window.png", NULL);
@@ -404,8 +393,9 @@ test_screenshot (void)
   /* The same in dark style. */
   AdwStyleManager *sm = adw_style_manager_get_default ();
   adw_style_manager_set_color_scheme (sm, ADW_COLOR_SCHEME_FORCE_DARK);
-  gui_test_spin (400);
-  g_assert_true (as_view_state_get_dark (state));
+  gui_test_wait_for (state_is_dark, state, 10000, "the view state to follow the dark style");
+  gui_test_wait_head_current (window);
+  gui_test_wait_frames (GTK_WIDGET (window), 2);
   g_autofree char *dark = g_build_filename (out_dir, "main-window-dark.png", NULL);
   save_window_png (dark);
   adw_style_manager_set_color_scheme (sm, ADW_COLOR_SCHEME_DEFAULT);
@@ -423,7 +413,9 @@ test_screenshot (void)
   AsAnalysis *a = as_view_state_get_analysis (state);
   g_assert_cmpint (a->n, ==, model->config->max_positions);
   g_assert_true (a->encoding->truncated);
-  gui_test_spin (500);   /* the 512-token head view renders in a thread */
+  /* The 512-token head view renders in a thread. */
+  gui_test_wait_head_current (window);
+  gui_test_wait_frames (GTK_WIDGET (window), 1);
   g_autofree char *long_png = g_build_filename (out_dir, "main-window-512.png", NULL);
   save_window_png (long_png);
   gtk_widget_activate_action (GTK_WIDGET (window), "win.fit-scale", NULL);

@@ -595,14 +595,14 @@ static void cfg_relu (Model *m) { replace_config (m, "\"gelu\"", "\"relu\""); }
 static void cfg_eps (Model *m) { replace_config (m, "1e-12", "0"); }
 /* Positive as a double, 0 as the float LayerNorm uses (found by fuzz-config). */
 static void cfg_eps_underflow (Model *m) { replace_config (m, "1e-12", "1e-122"); }
-/* json-glib reads "\214" as the byte 0x8c: not UTF-8, and it used to reach
+/* json-glib reads "\214" as the byte 0x8c: not UTF-8, which must not reach
  * the message about the model type (found by fuzz-config). */
 static void cfg_octal_escape (Model *m) { replace_config (m, "\"bert\"", "\"b\\214rt\""); }
 static void cfg_positions (Model *m) { replace_config (m, "\"max_position_embeddings\": 16", "\"max_position_embeddings\": 0"); }
 static void cfg_array (Model *m) { g_free (m->config); m->config = g_strdup ("[{\"model_type\": \"bert\"}]"); }
 static void cfg_nul (const char *d) { write_file (d, "config.json", "{\"model_type\": \"bert\"\0}", 23); }
 /* 1 MB of '[': json-glib alone recurses once per level and overflows the
- * stack (a crash before the fix). */
+ * stack. */
 static void
 cfg_deep (const char *d)
 {
@@ -809,7 +809,7 @@ static const Case cases[] = {
   { "t-no-unk", "tokenizer.json vocabulary without [UNK]", t_no_unk, NULL, TOK, { "\"[UNK]\" is not in the vocabulary" } },
   { "t-template-id", "[CLS] numbered 99999 by the post-processor", t_template_id, NULL, TOK, { "'[CLS]' has id 99999", "vocab_size = 60" } },
   { "t-template-huge-id", "[CLS] numbered 2^31-2 by the post-processor", t_huge_id, NULL, TOK, { "\"[CLS]\" has a bad id" } },
-  { "t-vocab-huge-id", "a vocabulary id of 2*10^9 (a 16 GB table before the fix)", t_vocab_huge_id, NULL, TOK, { "\"hello\"", "from 0 to" } },
+  { "t-vocab-huge-id", "a vocabulary id of 2*10^9 (not a 16 GB table)", t_vocab_huge_id, NULL, TOK, { "\"hello\"", "from 0 to" } },
   { "t-lone-surrogate", "a lone UTF-16 surrogate escape", t_lone_surrogate, NULL, TOK, { "surrogate" } },
   { "t-deep-nesting", "100,000 nested objects", NULL, t_deep, TOK, { "nested deeper than 128 levels" } },
   { "t-is-directory", "tokenizer.json is a directory", NULL, t_is_dir, TOK, { "is a directory" } },

@@ -37,7 +37,6 @@
 static AsModel *model;          /* the default model, or NULL */
 static AsBackend *reference;    /* on MODEL */
 static AsBackend *cpu;          /* on MODEL */
-static JsonParser *golden_parser;
 static JsonArray *golden_inputs;
 
 static gboolean
@@ -49,44 +48,6 @@ have_model (void)
   return FALSE;
 }
 
-static int *
-json_int_array (JsonArray *arr)
-{
-  guint len = json_array_get_length (arr);
-  int *out = g_new (int, MAX (len, 1));
-  for (guint i = 0; i < len; i++)
-    out[i] = (int) json_array_get_int_element (arr, i);
-  return out;
-}
-
-/* Golden input K: its ids, type ids and length; returns its JSON object. */
-static JsonObject *
-golden (guint  k,
-        int  **ids,
-        int  **types,
-        int   *n)
-{
-  JsonObject *input = json_array_get_object_element (golden_inputs, k);
-  JsonArray *ids_arr = json_object_get_array_member (input, "ids");
-  *n = (int) json_array_get_length (ids_arr);
-  *ids = json_int_array (ids_arr);
-  *types = json_int_array (json_object_get_array_member (input, "type_ids"));
-  return input;
-}
-
-static float *
-golden_tensor (AsSafetensors *st,
-               const char    *name,
-               gsize         *count)
-{
-  const AsTensorInfo *info = as_safetensors_lookup (st, name);
-  g_assert_nonnull (info);
-  float *out = g_new (float, info->n_elements);
-  as_safetensors_copy_f32 (st, info, out);
-  *count = info->n_elements;
-  return out;
-}
-
 /* --- the reference against transformers, and the fast path on the same inputs */
 
 static void
@@ -96,42 +57,16 @@ test_golden_input (gconstpointer data)
     return;
   g_autofree int *ids = NULL, *types = NULL;
   int n;
-  JsonObject *input = golden (GPOINTER_TO_UINT (data), &ids, &types, &n);
+  JsonObject *input = golden_input (GPOINTER_TO_UINT (data), &ids, &types, &n);
   const char *name = json_object_get_string_member (input, "name");
   g_autoptr(GError) error = NULL;
   AsAnalysis *ref = as_attention_compute_ids (reference, ids, types, n, &error);
   g_assert_no_error (error);
 
-  g_autofree char *path = g_build_filename (g_getenv ("AS_TEST_DATA"),
-                                            json_object_get_string_member (input, "file"), NULL);
-  AsSafetensors *st = as_safetensors_open (path, &error);
-  g_assert_no_error (error);
-  gsize n_rows, n_attn, n_hidden;
-  g_autofree float *rows = golden_tensor (st, "rows", &n_rows);
-  g_autofree float *hf_attn = golden_tensor (st, "attention", &n_attn);      /* [L, NH, rows, n] */
-  g_autofree float *hf_hidden = golden_tensor (st, "last_hidden_state", &n_hidden);   /* [rows, H] */
-  g_assert_cmpuint (n_attn, ==, (gsize) ref->n_layers * ref->n_heads * n_rows * n);
-  g_assert_cmpuint (n_hidden, ==, n_rows * ref->hidden);
-
-  double attn_vs_hf = 0, hidden_vs_hf = 0, rowsum = 0;
-  for (int l = 0; l < ref->n_layers; l++)
-    for (int h = 0; h < ref->n_heads; h++)
-      for (gsize r = 0; r < n_rows; r++)
-        {
-          const float *ours = as_analysis_head (ref, l, h) + (gsize) rows[r] * n;
-          const float *theirs = hf_attn + (((gsize) l * ref->n_heads + h) * n_rows + r) * n;
-          attn_vs_hf = MAX (attn_vs_hf, max_abs_diff (ours, theirs, n));
-        }
-  for (gsize r = 0; r < n_rows; r++)
-    hidden_vs_hf = MAX (hidden_vs_hf, max_abs_diff (ref->final_hidden + (gsize) rows[r] * ref->hidden,
-                                                    hf_hidden + r * ref->hidden, ref->hidden));
-  for (gsize r = 0; r < (gsize) ref->n_layers * ref->n_heads * n; r++)
-    {
-      double sum = 0;
-      for (int j = 0; j < n; j++)
-        sum += ref->attn[r * n + j];
-      rowsum = MAX (rowsum, fabs (sum - 1.0));
-    }
+  AsSafetensors *st = golden_open (input);
+  double attn_vs_hf = golden_attention_diff (ref, st);
+  double hidden_vs_hf = golden_hidden_diff (ref, st);
+  double rowsum = max_row_sum_error (ref);
   g_test_message ("%s: n=%d reference-transformers max|attn|=%.3g max|hidden|=%.3g "
                   "max|row sum - 1|=%.3g", name, n, attn_vs_hf, hidden_vs_hf, rowsum);
   g_assert_cmpfloat (attn_vs_hf, <=, ATTN_TOL);
@@ -408,7 +343,7 @@ test_fast_default_causal (void)
     {
       g_autofree int *ids = NULL, *types = NULL;
       int n;
-      JsonObject *input = golden (k, &ids, &types, &n);
+      JsonObject *input = golden_input (k, &ids, &types, &n);
       const char *name = json_object_get_string_member (input, "name");
       if (g_strcmp0 (name, "medium") != 0 && g_strcmp0 (name, "long-128") != 0)
         continue;
@@ -580,24 +515,12 @@ test_layer_qkv (void)
   as_model_free (m);
 }
 
-static void
-load_goldens (void)
-{
-  g_autofree char *path = g_build_filename (g_getenv ("AS_TEST_DATA"), "attention-goldens.json", NULL);
-  g_autoptr(GError) error = NULL;
-  golden_parser = json_parser_new ();
-  if (!json_parser_load_from_file (golden_parser, path, &error))
-    g_error ("cannot read %s: %s", path, error->message);
-  golden_inputs = json_object_get_array_member (json_node_get_object (json_parser_get_root (golden_parser)),
-                                                "inputs");
-}
-
 int
 main (int    argc,
       char **argv)
 {
   g_test_init (&argc, &argv, NULL);
-  load_goldens ();
+  golden_inputs = goldens_load ();
 
   g_autoptr(GError) error = NULL;
   g_autofree char *dir = as_model_default_dir ();
@@ -627,6 +550,6 @@ main (int    argc,
   as_backend_free (cpu);
   as_backend_free (reference);
   as_model_free (model);
-  g_object_unref (golden_parser);
+  goldens_free ();
   return status;
 }

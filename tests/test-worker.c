@@ -10,6 +10,7 @@
 
 #include "as-attention.h"
 #include "as-backend.h"
+#include "as-config.h"
 #include "as-model.h"
 #include "as-worker.h"
 
@@ -255,7 +256,7 @@ timed_out (gpointer data)
   return G_SOURCE_REMOVE;
 }
 
-/* Iterates the main context until *FLAG (or, with FLAG NULL, COND) holds. */
+/* Iterates the main context until COND holds; fails after TIMEOUT_S. */
 static void
 wait_for (gboolean (*cond) (Fixture *f),
           Fixture   *f,
@@ -402,6 +403,24 @@ long_text (int words)
   return g_string_free (s, FALSE);
 }
 
+/* Pins the CPU and loads the default model: with a long input (slow_text)
+ * each layer then takes long enough for this thread to answer the first
+ * one before the pass ends, so a request made then lands mid-pass. */
+static void
+load_default_on_cpu (Fixture *f)
+{
+  g_assert_true (as_worker_set_device (f->worker, "cpu"));
+  load_default (f);
+  g_assert_cmpstr (as_worker_get_backend_kind (f->worker), ==, "cpu");
+}
+
+/* Close to the default model's 512 positions. */
+static char *
+slow_text (void)
+{
+  return long_text (480);
+}
+
 static gboolean
 first_layer_of_started (Fixture *f)
 {
@@ -417,12 +436,11 @@ test_newer_cancels_older (Fixture       *f,
       g_test_skip ("default model not downloaded (run tools/setup)");
       return;
     }
-  load_default (f);
+  load_default_on_cpu (f);
   as_worker_clear_trace (f->worker);
 
-  /* Slow layers, so the second request lands while the first is mid-pass. */
-  as_worker_set_layer_delay (f->worker, 40000);
-  g_autofree char *text = long_text (60);
+  /* A long pass, so the second request lands while the first is mid-pass. */
+  g_autofree char *text = slow_text ();
   guint a = as_worker_analyse (f->worker, text, NULL);
   wait_for (first_layer_of_started, f, 60);
   guint b = as_worker_analyse (f->worker, "Short one.", NULL);
@@ -456,6 +474,44 @@ test_newer_cancels_older (Fixture       *f,
   g_assert_cmpint (f->stale_signals, ==, 0);
 }
 
+static int
+default_n_layers (void)
+{
+  g_autofree char *dir = as_model_default_dir ();
+  g_autofree char *path = g_build_filename (dir, "config.json", NULL);
+  AsConfig *config = as_config_load (path, NULL);
+  g_assert_nonnull (config);
+  int n_layers = config->n_layers;
+  as_config_free (config);
+  return n_layers;
+}
+
+/* The id the next source attached to this thread's main context gets: the
+ * worker posts through sources, numbered in the order they are queued. */
+static guint
+next_source_id (void)
+{
+  GSource *probe = g_idle_source_new ();
+  guint id = g_source_attach (probe, NULL);
+  g_source_destroy (probe);
+  g_source_unref (probe);
+  return id + 1;
+}
+
+/* Waits, without dispatching anything, until source ID is queued on this
+ * thread's main context. */
+static void
+wait_for_source (guint id,
+                 guint timeout_s)
+{
+  gint64 deadline = g_get_monotonic_time () + timeout_s * G_USEC_PER_SEC;
+  while (g_main_context_find_source_by_id (NULL, id) == NULL)
+    {
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      g_usleep (1000);
+    }
+}
+
 static void
 test_queued_posts_dropped (Fixture       *f,
                            gconstpointer  data)
@@ -470,8 +526,11 @@ test_queued_posts_dropped (Fixture       *f,
 
   /* A's whole pass is posted while this thread is not looking; B is asked
    * before any of A's posts is delivered: every one of them is stale. */
+  int n_layers = default_n_layers ();
+  guint first_post = next_source_id ();
   guint a = as_worker_analyse (f->worker, SAMPLE, NULL);
-  g_usleep (G_USEC_PER_SEC);
+  /* Started, each layer, finished: the last of them is queued here. */
+  wait_for_source (first_post + (guint) n_layers + 1, 60);
   guint b = as_worker_analyse (f->worker, "Another sentence.", NULL);
   wait_for (last_finished, f, 60);
 
@@ -557,9 +616,9 @@ test_dispose_while_busy (Fixture       *f,
       g_test_skip ("default model not downloaded (run tools/setup)");
       return;
     }
-  load_default (f);
-  as_worker_set_layer_delay (f->worker, 50000);
-  as_worker_analyse (f->worker, SAMPLE, NULL);
+  load_default_on_cpu (f);
+  g_autofree char *text = slow_text ();
+  as_worker_analyse (f->worker, text, NULL);
   /* Mid-pass: the first layer is in, the others are still to come. */
   wait_for (first_layer_of_started, f, 60);
   /* Joins the thread within one layer; queued posts find no owner. */
@@ -754,7 +813,8 @@ test_qkv (Fixture       *f,
       g_assert_cmpint (x->layer, ==, 3);
       g_assert_true (x->causal == causal);
       g_assert_cmpint (x->hidden, ==, model->config->hidden);
-      g_assert_cmpint (x->head_dim * x->n_heads, ==, x->hidden);
+      g_assert_cmpint (x->n_heads, ==, model->config->n_heads);
+      g_assert_cmpint (x->head_dim, ==, model->config->head_dim);
 
       /* Against the engine called directly on the same tokens. */
       g_autofree int *ids = g_new (int, x->n);
@@ -803,13 +863,12 @@ test_compare_stale_and_main_undisturbed (Fixture       *f,
       g_test_skip ("default model not downloaded (run tools/setup)");
       return;
     }
-  load_default (f);
+  load_default_on_cpu (f);
   as_worker_clear_trace (f->worker);
-  as_worker_set_layer_delay (f->worker, 40000);
 
   /* A main analysis, then compare A; once A is mid-pass, compare B. */
   guint m = as_worker_analyse (f->worker, SAMPLE, NULL);
-  g_autofree char *text = long_text (40);
+  g_autofree char *text = slow_text ();
   guint a = as_worker_analyse_on (f->worker, AS_CHANNEL_COMPARE, text, NULL);
   wait_for (first_compare_layer, f, 60);
   guint b = as_worker_analyse_on (f->worker, AS_CHANNEL_COMPARE,
@@ -881,11 +940,10 @@ test_main_preempts_side (Fixture       *f,
       g_test_skip ("default model not downloaded (run tools/setup)");
       return;
     }
-  load_default (f);
-  /* A slow compare pass is under way when the user types: the main request
+  load_default_on_cpu (f);
+  /* A long compare pass is under way when the user types: the main request
    * is answered before the compare pass ends, which still finishes after. */
-  as_worker_set_layer_delay (f->worker, 60000);
-  g_autofree char *text = long_text (30);
+  g_autofree char *text = slow_text ();
   guint c = as_worker_analyse_on (f->worker, AS_CHANNEL_COMPARE, text, NULL);
   wait_for (first_compare_layer, f, 60);
   guint m = as_worker_analyse (f->worker, "Typing.", NULL);

@@ -28,7 +28,9 @@ struct _AsCompareView
   guint           debounce_id;
   gboolean        pending;     /* a request waits for the view to be shown */
   guint           b_gen;
+  gboolean        b_failed;    /* the request b_gen failed */
   AsAnalysis     *b;           /* the newest of B, possibly still streaming */
+  gboolean        busy;
 
   float          *diff;        /* [diff_n, diff_n] B - A of the selected head, or NULL */
   int             diff_n;
@@ -38,6 +40,9 @@ struct _AsCompareView
 };
 
 G_DEFINE_FINAL_TYPE (AsCompareView, as_compare_view, GTK_TYPE_WIDGET)
+
+enum { PROP_0, PROP_VIEW_STATE, PROP_WORKER, PROP_BUSY, N_PROPS };
+static GParamSpec *properties[N_PROPS];
 
 static AsAnalysis *
 analysis_a (AsCompareView *self)
@@ -53,6 +58,34 @@ b_current (AsCompareView *self)
   return self->b != NULL && a != NULL &&
          g_strcmp0 (self->b->text_a, gtk_editable_get_text (GTK_EDITABLE (self->entry))) == 0 &&
          g_strcmp0 (self->b->model_name, a->model_name) == 0;
+}
+
+/* B is on its way: an edit waits for the debounce, or the analysis of the
+ * entry's text is not complete, and has not failed. Never without an A. */
+static gboolean
+compute_busy (AsCompareView *self)
+{
+  if (analysis_a (self) == NULL || self->worker == NULL)
+    return FALSE;
+  if (self->debounce_id != 0)
+    return TRUE;
+  if (self->b_failed)
+    return FALSE;
+  return !(b_current (self) && self->b->generation == self->b_gen &&
+           self->b->layers_ready == self->b->n_layers);
+}
+
+/* Called wherever what compute_busy reads may have changed. */
+static void
+sync_busy (AsCompareView *self)
+{
+  gboolean busy = compute_busy (self);
+  if (busy == self->busy)
+    return;
+  self->busy = busy;
+  /* Assistive technologies wait for the picture to settle. */
+  gtk_accessible_update_state (GTK_ACCESSIBLE (self), GTK_ACCESSIBLE_STATE_BUSY, busy, -1);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_BUSY]);
 }
 
 static void
@@ -125,6 +158,7 @@ update (AsCompareView *self)
   self->message = g_string_free (g_steal_pointer (&msg), FALSE);
   gtk_label_set_text (self->caption, self->message);
   gtk_widget_queue_draw (GTK_WIDGET (self->area));
+  sync_busy (self);
 }
 
 static void
@@ -228,6 +262,8 @@ send_request (AsCompareView *self)
   self->pending = FALSE;
   self->b_gen = as_worker_analyse_on (self->worker, AS_CHANNEL_COMPARE,
                                       gtk_editable_get_text (GTK_EDITABLE (self->entry)), NULL);
+  self->b_failed = FALSE;
+  sync_busy (self);
 }
 
 static gboolean
@@ -236,6 +272,7 @@ debounce_done (gpointer data)
   AsCompareView *self = data;
   self->debounce_id = 0;
   send_request (self);
+  sync_busy (self);
   return G_SOURCE_REMOVE;
 }
 
@@ -282,109 +319,14 @@ on_b_failed (AsCompareView *self,
     return;
   /* An older B would pass for this one. */
   g_clear_pointer (&self->b, as_analysis_unref);
+  self->b_failed = TRUE;
   update (self);
   g_free (self->message);
   self->message = g_strdup_printf ("Could not analyse B: %s", error->message);
   gtk_label_set_text (self->caption, self->message);
 }
 
-/* ---- GObject ------------------------------------------------------------- */
-
-static void
-as_compare_view_map (GtkWidget *widget)
-{
-  AsCompareView *self = AS_COMPARE_VIEW (widget);
-  GTK_WIDGET_CLASS (as_compare_view_parent_class)->map (widget);
-  if (self->pending || (self->b == NULL && self->b_gen == 0))
-    send_request (self);
-}
-
-static void
-as_compare_view_dispose (GObject *object)
-{
-  AsCompareView *self = AS_COMPARE_VIEW (object);
-  g_clear_handle_id (&self->debounce_id, g_source_remove);
-  if (self->worker != NULL)
-    g_signal_handlers_disconnect_by_data (self->worker, self);
-  if (self->state != NULL)
-    g_signal_handlers_disconnect_by_data (self->state, self);
-  g_clear_object (&self->worker);
-  g_clear_object (&self->state);
-  g_clear_pointer (&self->b, as_analysis_unref);
-  GtkWidget *child;
-  while ((child = gtk_widget_get_first_child (GTK_WIDGET (self))) != NULL)
-    gtk_widget_unparent (child);
-  G_OBJECT_CLASS (as_compare_view_parent_class)->dispose (object);
-}
-
-static void
-as_compare_view_finalize (GObject *object)
-{
-  AsCompareView *self = AS_COMPARE_VIEW (object);
-  g_free (self->diff);
-  g_free (self->message);
-  G_OBJECT_CLASS (as_compare_view_parent_class)->finalize (object);
-}
-
-static void
-as_compare_view_class_init (AsCompareViewClass *klass)
-{
-  GObjectClass *object_class = G_OBJECT_CLASS (klass);
-  GtkWidgetClass *widget_class = GTK_WIDGET_CLASS (klass);
-  object_class->dispose = as_compare_view_dispose;
-  object_class->finalize = as_compare_view_finalize;
-  widget_class->map = as_compare_view_map;
-  gtk_widget_class_set_layout_manager_type (widget_class, GTK_TYPE_BOX_LAYOUT);
-  gtk_widget_class_set_css_name (widget_class, "compareview");
-  gtk_widget_class_set_accessible_role (widget_class, GTK_ACCESSIBLE_ROLE_GROUP);
-}
-
-static void
-as_compare_view_init (AsCompareView *self)
-{
-  GtkWidget *widget = GTK_WIDGET (self);
-  GtkLayoutManager *lm = gtk_widget_get_layout_manager (widget);
-  gtk_orientable_set_orientation (GTK_ORIENTABLE (lm), GTK_ORIENTATION_VERTICAL);
-  gtk_box_layout_set_spacing (GTK_BOX_LAYOUT (lm), 6);
-  gtk_accessible_update_property (GTK_ACCESSIBLE (self), GTK_ACCESSIBLE_PROPERTY_LABEL,
-                                  "Compare two sentences", -1);
-
-  GtkWidget *row = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 8);
-  GtkWidget *label = gtk_label_new_with_mnemonic ("Sentence _B");
-  self->entry = GTK_ENTRY (gtk_entry_new ());
-  gtk_editable_set_text (GTK_EDITABLE (self->entry), AS_COMPARE_DEFAULT_TEXT);
-  gtk_widget_set_hexpand (GTK_WIDGET (self->entry), TRUE);
-  gtk_label_set_mnemonic_widget (GTK_LABEL (label), GTK_WIDGET (self->entry));
-  gtk_accessible_update_property (GTK_ACCESSIBLE (self->entry), GTK_ACCESSIBLE_PROPERTY_LABEL,
-                                  "Sentence B, compared with the sentence above", -1);
-  gtk_box_append (GTK_BOX (row), label);
-  gtk_box_append (GTK_BOX (row), GTK_WIDGET (self->entry));
-  gtk_widget_set_parent (row, widget);
-
-  GtkWidget *hint = gtk_label_new ("A is the sentence at the top of the window; both use the selected "
-                                   "layer and head.");
-  gtk_label_set_xalign (GTK_LABEL (hint), 0);
-  gtk_label_set_wrap (GTK_LABEL (hint), TRUE);
-  gtk_widget_add_css_class (hint, "dim-label");
-  gtk_widget_set_parent (hint, widget);
-
-  self->area = GTK_DRAWING_AREA (gtk_drawing_area_new ());
-  gtk_widget_set_vexpand (GTK_WIDGET (self->area), TRUE);
-  gtk_widget_set_hexpand (GTK_WIDGET (self->area), TRUE);
-  gtk_drawing_area_set_draw_func (self->area, draw, self, NULL);
-  gtk_accessible_update_property (GTK_ACCESSIBLE (self->area), GTK_ACCESSIBLE_PROPERTY_LABEL,
-                                  "Sentence A and B for the selected head, and their difference", -1);
-  gtk_widget_set_parent (GTK_WIDGET (self->area), widget);
-
-  self->caption = GTK_LABEL (gtk_label_new (NULL));
-  gtk_label_set_xalign (self->caption, 0);
-  gtk_label_set_wrap (self->caption, TRUE);
-  gtk_label_set_selectable (self->caption, TRUE);
-  gtk_widget_add_css_class (GTK_WIDGET (self->caption), "compare-caption");
-  gtk_widget_set_parent (GTK_WIDGET (self->caption), widget);
-
-  g_signal_connect_swapped (self->entry, "changed", G_CALLBACK (on_entry_changed), self);
-}
+/* ---- public ------------------------------------------------------------ */
 
 GtkWidget *
 as_compare_view_new (void)
@@ -392,27 +334,67 @@ as_compare_view_new (void)
   return g_object_new (AS_TYPE_COMPARE_VIEW, NULL);
 }
 
+AsViewState *
+as_compare_view_get_view_state (AsCompareView *self)
+{
+  g_return_val_if_fail (AS_IS_COMPARE_VIEW (self), NULL);
+  return self->state;
+}
+
 void
-as_compare_view_set_sources (AsCompareView *self,
-                             AsViewState   *state,
-                             AsWorker      *worker)
+as_compare_view_set_view_state (AsCompareView *self,
+                                AsViewState   *state)
 {
   g_return_if_fail (AS_IS_COMPARE_VIEW (self));
-  g_return_if_fail (AS_IS_VIEW_STATE (state));
-  g_return_if_fail (AS_IS_WORKER (worker));
-  g_return_if_fail (self->state == NULL);
-  self->state = g_object_ref (state);
-  self->worker = g_object_ref (worker);
-  g_signal_connect_swapped (state, "notify::analysis", G_CALLBACK (on_analysis_changed), self);
-  g_signal_connect_swapped (state, "notify::layer", G_CALLBACK (update), self);
-  g_signal_connect_swapped (state, "notify::head", G_CALLBACK (update), self);
-  g_signal_connect_swapped (state, "notify::layers-ready", G_CALLBACK (update), self);
-  g_signal_connect_swapped (state, "notify::dark", G_CALLBACK (update), self);
-  g_signal_connect_swapped (state, "notify::colormap", G_CALLBACK (update), self);
-  g_signal_connect_swapped (worker, "channel-layer-ready::compare", G_CALLBACK (on_b_layer), self);
-  g_signal_connect_swapped (worker, "channel-finished::compare", G_CALLBACK (on_b_layer), self);
-  g_signal_connect_swapped (worker, "channel-failed::compare", G_CALLBACK (on_b_failed), self);
-  update (self);
+
+  if (self->state == state)
+    return;
+  if (self->state != NULL)
+    g_signal_handlers_disconnect_by_data (self->state, self);
+  g_set_object (&self->state, state);
+  if (state != NULL)
+    {
+      g_signal_connect_swapped (state, "notify::analysis", G_CALLBACK (on_analysis_changed), self);
+      g_signal_connect_swapped (state, "notify::layer", G_CALLBACK (update), self);
+      g_signal_connect_swapped (state, "notify::head", G_CALLBACK (update), self);
+      g_signal_connect_swapped (state, "notify::layers-ready", G_CALLBACK (update), self);
+      g_signal_connect_swapped (state, "notify::dark", G_CALLBACK (update), self);
+      g_signal_connect_swapped (state, "notify::colormap", G_CALLBACK (update), self);
+    }
+  on_analysis_changed (self);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_VIEW_STATE]);
+}
+
+AsWorker *
+as_compare_view_get_worker (AsCompareView *self)
+{
+  g_return_val_if_fail (AS_IS_COMPARE_VIEW (self), NULL);
+  return self->worker;
+}
+
+void
+as_compare_view_set_worker (AsCompareView *self,
+                            AsWorker      *worker)
+{
+  g_return_if_fail (AS_IS_COMPARE_VIEW (self));
+
+  if (self->worker == worker)
+    return;
+  if (self->worker != NULL)
+    g_signal_handlers_disconnect_by_data (self->worker, self);
+  g_set_object (&self->worker, worker);
+  /* Generations are the worker's own: what the old one was asked is void. */
+  self->b_gen = 0;
+  self->b_failed = FALSE;
+  g_clear_pointer (&self->b, as_analysis_unref);
+  if (worker != NULL)
+    {
+      g_signal_connect_swapped (worker, "channel-layer-ready::compare", G_CALLBACK (on_b_layer), self);
+      g_signal_connect_swapped (worker, "channel-finished::compare", G_CALLBACK (on_b_layer), self);
+      g_signal_connect_swapped (worker, "channel-failed::compare", G_CALLBACK (on_b_failed), self);
+    }
+  on_analysis_changed (self);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_WORKER]);
 }
 
 GtkEditable *
@@ -446,10 +428,133 @@ as_compare_view_get_message (AsCompareView *self)
   return self->message;
 }
 
-gboolean
-as_compare_view_is_ready (AsCompareView *self)
+/* ---- GObject ------------------------------------------------------------- */
+
+static void
+as_compare_view_get_property (GObject    *object,
+                              guint       prop_id,
+                              GValue     *value,
+                              GParamSpec *pspec)
 {
-  g_return_val_if_fail (AS_IS_COMPARE_VIEW (self), FALSE);
-  return self->debounce_id == 0 && b_current (self) && self->b->generation == self->b_gen &&
-         self->b->layers_ready == self->b->n_layers;
+  switch (prop_id)
+    {
+    case PROP_VIEW_STATE:
+      g_value_set_object (value, as_compare_view_get_view_state (AS_COMPARE_VIEW (object)));
+      break;
+    case PROP_WORKER:
+      g_value_set_object (value, as_compare_view_get_worker (AS_COMPARE_VIEW (object)));
+      break;
+    case PROP_BUSY:
+      g_value_set_boolean (value, AS_COMPARE_VIEW (object)->busy);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+as_compare_view_set_property (GObject      *object,
+                              guint         prop_id,
+                              const GValue *value,
+                              GParamSpec   *pspec)
+{
+  switch (prop_id)
+    {
+    case PROP_VIEW_STATE:
+      as_compare_view_set_view_state (AS_COMPARE_VIEW (object), g_value_get_object (value));
+      break;
+    case PROP_WORKER:
+      as_compare_view_set_worker (AS_COMPARE_VIEW (object), g_value_get_object (value));
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+as_compare_view_map (GtkWidget *widget)
+{
+  AsCompareView *self = AS_COMPARE_VIEW (widget);
+  GTK_WIDGET_CLASS (as_compare_view_parent_class)->map (widget);
+  if (self->pending || (self->b == NULL && self->b_gen == 0))
+    send_request (self);
+}
+
+static void
+as_compare_view_dispose (GObject *object)
+{
+  AsCompareView *self = AS_COMPARE_VIEW (object);
+  g_clear_handle_id (&self->debounce_id, g_source_remove);
+  if (self->worker != NULL)
+    g_signal_handlers_disconnect_by_data (self->worker, self);
+  if (self->state != NULL)
+    g_signal_handlers_disconnect_by_data (self->state, self);
+  g_clear_object (&self->worker);
+  g_clear_object (&self->state);
+  g_clear_pointer (&self->b, as_analysis_unref);
+  gtk_widget_dispose_template (GTK_WIDGET (self), AS_TYPE_COMPARE_VIEW);
+  /* dispose_template unparents bound children only; the entry's row and
+   * the hint are not. */
+  GtkWidget *child;
+  while ((child = gtk_widget_get_first_child (GTK_WIDGET (self))) != NULL)
+    gtk_widget_unparent (child);
+  G_OBJECT_CLASS (as_compare_view_parent_class)->dispose (object);
+}
+
+static void
+as_compare_view_finalize (GObject *object)
+{
+  AsCompareView *self = AS_COMPARE_VIEW (object);
+  g_free (self->diff);
+  g_free (self->message);
+  G_OBJECT_CLASS (as_compare_view_parent_class)->finalize (object);
+}
+
+static void
+as_compare_view_class_init (AsCompareViewClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  GtkWidgetClass *widget_class = GTK_WIDGET_CLASS (klass);
+  object_class->dispose = as_compare_view_dispose;
+  object_class->finalize = as_compare_view_finalize;
+  object_class->get_property = as_compare_view_get_property;
+  object_class->set_property = as_compare_view_set_property;
+  widget_class->map = as_compare_view_map;
+  /* The one way every view is given its state: this property, or
+   * as_compare_view_set_view_state(); and B's analyses come from "worker". */
+  properties[PROP_VIEW_STATE] =
+    g_param_spec_object ("view-state", NULL, NULL, AS_TYPE_VIEW_STATE,
+                         G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+  properties[PROP_WORKER] =
+    g_param_spec_object ("worker", NULL, NULL, AS_TYPE_WORKER,
+                         G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+  /* B is on its way; also the accessible busy state. */
+  properties[PROP_BUSY] =
+    g_param_spec_boolean ("busy", NULL, NULL, FALSE,
+                          G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+  g_object_class_install_properties (object_class, N_PROPS, properties);
+  gtk_widget_class_set_layout_manager_type (widget_class, GTK_TYPE_BOX_LAYOUT);
+  gtk_widget_class_set_css_name (widget_class, "compareview");
+  gtk_widget_class_set_accessible_role (widget_class, GTK_ACCESSIBLE_ROLE_GROUP);
+
+  gtk_widget_class_set_template_from_resource (widget_class, "/io/github/attnscope/AttnScope/as-compare-view.ui");
+  gtk_widget_class_bind_template_child (widget_class, AsCompareView, entry);
+  gtk_widget_class_bind_template_child (widget_class, AsCompareView, area);
+  gtk_widget_class_bind_template_child (widget_class, AsCompareView, caption);
+  gtk_widget_class_bind_template_callback (widget_class, on_entry_changed);
+}
+
+static void
+as_compare_view_init (AsCompareView *self)
+{
+  GtkLayoutManager *layout = gtk_widget_get_layout_manager (GTK_WIDGET (self));
+  gtk_orientable_set_orientation (GTK_ORIENTABLE (layout), GTK_ORIENTATION_VERTICAL);
+  gtk_box_layout_set_spacing (GTK_BOX_LAYOUT (layout), 6);
+
+  gtk_widget_init_template (GTK_WIDGET (self));
+  /* The default text is no edit: nothing to ask for until there is an A. */
+  g_signal_handlers_block_by_func (self->entry, on_entry_changed, self);
+  gtk_editable_set_text (GTK_EDITABLE (self->entry), AS_COMPARE_DEFAULT_TEXT);
+  g_signal_handlers_unblock_by_func (self->entry, on_entry_changed, self);
+  gtk_drawing_area_set_draw_func (self->area, draw, self, NULL);
 }

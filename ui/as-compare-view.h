@@ -21,19 +21,27 @@ G_BEGIN_DECLS
 G_DECLARE_FINAL_TYPE (AsCompareView, as_compare_view, AS, COMPARE_VIEW, GtkWidget)
 
 GtkWidget   *as_compare_view_new          (void);
-void         as_compare_view_set_sources  (AsCompareView *self,
-                                           AsViewState   *state,
+/* The "view-state" (A, the layer and head) and "worker" (B, on its compare
+ * channel) properties. */
+AsViewState *as_compare_view_get_view_state (AsCompareView *self);
+void         as_compare_view_set_view_state (AsCompareView *self,
+                                             AsViewState   *state);
+AsWorker    *as_compare_view_get_worker   (AsCompareView *self);
+void         as_compare_view_set_worker   (AsCompareView *self,
                                            AsWorker      *worker);
 
-/* For tests. The entry of text B; B's analysis (NULL until it is in); the
- * difference map B - A of the selected head, [n, n], or NULL when there is
- * none (lengths differ, or a side is still on its way); the caption. */
+/* What the view shows: the entry of text B; B's analysis (NULL until it is
+ * in); the difference map B - A of the selected head, [n, n], or NULL when
+ * there is none (lengths differ, or a side is still on its way); the
+ * caption under the maps.
+ *
+ * Property "busy" (boolean, read-only, notified): B is on its way (an edit
+ * of the entry waits to be sent, or B's analysis is not complete). It is
+ * also the view's accessible busy state. */
 GtkEditable *as_compare_view_get_entry    (AsCompareView *self);
 AsAnalysis  *as_compare_view_get_analysis (AsCompareView *self);
 const float *as_compare_view_get_diff     (AsCompareView *self,
                                            int           *n);
 const char  *as_compare_view_get_message  (AsCompareView *self);
-/* B is complete for the text in the entry and A's model, nothing pending. */
-gboolean     as_compare_view_is_ready     (AsCompareView *self);
 
 G_END_DECLS

@@ -18,7 +18,7 @@
 
 /* Up to this many tokens the render is quick enough for the frame itself. */
 #define SYNC_MAX_TOKENS 160
-/* Between the aggregate bar and the heatmap. */
+/* Between the aggregate bar and the heatmap: the bar's bottom margin. */
 #define BAR_GAP 6
 
 typedef struct {
@@ -89,7 +89,8 @@ invalidate (AsHeadView *self)
 static int
 area_top (AsHeadView *self)
 {
-  return gtk_widget_get_height (self->bar) + BAR_GAP;
+  return gtk_widget_get_height (self->bar) + gtk_widget_get_margin_top (self->bar) +
+         gtk_widget_get_margin_bottom (self->bar);
 }
 
 static int
@@ -136,32 +137,12 @@ frame_new (AsHeadView *self,
       frame_free (f);
       return NULL;
     }
+  as_view_state_head_spec (self->state, f->values, &f->spec);
+  /* The state's labels change with the next text: the frame keeps its own. */
   f->labels = g_strdupv ((char **) as_view_state_get_labels (self->state));
-  f->font = g_strdup (font_family (self));
-
-  int sel = as_view_state_visible_index (self->state, as_view_state_get_token (self->state));
-  as_heatmap_spec_init (&f->spec);
-  f->spec.values = f->values;
-  f->spec.rows = n_vis;
-  f->spec.cols = n_vis;
   f->spec.row_labels = (const char * const *) f->labels;
   f->spec.col_labels = (const char * const *) f->labels;
-  f->spec.vmin = 0;
-  f->spec.vmax = 1;
-  if (as_view_state_get_fit_scale (self->state))
-    {
-      float top = 0;
-      for (gsize i = 0; i < (gsize) n_vis * n_vis; i++)
-        top = MAX (top, f->values[i]);
-      f->spec.vmax = MAX (top, 1e-6f);
-    }
-  f->spec.colormap = as_view_state_get_colormap (self->state);
-  f->spec.cell_mode = AS_CELLS_IMAGE;
-  f->spec.annotate = TRUE;
-  f->spec.colorbar = TRUE;
-  f->spec.dark = as_view_state_get_dark (self->state);
-  f->spec.highlight_row = sel;
-  f->spec.highlight_col = sel;
+  f->font = g_strdup (font_family (self));
   f->spec.font = f->font;
   return f;
 }
@@ -241,17 +222,16 @@ size_changed (AsHeadView *self)
          self->shown->scale != gtk_widget_get_scale_factor (widget);
 }
 
-/* Brings the frame up to date: at once when small or when ALWAYS_SYNC (tests),
- * else in a thread, one at a time. */
+/* Brings the frame up to date: at once when small, else in a thread, one at
+ * a time. */
 static void
-update (AsHeadView *self,
-        gboolean    always_sync)
+update (AsHeadView *self)
 {
   GtkWidget *widget = GTK_WIDGET (self);
 
   if (self->state == NULL || (!self->dirty && !size_changed (self)))
     return;
-  if (self->busy && !always_sync)
+  if (self->busy)
     return;   /* render_done asks again */
 
   self->dirty = FALSE;
@@ -259,7 +239,7 @@ update (AsHeadView *self,
                         gtk_widget_get_scale_factor (widget));
   if (f == NULL)
     return;
-  if (always_sync || f->n_rows <= SYNC_MAX_TOKENS)
+  if (f->n_rows <= SYNC_MAX_TOKENS)
     {
       frame_render (f);
       frame_show (self, f);
@@ -313,7 +293,7 @@ as_head_view_snapshot (GtkWidget   *widget,
   gtk_widget_snapshot_child (widget, self->bar, snapshot);
   if (a == NULL)
     return;
-  update (self, FALSE);
+  update (self);
 
   Frame *f = current_frame (self);
   if (f == NULL)
@@ -360,57 +340,6 @@ cell_at (AsHeadView *self,
   if (f == NULL)
     return FALSE;
   return as_heatmap_hit_test (&f->layout, &f->spec, x, y - area_top (self), row, col);
-}
-
-/* Tests ask about the current state, rendered now if need be. */
-static Frame *
-frame_for_query (AsHeadView *self)
-{
-  update (self, TRUE);
-  return current_frame (self);
-}
-
-int
-as_head_view_get_n_rows (AsHeadView *self)
-{
-  g_return_val_if_fail (AS_IS_HEAD_VIEW (self), 0);
-  Frame *f = frame_for_query (self);
-  return f != NULL ? f->n_rows : 0;
-}
-
-gboolean
-as_head_view_get_cell_center (AsHeadView *self,
-                              int         row,
-                              int         col,
-                              double     *x,
-                              double     *y)
-{
-  g_return_val_if_fail (AS_IS_HEAD_VIEW (self), FALSE);
-  Frame *f = frame_for_query (self);
-  if (f == NULL || row < 0 || col < 0 || row >= f->n_rows || col >= f->n_rows)
-    return FALSE;
-  *x = f->layout.cells_x + (col + 0.5) * f->layout.cell_w;
-  *y = area_top (self) + f->layout.cells_y + (row + 0.5) * f->layout.cell_h;
-  return TRUE;
-}
-
-gboolean
-as_head_view_value_at (AsHeadView *self,
-                       double      x,
-                       double      y,
-                       int        *row,
-                       int        *col,
-                       float      *value)
-{
-  g_return_val_if_fail (AS_IS_HEAD_VIEW (self), FALSE);
-  Frame *f = frame_for_query (self);
-  int r, c;
-  if (f == NULL || !cell_at (self, x, y, &r, &c))
-    return FALSE;
-  *row = r;
-  *col = c;
-  *value = f->values[(gsize) r * f->n_rows + c];
-  return TRUE;
 }
 
 char *
@@ -667,8 +596,8 @@ as_head_view_measure (GtkWidget      *widget,
     }
   else
     {
-      *minimum = bar_nat + BAR_GAP + 160;
-      *natural = bar_nat + BAR_GAP + 640;
+      *minimum = bar_nat + 160;
+      *natural = bar_nat + 640;
     }
 }
 
@@ -733,6 +662,7 @@ as_head_view_init (AsHeadView *self)
   self->dirty = TRUE;
   self->hover_row = self->hover_col = -1;
   self->bar = as_aggregate_bar_new ();
+  gtk_widget_set_margin_bottom (self->bar, BAR_GAP);
   gtk_widget_set_parent (self->bar, GTK_WIDGET (self));
 
   gtk_widget_set_focusable (GTK_WIDGET (self), TRUE);

@@ -32,23 +32,8 @@ void         as_head_view_set_view_state (AsHeadView  *self,
 /* The bar of Head / Mean / Max / Rollout and Words above the heatmap. */
 GtkWidget   *as_head_view_get_aggregate_bar (AsHeadView *self);
 
-/* What is on screen, for tests: the matrix (n_rows x n_rows, rows as
- * shown), where a cell is (widget coordinates), and what the pointer at
- * (X, Y) would be told. */
-int          as_head_view_get_n_rows     (AsHeadView  *self);
-gboolean     as_head_view_get_cell_center (AsHeadView *self,
-                                          int          row,
-                                          int          col,
-                                          double      *x,
-                                          double      *y);
-/* The cell under (X, Y) and its value; FALSE outside the cells. */
-gboolean     as_head_view_value_at       (AsHeadView  *self,
-                                          double       x,
-                                          double       y,
-                                          int         *row,
-                                          int         *col,
-                                          float       *value);
-/* The tooltip text for the cell (g_free). */
+/* The tooltip text for the cell (ROW, COL) of the matrix on screen (rows
+ * as shown), or NULL when there is no such cell on screen (g_free). */
 char        *as_head_view_describe_cell  (AsHeadView  *self,
                                           int          row,
                                           int          col);

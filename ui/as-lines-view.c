@@ -6,6 +6,7 @@
 
 #include "as-aggregate-bar.h"
 #include "as-stats-cache.h"
+#include "as-trace.h"
 
 #define ROW_H      22     /* one token per row */
 #define PAD        10
@@ -45,8 +46,8 @@ struct _AsLinesView
   float         *matrix;           /* [n_vis, n_vis] scratch */
   gsize          matrix_len;
   int            label_w;
-  guint          n_drawn;
   cairo_surface_t *cache;          /* lines + labels with nothing hovered */
+  guint          cache_lines;      /* how many lines it holds */
 };
 
 G_DEFINE_FINAL_TYPE (AsLinesView, as_lines_view, GTK_TYPE_WIDGET)
@@ -103,8 +104,8 @@ typedef void (*LineFunc) (int query, int key, float weight, gpointer data);
 
 /* Calls FUNC for every line of HEAD (ignored when combined) that the
  * settings draw; ONLY_SIDE and ONLY_INDEX restrict it to one token's
- * lines. Returns how many. */
-static guint
+ * lines. */
+static void
 for_each_line (AsLinesView *self,
                int          head,
                Side         only_side,
@@ -117,7 +118,7 @@ for_each_line (AsLinesView *self,
   int layer = as_view_state_get_layer (self->state);
   gsize need = (gsize) n_vis * n_vis;
   if (n_vis == 0)
-    return 0;
+    return;
   if (need > self->matrix_len)
     {
       g_free (self->matrix);
@@ -126,7 +127,7 @@ for_each_line (AsLinesView *self,
     }
   if (!as_view_state_extract_shown (self->state, as_view_state_get_aggregate (self->state),
                                     layer, head, self->matrix))
-    return 0;
+    return;
 
   /* segment of each visible token, [n_vis] */
   g_autofree int *seg = g_new (int, n_vis);
@@ -134,7 +135,6 @@ for_each_line (AsLinesView *self,
     seg[i] = segment_of (self, i);
   AsLinesFilter filter = is_pair (self) ? self->filter : AS_LINES_ALL;
 
-  guint count = 0;
   for (int i = 0; i < n_vis; i++)
     {
       if (only_side == SIDE_QUERY && i != only_index)
@@ -146,12 +146,9 @@ for_each_line (AsLinesView *self,
           float w = self->matrix[(gsize) i * n_vis + j];
           if (w < AS_LINES_MIN_WEIGHT || !filter_keeps (filter, seg[i], seg[j]))
             continue;
-          if (func != NULL)
-            func (i, j, w, data);
-          count++;
+          func (i, j, w, data);
         }
     }
-  return count;
 }
 
 /* ---- drawing ------------------------------------------------------------ */
@@ -204,7 +201,8 @@ active_token (AsLinesView *self,
   return self->token_side == SIDE_KEY ? SIDE_KEY : SIDE_QUERY;
 }
 
-static void
+/* Returns how many lines it drew. */
+static guint
 draw_lines (AsLinesView *self,
             cairo_t     *cr,
             int          width,
@@ -221,7 +219,7 @@ draw_lines (AsLinesView *self,
 
   cairo_set_line_width (cr, side != SIDE_NONE ? 2.0 : 1.5);
   cairo_set_line_cap (cr, CAIRO_LINE_CAP_ROUND);
-  self->n_drawn = 0;
+  guint n_drawn = 0;
   gboolean one = combined (self);
   for (int h = 0; h < (one ? 1 : MIN (a->n_heads, MAX_HEADS)); h++)
     {
@@ -229,7 +227,7 @@ draw_lines (AsLinesView *self,
         continue;
       g_array_set_size (lines, 0);
       for_each_line (self, h, side, index, collect, lines);
-      self->n_drawn += lines->len;
+      n_drawn += lines->len;
       if (lines->len == 0)
         continue;
 
@@ -272,6 +270,7 @@ draw_lines (AsLinesView *self,
           cairo_stroke (cr);
         }
     }
+  return n_drawn;
 }
 
 static void
@@ -338,37 +337,41 @@ draw_canvas (GtkDrawingArea *area,
 {
   AsLinesView *self = data;
   AsAnalysis *a = self->state != NULL ? as_view_state_get_analysis (self->state) : NULL;
-  if (a == NULL || as_view_state_get_layer (self->state) >= as_view_state_get_layers_ready (self->state))
-    {
-      self->n_drawn = 0;
-      return;
-    }
+  int layer = self->state != NULL ? as_view_state_get_layer (self->state) : 0;
+  if (a == NULL || layer >= as_view_state_get_layers_ready (self->state))
+    return;
 
   int index = -1;
+  guint n_lines;
   Side side = active_token (self, &index);
   if (side != SIDE_NONE)
     {
       /* Few lines: drawn directly, never cached. */
-      draw_lines (self, cr, width, side, index);
+      n_lines = draw_lines (self, cr, width, side, index);
       draw_labels (self, cr, width, side, index);
-      return;
     }
-
-  int scale = gtk_widget_get_scale_factor (GTK_WIDGET (area));
-  if (self->cache == NULL ||
-      cairo_image_surface_get_width (self->cache) != width * scale ||
-      cairo_image_surface_get_height (self->cache) != height * scale)
+  else
     {
-      g_clear_pointer (&self->cache, cairo_surface_destroy);
-      self->cache = cairo_image_surface_create (CAIRO_FORMAT_ARGB32, width * scale, height * scale);
-      cairo_surface_set_device_scale (self->cache, scale, scale);
-      cairo_t *ccr = cairo_create (self->cache);
-      draw_lines (self, ccr, width, SIDE_NONE, -1);
-      draw_labels (self, ccr, width, SIDE_NONE, -1);
-      cairo_destroy (ccr);
+      int scale = gtk_widget_get_scale_factor (GTK_WIDGET (area));
+      if (self->cache == NULL ||
+          cairo_image_surface_get_width (self->cache) != width * scale ||
+          cairo_image_surface_get_height (self->cache) != height * scale)
+        {
+          g_clear_pointer (&self->cache, cairo_surface_destroy);
+          self->cache = cairo_image_surface_create (CAIRO_FORMAT_ARGB32, width * scale, height * scale);
+          cairo_surface_set_device_scale (self->cache, scale, scale);
+          cairo_t *ccr = cairo_create (self->cache);
+          self->cache_lines = draw_lines (self, ccr, width, SIDE_NONE, -1);
+          draw_labels (self, ccr, width, SIDE_NONE, -1);
+          cairo_destroy (ccr);
+        }
+      cairo_set_source_surface (cr, self->cache, 0, 0);
+      cairo_paint (cr);
+      n_lines = self->cache_lines;
     }
-  cairo_set_source_surface (cr, self->cache, 0, 0);
-  cairo_paint (cr);
+  /* The selected layer, like the head view. */
+  as_trace_drawn_full (&(AsTraceDraw) { .view = 'l', .generation = a->generation, .layers = layer + 1,
+                                        .items = (int) n_lines }, a->n_layers, a->n);
 }
 
 /* ---- updates ------------------------------------------------------------ */
@@ -835,29 +838,6 @@ static void
 on_none (AsLinesView *self)
 {
   as_lines_view_show_all_heads (self, FALSE);
-}
-
-guint
-as_lines_view_count_lines (AsLinesView *self)
-{
-  g_return_val_if_fail (AS_IS_LINES_VIEW (self), 0);
-  AsAnalysis *a = self->state != NULL ? as_view_state_get_analysis (self->state) : NULL;
-  if (a == NULL)
-    return 0;
-  if (combined (self))
-    return for_each_line (self, 0, SIDE_NONE, -1, NULL, NULL);
-  guint count = 0;
-  for (int h = 0; h < MIN (a->n_heads, MAX_HEADS); h++)
-    if (self->shown[h])
-      count += for_each_line (self, h, SIDE_NONE, -1, NULL, NULL);
-  return count;
-}
-
-guint
-as_lines_view_get_n_drawn (AsLinesView *self)
-{
-  g_return_val_if_fail (AS_IS_LINES_VIEW (self), 0);
-  return self->n_drawn;
 }
 
 /* ---- GObject ------------------------------------------------------------ */

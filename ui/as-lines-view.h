@@ -12,6 +12,8 @@
  * the focused canvas) moves the view state's token, whose lines then stay
  * shown until Escape. A row of coloured toggles picks the heads; in pair mode
  * a filter keeps lines within or across sentences A and B (by type id).
+ *
+ * Each paint reports to as-trace (view 'l') how many lines it drew.
  */
 #pragma once
 
@@ -51,11 +53,5 @@ void          as_lines_view_set_head_shown   (AsLinesView  *self,
 /* All heads on (TRUE) or off (FALSE), like the All/None buttons. */
 void          as_lines_view_show_all_heads   (AsLinesView  *self,
                                               gboolean      shown);
-
-/* Tests: the lines the current settings draw with no token hovered or
- * selected, counted by the code that draws them; and the count of the last
- * draw. */
-guint         as_lines_view_count_lines      (AsLinesView  *self);
-guint         as_lines_view_get_n_drawn      (AsLinesView  *self);
 
 G_END_DECLS

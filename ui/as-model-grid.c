@@ -29,7 +29,6 @@ struct _AsModelGrid
   AsViewState *state;
   Thumb       *thumbs;       /* [layer * n_heads + head] */
   guint        resize_id;    /* rebuild once a resize has settled */
-  int          n_built;
 
   /* Geometry for the allocated size. */
   int          n_layers;
@@ -41,9 +40,6 @@ struct _AsModelGrid
 
   float       *scratch;      /* n_visible^2 */
   gsize        scratch_len;
-
-  gint64       last_paint_us;
-  int          last_built;
 
   /* Colouring by a statistic: the cache is held while one is chosen. */
   AsStatId      colour_by;
@@ -75,7 +71,6 @@ clear_thumbs (AsModelGrid *self,
       if (repool)
         g_clear_pointer (&self->thumbs[i].pooled, g_free);
     }
-  self->n_built = 0;
 }
 
 static void
@@ -309,7 +304,6 @@ build_missing (AsModelGrid *self)
           }
         t->texture = colour_thumb (self, t);
         built++;
-        self->n_built++;
       }
   return built;
 }
@@ -544,6 +538,7 @@ as_model_grid_snapshot (GtkWidget   *widget,
   if (stats != NULL)
     draw_legend (self, snapshot, &dim, lo, hi);
 
+  int n_thumbs = 0;   /* drawn as pictures, not as pending */
   for (int l = 0; l < self->n_layers; l++)
     for (int h = 0; h < self->n_heads; h++)
       {
@@ -569,6 +564,7 @@ as_model_grid_snapshot (GtkWidget   *widget,
             continue;
           }
         gtk_snapshot_append_texture (snapshot, tex, &r);
+        n_thumbs++;
         if (v >= 0)
           draw_token_bands (self, snapshot, &r, v, n_vis);
       }
@@ -594,9 +590,10 @@ as_model_grid_snapshot (GtkWidget   *widget,
   gtk_snapshot_append_border (snapshot, &frame, (float[4]) { bw, bw, bw, bw },
                               (GdkRGBA[4]) { sel_colour, sel_colour, sel_colour, sel_colour });
 
-  self->last_paint_us = g_get_monotonic_time () - t0;
-  self->last_built = built;
-  as_trace_drawn ('g', a->generation, ready, a->n_layers, a->n);
+  gint64 paint_us = g_get_monotonic_time () - t0;
+  as_trace_drawn_full (&(AsTraceDraw) { .view = 'g', .generation = a->generation, .layers = ready,
+                                        .items = n_thumbs, .built = built, .paint_us = paint_us },
+                       a->n_layers, a->n);
   if (as_trace_enabled ())
     as_trace_print ("grid: %d layers x %d heads, %d tokens, %d px: repaint %.2f ms (%d thumbnails built in %.2f ms)",
                     self->n_layers, self->n_heads, a->n, self->built_px,
@@ -815,28 +812,11 @@ as_model_grid_set_view_state (AsModelGrid *self,
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_VIEW_STATE]);
 }
 
-void
-as_model_grid_get_last_paint (AsModelGrid *self,
-                              gint64      *paint_us,
-                              int         *built)
-{
-  g_return_if_fail (AS_IS_MODEL_GRID (self));
-  *paint_us = self->last_paint_us;
-  *built = self->last_built;
-}
-
 const char *
 as_model_grid_get_caption (AsModelGrid *self)
 {
   g_return_val_if_fail (AS_IS_MODEL_GRID (self), NULL);
   return self->caption;
-}
-
-int
-as_model_grid_get_n_built (AsModelGrid *self)
-{
-  g_return_val_if_fail (AS_IS_MODEL_GRID (self), 0);
-  return self->n_built;
 }
 
 static void

@@ -15,6 +15,9 @@
  * ("Showing: layer 3 · mean of 12 heads · words"), and the accent frame
  * surrounds the heads it comes from: the selected one, its layer's row for
  * mean and max, every layer up to it for rollout.
+ *
+ * Each snapshot reports to as-trace (view 'g') the layers and thumbnails it
+ * drew, how many of those it had to build, and how long it took.
  */
 #pragma once
 
@@ -46,12 +49,5 @@ gboolean     as_model_grid_get_stat_colour (AsModelGrid *self,
 
 /* The "Showing: …" line (NULL without an analysis). */
 const char  *as_model_grid_get_caption    (AsModelGrid *self);
-
-/* Test and trace hooks: thumbnails built since the analysis or options last
- * changed; the last snapshot's time (µs) and how many thumbnails it built. */
-int          as_model_grid_get_n_built    (AsModelGrid *self);
-void         as_model_grid_get_last_paint (AsModelGrid *self,
-                                           gint64      *paint_us,
-                                           int         *built);
 
 G_END_DECLS

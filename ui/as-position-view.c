@@ -13,8 +13,6 @@
 #include "as-signed-heatmap.h"
 #include "as-teach-math.h"
 
-#define DEFAULT_SHOWN 64
-
 struct _AsPositionView
 {
   GtkWidget       parent_instance;
@@ -128,6 +126,8 @@ static void
 as_position_view_dispose (GObject *object)
 {
   AsPositionView *self = AS_POSITION_VIEW (object);
+  gtk_widget_dispose_template (GTK_WIDGET (self), AS_TYPE_POSITION_VIEW);
+  /* dispose_template unparents bound children only; the spin's row is not. */
   GtkWidget *child;
   while ((child = gtk_widget_get_first_child (GTK_WIDGET (self))) != NULL)
     gtk_widget_unparent (child);
@@ -156,43 +156,25 @@ as_position_view_class_init (AsPositionViewClass *klass)
   gtk_widget_class_set_layout_manager_type (widget_class, GTK_TYPE_BOX_LAYOUT);
   gtk_widget_class_set_css_name (widget_class, "positionview");
   gtk_widget_class_set_accessible_role (widget_class, GTK_ACCESSIBLE_ROLE_GROUP);
+
+  gtk_widget_class_set_template_from_resource (widget_class, "/io/github/attnscope/AttnScope/as-position-view.ui");
+  gtk_widget_class_bind_template_child (widget_class, AsPositionView, spin);
+  gtk_widget_class_bind_template_child (widget_class, AsPositionView, caption);
+  gtk_widget_class_bind_template_child (widget_class, AsPositionView, area);
+  gtk_widget_class_bind_template_callback (widget_class, on_spin_changed);
 }
 
 static void
 as_position_view_init (AsPositionView *self)
 {
-  GtkWidget *widget = GTK_WIDGET (self);
-  GtkLayoutManager *lm = gtk_widget_get_layout_manager (widget);
-  gtk_orientable_set_orientation (GTK_ORIENTABLE (lm), GTK_ORIENTATION_VERTICAL);
-  gtk_box_layout_set_spacing (GTK_BOX_LAYOUT (lm), 8);
-  gtk_accessible_update_property (GTK_ACCESSIBLE (self), GTK_ACCESSIBLE_PROPERTY_LABEL,
-                                  "Position embeddings", -1);
-  self->n_shown = DEFAULT_SHOWN;
+  GtkLayoutManager *layout = gtk_widget_get_layout_manager (GTK_WIDGET (self));
+  gtk_orientable_set_orientation (GTK_ORIENTABLE (layout), GTK_ORIENTATION_VERTICAL);
+  gtk_box_layout_set_spacing (GTK_BOX_LAYOUT (layout), 8);
 
-  GtkWidget *bar = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 8);
-  GtkWidget *label = gtk_label_new_with_mnemonic ("_Positions shown");
-  self->spin = GTK_SPIN_BUTTON (gtk_spin_button_new_with_range (2, 512, 16));
-  gtk_spin_button_set_value (self->spin, DEFAULT_SHOWN);
-  gtk_label_set_mnemonic_widget (GTK_LABEL (label), GTK_WIDGET (self->spin));
-  gtk_box_append (GTK_BOX (bar), label);
-  gtk_box_append (GTK_BOX (bar), GTK_WIDGET (self->spin));
-  gtk_widget_set_parent (bar, widget);
-
-  self->caption = GTK_LABEL (gtk_label_new (NULL));
-  gtk_label_set_wrap (self->caption, TRUE);
-  gtk_label_set_xalign (self->caption, 0);
-  gtk_widget_add_css_class (GTK_WIDGET (self->caption), "teach-step-text");
-  gtk_widget_set_parent (GTK_WIDGET (self->caption), widget);
-
-  self->area = GTK_DRAWING_AREA (gtk_drawing_area_new ());
-  gtk_widget_set_vexpand (GTK_WIDGET (self->area), TRUE);
-  gtk_widget_set_hexpand (GTK_WIDGET (self->area), TRUE);
+  gtk_widget_init_template (GTK_WIDGET (self));
+  /* The template's spin button holds the default. */
+  self->n_shown = gtk_spin_button_get_value_as_int (self->spin);
   gtk_drawing_area_set_draw_func (self->area, draw, self, NULL);
-  gtk_accessible_update_property (GTK_ACCESSIBLE (self->area), GTK_ACCESSIBLE_PROPERTY_LABEL,
-                                  "Learned and sinusoidal position embeddings and their cosine similarities", -1);
-  gtk_widget_set_parent (GTK_WIDGET (self->area), widget);
-
-  g_signal_connect_swapped (self->spin, "value-changed", G_CALLBACK (on_spin_changed), self);
   recompute (self);
 }
 

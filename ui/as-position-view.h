@@ -31,8 +31,9 @@ int          as_position_view_get_n_shown     (AsPositionView *self);
 void         as_position_view_set_n_shown     (AsPositionView *self,
                                                int             n);
 
-/* For tests: the matrices on screen. Embeddings [n_shown, hidden],
- * similarities [n_shown, n_shown]; NULL before embeddings are set. */
+/* The matrix one of the four panels shows: the learned embeddings or the
+ * sinusoid ([n_shown, hidden]), or with SIMILARITY their cosine
+ * similarities ([n_shown, n_shown]); NULL before embeddings are set. */
 const float *as_position_view_get_matrix      (AsPositionView *self,
                                                gboolean        sinusoid,
                                                gboolean        similarity,

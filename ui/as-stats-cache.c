@@ -401,22 +401,6 @@ as_stats_cache_get (AsStatsCache *self,
   return self->analysis != NULL ? self->stats : NULL;
 }
 
-void
-as_stats_cache_flush (AsStatsCache *self)
-{
-  g_return_if_fail (AS_IS_STATS_CACHE (self));
-  if (self->job != NULL)
-    g_cancellable_cancel (self->job);
-  g_clear_object (&self->job);
-  int ready = layers_ready (self);
-  if (self->layers_done >= ready)
-    return;
-  compute_layers (self->analysis, self->layers_done, ready,
-                  self->stats + (gsize) self->layers_done * self->n_heads, NULL);
-  self->layers_done = ready;
-  g_signal_emit (self, signals[UPDATED], 0);
-}
-
 static void
 as_stats_cache_finalize (GObject *object)
 {

@@ -103,7 +103,5 @@ const AsHeadStats *as_stats_cache_get         (AsStatsCache *self,
                                                int          *n_layers,
                                                int          *n_heads,
                                                int          *layers_done);
-/* Computes what is missing now, on the calling thread (tests). */
-void               as_stats_cache_flush       (AsStatsCache *self);
 
 G_END_DECLS

@@ -439,9 +439,7 @@ as_stats_table_dispose (GObject *object)
   AsStatsTable *self = AS_STATS_TABLE (object);
 
   drop_state (self);
-  g_clear_pointer (&self->caption, gtk_widget_unparent);
-  g_clear_pointer (&self->scroller, gtk_widget_unparent);
-  g_clear_object (&self->store);
+  gtk_widget_dispose_template (GTK_WIDGET (self), AS_TYPE_STATS_TABLE);
 
   G_OBJECT_CLASS (as_stats_table_parent_class)->dispose (object);
 }
@@ -466,6 +464,16 @@ as_stats_table_class_init (AsStatsTableClass *klass)
 
   gtk_widget_class_set_layout_manager_type (widget_class, GTK_TYPE_BOX_LAYOUT);
   gtk_widget_class_set_css_name (widget_class, "statstable");
+
+  g_type_ensure (AS_TYPE_STATS_ROW);   /* the store's item type, by name */
+  gtk_widget_class_set_template_from_resource (widget_class, "/io/github/attnscope/AttnScope/as-stats-table.ui");
+  gtk_widget_class_bind_template_child (widget_class, AsStatsTable, caption);
+  gtk_widget_class_bind_template_child (widget_class, AsStatsTable, scroller);
+  gtk_widget_class_bind_template_child (widget_class, AsStatsTable, view);
+  gtk_widget_class_bind_template_child (widget_class, AsStatsTable, store);
+  gtk_widget_class_bind_template_child (widget_class, AsStatsTable, sorted);
+  gtk_widget_class_bind_template_child (widget_class, AsStatsTable, selection);
+  gtk_widget_class_bind_template_callback (widget_class, on_selected);
 }
 
 static void
@@ -475,40 +483,10 @@ as_stats_table_init (AsStatsTable *self)
   gtk_orientable_set_orientation (GTK_ORIENTABLE (layout), GTK_ORIENTATION_VERTICAL);
   gtk_box_layout_set_spacing (GTK_BOX_LAYOUT (layout), 6);
 
-  self->caption = gtk_label_new (NULL);
-  gtk_label_set_xalign (GTK_LABEL (self->caption), 0);
-  gtk_label_set_wrap (GTK_LABEL (self->caption), TRUE);
-  gtk_widget_add_css_class (self->caption, "dim-label");
-  gtk_widget_add_css_class (self->caption, "caption");
-  gtk_widget_set_parent (self->caption, GTK_WIDGET (self));
-
-  self->store = g_list_store_new (AS_TYPE_STATS_ROW);
-  self->view = GTK_COLUMN_VIEW (gtk_column_view_new (NULL));
-  gtk_column_view_set_show_column_separators (self->view, TRUE);
-  gtk_widget_add_css_class (GTK_WIDGET (self->view), "data-table");
-
+  gtk_widget_init_template (GTK_WIDGET (self));
+  /* One column per statistic, after the layer and head. */
   self->columns[0] = add_column (self, "Layer", COL_LAYER);
   self->columns[1] = add_column (self, "Head", COL_HEAD);
   for (int s = AS_STAT_ENTROPY; s < AS_N_STATS; s++)
     self->columns[s + 1] = add_column (self, as_stat_short_label (s), s);
-
-  GtkSorter *sorter = gtk_column_view_get_sorter (self->view);
-  self->sorted = gtk_sort_list_model_new (G_LIST_MODEL (g_object_ref (self->store)), g_object_ref (sorter));
-  self->selection = gtk_single_selection_new (G_LIST_MODEL (self->sorted));
-  gtk_single_selection_set_autoselect (self->selection, FALSE);
-  gtk_single_selection_set_can_unselect (self->selection, TRUE);
-  gtk_column_view_set_model (self->view, GTK_SELECTION_MODEL (self->selection));
-  g_object_unref (self->selection);   /* the view holds it */
-  g_signal_connect_swapped (self->selection, "notify::selected", G_CALLBACK (on_selected), self);
-
-  self->scroller = gtk_scrolled_window_new ();
-  gtk_scrolled_window_set_policy (GTK_SCROLLED_WINDOW (self->scroller),
-                                  GTK_POLICY_AUTOMATIC, GTK_POLICY_AUTOMATIC);
-  gtk_widget_set_vexpand (self->scroller, TRUE);
-  gtk_widget_set_hexpand (self->scroller, TRUE);
-  gtk_scrolled_window_set_child (GTK_SCROLLED_WINDOW (self->scroller), GTK_WIDGET (self->view));
-  gtk_widget_set_parent (self->scroller, GTK_WIDGET (self));
-
-  gtk_accessible_update_property (GTK_ACCESSIBLE (self->view), GTK_ACCESSIBLE_PROPERTY_LABEL,
-                                  "Head statistics", -1);
 }

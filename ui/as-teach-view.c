@@ -63,9 +63,13 @@ struct _AsTeachView
   double            check;             /* max |probs - engine row|, -1 unknown */
   int              *rows;              /* [n_rows] keys shown, in token order */
   int               n_rows;
+  gboolean          busy;
 };
 
 G_DEFINE_FINAL_TYPE (AsTeachView, as_teach_view, GTK_TYPE_WIDGET)
+
+enum { PROP_0, PROP_VIEW_STATE, PROP_WORKER, PROP_BUSY, N_PROPS };
+static GParamSpec *properties[N_PROPS];
 
 static const struct {
   const char *title;
@@ -133,6 +137,37 @@ engine_row (AsTeachView *self)
     return NULL;
   return as_analysis_head (a, layer, as_view_state_get_head (self->state)) +
          (gsize) self->steps->query * a->n;
+}
+
+/* Something is on its way: a request waits for its delay, or the steps, the
+ * engine row they are checked against or (with the switch on) the causal
+ * analysis are not all in, and nothing failed. Never without an analysis. */
+static gboolean
+compute_busy (AsTeachView *self)
+{
+  AsAnalysis *a = self->state != NULL ? as_view_state_get_analysis (self->state) : NULL;
+  if (a == NULL || self->worker == NULL)
+    return FALSE;
+  if (self->request_id != 0)
+    return TRUE;
+  if (self->error != NULL)
+    return FALSE;
+  AsAnalysis *c = self->causal && causal_current (self) ? self->causal_analysis : NULL;
+  return !(self->steps != NULL && self->check >= 0 &&
+           (!self->causal || (c != NULL && c->layers_ready == c->n_layers)));
+}
+
+/* Called wherever what compute_busy reads may have changed. */
+static void
+sync_busy (AsTeachView *self)
+{
+  gboolean busy = compute_busy (self);
+  if (busy == self->busy)
+    return;
+  self->busy = busy;
+  /* Assistive technologies wait for the numbers to settle. */
+  gtk_accessible_update_state (GTK_ACCESSIBLE (self), GTK_ACCESSIBLE_STATE_BUSY, busy, -1);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_BUSY]);
 }
 
 /* ---- the formula and the labels ------------------------------------------ */
@@ -322,6 +357,7 @@ recompute (AsTeachView *self)
   gtk_drawing_area_set_content_height (self->canvas, height);
   gtk_widget_queue_draw (GTK_WIDGET (self->canvas));
   gtk_widget_queue_draw (GTK_WIDGET (self->pair_area));
+  sync_busy (self);
 }
 
 static void send_requests (AsTeachView *self);
@@ -332,6 +368,7 @@ request_timeout (gpointer data)
   AsTeachView *self = data;
   self->request_id = 0;
   send_requests (self);
+  sync_busy (self);
   return G_SOURCE_REMOVE;
 }
 
@@ -404,6 +441,7 @@ on_channel_failed (AsTeachView  *self,
       g_free (self->error);
       self->error = g_strdup (error->message);
       update_labels (self);
+      sync_busy (self);
     }
 }
 
@@ -412,7 +450,7 @@ on_channel_failed (AsTeachView  *self,
 static void
 sync_token_list (AsTeachView *self)
 {
-  AsAnalysis *a = as_view_state_get_analysis (self->state);
+  AsAnalysis *a = self->state != NULL ? as_view_state_get_analysis (self->state) : NULL;
   int n = a != NULL ? a->n : 0;
   g_autoptr(GPtrArray) items = g_ptr_array_new_with_free_func (g_free);
   for (int i = 0; i < n; i++)
@@ -463,7 +501,8 @@ on_dropdown_selected (AsTeachView *self)
     {
       as_teach_view_set_query (self, (int) sel);
       /* The other views highlight the same token. */
-      as_view_state_set_token (self->state, (int) sel);
+      if (self->state != NULL)
+        as_view_state_set_token (self->state, (int) sel);
     }
 }
 
@@ -483,7 +522,7 @@ draw_canvas (GtkDrawingArea *area,
              gpointer        data)
 {
   AsTeachView *self = data;
-  AsAnalysis *a = as_view_state_get_analysis (self->state);
+  AsAnalysis *a = self->state != NULL ? as_view_state_get_analysis (self->state) : NULL;
   if (self->steps == NULL || a == NULL || a->n != self->steps->n)
     return;
   g_autofree const char **tokens = g_new0 (const char *, a->n + 1);
@@ -578,6 +617,47 @@ positions_action (GtkWidget  *widget,
 /* ---- GObject ---------------------------------------------------------------- */
 
 static void
+as_teach_view_get_property (GObject    *object,
+                            guint       prop_id,
+                            GValue     *value,
+                            GParamSpec *pspec)
+{
+  switch (prop_id)
+    {
+    case PROP_VIEW_STATE:
+      g_value_set_object (value, as_teach_view_get_view_state (AS_TEACH_VIEW (object)));
+      break;
+    case PROP_WORKER:
+      g_value_set_object (value, as_teach_view_get_worker (AS_TEACH_VIEW (object)));
+      break;
+    case PROP_BUSY:
+      g_value_set_boolean (value, AS_TEACH_VIEW (object)->busy);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+as_teach_view_set_property (GObject      *object,
+                            guint         prop_id,
+                            const GValue *value,
+                            GParamSpec   *pspec)
+{
+  switch (prop_id)
+    {
+    case PROP_VIEW_STATE:
+      as_teach_view_set_view_state (AS_TEACH_VIEW (object), g_value_get_object (value));
+      break;
+    case PROP_WORKER:
+      as_teach_view_set_worker (AS_TEACH_VIEW (object), g_value_get_object (value));
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
 as_teach_view_map (GtkWidget *widget)
 {
   AsTeachView *self = AS_TEACH_VIEW (widget);
@@ -630,7 +710,23 @@ as_teach_view_class_init (AsTeachViewClass *klass)
   GtkWidgetClass *widget_class = GTK_WIDGET_CLASS (klass);
 
   object_class->dispose = as_teach_view_dispose;
+  object_class->get_property = as_teach_view_get_property;
+  object_class->set_property = as_teach_view_set_property;
   widget_class->map = as_teach_view_map;
+  /* The one way every view is given its state: this property, or
+   * as_teach_view_set_view_state(); Q, K and V come from "worker". */
+  properties[PROP_VIEW_STATE] =
+    g_param_spec_object ("view-state", NULL, NULL, AS_TYPE_VIEW_STATE,
+                         G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+  properties[PROP_WORKER] =
+    g_param_spec_object ("worker", NULL, NULL, AS_TYPE_WORKER,
+                         G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+  /* Q, K, V or the causal analysis are on their way; also the accessible
+   * busy state. */
+  properties[PROP_BUSY] =
+    g_param_spec_boolean ("busy", NULL, NULL, FALSE,
+                          G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+  g_object_class_install_properties (object_class, N_PROPS, properties);
 
   gtk_widget_class_set_layout_manager_type (widget_class, GTK_TYPE_BOX_LAYOUT);
   gtk_widget_class_set_css_name (widget_class, "teachview");
@@ -688,30 +784,69 @@ as_teach_view_new (void)
   return g_object_new (AS_TYPE_TEACH_VIEW, NULL);
 }
 
+AsViewState *
+as_teach_view_get_view_state (AsTeachView *self)
+{
+  g_return_val_if_fail (AS_IS_TEACH_VIEW (self), NULL);
+  return self->state;
+}
+
 void
-as_teach_view_set_sources (AsTeachView *self,
-                           AsViewState *state,
-                           AsWorker    *worker)
+as_teach_view_set_view_state (AsTeachView *self,
+                              AsViewState *state)
 {
   g_return_if_fail (AS_IS_TEACH_VIEW (self));
-  g_return_if_fail (AS_IS_VIEW_STATE (state));
-  g_return_if_fail (AS_IS_WORKER (worker));
-  g_return_if_fail (self->state == NULL);
 
-  self->state = g_object_ref (state);
-  self->worker = g_object_ref (worker);
-  g_signal_connect_swapped (state, "notify::analysis", G_CALLBACK (on_analysis_changed), self);
-  g_signal_connect_swapped (state, "notify::layer", G_CALLBACK (on_layer_changed), self);
-  g_signal_connect_swapped (state, "notify::head", G_CALLBACK (recompute), self);
-  g_signal_connect_swapped (state, "notify::token", G_CALLBACK (on_token_changed), self);
-  g_signal_connect_swapped (state, "notify::layers-ready", G_CALLBACK (recompute), self);
-  g_signal_connect_swapped (state, "notify::dark", G_CALLBACK (recompute), self);
-  g_signal_connect_swapped (state, "notify::colormap", G_CALLBACK (recompute), self);
-  g_signal_connect_swapped (worker, "qkv-ready", G_CALLBACK (on_qkv_ready), self);
-  g_signal_connect_swapped (worker, "channel-layer-ready::causal", G_CALLBACK (on_causal_layer), self);
-  g_signal_connect_swapped (worker, "channel-finished::causal", G_CALLBACK (on_causal_layer), self);
-  g_signal_connect_swapped (worker, "channel-failed", G_CALLBACK (on_channel_failed), self);
+  if (self->state == state)
+    return;
+  if (self->state != NULL)
+    g_signal_handlers_disconnect_by_data (self->state, self);
+  g_set_object (&self->state, state);
+  if (state != NULL)
+    {
+      g_signal_connect_swapped (state, "notify::analysis", G_CALLBACK (on_analysis_changed), self);
+      g_signal_connect_swapped (state, "notify::layer", G_CALLBACK (on_layer_changed), self);
+      g_signal_connect_swapped (state, "notify::head", G_CALLBACK (recompute), self);
+      g_signal_connect_swapped (state, "notify::token", G_CALLBACK (on_token_changed), self);
+      g_signal_connect_swapped (state, "notify::layers-ready", G_CALLBACK (recompute), self);
+      g_signal_connect_swapped (state, "notify::dark", G_CALLBACK (recompute), self);
+      g_signal_connect_swapped (state, "notify::colormap", G_CALLBACK (recompute), self);
+    }
   on_analysis_changed (self);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_VIEW_STATE]);
+}
+
+AsWorker *
+as_teach_view_get_worker (AsTeachView *self)
+{
+  g_return_val_if_fail (AS_IS_TEACH_VIEW (self), NULL);
+  return self->worker;
+}
+
+void
+as_teach_view_set_worker (AsTeachView *self,
+                          AsWorker    *worker)
+{
+  g_return_if_fail (AS_IS_TEACH_VIEW (self));
+
+  if (self->worker == worker)
+    return;
+  if (self->worker != NULL)
+    g_signal_handlers_disconnect_by_data (self->worker, self);
+  g_set_object (&self->worker, worker);
+  /* Generations are the worker's own: replies to the old one never come. */
+  self->qkv_gen = 0;
+  self->causal_gen = 0;
+  if (worker != NULL)
+    {
+      g_signal_connect_swapped (worker, "qkv-ready", G_CALLBACK (on_qkv_ready), self);
+      g_signal_connect_swapped (worker, "channel-layer-ready::causal", G_CALLBACK (on_causal_layer), self);
+      g_signal_connect_swapped (worker, "channel-finished::causal", G_CALLBACK (on_causal_layer), self);
+      g_signal_connect_swapped (worker, "channel-failed", G_CALLBACK (on_channel_failed), self);
+    }
+  schedule_request (self);
+  sync_busy (self);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_WORKER]);
 }
 
 AsTeachStep
@@ -801,15 +936,6 @@ as_teach_view_get_causal_analysis (AsTeachView *self)
 {
   g_return_val_if_fail (AS_IS_TEACH_VIEW (self), NULL);
   return self->causal && causal_current (self) ? self->causal_analysis : NULL;
-}
-
-gboolean
-as_teach_view_is_ready (AsTeachView *self)
-{
-  g_return_val_if_fail (AS_IS_TEACH_VIEW (self), FALSE);
-  AsAnalysis *c = as_teach_view_get_causal_analysis (self);
-  return self->request_id == 0 && self->steps != NULL && self->check >= 0 &&
-         (!self->causal || (c != NULL && c->layers_ready == c->n_layers));
 }
 
 GtkWindow *

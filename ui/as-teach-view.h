@@ -24,8 +24,13 @@ G_DECLARE_FINAL_TYPE (AsTeachView, as_teach_view, AS, TEACH_VIEW, GtkWidget)
 
 
 GtkWidget        *as_teach_view_new            (void);
-void              as_teach_view_set_sources    (AsTeachView *self,
-                                                AsViewState *state,
+/* The "view-state" (text, layer, head, token) and "worker" (Q, K, V and the
+ * causal demonstration, on its side channels) properties. */
+AsViewState      *as_teach_view_get_view_state (AsTeachView *self);
+void              as_teach_view_set_view_state (AsTeachView *self,
+                                                AsViewState *state);
+AsWorker         *as_teach_view_get_worker     (AsTeachView *self);
+void              as_teach_view_set_worker     (AsTeachView *self,
                                                 AsWorker    *worker);
 
 AsTeachStep       as_teach_view_get_step       (AsTeachView *self);
@@ -39,16 +44,18 @@ gboolean          as_teach_view_get_causal     (AsTeachView *self);
 void              as_teach_view_set_causal     (AsTeachView *self,
                                                 gboolean     causal);
 
-/* For tests: the steps on screen (NULL while Q, K, V are on their way), the
- * largest |softmax - engine attention row| (negative until both are in),
- * and the causal demonstration's analysis (NULL when off or not yet in). */
+/* What the view shows: the steps (NULL while Q, K, V are on their way), the
+ * largest |softmax - engine attention row| that the softmax step reports
+ * (negative until both are in), and the causal demonstration's analysis
+ * (NULL when off or not yet in).
+ *
+ * Property "busy" (boolean, read-only, notified): something is on its way
+ * (Q, K, V, the engine row, the causal analysis). It is also the view's
+ * accessible busy state. */
 const AsAttentionSteps *
                   as_teach_view_get_steps      (AsTeachView *self);
 double            as_teach_view_get_check      (AsTeachView *self);
 AsAnalysis       *as_teach_view_get_causal_analysis (AsTeachView *self);
-/* TRUE when nothing is on its way: steps shown for the current selection,
- * and with the causal demo on, its analysis complete. */
-gboolean          as_teach_view_is_ready       (AsTeachView *self);
 
 /* Opens the position-embedding window (also a button in the view). */
 GtkWindow        *as_teach_view_show_positions (AsTeachView *self);

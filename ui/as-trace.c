@@ -82,19 +82,29 @@ as_trace_drawn (char  view,
                 int   n_layers,
                 int   n_tokens)
 {
+  AsTraceDraw d = { .generation = generation, .layers = layers, .view = view };
+  as_trace_drawn_full (&d, n_layers, n_tokens);
+}
+
+void
+as_trace_drawn_full (const AsTraceDraw *draw,
+                     int                n_layers,
+                     int                n_tokens)
+{
   if (!as_trace_enabled ())
     return;
 
   if (draws == NULL)
     draws = g_array_new (FALSE, FALSE, sizeof (AsTraceDraw));
-  AsTraceDraw d = { generation, layers, view, g_get_monotonic_time () };
+  AsTraceDraw d = *draw;
+  d.time = g_get_monotonic_time ();
   g_array_append_val (draws, d);
 
-  if (generation != current.generation)
+  if (d.generation != current.generation)
     return;
   current.n_tokens = n_tokens;
   current.n_layers = n_layers;
-  current.pending_layers = MAX (current.pending_layers, layers);
+  current.pending_layers = MAX (current.pending_layers, d.layers);
 }
 
 void

@@ -3,8 +3,10 @@
  * Measures what a user feels: from a keystroke to the first and to the last
  * layer of its analysis on screen, and how long the views take to paint.
  * Views report what they drew in their snapshot; the window reports when the
- * frame was painted, and the line is printed then. Tests read the draw log to
- * prove that no stale generation was ever drawn.
+ * frame was painted, and the line is printed then. The draw log keeps every
+ * report with what the draw did (lines drawn, thumbnails built, how long it
+ * took): tests read it to prove that no stale generation was ever drawn and
+ * that a view drew what it should, the benchmark to time the grid.
  */
 #pragma once
 
@@ -14,9 +16,16 @@ G_BEGIN_DECLS
 
 typedef struct {
   guint  generation;
-  int    layers;       /* how many layers of it the view drew */
-  char   view;         /* 'g' grid, 'h' head view, 't' token strip */
-  gint64 time;
+  int    layers;       /* how many layers of it the view drew: the grid layers
+                        * 0 .. layers-1, the head and lines views layer
+                        * layers-1, the token strip none (0) */
+  char   view;         /* 'g' grid, 'h' head view, 'l' lines view, 't' token strip */
+  gint64 time;         /* when it was reported (set by the log) */
+  int    items;        /* what the picture holds: the lines view's lines, the
+                        * grid's thumbnails; 0 for the other views */
+  int    built;        /* the grid: thumbnails this draw built (the others
+                        * came from its cache) */
+  gint64 paint_us;     /* the grid: how long the draw took, in µs */
 } AsTraceDraw;
 
 /* TRUE when ATTNSCOPE_TRACE is set, or after as_trace_set_enabled (TRUE). */
@@ -35,6 +44,11 @@ void     as_trace_drawn          (char         view,
                                   int          layers,
                                   int          n_layers,
                                   int          n_tokens);
+/* The same, with what the draw did: DRAW's view, generation and layers, and
+ * its items, built and paint_us (its time is set here). */
+void     as_trace_drawn_full     (const AsTraceDraw *draw,
+                                  int          n_layers,
+                                  int          n_tokens);
 /* The frame holding the draws reported since the last call is on screen. */
 void     as_trace_frame_painted  (void);
 /* Prints "attnscope-trace: …" to stderr when enabled. */
@@ -48,7 +62,7 @@ gboolean as_trace_get_latency    (guint       *generation,
                                   double      *first_ms,
                                   double      *last_ms);
 
-/* Every as_trace_drawn call, in order (AsTraceDraw), while enabled. */
+/* Every as_trace_drawn (_full) call, in order (AsTraceDraw), while enabled. */
 GArray  *as_trace_get_draws      (void);
 void     as_trace_clear          (void);
 

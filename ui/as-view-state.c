@@ -700,3 +700,37 @@ as_view_state_extract (AsViewState *self,
 {
   return as_view_state_extract_shown (self, AS_SHOWN_HEAD, layer, head, out);
 }
+
+void
+as_view_state_head_spec (AsViewState   *self,
+                         const float   *values,
+                         AsHeatmapSpec *spec)
+{
+  g_return_if_fail (AS_IS_VIEW_STATE (self));
+  int n_vis;
+  as_view_state_get_visible (self, &n_vis);
+  int sel = as_view_state_visible_index (self, as_view_state_get_token (self));
+
+  as_heatmap_spec_init (spec);
+  spec->values = values;
+  spec->rows = n_vis;
+  spec->cols = n_vis;
+  spec->row_labels = as_view_state_get_labels (self);
+  spec->col_labels = spec->row_labels;
+  spec->vmin = 0;
+  spec->vmax = 1;
+  if (as_view_state_get_fit_scale (self))
+    {
+      float top = 0;
+      for (gsize i = 0; i < (gsize) n_vis * n_vis; i++)
+        top = MAX (top, values[i]);
+      spec->vmax = MAX (top, 1e-6f);
+    }
+  spec->colormap = as_view_state_get_colormap (self);
+  spec->cell_mode = AS_CELLS_IMAGE;
+  spec->annotate = TRUE;
+  spec->colorbar = TRUE;
+  spec->dark = as_view_state_get_dark (self);
+  spec->highlight_row = sel;
+  spec->highlight_col = sel;
+}

@@ -14,6 +14,7 @@
 #include <gio/gio.h>
 
 #include "as-colormap.h"
+#include "as-heatmap-render.h"
 #include "as-shown.h"
 #include "as-worker.h"
 
@@ -124,6 +125,14 @@ gboolean      as_view_state_extract_shown    (AsViewState *self,
                                               int          layer,
                                               int          head,
                                               float       *out);
+/* The head view's heatmap of VALUES (the n_visible x n_visible matrix from
+ * as_view_state_extract_shown): labels as shown, the colour scale (0 .. 1,
+ * or 0 .. the largest value with fit-scale), colour map, dark or light,
+ * the selected token highlighted, with its colour bar. The labels point
+ * into the state; the font is left to the caller. */
+void          as_view_state_head_spec        (AsViewState   *self,
+                                              const float   *values,
+                                              AsHeatmapSpec *spec);
 /* as_view_state_extract_shown of one head. */
 gboolean      as_view_state_extract          (AsViewState *self,
                                               int          layer,

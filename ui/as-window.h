@@ -38,10 +38,8 @@ AsHeadView  *as_window_get_head_view  (AsWindow   *self);
 AsModelGrid *as_window_get_model_grid (AsWindow   *self);
 /* The right pane's pages: "head", "lines", "stats", "teach", "compare". */
 GtkStack    *as_window_get_detail_stack (AsWindow *self);
-/* The status line under the entries, and the text of the latest toast (NULL
- * before the first): what the user was told. */
+/* The status line under the entries: what the user was told. */
 const char  *as_window_get_status_text (AsWindow *self);
-const char  *as_window_get_last_toast  (AsWindow *self);
 /* TRUE once the analysis of the current text has all its layers on screen
  * (in the view state) and nothing is pending. */
 gboolean     as_window_is_idle        (AsWindow   *self);

@@ -51,7 +51,7 @@ typedef enum {
 } AsFigureFormat;
 
 /* Rows, columns and cells are attention as shown (as-shown.h): LAYER, HEAD,
- * AGGREGATE, HIDE_SPECIAL, RENORMALIZE, WORD_LEVEL and SENTENCE are the
+ * AGGREGATE, HIDE_SPECIAL, RENORMALISE, WORD_LEVEL and SENTENCE are the
  * fields of an AsShownSpec (as_figure_options_set_shown copies one in). */
 typedef struct {
   AsFigureView  view;

@@ -1,0 +1,432 @@
+/* as-arch-llama.c — Llama behind the architecture seam (as-architecture.h):
+ * llama, and the checkpoints that call themselves llama (SmolLM2).
+ *
+ * A decoder: causal attention, no token types, RMSNorm, rotary positions,
+ * grouped-query attention, a SwiGLU FFN. Its config comes from a GGUF
+ * file's metadata (llama.block_count, …) or from a config.json with
+ * LlamaConfig's fields; its weights from a GGUF file only for now (a
+ * safetensors folder is refused by name). Every tensor is de-quantised to
+ * f32 at load, and the Q and K rows are put back in transformers' order:
+ * llama.cpp's converter interleaves each head's two rotary halves, which
+ * transformers' GGUF loader undoes, and the reference forward
+ * (as-reference-llama.c) rotates in transformers' layout.
+ */
+#include "as-llama.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "as-error.h"
+
+/* --- config ----------------------------------------------------------------- */
+
+/* Checks shared by both sources, once the fields are read. */
+static gboolean
+finish_config (const char  *display_name,
+               AsConfig    *c,
+               GError     **error)
+{
+  if (c->hidden % c->n_heads != 0)
+    {
+      g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_FORMAT,
+                   "%s: hidden size %d is not divisible by %d attention heads",
+                   display_name, c->hidden, c->n_heads);
+      return FALSE;
+    }
+  if (c->n_heads % c->n_kv_heads != 0)
+    {
+      g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_FORMAT,
+                   "%s: %d attention heads are not a multiple of %d key/value heads",
+                   display_name, c->n_heads, c->n_kv_heads);
+      return FALSE;
+    }
+  c->head_dim = c->hidden / c->n_heads;
+  if (c->head_dim % 2 != 0)
+    {
+      g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_UNSUPPORTED,
+                   "%s: head size %d is odd; rotary positions need an even one",
+                   display_name, c->head_dim);
+      return FALSE;
+    }
+  if (!(isfinite (c->rope_theta) && c->rope_theta > 1.0f))
+    {
+      g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_FORMAT,
+                   "%s: the rotary base is %g, expected a finite number above 1",
+                   display_name, (double) c->rope_theta);
+      return FALSE;
+    }
+  c->type_vocab_size = 0;
+  return TRUE;
+}
+
+/* A number FIELD of config.json (integer or not) into *OUT, FALLBACK when absent. */
+static gboolean
+read_number (JsonObject  *obj,
+             const char  *display_name,
+             const char  *field,
+             float        fallback,
+             float       *out,
+             GError     **error)
+{
+  *out = fallback;
+  if (!json_object_has_member (obj, field))
+    return TRUE;
+  JsonNode *node = json_object_get_member (obj, field);
+  GType t = JSON_NODE_HOLDS_VALUE (node) ? json_node_get_value_type (node) : G_TYPE_INVALID;
+  if (t != G_TYPE_DOUBLE && t != G_TYPE_INT64)
+    {
+      g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_FORMAT,
+                   "%s: field '%s' must be a number", display_name, field);
+      return FALSE;
+    }
+  *out = (float) json_node_get_double (node);
+  return TRUE;
+}
+
+/* LlamaConfig's fields. */
+static gboolean
+llama_read_config (JsonObject  *obj,
+                   const char  *display_name,
+                   AsConfig    *config,
+                   GError     **error)
+{
+  const char *act = as_config_read_string (obj, "hidden_act");
+  if (act != NULL && g_strcmp0 (act, "silu") != 0)
+    {
+      g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_UNSUPPORTED,
+                   "%s: hidden_act '%s' is not supported (supported: silu)", display_name, act);
+      return FALSE;
+    }
+  if (json_object_has_member (obj, "rope_scaling") &&
+      !JSON_NODE_HOLDS_NULL (json_object_get_member (obj, "rope_scaling")))
+    {
+      g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_UNSUPPORTED,
+                   "%s: rope_scaling is not supported (only plain rotary positions)", display_name);
+      return FALSE;
+    }
+  int head_dim = 0;
+  gboolean ok =
+    as_config_read_int (obj, display_name, "num_hidden_layers", 1, AS_CONFIG_MAX_LAYERS, TRUE, 0, &config->n_layers, error) &&
+    as_config_read_int (obj, display_name, "num_attention_heads", 1, AS_CONFIG_MAX_HEADS, TRUE, 0, &config->n_heads, error) &&
+    as_config_read_int (obj, display_name, "num_key_value_heads", 1, AS_CONFIG_MAX_HEADS, FALSE, config->n_heads, &config->n_kv_heads, error) &&
+    as_config_read_int (obj, display_name, "hidden_size", 1, AS_CONFIG_MAX_HIDDEN, TRUE, 0, &config->hidden, error) &&
+    as_config_read_int (obj, display_name, "intermediate_size", 1, AS_CONFIG_MAX_INTERMEDIATE, TRUE, 0, &config->intermediate, error) &&
+    as_config_read_int (obj, display_name, "vocab_size", 1, AS_CONFIG_MAX_VOCAB, TRUE, 0, &config->vocab_size, error) &&
+    as_config_read_int (obj, display_name, "max_position_embeddings", 1, AS_CONFIG_MAX_POSITIONS, TRUE, 0, &config->max_positions, error) &&
+    as_config_read_int (obj, display_name, "head_dim", 1, AS_CONFIG_MAX_HIDDEN, FALSE, 0, &head_dim, error) &&
+    as_config_read_eps (obj, display_name, "rms_norm_eps", 1e-6f, &config->layer_norm_eps, error) &&
+    read_number (obj, display_name, "rope_theta", 10000.0f, &config->rope_theta, error) &&
+    finish_config (display_name, config, error);
+  if (ok && head_dim != 0 && head_dim != config->head_dim)
+    {
+      g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_UNSUPPORTED,
+                   "%s: head_dim %d differs from hidden_size / num_attention_heads = %d",
+                   display_name, head_dim, config->head_dim);
+      return FALSE;
+    }
+  return ok;
+}
+
+/* Integer metadata key ARCH.SUFFIX (any integer type) in MIN..MAX. */
+static gboolean
+gguf_int (AsGguf      *gg,
+          const char  *arch,
+          const char  *suffix,
+          int          min_value,
+          int          max_value,
+          gboolean     required,
+          int          fallback,
+          int         *out,
+          GError     **error)
+{
+  g_autofree char *key = g_strdup_printf ("%s.%s", arch, suffix);
+  if (as_gguf_find_key (gg, key, NULL, NULL) < 0)
+    {
+      if (!required)
+        {
+          *out = fallback;
+          return TRUE;
+        }
+      g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_FORMAT,
+                   "%s: metadata key '%s' is missing", as_gguf_get_path (gg), key);
+      return FALSE;
+    }
+  guint64 v = 0;
+  if (!as_gguf_get_count (gg, key, &v, error))
+    return FALSE;
+  if (v < (guint64) min_value || v > (guint64) max_value)
+    {
+      g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_FORMAT,
+                   "%s: metadata key '%s' is %" G_GUINT64_FORMAT ", expected %d to %d",
+                   as_gguf_get_path (gg), key, v, min_value, max_value);
+      return FALSE;
+    }
+  *out = (int) v;
+  return TRUE;
+}
+
+/* Float metadata key ARCH.SUFFIX (FLOAT32 or FLOAT64), FALLBACK when absent. */
+static gboolean
+gguf_float (AsGguf      *gg,
+            const char  *arch,
+            const char  *suffix,
+            float        fallback,
+            float       *out,
+            GError     **error)
+{
+  g_autofree char *key = g_strdup_printf ("%s.%s", arch, suffix);
+  int type = as_gguf_find_key (gg, key, NULL, NULL);
+  *out = fallback;
+  if (type < 0)
+    return TRUE;
+  if (type == AS_GGUF_FLOAT64)
+    {
+      double d = 0;
+      if (!as_gguf_get_f64 (gg, key, &d, error))
+        return FALSE;
+      *out = (float) d;
+      return TRUE;
+    }
+  return as_gguf_get_f32 (gg, key, out, error);
+}
+
+/* The vocabulary: ARCH.vocab_size, else the tokenizer's token list, else
+ * the embedding's rows. */
+static gboolean
+gguf_vocab (AsGguf      *gg,
+            const char  *arch,
+            int         *out,
+            GError     **error)
+{
+  g_autofree char *key = g_strdup_printf ("%s.vocab_size", arch);
+  if (as_gguf_find_key (gg, key, NULL, NULL) >= 0)
+    return gguf_int (gg, arch, "vocab_size", 1, AS_CONFIG_MAX_VOCAB, TRUE, 0, out, error);
+  guint64 n = 0;
+  const AsGgufTensor *emb = as_gguf_lookup (gg, "token_embd.weight");
+  if (as_gguf_find_key (gg, "tokenizer.ggml.tokens", NULL, &n) < 0 && emb != NULL && emb->n_dims == 2)
+    n = (guint64) emb->ne[1];
+  if (n < 1 || n > AS_CONFIG_MAX_VOCAB)
+    {
+      g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_FORMAT,
+                   "%s: the vocabulary size (%s, tokenizer.ggml.tokens) is missing or "
+                   "out of range", as_gguf_get_path (gg), key);
+      return FALSE;
+    }
+  *out = (int) n;
+  return TRUE;
+}
+
+/* The GGUF metadata llama.cpp's converter writes for a Llama model. */
+static gboolean
+llama_read_gguf_config (AsGguf    *gg,
+                        AsConfig  *config,
+                        GError   **error)
+{
+  const char *path = as_gguf_get_path (gg);
+  const char *arch = config->model_type;   /* general.architecture */
+  g_autofree char *scaling = g_strdup_printf ("%s.rope.scaling.type", arch);
+  if (as_gguf_find_key (gg, scaling, NULL, NULL) == AS_GGUF_STRING &&
+      g_strcmp0 (as_gguf_get_string (gg, scaling, NULL), "none") != 0)
+    {
+      g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_UNSUPPORTED,
+                   "%s: %s '%s' is not supported (only plain rotary positions)",
+                   path, scaling, as_gguf_get_string (gg, scaling, NULL));
+      return FALSE;
+    }
+  int rope_dims = 0;
+  gboolean ok =
+    gguf_int (gg, arch, "block_count", 1, AS_CONFIG_MAX_LAYERS, TRUE, 0, &config->n_layers, error) &&
+    gguf_int (gg, arch, "attention.head_count", 1, AS_CONFIG_MAX_HEADS, TRUE, 0, &config->n_heads, error) &&
+    gguf_int (gg, arch, "attention.head_count_kv", 1, AS_CONFIG_MAX_HEADS, FALSE, config->n_heads, &config->n_kv_heads, error) &&
+    gguf_int (gg, arch, "embedding_length", 1, AS_CONFIG_MAX_HIDDEN, TRUE, 0, &config->hidden, error) &&
+    gguf_int (gg, arch, "feed_forward_length", 1, AS_CONFIG_MAX_INTERMEDIATE, TRUE, 0, &config->intermediate, error) &&
+    gguf_int (gg, arch, "context_length", 1, AS_CONFIG_MAX_POSITIONS, TRUE, 0, &config->max_positions, error) &&
+    gguf_int (gg, arch, "rope.dimension_count", 0, AS_CONFIG_MAX_HIDDEN, FALSE, 0, &rope_dims, error) &&
+    gguf_vocab (gg, arch, &config->vocab_size, error) &&
+    gguf_float (gg, arch, "rope.freq_base", 10000.0f, &config->rope_theta, error) &&
+    gguf_float (gg, arch, "attention.layer_norm_rms_epsilon", 1e-5f, &config->layer_norm_eps, error);
+  if (!ok)
+    return FALSE;
+  if (!(config->layer_norm_eps > 0.0f && config->layer_norm_eps < 1.0f))
+    {
+      g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_FORMAT,
+                   "%s: metadata key '%s.attention.layer_norm_rms_epsilon' is %g, "
+                   "expected a number in (0, 1)", path, arch, (double) config->layer_norm_eps);
+      return FALSE;
+    }
+  if (!finish_config (path, config, error))
+    return FALSE;
+  if (rope_dims != 0 && rope_dims != config->head_dim)
+    {
+      g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_UNSUPPORTED,
+                   "%s: %s.rope.dimension_count is %d but heads have %d dimensions; "
+                   "partial rotary positions are not supported",
+                   path, arch, rope_dims, config->head_dim);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* --- weights ---------------------------------------------------------------- */
+
+static AsLlamaWeights *
+llama_weights_new (AsModel *model,
+                   int      n_layers)
+{
+  AsLlamaWeights *w = g_new0 (AsLlamaWeights, 1);
+  w->layers = g_new0 (AsLlamaLayerWeights, n_layers);
+  model->arch = &as_arch_llama;
+  model->weights = w;
+  return w;
+}
+
+static void
+llama_free_weights (gpointer weights)
+{
+  AsLlamaWeights *w = weights;
+  g_free (w->layers);
+  g_free (w);
+}
+
+/* W [n_head * d, cols] from llama.cpp's rotary layout back to
+ * transformers': within each head the converter stored row 2b + a what
+ * transformers holds as row a * d/2 + b (a in {0, 1}, b < d/2), i.e. it
+ * interleaved the two halves that rotate_half pairs. */
+static void
+unpermute_rows (float *w,
+                int    n_head,
+                int    d,
+                int    cols)
+{
+  const int half = d / 2;
+  const gsize head_size = (gsize) d * cols;
+  float *stored = g_new (float, head_size);   /* [d, cols]  one head as stored */
+  for (int h = 0; h < n_head; h++)
+    {
+      float *head = w + (gsize) h * head_size;   /* [d, cols] */
+      memcpy (stored, head, head_size * sizeof (float));
+      for (int a = 0; a < 2; a++)
+        for (int b = 0; b < half; b++)
+          memcpy (head + (gsize) (a * half + b) * cols, stored + (gsize) (2 * b + a) * cols,
+                  (gsize) cols * sizeof (float));
+    }
+  g_free (stored);
+}
+
+static gboolean
+bind_layer (AsModel              *model,
+            AsLlamaLayerWeights  *w,
+            int                   l,
+            GError              **error)
+{
+  const AsConfig *c = model->config;
+  const gint64 H = c->hidden, F = c->intermediate, d = c->head_dim;
+  const gint64 Q = c->n_heads * d, KV = c->n_kv_heads * d;
+  float *q, *k;
+
+#define BIND(dst, suffix, nd, a, b) do {                                       \
+    g_autofree char *name = g_strdup_printf ("blk.%d." suffix, l);             \
+    if ((dst = as_model_bind_gguf_f32 (model, name, nd, a, b, error)) == NULL) \
+      return FALSE;                                                            \
+  } while (0)
+
+  BIND (w->attn_norm, "attn_norm.weight", 1, H, 0);
+  BIND (q, "attn_q.weight", 2, Q, H);
+  BIND (k, "attn_k.weight", 2, KV, H);
+  BIND (w->v_w, "attn_v.weight", 2, KV, H);
+  BIND (w->o_w, "attn_output.weight", 2, H, Q);
+  BIND (w->ffn_norm, "ffn_norm.weight", 1, H, 0);
+  BIND (w->gate_w, "ffn_gate.weight", 2, F, H);
+  BIND (w->up_w, "ffn_up.weight", 2, F, H);
+  BIND (w->down_w, "ffn_down.weight", 2, H, F);
+#undef BIND
+
+  unpermute_rows (q, c->n_heads, c->head_dim, c->hidden);
+  unpermute_rows (k, c->n_kv_heads, c->head_dim, c->hidden);
+  w->q_w = q;
+  w->k_w = k;
+  return TRUE;
+}
+
+static gboolean
+llama_bind_weights (AsModel  *model,
+                    GError  **error)
+{
+  const AsConfig *c = model->config;
+  if (model->gguf == NULL)
+    {
+      g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_UNSUPPORTED,
+                   "%s: Llama weights are read from GGUF files only for now; "
+                   "open the model's .gguf file", model->dir);
+      return FALSE;
+    }
+
+  AsLlamaWeights *w = llama_weights_new (model, c->n_layers);
+  if ((w->tok_emb = as_model_bind_gguf_f32 (model, "token_embd.weight", 2, c->vocab_size, c->hidden, error)) == NULL ||
+      (w->out_norm = as_model_bind_gguf_f32 (model, "output_norm.weight", 1, c->hidden, 0, error)) == NULL)
+    return FALSE;
+  /* No output.weight: the output projection is the embedding (tied). */
+  w->lm_head = w->tok_emb;
+  if (as_gguf_lookup (model->gguf, "output.weight") != NULL &&
+      (w->lm_head = as_model_bind_gguf_f32 (model, "output.weight", 2, c->vocab_size, c->hidden, error)) == NULL)
+    return FALSE;
+
+  for (int l = 0; l < c->n_layers; l++)
+    if (!bind_layer (model, &w->layers[l], l, error))
+      return FALSE;
+
+  g_autofree char *extra = g_strdup_printf ("blk.%d.attn_q.weight", c->n_layers);
+  if (as_gguf_lookup (model->gguf, extra) != NULL)
+    {
+      g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_MISMATCH,
+                   "%s: holds a layer %d but the metadata says %s.block_count = %d",
+                   as_gguf_get_path (model->gguf), c->n_layers, c->model_type, c->n_layers);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static void
+llama_init_random (AsModel *model,
+                   guint32  seed)
+{
+  const AsConfig *c = model->config;
+  guint32 state = seed ? seed : 0x9e3779b9u;
+  const gsize H = c->hidden, F = c->intermediate, V = c->vocab_size;
+  const gsize Q = (gsize) c->n_heads * c->head_dim, KV = (gsize) c->n_kv_heads * c->head_dim;
+  AsLlamaWeights *lw = llama_weights_new (model, c->n_layers);
+  lw->tok_emb = as_model_random_f32 (model, V * H, 0, 0.02f, &state);
+  lw->out_norm = as_model_random_f32 (model, H, 1, 0, &state);
+  lw->lm_head = lw->tok_emb;
+  for (int l = 0; l < c->n_layers; l++)
+    {
+      AsLlamaLayerWeights *w = &lw->layers[l];
+      w->attn_norm = as_model_random_f32 (model, H, 1, 0, &state);
+      w->q_w = as_model_random_f32 (model, Q * H, 0, 0.02f, &state);
+      w->k_w = as_model_random_f32 (model, KV * H, 0, 0.02f, &state);
+      w->v_w = as_model_random_f32 (model, KV * H, 0, 0.02f, &state);
+      w->o_w = as_model_random_f32 (model, H * Q, 0, 0.02f, &state);
+      w->ffn_norm = as_model_random_f32 (model, H, 1, 0, &state);
+      w->gate_w = as_model_random_f32 (model, F * H, 0, 0.02f, &state);
+      w->up_w = as_model_random_f32 (model, F * H, 0, 0.02f, &state);
+      w->down_w = as_model_random_f32 (model, H * F, 0, 0.02f, &state);
+    }
+}
+
+static const char *const llama_model_types[] = { "llama", NULL };
+
+const AsArchitecture as_arch_llama = {
+  .name = "llama",
+  .model_types = llama_model_types,
+  .causal = TRUE,
+  .uses_token_types = FALSE,
+  .read_config = llama_read_config,
+  .read_gguf_config = llama_read_gguf_config,
+  .bind_weights = llama_bind_weights,
+  .init_random = llama_init_random,
+  .free_weights = llama_free_weights,
+  .cpu_backend_new = as_llama_cpu_backend_new,
+  .reference_backend_new = as_llama_reference_backend_new,
+  .gpu_describe = NULL,
+  .position_table = NULL,
+};

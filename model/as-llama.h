@@ -1,0 +1,57 @@
+/* as-llama.h — the Llama architecture's weights (Llama, SmolLM2).
+ *
+ * Only Llama's own files (as-arch-llama.c, as-reference-llama.c) and tests
+ * of them include this; everything else reaches a Llama model through
+ * as-architecture.h. Tensors are held as transformers' LlamaForCausalLM
+ * holds them: Linear weights [out, in], row-major, f32, and the Q and K
+ * rows in transformers' order (a GGUF file stores them permuted for
+ * llama.cpp's rotary layout; binding undoes that).
+ *
+ * Shapes: H hidden, NH query heads and NKV key/value heads of d = H / NH
+ * columns, F the FFN's width, V the vocabulary.
+ */
+#pragma once
+
+#include <glib.h>
+
+#include "as-architecture.h"
+#include "as-backend.h"
+#include "as-model.h"
+
+G_BEGIN_DECLS
+
+typedef struct {
+  const float *attn_norm;  /* [H]  input_layernorm (RMSNorm) */
+  const float *q_w;        /* [NH*d, H]  q_proj */
+  const float *k_w;        /* [NKV*d, H]  k_proj */
+  const float *v_w;        /* [NKV*d, H]  v_proj */
+  const float *o_w;        /* [H, NH*d]  o_proj */
+  const float *ffn_norm;   /* [H]  post_attention_layernorm (RMSNorm) */
+  const float *gate_w;     /* [F, H]  mlp.gate_proj */
+  const float *up_w;       /* [F, H]  mlp.up_proj */
+  const float *down_w;     /* [H, F]  mlp.down_proj */
+} AsLlamaLayerWeights;
+
+typedef struct {
+  const float         *tok_emb;   /* [V, H]  embed_tokens */
+  const float         *out_norm;  /* [H]  the final RMSNorm */
+  const float         *lm_head;   /* [V, H]  the output projection; tok_emb when tied */
+  AsLlamaLayerWeights *layers;    /* [n_layers] */
+} AsLlamaWeights;
+
+extern const AsArchitecture as_arch_llama;
+
+/* MODEL's weights; MODEL must be a Llama model. */
+static inline AsLlamaWeights *
+as_llama_weights (const AsModel *model)
+{
+  g_assert (model->arch == &as_arch_llama);
+  return model->weights;
+}
+
+/* The backends behind as_cpu_backend_new () and as_reference_backend_new ()
+ * for Llama models (as-reference-llama.c). */
+AsBackend *as_llama_cpu_backend_new       (const AsModel *model);
+AsBackend *as_llama_reference_backend_new (const AsModel *model);
+
+G_END_DECLS
