@@ -253,7 +253,11 @@ main (int   argc,
   if (!wait_idle (300))
     g_error ("model did not load");
 
-  printf ("model %s, %s\n", dir, as_worker_get_backend_name (as_window_get_worker (window)));
+  /* Under Xvfb a frame's cost depends on the renderer (software GL is far
+   * slower than Cairo there): say which one drew. */
+  GskRenderer *renderer = gtk_native_get_renderer (GTK_NATIVE (window));
+  printf ("model %s, %s; renderer %s\n", dir, as_worker_get_backend_name (as_window_get_worker (window)),
+          renderer != NULL ? G_OBJECT_TYPE_NAME (renderer) : "none");
   int sizes[] = { 16, 32, 128, 512 };
   for (guint i = 0; i < G_N_ELEMENTS (sizes); i++)
     measure (tok, sizes[i]);
