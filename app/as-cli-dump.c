@@ -197,7 +197,8 @@ as_cli_dump (int    argc,
       (text = as_cli_read_text (&common, model, &text_len, &error)) == NULL ||
       (backend = as_cli_open_backend (&common, model, &error)) == NULL)
     goto out;
-  if (!as_model_check_tokenizer (model, &error))
+  if (!as_model_check_tokenizer (model, &error) ||
+      !as_tokenizer_check_pair (model->tokenizer, common.pair, &error))
     goto out;
 
   enc = as_tokenizer_encode_len (model->tokenizer, text, (gssize) text_len, common.pair, -1,

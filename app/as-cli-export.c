@@ -293,7 +293,8 @@ compute (AsBackend   *backend,
          GError     **error)
 {
   const AsModel *model = backend->model;
-  if (!as_model_check_tokenizer (model, error))
+  if (!as_model_check_tokenizer (model, error) ||
+      !as_tokenizer_check_pair (model->tokenizer, pair, error))
     return NULL;
   AsEncoding *enc = as_tokenizer_encode_len (model->tokenizer, text, (gssize) text_len, pair, -1,
                                              model->config->max_positions);

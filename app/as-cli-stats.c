@@ -429,6 +429,18 @@ as_cli_stats (int    argc,
   if (!as_model_check_tokenizer (model, &error))
     goto out;
 
+  /* A tab makes a line a pair, which a decoder cannot take: refused before
+   * any line is run, naming the first such line. */
+  for (int i = 0; i < n_lines; i++)
+    {
+      const char *tab = strchr (lines[i], '\t');
+      if (!as_tokenizer_check_pair (model->tokenizer, tab, &error))
+        {
+          g_prefix_error (&error, "%s line %d: ", corpus, i + 1);
+          goto out;
+        }
+    }
+
   const AsConfig *c = model->config;
   sum = as_head_stats_sum_new (c->n_layers, c->n_heads);
   layer_stats = g_new (AsHeadStats, c->n_heads);   /* [n_heads] */

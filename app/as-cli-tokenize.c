@@ -7,6 +7,24 @@
 #include "as-json-writer.h"
 
 /* One line per token: index, token, id, type id, and the input it covers. */
+/* S with its control characters written as C escapes: a byte-level BPE
+ * token can be a newline or a tab, which would break the table's lines. */
+static char *
+table_safe (const char *s)
+{
+  GString *out = g_string_new (NULL);
+  for (const guchar *p = (const guchar *) s; *p != '\0'; p++)
+    if (*p == '\n')
+      g_string_append (out, "\\n");
+    else if (*p == '\t')
+      g_string_append (out, "\\t");
+    else if (*p < 0x20 || *p == 0x7f)
+      g_string_append_printf (out, "\\x%02x", *p);
+    else
+      g_string_append_c (out, (char) *p);
+  return g_string_free (out, FALSE);
+}
+
 static void
 print_token (FILE          *out,
              const AsToken *t,
@@ -15,14 +33,16 @@ print_token (FILE          *out,
              const char    *text_b)
 {
   const char *source = t->sequence == 1 ? text_b : text_a;
+  g_autofree char *label = table_safe (t->text);
   if (t->start < 0 || source == NULL)
     {
-      fprintf (out, "%4d  %-16s %6d  %d\n", index, t->text, t->id, t->type_id);
+      fprintf (out, "%4d  %-16s %6d  %d\n", index, label, t->id, t->type_id);
       return;
     }
   g_autofree char *raw = g_strndup (source + t->start, t->end - t->start);
-  g_autofree char *span = g_utf8_make_valid (raw, -1);
-  fprintf (out, "%4d  %-16s %6d  %d  %c[%d,%d) \"%s\"\n", index, t->text, t->id, t->type_id,
+  g_autofree char *valid = g_utf8_make_valid (raw, -1);
+  g_autofree char *span = table_safe (valid);
+  fprintf (out, "%4d  %-16s %6d  %d  %c[%d,%d) \"%s\"\n", index, label, t->id, t->type_id,
            t->sequence == 1 ? 'B' : 'A', t->start, t->end, span);
 }
 
@@ -86,7 +106,8 @@ as_cli_tokenize (int    argc,
       (file = as_cli_open_output (&common, model, &error)) == NULL ||
       (text = as_cli_read_text (&common, model, &text_len, &error)) == NULL)
     goto out;
-  if (!as_model_check_tokenizer (model, &error))
+  if (!as_model_check_tokenizer (model, &error) ||
+      !as_tokenizer_check_pair (model->tokenizer, common.pair, &error))
     goto out;
 
   enc = as_tokenizer_encode_len (model->tokenizer, text, (gssize) text_len, common.pair, -1,

@@ -316,6 +316,13 @@ report_precision_cost (AsModel            *model,
                   name);
       return;
     }
+  if (model->tokenizer == NULL)
+    {
+      /* A GGUF file whose tokenizer could not be built runs on ids only. */
+      g_printerr ("attnscope-cli: note: precision %s: its deviation from fp32 is measured on "
+                  "text, and this model has no tokenizer\n", name);
+      return;
+    }
   const char *probe = "The animal didn't cross the street because it was too tired.";
   AsEncoding *enc = as_tokenizer_encode (model->tokenizer, probe, NULL, model->config->max_positions);
   g_autofree int *ids = g_new (int, enc->n_tokens);

@@ -76,7 +76,8 @@ as_attention_compute (AsBackend   *backend,
                       GError     **error)
 {
   const AsModel *model = backend->model;
-  if (!as_model_check_tokenizer (model, error))
+  if (!as_model_check_tokenizer (model, error) ||
+      !as_tokenizer_check_pair (model->tokenizer, text_b, error))
     return NULL;
   AsEncoding *enc = as_tokenizer_encode (model->tokenizer, text_a, text_b,
                                          model->config->max_positions);

@@ -1160,8 +1160,13 @@ bpe_word (Encoder *enc, gsize start, gsize end)
         push_pair (enc, s, s[left].prev);
       push_pair (enc, s, left);
     }
+  /* Pieces after a word's first continue it: the views' word merge joins
+   * them as it joins WordPiece's "##" pieces. */
   for (int i = n > 0 ? 0 : -1; i >= 0; i = s[i].next)
-    emit (enc, s[i].id, s[i].start, s[i].end);
+    {
+      emit (enc, s[i].id, s[i].start, s[i].end);
+      g_array_index (enc->out, AsToken, enc->out->len - 1).is_continuation = i != 0;
+    }
 }
 
 static gboolean

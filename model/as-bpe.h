@@ -11,7 +11,8 @@
  *
  * Encoding results are AsEncodings (as-tokenizer.h): every token has its id,
  * its vocabulary spelling (as convert_ids_to_tokens shows it: "Ġworld") and
- * the byte span of the input it covers; sequence 0, type_id 0. No template
+ * the byte span of the input it covers; sequence 0, type_id 0;
+ * is_continuation for a pre-tokenizer word's pieces after its first. No template
  * tokens are added: the caller puts BOS first when as_bpe_get_add_bos says so.
  */
 #pragma once

@@ -5,9 +5,9 @@
  * config.json's model_type does for a folder), whose read_gguf_config reads
  * the hyper-parameters from the metadata and whose bind_weights takes every
  * tensor through as_model_bind_gguf_f32, de-quantised to f32 once at load
- * (as-dequant.c). The tokenizer a GGUF file declares (byte-level BPE for
- * Llama's) is not read yet: such a model has no tokenizer, and whatever
- * needs text says so (as_model_check_tokenizer); ids work.
+ * (as-dequant.c). The tokenizer is built from the tokenizer.ggml.* metadata
+ * (byte-level BPE, as-bpe.c) and checked against the embedding table as a
+ * folder's is; when it cannot be built the model runs on ids only.
  */
 #include "as-model.h"
 
@@ -69,6 +69,13 @@ as_model_load_gguf (const char  *path,
       model->arch = model->config->arch;
       ok = model->arch->bind_weights (model, error);
     }
+  /* A tokenizer that cannot be built does not stop the weights from running
+   * on ids (benchmarks, fixtures with a placeholder vocabulary): the reason
+   * is kept for whatever needs text. */
+  if (ok)
+    model->tokenizer = as_tokenizer_new_from_gguf (model->gguf, &model->tokenizer_error);
+  if (ok && model->tokenizer != NULL)
+    ok = as_model_check_tokenizer_matches (model, error);
   if (!ok)
     {
       as_model_free (model);
@@ -83,13 +90,10 @@ as_model_check_tokenizer (const AsModel *model,
 {
   if (model->tokenizer != NULL)
     return TRUE;
-  if (model->gguf != NULL)
+  if (model->tokenizer_error != NULL)
     {
-      const char *kind = as_gguf_find_key (model->gguf, "tokenizer.ggml.model", NULL, NULL) == AS_GGUF_STRING
-        ? as_gguf_get_string (model->gguf, "tokenizer.ggml.model", NULL) : NULL;
-      g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_UNSUPPORTED,
-                   "%s: this model's tokenizer is not supported yet (tokenizer.ggml.model "
-                   "'%s'); it runs on token ids only", model->name, kind != NULL ? kind : "?");
+      g_set_error (error, model->tokenizer_error->domain, model->tokenizer_error->code,
+                   "%s; this model runs on token ids only", model->tokenizer_error->message);
       return FALSE;
     }
   g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_INPUT,

@@ -117,19 +117,22 @@ tokenizer_path (const char *dir)
 
 /* Every id the tokenizer can produce must index the embedding table: the
  * vocabulary and added tokens (get_vocab_size) and the template's special
- * tokens, which a tokenizer.json may number as it likes. */
-static gboolean
-check_tokenizer_matches (AsModel     *model,
-                         GError     **error)
+ * tokens, which a tokenizer.json may number as it likes. A GGUF file holds
+ * both, so its messages name the file and its metadata. */
+gboolean
+as_model_check_tokenizer_matches (AsModel     *model,
+                                  GError     **error)
 {
   const int vocab = model->config->vocab_size;
+  const char *config = model->gguf != NULL ? "the metadata" : "config.json";
   int tok_vocab = as_tokenizer_get_vocab_size (model->tokenizer);
   if (tok_vocab > vocab)
     {
-      g_autofree char *path = tokenizer_path (model->dir);
+      g_autofree char *path = model->gguf != NULL ? g_strdup (model->dir)
+                                                  : tokenizer_path (model->dir);
       g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_MISMATCH,
-                   "%s: the tokenizer has %d tokens but config.json says vocab_size = %d",
-                   path, tok_vocab, vocab);
+                   "%s: the tokenizer has %d tokens but %s says vocab_size = %d",
+                   path, tok_vocab, config, vocab);
       return FALSE;
     }
 
@@ -138,11 +141,12 @@ check_tokenizer_matches (AsModel     *model,
   for (int i = 0; ok && i < template->n_tokens; i++)
     if (template->tokens[i].id >= vocab)
       {
-        g_autofree char *path = tokenizer_path (model->dir);
+        g_autofree char *path = model->gguf != NULL ? g_strdup (model->dir)
+                                                    : tokenizer_path (model->dir);
         g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_MISMATCH,
-                     "%s: the post-processor's special token '%s' has id %d but config.json "
+                     "%s: the post-processor's special token '%s' has id %d but %s "
                      "says vocab_size = %d", path, template->tokens[i].text,
-                     template->tokens[i].id, vocab);
+                     template->tokens[i].id, config, vocab);
         ok = FALSE;
       }
   as_encoding_free (template);
@@ -227,7 +231,7 @@ as_model_load (const char  *dir,
   if (ok)
     model->tokenizer = g_steal_pointer (&tl.tokenizer);
   g_clear_pointer (&tl.tokenizer, as_tokenizer_free);
-  ok = ok && check_tokenizer_matches (model, error);
+  ok = ok && as_model_check_tokenizer_matches (model, error);
 
   if (!ok)
     {
@@ -296,6 +300,7 @@ as_model_free (AsModel *model)
     return;
   g_clear_pointer (&model->owned, g_ptr_array_unref);
   g_clear_pointer (&model->tokenizer, as_tokenizer_free);
+  g_clear_error (&model->tokenizer_error);
   g_clear_pointer (&model->st, as_safetensors_free);
   g_clear_pointer (&model->gguf, as_gguf_free);
   g_clear_pointer (&model->config, as_config_free);

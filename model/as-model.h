@@ -22,7 +22,11 @@ struct _AsModel {
   char           *dir;          /* folder it came from, or a label for presets */
   char           *name;         /* basename of dir, for titles */
   AsConfig       *config;
-  AsTokenizer    *tokenizer;    /* NULL for random-weight presets and (for now) GGUF files */
+  AsTokenizer    *tokenizer;    /* NULL for random-weight presets, and for a GGUF file
+                                 * whose tokenizer cannot be built (see below) */
+  GError         *tokenizer_error; /* GGUF: why there is no tokenizer (a kind other
+                                    * than "gpt2", no merges …); the weights still
+                                    * run on ids, text is refused with this */
   AsSafetensors  *st;           /* the weight source; NULL for random-weight presets */
   AsGguf         *gguf;         /* the weight source of a .gguf model (st is NULL then) */
 
@@ -40,13 +44,21 @@ AsModel *as_model_load          (const char  *dir,
                                  GError     **error);
 /* Loads the GGUF file PATH (as-model-gguf.c): general.architecture picks the
  * architecture, which reads its config from the metadata and binds the
- * tensors, de-quantised to f32. No tokenizer yet (model->tokenizer NULL). */
+ * tensors, de-quantised to f32; the tokenizer comes from the tokenizer.ggml.*
+ * metadata (byte-level BPE, "gpt2"). One that cannot be built (another kind,
+ * named in the message; no merges) leaves the model on ids only, with
+ * tokenizer_error; one that builds but does not fit vocab_size fails the
+ * load, as a folder's does. */
 AsModel *as_model_load_gguf     (const char  *path,
                                  GError     **error);
 /* TRUE when MODEL can turn text into ids; else FALSE with a message that
- * says why (a GGUF model's tokenizer is not supported yet, or none). */
+ * says why (tokenizer_error, or none at all). */
 gboolean as_model_check_tokenizer (const AsModel *model,
                                    GError       **error);
+/* The loaders' check that every id MODEL's tokenizer can produce (vocabulary,
+ * added and template tokens) indexes the embedding table (vocab_size). */
+gboolean as_model_check_tokenizer_matches (AsModel  *model,
+                                           GError  **error);
 /* Random weights from the preset's architecture (BERT's: normal, std 0.02;
  * LayerNorm 1/0) with a preset's shapes; no tokenizer. For timing only. */
 AsModel *as_model_new_random    (const char  *preset,

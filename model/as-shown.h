@@ -26,7 +26,8 @@
  *       hide_special  THE rule for "hide special tokens", everywhere:
  *                  the [CLS]/[SEP]-class tokens are hidden, i.e. the tokens
  *                  the template adds around the sentences (sequence -1,
- *                  whatever the model calls them) and any special token
+ *                  whatever the model calls them; a decoder's BOS when its
+ *                  tokenizer adds one, else nothing) and any special token
  *                  spelled [CLS] or [SEP]. Other special tokens inside a
  *                  sentence ([MASK], [UNK]) stand for a word and stay. If
  *                  hiding would leave no token at all (an empty input is only

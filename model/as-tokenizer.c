@@ -25,6 +25,7 @@
 #include <json-glib/json-glib.h>
 #include <string.h>
 
+#include "as-bpe.h"
 #include "as-error.h"
 #include "as-file-read.h"
 #include "as-json-guard.h"
@@ -344,6 +345,9 @@ typedef struct {
 
 struct _AsTokenizer {
   char         *name;
+  /* Not NULL: a decoder's byte-level BPE, to which the public functions
+   * dispatch; everything below is then unused (WordPiece's). */
+  AsBpe        *bpe;
 
   GHashTable   *vocab;              /* token -> GINT_TO_POINTER (id + 1) */
   GPtrArray    *vocab_by_id;        /* id -> token, NULL for holes */
@@ -420,6 +424,7 @@ as_tokenizer_free (AsTokenizer *tok)
   if (tok == NULL)
     return;
   g_free (tok->name);
+  as_bpe_free (tok->bpe);
   g_hash_table_unref (tok->vocab);
   g_ptr_array_unref (tok->vocab_by_id);
   g_hash_table_unref (tok->raw_matcher.by_first_char);
@@ -455,6 +460,8 @@ vocab_lookup (AsTokenizer *tok, const char *token)
 int
 as_tokenizer_get_vocab_size (AsTokenizer *tok)
 {
+  if (tok->bpe != NULL)
+    return as_bpe_get_vocab_size (tok->bpe);
   int size = tok->vocab_by_id->len;
 
   for (guint i = 0; i < tok->added->len; i++)
@@ -473,6 +480,8 @@ as_tokenizer_token_to_id (AsTokenizer *tok, const char *token)
 
   if (token == NULL)
     return -1;
+  if (tok->bpe != NULL)
+    return as_bpe_token_to_id (tok->bpe, token);
   t = g_hash_table_lookup (tok->added_by_content, token);
   return t ? t->id : vocab_lookup (tok, token);
 }
@@ -484,6 +493,8 @@ as_tokenizer_id_to_token (AsTokenizer *tok, int id)
 
   if (id < 0)
     return NULL;
+  if (tok->bpe != NULL)
+    return as_bpe_id_to_token (tok->bpe, id);
   t = g_hash_table_lookup (tok->added_by_id, GINT_TO_POINTER (id));
   if (t != NULL)
     return t->content;
@@ -736,6 +747,8 @@ as_tokenizer_normalize (AsTokenizer *tok, const char *text)
   GArray *chars;
   char *result;
 
+  if (tok->bpe != NULL)
+    return g_strdup (text);   /* byte-level BPE has no normalizer */
   input_init (&in, text, -1);
   chars = normalize_range (tok, &in, 0, in.n);
   result = norm_chars_to_utf8 ((NormChar *) chars->data, chars->len);
@@ -1181,6 +1194,70 @@ apply_template (GArray *template, GArray *a, GArray *b, GArray *out)
     }
 }
 
+/* A decoder's text: its BPE tokens labelled for reading, cut to MAX_LENGTH
+ * as WordPiece cuts a single sentence (the BOS counting as the template's
+ * special token), then the BOS in front when the model wants one. */
+static AsEncoding *
+encode_bpe (AsTokenizer *tok, const char *text, gssize length, int max_length)
+{
+  AsEncoding *enc = as_bpe_encode (tok->bpe, text, text != NULL ? length : 0);
+  int bos = as_bpe_get_bos_id (tok->bpe);
+  gboolean add_bos = as_bpe_get_add_bos (tok->bpe) && bos >= 0;
+  int budget = MAX (0, max_length - (add_bos ? 1 : 0));
+
+  /* The views show what a token stands for: " world", not its vocabulary
+   * spelling "Ġworld". */
+  for (int i = 0; i < enc->n_tokens; i++)
+    {
+      char *label = as_bpe_id_to_label (tok->bpe, enc->tokens[i].id);
+      g_free (enc->tokens[i].text);
+      enc->tokens[i].text = label != NULL ? label : g_strdup ("");
+    }
+  if (max_length > 0 && enc->n_tokens > budget)
+    {
+      for (int i = budget; i < enc->n_tokens; i++)
+        g_free (enc->tokens[i].text);
+      enc->n_dropped = enc->n_tokens - budget;
+      enc->truncated = TRUE;
+      enc->n_tokens = budget;
+    }
+  if (add_bos)
+    {
+      char *label = as_bpe_id_to_label (tok->bpe, bos);
+      AsToken t = {
+        .id = bos,
+        .text = label != NULL ? label : g_strdup (""),
+        .type_id = 0,
+        .sequence = -1,   /* added around the text, as a template token */
+        .start = -1,
+        .end = -1,
+        .is_special = TRUE,
+      };
+      enc->tokens = g_renew (AsToken, enc->tokens, enc->n_tokens + 1);
+      memmove (enc->tokens + 1, enc->tokens, sizeof (AsToken) * enc->n_tokens);
+      enc->tokens[0] = t;
+      enc->n_tokens++;
+    }
+  return enc;
+}
+
+gboolean
+as_tokenizer_takes_pairs (AsTokenizer *tok)
+{
+  return tok->bpe == NULL;
+}
+
+gboolean
+as_tokenizer_check_pair (AsTokenizer *tok, const char *text_b, GError **error)
+{
+  if (text_b == NULL || as_tokenizer_takes_pairs (tok))
+    return TRUE;
+  g_set_error_literal (error, AS_MODEL_ERROR, AS_MODEL_ERROR_INPUT,
+                       "this model takes one text: a decoder has no sentence pairs "
+                       "(leave out the second text)");
+  return FALSE;
+}
+
 AsEncoding *
 as_tokenizer_encode (AsTokenizer *tok, const char *text_a, const char *text_b, int max_length)
 {
@@ -1195,6 +1272,9 @@ as_tokenizer_encode_len (AsTokenizer *tok,
                          gssize       length_b,
                          int          max_length)
 {
+  if (tok->bpe != NULL)
+    return encode_bpe (tok, text_a, length_a, max_length);
+
   AsEncoding *enc = g_new0 (AsEncoding, 1);
   GArray *template = text_b ? tok->pair_template : tok->single_template;
   GArray *a = encode_sentence (tok, text_a ? text_a : "", text_a ? length_a : 0, 0);
@@ -1865,6 +1945,18 @@ load_file (const char *path, gboolean is_json, gboolean lowercase, GError **erro
   tok = is_json ? as_tokenizer_new_from_json (contents, length, path, error)
                 : as_tokenizer_new_from_vocab (contents, length, lowercase, path, error);
   g_free (contents);
+  return tok;
+}
+
+AsTokenizer *
+as_tokenizer_new_from_gguf (AsGguf *gguf, GError **error)
+{
+  AsBpe *bpe = as_bpe_new_from_gguf (gguf, error);
+
+  if (bpe == NULL)
+    return NULL;
+  AsTokenizer *tok = tokenizer_alloc (as_gguf_get_path (gguf));
+  tok->bpe = bpe;
   return tok;
 }
 

@@ -1,8 +1,11 @@
-/* as-tokenizer.h — BERT WordPiece tokenization, identical to Hugging Face
- * `tokenizers` (BertNormalizer + BertPreTokenizer + WordPiece + template).
+/* as-tokenizer.h — the one tokenizer type every caller uses: BERT WordPiece,
+ * identical to Hugging Face `tokenizers` (BertNormalizer + BertPreTokenizer +
+ * WordPiece + template), or a decoder's byte-level BPE (as-bpe.h), to which
+ * each function below dispatches.
  *
- * Loaded from tokenizer.json when present, else from vocab.txt. Every token
- * keeps the byte span of the input it came from, so the UI can label it.
+ * WordPiece is loaded from tokenizer.json when present, else from vocab.txt;
+ * BPE from a GGUF file's metadata. Every token keeps the byte span of the
+ * input it came from, so the UI can label it.
  */
 #pragma once
 
@@ -11,16 +14,19 @@
 G_BEGIN_DECLS
 
 typedef struct _AsTokenizer AsTokenizer;
+typedef struct _AsGguf AsGguf;   /* as-gguf.h */
 
 typedef struct {
   int      id;
-  char    *text;          /* vocabulary string, e.g. "##ing" or "[CLS]" */
+  char    *text;          /* WordPiece: vocabulary string, e.g. "##ing" or "[CLS]";
+                           * BPE: the readable label (" world", not "Ġworld") */
   int      type_id;       /* 0 for sentence A, 1 for sentence B */
   int      sequence;      /* 0 = A, 1 = B, -1 = added by the template */
   int      start;         /* byte offset into its sentence, -1 for template tokens */
   int      end;           /* exclusive byte offset */
   gboolean is_special;    /* [CLS], [SEP], [MASK] … */
-  gboolean is_continuation; /* a "##" piece */
+  gboolean is_continuation; /* a "##" piece; BPE: not the first piece of a
+                             * pre-tokenizer word ("bel" in "un|bel|ievable") */
 } AsToken;
 
 typedef struct {
@@ -42,14 +48,27 @@ AsTokenizer *as_tokenizer_new_from_vocab (const char  *vocab_txt,
                                           gboolean     lowercase,
                                           const char  *display_name,
                                           GError     **error);
+/* Byte-level BPE from a GGUF's tokenizer.ggml.* metadata (as_bpe_new_from_gguf:
+ * a tokenizer.ggml.model other than "gpt2" is refused by name). */
+AsTokenizer *as_tokenizer_new_from_gguf  (AsGguf      *gguf,
+                                          GError     **error);
 void         as_tokenizer_free           (AsTokenizer *tok);
+
+/* FALSE for a tokenizer that takes one text only (a decoder's BPE). */
+gboolean     as_tokenizer_takes_pairs    (AsTokenizer *tok);
+/* TRUE when TOK can encode TEXT_B (NULL: no pair always can); else FALSE
+ * with "this model takes one text". Callers check before encoding a pair. */
+gboolean     as_tokenizer_check_pair     (AsTokenizer *tok,
+                                          const char  *text_b,
+                                          GError     **error);
 
 /* One more than the largest id (vocabulary and added tokens): the number of
  * rows an embedding table needs. */
 int          as_tokenizer_get_vocab_size (AsTokenizer *tok);
-/* -1 when absent. */
+/* -1 when absent. TOKEN is the vocabulary spelling ("##ing", "Ġworld"). */
 int          as_tokenizer_token_to_id    (AsTokenizer *tok,
                                           const char  *token);
+/* The vocabulary spelling of ID, NULL when there is none. */
 const char  *as_tokenizer_id_to_token    (AsTokenizer *tok,
                                           int          id);
 
@@ -58,7 +77,12 @@ const char  *as_tokenizer_id_to_token    (AsTokenizer *tok,
  * truncated longest-first (as HF does) and the encoding says so. Any bytes are
  * accepted: invalid UTF-8 is treated as U+FFFD (dropped by clean_text). A
  * MAX_LENGTH below the template's special tokens keeps those alone (HF
- * refuses such a length). The file's own truncation/padding are ignored. */
+ * refuses such a length). The file's own truncation/padding are ignored.
+ *
+ * BPE has no template: the tokens of TEXT_A (sequence 0), after a BOS
+ * (sequence -1, as a template token) only when the GGUF says add_bos_token;
+ * MAX_LENGTH counts that BOS and truncation keeps the first tokens. BPE takes
+ * no pair: TEXT_B must be NULL (as_tokenizer_check_pair); it is ignored. */
 AsEncoding  *as_tokenizer_encode         (AsTokenizer *tok,
                                           const char  *text_a,
                                           const char  *text_b,
@@ -75,7 +99,7 @@ void         as_encoding_free            (AsEncoding  *enc);
 
 /* TEXT after the tokenizer's normalizer (BertNormalizer: clean_text, CJK
  * spacing, accent stripping, lowercasing): what the pre-tokenizer and
- * WordPiece see. Added tokens are not treated specially here. Any bytes are
+ * WordPiece see; BPE has no normalizer (TEXT as it is). Added tokens are not treated specially here. Any bytes are
  * accepted, as for as_tokenizer_encode. Free with g_free(). */
 char        *as_tokenizer_normalize      (AsTokenizer *tok,
                                           const char  *text);

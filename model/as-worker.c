@@ -550,8 +550,9 @@ run_load (WorkerShared *s,
   AsModel *model = error == NULL ? as_model_load (dir, &error) : NULL;
   if (model != NULL && model->tokenizer == NULL)
     {
-      /* The app needs text; a GGUF model's tokenizer is not read yet. */
-      if (model->gguf != NULL)
+      /* The app needs text: a GGUF file whose tokenizer cannot be built
+       * says why. */
+      if (model->tokenizer_error != NULL)
         as_model_check_tokenizer (model, &error);
       else
         g_set_error (&error, AS_MODEL_ERROR, AS_MODEL_ERROR_UNSUPPORTED,
@@ -582,6 +583,12 @@ run_load (WorkerShared *s,
       int n = MIN (enc->n_tokens, 8);
       token_ids (enc, n, ids, types);
       as_encoding_free (enc);
+      if (n == 0)
+        {
+          /* A decoder adds nothing around an empty text: warm up on id 0. */
+          ids[0] = types[0] = 0;
+          n = 1;
+        }
       AsForwardRequest req = { .ids = ids, .type_ids = types, .n = n };
       gboolean ok = engine_pass (backend, &req, NULL, &error);
       /* The GPU gave up in the warm-up (out of memory, say): a plain CPU
@@ -792,12 +799,26 @@ run_job (WorkerShared *s,
       return TRUE;
     }
 
+  GError *error = NULL;
+  if (!as_tokenizer_check_pair (s->model->tokenizer, job->text_b, &error))
+    {
+      post_analysis_error (s, job->channel, job->generation, error);
+      return TRUE;
+    }
   AsEncoding *enc = as_tokenizer_encode (s->model->tokenizer, job->text_a, job->text_b,
                                          s->model->config->max_positions);
   int n = enc->n_tokens;
+  if (n == 0)
+    {
+      /* Only a decoder's empty text has no token (no [CLS]/[SEP] around it). */
+      as_encoding_free (enc);
+      post_analysis_error (s, job->channel, job->generation,
+                           g_error_new_literal (AS_MODEL_ERROR, AS_MODEL_ERROR_INPUT,
+                                                "the text has no tokens"));
+      return TRUE;
+    }
   g_autoptr(AsAnalysis) a = NULL;
   g_autoptr(AsQkv) x = NULL;
-  GError *error = NULL;
   if (job->channel == AS_CHANNEL_QKV)
     x = qkv_for_job (s->model, job, enc, &error);
   else

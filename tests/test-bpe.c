@@ -20,6 +20,7 @@
 #include "as-bpe.h"
 #include "as-error.h"
 #include "as-gguf.h"
+#include "as-shown.h"
 
 /* ------------------------------------------------------------------------ */
 /* Fixtures                                                                 */
@@ -919,12 +920,24 @@ kv_i32s (GgufBuilder *g, const char *key, const gint32 *values, gsize n)
   g->n_kv++;
 }
 
-static AsBpe *
-gguf_load (GgufBuilder *g, GError **error)
+static void
+kv_bool (GgufBuilder *g, const char *key, gboolean value)
+{
+  guint8 b = value ? 1 : 0;
+
+  put_str (g->kv, key);
+  put_u32 (g->kv, AS_GGUF_BOOL);
+  put (g->kv, &b, 1);
+  g->n_kv++;
+}
+
+/* G's metadata as an opened GGUF file (G's bytes are consumed). The file's
+ * bytes, in *BYTES, must outlive the AsGguf. */
+static AsGguf *
+gguf_open (GgufBuilder *g, GByteArray **bytes, GError **error)
 {
   GByteArray *file = g_byte_array_new ();
   AsGguf *gg;
-  AsBpe *bpe = NULL;
   guint8 zero = 0;
 
   put (file, "GGUF", 4);
@@ -935,13 +948,24 @@ gguf_load (GgufBuilder *g, GError **error)
   while (file->len % 32 != 0)
     put (file, &zero, 1);
   gg = as_gguf_open_bytes (file->data, file->len, "tiny.gguf", error);
+  g_byte_array_unref (g->kv);
+  *bytes = file;
+  return gg;
+}
+
+static AsBpe *
+gguf_load (GgufBuilder *g, GError **error)
+{
+  GByteArray *bytes;
+  AsGguf *gg = gguf_open (g, &bytes, error);
+  AsBpe *bpe = NULL;
+
   if (gg != NULL)
     {
       bpe = as_bpe_new_from_gguf (gg, error);
       as_gguf_free (gg);
     }
-  g_byte_array_unref (file);
-  g_byte_array_unref (g->kv);
+  g_byte_array_unref (bytes);
   return bpe;
 }
 
@@ -1067,6 +1091,84 @@ test_gguf_tiny_and_hostile (void)
   }
 }
 
+/* The BPE behind the one tokenizer type (as-tokenizer.h): no template, a
+ * BOS in front only when the file says add_bos_token, counted by the
+ * truncation as a template token is; readable labels; no pairs. */
+static void
+test_gguf_as_tokenizer (void)
+{
+  g_autoptr (GError) error = NULL;
+  GgufBuilder g = tiny_gguf ("gpt2", "smollm");
+
+  kv_strings (&g, "tokenizer.ggml.merges", tiny_merges);
+  kv_u32 (&g, "tokenizer.ggml.bos_token_id", 0);
+  kv_bool (&g, "tokenizer.ggml.add_bos_token", TRUE);
+  GByteArray *bytes;
+  AsGguf *gg = gguf_open (&g, &bytes, &error);
+  g_assert_no_error (error);
+  AsTokenizer *tok = as_tokenizer_new_from_gguf (gg, &error);
+  g_assert_no_error (error);
+  as_gguf_free (gg);
+  g_byte_array_unref (bytes);
+
+  g_assert_false (as_tokenizer_takes_pairs (tok));
+  g_assert_cmpint (as_tokenizer_get_vocab_size (tok), ==, 11);
+  g_assert_cmpint (as_tokenizer_token_to_id (tok, "\xC4\xA0"), ==, 5);
+  g_assert_cmpstr (as_tokenizer_id_to_token (tok, 5), ==, "\xC4\xA0");
+
+  AsEncoding *enc = as_tokenizer_encode (tok, "hello hell", NULL, 0);
+  static const int ids[] = { 0, 9, 5, 8 };
+  static const char *const labels[] = { "<|endoftext|>", "hello", " ", "hell" };
+  static const int starts[] = { -1, 0, 5, 6 }, ends[] = { -1, 5, 6, 10 };
+  g_assert_cmpint (enc->n_tokens, ==, 4);
+  for (int i = 0; i < 4; i++)
+    {
+      const AsToken *t = &enc->tokens[i];
+      g_assert_cmpint (t->id, ==, ids[i]);
+      g_assert_cmpstr (t->text, ==, labels[i]);
+      g_assert_cmpint (t->start, ==, starts[i]);
+      g_assert_cmpint (t->end, ==, ends[i]);
+      g_assert_cmpint (t->sequence, ==, i == 0 ? -1 : 0);
+      g_assert_cmpint (t->is_special, ==, i == 0);
+      /* Hidden by "hide special tokens" exactly when a template adds it. */
+      g_assert_cmpint (as_shown_is_special (t), ==, i == 0);
+    }
+  /* "hell" continues the pre-tokenizer word " hell". */
+  g_assert_true (enc->tokens[3].is_continuation);
+  g_assert_false (enc->tokens[1].is_continuation);
+  g_assert_false (enc->truncated);
+  as_encoding_free (enc);
+
+  enc = as_tokenizer_encode (tok, "hello hell", NULL, 3);
+  g_assert_cmpint (enc->n_tokens, ==, 3);
+  g_assert_cmpint (enc->tokens[0].id, ==, 0);
+  g_assert_true (enc->truncated);
+  g_assert_cmpint (enc->n_dropped, ==, 1);
+  as_encoding_free (enc);
+  enc = as_tokenizer_encode (tok, "", NULL, 0);
+  g_assert_cmpint (enc->n_tokens, ==, 1);
+  as_encoding_free (enc);
+
+  g_assert_true (as_tokenizer_check_pair (tok, NULL, &error));
+  g_assert_false (as_tokenizer_check_pair (tok, "hell", &error));
+  g_assert_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_INPUT);
+  g_assert_nonnull (strstr (error->message, "this model takes one text"));
+  g_clear_error (&error);
+  g_autofree char *norm = as_tokenizer_normalize (tok, "Hello");
+  g_assert_cmpstr (norm, ==, "Hello");
+  as_tokenizer_free (tok);
+
+  /* Another kind is refused by name. */
+  g = tiny_gguf ("llama", "default");
+  gg = gguf_open (&g, &bytes, &error);
+  g_assert_no_error (error);
+  g_assert_null (as_tokenizer_new_from_gguf (gg, &error));
+  g_assert_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_UNSUPPORTED);
+  g_assert_nonnull (strstr (error->message, "\"llama\""));
+  as_gguf_free (gg);
+  g_byte_array_unref (bytes);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1077,6 +1179,7 @@ main (int argc, char **argv)
   g_test_add_func ("/bpe/tiny-json", test_tiny_json);
   g_test_add_func ("/bpe/hostile-json", test_hostile_json);
   g_test_add_func ("/bpe/gguf-tiny-and-hostile", test_gguf_tiny_and_hostile);
+  g_test_add_func ("/bpe/gguf-as-tokenizer", test_gguf_as_tokenizer);
   g_test_add_func ("/bpe/smollm2/basics", test_smollm_basics);
   g_test_add_func ("/bpe/smollm2/corpus", test_smollm_corpus);
   g_test_add_func ("/bpe/smollm2/cases", test_smollm_cases);

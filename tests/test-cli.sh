@@ -194,5 +194,42 @@ else
     skip "$what" "default model not downloaded"; done
 fi
 
+# 15-17. a GGUF decoder from text: its own byte-level BPE, no template
+gguf=${ATTNSCOPE_GGUF:-$(dirname "${ATTNSCOPE_MODEL_DIR:-.}")/SmolLM2-135M-Instruct/SmolLM2-135M-Instruct.Q4_1.gguf}
+if [ -f "$gguf" ]; then
+  out=$("$cli" tokenize -m "$gguf" "Hello world" 2>&1)
+  if grep -q 'Hello *19556' <<<"$out" && grep -q '^ *1  *world *905 .*A\[5,11) " world"' <<<"$out" &&
+     grep -q '^2 tokens' <<<"$out"; then
+    ok "tokenize -m GGUF: BPE ids, readable labels, no [CLS]/[SEP]"
+  else nok "tokenize -m GGUF" "$out"; fi
+
+  # The sentence, ids and attention transformers gave (tests/data/llama/).
+  "$cli" dump -m "$gguf" -o "$tmp/gguf.json" "The cat sat on the mat." 2>"$tmp/err"
+  msg=$(python3 - "$tmp/gguf.json" "$data/llama" <<'PY' 2>&1
+import json, struct, sys
+d = json.load(open(sys.argv[1]))
+case = [c for c in json.load(open(sys.argv[2] + "/cases.json"))["cases"] if c["name"] == "short"][0]
+assert [t["id"] for t in d["tokens"]] == case["ids"], [t["id"] for t in d["tokens"]]
+n, L, H = d["n_tokens"], d["n_layers"], d["n_heads"]
+raw = open(sys.argv[2] + "/short-attn.f32", "rb").read()
+want = struct.unpack("<%df" % (L * H * n * n), raw)
+worst = max(abs(d["attention"][l][h][r][c] - want[((l * H + h) * n + r) * n + c])
+            for l in range(L) for h in range(H) for r in range(n) for c in range(n))
+print("max diff %.3g" % worst)
+sys.exit(0 if worst <= 2e-5 else 1)
+PY
+)
+  if [ $? = 0 ]; then ok "dump -m GGUF matches transformers' ids and attention ($msg)"
+  else nok "dump -m GGUF vs golden" "$msg $(cat "$tmp/err")"; fi
+
+  "$cli" dump -m "$gguf" --pair "world" -o "$tmp/gpair.json" "Hello" 2>"$tmp/err"; rc=$?
+  if [ $rc != 0 ] && grep -q "this model takes one text" "$tmp/err" && [ ! -e "$tmp/gpair.json" ]; then
+    ok "dump -m GGUF --pair: refused, one text only"
+  else nok "dump -m GGUF --pair refusal" "rc=$rc; $(cat "$tmp/err")"; fi
+else
+  for what in "tokenize GGUF" "dump GGUF" "dump GGUF pair"; do
+    skip "$what" "SmolLM2 GGUF not downloaded ($gguf)"; done
+fi
+
 echo "1..$n"
 exit $((fails > 0))

@@ -13,8 +13,8 @@
  * on the same file (tests/data/llama/, written by
  * tools/make-llama-goldens.py): every layer's attention within 2e-5, the
  * final hidden state (after the last RMSNorm) and the last position's top-10
- * logits within the bounds below; and a text request refused with a clear
- * message, since the GGUF's byte-level BPE tokenizer is not read yet.
+ * logits within the bounds below; and the same sentences from text, through
+ * the tokenizer the GGUF declares: transformers' ids and attention.
  */
 #include <math.h>
 #include <string.h>
@@ -244,7 +244,13 @@ test_tiny_goldens (void)
   g_assert_cmpint (c->hidden, ==, 32);
   g_assert_cmpint (c->intermediate, ==, 48);
   g_assert_cmpint (c->vocab_size, ==, 64);
+  /* Its placeholder vocabulary has no merges: no tokenizer, a clear reason
+   * for text, and the weights still run on ids. */
   g_assert_null (model->tokenizer);
+  g_assert_false (as_model_check_tokenizer (model, &error));
+  g_assert_nonnull (strstr (error->message, "tokenizer.ggml.merges"));
+  g_assert_nonnull (strstr (error->message, "token ids only"));
+  g_clear_error (&error);
 
   g_autoptr(JsonParser) parser = json_parser_new ();
   g_assert_true (json_parser_load_from_file (parser, json_path, &error));
@@ -376,7 +382,9 @@ test_smollm2_config (void)
   g_assert_cmpint (c->max_positions, ==, 8192);
   g_assert_cmpfloat (c->rope_theta, ==, 100000.0f);
   g_assert_cmpfloat (c->layer_norm_eps, ==, 1e-5f);
-  g_assert_null (smollm2->tokenizer);
+  g_assert_nonnull (smollm2->tokenizer);
+  g_assert_null (smollm2->tokenizer_error);
+  g_assert_cmpint (as_tokenizer_get_vocab_size (smollm2->tokenizer), ==, c->vocab_size);
   g_assert_null (smollm2->st);
   g_assert_nonnull (smollm2->gguf);
   /* Tied: the output projection is the embedding. */
@@ -512,22 +520,80 @@ test_smollm2_goldens (void)
   as_backend_free (backend);
 }
 
-/* Text needs the tokenizer, which is not read from GGUF files yet: a clear
- * refusal, never a crash; ids work (above). */
+/* Text to attention through the tokenizer the GGUF declares: the ids equal
+ * transformers' (tools/make-llama-goldens.py tokenized the same sentences from
+ * the same file, no BOS), and so does the attention. */
 static void
-test_smollm2_text_refused (void)
+test_smollm2_text (void)
 {
   if (!have_smollm2 ())
     return;
+  const AsConfig *c = smollm2->config;
+  g_autofree char *cases_path = fixture_path ("cases.json");
+  g_autoptr(JsonParser) parser = json_parser_new ();
   g_autoptr(GError) error = NULL;
+  g_assert_true (json_parser_load_from_file (parser, cases_path, &error));
+  JsonArray *cases = json_object_get_array_member (json_node_get_object (json_parser_get_root (parser)),
+                                                   "cases");
   AsBackend *backend = as_cpu_backend_new (smollm2);
-  AsAnalysis *a = as_attention_compute (backend, "Hello, world!", NULL, &error);
-  g_assert_null (a);
-  g_assert_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_UNSUPPORTED);
-  g_test_message ("%s", error->message);
-  g_assert_nonnull (strstr (error->message, "this model's tokenizer is not supported yet"));
-  g_assert_nonnull (strstr (error->message, "gpt2"));
+  for (guint ci = 0; ci < json_array_get_length (cases); ci++)
+    {
+      JsonObject *cs = json_array_get_object_element (cases, ci);
+      const char *name = json_object_get_string_member (cs, "name");
+      const char *sentence = json_object_get_string_member (cs, "sentence");
+      JsonArray *jids = json_object_get_array_member (cs, "ids");
+      const int n = (int) json_array_get_length (jids);
+
+      AsAnalysis *a = as_attention_compute (backend, sentence, NULL, &error);
+      g_assert_no_error (error);
+      const AsEncoding *enc = a->encoding;
+      g_assert_cmpint (enc->n_tokens, ==, n);
+      g_assert_false (enc->truncated);
+      for (int i = 0; i < n; i++)
+        {
+          const AsToken *t = &enc->tokens[i];
+          g_assert_cmpint (t->id, ==, (int) json_array_get_int_element (jids, i));
+          /* A decoder's tokens are all the text's: no template around them,
+           * labels spelled as read, spans that tile the sentence. */
+          g_assert_cmpint (t->sequence, ==, 0);
+          g_assert_false (t->is_special);
+          g_assert_cmpint (t->start, ==, i == 0 ? 0 : enc->tokens[i - 1].end);
+          g_assert_cmpint (strncmp (sentence + t->start, t->text, t->end - t->start), ==, 0);
+        }
+      g_assert_cmpint (enc->tokens[n - 1].end, ==, (int) strlen (sentence));
+
+      const gsize count = (gsize) c->n_layers * c->n_heads * n * n;
+      g_autofree char *attn_name = g_strdup_printf ("%s-attn.f32", name);
+      g_autofree float *want = read_floats (attn_name, count);
+      double max_attn = 0;
+      for (gsize i = 0; i < count; i++)
+        max_attn = MAX (max_attn, fabs ((double) a->attn[i] - want[i]));
+      g_test_message ("%s from text (%d tokens): max |d| attention %.3g", name, n, max_attn);
+      g_assert_cmpfloat (max_attn, <=, ATTN_TOL);
+      as_analysis_unref (a);
+    }
+
+  /* A decoder takes one text: a pair is refused by name, never run. */
+  AsAnalysis *pair = as_attention_compute (backend, "Hello", "world", &error);
+  g_assert_null (pair);
+  g_assert_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_INPUT);
+  g_assert_nonnull (strstr (error->message, "this model takes one text"));
+  g_clear_error (&error);
   as_backend_free (backend);
+
+  /* Truncation as WordPiece reports it: the first tokens kept, the rest
+   * counted; " world" labelled as read, "Ġworld" its vocabulary spelling. */
+  AsTokenizer *tok = smollm2->tokenizer;
+  AsEncoding *cut = as_tokenizer_encode (tok, "The cat sat on the mat.", NULL, 3);
+  g_assert_cmpint (cut->n_tokens, ==, 3);
+  g_assert_true (cut->truncated);
+  g_assert_cmpint (cut->n_dropped, ==, 4);
+  g_assert_cmpstr (cut->tokens[1].text, ==, " cat");
+  as_encoding_free (cut);
+  int world = as_tokenizer_token_to_id (tok, "\xc4\xa0world");
+  g_assert_cmpint (world, ==, 905);
+  g_assert_cmpstr (as_tokenizer_id_to_token (tok, world), ==, "\xc4\xa0world");
+  g_assert_false (as_tokenizer_takes_pairs (tok));
 }
 
 int
@@ -542,7 +608,7 @@ main (int    argc,
   g_test_add_func ("/llama/gguf/refusals", test_gguf_refusals);
   g_test_add_func ("/llama/smollm2/config", test_smollm2_config);
   g_test_add_func ("/llama/smollm2/goldens", test_smollm2_goldens);
-  g_test_add_func ("/llama/smollm2/text-refused", test_smollm2_text_refused);
+  g_test_add_func ("/llama/smollm2/text", test_smollm2_text);
   int rc = g_test_run ();
   as_model_free (smollm2);
   g_free (smollm2_skip);

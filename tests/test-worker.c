@@ -27,6 +27,7 @@ typedef struct {
   guint       started_gen;
   int         stale_signals; /* signals whose generation was not the newest */
   guint       failed_gen;
+  char       *analysis_fail_message;
   /* Side channels (causal, compare, qkv). */
   GPtrArray  *side_finished[AS_N_CHANNELS];  /* AsAnalysis */
   GArray     *side_layers[AS_N_CHANNELS];    /* (generation << 16 | layer) */
@@ -130,6 +131,8 @@ on_analysis_failed (AsWorker     *w,
                     Fixture      *f)
 {
   f->failed_gen = generation;
+  g_free (f->analysis_fail_message);
+  f->analysis_fail_message = g_strdup (error->message);
 }
 
 static void
@@ -240,6 +243,7 @@ fixture_tear_down (Fixture       *f,
   g_ptr_array_unref (f->finished);
   g_array_unref (f->layers);
   g_free (f->fail_message);
+  g_free (f->analysis_fail_message);
   for (int c = 0; c < AS_N_CHANNELS; c++)
     {
       g_ptr_array_unref (f->side_finished[c]);
@@ -957,6 +961,55 @@ test_main_preempts_side (Fixture       *f,
   g_assert_cmpint (f->stale_signals, ==, 0);
 }
 
+static gboolean
+last_failed (Fixture *f)
+{
+  return f->failed_gen == as_worker_get_generation (f->worker);
+}
+
+/* A GGUF decoder in the app: it loads (its warm-up has no template token to
+ * run on), analyses its own BPE tokens, and refuses a pair or a text with no
+ * token with a message. */
+static void
+test_gguf_decoder (Fixture       *f,
+                   gconstpointer  data)
+{
+  g_autofree char *models = NULL;
+  g_autofree char *path = NULL;
+  if (g_getenv ("ATTNSCOPE_GGUF") != NULL)
+    path = g_strdup (g_getenv ("ATTNSCOPE_GGUF"));
+  else
+    {
+      g_autofree char *dir = as_model_default_dir ();
+      models = g_path_get_dirname (dir);
+      path = g_build_filename (models, "SmolLM2-135M-Instruct",
+                               "SmolLM2-135M-Instruct.Q4_1.gguf", NULL);
+    }
+  if (!g_file_test (path, G_FILE_TEST_IS_REGULAR))
+    {
+      g_autofree char *why = g_strdup_printf ("the SmolLM2 GGUF is not downloaded (%s)", path);
+      g_test_skip (why);
+      return;
+    }
+  as_worker_load_model (f->worker, path);
+  wait_for (is_loaded, f, 120);
+  g_assert_true (f->loaded);
+
+  as_worker_analyse (f->worker, "Hello world", NULL);
+  wait_for (last_finished, f, 60);
+  AsAnalysis *a = g_ptr_array_index (f->finished, f->finished->len - 1);
+  g_assert_cmpint (a->n, ==, 2);
+  g_assert_cmpint (a->encoding->tokens[0].id, ==, 19556);
+  g_assert_cmpstr (a->encoding->tokens[1].text, ==, " world");
+
+  as_worker_analyse (f->worker, "Hello", "world");
+  wait_for (last_failed, f, 60);
+  g_assert_nonnull (strstr (f->analysis_fail_message, "this model takes one text"));
+  as_worker_analyse (f->worker, "", NULL);
+  wait_for (last_failed, f, 60);
+  g_assert_nonnull (strstr (f->analysis_fail_message, "no tokens"));
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -976,6 +1029,7 @@ main (int   argc,
   ADD ("/worker/qkv", test_qkv);
   ADD ("/worker/compare-stale-main-undisturbed", test_compare_stale_and_main_undisturbed);
   ADD ("/worker/main-preempts-side", test_main_preempts_side);
+  ADD ("/worker/gguf-decoder", test_gguf_decoder);
 #undef ADD
 
   return g_test_run ();
