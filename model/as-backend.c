@@ -136,7 +136,14 @@ as_backend_layer_qkv (AsBackend              *backend,
                       float                  *v,
                       GError                **error)
 {
-  if (request->n >= 1 && !as_attention_check_budget (backend->model->config, request->n, error))
+  const AsConfig *c = backend->model->config;
+  if (layer < 0 || layer >= c->n_layers)
+    {
+      g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_INPUT,
+                   "layer %d out of range (model has %d)", layer, c->n_layers);
+      return FALSE;
+    }
+  if (request->n >= 1 && !as_attention_check_budget (c, request->n, error))
     return FALSE;
   return backend->vtable->layer_qkv (backend, request, layer, q, k, v, error);
 }

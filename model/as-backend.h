@@ -47,7 +47,8 @@ typedef struct {
                         const AsForwardRequest *request,
                         float                  *final_hidden,
                         GError                **error);
-  /* Q, K, V of LAYER for the request's tokens, each [n, hidden] (heads are
+  /* Called through as_backend_layer_qkv, which has checked LAYER is in range.
+   * Q, K, V of LAYER for the request's tokens, each [n, hidden] (heads are
    * contiguous slices of head_dim columns). Runs layers 0..LAYER. */
   gboolean  (*layer_qkv) (AsBackend              *backend,
                           const AsForwardRequest *request,

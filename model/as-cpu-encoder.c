@@ -99,12 +99,6 @@ cpu_layer_qkv (AsBackend              *backend,
 {
   CpuBackend *self = (CpuBackend *) backend;
   const AsConfig *c = backend->model->config;
-  if (layer < 0 || layer >= c->n_layers)
-    {
-      g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_INPUT,
-                   "layer %d out of range (model has %d)", layer, c->n_layers);
-      return FALSE;
-    }
   AsForwardRequest quiet = *req;
   quiet.on_layer = NULL;
   if (!run_layers (self, &quiet, layer, TRUE, error))

@@ -422,13 +422,6 @@ gpu_layer_qkv (AsBackend              *backend,
   GpuBackend *self = (GpuBackend *) backend;
   if (self->cpu != NULL)
     return as_backend_layer_qkv (self->cpu, req, layer, q, k, v, error);
-  const AsConfig *c = backend->model->config;
-  if (layer < 0 || layer >= c->n_layers)
-    {
-      g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_INPUT,
-                   "layer %d out of range (model has %d)", layer, c->n_layers);
-      return FALSE;
-    }
   if (!as_backend_check_request (backend->model, req, error))
     return FALSE;
 

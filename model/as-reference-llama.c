@@ -343,12 +343,6 @@ llama_layer_qkv (AsBackend              *backend,
   if (!as_backend_check_request (model, req, error))
     return FALSE;
   const AsConfig *c = model->config;
-  if (layer < 0 || layer >= c->n_layers)
-    {
-      g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_INPUT,
-                   "layer %d out of range (model has %d)", layer, c->n_layers);
-      return FALSE;
-    }
   AsForwardRequest quiet = *req;
   quiet.on_layer = NULL;
   Activations *a = activations_new (c, req->n);

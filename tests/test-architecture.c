@@ -143,6 +143,38 @@ test_random_is_bert (void)
   as_model_free (model);
 }
 
+/* Every backend refuses a layer the model does not have, with one message:
+ * the range is checked once, where layer_qkv is dispatched. */
+static void
+test_layer_out_of_range (void)
+{
+  g_autoptr(GError) error = NULL;
+  AsModel *model = as_model_new_random ("minilm-l6", 3, &error);
+  g_assert_no_error (error);
+  const int ids[3] = { 101, 2000, 102 }, types[3] = { 0 };
+  AsForwardRequest req = { .ids = ids, .type_ids = types, .n = 3 };
+  const gsize nH = (gsize) 3 * model->config->hidden;
+  g_autofree float *q = g_new (float, nH), *k = g_new (float, nH), *v = g_new (float, nH);
+  AsBackend *backends[2] = { as_cpu_backend_new (model), as_reference_backend_new (model) };
+  for (int i = 0; i < 2; i++)
+    {
+      const int bad[2] = { -1, model->config->n_layers };
+      for (int j = 0; j < 2; j++)
+        {
+          g_assert_false (as_backend_layer_qkv (backends[i], &req, bad[j], q, k, v, &error));
+          g_assert_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_INPUT);
+          g_autofree char *want = g_strdup_printf ("layer %d out of range (model has %d)",
+                                                   bad[j], model->config->n_layers);
+          g_assert_cmpstr (error->message, ==, want);
+          g_clear_error (&error);
+        }
+      g_assert_true (as_backend_layer_qkv (backends[i], &req, model->config->n_layers - 1, q, k, v, &error));
+      g_assert_no_error (error);
+      as_backend_free (backends[i]);
+    }
+  as_model_free (model);
+}
+
 static void
 test_load_is_bert (void)
 {
@@ -280,6 +312,7 @@ main (int argc, char **argv)
   g_test_add_func ("/architecture/refused/load", test_load_unsupported);
   g_test_add_func ("/architecture/bert/random", test_random_is_bert);
   g_test_add_func ("/architecture/bert/load", test_load_is_bert);
+  g_test_add_func ("/architecture/layer-out-of-range", test_layer_out_of_range);
   g_test_add_func ("/architecture/dispatch", test_dispatch_through_arch);
   return g_test_run ();
 }
