@@ -59,27 +59,17 @@ finish_config (const char  *display_name,
   return TRUE;
 }
 
-/* A number FIELD of config.json (integer or not) into *OUT, FALLBACK when absent. */
+/* rope_theta, kept as the float the rotary tables are computed from. */
 static gboolean
-read_number (JsonObject  *obj,
-             const char  *display_name,
-             const char  *field,
-             float        fallback,
-             float       *out,
-             GError     **error)
+read_rope_theta (JsonObject  *obj,
+                 const char  *display_name,
+                 float       *out,
+                 GError     **error)
 {
-  *out = fallback;
-  if (!json_object_has_member (obj, field))
-    return TRUE;
-  JsonNode *node = json_object_get_member (obj, field);
-  GType t = JSON_NODE_HOLDS_VALUE (node) ? json_node_get_value_type (node) : G_TYPE_INVALID;
-  if (t != G_TYPE_DOUBLE && t != G_TYPE_INT64)
-    {
-      g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_FORMAT,
-                   "%s: field '%s' must be a number", display_name, field);
-      return FALSE;
-    }
-  *out = (float) json_node_get_double (node);
+  double theta;
+  if (!as_config_read_number (obj, display_name, "rope_theta", 10000.0, &theta, error))
+    return FALSE;
+  *out = (float) theta;   /* range-checked with the rest in finish_config */
   return TRUE;
 }
 
@@ -115,7 +105,7 @@ llama_read_config (JsonObject  *obj,
     as_config_read_int (obj, display_name, "max_position_embeddings", 1, AS_CONFIG_MAX_POSITIONS, TRUE, 0, &config->max_positions, error) &&
     as_config_read_int (obj, display_name, "head_dim", 1, AS_CONFIG_MAX_HIDDEN, FALSE, 0, &head_dim, error) &&
     as_config_read_eps (obj, display_name, "rms_norm_eps", 1e-6f, &config->layer_norm_eps, error) &&
-    read_number (obj, display_name, "rope_theta", 10000.0f, &config->rope_theta, error) &&
+    read_rope_theta (obj, display_name, &config->rope_theta, error) &&
     finish_config (display_name, config, error);
   if (ok && head_dim != 0 && head_dim != config->head_dim)
     {

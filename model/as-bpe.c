@@ -601,54 +601,10 @@ failed:
 /* Loading from tokenizer.json                                                */
 /* ------------------------------------------------------------------------ */
 
-static JsonNode *
-member (JsonObject *o, const char *name)
-{
-  return o != NULL && json_object_has_member (o, name) ? json_object_get_member (o, name) : NULL;
-}
-
-static gboolean
-holds_type (JsonNode *node, GType type)
-{
-  return node != NULL && JSON_NODE_HOLDS_VALUE (node) && json_node_get_value_type (node) == type;
-}
-
 static gboolean
 is_null (JsonNode *node)
 {
   return node == NULL || JSON_NODE_HOLDS_NULL (node);
-}
-
-static const char *
-get_string (JsonObject *o, const char *name)
-{
-  JsonNode *node = member (o, name);
-
-  return holds_type (node, G_TYPE_STRING) ? json_node_get_string (node) : NULL;
-}
-
-static gboolean
-get_bool (JsonObject *o, const char *name, gboolean fallback)
-{
-  JsonNode *node = member (o, name);
-
-  return holds_type (node, G_TYPE_BOOLEAN) ? json_node_get_boolean (node) : fallback;
-}
-
-static JsonObject *
-get_object (JsonObject *o, const char *name)
-{
-  JsonNode *node = member (o, name);
-
-  return node != NULL && JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
-}
-
-static JsonArray *
-get_array (JsonObject *o, const char *name)
-{
-  JsonNode *node = member (o, name);
-
-  return node != NULL && JSON_NODE_HOLDS_ARRAY (node) ? json_node_get_array (node) : NULL;
 }
 
 static gboolean
@@ -656,7 +612,7 @@ node_to_id (JsonNode *node, int *id)
 {
   gint64 v;
 
-  if (!holds_type (node, G_TYPE_INT64))
+  if (!as_json_holds_type (node, G_TYPE_INT64))
     return FALSE;
   v = json_node_get_int (node);
   if (v < 0 || v >= AS_BPE_MAX_TOKENS)
@@ -675,10 +631,10 @@ node_to_id (JsonNode *node, int *id)
 static gboolean
 check_byte_level (AsBpe *bpe, JsonObject *o, GError **error)
 {
-  if (get_bool (o, "add_prefix_space", FALSE))
+  if (as_json_get_bool (o, "add_prefix_space", FALSE))
     return fail (error, AS_MODEL_ERROR_UNSUPPORTED,
                  "%s: pre_tokenizer ByteLevel with add_prefix_space is not supported", bpe->name);
-  if (!get_bool (o, "use_regex", TRUE))
+  if (!as_json_get_bool (o, "use_regex", TRUE))
     return fail (error, AS_MODEL_ERROR_UNSUPPORTED,
                  "%s: pre_tokenizer ByteLevel without its regex is not supported", bpe->name);
   return TRUE;
@@ -687,7 +643,7 @@ check_byte_level (AsBpe *bpe, JsonObject *o, GError **error)
 static gboolean
 check_pre_tokenizer (AsBpe *bpe, JsonObject *pre, GError **error)
 {
-  const char *type = get_string (pre, "type");
+  const char *type = as_json_get_string (pre, "type", NULL);
   JsonArray *list;
   JsonObject *first, *second;
   const char *t1, *t2;
@@ -700,7 +656,7 @@ check_pre_tokenizer (AsBpe *bpe, JsonObject *pre, GError **error)
   if (g_strcmp0 (type, "Sequence") != 0)
     return fail (error, AS_MODEL_ERROR_UNSUPPORTED, "%s: pre_tokenizer %s is not supported",
                  bpe->name, type != NULL ? type : "(no type)");
-  list = get_array (pre, "pretokenizers");
+  list = as_json_get_array (pre, "pretokenizers");
   if (list == NULL || json_array_get_length (list) == 0 || json_array_get_length (list) > 2)
     return fail (error, AS_MODEL_ERROR_UNSUPPORTED,
                  "%s: pre_tokenizer Sequence other than [Digits or Split, ByteLevel] is not "
@@ -710,7 +666,7 @@ check_pre_tokenizer (AsBpe *bpe, JsonObject *pre, GError **error)
           ? json_node_get_object (json_array_get_element (list, 0)) : NULL;
   if (json_array_get_length (list) == 1)
     {
-      t1 = get_string (first, "type");
+      t1 = as_json_get_string (first, "type", NULL);
       if (g_strcmp0 (t1, "ByteLevel") != 0)
         return fail (error, AS_MODEL_ERROR_UNSUPPORTED,
                      "%s: pre_tokenizer Sequence[%s] is not supported", bpe->name,
@@ -719,21 +675,21 @@ check_pre_tokenizer (AsBpe *bpe, JsonObject *pre, GError **error)
     }
   second = JSON_NODE_HOLDS_OBJECT (json_array_get_element (list, 1))
            ? json_node_get_object (json_array_get_element (list, 1)) : NULL;
-  t1 = get_string (first, "type");
-  t2 = get_string (second, "type");
+  t1 = as_json_get_string (first, "type", NULL);
+  t2 = as_json_get_string (second, "type", NULL);
   if (g_strcmp0 (t1, "Split") == 0 && g_strcmp0 (t2, "ByteLevel") == 0)
     {
-      const char *pattern = get_string (get_object (first, "pattern"), "Regex");
+      const char *pattern = as_json_get_string (as_json_get_object (first, "pattern"), "Regex", NULL);
 
       if (g_strcmp0 (pattern, LLAMA3_PATTERN) != 0)
         return fail (error, AS_MODEL_ERROR_UNSUPPORTED,
                      "%s: pre_tokenizer Split with a pattern other than Llama-3's is not "
                      "supported", bpe->name);
-      if (g_strcmp0 (get_string (first, "behavior"), "Isolated") != 0
-          || get_bool (first, "invert", FALSE))
+      if (g_strcmp0 (as_json_get_string (first, "behavior", NULL), "Isolated") != 0
+          || as_json_get_bool (first, "invert", FALSE))
         return fail (error, AS_MODEL_ERROR_UNSUPPORTED,
                      "%s: pre_tokenizer Split other than Isolated is not supported", bpe->name);
-      if (get_bool (second, "add_prefix_space", FALSE) || get_bool (second, "use_regex", TRUE))
+      if (as_json_get_bool (second, "add_prefix_space", FALSE) || as_json_get_bool (second, "use_regex", TRUE))
         return fail (error, AS_MODEL_ERROR_UNSUPPORTED,
                      "%s: pre_tokenizer Split must be followed by ByteLevel without prefix space "
                      "and regex", bpe->name);
@@ -745,7 +701,7 @@ check_pre_tokenizer (AsBpe *bpe, JsonObject *pre, GError **error)
                  "%s: pre_tokenizer Sequence[%s, %s] is not supported (only [Digits, ByteLevel] "
                  "and [Split, ByteLevel])",
                  bpe->name, t1 != NULL ? t1 : "?", t2 != NULL ? t2 : "?");
-  if (!get_bool (first, "individual_digits", FALSE))
+  if (!as_json_get_bool (first, "individual_digits", FALSE))
     return fail (error, AS_MODEL_ERROR_UNSUPPORTED,
                  "%s: pre_tokenizer Digits without individual_digits is not supported", bpe->name);
   bpe->digits = TRUE;
@@ -763,7 +719,7 @@ json_merge_at (gpointer data, gsize i, const char **right)
   JsonMerges *jm = data;
   JsonNode *node = json_array_get_element (jm->merges, (guint) i);
 
-  if (holds_type (node, G_TYPE_STRING))
+  if (as_json_holds_type (node, G_TYPE_STRING))
     return split_merge (json_node_get_string (node), right);
   if (node != NULL && JSON_NODE_HOLDS_ARRAY (node))
     {
@@ -774,7 +730,7 @@ json_merge_at (gpointer data, gsize i, const char **right)
         return NULL;
       a = json_array_get_element (pair, 0);
       b = json_array_get_element (pair, 1);
-      if (!holds_type (a, G_TYPE_STRING) || !holds_type (b, G_TYPE_STRING))
+      if (!as_json_holds_type (a, G_TYPE_STRING) || !as_json_holds_type (b, G_TYPE_STRING))
         return NULL;
       *right = json_node_get_string (b);
       return g_strdup (json_node_get_string (a));
@@ -785,7 +741,7 @@ json_merge_at (gpointer data, gsize i, const char **right)
 static gboolean
 load_json (AsBpe *bpe, JsonObject *root, GError **error)
 {
-  JsonObject *model = get_object (root, "model");
+  JsonObject *model = as_json_get_object (root, "model");
   JsonObject *vocab;
   JsonArray *merges, *added;
   JsonObjectIter iter;
@@ -796,37 +752,37 @@ load_json (AsBpe *bpe, JsonObject *root, GError **error)
 
   if (model == NULL)
     return fail (error, AS_MODEL_ERROR_FORMAT, "%s: no \"model\" object", bpe->name);
-  s = get_string (model, "type");
+  s = as_json_get_string (model, "type", NULL);
   if (g_strcmp0 (s, "BPE") != 0)
     return fail (error, AS_MODEL_ERROR_UNSUPPORTED, "%s: model %s is not BPE", bpe->name,
                  s != NULL ? s : "(no type)");
-  if (!is_null (member (model, "dropout"))
-      && !(holds_type (member (model, "dropout"), G_TYPE_DOUBLE)
-           && json_node_get_double (member (model, "dropout")) == 0.0))
+  if (!is_null (as_json_member (model, "dropout"))
+      && !(as_json_holds_type (as_json_member (model, "dropout"), G_TYPE_DOUBLE)
+           && json_node_get_double (as_json_member (model, "dropout")) == 0.0))
     return fail (error, AS_MODEL_ERROR_UNSUPPORTED, "%s: BPE dropout is not supported", bpe->name);
-  if (get_bool (model, "byte_fallback", FALSE))
+  if (as_json_get_bool (model, "byte_fallback", FALSE))
     return fail (error, AS_MODEL_ERROR_UNSUPPORTED, "%s: BPE byte_fallback is not supported",
                  bpe->name);
-  s = get_string (model, "continuing_subword_prefix");
+  s = as_json_get_string (model, "continuing_subword_prefix", NULL);
   if (s != NULL && s[0] != '\0')
     return fail (error, AS_MODEL_ERROR_UNSUPPORTED,
                  "%s: BPE continuing_subword_prefix is not supported", bpe->name);
-  s = get_string (model, "end_of_word_suffix");
+  s = as_json_get_string (model, "end_of_word_suffix", NULL);
   if (s != NULL && s[0] != '\0')
     return fail (error, AS_MODEL_ERROR_UNSUPPORTED,
                  "%s: BPE end_of_word_suffix is not supported", bpe->name);
-  bpe->ignore_merges = get_bool (model, "ignore_merges", FALSE);
+  bpe->ignore_merges = as_json_get_bool (model, "ignore_merges", FALSE);
 
-  if (!is_null (member (root, "normalizer")))
+  if (!is_null (as_json_member (root, "normalizer")))
     {
-      s = get_string (get_object (root, "normalizer"), "type");
+      s = as_json_get_string (as_json_get_object (root, "normalizer"), "type", NULL);
       return fail (error, AS_MODEL_ERROR_UNSUPPORTED, "%s: normalizer %s is not supported",
                    bpe->name, s != NULL ? s : "(no type)");
     }
-  if (!check_pre_tokenizer (bpe, get_object (root, "pre_tokenizer"), error))
+  if (!check_pre_tokenizer (bpe, as_json_get_object (root, "pre_tokenizer"), error))
     return FALSE;
 
-  vocab = get_object (model, "vocab");
+  vocab = as_json_get_object (model, "vocab");
   if (vocab == NULL)
     return fail (error, AS_MODEL_ERROR_FORMAT, "%s: model.vocab is not an object", bpe->name);
   if (json_object_get_size (vocab) > AS_BPE_MAX_TOKENS)
@@ -843,15 +799,15 @@ load_json (AsBpe *bpe, JsonObject *root, GError **error)
                      AS_BPE_MAX_TOKENS);
       max_id = MAX (max_id, id);
     }
-  added = get_array (root, "added_tokens");
+  added = as_json_get_array (root, "added_tokens");
   for (guint i = 0; added != NULL && i < json_array_get_length (added); i++)
     {
       JsonNode *node = json_array_get_element (added, i);
       int id;
 
       if (node == NULL || !JSON_NODE_HOLDS_OBJECT (node)
-          || !node_to_id (member (json_node_get_object (node), "id"), &id)
-          || get_string (json_node_get_object (node), "content") == NULL)
+          || !node_to_id (as_json_member (json_node_get_object (node), "id"), &id)
+          || as_json_get_string (json_node_get_object (node), "content", NULL) == NULL)
         return fail (error, AS_MODEL_ERROR_FORMAT,
                      "%s: added_tokens[%u] needs a \"content\" string and an \"id\" in [0, %d)",
                      bpe->name, i, AS_BPE_MAX_TOKENS);
@@ -871,7 +827,7 @@ load_json (AsBpe *bpe, JsonObject *root, GError **error)
                      bpe->tokens[id], token);
     }
 
-  merges = get_array (model, "merges");
+  merges = as_json_get_array (model, "merges");
   if (merges == NULL)
     return fail (error, AS_MODEL_ERROR_FORMAT, "%s: model.merges is not an array", bpe->name);
   jm.bpe = bpe;
@@ -879,19 +835,19 @@ load_json (AsBpe *bpe, JsonObject *root, GError **error)
   if (!load_merges (bpe, json_array_get_length (merges), json_merge_at, &jm, "model.merges",
                     error))
     return FALSE;
-  s = get_string (model, "unk_token");
+  s = as_json_get_string (model, "unk_token", NULL);
   if (s != NULL)
     bpe->unk_id = lookup (bpe, s);
 
   for (guint i = 0; added != NULL && i < json_array_get_length (added); i++)
     {
       JsonObject *o = json_node_get_object (json_array_get_element (added, i));
-      const char *content = get_string (o, "content");
-      int id = (int) json_node_get_int (member (o, "id"));
+      const char *content = as_json_get_string (o, "content", NULL);
+      int id = (int) json_node_get_int (as_json_member (o, "id"));
       static const char *const flags[] = { "lstrip", "rstrip", "single_word" };
 
       for (gsize f = 0; f < G_N_ELEMENTS (flags); f++)
-        if (get_bool (o, flags[f], FALSE))
+        if (as_json_get_bool (o, flags[f], FALSE))
           return fail (error, AS_MODEL_ERROR_UNSUPPORTED,
                        "%s: added token \"%s\" with %s is not supported", bpe->name, content,
                        flags[f]);
@@ -901,8 +857,8 @@ load_json (AsBpe *bpe, JsonObject *root, GError **error)
         return fail (error, AS_MODEL_ERROR_FORMAT,
                      "%s: added token \"%s\" has id %d, which is \"%s\" in the vocabulary",
                      bpe->name, content, id, bpe->tokens[id]);
-      if (!add_added (bpe, content, id, get_bool (o, "special", FALSE),
-                      get_bool (o, "normalized", TRUE), error))
+      if (!add_added (bpe, content, id, as_json_get_bool (o, "special", FALSE),
+                      as_json_get_bool (o, "normalized", TRUE), error))
         return FALSE;
     }
   finish_bytes (bpe);

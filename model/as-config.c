@@ -92,12 +92,12 @@ read_model_type (JsonObject  *obj,
 }
 
 gboolean
-as_config_read_eps (JsonObject  *obj,
-                    const char  *display_name,
-                    const char  *field,
-                    float        fallback,
-                    float       *out,
-                    GError     **error)
+as_config_read_number (JsonObject  *obj,
+                       const char  *display_name,
+                       const char  *field,
+                       double       fallback,
+                       double      *out,
+                       GError     **error)
 {
   *out = fallback;
   if (!json_object_has_member (obj, field))
@@ -110,7 +110,21 @@ as_config_read_eps (JsonObject  *obj,
                    "%s: field '%s' must be a number", display_name, field);
       return FALSE;
     }
-  double eps = json_node_get_double (node);
+  *out = json_node_get_double (node);
+  return TRUE;
+}
+
+gboolean
+as_config_read_eps (JsonObject  *obj,
+                    const char  *display_name,
+                    const char  *field,
+                    float        fallback,
+                    float       *out,
+                    GError     **error)
+{
+  double eps;
+  if (!as_config_read_number (obj, display_name, field, fallback, &eps, error))
+    return FALSE;
   /* Checked as the float LayerNorm uses: 1e-122 would be 0 there (found by
    * fuzz-config), 0.999999999 would be 1. */
   if (!(eps > 0.0 && eps < 1.0 && (float) eps > 0.0f && (float) eps < 1.0f))

@@ -68,6 +68,13 @@ gboolean    as_config_read_int    (JsonObject  *obj,
 /* The string FIELD, or NULL when it is absent or not a string. */
 const char *as_config_read_string (JsonObject  *obj,
                                    const char  *field);
+/* A number FIELD (integer or not); FALLBACK when absent. */
+gboolean    as_config_read_number (JsonObject  *obj,
+                                   const char  *display_name,
+                                   const char  *field,
+                                   double       fallback,
+                                   double      *out,
+                                   GError     **error);
 /* A LayerNorm epsilon FIELD in (0, 1) as a float holds it; FALLBACK when
  * absent. */
 gboolean    as_config_read_eps    (JsonObject  *obj,

@@ -164,3 +164,69 @@ as_json_guard_load (JsonParser  *parser,
     }
   return TRUE;
 }
+
+/* ---- reading an untrusted tree ------------------------------------------- */
+
+JsonNode *
+as_json_member (JsonObject *o,
+                const char *name)
+{
+  return o != NULL && json_object_has_member (o, name) ? json_object_get_member (o, name) : NULL;
+}
+
+gboolean
+as_json_holds_type (JsonNode *node,
+                    GType     type)
+{
+  return node != NULL && JSON_NODE_HOLDS_VALUE (node) && json_node_get_value_type (node) == type;
+}
+
+gboolean
+as_json_get_bool (JsonObject *o,
+                  const char *name,
+                  gboolean    fallback)
+{
+  JsonNode *node = as_json_member (o, name);
+  return as_json_holds_type (node, G_TYPE_BOOLEAN) ? json_node_get_boolean (node) : fallback;
+}
+
+const char *
+as_json_get_string (JsonObject *o,
+                    const char *name,
+                    const char *fallback)
+{
+  JsonNode *node = as_json_member (o, name);
+  return as_json_holds_type (node, G_TYPE_STRING) ? json_node_get_string (node) : fallback;
+}
+
+JsonObject *
+as_json_get_object (JsonObject *o,
+                    const char *name)
+{
+  JsonNode *node = as_json_member (o, name);
+  return node != NULL && JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
+}
+
+JsonArray *
+as_json_get_array (JsonObject *o,
+                   const char *name)
+{
+  JsonNode *node = as_json_member (o, name);
+  return node != NULL && JSON_NODE_HOLDS_ARRAY (node) ? json_node_get_array (node) : NULL;
+}
+
+JsonObject *
+as_json_array_object_at (JsonArray *array,
+                         guint      index)
+{
+  JsonNode *node = json_array_get_element (array, index);
+  return node != NULL && JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
+}
+
+const char *
+as_json_array_string_at (JsonArray *array,
+                         guint      index)
+{
+  JsonNode *node = json_array_get_element (array, index);
+  return as_json_holds_type (node, G_TYPE_STRING) ? json_node_get_string (node) : NULL;
+}

@@ -34,4 +34,26 @@ gboolean as_json_guard_load (JsonParser  *parser,
                              const char  *display_name,
                              GError     **error);
 
+/* Reading a parsed tree whose shape is not trusted: each returns NULL (or
+ * FALLBACK) for a member that is absent, null or of another kind, where
+ * json-glib's own getters would emit a critical. */
+JsonNode    *as_json_member          (JsonObject *o,
+                                      const char *name);
+gboolean     as_json_holds_type      (JsonNode   *node,
+                                      GType       type);
+gboolean     as_json_get_bool        (JsonObject *o,
+                                      const char *name,
+                                      gboolean    fallback);
+const char  *as_json_get_string      (JsonObject *o,
+                                      const char *name,
+                                      const char *fallback);
+JsonObject  *as_json_get_object      (JsonObject *o,
+                                      const char *name);
+JsonArray   *as_json_get_array       (JsonObject *o,
+                                      const char *name);
+JsonObject  *as_json_array_object_at (JsonArray  *array,
+                                      guint       index);
+const char  *as_json_array_string_at (JsonArray  *array,
+                                      guint       index);
+
 G_END_DECLS

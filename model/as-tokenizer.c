@@ -1322,69 +1322,6 @@ fail (GError **error, AsModelError code, const char *format, ...)
   return FALSE;
 }
 
-static JsonNode *
-member (JsonObject *o, const char *name)
-{
-  return o != NULL && json_object_has_member (o, name) ? json_object_get_member (o, name) : NULL;
-}
-
-static gboolean
-holds_type (JsonNode *node, GType type)
-{
-  return node != NULL && JSON_NODE_HOLDS_VALUE (node) && json_node_get_value_type (node) == type;
-}
-
-/* FALLBACK when the member is absent or null. */
-static gboolean
-get_bool (JsonObject *o, const char *name, gboolean fallback)
-{
-  JsonNode *node = member (o, name);
-
-  return holds_type (node, G_TYPE_BOOLEAN) ? json_node_get_boolean (node) : fallback;
-}
-
-static const char *
-get_string (JsonObject *o, const char *name, const char *fallback)
-{
-  JsonNode *node = member (o, name);
-
-  return holds_type (node, G_TYPE_STRING) ? json_node_get_string (node) : fallback;
-}
-
-static JsonObject *
-get_object (JsonObject *o, const char *name)
-{
-  JsonNode *node = member (o, name);
-
-  return node != NULL && JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
-}
-
-static JsonArray *
-get_array (JsonObject *o, const char *name)
-{
-  JsonNode *node = member (o, name);
-
-  return node != NULL && JSON_NODE_HOLDS_ARRAY (node) ? json_node_get_array (node) : NULL;
-}
-
-/* json_array_get_object_element and _string_element complain (a GLib
- * critical) about an element of the wrong kind: these just say NULL. */
-static JsonObject *
-array_object_at (JsonArray *array, guint index)
-{
-  JsonNode *node = json_array_get_element (array, index);
-
-  return node != NULL && JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
-}
-
-static const char *
-array_string_at (JsonArray *array, guint index)
-{
-  JsonNode *node = json_array_get_element (array, index);
-
-  return holds_type (node, G_TYPE_STRING) ? json_node_get_string (node) : NULL;
-}
-
 /* Ids index a table (vocab_by_id), so a hostile file must not name an id of
  * two billion: 2^20 is beyond the largest vocabulary a config may declare
  * (as-config.c) and keeps that table under 8 MB. */
@@ -1396,7 +1333,7 @@ node_to_id (JsonNode *node, int *id)
 {
   gint64 value;
 
-  if (!holds_type (node, G_TYPE_INT64))
+  if (!as_json_holds_type (node, G_TYPE_INT64))
     return FALSE;
   value = json_node_get_int (node);
   if (value < 0 || value > MAX_TOKEN_ID)
@@ -1408,7 +1345,7 @@ node_to_id (JsonNode *node, int *id)
 static gboolean
 is_null_or_absent (JsonObject *o, const char *name)
 {
-  JsonNode *node = member (o, name);
+  JsonNode *node = as_json_member (o, name);
 
   return node == NULL || JSON_NODE_HOLDS_NULL (node);
 }
@@ -1438,10 +1375,10 @@ load_vocab_object (AsTokenizer *tok, JsonObject *vocab, GError **error)
 static gboolean
 load_wordpiece (AsTokenizer *tok, JsonObject *root, GError **error)
 {
-  JsonObject *model = get_object (root, "model");
-  JsonObject *vocab = get_object (model, "vocab");
-  const char *type = get_string (model, "type", "WordPiece");
-  JsonNode *max_chars = member (model, "max_input_chars_per_word");
+  JsonObject *model = as_json_get_object (root, "model");
+  JsonObject *vocab = as_json_get_object (model, "vocab");
+  const char *type = as_json_get_string (model, "type", "WordPiece");
+  JsonNode *max_chars = as_json_member (model, "max_input_chars_per_word");
 
   if (model == NULL)
     return fail (error, AS_MODEL_ERROR_FORMAT, "%s: no \"model\" object", tok->name);
@@ -1452,8 +1389,8 @@ load_wordpiece (AsTokenizer *tok, JsonObject *root, GError **error)
   if (vocab == NULL)
     return fail (error, AS_MODEL_ERROR_FORMAT,
                  "%s: model.vocab is missing or not an object", tok->name);
-  tok->unk_token = g_strdup (get_string (model, "unk_token", "[UNK]"));
-  tok->subword_prefix = g_strdup (get_string (model, "continuing_subword_prefix", "##"));
+  tok->unk_token = g_strdup (as_json_get_string (model, "unk_token", "[UNK]"));
+  tok->subword_prefix = g_strdup (as_json_get_string (model, "continuing_subword_prefix", "##"));
   if (max_chars != NULL && !node_to_id (max_chars, &tok->max_input_chars_per_word))
     return fail (error, AS_MODEL_ERROR_FORMAT,
                  "%s: model.max_input_chars_per_word is not an integer from 0 to %d",
@@ -1466,22 +1403,22 @@ load_wordpiece (AsTokenizer *tok, JsonObject *root, GError **error)
 static void
 set_bert_normalizer (AsTokenizer *tok, gboolean lowercase, JsonObject *config)
 {
-  JsonNode *strip = member (config, "strip_accents");
+  JsonNode *strip = as_json_member (config, "strip_accents");
 
   tok->bert_normalizer = TRUE;
-  tok->clean_text = get_bool (config, "clean_text", TRUE);
-  tok->handle_chinese_chars = get_bool (config, "handle_chinese_chars", TRUE);
-  tok->lowercase = get_bool (config, "lowercase", lowercase);
+  tok->clean_text = as_json_get_bool (config, "clean_text", TRUE);
+  tok->handle_chinese_chars = as_json_get_bool (config, "handle_chinese_chars", TRUE);
+  tok->lowercase = as_json_get_bool (config, "lowercase", lowercase);
   /* normalizers/bert.rs: strip_accents null means "as lowercase". */
-  tok->strip_accents = holds_type (strip, G_TYPE_BOOLEAN) ? json_node_get_boolean (strip)
+  tok->strip_accents = as_json_holds_type (strip, G_TYPE_BOOLEAN) ? json_node_get_boolean (strip)
                                                            : tok->lowercase;
 }
 
 static gboolean
 load_normalizer (AsTokenizer *tok, JsonObject *root, GError **error)
 {
-  JsonObject *normalizer = get_object (root, "normalizer");
-  const char *type = get_string (normalizer, "type", NULL);
+  JsonObject *normalizer = as_json_get_object (root, "normalizer");
+  const char *type = as_json_get_string (normalizer, "type", NULL);
 
   if (is_null_or_absent (root, "normalizer"))
     return TRUE;
@@ -1496,7 +1433,7 @@ load_normalizer (AsTokenizer *tok, JsonObject *root, GError **error)
 static gboolean
 load_pre_tokenizer (AsTokenizer *tok, JsonObject *root, GError **error)
 {
-  const char *type = get_string (get_object (root, "pre_tokenizer"), "type", NULL);
+  const char *type = as_json_get_string (as_json_get_object (root, "pre_tokenizer"), "type", NULL);
 
   tok->bert_pre_tokenizer = !is_null_or_absent (root, "pre_tokenizer");
   if (tok->bert_pre_tokenizer && g_strcmp0 (type, "BertPreTokenizer") != 0)
@@ -1550,11 +1487,11 @@ add_added_token (AsTokenizer *tok, AddedToken *t)
 static gboolean
 load_added_token (AsTokenizer *tok, JsonObject *o, guint index, GError **error)
 {
-  const char *content = get_string (o, "content", NULL);
+  const char *content = as_json_get_string (o, "content", NULL);
   AddedToken *t;
   int id;
 
-  if (content == NULL || !node_to_id (member (o, "id"), &id))
+  if (content == NULL || !node_to_id (as_json_member (o, "id"), &id))
     return fail (error, AS_MODEL_ERROR_FORMAT,
                  "%s: added_tokens[%u] needs a string \"content\" and an integer \"id\"",
                  tok->name, index);
@@ -1563,11 +1500,11 @@ load_added_token (AsTokenizer *tok, JsonObject *o, guint index, GError **error)
   t = g_new0 (AddedToken, 1);
   t->content = g_strdup (content);
   t->id = id;
-  t->special = get_bool (o, "special", FALSE);
-  t->normalized = get_bool (o, "normalized", !t->special);
-  t->lstrip = get_bool (o, "lstrip", FALSE);
-  t->rstrip = get_bool (o, "rstrip", FALSE);
-  t->single_word = get_bool (o, "single_word", FALSE);
+  t->special = as_json_get_bool (o, "special", FALSE);
+  t->normalized = as_json_get_bool (o, "normalized", !t->special);
+  t->lstrip = as_json_get_bool (o, "lstrip", FALSE);
+  t->rstrip = as_json_get_bool (o, "rstrip", FALSE);
+  t->single_word = as_json_get_bool (o, "single_word", FALSE);
   add_added_token (tok, t);
   return TRUE;
 }
@@ -1575,11 +1512,11 @@ load_added_token (AsTokenizer *tok, JsonObject *o, guint index, GError **error)
 static gboolean
 load_added_tokens (AsTokenizer *tok, JsonObject *root, GError **error)
 {
-  JsonArray *list = get_array (root, "added_tokens");
+  JsonArray *list = as_json_get_array (root, "added_tokens");
 
   for (guint i = 0; list != NULL && i < json_array_get_length (list); i++)
     {
-      JsonObject *o = array_object_at (list, i);
+      JsonObject *o = as_json_array_object_at (list, i);
       if (o == NULL)
         return fail (error, AS_MODEL_ERROR_FORMAT, "%s: added_tokens[%u] is not an object",
                      tok->name, i);
@@ -1613,9 +1550,9 @@ static gboolean
 add_template_special (AsTokenizer *tok, GArray *template, JsonObject *specials,
                       const char *name, int type_id, GError **error)
 {
-  JsonObject *entry = get_object (specials, name);
-  JsonArray *ids = get_array (entry, "ids");
-  JsonArray *tokens = get_array (entry, "tokens");
+  JsonObject *entry = as_json_get_object (specials, name);
+  JsonArray *ids = as_json_get_array (entry, "ids");
+  JsonArray *tokens = as_json_get_array (entry, "tokens");
   guint n = ids ? json_array_get_length (ids) : 0;
 
   if (n == 0 || tokens == NULL || json_array_get_length (tokens) != n)
@@ -1625,7 +1562,7 @@ add_template_special (AsTokenizer *tok, GArray *template, JsonObject *specials,
   for (guint i = 0; i < n; i++)
     {
       int id;
-      const char *text = array_string_at (tokens, i);
+      const char *text = as_json_array_string_at (tokens, i);
       if (!node_to_id (json_array_get_element (ids, i), &id) || text == NULL)
         return fail (error, AS_MODEL_ERROR_FORMAT,
                      "%s: post_processor.special_tokens.\"%s\" has a bad id or token",
@@ -1639,11 +1576,11 @@ static gboolean
 load_template_piece (AsTokenizer *tok, GArray *template, JsonObject *piece,
                      JsonObject *specials, GError **error)
 {
-  JsonObject *sequence = get_object (piece, "Sequence");
-  JsonObject *special = get_object (piece, "SpecialToken");
+  JsonObject *sequence = as_json_get_object (piece, "Sequence");
+  JsonObject *special = as_json_get_object (piece, "SpecialToken");
   JsonObject *body = sequence ? sequence : special;
-  const char *id = get_string (body, "id", NULL);
-  JsonNode *type_node = member (body, "type_id");
+  const char *id = as_json_get_string (body, "id", NULL);
+  JsonNode *type_node = as_json_member (body, "type_id");
   int type_id = 0;
 
   if (id == NULL || (type_node != NULL && !node_to_id (type_node, &type_id)))
@@ -1663,15 +1600,15 @@ static gboolean
 load_template (AsTokenizer *tok, JsonObject *processor, const char *which,
                GArray *template, GError **error)
 {
-  JsonArray *pieces = get_array (processor, which);
-  JsonObject *specials = get_object (processor, "special_tokens");
+  JsonArray *pieces = as_json_get_array (processor, which);
+  JsonObject *specials = as_json_get_object (processor, "special_tokens");
 
   if (pieces == NULL)
     return fail (error, AS_MODEL_ERROR_UNSUPPORTED,
                  "%s: post_processor.%s is not a list of pieces", tok->name, which);
   for (guint i = 0; i < json_array_get_length (pieces); i++)
     {
-      JsonObject *piece = array_object_at (pieces, i);
+      JsonObject *piece = as_json_array_object_at (pieces, i);
       if (!load_template_piece (tok, template, piece, specials, error))
         return FALSE;
     }
@@ -1709,20 +1646,20 @@ set_bert_template (AsTokenizer *tok, const char *cls, int cls_id, const char *se
 static gboolean
 load_bert_processing (AsTokenizer *tok, JsonObject *processor, GError **error)
 {
-  JsonArray *sep = get_array (processor, "sep");
-  JsonArray *cls = get_array (processor, "cls");
+  JsonArray *sep = as_json_get_array (processor, "sep");
+  JsonArray *cls = as_json_get_array (processor, "cls");
   int sep_id, cls_id;
 
   if (sep == NULL || cls == NULL || json_array_get_length (sep) != 2
       || json_array_get_length (cls) != 2
       || !node_to_id (json_array_get_element (sep, 1), &sep_id)
       || !node_to_id (json_array_get_element (cls, 1), &cls_id)
-      || !holds_type (json_array_get_element (sep, 0), G_TYPE_STRING)
-      || !holds_type (json_array_get_element (cls, 0), G_TYPE_STRING))
+      || !as_json_holds_type (json_array_get_element (sep, 0), G_TYPE_STRING)
+      || !as_json_holds_type (json_array_get_element (cls, 0), G_TYPE_STRING))
     return fail (error, AS_MODEL_ERROR_FORMAT,
                  "%s: post_processor (BertProcessing) needs \"sep\" and \"cls\" as [token, id]",
                  tok->name);
-  set_bert_template (tok, array_string_at (cls, 0), cls_id, array_string_at (sep, 0), sep_id);
+  set_bert_template (tok, as_json_array_string_at (cls, 0), cls_id, as_json_array_string_at (sep, 0), sep_id);
   return TRUE;
 }
 
@@ -1730,8 +1667,8 @@ load_bert_processing (AsTokenizer *tok, JsonObject *processor, GError **error)
 static gboolean
 load_post_processor (AsTokenizer *tok, JsonObject *root, GError **error)
 {
-  JsonObject *processor = get_object (root, "post_processor");
-  const char *type = get_string (processor, "type", NULL);
+  JsonObject *processor = as_json_get_object (root, "post_processor");
+  const char *type = as_json_get_string (processor, "type", NULL);
 
   if (is_null_or_absent (root, "post_processor"))
     {
@@ -1923,7 +1860,7 @@ read_do_lower_case (const char *dir, gboolean *lowercase, GError **error)
         {
           JsonNode *root = json_parser_get_root (parser);
           if (root != NULL && JSON_NODE_HOLDS_OBJECT (root))
-            *lowercase = get_bool (json_node_get_object (root), "do_lower_case", TRUE);
+            *lowercase = as_json_get_bool (json_node_get_object (root), "do_lower_case", TRUE);
         }
     }
   g_free (contents);
