@@ -148,6 +148,30 @@ as_backend_layer_qkv (AsBackend              *backend,
   return backend->vtable->layer_qkv (backend, request, layer, q, k, v, error);
 }
 
+gboolean
+as_forward_check_cancel (const AsForwardRequest *request,
+                         GError                **error)
+{
+  if (request->cancel == NULL || g_atomic_int_get (request->cancel) == 0)
+    return TRUE;
+  g_set_error_literal (error, AS_MODEL_ERROR, AS_MODEL_ERROR_CANCELLED, "cancelled");
+  return FALSE;
+}
+
+gboolean
+as_forward_deliver_layer (const AsForwardRequest *request,
+                          int                     layer,
+                          const float            *attn,
+                          const float            *hidden,
+                          GError                **error)
+{
+  if (request->on_layer == NULL ||
+      request->on_layer (layer, attn, request->want_hidden ? hidden : NULL, request->user_data))
+    return TRUE;
+  g_set_error_literal (error, AS_MODEL_ERROR, AS_MODEL_ERROR_CANCELLED, "stopped by the caller");
+  return FALSE;
+}
+
 char *
 as_backend_describe (AsBackend *backend)
 {

@@ -75,6 +75,18 @@ gboolean   as_backend_forward        (AsBackend              *backend,
                                       const AsForwardRequest *request,
                                       float                  *final_hidden,
                                       GError                **error);
+/* For backends, between layers: FALSE, with AS_MODEL_ERROR_CANCELLED
+ * "cancelled", once the request's cancel flag is up. */
+gboolean   as_forward_check_cancel   (const AsForwardRequest *request,
+                                      GError                **error);
+/* For backends: hands LAYER's attention [n_heads, n, n] (and, when asked
+ * for, HIDDEN [n, hidden]) to the request's callback, if any; FALSE, with
+ * AS_MODEL_ERROR_CANCELLED "stopped by the caller", when it says stop. */
+gboolean   as_forward_deliver_layer  (const AsForwardRequest *request,
+                                      int                     layer,
+                                      const float            *attn,
+                                      const float            *hidden,
+                                      GError                **error);
 gboolean   as_backend_layer_qkv      (AsBackend              *backend,
                                       const AsForwardRequest *request,
                                       int                     layer,

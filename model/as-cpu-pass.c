@@ -102,26 +102,18 @@ hand_over (Pass *s)
   const int layer = s->owed;
   const AsForwardRequest *req = s->req;
   s->owed = -1;
-  if (layer < 0 || req->on_layer == NULL || stopped (s))
+  if (layer < 0 || stopped (s))
     return;
-  if (!req->on_layer (layer, probs_of (s, layer), req->want_hidden ? s->ws->x : NULL,
-                      req->user_data))
-    {
-      g_set_error_literal (&s->error, AS_MODEL_ERROR, AS_MODEL_ERROR_CANCELLED,
-                           "stopped by the caller");
-      g_atomic_int_set (&s->stop, TRUE);
-    }
+  if (!as_forward_deliver_layer (req, layer, probs_of (s, layer), s->ws->x, &s->error))
+    g_atomic_int_set (&s->stop, TRUE);
 }
 
 /* Thread 0, between layers. */
 static void
 check_cancel (Pass *s)
 {
-  const gint *cancel = s->req->cancel;
-  if (cancel == NULL || g_atomic_int_get (cancel) == 0 || stopped (s))
-    return;
-  g_set_error_literal (&s->error, AS_MODEL_ERROR, AS_MODEL_ERROR_CANCELLED, "cancelled");
-  g_atomic_int_set (&s->stop, TRUE);
+  if (!stopped (s) && !as_forward_check_cancel (s->req, &s->error))
+    g_atomic_int_set (&s->stop, TRUE);
 }
 
 /* The next unit of phase PHASE's work, or -1 when there is none left (or

@@ -286,22 +286,14 @@ run_layers (const AsModel          *model,
   decoder_embed (a->x, model, req);
   for (int l = 0; l <= last; l++)
     {
-      if (req->cancel != NULL && g_atomic_int_get (req->cancel) != 0)
-        {
-          g_set_error_literal (error, AS_MODEL_ERROR, AS_MODEL_ERROR_CANCELLED, "cancelled");
-          return FALSE;
-        }
+      if (!as_forward_check_cancel (req, error))
+        return FALSE;
       layer_qkv (a, &w->layers[l], c, req->n);
       if (qkv_only && l == last)
         return TRUE;
       layer_rest (a, &w->layers[l], c, req->n);
-      if (req->on_layer != NULL &&
-          !req->on_layer (l, a->att, req->want_hidden ? a->x : NULL, req->user_data))
-        {
-          g_set_error_literal (error, AS_MODEL_ERROR, AS_MODEL_ERROR_CANCELLED,
-                               "stopped by the caller");
-          return FALSE;
-        }
+      if (!as_forward_deliver_layer (req, l, a->att, a->x, error))
+        return FALSE;
     }
   return TRUE;
 }
