@@ -177,17 +177,6 @@ byte_of_char (gunichar c)
   return c < G_N_ELEMENTS (char_byte) ? char_byte[c] : -1;
 }
 
-static gboolean G_GNUC_PRINTF (3, 4)
-fail (GError **error, AsModelError code, const char *format, ...)
-{
-  va_list args;
-
-  va_start (args, format);
-  if (error != NULL)
-    *error = g_error_new_valist (AS_MODEL_ERROR, code, format, args);
-  va_end (args);
-  return FALSE;
-}
 
 static AsBpe *
 bpe_new (const char *name)
@@ -293,7 +282,7 @@ load_merges (AsBpe        *bpe,
   gsize capacity = 16;
 
   if (n > AS_BPE_MAX_MERGES)
-    return fail (error, AS_MODEL_ERROR_RESOURCES, "%s: %s lists %" G_GSIZE_FORMAT
+    return as_model_fail (error, AS_MODEL_ERROR_RESOURCES, "%s: %s lists %" G_GSIZE_FORMAT
                  " merges, more than the %d this program takes", bpe->name, what, n,
                  AS_BPE_MAX_MERGES);
   while (capacity < 2 * n)
@@ -311,14 +300,14 @@ load_merges (AsBpe        *bpe,
       if (left == NULL || right == NULL)
         {
           g_free (left);
-          return fail (error, AS_MODEL_ERROR_FORMAT,
+          return as_model_fail (error, AS_MODEL_ERROR_FORMAT,
                        "%s: %s[%" G_GSIZE_FORMAT "] is not two tokens", bpe->name, what, i);
         }
       a = lookup (bpe, left);
       b = lookup (bpe, right);
       if (a < 0 || b < 0)
         {
-          fail (error, AS_MODEL_ERROR_FORMAT,
+          as_model_fail (error, AS_MODEL_ERROR_FORMAT,
                 "%s: %s[%" G_GSIZE_FORMAT "] names \"%s\", which is not in the vocabulary",
                 bpe->name, what, i, a < 0 ? left : right);
           g_free (left);
@@ -329,7 +318,7 @@ load_merges (AsBpe        *bpe,
       m = lookup (bpe, joined);
       if (m < 0)
         {
-          fail (error, AS_MODEL_ERROR_FORMAT,
+          as_model_fail (error, AS_MODEL_ERROR_FORMAT,
                 "%s: %s[%" G_GSIZE_FORMAT "] makes \"%s\", which is not in the vocabulary",
                 bpe->name, what, i, joined);
           g_free (joined);
@@ -366,7 +355,7 @@ add_added (AsBpe *bpe, const char *content, int id, gboolean special, gboolean n
   AddedToken *t;
 
   if (content[0] == '\0')
-    return fail (error, AS_MODEL_ERROR_FORMAT, "%s: added token %d is empty", bpe->name, id);
+    return as_model_fail (error, AS_MODEL_ERROR_FORMAT, "%s: added token %d is empty", bpe->name, id);
   for (int i = 0; i < bpe->n_added; i++)
     if (strcmp (bpe->added[i].content, content) == 0)
       return TRUE;
@@ -457,7 +446,7 @@ as_bpe_new_from_gguf (AsGguf *gguf, GError **error)
 
   if (as_gguf_find_key (gguf, "tokenizer.ggml.model", NULL, NULL) < 0)
     {
-      fail (error, AS_MODEL_ERROR_FORMAT, "%s: no tokenizer.ggml.model", bpe->name);
+      as_model_fail (error, AS_MODEL_ERROR_FORMAT, "%s: no tokenizer.ggml.model", bpe->name);
       goto failed;
     }
   model = as_gguf_get_string (gguf, "tokenizer.ggml.model", error);
@@ -465,7 +454,7 @@ as_bpe_new_from_gguf (AsGguf *gguf, GError **error)
     goto failed;
   if (strcmp (model, "gpt2") != 0)
     {
-      fail (error, AS_MODEL_ERROR_UNSUPPORTED,
+      as_model_fail (error, AS_MODEL_ERROR_UNSUPPORTED,
             "%s: tokenizer.ggml.model \"%s\" is not byte-level BPE (\"gpt2\")", bpe->name, model);
       goto failed;
     }
@@ -482,7 +471,7 @@ as_bpe_new_from_gguf (AsGguf *gguf, GError **error)
       known = bpe->llama3 = TRUE;
   if (pre != NULL && !known)
     {
-      fail (error, AS_MODEL_ERROR_UNSUPPORTED,
+      as_model_fail (error, AS_MODEL_ERROR_UNSUPPORTED,
             "%s: tokenizer.ggml.pre \"%s\" is not supported (only the GPT-2 split: "
             "default, gpt2, smollm; and the Llama-3 one: llama-bpe, llama3 …)", bpe->name, pre);
       goto failed;
@@ -491,7 +480,7 @@ as_bpe_new_from_gguf (AsGguf *gguf, GError **error)
   if (as_gguf_find_key (gguf, "tokenizer.ggml.tokens", NULL, &value) == AS_GGUF_ARRAY
       && value > AS_BPE_MAX_TOKENS)
     {
-      fail (error, AS_MODEL_ERROR_RESOURCES,
+      as_model_fail (error, AS_MODEL_ERROR_RESOURCES,
             "%s: tokenizer.ggml.tokens lists %" G_GUINT64_FORMAT
             " tokens, more than the %d this program takes", bpe->name, value, AS_BPE_MAX_TOKENS);
       goto failed;
@@ -501,7 +490,7 @@ as_bpe_new_from_gguf (AsGguf *gguf, GError **error)
     goto failed;
   if (n_tokens == 0)
     {
-      fail (error, AS_MODEL_ERROR_FORMAT, "%s: tokenizer.ggml.tokens is empty", bpe->name);
+      as_model_fail (error, AS_MODEL_ERROR_FORMAT, "%s: tokenizer.ggml.tokens is empty", bpe->name);
       goto failed;
     }
   if (as_gguf_find_key (gguf, "tokenizer.ggml.token_type", NULL, NULL) >= 0)
@@ -511,7 +500,7 @@ as_bpe_new_from_gguf (AsGguf *gguf, GError **error)
         goto failed;
       if (n_types != n_tokens)
         {
-          fail (error, AS_MODEL_ERROR_FORMAT,
+          as_model_fail (error, AS_MODEL_ERROR_FORMAT,
                 "%s: tokenizer.ggml.token_type has %" G_GSIZE_FORMAT " entries for %"
                 G_GSIZE_FORMAT " tokens", bpe->name, n_types, n_tokens);
           goto failed;
@@ -530,13 +519,13 @@ as_bpe_new_from_gguf (AsGguf *gguf, GError **error)
 
   if (as_gguf_find_key (gguf, "tokenizer.ggml.merges", NULL, NULL) < 0)
     {
-      fail (error, AS_MODEL_ERROR_UNSUPPORTED, "%s: no tokenizer.ggml.merges", bpe->name);
+      as_model_fail (error, AS_MODEL_ERROR_UNSUPPORTED, "%s: no tokenizer.ggml.merges", bpe->name);
       goto failed;
     }
   if (as_gguf_find_key (gguf, "tokenizer.ggml.merges", NULL, &value) == AS_GGUF_ARRAY
       && value > AS_BPE_MAX_MERGES)
     {
-      fail (error, AS_MODEL_ERROR_RESOURCES,
+      as_model_fail (error, AS_MODEL_ERROR_RESOURCES,
             "%s: tokenizer.ggml.merges lists %" G_GUINT64_FORMAT
             " merges, more than the %d this program takes", bpe->name, value, AS_BPE_MAX_MERGES);
       goto failed;
@@ -575,7 +564,7 @@ as_bpe_new_from_gguf (AsGguf *gguf, GError **error)
         goto failed;
       if (value >= n_tokens)
         {
-          fail (error, AS_MODEL_ERROR_FORMAT, "%s: %s %" G_GUINT64_FORMAT
+          as_model_fail (error, AS_MODEL_ERROR_FORMAT, "%s: %s %" G_GUINT64_FORMAT
                 " is not a token id (there are %" G_GSIZE_FORMAT ")", bpe->name, key, value,
                 n_tokens);
           goto failed;
@@ -632,10 +621,10 @@ static gboolean
 check_byte_level (AsBpe *bpe, JsonObject *o, GError **error)
 {
   if (as_json_get_bool (o, "add_prefix_space", FALSE))
-    return fail (error, AS_MODEL_ERROR_UNSUPPORTED,
+    return as_model_fail (error, AS_MODEL_ERROR_UNSUPPORTED,
                  "%s: pre_tokenizer ByteLevel with add_prefix_space is not supported", bpe->name);
   if (!as_json_get_bool (o, "use_regex", TRUE))
-    return fail (error, AS_MODEL_ERROR_UNSUPPORTED,
+    return as_model_fail (error, AS_MODEL_ERROR_UNSUPPORTED,
                  "%s: pre_tokenizer ByteLevel without its regex is not supported", bpe->name);
   return TRUE;
 }
@@ -649,16 +638,16 @@ check_pre_tokenizer (AsBpe *bpe, JsonObject *pre, GError **error)
   const char *t1, *t2;
 
   if (pre == NULL)
-    return fail (error, AS_MODEL_ERROR_UNSUPPORTED,
+    return as_model_fail (error, AS_MODEL_ERROR_UNSUPPORTED,
                  "%s: a BPE without a ByteLevel pre_tokenizer is not supported", bpe->name);
   if (g_strcmp0 (type, "ByteLevel") == 0)
     return check_byte_level (bpe, pre, error);
   if (g_strcmp0 (type, "Sequence") != 0)
-    return fail (error, AS_MODEL_ERROR_UNSUPPORTED, "%s: pre_tokenizer %s is not supported",
+    return as_model_fail (error, AS_MODEL_ERROR_UNSUPPORTED, "%s: pre_tokenizer %s is not supported",
                  bpe->name, type != NULL ? type : "(no type)");
   list = as_json_get_array (pre, "pretokenizers");
   if (list == NULL || json_array_get_length (list) == 0 || json_array_get_length (list) > 2)
-    return fail (error, AS_MODEL_ERROR_UNSUPPORTED,
+    return as_model_fail (error, AS_MODEL_ERROR_UNSUPPORTED,
                  "%s: pre_tokenizer Sequence other than [Digits or Split, ByteLevel] is not "
                  "supported",
                  bpe->name);
@@ -668,7 +657,7 @@ check_pre_tokenizer (AsBpe *bpe, JsonObject *pre, GError **error)
     {
       t1 = as_json_get_string (first, "type", NULL);
       if (g_strcmp0 (t1, "ByteLevel") != 0)
-        return fail (error, AS_MODEL_ERROR_UNSUPPORTED,
+        return as_model_fail (error, AS_MODEL_ERROR_UNSUPPORTED,
                      "%s: pre_tokenizer Sequence[%s] is not supported", bpe->name,
                      t1 != NULL ? t1 : "?");
       return check_byte_level (bpe, first, error);
@@ -682,27 +671,27 @@ check_pre_tokenizer (AsBpe *bpe, JsonObject *pre, GError **error)
       const char *pattern = as_json_get_string (as_json_get_object (first, "pattern"), "Regex", NULL);
 
       if (g_strcmp0 (pattern, LLAMA3_PATTERN) != 0)
-        return fail (error, AS_MODEL_ERROR_UNSUPPORTED,
+        return as_model_fail (error, AS_MODEL_ERROR_UNSUPPORTED,
                      "%s: pre_tokenizer Split with a pattern other than Llama-3's is not "
                      "supported", bpe->name);
       if (g_strcmp0 (as_json_get_string (first, "behavior", NULL), "Isolated") != 0
           || as_json_get_bool (first, "invert", FALSE))
-        return fail (error, AS_MODEL_ERROR_UNSUPPORTED,
+        return as_model_fail (error, AS_MODEL_ERROR_UNSUPPORTED,
                      "%s: pre_tokenizer Split other than Isolated is not supported", bpe->name);
       if (as_json_get_bool (second, "add_prefix_space", FALSE) || as_json_get_bool (second, "use_regex", TRUE))
-        return fail (error, AS_MODEL_ERROR_UNSUPPORTED,
+        return as_model_fail (error, AS_MODEL_ERROR_UNSUPPORTED,
                      "%s: pre_tokenizer Split must be followed by ByteLevel without prefix space "
                      "and regex", bpe->name);
       bpe->llama3 = TRUE;
       return TRUE;
     }
   if (g_strcmp0 (t1, "Digits") != 0 || g_strcmp0 (t2, "ByteLevel") != 0)
-    return fail (error, AS_MODEL_ERROR_UNSUPPORTED,
+    return as_model_fail (error, AS_MODEL_ERROR_UNSUPPORTED,
                  "%s: pre_tokenizer Sequence[%s, %s] is not supported (only [Digits, ByteLevel] "
                  "and [Split, ByteLevel])",
                  bpe->name, t1 != NULL ? t1 : "?", t2 != NULL ? t2 : "?");
   if (!as_json_get_bool (first, "individual_digits", FALSE))
-    return fail (error, AS_MODEL_ERROR_UNSUPPORTED,
+    return as_model_fail (error, AS_MODEL_ERROR_UNSUPPORTED,
                  "%s: pre_tokenizer Digits without individual_digits is not supported", bpe->name);
   bpe->digits = TRUE;
   return check_byte_level (bpe, second, error);
@@ -751,32 +740,32 @@ load_json (AsBpe *bpe, JsonObject *root, GError **error)
   JsonMerges jm;
 
   if (model == NULL)
-    return fail (error, AS_MODEL_ERROR_FORMAT, "%s: no \"model\" object", bpe->name);
+    return as_model_fail (error, AS_MODEL_ERROR_FORMAT, "%s: no \"model\" object", bpe->name);
   s = as_json_get_string (model, "type", NULL);
   if (g_strcmp0 (s, "BPE") != 0)
-    return fail (error, AS_MODEL_ERROR_UNSUPPORTED, "%s: model %s is not BPE", bpe->name,
+    return as_model_fail (error, AS_MODEL_ERROR_UNSUPPORTED, "%s: model %s is not BPE", bpe->name,
                  s != NULL ? s : "(no type)");
   if (!is_null (as_json_member (model, "dropout"))
       && !(as_json_holds_type (as_json_member (model, "dropout"), G_TYPE_DOUBLE)
            && json_node_get_double (as_json_member (model, "dropout")) == 0.0))
-    return fail (error, AS_MODEL_ERROR_UNSUPPORTED, "%s: BPE dropout is not supported", bpe->name);
+    return as_model_fail (error, AS_MODEL_ERROR_UNSUPPORTED, "%s: BPE dropout is not supported", bpe->name);
   if (as_json_get_bool (model, "byte_fallback", FALSE))
-    return fail (error, AS_MODEL_ERROR_UNSUPPORTED, "%s: BPE byte_fallback is not supported",
+    return as_model_fail (error, AS_MODEL_ERROR_UNSUPPORTED, "%s: BPE byte_fallback is not supported",
                  bpe->name);
   s = as_json_get_string (model, "continuing_subword_prefix", NULL);
   if (s != NULL && s[0] != '\0')
-    return fail (error, AS_MODEL_ERROR_UNSUPPORTED,
+    return as_model_fail (error, AS_MODEL_ERROR_UNSUPPORTED,
                  "%s: BPE continuing_subword_prefix is not supported", bpe->name);
   s = as_json_get_string (model, "end_of_word_suffix", NULL);
   if (s != NULL && s[0] != '\0')
-    return fail (error, AS_MODEL_ERROR_UNSUPPORTED,
+    return as_model_fail (error, AS_MODEL_ERROR_UNSUPPORTED,
                  "%s: BPE end_of_word_suffix is not supported", bpe->name);
   bpe->ignore_merges = as_json_get_bool (model, "ignore_merges", FALSE);
 
   if (!is_null (as_json_member (root, "normalizer")))
     {
       s = as_json_get_string (as_json_get_object (root, "normalizer"), "type", NULL);
-      return fail (error, AS_MODEL_ERROR_UNSUPPORTED, "%s: normalizer %s is not supported",
+      return as_model_fail (error, AS_MODEL_ERROR_UNSUPPORTED, "%s: normalizer %s is not supported",
                    bpe->name, s != NULL ? s : "(no type)");
     }
   if (!check_pre_tokenizer (bpe, as_json_get_object (root, "pre_tokenizer"), error))
@@ -784,9 +773,9 @@ load_json (AsBpe *bpe, JsonObject *root, GError **error)
 
   vocab = as_json_get_object (model, "vocab");
   if (vocab == NULL)
-    return fail (error, AS_MODEL_ERROR_FORMAT, "%s: model.vocab is not an object", bpe->name);
+    return as_model_fail (error, AS_MODEL_ERROR_FORMAT, "%s: model.vocab is not an object", bpe->name);
   if (json_object_get_size (vocab) > AS_BPE_MAX_TOKENS)
-    return fail (error, AS_MODEL_ERROR_RESOURCES, "%s: model.vocab has %u tokens, more than the %d "
+    return as_model_fail (error, AS_MODEL_ERROR_RESOURCES, "%s: model.vocab has %u tokens, more than the %d "
                  "this program takes", bpe->name, json_object_get_size (vocab), AS_BPE_MAX_TOKENS);
   json_object_iter_init (&iter, vocab);
   while (json_object_iter_next (&iter, &token, &value))
@@ -794,7 +783,7 @@ load_json (AsBpe *bpe, JsonObject *root, GError **error)
       int id;
 
       if (!node_to_id (value, &id))
-        return fail (error, AS_MODEL_ERROR_FORMAT,
+        return as_model_fail (error, AS_MODEL_ERROR_FORMAT,
                      "%s: model.vocab[\"%s\"] is not an id in [0, %d)", bpe->name, token,
                      AS_BPE_MAX_TOKENS);
       max_id = MAX (max_id, id);
@@ -808,13 +797,13 @@ load_json (AsBpe *bpe, JsonObject *root, GError **error)
       if (node == NULL || !JSON_NODE_HOLDS_OBJECT (node)
           || !node_to_id (as_json_member (json_node_get_object (node), "id"), &id)
           || as_json_get_string (json_node_get_object (node), "content", NULL) == NULL)
-        return fail (error, AS_MODEL_ERROR_FORMAT,
+        return as_model_fail (error, AS_MODEL_ERROR_FORMAT,
                      "%s: added_tokens[%u] needs a \"content\" string and an \"id\" in [0, %d)",
                      bpe->name, i, AS_BPE_MAX_TOKENS);
       max_id = MAX (max_id, id);
     }
   if (max_id < 0)
-    return fail (error, AS_MODEL_ERROR_FORMAT, "%s: model.vocab is empty", bpe->name);
+    return as_model_fail (error, AS_MODEL_ERROR_FORMAT, "%s: model.vocab is empty", bpe->name);
   alloc_ids (bpe, max_id + 1);
   json_object_iter_init (&iter, vocab);
   while (json_object_iter_next (&iter, &token, &value))
@@ -822,14 +811,14 @@ load_json (AsBpe *bpe, JsonObject *root, GError **error)
       int id = (int) json_node_get_int (value);
 
       if (!set_token (bpe, id, token))
-        return fail (error, AS_MODEL_ERROR_FORMAT,
+        return as_model_fail (error, AS_MODEL_ERROR_FORMAT,
                      "%s: model.vocab gives id %d to both \"%s\" and \"%s\"", bpe->name, id,
                      bpe->tokens[id], token);
     }
 
   merges = as_json_get_array (model, "merges");
   if (merges == NULL)
-    return fail (error, AS_MODEL_ERROR_FORMAT, "%s: model.merges is not an array", bpe->name);
+    return as_model_fail (error, AS_MODEL_ERROR_FORMAT, "%s: model.merges is not an array", bpe->name);
   jm.bpe = bpe;
   jm.merges = merges;
   if (!load_merges (bpe, json_array_get_length (merges), json_merge_at, &jm, "model.merges",
@@ -848,13 +837,13 @@ load_json (AsBpe *bpe, JsonObject *root, GError **error)
 
       for (gsize f = 0; f < G_N_ELEMENTS (flags); f++)
         if (as_json_get_bool (o, flags[f], FALSE))
-          return fail (error, AS_MODEL_ERROR_UNSUPPORTED,
+          return as_model_fail (error, AS_MODEL_ERROR_UNSUPPORTED,
                        "%s: added token \"%s\" with %s is not supported", bpe->name, content,
                        flags[f]);
       if (bpe->tokens[id] == NULL)
         set_token (bpe, id, content);
       else if (strcmp (bpe->tokens[id], content) != 0)
-        return fail (error, AS_MODEL_ERROR_FORMAT,
+        return as_model_fail (error, AS_MODEL_ERROR_FORMAT,
                      "%s: added token \"%s\" has id %d, which is \"%s\" in the vocabulary",
                      bpe->name, content, id, bpe->tokens[id]);
       if (!add_added (bpe, content, id, as_json_get_bool (o, "special", FALSE),
@@ -877,7 +866,7 @@ as_bpe_new_from_tokenizer_json (const char *json, gsize length, GError **error)
     {
       root = json_parser_get_root (parser);
       if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
-        fail (error, AS_MODEL_ERROR_FORMAT, "%s: the top level is not a JSON object", bpe->name);
+        as_model_fail (error, AS_MODEL_ERROR_FORMAT, "%s: the top level is not a JSON object", bpe->name);
       else
         ok = load_json (bpe, json_node_get_object (root), error);
     }

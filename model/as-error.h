@@ -24,4 +24,11 @@ typedef enum {
 
 GQuark as_model_error_quark (void);
 
+/* Sets *ERROR (when ERROR is not NULL) to an AS_MODEL_ERROR of CODE and
+ * returns FALSE, so a check can end with "return as_model_fail (…)". */
+gboolean as_model_fail (GError       **error,
+                        AsModelError   code,
+                        const char    *format,
+                        ...) G_GNUC_PRINTF (3, 4);
+
 G_END_DECLS

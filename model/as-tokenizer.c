@@ -1310,17 +1310,6 @@ as_encoding_free (AsEncoding *enc)
 /* Loading                                                                   */
 /* ------------------------------------------------------------------------ */
 
-static gboolean G_GNUC_PRINTF (3, 4)
-fail (GError **error, AsModelError code, const char *format, ...)
-{
-  va_list args;
-
-  va_start (args, format);
-  if (error != NULL)
-    *error = g_error_new_valist (AS_MODEL_ERROR, code, format, args);
-  va_end (args);
-  return FALSE;
-}
 
 /* Ids index a table (vocab_by_id), so a hostile file must not name an id of
  * two billion: 2^20 is beyond the largest vocabulary a config may declare
@@ -1364,7 +1353,7 @@ load_vocab_object (AsTokenizer *tok, JsonObject *vocab, GError **error)
     {
       int id;
       if (!node_to_id (value, &id))
-        return fail (error, AS_MODEL_ERROR_FORMAT,
+        return as_model_fail (error, AS_MODEL_ERROR_FORMAT,
                      "%s: model.vocab: the id of \"%s\" is not an integer from 0 to %d",
                      tok->name, token, MAX_TOKEN_ID);
       vocab_add (tok, token, id);
@@ -1381,18 +1370,18 @@ load_wordpiece (AsTokenizer *tok, JsonObject *root, GError **error)
   JsonNode *max_chars = as_json_member (model, "max_input_chars_per_word");
 
   if (model == NULL)
-    return fail (error, AS_MODEL_ERROR_FORMAT, "%s: no \"model\" object", tok->name);
+    return as_model_fail (error, AS_MODEL_ERROR_FORMAT, "%s: no \"model\" object", tok->name);
   if (g_strcmp0 (type, "WordPiece") != 0)
-    return fail (error, AS_MODEL_ERROR_UNSUPPORTED,
+    return as_model_fail (error, AS_MODEL_ERROR_UNSUPPORTED,
                  "%s: model.type is \"%s\"; only WordPiece (BERT) tokenizers are supported",
                  tok->name, type);
   if (vocab == NULL)
-    return fail (error, AS_MODEL_ERROR_FORMAT,
+    return as_model_fail (error, AS_MODEL_ERROR_FORMAT,
                  "%s: model.vocab is missing or not an object", tok->name);
   tok->unk_token = g_strdup (as_json_get_string (model, "unk_token", "[UNK]"));
   tok->subword_prefix = g_strdup (as_json_get_string (model, "continuing_subword_prefix", "##"));
   if (max_chars != NULL && !node_to_id (max_chars, &tok->max_input_chars_per_word))
-    return fail (error, AS_MODEL_ERROR_FORMAT,
+    return as_model_fail (error, AS_MODEL_ERROR_FORMAT,
                  "%s: model.max_input_chars_per_word is not an integer from 0 to %d",
                  tok->name, MAX_TOKEN_ID);
   return load_vocab_object (tok, vocab, error);
@@ -1423,7 +1412,7 @@ load_normalizer (AsTokenizer *tok, JsonObject *root, GError **error)
   if (is_null_or_absent (root, "normalizer"))
     return TRUE;
   if (g_strcmp0 (type, "BertNormalizer") != 0)
-    return fail (error, AS_MODEL_ERROR_UNSUPPORTED,
+    return as_model_fail (error, AS_MODEL_ERROR_UNSUPPORTED,
                  "%s: normalizer.type is \"%s\"; only BertNormalizer is supported",
                  tok->name, type ? type : "(none)");
   set_bert_normalizer (tok, TRUE, normalizer);
@@ -1437,7 +1426,7 @@ load_pre_tokenizer (AsTokenizer *tok, JsonObject *root, GError **error)
 
   tok->bert_pre_tokenizer = !is_null_or_absent (root, "pre_tokenizer");
   if (tok->bert_pre_tokenizer && g_strcmp0 (type, "BertPreTokenizer") != 0)
-    return fail (error, AS_MODEL_ERROR_UNSUPPORTED,
+    return as_model_fail (error, AS_MODEL_ERROR_UNSUPPORTED,
                  "%s: pre_tokenizer.type is \"%s\"; only BertPreTokenizer is supported",
                  tok->name, type ? type : "(none)");
   return TRUE;
@@ -1492,7 +1481,7 @@ load_added_token (AsTokenizer *tok, JsonObject *o, guint index, GError **error)
   int id;
 
   if (content == NULL || !node_to_id (as_json_member (o, "id"), &id))
-    return fail (error, AS_MODEL_ERROR_FORMAT,
+    return as_model_fail (error, AS_MODEL_ERROR_FORMAT,
                  "%s: added_tokens[%u] needs a string \"content\" and an integer \"id\"",
                  tok->name, index);
   if (*content == '\0')
@@ -1518,7 +1507,7 @@ load_added_tokens (AsTokenizer *tok, JsonObject *root, GError **error)
     {
       JsonObject *o = as_json_array_object_at (list, i);
       if (o == NULL)
-        return fail (error, AS_MODEL_ERROR_FORMAT, "%s: added_tokens[%u] is not an object",
+        return as_model_fail (error, AS_MODEL_ERROR_FORMAT, "%s: added_tokens[%u] is not an object",
                      tok->name, i);
       if (!load_added_token (tok, o, i, error))
         return FALSE;
@@ -1556,7 +1545,7 @@ add_template_special (AsTokenizer *tok, GArray *template, JsonObject *specials,
   guint n = ids ? json_array_get_length (ids) : 0;
 
   if (n == 0 || tokens == NULL || json_array_get_length (tokens) != n)
-    return fail (error, AS_MODEL_ERROR_FORMAT,
+    return as_model_fail (error, AS_MODEL_ERROR_FORMAT,
                  "%s: post_processor.special_tokens has no usable entry for \"%s\"",
                  tok->name, name);
   for (guint i = 0; i < n; i++)
@@ -1564,7 +1553,7 @@ add_template_special (AsTokenizer *tok, GArray *template, JsonObject *specials,
       int id;
       const char *text = as_json_array_string_at (tokens, i);
       if (!node_to_id (json_array_get_element (ids, i), &id) || text == NULL)
-        return fail (error, AS_MODEL_ERROR_FORMAT,
+        return as_model_fail (error, AS_MODEL_ERROR_FORMAT,
                      "%s: post_processor.special_tokens.\"%s\" has a bad id or token",
                      tok->name, name);
       add_special_piece (template, text, id, type_id);
@@ -1584,13 +1573,13 @@ load_template_piece (AsTokenizer *tok, GArray *template, JsonObject *piece,
   int type_id = 0;
 
   if (id == NULL || (type_node != NULL && !node_to_id (type_node, &type_id)))
-    return fail (error, AS_MODEL_ERROR_FORMAT,
+    return as_model_fail (error, AS_MODEL_ERROR_FORMAT,
                  "%s: post_processor: a template piece is neither Sequence nor SpecialToken",
                  tok->name);
   if (special != NULL)
     return add_template_special (tok, template, specials, id, type_id, error);
   if (strcmp (id, "A") != 0 && strcmp (id, "B") != 0)
-    return fail (error, AS_MODEL_ERROR_FORMAT,
+    return as_model_fail (error, AS_MODEL_ERROR_FORMAT,
                  "%s: post_processor: unknown template sequence \"%s\"", tok->name, id);
   add_sequence_piece (template, id[0] == 'A' ? 0 : 1, type_id);
   return TRUE;
@@ -1604,7 +1593,7 @@ load_template (AsTokenizer *tok, JsonObject *processor, const char *which,
   JsonObject *specials = as_json_get_object (processor, "special_tokens");
 
   if (pieces == NULL)
-    return fail (error, AS_MODEL_ERROR_UNSUPPORTED,
+    return as_model_fail (error, AS_MODEL_ERROR_UNSUPPORTED,
                  "%s: post_processor.%s is not a list of pieces", tok->name, which);
   for (guint i = 0; i < json_array_get_length (pieces); i++)
     {
@@ -1621,7 +1610,7 @@ load_template (AsTokenizer *tok, JsonObject *processor, const char *which,
       for (guint i = 0; i < template->len; i++)
         uses += g_array_index (template, TemplatePiece, i).sequence == sequence;
       if (uses > 1)
-        return fail (error, AS_MODEL_ERROR_UNSUPPORTED,
+        return as_model_fail (error, AS_MODEL_ERROR_UNSUPPORTED,
                      "%s: post_processor.%s uses sequence %c %d times (at most once is supported)",
                      tok->name, which, sequence == 0 ? 'A' : 'B', uses);
     }
@@ -1656,7 +1645,7 @@ load_bert_processing (AsTokenizer *tok, JsonObject *processor, GError **error)
       || !node_to_id (json_array_get_element (cls, 1), &cls_id)
       || !as_json_holds_type (json_array_get_element (sep, 0), G_TYPE_STRING)
       || !as_json_holds_type (json_array_get_element (cls, 0), G_TYPE_STRING))
-    return fail (error, AS_MODEL_ERROR_FORMAT,
+    return as_model_fail (error, AS_MODEL_ERROR_FORMAT,
                  "%s: post_processor (BertProcessing) needs \"sep\" and \"cls\" as [token, id]",
                  tok->name);
   set_bert_template (tok, as_json_array_string_at (cls, 0), cls_id, as_json_array_string_at (sep, 0), sep_id);
@@ -1682,7 +1671,7 @@ load_post_processor (AsTokenizer *tok, JsonObject *root, GError **error)
         && load_template (tok, processor, "pair", tok->pair_template, error);
   if (g_strcmp0 (type, "BertProcessing") == 0)
     return load_bert_processing (tok, processor, error);
-  return fail (error, AS_MODEL_ERROR_UNSUPPORTED,
+  return as_model_fail (error, AS_MODEL_ERROR_UNSUPPORTED,
                "%s: post_processor.type is \"%s\"; only TemplateProcessing and "
                "BertProcessing are supported", tok->name, type ? type : "(none)");
 }
@@ -1696,7 +1685,7 @@ resolve_unknown_token (AsTokenizer *tok, GError **error)
 {
   tok->unk_id = vocab_lookup (tok, tok->unk_token);
   if (tok->unk_id < 0)
-    return fail (error, AS_MODEL_ERROR_FORMAT,
+    return as_model_fail (error, AS_MODEL_ERROR_FORMAT,
                  "%s: the unknown token \"%s\" is not in the vocabulary",
                  tok->name, tok->unk_token);
   return TRUE;
@@ -1729,7 +1718,7 @@ as_tokenizer_new_from_json (const char *json, gsize length, const char *display_
   root = json_parser_get_root (parser);
   if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
     {
-      fail (error, AS_MODEL_ERROR_FORMAT, "%s: the top level is not a JSON object", tok->name);
+      as_model_fail (error, AS_MODEL_ERROR_FORMAT, "%s: the top level is not a JSON object", tok->name);
       goto failed;
     }
   if (!load_tokenizer_json (tok, json_node_get_object (root), error))
@@ -1771,7 +1760,7 @@ load_vocab_lines (AsTokenizer *tok, const char *text, gsize length, GError **err
       gsize len = (newline ? newline : end) - line;
       char *token;
       if (!g_utf8_validate_len (line, len, NULL))
-        return fail (error, AS_MODEL_ERROR_FORMAT, "%s: line %d is not valid UTF-8",
+        return as_model_fail (error, AS_MODEL_ERROR_FORMAT, "%s: line %d is not valid UTF-8",
                      tok->name, id + 1);
       token = g_strndup (line, trimmed_length (line, len));
       vocab_add (tok, token, id);
@@ -1810,7 +1799,7 @@ configure_from_vocab (AsTokenizer *tok, gboolean lowercase, GError **error)
   for (gsize i = 0; i < G_N_ELEMENTS (specials); i++)
     add_special_if_known (tok, specials[i]);
   if (cls_id < 0 || sep_id < 0)
-    return fail (error, AS_MODEL_ERROR_FORMAT,
+    return as_model_fail (error, AS_MODEL_ERROR_FORMAT,
                  "%s: the vocabulary has no %s token (the BERT template is [CLS] A [SEP])",
                  tok->name, cls_id < 0 ? "[CLS]" : "[SEP]");
   set_bert_template (tok, "[CLS]", cls_id, "[SEP]", sep_id);
@@ -1908,7 +1897,7 @@ as_tokenizer_new_from_dir (const char *dir, GError **error)
   if (path_present (json))
     tok = load_file (json, TRUE, TRUE, error);
   else if (!path_present (vocab))
-    fail (error, AS_MODEL_ERROR_IO, "%s: has neither tokenizer.json nor vocab.txt", dir);
+    as_model_fail (error, AS_MODEL_ERROR_IO, "%s: has neither tokenizer.json nor vocab.txt", dir);
   else if (read_do_lower_case (dir, &lowercase, error))
     tok = load_file (vocab, FALSE, lowercase, error);
   g_free (json);
