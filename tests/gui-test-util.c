@@ -594,15 +594,19 @@ toplevel_there (gpointer data)
 {
   ToplevelWait *w = data;
   w->found = gui_test_find_toplevel (w->type);
-  return w->found != NULL;
+  return w->found != NULL && gtk_widget_get_mapped (GTK_WIDGET (w->found));
 }
 
+/* On screen, as a person would first see it: mapped and painted once, so
+ * that nothing is done to a window GTK has not laid out yet. */
 GtkWindow *
 gui_test_wait_toplevel (GType type,
                         guint timeout_s)
 {
   ToplevelWait w = { type, NULL };
   gui_test_wait_until (toplevel_there, &w, timeout_s);
+  if (w.found != NULL)
+    gui_test_wait_frames (GTK_WIDGET (w.found), 1);
   return w.found;
 }
 

@@ -150,8 +150,8 @@ gboolean   gui_test_redraw       (GtkWidget      *widget,
  * repainted, and the test fails when it reports no draw. */
 guint      gui_test_lines_drawn  (GtkWidget      *lines_view);
 
-/* The first visible toplevel of TYPE, or NULL; waiting for one (asserting
- * it comes within TIMEOUT_S). */
+/* The first visible toplevel of TYPE, or NULL; waiting for one to be on
+ * screen, mapped and painted once (asserting it comes within TIMEOUT_S). */
 GtkWindow *gui_test_find_toplevel (GType          type);
 GtkWindow *gui_test_wait_toplevel (GType          type,
                                    guint          timeout_s);
