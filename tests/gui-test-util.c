@@ -71,6 +71,12 @@ gui_test_pace (guint ms)
     g_main_context_iteration (NULL, TRUE);
 }
 
+static gboolean
+wake_main_loop (gpointer data)
+{
+  return G_SOURCE_CONTINUE;
+}
+
 void
 gui_test_wait_for (gboolean  (*cond) (gpointer),
                    gpointer    data,
@@ -79,13 +85,18 @@ gui_test_wait_for (gboolean  (*cond) (gpointer),
 {
   gboolean expired = FALSE;
   guint id = g_timeout_add (timeout_ms, gui_test_flag_timeout, &expired);
-  while (!cond (data) && !expired)
+  /* Some conditions depend on the world outside this process (a file
+   * another program writes): a tick every 50 ms wakes an idle main loop to
+   * look again, instead of sleeping until the timeout. */
+  guint tick = g_timeout_add (50, wake_main_loop, NULL);
+  gboolean held = FALSE;
+  while (!(held = cond (data)) && !expired)
     g_main_context_iteration (NULL, TRUE);
+  g_source_remove (tick);
   if (!expired)
-    {
-      g_source_remove (id);
-      return;
-    }
+    g_source_remove (id);
+  if (held)
+    return;
   /* What the screen showed when it did not happen, for the log. */
   g_autofree char *name = g_strdup_printf ("timeout%s.png", g_test_get_path ());
   g_strdelimit (name + 1, "/", '-');

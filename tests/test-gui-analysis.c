@@ -46,23 +46,19 @@ analyse (const char *text_a,
 
 /* Waits until the shared statistics cache has every layer (it computes in
  * a thread while a view holds it). */
+static gboolean
+stats_complete (gpointer data)
+{
+  int nl, nh, done;
+  as_stats_cache_get (data, &nl, &nh, &done);
+  return done == nl && nl > 0;
+}
+
 static void
 wait_stats (void)
 {
   AsStatsCache *cache = as_view_state_get_stats_cache (as_window_get_view_state (window));
-  gboolean expired = FALSE;
-  guint id = g_timeout_add_seconds (60, gui_test_flag_timeout, &expired);
-  for (;;)
-    {
-      int nl, nh, done;
-      as_stats_cache_get (cache, &nl, &nh, &done);
-      if ((done == nl && nl > 0) || expired)
-        break;
-      g_main_context_iteration (NULL, TRUE);
-    }
-  if (!expired)
-    g_source_remove (id);
-  g_assert_false (expired);
+  gui_test_wait_for (stats_complete, cache, 60000, "every layer's statistics");
   /* The views holding it paint what it now has. */
   gui_test_wait_frames (GTK_WIDGET (window), 1);
 }

@@ -223,15 +223,41 @@ test_not_finite (void)
 
 /* ---- a recent-models file that is not a file ------------------------------- */
 
+typedef struct {
+  const char   *path;   /* the recent-models file */
+  const char   *model;  /* what it must name once saved */
+  GuiTestChild *child;
+} SavedWait;
+
 static gboolean
-regular_with (gpointer data)
+saved_as_regular (const SavedWait *w)
 {
-  const char **pf = data;
   struct stat st;
-  if (lstat (pf[0], &st) != 0 || !S_ISREG (st.st_mode))
+  if (lstat (w->path, &st) != 0 || !S_ISREG (st.st_mode))
     return FALSE;
   g_autofree char *text = NULL;
-  return g_file_get_contents (pf[0], &text, NULL, NULL) && strstr (text, pf[1]) != NULL;
+  return g_file_get_contents (w->path, &text, NULL, NULL) && strstr (text, w->model) != NULL;
+}
+
+/* Saved, or the program gone (which the caller reports with its output). */
+static gboolean
+saved_or_exited (gpointer data)
+{
+  const SavedWait *w = data;
+  return w->child->exited || saved_as_regular (w);
+}
+
+static void
+fail_with_output (GuiTestChild *child,
+                  const char   *log,
+                  const char   *what)
+{
+  g_autofree char *out = NULL;
+  g_file_get_contents (log, &out, NULL, NULL);
+  g_printerr ("attnscope's output:\n%s\n", out != NULL ? out : "(none)");
+  gboolean exited = child->exited;
+  gui_test_child_free (child);
+  g_error ("%s (the program %s)", what, exited ? "had exited" : "was still running");
 }
 
 static void
@@ -272,8 +298,10 @@ test_recent_not_a_file (void)
 
       /* Saved once the model is in: a regular file now, the FIFO or link
        * replaced rather than written through. */
-      const char *pf[] = { path, model_dir };
-      gui_test_wait_until (regular_with, pf, 60);
+      SavedWait saved = { path, model_dir, child };
+      gui_test_wait_until (saved_or_exited, &saved, 120);
+      if (!saved_as_regular (&saved))
+        fail_with_output (child, log, "the recent models list was not saved as a regular file");
       struct stat st;
       g_assert_cmpint (stat ("/dev/zero", &st), ==, 0);
       g_assert_true (S_ISCHR (st.st_mode));
