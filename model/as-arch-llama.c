@@ -16,6 +16,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "as-elementwise.h"
 #include "as-error.h"
 
 /* --- config ----------------------------------------------------------------- */
@@ -405,6 +406,27 @@ llama_init_random (AsModel *model,
 
 static const char *const llama_model_types[] = { "llama", NULL };
 
+/* The language-model head: the final RMSNorm, then lm_head (the token
+ * embedding when the file ties them). */
+static void
+llama_final_norm (const AsModel *model,
+                  const float   *x,
+                  int            n,
+                  float         *out)
+{
+  const AsConfig *c = model->config;
+  const AsLlamaWeights *w = as_llama_weights (model);
+  for (int i = 0; i < n; i++)
+    as_rms_norm_row (out + (gsize) i * c->hidden, x + (gsize) i * c->hidden, w->out_norm,
+                     c->hidden, c->layer_norm_eps);
+}
+
+static const float *
+llama_output_embedding (const AsModel *model)
+{
+  return as_llama_weights (model)->lm_head;
+}
+
 const AsArchitecture as_arch_llama = {
   .name = "llama",
   .model_types = llama_model_types,
@@ -419,4 +441,6 @@ const AsArchitecture as_arch_llama = {
   .reference_backend_new = as_llama_reference_backend_new,
   .gpu_describe = NULL,
   .position_table = NULL,
+  .final_norm = llama_final_norm,
+  .output_embedding = llama_output_embedding,
 };

@@ -68,6 +68,16 @@ struct _AsArchitecture {
   void       (*gpu_describe)          (const AsModel   *model,
                                        gpointer         desc,
                                        gpointer        *layers);
+  /* Optional (NULL: no language-model head, as for encoders). The final
+   * norm applied to residual-stream rows X [n, hidden], into OUT [n,
+   * hidden]: what the logit lens puts each layer's output through. */
+  void       (*final_norm)            (const AsModel   *model,
+                                       const float     *x,
+                                       int              n,
+                                       float           *out);
+  /* Optional, with final_norm: the output embedding [vocab, hidden]; the
+   * logits are the final hidden state times its transpose. */
+  const float *(*output_embedding)    (const AsModel   *model);
   /* Optional (NULL: no learned position table, e.g. rotary positions). The
    * [*ROWS, *COLS] table of learned absolute position embeddings. */
   const float *(*position_table)      (const AsModel   *model,

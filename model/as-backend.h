@@ -38,6 +38,14 @@ typedef struct {
   const gint  *cancel;        /* may be NULL; non-zero = stop between layers */
 } AsForwardRequest;
 
+/* Called once per layer for each token a decoder appends (as-decode.h).
+ * ROW is [n_heads, n_ctx]: the new token's attention over every token so
+ * far, itself last; valid only during the call. Return FALSE to stop. */
+typedef gboolean (*AsRowFunc) (int          layer,
+                               const float *row,
+                               int          n_ctx,
+                               gpointer     user_data);
+
 typedef struct _AsBackend AsBackend;
 
 typedef struct {
@@ -57,6 +65,31 @@ typedef struct {
                           float                  *k,
                           float                  *v,
                           GError                **error);
+  /* Optional, for causal models (NULL: as-decode.c reruns the whole
+   * forward for each token). A key/value cache for up to CAPACITY tokens;
+   * decode_prompt runs REQUEST as forward does (streaming its layers) and
+   * keeps its keys and values; decode_step appends TOKEN at the next
+   * position, hands each layer's row of it to ON_ROW and checks CANCEL
+   * between layers. Both leave the last token's final hidden state [hidden]
+   * (after the final norm) in FINAL_HIDDEN. */
+  gpointer  (*decode_new)    (AsBackend              *backend,
+                              int                     capacity,
+                              GError                **error);
+  gboolean  (*decode_prompt) (AsBackend              *backend,
+                              gpointer                cache,
+                              const AsForwardRequest *request,
+                              float                  *final_hidden,
+                              GError                **error);
+  gboolean  (*decode_step)   (AsBackend              *backend,
+                              gpointer                cache,
+                              int                     token,
+                              AsRowFunc               on_row,
+                              gpointer                user_data,
+                              const gint             *cancel,
+                              float                  *final_hidden,
+                              GError                **error);
+  void      (*decode_free)   (AsBackend              *backend,
+                              gpointer                cache);
   char     *(*describe) (AsBackend *backend); /* human-readable, g_free */
   void      (*free)    (AsBackend *backend);
 } AsBackendVTable;

@@ -1,0 +1,260 @@
+/* as-decode.c — the decoder loop over a backend's key/value cache, or over
+ * whole reruns where the backend has none. */
+#include "as-decode.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "as-architecture.h"
+#include "as-attention.h"
+#include "as-error.h"
+#include "as-lm-head.h"
+
+struct _AsDecoder {
+  AsBackend *backend;        /* not owned */
+  int        capacity;
+  int       *ids;            /* [capacity] the tokens so far */
+  int        n;              /* how many */
+  gpointer   cache;          /* the backend's key/value cache; NULL: reruns */
+  gboolean   broken;         /* a cached step failed half way: the cache is not trusted */
+  float     *final_hidden;   /* [capacity, hidden]: a rerun's; [hidden] is what a step reads */
+};
+
+AsDecoder *
+as_decoder_new (AsBackend *backend,
+                int        capacity,
+                GError   **error)
+{
+  const AsModel *model = backend->model;
+  const AsConfig *c = model->config;
+  if (!model->arch->causal || !as_lm_head_available (model))
+    {
+      g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_UNSUPPORTED,
+                   "%s is not a decoder: it has no language-model head to generate with",
+                   model->arch->name);
+      return NULL;
+    }
+  if (capacity < 1 || capacity > c->max_positions)
+    {
+      g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_INPUT,
+                   "%d tokens asked for; this model takes 1 to %d", capacity, c->max_positions);
+      return NULL;
+    }
+  if (!as_attention_check_budget (c, capacity, error))
+    return NULL;
+
+  AsDecoder *self = g_new0 (AsDecoder, 1);
+  self->backend = backend;
+  self->capacity = capacity;
+  self->ids = g_new0 (int, capacity);
+  self->final_hidden = g_new0 (float, (gsize) capacity * c->hidden);
+  if (backend->vtable->decode_new != NULL)
+    {
+      self->cache = backend->vtable->decode_new (backend, capacity, error);
+      if (self->cache == NULL)
+        {
+          as_decoder_free (self);
+          return NULL;
+        }
+    }
+  return self;
+}
+
+/* LOGITS from the last token's final hidden state, refused when not finite
+ * (weights that overflow float32 on this input). */
+static gboolean
+last_logits (AsDecoder   *self,
+             const float *final_hidden,
+             float       *logits,
+             GError     **error)
+{
+  const AsModel *model = self->backend->model;
+  as_lm_head_logits (model, final_hidden, 1, logits);
+  for (int i = 0; i < model->config->vocab_size; i++)
+    if (!isfinite (logits[i]))
+      {
+        g_set_error_literal (error, AS_MODEL_ERROR, AS_MODEL_ERROR_NOT_FINITE,
+                             "the next-token logits are not finite (NaN or infinity): "
+                             "this model's weights overflow 32-bit floats on this input");
+        return FALSE;
+      }
+  return TRUE;
+}
+
+/* Runs the whole model on the tokens so far (no cache), the layers to
+ * REQUEST's callback, leaving every token's final hidden state. */
+static gboolean
+rerun (AsDecoder              *self,
+       const AsForwardRequest *request,
+       GError                **error)
+{
+  return as_backend_forward (self->backend, request, self->final_hidden, error);
+}
+
+gboolean
+as_decoder_prompt (AsDecoder              *self,
+                   const AsForwardRequest *request,
+                   float                  *logits,
+                   GError                **error)
+{
+  const int H = self->backend->model->config->hidden;
+  if (self->n != 0)
+    {
+      g_set_error_literal (error, AS_MODEL_ERROR, AS_MODEL_ERROR_INPUT,
+                           "the prompt was already run: append tokens one at a time");
+      return FALSE;
+    }
+  if (request->n < 1 || request->n > self->capacity)
+    {
+      g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_INPUT,
+                   "a prompt of %d tokens; this decoder holds 1 to %d", request->n, self->capacity);
+      return FALSE;
+    }
+  if (!as_backend_check_request (self->backend->model, request, error))
+    return FALSE;
+
+  const float *last;
+  if (self->cache != NULL)
+    {
+      if (!self->backend->vtable->decode_prompt (self->backend, self->cache, request,
+                                                 self->final_hidden, error))
+        return FALSE;
+      last = self->final_hidden;
+    }
+  else
+    {
+      if (!rerun (self, request, error))
+        return FALSE;
+      last = self->final_hidden + (gsize) (request->n - 1) * H;
+    }
+  memcpy (self->ids, request->ids, sizeof (int) * request->n);
+  self->n = request->n;
+  return last_logits (self, last, logits, error);
+}
+
+/* A rerun's layer callback: hands on the last token's row of each head. */
+typedef struct {
+  AsRowFunc on_row;
+  gpointer  user_data;
+  int       n;         /* tokens in the rerun */
+  int       n_heads;
+  float    *row;       /* [n_heads, n] */
+} LastRow;
+
+static gboolean
+last_row_on_layer (int          layer,
+                   const float *attn,
+                   const float *hidden,
+                   gpointer     user_data)
+{
+  LastRow *lr = user_data;
+  const gsize n = lr->n;
+  for (int h = 0; h < lr->n_heads; h++)
+    memcpy (lr->row + h * n, attn + (h * n + n - 1) * n, sizeof (float) * n);
+  return lr->on_row (layer, lr->row, lr->n, lr->user_data);
+}
+
+gboolean
+as_decoder_step (AsDecoder  *self,
+                 int         token,
+                 AsRowFunc   on_row,
+                 gpointer    user_data,
+                 const gint *cancel,
+                 float      *logits,
+                 GError    **error)
+{
+  const AsConfig *c = self->backend->model->config;
+  if (self->n == 0)
+    {
+      g_set_error_literal (error, AS_MODEL_ERROR, AS_MODEL_ERROR_INPUT,
+                           "no prompt yet: run one before appending tokens");
+      return FALSE;
+    }
+  if (self->n >= self->capacity)
+    {
+      g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_INPUT,
+                   "the context is full (%d tokens)", self->capacity);
+      return FALSE;
+    }
+  if (self->broken)
+    {
+      g_set_error_literal (error, AS_MODEL_ERROR, AS_MODEL_ERROR_INPUT,
+                           "an earlier step stopped half way: start again from the prompt");
+      return FALSE;
+    }
+  if (token < 0 || token >= c->vocab_size)
+    {
+      g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_INPUT,
+                   "token id %d out of range (vocab %d)", token, c->vocab_size);
+      return FALSE;
+    }
+
+  const float *last;
+  if (self->cache != NULL)
+    {
+      if (!self->backend->vtable->decode_step (self->backend, self->cache, token, on_row,
+                                               user_data, cancel, self->final_hidden, error))
+        {
+          self->broken = TRUE;
+          return FALSE;
+        }
+      last = self->final_hidden;
+      self->ids[self->n++] = token;
+    }
+  else
+    {
+      self->ids[self->n] = token;
+      const int n = self->n + 1;
+      g_autofree float *row = on_row != NULL ? g_new (float, (gsize) c->n_heads * n) : NULL;
+      LastRow lr = { on_row, user_data, n, c->n_heads, row };
+      AsForwardRequest request = {
+        .ids = self->ids,
+        .type_ids = NULL,
+        .n = n,
+        .on_layer = on_row != NULL ? last_row_on_layer : NULL,
+        .user_data = &lr,
+        .cancel = cancel,
+      };
+      if (!rerun (self, &request, error))
+        return FALSE;
+      self->n = n;
+      last = self->final_hidden + (gsize) (n - 1) * c->hidden;
+    }
+  return last_logits (self, last, logits, error);
+}
+
+int
+as_decoder_get_length (AsDecoder *self)
+{
+  return self->n;
+}
+
+const int *
+as_decoder_get_ids (AsDecoder *self)
+{
+  return self->ids;
+}
+
+int
+as_decoder_get_capacity (AsDecoder *self)
+{
+  return self->capacity;
+}
+
+gboolean
+as_decoder_is_cached (AsDecoder *self)
+{
+  return self->cache != NULL;
+}
+
+void
+as_decoder_free (AsDecoder *self)
+{
+  if (self == NULL)
+    return;
+  if (self->cache != NULL)
+    self->backend->vtable->decode_free (self->backend, self->cache);
+  g_free (self->ids);
+  g_free (self->final_hidden);
+  g_free (self);
+}
