@@ -10,11 +10,11 @@
  *                freshly allocated [layers, heads, n, n] block in host memory
  *                (what as_attention_compute_ids does)
  *   GFLOP/s      flops(n) / forward time, with flops(n) counted per layer as
- *                  QKV projections   2·n·H·3H
+ *                  QKV projections   2·n·H·(H + 2·KV)  (KV = H without grouped-query attention)
  *                  scores  Q K^T     2·n·n·H   (all heads: n_heads · 2·n·n·d)
  *                  context P V       2·n·n·H
  *                  output dense      2·n·H·H
- *                  FFN, two GEMMs    2·n·H·I · 2
+ *                  FFN               2·n·H·I · 2, or · 3 with a gate (SwiGLU)
  *                (softmax, LayerNorm, GELU and the embedding are not counted)
  * and, in the same run, the rate OpenBLAS reaches on a square SGEMM with the
  * same thread count, so "% SGEMM" is the fraction of this machine's limit.
@@ -36,8 +36,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "as-cli-bench.h"
 #include "as-cpu-features.h"
 #include "as-gpu-loader.h"
+#include "as-lm-head.h"
 #include "as-json-writer.h"
 #include "as-output-file.h"
 
@@ -74,6 +76,8 @@ typedef struct {
   int      thumb;       /* --render: thumbnail side, px */
   int      head_size;   /* --render: head view side, px */
   int      sgemm_child; /* hidden: only time N SGEMMs and print them (the native yardstick) */
+  int      decode_context; /* decoders: prompt tokens before the timed steps (0: none) */
+  int      decode_steps;
 } BenchOptions;
 
 typedef struct {
@@ -126,16 +130,19 @@ median (double *v,
 
 /* The FLOP count documented at the top of this file, in GFLOP. */
 static double
-forward_gflop (const AsConfig *c,
-               int             n)
+forward_gflop (const AsModel *model,
+               int            n)
 {
   /* (no single-letter I: OpenBLAS's cblas.h pulls in <complex.h>) */
+  const AsConfig *c = model->config;
   double hid = c->hidden, inter = c->intermediate, tok = n;
-  double per_layer = 2 * tok * hid * 3 * hid    /* Q, K, V */
-                   + 2 * tok * tok * hid        /* scores */
-                   + 2 * tok * tok * hid        /* probabilities x V */
-                   + 2 * tok * hid * hid        /* attention output dense */
-                   + 2 * tok * hid * inter * 2; /* FFN up and down */
+  double kv = c->n_kv_heads > 0 ? (double) c->n_kv_heads * c->head_dim : hid;
+  double ffn = model->arch->ffn_products > 0 ? model->arch->ffn_products : 2;
+  double per_layer = 2 * tok * hid * (hid + 2 * kv)   /* Q, K, V */
+                   + 2 * tok * tok * hid              /* scores */
+                   + 2 * tok * tok * hid              /* probabilities x V */
+                   + 2 * tok * hid * hid              /* attention output dense */
+                   + 2 * tok * hid * inter * ffn;     /* FFN: up (and gate), down */
   return per_layer * c->n_layers / 1e9;
 }
 
@@ -452,7 +459,7 @@ time_forward (const BenchOptions *o,
   row->first_ms = median ((double *) firsts->data, (int) firsts->len);
   row->forward_ms = median ((double *) totals->data, (int) totals->len);
   row->forward_min_ms = ((double *) totals->data)[0];  /* sorted by median() */
-  row->gflop = forward_gflop (backend->model->config, row->n);
+  row->gflop = forward_gflop (backend->model, row->n);
   g_array_free (firsts, TRUE);
   g_array_free (totals, TRUE);
   return ok;
@@ -474,6 +481,7 @@ typedef struct {
   double        backend_first_ms; /* the first build in this process */
   BenchRow     *rows;
   int           n_rows;
+  AsBenchDecode decode;           /* decode.context 0: not measured */
 } BenchReport;
 
 static void
@@ -505,8 +513,12 @@ write_json (FILE              *out,
   else
     fputs ("null", out);
   fprintf (out, ",\n  \"config\": {\"layers\": %d, \"heads\": %d, \"hidden\": %d, "
-           "\"intermediate\": %d, \"vocab_size\": %d, \"max_positions\": %d},\n",
-           c->n_layers, c->n_heads, c->hidden, c->intermediate, c->vocab_size, c->max_positions);
+           "\"intermediate\": %d, \"vocab_size\": %d, \"max_positions\": %d, \"kv_hidden\": %d, "
+           "\"ffn_products\": %d, \"causal\": %s},\n",
+           c->n_layers, c->n_heads, c->hidden, c->intermediate, c->vocab_size, c->max_positions,
+           c->n_kv_heads > 0 ? c->n_kv_heads * c->head_dim : c->hidden,
+           r->model->arch->ffn_products > 0 ? r->model->arch->ffn_products : 2,
+           r->model->arch->causal ? "true" : "false");
   fputs ("  \"device\": ", out);
   as_json_write_string (out, r->device);
   fputs (",\n  \"backend\": ", out);
@@ -575,7 +587,23 @@ write_json (FILE              *out,
         fprintf (out, "%s%d", k ? ", " : "", row->type_ids[k]);
       fputs ("]}", out);
     }
-  fputs ("\n  ]\n}\n", out);
+  fputs ("\n  ]", out);
+  if (r->decode.context > 0)
+    {
+      const AsBenchDecode *d = &r->decode;
+      fprintf (out, ",\n  \"decode\": {\"context\": %d, \"steps\": %d, \"runs\": %d, "
+               "\"cached\": %s, \"prompt_ms\": ", d->context, d->steps, d->runs,
+               d->cached ? "true" : "false");
+      json_number (out, d->prompt_ms);
+      fputs (", \"step_ms\": ", out);
+      json_number (out, d->step_ms);
+      fputs (", \"step_min_ms\": ", out);
+      json_number (out, d->step_min_ms);
+      fputs (", \"tokens_per_s\": ", out);
+      json_number (out, 1e3 / d->step_ms);
+      fputs ("}", out);
+    }
+  fputs ("\n}\n", out);
 }
 
 static void
@@ -621,6 +649,15 @@ write_table (FILE              *out,
       write_ms (out, row->forward_ms, 12);
       fprintf (out, "  %6.3f  %7.1f  %5.1f%%  %4d\n", row->gflop, rate,
                100.0 * rate / r->sgemm.gflops, row->runs);
+    }
+  if (r->decode.context > 0)
+    {
+      const AsBenchDecode *d = &r->decode;
+      fprintf (out, "decoding after a %d-token prompt (%s; every layer's row kept): "
+               "%.2f ms per token (best %.2f), %.1f tokens/s; prompt pass %.1f ms; "
+               "%d tokens x %d runs\n", d->context,
+               d->cached ? "key/value cache" : "no cache: the whole forward per token",
+               d->step_ms, d->step_min_ms, 1e3 / d->step_ms, d->prompt_ms, d->steps, d->runs);
     }
 }
 
@@ -918,6 +955,47 @@ bench_render (const BenchOptions *o,
 }
 #endif
 
+/* --- decoding ------------------------------------------------------------- */
+
+/* Decoders only (an encoder has no next token): the decoding row of the
+ * report, after a prompt cut from the same passage as the other rows. */
+static gboolean
+bench_decode (const BenchOptions *o,
+              AsBackend          *backend,
+              AsBenchDecode      *d,
+              GError            **error)
+{
+  const AsModel *model = backend->model;
+  const gboolean decoder = model->arch->causal && as_lm_head_available (model);
+  int context = o->decode_context < 0 ? 256 : o->decode_context;
+  d->context = 0;
+  if (!decoder || context == 0)
+    {
+      if (decoder || o->decode_context <= 0)
+        return TRUE;
+      g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                   "--decode-context: %s is not a decoder", model->name);
+      return FALSE;
+    }
+  if (context + o->decode_steps > model->config->max_positions)
+    {
+      g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                   "--decode-context %d + --decode-steps %d is more than this model's %d positions",
+                   context, o->decode_steps, model->config->max_positions);
+      return FALSE;
+    }
+  BenchRow prompt = { 0 };
+  row_prepare (&prompt, model, context, 1);
+  *d = (AsBenchDecode) { .context = prompt.n, .steps = o->decode_steps, .runs = 3 };
+  gboolean ok = as_cli_bench_decode (backend, prompt.ids, d, error);
+  if (!ok)
+    d->context = 0;
+  else if (g_strcmp0 (o->json ? "json" : NULL, "json") != 0)
+    g_printerr ("  decoding after %d tokens: %.3f ms per token\n", d->context, d->step_ms);
+  row_clear (&prompt);
+  return ok;
+}
+
 /* --- main ---------------------------------------------------------------- */
 
 static gboolean
@@ -985,7 +1063,8 @@ as_cli_bench (int    argc,
   AsCliCommon common = { 0 };
   BenchOptions o = { .threads = 0, .warmup = 2, .min_runs = 7, .max_runs = 200,
                      .min_time = 1.0, .sgemm_size = 2048,
-                     .thumb = 56, .head_size = 900 };
+                     .thumb = 56, .head_size = 900, .decode_context = -1,
+                     .decode_steps = 32 };
   GOptionEntry entries[] = {
     { "shape", 0, 0, G_OPTION_ARG_STRING, &o.shape, "Random weights with a preset's shapes (bert-base, bert-large, minilm-l6) instead of --model", "NAME" },
     { "lengths", 0, 0, G_OPTION_ARG_STRING, &o.lengths, "Token counts (default 16,32,64,128,256,512)", "N,N,…" },
@@ -999,6 +1078,8 @@ as_cli_bench (int    argc,
     { "render", 0, 0, G_OPTION_ARG_NONE, &o.render, "Time offscreen painting of the thumbnail grid and head view instead", NULL },
     { "thumb", 0, 0, G_OPTION_ARG_INT, &o.thumb, "--render: thumbnail side in pixels (default 56, the grid's natural size)", "PX" },
     { "head-size", 0, 0, G_OPTION_ARG_INT, &o.head_size, "--render: head view side in pixels (default 900)", "PX" },
+    { "decode-context", 0, 0, G_OPTION_ARG_INT, &o.decode_context, "Decoders: time appending tokens after a prompt of N tokens (default 256; 0: not)", "N" },
+    { "decode-steps", 0, 0, G_OPTION_ARG_INT, &o.decode_steps, "Decoders: tokens appended per timed run (default 32)", "N" },
     { "sgemm-child", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_INT, &o.sgemm_child, "Only time N SGEMMs and print the kernel and the rates", "N" },
     { NULL }
   };
@@ -1049,10 +1130,12 @@ as_cli_bench (int    argc,
       goto out;
     }
   if (o.warmup < 0 || o.min_runs < 1 || o.max_runs < o.min_runs || o.sgemm_size < 64 ||
-      o.threads < 0 || o.thumb < 1 || o.thumb > 1024 || o.head_size < 64 || o.head_size > 8192)
+      o.threads < 0 || o.thumb < 1 || o.thumb > 1024 || o.head_size < 64 || o.head_size > 8192 ||
+      o.decode_context < -1 || o.decode_steps < 1 || o.decode_steps > 4096)
     {
       g_set_error_literal (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                           "--warmup, --runs, --max-runs, --sgemm-size, --threads, --thumb or --head-size out of range");
+                           "--warmup, --runs, --max-runs, --sgemm-size, --threads, --thumb, --head-size, "
+                           "--decode-context or --decode-steps out of range");
       goto out;
     }
   if (o.threads > 0)
@@ -1141,6 +1224,9 @@ as_cli_bench (int    argc,
       if (!o.json && g_strcmp0 (common.format, "json") != 0)
         g_printerr ("  %d tokens: %.3f ms\n", row->n, row->forward_ms);
     }
+
+  if (!bench_decode (&o, backend, &report.decode, &error))
+    goto out;
 
   if (!native_sgemm (&report.sgemm, report.threads, rates + 5, 5, &error))
     goto out;

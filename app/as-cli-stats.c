@@ -141,6 +141,7 @@ typedef struct {
 static const Column columns[] = {
   COL (entropy), COL (to_cls), COL (to_sep), COL (to_punct), COL (to_self),
   COL (to_prev), COL (to_next), COL (distance), COL (confidence), COL (block),
+  COL (sink),
 };
 #undef COL
 
@@ -382,9 +383,10 @@ as_cli_stats (int    argc,
     "Formats: csv (default), json. One row per (layer, head), both counted from 1,\n"
     "with the mean over corpus lines of: entropy (nats, smoothed), attention to [CLS],\n"
     "[SEP], punctuation, self, previous and next token, mean attention distance\n"
-    "(tokens), confidence (mean row maximum), block (pairs only), the pattern label of\n"
-    "the means and the share of lines that got each label. --per-layer adds a row per\n"
-    "layer (head = mean) averaging its heads. Definitions: model/as-head-stats.h.\n"
+    "(tokens), confidence (mean row maximum), block (pairs only), sink (attention on\n"
+    "the first token), the pattern label of the means and the share of lines that\n"
+    "got each label. --per-layer adds a row per layer (head = mean) averaging its\n"
+    "heads. Definitions: model/as-head-stats.h.\n"
     "Progress goes to stderr.");
 
   char **lines = NULL;

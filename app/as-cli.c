@@ -415,7 +415,9 @@ usage (FILE *out)
          "  dump       write tokens and every attention matrix (JSON or .npy)\n"
          "  export     draw heatmaps to PNG, SVG or PDF\n"
          "  bench      time tokenization and the forward pass\n"
-         "  stats      per-head attention statistics over a corpus\n\n"
+         "  stats      per-head attention statistics over a corpus\n"
+         "  generate   continue a text with a decoder, token by token\n"
+         "  lens       a decoder's next-token predictions after each layer\n\n"
          "Run 'attnscope-cli COMMAND --help' for a command's options.\n"
          "The model defaults to the downloaded all-MiniLM-L6-v2.\n"
          "Exit status: 0 on success, 1 when the work failed, 2 for a usage error.\n", out);
@@ -446,6 +448,10 @@ main (int    argc,
     return as_cli_stats (argc - 1, argv + 1);
   if (g_strcmp0 (command, "export") == 0)
     return as_cli_export (argc - 1, argv + 1);
+  if (g_strcmp0 (command, "generate") == 0)
+    return as_cli_generate (argc - 1, argv + 1);
+  if (g_strcmp0 (command, "lens") == 0)
+    return as_cli_lens (argc - 1, argv + 1);
   if (g_strcmp0 (command, "--version") == 0)
     {
       g_print ("attnscope-cli %s\n", AS_VERSION);

@@ -94,5 +94,7 @@ int as_cli_dump     (int argc, char **argv);
 int as_cli_bench    (int argc, char **argv);
 int as_cli_stats    (int argc, char **argv);
 int as_cli_export   (int argc, char **argv);
+int as_cli_generate (int argc, char **argv);
+int as_cli_lens     (int argc, char **argv);
 
 G_END_DECLS

@@ -39,7 +39,8 @@ typedef struct {
   gint64      request_time;  /* g_get_monotonic_time () when requested */
   gint64      compute_time;  /* µs from the worker taking it to its last layer */
   int         channel;       /* AsChannel it was requested on (as-worker.h) */
-  gboolean    causal;        /* run with the lower-triangular teaching mask */
+  gboolean    causal;        /* keys after their query are masked: a decoder's own
+                              * mask, or the teaching demo's lower-triangular one */
 } AsAnalysis;
 
 #define AS_TYPE_ANALYSIS (as_analysis_get_type ())

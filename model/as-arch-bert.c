@@ -16,11 +16,11 @@
 
 /* BertConfig's fields, checked in the order the messages have always come
  * in: what the forward cannot compute first, then the sizes. */
-static gboolean
-bert_read_config (JsonObject  *obj,
-                  const char  *display_name,
-                  AsConfig    *config,
-                  GError     **error)
+gboolean
+as_bert_read_config (JsonObject  *obj,
+                     const char  *display_name,
+                     AsConfig    *config,
+                     GError     **error)
 {
   /* The forward implements the erf GELU and absolute positions only. */
   const char *act = as_config_read_string (obj, "hidden_act");
@@ -71,27 +71,31 @@ as_bert_weights_new (AsModel *model,
 {
   AsBertWeights *w = g_new0 (AsBertWeights, 1);
   w->layers = g_new0 (AsLayerWeights, n_layers);
-  model->arch = &as_arch_bert;
+  if (!as_arch_is_bert_family (model->arch))
+    model->arch = &as_arch_bert;
   model->weights = w;
   return w;
 }
 
-static void
-bert_free_weights (gpointer weights)
+void
+as_bert_free_weights (gpointer weights)
 {
   AsBertWeights *w = weights;
   g_free (w->layers);
   g_free (w);
 }
 
-/* Checkpoints saved from BertForMaskedLM & co. prefix every name with "bert.". */
+/* Checkpoints saved from BertForMaskedLM & co. prefix every name with
+ * FAMILY_PREFIX ("bert.", "roberta."). */
 static const char *
-detect_prefix (AsSafetensors *st)
+detect_prefix (AsSafetensors *st,
+               const char    *family_prefix)
 {
+  g_autofree char *prefixed = g_strconcat (family_prefix, "embeddings.word_embeddings.weight", NULL);
   if (as_safetensors_lookup (st, "embeddings.word_embeddings.weight") != NULL)
     return "";
-  if (as_safetensors_lookup (st, "bert.embeddings.word_embeddings.weight") != NULL)
-    return "bert.";
+  if (as_safetensors_lookup (st, prefixed) != NULL)
+    return family_prefix;
   return NULL;
 }
 
@@ -149,28 +153,32 @@ check_layer_count (AsModel     *model,
   return TRUE;
 }
 
-static gboolean
-bert_bind_weights (AsModel  *model,
-                   GError  **error)
+gboolean
+as_bert_bind_named (AsModel     *model,
+                    const char  *family_prefix,
+                    const char  *family,
+                    GError     **error)
 {
   const AsConfig *c = model->config;
-  const char *prefix = detect_prefix (model->st);
+  const char *prefix = detect_prefix (model->st, family_prefix);
 
   if (prefix == NULL)
     {
       g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_MISMATCH,
                    "%s: tensor 'embeddings.word_embeddings.weight' is missing "
-                   "(not a BERT checkpoint?)", as_safetensors_get_path (model->st));
+                   "(not a %s checkpoint?)", as_safetensors_get_path (model->st), family);
       return FALSE;
     }
 
   AsBertWeights *w = as_bert_weights_new (model, c->n_layers);
+  const float *pos_table;   /* [max_positions + position_offset, hidden] */
   if ((w->word_emb = as_model_bind_f32 (model, prefix, "embeddings.word_embeddings.weight", 2, c->vocab_size, c->hidden, error)) == NULL ||
-      (w->pos_emb = as_model_bind_f32 (model, prefix, "embeddings.position_embeddings.weight", 2, c->max_positions, c->hidden, error)) == NULL ||
+      (pos_table = as_model_bind_f32 (model, prefix, "embeddings.position_embeddings.weight", 2, (gint64) c->max_positions + c->position_offset, c->hidden, error)) == NULL ||
       (w->type_emb = as_model_bind_f32 (model, prefix, "embeddings.token_type_embeddings.weight", 2, c->type_vocab_size, c->hidden, error)) == NULL ||
       (w->emb_ln_g = as_model_bind_f32 (model, prefix, "embeddings.LayerNorm.weight", 1, c->hidden, 0, error)) == NULL ||
       (w->emb_ln_b = as_model_bind_f32 (model, prefix, "embeddings.LayerNorm.bias", 1, c->hidden, 0, error)) == NULL)
     return FALSE;
+  w->pos_emb = pos_table + (gsize) c->position_offset * c->hidden;
 
   for (int l = 0; l < c->n_layers; l++)
     if (!bind_layer (model, &w->layers[l], prefix, l, error))
@@ -178,17 +186,26 @@ bert_bind_weights (AsModel  *model,
   return check_layer_count (model, prefix, error);
 }
 
-static void
-bert_init_random (AsModel *model,
-                  guint32  seed)
+static gboolean
+bert_bind_weights (AsModel  *model,
+                   GError  **error)
+{
+  return as_bert_bind_named (model, "bert.", "BERT", error);
+}
+
+void
+as_bert_init_random (AsModel *model,
+                     guint32  seed)
 {
   const AsConfig *config = model->config;
   guint32 state = seed ? seed : 0x9e3779b9u;
   const gsize H = config->hidden, I = config->intermediate;
   AsBertWeights *bw = as_bert_weights_new (model, config->n_layers);
   bw->word_emb = as_model_random_f32 (model, (gsize) config->vocab_size * H, 0, 0.02f, &state);
-  bw->pos_emb = as_model_random_f32 (model, (gsize) config->max_positions * H, 0, 0.02f, &state);
-  bw->type_emb = as_model_random_f32 (model, (gsize) config->type_vocab_size * H, 0, 0.02f, &state);
+  bw->pos_emb = as_model_random_f32 (model, ((gsize) config->max_positions + config->position_offset) * H,
+                                     0, 0.02f, &state) + (gsize) config->position_offset * H;
+  if (config->type_vocab_size > 0)
+    bw->type_emb = as_model_random_f32 (model, (gsize) config->type_vocab_size * H, 0, 0.02f, &state);
   bw->emb_ln_g = as_model_random_f32 (model, H, 1, 0, &state);
   bw->emb_ln_b = as_model_random_f32 (model, H, 0, 0, &state);
   for (int l = 0; l < config->n_layers; l++)
@@ -216,15 +233,22 @@ bert_init_random (AsModel *model,
 /* --- backends ------------------------------------------------------------- */
 
 /* The plugin's description holds pointers into MODEL's weights; the layer
- * table is the only thing allocated. */
-static void
-bert_gpu_describe (const AsModel *model,
-                   gpointer       desc_out,
-                   gpointer      *layers_out)
+ * table is the only thing allocated. The plugin reads token i's position
+ * at row i, which pos_emb is for every family. It always adds a type row:
+ * a family without token types gets one zero row (x + 0 is x in fp32),
+ * in the same allocation after the layer table (the plugin copies it when
+ * it opens), and the loader hands it type ids of 0. */
+void
+as_bert_gpu_describe (const AsModel *model,
+                      gpointer       desc_out,
+                      gpointer      *layers_out)
 {
   const AsConfig *c = model->config;
   const AsBertWeights *bw = as_bert_weights (model);
-  AsGpuLayerWeights *layers = g_new0 (AsGpuLayerWeights, c->n_layers);
+  const gsize zero_row = bw->type_emb == NULL ? (gsize) c->hidden : 0;
+  AsGpuLayerWeights *layers = g_malloc0 (sizeof (AsGpuLayerWeights) * c->n_layers +
+                                         sizeof (float) * zero_row);   /* + [1, H] */
+  const float *type_emb = bw->type_emb != NULL ? bw->type_emb : (const float *) (layers + c->n_layers);
   for (int l = 0; l < c->n_layers; l++)
     {
       const AsLayerWeights *w = &bw->layers[l];
@@ -238,19 +262,20 @@ bert_gpu_describe (const AsModel *model,
   *(AsGpuModelDesc *) desc_out = (AsGpuModelDesc) {
     .n_layers = c->n_layers, .n_heads = c->n_heads, .hidden = c->hidden,
     .head_dim = c->head_dim, .intermediate = c->intermediate, .vocab_size = c->vocab_size,
-    .max_positions = c->max_positions, .type_vocab_size = c->type_vocab_size,
+    .max_positions = c->max_positions,
+    .type_vocab_size = bw->type_emb != NULL ? c->type_vocab_size : 1,
     .layer_norm_eps = c->layer_norm_eps,
-    .word_emb = bw->word_emb, .pos_emb = bw->pos_emb, .type_emb = bw->type_emb,
+    .word_emb = bw->word_emb, .pos_emb = bw->pos_emb, .type_emb = type_emb,
     .emb_ln_g = bw->emb_ln_g, .emb_ln_b = bw->emb_ln_b,
     .layers = layers,
   };
   *layers_out = layers;
 }
 
-static const float *
-bert_position_table (const AsModel *model,
-                     int           *rows,
-                     int           *cols)
+const float *
+as_bert_position_table (const AsModel *model,
+                        int           *rows,
+                        int           *cols)
 {
   *rows = model->config->max_positions;
   *cols = model->config->hidden;
@@ -264,12 +289,12 @@ const AsArchitecture as_arch_bert = {
   .model_types = bert_model_types,
   .causal = FALSE,
   .uses_token_types = TRUE,
-  .read_config = bert_read_config,
+  .read_config = as_bert_read_config,
   .bind_weights = bert_bind_weights,
-  .init_random = bert_init_random,
-  .free_weights = bert_free_weights,
+  .init_random = as_bert_init_random,
+  .free_weights = as_bert_free_weights,
   .cpu_backend_new = as_bert_cpu_backend_new,
   .reference_backend_new = as_bert_reference_backend_new,
-  .gpu_describe = bert_gpu_describe,
-  .position_table = bert_position_table,
+  .gpu_describe = as_bert_gpu_describe,
+  .position_table = as_bert_position_table,
 };

@@ -4,8 +4,9 @@
  * A decoder: causal attention, no token types, RMSNorm, rotary positions,
  * grouped-query attention, a SwiGLU FFN. Its config comes from a GGUF
  * file's metadata (llama.block_count, …) or from a config.json with
- * LlamaConfig's fields; its weights from a GGUF file only for now (a
- * safetensors folder is refused by name). Every tensor is de-quantised to
+ * LlamaConfig's fields; its weights from a safetensors folder under
+ * transformers' names (LlamaForCausalLM's, in transformers' layout as they
+ * are) or from a GGUF file. A GGUF's tensors are de-quantised to
  * f32 at load, and the Q and K rows are put back in transformers' order:
  * llama.cpp's converter interleaves each head's two rotary halves, which
  * transformers' GGUF loader undoes, and the reference forward
@@ -18,6 +19,7 @@
 
 #include "as-elementwise.h"
 #include "as-error.h"
+#include "as-json-guard.h"
 
 /* --- config ----------------------------------------------------------------- */
 
@@ -60,7 +62,9 @@ finish_config (const char  *display_name,
   return TRUE;
 }
 
-/* rope_theta, kept as the float the rotary tables are computed from. */
+/* rope_theta, kept as the float the rotary tables are computed from:
+ * top-level (transformers 4) or in rope_parameters (transformers 5, whose
+ * rope_type must be "default": plain rotary positions). */
 static gboolean
 read_rope_theta (JsonObject  *obj,
                  const char  *display_name,
@@ -68,6 +72,26 @@ read_rope_theta (JsonObject  *obj,
                  GError     **error)
 {
   double theta;
+  JsonNode *params = json_object_get_member (obj, "rope_parameters");
+  if (params != NULL && JSON_NODE_HOLDS_OBJECT (params))
+    {
+      JsonObject *p = json_node_get_object (params);
+      const char *type = as_config_read_string (p, "rope_type");
+      if (type != NULL && g_strcmp0 (type, "default") != 0)
+        {
+          g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_UNSUPPORTED,
+                       "%s: rope_parameters.rope_type '%s' is not supported (only plain "
+                       "rotary positions)", display_name, type);
+          return FALSE;
+        }
+      obj = p;
+    }
+  else if (params != NULL && !JSON_NODE_HOLDS_NULL (params))
+    {
+      g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_FORMAT,
+                   "%s: rope_parameters is not an object", display_name);
+      return FALSE;
+    }
   if (!as_config_read_number (obj, display_name, "rope_theta", 10000.0, &theta, error))
     return FALSE;
   *out = (float) theta;   /* range-checked with the rest in finish_config */
@@ -95,6 +119,17 @@ llama_read_config (JsonObject  *obj,
                    "%s: rope_scaling is not supported (only plain rotary positions)", display_name);
       return FALSE;
     }
+  static const char *const no_bias[] = { "attention_bias", "mlp_bias" };
+  for (guint i = 0; i < G_N_ELEMENTS (no_bias); i++)
+    if (json_object_has_member (obj, no_bias[i]) &&
+        !JSON_NODE_HOLDS_NULL (json_object_get_member (obj, no_bias[i])) &&
+        as_json_get_bool (obj, no_bias[i], TRUE))
+      {
+        g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_UNSUPPORTED,
+                     "%s: %s is not supported (Llama's projections have no bias)",
+                     display_name, no_bias[i]);
+        return FALSE;
+      }
   int head_dim = 0;
   gboolean ok =
     as_config_read_int (obj, display_name, "num_hidden_layers", 1, AS_CONFIG_MAX_LAYERS, TRUE, 0, &config->n_layers, error) &&
@@ -339,18 +374,74 @@ bind_layer (AsModel              *model,
   return TRUE;
 }
 
+/* Layer L of a safetensors folder under LlamaForCausalLM's names, in
+ * transformers' layout already (no rows to un-permute). */
+static gboolean
+bind_layer_st (AsModel              *model,
+               AsLlamaLayerWeights  *w,
+               int                   l,
+               GError              **error)
+{
+  const AsConfig *c = model->config;
+  g_autofree char *lp = g_strdup_printf ("model.layers.%d.", l);
+  const gint64 H = c->hidden, F = c->intermediate, d = c->head_dim;
+  const gint64 Q = c->n_heads * d, KV = c->n_kv_heads * d;
+
+#define BIND(slot, suffix, nd, a, b) \
+  if ((w->slot = as_model_bind_f32 (model, lp, suffix, nd, a, b, error)) == NULL) return FALSE
+
+  BIND (attn_norm, "input_layernorm.weight", 1, H, 0);
+  BIND (q_w,       "self_attn.q_proj.weight", 2, Q, H);
+  BIND (k_w,       "self_attn.k_proj.weight", 2, KV, H);
+  BIND (v_w,       "self_attn.v_proj.weight", 2, KV, H);
+  BIND (o_w,       "self_attn.o_proj.weight", 2, H, Q);
+  BIND (ffn_norm,  "post_attention_layernorm.weight", 1, H, 0);
+  BIND (gate_w,    "mlp.gate_proj.weight", 2, F, H);
+  BIND (up_w,      "mlp.up_proj.weight", 2, F, H);
+  BIND (down_w,    "mlp.down_proj.weight", 2, H, F);
+#undef BIND
+  return TRUE;
+}
+
+/* A safetensors folder: model.embed_tokens, model.layers.N.…, model.norm,
+ * and lm_head.weight unless the file ties it to the embedding (saved once,
+ * as transformers does for tie_word_embeddings). */
+static gboolean
+bind_safetensors (AsModel  *model,
+                  GError  **error)
+{
+  const AsConfig *c = model->config;
+  AsLlamaWeights *w = llama_weights_new (model, c->n_layers);
+  if ((w->tok_emb = as_model_bind_f32 (model, "", "model.embed_tokens.weight", 2, c->vocab_size, c->hidden, error)) == NULL ||
+      (w->out_norm = as_model_bind_f32 (model, "", "model.norm.weight", 1, c->hidden, 0, error)) == NULL)
+    return FALSE;
+  w->lm_head = w->tok_emb;
+  if (as_safetensors_lookup (model->st, "lm_head.weight") != NULL &&
+      (w->lm_head = as_model_bind_f32 (model, "", "lm_head.weight", 2, c->vocab_size, c->hidden, error)) == NULL)
+    return FALSE;
+
+  for (int l = 0; l < c->n_layers; l++)
+    if (!bind_layer_st (model, &w->layers[l], l, error))
+      return FALSE;
+
+  g_autofree char *extra = g_strdup_printf ("model.layers.%d.self_attn.q_proj.weight", c->n_layers);
+  if (as_safetensors_lookup (model->st, extra) != NULL)
+    {
+      g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_MISMATCH,
+                   "%s: holds a layer %d but config.json says num_hidden_layers = %d",
+                   as_safetensors_get_path (model->st), c->n_layers, c->n_layers);
+      return FALSE;
+    }
+  return TRUE;
+}
+
 static gboolean
 llama_bind_weights (AsModel  *model,
                     GError  **error)
 {
   const AsConfig *c = model->config;
   if (model->gguf == NULL)
-    {
-      g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_UNSUPPORTED,
-                   "%s: Llama weights are read from GGUF files only for now; "
-                   "open the model's .gguf file", model->dir);
-      return FALSE;
-    }
+    return bind_safetensors (model, error);
 
   AsLlamaWeights *w = llama_weights_new (model, c->n_layers);
   if ((w->tok_emb = as_model_bind_gguf_f32 (model, "token_embd.weight", 2, c->vocab_size, c->hidden, error)) == NULL ||
@@ -432,6 +523,7 @@ const AsArchitecture as_arch_llama = {
   .model_types = llama_model_types,
   .causal = TRUE,
   .uses_token_types = FALSE,
+  .ffn_products = 3,
   .read_config = llama_read_config,
   .read_gguf_config = llama_read_gguf_config,
   .bind_weights = llama_bind_weights,

@@ -30,6 +30,8 @@ struct _AsArchitecture {
   /* Facts the layers above rely on instead of asking which family it is. */
   gboolean           causal;            /* a token attends only to itself and earlier ones */
   gboolean           uses_token_types;  /* the request's type_ids select an embedding */
+  int                ffn_products;      /* matrix products in the FFN: 3 for a gated one
+                                         * (SwiGLU), else 2 (0 reads as 2); for FLOP counts */
 
   /* Reads this family's fields of config.json (OBJ) into CONFIG, which has
    * model_type and arch set, and checks them; errors name DISPLAY_NAME and

@@ -9,6 +9,7 @@
 
 #include "as-backend.h"
 #include "as-bert.h"
+#include "as-gpt2.h"
 #include "as-llama.h"
 #include "as-model.h"
 #include "as-reference.h"
@@ -17,6 +18,9 @@
 static const AsArchitecture *const architectures[] = {
   &as_arch_bert,
   &as_arch_llama,
+  &as_arch_gpt2,
+  &as_arch_roberta,
+  &as_arch_distilbert,
   NULL,
 };
 

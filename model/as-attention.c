@@ -1,5 +1,7 @@
 #include "as-attention.h"
 
+#include "as-architecture.h"
+
 #include <string.h>
 
 #include "as-error.h"
@@ -45,6 +47,7 @@ as_attention_compute_ids (AsBackend   *backend,
   a->n_heads = c->n_heads;
   a->n = n;
   a->hidden = c->hidden;
+  a->causal = backend->model->arch->causal;
   a->final_hidden = g_try_new (float, (gsize) n * c->hidden);
   if (!as_analysis_alloc_attention (a) || a->final_hidden == NULL)
     {

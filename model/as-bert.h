@@ -1,8 +1,11 @@
-/* as-bert.h — the BERT architecture's weights (bert, MiniLM, bge).
+/* as-bert.h — the BERT architecture's weights (bert, MiniLM, bge), shared
+ * by the families that compute BertModel's forward with small differences:
+ * RoBERTa (positions start after the padding id) and DistilBERT (no token
+ * type embedding), as-arch-roberta.c and as-arch-distilbert.c.
  *
- * Only BERT's own files (as-arch-bert.c, its backends as-cpu-encoder.c and
+ * Only these families' files (as-arch-*.c, the backends as-cpu-encoder.c and
  * as-reference.c, the GPU plugin's description) and tests of them include
- * this; everything else reaches a BERT model through as-architecture.h.
+ * this; everything else reaches such a model through as-architecture.h.
  * Tensors keep the checkpoint's layout (Linear weights [out, in], row-major)
  * as f32.
  */
@@ -37,27 +40,65 @@ typedef struct {
 
 typedef struct {
   const float    *word_emb;     /* [vocab_size, hidden] */
-  const float    *pos_emb;      /* [max_positions, hidden] */
-  const float    *type_emb;     /* [type_vocab_size, hidden] */
+  const float    *pos_emb;      /* [max_positions, hidden]  the rows of tokens 0, 1, …:
+                                 * the checkpoint's table from row
+                                 * config->position_offset on */
+  const float    *type_emb;     /* [type_vocab_size, hidden], or NULL for a family
+                                 * without token types (DistilBERT) */
   const float    *emb_ln_g;     /* [hidden] */
   const float    *emb_ln_b;     /* [hidden] */
   AsLayerWeights *layers;       /* [n_layers] */
 } AsBertWeights;
 
 extern const AsArchitecture as_arch_bert;
+extern const AsArchitecture as_arch_roberta;
+extern const AsArchitecture as_arch_distilbert;
 
-/* MODEL's weights; MODEL must be a BERT model (its arch is as_arch_bert). */
+/* TRUE for the families whose weights are an AsBertWeights. */
+static inline gboolean
+as_arch_is_bert_family (const AsArchitecture *arch)
+{
+  return arch == &as_arch_bert || arch == &as_arch_roberta || arch == &as_arch_distilbert;
+}
+
+/* MODEL's weights; MODEL must be of a BERT family (as_arch_is_bert_family). */
 static inline AsBertWeights *
 as_bert_weights (const AsModel *model)
 {
-  g_assert (model->arch == &as_arch_bert);
+  g_assert (as_arch_is_bert_family (model->arch));
   return model->weights;
 }
 
-/* Makes MODEL a BERT model with empty weight slots for N_LAYERS layers, for
- * binding, random presets and tests that fill the slots themselves. */
+/* Gives MODEL empty weight slots for N_LAYERS layers, for binding, random
+ * presets and tests that fill the slots themselves; MODEL becomes a BERT
+ * model unless it already is of a BERT family. */
 AsBertWeights *as_bert_weights_new            (AsModel       *model,
                                                int            n_layers);
+
+/* BERT's pieces the other families reuse (as-arch-bert.c). */
+/* Reads BertConfig's fields (RobertaConfig has the same). */
+gboolean       as_bert_read_config            (JsonObject    *obj,
+                                               const char    *display_name,
+                                               AsConfig      *config,
+                                               GError       **error);
+/* Binds BertModel's tensor names, prefixed by nothing or by FAMILY_PREFIX
+ * ("bert.", "roberta.") as the *For* heads save them; the position table
+ * must have max_positions + position_offset rows. FAMILY ("BERT") names
+ * what a file without word embeddings is not. */
+gboolean       as_bert_bind_named             (AsModel       *model,
+                                               const char    *family_prefix,
+                                               const char    *family,
+                                               GError       **error);
+/* Random weights; no type table when config->type_vocab_size is 0. */
+void           as_bert_init_random            (AsModel       *model,
+                                               guint32        seed);
+void           as_bert_free_weights           (gpointer       weights);
+void           as_bert_gpu_describe           (const AsModel *model,
+                                               gpointer       desc,
+                                               gpointer      *layers);
+const float   *as_bert_position_table         (const AsModel *model,
+                                               int           *rows,
+                                               int           *cols);
 
 /* The backends behind as_cpu_backend_new () and as_reference_backend_new ()
  * for BERT models. */

@@ -32,7 +32,11 @@ typedef struct {
   int      head_dim;            /* hidden / n_heads */
   int      intermediate;        /* intermediate_size */
   int      vocab_size;
-  int      max_positions;       /* max_position_embeddings */
+  int      max_positions;       /* tokens a pass takes: max_position_embeddings, less
+                                 * position_offset */
+  int      position_offset;     /* the first token's position id: RoBERTa's
+                                 * pad_token_id + 1, else 0; a learned position
+                                 * table has max_positions + position_offset rows */
   int      type_vocab_size;
   float    layer_norm_eps;      /* LayerNorm's, or a decoder's RMSNorm epsilon */
   /* Decoders (Llama family) only; 0 for BERT. */

@@ -6,7 +6,9 @@
  *   per layer: Q,K,V = x W^T + b; P_h = softmax(Q_h K_h^T / sqrt(d) + mask);
  *              ctx_h = P_h V_h; x1 = LayerNorm(ctx W_o^T + b_o + x);
  *              x = LayerNorm(gelu(x1 W_1^T + b_1) W_2^T + b_2 + x1)
- * and is checked against the plain reference forward (as-reference.c).
+ * (RoBERTa and DistilBERT too: their weights are BERT's struct, as-bert.h;
+ * without a type table the type term is left out) and is checked against
+ * the plain reference forward (as-reference.c).
  *
  * Everything is fp32, as in PyTorch; what is done for speed:
  *  - Every product is the packed GEMM of as-gemm.c, with the kernels for

@@ -198,7 +198,8 @@ product_share (Pass   *s,
 
 /* --- the steps ------------------------------------------------------------ */
 
-/* x[r0, r1) = LayerNorm((word + type) + position), as transformers sums it. */
+/* x[r0, r1) = LayerNorm((word + type) + position), as transformers sums it;
+ * word + position for a family without token types (type_emb NULL). */
 static void
 embed_rows (Pass *s,
             int   r0,
@@ -210,12 +211,18 @@ embed_rows (Pass *s,
   const int H = model->config->hidden;
   for (int i = r0; i < r1; i++)
     {
-      const float *w = bw->word_emb + (gsize) req->ids[i] * H;
-      const float *p = bw->pos_emb + (gsize) i * H;
-      const float *t = bw->type_emb + (gsize) req->type_ids[i] * H;
-      float *row = s->ws->x + (gsize) i * H;
-      for (int j = 0; j < H; j++)
-        row[j] = (w[j] + t[j]) + p[j];
+      const float *w = bw->word_emb + (gsize) req->ids[i] * H;   /* [H] */
+      const float *p = bw->pos_emb + (gsize) i * H;              /* [H] */
+      float *row = s->ws->x + (gsize) i * H;                     /* [H] */
+      if (bw->type_emb != NULL)
+        {
+          const float *t = bw->type_emb + (gsize) req->type_ids[i] * H;   /* [H] */
+          for (int j = 0; j < H; j++)
+            row[j] = (w[j] + t[j]) + p[j];
+        }
+      else
+        for (int j = 0; j < H; j++)
+          row[j] = w[j] + p[j];
     }
   as_fast_layer_norm_rows (s->ws->x, NULL, NULL, bw->emb_ln_g, bw->emb_ln_b,
                            r0, r1, H, model->config->layer_norm_eps);

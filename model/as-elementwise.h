@@ -1,5 +1,6 @@
-/* as-elementwise.h — the element-wise maths of a layer (BERT's; Llama's
- * RMSNorm, SiLU and rotary positions at the end), defined once.
+/* as-elementwise.h — the element-wise maths of a layer (BERT's, GPT-2's
+ * tanh GELU; Llama's RMSNorm, SiLU and rotary positions at the end), defined
+ * once.
  *
  * Plain scalar fp32 on libm (erff, expf, sqrtf), as PyTorch's eager CPU
  * kernels compute it. The reference forward (as-reference.c) and the CUDA
@@ -20,6 +21,14 @@ static inline float
 as_gelu (float x)
 {
   return 0.5f * x * (1.0f + erff (x * 0.70710678118654752440f));
+}
+
+/* GELU in its tanh form (GPT-2's activation_function "gelu_new", as
+ * transformers' NewGELUActivation): x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). */
+static inline float
+as_gelu_new (float x)
+{
+  return 0.5f * x * (1.0f + tanhf (0.79788456080286535588f * (x + 0.044715f * x * x * x)));
 }
 
 /* The factor on Q K^T: 1/sqrt(head_dim). */

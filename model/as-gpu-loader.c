@@ -332,6 +332,21 @@ trampoline_cancelled (void *user_data)
   return t->req->cancel != NULL && g_atomic_int_get (t->req->cancel) != 0;
 }
 
+/* The type ids the plugin reads, one per token: REQ's, or for a family
+ * without token types (whose type ids nobody checks, and may be NULL) 0s,
+ * which pick the zero row its description gives the plugin. *ZEROS gets
+ * what to g_free. */
+static const int *
+plugin_type_ids (const AsModel          *model,
+                 const AsForwardRequest *req,
+                 int                   **zeros)
+{
+  if (model->arch->uses_token_types)
+    return req->type_ids;
+  *zeros = g_new0 (int, req->n);
+  return *zeros;
+}
+
 /* The GPU failed during a pass: release it and continue on the CPU for good. */
 static void
 switch_to_cpu (GpuBackend  *self,
@@ -387,8 +402,9 @@ gpu_forward (AsBackend              *backend,
     return FALSE;
 
   Trampoline t = { req, 0 };
+  g_autofree int *zeros = NULL;
   AsGpuRun run = {
-    .ids = req->ids, .type_ids = req->type_ids, .n = req->n,
+    .ids = req->ids, .type_ids = plugin_type_ids (backend->model, req, &zeros), .n = req->n,
     .causal_mask = req->causal_mask != FALSE, .want_hidden = req->want_hidden != FALSE,
     .last_layer = backend->model->config->n_layers - 1,
     .on_layer = req->on_layer != NULL ? trampoline_layer : NULL,
@@ -426,8 +442,9 @@ gpu_layer_qkv (AsBackend              *backend,
     return FALSE;
 
   Trampoline t = { req, 0 };
+  g_autofree int *zeros = NULL;
   AsGpuRun run = {
-    .ids = req->ids, .type_ids = req->type_ids, .n = req->n,
+    .ids = req->ids, .type_ids = plugin_type_ids (backend->model, req, &zeros), .n = req->n,
     .causal_mask = req->causal_mask != FALSE,
     .last_layer = layer, .qkv_only = 1,
     .cancelled = trampoline_cancelled, .user_data = &t,

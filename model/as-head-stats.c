@@ -120,7 +120,7 @@ as_head_stats_compute (const float          *attn,
   const int *seg = classes->segment;     /* [n] */
 
   double entropy = 0, cls = 0, sep = 0, punct = 0, self = 0, prev = 0, next = 0;
-  double distance = 0, confidence = 0, block = 0;
+  double distance = 0, confidence = 0, block = 0, sink = 0;
   for (int i = 0; i < n; i++)
     {
       const float *row = attn + (gsize) i * n;   /* [n] */
@@ -145,6 +145,7 @@ as_head_stats_compute (const float          *attn,
       entropy += row_h;
       confidence += row_max;
       self += row[i];
+      sink += row[0];
       if (i > 0)
         prev += row[i - 1];
       if (i + 1 < n)
@@ -161,6 +162,7 @@ as_head_stats_compute (const float          *attn,
   out->distance = distance / n;
   out->confidence = confidence / n;
   out->block = pair ? block / n : NAN;
+  out->sink = sink / n;
 }
 
 void
@@ -255,6 +257,7 @@ as_head_stats_sum_add_layer (AsHeadStatsSum    *sum,
       acc->to_next += x->to_next;
       acc->distance += x->distance;
       acc->confidence += x->confidence;
+      acc->sink += x->sink;
       if (!isnan (x->block))
         {
           acc->block += x->block;
@@ -289,6 +292,7 @@ as_head_stats_sum_mean (const AsHeadStatsSum *sum,
   out->to_next = acc->to_next * k;
   out->distance = acc->distance * k;
   out->confidence = acc->confidence * k;
+  out->sink = acc->sink * k;
   out->block = sum->n_block[cell] > 0 ? acc->block / (double) sum->n_block[cell] : NAN;
 }
 

@@ -19,6 +19,13 @@
  *   block                     (1/n) Σ_i Σ_{j: seg(j) = seg(i)} A[i,j], the
  *                             mass a query keeps inside its own segment of a
  *                             pair; NaN when the input has one segment
+ *   sink                      (1/n) Σ_i A[i,0], the attention-sink share:
+ *                             the mass every query puts on the first token
+ *                             whatever it is (Xiao et al. 2023, "Efficient
+ *                             Streaming Language Models with Attention
+ *                             Sinks"). In a decoder row 0 sees only key 0,
+ *                             so it is at least 1/n; in BERT it equals
+ *                             to_cls, [CLS] being first.
  *
  * Token classes come from an AsEncoding (as_token_classes_from_encoding):
  *   [CLS]  a special token whose text is "[CLS]", or the template token at
@@ -105,6 +112,7 @@ typedef struct {
   double distance;
   double confidence;
   double block;       /* NaN for a single segment */
+  double sink;        /* attention on key 0 */
 } AsHeadStats;
 
 typedef enum {

@@ -1,8 +1,8 @@
 /* as-llama.h — the Llama architecture's weights (Llama, SmolLM2).
  *
- * Only Llama's own files (as-arch-llama.c, as-reference-llama.c) and tests
- * of them include this; everything else reaches a Llama model through
- * as-architecture.h. Tensors are held as transformers' LlamaForCausalLM
+ * Only Llama's own files (as-arch-llama.c, as-reference-llama.c,
+ * as-cpu-llama.c) and tests of them include this; everything else
+ * reaches a Llama model through as-architecture.h. Tensors are held as transformers' LlamaForCausalLM
  * holds them: Linear weights [out, in], row-major, f32, and the Q and K
  * rows in transformers' order (a GGUF file stores them permuted for
  * llama.cpp's rotary layout; binding undoes that).
@@ -49,8 +49,9 @@ as_llama_weights (const AsModel *model)
   return model->weights;
 }
 
-/* The backends behind as_cpu_backend_new () and as_reference_backend_new ()
- * for Llama models (as-reference-llama.c). */
+/* The backends behind as_cpu_backend_new () (as-cpu-llama.c: packed GEMM,
+ * threads, a key/value cache for decoding) and as_reference_backend_new ()
+ * (as-reference-llama.c) for Llama models. */
 AsBackend *as_llama_cpu_backend_new       (const AsModel *model);
 AsBackend *as_llama_reference_backend_new (const AsModel *model);
 

@@ -363,3 +363,14 @@ as_model_default_dir (void)
     return g_strdup (AS_SOURCE_MODEL_DIR);
   return g_strdup (AS_INSTALLED_MODEL_DIR);
 }
+
+char *
+as_model_default_decoder_path (void)
+{
+  const char *env = g_getenv ("ATTNSCOPE_GGUF");
+  if (env != NULL && *env != '\0')
+    return g_strdup (env);
+  g_autofree char *encoder = as_model_default_dir ();
+  g_autofree char *models = g_path_get_dirname (encoder);
+  return g_build_filename (models, "SmolLM2-135M-Instruct", "SmolLM2-135M-Instruct.Q4_1.gguf", NULL);
+}

@@ -113,5 +113,9 @@ char   **as_model_list_files_in (const char    *dir);
 /* The default model folder: $ATTNSCOPE_MODEL_DIR, the source tree's
  * data/models/all-MiniLM-L6-v2, or the installed copy, first that exists. */
 char    *as_model_default_dir   (void);
+/* The default decoder, the SmolLM2-135M-Instruct Q4_1 GGUF tools/setup
+ * fetches: $ATTNSCOPE_GGUF, else beside the default model folder (it may
+ * not exist). */
+char    *as_model_default_decoder_path (void);
 
 G_END_DECLS

@@ -1,4 +1,5 @@
-/* as-reference.c — the plain fp32 forward pass of a BERT encoder.
+/* as-reference.c — the plain fp32 forward pass of a BERT encoder (and of
+ * RoBERTa and DistilBERT, which share its weights struct, as-bert.h).
  *
  * The yardstick the fast CPU path (as-cpu-encoder.c), the CUDA backend (gpu/)
  * and any future architecture are tested against, so it is written to be
@@ -37,7 +38,9 @@ typedef struct {
 /* --- the steps ------------------------------------------------------------ */
 
 /* x[n, H] = (word[ids[i]] + type[type_ids[i]]) + pos[i], summed in
- * transformers' order, then LayerNorm. */
+ * transformers' order, then LayerNorm. A family without token types
+ * (type_emb NULL) sums word + pos. pos[i] is token i's row whatever id the
+ * checkpoint numbers its position by (as-bert.h). */
 static void
 encoder_embed (float                  *x,
                const AsModel          *model,
@@ -49,11 +52,18 @@ encoder_embed (float                  *x,
   for (int i = 0; i < req->n; i++)
     {
       const float *word = w->word_emb + (gsize) req->ids[i] * H;       /* [H] */
-      const float *type = w->type_emb + (gsize) req->type_ids[i] * H;  /* [H] */
       const float *pos = w->pos_emb + (gsize) i * H;                   /* [H] */
-      float *x_i = x + (gsize) i * H;                                      /* [H] */
+      float *x_i = x + (gsize) i * H;                                  /* [H] */
       for (int j = 0; j < H; j++)
-        x_i[j] = (word[j] + type[j]) + pos[j];
+        x_i[j] = word[j];
+      if (w->type_emb != NULL)
+        {
+          const float *type = w->type_emb + (gsize) req->type_ids[i] * H;   /* [H] */
+          for (int j = 0; j < H; j++)
+            x_i[j] += type[j];
+        }
+      for (int j = 0; j < H; j++)
+        x_i[j] += pos[j];
       as_layer_norm_row (x_i, x_i, w->emb_ln_g, w->emb_ln_b, H, c->layer_norm_eps);
     }
 }

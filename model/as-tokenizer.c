@@ -348,6 +348,14 @@ struct _AsTokenizer {
   /* Not NULL: a decoder's byte-level BPE, to which the public functions
    * dispatch; everything below is then unused (WordPiece's). */
   AsBpe        *bpe;
+  int           bpe_bos;            /* -1: none known */
+  int           bpe_eos;            /* -1: none known */
+  gboolean      bpe_add_bos;        /* a BOS goes in front of the text */
+  /* RobertaProcessing: <s> A </s> and <s> A </s></s> B </s> from
+   * single_template and pair_template around BPE sentences. */
+  gboolean      bpe_roberta;
+  gboolean      bpe_trim_offsets;   /* spans leave out a token's edge spaces */
+  gboolean      bpe_prefix_space;   /* … except the first word's */
 
   GHashTable   *vocab;              /* token -> GINT_TO_POINTER (id + 1) */
   GPtrArray    *vocab_by_id;        /* id -> token, NULL for holes */
@@ -1194,6 +1202,52 @@ apply_template (GArray *template, GArray *a, GArray *b, GArray *out)
     }
 }
 
+/* RobertaProcessing's trim_offsets (HF's ByteLevel process_offsets): the
+ * span of token I of TEXT leaves out the spaces at its ends, which
+ * byte-level BPE keeps inside tokens ("Ġworld"), except a leading one that
+ * add_prefix_space put before the first word. Ids are unaffected. */
+static void
+trim_bpe_offsets (AsTokenizer *tok, const char *text, AsToken *t, int i)
+{
+  int lead = 0, trail = 0;
+
+  if (t->start < 0 || t->end <= t->start)
+    return;
+  while (t->start + lead < t->end && text[t->start + lead] == ' ')
+    lead++;
+  while (t->end - trail > t->start + lead && text[t->end - trail - 1] == ' ')
+    trail++;
+  if (tok->bpe_prefix_space && (i == 0 || t->start == 0))
+    lead = 0;
+  t->start += lead;
+  t->end = MAX (t->end - trail, t->start);
+}
+
+/* One sentence's BPE tokens for a template (RobertaProcessing), labelled
+ * as encode_bpe labels them, in the layout encode_sentence gives. */
+static GArray *
+encode_bpe_sentence (AsTokenizer *tok, const char *text, gssize length, int sequence)
+{
+  AsEncoding *enc = as_bpe_encode (tok->bpe, text, length);
+  GArray *out = g_array_sized_new (FALSE, FALSE, sizeof (AsToken), enc->n_tokens);
+
+  for (int i = 0; i < enc->n_tokens; i++)
+    {
+      AsToken t = enc->tokens[i];
+      char *label = as_bpe_id_to_label (tok->bpe, t.id);
+      g_free (t.text);
+      t.text = label != NULL ? label : g_strdup ("");
+      t.sequence = sequence;
+      t.type_id = sequence == 1 ? 1 : 0;
+      if (tok->bpe_trim_offsets)
+        trim_bpe_offsets (tok, text, &t, i);
+      g_array_append_val (out, t);
+    }
+  g_free (enc->tokens);
+  g_free (enc);
+  return out;
+}
+
 /* A decoder's text: its BPE tokens labelled for reading, cut to MAX_LENGTH
  * as WordPiece cuts a single sentence (the BOS counting as the template's
  * special token), then the BOS in front when the model wants one. */
@@ -1201,8 +1255,8 @@ static AsEncoding *
 encode_bpe (AsTokenizer *tok, const char *text, gssize length, int max_length)
 {
   AsEncoding *enc = as_bpe_encode (tok->bpe, text, text != NULL ? length : 0);
-  int bos = as_bpe_get_bos_id (tok->bpe);
-  gboolean add_bos = as_bpe_get_add_bos (tok->bpe) && bos >= 0;
+  int bos = tok->bpe_bos;
+  gboolean add_bos = tok->bpe_add_bos && bos >= 0;
   int budget = MAX (0, max_length - (add_bos ? 1 : 0));
 
   /* The views show what a token stands for: " world", not its vocabulary
@@ -1241,10 +1295,22 @@ encode_bpe (AsTokenizer *tok, const char *text, gssize length, int max_length)
   return enc;
 }
 
+int
+as_tokenizer_get_eos_id (AsTokenizer *tok)
+{
+  return tok->bpe != NULL ? tok->bpe_eos : -1;
+}
+
+AsBpe *
+as_tokenizer_get_bpe (AsTokenizer *tok)
+{
+  return tok->bpe;
+}
+
 gboolean
 as_tokenizer_takes_pairs (AsTokenizer *tok)
 {
-  return tok->bpe == NULL;
+  return tok->bpe == NULL || tok->bpe_roberta;
 }
 
 gboolean
@@ -1272,13 +1338,15 @@ as_tokenizer_encode_len (AsTokenizer *tok,
                          gssize       length_b,
                          int          max_length)
 {
-  if (tok->bpe != NULL)
+  if (tok->bpe != NULL && !tok->bpe_roberta)
     return encode_bpe (tok, text_a, length_a, max_length);
 
   AsEncoding *enc = g_new0 (AsEncoding, 1);
   GArray *template = text_b ? tok->pair_template : tok->single_template;
-  GArray *a = encode_sentence (tok, text_a ? text_a : "", text_a ? length_a : 0, 0);
-  GArray *b = text_b ? encode_sentence (tok, text_b, length_b, 1) : NULL;
+  GArray *(*sentence) (AsTokenizer *, const char *, gssize, int) =
+    tok->bpe != NULL ? encode_bpe_sentence : encode_sentence;
+  GArray *a = sentence (tok, text_a ? text_a : "", text_a ? length_a : 0, 0);
+  GArray *b = text_b ? sentence (tok, text_b, length_b, 1) : NULL;
   GArray *out = g_array_sized_new (FALSE, FALSE, sizeof (AsToken),
                                    a->len + (b ? b->len : 0) + template->len);
 
@@ -1631,24 +1699,64 @@ set_bert_template (AsTokenizer *tok, const char *cls, int cls_id, const char *se
   add_special_piece (tok->pair_template, sep, sep_id, 1);
 }
 
+/* BertProcessing's and RobertaProcessing's "sep": ["[SEP]", 102] and
+ * "cls": ["[CLS]", 101]; *SEP and *CLS point into PROCESSOR. */
+static gboolean
+read_cls_sep (AsTokenizer *tok, JsonObject *processor, const char *type,
+              const char **cls, int *cls_id, const char **sep, int *sep_id, GError **error)
+{
+  JsonArray *sep_a = as_json_get_array (processor, "sep");
+  JsonArray *cls_a = as_json_get_array (processor, "cls");
+
+  if (sep_a == NULL || cls_a == NULL || json_array_get_length (sep_a) != 2
+      || json_array_get_length (cls_a) != 2
+      || !node_to_id (json_array_get_element (sep_a, 1), sep_id)
+      || !node_to_id (json_array_get_element (cls_a, 1), cls_id)
+      || !as_json_holds_type (json_array_get_element (sep_a, 0), G_TYPE_STRING)
+      || !as_json_holds_type (json_array_get_element (cls_a, 0), G_TYPE_STRING))
+    return as_model_fail (error, AS_MODEL_ERROR_FORMAT,
+                 "%s: post_processor (%s) needs \"sep\" and \"cls\" as [token, id]",
+                 tok->name, type);
+  *cls = as_json_array_string_at (cls_a, 0);
+  *sep = as_json_array_string_at (sep_a, 0);
+  return TRUE;
+}
+
 /* BertProcessing: "sep": ["[SEP]", 102], "cls": ["[CLS]", 101]. */
 static gboolean
 load_bert_processing (AsTokenizer *tok, JsonObject *processor, GError **error)
 {
-  JsonArray *sep = as_json_get_array (processor, "sep");
-  JsonArray *cls = as_json_get_array (processor, "cls");
+  const char *cls, *sep;
   int sep_id, cls_id;
 
-  if (sep == NULL || cls == NULL || json_array_get_length (sep) != 2
-      || json_array_get_length (cls) != 2
-      || !node_to_id (json_array_get_element (sep, 1), &sep_id)
-      || !node_to_id (json_array_get_element (cls, 1), &cls_id)
-      || !as_json_holds_type (json_array_get_element (sep, 0), G_TYPE_STRING)
-      || !as_json_holds_type (json_array_get_element (cls, 0), G_TYPE_STRING))
-    return as_model_fail (error, AS_MODEL_ERROR_FORMAT,
-                 "%s: post_processor (BertProcessing) needs \"sep\" and \"cls\" as [token, id]",
-                 tok->name);
-  set_bert_template (tok, as_json_array_string_at (cls, 0), cls_id, as_json_array_string_at (sep, 0), sep_id);
+  if (!read_cls_sep (tok, processor, "BertProcessing", &cls, &cls_id, &sep, &sep_id, error))
+    return FALSE;
+  set_bert_template (tok, cls, cls_id, sep, sep_id);
+  return TRUE;
+}
+
+/* RobertaProcessing: <s> A </s> and <s> A </s></s> B </s>, every type id 0
+ * (RoBERTa has one token type). */
+static gboolean
+load_roberta_processing (AsTokenizer *tok, JsonObject *processor, GError **error)
+{
+  const char *cls, *sep;
+  int sep_id, cls_id;
+
+  if (!read_cls_sep (tok, processor, "RobertaProcessing", &cls, &cls_id, &sep, &sep_id, error))
+    return FALSE;
+  add_special_piece (tok->single_template, cls, cls_id, 0);
+  add_sequence_piece (tok->single_template, 0, 0);
+  add_special_piece (tok->single_template, sep, sep_id, 0);
+  add_special_piece (tok->pair_template, cls, cls_id, 0);
+  add_sequence_piece (tok->pair_template, 0, 0);
+  add_special_piece (tok->pair_template, sep, sep_id, 0);
+  add_special_piece (tok->pair_template, sep, sep_id, 0);
+  add_sequence_piece (tok->pair_template, 1, 0);
+  add_special_piece (tok->pair_template, sep, sep_id, 0);
+  tok->bpe_roberta = TRUE;
+  tok->bpe_trim_offsets = as_json_get_bool (processor, "trim_offsets", TRUE);
+  tok->bpe_prefix_space = as_json_get_bool (processor, "add_prefix_space", TRUE);
   return TRUE;
 }
 
@@ -1703,6 +1811,60 @@ load_tokenizer_json (AsTokenizer *tok, JsonObject *root, GError **error)
       && resolve_unknown_token (tok, error);
 }
 
+/* What a BPE tokenizer.json's post-processor adds to one text: a
+ * TemplateProcessing whose single template is A alone or one special token
+ * then A (a BOS, as transformers saves add_bos_token); RobertaProcessing's
+ * template around one text or a pair. Other post-processors (ByteLevel's
+ * offset trimming, none) add nothing. */
+static gboolean
+load_bpe_post_processor (AsTokenizer *tok, JsonObject *root, GError **error)
+{
+  JsonObject *processor = as_json_get_object (root, "post_processor");
+  GArray *single = tok->single_template;
+
+  if (g_strcmp0 (as_json_get_string (processor, "type", NULL), "RobertaProcessing") == 0)
+    return load_roberta_processing (tok, processor, error);
+  if (g_strcmp0 (as_json_get_string (processor, "type", NULL), "TemplateProcessing") != 0)
+    return TRUE;
+  if (!load_template (tok, processor, "single", single, error))
+    return FALSE;
+  if (single->len == 2 && g_array_index (single, TemplatePiece, 0).sequence == -1 &&
+      g_array_index (single, TemplatePiece, 1).sequence == 0)
+    {
+      tok->bpe_bos = g_array_index (single, TemplatePiece, 0).id;
+      tok->bpe_add_bos = TRUE;
+    }
+  else if (!(single->len == 1 && g_array_index (single, TemplatePiece, 0).sequence == 0))
+    return as_model_fail (error, AS_MODEL_ERROR_UNSUPPORTED,
+                 "%s: post_processor.single is not supported for a BPE tokenizer "
+                 "(only the text, or one special token before it)", tok->name);
+  return TRUE;
+}
+
+/* A tokenizer.json whose model is BPE: byte-level BPE (as-bpe.h), which
+ * reads the text again itself, and the BOS its post-processor puts first.
+ * Its EOS, and its BOS when the post-processor names none, come from
+ * tokenizer_config.json (read_bpe_specials). */
+static gboolean
+load_bpe_json (AsTokenizer *tok, const char *json, gsize length, JsonObject *root,
+               GError **error)
+{
+  tok->bpe = as_bpe_new_from_tokenizer_json (json, length, error);
+  tok->bpe_bos = tok->bpe_eos = -1;
+  if (tok->bpe == NULL)
+    {
+      /* as-bpe names the file "tokenizer.json"; say which one. */
+      if (error != NULL && *error != NULL && g_str_has_prefix ((*error)->message, "tokenizer.json: "))
+        {
+          char *message = g_strconcat (tok->name, (*error)->message + strlen ("tokenizer.json"), NULL);
+          g_free ((*error)->message);
+          (*error)->message = message;
+        }
+      return FALSE;
+    }
+  return load_bpe_post_processor (tok, root, error);
+}
+
 /* The file's "truncation" and "padding" sections are ignored on purpose: the
  * caller decides the length (see as_tokenizer_encode). */
 AsTokenizer *
@@ -1721,7 +1883,11 @@ as_tokenizer_new_from_json (const char *json, gsize length, const char *display_
       as_model_fail (error, AS_MODEL_ERROR_FORMAT, "%s: the top level is not a JSON object", tok->name);
       goto failed;
     }
-  if (!load_tokenizer_json (tok, json_node_get_object (root), error))
+  JsonObject *top = json_node_get_object (root);
+  gboolean is_bpe = g_strcmp0 (as_json_get_string (as_json_get_object (top, "model"), "type", NULL),
+                               "BPE") == 0;
+  if (is_bpe ? !load_bpe_json (tok, json, length, top, error)
+             : !load_tokenizer_json (tok, top, error))
     goto failed;
   g_object_unref (parser);
   return tok;
@@ -1883,7 +2049,55 @@ as_tokenizer_new_from_gguf (AsGguf *gguf, GError **error)
     return NULL;
   AsTokenizer *tok = tokenizer_alloc (as_gguf_get_path (gguf));
   tok->bpe = bpe;
+  tok->bpe_bos = as_bpe_get_bos_id (bpe);
+  tok->bpe_eos = as_bpe_get_eos_id (bpe);
+  tok->bpe_add_bos = as_bpe_get_add_bos (bpe);
   return tok;
+}
+
+/* The id of special token NAME ("bos_token") of tokenizer_config.json's
+ * object CONFIG, written as a string or as {"content": …}; -1 when absent
+ * or not in the vocabulary. */
+static int
+bpe_special_id (AsTokenizer *tok, JsonObject *config, const char *name)
+{
+  const char *content = as_json_get_string (config, name, NULL);
+
+  if (content == NULL)
+    content = as_json_get_string (as_json_get_object (config, name), "content", NULL);
+  return content != NULL ? as_bpe_token_to_id (tok->bpe, content) : -1;
+}
+
+/* A folder's BPE: its EOS, its BOS when the post-processor named none, and
+ * add_bos_token when present, from tokenizer_config.json when the folder
+ * has one. GPT-2's says <|endoftext|> for both and adds nothing. */
+static gboolean
+read_bpe_specials (AsTokenizer *tok, const char *dir, GError **error)
+{
+  char *path = g_build_filename (dir, "tokenizer_config.json", NULL);
+  JsonParser *parser = json_parser_new ();
+  char *contents = NULL;
+  gsize length = 0;
+  gboolean ok = TRUE;
+
+  if (path_present (path))
+    {
+      ok = as_file_read_regular (path, AS_FILE_CAP_CONFIG, &contents, &length, error) &&
+           as_json_guard_load (parser, contents, length, path, error);
+      JsonNode *root = ok ? json_parser_get_root (parser) : NULL;
+      if (root != NULL && JSON_NODE_HOLDS_OBJECT (root))
+        {
+          JsonObject *config = json_node_get_object (root);
+          if (tok->bpe_bos < 0)
+            tok->bpe_bos = bpe_special_id (tok, config, "bos_token");
+          tok->bpe_eos = bpe_special_id (tok, config, "eos_token");
+          tok->bpe_add_bos = as_json_get_bool (config, "add_bos_token", tok->bpe_add_bos);
+        }
+    }
+  g_free (contents);
+  g_object_unref (parser);
+  g_free (path);
+  return ok;
 }
 
 AsTokenizer *
@@ -1895,7 +2109,11 @@ as_tokenizer_new_from_dir (const char *dir, GError **error)
   gboolean lowercase;
 
   if (path_present (json))
-    tok = load_file (json, TRUE, TRUE, error);
+    {
+      tok = load_file (json, TRUE, TRUE, error);
+      if (tok != NULL && tok->bpe != NULL && !read_bpe_specials (tok, dir, error))
+        g_clear_pointer (&tok, as_tokenizer_free);
+    }
   else if (!path_present (vocab))
     as_model_fail (error, AS_MODEL_ERROR_IO, "%s: has neither tokenizer.json nor vocab.txt", dir);
   else if (read_do_lower_case (dir, &lowercase, error))

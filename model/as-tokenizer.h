@@ -4,7 +4,7 @@
  * each function below dispatches.
  *
  * WordPiece is loaded from tokenizer.json when present, else from vocab.txt;
- * BPE from a GGUF file's metadata. Every token keeps the byte span of the
+ * BPE from a tokenizer.json whose model is BPE, or a GGUF file's metadata. Every token keeps the byte span of the
  * input it came from, so the UI can label it.
  */
 #pragma once
@@ -15,6 +15,7 @@ G_BEGIN_DECLS
 
 typedef struct _AsTokenizer AsTokenizer;
 typedef struct _AsGguf AsGguf;   /* as-gguf.h */
+typedef struct _AsBpe AsBpe;     /* as-bpe.h */
 
 typedef struct {
   int      id;
@@ -36,7 +37,11 @@ typedef struct {
   int      n_dropped;     /* how many sentence tokens were dropped */
 } AsEncoding;
 
-/* Loads DIR/tokenizer.json, or DIR/vocab.txt when there is none. */
+/* Loads DIR/tokenizer.json, or DIR/vocab.txt when there is none. A BPE
+ * tokenizer.json takes its BOS from its post-processor's template (a special
+ * token before the text) or tokenizer_config.json's bos_token, its EOS from
+ * eos_token, and tokenizer_config.json's add_bos_token, when present,
+ * decides whether the BOS is added. */
 AsTokenizer *as_tokenizer_new_from_dir   (const char  *dir,
                                           GError     **error);
 AsTokenizer *as_tokenizer_new_from_json  (const char  *json,
@@ -71,6 +76,11 @@ int          as_tokenizer_token_to_id    (AsTokenizer *tok,
 /* The vocabulary spelling of ID, NULL when there is none. */
 const char  *as_tokenizer_id_to_token    (AsTokenizer *tok,
                                           int          id);
+/* A decoder's end-of-sequence id, -1 when none is known (and for WordPiece). */
+int          as_tokenizer_get_eos_id     (AsTokenizer *tok);
+/* A decoder's byte-level BPE (as-bpe.h: decoding ids to text), NULL for
+ * WordPiece. Owned by TOK. */
+AsBpe       *as_tokenizer_get_bpe        (AsTokenizer *tok);
 
 /* Encodes TEXT_A (and TEXT_B when not NULL) as [CLS] A [SEP] (B [SEP]).
  * MAX_LENGTH counts the special tokens; 0 means no limit. Longer inputs are
@@ -80,7 +90,7 @@ const char  *as_tokenizer_id_to_token    (AsTokenizer *tok,
  * refuses such a length). The file's own truncation/padding are ignored.
  *
  * BPE has no template: the tokens of TEXT_A (sequence 0), after a BOS
- * (sequence -1, as a template token) only when the GGUF says add_bos_token;
+ * (sequence -1, as a template token) only when the file says add_bos_token;
  * MAX_LENGTH counts that BOS and truncation keeps the first tokens. BPE takes
  * no pair: TEXT_B must be NULL (as_tokenizer_check_pair); it is ignored. */
 AsEncoding  *as_tokenizer_encode         (AsTokenizer *tok,

@@ -153,6 +153,7 @@ struct _AsWorker
   float        *pos_emb;         /* [pos_n, pos_hidden], the loaded model's */
   int           pos_n;
   int           pos_hidden;
+  gboolean      takes_pairs;     /* the loaded model encodes sentence pairs */
   AsDevice      device;          /* what the user asked for */
 
   gboolean      trace_enabled;
@@ -212,6 +213,7 @@ typedef struct {
   float        *pos_emb;   /* [max_positions, hidden] copy, POST_LOADED */
   int           pos_n;
   int           pos_hidden;
+  gboolean      takes_pairs;   /* POST_LOADED */
   double        fraction;
   GError       *error;
 } Post;
@@ -361,6 +363,7 @@ deliver (gpointer data)
       self->pos_emb = g_steal_pointer (&p->pos_emb);
       self->pos_n = p->pos_n;
       self->pos_hidden = p->pos_hidden;
+      self->takes_pairs = p->takes_pairs;
       g_signal_emit (self, signals[MODEL_LOADED], 0, p->dir, p->text);
       break;
     case POST_SWITCHED:
@@ -633,6 +636,7 @@ run_load (WorkerShared *s,
   p->fallback = fallback;
   p->asked = device;
   p->backend_kind = g_strdup (as_backend_get_name (backend));
+  p->takes_pairs = as_tokenizer_takes_pairs (model->tokenizer);
   /* A copy for the main thread (the position-embedding view): the model
    * itself belongs to this thread and goes away with the next load. */
   /* Architectures without learned positions (rotary) have no table. */
@@ -727,7 +731,8 @@ analysis_for_job (const AsModel *model,
   const AsConfig *c = model->config;
   g_autoptr(AsAnalysis) a = as_analysis_new ();
   a->channel = job->channel;
-  a->causal = job->causal;
+  /* Masked by the model itself (a decoder), or by the teaching demo. */
+  a->causal = job->causal || model->arch->causal;
   a->generation = job->generation;
   a->model_name = g_strdup (model->name);
   a->model_dir = g_strdup (model->dir);
@@ -1256,6 +1261,13 @@ as_worker_get_model_name (AsWorker *self)
 {
   g_return_val_if_fail (AS_IS_WORKER (self), NULL);
   return self->model_name;
+}
+
+gboolean
+as_worker_get_model_takes_pairs (AsWorker *self)
+{
+  g_return_val_if_fail (AS_IS_WORKER (self), FALSE);
+  return self->takes_pairs;
 }
 
 const char *

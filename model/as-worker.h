@@ -115,6 +115,8 @@ guint        as_worker_get_channel_generation (AsWorker  *self,
 /* The loaded model, or NULL. Main-thread copies, safe to read any time. */
 const char  *as_worker_get_model_dir     (AsWorker   *self);
 const char  *as_worker_get_model_name    (AsWorker   *self);
+/* Whether the loaded model encodes a second text (a decoder takes one). */
+gboolean     as_worker_get_model_takes_pairs (AsWorker *self);
 const char  *as_worker_get_backend_name  (AsWorker   *self);
 /* The loaded model's learned position embeddings, [n_positions, hidden]
  * (a main-thread copy made at load), or NULL (no model, or none learned). */

@@ -19,7 +19,7 @@
 #include "as-reference.h"
 
 static const char *unsupported_config =
-  "{\"model_type\": \"gpt2\", \"num_hidden_layers\": 2, \"num_attention_heads\": 4,"
+  "{\"model_type\": \"gpt_neox\", \"num_hidden_layers\": 2, \"num_attention_heads\": 4,"
   " \"hidden_size\": 64, \"intermediate_size\": 128, \"vocab_size\": 100,"
   " \"max_position_embeddings\": 64}";
 
@@ -40,7 +40,7 @@ test_lookup_bert (void)
 static void
 test_lookup_unknown (void)
 {
-  g_assert_null (as_architecture_lookup ("gpt2"));
+  g_assert_null (as_architecture_lookup ("gpt_neox"));
   g_assert_null (as_architecture_lookup ("BERT"));
   g_assert_null (as_architecture_lookup (""));
   g_assert_null (as_architecture_lookup (NULL));
@@ -80,7 +80,7 @@ assert_refused_unsupported (const GError *error)
   g_assert_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_UNSUPPORTED);
   g_autofree char *supported = as_architecture_list_supported ();
   g_autofree char *tail = g_strdup_printf ("(supported: %s)", supported);
-  g_assert_nonnull (strstr (error->message, "model_type 'gpt2' is not supported"));
+  g_assert_nonnull (strstr (error->message, "model_type 'gpt_neox' is not supported"));
   g_assert_nonnull (strstr (error->message, tail));
 }
 

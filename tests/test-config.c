@@ -62,7 +62,7 @@ static const BadConfig bad_configs[] = {
   { "hidden_size", "384.5", AS_MODEL_ERROR_FORMAT, "'hidden_size' must be an integer" },
   { "vocab_size", "99999999999", AS_MODEL_ERROR_FORMAT, "'vocab_size' is 99999999999" },
   { "intermediate_size", NULL, AS_MODEL_ERROR_FORMAT, "'intermediate_size' is missing" },
-  { "model_type", "\"gpt2\"", AS_MODEL_ERROR_UNSUPPORTED, "model_type 'gpt2' is not supported" },
+  { "model_type", "\"gpt_neox\"", AS_MODEL_ERROR_UNSUPPORTED, "model_type 'gpt_neox' is not supported" },
   { "model_type", NULL, AS_MODEL_ERROR_FORMAT, "'model_type' is missing" },
   { "hidden_act", "\"relu\"", AS_MODEL_ERROR_UNSUPPORTED, "hidden_act 'relu'" },
   { "position_embedding_type", "\"relative_key\"", AS_MODEL_ERROR_UNSUPPORTED, "relative_key" },

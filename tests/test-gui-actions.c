@@ -567,6 +567,127 @@ test_open_model (void)
   g_assert_cmpint (opened, >=, 2);
 }
 
+/* Clicks PATH's item in every recent-models menu, each time waiting for the
+ * load it starts. */
+static void
+open_recent_everywhere (const char *path)
+{
+  for (guint menu = 0;; menu++)
+    {
+      g_autoptr(GPtrArray) items = gui_test_list_menu_items (GTK_WIDGET (window));
+      GuiTestMenuItem *item = NULL;
+      guint seen = 0;
+      for (guint i = 0; i < items->len && item == NULL; i++)
+        {
+          GuiTestMenuItem *it = g_ptr_array_index (items, i);
+          if (g_str_equal (it->action, "win.open-recent") &&
+              g_str_equal (g_variant_get_string (it->target, NULL), path) && seen++ == menu)
+            item = it;
+        }
+      if (item == NULL)
+        {
+          g_assert_cmpuint (menu, >=, 2);
+          return;
+        }
+      g_hash_table_add (items_done, item_key (item));
+      guint before = loads;
+      gui_test_click_menu_item (item);
+      gui_test_wait_until (loaded_since, GUINT_TO_POINTER (before), 120);
+      gui_test_wait_until (load_done, NULL, 120);
+      g_assert_cmpstr (as_worker_get_model_dir (as_window_get_worker (window)), ==, path);
+    }
+}
+
+static gboolean
+chooser_has_file (gpointer chooser)
+{
+  g_autoptr(GFile) file = gtk_file_chooser_get_file (chooser);
+  return file != NULL;
+}
+
+/* Open GGUF File…: the menu item cancelled, Ctrl+Shift+O completed with a
+ * decoder, whose one text hides Sentence B (kept for the next model that
+ * takes pairs); then the default model again. */
+static void
+test_open_gguf (void)
+{
+  gui_test_wait_idle (window, 120);
+  g_autofree char *gguf = as_model_default_decoder_path ();
+  if (!g_file_test (gguf, G_FILE_TEST_IS_REGULAR))
+    {
+      g_test_skip_printf ("the SmolLM2 GGUF is not downloaded (%s; run tools/setup)", gguf);
+      click ("win.open-model-file", NULL);   /* still on the menu: cancelled */
+      close_with (GTK_WINDOW (wait_chooser ()), "Escape");
+      press ("<Control><Shift>o");
+      close_with (GTK_WINDOW (wait_chooser ()), "Escape");
+      return;
+    }
+  GtkWidget *entry_b = GTK_WIDGET (as_window_get_entry_b (window));
+  gtk_editable_set_text (GTK_EDITABLE (entry_b), "A second sentence.");
+  gui_test_wait_idle (window, 120);
+  g_assert_true (gtk_widget_get_visible (entry_b));
+
+  click ("win.open-model-file", NULL);
+  GtkFileChooser *chooser = wait_chooser ();
+  g_assert_cmpint (gtk_file_chooser_get_action (chooser), ==, GTK_FILE_CHOOSER_ACTION_OPEN);
+  close_with (GTK_WINDOW (chooser), "Escape");
+  g_assert_false (as_worker_is_loading (as_window_get_worker (window)));
+
+  press ("<Control><Shift>o");
+  chooser = wait_chooser ();
+  g_autoptr(GFile) file = g_file_new_for_path (gguf);
+  g_assert_true (gtk_file_chooser_set_file (chooser, file, NULL));
+  /* The file is selected once its folder is listed, as a person sees it. */
+  gui_test_wait_until (chooser_has_file, chooser, 20);
+  guint before = loads;
+  gtk_dialog_response (GTK_DIALOG (chooser), GTK_RESPONSE_ACCEPT);
+  gui_test_wait_until (loaded_since, GUINT_TO_POINTER (before), 120);
+  gui_test_wait_until (load_done, NULL, 120);
+  g_assert_cmpstr (as_worker_get_model_dir (as_window_get_worker (window)), ==, gguf);
+  g_assert_false (gtk_widget_get_visible (entry_b));
+  g_assert_cmpstr (gtk_editable_get_text (GTK_EDITABLE (entry_b)), ==, "A second sentence.");
+  /* Analysed as one text: a status line, not a refusal of the pair. */
+  g_assert_nonnull (as_view_state_get_analysis (as_window_get_view_state (window)));
+  g_assert_null (strstr (as_window_get_status_text (window), "one text"));
+  /* The decoder's own mask: a later key is masked, not a probability. */
+  AsHeadView *head = as_window_get_head_view (window);
+  g_autofree char *later = as_head_view_describe_cell (head, 0, 1);
+  g_autofree char *earlier = as_head_view_describe_cell (head, 1, 0);
+  g_assert_nonnull (strstr (later, "masked"));
+  g_assert_null (strstr (earlier, "masked"));
+  gui_test_capture_screen (NULL, "open-gguf.png");
+
+  /* 30 layers: the grid scrolls rather than shrink its thumbnails, and the
+   * keys bring the selected one into view. */
+  GtkWidget *grid = GTK_WIDGET (as_window_get_model_grid (window));
+  GtkScrolledWindow *scroller = GTK_SCROLLED_WINDOW (gtk_widget_get_ancestor (grid, GTK_TYPE_SCROLLED_WINDOW));
+  GtkAdjustment *adj = gtk_scrolled_window_get_vadjustment (scroller);
+  g_assert_cmpfloat (gtk_adjustment_get_upper (adj), >, gtk_adjustment_get_page_size (adj));
+  AsViewState *state = as_window_get_view_state (window);
+  while (as_view_state_get_layer (state) < 29)
+    press ("Page_Down");
+  gui_test_wait_frames (GTK_WIDGET (window), 2);
+  graphene_rect_t last;
+  g_assert_true (gtk_widget_compute_bounds (grid, grid, &last));
+  /* The last row of thumbnails ends above the caption and legend lines. */
+  g_assert_cmpfloat (gtk_adjustment_get_value (adj) + gtk_adjustment_get_page_size (adj), >=,
+                     gtk_adjustment_get_upper (adj) - 80);
+  gui_test_capture_screen (NULL, "open-gguf-last-layer.png");
+  while (as_view_state_get_layer (state) > 0)
+    press ("Page_Up");
+  gui_test_wait_frames (GTK_WIDGET (window), 2);
+  g_assert_cmpfloat (gtk_adjustment_get_value (adj), ==, 0);
+
+  /* It is a recent model now, in each recent menu; then the default model
+   * again, from them too. */
+  open_recent_everywhere (gguf);
+  g_autofree char *dir = as_model_default_dir ();
+  open_recent_everywhere (dir);
+  g_assert_true (gtk_widget_get_visible (entry_b));
+  gtk_editable_set_text (GTK_EDITABLE (entry_b), "");
+  gui_test_wait_idle (window, 120);
+}
+
 /* ---- device ------------------------------------------------------------------ */
 
 static void
@@ -783,6 +904,7 @@ main (int   argc,
   g_test_add_func ("/actions/export", test_export);
   g_test_add_func ("/actions/copy-image", test_copy_image);
   g_test_add_func ("/actions/open-model", test_open_model);
+  g_test_add_func ("/actions/open-gguf", test_open_gguf);
   g_test_add_func ("/actions/device-menu", test_device_menu);
   g_test_add_func ("/actions/quit", test_quit);
   g_test_add_func ("/actions/all-covered", test_all_covered);

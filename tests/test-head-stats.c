@@ -188,6 +188,8 @@ test_hand_3x3 (void)
   g_assert_cmpfloat_with_epsilon (s.to_cls, 0.7 / 3, 1e-7);
   g_assert_cmpfloat_with_epsilon (s.to_sep, 0.0, 1e-7);
   g_assert_cmpfloat_with_epsilon (s.to_punct, 0.95 / 3, 1e-7);
+  /* sink = column 0 whatever its class: (0.5 + 0.2 + 0) / 3 */
+  g_assert_cmpfloat_with_epsilon (s.sink, 0.7 / 3, 1e-7);
 
   /* entropy: each cell p = 0.9999 a + 0.0001/3, summed per row, averaged */
   double h = 0;
@@ -202,6 +204,35 @@ test_hand_3x3 (void)
                - (2 * 0.2 * log (0.2) + 0.6 * log (0.6))
                - (0.1 * log (0.1) + 0.9 * log (0.9));
   g_assert_cmpfloat_with_epsilon (s.entropy, raw / 3, 2e-3);
+}
+
+/* A causal 4x4 head, worked by hand: row 0 can only look at key 0, so a
+ * decoder's sink share is at least 1/n; no token class is involved.
+ *   sink = (1 + 0.7 + 0.5 + 0.1) / 4 = 2.3 / 4 */
+static void
+test_sink_causal (void)
+{
+  const float a[16] = {
+    1.0f, 0.0f, 0.0f, 0.0f,
+    0.7f, 0.3f, 0.0f, 0.0f,
+    0.5f, 0.25f, 0.25f, 0.0f,
+    0.1f, 0.2f, 0.3f, 0.4f,
+  };
+  g_autoptr(AsTokenClasses) c = as_token_classes_new (4);
+  AsHeadStats s;
+  as_head_stats_compute (a, 4, c, &s);
+  g_assert_cmpfloat_with_epsilon (s.sink, 2.3 / 4, 1e-7);
+  g_assert_cmpfloat_with_epsilon (s.to_cls, 0.0, 1e-12);   /* no [CLS] flagged */
+
+  /* Every row one-hot on key 0: all attention is on the sink. */
+  const int col[4] = { 0, 0, 0, 0 };
+  g_autofree float *sunk = one_hot (4, col);
+  as_head_stats_compute (sunk, 4, c, &s);
+  g_assert_cmpfloat_with_epsilon (s.sink, 1.0, 1e-12);
+  /* Uniform over the whole row: 1/n on key 0. */
+  g_autofree float *u = uniform (4);
+  as_head_stats_compute (u, 4, c, &s);
+  g_assert_cmpfloat_with_epsilon (s.sink, 0.25, 1e-7);
 }
 
 static void
@@ -441,9 +472,10 @@ test_sum (void)
   for (int h = 0; h < 3; h++)
     {
       x[h] = (AsHeadStats) { .entropy = 1 + h, .to_cls = 0.6, .to_sep = 0.1 * h,
-                             .distance = 2, .confidence = 0.5, .block = NAN };
+                             .distance = 2, .confidence = 0.5, .block = NAN, .sink = 0.2 };
       y[h] = (AsHeadStats) { .entropy = 3 + h, .to_cls = 0.0, .to_sep = 0.3,
-                             .to_prev = 0.6, .distance = 4, .confidence = 0.7, .block = 0.9 };
+                             .to_prev = 0.6, .distance = 4, .confidence = 0.7, .block = 0.9,
+                             .sink = 0.8 };
     }
   for (int l = 0; l < 2; l++)
     as_head_stats_sum_add_layer (sum, l, x);
@@ -461,6 +493,7 @@ test_sum (void)
   g_assert_cmpfloat_with_epsilon (mean.distance, 3.0, TOL);
   g_assert_cmpfloat_with_epsilon (mean.confidence, 0.6, TOL);
   g_assert_cmpfloat_with_epsilon (mean.block, 0.9, TOL);   /* only the pair counts */
+  g_assert_cmpfloat_with_epsilon (mean.sink, 0.5, TOL);
   /* x is vertical (0.6 + …), y diagonal (0.6 on prev, 0.3 on [SEP]) */
   g_assert_cmpfloat_with_epsilon (as_head_stats_sum_pattern_share (sum, 1, 2, AS_PATTERN_VERTICAL), 0.5, TOL);
   g_assert_cmpfloat_with_epsilon (as_head_stats_sum_pattern_share (sum, 1, 2, AS_PATTERN_DIAGONAL), 0.5, TOL);
@@ -513,6 +546,8 @@ test_real_model (void)
             last += m[i * n + n - 1];
           }
         g_assert_cmpfloat_with_epsilon (s->to_cls, col0 / n, 1e-6);
+        /* [CLS] is BERT's first token, so the sink share is its share. */
+        g_assert_cmpfloat_with_epsilon (s->sink, s->to_cls, 1e-12);
         g_assert_cmpfloat (s->to_sep, >=, last / n - 1e-6);
         g_assert_cmpfloat (s->entropy, >=, 0.0);
         g_assert_cmpfloat (s->entropy, <=, log (n) + 1e-6);
@@ -542,6 +577,7 @@ main (int    argc,
   g_test_add_func ("/head-stats/shifted-diagonals", test_shifted_diagonals);
   g_test_add_func ("/head-stats/hand-3x3", test_hand_3x3);
   g_test_add_func ("/head-stats/sep-column", test_sep_column);
+  g_test_add_func ("/head-stats/sink-causal", test_sink_causal);
   g_test_add_func ("/head-stats/block", test_block);
   g_test_add_func ("/head-stats/pattern-thresholds", test_pattern_thresholds);
   g_test_add_func ("/head-stats/punctuation-text", test_punctuation_text);

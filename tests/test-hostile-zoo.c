@@ -590,7 +590,7 @@ static void cfg_zero_heads (Model *m) { replace_config (m, "\"num_attention_head
 static void cfg_negative (Model *m) { replace_config (m, "\"vocab_size\": 60", "\"vocab_size\": -60"); }
 static void cfg_string (Model *m) { replace_config (m, "\"hidden_size\": 4", "\"hidden_size\": \"4\""); }
 static void cfg_missing_field (Model *m) { replace_config (m, "\"intermediate_size\"", "\"intermediate_sizes\""); }
-static void cfg_gpt2 (Model *m) { replace_config (m, "\"bert\"", "\"gpt2\""); }
+static void cfg_gpt2 (Model *m) { replace_config (m, "\"bert\"", "\"gpt_neox\""); }
 static void cfg_relu (Model *m) { replace_config (m, "\"gelu\"", "\"relu\""); }
 static void cfg_eps (Model *m) { replace_config (m, "1e-12", "0"); }
 /* Positive as a double, 0 as the float LayerNorm uses (found by fuzz-config). */
@@ -778,7 +778,7 @@ static const Case cases[] = {
   { "cfg-heads-not-dividing", "3 heads for hidden_size 4", cfg_heads, NULL, CFG, { "not divisible by num_attention_heads 3" } },
   { "cfg-string-size", "hidden_size \"4\"", cfg_string, NULL, CFG, { "'hidden_size' must be an integer" } },
   { "cfg-missing-field", "no intermediate_size", cfg_missing_field, NULL, CFG, { "'intermediate_size' is missing" } },
-  { "cfg-gpt2", "model_type gpt2", cfg_gpt2, NULL, CFG, { "model_type 'gpt2' is not supported" } },
+  { "cfg-gpt2", "model_type gpt_neox", cfg_gpt2, NULL, CFG, { "model_type 'gpt_neox' is not supported" } },
   { "cfg-relu", "hidden_act relu", cfg_relu, NULL, CFG, { "hidden_act 'relu' is not supported" } },
   { "cfg-zero-eps", "layer_norm_eps 0", cfg_eps, NULL, CFG, { "'layer_norm_eps'" } },
   { "cfg-octal-escape", "an octal escape (not JSON) in model_type", cfg_octal_escape, NULL, CFG,
@@ -805,7 +805,7 @@ static const Case cases[] = {
     "tokenizer_config.json", { "FIFO" } },
   { "t-not-json", "tokenizer.json cut short", t_not_json, NULL, TOK, { "not valid JSON" } },
   { "t-empty", "empty tokenizer.json", NULL, t_empty, TOK, { "the file is empty" } },
-  { "t-bpe", "a BPE tokenizer", t_bpe, NULL, TOK, { "only WordPiece" } },
+  { "t-bpe", "a BPE tokenizer", t_bpe, NULL, TOK, { "BPE continuing_subword_prefix is not supported" } },
   { "t-no-unk", "tokenizer.json vocabulary without [UNK]", t_no_unk, NULL, TOK, { "\"[UNK]\" is not in the vocabulary" } },
   { "t-template-id", "[CLS] numbered 99999 by the post-processor", t_template_id, NULL, TOK, { "'[CLS]' has id 99999", "vocab_size = 60" } },
   { "t-template-huge-id", "[CLS] numbered 2^31-2 by the post-processor", t_huge_id, NULL, TOK, { "\"[CLS]\" has a bad id" } },

@@ -255,6 +255,72 @@ test_cells_image (void)
   cairo_surface_destroy (s);
 }
 
+/* A causal model's matrix: keys after the query are masked, drawn in the
+ * mask's grey (hatched with a lighter one) in both cell modes and in
+ * thumbnails, never in the colour of 0; the rest keep their colours. */
+static void
+test_causal_mask (void)
+{
+  enum { N = 5 };
+  float values[N * N] = { 0 };
+  for (int i = 0; i < N; i++)
+    for (int j = 0; j <= i; j++)
+      values[i * N + j] = 1.0f / (i + 1);
+  AsCellMode modes[] = { AS_CELLS_IMAGE, AS_CELLS_VECTOR };
+  for (guint m = 0; m < G_N_ELEMENTS (modes); m++)
+    {
+      AsHeatmapSpec spec;
+      as_heatmap_spec_init (&spec);
+      spec.values = values;
+      spec.rows = spec.cols = N;
+      spec.cell_mode = modes[m];
+      spec.causal = TRUE;
+      spec.annotate = TRUE;
+      cairo_surface_t *s = cairo_image_surface_create (CAIRO_FORMAT_RGB24, 300, 300);
+      cairo_t *cr = cairo_create (s);
+      cairo_set_source_rgb (cr, 1, 1, 1);
+      cairo_paint (cr);
+      AsHeatmapLayout layout;
+      as_heatmap_render (cr, &spec, 300, 300, &layout);
+      cairo_destroy (cr);
+      for (int i = 0; i < N; i++)
+        for (int j = 0; j < N; j++)
+          {
+            /* A corner of the cell: clear of the values printed in it. */
+            double x = layout.cells_x + (j + 0.15) * layout.cell_w;
+            double y = layout.cells_y + (i + 0.15) * layout.cell_h;
+            guint32 p = pixel_at (s, x, y);
+            int r = (p >> 16) & 0xff, g = (p >> 8) & 0xff, b = p & 0xff;
+            if (j > i)
+              {
+                g_assert_cmpint (abs (r - g), <=, 1);
+                g_assert_cmpint (abs (g - b), <=, 1);
+                g_assert_cmpint (r, >=, 0.65 * 255);   /* the mask's light greys */
+                g_assert_cmpint (r, <=, 0.90 * 255);
+              }
+            else
+              g_assert_cmpint (channel_diff (p, as_colormap_argb (AS_COLORMAP_VIRIDIS,
+                                                                   values[i * N + j], 0, 1)), <=, 1);
+          }
+      cairo_surface_destroy (s);
+    }
+
+  AsHeatmapSpec spec;
+  as_heatmap_spec_init (&spec);
+  spec.values = values;
+  spec.rows = spec.cols = N;
+  spec.causal = TRUE;
+  cairo_surface_t *thumb = as_heatmap_cells_image (&spec);
+  for (int i = 0; i < N; i++)
+    for (int j = 0; j < N; j++)
+      if (j > i)
+        g_assert_cmphex (pixel_at (thumb, j, i) & 0xffffff, ==, 0xdbdbdb);
+      else
+        g_assert_cmphex (pixel_at (thumb, j, i), ==,
+                         as_colormap_argb (AS_COLORMAP_VIRIDIS, values[i * N + j], 0, 1));
+  cairo_surface_destroy (thumb);
+}
+
 static void
 test_hit_testing (void)
 {
@@ -769,6 +835,7 @@ main (int    argc,
   g_test_add_func ("/render/cells/vector-matches-image", test_vector_matches_image);
   g_test_add_func ("/render/cells/cells-image", test_cells_image);
   g_test_add_func ("/render/cells/block-means", test_small_cells_are_block_means);
+  g_test_add_func ("/render/cells/causal-mask", test_causal_mask);
   g_test_add_func ("/render/hit-test", test_hit_testing);
   g_test_add_func ("/render/groups/word-level", test_word_level_merge);
   g_test_add_func ("/render/groups/hide-special", test_hide_special);

@@ -26,7 +26,16 @@ runs PyTorch CUDA eager in fp32 with TF32 off, and copies every layer's
 attention to host memory inside the timed region, as the GPU bench does.
 
 FLOPs per layer are counted as in attnscope-cli bench:
-2nH·3H (QKV) + 2·2nnH (scores, P·V) + 2nH·H (output) + 2·2nHI (FFN).
+2nH·(H+2KV) (QKV) + 2·2nnH (scores, P·V) + 2nH·H (output) + 2nHI·f (FFN,
+f = 3 with a gate, else 2).
+
+A decoder (a .gguf file, or "causal" in --inputs' config) runs as the base
+model (no language-model head, as the forward rows of bench have none).
+When --inputs has a "decode" row, decoding is timed too, with
+AutoModelForCausalLM.generate (greedy) after a prompt of the same length:
+per token = (time of generate(1 + steps) - time of generate(1)) / steps, both
+as users run it (the default attention, no attentions returned) and with
+eager attention returning every step's attentions.
 """
 import argparse
 import json
@@ -139,11 +148,50 @@ def enough_runs(policy, runs, elapsed):
     return runs >= policy["min_runs"] and elapsed >= policy["min_time"]
 
 
-def forward_gflop(cfg, n):
+def forward_gflop(cfg, n, kv=None, ffn=2):
     layers, _, hid, inter = cfg
-    per_layer = (2 * n * hid * 3 * hid + 2 * n * n * hid + 2 * n * n * hid
-                 + 2 * n * hid * hid + 2 * n * hid * inter * 2)
+    kv = hid if kv is None else kv
+    per_layer = (2 * n * hid * (hid + 2 * kv) + 2 * n * n * hid + 2 * n * n * hid
+                 + 2 * n * hid * hid + 2 * n * hid * inter * ffn)
     return per_layer * layers / 1e9
+
+
+def load_pretrained(cls, path, **kwargs):
+    """A folder, or a .gguf file (de-quantised to fp32 by transformers)."""
+    if path.endswith(".gguf"):
+        import torch
+        return cls.from_pretrained(os.path.dirname(os.path.abspath(path)),
+                                   gguf_file=os.path.basename(path), torch_dtype=torch.float32,
+                                   **kwargs)
+    return cls.from_pretrained(path, **kwargs)
+
+
+def time_decoding(torch, model_path, ids, steps, runs, device):
+    """ms per generated token after the prompt IDS: {"default": …, "eager_attentions": …}."""
+    from transformers import AutoModelForCausalLM
+    out = {}
+    for label, impl, attentions in (("default", None, False), ("eager_attentions", "eager", True)):
+        kwargs = {"attn_implementation": impl} if impl else {}
+        lm = load_pretrained(AutoModelForCausalLM, model_path, **kwargs).eval().to(device)
+        feed = torch.tensor([ids], device=device)
+
+        def generate(new):
+            t0 = now()
+            lm.generate(feed, attention_mask=torch.ones_like(feed), max_new_tokens=new,
+                        min_new_tokens=new, do_sample=False, output_attentions=attentions,
+                        return_dict_in_generate=attentions, pad_token_id=lm.config.eos_token_id)
+            return (now() - t0) * 1e3
+
+        generate(1 + steps)   # warm-up
+        per_token = []
+        for _ in range(runs):
+            one = generate(1)
+            many = generate(1 + steps)
+            per_token.append((many - one) / steps)
+        out[label] = {"step_ms": statistics.median(per_token), "attn_implementation":
+                      lm.config._attn_implementation}
+        del lm
+    return out
 
 
 def sgemm_rate(torch, size, samples, device, sync):
@@ -245,16 +293,23 @@ def main():
         loads = []
         for _ in range(3):
             t0 = now()
-            model = AutoModel.from_pretrained(args.model, attn_implementation="eager").eval()
+            model = load_pretrained(AutoModel, args.model, attn_implementation="eager").eval()
             loads.append((now() - t0) * 1e3)
         model = model.to(device)
         load_ms = statistics.median(loads[1:])
-        tokenizer = AutoTokenizer.from_pretrained(args.model)
+        tokenizer = load_pretrained(AutoTokenizer, args.model)
         label = os.path.basename(os.path.normpath(args.model))
         c = model.config
         layers, heads, hid, inter = (c.num_hidden_layers, c.num_attention_heads,
                                      c.hidden_size, c.intermediate_size)
     cfg = (layers, heads, hid, inter)
+    causal = bool(getattr(model.config, "is_decoder", False)) or args.model is not None and \
+        args.model.endswith(".gguf")
+    kv_hidden, ffn_products = None, 2
+    if inputs and inputs.get("config"):
+        causal = inputs["config"].get("causal", causal)
+        kv_hidden = inputs["config"].get("kv_hidden")
+        ffn_products = inputs["config"].get("ffn_products", 2)
 
     policy = {"warmup": 2, "min_runs": 7, "max_runs": 200, "min_time": 1.0}
     if inputs and inputs.get("policy"):
@@ -290,7 +345,8 @@ def main():
         sync()
         marks["first"] = now()
 
-    model.encoder.layer[0].register_forward_hook(first_layer_done)
+    blocks = model.layers if causal else model.encoder.layer
+    blocks[0].register_forward_hook(first_layer_done)
 
     rates = sgemm_rate(torch, args.sgemm_size, 5, device, sync)
     rows = []
@@ -319,8 +375,9 @@ def main():
             row["tokenize_ms"] = statistics.median(samples)
 
         feed = {"input_ids": torch.tensor([r["ids"]], device=device),
-                "token_type_ids": torch.tensor([r["type_ids"]], device=device),
                 "attention_mask": torch.ones(1, n, dtype=torch.long, device=device)}
+        if not causal:
+            feed["token_type_ids"] = torch.tensor([r["type_ids"]], device=device)
 
         def once():
             t0 = now()
@@ -344,11 +401,21 @@ def main():
         row["first_layer_ms"] = statistics.median(firsts)
         row["forward_ms"] = statistics.median(totals)
         row["forward_min_ms"] = min(totals)
-        row["gflop"] = forward_gflop(cfg, n)
+        row["gflop"] = forward_gflop(cfg, n, kv_hidden, ffn_products)
         row["gflops"] = row["gflop"] / (row["forward_ms"] * 1e-3)
         rows.append(row)
         if not args.json:
             print("  %d tokens: %.3f ms" % (n, row["forward_ms"]), file=sys.stderr)
+    decode = None
+    if inputs and inputs.get("decode") and tokenizer is not None:
+        d = inputs["decode"]
+        text = text_for_length(tokenizer, d["context"])
+        ids = tokenizer(text, truncation=True, max_length=d["context"])["input_ids"]
+        decode = {"context": len(ids), "steps": d["steps"], "runs": d["runs"]}
+        decode.update(time_decoding(torch, args.model, ids, d["steps"], d["runs"], device))
+        if not args.json:
+            print("  decoding after %d tokens: %.3f ms per token"
+                  % (len(ids), decode["default"]["step_ms"]), file=sys.stderr)
     rates += sgemm_rate(torch, args.sgemm_size, 5, device, sync)
 
     report = {
@@ -366,6 +433,7 @@ def main():
                   "best_gflops": max(rates), "library": "torch.mm"},
         "load_ms": load_ms,
         "rows": rows,
+        "decode": decode,
     }
     for row in rows:
         row["sgemm_fraction"] = row["gflops"] / report["sgemm"]["gflops"]
@@ -401,6 +469,12 @@ def write_table(out, r):
                   % (row["tokens"], fmt(row["tokenize_ms"], 13), fmt(row["first_layer_ms"], 16),
                      fmt(row["forward_ms"], 12), row["gflop"], row["gflops"],
                      100 * row["sgemm_fraction"], row["runs"]))
+    d = r.get("decode")
+    if d:
+        out.write("decoding after a %d-token prompt (generate, greedy): %.2f ms per token (%s), "
+                  "%.2f ms with eager attention returning attentions\n"
+                  % (d["context"], d["default"]["step_ms"], d["default"]["attn_implementation"],
+                     d["eager_attentions"]["step_ms"]))
 
 
 if __name__ == "__main__":

@@ -351,6 +351,9 @@ as_head_view_describe_cell (AsHeadView *self,
   Frame *f = current_frame (self);
   if (f == NULL || row < 0 || col < 0 || row >= f->n_rows || col >= f->n_rows)
     return NULL;
+  if (f->spec.causal && col > row)
+    return g_strdup_printf ("query '%s' -> key '%s': masked (a later token cannot be seen)",
+                            f->labels[row], f->labels[col]);
   return g_strdup_printf ("query '%s' -> key '%s': %.3f", f->labels[row], f->labels[col],
                           f->values[(gsize) row * f->n_rows + col]);
 }

@@ -13,6 +13,10 @@
 #define RING      4     /* width of the ring coloured by a statistic */
 #define MIN_THUMB 14
 #define MAX_THUMB 160
+/* Below this a thumbnail shows little more than where the mass is: a deep
+ * model (30 layers) gets thumbnails at least this large and its grid
+ * scrolls, where the width allows them. */
+#define MIN_SCROLLED_THUMB 36
 
 /* One head's thumbnail: its attention max-pooled to PX x PX, and that
  * colour-mapped. A colour map change only recolours; a new size re-pools. */
@@ -150,8 +154,23 @@ as_model_grid_measure (GtkWidget      *widget,
   /* Vertically, a line below the thumbnails for the colouring's legend and
    * one for what is shown. */
   int margin = orientation == GTK_ORIENTATION_HORIZONTAL ? lw : 3 * lh + 10;
-  *minimum = margin + count * (MIN_THUMB + GAP);
-  *natural = margin + count * (56 + GAP);
+  int least = MIN_THUMB;
+  if (orientation == GTK_ORIENTATION_VERTICAL && for_size > 0 && self->n_heads > 0)
+    {
+      /* As tall as thumbnails as wide as the width allows, up to
+       * MIN_SCROLLED_THUMB: the scrolled window around takes the rest. */
+      int by_w = (for_size - lw) / self->n_heads - GAP;
+      least = CLAMP (by_w, MIN_THUMB, MIN_SCROLLED_THUMB);
+    }
+  *minimum = margin + count * (least + GAP);
+  *natural = MAX (*minimum, margin + count * (56 + GAP));
+}
+
+/* The height depends on the width: as_model_grid_measure. */
+static GtkSizeRequestMode
+as_model_grid_get_request_mode (GtkWidget *widget)
+{
+  return GTK_SIZE_REQUEST_HEIGHT_FOR_WIDTH;
 }
 
 static gboolean
@@ -272,6 +291,9 @@ colour_thumb (AsModelGrid *self,
   spec.vmax = 1;
   spec.colormap = as_view_state_get_colormap (self->state);
   spec.cell_mode = AS_CELLS_IMAGE;
+  AsAnalysis *analysis = as_view_state_get_analysis (self->state);
+  spec.causal = analysis != NULL && analysis->causal;
+  spec.dark = as_view_state_get_dark (self->state);
   cairo_surface_t *surface = as_heatmap_cells_image (&spec);
   if (surface == NULL)
     return NULL;
@@ -692,9 +714,27 @@ on_colormap_changed (AsModelGrid *self)
   gtk_widget_queue_draw (GTK_WIDGET (self));
 }
 
+/* In a scrolled window (whose content the grid is: its coordinates are the
+ * adjustment's), the selected head's thumbnail is scrolled into view, so
+ * the arrow keys never move the selection out of sight. */
+static void
+scroll_to_selection (AsModelGrid *self)
+{
+  GtkWidget *scroller = gtk_widget_get_ancestor (GTK_WIDGET (self), GTK_TYPE_SCROLLED_WINDOW);
+  if (scroller == NULL || self->thumb == 0)
+    return;
+  graphene_rect_t r = thumb_rect (self, as_view_state_get_layer (self->state),
+                                  as_view_state_get_head (self->state));
+  GtkAdjustment *adj = gtk_scrolled_window_get_vadjustment (GTK_SCROLLED_WINDOW (scroller));
+  /* The first layer brings the head labels above it along. */
+  double top = as_view_state_get_layer (self->state) == 0 ? 0 : r.origin.y - GAP;
+  gtk_adjustment_clamp_page (adj, top, r.origin.y + r.size.height + GAP);
+}
+
 static void
 on_selection_changed (AsModelGrid *self)
 {
+  scroll_to_selection (self);
   update_caption (self);
   update_accessible (self);
   gtk_widget_queue_draw (GTK_WIDGET (self));
@@ -910,6 +950,7 @@ as_model_grid_class_init (AsModelGridClass *klass)
   object_class->set_property = as_model_grid_set_property;
 
   widget_class->measure = as_model_grid_measure;
+  widget_class->get_request_mode = as_model_grid_get_request_mode;
   widget_class->size_allocate = as_model_grid_size_allocate;
   widget_class->snapshot = as_model_grid_snapshot;
 

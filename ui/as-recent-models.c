@@ -39,7 +39,8 @@ as_recent_models_load (void)
 
   g_auto(GStrv) dirs = g_key_file_get_string_list (kf, "recent", "models", NULL, NULL);
   for (guint i = 0; dirs != NULL && dirs[i] != NULL && i < AS_RECENT_MODELS_MAX; i++)
-    if (g_file_test (dirs[i], G_FILE_TEST_IS_DIR))
+    if (g_file_test (dirs[i], G_FILE_TEST_IS_DIR) ||
+        (g_str_has_suffix (dirs[i], ".gguf") && g_file_test (dirs[i], G_FILE_TEST_IS_REGULAR)))
       g_strv_builder_add (out, dirs[i]);
   return g_strv_builder_end (out);
 }

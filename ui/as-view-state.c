@@ -733,4 +733,6 @@ as_view_state_head_spec (AsViewState   *self,
   spec->dark = as_view_state_get_dark (self);
   spec->highlight_row = sel;
   spec->highlight_col = sel;
+  AsAnalysis *analysis = as_view_state_get_analysis (self);
+  spec->causal = analysis != NULL && analysis->causal;
 }

@@ -121,7 +121,10 @@ request_analysis (AsWindow *self)
   if (!self->have_model)
     return;
   const char *a = gtk_editable_get_text (GTK_EDITABLE (self->entry_a));
-  const char *b = gtk_editable_get_text (GTK_EDITABLE (self->entry_b));
+  /* A model that takes one text hides sentence B, which keeps its text for
+   * the next model that takes pairs. */
+  const char *b = gtk_widget_get_visible (GTK_WIDGET (self->entry_b))
+                  ? gtk_editable_get_text (GTK_EDITABLE (self->entry_b)) : "";
   guint generation = as_worker_analyse (self->worker, a, b);
   as_trace_requested (generation, (int) (strlen (a) + strlen (b)));
 }
@@ -432,6 +435,8 @@ on_model_loaded (AsWindow   *self,
   gtk_stack_set_visible_child_name (self->stack, "views");
   adw_window_title_set_subtitle (self->window_title, name);
 
+  gtk_widget_set_visible (GTK_WIDGET (self->entry_b),
+                          as_worker_get_model_takes_pairs (self->worker));
   as_recent_models_add (dir);
   rebuild_recent_menu (self);
   sync_device_state (self);
@@ -522,16 +527,23 @@ on_chooser_response (GtkNativeDialog *chooser,
   g_object_unref (chooser);
 }
 
+/* A chooser for a model folder (ACTION SELECT_FOLDER) or a model file, in
+ * the folder of the model open now. */
 static void
-open_model_action (GtkWidget  *widget,
-                   const char *action_name,
-                   GVariant   *parameter)
+choose_model (AsWindow             *self,
+              const char           *title,
+              GtkFileChooserAction  action)
 {
-  AsWindow *self = AS_WINDOW (widget);
   GtkFileChooserNative *chooser =
-    gtk_file_chooser_native_new ("Open Model Folder", GTK_WINDOW (self),
-                                 GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER, "_Open", "_Cancel");
+    gtk_file_chooser_native_new (title, GTK_WINDOW (self), action, "_Open", "_Cancel");
   gtk_native_dialog_set_modal (GTK_NATIVE_DIALOG (chooser), TRUE);
+  if (action == GTK_FILE_CHOOSER_ACTION_OPEN)
+    {
+      g_autoptr(GtkFileFilter) gguf = gtk_file_filter_new ();
+      gtk_file_filter_set_name (gguf, "GGUF models (*.gguf)");
+      gtk_file_filter_add_suffix (gguf, "gguf");
+      gtk_file_chooser_add_filter (GTK_FILE_CHOOSER (chooser), gguf);
+    }
   const char *current = as_worker_get_model_dir (self->worker);
   if (current != NULL)
     {
@@ -541,6 +553,22 @@ open_model_action (GtkWidget  *widget,
     }
   g_signal_connect (chooser, "response", G_CALLBACK (on_chooser_response), self);
   gtk_native_dialog_show (GTK_NATIVE_DIALOG (chooser));
+}
+
+static void
+open_model_action (GtkWidget  *widget,
+                   const char *action_name,
+                   GVariant   *parameter)
+{
+  choose_model (AS_WINDOW (widget), "Open Model Folder", GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER);
+}
+
+static void
+open_model_file_action (GtkWidget  *widget,
+                        const char *action_name,
+                        GVariant   *parameter)
+{
+  choose_model (AS_WINDOW (widget), "Open GGUF Model File", GTK_FILE_CHOOSER_ACTION_OPEN);
 }
 
 static void
@@ -565,8 +593,9 @@ on_drop (GtkDropTarget *target,
   g_autofree char *path = g_file_get_path (file);
   if (path == NULL)
     return FALSE;
-  /* A dropped config.json or safetensors file means its folder. */
-  if (!g_file_test (path, G_FILE_TEST_IS_DIR))
+  /* A dropped config.json or safetensors file means its folder; a GGUF
+   * file is a model of its own. */
+  if (!g_file_test (path, G_FILE_TEST_IS_DIR) && !g_str_has_suffix (path, ".gguf"))
     {
       char *parent = g_path_get_dirname (path);
       g_free (path);
@@ -952,6 +981,7 @@ as_window_class_init (AsWindowClass *klass)
   gtk_widget_class_bind_template_child (widget_class, AsWindow, recent_section_menu);
 
   gtk_widget_class_install_action (widget_class, "win.open-model", NULL, open_model_action);
+  gtk_widget_class_install_action (widget_class, "win.open-model-file", NULL, open_model_file_action);
   gtk_widget_class_install_action (widget_class, "win.open-recent", "s", open_recent_action);
   gtk_widget_class_install_action (widget_class, "win.move", "(ii)", move_action);
   gtk_widget_class_install_action (widget_class, "win.focus-text", NULL, focus_text_action);

@@ -189,6 +189,7 @@ figure_spec (const Figure  *f,
   spec->font = f->options->font;
   spec->font_size = f->font;
   spec->colorbar = FALSE;
+  spec->causal = f->attention->causal;
   int token = f->options->highlight_token;
   if (token >= 0 && token < f->tokens->n_tokens && f->tokens->row_of[token] >= 0)
     spec->highlight_row = spec->highlight_col = f->tokens->row_of[token];

@@ -405,14 +405,33 @@ cell_indices (const AsHeatmapSpec *spec,
   return index;
 }
 
+/* The grey of masked cells (and of their hatching), apart from every
+ * colour map's colours, on a light or a dark background. */
+static void
+mask_grey (gboolean  dark,
+           double   *fill,
+           double   *hatch)
+{
+  *fill = dark ? 0.24 : 0.86;
+  *hatch = dark ? 0.34 : 0.70;
+}
+
+/* With CAUSAL, pixels above the diagonal (blocks of keys after their
+ * queries: rows and columns are cut alike) are the mask's grey. */
 static cairo_surface_t *
 index_image (const guint8 *index,
              int           rows,
              int           cols,
-             AsColormapId  colormap)
+             AsColormapId  colormap,
+             gboolean      causal,
+             gboolean      dark)
 {
   guint32 table[256];
   as_colormap_argb_table (colormap, table);
+  double fill, hatch;
+  mask_grey (dark, &fill, &hatch);
+  guint32 grey = (guint32) lround (fill * 255);
+  guint32 masked = 0xff000000u | grey << 16 | grey << 8 | grey;
   cairo_surface_t *image = cairo_image_surface_create (CAIRO_FORMAT_ARGB32, cols, rows);
   if (cairo_surface_status (image) != CAIRO_STATUS_SUCCESS)
     return image;
@@ -423,7 +442,7 @@ index_image (const guint8 *index,
       guint32 *out = (guint32 *) (gpointer) (data + (gsize) i * stride);
       const guint8 *in = index + (gsize) i * cols;
       for (int j = 0; j < cols; j++)
-        out[j] = table[in[j]];
+        out[j] = causal && j > i ? masked : table[in[j]];
     }
   cairo_surface_mark_dirty (image);
   return image;
@@ -447,7 +466,7 @@ paint_cells_image (cairo_t      *cr,
                    AsColormapId  colormap,
                    double        block)
 {
-  cairo_surface_t *image = index_image (index, rows, cols, colormap);
+  cairo_surface_t *image = index_image (index, rows, cols, colormap, FALSE, FALSE);
   cairo_save (cr);
   cairo_scale (cr, block, block);
   cairo_set_source_surface (cr, image, 0, 0);
@@ -519,6 +538,41 @@ paint_cells_vector (cairo_t      *cr,
     }
 }
 
+/* Over the cells of a causal matrix: the blocks above the diagonal in the
+ * mask's grey, hatched, so a masked key reads as "cannot be seen", not as a
+ * probability of 0. One path, so no seams show between rows. */
+static void
+paint_mask (cairo_t             *cr,
+            const AsHeatmapSpec *spec,
+            int                  pool,
+            double               cell)
+{
+  const int n = (spec->rows + pool - 1) / pool;   /* blocks per side */
+  const double block = cell * pool, side = spec->cols * cell;
+  if (n < 2)
+    return;
+  double fill, hatch;
+  mask_grey (spec->dark, &fill, &hatch);
+  cairo_save (cr);
+  for (int i = 0; i < n - 1; i++)
+    cairo_rectangle (cr, (i + 1) * block, i * block, side - (i + 1) * block, block);
+  cairo_set_source_rgb (cr, fill, fill, fill);
+  cairo_fill_preserve (cr);
+  cairo_clip (cr);
+  /* Hatching at a spacing that stays visible on small cells and calm on
+   * large ones. */
+  double step = CLAMP (block * 0.5, 3.0, 9.0);
+  cairo_set_source_rgb (cr, hatch, hatch, hatch);
+  cairo_set_line_width (cr, MAX (0.5, step * 0.18));
+  for (double d = 0; d < 2 * side; d += step)
+    {
+      cairo_move_to (cr, d, 0);
+      cairo_line_to (cr, d - side, side);
+    }
+  cairo_stroke (cr);
+  cairo_restore (cr);
+}
+
 static int
 paint_cells (cairo_t             *cr,
              const AsHeatmapSpec *spec,
@@ -539,6 +593,8 @@ paint_cells (cairo_t             *cr,
     paint_cells_vector (cr, index, rows, cols, spec->colormap, cell * pool);
   else
     paint_cells_image (cr, index, rows, cols, spec->colormap, cell * pool);
+  if (spec->causal && spec->rows == spec->cols)
+    paint_mask (cr, spec, pool, cell);
   cairo_restore (cr);
   g_free (index);
   return pool;
@@ -588,6 +644,8 @@ paint_annotations (Renderer *r,
   for (int i = 0; i < spec->rows; i++)
     for (int j = 0; j < spec->cols; j++)
       {
+        if (spec->causal && j > i)
+          continue;   /* masked: no value to read */
         float v = spec->values[(gsize) i * spec->cols + j];
         char buf[32];
         format_value (buf, sizeof buf, v, spec->vmin, spec->vmax);
@@ -784,7 +842,7 @@ paint_colorbar_gradient (cairo_t             *cr,
       cairo_clip (cr);
       cairo_translate (cr, x, y);
       cairo_scale (cr, w, h / 256);
-      cairo_surface_t *image = index_image (index, 256, 1, spec->colormap);
+      cairo_surface_t *image = index_image (index, 256, 1, spec->colormap, FALSE, FALSE);
       cairo_set_source_surface (cr, image, 0, 0);
       cairo_pattern_set_filter (cairo_get_source (cr), CAIRO_FILTER_NEAREST);
       cairo_pattern_set_extend (cairo_get_source (cr), CAIRO_EXTEND_PAD);
@@ -1048,7 +1106,8 @@ as_heatmap_cells_image (const AsHeatmapSpec *spec)
     return cairo_image_surface_create (CAIRO_FORMAT_ARGB32, 0, 0);
   int rows, cols;
   guint8 *index = cell_indices (spec, 1, &rows, &cols);
-  cairo_surface_t *image = index_image (index, rows, cols, spec->colormap);
+  cairo_surface_t *image = index_image (index, rows, cols, spec->colormap,
+                                       spec->causal && rows == cols, spec->dark);
   g_free (index);
   return image;
 }

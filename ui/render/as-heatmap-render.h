@@ -45,6 +45,9 @@ typedef struct {
   const char         *colorbar_label; /* beside the colour bar, e.g. "attention"; NULL none */
   const char         *row_title;    /* axis title left of the row labels ("query"); NULL none */
   const char         *col_title;    /* axis title above the column labels ("key"); NULL none */
+  gboolean            causal;       /* a causal model's matrix: the cells above the
+                                     * diagonal (a key after its query) are masked,
+                                     * drawn hatched in grey and never as a value */
   int                 max_blocks;   /* draw at most this many cells per side, larger
                                      * matrices as block means (bounds vector file
                                      * size); 0 = no limit */

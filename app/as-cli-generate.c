@@ -1,0 +1,512 @@
+/* attnscope-cli generate — a decoder continues a text, token by token:
+ * the text streamed, or JSON with each step's token and the model's most
+ * likely tokens, and with -o each step's attention rows. */
+#include "as-cli.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "as-bpe.h"
+#include "as-generate.h"
+#include "as-json-writer.h"
+
+typedef struct {
+  double   temperature;
+  int      top_k;
+  double   top_p;
+  gint64   seed;
+  int      max_tokens;
+  int      show_top;
+  gboolean chat;
+  gboolean json;
+  char    *ids;          /* --ids "1,2,3": the prompt as token ids */
+} GenerateArgs;
+
+/* Where the pieces go while a step is written. */
+typedef struct {
+  const AsModel *model;
+  AsBpe         *bpe;        /* NULL: no tokenizer, ids only */
+  FILE          *text;       /* the text as it comes, or NULL */
+  FILE          *json;       /* the JSON record, or NULL */
+  gboolean       rows;       /* the JSON gets each step's attention rows */
+  int            n_heads;
+  GString       *all_text;   /* the text pieces joined */
+  gboolean       failed;     /* a write failed: stop */
+  int            n_steps;    /* steps written */
+  gboolean       stepped;    /* a step came */
+  /* The JSON's head, written with the first step (nothing for a model
+   * that is refused before). */
+  gboolean       started;
+  const char    *prompt;     /* NULL for --ids */
+  gsize          prompt_len;
+  gboolean       chat;
+  const AsGenerateOptions *options;
+  const int     *ids;
+  int            n_ids;
+} Sink;
+
+/* ---- options ---------------------------------------------------------------------- */
+
+static void
+add_generate_options (GOptionContext *ctx,
+                      AsCliCommon    *common,
+                      GenerateArgs   *args)
+{
+  const GOptionEntry entries[] = {
+    { "temperature", 't', 0, G_OPTION_ARG_DOUBLE, &args->temperature,
+      "Divide the logits by T before sampling; 0 (default): greedy, the most likely token", "T" },
+    { "top-k", 0, 0, G_OPTION_ARG_INT, &args->top_k,
+      "Sample among the K most likely tokens only (0, default: all)", "K" },
+    { "top-p", 0, 0, G_OPTION_ARG_DOUBLE, &args->top_p,
+      "Sample among the fewest most likely tokens whose probability reaches P (1, default: all)", "P" },
+    { "seed", 0, 0, G_OPTION_ARG_INT64, &args->seed,
+      "Seed of the sampler (default 0): the same seed gives the same text", "S" },
+    { "max-tokens", 'n', 0, G_OPTION_ARG_INT, &args->max_tokens,
+      "Generate at most N tokens (default 64); the end-of-sequence token stops earlier", "N" },
+    { "show-top", 0, 0, G_OPTION_ARG_INT, &args->show_top,
+      "JSON: the N most likely tokens of each step with their probabilities (default 5)", "N" },
+    { "chat", 0, 0, G_OPTION_ARG_NONE, &args->chat,
+      "Ask TEXT as a user turn of the model's ChatML chat template", NULL },
+    { "json", 0, 0, G_OPTION_ARG_NONE, &args->json,
+      "Write JSON (prompt, each step's token and most likely tokens) instead of the text", NULL },
+    { "ids", 0, 0, G_OPTION_ARG_STRING, &args->ids,
+      "The prompt as token ids, comma-separated, instead of TEXT (for a model without a tokenizer)", "IDS" },
+    { "text-file", 0, 0, G_OPTION_ARG_FILENAME, &common->text_file,
+      "Read the prompt from FILE (- for stdin) instead of TEXT", "FILE" },
+    { "output", 'o', 0, G_OPTION_ARG_FILENAME, &common->output,
+      "Write the JSON, with each step's attention rows in every layer, to FILE (whole or not at all); "
+      "the text still goes to standard output", "FILE" },
+    { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_STRING_ARRAY, &common->rest, NULL, "TEXT" },
+    { NULL }
+  };
+  g_option_context_add_main_entries (ctx, entries, NULL);
+}
+
+/* The options as the generator takes them; a usage error naming the
+ * option for a value out of range. */
+static gboolean
+check_args (const GenerateArgs *args,
+            const AsModel      *model,
+            AsGenerateOptions  *options,
+            GError            **error)
+{
+  as_generate_options_init (options, model);
+  options->sampling.temperature = args->temperature;
+  options->sampling.top_k = args->top_k;
+  options->sampling.top_p = args->top_p;
+  options->sampling.seed = (guint64) args->seed;
+  options->max_tokens = args->max_tokens;
+  options->n_top = args->show_top;
+  GError *local = NULL;
+  if (as_generate_options_check (options, &local))
+    return TRUE;
+  g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, "%s", local->message);
+  g_error_free (local);
+  return FALSE;
+}
+
+static gboolean
+check_prompt_source (const AsCliCommon  *common,
+                     const GenerateArgs *args,
+                     GError            **error)
+{
+  if (args->ids == NULL)
+    return as_cli_check_text (common, error);
+  if ((common->rest != NULL && common->rest[0] != NULL) || common->text_file != NULL)
+    {
+      g_set_error_literal (error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,
+                           "give the prompt once: as TEXT, --text-file or --ids");
+      return FALSE;
+    }
+  if (args->chat)
+    {
+      g_set_error_literal (error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,
+                           "--chat wraps a text; it does not apply to --ids");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* ---- the prompt ------------------------------------------------------------------- */
+
+static int *
+parse_ids (const char    *list,
+           const AsModel *model,
+           int           *n,
+           GError       **error)
+{
+  g_auto(GStrv) parts = g_strsplit (list, ",", -1);
+  int count = g_strv_length (parts);
+  if (count > model->config->max_positions)
+    {
+      g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                   "--ids: %d ids; this model takes at most %d", count, model->config->max_positions);
+      return NULL;
+    }
+  g_autofree int *ids = g_new (int, MAX (count, 1));
+  for (int i = 0; i < count; i++)
+    {
+      g_autofree char *part = g_strstrip (g_strdup (parts[i]));
+      gint64 v = 0;
+      if (!g_ascii_string_to_signed (part, 10, 0, model->config->vocab_size - 1, &v, NULL))
+        {
+          g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                       "--ids: '%s' is not a token id (0 to %d)", part, model->config->vocab_size - 1);
+          return NULL;
+        }
+      ids[i] = (int) v;
+    }
+  if (count == 0)
+    {
+      g_set_error_literal (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, "--ids: no ids given");
+      return NULL;
+    }
+  *n = count;
+  return g_steal_pointer (&ids);
+}
+
+/* SmolLM2-Instruct's ChatML, one user turn; refused for a tokenizer
+ * without its markers (they would be split into ordinary tokens). */
+static char *
+chat_prompt (const AsModel *model,
+             const char    *text,
+             gsize          length,
+             gsize         *out_length,
+             GError       **error)
+{
+  if (as_tokenizer_token_to_id (model->tokenizer, "<|im_start|>") < 0 ||
+      as_tokenizer_token_to_id (model->tokenizer, "<|im_end|>") < 0)
+    {
+      g_set_error_literal (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                           "--chat: this model's tokenizer has no ChatML tokens "
+                           "(<|im_start|>, <|im_end|>)");
+      return NULL;
+    }
+  GString *s = g_string_new ("<|im_start|>user\n");
+  g_string_append_len (s, text, (gssize) length);
+  g_string_append (s, "<|im_end|>\n<|im_start|>assistant\n");
+  *out_length = s->len;
+  return g_string_free (s, FALSE);
+}
+
+static int *
+encode_prompt (const AsModel *model,
+               const char    *text,
+               gsize          length,
+               int           *n)
+{
+  AsEncoding *enc = as_tokenizer_encode_len (model->tokenizer, text, (gssize) length, NULL, -1,
+                                             model->config->max_positions);
+  as_cli_report_truncation (enc, model);
+  int *ids = g_new (int, MAX (enc->n_tokens, 1));
+  for (int i = 0; i < enc->n_tokens; i++)
+    ids[i] = enc->tokens[i].id;
+  *n = enc->n_tokens;
+  as_encoding_free (enc);
+  return ids;
+}
+
+/* ---- writing ---------------------------------------------------------------------- */
+
+static void
+write_label (FILE  *out,
+             AsBpe *bpe,
+             int    id)
+{
+  g_autofree char *label = bpe != NULL ? as_bpe_id_to_label (bpe, id) : NULL;
+  if (label != NULL)
+    as_json_write_string (out, label);
+  else
+    fputs ("null", out);
+}
+
+static void
+write_head (Sink *sink)
+{
+  FILE *out = sink->json;
+  const AsConfig *c = sink->model->config;
+  const char *prompt = sink->prompt;
+  const AsGenerateOptions *o = sink->options;
+  const int *ids = sink->ids;
+  const int n = sink->n_ids;
+  if (sink->started)
+    return;
+  sink->started = TRUE;
+  fputs ("{\n  \"model\": ", out);
+  as_json_write_string (out, sink->model->dir);
+  fputs (",\n  \"prompt\": ", out);
+  if (prompt != NULL)
+    as_json_write_string_len (out, prompt, (gssize) sink->prompt_len);
+  else
+    fputs ("null", out);
+  fprintf (out, ",\n  \"chat\": %s,\n  \"temperature\": ", sink->chat ? "true" : "false");
+  as_json_write_float (out, (float) o->sampling.temperature);
+  fprintf (out, ",\n  \"top_k\": %d,\n  \"top_p\": ", o->sampling.top_k);
+  as_json_write_float (out, (float) o->sampling.top_p);
+  fprintf (out, ",\n  \"seed\": %" G_GUINT64_FORMAT ",\n  \"max_tokens\": %d,\n  \"eos_id\": %d,\n"
+           "  \"n_layers\": %d,\n  \"n_heads\": %d,\n  \"prompt_ids\": [",
+           o->sampling.seed, o->max_tokens, o->eos_id, c->n_layers, c->n_heads);
+  for (int i = 0; i < n; i++)
+    fprintf (out, i == 0 ? "%d" : ", %d", ids[i]);
+  fputs ("],\n  \"prompt_tokens\": [", out);
+  for (int i = 0; i < n; i++)
+    {
+      if (i > 0)
+        fputs (", ", out);
+      write_label (out, sink->bpe, ids[i]);
+    }
+  fputs ("],\n  \"steps\": [", out);
+}
+
+/* A step's rows arrive before the step: its object starts with them. */
+static gboolean
+on_row (int          layer,
+        const float *row,
+        int          n_ctx,
+        gpointer     user_data)
+{
+  Sink *sink = user_data;
+  FILE *out = sink->json;
+  write_head (sink);
+  if (layer == 0)
+    fputs (sink->n_steps == 0 ? "\n    {\"attention\": [" : ",\n    {\"attention\": [", out);
+  else
+    fputs (", ", out);
+  for (int h = 0; h < sink->n_heads; h++)
+    {
+      fputs (h == 0 ? "[[" : ", [", out);
+      for (int j = 0; j < n_ctx; j++)
+        {
+          if (j > 0)
+            fputs (", ", out);
+          as_json_write_float (out, row[(gsize) h * n_ctx + j]);
+        }
+      fputc (']', out);
+    }
+  fputc (']', out);
+  return !ferror (out);
+}
+
+static void
+write_step (Sink                 *sink,
+            const AsGenerateStep *step)
+{
+  FILE *out = sink->json;
+  if (sink->rows)
+    fputs ("], ", out);
+  else
+    fputs (sink->n_steps == 0 ? "\n    {" : ",\n    {", out);
+  fprintf (out, "\"index\": %d, \"id\": %d, \"token\": ", step->index, step->id);
+  write_label (out, sink->bpe, step->id);
+  fputs (", \"text\": ", out);
+  if (step->text != NULL)
+    as_json_write_string (out, step->text);
+  else
+    fputs ("null", out);
+  fprintf (out, ", \"eos\": %s, \"top\": [", step->is_eos ? "true" : "false");
+  for (int i = 0; i < step->n_top; i++)
+    {
+      fprintf (out, "%s{\"id\": %d, \"token\": ", i == 0 ? "" : ", ", step->top_ids[i]);
+      write_label (out, sink->bpe, step->top_ids[i]);
+      fputs (", \"p\": ", out);
+      as_json_write_float (out, step->top_probs[i]);
+      fputc ('}', out);
+    }
+  fputs ("]}", out);
+}
+
+static gboolean
+on_step (const AsGenerateStep *step,
+         gpointer              user_data)
+{
+  Sink *sink = user_data;
+  sink->stepped = TRUE;
+  if (step->text != NULL)
+    g_string_append (sink->all_text, step->text);
+  if (sink->text != NULL && !step->is_eos)
+    {
+      if (step->text != NULL)
+        fputs (step->text, sink->text);
+      else
+        fprintf (sink->text, step->index == 0 ? "%d" : " %d", step->id);
+      fflush (sink->text);
+      sink->failed |= ferror (sink->text) != 0;
+    }
+  if (sink->json != NULL)
+    {
+      write_head (sink);
+      write_step (sink, step);
+      sink->n_steps++;
+      sink->failed |= ferror (sink->json) != 0;
+    }
+  return !sink->failed;
+}
+
+static void
+write_tail (Sink           *sink,
+            const int      *ids,
+            int             n,
+            AsGenerateStop  stop)
+{
+  FILE *out = sink->json;
+  fputs ("\n  ],\n  \"generated_ids\": [", out);
+  for (int i = 0; i < n; i++)
+    fprintf (out, i == 0 ? "%d" : ", %d", ids[i]);
+  fputs ("],\n  \"text\": ", out);
+  if (sink->bpe != NULL)
+    as_json_write_string (out, sink->all_text->str);
+  else
+    fputs ("null", out);
+  fprintf (out, ",\n  \"stop\": \"%s\"\n}\n", as_generate_stop_to_string (stop));
+}
+
+/* TRUE when PATH is where standard output goes (-, /dev/stdout, the file
+ * stdout is redirected to): the text must not be mixed into the JSON. */
+static gboolean
+names_stdout (const char *path)
+{
+  struct stat a, b;
+  if (strcmp (path, "-") == 0)
+    return TRUE;
+  return stat (path, &a) == 0 && fstat (STDOUT_FILENO, &b) == 0 &&
+         a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+/* ---- the command ------------------------------------------------------------------ */
+
+int
+as_cli_generate (int    argc,
+                 char **argv)
+{
+  AsCliCommon common = { 0 };
+  GenerateArgs args = { .top_p = 1.0, .max_tokens = 64, .show_top = 5 };
+  g_autoptr(GOptionContext) ctx = g_option_context_new ("TEXT — continue TEXT with a decoder model");
+  GError *error = NULL;
+  as_cli_add_model_options (ctx, &common);
+  as_cli_add_device_options (ctx, &common);
+  add_generate_options (ctx, &common, &args);
+  g_option_context_set_summary (ctx,
+    "Greedy by default (the most likely token each step) up to 64 tokens or the model's\n"
+    "end-of-sequence token. Sampling: --temperature divides the logits, then --top-k and\n"
+    "--top-p filter, then a token is drawn with the --seed'ed generator.\n"
+    "Output: the text as it comes; --json: the prompt and each step's token and most likely\n"
+    "tokens; -o FILE: that JSON with each step's attention row (the token that predicts it,\n"
+    "over every earlier token) in every layer: steps[i].attention[layer][head][key].");
+
+  g_autofree char *text = NULL;
+  g_autofree char *prompt_text = NULL;
+  g_autofree int *ids = NULL;
+  g_autofree int *generated = NULL;
+  gsize text_len = 0, prompt_len = 0;
+  int n_ids = 0, n_generated = 0;
+  AsModel *model = NULL;
+  AsBackend *backend = NULL;
+  AsOutputFile *file = NULL;
+  AsGenerateOptions options;
+  AsGenerateStop stop = AS_GENERATE_STOP_LENGTH;
+  Sink sink = { .all_text = g_string_new (NULL) };
+
+  if (!as_cli_parse (ctx, &common, &argc, &argv, &error) ||
+      !check_prompt_source (&common, &args, &error) ||
+      (model = as_cli_load_model (&common, &error)) == NULL ||
+      !check_args (&args, model, &options, &error))
+    goto out;
+  if (args.ids != NULL)
+    {
+      if ((ids = parse_ids (args.ids, model, &n_ids, &error)) == NULL)
+        goto out;
+    }
+  else
+    {
+      if ((text = as_cli_read_text (&common, model, &text_len, &error)) == NULL)
+        goto out;
+      if (!as_model_check_tokenizer (model, &error))
+        {
+          g_prefix_error (&error, "the prompt must be given as ids (--ids): ");
+          goto out;
+        }
+      if (args.chat)
+        prompt_text = chat_prompt (model, text, text_len, &prompt_len, &error);
+      else
+        {
+          prompt_text = g_steal_pointer (&text);
+          prompt_len = text_len;
+        }
+      if (prompt_text == NULL)
+        goto out;
+      ids = encode_prompt (model, prompt_text, prompt_len, &n_ids);
+      if (n_ids == 0)
+        {
+          g_set_error_literal (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                               "the text gives no tokens to start from");
+          goto out;
+        }
+    }
+  if ((args.json || common.output != NULL) &&
+      (file = as_cli_open_output (&common, model, &error)) == NULL)
+    goto out;
+  if ((backend = as_cli_open_backend (&common, model, &error)) == NULL)
+    goto out;
+
+  sink.model = model;
+  sink.bpe = model->tokenizer != NULL ? as_tokenizer_get_bpe (model->tokenizer) : NULL;
+  sink.n_heads = model->config->n_heads;
+  sink.json = file != NULL ? as_output_file_stream (file) : NULL;
+  sink.rows = common.output != NULL;
+  sink.text = file == NULL || (common.output != NULL && !names_stdout (common.output)) ? stdout : NULL;
+  options.on_row = sink.rows ? on_row : NULL;
+  options.on_step = on_step;
+  options.user_data = &sink;
+
+  sink.prompt = prompt_text;
+  sink.prompt_len = prompt_len;
+  sink.chat = args.chat;
+  sink.options = &options;
+  sink.ids = ids;
+  sink.n_ids = n_ids;
+  gboolean ok = as_generate (backend, ids, n_ids, &options, &stop, &generated, &n_generated, &error);
+  if (sink.text != NULL && sink.stepped)
+    {
+      fputc ('\n', sink.text);
+      fflush (sink.text);
+    }
+  if (sink.text != NULL && ferror (sink.text))
+    {
+      int code = errno != 0 ? errno : EIO;
+      g_clear_error (&error);
+      g_set_error (&error, G_FILE_ERROR, g_file_error_from_errno (code),
+                   "cannot write standard output: %s", g_strerror (code));
+      goto out;
+    }
+  if (file != NULL && !as_output_file_check (file, NULL))
+    {
+      /* A failed write stopped the generation; the cause is the write. */
+      g_clear_error (&error);
+      as_output_file_check (file, &error);
+      goto out;
+    }
+  if (!ok)
+    goto out;
+  if (stop == AS_GENERATE_STOP_CONTEXT)
+    g_printerr ("attnscope-cli: note: stopped after %d tokens: the context is full (%d positions "
+                "in all fit the model and the attention memory budget)\n",
+                n_generated, n_ids + n_generated - 1);
+  if (file != NULL)
+    {
+      write_tail (&sink, generated, n_generated, stop);
+      as_output_file_commit (g_steal_pointer (&file), &error);
+    }
+
+out:
+  if (file != NULL)
+    as_output_file_abort (file);
+  g_string_free (sink.all_text, TRUE);
+  g_free (args.ids);
+  as_backend_free (backend);
+  as_model_free (model);
+  as_cli_common_clear (&common);
+  return as_cli_finish ("generate", error);
+}
