@@ -16,6 +16,7 @@ static const char * const stat_labels[AS_N_STATS] = {
   [AS_STAT_NEXT]       = "Next",
   [AS_STAT_DISTANCE]   = "Mean distance",
   [AS_STAT_CONFIDENCE] = "Confidence",
+  [AS_STAT_SINK]       = "Sink (first token)",
   [AS_STAT_PATTERN]    = "Pattern",
 };
 
@@ -33,7 +34,7 @@ as_stat_short_label (AsStatId id)
     [AS_STAT_NONE] = "None", [AS_STAT_ENTROPY] = "Entropy", [AS_STAT_TO_CLS] = "[CLS]",
     [AS_STAT_TO_SEP] = "[SEP]", [AS_STAT_TO_PUNCT] = "Punct.", [AS_STAT_SELF] = "Self",
     [AS_STAT_PREV] = "Prev.", [AS_STAT_NEXT] = "Next", [AS_STAT_DISTANCE] = "Dist.",
-    [AS_STAT_CONFIDENCE] = "Conf.", [AS_STAT_PATTERN] = "Pattern",
+    [AS_STAT_CONFIDENCE] = "Conf.", [AS_STAT_SINK] = "Sink", [AS_STAT_PATTERN] = "Pattern",
   };
   g_return_val_if_fail ((int) id >= 0 && id < AS_N_STATS, "");
   return short_labels[id];
@@ -54,6 +55,7 @@ as_stat_value (const AsHeadStats *s,
     case AS_STAT_NEXT:       return s->to_next;
     case AS_STAT_DISTANCE:   return s->distance;
     case AS_STAT_CONFIDENCE: return s->confidence;
+    case AS_STAT_SINK:       return s->sink;
     case AS_STAT_PATTERN:    return (double) as_head_stats_pattern (s);
     case AS_STAT_NONE:
     case AS_N_STATS:
