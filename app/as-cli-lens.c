@@ -24,12 +24,7 @@ static char *
 token_label (const AsModel *model,
              int            id)
 {
-  if (model->tokenizer == NULL)
-    return NULL;
-  AsBpe *bpe = as_tokenizer_get_bpe (model->tokenizer);
-  if (bpe != NULL)
-    return as_bpe_id_to_label (bpe, id);
-  return g_strdup (as_tokenizer_id_to_token (model->tokenizer, id));
+  return model->tokenizer != NULL ? as_tokenizer_id_to_label (model->tokenizer, id) : NULL;
 }
 
 /* A token as a quoted string, so leading spaces and newlines show; "#ID"

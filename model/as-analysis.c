@@ -118,6 +118,9 @@ as_analysis_clear (AsAnalysis *a)
   else
     g_free (a->attn);
   g_free (a->final_hidden);
+  g_free (a->next_logits);
+  for (int i = 0; i < AS_ANALYSIS_NEXT_TOP; i++)
+    g_free (a->next_labels[i]);
 }
 
 void

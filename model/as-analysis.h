@@ -21,6 +21,9 @@ G_BEGIN_DECLS
  * posts L, and LAYERS_READY is advanced only on the main thread when the
  * post is delivered, so readers on the main thread see complete layers
  * only. */
+/* Next-token candidates an analysis of a decoder names. */
+#define AS_ANALYSIS_NEXT_TOP 10
+
 typedef struct {
   guint       generation;    /* the worker's request number; 0 otherwise */
   char       *model_name;    /* NULL when not known (as_attention_compute_ids) */
@@ -35,6 +38,15 @@ typedef struct {
   float      *attn;          /* [n_layers, n_heads, n, n] */
   gsize       attn_mapped;   /* bytes mapped for ATTN by as_analysis_alloc_attention; 0: g_malloc'd */
   float      *final_hidden;  /* [n, hidden], or NULL (the worker keeps none) */
+  float      *next_logits;   /* [vocab] the next-token logits after the last token
+                              * (a decoder with a language-model head, analysed
+                              * by the worker), or NULL */
+  int         vocab;         /* entries of NEXT_LOGITS */
+  int         next_ids[AS_ANALYSIS_NEXT_TOP];   /* with NEXT_LOGITS: the most likely
+                                                 * next tokens, most likely first */
+  char       *next_labels[AS_ANALYSIS_NEXT_TOP]; /* what each stands for (may be NULL) */
+  int         n_next;        /* candidates in NEXT_IDS: AS_ANALYSIS_NEXT_TOP, or the
+                              * vocabulary when it is smaller; 0 without NEXT_LOGITS */
   int         layers_ready;  /* layers 0..layers_ready-1 are valid */
   gint64      request_time;  /* g_get_monotonic_time () when requested */
   gint64      compute_time;  /* µs from the worker taking it to its last layer */

@@ -275,11 +275,23 @@ as_sampler_top_k (const float *logits,
                   int         *ids,
                   float       *probs)
 {
+  as_sampler_top_k_scaled (logits, vocab, 1.0, k, ids, probs);
+}
+
+void
+as_sampler_top_k_scaled (const float *logits,
+                         int          vocab,
+                         double       temperature,
+                         int          k,
+                         int         *ids,
+                         float       *probs)
+{
+  g_return_if_fail (temperature > 0);
   /* Denominator over the whole vocabulary, from the largest logit. */
   float max = logits[argmax (logits, vocab)];
   double sum = 0.0;
   for (int i = 0; i < vocab; i++)
-    sum += exp ((double) logits[i] - max);
+    sum += exp (((double) logits[i] - max) / temperature);
 
   /* Insertion into a short sorted list: K is a handful. */
   int have = 0;
@@ -296,5 +308,5 @@ as_sampler_top_k (const float *logits,
       ids[at] = i;
     }
   for (int j = 0; j < have; j++)
-    probs[j] = (float) (exp ((double) logits[ids[j]] - max) / sum);
+    probs[j] = (float) (exp (((double) logits[ids[j]] - max) / temperature) / sum);
 }

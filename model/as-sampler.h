@@ -60,6 +60,14 @@ void       as_sampler_top_k        (const float            *logits,
                                     int                     k,
                                     int                    *ids,
                                     float                  *probs);
+/* The same for softmax (LOGITS / TEMPERATURE), TEMPERATURE > 0: what
+ * sampling at that temperature draws from before top-k and top-p. */
+void       as_sampler_top_k_scaled (const float            *logits,
+                                    int                     vocab,
+                                    double                  temperature,
+                                    int                     k,
+                                    int                    *ids,
+                                    float                  *probs);
 
 /* The generator alone, for tests: a uniform double in [0, 1). */
 typedef struct {

@@ -1307,6 +1307,15 @@ as_tokenizer_get_bpe (AsTokenizer *tok)
   return tok->bpe;
 }
 
+char *
+as_tokenizer_id_to_label (AsTokenizer *tok,
+                          int          id)
+{
+  if (tok->bpe != NULL)
+    return as_bpe_id_to_label (tok->bpe, id);
+  return g_strdup (as_tokenizer_id_to_token (tok, id));
+}
+
 gboolean
 as_tokenizer_takes_pairs (AsTokenizer *tok)
 {

@@ -81,6 +81,10 @@ int          as_tokenizer_get_eos_id     (AsTokenizer *tok);
 /* A decoder's byte-level BPE (as-bpe.h: decoding ids to text), NULL for
  * WordPiece. Owned by TOK. */
 AsBpe       *as_tokenizer_get_bpe        (AsTokenizer *tok);
+/* What ID stands for, to show it: a BPE token's text (" cat", not
+ * "Ġcat"), else its vocabulary spelling; NULL for an unknown id. g_free. */
+char        *as_tokenizer_id_to_label    (AsTokenizer *tok,
+                                          int          id);
 
 /* Encodes TEXT_A (and TEXT_B when not NULL) as [CLS] A [SEP] (B [SEP]).
  * MAX_LENGTH counts the special tokens; 0 means no limit. Longer inputs are

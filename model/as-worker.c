@@ -23,7 +23,9 @@
 #include "as-config.h"
 #include "as-error.h"
 #include "as-gpu-loader.h"
+#include "as-lm-head.h"
 #include "as-model.h"
+#include "as-sampler.h"
 
 /* ---- AsQkv ---------------------------------------------------------------- */
 
@@ -513,6 +515,7 @@ static gboolean
 engine_pass (AsBackend              *backend,
              const AsForwardRequest *req,
              AsQkv                  *x,
+             float                  *final_hidden,
              GError                **error)
 {
   GError *local = NULL;
@@ -521,7 +524,7 @@ engine_pass (AsBackend              *backend,
       g_clear_error (&local);
       gboolean ok = x != NULL
         ? as_backend_layer_qkv (backend, req, x->layer, x->q, x->k, x->v, &local)
-        : as_backend_forward (backend, req, NULL, &local);
+        : as_backend_forward (backend, req, final_hidden, &local);
       if (ok)
         return TRUE;
       if (!g_error_matches (local, AS_GPU_ERROR, AS_GPU_ERROR_FAILED))
@@ -593,7 +596,7 @@ run_load (WorkerShared *s,
           n = 1;
         }
       AsForwardRequest req = { .ids = ids, .type_ids = types, .n = n };
-      gboolean ok = engine_pass (backend, &req, NULL, &error);
+      gboolean ok = engine_pass (backend, &req, NULL, NULL, &error);
       /* The GPU gave up in the warm-up (out of memory, say): a plain CPU
        * backend from here on, and the reason is the load's. */
       if (s->switch_notice != NULL)
@@ -847,8 +850,25 @@ run_job (WorkerShared *s,
     .attn_out = a != NULL ? a->attn : NULL,
     .cancel = &s->cancel[job->channel],
   };
-  gboolean ok = engine_pass (s->backend, &req, x, &error);
+  /* A decoder's next-token distribution after the text, for the main
+   * analysis: the last token's final hidden state through the head. */
+  g_autofree float *final_hidden = NULL;   /* [n, hidden] */
+  if (a != NULL && job->channel == AS_CHANNEL_MAIN && s->model->arch->causal &&
+      as_lm_head_available (s->model))
+    final_hidden = g_try_new (float, (gsize) n * s->model->config->hidden);
+  gboolean ok = engine_pass (s->backend, &req, x, final_hidden, &error);
   after_pass (s);
+  if (ok && final_hidden != NULL && (a->next_logits = g_try_new (float, s->model->config->vocab_size)))
+    {
+      a->vocab = s->model->config->vocab_size;
+      as_lm_head_logits (s->model, final_hidden + (gsize) (n - 1) * s->model->config->hidden, 1,
+                         a->next_logits);
+      float probs[AS_ANALYSIS_NEXT_TOP];
+      a->n_next = MIN (AS_ANALYSIS_NEXT_TOP, a->vocab);
+      as_sampler_top_k (a->next_logits, a->vocab, a->n_next, a->next_ids, probs);
+      for (int i = 0; i < a->n_next; i++)
+        a->next_labels[i] = as_tokenizer_id_to_label (s->model->tokenizer, a->next_ids[i]);
+    }
 
   if (!ok && g_error_matches (error, AS_MODEL_ERROR, AS_MODEL_ERROR_CANCELLED))
     {

@@ -10,6 +10,7 @@
  * table was exercised here.
  */
 #include <glib/gstdio.h>
+#include <json-glib/json-glib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -17,6 +18,7 @@
 #include "as-gpu-loader.h"
 #include "as-figure.h"
 #include "as-lines-view.h"
+#include "as-next-token-view.h"
 #include "as-teach-view.h"
 #include "as-token-strip.h"
 #include "gui-test-util.h"
@@ -599,6 +601,78 @@ open_recent_everywhere (const char *path)
 }
 
 static gboolean
+next_token_shown (gpointer view)
+{
+  return as_next_token_view_get_n_shown (view) > 0;
+}
+
+/* The Next Token page on the decoder, against transformers' logits for the
+ * golden sentence (the logit lens fixture's last layer, last position):
+ * the same top 5 and probabilities, and at T = 0.5, as sampling at that
+ * temperature divides the logits, each ratio p_i / p_1 squared. */
+static void
+check_next_token_panel (void)
+{
+  g_autofree char *path = g_build_filename (g_getenv ("AS_TEST_DATA"), "lens", "smollm2.json", NULL);
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_assert_true (json_parser_load_from_file (parser, path, NULL));
+  JsonObject *golden = json_node_get_object (json_parser_get_root (parser));
+  JsonArray *layers = json_object_get_array_member (golden, "layers");
+  JsonObject *last = json_array_get_object_element (layers, json_array_get_length (layers) - 1);
+  int n = json_object_get_int_member (golden, "n");
+  JsonArray *want_ids = json_array_get_array_element (json_object_get_array_member (last, "top_ids"), n - 1);
+  JsonArray *want_probs = json_array_get_array_element (json_object_get_array_member (last, "top_probs"), n - 1);
+
+  gtk_editable_set_text (as_window_get_entry_a (window), json_object_get_string_member (golden, "sentence"));
+  gui_test_wait_idle (window, 120);
+  GtkStack *stack = as_window_get_detail_stack (window);
+  gtk_stack_set_visible_child_name (stack, "next");
+  AsNextTokenView *view = AS_NEXT_TOKEN_VIEW (gui_test_find_widget (GTK_WIDGET (window), AS_TYPE_NEXT_TOKEN_VIEW, NULL));
+  gui_test_wait_until (next_token_shown, view, 60);
+  g_assert_cmpint (as_next_token_view_get_n_shown (view), ==, 10);
+  float at_one[5];
+  for (int i = 0; i < 5; i++)
+    {
+      int id;
+      const char *label;
+      g_assert_true (as_next_token_view_get_shown (view, i, &id, &label, &at_one[i]));
+      g_assert_cmpint (id, ==, json_array_get_int_element (want_ids, i));
+      g_assert_cmpfloat_with_epsilon (at_one[i], json_array_get_double_element (want_probs, i), 1e-4);
+    }
+  gui_test_capture_screen (NULL, "next-token-t1.png");
+
+  /* Ten presses of Left on the slider, a step of 0.05 each: T 1 -> 0.5
+   * (Page Down belongs to the window: the next layer). */
+  GtkRange *temperature = as_next_token_view_get_temperature (view);
+  gtk_widget_grab_focus (GTK_WIDGET (temperature));
+  for (int k = 0; k < 10; k++)
+    press ("Left");
+  g_assert_cmpfloat_with_epsilon (gtk_range_get_value (temperature), 0.5, 1e-9);
+  gui_test_wait_frames (GTK_WIDGET (window), 1);
+  float p0 = 0;
+  for (int i = 0; i < 5; i++)
+    {
+      int id;
+      const char *label;
+      float p;
+      g_assert_true (as_next_token_view_get_shown (view, i, &id, &label, &p));
+      g_assert_cmpint (id, ==, json_array_get_int_element (want_ids, i));
+      if (i == 0)
+        {
+          p0 = p;
+          g_assert_cmpfloat (p, >, at_one[0]);   /* sharper */
+          continue;
+        }
+      double ratio = (double) at_one[i] / at_one[0];
+      g_assert_cmpfloat_with_epsilon (p / p0, ratio * ratio, 1e-4);
+    }
+  g_assert_nonnull (strstr (as_next_token_view_get_caption (view), "T = 0.50"));
+  gui_test_capture_screen (NULL, "next-token-t05.png");
+  gtk_range_set_value (temperature, 1.0);
+  gtk_stack_set_visible_child_name (stack, "head");
+}
+
+static gboolean
 chooser_has_file (gpointer chooser)
 {
   g_autoptr(GFile) file = gtk_file_chooser_get_file (chooser);
@@ -656,6 +730,7 @@ test_open_gguf (void)
   g_assert_nonnull (strstr (later, "masked"));
   g_assert_null (strstr (earlier, "masked"));
   gui_test_capture_screen (NULL, "open-gguf.png");
+  check_next_token_panel ();
 
   /* 30 layers: the grid scrolls rather than shrink its thumbnails, and the
    * keys bring the selected one into view. */
@@ -684,6 +759,11 @@ test_open_gguf (void)
   g_autofree char *dir = as_model_default_dir ();
   open_recent_everywhere (dir);
   g_assert_true (gtk_widget_get_visible (entry_b));
+  /* An encoder has no next token to show, and the page says why. */
+  gui_test_wait_idle (window, 120);
+  AsNextTokenView *next = AS_NEXT_TOKEN_VIEW (gui_test_find_widget (GTK_WIDGET (window), AS_TYPE_NEXT_TOKEN_VIEW, NULL));
+  g_assert_cmpint (as_next_token_view_get_n_shown (next), ==, 0);
+  g_assert_nonnull (strstr (as_next_token_view_get_caption (next), "no language-model head"));
   gtk_editable_set_text (GTK_EDITABLE (entry_b), "");
   gui_test_wait_idle (window, 120);
 }

@@ -11,6 +11,7 @@
 #include "as-error.h"
 #include "as-export-dialog.h"
 #include "as-compare-view.h"
+#include "as-next-token-view.h"
 #include "as-teach-view.h"
 #include "as-lines-view.h"
 #include "as-recent-models.h"
@@ -60,6 +61,7 @@ struct _AsWindow
   GtkBox               *stats_page;
   GtkBox               *teach_page;
   GtkBox               *compare_page;
+  GtkBox               *next_page;
   GMenu                *recent_section;
   GMenu                *recent_section_menu;
 
@@ -977,6 +979,7 @@ as_window_class_init (AsWindowClass *klass)
   gtk_widget_class_bind_template_child (widget_class, AsWindow, stats_page);
   gtk_widget_class_bind_template_child (widget_class, AsWindow, teach_page);
   gtk_widget_class_bind_template_child (widget_class, AsWindow, compare_page);
+  gtk_widget_class_bind_template_child (widget_class, AsWindow, next_page);
   gtk_widget_class_bind_template_child (widget_class, AsWindow, recent_section);
   gtk_widget_class_bind_template_child (widget_class, AsWindow, recent_section_menu);
 
@@ -1065,6 +1068,10 @@ as_window_init (AsWindow *self)
   gtk_widget_set_vexpand (compare, TRUE);
   gtk_box_append (self->compare_page, compare);
   g_object_set (compare, "view-state", self->state, "worker", self->worker, NULL);
+  GtkWidget *next = as_next_token_view_new ();
+  gtk_widget_set_vexpand (next, TRUE);
+  gtk_box_append (self->next_page, next);
+  g_object_set (next, "view-state", self->state, "worker", self->worker, NULL);
 
   g_signal_connect_swapped (self->entry_a, "changed", G_CALLBACK (on_text_changed), self);
   g_signal_connect_swapped (self->entry_b, "changed", G_CALLBACK (on_text_changed), self);
