@@ -6,36 +6,9 @@
 #include "as-cli-bench.h"
 
 #include <math.h>
-#include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "as-decode.h"
-
-static double
-now_ms (void)
-{
-  struct timespec ts;
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return (double) ts.tv_sec * 1e3 + (double) ts.tv_nsec * 1e-6;
-}
-
-static int
-compare_double (const void *a,
-                const void *b)
-{
-  double x = *(const double *) a, y = *(const double *) b;
-  return (x > y) - (x < y);
-}
-
-/* Sorts V. */
-static double
-median_sorted (double *v,
-               int     count)
-{
-  qsort (v, (size_t) count, sizeof *v, compare_double);
-  return count % 2 ? v[count / 2] : 0.5 * (v[count / 2 - 1] + v[count / 2]);
-}
 
 /* Where the rows go: row t of layer l, head h at rows[((l * NH + h) * cap + t) * cap]. */
 typedef struct {
@@ -85,18 +58,18 @@ decode_run (AsBackend     *backend,
     return FALSE;
   d->cached = as_decoder_is_cached (decoder);
   AsForwardRequest prompt = { .ids = ids, .n = d->context };
-  double t0 = now_ms ();
+  double t0 = as_cli_bench_now_s () * 1e3;
   if (!as_decoder_prompt (decoder, &prompt, logits, error))
     return FALSE;
-  *prompt_ms = now_ms () - t0;
+  *prompt_ms = as_cli_bench_now_s () * 1e3 - t0;
   const int V = backend->model->config->vocab_size;
   for (int k = 0; k < d->steps; k++)
     {
-      t0 = now_ms ();
+      t0 = as_cli_bench_now_s () * 1e3;
       store->t = d->context + k;
       if (!as_decoder_step (decoder, argmax (logits, V), keep_row, store, NULL, logits, error))
         return FALSE;
-      step_ms[k] = now_ms () - t0;
+      step_ms[k] = as_cli_bench_now_s () * 1e3 - t0;
     }
   return TRUE;
 }
@@ -128,8 +101,8 @@ as_cli_bench_decode (AsBackend     *backend,
                      error);
   if (ok)
     {
-      d->prompt_ms = median_sorted (prompts + 1, d->runs);
-      d->step_ms = median_sorted (steps + d->steps, d->runs * d->steps);
+      d->prompt_ms = as_cli_bench_median (prompts + 1, d->runs);
+      d->step_ms = as_cli_bench_median (steps + d->steps, d->runs * d->steps);
       d->step_min_ms = steps[d->steps];
     }
   g_free (store.rows);

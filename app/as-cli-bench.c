@@ -102,8 +102,8 @@ typedef struct {
   gboolean in_child;     /* measured in a child without OPENBLAS_CORETYPE / _L2_SIZE */
 } SgemmResult;
 
-static double
-now_s (void)
+double
+as_cli_bench_now_s (void)
 {
   struct timespec ts;
   clock_gettime (CLOCK_MONOTONIC, &ts);
@@ -118,9 +118,9 @@ compare_double (const void *a,
   return (x > y) - (x < y);
 }
 
-static double
-median (double *v,
-        int     count)
+double
+as_cli_bench_median (double *v,
+                     int     count)
 {
   if (count == 0)
     return NAN;
@@ -167,10 +167,10 @@ sgemm_sample (SgemmResult *r,
                1.0f, a, s, b, s, 0.0f, c, s);   /* warm-up: threads, buffers */
   for (int k = 0; k < count; k++)
     {
-      double t0 = now_s ();
+      double t0 = as_cli_bench_now_s ();
       cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, s, s, s,
                    1.0f, a, s, b, s, 0.0f, c, s);
-      rates[k] = flop / (now_s () - t0) / 1e9;
+      rates[k] = flop / (as_cli_bench_now_s () - t0) / 1e9;
     }
   g_free (a);
   g_free (b);
@@ -352,24 +352,24 @@ time_tokenize (const BenchOptions *o,
   int batch = 1;
   for (;;)
     {
-      double t0 = now_s ();
+      double t0 = as_cli_bench_now_s ();
       for (int k = 0; k < batch; k++)
         as_encoding_free (as_tokenizer_encode (model->tokenizer, row->text, NULL, row->n));
-      if (now_s () - t0 > 1e-3 || batch >= 1 << 16)
+      if (as_cli_bench_now_s () - t0 > 1e-3 || batch >= 1 << 16)
         break;
       batch *= 2;
     }
   GArray *samples = g_array_new (FALSE, FALSE, sizeof (double));
-  double start = now_s ();
-  while (!enough_runs (o, (int) samples->len, now_s () - start))
+  double start = as_cli_bench_now_s ();
+  while (!enough_runs (o, (int) samples->len, as_cli_bench_now_s () - start))
     {
-      double t0 = now_s ();
+      double t0 = as_cli_bench_now_s ();
       for (int k = 0; k < batch; k++)
         as_encoding_free (as_tokenizer_encode (model->tokenizer, row->text, NULL, row->n));
-      double ms = (now_s () - t0) * 1e3 / batch;
+      double ms = (as_cli_bench_now_s () - t0) * 1e3 / batch;
       g_array_append_val (samples, ms);
     }
-  row->tokenize_ms = median ((double *) samples->data, (int) samples->len);
+  row->tokenize_ms = as_cli_bench_median ((double *) samples->data, (int) samples->len);
   g_array_free (samples, TRUE);
 }
 
@@ -388,7 +388,7 @@ collect_layer (int          layer,
 {
   CollectState *s = user_data;
   if (layer == 0)
-    s->t_first = now_s ();
+    s->t_first = as_cli_bench_now_s ();
   float *dst = s->attn + (gsize) layer * s->per_layer;
   if (attn != dst)
     memcpy (dst, attn, s->per_layer * sizeof (float));
@@ -411,7 +411,7 @@ forward_once (AsBackend  *backend,
     .ids = row->ids, .type_ids = row->type_ids, .n = row->n,
     .on_layer = collect_layer, .user_data = &s,
   };
-  s.t_start = now_s ();
+  s.t_start = as_cli_bench_now_s ();
   /* The attention block is allocated as the app's analyses are. */
   g_autoptr(AsAnalysis) a = as_analysis_new ();
   a->n_layers = c->n_layers;
@@ -427,7 +427,7 @@ forward_once (AsBackend  *backend,
                  "not enough memory for the attention of %d tokens", row->n);
   else
     ok = as_backend_forward (backend, &req, final_hidden, error);
-  double t_end = now_s ();
+  double t_end = as_cli_bench_now_s ();
   g_free (final_hidden);
   *first_ms = (s.t_first - s.t_start) * 1e3;
   *total_ms = (t_end - s.t_start) * 1e3;
@@ -447,17 +447,17 @@ time_forward (const BenchOptions *o,
 
   GArray *firsts = g_array_new (FALSE, FALSE, sizeof (double));
   GArray *totals = g_array_new (FALSE, FALSE, sizeof (double));
-  double start = now_s ();
+  double start = as_cli_bench_now_s ();
   gboolean ok = TRUE;
-  while (ok && !enough_runs (o, (int) totals->len, now_s () - start))
+  while (ok && !enough_runs (o, (int) totals->len, as_cli_bench_now_s () - start))
     {
       ok = forward_once (backend, row, &first, &total, error);
       g_array_append_val (firsts, first);
       g_array_append_val (totals, total);
     }
   row->runs = (int) totals->len;
-  row->first_ms = median ((double *) firsts->data, (int) firsts->len);
-  row->forward_ms = median ((double *) totals->data, (int) totals->len);
+  row->first_ms = as_cli_bench_median ((double *) firsts->data, (int) firsts->len);
+  row->forward_ms = as_cli_bench_median ((double *) totals->data, (int) totals->len);
   row->forward_min_ms = ((double *) totals->data)[0];  /* sorted by median() */
   row->gflop = forward_gflop (backend->model, row->n);
   g_array_free (firsts, TRUE);
@@ -627,7 +627,7 @@ write_table (FILE              *out,
   fprintf (out, "CPU: %s; kernel level %s\n", as_cpu_model_name (), as_cpu_isa_name (as_cpu_isa ()));
   fprintf (out, "backend: %s; OPENBLAS_CORETYPE=%s\n", r->backend_desc,
            r->coretype_env ? r->coretype_env : "(unset)");
-  fprintf (out, "SGEMM %d^3, same run: %.1f GFLOP/s median (best %.1f), native kernel %s%s, "
+  fprintf (out, "SGEMM %d^3, same run: %.1f GFLOP/s as_cli_bench_median (best %.1f), native kernel %s%s, "
            "%d threads\n", r->sgemm.size, r->sgemm.gflops, r->sgemm.best_gflops, r->sgemm.kernel,
            r->sgemm.in_child ? " (in a child without OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE)" : "",
            r->threads);
@@ -829,16 +829,16 @@ time_render_step (const BenchOptions *o,
   for (int k = 0; k < MAX (1, o->warmup); k++)
     render_step (g, labels, step, head_size);
   GArray *samples = g_array_new (FALSE, FALSE, sizeof (double));
-  double start = now_s ();
-  while (!enough_runs (o, (int) samples->len, now_s () - start))
+  double start = as_cli_bench_now_s ();
+  while (!enough_runs (o, (int) samples->len, as_cli_bench_now_s () - start))
     {
-      double t0 = now_s ();
+      double t0 = as_cli_bench_now_s ();
       render_step (g, labels, step, head_size);
-      double ms = (now_s () - t0) * 1e3;
+      double ms = (as_cli_bench_now_s () - t0) * 1e3;
       g_array_append_val (samples, ms);
     }
   *runs = MAX (*runs, (int) samples->len);
-  double m = median ((double *) samples->data, (int) samples->len);
+  double m = as_cli_bench_median ((double *) samples->data, (int) samples->len);
   g_array_free (samples, TRUE);
   return m;
 }
@@ -1038,21 +1038,21 @@ load_model_timed (AsCliCommon  *common,
   if (o->shape != NULL)
     return as_model_new_random (o->shape, 1, error);
 
-  double t0 = now_s ();
+  double t0 = as_cli_bench_now_s ();
   AsModel *model = as_cli_load_model (common, error);
   if (model == NULL)
     return NULL;
-  report->load_cold_ms = (now_s () - t0) * 1e3;
+  report->load_cold_ms = (as_cli_bench_now_s () - t0) * 1e3;
   /* Warm cache: load again a few times, keep the median. */
   double samples[5];
   for (int k = 0; k < 5; k++)
     {
-      t0 = now_s ();
+      t0 = as_cli_bench_now_s ();
       AsModel *again = as_cli_load_model (common, NULL);
-      samples[k] = (now_s () - t0) * 1e3;
+      samples[k] = (as_cli_bench_now_s () - t0) * 1e3;
       as_model_free (again);
     }
-  report->load_ms = median (samples, 5);
+  report->load_ms = as_cli_bench_median (samples, 5);
   return model;
 }
 
@@ -1174,10 +1174,10 @@ as_cli_bench (int    argc,
 
   if ((model = load_model_timed (&common, &o, &report, &error)) == NULL)
     goto out;
-  double t0 = now_s ();
+  double t0 = as_cli_bench_now_s ();
   if ((backend = as_cli_open_backend (&common, model, &error)) == NULL)
     goto out;
-  report.backend_first_ms = (now_s () - t0) * 1e3;
+  report.backend_first_ms = (as_cli_bench_now_s () - t0) * 1e3;
   /* Warm, as the load: build the same kind again a few times (quietly),
    * keep the median. */
   double builds[5];
@@ -1185,14 +1185,14 @@ as_cli_bench (int    argc,
   const gboolean on_cpu = g_strcmp0 (backend->vtable->name, "cpu") == 0;
   for (int k = 0; k < 5; k++)
     {
-      t0 = now_s ();
+      t0 = as_cli_bench_now_s ();
       AsBackend *again = on_cpu ? as_cpu_backend_new (model) : as_gpu_backend_new (model, NULL, NULL);
       if (again == NULL)
         break;
-      builds[n_builds++] = (now_s () - t0) * 1e3;
+      builds[n_builds++] = (as_cli_bench_now_s () - t0) * 1e3;
       as_backend_free (again);
     }
-  report.backend_ms = n_builds > 0 ? median (builds, n_builds) : report.backend_first_ms;
+  report.backend_ms = n_builds > 0 ? as_cli_bench_median (builds, n_builds) : report.backend_first_ms;
   /* Checked before the timing runs, so a bad -o fails at once. */
   if ((file = as_cli_open_output (&common, model, &error)) == NULL)
     goto out;
@@ -1234,7 +1234,7 @@ as_cli_bench (int    argc,
   report.sgemm.best_gflops = 0;
   for (int k = 0; k < 10; k++)
     report.sgemm.best_gflops = MAX (report.sgemm.best_gflops, rates[k]);
-  report.sgemm.gflops = median (rates, 10);
+  report.sgemm.gflops = as_cli_bench_median (rates, 10);
 
   if (g_strcmp0 (common.format, "json") == 0)
     write_json (as_output_file_stream (file), &report, &o);

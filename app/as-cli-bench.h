@@ -7,6 +7,12 @@
 
 G_BEGIN_DECLS
 
+/* Seconds on the monotonic clock. */
+double   as_cli_bench_now_s  (void);
+/* The median of COUNT values (NAN for none); sorts V. */
+double   as_cli_bench_median (double *v,
+                              int     count);
+
 /* Decoding speed: a prompt of CONTEXT tokens fills the key/value cache,
  * then STEPS greedy tokens are appended one at a time, every layer's
  * attention row of each copied out as a viewer keeps it. */

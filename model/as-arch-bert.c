@@ -85,88 +85,83 @@ as_bert_free_weights (gpointer weights)
   g_free (w);
 }
 
-/* Checkpoints saved from BertForMaskedLM & co. prefix every name with
- * FAMILY_PREFIX ("bert.", "roberta."). */
+/* Checkpoints saved from the *For* heads prefix every name with
+ * NAMES->prefix ("bert.", "roberta."); the bare model's names have none. */
 static const char *
-detect_prefix (AsSafetensors *st,
-               const char    *family_prefix)
+detect_prefix (AsSafetensors     *st,
+               const AsBertNames *names)
 {
-  g_autofree char *prefixed = g_strconcat (family_prefix, "embeddings.word_embeddings.weight", NULL);
+  g_autofree char *prefixed = g_strconcat (names->prefix, "embeddings.word_embeddings.weight", NULL);
   if (as_safetensors_lookup (st, "embeddings.word_embeddings.weight") != NULL)
     return "";
   if (as_safetensors_lookup (st, prefixed) != NULL)
-    return family_prefix;
+    return names->prefix;
   return NULL;
 }
 
 static gboolean
-bind_layer (AsModel         *model,
-            AsLayerWeights  *w,
-            const char      *prefix,
-            int              l,
-            GError         **error)
+bind_layer (AsModel           *model,
+            AsLayerWeights    *w,
+            const AsBertNames *names,
+            const char        *prefix,
+            int                l,
+            GError           **error)
 {
   const AsConfig *c = model->config;
-  g_autofree char *lp = g_strdup_printf ("%sencoder.layer.%d.", prefix, l);
+  g_autofree char *lp = g_strdup_printf ("%s%s%d.", prefix, names->layers, l);
   const gint64 H = c->hidden, I = c->intermediate;
-
-#define BIND(slot, suffix, nd, a, b) \
-  if ((w->slot = as_model_bind_f32 (model, lp, suffix, nd, a, b, error)) == NULL) return FALSE
-
-  BIND (q_w,   "attention.self.query.weight", 2, H, H);
-  BIND (q_b,   "attention.self.query.bias", 1, H, 0);
-  BIND (k_w,   "attention.self.key.weight", 2, H, H);
-  BIND (k_b,   "attention.self.key.bias", 1, H, 0);
-  BIND (v_w,   "attention.self.value.weight", 2, H, H);
-  BIND (v_b,   "attention.self.value.bias", 1, H, 0);
-  BIND (o_w,   "attention.output.dense.weight", 2, H, H);
-  BIND (o_b,   "attention.output.dense.bias", 1, H, 0);
-  BIND (ln1_g, "attention.output.LayerNorm.weight", 1, H, 0);
-  BIND (ln1_b, "attention.output.LayerNorm.bias", 1, H, 0);
-  BIND (ff1_w, "intermediate.dense.weight", 2, I, H);
-  BIND (ff1_b, "intermediate.dense.bias", 1, I, 0);
-  BIND (ff2_w, "output.dense.weight", 2, H, I);
-  BIND (ff2_b, "output.dense.bias", 1, H, 0);
-  BIND (ln2_g, "output.LayerNorm.weight", 1, H, 0);
-  BIND (ln2_b, "output.LayerNorm.bias", 1, H, 0);
-#undef BIND
+  /* The struct's tensors in its order, with their shapes. */
+  const struct {
+    const float **slot;
+    int           nd;
+    gint64        rows, cols;
+  } tensors[16] = {
+    { &w->q_w, 2, H, H },   { &w->q_b, 1, H, 0 },   { &w->k_w, 2, H, H },   { &w->k_b, 1, H, 0 },
+    { &w->v_w, 2, H, H },   { &w->v_b, 1, H, 0 },   { &w->o_w, 2, H, H },   { &w->o_b, 1, H, 0 },
+    { &w->ln1_g, 1, H, 0 }, { &w->ln1_b, 1, H, 0 }, { &w->ff1_w, 2, I, H }, { &w->ff1_b, 1, I, 0 },
+    { &w->ff2_w, 2, H, I }, { &w->ff2_b, 1, H, 0 }, { &w->ln2_g, 1, H, 0 }, { &w->ln2_b, 1, H, 0 },
+  };
+  for (guint t = 0; t < G_N_ELEMENTS (tensors); t++)
+    if ((*tensors[t].slot = as_model_bind_f32 (model, lp, names->layer[t], tensors[t].nd,
+                                               tensors[t].rows, tensors[t].cols, error)) == NULL)
+      return FALSE;
   return TRUE;
 }
 
 /* A config that promises more layers than the file holds must be refused;
  * one that promises fewer would silently ignore weights, so refuse that too. */
 static gboolean
-check_layer_count (AsModel     *model,
-                   const char  *prefix,
-                   GError     **error)
+check_layer_count (AsModel           *model,
+                   const AsBertNames *names,
+                   const char        *prefix,
+                   GError           **error)
 {
-  g_autofree char *extra = g_strdup_printf ("%sencoder.layer.%d.attention.self.query.weight",
-                                            prefix, model->config->n_layers);
+  g_autofree char *extra = g_strdup_printf ("%s%s%d.%s", prefix, names->layers,
+                                            model->config->n_layers, names->layer[0]);
   if (as_safetensors_lookup (model->st, extra) != NULL)
     {
       g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_MISMATCH,
-                   "%s: holds a layer %d but config.json says num_hidden_layers = %d",
+                   "%s: holds a layer %d but config.json says %s = %d",
                    as_safetensors_get_path (model->st), model->config->n_layers,
-                   model->config->n_layers);
+                   names->layer_count, model->config->n_layers);
       return FALSE;
     }
   return TRUE;
 }
 
 gboolean
-as_bert_bind_named (AsModel     *model,
-                    const char  *family_prefix,
-                    const char  *family,
-                    GError     **error)
+as_bert_bind_named (AsModel           *model,
+                    const AsBertNames *names,
+                    GError           **error)
 {
   const AsConfig *c = model->config;
-  const char *prefix = detect_prefix (model->st, family_prefix);
+  const char *prefix = detect_prefix (model->st, names);
 
   if (prefix == NULL)
     {
       g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_MISMATCH,
                    "%s: tensor 'embeddings.word_embeddings.weight' is missing "
-                   "(not a %s checkpoint?)", as_safetensors_get_path (model->st), family);
+                   "(not a %s checkpoint?)", as_safetensors_get_path (model->st), names->family);
       return FALSE;
     }
 
@@ -174,23 +169,43 @@ as_bert_bind_named (AsModel     *model,
   const float *pos_table;   /* [max_positions + position_offset, hidden] */
   if ((w->word_emb = as_model_bind_f32 (model, prefix, "embeddings.word_embeddings.weight", 2, c->vocab_size, c->hidden, error)) == NULL ||
       (pos_table = as_model_bind_f32 (model, prefix, "embeddings.position_embeddings.weight", 2, (gint64) c->max_positions + c->position_offset, c->hidden, error)) == NULL ||
-      (w->type_emb = as_model_bind_f32 (model, prefix, "embeddings.token_type_embeddings.weight", 2, c->type_vocab_size, c->hidden, error)) == NULL ||
+      (names->token_types &&
+       (w->type_emb = as_model_bind_f32 (model, prefix, "embeddings.token_type_embeddings.weight", 2, c->type_vocab_size, c->hidden, error)) == NULL) ||
       (w->emb_ln_g = as_model_bind_f32 (model, prefix, "embeddings.LayerNorm.weight", 1, c->hidden, 0, error)) == NULL ||
       (w->emb_ln_b = as_model_bind_f32 (model, prefix, "embeddings.LayerNorm.bias", 1, c->hidden, 0, error)) == NULL)
     return FALSE;
   w->pos_emb = pos_table + (gsize) c->position_offset * c->hidden;
 
   for (int l = 0; l < c->n_layers; l++)
-    if (!bind_layer (model, &w->layers[l], prefix, l, error))
+    if (!bind_layer (model, &w->layers[l], names, prefix, l, error))
       return FALSE;
-  return check_layer_count (model, prefix, error);
+  return check_layer_count (model, names, prefix, error);
 }
+
+/* BertModel's names (RoBERTa's are the same under "roberta."). */
+const AsBertNames as_bert_names = {
+  .family = "BERT",
+  .prefix = "bert.",
+  .layers = "encoder.layer.",
+  .layer_count = "num_hidden_layers",
+  .layer = {
+    "attention.self.query.weight", "attention.self.query.bias",
+    "attention.self.key.weight", "attention.self.key.bias",
+    "attention.self.value.weight", "attention.self.value.bias",
+    "attention.output.dense.weight", "attention.output.dense.bias",
+    "attention.output.LayerNorm.weight", "attention.output.LayerNorm.bias",
+    "intermediate.dense.weight", "intermediate.dense.bias",
+    "output.dense.weight", "output.dense.bias",
+    "output.LayerNorm.weight", "output.LayerNorm.bias",
+  },
+  .token_types = TRUE,
+};
 
 static gboolean
 bert_bind_weights (AsModel  *model,
                    GError  **error)
 {
-  return as_bert_bind_named (model, "bert.", "BERT", error);
+  return as_bert_bind_named (model, &as_bert_names, error);
 }
 
 void

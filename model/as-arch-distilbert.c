@@ -56,87 +56,31 @@ distilbert_read_config (JsonObject  *obj,
   return TRUE;
 }
 
-/* Checkpoints saved from DistilBertForMaskedLM & co. prefix every name with
- * "distilbert.". */
-static const char *
-detect_prefix (AsSafetensors *st)
-{
-  if (as_safetensors_lookup (st, "embeddings.word_embeddings.weight") != NULL)
-    return "";
-  if (as_safetensors_lookup (st, "distilbert.embeddings.word_embeddings.weight") != NULL)
-    return "distilbert.";
-  return NULL;
-}
-
-static gboolean
-bind_layer (AsModel         *model,
-            AsLayerWeights  *w,
-            const char      *prefix,
-            int              l,
-            GError         **error)
-{
-  const AsConfig *c = model->config;
-  g_autofree char *lp = g_strdup_printf ("%stransformer.layer.%d.", prefix, l);
-  const gint64 H = c->hidden, I = c->intermediate;
-
-#define BIND(slot, suffix, nd, a, b) \
-  if ((w->slot = as_model_bind_f32 (model, lp, suffix, nd, a, b, error)) == NULL) return FALSE
-
-  BIND (q_w,   "attention.q_lin.weight", 2, H, H);
-  BIND (q_b,   "attention.q_lin.bias", 1, H, 0);
-  BIND (k_w,   "attention.k_lin.weight", 2, H, H);
-  BIND (k_b,   "attention.k_lin.bias", 1, H, 0);
-  BIND (v_w,   "attention.v_lin.weight", 2, H, H);
-  BIND (v_b,   "attention.v_lin.bias", 1, H, 0);
-  BIND (o_w,   "attention.out_lin.weight", 2, H, H);
-  BIND (o_b,   "attention.out_lin.bias", 1, H, 0);
-  BIND (ln1_g, "sa_layer_norm.weight", 1, H, 0);
-  BIND (ln1_b, "sa_layer_norm.bias", 1, H, 0);
-  BIND (ff1_w, "ffn.lin1.weight", 2, I, H);
-  BIND (ff1_b, "ffn.lin1.bias", 1, I, 0);
-  BIND (ff2_w, "ffn.lin2.weight", 2, H, I);
-  BIND (ff2_b, "ffn.lin2.bias", 1, H, 0);
-  BIND (ln2_g, "output_layer_norm.weight", 1, H, 0);
-  BIND (ln2_b, "output_layer_norm.bias", 1, H, 0);
-#undef BIND
-  return TRUE;
-}
+/* DistilBertModel's names; checkpoints of the *For* heads put them under
+ * "distilbert.". No token types. */
+static const AsBertNames distilbert_names = {
+  .family = "DistilBERT",
+  .prefix = "distilbert.",
+  .layers = "transformer.layer.",
+  .layer_count = "n_layers",
+  .layer = {
+    "attention.q_lin.weight", "attention.q_lin.bias",
+    "attention.k_lin.weight", "attention.k_lin.bias",
+    "attention.v_lin.weight", "attention.v_lin.bias",
+    "attention.out_lin.weight", "attention.out_lin.bias",
+    "sa_layer_norm.weight", "sa_layer_norm.bias",
+    "ffn.lin1.weight", "ffn.lin1.bias",
+    "ffn.lin2.weight", "ffn.lin2.bias",
+    "output_layer_norm.weight", "output_layer_norm.bias",
+  },
+  .token_types = FALSE,
+};
 
 static gboolean
 distilbert_bind_weights (AsModel  *model,
                          GError  **error)
 {
-  const AsConfig *c = model->config;
-  const char *prefix = detect_prefix (model->st);
-  if (prefix == NULL)
-    {
-      g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_MISMATCH,
-                   "%s: tensor 'embeddings.word_embeddings.weight' is missing "
-                   "(not a DistilBERT checkpoint?)", as_safetensors_get_path (model->st));
-      return FALSE;
-    }
-
-  AsBertWeights *w = as_bert_weights_new (model, c->n_layers);
-  if ((w->word_emb = as_model_bind_f32 (model, prefix, "embeddings.word_embeddings.weight", 2, c->vocab_size, c->hidden, error)) == NULL ||
-      (w->pos_emb = as_model_bind_f32 (model, prefix, "embeddings.position_embeddings.weight", 2, c->max_positions, c->hidden, error)) == NULL ||
-      (w->emb_ln_g = as_model_bind_f32 (model, prefix, "embeddings.LayerNorm.weight", 1, c->hidden, 0, error)) == NULL ||
-      (w->emb_ln_b = as_model_bind_f32 (model, prefix, "embeddings.LayerNorm.bias", 1, c->hidden, 0, error)) == NULL)
-    return FALSE;
-  for (int l = 0; l < c->n_layers; l++)
-    if (!bind_layer (model, &w->layers[l], prefix, l, error))
-      return FALSE;
-
-  /* Weights beyond n_layers would be silently ignored: refuse them. */
-  g_autofree char *extra = g_strdup_printf ("%stransformer.layer.%d.attention.q_lin.weight",
-                                            prefix, c->n_layers);
-  if (as_safetensors_lookup (model->st, extra) != NULL)
-    {
-      g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_MISMATCH,
-                   "%s: holds a layer %d but config.json says n_layers = %d",
-                   as_safetensors_get_path (model->st), c->n_layers, c->n_layers);
-      return FALSE;
-    }
-  return TRUE;
+  return as_bert_bind_named (model, &distilbert_names, error);
 }
 
 static const char *const distilbert_model_types[] = { "distilbert", NULL };

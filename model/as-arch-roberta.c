@@ -52,7 +52,10 @@ static gboolean
 roberta_bind_weights (AsModel  *model,
                       GError  **error)
 {
-  return as_bert_bind_named (model, "roberta.", "RoBERTa", error);
+  AsBertNames names = as_bert_names;   /* BertModel's, under "roberta." */
+  names.family = "RoBERTa";
+  names.prefix = "roberta.";
+  return as_bert_bind_named (model, &names, error);
 }
 
 static const char *const roberta_model_types[] = { "roberta", "xlm-roberta", NULL };

@@ -81,14 +81,26 @@ gboolean       as_bert_read_config            (JsonObject    *obj,
                                                const char    *display_name,
                                                AsConfig      *config,
                                                GError       **error);
-/* Binds BertModel's tensor names, prefixed by nothing or by FAMILY_PREFIX
- * ("bert.", "roberta.") as the *For* heads save them; the position table
- * must have max_positions + position_offset rows. FAMILY ("BERT") names
- * what a file without word embeddings is not. */
-gboolean       as_bert_bind_named             (AsModel       *model,
-                                               const char    *family_prefix,
-                                               const char    *family,
-                                               GError       **error);
+/* How a checkpoint of the BERT family names its tensors. */
+typedef struct {
+  const char *family;          /* "BERT": what a file without word embeddings is not */
+  const char *prefix;          /* "bert.": before every name in checkpoints of the
+                                * *For* heads (or no prefix at all) */
+  const char *layers;          /* "encoder.layer.": layer N's names start "LAYERS N." */
+  const char *layer_count;     /* the config field that counts them, for messages */
+  const char *layer[16];       /* the AsLayerWeights tensors' names after that, in
+                                * the struct's order (q_w, q_b, k_w, … ln2_b) */
+  gboolean    token_types;     /* embeddings.token_type_embeddings is there */
+} AsBertNames;
+
+/* Binds the tensors NAMES says into BERT's weights; the position table must
+ * have max_positions + position_offset rows. Refuses missing and misshapen
+ * tensors and layers beyond the config's. */
+gboolean       as_bert_bind_named             (AsModel           *model,
+                                               const AsBertNames *names,
+                                               GError           **error);
+/* BertModel's names. */
+extern const AsBertNames as_bert_names;
 /* Random weights; no type table when config->type_vocab_size is 0. */
 void           as_bert_init_random            (AsModel       *model,
                                                guint32        seed);

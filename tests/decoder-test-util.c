@@ -12,6 +12,7 @@
 #include "as-lm-head.h"
 #include "as-model.h"
 #include "as-reference.h"
+#include "llama-test-util.h"
 
 /* The bounds the task sets for a tiny fp32 model; measured values are
  * printed with each case. */
@@ -26,28 +27,6 @@ data_path (const char *folder,
   const char *dir = g_getenv ("AS_TEST_DATA");
   g_assert_nonnull (dir);
   return g_build_filename (dir, folder, name, NULL);
-}
-
-/* A little-endian float32 file of exactly COUNT values (g_free). */
-static float *
-read_floats (const char *path,
-             gsize       count)
-{
-  g_autofree char *contents = NULL;
-  gsize len = 0;
-  g_autoptr(GError) error = NULL;
-  g_file_get_contents (path, &contents, &len, &error);
-  g_assert_no_error (error);
-  g_assert_cmpuint (len, ==, count * 4);
-  float *out = g_new (float, count);
-  const guint8 *p = (const guint8 *) contents;
-  for (gsize i = 0; i < count; i++)
-    {
-      guint32 bits = (guint32) p[4 * i] | (guint32) p[4 * i + 1] << 8 |
-                     (guint32) p[4 * i + 2] << 16 | (guint32) p[4 * i + 3] << 24;
-      memcpy (&out[i], &bits, 4);
-    }
-  return out;
 }
 
 static double
@@ -146,8 +125,8 @@ decoder_check_goldens (const char           *folder,
       g_autofree char *hidden_name = g_strdup_printf ("%s-hidden.f32", name);
       g_autofree char *attn_path = data_path (folder, attn_name);
       g_autofree char *hidden_path = data_path (folder, hidden_name);
-      g_autofree float *want = read_floats (attn_path, count);             /* [L, NH, n, n] */
-      g_autofree float *want_hidden = read_floats (hidden_path, hcount);   /* [n, H] */
+      g_autofree float *want = test_read_floats (attn_path, count);             /* [L, NH, n, n] */
+      g_autofree float *want_hidden = test_read_floats (hidden_path, hcount);   /* [n, H] */
       double d_attn = max_diff (a->attn, want, count);
       double d_hidden = max_diff (a->final_hidden, want_hidden, hcount);
       double d_logit = check_top_logits (model, a->final_hidden, n, cs);

@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "as-model.h"
+
 char *
 llama_fixture_path (const char *name)
 {
@@ -12,10 +14,9 @@ llama_fixture_path (const char *name)
 }
 
 float *
-llama_read_floats (const char *name,
-                   gsize       count)
+test_read_floats (const char *path,
+                  gsize       count)
 {
-  g_autofree char *path = llama_fixture_path (name);
   g_autofree char *contents = NULL;
   gsize len = 0;
   g_autoptr(GError) error = NULL;
@@ -33,15 +34,32 @@ llama_read_floats (const char *name,
   return out;
 }
 
+float *
+llama_read_floats (const char *name,
+                   gsize       count)
+{
+  g_autofree char *path = llama_fixture_path (name);
+  return test_read_floats (path, count);
+}
+
 char *
 llama_smollm2_path (void)
 {
-  const char *env = g_getenv ("ATTNSCOPE_GGUF");
-  if (env != NULL && *env != '\0')
-    return g_strdup (env);
-  const char *model = g_getenv ("ATTNSCOPE_MODEL_DIR");
-  if (model == NULL || *model == '\0')
-    return NULL;
-  g_autofree char *models = g_path_get_dirname (model);
-  return g_build_filename (models, "SmolLM2-135M-Instruct", "SmolLM2-135M-Instruct.Q4_1.gguf", NULL);
+  return as_model_default_decoder_path ();
+}
+
+AsModel *
+llama_smollm2_load (void)
+{
+  g_autofree char *path = llama_smollm2_path ();
+  if (!g_file_test (path, G_FILE_TEST_IS_REGULAR))
+    {
+      g_test_skip_printf ("the SmolLM2 GGUF is not downloaded (%s; run tools/setup or set "
+                          "ATTNSCOPE_GGUF)", path);
+      return NULL;
+    }
+  g_autoptr(GError) error = NULL;
+  AsModel *model = as_model_load (path, &error);
+  g_assert_no_error (error);
+  return model;
 }

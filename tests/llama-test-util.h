@@ -11,12 +11,18 @@ G_BEGIN_DECLS
 /* NAME in tests/data/llama/ (AS_TEST_DATA). */
 char  *llama_fixture_path  (const char *name);
 
-/* A little-endian float32 fixture of exactly COUNT values (g_free). */
+/* The little-endian float32 file PATH, exactly COUNT values (g_free). */
+float *test_read_floats    (const char *path,
+                            gsize       count);
+/* The same for NAME in tests/data/llama/. */
 float *llama_read_floats   (const char *name,
                             gsize       count);
 
-/* The SmolLM2-135M-Instruct Q4_1 GGUF: ATTNSCOPE_GGUF, else beside the
- * default model (ATTNSCOPE_MODEL_DIR); NULL when neither is set. */
+/* The SmolLM2-135M-Instruct Q4_1 GGUF: as_model_default_decoder_path ()
+ * (ATTNSCOPE_GGUF, else beside the default model); it may not exist. */
 char  *llama_smollm2_path  (void);
+/* That model loaded, or NULL, the test skipped with the reason, when it is
+ * not downloaded. */
+struct _AsModel *llama_smollm2_load (void);
 
 G_END_DECLS

@@ -112,24 +112,15 @@ wide_model (void)
 static AsModel *
 smollm2_model (void)
 {
-  if (smollm2 != NULL)
-    return smollm2;
-  if (smollm2_skip == NULL)
+  if (smollm2 == NULL && smollm2_skip == NULL)
     {
-      g_autofree char *path = llama_smollm2_path ();
-      if (path == NULL || !g_file_test (path, G_FILE_TEST_IS_REGULAR))
-        smollm2_skip = g_strdup_printf ("the SmolLM2 GGUF is not downloaded (%s; run tools/setup "
-                                        "or set ATTNSCOPE_GGUF)", path ? path : "no path");
-      else
-        {
-          g_autoptr(GError) error = NULL;
-          smollm2 = as_model_load (path, &error);
-          g_assert_no_error (error);
-          return smollm2;
-        }
+      smollm2 = llama_smollm2_load ();
+      smollm2_skip = smollm2 == NULL ? g_strdup ("the SmolLM2 GGUF is not downloaded") : NULL;
+      return smollm2;
     }
-  g_test_skip (smollm2_skip);
-  return NULL;
+  if (smollm2 == NULL)
+    g_test_skip (smollm2_skip);
+  return smollm2;
 }
 
 /* A golden case: ids and the fixtures' name prefix. */

@@ -402,16 +402,9 @@ test_tiny_goldens (void)
 static void
 test_smollm2_goldens (void)
 {
-  g_autofree char *path = llama_smollm2_path ();
-  if (path == NULL || !g_file_test (path, G_FILE_TEST_IS_REGULAR))
-    {
-      g_test_skip_printf ("the SmolLM2 GGUF is not downloaded (%s; run tools/setup or set ATTNSCOPE_GGUF)",
-                          path ? path : "no path");
-      return;
-    }
-  g_autoptr(GError) error = NULL;
-  AsModel *model = as_model_load (path, &error);
-  g_assert_no_error (error);
+  AsModel *model = llama_smollm2_load ();
+  if (model == NULL)
+    return;
   check_goldens (model, "smollm2.json", 2);
   as_model_free (model);
 }

@@ -23,6 +23,7 @@
 #include "as-lm-head.h"
 #include "as-logit-lens.h"
 #include "as-model.h"
+#include "llama-test-util.h"
 
 #define PROB_TOL  1e-4   /* a probability against transformers */
 #define TIE_TOL   1e-5   /* golden probabilities this close may swap ranks */
@@ -442,35 +443,12 @@ test_encoder_minilm_refused (void)
 
 /* --- SmolLM2-135M ---------------------------------------------------------- */
 
-/* ATTNSCOPE_GGUF, else beside the default model (as test-llama.c). */
-static char *
-smollm2_path (void)
-{
-  const char *env = g_getenv ("ATTNSCOPE_GGUF");
-  if (env != NULL && *env != '\0')
-    return g_strdup (env);
-  const char *model = g_getenv ("ATTNSCOPE_MODEL_DIR");
-  if (model == NULL || *model == '\0')
-    return NULL;
-  g_autofree char *models = g_path_get_dirname (model);
-  return g_build_filename (models, "SmolLM2-135M-Instruct", "SmolLM2-135M-Instruct.Q4_1.gguf", NULL);
-}
-
 static void
 test_smollm2_goldens (void)
 {
-  g_autofree char *path = smollm2_path ();
-  if (path == NULL || !g_file_test (path, G_FILE_TEST_IS_REGULAR))
-    {
-      g_autofree char *why = g_strdup_printf ("the SmolLM2 GGUF is not downloaded (%s; run "
-                                              "tools/setup or set ATTNSCOPE_GGUF)",
-                                              path ? path : "no path");
-      g_test_skip (why);
-      return;
-    }
-  g_autoptr(GError) error = NULL;
-  AsModel *model = as_model_load (path, &error);
-  g_assert_no_error (error);
+  AsModel *model = llama_smollm2_load ();
+  if (model == NULL)
+    return;
   check_model (model, "smollm2.json");
   as_model_free (model);
 }
