@@ -176,6 +176,7 @@ as_application_startup (GApplication *app)
     { "app.quit", { "<Control>q", NULL } },
     { "win.open-model", { "<Control>o", NULL } },
     { "win.open-model-file", { "<Control><Shift>o", NULL } },
+    { "win.generate", { "<Control>g", NULL } },
     { "win.hide-special", { "<Control>h", NULL } },
     { "win.renormalise", { "<Control>r", NULL } },
     { "win.fit-scale", { "<Control>f", NULL } },

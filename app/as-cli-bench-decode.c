@@ -5,9 +5,11 @@
  * (one argmax over the vocabulary) is inside the time too. */
 #include "as-cli-bench.h"
 
+#include <cblas.h>
 #include <math.h>
 #include <string.h>
 
+#include "as-architecture.h"
 #include "as-decode.h"
 
 /* Where the rows go: row t of layer l, head h at rows[((l * NH + h) * cap + t) * cap]. */
@@ -74,6 +76,46 @@ decode_run (AsBackend     *backend,
   return TRUE;
 }
 
+/* The fp32 weights one step reads, in MB: per layer Q, K, V, O and the FFN
+ * (two products, or three with a gate), and the output embedding. */
+static double
+step_weight_mb (const AsModel *model)
+{
+  const AsConfig *c = model->config;
+  double hid = c->hidden, inter = c->intermediate;
+  double kv = c->n_kv_heads > 0 ? (double) c->n_kv_heads * c->head_dim : hid;
+  double ffn = model->arch->ffn_products > 0 ? model->arch->ffn_products : 2;
+  double per_layer = hid * (hid + 2 * kv) + hid * hid + ffn * hid * inter;
+  return 4 * (c->n_layers * per_layer + (double) c->vocab_size * hid) / 1e6;
+}
+
+/* OpenBLAS's sgemv over a [rows, H] matrix of MB megabytes: how fast this
+ * machine streams that much fp32 from memory, the floor of a step that
+ * must read every weight once. NAN when the memory is not there. */
+static double
+stream_floor_ms (double mb,
+                 int    hidden)
+{
+  const gsize rows = (gsize) (mb * 1e6 / 4 / hidden);
+  g_autofree float *w = g_try_new (float, rows * hidden);   /* [rows, H] */
+  g_autofree float *x = g_new (float, hidden);              /* [H] */
+  g_autofree float *y = g_try_new (float, rows);            /* [rows] */
+  if (w == NULL || y == NULL)
+    return NAN;
+  for (gsize i = 0; i < rows * hidden; i++)
+    w[i] = (float) (i % 7) * 0.01f;
+  for (int i = 0; i < hidden; i++)
+    x[i] = 0.5f;
+  double times[8];
+  for (int k = 0; k < 8; k++)
+    {
+      double t0 = as_cli_bench_now_s ();
+      cblas_sgemv (CblasRowMajor, CblasNoTrans, (int) rows, hidden, 1.0f, w, hidden, x, 1, 0.0f, y, 1);
+      times[k] = (as_cli_bench_now_s () - t0) * 1e3;
+    }
+  return as_cli_bench_median (times + 1, 7);   /* the first one warms up */
+}
+
 gboolean
 as_cli_bench_decode (AsBackend     *backend,
                      const int     *ids,
@@ -104,6 +146,8 @@ as_cli_bench_decode (AsBackend     *backend,
       d->prompt_ms = as_cli_bench_median (prompts + 1, d->runs);
       d->step_ms = as_cli_bench_median (steps + d->steps, d->runs * d->steps);
       d->step_min_ms = steps[d->steps];
+      d->weight_mb = step_weight_mb (backend->model);
+      d->stream_ms = stream_floor_ms (d->weight_mb, c->hidden);
     }
   g_free (store.rows);
   return ok;

@@ -24,6 +24,10 @@ typedef struct {
   double   step_ms;       /* median time of one appended token, rows delivered */
   double   step_min_ms;
   gboolean cached;        /* FALSE: the backend reruns the whole forward per token */
+  double   weight_mb;     /* fp32 weights a step reads: every layer's and the output
+                           * embedding, MB (1e6 bytes) */
+  double   stream_ms;     /* the machine's floor for that: OpenBLAS sgemv over a matrix
+                           * of as many bytes, same threads, median of 7 */
 } AsBenchDecode;
 
 /* Times D->steps steps after the prompt IDS [D->context], D->runs times;

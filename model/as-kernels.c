@@ -7,13 +7,14 @@
 static const AsKernels sets[AS_N_ISA] = {
   [AS_ISA_BASELINE] = { AS_ISA_BASELINE, "3x16", 1, as_gemm_panels_baseline,
                         as_layer_norm_rows_baseline, as_softmax_rows_baseline,
-                        as_pack_columns_baseline },
+                        as_pack_columns_baseline, as_gemv_rows_baseline },
 #if AS_HAVE_X86_KERNELS
   [AS_ISA_AVX2] = { AS_ISA_AVX2, "6x16", 1, as_gemm_panels_avx2,
-                    as_layer_norm_rows_avx2, as_softmax_rows_avx2, as_pack_columns_avx2 },
+                    as_layer_norm_rows_avx2, as_softmax_rows_avx2, as_pack_columns_avx2,
+                    as_gemv_rows_avx2 },
   [AS_ISA_AVX512] = { AS_ISA_AVX512, "14x32", 2, as_gemm_panels_avx512,
                       as_layer_norm_rows_avx512, as_softmax_rows_avx512,
-                      as_pack_columns_avx512 },
+                      as_pack_columns_avx512, as_gemv_rows_avx2 },
 #endif
 };
 
@@ -70,4 +71,14 @@ as_fast_softmax_rows (float   *p,
                       gboolean causal)
 {
   as_kernels ()->softmax_rows (p, rows, n, first_row, causal);
+}
+
+void
+as_fast_gemv_rows (const float *w,
+                   const float *x,
+                   int          rows,
+                   int          cols,
+                   float       *out)
+{
+  as_kernels ()->gemv_rows (w, x, rows, cols, out);
 }

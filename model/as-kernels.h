@@ -42,6 +42,11 @@ typedef void (*AsPackColumnsFunc)    (float              *slice,
                                       int                 cols,
                                       int                 kc);
 
+typedef void (*AsGemvRowsFunc)       (const float *w,
+                                      const float *x,
+                                      int          rows,
+                                      int          cols,
+                                      float       *out);
 typedef struct {
   AsIsa                isa;
   const char          *tile;          /* the GEMM's register tile, rows x columns */
@@ -50,6 +55,7 @@ typedef struct {
   AsLayerNormRowsFunc  layer_norm_rows;
   AsSoftmaxRowsFunc    softmax_rows;
   AsPackColumnsFunc    pack_columns;
+  AsGemvRowsFunc       gemv_rows;     /* memory-bound: the AVX2 set serves AVX-512 too */
 } AsKernels;
 
 /* The set for as_cpu_isa (). */
@@ -65,7 +71,8 @@ const AsKernels *as_kernels_for    (AsIsa isa);
                                     const float *g, const float *beta, int r0, int r1, \
                                     int dim, float eps); \
   void as_softmax_rows_##suffix (float *p, int rows, int n, int first_row, gboolean causal); \
-  void as_pack_columns_##suffix (float *slice, const float *const *col, int cols, int kc);
+  void as_pack_columns_##suffix (float *slice, const float *const *col, int cols, int kc); \
+  void as_gemv_rows_##suffix (const float *w, const float *x, int rows, int cols, float *out);
 
 AS_KERNEL_DECLS (baseline)
 #if defined(__x86_64__) && defined(__GNUC__)

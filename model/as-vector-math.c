@@ -1,6 +1,7 @@
 /* as-vector-math.c — the fast path's row passes after a GEMM: LayerNorm
- * (with the bias and residual before it) and softmax, in portable C built
- * twice (baseline and AVX2 + FMA, see as-kernels.h). */
+ * (with the bias and residual before it) and softmax, and a matrix-vector
+ * product, in portable C built twice (baseline and AVX2 + FMA, see
+ * as-kernels.h). */
 #include "as-vector-math.h"
 
 #include "as-kernels.h"
@@ -59,3 +60,29 @@ AS_ISA_FN (as_softmax_rows) (float   *p,
     }
 }
 
+
+void
+AS_ISA_FN (as_gemv_rows) (const float *w,
+                          const float *x,
+                          int          rows,
+                          int          cols,
+                          float       *out)
+{
+  for (int r = 0; r < rows; r++)
+    {
+      const float *w_r = w + (gsize) r * cols;   /* [cols] */
+      /* Sixteen independent partial sums, so the compiler vectorises the
+       * loop without reordering any one of them. */
+      float lane[16] = { 0 };
+      int k = 0;
+      for (; k + 16 <= cols; k += 16)
+        for (int j = 0; j < 16; j++)
+          lane[j] += w_r[k + j] * x[k + j];
+      float sum = 0.0f;
+      for (int j = 0; j < 16; j++)
+        sum += lane[j];
+      for (; k < cols; k++)
+        sum += w_r[k] * x[k];
+      out[r] = sum;
+    }
+}

@@ -217,4 +217,14 @@ void as_fast_softmax_rows    (float       *p,
                               int          first_row,
                               gboolean     causal);
 
+/* OUT [rows] = W [rows, cols] X [cols], on the calling thread only: a
+ * matrix-vector product that starts no thread, for code that runs while
+ * the process may fork (OpenBLAS's threaded sgemv deadlocks in its fork
+ * handler when it is in flight on another thread). Sums in 16 lanes. */
+void as_fast_gemv_rows       (const float *w,
+                              const float *x,
+                              int          rows,
+                              int          cols,
+                              float       *out);
+
 G_END_DECLS

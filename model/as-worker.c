@@ -22,6 +22,7 @@
 #include "as-backend.h"
 #include "as-config.h"
 #include "as-error.h"
+#include "as-generate.h"
 #include "as-gpu-loader.h"
 #include "as-lm-head.h"
 #include "as-model.h"
@@ -75,6 +76,23 @@ typedef struct {
   gint64    request_time;
 } AnalysisJob;
 
+/* A generation (as_worker_generate). */
+typedef struct {
+  guint            generation;
+  char            *text;
+  AsSamplerOptions sampling;
+  int              max_tokens;
+} GenerateJob;
+
+static void
+generate_job_free (GenerateJob *job)
+{
+  if (job == NULL)
+    return;
+  g_free (job->text);
+  g_free (job);
+}
+
 typedef struct {
   gatomicrefcount ref;
   GMutex          mutex;
@@ -85,6 +103,7 @@ typedef struct {
   /* Protected by MUTEX. */
   char           *pending_load;
   AnalysisJob    *pending_job[AS_N_CHANNELS];
+  GenerateJob    *pending_generate;
   gboolean        quit;
   AsDevice        device;        /* used by the next load */
   int             running;       /* channel of the job under way, -1 none */
@@ -92,6 +111,7 @@ typedef struct {
 
   gint            cancel[AS_N_CHANNELS]; /* atomic: a newer request is waiting */
   gint            latest[AS_N_CHANNELS]; /* atomic: newest generation handed out */
+  gint            generate_cancel; /* atomic: stop the generation under way */
 
   /* Worker thread only. */
   AsModel        *model;
@@ -128,6 +148,7 @@ shared_unref (WorkerShared *s)
   g_free (s->pending_load);
   for (int c = 0; c < AS_N_CHANNELS; c++)
     analysis_job_free (s->pending_job[c]);
+  generate_job_free (s->pending_generate);
   g_weak_ref_clear (&s->owner);
   g_main_context_unref (s->context);
   g_mutex_clear (&s->mutex);
@@ -156,6 +177,9 @@ struct _AsWorker
   int           pos_n;
   int           pos_hidden;
   gboolean      takes_pairs;     /* the loaded model encodes sentence pairs */
+  gboolean      generates;       /* the loaded model is a decoder with a head */
+  guint         generate_latest; /* newest generation handed out */
+  gboolean      generating;      /* one is queued or running */
   AsDevice      device;          /* what the user asked for */
 
   gboolean      trace_enabled;
@@ -178,6 +202,8 @@ enum {
   CHANNEL_FAILED,
   QKV_READY,
   BACKEND_SWITCHED,
+  GENERATION_STEP,
+  GENERATION_FINISHED,
   N_SIGNALS
 };
 
@@ -195,6 +221,8 @@ typedef enum {
   POST_ANALYSIS_FAILED,
   POST_QKV,
   POST_SWITCHED,
+  POST_GENERATED,     /* one token of a generation */
+  POST_GENERATE_DONE,
 } PostKind;
 
 typedef struct {
@@ -216,6 +244,8 @@ typedef struct {
   int           pos_n;
   int           pos_hidden;
   gboolean      takes_pairs;   /* POST_LOADED */
+  gboolean      generates;     /* POST_LOADED */
+  int           index;         /* POST_GENERATED: the token's place */
   double        fraction;
   GError       *error;
 } Post;
@@ -366,6 +396,7 @@ deliver (gpointer data)
       self->pos_n = p->pos_n;
       self->pos_hidden = p->pos_hidden;
       self->takes_pairs = p->takes_pairs;
+      self->generates = p->generates;
       g_signal_emit (self, signals[MODEL_LOADED], 0, p->dir, p->text);
       break;
     case POST_SWITCHED:
@@ -378,6 +409,17 @@ deliver (gpointer data)
     case POST_LOAD_FAILED:
       self->loads_pending--;
       g_signal_emit (self, signals[MODEL_FAILED], 0, p->dir, p->error);
+      break;
+    case POST_GENERATED:
+      if (p->generation == self->generate_latest)
+        g_signal_emit (self, signals[GENERATION_STEP], 0, p->generation, p->text, p->index);
+      break;
+    case POST_GENERATE_DONE:
+      if (p->generation == self->generate_latest)
+        {
+          self->generating = FALSE;
+          g_signal_emit (self, signals[GENERATION_FINISHED], 0, p->generation, p->error);
+        }
       break;
     default:
       deliver_analysis (self, p);
@@ -640,6 +682,7 @@ run_load (WorkerShared *s,
   p->asked = device;
   p->backend_kind = g_strdup (as_backend_get_name (backend));
   p->takes_pairs = as_tokenizer_takes_pairs (model->tokenizer);
+  p->generates = model->arch->causal && as_lm_head_available (model);
   /* A copy for the main thread (the position-embedding view): the model
    * itself belongs to this thread and goes away with the next load. */
   /* Architectures without learned positions (rotary) have no table. */
@@ -884,6 +927,63 @@ run_job (WorkerShared *s,
   return TRUE;
 }
 
+/* ---- generation --------------------------------------------------------- */
+
+typedef struct {
+  WorkerShared *s;
+  guint         generation;
+} GenerateState;
+
+static gboolean
+on_generated (const AsGenerateStep *step,
+              gpointer              user_data)
+{
+  GenerateState *st = user_data;
+  Post *p = post_new (st->s, POST_GENERATED);
+  p->generation = st->generation;
+  p->text = g_strdup (step->text != NULL ? step->text : "");
+  p->index = step->index;
+  post (p);
+  return TRUE;
+}
+
+static void
+run_generate (WorkerShared *s,
+              GenerateJob  *job)
+{
+  GError *error = NULL;
+  if (s->model == NULL || s->model->tokenizer == NULL)
+    g_set_error_literal (&error, AS_MODEL_ERROR, AS_MODEL_ERROR_INPUT, "no model loaded");
+  else
+    {
+      AsEncoding *enc = as_tokenizer_encode (s->model->tokenizer, job->text, NULL,
+                                             s->model->config->max_positions);
+      int n = enc->n_tokens;
+      g_autofree int *ids = g_new (int, MAX (n, 1));
+      g_autofree int *types = g_new (int, MAX (n, 1));
+      token_ids (enc, n, ids, types);
+      as_encoding_free (enc);
+      AsGenerateOptions options;
+      as_generate_options_init (&options, s->model);
+      options.sampling = job->sampling;
+      options.max_tokens = job->max_tokens;
+      options.n_top = 0;
+      GenerateState st = { s, job->generation };
+      options.on_step = on_generated;
+      options.user_data = &st;
+      options.cancel = &s->generate_cancel;
+      if (n == 0)
+        g_set_error_literal (&error, AS_MODEL_ERROR, AS_MODEL_ERROR_INPUT, "the text has no tokens");
+      else if (as_generate_options_check (&options, &error))
+        as_generate (s->backend, ids, n, &options, NULL, NULL, NULL, &error);
+      after_pass (s);
+    }
+  Post *p = post_new (s, POST_GENERATE_DONE);
+  p->generation = job->generation;
+  p->error = error;
+  post (p);
+}
+
 static gboolean
 any_pending (WorkerShared *s)
 {
@@ -902,9 +1002,10 @@ worker_main (gpointer data)
     {
       char *dir = NULL;
       AnalysisJob *job = NULL;
+      GenerateJob *gen = NULL;
 
       g_mutex_lock (&s->mutex);
-      while (!s->quit && s->pending_load == NULL && !any_pending (s))
+      while (!s->quit && s->pending_load == NULL && !any_pending (s) && s->pending_generate == NULL)
         g_cond_wait (&s->cond, &s->mutex);
       if (s->quit)
         {
@@ -918,6 +1019,12 @@ worker_main (gpointer data)
       else
         for (int c = 0; c < AS_N_CHANNELS && job == NULL; c++)
           job = g_steal_pointer (&s->pending_job[c]);
+      /* A generation comes after the analyses already asked for. */
+      if (dir == NULL && job == NULL)
+        {
+          gen = g_steal_pointer (&s->pending_generate);
+          g_atomic_int_set (&s->generate_cancel, 0);
+        }
       /* Reset under the lock: a request made after this point raises it
        * again for the job we just took. */
       if (job != NULL)
@@ -929,8 +1036,11 @@ worker_main (gpointer data)
       gboolean completed = TRUE;
       if (dir != NULL)
         run_load (s, dir);
+      else if (gen != NULL)
+        run_generate (s, gen);
       else
         completed = run_job (s, job);
+      generate_job_free (gen);
 
       g_mutex_lock (&s->mutex);
       /* A side job that gave way to MAIN goes back into its slot, unless
@@ -962,6 +1072,7 @@ as_worker_dispose (GObject *object)
       self->shared->quit = TRUE;
       for (int c = 0; c < AS_N_CHANNELS; c++)
         g_atomic_int_set (&self->shared->cancel[c], 1);
+      g_atomic_int_set (&self->shared->generate_cancel, 1);
       g_cond_signal (&self->shared->cond);
       g_mutex_unlock (&self->shared->mutex);
       /* The backend checks the cancel flag between layers, so this waits
@@ -1006,6 +1117,14 @@ as_worker_class_init (AsWorkerClass *klass)
   signals[MODEL_LOADED] =
     g_signal_new ("model-loaded", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
                   0, NULL, NULL, NULL, G_TYPE_NONE, 2, G_TYPE_STRING, G_TYPE_STRING);
+  /* ::generation-step (generation, piece, index) */
+  signals[GENERATION_STEP] =
+    g_signal_new ("generation-step", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 3, G_TYPE_UINT, G_TYPE_STRING, G_TYPE_INT);
+  /* ::generation-finished (generation, error or NULL) */
+  signals[GENERATION_FINISHED] =
+    g_signal_new ("generation-finished", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 2, G_TYPE_UINT, G_TYPE_ERROR);
   /* ::model-failed (dir, error); the previous model is still loaded. */
   signals[MODEL_FAILED] =
     g_signal_new ("model-failed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
@@ -1102,6 +1221,8 @@ as_worker_load_model (AsWorker   *self,
   g_return_if_fail (AS_IS_WORKER (self));
   g_return_if_fail (dir != NULL);
 
+  /* The model a generation runs on is going away. */
+  as_worker_stop_generation (self);
   WorkerShared *s = self->shared;
   g_mutex_lock (&s->mutex);
   if (s->pending_load != NULL)
@@ -1111,6 +1232,64 @@ as_worker_load_model (AsWorker   *self,
   self->loads_pending++;
   g_cond_signal (&s->cond);
   g_mutex_unlock (&s->mutex);
+}
+
+guint
+as_worker_generate (AsWorker               *self,
+                    const char             *text,
+                    const AsSamplerOptions *sampling,
+                    int                     max_tokens)
+{
+  g_return_val_if_fail (AS_IS_WORKER (self), 0);
+  g_return_val_if_fail (text != NULL && sampling != NULL, 0);
+
+  as_worker_stop_generation (self);
+  GenerateJob *job = g_new0 (GenerateJob, 1);
+  job->generation = ++self->generate_latest;
+  job->text = g_strdup (text);
+  job->sampling = *sampling;
+  job->max_tokens = max_tokens;
+  self->generating = TRUE;
+  WorkerShared *s = self->shared;
+  g_mutex_lock (&s->mutex);
+  s->pending_generate = job;
+  g_cond_signal (&s->cond);
+  g_mutex_unlock (&s->mutex);
+  return job->generation;
+}
+
+void
+as_worker_stop_generation (AsWorker *self)
+{
+  g_return_if_fail (AS_IS_WORKER (self));
+  WorkerShared *s = self->shared;
+  g_mutex_lock (&s->mutex);
+  GenerateJob *waiting = g_steal_pointer (&s->pending_generate);
+  g_atomic_int_set (&s->generate_cancel, 1);
+  g_mutex_unlock (&s->mutex);
+  /* One that never started reports like one stopped between tokens. */
+  if (waiting != NULL)
+    {
+      Post *p = post_new (s, POST_GENERATE_DONE);
+      p->generation = waiting->generation;
+      p->error = g_error_new_literal (AS_MODEL_ERROR, AS_MODEL_ERROR_CANCELLED, "cancelled");
+      post (p);
+      generate_job_free (waiting);
+    }
+}
+
+gboolean
+as_worker_is_generating (AsWorker *self)
+{
+  g_return_val_if_fail (AS_IS_WORKER (self), FALSE);
+  return self->generating;
+}
+
+gboolean
+as_worker_get_model_generates (AsWorker *self)
+{
+  g_return_val_if_fail (AS_IS_WORKER (self), FALSE);
+  return self->generates;
 }
 
 gboolean

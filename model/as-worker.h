@@ -14,6 +14,7 @@
 #include <glib-object.h>
 
 #include "as-analysis.h"
+#include "as-sampler.h"
 #include "as-tokenizer.h"
 
 G_BEGIN_DECLS
@@ -112,11 +113,29 @@ guint        as_worker_request_qkv       (AsWorker   *self,
 guint        as_worker_get_channel_generation (AsWorker  *self,
                                                AsChannel  channel);
 
+/* Continues TEXT with the loaded decoder: up to MAX_TOKENS tokens chosen as
+ * SAMPLING says (as-sampler.h), after any analysis already queued. Emits
+ * ::generation-step (generation, piece, index) as each token is chosen (the
+ * pieces joined are the generated text) and then ::generation-finished
+ * (generation, error: NULL when it ended at the end-of-sequence token, the
+ * limit or the context, else why, AS_MODEL_ERROR_CANCELLED when stopped).
+ * A newer call, as_worker_stop_generation or a model load stops the one
+ * running between two tokens. Returns its generation. */
+guint        as_worker_generate          (AsWorker               *self,
+                                          const char             *text,
+                                          const AsSamplerOptions *sampling,
+                                          int                     max_tokens);
+void         as_worker_stop_generation   (AsWorker               *self);
+/* Whether a generation is queued or running. */
+gboolean     as_worker_is_generating     (AsWorker               *self);
+
 /* The loaded model, or NULL. Main-thread copies, safe to read any time. */
 const char  *as_worker_get_model_dir     (AsWorker   *self);
 const char  *as_worker_get_model_name    (AsWorker   *self);
 /* Whether the loaded model encodes a second text (a decoder takes one). */
 gboolean     as_worker_get_model_takes_pairs (AsWorker *self);
+/* Whether the loaded model is a decoder with a language-model head. */
+gboolean     as_worker_get_model_generates (AsWorker *self);
 const char  *as_worker_get_backend_name  (AsWorker   *self);
 /* The loaded model's learned position embeddings, [n_positions, hidden]
  * (a main-thread copy made at load), or NULL (no model, or none learned). */

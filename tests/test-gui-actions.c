@@ -673,6 +673,55 @@ check_next_token_panel (void)
 }
 
 static gboolean
+generation_done (gpointer data)
+{
+  return !as_worker_is_generating (as_window_get_worker (window)) && as_window_is_idle (window);
+}
+
+/* Ctrl+G on the decoder: the text grows by transformers' greedy
+ * continuation (the generation goldens: 40 tokens), then the whole text is
+ * analysed; pressed again while it runs, it stops between two tokens with
+ * a prefix of that continuation. */
+static void
+check_generate (void)
+{
+  g_autofree char *path = g_build_filename (g_getenv ("AS_TEST_DATA"), "generate", "smollm2.json", NULL);
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_assert_true (json_parser_load_from_file (parser, path, NULL));
+  JsonObject *golden = json_node_get_object (json_parser_get_root (parser));
+  JsonObject *first = json_array_get_object_element (json_object_get_array_member (golden, "cases"), 0);
+  g_assert_cmpint (json_object_get_int_member (golden, "new_tokens"), ==, AS_WINDOW_GENERATE_TOKENS);
+  const char *prompt = json_object_get_string_member (first, "prompt");
+  g_autofree char *want = g_strconcat (prompt, json_object_get_string_member (first, "text"), NULL);
+
+  GtkEditable *entry = as_window_get_entry_a (window);
+  gtk_editable_set_text (entry, prompt);
+  gui_test_wait_idle (window, 120);
+  gtk_widget_grab_focus (GTK_WIDGET (entry));
+  press ("<Control>g");
+  g_assert_true (as_worker_is_generating (as_window_get_worker (window)));
+  g_assert_false (gtk_editable_get_editable (entry));
+  gui_test_wait_until (generation_done, NULL, 120);
+  g_assert_cmpstr (gtk_editable_get_text (entry), ==, want);
+  g_assert_true (gtk_editable_get_editable (entry));
+  /* The views show the analysis of the whole text. */
+  AsAnalysis *a = as_view_state_get_analysis (as_window_get_view_state (window));
+  g_assert_cmpstr (a->text_a, ==, want);
+  gui_test_capture_screen (NULL, "generated.png");
+
+  /* Stopped at once: what came is the continuation's beginning. */
+  gtk_editable_set_text (entry, prompt);
+  gui_test_wait_idle (window, 120);
+  press ("<Control>g");
+  press ("<Control>g");
+  gui_test_wait_until (generation_done, NULL, 120);
+  const char *stopped = gtk_editable_get_text (entry);
+  g_assert_true (g_str_has_prefix (want, stopped));
+  g_assert_cmpuint (strlen (stopped), <, strlen (want));
+  g_test_message ("stopped after \"%s\"", stopped + strlen (prompt));
+}
+
+static gboolean
 chooser_has_file (gpointer chooser)
 {
   g_autoptr(GFile) file = gtk_file_chooser_get_file (chooser);
@@ -731,6 +780,7 @@ test_open_gguf (void)
   g_assert_null (strstr (earlier, "masked"));
   gui_test_capture_screen (NULL, "open-gguf.png");
   check_next_token_panel ();
+  check_generate ();
 
   /* 30 layers: the grid scrolls rather than shrink its thumbnails, and the
    * keys bring the selected one into view. */

@@ -46,6 +46,8 @@ struct _AsWindow
   AdwStatusPage        *empty_page;
   GtkEntry             *entry_a;
   GtkEntry             *entry_b;
+  GtkButton            *generate_button;
+  guint                 generation;     /* the worker's generation under way, 0: none */
   AsTokenStrip         *token_strip;
   GtkLabel             *status_label;
   GtkDropDown          *colormap_dropdown;
@@ -439,6 +441,10 @@ on_model_loaded (AsWindow   *self,
 
   gtk_widget_set_visible (GTK_WIDGET (self->entry_b),
                           as_worker_get_model_takes_pairs (self->worker));
+  gtk_widget_set_visible (GTK_WIDGET (self->generate_button),
+                          as_worker_get_model_generates (self->worker));
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.generate",
+                                 as_worker_get_model_generates (self->worker));
   as_recent_models_add (dir);
   rebuild_recent_menu (self);
   sync_device_state (self);
@@ -571,6 +577,71 @@ open_model_file_action (GtkWidget  *widget,
                         GVariant   *parameter)
 {
   choose_model (AS_WINDOW (widget), "Open GGUF Model File", GTK_FILE_CHOOSER_ACTION_OPEN);
+}
+
+/* ---- generation ---------------------------------------------------------- */
+
+/* The text grows as the tokens come; the analysis of the whole text runs
+ * once it is done, so the views show exactly what the model wrote. While
+ * it runs, the entry takes no typing (an edit would ask for analyses that
+ * wait behind the generation). */
+static void
+set_generating (AsWindow *self,
+                guint     generation)
+{
+  self->generation = generation;
+  gtk_editable_set_editable (GTK_EDITABLE (self->entry_a), generation == 0);
+  gtk_button_set_label (self->generate_button, generation != 0 ? "_Stop" : "_Generate");
+}
+
+static void
+on_generation_step (AsWindow   *self,
+                    guint       generation,
+                    const char *piece,
+                    int         index)
+{
+  if (generation != self->generation || *piece == '\0')
+    return;
+  int end = -1;
+  g_signal_handlers_block_by_func (self->entry_a, on_text_changed, self);
+  end = gtk_entry_buffer_get_length (gtk_entry_get_buffer (self->entry_a));
+  gtk_editable_insert_text (GTK_EDITABLE (self->entry_a), piece, -1, &end);
+  g_signal_handlers_unblock_by_func (self->entry_a, on_text_changed, self);
+  g_autofree char *text = g_strdup_printf ("Generating: %d tokens…", index + 1);
+  gtk_label_set_text (self->status_label, text);
+}
+
+static void
+on_generation_finished (AsWindow     *self,
+                        guint         generation,
+                        const GError *error)
+{
+  if (generation != self->generation)
+    return;
+  set_generating (self, 0);
+  if (error != NULL && !g_error_matches (error, AS_MODEL_ERROR, AS_MODEL_ERROR_CANCELLED))
+    {
+      g_autofree char *text = g_strdup_printf ("Generation stopped: %s", error->message);
+      toast (self, text);
+    }
+  request_analysis (self);
+}
+
+static void
+generate_action (GtkWidget  *widget,
+                 const char *action_name,
+                 GVariant   *parameter)
+{
+  AsWindow *self = AS_WINDOW (widget);
+  if (self->generation != 0)
+    {
+      as_worker_stop_generation (self->worker);
+      return;
+    }
+  AsSamplerOptions greedy;
+  as_sampler_options_init (&greedy);
+  const char *text = gtk_editable_get_text (GTK_EDITABLE (self->entry_a));
+  set_generating (self, as_worker_generate (self->worker, text, &greedy, AS_WINDOW_GENERATE_TOKENS));
 }
 
 static void
@@ -965,6 +1036,7 @@ as_window_class_init (AsWindowClass *klass)
   gtk_widget_class_bind_template_child (widget_class, AsWindow, empty_page);
   gtk_widget_class_bind_template_child (widget_class, AsWindow, entry_a);
   gtk_widget_class_bind_template_child (widget_class, AsWindow, entry_b);
+  gtk_widget_class_bind_template_child (widget_class, AsWindow, generate_button);
   gtk_widget_class_bind_template_child (widget_class, AsWindow, token_strip);
   gtk_widget_class_bind_template_child (widget_class, AsWindow, status_label);
   gtk_widget_class_bind_template_child (widget_class, AsWindow, colormap_dropdown);
@@ -985,6 +1057,7 @@ as_window_class_init (AsWindowClass *klass)
 
   gtk_widget_class_install_action (widget_class, "win.open-model", NULL, open_model_action);
   gtk_widget_class_install_action (widget_class, "win.open-model-file", NULL, open_model_file_action);
+  gtk_widget_class_install_action (widget_class, "win.generate", NULL, generate_action);
   gtk_widget_class_install_action (widget_class, "win.open-recent", "s", open_recent_action);
   gtk_widget_class_install_action (widget_class, "win.move", "(ii)", move_action);
   gtk_widget_class_install_action (widget_class, "win.focus-text", NULL, focus_text_action);
@@ -1054,10 +1127,13 @@ as_window_init (AsWindow *self)
   g_signal_connect_swapped (self->worker, "analysis-finished", G_CALLBACK (on_analysis_finished), self);
   g_signal_connect_swapped (self->worker, "analysis-failed", G_CALLBACK (on_analysis_failed), self);
   g_signal_connect_swapped (self->worker, "backend-switched", G_CALLBACK (on_backend_switched), self);
+  g_signal_connect_swapped (self->worker, "generation-step", G_CALLBACK (on_generation_step), self);
+  g_signal_connect_swapped (self->worker, "generation-finished", G_CALLBACK (on_generation_finished), self);
   as_device_button_set_menu_model (self->device_button, self->device_menu);
   as_device_button_set_worker (self->device_button, self->worker);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.device-details", FALSE);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.no-recent", FALSE);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.generate", FALSE);
 
   /* Teaching and compare pages: they talk to the worker's side channels. */
   GtkWidget *teach = as_teach_view_new ();
