@@ -600,6 +600,16 @@ open_recent_everywhere (const char *path)
     }
 }
 
+/* FOLDER's SmolLM2 golden in the test data, parsed. */
+static JsonParser *
+read_golden (const char *folder)
+{
+  g_autofree char *path = g_build_filename (g_getenv ("AS_TEST_DATA"), folder, "smollm2.json", NULL);
+  JsonParser *parser = json_parser_new ();
+  g_assert_true (json_parser_load_from_file (parser, path, NULL));
+  return parser;
+}
+
 static gboolean
 next_token_shown (gpointer view)
 {
@@ -613,9 +623,7 @@ next_token_shown (gpointer view)
 static void
 check_next_token_panel (void)
 {
-  g_autofree char *path = g_build_filename (g_getenv ("AS_TEST_DATA"), "lens", "smollm2.json", NULL);
-  g_autoptr(JsonParser) parser = json_parser_new ();
-  g_assert_true (json_parser_load_from_file (parser, path, NULL));
+  g_autoptr(JsonParser) parser = read_golden ("lens");
   JsonObject *golden = json_node_get_object (json_parser_get_root (parser));
   JsonArray *layers = json_object_get_array_member (golden, "layers");
   JsonObject *last = json_array_get_object_element (layers, json_array_get_length (layers) - 1);
@@ -685,9 +693,7 @@ generation_done (gpointer data)
 static void
 check_generate (void)
 {
-  g_autofree char *path = g_build_filename (g_getenv ("AS_TEST_DATA"), "generate", "smollm2.json", NULL);
-  g_autoptr(JsonParser) parser = json_parser_new ();
-  g_assert_true (json_parser_load_from_file (parser, path, NULL));
+  g_autoptr(JsonParser) parser = read_golden ("generate");
   JsonObject *golden = json_node_get_object (json_parser_get_root (parser));
   JsonObject *first = json_array_get_object_element (json_object_get_array_member (golden, "cases"), 0);
   g_assert_cmpint (json_object_get_int_member (golden, "new_tokens"), ==, AS_WINDOW_GENERATE_TOKENS);
