@@ -14,8 +14,8 @@
 #include "as-reference.h"
 #include "llama-test-util.h"
 
-/* The bounds the task sets for a tiny fp32 model; measured values are
- * printed with each case. */
+/* The bounds an fp32 forward must meet against transformers on a tiny
+ * model; the measured values are printed with each case. */
 #define ATTN_TOL    2e-5
 #define HIDDEN_TOL  1e-4
 #define LOGIT_TOL   1e-4
