@@ -44,7 +44,8 @@ argmax (const float *v,
   return best;
 }
 
-/* One run: the prompt, then STEPS tokens; STEP_MS [steps] gets each. */
+/* One run: the prompt, then STEPS tokens; STEP_MS [steps] gets each, and
+ * APPENDED [steps] the tokens. */
 static gboolean
 decode_run (AsBackend     *backend,
             const int     *ids,
@@ -53,9 +54,11 @@ decode_run (AsBackend     *backend,
             float         *logits,
             double        *prompt_ms,
             double        *step_ms,
+            int           *appended,
             GError       **error)
 {
-  g_autoptr(AsDecoder) decoder = as_decoder_new (backend, d->context + d->steps, error);
+  g_autoptr(AsDecoder) decoder = as_decoder_new_with_weights (backend, d->context + d->steps,
+                                                              d->weights, error);
   if (decoder == NULL)
     return FALSE;
   d->cached = as_decoder_is_cached (decoder);
@@ -69,24 +72,28 @@ decode_run (AsBackend     *backend,
     {
       t0 = as_cli_bench_now_s () * 1e3;
       store->t = d->context + k;
-      if (!as_decoder_step (decoder, argmax (logits, V), keep_row, store, NULL, logits, error))
+      appended[k] = argmax (logits, V);
+      if (!as_decoder_step (decoder, appended[k], keep_row, store, NULL, logits, error))
         return FALSE;
       step_ms[k] = as_cli_bench_now_s () * 1e3 - t0;
     }
   return TRUE;
 }
 
-/* The fp32 weights one step reads, in MB: per layer Q, K, V, O and the FFN
- * (two products, or three with a gate), and the output embedding. */
+/* The bytes of weights one step reads, in MB: per layer Q, K, V, O and the
+ * FFN (two products, or three with a gate), and the output embedding; 4
+ * bytes a weight in fp32, 36 per block of 32 in int8 (as-q8-gemv.h). */
 static double
-step_weight_mb (const AsModel *model)
+step_weight_mb (const AsModel  *model,
+                AsDecodeWeights weights)
 {
   const AsConfig *c = model->config;
   double hid = c->hidden, inter = c->intermediate;
   double kv = c->n_kv_heads > 0 ? (double) c->n_kv_heads * c->head_dim : hid;
   double ffn = model->arch->ffn_products > 0 ? model->arch->ffn_products : 2;
   double per_layer = hid * (hid + 2 * kv) + hid * hid + ffn * hid * inter;
-  return 4 * (c->n_layers * per_layer + (double) c->vocab_size * hid) / 1e6;
+  const double bytes = weights == AS_DECODE_WEIGHTS_INT8 ? 36.0 / 32.0 : 4.0;
+  return bytes * (c->n_layers * per_layer + (double) c->vocab_size * hid) / 1e6;
 }
 
 /* OpenBLAS's sgemv over a [rows, H] matrix of MB megabytes: how fast this
@@ -136,17 +143,23 @@ as_cli_bench_decode (AsBackend     *backend,
     }
   g_autofree double *prompts = g_new (double, d->runs + 1);
   g_autofree double *steps = g_new (double, (gsize) (d->runs + 1) * d->steps);
+  g_autofree int *all_ids = g_new (int, d->context + d->steps);   /* prompt, then the appended */
+  memcpy (all_ids, ids, sizeof (int) * d->context);
   gboolean ok = TRUE;
   /* Run 0 warms the caches and the threads and is not counted. */
   for (int r = 0; ok && r <= d->runs; r++)
     ok = decode_run (backend, ids, d, &store, logits, &prompts[r], steps + (gsize) r * d->steps,
-                     error);
+                     all_ids + d->context, error);
+  /* Reduced precision is a trade: what it costs on the tokens just timed. */
+  if (ok && d->weights != AS_DECODE_WEIGHTS_FP32)
+    ok = as_decode_deviation (backend, all_ids, d->context, d->context + d->steps, d->weights,
+                              &d->deviation, error);
   if (ok)
     {
       d->prompt_ms = as_cli_bench_median (prompts + 1, d->runs);
       d->step_ms = as_cli_bench_median (steps + d->steps, d->runs * d->steps);
       d->step_min_ms = steps[d->steps];
-      d->weight_mb = step_weight_mb (backend->model);
+      d->weight_mb = step_weight_mb (backend->model, d->weights);
       d->stream_ms = stream_floor_ms (d->weight_mb, c->hidden);
     }
   g_free (store.rows);

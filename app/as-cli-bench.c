@@ -78,6 +78,7 @@ typedef struct {
   int      sgemm_child; /* hidden: only time N SGEMMs and print them (the native yardstick) */
   int      decode_context; /* decoders: prompt tokens before the timed steps (0: none) */
   int      decode_steps;
+  char    *weights;     /* decoders: what the timed steps read, fp32 (default) or int8 */
 } BenchOptions;
 
 typedef struct {
@@ -605,6 +606,19 @@ write_json (FILE              *out,
       json_number (out, d->weight_mb);
       fputs (", \"stream_floor_ms\": ", out);
       json_number (out, d->stream_ms);
+      fprintf (out, ", \"weights\": \"%s\"", as_decode_weights_to_string (d->weights));
+      if (d->weights != AS_DECODE_WEIGHTS_FP32)
+        {
+          const AsDecodeDeviation *v = &d->deviation;
+          fprintf (out, ", \"vs_fp32\": {\"steps\": %d, \"greedy_agree\": %d, "
+                   "\"max_logit_diff\": ", v->steps, v->argmax_agree);
+          json_number (out, v->max_logit_diff);
+          fputs (", \"max_logit_range\": ", out);
+          json_number (out, v->max_logit_range);
+          fputs (", \"max_attention_diff\": ", out);
+          json_number (out, v->max_row_diff);
+          fputs ("}", out);
+        }
       fputs ("}", out);
     }
   fputs ("\n}\n", out);
@@ -662,9 +676,15 @@ write_table (FILE              *out,
                "%d tokens x %d runs\n", d->context,
                d->cached ? "key/value cache" : "no cache: the whole forward per token",
                d->step_ms, d->step_min_ms, 1e3 / d->step_ms, d->prompt_ms, d->steps, d->runs);
-      fprintf (out, "a step reads %.0f MB of fp32 weights; OpenBLAS sgemv streams as much in "
+      fprintf (out, "a step reads %.0f MB of %s weights; OpenBLAS sgemv streams as much in "
                "%.2f ms here (the floor): a step takes %.2f times that\n", d->weight_mb,
-               d->stream_ms, d->step_ms / d->stream_ms);
+               as_decode_weights_to_string (d->weights), d->stream_ms, d->step_ms / d->stream_ms);
+      if (d->weights != AS_DECODE_WEIGHTS_FP32)
+        fprintf (out, "%s weights against fp32 over the %d timed tokens: logits differ by at most "
+                 "%.3g (fp32's span %.3g), attention rows by at most %.3g; the most likely next "
+                 "token agrees at %d of %d steps\n", as_decode_weights_to_string (d->weights),
+                 d->deviation.steps, d->deviation.max_logit_diff, d->deviation.max_logit_range,
+                 d->deviation.max_row_diff, d->deviation.argmax_agree, d->deviation.steps);
     }
 }
 
@@ -978,6 +998,13 @@ bench_decode (const BenchOptions *o,
   d->context = 0;
   if (!decoder || context == 0)
     {
+      if (g_strcmp0 (o->weights, "int8") == 0)
+        {
+          g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                       "--weights int8 is what decoding steps read, and %s",
+                       decoder ? "--decode-context 0 times none" : "this model is not a decoder");
+          return FALSE;
+        }
       if (decoder || o->decode_context <= 0)
         return TRUE;
       g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
@@ -994,6 +1021,7 @@ bench_decode (const BenchOptions *o,
   BenchRow prompt = { 0 };
   row_prepare (&prompt, model, context, 1);
   *d = (AsBenchDecode) { .context = prompt.n, .steps = o->decode_steps, .runs = 3 };
+  as_decode_weights_from_string (o->weights != NULL ? o->weights : "fp32", &d->weights);
   gboolean ok = as_cli_bench_decode (backend, prompt.ids, d, error);
   if (!ok)
     d->context = 0;
@@ -1087,6 +1115,7 @@ as_cli_bench (int    argc,
     { "head-size", 0, 0, G_OPTION_ARG_INT, &o.head_size, "--render: head view side in pixels (default 900)", "PX" },
     { "decode-context", 0, 0, G_OPTION_ARG_INT, &o.decode_context, "Decoders: time appending tokens after a prompt of N tokens (default 256; 0: not)", "N" },
     { "decode-steps", 0, 0, G_OPTION_ARG_INT, &o.decode_steps, "Decoders: tokens appended per timed run (default 32)", "N" },
+    { "weights", 0, 0, G_OPTION_ARG_STRING, &o.weights, "Decoders: the weights the timed steps read: fp32 (default, exact) or int8 (blocks of 32 with a scale each, quantised at start; its deviation from fp32 is measured and printed)", "fp32|int8" },
     { "sgemm-child", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_INT, &o.sgemm_child, "Only time N SGEMMs and print the kernel and the rates", "N" },
     { NULL }
   };
@@ -1143,6 +1172,13 @@ as_cli_bench (int    argc,
       g_set_error_literal (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
                            "--warmup, --runs, --max-runs, --sgemm-size, --threads, --thumb, --head-size, "
                            "--decode-context or --decode-steps out of range");
+      goto out;
+    }
+  AsDecodeWeights weights;
+  if (o.weights != NULL && !as_decode_weights_from_string (o.weights, &weights))
+    {
+      g_set_error (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                   "--weights: '%s' is not one of fp32, int8", o.weights);
       goto out;
     }
   if (o.threads > 0)
@@ -1262,6 +1298,7 @@ out:
   as_model_free (model);
   g_free (o.shape);
   g_free (o.lengths);
+  g_free (o.weights);
   as_cli_common_clear (&common);
   return error != NULL ? as_cli_finish ("bench", error) : status;
 }

@@ -4,6 +4,7 @@
 #include <glib.h>
 
 #include "as-backend.h"
+#include "as-decode-deviation.h"
 
 G_BEGIN_DECLS
 
@@ -20,6 +21,7 @@ typedef struct {
   int      context;       /* prompt tokens: the cache when the timed steps start */
   int      steps;         /* tokens appended per run */
   int      runs;          /* timed runs (after one untimed) */
+  AsDecodeWeights weights; /* what the steps read (--weights) */
   double   prompt_ms;     /* median prompt pass (cache filled, logits out) */
   double   step_ms;       /* median time of one appended token, rows delivered */
   double   step_min_ms;
@@ -28,6 +30,7 @@ typedef struct {
                            * embedding, MB (1e6 bytes) */
   double   stream_ms;     /* the machine's floor for that: OpenBLAS sgemv over a matrix
                            * of as many bytes, same threads, median of 7 */
+  AsDecodeDeviation deviation; /* not fp32 weights: the timed tokens again, against fp32 */
 } AsBenchDecode;
 
 /* Times D->steps steps after the prompt IDS [D->context], D->runs times;

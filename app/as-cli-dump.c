@@ -92,10 +92,11 @@ write_npy_header (FILE *out,
 }
 
 static gboolean
-write_npy (FILE        *out,
-           AsBackend   *backend,
-           AsEncoding  *enc,
-           GError     **error)
+write_npy (FILE              *out,
+           AsBackend         *backend,
+           AsEncoding        *enc,
+           const AsCliCommon *common,
+           GError           **error)
 {
   const AsConfig *c = backend->model->config;
   int n = enc->n_tokens;
@@ -112,6 +113,7 @@ write_npy (FILE        *out,
   AsForwardRequest req = {
     .ids = ids, .type_ids = types, .n = n,
     .on_layer = write_npy_layer, .user_data = &state,
+    .ablate = common->ablation, .n_ablate = common->n_ablation,
   };
   gboolean ok = as_backend_forward (backend, &req, NULL, error);
   g_free (ids);
@@ -126,6 +128,7 @@ write_dump (FILE        *out,
             gsize        text_len,
             const char  *pair,
             AsEncoding  *enc,
+            const AsCliCommon *common,
             GError     **error)
 {
   const AsModel *model = backend->model;
@@ -156,6 +159,7 @@ write_dump (FILE        *out,
   AsForwardRequest req = {
     .ids = ids, .type_ids = types, .n = enc->n_tokens,
     .on_layer = write_layer, .user_data = &state,
+    .ablate = common->ablation, .n_ablate = common->n_ablation,
   };
   gboolean ok = as_backend_forward (backend, &req, NULL, error);
   g_free (ids);
@@ -175,6 +179,7 @@ as_cli_dump (int    argc,
   as_cli_add_model_options (ctx, &common);
   as_cli_add_text_options (ctx, &common);
   as_cli_add_device_options (ctx, &common);
+  as_cli_add_ablation_options (ctx, &common);
   as_cli_add_output_options (ctx, &common, NULL, "json (default) or npy");
   g_option_context_set_summary (ctx,
     "Formats: json (default): tokens and attention[layer][head][query][key];\n"
@@ -193,6 +198,7 @@ as_cli_dump (int    argc,
       (format = as_cli_format (&common, formats, &error)) < 0 ||
       !as_cli_check_text (&common, &error) ||
       (model = as_cli_load_model (&common, &error)) == NULL ||
+      !as_cli_load_ablation (&common, model, &error) ||
       (file = as_cli_open_output (&common, model, &error)) == NULL ||
       (text = as_cli_read_text (&common, model, &text_len, &error)) == NULL ||
       (backend = as_cli_open_backend (&common, model, &error)) == NULL)
@@ -206,8 +212,9 @@ as_cli_dump (int    argc,
   as_cli_report_truncation (enc, model);
 
   FILE *stream = as_output_file_stream (file);
-  gboolean written = format == 1 ? write_npy (stream, backend, enc, &error)
-                                 : write_dump (stream, backend, text, text_len, common.pair, enc, &error);
+  gboolean written = format == 1 ? write_npy (stream, backend, enc, &common, &error)
+                                 : write_dump (stream, backend, text, text_len, common.pair, enc,
+                                               &common, &error);
   /* A layer callback stops the pass when a write fails; the cause is the
    * write, not the stop. */
   if (!as_output_file_check (file, NULL))

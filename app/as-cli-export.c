@@ -31,6 +31,7 @@ typedef struct {
   char     *aggregate;
   char     *sentence;
   gboolean  dark;
+  gboolean  fit_scale;
   gboolean  no_title;
   gboolean  print_layout;
 } ExportOptions;
@@ -59,6 +60,8 @@ add_export_entries (GOptionContext *ctx,
     { "word-level", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_NONE, &e->words, "Same as --words", NULL },
     { "sentence", 0, 0, G_OPTION_ARG_STRING, &e->sentence, "With --pair: all (default), a or b, the rows and columns kept", "WHICH" },
     { "dark", 0, 0, G_OPTION_ARG_NONE, &e->dark, "Dark background, light text", NULL },
+    { "fit-scale", 0, 0, G_OPTION_ARG_NONE, &e->fit_scale,
+      "Head view: colours fitted to the matrix, as the app shows it (default 0 to 1)", NULL },
     { "no-title", 0, 0, G_OPTION_ARG_NONE, &e->no_title, "Leave out the title line", NULL },
     { "print-layout", 0, 0, G_OPTION_ARG_NONE, &e->print_layout, "Print where each heatmap's cells are (JSON lines)", NULL },
     { NULL }
@@ -259,6 +262,7 @@ apply_options (const ExportOptions  *e,
     o->dpi = e->dpi;
   o->annotate = e->annotate;
   o->dark = e->dark;
+  o->fit_scale = e->fit_scale;
   o->title = !e->no_title;
   return apply_sizes (e, o, error);
 }

@@ -10,7 +10,11 @@
 #include <unistd.h>
 
 #include "as-bpe.h"
+#include "as-decode-deviation.h"
+#include "as-file-read.h"
 #include "as-generate.h"
+#include "as-gguf.h"
+#include "as-json-guard.h"
 #include "as-json-writer.h"
 
 typedef struct {
@@ -21,8 +25,10 @@ typedef struct {
   int      max_tokens;
   int      show_top;
   gboolean chat;
+  char    *system;       /* --system: the chat's system turn; NULL: the template's default */
   gboolean json;
   char    *ids;          /* --ids "1,2,3": the prompt as token ids */
+  char    *weights;      /* --weights fp32|int8: what the steps read */
 } GenerateArgs;
 
 /* Where the pieces go while a step is written. */
@@ -43,6 +49,7 @@ typedef struct {
   const char    *prompt;     /* NULL for --ids */
   gsize          prompt_len;
   gboolean       chat;
+  const char    *system;     /* the chat's system turn; NULL: none */
   const AsGenerateOptions *options;
   const int     *ids;
   int            n_ids;
@@ -69,9 +76,16 @@ add_generate_options (GOptionContext *ctx,
     { "show-top", 0, 0, G_OPTION_ARG_INT, &args->show_top,
       "JSON: the N most likely tokens of each step with their probabilities (default 5)", "N" },
     { "chat", 0, 0, G_OPTION_ARG_NONE, &args->chat,
-      "Ask TEXT as a user turn of the model's ChatML chat template", NULL },
+      "Ask TEXT as a user turn of the model's ChatML chat template, after the template's "
+      "default system turn if it has one", NULL },
+    { "system", 0, 0, G_OPTION_ARG_STRING, &args->system,
+      "--chat: the system turn (instead of the template's default)", "TEXT" },
     { "json", 0, 0, G_OPTION_ARG_NONE, &args->json,
       "Write JSON (prompt, each step's token and most likely tokens) instead of the text", NULL },
+    { "weights", 0, 0, G_OPTION_ARG_STRING, &args->weights,
+      "What each step's products read: fp32 (default, exact) or int8 (blocks of 32 with a scale "
+      "each, quantised at start: faster, not exact; its deviation from fp32 on the generated "
+      "tokens is measured and printed)", "fp32|int8" },
     { "ids", 0, 0, G_OPTION_ARG_STRING, &args->ids,
       "The prompt as token ids, comma-separated, instead of TEXT (for a model without a tokenizer)", "IDS" },
     { "text-file", 0, 0, G_OPTION_ARG_FILENAME, &common->text_file,
@@ -100,6 +114,12 @@ check_args (const GenerateArgs *args,
   options->sampling.seed = (guint64) args->seed;
   options->max_tokens = args->max_tokens;
   options->n_top = args->show_top;
+  if (args->weights != NULL && !as_decode_weights_from_string (args->weights, &options->weights))
+    {
+      g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                   "--weights: '%s' is not one of fp32, int8", args->weights);
+      return FALSE;
+    }
   GError *local = NULL;
   if (as_generate_options_check (options, &local))
     return TRUE;
@@ -113,6 +133,12 @@ check_prompt_source (const AsCliCommon  *common,
                      const GenerateArgs *args,
                      GError            **error)
 {
+  if (args->system != NULL && !args->chat)
+    {
+      g_set_error_literal (error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,
+                           "--system is a chat's system turn: it needs --chat");
+      return FALSE;
+    }
   if (args->ids == NULL)
     return as_cli_check_text (common, error);
   if ((common->rest != NULL && common->rest[0] != NULL) || common->text_file != NULL)
@@ -168,13 +194,74 @@ parse_ids (const char    *list,
   return g_steal_pointer (&ids);
 }
 
-/* SmolLM2-Instruct's ChatML, one user turn; refused for a tokenizer
- * without its markers (they would be split into ordinary tokens). */
+/* The chat template the model carries: a GGUF's tokenizer.chat_template,
+ * a folder's tokenizer_config.json chat_template; NULL when there is none
+ * (or it cannot be read: then there is no default system turn either). */
+static char *
+chat_template (const AsModel *model)
+{
+  if (model->gguf != NULL)
+    return as_gguf_find_key (model->gguf, "tokenizer.chat_template", NULL, NULL) == AS_GGUF_STRING
+             ? g_strdup (as_gguf_get_string (model->gguf, "tokenizer.chat_template", NULL))
+             : NULL;
+  if (model->st == NULL)
+    return NULL;
+  g_autofree char *path = g_build_filename (model->dir, "tokenizer_config.json", NULL);
+  g_autofree char *contents = NULL;
+  gsize length = 0;
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  if (!g_file_test (path, G_FILE_TEST_IS_REGULAR) ||
+      !as_file_read_regular (path, AS_FILE_CAP_CONFIG, &contents, &length, NULL) ||
+      !as_json_guard_load (parser, contents, length, path, NULL))
+    return NULL;
+  JsonNode *root = json_parser_get_root (parser);
+  if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
+    return NULL;
+  return g_strdup (as_json_get_string (json_node_get_object (root), "chat_template", NULL));
+}
+
+/* The system turn TEMPLATE writes when a conversation starts without one,
+ * or NULL. SmolLM2-Instruct's ChatML template has one:
+ *   {% if loop.first and messages[0]['role'] != 'system' %}{{ '<|im_start|>system
+ *   You are a helpful AI assistant …<|im_end|>
+ *   ' }}{% endif %}
+ * i.e. a literal system turn under a condition on the first role; its text
+ * is what lies between the turn's markers. A text that is not a plain
+ * literal (an expression, an escape) is not taken: NULL. */
+static char *
+template_default_system (const char *template)
+{
+  static const char *const conditions[] = { "['role'] != 'system'", "[\"role\"] != \"system\"",
+                                            ".role != 'system'", ".role != \"system\"" };
+  static const char opening[] = "<|im_start|>system\n";
+  const char *cond = NULL;
+  for (guint i = 0; i < G_N_ELEMENTS (conditions) && cond == NULL; i++)
+    cond = template != NULL ? strstr (template, conditions[i]) : NULL;
+  const char *start = cond != NULL ? strstr (cond, opening) : NULL;
+  const char *end = start != NULL ? strstr (start, "<|im_end|>") : NULL;
+  const char *next_block = start != NULL ? strstr (start, "{%") : NULL;
+  if (end == NULL || (next_block != NULL && next_block < end))
+    return NULL;
+  start += strlen (opening);
+  for (const char *p = start; p < end; p++)
+    if (*p == '\\' || *p == '\'' || *p == '"' || *p == '{' || *p == '}')
+      return NULL;
+  return g_strndup (start, end - start);
+}
+
+/* One user turn in ChatML, after a system turn (SYSTEM, else the
+ * template's default if it has one), ready for the assistant's answer: what
+ * transformers' apply_chat_template (add_generation_prompt) writes.
+ * Refused for a tokenizer without ChatML's markers (they would be split
+ * into ordinary tokens). *SYSTEM_USED gets the system turn's text (NULL:
+ * none). */
 static char *
 chat_prompt (const AsModel *model,
+             const char    *system,
              const char    *text,
              gsize          length,
              gsize         *out_length,
+             char         **system_used,
              GError       **error)
 {
   if (as_tokenizer_token_to_id (model->tokenizer, "<|im_start|>") < 0 ||
@@ -185,7 +272,17 @@ chat_prompt (const AsModel *model,
                            "(<|im_start|>, <|im_end|>)");
       return NULL;
     }
-  GString *s = g_string_new ("<|im_start|>user\n");
+  if (system != NULL)
+    *system_used = g_strdup (system);
+  else
+    {
+      g_autofree char *template = chat_template (model);
+      *system_used = template_default_system (template);
+    }
+  GString *s = g_string_new (NULL);
+  if (*system_used != NULL)
+    g_string_append_printf (s, "<|im_start|>system\n%s<|im_end|>\n", *system_used);
+  g_string_append (s, "<|im_start|>user\n");
   g_string_append_len (s, text, (gssize) length);
   g_string_append (s, "<|im_end|>\n<|im_start|>assistant\n");
   *out_length = s->len;
@@ -242,7 +339,13 @@ write_head (Sink *sink)
     as_json_write_string_len (out, prompt, (gssize) sink->prompt_len);
   else
     fputs ("null", out);
-  fprintf (out, ",\n  \"chat\": %s,\n  \"temperature\": ", sink->chat ? "true" : "false");
+  fprintf (out, ",\n  \"chat\": %s,\n  \"system\": ", sink->chat ? "true" : "false");
+  if (sink->system != NULL)
+    as_json_write_string (out, sink->system);
+  else
+    fputs ("null", out);
+  fprintf (out, ",\n  \"weights\": \"%s\",\n  \"temperature\": ",
+           as_decode_weights_to_string (o->weights));
   as_json_write_float (out, (float) o->sampling.temperature);
   fprintf (out, ",\n  \"top_k\": %d,\n  \"top_p\": ", o->sampling.top_k);
   as_json_write_float (out, (float) o->sampling.top_p);
@@ -375,6 +478,45 @@ names_stdout (const char *path)
          a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
+/* ---- reduced precision --------------------------------------------------------------- */
+
+/* Int8 weights are a trade: say what they cost on this text, measured by
+ * running the same tokens through an fp32 decoder beside an int8 one. */
+static void
+report_weights_cost (AsBackend               *backend,
+                     const AsGenerateOptions *options,
+                     const int               *prompt,
+                     int                      n_prompt,
+                     const int               *generated,
+                     int                      n_generated)
+{
+  const char *name = as_decode_weights_to_string (options->weights);
+  /* the last generated token was never run */
+  const int n = n_prompt + n_generated - 1;
+  if (n_generated < 2)
+    {
+      g_printerr ("attnscope-cli: note: weights %s: too few tokens generated to measure its "
+                  "deviation from fp32\n", name);
+      return;
+    }
+  g_autofree int *ids = g_new (int, n);
+  memcpy (ids, prompt, sizeof (int) * n_prompt);
+  memcpy (ids + n_prompt, generated, sizeof (int) * (n - n_prompt));
+  AsDecodeDeviation dev;
+  g_autoptr(GError) error = NULL;
+  if (!as_decode_deviation (backend, ids, n_prompt, n, options->weights, &dev, &error))
+    {
+      g_printerr ("attnscope-cli: note: weights %s: could not measure its deviation from fp32: %s\n",
+                  name, error->message);
+      return;
+    }
+  g_printerr ("attnscope-cli: note: weights %s against fp32 on the same %d tokens: logits differ "
+              "by at most %.3g (fp32's span %.3g), attention rows by at most %.3g; the most "
+              "likely next token agrees at %d of %d steps\n", name, dev.steps,
+              dev.max_logit_diff, dev.max_logit_range, dev.max_row_diff, dev.argmax_agree,
+              dev.steps);
+}
+
 /* ---- the command ------------------------------------------------------------------ */
 
 int
@@ -398,6 +540,7 @@ as_cli_generate (int    argc,
 
   g_autofree char *text = NULL;
   g_autofree char *prompt_text = NULL;
+  g_autofree char *system = NULL;
   g_autofree int *ids = NULL;
   g_autofree int *generated = NULL;
   gsize text_len = 0, prompt_len = 0;
@@ -429,7 +572,8 @@ as_cli_generate (int    argc,
           goto out;
         }
       if (args.chat)
-        prompt_text = chat_prompt (model, text, text_len, &prompt_len, &error);
+        prompt_text = chat_prompt (model, args.system, text, text_len, &prompt_len, &system,
+                                   &error);
       else
         {
           prompt_text = g_steal_pointer (&text);
@@ -464,6 +608,7 @@ as_cli_generate (int    argc,
   sink.prompt = prompt_text;
   sink.prompt_len = prompt_len;
   sink.chat = args.chat;
+  sink.system = system;
   sink.options = &options;
   sink.ids = ids;
   sink.n_ids = n_ids;
@@ -494,6 +639,8 @@ as_cli_generate (int    argc,
     g_printerr ("attnscope-cli: note: stopped after %d tokens: the context is full (%d positions "
                 "in all fit the model and the attention memory budget)\n",
                 n_generated, n_ids + n_generated - 1);
+  if (options.weights != AS_DECODE_WEIGHTS_FP32)
+    report_weights_cost (backend, &options, ids, n_ids, generated, n_generated);
   if (file != NULL)
     {
       write_tail (&sink, generated, n_generated, stop);
@@ -505,6 +652,8 @@ out:
     as_output_file_abort (file);
   g_string_free (sink.all_text, TRUE);
   g_free (args.ids);
+  g_free (args.system);
+  g_free (args.weights);
   as_backend_free (backend);
   as_model_free (model);
   as_cli_common_clear (&common);

@@ -124,11 +124,10 @@ write_json (FILE              *out,
   fputs ("  ]\n}\n", out);
 }
 
-/* "1,2, 3" into ids; refuses anything else by position. */
-static int *
-parse_ids (const char  *list,
-           int         *n,
-           GError     **error)
+int *
+as_cli_parse_ids (const char  *list,
+                  int         *n,
+                  GError     **error)
 {
   g_auto(GStrv) parts = g_strsplit (list, ",", -1);
   int count = (int) g_strv_length (parts);
@@ -239,7 +238,7 @@ as_cli_lens (int    argc,
                            "give either --ids or a text, not both");
       goto out;
     }
-  if (ids_text != NULL && (ids = parse_ids (ids_text, &n, &error)) == NULL)
+  if (ids_text != NULL && (ids = as_cli_parse_ids (ids_text, &n, &error)) == NULL)
     goto out;
   if (ids_text == NULL && !as_cli_check_text (&common, &error))
     goto out;

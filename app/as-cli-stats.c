@@ -378,6 +378,7 @@ as_cli_stats (int    argc,
   g_option_context_add_main_entries (ctx, entries, NULL);
   as_cli_add_model_options (ctx, &common);
   as_cli_add_device_options (ctx, &common);
+  as_cli_add_ablation_options (ctx, &common);
   as_cli_add_output_options (ctx, &common, NULL, "csv (default) or json");
   g_option_context_set_summary (ctx,
     "Formats: csv (default), json. One row per (layer, head), both counted from 1,\n"
@@ -415,6 +416,7 @@ as_cli_stats (int    argc,
     }
   /* The output is checked before the corpus runs, so a bad -o fails at once. */
   if ((model = as_cli_load_model (&common, &error)) == NULL ||
+      !as_cli_load_ablation (&common, model, &error) ||
       (file = as_cli_open_output (&common, model, &error)) == NULL ||
       (lines = read_corpus (corpus, limit, &error)) == NULL)
     goto out;
@@ -476,6 +478,7 @@ as_cli_stats (int    argc,
       AsForwardRequest req = {
         .ids = ids, .type_ids = types, .n = n,
         .on_layer = add_layer, .user_data = &state,
+        .ablate = common.ablation, .n_ablate = common.n_ablation,
       };
       gboolean ok = as_backend_forward (backend, &req, NULL, &error);
       g_free (ids);

@@ -84,6 +84,8 @@ as_cli_common_clear (AsCliCommon *common)
   g_free (common->precision);
   g_free (common->output);
   g_free (common->format);
+  g_free (common->ablate);
+  g_free (common->ablation);
 }
 
 /* ---- parsing and checking --------------------------------------------------- */
@@ -352,6 +354,13 @@ as_cli_open_backend (const AsCliCommon  *common,
   AsDevice device = AS_DEVICE_AUTO;
   if (common->device != NULL)
     as_device_from_string (common->device, &device);
+  /* the GPU plugin does not ablate heads (as-ablation.h) */
+  if (common->ablate != NULL)
+    {
+      if (device == AS_DEVICE_GPU)
+        g_printerr ("attnscope-cli: note: --ablate runs on the CPU\n");
+      return as_cpu_backend_new (model);
+    }
   /* Precision and CUDA device from $ATTNSCOPE_GPU_PRECISION / _DEVICE,
    * --precision over the former. */
   AsGpuOptions options;
@@ -417,7 +426,9 @@ usage (FILE *out)
          "  bench      time tokenization and the forward pass\n"
          "  stats      per-head attention statistics over a corpus\n"
          "  generate   continue a text with a decoder, token by token\n"
-         "  lens       a decoder's next-token predictions after each layer\n\n"
+         "  lens       a decoder's next-token predictions after each layer\n"
+         "  fill       an encoder's predictions for masked tokens ([MASK])\n"
+         "  ablate     switch attention heads off and measure the effect\n\n"
          "Run 'attnscope-cli COMMAND --help' for a command's options.\n"
          "The model defaults to the downloaded all-MiniLM-L6-v2.\n"
          "Exit status: 0 on success, 1 when the work failed, 2 for a usage error.\n", out);
@@ -452,6 +463,10 @@ main (int    argc,
     return as_cli_generate (argc - 1, argv + 1);
   if (g_strcmp0 (command, "lens") == 0)
     return as_cli_lens (argc - 1, argv + 1);
+  if (g_strcmp0 (command, "fill") == 0)
+    return as_cli_fill (argc - 1, argv + 1);
+  if (g_strcmp0 (command, "ablate") == 0)
+    return as_cli_ablate (argc - 1, argv + 1);
   if (g_strcmp0 (command, "--version") == 0)
     {
       g_print ("attnscope-cli %s\n", AS_VERSION);

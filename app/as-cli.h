@@ -9,6 +9,7 @@
 
 #include <glib.h>
 
+#include "as-ablation.h"
 #include "as-attention.h"
 #include "as-backend.h"
 #include "as-model.h"
@@ -26,6 +27,9 @@ typedef struct {
   gboolean  verbose;     /*         say why --device auto ended on the CPU */
   char     *output;      /* output: -o FILE, default standard output */
   char     *format;      /*         --format, one of the command's */
+  char     *ablate;      /* ablation: --ablate L:H[:MODE],… */
+  AsHeadAblation *ablation;   /* [n_ablation] parsed by as_cli_load_ablation */
+  int       n_ablation;
 } AsCliCommon;
 
 void          as_cli_add_model_options  (GOptionContext *ctx,
@@ -89,6 +93,20 @@ void          as_cli_report_truncation  (const AsEncoding   *enc,
 int           as_cli_finish             (const char         *command,
                                          GError             *error);
 
+/* --ablate (as-cli-ablate.c); a command that adds it runs on the CPU
+ * (as_cli_open_backend) and puts common->ablation in its requests. */
+void          as_cli_add_ablation_options (GOptionContext *ctx,
+                                           AsCliCommon    *common);
+/* Parses --ablate, if given, for MODEL into common->ablation. */
+gboolean      as_cli_load_ablation      (AsCliCommon        *common,
+                                         const AsModel      *model,
+                                         GError            **error);
+/* "1,2, 3" into a new array of *N token ids (g_free); a usage error names
+ * the first item that is not an id. */
+int          *as_cli_parse_ids          (const char         *list,
+                                         int                *n,
+                                         GError            **error);
+
 int as_cli_tokenize (int argc, char **argv);
 int as_cli_dump     (int argc, char **argv);
 int as_cli_bench    (int argc, char **argv);
@@ -96,5 +114,7 @@ int as_cli_stats    (int argc, char **argv);
 int as_cli_export   (int argc, char **argv);
 int as_cli_generate (int argc, char **argv);
 int as_cli_lens     (int argc, char **argv);
+int as_cli_fill     (int argc, char **argv);
+int as_cli_ablate   (int argc, char **argv);
 
 G_END_DECLS

@@ -42,17 +42,6 @@
 
 #define ARENA_ALIGN        256
 #define MIN_CC_MAJOR       8
-#define CUBLAS_WS_BYTES    ((size_t) 32 << 20)  /* cuBLAS workspace, set once at load */
-#define CAPACITY_STEP      64                   /* workspace grows in steps of tokens */
-#define MIB(bytes)         ((double) (bytes) / (1024.0 * 1024.0))
-
-typedef enum {
-  FORCE_NONE,
-  FORCE_DRIVER,
-  FORCE_DEVICE,
-  FORCE_OOM_LOAD,
-  FORCE_OOM_RUN,
-} ForcedFailure;
 
 /* Device pointers of one layer's weights. GEMM operands (void *) are f32, or
  * fp16 / bf16 in the 16-bit precisions; biases and LayerNorm stay f32. */
@@ -77,22 +66,11 @@ struct AsGpuEncoder {
   float            eps;
   /* setup */
   AsGpuPrecision   precision;
-  int              device;
-  ForcedFailure    force;
-  int              stub;          /* simulated for oom-run where there is no GPU */
-  char             device_info[256];
+  AsCudaDevice     dev;           /* handles and the weights' allocation */
   size_t           elem_size;     /* bytes of a GEMM operand: 4, or 2 in fp16/bf16 */
   cudaDataType_t   ab_type;       /* GEMM operand type */
   cublasComputeType_t compute_type;
-  /* handles */
-  cudaStream_t     compute;       /* every kernel and GEMM */
-  cudaStream_t     copy;          /* device -> pinned host copies of each layer */
-  cudaEvent_t      layer_done[2]; /* by layer parity: layer's outputs are ready */
-  cudaEvent_t      copy_done[2];  /* by layer parity: its copy to the host is done */
-  cublasHandle_t   blas;
-  /* weights: one device allocation (plus the cuBLAS workspace inside it) */
-  void            *weights;
-  size_t           weight_bytes;
+  /* weights, in dev.weights (with the cuBLAS workspace) */
   const float     *word_emb;      /* [vocab, H] */
   const float     *pos_emb;       /* [max_positions, H] */
   const float     *type_emb;      /* [types, H] */
@@ -214,7 +192,7 @@ as_cublas_status_name (cublasStatus_t st)
     }
 }
 
-static ForcedFailure
+ForcedFailure
 forced_failure (void)
 {
   const char *v = getenv (AS_GPU_FORCE_FAIL_ENV);
@@ -231,7 +209,7 @@ forced_failure (void)
   return FORCE_NONE;   /* "plugin" is the loader's; anything else is ignored */
 }
 
-static const char *
+const char *
 precision_label (AsGpuPrecision p)
 {
   switch (p)
@@ -247,7 +225,7 @@ precision_label (AsGpuPrecision p)
 /* ------------------------------------------------------------------------ */
 /* Device discovery                                                          */
 
-static AsGpuStatus
+AsGpuStatus
 forced_probe_failure (ForcedFailure  force,
                       AsCudaMsg     *msg)
 {
@@ -317,14 +295,128 @@ encoder_probe (int     device,
 }
 
 /* ------------------------------------------------------------------------ */
+/* A device's handles and weights (the encoder's and the decoder's)          */
+
+AsGpuStatus
+as_cuda_device_probe (AsCudaDevice  *d,
+                      int            device,
+                      ForcedFailure  force,
+                      AsCudaMsg     *msg)
+{
+  d->device = device;
+  d->force = force;
+  AsGpuStatus st = probe_device (device, d->device_info, sizeof d->device_info, msg);
+  if (st == AS_GPU_STATUS_OK)
+    return st;
+  /* No GPU here: still let tests reach the loader's out-of-memory paths. */
+  char why[AS_GPU_MSG_LEN];
+  snprintf (why, sizeof why, "%s", msg->buf != NULL ? msg->buf : "no usable GPU");
+  if (force == FORCE_OOM_LOAD)
+    return as_cuda_msgf (msg, AS_GPU_STATUS_OUT_OF_MEMORY,
+                         "the weights (forced by %s=oom-load; simulated, as there "
+                         "is no usable GPU here: %s)",
+                         AS_GPU_FORCE_FAIL_ENV, why);
+  if (force == FORCE_OOM_RUN)
+    {
+      d->stub = 1;
+      snprintf (d->device_info, sizeof d->device_info,
+                "simulated for %s=oom-run (no usable GPU here)", AS_GPU_FORCE_FAIL_ENV);
+      if (msg->buf != NULL && msg->len > 0)
+        msg->buf[0] = '\0';
+      return AS_GPU_STATUS_OK;
+    }
+  return st;
+}
+
+AsGpuStatus
+as_cuda_device_start (AsCudaDevice *d,
+                      int           tf32,
+                      AsCudaMsg    *msg)
+{
+  AS_CUDA_TRY (msg, cudaSetDevice (d->device));
+  AS_CUDA_TRY (msg, cudaStreamCreateWithFlags (&d->compute, cudaStreamNonBlocking));
+  AS_CUDA_TRY (msg, cudaStreamCreateWithFlags (&d->copy, cudaStreamNonBlocking));
+  for (int b = 0; b < 2; b++)
+    {
+      AS_CUDA_TRY (msg, cudaEventCreateWithFlags (&d->layer_done[b], cudaEventDisableTiming));
+      AS_CUDA_TRY (msg, cudaEventCreateWithFlags (&d->copy_done[b], cudaEventDisableTiming));
+    }
+  AS_CUBLAS_TRY (msg, cublasCreate (&d->blas));
+  AS_CUBLAS_TRY (msg, cublasSetStream (d->blas, d->compute));
+  AS_CUBLAS_TRY (msg, cublasSetMathMode (d->blas, tf32 ? CUBLAS_TF32_TENSOR_OP_MATH
+                                                       : CUBLAS_DEFAULT_MATH));
+  return AS_GPU_STATUS_OK;
+}
+
+AsGpuStatus
+as_cuda_device_alloc_weights (AsCudaDevice *d,
+                              size_t        bytes,
+                              AsCudaMsg    *msg)
+{
+  d->weight_bytes = bytes;
+  size_t free_b = 0, total_b = 0;
+  AS_CUDA_TRY (msg, cudaMemGetInfo (&free_b, &total_b));
+  if (d->force == FORCE_OOM_LOAD)
+    return as_cuda_msgf (msg, AS_GPU_STATUS_OUT_OF_MEMORY,
+                         "the weights need %.1f MiB (forced by %s=oom-load; "
+                         "%.1f MiB free of %.1f MiB)",
+                         MIB (bytes), AS_GPU_FORCE_FAIL_ENV, MIB (free_b), MIB (total_b));
+  if (bytes > free_b)
+    return as_cuda_msgf (msg, AS_GPU_STATUS_OUT_OF_MEMORY,
+                         "the weights need %.1f MiB, %.1f MiB free of %.1f MiB",
+                         MIB (bytes), MIB (free_b), MIB (total_b));
+  return device_alloc (&d->weights, bytes, "the weights", msg);
+}
+
+void
+as_cuda_device_stop (AsCudaDevice *d)
+{
+  if (d->stub)
+    return;
+  (void) cudaSetDevice (d->device);
+  if (d->compute != NULL)
+    (void) cudaStreamSynchronize (d->compute);
+  if (d->copy != NULL)
+    (void) cudaStreamSynchronize (d->copy);
+  if (d->blas != NULL)
+    (void) cublasDestroy (d->blas);
+  if (d->weights != NULL)
+    (void) cudaFree (d->weights);
+  for (int b = 0; b < 2; b++)
+    {
+      if (d->layer_done[b] != NULL)
+        (void) cudaEventDestroy (d->layer_done[b]);
+      if (d->copy_done[b] != NULL)
+        (void) cudaEventDestroy (d->copy_done[b]);
+    }
+  if (d->compute != NULL)
+    (void) cudaStreamDestroy (d->compute);
+  if (d->copy != NULL)
+    (void) cudaStreamDestroy (d->copy);
+  (void) cudaGetLastError ();
+  memset (d, 0, sizeof *d);
+}
+
+void
+as_cuda_device_describe (const AsCudaDevice *d,
+                         AsGpuPrecision      precision,
+                         char               *buf,
+                         size_t              len)
+{
+  if (buf == NULL || len == 0)
+    return;
+  if (d->stub)
+    snprintf (buf, len, "CUDA, %s", d->device_info);
+  else
+    snprintf (buf, len, "CUDA %d.%d + cuBLAS on %s, %s, weights %.0f MiB",
+              CUDART_VERSION / 1000, (CUDART_VERSION % 1000) / 10, d->device_info,
+              precision_label (precision), MIB (d->weight_bytes));
+}
+
+/* ------------------------------------------------------------------------ */
 /* Allocation plans: walked once to size an allocation, once to carve it      */
 
-typedef struct {
-  char   *base;   /* NULL while sizing */
-  size_t  used;
-} Arena;
-
-static void *
+void *
 arena_take (Arena  *a,
             size_t  bytes)
 {
@@ -412,8 +504,7 @@ plan_workspace (AsGpuEncoder *e,
   e->h_hidden[1] = (float *) arena_take (host, n * H * F);
 }
 
-/* cudaMalloc that reports running out of memory in words, with the sizes. */
-static AsGpuStatus
+AsGpuStatus
 device_alloc (void      **ptr,
               size_t      bytes,
               const char *what,
@@ -446,7 +537,7 @@ upload_f32 (AsGpuEncoder *e,
             AsCudaMsg    *msg)
 {
   AS_CUDA_TRY (msg, cudaMemcpyAsync ((void *) dst, src, count * sizeof (float),
-                                     cudaMemcpyHostToDevice, e->compute));
+                                     cudaMemcpyHostToDevice, e->dev.compute));
   return AS_GPU_STATUS_OK;
 }
 
@@ -467,11 +558,11 @@ upload_operand (AsGpuEncoder *e,
                   ? (float *) dst + (size_t) i * count
                   : staging + (size_t) i * count;
       AS_CUDA_TRY (msg, cudaMemcpyAsync (to, srcs[i], count * sizeof (float),
-                                         cudaMemcpyHostToDevice, e->compute));
+                                         cudaMemcpyHostToDevice, e->dev.compute));
     }
   if (e->elem_size != sizeof (float))
     AS_CUDA_TRY (msg, as_cuda_convert ((void *) dst, staging, (size_t) n_srcs * count,
-                                       e->precision, e->compute));
+                                       e->precision, e->dev.compute));
   return AS_GPU_STATUS_OK;
 }
 
@@ -516,40 +607,16 @@ encoder_init (AsGpuEncoder         *e,
               const AsGpuModelDesc *m,
               AsCudaMsg            *msg)
 {
-  AS_CUDA_TRY (msg, cudaSetDevice (e->device));
-  AS_CUDA_TRY (msg, cudaStreamCreateWithFlags (&e->compute, cudaStreamNonBlocking));
-  AS_CUDA_TRY (msg, cudaStreamCreateWithFlags (&e->copy, cudaStreamNonBlocking));
-  for (int b = 0; b < 2; b++)
-    {
-      AS_CUDA_TRY (msg, cudaEventCreateWithFlags (&e->layer_done[b], cudaEventDisableTiming));
-      AS_CUDA_TRY (msg, cudaEventCreateWithFlags (&e->copy_done[b], cudaEventDisableTiming));
-    }
-  AS_CUBLAS_TRY (msg, cublasCreate (&e->blas));
-  AS_CUBLAS_TRY (msg, cublasSetStream (e->blas, e->compute));
-  AS_CUBLAS_TRY (msg, cublasSetMathMode (e->blas, e->precision == AS_GPU_PRECISION_TF32
-                                                  ? CUBLAS_TF32_TENSOR_OP_MATH
-                                                  : CUBLAS_DEFAULT_MATH));
+  AS_GPU_TRY (as_cuda_device_start (&e->dev, e->precision == AS_GPU_PRECISION_TF32, msg));
 
-  /* Size the weights, check what is free, then allocate once. */
+  /* Size the weights, then allocate them once. */
   void *cublas_ws = NULL;
   Arena sizing = { NULL, 0 };
   plan_weights (e, m, &sizing, &cublas_ws);
-  e->weight_bytes = sizing.used;
-  size_t free_b = 0, total_b = 0;
-  AS_CUDA_TRY (msg, cudaMemGetInfo (&free_b, &total_b));
-  if (e->force == FORCE_OOM_LOAD)
-    return as_cuda_msgf (msg, AS_GPU_STATUS_OUT_OF_MEMORY,
-                         "the weights need %.1f MiB (forced by %s=oom-load; "
-                         "%.1f MiB free of %.1f MiB)",
-                         MIB (e->weight_bytes), AS_GPU_FORCE_FAIL_ENV, MIB (free_b), MIB (total_b));
-  if (e->weight_bytes > free_b)
-    return as_cuda_msgf (msg, AS_GPU_STATUS_OUT_OF_MEMORY,
-                         "the weights need %.1f MiB, %.1f MiB free of %.1f MiB",
-                         MIB (e->weight_bytes), MIB (free_b), MIB (total_b));
-  AS_GPU_TRY (device_alloc (&e->weights, e->weight_bytes, "the weights", msg));
-  Arena carve = { (char *) e->weights, 0 };
+  AS_GPU_TRY (as_cuda_device_alloc_weights (&e->dev, sizing.used, msg));
+  Arena carve = { (char *) e->dev.weights, 0 };
   plan_weights (e, m, &carve, &cublas_ws);
-  AS_CUBLAS_TRY (msg, cublasSetWorkspace (e->blas, cublas_ws, CUBLAS_WS_BYTES));
+  AS_CUBLAS_TRY (msg, cublasSetWorkspace (e->dev.blas, cublas_ws, CUBLAS_WS_BYTES));
 
   float *staging = NULL;
   if (e->elem_size != sizeof (float))
@@ -560,7 +627,7 @@ encoder_init (AsGpuEncoder         *e,
                                 "the 16-bit conversion buffers", msg));
     }
   AsGpuStatus st = upload_weights (e, m, staging, msg);
-  cudaError_t err = cudaStreamSynchronize (e->compute);
+  cudaError_t err = cudaStreamSynchronize (e->dev.compute);
   if (staging != NULL)
     (void) cudaFree (staging);
   if (st != AS_GPU_STATUS_OK)
@@ -586,31 +653,8 @@ encoder_close (AsGpuEncoder *e)
 {
   if (e == NULL)
     return;
-  if (!e->stub)
-    {
-      (void) cudaSetDevice (e->device);
-      if (e->compute != NULL)
-        (void) cudaStreamSynchronize (e->compute);
-      if (e->copy != NULL)
-        (void) cudaStreamSynchronize (e->copy);
-      release_workspace (e);
-      if (e->blas != NULL)
-        (void) cublasDestroy (e->blas);
-      if (e->weights != NULL)
-        (void) cudaFree (e->weights);
-      for (int b = 0; b < 2; b++)
-        {
-          if (e->layer_done[b] != NULL)
-            (void) cudaEventDestroy (e->layer_done[b]);
-          if (e->copy_done[b] != NULL)
-            (void) cudaEventDestroy (e->copy_done[b]);
-        }
-      if (e->compute != NULL)
-        (void) cudaStreamDestroy (e->compute);
-      if (e->copy != NULL)
-        (void) cudaStreamDestroy (e->copy);
-      (void) cudaGetLastError ();
-    }
+  as_cuda_device_stop (&e->dev);
+  release_workspace (e);
   free (e->layers);
   free (e);
 }
@@ -660,8 +704,6 @@ encoder_open (const AsGpuModelDesc  *m,
   e->max_positions = m->max_positions;
   e->eps = m->layer_norm_eps;
   e->precision = precision;
-  e->device = device;
-  e->force = force;
   switch (precision)
     {
     case AS_GPU_PRECISION_FP16:
@@ -679,31 +721,13 @@ encoder_open (const AsGpuModelDesc  *m,
       break;
     }
 
-  AsGpuStatus st = probe_device (device, e->device_info, sizeof e->device_info, &msg);
-  if (st != AS_GPU_STATUS_OK)
+  AsGpuStatus st = as_cuda_device_probe (&e->dev, device, force, &msg);
+  if (st != AS_GPU_STATUS_OK || e->dev.stub)
     {
-      /* No GPU here: still let tests reach the loader's out-of-memory paths. */
-      char why[AS_GPU_MSG_LEN];
-      snprintf (why, sizeof why, "%s", buf != NULL ? buf : "no usable GPU");
-      if (force == FORCE_OOM_LOAD)
-        {
-          free (e);
-          return as_cuda_msgf (&msg, AS_GPU_STATUS_OUT_OF_MEMORY,
-                               "the weights (forced by %s=oom-load; simulated, as there "
-                               "is no usable GPU here: %s)",
-                               AS_GPU_FORCE_FAIL_ENV, why);
-        }
-      if (force == FORCE_OOM_RUN)
-        {
-          e->stub = 1;
-          snprintf (e->device_info, sizeof e->device_info,
-                    "simulated for %s=oom-run (no usable GPU here)", AS_GPU_FORCE_FAIL_ENV);
-          *out = e;
-          if (buf != NULL && len > 0)
-            buf[0] = '\0';
-          return AS_GPU_STATUS_OK;
-        }
-      free (e);
+      if (st == AS_GPU_STATUS_OK)
+        *out = e;
+      else
+        free (e);
       return st;
     }
 
@@ -733,7 +757,7 @@ reserve (AsGpuEncoder *e,
 {
   if (n <= e->capacity)
     return AS_GPU_STATUS_OK;
-  if (e->force == FORCE_OOM_RUN)
+  if (e->dev.force == FORCE_OOM_RUN)
     return as_cuda_msgf (msg, AS_GPU_STATUS_OUT_OF_MEMORY,
                          "the work buffers of %d tokens (forced by %s=oom-run)",
                          n, AS_GPU_FORCE_FAIL_ENV);
@@ -742,8 +766,8 @@ reserve (AsGpuEncoder *e,
     cap = e->max_positions > n ? e->max_positions : n;
 
   /* Nothing may still use the old buffers. */
-  AS_CUDA_TRY (msg, cudaStreamSynchronize (e->compute));
-  AS_CUDA_TRY (msg, cudaStreamSynchronize (e->copy));
+  AS_CUDA_TRY (msg, cudaStreamSynchronize (e->dev.compute));
+  AS_CUDA_TRY (msg, cudaStreamSynchronize (e->dev.copy));
   release_workspace (e);
 
   Arena dev = { NULL, 0 }, host = { NULL, 0 };
@@ -786,7 +810,7 @@ operand (AsGpuEncoder  *e,
       *out = x;
       return AS_GPU_STATUS_OK;
     }
-  AS_CUDA_TRY (msg, as_cuda_convert (e->lo[slot], x, count, e->precision, e->compute));
+  AS_CUDA_TRY (msg, as_cuda_convert (e->lo[slot], x, count, e->precision, e->dev.compute));
   *out = e->lo[slot];
   return AS_GPU_STATUS_OK;
 }
@@ -800,7 +824,44 @@ at (const AsGpuEncoder *e,
   return (const char *) base + offset * e->elem_size;
 }
 
-/* Column-major C = alpha op(A) op(B), fp32 output; BATCH > 1 is strided. */
+AsGpuStatus
+as_cuda_gemm (cublasHandle_t       blas,
+              cudaDataType_t       ab_type,
+              cublasComputeType_t  compute_type,
+              cublasOperation_t    ta,
+      cublasOperation_t  tb,
+      int                m,
+      int                n,
+      int                k,
+      float              alpha,
+      const void        *a,
+      int                lda,
+      long long          stride_a,
+      const void        *b,
+      int                ldb,
+      long long          stride_b,
+      float             *c,
+      int                ldc,
+      long long          stride_c,
+      int                batch,
+      AsCudaMsg         *msg)
+{
+  const float beta = 0.0f;
+  if (batch == 1)
+    AS_CUBLAS_TRY (msg, cublasGemmEx (blas, ta, tb, m, n, k, &alpha,
+                                      a, ab_type, lda, b, ab_type, ldb,
+                                      &beta, c, CUDA_R_32F, ldc,
+                                      compute_type, CUBLAS_GEMM_DEFAULT));
+  else
+    AS_CUBLAS_TRY (msg, cublasGemmStridedBatchedEx (blas, ta, tb, m, n, k, &alpha,
+                                                    a, ab_type, lda, stride_a,
+                                                    b, ab_type, ldb, stride_b,
+                                                    &beta, c, CUDA_R_32F, ldc, stride_c,
+                                                    batch, compute_type, CUBLAS_GEMM_DEFAULT));
+  return AS_GPU_STATUS_OK;
+}
+
+/* as_cuda_gemm with E's handle and operand types. */
 static AsGpuStatus
 gemm (AsGpuEncoder      *e,
       cublasOperation_t  ta,
@@ -821,19 +882,8 @@ gemm (AsGpuEncoder      *e,
       int                batch,
       AsCudaMsg         *msg)
 {
-  const float beta = 0.0f;
-  if (batch == 1)
-    AS_CUBLAS_TRY (msg, cublasGemmEx (e->blas, ta, tb, m, n, k, &alpha,
-                                      a, e->ab_type, lda, b, e->ab_type, ldb,
-                                      &beta, c, CUDA_R_32F, ldc,
-                                      e->compute_type, CUBLAS_GEMM_DEFAULT));
-  else
-    AS_CUBLAS_TRY (msg, cublasGemmStridedBatchedEx (e->blas, ta, tb, m, n, k, &alpha,
-                                                    a, e->ab_type, lda, stride_a,
-                                                    b, e->ab_type, ldb, stride_b,
-                                                    &beta, c, CUDA_R_32F, ldc, stride_c,
-                                                    batch, e->compute_type, CUBLAS_GEMM_DEFAULT));
-  return AS_GPU_STATUS_OK;
+  return as_cuda_gemm (e->dev.blas, e->ab_type, e->compute_type, ta, tb, m, n, k, alpha,
+                       a, lda, stride_a, b, ldb, stride_b, c, ldc, stride_c, batch, msg);
 }
 
 /* out[n, out_dim] = in[n, in_dim] W^T (no bias), W [out_dim, in_dim]:
@@ -869,7 +919,7 @@ enqueue_layer (AsGpuEncoder   *e,
 {
   const int H = e->hidden, H3 = 3 * e->hidden, I = e->intermediate;
   const int heads = e->n_heads, d = e->head_dim;
-  const cudaStream_t s = e->compute;
+  const cudaStream_t s = e->dev.compute;
   const void *in;
 
   /* qkv[n, 3H] = x W_qkv^T + b_qkv: Q = columns 0..H, K = H..2H, V = 2H..3H. */
@@ -936,7 +986,7 @@ deliver (AsGpuEncoder   *e,
   if (is_cancelled (r))
     return AS_GPU_STATUS_CANCELLED;
   const int b = layer & 1;
-  AS_CUDA_TRY (msg, cudaEventSynchronize (e->copy_done[b]));
+  AS_CUDA_TRY (msg, cudaEventSynchronize (e->dev.copy_done[b]));
   (*delivered)++;
   if (!r->on_layer (layer, e->h_attn[b], r->want_hidden ? e->h_hidden[b] : NULL, r->user_data))
     return AS_GPU_STATUS_STOPPED;
@@ -959,13 +1009,13 @@ run_pass (AsGpuEncoder   *e,
   memcpy (e->h_ids, r->ids, (size_t) n * sizeof (int));
   memcpy (e->h_types, r->type_ids, (size_t) n * sizeof (int));
   AS_CUDA_TRY (msg, cudaMemcpyAsync (e->d_ids, e->h_ids, (size_t) n * sizeof (int),
-                                     cudaMemcpyHostToDevice, e->compute));
+                                     cudaMemcpyHostToDevice, e->dev.compute));
   AS_CUDA_TRY (msg, cudaMemcpyAsync (e->d_types, e->h_types, (size_t) n * sizeof (int),
-                                     cudaMemcpyHostToDevice, e->compute));
+                                     cudaMemcpyHostToDevice, e->dev.compute));
   AS_CUDA_TRY (msg, as_cuda_embed (e->x[0], e->d_ids, e->d_types, e->word_emb, e->pos_emb,
-                                   e->type_emb, n, H, e->compute));
+                                   e->type_emb, n, H, e->dev.compute));
   AS_CUDA_TRY (msg, as_cuda_add_layer_norm (e->x[0], e->x[0], NULL, NULL, e->emb_ln_g, e->emb_ln_b,
-                                            n, H, e->eps, e->compute));
+                                            n, H, e->eps, e->dev.compute));
 
   int cur = 0;   /* x[cur] holds the current layer input */
   for (int l = 0; l <= r->last_layer; l++)
@@ -978,21 +1028,21 @@ run_pass (AsGpuEncoder   *e,
        * host. (Today the host has already waited for that copy in deliver ()
        * before queueing layer l; this keeps the device order right on its own.) */
       if (streaming && l >= 2)
-        AS_CUDA_TRY (msg, cudaStreamWaitEvent (e->compute, e->copy_done[b], 0));
+        AS_CUDA_TRY (msg, cudaStreamWaitEvent (e->dev.compute, e->dev.copy_done[b], 0));
       AS_GPU_TRY (enqueue_layer (e, &e->layers[l], e->x[cur], e->x[cur ^ 1], e->probs[b],
                                  n, r->causal_mask, stop_at_qkv, msg));
       if (stop_at_qkv)
         break;
       if (streaming)
         {
-          AS_CUDA_TRY (msg, cudaEventRecord (e->layer_done[b], e->compute));
-          AS_CUDA_TRY (msg, cudaStreamWaitEvent (e->copy, e->layer_done[b], 0));
+          AS_CUDA_TRY (msg, cudaEventRecord (e->dev.layer_done[b], e->dev.compute));
+          AS_CUDA_TRY (msg, cudaStreamWaitEvent (e->dev.copy, e->dev.layer_done[b], 0));
           AS_CUDA_TRY (msg, cudaMemcpyAsync (e->h_attn[b], e->probs[b], attn_bytes,
-                                             cudaMemcpyDeviceToHost, e->copy));
+                                             cudaMemcpyDeviceToHost, e->dev.copy));
           if (r->want_hidden)
             AS_CUDA_TRY (msg, cudaMemcpyAsync (e->h_hidden[b], e->x[cur ^ 1], hidden_bytes,
-                                               cudaMemcpyDeviceToHost, e->copy));
-          AS_CUDA_TRY (msg, cudaEventRecord (e->copy_done[b], e->copy));
+                                               cudaMemcpyDeviceToHost, e->dev.copy));
+          AS_CUDA_TRY (msg, cudaEventRecord (e->dev.copy_done[b], e->dev.copy));
           /* Layer l is queued: hand over layer l-1 while it runs. */
           if (l >= 1)
             AS_GPU_TRY (deliver (e, r, l - 1, delivered, msg));
@@ -1008,8 +1058,8 @@ run_pass (AsGpuEncoder   *e,
         AS_CUDA_TRY (msg, cudaMemcpy2DAsync (dst[part], (size_t) H * sizeof (float),
                                              e->qkv + (size_t) part * H, (size_t) 3 * H * sizeof (float),
                                              (size_t) H * sizeof (float), (size_t) n,
-                                             cudaMemcpyDeviceToHost, e->compute));
-      AS_CUDA_TRY (msg, cudaStreamSynchronize (e->compute));
+                                             cudaMemcpyDeviceToHost, e->dev.compute));
+      AS_CUDA_TRY (msg, cudaStreamSynchronize (e->dev.compute));
       return AS_GPU_STATUS_OK;
     }
 
@@ -1017,9 +1067,9 @@ run_pass (AsGpuEncoder   *e,
     AS_GPU_TRY (deliver (e, r, r->last_layer, delivered, msg));
   if (r->final_hidden != NULL)
     AS_CUDA_TRY (msg, cudaMemcpyAsync (r->final_hidden, e->x[cur], hidden_bytes,
-                                       cudaMemcpyDeviceToHost, e->compute));
-  AS_CUDA_TRY (msg, cudaStreamSynchronize (e->compute));
-  AS_CUDA_TRY (msg, cudaStreamSynchronize (e->copy));
+                                       cudaMemcpyDeviceToHost, e->dev.compute));
+  AS_CUDA_TRY (msg, cudaStreamSynchronize (e->dev.compute));
+  AS_CUDA_TRY (msg, cudaStreamSynchronize (e->dev.copy));
   return AS_GPU_STATUS_OK;
 }
 
@@ -1032,7 +1082,7 @@ encoder_run (AsGpuEncoder   *e,
   AsCudaMsg msg = { buf, len };
   if (buf != NULL && len > 0)
     buf[0] = '\0';
-  if (e->stub)
+  if (e->dev.stub)
     return as_cuda_msgf (&msg, AS_GPU_STATUS_OUT_OF_MEMORY,
                          "the work buffers of %d tokens (forced by %s=oom-run; "
                          "simulated, as there is no usable GPU here)",
@@ -1042,15 +1092,15 @@ encoder_run (AsGpuEncoder   *e,
     return as_cuda_msgf (&msg, AS_GPU_STATUS_FAILED, "invalid request (n %d, last layer %d)",
                          r->n, r->last_layer);
 
-  AS_CUDA_TRY (&msg, cudaSetDevice (e->device));   /* the caller's thread may be new */
+  AS_CUDA_TRY (&msg, cudaSetDevice (e->dev.device));   /* the caller's thread may be new */
   (void) cudaGetLastError ();
   int delivered = 0;
   AsGpuStatus st = run_pass (e, r, &delivered, &msg);
   if (st != AS_GPU_STATUS_OK)
     {
       /* Leave nothing in flight that still writes our buffers. */
-      (void) cudaStreamSynchronize (e->compute);
-      (void) cudaStreamSynchronize (e->copy);
+      (void) cudaStreamSynchronize (e->dev.compute);
+      (void) cudaStreamSynchronize (e->dev.copy);
       (void) cudaGetLastError ();
       if (st == AS_GPU_STATUS_OUT_OF_MEMORY && delivered > 0)
         st = AS_GPU_STATUS_FAILED;   /* the promise: OOM only before the first layer */
@@ -1063,14 +1113,7 @@ encoder_describe (AsGpuEncoder *e,
                   char         *buf,
                   size_t        len)
 {
-  if (buf == NULL || len == 0)
-    return;
-  if (e->stub)
-    snprintf (buf, len, "CUDA, %s", e->device_info);
-  else
-    snprintf (buf, len, "CUDA %d.%d + cuBLAS on %s, %s, weights %.0f MiB",
-              CUDART_VERSION / 1000, (CUDART_VERSION % 1000) / 10, e->device_info,
-              precision_label (e->precision), MIB (e->weight_bytes));
+  as_cuda_device_describe (&e->dev, e->precision, buf, len);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1082,6 +1125,13 @@ static const AsGpuPluginApi plugin_api = {
   encoder_run,
   encoder_describe,
   encoder_close,
+  as_cuda_decoder_open,
+  as_cuda_decoder_cache_new,
+  as_cuda_decoder_cache_free,
+  as_cuda_decoder_prompt,
+  as_cuda_decoder_step,
+  as_cuda_decoder_describe,
+  as_cuda_decoder_close,
 };
 
 extern "C" __attribute__ ((visibility ("default"))) const AsGpuPluginApi *

@@ -1,10 +1,12 @@
-/* as-cuda-kernels.cu — embeddings, LayerNorm, bias + GELU, masked softmax.
+/* as-cuda-kernels.cu — embeddings, LayerNorm, bias + GELU, masked softmax;
+ * for decoders RMSNorm, rotary positions, SwiGLU and the residual add.
  *
  * One block per row for the row-wise steps (LayerNorm, softmax), grid-stride
  * loops for element-wise ones. The maths is the reference forward's
- * (model/as-elementwise.h: expf / erff / sqrtf, two-pass LayerNorm, no
- * fast-math), so fp32 results differ from model/as-reference.c only in the
- * order of sums.
+ * (model/as-elementwise.h: expf / erff / sqrtf / cosf / sinf,
+ * two-pass LayerNorm, no fast-math), so fp32 results differ from
+ * model/as-reference.c and model/as-reference-llama.c only in the order of
+ * sums and the last bit of the maths library.
  */
 #include "as-cuda-kernels.h"
 
@@ -232,17 +234,22 @@ as_cuda_add_bias_gelu (float        *x,
 
 /* ------------------------------------------------------------------------ */
 
-/* One block per row of p[heads * n, n]; the scale 1/sqrt(d) was applied by
- * the QK^T GEMM (alpha), as the CPU does. Row r is query r % n. */
+/* One block per row of p[heads * n_queries, n_keys]; the scale 1/sqrt(d)
+ * was applied by the QK^T GEMM (alpha), as the CPU does. Row r is query
+ * r % n_queries at position pos0 + that; with CAUSAL it sees keys up to its
+ * position only. */
 __global__ static void
 softmax_rows_kernel (float *p,
-                     int    n,
+                     int    n_queries,
+                     int    n_keys,
+                     int    pos0,
                      int    causal)
 {
   __shared__ float scratch[33];
-  float *row = p + (size_t) blockIdx.x * n;
-  const int query = (int) (blockIdx.x % (unsigned) n);
-  const int valid = causal ? query + 1 : n;
+  float *row = p + (size_t) blockIdx.x * n_keys;
+  const int query = (int) (blockIdx.x % (unsigned) n_queries);
+  const int seen = pos0 + query + 1;
+  const int valid = causal && seen < n_keys ? seen : n_keys;
 
   float m = -INFINITY;
   for (int j = threadIdx.x; j < valid; j += blockDim.x)
@@ -260,7 +267,7 @@ softmax_rows_kernel (float *p,
 
   for (int j = threadIdx.x; j < valid; j += blockDim.x)
     row[j] *= inv;
-  for (int j = valid + threadIdx.x; j < n; j += blockDim.x)
+  for (int j = valid + threadIdx.x; j < n_keys; j += blockDim.x)
     row[j] = 0.0f;
 }
 
@@ -271,7 +278,20 @@ as_cuda_softmax_rows (float        *p,
                       int           causal,
                       cudaStream_t  stream)
 {
-  softmax_rows_kernel<<<heads * n, SOFT_THREADS, 0, stream>>> (p, n, causal);
+  softmax_rows_kernel<<<heads * n, SOFT_THREADS, 0, stream>>> (p, n, n, 0, causal);
+  return cudaGetLastError ();
+}
+
+cudaError_t
+as_cuda_softmax_causal (float        *p,
+                        int           heads,
+                        int           n_queries,
+                        int           n_keys,
+                        int           pos0,
+                        cudaStream_t  stream)
+{
+  softmax_rows_kernel<<<heads * n_queries, SOFT_THREADS, 0, stream>>> (p, n_queries, n_keys,
+                                                                      pos0, 1);
   return cudaGetLastError ();
 }
 
@@ -310,5 +330,154 @@ as_cuda_convert (void           *dst,
     to_bf16_kernel<<<elementwise_blocks (count), ELT_THREADS, 0, stream>>> ((__nv_bfloat16 *) dst, src, count);
   else
     return cudaErrorInvalidValue;
+  return cudaGetLastError ();
+}
+
+/* ------------------------------------------------------------------------ */
+/* Decoders                                                                  */
+
+__global__ static void
+embed_rows_kernel (float       *x,
+                   const int   *ids,
+                   const float *table,
+                   int          hidden)
+{
+  const float *src = table + (size_t) ids[blockIdx.x] * hidden;   /* [hidden] */
+  float *row = x + (size_t) blockIdx.x * hidden;                  /* [hidden] */
+  for (int j = threadIdx.x; j < hidden; j += blockDim.x)
+    row[j] = src[j];
+}
+
+cudaError_t
+as_cuda_embed_rows (float        *x,
+                    const int    *ids,
+                    const float  *table,
+                    int           n,
+                    int           hidden,
+                    cudaStream_t  stream)
+{
+  embed_rows_kernel<<<n, ROW_THREADS, 0, stream>>> (x, ids, table, hidden);
+  return cudaGetLastError ();
+}
+
+/* One block per row; the mean of squares as as_rms_norm_row, in a block
+ * sum instead of index order. Each thread reads its own elements again, so
+ * OUT may be IN. */
+__global__ static void
+rms_norm_kernel (float       *out,
+                 const float *in,
+                 const float *g,
+                 int          dim,
+                 float        eps)
+{
+  __shared__ float scratch[33];
+  const size_t base = (size_t) blockIdx.x * dim;
+  float ss = 0.0f;
+  for (int j = threadIdx.x; j < dim; j += blockDim.x)
+    ss += in[base + j] * in[base + j];
+  const float rstd = 1.0f / sqrtf (block_sum (ss, scratch) / (float) dim + eps);
+  for (int j = threadIdx.x; j < dim; j += blockDim.x)
+    out[base + j] = g[j] * (in[base + j] * rstd);
+}
+
+cudaError_t
+as_cuda_rms_norm (float        *out,
+                  const float  *in,
+                  const float  *g,
+                  int           rows,
+                  int           dim,
+                  float         eps,
+                  cudaStream_t  stream)
+{
+  rms_norm_kernel<<<rows, ROW_THREADS, 0, stream>>> (out, in, g, dim, eps);
+  return cudaGetLastError ();
+}
+
+/* One block per row, a thread per (head, pair); as_rope_head's arithmetic
+ * from its inverse frequencies: angle = inv_freq * pos in fp32. */
+__global__ static void
+rope_kernel (float       *x,
+             int          heads,
+             int          d,
+             int          ld,
+             int          pos0,
+             const float *inv_freq)
+{
+  const int half = d / 2;
+  const float pos = (float) (pos0 + (int) blockIdx.x);
+  float *row = x + (size_t) blockIdx.x * ld;   /* [heads * d] used */
+  for (int t = threadIdx.x; t < heads * half; t += blockDim.x)
+    {
+      const int h = t / half, j = t % half;
+      const float angle = inv_freq[j] * pos;
+      const float c = cosf (angle), s = sinf (angle);
+      float *head = row + (size_t) h * d;   /* [d] */
+      const float x1 = head[j], x2 = head[j + half];
+      head[j] = x1 * c - x2 * s;
+      head[j + half] = x2 * c + x1 * s;
+    }
+}
+
+cudaError_t
+as_cuda_rope (float        *x,
+              int           rows,
+              int           heads,
+              int           d,
+              int           ld,
+              int           pos0,
+              const float  *inv_freq,
+              cudaStream_t  stream)
+{
+  rope_kernel<<<rows, ROW_THREADS, 0, stream>>> (x, heads, d, ld, pos0, inv_freq);
+  return cudaGetLastError ();
+}
+
+/* silu(x) = x / (1 + exp(-x)), as as_silu. */
+__global__ static void
+swiglu_kernel (float       *out,
+               const float *gu,
+               size_t       count,
+               int          f)
+{
+  for (size_t i = (size_t) blockIdx.x * blockDim.x + threadIdx.x; i < count;
+       i += (size_t) gridDim.x * blockDim.x)
+    {
+      const size_t r = i / (size_t) f, j = i % (size_t) f;
+      const float gate = gu[r * 2 * f + j], up = gu[r * 2 * f + f + j];
+      out[i] = gate / (1.0f + expf (-gate)) * up;
+    }
+}
+
+cudaError_t
+as_cuda_swiglu (float        *out,
+                const float  *gu,
+                int           rows,
+                int           f,
+                cudaStream_t  stream)
+{
+  size_t count = (size_t) rows * f;
+  swiglu_kernel<<<elementwise_blocks (count), ELT_THREADS, 0, stream>>> (out, gu, count, f);
+  return cudaGetLastError ();
+}
+
+__global__ static void
+add_kernel (float       *out,
+            const float *a,
+            const float *b,
+            size_t       count)
+{
+  for (size_t i = (size_t) blockIdx.x * blockDim.x + threadIdx.x; i < count;
+       i += (size_t) gridDim.x * blockDim.x)
+    out[i] = a[i] + b[i];
+}
+
+cudaError_t
+as_cuda_add (float        *out,
+             const float  *a,
+             const float  *b,
+             size_t        count,
+             cudaStream_t  stream)
+{
+  add_kernel<<<elementwise_blocks (count), ELT_THREADS, 0, stream>>> (out, a, b, count);
   return cudaGetLastError ();
 }

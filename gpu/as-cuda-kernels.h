@@ -1,9 +1,10 @@
-/* as-cuda-kernels.h — the encoder's non-GEMM steps on the device.
+/* as-cuda-kernels.h — the encoder's and the decoder's non-GEMM steps on the device.
  *
  * Each function launches one kernel on STREAM and returns cudaGetLastError ()
  * (launch errors; faults inside a kernel show up at the next synchronisation).
- * All matrices are row-major, as in the reference forward
- * (model/as-reference.c), whose steps these kernels compute.
+ * All matrices are row-major, as in the reference forwards
+ * (model/as-reference.c, model/as-reference-llama.c), whose steps these
+ * kernels compute.
  */
 #pragma once
 
@@ -66,4 +67,64 @@ cudaError_t as_cuda_convert        (void         *dst,
                                     const float  *src,
                                     size_t        count,
                                     AsGpuPrecision to,
+                                    cudaStream_t  stream);
+
+/* Each of HEADS * N_QUERIES rows of p[heads, n_queries, n_keys] becomes its
+ * causal softmax: row r is query r % n_queries, at position pos0 + that,
+ * and sees keys 0..its position (the rest set to 0). A prompt is pos0 0 and
+ * n_queries = n_keys; a decoding step one query at pos0 = n_keys - 1. */
+cudaError_t as_cuda_softmax_causal (float        *p,
+                                    int           heads,
+                                    int           n_queries,
+                                    int           n_keys,
+                                    int           pos0,
+                                    cudaStream_t  stream);
+
+/* --- decoders (Llama family) --------------------------------------------- */
+
+/* x[n, H] = table[ids[i]] (rotary models add no position here). */
+cudaError_t as_cuda_embed_rows     (float        *x,
+                                    const int    *ids,
+                                    const float  *table,
+                                    int           n,
+                                    int           hidden,
+                                    cudaStream_t  stream);
+
+/* out[r] = g * (in[r] / sqrt(mean(in[r]^2) + eps)) for ROWS rows of DIM
+ * (LlamaRMSNorm); OUT may be IN. */
+cudaError_t as_cuda_rms_norm       (float        *out,
+                                    const float  *in,
+                                    const float  *g,
+                                    int           rows,
+                                    int           dim,
+                                    float         eps,
+                                    cudaStream_t  stream);
+
+/* Rotary positions in place on HEADS heads of D columns at the start of
+ * each of ROWS rows of x (row stride LD floats); row i is position pos0 + i.
+ * transformers' rotate_half layout: dimension j < d/2 pairs with j + d/2,
+ * turned by the angle inv_freq[j] * (pos0 + i); INV_FREQ [d/2] is
+ * 1 / theta^(2j/d), computed on the host as the CPU computes it. */
+cudaError_t as_cuda_rope           (float        *x,
+                                    int           rows,
+                                    int           heads,
+                                    int           d,
+                                    int           ld,
+                                    int           pos0,
+                                    const float  *inv_freq,
+                                    cudaStream_t  stream);
+
+/* out[rows, F] = silu(gu[:, 0..F)) * gu[:, F..2F), gu [rows, 2F]: the gate
+ * and up projections side by side. */
+cudaError_t as_cuda_swiglu         (float        *out,
+                                    const float  *gu,
+                                    int           rows,
+                                    int           f,
+                                    cudaStream_t  stream);
+
+/* out[count] = a + b (the residual stream); OUT may be A. */
+cudaError_t as_cuda_add            (float        *out,
+                                    const float  *a,
+                                    const float  *b,
+                                    size_t        count,
                                     cudaStream_t  stream);

@@ -3,6 +3,8 @@
 
 #include <sys/mman.h>
 
+#include "as-mlm-head.h"
+
 G_DEFINE_BOXED_TYPE (AsAnalysis, as_analysis, as_analysis_ref, as_analysis_unref)
 
 AsAnalysis *
@@ -121,6 +123,7 @@ as_analysis_clear (AsAnalysis *a)
   g_free (a->next_logits);
   for (int i = 0; i < AS_ANALYSIS_NEXT_TOP; i++)
     g_free (a->next_labels[i]);
+  g_clear_pointer (&a->mlm, as_mlm_fill_free);
 }
 
 void

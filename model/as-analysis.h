@@ -24,6 +24,8 @@ G_BEGIN_DECLS
 /* Next-token candidates an analysis of a decoder names. */
 #define AS_ANALYSIS_NEXT_TOP 10
 
+typedef struct _AsMlmFill AsMlmFill;   /* as-mlm-head.h */
+
 typedef struct {
   guint       generation;    /* the worker's request number; 0 otherwise */
   char       *model_name;    /* NULL when not known (as_attention_compute_ids) */
@@ -33,6 +35,8 @@ typedef struct {
   AsEncoding *encoding;      /* the tokens as the model sees them; NULL from ids */
   int         n_layers;
   int         n_heads;
+  int         n_kv_heads;    /* key/value heads (n_heads / n_kv_heads query heads share
+                              * one: grouped-query attention); 0 when not known */
   int         n;             /* tokens */
   int         hidden;
   float      *attn;          /* [n_layers, n_heads, n, n] */
@@ -47,6 +51,8 @@ typedef struct {
   char       *next_labels[AS_ANALYSIS_NEXT_TOP]; /* what each stands for (may be NULL) */
   int         n_next;        /* candidates in NEXT_IDS: AS_ANALYSIS_NEXT_TOP, or the
                               * vocabulary when it is smaller; 0 without NEXT_LOGITS */
+  AsMlmFill  *mlm;           /* the predictions at its [MASK] tokens (an encoder with
+                              * a masked-LM head, analysed by the worker), or NULL */
   int         layers_ready;  /* layers 0..layers_ready-1 are valid */
   gint64      request_time;  /* g_get_monotonic_time () when requested */
   gint64      compute_time;  /* µs from the worker taking it to its last layer */

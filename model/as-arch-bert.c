@@ -2,7 +2,8 @@
  * bert, and the checkpoints that call themselves bert (MiniLM, bge).
  *
  * Reads BERT's config fields, binds the tensors of BertModel (with or
- * without the "bert." prefix of BertForMaskedLM & co.), makes the random
+ * without the "bert." prefix of BertForMaskedLM & co.) and, when the
+ * checkpoint has one, BertForMaskedLM's head (cls.predictions.*), makes the random
  * presets, and hands out the backends that run BertModel's forward: the fast
  * CPU encoder (as-cpu-encoder.c), the reference (as-reference.c) and the GPU
  * plugin (gpu/), which takes the weights as an AsGpuModelDesc.
@@ -149,6 +150,68 @@ check_layer_count (AsModel           *model,
   return TRUE;
 }
 
+static gboolean
+has_tensor (AsModel    *model,
+            const char *name)
+{
+  return name != NULL && as_safetensors_lookup (model->st, name) != NULL;
+}
+
+/* The masked-LM head is optional: a checkpoint without any of its tensors
+ * has none (sentence-transformers, BertModel), but one with part of it is
+ * broken and refused, naming what is missing. Without a decoder weight the
+ * decoder is the word embeddings, as BertForMaskedLM ties them. */
+static gboolean
+bind_mlm_head (AsModel           *model,
+               AsBertWeights     *w,
+               const AsBertNames *names,
+               GError           **error)
+{
+  if (names->mlm[0] == NULL || model->st == NULL)
+    return TRUE;
+  const char *bias = has_tensor (model, names->mlm[5]) || !has_tensor (model, names->mlm_bias_alt)
+                     ? names->mlm[5] : names->mlm_bias_alt;
+  const char *required[5] = { names->mlm[0], names->mlm[1], names->mlm[2], names->mlm[3], bias };
+  int present = has_tensor (model, names->mlm[4]);
+  for (guint t = 0; t < G_N_ELEMENTS (required); t++)
+    present += has_tensor (model, required[t]);
+  if (present == 0)
+    return TRUE;
+  for (guint t = 0; t < G_N_ELEMENTS (required); t++)
+    if (!has_tensor (model, required[t]))
+      {
+        g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_MISMATCH,
+                     "%s: the masked-LM head is incomplete: tensor '%s' is missing",
+                     as_safetensors_get_path (model->st), required[t]);
+        return FALSE;
+      }
+
+  const AsConfig *c = model->config;
+  AsMlmHeadWeights *h = &w->mlm;
+  if ((h->dense_w = as_model_bind_f32 (model, "", names->mlm[0], 2, c->hidden, c->hidden, error)) == NULL ||
+      (h->dense_b = as_model_bind_f32 (model, "", names->mlm[1], 1, c->hidden, 0, error)) == NULL ||
+      (h->ln_g = as_model_bind_f32 (model, "", names->mlm[2], 1, c->hidden, 0, error)) == NULL ||
+      (h->ln_b = as_model_bind_f32 (model, "", names->mlm[3], 1, c->hidden, 0, error)) == NULL ||
+      (h->decoder_b = as_model_bind_f32 (model, "", bias, 1, c->vocab_size, 0, error)) == NULL)
+    goto fail;
+  h->decoder_w = w->word_emb;
+  if (has_tensor (model, names->mlm[4]) &&
+      (h->decoder_w = as_model_bind_f32 (model, "", names->mlm[4], 2, c->vocab_size, c->hidden, error)) == NULL)
+    goto fail;
+  return TRUE;
+
+fail:
+  *h = (AsMlmHeadWeights) { 0 };
+  return FALSE;
+}
+
+const AsMlmHeadWeights *
+as_bert_mlm_head (const AsModel *model)
+{
+  const AsMlmHeadWeights *h = &as_bert_weights (model)->mlm;
+  return h->dense_w != NULL ? h : NULL;
+}
+
 gboolean
 as_bert_bind_named (AsModel           *model,
                     const AsBertNames *names,
@@ -179,7 +242,8 @@ as_bert_bind_named (AsModel           *model,
   for (int l = 0; l < c->n_layers; l++)
     if (!bind_layer (model, &w->layers[l], names, prefix, l, error))
       return FALSE;
-  return check_layer_count (model, names, prefix, error);
+  return check_layer_count (model, names, prefix, error) &&
+         bind_mlm_head (model, w, names, error);
 }
 
 /* BertModel's names (RoBERTa's are the same under "roberta."). */
@@ -199,6 +263,12 @@ const AsBertNames as_bert_names = {
     "output.LayerNorm.weight", "output.LayerNorm.bias",
   },
   .token_types = TRUE,
+  .mlm = {
+    "cls.predictions.transform.dense.weight", "cls.predictions.transform.dense.bias",
+    "cls.predictions.transform.LayerNorm.weight", "cls.predictions.transform.LayerNorm.bias",
+    "cls.predictions.decoder.weight", "cls.predictions.bias",
+  },
+  .mlm_bias_alt = "cls.predictions.decoder.bias",
 };
 
 static gboolean
@@ -311,5 +381,6 @@ const AsArchitecture as_arch_bert = {
   .cpu_backend_new = as_bert_cpu_backend_new,
   .reference_backend_new = as_bert_reference_backend_new,
   .gpu_describe = as_bert_gpu_describe,
+  .mlm_head = as_bert_mlm_head,
   .position_table = as_bert_position_table,
 };

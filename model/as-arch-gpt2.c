@@ -6,6 +6,9 @@
  * config is GPT2Config's fields; the weights come from a safetensors folder
  * under GPT2Model's names, with or without GPT2LMHeadModel's "transformer."
  * prefix. Its projections are Conv1D: weights [in, out], bound as stored.
+ * Or both come from a GGUF file as llama.cpp's converter writes GPT-2
+ * (gpt2.* metadata, blk.N.attn_qkv …), whose projections it transposed to
+ * nn.Linear's [out, in]: they are turned back at load.
  */
 #include "as-gpt2.h"
 
@@ -46,6 +49,25 @@ require_flag (JsonObject  *obj,
                    value ? "true" : "false", expected ? "true" : "false");
       return FALSE;
     }
+  return TRUE;
+}
+
+/* Checks shared by both sources, once the fields are read. */
+static gboolean
+finish_config (const char  *display_name,
+               AsConfig    *config,
+               GError     **error)
+{
+  if (config->hidden % config->n_heads != 0)
+    {
+      g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_FORMAT,
+                   "%s: n_embd %d is not divisible by %d attention heads",
+                   display_name, config->hidden, config->n_heads);
+      return FALSE;
+    }
+  config->head_dim = config->hidden / config->n_heads;
+  config->n_kv_heads = config->n_heads;
+  config->type_vocab_size = 0;
   return TRUE;
 }
 
@@ -95,17 +117,39 @@ gpt2_read_config (JsonObject  *obj,
     }
   else
     config->intermediate = 4 * config->hidden;
-  if (config->hidden % config->n_heads != 0)
+  return finish_config (display_name, config, error);
+}
+
+/* The GGUF metadata llama.cpp's converter writes for GPT-2: the MLP's
+ * width in feed_forward_length, the position table's rows in
+ * context_length. Nothing there switches GPT2Config's variants (other
+ * activations, inverse-layer scaling, cross-attention) on: the converter
+ * writes GPT-2's plain form. */
+static gboolean
+gpt2_read_gguf_config (AsGguf    *gg,
+                       AsConfig  *config,
+                       GError   **error)
+{
+  const char *path = as_gguf_get_path (gg);
+  const char *arch = config->model_type;   /* general.architecture */
+  gboolean ok =
+    as_model_gguf_int (gg, arch, "block_count", 1, AS_CONFIG_MAX_LAYERS, TRUE, 0, &config->n_layers, error) &&
+    as_model_gguf_int (gg, arch, "attention.head_count", 1, AS_CONFIG_MAX_HEADS, TRUE, 0, &config->n_heads, error) &&
+    as_model_gguf_int (gg, arch, "embedding_length", 1, AS_CONFIG_MAX_HIDDEN, TRUE, 0, &config->hidden, error) &&
+    as_model_gguf_int (gg, arch, "feed_forward_length", 1, AS_CONFIG_MAX_INTERMEDIATE, TRUE, 0, &config->intermediate, error) &&
+    as_model_gguf_int (gg, arch, "context_length", 1, AS_CONFIG_MAX_POSITIONS, TRUE, 0, &config->max_positions, error) &&
+    as_model_gguf_vocab (gg, arch, &config->vocab_size, error) &&
+    as_model_gguf_float (gg, arch, "attention.layer_norm_epsilon", 1e-5f, &config->layer_norm_eps, error);
+  if (!ok)
+    return FALSE;
+  if (!(config->layer_norm_eps > 0.0f && config->layer_norm_eps < 1.0f))
     {
       g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_FORMAT,
-                   "%s: n_embd %d is not divisible by %d attention heads",
-                   display_name, config->hidden, config->n_heads);
+                   "%s: metadata key '%s.attention.layer_norm_epsilon' is %g, "
+                   "expected a number in (0, 1)", path, arch, (double) config->layer_norm_eps);
       return FALSE;
     }
-  config->head_dim = config->hidden / config->n_heads;
-  config->n_kv_heads = config->n_heads;
-  config->type_vocab_size = 0;
-  return TRUE;
+  return finish_config (path, config, error);
 }
 
 /* --- weights ---------------------------------------------------------------- */
@@ -159,15 +203,132 @@ bind_layer (AsModel             *model,
   return TRUE;
 }
 
+/* --- weights from GGUF ------------------------------------------------------- */
+
+/* Conv1D weight NAME [in, out] of a GGUF file, which holds it as
+ * nn.Linear's [out, in] (llama.cpp's converter transposes GPT-2's Conv1D
+ * weights): turned back, in a buffer MODEL owns. */
+static const float *
+bind_gguf_conv1d (AsModel     *model,
+                  const char  *name,
+                  gint64       in,
+                  gint64       out,
+                  GError     **error)
+{
+  float *linear = as_model_bind_gguf_f32 (model, name, 2, out, in, error);   /* [out, in] */
+  if (linear == NULL)
+    return NULL;
+  float *conv = g_try_new (float, (gsize) in * out);                         /* [in, out] */
+  if (conv == NULL)
+    {
+      g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_RESOURCES,
+                   "%s: tensor '%s' does not fit in memory", as_gguf_get_path (model->gguf), name);
+      return NULL;
+    }
+  for (gint64 o = 0; o < out; o++)
+    for (gint64 i = 0; i < in; i++)
+      conv[i * out + o] = linear[o * in + i];
+  g_ptr_array_add (model->owned, conv);
+  g_ptr_array_remove (model->owned, linear);   /* frees it */
+  return conv;
+}
+
+static gboolean
+bind_gguf_layer (AsModel             *model,
+                 AsGpt2LayerWeights  *w,
+                 int                  l,
+                 GError             **error)
+{
+  const AsConfig *c = model->config;
+  const gint64 H = c->hidden, F = c->intermediate;
+
+#define BIND(slot, suffix, d0) do {                                                  \
+    g_autofree char *name = g_strdup_printf ("blk.%d." suffix, l);                   \
+    if ((w->slot = as_model_bind_gguf_f32 (model, name, 1, d0, 0, error)) == NULL)   \
+      return FALSE;                                                                  \
+  } while (0)
+#define BIND_CONV1D(slot, suffix, in, out) do {                                      \
+    g_autofree char *name = g_strdup_printf ("blk.%d." suffix, l);                   \
+    if ((w->slot = bind_gguf_conv1d (model, name, in, out, error)) == NULL)          \
+      return FALSE;                                                                  \
+  } while (0)
+
+  BIND (ln1_g, "attn_norm.weight", H);
+  BIND (ln1_b, "attn_norm.bias", H);
+  BIND_CONV1D (qkv_w, "attn_qkv.weight", H, 3 * H);
+  BIND (qkv_b, "attn_qkv.bias", 3 * H);
+  BIND_CONV1D (proj_w, "attn_output.weight", H, H);
+  BIND (proj_b, "attn_output.bias", H);
+  BIND (ln2_g, "ffn_norm.weight", H);
+  BIND (ln2_b, "ffn_norm.bias", H);
+  BIND_CONV1D (fc_w, "ffn_up.weight", H, F);
+  BIND (fc_b, "ffn_up.bias", F);
+  BIND_CONV1D (fc_proj_w, "ffn_down.weight", F, H);
+  BIND (fc_proj_b, "ffn_down.bias", H);
+#undef BIND
+#undef BIND_CONV1D
+  return TRUE;
+}
+
+/* token_embd, position_embd, output_norm and the layers. The converter
+ * writes output.weight as a copy of token_embd (GPT-2 ties them); one that
+ * differs would be a projection this forward does not compute: refused. */
+static gboolean
+bind_gguf (AsModel  *model,
+           GError  **error)
+{
+  const AsConfig *c = model->config;
+  const char *path = as_gguf_get_path (model->gguf);
+  AsGpt2Weights *w = gpt2_weights_new (model, c->n_layers);
+  if ((w->wte = as_model_bind_gguf_f32 (model, "token_embd.weight", 2, c->vocab_size, c->hidden, error)) == NULL ||
+      (w->wpe = as_model_bind_gguf_f32 (model, "position_embd.weight", 2, c->max_positions, c->hidden, error)) == NULL ||
+      (w->lnf_g = as_model_bind_gguf_f32 (model, "output_norm.weight", 1, c->hidden, 0, error)) == NULL ||
+      (w->lnf_b = as_model_bind_gguf_f32 (model, "output_norm.bias", 1, c->hidden, 0, error)) == NULL)
+    return FALSE;
+  if (as_gguf_lookup (model->gguf, "output.weight") != NULL)
+    {
+      float *out = as_model_bind_gguf_f32 (model, "output.weight", 2, c->vocab_size, c->hidden, error);
+      if (out == NULL)
+        return FALSE;
+      const gboolean tied = memcmp (out, w->wte, sizeof (float) * c->vocab_size * c->hidden) == 0;
+      g_ptr_array_remove (model->owned, out);   /* frees it */
+      if (!tied)
+        {
+          g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_UNSUPPORTED,
+                       "%s: output.weight differs from token_embd.weight; GPT-2's output "
+                       "projection is its token embedding (tied)", path);
+          return FALSE;
+        }
+    }
+  for (int l = 0; l < c->n_layers; l++)
+    if (!bind_gguf_layer (model, &w->layers[l], l, error))
+      return FALSE;
+
+  g_autofree char *extra = g_strdup_printf ("blk.%d.attn_qkv.weight", c->n_layers);
+  if (as_gguf_lookup (model->gguf, extra) != NULL)
+    {
+      g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_MISMATCH,
+                   "%s: holds a layer %d but the metadata says %s.block_count = %d",
+                   path, c->n_layers, c->model_type, c->n_layers);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* --- binding -------------------------------------------------------------------- */
+
 static gboolean
 gpt2_bind_weights (AsModel  *model,
                    GError  **error)
 {
   const AsConfig *c = model->config;
+  if (model->gguf != NULL)
+    return bind_gguf (model, error);
   if (model->st == NULL)
     {
       g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_UNSUPPORTED,
-                   "%s: GPT-2 weights are read from a safetensors folder only", model->dir);
+                   "%s: GPT-2 weights are read from a safetensors folder or a GGUF file",
+                   model->dir);
       return FALSE;
     }
   /* GPT2LMHeadModel saves GPT2Model's tensors under "transformer.". */
@@ -267,7 +428,7 @@ const AsArchitecture as_arch_gpt2 = {
   .causal = TRUE,
   .uses_token_types = FALSE,
   .read_config = gpt2_read_config,
-  .read_gguf_config = NULL,
+  .read_gguf_config = gpt2_read_gguf_config,
   .bind_weights = gpt2_bind_weights,
   .init_random = gpt2_init_random,
   .free_weights = gpt2_free_weights,

@@ -130,6 +130,8 @@ llama_read_config (JsonObject  *obj,
                      display_name, no_bias[i]);
         return FALSE;
       }
+  /* LlamaConfig's default: a separate lm_head */
+  config->tie_word_embeddings = as_json_get_bool (obj, "tie_word_embeddings", FALSE);
   int head_dim = 0;
   gboolean ok =
     as_config_read_int (obj, display_name, "num_hidden_layers", 1, AS_CONFIG_MAX_LAYERS, TRUE, 0, &config->n_layers, error) &&
@@ -153,95 +155,6 @@ llama_read_config (JsonObject  *obj,
   return ok;
 }
 
-/* Integer metadata key ARCH.SUFFIX (any integer type) in MIN..MAX. */
-static gboolean
-gguf_int (AsGguf      *gg,
-          const char  *arch,
-          const char  *suffix,
-          int          min_value,
-          int          max_value,
-          gboolean     required,
-          int          fallback,
-          int         *out,
-          GError     **error)
-{
-  g_autofree char *key = g_strdup_printf ("%s.%s", arch, suffix);
-  if (as_gguf_find_key (gg, key, NULL, NULL) < 0)
-    {
-      if (!required)
-        {
-          *out = fallback;
-          return TRUE;
-        }
-      g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_FORMAT,
-                   "%s: metadata key '%s' is missing", as_gguf_get_path (gg), key);
-      return FALSE;
-    }
-  guint64 v = 0;
-  if (!as_gguf_get_count (gg, key, &v, error))
-    return FALSE;
-  if (v < (guint64) min_value || v > (guint64) max_value)
-    {
-      g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_FORMAT,
-                   "%s: metadata key '%s' is %" G_GUINT64_FORMAT ", expected %d to %d",
-                   as_gguf_get_path (gg), key, v, min_value, max_value);
-      return FALSE;
-    }
-  *out = (int) v;
-  return TRUE;
-}
-
-/* Float metadata key ARCH.SUFFIX (FLOAT32 or FLOAT64), FALLBACK when absent. */
-static gboolean
-gguf_float (AsGguf      *gg,
-            const char  *arch,
-            const char  *suffix,
-            float        fallback,
-            float       *out,
-            GError     **error)
-{
-  g_autofree char *key = g_strdup_printf ("%s.%s", arch, suffix);
-  int type = as_gguf_find_key (gg, key, NULL, NULL);
-  *out = fallback;
-  if (type < 0)
-    return TRUE;
-  if (type == AS_GGUF_FLOAT64)
-    {
-      double d = 0;
-      if (!as_gguf_get_f64 (gg, key, &d, error))
-        return FALSE;
-      *out = (float) d;
-      return TRUE;
-    }
-  return as_gguf_get_f32 (gg, key, out, error);
-}
-
-/* The vocabulary: ARCH.vocab_size, else the tokenizer's token list, else
- * the embedding's rows. */
-static gboolean
-gguf_vocab (AsGguf      *gg,
-            const char  *arch,
-            int         *out,
-            GError     **error)
-{
-  g_autofree char *key = g_strdup_printf ("%s.vocab_size", arch);
-  if (as_gguf_find_key (gg, key, NULL, NULL) >= 0)
-    return gguf_int (gg, arch, "vocab_size", 1, AS_CONFIG_MAX_VOCAB, TRUE, 0, out, error);
-  guint64 n = 0;
-  const AsGgufTensor *emb = as_gguf_lookup (gg, "token_embd.weight");
-  if (as_gguf_find_key (gg, "tokenizer.ggml.tokens", NULL, &n) < 0 && emb != NULL && emb->n_dims == 2)
-    n = (guint64) emb->ne[1];
-  if (n < 1 || n > AS_CONFIG_MAX_VOCAB)
-    {
-      g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_FORMAT,
-                   "%s: the vocabulary size (%s, tokenizer.ggml.tokens) is missing or "
-                   "out of range", as_gguf_get_path (gg), key);
-      return FALSE;
-    }
-  *out = (int) n;
-  return TRUE;
-}
-
 /* The GGUF metadata llama.cpp's converter writes for a Llama model. */
 static gboolean
 llama_read_gguf_config (AsGguf    *gg,
@@ -261,16 +174,16 @@ llama_read_gguf_config (AsGguf    *gg,
     }
   int rope_dims = 0;
   gboolean ok =
-    gguf_int (gg, arch, "block_count", 1, AS_CONFIG_MAX_LAYERS, TRUE, 0, &config->n_layers, error) &&
-    gguf_int (gg, arch, "attention.head_count", 1, AS_CONFIG_MAX_HEADS, TRUE, 0, &config->n_heads, error) &&
-    gguf_int (gg, arch, "attention.head_count_kv", 1, AS_CONFIG_MAX_HEADS, FALSE, config->n_heads, &config->n_kv_heads, error) &&
-    gguf_int (gg, arch, "embedding_length", 1, AS_CONFIG_MAX_HIDDEN, TRUE, 0, &config->hidden, error) &&
-    gguf_int (gg, arch, "feed_forward_length", 1, AS_CONFIG_MAX_INTERMEDIATE, TRUE, 0, &config->intermediate, error) &&
-    gguf_int (gg, arch, "context_length", 1, AS_CONFIG_MAX_POSITIONS, TRUE, 0, &config->max_positions, error) &&
-    gguf_int (gg, arch, "rope.dimension_count", 0, AS_CONFIG_MAX_HIDDEN, FALSE, 0, &rope_dims, error) &&
-    gguf_vocab (gg, arch, &config->vocab_size, error) &&
-    gguf_float (gg, arch, "rope.freq_base", 10000.0f, &config->rope_theta, error) &&
-    gguf_float (gg, arch, "attention.layer_norm_rms_epsilon", 1e-5f, &config->layer_norm_eps, error);
+    as_model_gguf_int (gg, arch, "block_count", 1, AS_CONFIG_MAX_LAYERS, TRUE, 0, &config->n_layers, error) &&
+    as_model_gguf_int (gg, arch, "attention.head_count", 1, AS_CONFIG_MAX_HEADS, TRUE, 0, &config->n_heads, error) &&
+    as_model_gguf_int (gg, arch, "attention.head_count_kv", 1, AS_CONFIG_MAX_HEADS, FALSE, config->n_heads, &config->n_kv_heads, error) &&
+    as_model_gguf_int (gg, arch, "embedding_length", 1, AS_CONFIG_MAX_HIDDEN, TRUE, 0, &config->hidden, error) &&
+    as_model_gguf_int (gg, arch, "feed_forward_length", 1, AS_CONFIG_MAX_INTERMEDIATE, TRUE, 0, &config->intermediate, error) &&
+    as_model_gguf_int (gg, arch, "context_length", 1, AS_CONFIG_MAX_POSITIONS, TRUE, 0, &config->max_positions, error) &&
+    as_model_gguf_int (gg, arch, "rope.dimension_count", 0, AS_CONFIG_MAX_HIDDEN, FALSE, 0, &rope_dims, error) &&
+    as_model_gguf_vocab (gg, arch, &config->vocab_size, error) &&
+    as_model_gguf_float (gg, arch, "rope.freq_base", 10000.0f, &config->rope_theta, error) &&
+    as_model_gguf_float (gg, arch, "attention.layer_norm_rms_epsilon", 1e-5f, &config->layer_norm_eps, error);
   if (!ok)
     return FALSE;
   if (!(config->layer_norm_eps > 0.0f && config->layer_norm_eps < 1.0f))
@@ -404,8 +317,9 @@ bind_layer_st (AsModel              *model,
 }
 
 /* A safetensors folder: model.embed_tokens, model.layers.N.…, model.norm,
- * and lm_head.weight unless the file ties it to the embedding (saved once,
- * as transformers does for tie_word_embeddings). */
+ * and lm_head.weight unless config.json's tie_word_embeddings makes the
+ * embedding the output projection (transformers then saves it once, and
+ * ties any lm_head.weight there is to the embedding on load). */
 static gboolean
 bind_safetensors (AsModel  *model,
                   GError  **error)
@@ -416,9 +330,20 @@ bind_safetensors (AsModel  *model,
       (w->out_norm = as_model_bind_f32 (model, "", "model.norm.weight", 1, c->hidden, 0, error)) == NULL)
     return FALSE;
   w->lm_head = w->tok_emb;
-  if (as_safetensors_lookup (model->st, "lm_head.weight") != NULL &&
-      (w->lm_head = as_model_bind_f32 (model, "", "lm_head.weight", 2, c->vocab_size, c->hidden, error)) == NULL)
-    return FALSE;
+  if (!c->tie_word_embeddings)
+    {
+      if (as_safetensors_lookup (model->st, "lm_head.weight") == NULL)
+        {
+          g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_MISMATCH,
+                       "%s: tensor 'lm_head.weight' is missing, and config.json's "
+                       "tie_word_embeddings is false: the output projection is not the embedding",
+                       as_safetensors_get_path (model->st));
+          return FALSE;
+        }
+      if ((w->lm_head = as_model_bind_f32 (model, "", "lm_head.weight", 2, c->vocab_size,
+                                           c->hidden, error)) == NULL)
+        return FALSE;
+    }
 
   for (int l = 0; l < c->n_layers; l++)
     if (!bind_layer_st (model, &w->layers[l], l, error))

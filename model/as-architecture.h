@@ -22,6 +22,7 @@ G_BEGIN_DECLS
 typedef struct _AsBackend AsBackend;
 typedef struct _AsModel   AsModel;
 typedef struct _AsGguf    AsGguf;
+typedef struct _AsMlmHeadWeights AsMlmHeadWeights;   /* as-mlm-head.h */
 
 struct _AsArchitecture {
   const char        *name;          /* "bert": in messages and the README */
@@ -80,6 +81,10 @@ struct _AsArchitecture {
   /* Optional, with final_norm: the output embedding [vocab, hidden]; the
    * logits are the final hidden state times its transpose. */
   const float *(*output_embedding)    (const AsModel   *model);
+  /* Optional (NULL: this family's masked-LM head is not read). The
+   * checkpoint's masked-language-model head (as-mlm-head.h), or NULL when
+   * this checkpoint has none. */
+  const AsMlmHeadWeights *(*mlm_head) (const AsModel   *model);
   /* Optional (NULL: no learned position table, e.g. rotary positions). The
    * [*ROWS, *COLS] table of learned absolute position embeddings. */
   const float *(*position_table)      (const AsModel   *model,

@@ -1,6 +1,7 @@
 /* as-backend.c — thin dispatch over AsBackendVTable. */
 #include "as-backend.h"
 
+#include "as-ablation.h"
 #include "as-attention.h"
 #include "as-error.h"
 
@@ -34,7 +35,7 @@ as_backend_check_request (const AsModel          *model,
                        i, req->ids[i], c->vocab_size);
         return FALSE;
       }
-  return TRUE;
+  return as_ablation_check_request (model, req, error);
 }
 
 /* TRUE when any of the COUNT floats is NaN or infinite, i.e. has an exponent

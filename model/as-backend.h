@@ -22,6 +22,22 @@ typedef gboolean (*AsLayerFunc) (int          layer,
                                  const float *hidden,
                                  gpointer     user_data);
 
+/* How an ablated head's attention is replaced before it meets V
+ * (as-ablation.h defines each precisely). */
+typedef enum {
+  AS_ABLATE_NONE,
+  AS_ABLATE_ZERO,      /* the head's output is zero */
+  AS_ABLATE_UNIFORM,   /* each query spreads evenly over the keys it may see */
+  AS_ABLATE_MEAN,      /* each query gets the head's mean pattern */
+} AsAblateMode;
+
+/* One head to ablate: LAYER and HEAD count from 0. */
+typedef struct {
+  int          layer;
+  int          head;
+  AsAblateMode mode;
+} AsHeadAblation;
+
 typedef struct {
   const int   *ids;           /* [n] token ids */
   const int   *type_ids;      /* [n] token type ids */
@@ -36,6 +52,11 @@ typedef struct {
    * own buffer to be copied. */
   float       *attn_out;
   const gint  *cancel;        /* may be NULL; non-zero = stop between layers */
+  /* [n_ablate] heads whose attention is replaced (as-ablation.h), or
+   * NULL with n_ablate 0. The attention handed to on_layer is what met V:
+   * the replacement, for those heads. */
+  const AsHeadAblation *ablate;
+  int          n_ablate;
 } AsForwardRequest;
 
 /* Called once per layer for each token a decoder appends (as-decode.h).
@@ -90,6 +111,12 @@ typedef struct {
                               GError                **error);
   void      (*decode_free)   (AsBackend              *backend,
                               gpointer                cache);
+  /* Optional (NULL: steps read fp32 weights only): CACHE's steps read
+   * int8 copies of the weights instead (as-q8-gemv.h), quantised now from
+   * the fp32 ones; the prompt pass stays fp32. */
+  gboolean  (*decode_int8)   (AsBackend              *backend,
+                              gpointer                cache,
+                              GError                **error);
   char     *(*describe) (AsBackend *backend); /* human-readable, g_free */
   void      (*free)    (AsBackend *backend);
 } AsBackendVTable;
@@ -128,7 +155,8 @@ gboolean   as_backend_layer_qkv      (AsBackend              *backend,
                                       float                  *v,
                                       GError                **error);
 /* FALSE, with a message, for a request MODEL cannot run: a token count
- * outside 1..max_positions, or an id or type id out of range. Backends call
+ * outside 1..max_positions, an id or type id out of range, or a head to
+ * ablate that MODEL does not have. Backends call
  * it at the top of forward and layer_qkv. */
 gboolean   as_backend_check_request  (const AsModel          *model,
                                       const AsForwardRequest *request,

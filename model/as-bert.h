@@ -15,6 +15,7 @@
 
 #include "as-architecture.h"
 #include "as-backend.h"
+#include "as-mlm-head.h"
 #include "as-model.h"
 
 G_BEGIN_DECLS
@@ -48,6 +49,8 @@ typedef struct {
   const float    *emb_ln_g;     /* [hidden] */
   const float    *emb_ln_b;     /* [hidden] */
   AsLayerWeights *layers;       /* [n_layers] */
+  AsMlmHeadWeights mlm;         /* the masked-LM head; all NULL when the
+                                 * checkpoint has none */
 } AsBertWeights;
 
 extern const AsArchitecture as_arch_bert;
@@ -91,6 +94,12 @@ typedef struct {
   const char *layer[16];       /* the AsLayerWeights tensors' names after that, in
                                 * the struct's order (q_w, q_b, k_w, … ln2_b) */
   gboolean    token_types;     /* embeddings.token_type_embeddings is there */
+  /* The masked-LM head's names, unprefixed, in AsMlmHeadWeights' order
+   * (dense_w, dense_b, ln_g, ln_b, decoder_w, decoder_b); mlm[0] NULL: the
+   * head is not read. decoder_w may be absent (tied to the word
+   * embeddings); decoder_b may be saved under mlm_bias_alt instead. */
+  const char *mlm[6];
+  const char *mlm_bias_alt;
 } AsBertNames;
 
 /* Binds the tensors NAMES says into BERT's weights; the position table must
@@ -111,6 +120,8 @@ void           as_bert_gpu_describe           (const AsModel *model,
 const float   *as_bert_position_table         (const AsModel *model,
                                                int           *rows,
                                                int           *cols);
+/* The bound masked-LM head, or NULL when the checkpoint has none. */
+const AsMlmHeadWeights *as_bert_mlm_head      (const AsModel *model);
 
 /* The backends behind as_cpu_backend_new () and as_reference_backend_new ()
  * for BERT models. */

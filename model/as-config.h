@@ -42,6 +42,8 @@ typedef struct {
   /* Decoders (Llama family) only; 0 for BERT. */
   int      n_kv_heads;          /* key/value heads: n_heads / n_kv_heads query heads share one */
   float    rope_theta;          /* rotary positions' base (rope_theta, rope.freq_base) */
+  gboolean tie_word_embeddings; /* a folder's decoder: the output projection is the token
+                                 * embedding (no lm_head tensor of its own) */
 } AsConfig;
 
 /* Parses and sanity-checks PATH: model_type must name a registered

@@ -34,10 +34,12 @@
 #include <cblas.h>
 #include <string.h>
 
+#include "as-ablation.h"
 #include "as-elementwise.h"
 #include "as-error.h"
 #include "as-gemm.h"
 #include "as-llama.h"
+#include "as-q8-gemv.h"
 #include "as-thread-pool.h"
 #include "as-vector-math.h"
 
@@ -93,6 +95,9 @@ typedef struct {
   float *k;          /* [n_layers, NKV, d, C]  keys, rotated, transposed per K/V head */
   float *v;          /* [n_layers, C, KV]      values */
   float *row;        /* [NH, C]  a step's attention row */
+  AsQ8Matrix **int8; /* [n_layers * 4]  int8 copies of each layer's W_q|W_k|W_v, W_o,
+                      * W_gate|W_up, W_down that steps read; NULL: fp32 */
+  int    n_int8;
 } DecodeCache;
 
 /* Threads for a pass: OpenBLAS's count (OPENBLAS_NUM_THREADS, or the
@@ -154,7 +159,10 @@ struct Pass {
   int                   pos0;     /* position of the first */
   int                   layer;    /* the layer being computed */
   float                *probs;    /* [NH, n, n] layer's attention; NULL in a step */
+  const AsForwardRequest *req;    /* a prompt's request (its heads to ablate); NULL in a step */
   DecodeCache          *cache;    /* keys and values go there too; NULL: none */
+  AsQ8Matrix          **int8;     /* a step's int8 weights (DecodeCache); NULL: fp32 */
+  const AsQ8Matrix     *int8_w;   /* the int8 product being shared */
   AsGemm                gemm;     /* the product being shared */
   gint                  next;     /* atomic: the next head to take */
   RowsFunc              rows;     /* the element-wise step being shared */
@@ -194,8 +202,37 @@ share_product (gpointer data,
   as_gemm_panels (&s->gemm, p0 * step, MIN (p1 * step, panels), scratch_of (s, t));
 }
 
+/* Thread T's share of a step's int8 product: whole groups of 16 rows of
+ * the weight (threads never write the same cache line of C). */
+static void
+share_int8_product (gpointer data,
+                    int      t)
+{
+  Pass *s = data;
+  const AsQ8Matrix *w = s->int8_w;
+  int g0, g1;
+  as_share ((w->rows + 15) / 16, t, s->self->threads, &g0, &g1);
+  const int r0 = MIN (g0 * 16, w->rows), r1 = MIN (g1 * 16, w->rows);
+  as_q8_gemv_rows (w, s->gemm.a, r0, r1, s->gemm.c + r0);
+}
+
+/* The int8 copy of the current layer's packed weight B. */
+static const AsQ8Matrix *
+int8_of (Pass           *s,
+         const AsPacked *b)
+{
+  const LlamaLayer *pl = &s->self->layers[s->layer];
+  const AsPacked *all[4] = { &pl->qkv, &pl->o, &pl->gate_up, &pl->down };
+  for (int m = 0; m < 4; m++)
+    if (all[m] == b)
+      return s->int8[s->layer * 4 + m];
+  g_assert_not_reached ();
+  return NULL;
+}
+
 /* C [n, b->n] (leading dimension LDC) = A [n, b->k] (leading dimension
- * LDA) B, shared between the threads (share_product). */
+ * LDA) B, shared between the threads (share_product); a step with int8
+ * weights reads B's int8 copy instead (one row: C [b->n]). */
 static void
 product (Pass           *s,
          const float    *a,
@@ -204,6 +241,13 @@ product (Pass           *s,
          float          *c,
          int             ldc)
 {
+  if (s->int8 != NULL)
+    {
+      s->int8_w = int8_of (s, b);
+      s->gemm = (AsGemm) { .a = a, .c = c };
+      as_thread_pool_run (s->self->pool, s->self->threads, share_int8_product, s);
+      return;
+    }
   s->gemm = (AsGemm) { .a = a, .lda = lda, .m = s->n, .b = b, .c = c, .ldc = ldc,
                        .epi = AS_GEMM_PLAIN };
   as_thread_pool_run (s->self->pool, s->self->threads, share_product, s);
@@ -379,6 +423,23 @@ residual_rows (Pass *s,
 
 /* --- attention --------------------------------------------------------------- */
 
+/* ctx_h rows [i0, i0 + block) = probs[h] rows V_g. */
+static void
+head_context_rows (Pass           *s,
+                   int             h,
+                   const float    *p_rows,
+                   int             i0,
+                   int             block,
+                   const AsPacked *v,
+                   float          *apack)
+{
+  const int n = s->n, d = s->c->head_dim, H = s->c->hidden;
+  AsGemm context = { .a = p_rows, .lda = n, .m = block, .b = v,
+                     .c = s->ws->ctx + (gsize) i0 * H + h * d, .ldc = H,
+                     .epi = AS_GEMM_PLAIN };
+  as_gemm_panels (&context, 0, as_gemm_panels_for (d), apack);
+}
+
 /* Prompt pass, query head H: probs[h] = causal softmax(Q_h K_g^T / sqrt(d)),
  * ctx_h = probs[h] V_g, with K_g and V_g packed from this pass's qkv. */
 static void
@@ -386,6 +447,8 @@ attention_head (Pass  *s,
                 int    h,
                 float *scratch)
 {
+  const AsAblateMode ablate = s->req != NULL ? as_ablation_mode_of (s->req, s->layer, h)
+                                             : AS_ABLATE_NONE;
   const AsConfig *c = s->c;
   const int n = s->n, d = c->head_dim, H = c->hidden, KV = c->n_kv_heads * d;
   const int QKV = H + 2 * KV, g = h / (c->n_heads / c->n_kv_heads);
@@ -407,11 +470,16 @@ attention_head (Pass  *s,
       /* the block sees keys 0 .. i0 + block - 1 only */
       as_gemm_panels (&scores, 0, as_gemm_panels_for (i0 + block), apack);
       as_fast_softmax_rows (p_rows, block, n, i0, TRUE);
-      AsGemm context = { .a = p_rows, .lda = n, .m = block, .b = &v,
-                         .c = s->ws->ctx + (gsize) i0 * H + h * d, .ldc = H,
-                         .epi = AS_GEMM_PLAIN };
-      as_gemm_panels (&context, 0, as_gemm_panels_for (d), apack);
+      if (ablate == AS_ABLATE_NONE)
+        head_context_rows (s, h, p_rows, i0, block, &v, apack);
     }
+  /* an ablated head's whole pattern is replaced (as-ablation.h) before it
+   * meets V */
+  if (ablate == AS_ABLATE_NONE)
+    return;
+  as_ablation_replace (p, n, TRUE, ablate);
+  for (int i0 = 0; i0 < n; i0 += ATTN_ROWS)
+    head_context_rows (s, h, p + (gsize) i0 * n, i0, MIN (ATTN_ROWS, n - i0), &v, apack);
 }
 
 /* A step, query head H over the cache's len + 1 keys: its row of the
@@ -523,7 +591,7 @@ run_prompt (LlamaCpu               *self,
   const int n = req->n;
   workspace_reserve (&self->ws, c, n, self->threads);
   Pass s = { .self = self, .c = c, .w = as_llama_weights (model), .ws = &self->ws,
-             .ids = req->ids, .n = n, .pos0 = 0, .cache = cache };
+             .ids = req->ids, .n = n, .pos0 = 0, .cache = cache, .req = req };
   rows (&s, embed_rows);
   for (int l = 0; l <= last; l++)
     {
@@ -620,6 +688,9 @@ decode_cache_free (DecodeCache *cache)
   g_free (cache->k);
   g_free (cache->v);
   g_free (cache->row);
+  for (int i = 0; i < cache->n_int8; i++)
+    as_q8_matrix_free (cache->int8[i]);
+  g_free (cache->int8);
   g_free (cache);
 }
 
@@ -674,6 +745,13 @@ llama_cpu_decode_prompt (AsBackend              *backend,
   const AsModel *model = backend->model;
   if (!as_backend_check_request (model, req, error))
     return FALSE;
+  /* a step's one row could not be ablated the same way */
+  if (req->n_ablate > 0)
+    {
+      g_set_error_literal (error, AS_MODEL_ERROR, AS_MODEL_ERROR_UNSUPPORTED,
+                           "heads cannot be ablated while generating with a key/value cache");
+      return FALSE;
+    }
   if (cache->len != 0 || req->n > cache->capacity)
     {
       g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_INPUT,
@@ -722,7 +800,7 @@ llama_cpu_decode_step (AsBackend   *backend,
   const AsForwardRequest flag = { .cancel = cancel };
   const int n_ctx = cache->len + 1;
   Pass s = { .self = self, .c = c, .w = as_llama_weights (model), .ws = &self->step_ws,
-             .ids = &token, .n = 1, .pos0 = cache->len, .cache = cache };
+             .ids = &token, .n = 1, .pos0 = cache->len, .cache = cache, .int8 = cache->int8 };
   embed_rows (&s, 0, 1);
   for (int l = 0; l < c->n_layers; l++)
     {
@@ -766,6 +844,46 @@ llama_cpu_free (AsBackend *backend)
   g_free (self);
 }
 
+/* The cache's steps read int8 copies of the layers' weights
+ * (as-q8-gemv.h), quantised here from the fp32 ones, stacked as the packed
+ * ones are. */
+static gboolean
+llama_cpu_decode_int8 (AsBackend *backend,
+                       gpointer   cache_p,
+                       GError   **error)
+{
+  DecodeCache *cache = cache_p;
+  const AsConfig *c = backend->model->config;
+  const AsLlamaWeights *w = as_llama_weights (backend->model);
+  const int H = c->hidden, F = c->intermediate, KV = c->n_kv_heads * c->head_dim;
+  if (cache->int8 != NULL)
+    return TRUE;
+  cache->int8 = g_new0 (AsQ8Matrix *, (gsize) c->n_layers * 4);
+  cache->n_int8 = c->n_layers * 4;
+  for (int l = 0; l < c->n_layers; l++)
+    {
+      const AsLlamaLayerWeights *lw = &w->layers[l];
+      AsQ8Matrix **m = cache->int8 + l * 4;
+      if ((m[0] = as_q8_matrix_new (H + 2 * KV, H)) == NULL ||
+          (m[1] = as_q8_matrix_new (H, H)) == NULL ||
+          (m[2] = as_q8_matrix_new (2 * F, H)) == NULL ||
+          (m[3] = as_q8_matrix_new (H, F)) == NULL)
+        {
+          g_set_error_literal (error, AS_MODEL_ERROR, AS_MODEL_ERROR_RESOURCES,
+                               "the int8 copy of the weights does not fit in memory");
+          return FALSE;
+        }
+      as_q8_matrix_quantize (m[0], 0, lw->q_w, H);
+      as_q8_matrix_quantize (m[0], H, lw->k_w, KV);
+      as_q8_matrix_quantize (m[0], H + KV, lw->v_w, KV);
+      as_q8_matrix_quantize (m[1], 0, lw->o_w, H);
+      as_q8_matrix_quantize (m[2], 0, lw->gate_w, F);
+      as_q8_matrix_quantize (m[2], F, lw->up_w, F);
+      as_q8_matrix_quantize (m[3], 0, lw->down_w, H);
+    }
+  return TRUE;
+}
+
 static const AsBackendVTable llama_cpu_vtable = {
   .name = "cpu",
   .forward = llama_cpu_forward,
@@ -774,6 +892,7 @@ static const AsBackendVTable llama_cpu_vtable = {
   .decode_prompt = llama_cpu_decode_prompt,
   .decode_step = llama_cpu_decode_step,
   .decode_free = llama_cpu_decode_free,
+  .decode_int8 = llama_cpu_decode_int8,
   .describe = llama_cpu_describe,
   .free = llama_cpu_free,
 };

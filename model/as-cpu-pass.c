@@ -26,6 +26,7 @@
 
 #include <string.h>
 
+#include "as-ablation.h"
 #include "as-bert.h"
 #include "as-elementwise.h"
 #include "as-error.h"
@@ -228,7 +229,27 @@ embed_rows (Pass *s,
                            r0, r1, H, model->config->layer_norm_eps);
 }
 
-/* probs[h] = softmax(Q_h K_h^T / sqrt(d) + mask); ctx_h = probs[h] V_h. */
+/* ctx_h rows [i0, i0 + rows) = probs[h] rows V_h. */
+static void
+head_context_rows (Pass           *s,
+                   int             h,
+                   const float    *p_rows,
+                   int             i0,
+                   int             rows,
+                   const AsPacked *v,
+                   float          *apack)
+{
+  const AsConfig *c = s->model->config;
+  const int H = c->hidden, d = c->head_dim, n = s->req->n;
+  AsGemm context = { .a = p_rows, .lda = n, .m = rows, .b = v,
+                     .c = s->ws->ctx + (gsize) i0 * H + h * d, .ldc = H,
+                     .epi = AS_GEMM_PLAIN };
+  as_gemm_panels (&context, 0, as_gemm_panels_for (d), apack);
+}
+
+/* probs[h] = softmax(Q_h K_h^T / sqrt(d) + mask); ctx_h = probs[h] V_h.
+ * An ablated head's probabilities are all computed, then replaced
+ * (as-ablation.h), before any meets V. */
 static void
 attention_head (Pass  *s,
                 int    l,
@@ -238,6 +259,7 @@ attention_head (Pass  *s,
   const AsConfig *c = s->model->config;
   AsCpuWorkspace *ws = s->ws;
   const int H = c->hidden, d = c->head_dim, n = s->req->n;
+  const AsAblateMode ablate = as_ablation_mode_of (s->req, l, h);
   float *apack = scratch;                                       /* [AS_GEMM_A_SCRATCH] */
   float *pack_k = scratch + AS_GEMM_A_SCRATCH;                  /* [panels(n), d, 16] */
   float *pack_v = pack_k + as_gemm_packed_floats (n, d);        /* [panels(d), n, 16] */
@@ -254,11 +276,14 @@ attention_head (Pass  *s,
                         .scale = as_attention_scale (d) };
       as_gemm_panels (&scores, 0, as_gemm_panels_for (n), apack);
       as_fast_softmax_rows (p_rows, rows, n, i0, s->req->causal_mask);
-      AsGemm context = { .a = p_rows, .lda = n, .m = rows, .b = &v,
-                         .c = ws->ctx + (gsize) i0 * H + h * d, .ldc = H,
-                         .epi = AS_GEMM_PLAIN };
-      as_gemm_panels (&context, 0, as_gemm_panels_for (d), apack);
+      if (ablate == AS_ABLATE_NONE)
+        head_context_rows (s, h, p_rows, i0, rows, &v, apack);
     }
+  if (ablate == AS_ABLATE_NONE)
+    return;
+  as_ablation_replace (p, n, s->req->causal_mask, ablate);
+  for (int i0 = 0; i0 < n; i0 += ATTN_ROWS)
+    head_context_rows (s, h, p + (gsize) i0 * n, i0, MIN (ATTN_ROWS, n - i0), &v, apack);
 }
 
 static void

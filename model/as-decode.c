@@ -2,6 +2,7 @@
  * whole reruns where the backend has none. */
 #include "as-decode.h"
 
+#include <cblas.h>
 #include <math.h>
 #include <string.h>
 
@@ -9,6 +10,8 @@
 #include "as-attention.h"
 #include "as-error.h"
 #include "as-lm-head.h"
+#include "as-q8-gemv.h"
+#include "as-thread-pool.h"
 
 struct _AsDecoder {
   AsBackend *backend;        /* not owned */
@@ -18,7 +21,32 @@ struct _AsDecoder {
   gpointer   cache;          /* the backend's key/value cache; NULL: reruns */
   gboolean   broken;         /* a cached step failed half way: the cache is not trusted */
   float     *final_hidden;   /* [capacity, hidden]: a rerun's; [hidden] is what a step reads */
+  AsDecodeWeights weights;
+  AsQ8Matrix *lm_int8;       /* [vocab, hidden] the output embedding's int8 copy; NULL: fp32 */
+  AsThreadPool *pool;        /* shares lm_int8's rows: as many threads as the backend's */
+  int        threads;
+  const float *lm_x;         /* [hidden] the int8 logits' input while the pool shares them */
+  float     *lm_out;         /* [vocab] their output */
 };
+
+const char *
+as_decode_weights_to_string (AsDecodeWeights weights)
+{
+  return weights == AS_DECODE_WEIGHTS_INT8 ? "int8" : "fp32";
+}
+
+gboolean
+as_decode_weights_from_string (const char      *name,
+                               AsDecodeWeights *weights)
+{
+  if (g_strcmp0 (name, "fp32") == 0)
+    *weights = AS_DECODE_WEIGHTS_FP32;
+  else if (g_strcmp0 (name, "int8") == 0)
+    *weights = AS_DECODE_WEIGHTS_INT8;
+  else
+    return FALSE;
+  return TRUE;
+}
 
 AsDecoder *
 as_decoder_new (AsBackend *backend,
@@ -60,6 +88,56 @@ as_decoder_new (AsBackend *backend,
   return self;
 }
 
+AsDecoder *
+as_decoder_new_with_weights (AsBackend       *backend,
+                             int              capacity,
+                             AsDecodeWeights  weights,
+                             GError         **error)
+{
+  AsDecoder *self = as_decoder_new (backend, capacity, error);
+  if (self == NULL || weights == AS_DECODE_WEIGHTS_FP32)
+    return self;
+  const AsModel *model = backend->model;
+  const int H = model->config->hidden, V = model->config->vocab_size;
+  if (self->cache == NULL || backend->vtable->decode_int8 == NULL)
+    {
+      g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_UNSUPPORTED,
+                   "int8 weights: the %s backend of %s decodes with fp32 weights only",
+                   backend->vtable->name, model->arch->name);
+      as_decoder_free (self);
+      return NULL;
+    }
+  self->weights = weights;
+  if (!backend->vtable->decode_int8 (backend, self->cache, error) ||
+      (self->lm_int8 = as_q8_matrix_new (V, H)) == NULL)
+    {
+      if (error != NULL && *error == NULL)
+        g_set_error_literal (error, AS_MODEL_ERROR, AS_MODEL_ERROR_RESOURCES,
+                             "the int8 copy of the output embedding does not fit in memory");
+      as_decoder_free (self);
+      return NULL;
+    }
+  as_q8_matrix_quantize (self->lm_int8, 0, model->arch->output_embedding (model), V);
+  /* OpenBLAS's count, as the CPU backends take */
+  self->pool = as_thread_pool_new ();
+  self->threads = as_thread_pool_reserve (self->pool, CLAMP (openblas_get_num_threads (), 1,
+                                                             AS_THREAD_POOL_MAX_THREADS));
+  return self;
+}
+
+/* Thread T's share of the int8 logits: whole groups of 16 rows. */
+static void
+share_int8_logits (gpointer data,
+                   int      t)
+{
+  AsDecoder *self = data;
+  const AsQ8Matrix *w = self->lm_int8;
+  int g0, g1;
+  as_share ((w->rows + 15) / 16, t, self->threads, &g0, &g1);
+  const int r0 = MIN (g0 * 16, w->rows), r1 = MIN (g1 * 16, w->rows);
+  as_q8_gemv_rows (w, self->lm_x, r0, r1, self->lm_out + r0);
+}
+
 /* LOGITS from the last token's final hidden state, refused when not finite
  * (weights that overflow float32 on this input). */
 static gboolean
@@ -69,7 +147,14 @@ last_logits (AsDecoder   *self,
              GError     **error)
 {
   const AsModel *model = self->backend->model;
-  as_lm_head_logits (model, final_hidden, 1, logits);
+  if (self->lm_int8 != NULL)
+    {
+      self->lm_x = final_hidden;
+      self->lm_out = logits;
+      as_thread_pool_run (self->pool, self->threads, share_int8_logits, self);
+    }
+  else
+    as_lm_head_logits (model, final_hidden, 1, logits);
   for (int i = 0; i < model->config->vocab_size; i++)
     if (!isfinite (logits[i]))
       {
@@ -247,6 +332,12 @@ as_decoder_is_cached (AsDecoder *self)
   return self->cache != NULL;
 }
 
+AsDecodeWeights
+as_decoder_get_weights (AsDecoder *self)
+{
+  return self->weights;
+}
+
 void
 as_decoder_free (AsDecoder *self)
 {
@@ -256,5 +347,8 @@ as_decoder_free (AsDecoder *self)
     self->backend->vtable->decode_free (self->backend, self->cache);
   g_free (self->ids);
   g_free (self->final_hidden);
+  as_q8_matrix_free (self->lm_int8);
+  if (self->pool != NULL)
+    as_thread_pool_free (self->pool);
   g_free (self);
 }

@@ -162,6 +162,24 @@ check_cancel (const gint *cancel,
   return FALSE;
 }
 
+/* The last chosen token through the model too, for ON_LAST. */
+static gboolean
+run_last (AsDecoder               *decoder,
+          int                      id,
+          const AsGenerateOptions *options,
+          float                   *logits,
+          GError                 **error)
+{
+  if (!check_cancel (options->cancel, error) ||
+      !as_decoder_step (decoder, id, options->on_row, options->user_data, options->cancel,
+                        logits, error))
+    return FALSE;
+  if (options->on_last (logits, as_decoder_get_length (decoder), options->user_data))
+    return TRUE;
+  g_set_error_literal (error, AS_MODEL_ERROR, AS_MODEL_ERROR_CANCELLED, "stopped by the caller");
+  return FALSE;
+}
+
 gboolean
 as_generate (AsBackend               *backend,
              const int               *prompt,
@@ -186,8 +204,10 @@ as_generate (AsBackend               *backend,
    * limit ends where the positions or the attention budget do; a prompt
    * beyond them is refused by the decoder. */
   int room = MAX (as_attention_max_tokens (c), n_prompt);
-  int capacity = (int) MIN ((gint64) n_prompt + options->max_tokens - 1, (gint64) room);
-  g_autoptr(AsDecoder) decoder = as_decoder_new (backend, capacity, error);
+  int reserve = options->on_last != NULL ? 1 : 0;   /* a position for the last token */
+  int capacity = (int) MIN ((gint64) n_prompt + options->max_tokens - 1 + reserve, (gint64) room);
+  g_autoptr(AsDecoder) decoder = as_decoder_new_with_weights (backend, capacity,
+                                                              options->weights, error);
   if (decoder == NULL)
     return FALSE;
   g_autoptr(AsSampler) sampler = as_sampler_new (&options->sampling, c->vocab_size, error);
@@ -210,7 +230,7 @@ as_generate (AsBackend               *backend,
       int id = as_sampler_pick (sampler, logits);
       g_array_append_val (out, id);
       gboolean is_eos = id == options->eos_id;
-      gboolean full = as_decoder_get_length (decoder) >= capacity;
+      gboolean full = as_decoder_get_length (decoder) + reserve >= capacity;
       gboolean last = is_eos || i + 1 >= options->max_tokens || full;
       if (n_top > 0)
         as_sampler_top_k (logits, c->vocab_size, n_top, top_ids, top_probs);
@@ -222,6 +242,7 @@ as_generate (AsBackend               *backend,
         .n_top = n_top,
         .top_ids = top_ids,
         .top_probs = top_probs,
+        .logits = logits,
       };
       if (options->on_step != NULL && !options->on_step (&step, options->user_data))
         {
@@ -234,6 +255,8 @@ as_generate (AsBackend               *backend,
           why = is_eos ? AS_GENERATE_STOP_EOS
               : i + 1 >= options->max_tokens ? AS_GENERATE_STOP_LENGTH
               : AS_GENERATE_STOP_CONTEXT;
+          ok = is_eos || options->on_last == NULL || as_decoder_get_length (decoder) >= capacity ||
+               run_last (decoder, id, options, logits, error);
           break;
         }
       ok = check_cancel (options->cancel, error) &&

@@ -14,6 +14,7 @@
 #include <glib.h>
 
 #include "as-backend.h"
+#include "as-decode.h"
 #include "as-sampler.h"
 
 G_BEGIN_DECLS
@@ -39,11 +40,16 @@ typedef struct {
   int          n_top;      /* the model's most likely tokens (softmax at temperature 1) */
   const int   *top_ids;    /* [n_top] most likely first */
   const float *top_probs;  /* [n_top] */
+  const float *logits;     /* [vocab] the logits this token was chosen from */
 } AsGenerateStep;
 
 /* Return FALSE to stop (an AS_MODEL_ERROR_CANCELLED error). */
 typedef gboolean (*AsGenerateStepFunc) (const AsGenerateStep *step,
                                         gpointer              user_data);
+/* LOGITS [vocab]: the next-token logits after N_CTX tokens. */
+typedef gboolean (*AsGenerateLogitsFunc) (const float *logits,
+                                          int          n_ctx,
+                                          gpointer     user_data);
 
 typedef struct {
   AsSamplerOptions   sampling;
@@ -53,8 +59,14 @@ typedef struct {
   AsLayerFunc        on_prompt_layer;  /* may be NULL: the prompt's layers */
   AsRowFunc          on_row;           /* may be NULL */
   AsGenerateStepFunc on_step;          /* may be NULL */
-  gpointer           user_data;        /* for the three callbacks */
+  /* May be NULL. Else the last chosen token, unless it is the
+   * end-of-sequence one or there is no room left, is run as well: ON_ROW
+   * gets its rows and ON_LAST the logits after it, so the caller has the
+   * attention of the whole generated text without a second pass. */
+  AsGenerateLogitsFunc on_last;
+  gpointer           user_data;        /* for the callbacks */
   const gint        *cancel;           /* may be NULL; non-zero: stop */
+  AsDecodeWeights    weights;          /* what the steps read (as-decode.h); fp32 by default */
 } AsGenerateOptions;
 
 /* Greedy, 64 tokens, MODEL's tokenizer's end-of-sequence id (-1 without

@@ -2,8 +2,13 @@
  *
  * The plugin speaks the plain C ABI of as-gpu-plugin.h. This file turns
  * it into an AsBackend ("cuda"): it checks requests exactly as the CPU
- * encoder does, maps the plugin's statuses to GErrors, and switches to the
+ * backends do, maps the plugin's statuses to GErrors, and switches to the
  * CPU backend when the GPU cannot be used (at open or during a pass).
+ *
+ * Two kinds of model run on the plugin: the families whose architecture
+ * describes their weights for its encoder (gpu_describe), and Llama-family
+ * decoders, described here from their weights (as-llama.h) for its decoder,
+ * which also keeps key/value caches for as-decode.h.
  */
 #include "as-gpu-loader.h"
 
@@ -16,6 +21,7 @@
 #include "as-build-config.h"
 #include "as-error.h"
 #include "as-gpu-plugin.h"
+#include "as-llama.h"
 
 #define PLUGIN_FILE "libattnscope-cuda." G_MODULE_SUFFIX
 
@@ -300,14 +306,27 @@ as_gpu_probe (int      device_index,
 typedef struct {
   AsBackend             parent;
   const AsGpuPluginApi *api;
-  AsGpuEncoder         *encoder;   /* NULL once switched to the CPU */
+  AsGpuEncoder         *encoder;   /* an encoder's; NULL once switched to the CPU */
+  AsGpuDecoder         *decoder;   /* a decoder's; NULL once switched to the CPU */
+  GPtrArray            *caches;    /* the decoder's live GpuCaches (not owned) */
   AsBackend            *cpu;       /* the CPU backend after a switch */
   char                 *why_cpu;   /* why it switched */
   AsGpuOptions          options;
 } GpuBackend;
 
+/* A key/value cache of as-decode.h: on the GPU, or after a switch the CPU
+ * backend's. */
+typedef struct {
+  int           capacity;
+  AsGpuKvCache *gpu;    /* NULL on the CPU */
+  gpointer      cpu;    /* the CPU backend's cache, made when first needed */
+  gboolean      lost;   /* the GPU's was dropped with a prompt in it */
+} GpuCache;
+
 static const AsBackendVTable gpu_vtable;
 static const AsBackendVTable switched_vtable;
+static const AsBackendVTable gpu_decoder_vtable;
+static const AsBackendVTable switched_decoder_vtable;
 
 typedef struct {
   const AsForwardRequest *req;
@@ -355,11 +374,32 @@ switch_to_cpu (GpuBackend  *self,
 {
   g_autoptr(GError) why = NULL;
   set_status_error (&why, status, detail);
-  self->api->close (self->encoder);
-  self->encoder = NULL;
+  if (self->encoder != NULL)
+    {
+      self->api->close (self->encoder);
+      self->encoder = NULL;
+      self->parent.vtable = &switched_vtable;
+    }
+  if (self->decoder != NULL)
+    {
+      /* Caches go with the device: a decoder that had a prompt in one
+       * starts again from its prompt, on the CPU. */
+      for (guint i = 0; i < self->caches->len; i++)
+        {
+          GpuCache *c = g_ptr_array_index (self->caches, i);
+          if (c->gpu != NULL)
+            {
+              self->api->cache_free (self->decoder, c->gpu);
+              c->gpu = NULL;
+              c->lost = TRUE;
+            }
+        }
+      self->api->decoder_close (self->decoder);
+      self->decoder = NULL;
+      self->parent.vtable = &switched_decoder_vtable;
+    }
   self->cpu = as_cpu_backend_new (self->parent.model);
   self->why_cpu = g_strdup (why->message);
-  self->parent.vtable = &switched_vtable;
   g_autofree char *notice = g_strdup_printf ("GPU failed during a pass, switched to the CPU: %s",
                                              why->message);
   if (self->options.on_notice != NULL)
@@ -389,6 +429,18 @@ status_to_result (AsGpuStatus  status,
     }
 }
 
+/* The plugin runs every head as it is. */
+static gboolean
+check_no_ablation (const AsForwardRequest *req,
+                   GError                **error)
+{
+  if (req->n_ablate == 0)
+    return TRUE;
+  g_set_error_literal (error, AS_MODEL_ERROR, AS_MODEL_ERROR_UNSUPPORTED,
+                       "the GPU does not ablate heads: run the ablation on the CPU");
+  return FALSE;
+}
+
 static gboolean
 gpu_forward (AsBackend              *backend,
              const AsForwardRequest *req,
@@ -399,6 +451,8 @@ gpu_forward (AsBackend              *backend,
   if (self->cpu != NULL)
     return as_backend_forward (self->cpu, req, final_hidden, error);
   if (!as_backend_check_request (backend->model, req, error))
+    return FALSE;
+  if (!check_no_ablation (req, error))
     return FALSE;
 
   Trampoline t = { req, 0 };
@@ -438,7 +492,8 @@ gpu_layer_qkv (AsBackend              *backend,
   GpuBackend *self = (GpuBackend *) backend;
   if (self->cpu != NULL)
     return as_backend_layer_qkv (self->cpu, req, layer, q, k, v, error);
-  if (!as_backend_check_request (backend->model, req, error))
+  if (!as_backend_check_request (backend->model, req, error) ||
+      !check_no_ablation (req, error))
     return FALSE;
 
   Trampoline t = { req, 0 };
@@ -469,7 +524,10 @@ gpu_describe (AsBackend *backend)
       return g_strdup_printf ("%s (switched from the GPU: %s)", cpu, self->why_cpu);
     }
   char buf[512] = "";
-  self->api->describe (self->encoder, buf, sizeof buf);
+  if (self->decoder != NULL)
+    self->api->decoder_describe (self->decoder, buf, sizeof buf);
+  else
+    self->api->describe (self->encoder, buf, sizeof buf);
   return g_strdup (buf);
 }
 
@@ -479,6 +537,19 @@ gpu_free (AsBackend *backend)
   GpuBackend *self = (GpuBackend *) backend;
   if (self->encoder != NULL)
     self->api->close (self->encoder);
+  if (self->decoder != NULL)
+    {
+      /* Decoders still open on this backend lose their caches' device memory. */
+      for (guint i = 0; i < self->caches->len; i++)
+        {
+          GpuCache *c = g_ptr_array_index (self->caches, i);
+          self->api->cache_free (self->decoder, c->gpu);
+          c->gpu = NULL;
+        }
+      self->api->decoder_close (self->decoder);
+    }
+  if (self->caches != NULL)
+    g_ptr_array_unref (self->caches);
   as_backend_free (self->cpu);
   g_free (self->why_cpu);
   g_free (self);
@@ -501,10 +572,345 @@ static const AsBackendVTable switched_vtable = {
   .free = gpu_free,
 };
 
+/* ------------------------------------------------------------------------ */
+/* Decoders                                                                  */
+
+/* A step's callbacks and cancel flag, behind the plugin's one user_data. */
+typedef struct {
+  AsRowFunc   on_row;
+  gpointer    user_data;
+  const gint *cancel;
+} StepTrampoline;
+
+static int
+step_on_row (int          layer,
+             const float *row,
+             int          n_ctx,
+             void        *user_data)
+{
+  StepTrampoline *t = user_data;
+  return t->on_row (layer, row, n_ctx, t->user_data) ? 1 : 0;
+}
+
+static int
+step_cancelled (void *user_data)
+{
+  StepTrampoline *t = user_data;
+  return t->cancel != NULL && g_atomic_int_get (t->cancel) != 0;
+}
+
+/* The plugin's prompt for REQ (no cache, all layers); the caller sets the rest. */
+static AsGpuPrompt
+prompt_of (const AsForwardRequest *req,
+           Trampoline             *t)
+{
+  AsGpuPrompt p = {
+    .ids = req->ids, .n = req->n, .want_hidden = req->want_hidden != FALSE, .qkv_layer = -1,
+    .on_layer = req->on_layer != NULL ? trampoline_layer : NULL,
+    .cancelled = trampoline_cancelled, .user_data = t,
+  };
+  return p;
+}
+
+/* A prompt pass failed on the GPU with ST: on the CPU for good from now on.
+ * TRUE when the caller should redo the request there (nothing was handed
+ * over yet); else ERROR says to run it again. */
+static gboolean
+prompt_failed (GpuBackend  *self,
+               AsGpuStatus  st,
+               const char  *msg,
+               int          delivered,
+               GError     **error)
+{
+  switch_to_cpu (self, st, msg);
+  if (delivered == 0)
+    return TRUE;
+  g_set_error (error, AS_GPU_ERROR, AS_GPU_ERROR_FAILED,
+               "the GPU failed after %d layer%s (%s); switched to the CPU: run the request again",
+               delivered, delivered == 1 ? "" : "s", self->why_cpu);
+  return FALSE;
+}
+
+static gboolean
+gpu_decoder_forward (AsBackend              *backend,
+                     const AsForwardRequest *req,
+                     float                  *final_hidden,
+                     GError                **error)
+{
+  GpuBackend *self = (GpuBackend *) backend;
+  if (self->cpu != NULL)
+    return as_backend_forward (self->cpu, req, final_hidden, error);
+  if (!as_backend_check_request (backend->model, req, error) ||
+      !check_no_ablation (req, error))
+    return FALSE;
+  Trampoline t = { req, 0 };
+  AsGpuPrompt p = prompt_of (req, &t);
+  p.final_hidden = final_hidden;
+  char msg[AS_GPU_MSG_LEN] = "";
+  AsGpuStatus st = self->api->decoder_prompt (self->decoder, &p, msg, sizeof msg);
+  if (st == AS_GPU_STATUS_OK || st == AS_GPU_STATUS_CANCELLED || st == AS_GPU_STATUS_STOPPED)
+    return status_to_result (st, msg, error);
+  if (!prompt_failed (self, st, msg, t.delivered, error))
+    return FALSE;
+  return as_backend_forward (self->cpu, req, final_hidden, error);
+}
+
+static gboolean
+gpu_decoder_layer_qkv (AsBackend              *backend,
+                       const AsForwardRequest *req,
+                       int                     layer,
+                       float                  *q,
+                       float                  *k,
+                       float                  *v,
+                       GError                **error)
+{
+  GpuBackend *self = (GpuBackend *) backend;
+  if (self->cpu != NULL)
+    return as_backend_layer_qkv (self->cpu, req, layer, q, k, v, error);
+  if (!as_backend_check_request (backend->model, req, error) ||
+      !check_no_ablation (req, error))
+    return FALSE;
+  Trampoline t = { req, 0 };
+  AsGpuPrompt p = prompt_of (req, &t);
+  p.on_layer = NULL;
+  p.qkv_layer = layer;
+  p.q = q, p.k = k, p.v = v;
+  char msg[AS_GPU_MSG_LEN] = "";
+  AsGpuStatus st = self->api->decoder_prompt (self->decoder, &p, msg, sizeof msg);
+  if (st == AS_GPU_STATUS_OK || st == AS_GPU_STATUS_CANCELLED || st == AS_GPU_STATUS_STOPPED)
+    return status_to_result (st, msg, error);
+  /* Nothing was handed over: the CPU can always redo it. */
+  switch_to_cpu (self, st, msg);
+  return as_backend_layer_qkv (self->cpu, req, layer, q, k, v, error);
+}
+
+/* C's cache on the CPU backend, made when first needed. */
+static gboolean
+cpu_cache (GpuBackend  *self,
+           GpuCache    *c,
+           GError     **error)
+{
+  if (c->cpu == NULL)
+    c->cpu = self->cpu->vtable->decode_new (self->cpu, c->capacity, error);
+  return c->cpu != NULL;
+}
+
+static gpointer
+gpu_decode_new (AsBackend *backend,
+                int        capacity,
+                GError   **error)
+{
+  GpuBackend *self = (GpuBackend *) backend;
+  GpuCache *c = g_new0 (GpuCache, 1);
+  c->capacity = capacity;
+  if (self->cpu == NULL)
+    {
+      char msg[AS_GPU_MSG_LEN] = "";
+      AsGpuStatus st = self->api->cache_new (self->decoder, capacity, &c->gpu, msg, sizeof msg);
+      if (st != AS_GPU_STATUS_OK)
+        switch_to_cpu (self, st, msg);
+    }
+  if (self->cpu != NULL && !cpu_cache (self, c, error))
+    {
+      g_free (c);
+      return NULL;
+    }
+  g_ptr_array_add (self->caches, c);
+  return c;
+}
+
+static void
+gpu_decode_free (AsBackend *backend,
+                 gpointer   cache)
+{
+  GpuBackend *self = (GpuBackend *) backend;
+  GpuCache *c = cache;
+  if (c->gpu != NULL)
+    self->api->cache_free (self->decoder, c->gpu);
+  if (c->cpu != NULL)
+    self->cpu->vtable->decode_free (self->cpu, c->cpu);
+  g_ptr_array_remove_fast (self->caches, c);
+  g_free (c);
+}
+
+static gboolean
+gpu_decode_prompt (AsBackend              *backend,
+                   gpointer                cache,
+                   const AsForwardRequest *req,
+                   float                  *final_hidden,
+                   GError                **error)
+{
+  GpuBackend *self = (GpuBackend *) backend;
+  GpuCache *c = cache;
+  if (c->gpu != NULL)
+    {
+      if (!as_backend_check_request (backend->model, req, error) ||
+          !check_no_ablation (req, error))
+        return FALSE;
+      const int H = backend->model->config->hidden;
+      g_autofree float *all = g_try_new (float, (gsize) req->n * H);   /* [n, H] */
+      if (all == NULL)
+        {
+          g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_RESOURCES,
+                       "the final hidden states of %d tokens do not fit in memory", req->n);
+          return FALSE;
+        }
+      Trampoline t = { req, 0 };
+      AsGpuPrompt p = prompt_of (req, &t);
+      p.cache = c->gpu;
+      p.final_hidden = all;
+      char msg[AS_GPU_MSG_LEN] = "";
+      AsGpuStatus st = self->api->decoder_prompt (self->decoder, &p, msg, sizeof msg);
+      if (st == AS_GPU_STATUS_OK)
+        memcpy (final_hidden, all + (gsize) (req->n - 1) * H, sizeof (float) * H);
+      if (st == AS_GPU_STATUS_OK || st == AS_GPU_STATUS_CANCELLED || st == AS_GPU_STATUS_STOPPED)
+        return status_to_result (st, msg, error);
+      if (!prompt_failed (self, st, msg, t.delivered, error))
+        return FALSE;
+    }
+  /* On the CPU: a cache that lost its prompt with the GPU starts afresh. */
+  c->lost = FALSE;
+  return cpu_cache (self, c, error) &&
+         self->cpu->vtable->decode_prompt (self->cpu, c->cpu, req, final_hidden, error);
+}
+
+static gboolean
+gpu_decode_step (AsBackend   *backend,
+                 gpointer     cache,
+                 int          token,
+                 AsRowFunc    on_row,
+                 gpointer     user_data,
+                 const gint  *cancel,
+                 float       *final_hidden,
+                 GError     **error)
+{
+  GpuBackend *self = (GpuBackend *) backend;
+  GpuCache *c = cache;
+  if (c->lost)
+    {
+      g_set_error (error, AS_GPU_ERROR, AS_GPU_ERROR_FAILED,
+                   "this decoder's key/value cache was on the GPU, which failed (%s); "
+                   "switched to the CPU: run the prompt again", self->why_cpu);
+      return FALSE;
+    }
+  if (c->gpu == NULL)
+    return cpu_cache (self, c, error) &&
+           self->cpu->vtable->decode_step (self->cpu, c->cpu, token, on_row, user_data,
+                                           cancel, final_hidden, error);
+  if (token < 0 || token >= backend->model->config->vocab_size)
+    {
+      g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_INPUT,
+                   "token id %d out of range (vocab %d)", token,
+                   backend->model->config->vocab_size);
+      return FALSE;
+    }
+  StepTrampoline t = { on_row, user_data, cancel };
+  AsGpuStep s = {
+    .token = token, .on_row = on_row != NULL ? step_on_row : NULL,
+    .cancelled = step_cancelled, .user_data = &t, .final_hidden = final_hidden,
+  };
+  char msg[AS_GPU_MSG_LEN] = "";
+  AsGpuStatus st = self->api->decoder_step (self->decoder, c->gpu, &s, msg, sizeof msg);
+  if (st == AS_GPU_STATUS_OK || st == AS_GPU_STATUS_CANCELLED || st == AS_GPU_STATUS_STOPPED)
+    return status_to_result (st, msg, error);
+  switch_to_cpu (self, st, msg);
+  g_set_error (error, AS_GPU_ERROR, AS_GPU_ERROR_FAILED,
+               "the GPU failed during a decoding step (%s); switched to the CPU: run the "
+               "prompt again", self->why_cpu);
+  return FALSE;
+}
+
+static const AsBackendVTable gpu_decoder_vtable = {
+  .name = "cuda",
+  .forward = gpu_decoder_forward,
+  .layer_qkv = gpu_decoder_layer_qkv,
+  .decode_new = gpu_decode_new,
+  .decode_prompt = gpu_decode_prompt,
+  .decode_step = gpu_decode_step,
+  .decode_free = gpu_decode_free,
+  .describe = gpu_describe,
+  .free = gpu_free,
+};
+
+/* After a switch: the CPU's, through the same functions, which check. */
+static const AsBackendVTable switched_decoder_vtable = {
+  .name = "cpu",
+  .forward = gpu_decoder_forward,
+  .layer_qkv = gpu_decoder_layer_qkv,
+  .decode_new = gpu_decode_new,
+  .decode_prompt = gpu_decode_prompt,
+  .decode_step = gpu_decode_step,
+  .decode_free = gpu_decode_free,
+  .describe = gpu_describe,
+  .free = gpu_free,
+};
+
+/* DESC for the Llama model MODEL; returns its layers (g_free). */
+static AsGpuDecoderLayerWeights *
+describe_llama (const AsModel    *model,
+                AsGpuDecoderDesc *desc)
+{
+  const AsConfig *c = model->config;
+  const AsLlamaWeights *w = as_llama_weights (model);
+  AsGpuDecoderLayerWeights *layers = g_new0 (AsGpuDecoderLayerWeights, c->n_layers);
+  for (int l = 0; l < c->n_layers; l++)
+    {
+      const AsLlamaLayerWeights *lw = &w->layers[l];
+      layers[l] = (AsGpuDecoderLayerWeights) {
+        .attn_norm = lw->attn_norm, .q_w = lw->q_w, .k_w = lw->k_w, .v_w = lw->v_w,
+        .o_w = lw->o_w, .ffn_norm = lw->ffn_norm, .gate_w = lw->gate_w, .up_w = lw->up_w,
+        .down_w = lw->down_w,
+      };
+    }
+  *desc = (AsGpuDecoderDesc) {
+    .n_layers = c->n_layers, .n_heads = c->n_heads, .n_kv_heads = c->n_kv_heads,
+    .hidden = c->hidden, .head_dim = c->head_dim, .intermediate = c->intermediate,
+    .vocab_size = c->vocab_size, .max_positions = c->max_positions,
+    .rms_eps = c->layer_norm_eps, .rope_theta = c->rope_theta,
+    .tok_emb = w->tok_emb, .out_norm = w->out_norm, .layers = layers,
+  };
+  return layers;
+}
+
+static AsBackend *
+gpu_decoder_backend_new (const AsModel         *model,
+                         const AsGpuPluginApi  *api,
+                         const AsGpuOptions    *options,
+                         GError               **error)
+{
+  if (options->precision != AS_PRECISION_FP32 && options->precision != AS_PRECISION_TF32)
+    {
+      g_set_error (error, AS_GPU_ERROR, AS_GPU_ERROR_PLUGIN,
+                   "the GPU plugin runs %s models in fp32 or tf32, not %s", model->arch->name,
+                   as_precision_to_string (options->precision));
+      return NULL;
+    }
+  AsGpuDecoderDesc desc;
+  g_autofree AsGpuDecoderLayerWeights *layers = describe_llama (model, &desc);
+  AsGpuDecoder *decoder = NULL;
+  char msg[AS_GPU_MSG_LEN] = "";
+  AsGpuStatus st = api->decoder_open (&desc, (AsGpuPrecision) options->precision,
+                                      options->device_index, &decoder, msg, sizeof msg);
+  if (st != AS_GPU_STATUS_OK)
+    {
+      set_status_error (error, st, msg);
+      return NULL;
+    }
+  GpuBackend *self = g_new0 (GpuBackend, 1);
+  self->parent.vtable = &gpu_decoder_vtable;
+  self->parent.model = model;
+  self->api = api;
+  self->decoder = decoder;
+  self->caches = g_ptr_array_new ();
+  self->options = *options;
+  return &self->parent;
+}
+
 gboolean
 as_backend_is_gpu (AsBackend *backend)
 {
-  return backend != NULL && backend->vtable == &gpu_vtable;
+  return backend != NULL &&
+         (backend->vtable == &gpu_vtable || backend->vtable == &gpu_decoder_vtable);
 }
 
 AsBackend *
@@ -522,8 +928,10 @@ as_gpu_backend_new (const AsModel       *model,
   if (api == NULL)
     return NULL;
 
-  /* The plugin runs the families whose architecture describes their
-   * weights in its layout. */
+  if (model->arch == &as_arch_llama)
+    return gpu_decoder_backend_new (model, api, options, error);
+  /* The plugin's encoder runs the families whose architecture describes
+   * their weights in its layout. */
   if (model->arch->gpu_describe == NULL)
     {
       g_set_error (error, AS_GPU_ERROR, AS_GPU_ERROR_PLUGIN,

@@ -30,6 +30,14 @@
  *       as_backend_forward (backend, &req, hidden, &error);
  *     }
  *
+ * Llama-family decoders run on the plugin too, in fp32 or tf32 (16-bit
+ * precisions fall back to the CPU with a notice), with the decode_* ops of
+ * as-backend.h: each AsDecoder's key/value cache lives on the device. A cache
+ * that cannot be allocated (out of memory) switches the backend to the CPU
+ * before the prompt, which then runs there; a failure during a step switches
+ * too and fails the step (as-decode.h then wants the prompt again). GPT-2 is
+ * refused by name (the CPU with a notice).
+ *
  * Testing: ATTNSCOPE_GPU_FORCE_FAIL=plugin|driver|device|oom-load|oom-run
  * forces each failure, also on machines without a GPU (oom-load and oom-run
  * are simulated there). Where a GPU exists they are injected where they would

@@ -23,7 +23,7 @@ extern "C" {
 #endif
 
 /* Bump when any struct or function below changes. */
-#define AS_GPU_PLUGIN_ABI_VERSION 1
+#define AS_GPU_PLUGIN_ABI_VERSION 2
 #define AS_GPU_PLUGIN_ENTRY       "as_gpu_plugin_get_api"
 /* Tests force each failure: plugin (loader side), driver, device, oom-load,
  * oom-run (plugin side). */
@@ -97,6 +97,74 @@ typedef struct {
 
 typedef struct AsGpuEncoder AsGpuEncoder;
 
+/* --- decoders (Llama family) ---------------------------------------------- *
+ * Shapes: H hidden, NH query heads and NKV key/value heads of d = H / NH
+ * columns (each K/V head serves NH / NKV query heads), KV = NKV * d, F the
+ * FFN's width, V the vocabulary. Host pointers to f32 weights, de-quantised
+ * by the engine; Linear weights [out, in] row-major, Q and K rows in
+ * transformers' rotary layout (rotate_half: dimension j pairs with j + d/2).
+ * The output embedding stays with the engine: a pass ends with the final
+ * hidden states after the final norm, which the engine's language-model head
+ * (model/as-lm-head.h) turns into logits as for the CPU backends. */
+typedef struct {
+  const float *attn_norm;  /* [H]      RMSNorm before attention */
+  const float *q_w;        /* [H, H] */
+  const float *k_w;        /* [KV, H] */
+  const float *v_w;        /* [KV, H] */
+  const float *o_w;        /* [H, H] */
+  const float *ffn_norm;   /* [H]      RMSNorm before the FFN */
+  const float *gate_w;     /* [F, H] */
+  const float *up_w;       /* [F, H] */
+  const float *down_w;     /* [H, F] */
+} AsGpuDecoderLayerWeights;
+
+typedef struct {
+  int    n_layers;
+  int    n_heads;
+  int    n_kv_heads;
+  int    hidden;
+  int    head_dim;
+  int    intermediate;
+  int    vocab_size;
+  int    max_positions;
+  float  rms_eps;
+  float  rope_theta;
+  const float *tok_emb;    /* [V, H]   token embedding */
+  const float *out_norm;   /* [H]      the final RMSNorm */
+  const AsGpuDecoderLayerWeights *layers;   /* [n_layers] */
+} AsGpuDecoderDesc;
+
+typedef struct AsGpuDecoder AsGpuDecoder;   /* the weights on one device */
+typedef struct AsGpuKvCache AsGpuKvCache;   /* keys and values of one sequence */
+
+/* A prompt forward: causal, positions 0..n-1. The caller has checked ids
+ * and n against the model. */
+typedef struct {
+  const int      *ids;          /* [n] */
+  int             n;
+  int             want_hidden;  /* hand each layer's output [n, H] to on_layer */
+  int             qkv_layer;    /* >= 0: stop once Q, K, V of this layer are in q, k, v */
+  AsGpuLayerFunc  on_layer;     /* ATTN [NH, n, n]; may be NULL */
+  AsGpuCancelFunc cancelled;    /* may be NULL */
+  void           *user_data;
+  AsGpuKvCache   *cache;        /* empty, keeps every layer's keys and values; or NULL */
+  float          *q, *k, *v;    /* [n, H] each with qkv_layer; K and V repeated per query head */
+  float          *final_hidden; /* [n, H] after the final norm, or NULL */
+} AsGpuPrompt;
+
+/* ROW [NH, n_ctx]: the new token's attention over every token so far,
+ * itself last. Non-zero to go on, 0 to stop. */
+typedef int (*AsGpuRowFunc) (int layer, const float *row, int n_ctx, void *user_data);
+
+/* One token appended at the cache's next position. */
+typedef struct {
+  int             token;
+  AsGpuRowFunc    on_row;       /* may be NULL */
+  AsGpuCancelFunc cancelled;    /* may be NULL */
+  void           *user_data;
+  float          *final_hidden; /* [H] after the final norm, or NULL */
+} AsGpuStep;
+
 typedef struct {
   int abi_version;
   /* Can DEVICE run this build? Writes "NVIDIA H100 …, sm_90, 80 GiB" to INFO. */
@@ -109,6 +177,23 @@ typedef struct {
   AsGpuStatus (*run)      (AsGpuEncoder *encoder, const AsGpuRun *run, char *msg, size_t msg_len);
   void        (*describe) (AsGpuEncoder *encoder, char *buf, size_t len);
   void        (*close)    (AsGpuEncoder *encoder);
+
+  /* Decoders. Uploads the weights (once); fp32 and TF32 only. */
+  AsGpuStatus (*decoder_open)     (const AsGpuDecoderDesc *model, AsGpuPrecision precision,
+                                   int device, AsGpuDecoder **out, char *msg, size_t msg_len);
+  /* A key/value cache for up to CAPACITY tokens (1..max_positions). */
+  AsGpuStatus (*cache_new)        (AsGpuDecoder *decoder, int capacity, AsGpuKvCache **out,
+                                   char *msg, size_t msg_len);
+  void        (*cache_free)       (AsGpuDecoder *decoder, AsGpuKvCache *cache);
+  /* OUT_OF_MEMORY only before the first layer is handed over, as run. */
+  AsGpuStatus (*decoder_prompt)   (AsGpuDecoder *decoder, const AsGpuPrompt *prompt,
+                                   char *msg, size_t msg_len);
+  /* Appends STEP's token to CACHE (which holds a prompt and has room); the
+   * cache grows only when the whole step succeeded. */
+  AsGpuStatus (*decoder_step)     (AsGpuDecoder *decoder, AsGpuKvCache *cache,
+                                   const AsGpuStep *step, char *msg, size_t msg_len);
+  void        (*decoder_describe) (AsGpuDecoder *decoder, char *buf, size_t len);
+  void        (*decoder_close)    (AsGpuDecoder *decoder);
 } AsGpuPluginApi;
 
 /* The one exported symbol. NULL when ABI_VERSION is not the plugin's. */

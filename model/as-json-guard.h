@@ -2,19 +2,20 @@
  *
  * json-glib 1.6 parses recursively with no depth limit (a 200 KB file of '['
  * overflows the stack), accepts text that is not UTF-8 (which then reaches
- * token strings and labels), and copies invalid bytes of the input into its
- * error messages. as_json_guard_load checks the text first and always gives
- * a valid UTF-8 message that names the file.
+ * token strings and labels) and text that is not JSON ("01", ".5", octal
+ * escapes), and copies invalid bytes of the input into its error messages.
+ * as_json_guard_load checks the text first with the strict reader of
+ * as-json-scan.h and always gives a valid UTF-8 message that names the file.
  */
 #pragma once
 
 #include <glib.h>
 #include <json-glib/json-glib.h>
 
+#include "as-json-scan.h"
+
 G_BEGIN_DECLS
 
-/* Deeper than any config.json or tokenizer.json (they nest 3 to 6 levels). */
-#define AS_JSON_MAX_DEPTH 128
 /* json-glib takes about 80 bytes per value (an object about 4 times that),
  * so a file of "0,0,0,…" costs 40 times its size. A WordPiece tokenizer.json
  * of the largest vocabulary the engine takes (1,000,000 tokens) holds about a
@@ -22,12 +23,22 @@ G_BEGIN_DECLS
  * about 200 MB. */
 #define AS_JSON_MAX_VALUES (1u << 21)
 
-/* Loads DATA (LENGTH bytes) into PARSER after checking that it is not empty,
- * is valid UTF-8 without NUL bytes, has well-formed \u escapes, nests at
- * most AS_JSON_MAX_DEPTH levels and holds at most AS_JSON_MAX_VALUES values.
- * Errors are AS_MODEL_ERROR_FORMAT, "DISPLAY_NAME: not valid JSON: reason"
- * (or "…: the file is empty"), or AS_MODEL_ERROR_RESOURCES for too many
- * values. */
+/* Checks that DATA (LENGTH bytes) is not empty, is one JSON document
+ * (as_json_scan: UTF-8 without NUL bytes, escapes and surrogate pairs as
+ * JSON has them, at most AS_JSON_MAX_DEPTH levels) and holds at most
+ * AS_JSON_MAX_VALUES values, handing WATCH (may be NULL) the members of the
+ * object at its path on the way; SCANNED (may be NULL) gets what was found.
+ * Errors are AS_MODEL_ERROR_FORMAT, "DISPLAY_NAME: not valid JSON: reason at
+ * byte N" (or "…: the file is empty"), or AS_MODEL_ERROR_RESOURCES for too
+ * many values. */
+gboolean as_json_guard_check (const char        *data,
+                              gsize              length,
+                              const char        *display_name,
+                              const AsJsonWatch *watch,
+                              AsJsonScanned     *scanned,
+                              GError           **error);
+
+/* as_json_guard_check, then loads DATA into PARSER. */
 gboolean as_json_guard_load (JsonParser  *parser,
                              const char  *data,
                              gsize        length,

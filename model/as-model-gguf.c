@@ -152,3 +152,94 @@ as_model_bind_gguf_f32 (AsModel     *model,
       }
   return v;
 }
+
+/* --- metadata readers for architectures' read_gguf_config ------------------ */
+
+/* Integer metadata key ARCH.SUFFIX (any integer type) in MIN..MAX. */
+gboolean
+as_model_gguf_int (AsGguf      *gg,
+                   const char  *arch,
+                   const char  *suffix,
+                   int          min_value,
+                   int          max_value,
+                   gboolean     required,
+                   int          fallback,
+                   int         *out,
+                   GError     **error)
+{
+  g_autofree char *key = g_strdup_printf ("%s.%s", arch, suffix);
+  if (as_gguf_find_key (gg, key, NULL, NULL) < 0)
+    {
+      if (!required)
+        {
+          *out = fallback;
+          return TRUE;
+        }
+      g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_FORMAT,
+                   "%s: metadata key '%s' is missing", as_gguf_get_path (gg), key);
+      return FALSE;
+    }
+  guint64 v = 0;
+  if (!as_gguf_get_count (gg, key, &v, error))
+    return FALSE;
+  if (v < (guint64) min_value || v > (guint64) max_value)
+    {
+      g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_FORMAT,
+                   "%s: metadata key '%s' is %" G_GUINT64_FORMAT ", expected %d to %d",
+                   as_gguf_get_path (gg), key, v, min_value, max_value);
+      return FALSE;
+    }
+  *out = (int) v;
+  return TRUE;
+}
+
+/* Float metadata key ARCH.SUFFIX (FLOAT32 or FLOAT64), FALLBACK when absent. */
+gboolean
+as_model_gguf_float (AsGguf      *gg,
+                     const char  *arch,
+                     const char  *suffix,
+                     float        fallback,
+                     float       *out,
+                     GError     **error)
+{
+  g_autofree char *key = g_strdup_printf ("%s.%s", arch, suffix);
+  int type = as_gguf_find_key (gg, key, NULL, NULL);
+  *out = fallback;
+  if (type < 0)
+    return TRUE;
+  if (type == AS_GGUF_FLOAT64)
+    {
+      double d = 0;
+      if (!as_gguf_get_f64 (gg, key, &d, error))
+        return FALSE;
+      *out = (float) d;
+      return TRUE;
+    }
+  return as_gguf_get_f32 (gg, key, out, error);
+}
+
+/* The vocabulary: ARCH.vocab_size, else the tokenizer's token list, else
+ * the embedding's rows. */
+gboolean
+as_model_gguf_vocab (AsGguf      *gg,
+                     const char  *arch,
+                     int         *out,
+                     GError     **error)
+{
+  g_autofree char *key = g_strdup_printf ("%s.vocab_size", arch);
+  if (as_gguf_find_key (gg, key, NULL, NULL) >= 0)
+    return as_model_gguf_int (gg, arch, "vocab_size", 1, AS_CONFIG_MAX_VOCAB, TRUE, 0, out, error);
+  guint64 n = 0;
+  const AsGgufTensor *emb = as_gguf_lookup (gg, "token_embd.weight");
+  if (as_gguf_find_key (gg, "tokenizer.ggml.tokens", NULL, &n) < 0 && emb != NULL && emb->n_dims == 2)
+    n = (guint64) emb->ne[1];
+  if (n < 1 || n > AS_CONFIG_MAX_VOCAB)
+    {
+      g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_FORMAT,
+                   "%s: the vocabulary size (%s, tokenizer.ggml.tokens) is missing or "
+                   "out of range", as_gguf_get_path (gg), key);
+      return FALSE;
+    }
+  *out = (int) n;
+  return TRUE;
+}

@@ -95,6 +95,30 @@ float       *as_model_bind_gguf_f32 (AsModel     *model,
                                      gint64       d0,
                                      gint64       d1,
                                      GError     **error);
+/* For architectures' read_gguf_config: metadata key ARCH.SUFFIX of GG. An
+ * integer of any integer type in MIN_VALUE..MAX_VALUE (FALLBACK when absent
+ * and not REQUIRED); a float (FLOAT32 or FLOAT64, FALLBACK when absent);
+ * the vocabulary size: ARCH.vocab_size, else the tokenizer's token count,
+ * else the rows of token_embd.weight. FALSE with an error naming the key. */
+gboolean     as_model_gguf_int    (AsGguf      *gg,
+                                   const char  *arch,
+                                   const char  *suffix,
+                                   int          min_value,
+                                   int          max_value,
+                                   gboolean     required,
+                                   int          fallback,
+                                   int         *out,
+                                   GError     **error);
+gboolean     as_model_gguf_float  (AsGguf      *gg,
+                                   const char  *arch,
+                                   const char  *suffix,
+                                   float        fallback,
+                                   float       *out,
+                                   GError     **error);
+gboolean     as_model_gguf_vocab  (AsGguf      *gg,
+                                   const char  *arch,
+                                   int         *out,
+                                   GError     **error);
 /* For architectures' init_random: COUNT values, MEAN + STD * a deterministic
  * normal draw from *STATE (a xorshift state, never 0), owned by MODEL. */
 const float *as_model_random_f32 (AsModel  *model,

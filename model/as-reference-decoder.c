@@ -7,6 +7,7 @@
 
 #include <string.h>
 
+#include "as-ablation.h"
 #include "as-elementwise.h"
 #include "as-error.h"
 
@@ -85,10 +86,13 @@ attention_context (float       *ctx,
 void
 as_decoder_attention (const AsConfig       *c,
                       AsDecoderActivations *a,
+                      int                   layer,
                       int                   n)
 {
   attention_scores (a->att, a->q, a->k, n, c->n_heads, c->n_kv_heads, c->head_dim);
   softmax_rows (a->att, n, c->n_heads);
+  if (a->req != NULL)
+    as_ablation_apply_layer (a->req, layer, a->att, c->n_heads, TRUE);
   attention_context (a->ctx, a->att, a->v, n, c->n_heads, c->n_kv_heads, c->head_dim);
 }
 
@@ -154,6 +158,7 @@ run_layers (DecoderBackend         *self,
             GError                **error)
 {
   const AsModel *model = self->parent.model;
+  a->req = req;
   self->steps->embed (model, req, a);
   for (int l = 0; l <= last; l++)
     {

@@ -31,6 +31,7 @@ typedef struct {
   float *ff;        /* [n, F]   the FFN's hidden layer */
   float *ff_gate;   /* [n, F]   a gated FFN's second product (NULL without one) */
   float *ff_out;    /* [n, H]   the FFN's output projection */
+  const AsForwardRequest *req;   /* the pass's request: its heads to ablate */
 } AsDecoderActivations;
 
 /* A family's steps. Each reads the model's config and its own weights. */
@@ -56,9 +57,11 @@ typedef struct {
 } AsDecoderSteps;
 
 /* a->att [NH, n, n] = causal softmax(Q K^T / sqrt(d)) of a->q and a->k
- * (query head h reads K/V head h / (NH / NKV)), then a->ctx [n, H] = att V. */
+ * (query head h reads K/V head h / (NH / NKV)), LAYER's heads that a->req
+ * ablates replaced (as-ablation.h), then a->ctx [n, H] = att V. */
 void       as_decoder_attention   (const AsConfig       *c,
                                    AsDecoderActivations *a,
+                                   int                   layer,
                                    int                   n);
 /* x[count] += add[count]: the residual connection. */
 void       as_decoder_residual_add (float               *x,

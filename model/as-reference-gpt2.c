@@ -119,7 +119,7 @@ gpt2_layer_rest (const AsModel        *model,
   const AsGpt2LayerWeights *w = &as_gpt2_weights (model)->layers[layer];
   const int H = c->hidden, F = c->intermediate;
 
-  as_decoder_attention (c, a, n);
+  as_decoder_attention (c, a, layer, n);
   conv1d (a->attn_out, a->ctx, w->proj_w, w->proj_b, n, H, H, 0, H);
   as_decoder_residual_add (a->x, a->attn_out, (gsize) n * H);
 

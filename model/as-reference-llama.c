@@ -131,7 +131,7 @@ llama_layer_rest (const AsModel        *model,
   const AsLlamaLayerWeights *w = &as_llama_weights (model)->layers[layer];
   const int H = c->hidden, F = c->intermediate;
 
-  as_decoder_attention (c, a, n);
+  as_decoder_attention (c, a, layer, n);
   linear (a->attn_out, a->ctx, w->o_w, n, H, H);
   as_decoder_residual_add (a->x, a->attn_out, (gsize) n * H);
 

@@ -17,6 +17,7 @@
 
 #include <string.h>
 
+#include "as-ablation.h"
 #include "as-bert.h"
 #include "as-elementwise.h"
 #include "as-error.h"
@@ -207,20 +208,24 @@ layer_qkv (Activations          *a,
   linear (a->v, a->x, w->v_w, w->v_b, n, H, H);
 }
 
-/* The rest of the layer after Q, K, V: leaves its attention in a->att and
- * its output in a->x. */
+/* The rest of layer L after Q, K, V: leaves its attention (with the
+ * request's ablated heads replaced, as-ablation.h) in a->att and its
+ * output in a->x. */
 static void
-layer_rest (Activations          *a,
-            const AsLayerWeights *w,
-            const AsConfig       *c,
-            int                   n,
-            gboolean              causal)
+layer_rest (Activations            *a,
+            const AsLayerWeights   *w,
+            const AsConfig         *c,
+            const AsForwardRequest *req,
+            int                     l)
 {
   const int H = c->hidden, F = c->intermediate, NH = c->n_heads, d = c->head_dim;
+  const int n = req->n;
+  const gboolean causal = req->causal_mask;
   const float eps = c->layer_norm_eps;
 
   attention_scores (a->att, a->q, a->k, n, NH, d, causal);
   softmax_rows (a->att, n, NH, causal);
+  as_ablation_apply_layer (req, l, a->att, NH, causal);
   attention_context (a->ctx, a->att, a->v, n, NH, d);
   linear (a->attn_out, a->ctx, w->o_w, w->o_b, n, H, H);
   residual_layer_norm (a->x1, a->attn_out, a->x, w->ln1_g, w->ln1_b, n, H, eps);
@@ -280,7 +285,7 @@ run_layers (const AsModel          *model,
       layer_qkv (a, &as_bert_weights (model)->layers[l], c, req->n);
       if (qkv_only && l == last)
         return TRUE;
-      layer_rest (a, &as_bert_weights (model)->layers[l], c, req->n, req->causal_mask);
+      layer_rest (a, &as_bert_weights (model)->layers[l], c, req, l);
       if (!as_forward_deliver_layer (req, l, a->att, a->x, error))
         return FALSE;
     }

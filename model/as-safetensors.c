@@ -1197,9 +1197,40 @@ as_safetensors_open_bytes (const guint8 *data,
  * read the weights a second time from memory. */
 #define READ_CHUNK ((gsize) 1 << 20)
 
+/* The last file buffer given back, kept until the next model read: a
+ * fresh mapping costs the kernel a pass of zeroing over every page (a
+ * third of a warm load's time), a reused one nothing, so loading a model
+ * again (or one of the same size) skips it. The next read takes it or
+ * unmaps it, so at most one is kept and never past that read. (MADV_FREE
+ * would let the kernel take it back sooner, but drops huge pages at once.) */
+static GMutex spare_lock;
+static char  *spare_bytes;
+static gsize  spare_mapped;
+
+/* The kept buffer when it is LEN bytes, or up to a quarter larger (its
+ * length in *MAPPED); NULL (and the kept one unmapped) otherwise. */
+static char *
+spare_take (gsize  len,
+            gsize *mapped)
+{
+  g_mutex_lock (&spare_lock);
+  char *p = spare_bytes;
+  *mapped = spare_mapped;
+  spare_bytes = NULL;
+  spare_mapped = 0;
+  g_mutex_unlock (&spare_lock);
+  if (p != NULL && !(*mapped >= len && *mapped - len <= len / 4))
+    {
+      munmap (p, *mapped);
+      p = NULL;
+    }
+  return p;
+}
+
 /* SIZE + 1 bytes for the file, in 2 MiB pages where the system gives them:
  * a 90 MB checkpoint then costs some 45 page faults instead of 22 000,
- * which was most of the time its read took. */
+ * which was most of the time its read took. *MAPPED is the length
+ * mapped, which file_buffer_free needs; 0 for memory from malloc. */
 static char *
 file_buffer_new (gsize  size,
                  gsize *mapped)
@@ -1209,8 +1240,14 @@ file_buffer_new (gsize  size,
   const gsize huge = (gsize) 2 << 20;
   if (size >= huge)
     {
-      gsize len = (size + 1 + huge - 1) / huge * huge;
-      void *p = mmap (NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      gsize len = (size + 1 + huge - 1) / huge * huge, kept = 0;
+      char *p = spare_take (len, &kept);
+      if (p != NULL)
+        {
+          *mapped = kept;
+          return p;
+        }
+      p = mmap (NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
       if (p != MAP_FAILED)
         {
           madvise (p, len, MADV_HUGEPAGE);
@@ -1229,7 +1266,14 @@ file_buffer_free (char  *bytes,
 #ifdef __linux__
   if (mapped != 0)
     {
-      munmap (bytes, mapped);
+      g_mutex_lock (&spare_lock);
+      char *old = spare_bytes;
+      gsize old_mapped = spare_mapped;
+      spare_bytes = bytes;
+      spare_mapped = mapped;
+      g_mutex_unlock (&spare_lock);
+      if (old != NULL)
+        munmap (old, old_mapped);
       return;
     }
 #endif

@@ -8,6 +8,7 @@
 
 #include <math.h>
 
+#include "as-elementwise.h"
 #include "as-error.h"
 
 void
@@ -161,4 +162,32 @@ as_attention_steps_free (AsAttentionSteps *steps)
   g_free (steps->probs);
   g_free (steps->output);
   g_free (steps);
+}
+
+double
+as_rope_angle (int   j,
+               int   d,
+               int   pos,
+               float theta)
+{
+  g_return_val_if_fail (d > 1 && j >= 0 && j < d / 2, 0);
+  /* The engine's own float steps (as_rope_head), so the angle shown is the
+   * one that was applied. */
+  const float inv_freq = 1.0f / powf (theta, (float) (2 * j) / (float) d);
+  return (double) (inv_freq * (float) pos);
+}
+
+void
+as_rope_unrotate (const float *rotated,
+                  int          d,
+                  int          pos,
+                  float        theta,
+                  float       *before)
+{
+  g_return_if_fail (rotated != NULL && before != NULL && d > 1);
+  for (int c = 0; c < d; c++)
+    before[c] = rotated[c];
+  /* The angle of -POS is exactly minus the angle of POS in fp32: the same
+   * cosines, the opposite sines, the inverse rotation. */
+  as_rope_head (before, d, -pos, theta);
 }

@@ -61,4 +61,23 @@ AsAttentionSteps *as_attention_steps_compute (const float  *q,
 void              as_attention_steps_free    (AsAttentionSteps *steps);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (AsAttentionSteps, as_attention_steps_free)
 
+/* Rotary position embedding (RoPE, Su et al. 2021) as a Llama applies it
+ * to a query or key of one head (as_rope_head in as-elementwise.h): pair
+ * (j, j + d/2) turned by the angle pos * theta^(-2j/d). */
+
+/* The angle pair J (0 <= J < D/2) is turned by at POS, in radians, as the
+ * engine computes it (fp32). */
+double    as_rope_angle         (int          j,
+                                 int          d,
+                                 int          pos,
+                                 float        theta);
+/* BEFORE [d]: ROTATED [d] (a vector the model rotated for position POS)
+ * turned back by the same angles: what the projection gave before RoPE.
+ * A rotation keeps lengths, so this is exact up to rounding. */
+void      as_rope_unrotate      (const float *rotated,
+                                 int          d,
+                                 int          pos,
+                                 float        theta,
+                                 float       *before);
+
 G_END_DECLS

@@ -357,6 +357,7 @@ struct _AsTokenizer {
   gboolean      bpe_trim_offsets;   /* spans leave out a token's edge spaces */
   gboolean      bpe_prefix_space;   /* … except the first word's */
 
+  GStringChunk *vocab_strings;      /* every vocabulary token's bytes */
   GHashTable   *vocab;              /* token -> GINT_TO_POINTER (id + 1) */
   GPtrArray    *vocab_by_id;        /* id -> token, NULL for holes */
   int           longest_token_bytes;
@@ -407,8 +408,11 @@ tokenizer_alloc (const char *display_name)
   AsTokenizer *tok = g_new0 (AsTokenizer, 1);
 
   tok->name = g_strdup (display_name ? display_name : "tokenizer");
-  tok->vocab = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-  tok->vocab_by_id = g_ptr_array_new_with_free_func (g_free);
+  /* Both tables point into vocab_strings: a token costs no allocation of
+   * its own, and a 30 000-token vocabulary is freed at once. */
+  tok->vocab_strings = g_string_chunk_new (64 * 1024);
+  tok->vocab = g_hash_table_new (g_str_hash, g_str_equal);
+  tok->vocab_by_id = g_ptr_array_new ();
   tok->added = g_ptr_array_new_with_free_func (added_token_free);
   tok->added_by_content = g_hash_table_new (g_str_hash, g_str_equal);
   tok->added_by_id = g_hash_table_new (g_direct_hash, g_direct_equal);
@@ -435,6 +439,7 @@ as_tokenizer_free (AsTokenizer *tok)
   as_bpe_free (tok->bpe);
   g_hash_table_unref (tok->vocab);
   g_ptr_array_unref (tok->vocab_by_id);
+  g_string_chunk_free (tok->vocab_strings);
   g_hash_table_unref (tok->raw_matcher.by_first_char);
   g_hash_table_unref (tok->normalized_matcher.by_first_char);
   g_hash_table_unref (tok->added_by_content);
@@ -447,16 +452,25 @@ as_tokenizer_free (AsTokenizer *tok)
   g_free (tok);
 }
 
+/* ID spells TOKEN, a string of vocab_strings (the id -> token half of the
+ * vocabulary). */
+static void
+vocab_name_id (AsTokenizer *tok, const char *token, int id)
+{
+  if ((guint) id >= tok->vocab_by_id->len)
+    g_ptr_array_set_size (tok->vocab_by_id, id + 1);
+  g_ptr_array_index (tok->vocab_by_id, id) = (gpointer) token;
+  tok->longest_token_bytes = MAX (tok->longest_token_bytes, (int) strlen (token));
+}
+
 /* A later entry for the same token wins, as in a Rust HashMap insert. */
 static void
 vocab_add (AsTokenizer *tok, const char *token, int id)
 {
-  if ((guint) id >= tok->vocab_by_id->len)
-    g_ptr_array_set_size (tok->vocab_by_id, id + 1);
-  g_free (g_ptr_array_index (tok->vocab_by_id, id));
-  g_ptr_array_index (tok->vocab_by_id, id) = g_strdup (token);
-  g_hash_table_replace (tok->vocab, g_strdup (token), GINT_TO_POINTER (id + 1));
-  tok->longest_token_bytes = MAX (tok->longest_token_bytes, (int) strlen (token));
+  char *kept = g_string_chunk_insert (tok->vocab_strings, token);
+
+  vocab_name_id (tok, kept, id);
+  g_hash_table_replace (tok->vocab, kept, GINT_TO_POINTER (id + 1));
 }
 
 static int
@@ -1418,28 +1432,108 @@ is_null_or_absent (JsonObject *o, const char *name)
 
 /* --- model: WordPiece ---------------------------------------------------- */
 
-static gboolean
-load_vocab_object (AsTokenizer *tok, JsonObject *vocab, GError **error)
-{
-  JsonObjectIter iter;
-  const char *token;
-  JsonNode *value;
+/* model.vocab, read as the scanner goes through the text (as-json-scan.h)
+ * instead of from a tree: a vocabulary is most of a tokenizer.json, and
+ * json-glib's tree of it took longer to build and free than the rest of
+ * a model's load. The token -> id table fills as members arrive; a member
+ * whose value is not an id is marked, not refused at once, because a later
+ * member of the same name replaces it (the last one counts, as in
+ * json-glib and serde). The id -> token half is made at the end, in the
+ * order the names first appeared. */
+typedef struct {
+  AsTokenizer *tok;
+  GPtrArray   *order;    /* the names, first appearances (in tok->vocab_strings) */
+  GArray      *values;   /* gpointer: what each had then */
+  guint        repeats;  /* members whose name came before */
+  gboolean     found;    /* an object was at model.vocab */
+} VocabStream;
 
-  json_object_iter_init (&iter, vocab);
-  while (json_object_iter_next (&iter, &token, &value))
+/* What tok->vocab holds for a member whose value is not an id. */
+#define NOT_AN_ID GINT_TO_POINTER (-1)
+
+/* A JSON integer in [0, MAX_TOKEN_ID] ("-0" is 0, as json-glib reads it). */
+static gboolean
+value_to_id (const AsJsonValue *value, int *id)
+{
+  gint64 v = 0;
+
+  if (value->kind != AS_JSON_NUMBER)
+    return FALSE;
+  const char *p = value->text, *end = value->text + value->length;
+  if (p < end && *p == '-')
+    p++;
+  if (p == end)
+    return FALSE;
+  for (; p < end; p++)
     {
-      int id;
-      if (!node_to_id (value, &id))
+      if (*p < '0' || *p > '9')
+        return FALSE;            /* a fraction or an exponent: json-glib's double */
+      v = v * 10 + (*p - '0');
+      if (v > MAX_TOKEN_ID)
+        return FALSE;
+    }
+  if (value->text[0] == '-' && v != 0)
+    return FALSE;
+  *id = (int) v;
+  return TRUE;
+}
+
+static void
+vocab_stream_begin (gpointer data)
+{
+  VocabStream *vs = data;
+
+  g_hash_table_remove_all (vs->tok->vocab);
+  g_ptr_array_set_size (vs->order, 0);
+  g_array_set_size (vs->values, 0);
+  vs->repeats = 0;
+  vs->found = TRUE;
+}
+
+static void
+vocab_stream_member (gpointer data, const char *key, gsize key_length,
+                     const AsJsonValue *value)
+{
+  VocabStream *vs = data;
+  int id;
+  gpointer stored = value_to_id (value, &id) ? GINT_TO_POINTER (id + 1) : NOT_AN_ID;
+  /* A name with a \u0000 ends there, as json-glib keeps it. For a name
+   * already there the table keeps its first key, and this copy goes unused
+   * (a duplicate costs its bytes, once). */
+  char *name = g_string_chunk_insert (vs->tok->vocab_strings, key);
+
+  if (g_hash_table_insert (vs->tok->vocab, name, stored))
+    {
+      g_ptr_array_add (vs->order, name);
+      g_array_append_val (vs->values, stored);
+    }
+  else
+    vs->repeats++;
+}
+
+/* The id -> token half, or the first name whose value is not an id. */
+static gboolean
+vocab_stream_finish (VocabStream *vs, GError **error)
+{
+  AsTokenizer *tok = vs->tok;
+
+  for (guint i = 0; i < vs->order->len; i++)
+    {
+      const char *token = g_ptr_array_index (vs->order, i);
+      /* Without repeated names, what each had first is what it has. */
+      gpointer stored = vs->repeats == 0 ? g_array_index (vs->values, gpointer, i)
+                                         : g_hash_table_lookup (tok->vocab, token);
+      if (stored == NOT_AN_ID)
         return as_model_fail (error, AS_MODEL_ERROR_FORMAT,
                      "%s: model.vocab: the id of \"%s\" is not an integer from 0 to %d",
                      tok->name, token, MAX_TOKEN_ID);
-      vocab_add (tok, token, id);
+      vocab_name_id (tok, token, GPOINTER_TO_INT (stored) - 1);
     }
   return TRUE;
 }
 
 static gboolean
-load_wordpiece (AsTokenizer *tok, JsonObject *root, GError **error)
+load_wordpiece (AsTokenizer *tok, JsonObject *root, VocabStream *vs, GError **error)
 {
   JsonObject *model = as_json_get_object (root, "model");
   JsonObject *vocab = as_json_get_object (model, "vocab");
@@ -1461,7 +1555,9 @@ load_wordpiece (AsTokenizer *tok, JsonObject *root, GError **error)
     return as_model_fail (error, AS_MODEL_ERROR_FORMAT,
                  "%s: model.max_input_chars_per_word is not an integer from 0 to %d",
                  tok->name, MAX_TOKEN_ID);
-  return load_vocab_object (tok, vocab, error);
+  /* The tree holds an empty object where the scanner read the vocabulary:
+   * the last object at model.vocab, which is the one json-glib keeps. */
+  return vocab_stream_finish (vs, error);
 }
 
 /* --- normalizer and pre-tokenizer ---------------------------------------- */
@@ -1809,10 +1905,10 @@ resolve_unknown_token (AsTokenizer *tok, GError **error)
 }
 
 static gboolean
-load_tokenizer_json (AsTokenizer *tok, JsonObject *root, GError **error)
+load_tokenizer_json (AsTokenizer *tok, JsonObject *root, VocabStream *vs, GError **error)
 {
   /* Order matters: normalized added tokens are normalized by the normalizer. */
-  return load_wordpiece (tok, root, error)
+  return load_wordpiece (tok, root, vs, error)
       && load_normalizer (tok, root, error)
       && load_pre_tokenizer (tok, root, error)
       && load_added_tokens (tok, root, error)
@@ -1880,11 +1976,30 @@ AsTokenizer *
 as_tokenizer_new_from_json (const char *json, gsize length, const char *display_name,
                             GError **error)
 {
+  static const char *const vocab_path[] = { "model", "vocab", NULL };
   AsTokenizer *tok = tokenizer_alloc (display_name);
   JsonParser *parser = json_parser_new ();
+  VocabStream vs = { tok, g_ptr_array_new (), g_array_new (FALSE, FALSE, sizeof (gpointer)), 0, FALSE };
+  const AsJsonWatch watch = { vocab_path, vocab_stream_begin, vocab_stream_member, &vs };
+  AsJsonScanned scanned;
+  g_autofree char *rest = NULL;
   JsonNode *root;
 
-  if (!as_json_guard_load (parser, json, length, tok->name, error))
+  if (!as_json_guard_check (json, length, tok->name, &watch, &scanned, error))
+    goto failed;
+  /* json-glib reads the rest: the file with its vocabulary left out. */
+  gsize rest_length = length;
+  if (vs.found)
+    {
+      rest_length = length - (scanned.watched_end - scanned.watched_begin) + 2;
+      rest = g_malloc (rest_length + 1);
+      memcpy (rest, json, scanned.watched_begin);
+      memcpy (rest + scanned.watched_begin, "{}", 2);
+      memcpy (rest + scanned.watched_begin + 2, json + scanned.watched_end,
+              length - scanned.watched_end);
+      rest[rest_length] = '\0';
+    }
+  if (!as_json_guard_load (parser, rest != NULL ? rest : json, rest_length, tok->name, error))
     goto failed;
   root = json_parser_get_root (parser);
   if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
@@ -1895,13 +2010,19 @@ as_tokenizer_new_from_json (const char *json, gsize length, const char *display_
   JsonObject *top = json_node_get_object (root);
   gboolean is_bpe = g_strcmp0 (as_json_get_string (as_json_get_object (top, "model"), "type", NULL),
                                "BPE") == 0;
+  if (is_bpe)
+    g_hash_table_remove_all (tok->vocab);   /* as-bpe reads its own */
   if (is_bpe ? !load_bpe_json (tok, json, length, top, error)
-             : !load_tokenizer_json (tok, top, error))
+             : !load_tokenizer_json (tok, top, &vs, error))
     goto failed;
+  g_ptr_array_unref (vs.order);
+  g_array_unref (vs.values);
   g_object_unref (parser);
   return tok;
 
 failed:
+  g_ptr_array_unref (vs.order);
+  g_array_unref (vs.values);
   g_object_unref (parser);
   as_tokenizer_free (tok);
   return NULL;

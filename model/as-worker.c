@@ -25,6 +25,7 @@
 #include "as-generate.h"
 #include "as-gpu-loader.h"
 #include "as-lm-head.h"
+#include "as-mlm-head.h"
 #include "as-model.h"
 #include "as-sampler.h"
 
@@ -54,6 +55,70 @@ void
 as_qkv_unref (AsQkv *qkv)
 {
   g_atomic_rc_box_release_full (qkv, (GDestroyNotify) as_qkv_clear);
+}
+
+/* ---- AsWorkerLens ---------------------------------------------------------- */
+
+G_DEFINE_BOXED_TYPE (AsWorkerLens, as_worker_lens, as_worker_lens_ref, as_worker_lens_unref)
+
+AsWorkerLens *
+as_worker_lens_ref (AsWorkerLens *lens)
+{
+  return g_atomic_rc_box_acquire (lens);
+}
+
+static void
+as_worker_lens_clear (AsWorkerLens *w)
+{
+  if (w->lens != NULL)
+    {
+      gsize cells = (gsize) w->lens->n_layers * w->lens->n * w->lens->k;
+      for (gsize i = 0; i < cells && w->labels != NULL; i++)
+        g_free (w->labels[i]);
+    }
+  g_free (w->labels);
+  g_clear_pointer (&w->lens, as_logit_lens_free);
+  g_free (w->error);
+}
+
+void
+as_worker_lens_unref (AsWorkerLens *lens)
+{
+  g_atomic_rc_box_release_full (lens, (GDestroyNotify) as_worker_lens_clear);
+}
+
+/* ---- AsWorkerAblation ------------------------------------------------------ */
+
+G_DEFINE_BOXED_TYPE (AsWorkerAblation, as_worker_ablation, as_worker_ablation_ref,
+                     as_worker_ablation_unref)
+
+AsWorkerAblation *
+as_worker_ablation_ref (AsWorkerAblation *ablation)
+{
+  return g_atomic_rc_box_acquire (ablation);
+}
+
+static void
+as_worker_ablation_clear (AsWorkerAblation *w)
+{
+  for (int i = 0; w->top_labels != NULL && i < w->effect.n_top; i++)
+    g_free (w->top_labels[i]);
+  g_free (w->top_labels);
+  for (guint i = 0; w->rank_labels != NULL && i < w->rank->len; i++)
+    g_free (w->rank_labels[i]);
+  g_free (w->rank_labels);
+  if (w->rank != NULL)
+    g_array_unref (w->rank);
+  g_free (w->argmax_label);
+  g_free (w->ablate);
+  g_free (w->text_a);
+  g_free (w->text_b);
+}
+
+void
+as_worker_ablation_unref (AsWorkerAblation *ablation)
+{
+  g_atomic_rc_box_release_full (ablation, (GDestroyNotify) as_worker_ablation_clear);
 }
 
 const char *
@@ -93,6 +158,20 @@ generate_job_free (GenerateJob *job)
   g_free (job);
 }
 
+/* An ablation (as_worker_request_ablation); its result, to be filled. */
+typedef struct {
+  AsWorkerAblation *result;
+} AblationJob;
+
+static void
+ablation_job_free (AblationJob *job)
+{
+  if (job == NULL)
+    return;
+  g_clear_pointer (&job->result, as_worker_ablation_unref);
+  g_free (job);
+}
+
 typedef struct {
   gatomicrefcount ref;
   GMutex          mutex;
@@ -104,6 +183,7 @@ typedef struct {
   char           *pending_load;
   AnalysisJob    *pending_job[AS_N_CHANNELS];
   GenerateJob    *pending_generate;
+  AblationJob    *pending_ablation;
   gboolean        quit;
   AsDevice        device;        /* used by the next load */
   int             running;       /* channel of the job under way, -1 none */
@@ -112,6 +192,7 @@ typedef struct {
   gint            cancel[AS_N_CHANNELS]; /* atomic: a newer request is waiting */
   gint            latest[AS_N_CHANNELS]; /* atomic: newest generation handed out */
   gint            generate_cancel; /* atomic: stop the generation under way */
+  gint            ablation_cancel; /* atomic: a newer ablation is waiting */
 
   /* Worker thread only. */
   AsModel        *model;
@@ -149,6 +230,7 @@ shared_unref (WorkerShared *s)
   for (int c = 0; c < AS_N_CHANNELS; c++)
     analysis_job_free (s->pending_job[c]);
   generate_job_free (s->pending_generate);
+  ablation_job_free (s->pending_ablation);
   g_weak_ref_clear (&s->owner);
   g_main_context_unref (s->context);
   g_mutex_clear (&s->mutex);
@@ -178,8 +260,10 @@ struct _AsWorker
   int           pos_hidden;
   gboolean      takes_pairs;     /* the loaded model encodes sentence pairs */
   gboolean      generates;       /* the loaded model is a decoder with a head */
+  gboolean      fills;           /* the loaded model has a masked-LM head */
   guint         generate_latest; /* newest generation handed out */
   gboolean      generating;      /* one is queued or running */
+  guint         ablation_latest; /* newest ablation handed out */
   AsDevice      device;          /* what the user asked for */
 
   gboolean      trace_enabled;
@@ -204,6 +288,11 @@ enum {
   BACKEND_SWITCHED,
   GENERATION_STEP,
   GENERATION_FINISHED,
+  GENERATION_ANALYSIS,
+  LENS_READY,
+  ABLATION_PROGRESS,
+  ABLATION_READY,
+  ABLATION_FAILED,
   N_SIGNALS
 };
 
@@ -223,6 +312,9 @@ typedef enum {
   POST_SWITCHED,
   POST_GENERATED,     /* one token of a generation */
   POST_GENERATE_DONE,
+  POST_LENS,          /* the main analysis' logit lens */
+  POST_ABLATION_PROGRESS,
+  POST_ABLATION_DONE,
 } PostKind;
 
 typedef struct {
@@ -233,6 +325,10 @@ typedef struct {
   int           layer;
   AsAnalysis   *analysis;
   AsQkv        *qkv;
+  AsWorkerLens *lens;      /* POST_LENS */
+  AsWorkerAblation *ablation; /* POST_ABLATION_DONE, NULL on failure */
+  int           done;      /* POST_ABLATION_PROGRESS: heads ranked of TOTAL */
+  int           total;
   char         *dir;
   char         *text;      /* stage, model name */
   char         *backend;
@@ -245,7 +341,9 @@ typedef struct {
   int           pos_hidden;
   gboolean      takes_pairs;   /* POST_LOADED */
   gboolean      generates;     /* POST_LOADED */
-  int           index;         /* POST_GENERATED: the token's place */
+  gboolean      fills;         /* POST_LOADED */
+  int           index;         /* POST_GENERATED: the token's place, -1 after the last */
+  int           picked;        /* POST_GENERATED: the token chosen, -1 after the last */
   double        fraction;
   GError       *error;
 } Post;
@@ -257,6 +355,8 @@ post_free (gpointer data)
   shared_unref (p->shared);
   g_clear_pointer (&p->analysis, as_analysis_unref);
   g_clear_pointer (&p->qkv, as_qkv_unref);
+  g_clear_pointer (&p->lens, as_worker_lens_unref);
+  g_clear_pointer (&p->ablation, as_worker_ablation_unref);
   g_free (p->dir);
   g_free (p->text);
   g_free (p->backend);
@@ -397,6 +497,7 @@ deliver (gpointer data)
       self->pos_hidden = p->pos_hidden;
       self->takes_pairs = p->takes_pairs;
       self->generates = p->generates;
+      self->fills = p->fills;
       g_signal_emit (self, signals[MODEL_LOADED], 0, p->dir, p->text);
       break;
     case POST_SWITCHED:
@@ -411,8 +512,30 @@ deliver (gpointer data)
       g_signal_emit (self, signals[MODEL_FAILED], 0, p->dir, p->error);
       break;
     case POST_GENERATED:
-      if (p->generation == self->generate_latest)
+      if (p->generation != self->generate_latest)
+        break;
+      /* Shown as the main analysis of the text now: complete, and current
+       * until the next request. */
+      p->analysis->generation = self->generation[AS_CHANNEL_MAIN];
+      g_signal_emit (self, signals[GENERATION_ANALYSIS], 0, p->analysis, p->picked);
+      if (p->index >= 0)
         g_signal_emit (self, signals[GENERATION_STEP], 0, p->generation, p->text, p->index);
+      break;
+    case POST_LENS:
+      if (p->generation == self->generation[AS_CHANNEL_MAIN])
+        g_signal_emit (self, signals[LENS_READY], 0, p->analysis, p->lens);
+      break;
+    case POST_ABLATION_PROGRESS:
+      if (p->generation == self->ablation_latest)
+        g_signal_emit (self, signals[ABLATION_PROGRESS], 0, p->generation, p->done, p->total);
+      break;
+    case POST_ABLATION_DONE:
+      if (p->generation != self->ablation_latest)
+        break;
+      if (p->ablation != NULL)
+        g_signal_emit (self, signals[ABLATION_READY], 0, p->ablation);
+      else
+        g_signal_emit (self, signals[ABLATION_FAILED], 0, p->generation, p->error);
       break;
     case POST_GENERATE_DONE:
       if (p->generation == self->generate_latest)
@@ -683,6 +806,7 @@ run_load (WorkerShared *s,
   p->backend_kind = g_strdup (as_backend_get_name (backend));
   p->takes_pairs = as_tokenizer_takes_pairs (model->tokenizer);
   p->generates = model->arch->causal && as_lm_head_available (model);
+  p->fills = as_mlm_head_get (model) != NULL;
   /* A copy for the main thread (the position-embedding view): the model
    * itself belongs to this thread and goes away with the next load. */
   /* Architectures without learned positions (rotary) have no table. */
@@ -787,6 +911,7 @@ analysis_for_job (const AsModel *model,
   a->encoding = enc;
   a->n_layers = c->n_layers;
   a->n_heads = c->n_heads;
+  a->n_kv_heads = c->n_kv_heads;
   a->n = enc->n_tokens;
   a->hidden = c->hidden;
   a->request_time = job->request_time;
@@ -823,6 +948,9 @@ qkv_for_job (const AsModel *model,
   x->hidden = c->hidden;
   x->n_heads = c->n_heads;
   x->head_dim = c->hidden / c->n_heads;
+  x->n_kv_heads = c->n_kv_heads > 0 ? c->n_kv_heads : c->n_heads;
+  x->model_causal = model->arch->causal;
+  x->rope_theta = c->rope_theta;
   gsize size = (gsize) x->n * x->hidden;
   x->q = g_try_new (float, size);   /* [n, hidden] */
   x->k = g_try_new (float, size);   /* [n, hidden] */
@@ -834,6 +962,107 @@ qkv_for_job (const AsModel *model,
       return NULL;
     }
   return g_steal_pointer (&x);
+}
+
+/* The logit lens of the main analysis A of IDS [n], once A is on screen: a
+ * second pass, with hidden states, that the next request stops between
+ * layers like the first. Posted unless stopped. */
+typedef struct {
+  const AsModel *model;
+  AsLogitLens   *lens;
+} LensRows;
+
+/* LAYER's lens one row at a time: the one-row head starts no OpenBLAS
+ * thread (as-lm-head.h), and the app, or a test driving it, may fork
+ * while this runs; OpenBLAS's fork handler deadlocks on a product in
+ * flight on another thread. */
+static gboolean
+lens_layer_by_rows (int          layer,
+                    const float *attn,
+                    const float *hidden,
+                    gpointer     user_data)
+{
+  LensRows *st = user_data;
+  AsLogitLens *lens = st->lens;
+  const int H = st->model->config->hidden;
+  for (int i = 0; i < lens->n && hidden != NULL; i++)
+    {
+      gsize at = ((gsize) layer * lens->n + i) * lens->k;
+      as_logit_lens_layer (st->model, hidden + (gsize) i * H, 1, lens->k, lens->ids + at, lens->probs + at);
+    }
+  return TRUE;
+}
+
+static AsLogitLens *
+lens_by_rows (WorkerShared  *s,
+              const int     *ids,
+              int            n,
+              GError       **error)
+{
+  const AsConfig *c = s->model->config;
+  AsLogitLens *lens = g_new0 (AsLogitLens, 1);
+  lens->n_layers = c->n_layers;
+  lens->n = n;
+  lens->k = MIN (AS_WORKER_LENS_TOP, c->vocab_size);
+  gsize cells = (gsize) lens->n_layers * n * lens->k;
+  lens->ids = g_new0 (int, cells);       /* [n_layers, n, k] */
+  lens->probs = g_new0 (float, cells);   /* [n_layers, n, k] */
+  g_autofree int *types = g_new0 (int, n);
+  LensRows st = { s->model, lens };
+  AsForwardRequest req = {
+    .ids = ids, .type_ids = types, .n = n, .want_hidden = TRUE,
+    .on_layer = lens_layer_by_rows, .user_data = &st, .cancel = &s->cancel[AS_CHANNEL_MAIN],
+  };
+  if (!as_logit_lens_check (s->model, error) || !engine_pass (s->backend, &req, NULL, NULL, error))
+    g_clear_pointer (&lens, as_logit_lens_free);
+  return lens;
+}
+
+static void
+run_lens (WorkerShared *s,
+          AsAnalysis   *a,
+          const int    *ids,
+          int           n)
+{
+  GError *error = NULL;
+  AsLogitLens *lens = lens_by_rows (s, ids, n, &error);
+  after_pass (s);
+  if (lens == NULL && g_error_matches (error, AS_MODEL_ERROR, AS_MODEL_ERROR_CANCELLED))
+    {
+      g_error_free (error);
+      return;
+    }
+  AsWorkerLens *w = g_atomic_rc_box_new0 (AsWorkerLens);
+  w->generation = a->generation;
+  w->lens = lens;
+  if (lens != NULL)
+    {
+      gsize cells = (gsize) lens->n_layers * lens->n * lens->k;
+      w->labels = g_new0 (char *, cells);   /* [n_layers, n, k] */
+      for (gsize i = 0; i < cells; i++)
+        w->labels[i] = as_tokenizer_id_to_label (s->model->tokenizer, lens->ids[i]);
+    }
+  else
+    w->error = g_strdup (error->message);
+  g_clear_error (&error);
+  Post *p = post_new (s, POST_LENS);
+  p->channel = AS_CHANNEL_MAIN;
+  p->generation = a->generation;
+  p->analysis = as_analysis_ref (a);
+  p->lens = w;
+  post (p);
+}
+
+/* A's most likely next tokens and their labels, from its NEXT_LOGITS. */
+static void
+name_next_tokens (const AsModel *model,
+                  AsAnalysis    *a)
+{
+  float probs[AS_ANALYSIS_NEXT_TOP];
+  a->n_next = MIN (AS_ANALYSIS_NEXT_TOP, a->vocab);
+  as_sampler_top_k (a->next_logits, a->vocab, a->n_next, a->next_ids, probs);
+  for (int i = 0; i < a->n_next; i++)
+    a->next_labels[i] = as_tokenizer_id_to_label (model->tokenizer, a->next_ids[i]);
 }
 
 /* Runs a job of any channel: the whole forward pass, posted layer by layer,
@@ -894,23 +1123,30 @@ run_job (WorkerShared *s,
     .cancel = &s->cancel[job->channel],
   };
   /* A decoder's next-token distribution after the text, for the main
-   * analysis: the last token's final hidden state through the head. */
+   * analysis: the last token's final hidden state through the head; an
+   * encoder's predictions at the text's [MASK]s: their final hidden
+   * states through its masked-LM head. */
   g_autofree float *final_hidden = NULL;   /* [n, hidden] */
-  if (a != NULL && job->channel == AS_CHANNEL_MAIN && s->model->arch->causal &&
-      as_lm_head_available (s->model))
+  const gboolean fills = a != NULL && job->channel == AS_CHANNEL_MAIN &&
+                         as_mlm_head_get (s->model) != NULL &&
+                         as_mlm_mask_positions (s->model, ids, n, NULL) > 0;
+  if (a != NULL && job->channel == AS_CHANNEL_MAIN &&
+      ((s->model->arch->causal && as_lm_head_available (s->model)) || fills))
     final_hidden = g_try_new (float, (gsize) n * s->model->config->hidden);
   gboolean ok = engine_pass (s->backend, &req, x, final_hidden, &error);
   after_pass (s);
-  if (ok && final_hidden != NULL && (a->next_logits = g_try_new (float, s->model->config->vocab_size)))
+  if (ok && fills && final_hidden != NULL)
+    {
+      a->mlm = as_mlm_fill (s->model, ids, n, final_hidden,
+                            MIN (AS_WORKER_MLM_TOP, s->model->config->vocab_size), &error);
+      ok = error == NULL;
+    }
+  else if (ok && final_hidden != NULL && (a->next_logits = g_try_new (float, s->model->config->vocab_size)))
     {
       a->vocab = s->model->config->vocab_size;
       as_lm_head_logits (s->model, final_hidden + (gsize) (n - 1) * s->model->config->hidden, 1,
                          a->next_logits);
-      float probs[AS_ANALYSIS_NEXT_TOP];
-      a->n_next = MIN (AS_ANALYSIS_NEXT_TOP, a->vocab);
-      as_sampler_top_k (a->next_logits, a->vocab, a->n_next, a->next_ids, probs);
-      for (int i = 0; i < a->n_next; i++)
-        a->next_labels[i] = as_tokenizer_id_to_label (s->model->tokenizer, a->next_ids[i]);
+      name_next_tokens (s->model, a);
     }
 
   if (!ok && g_error_matches (error, AS_MODEL_ERROR, AS_MODEL_ERROR_CANCELLED))
@@ -923,28 +1159,214 @@ run_job (WorkerShared *s,
   /* Done is done: posted unless a newer request on the channel made it
    * stale (the main thread would drop it anyway). */
   else if ((guint) g_atomic_int_get (&s->latest[job->channel]) == job->generation)
-    post_result (s, a != NULL ? POST_FINISHED : POST_QKV, job->channel, job->generation, -1, a, x);
+    {
+      post_result (s, a != NULL ? POST_FINISHED : POST_QKV, job->channel, job->generation, -1, a, x);
+      if (final_hidden != NULL && !fills)
+        run_lens (s, a, ids, n);
+    }
   return TRUE;
 }
 
 /* ---- generation --------------------------------------------------------- */
 
+/* A generation grows the analysis on screen a token at a time. The prompt's
+ * attention comes from its pass; then, as each chosen token is run, a new
+ * analysis one token longer copies the block of the one before and adds
+ * the token's row in every layer: under the causal mask the earlier rows
+ * never change and the new key is masked for them. Each is posted complete,
+ * with the logits the step chose from, and never written again, so the
+ * main thread reads it while the worker builds the next. The last token is
+ * run too (as_generate's ON_LAST), so the last analysis is the one of the
+ * whole text, without a second pass. */
 typedef struct {
-  WorkerShared *s;
-  guint         generation;
+  WorkerShared  *s;
+  guint          generation;
+  const AsModel *model;
+  AsAnalysis    *shown;      /* the newest complete one: the prompt's, then each posted */
+  AsAnalysis    *growing;    /* SHOWN and one token more, its rows coming; or NULL */
+  int            last_id;    /* the token chosen last, the one GROWING adds */
+  int            last_start; /* where its piece starts in TEXT */
+  GString       *text;       /* the prompt and the pieces so far */
+  gint64         last_post;  /* when the last step was posted (start: the request) */
+  gboolean       no_memory;
 } GenerateState;
+
+static gboolean
+generate_on_prompt_layer (int          layer,
+                          const float *attn,
+                          const float *hidden,
+                          gpointer     user_data)
+{
+  GenerateState *st = user_data;
+  AsAnalysis *a = st->shown;
+  gsize per_layer = (gsize) a->n_heads * a->n * a->n;   /* [n_heads, n, n] */
+  memcpy (a->attn + layer * per_layer, attn, per_layer * sizeof (float));
+  return TRUE;
+}
+
+/* ENC and one token more: ID, whose piece is TEXT[START, END). */
+static AsEncoding *
+encoding_append (const AsEncoding *enc,
+                 AsTokenizer      *tok,
+                 int               id,
+                 const char       *text,
+                 int               start,
+                 int               end)
+{
+  AsEncoding *e = g_new0 (AsEncoding, 1);
+  e->n_tokens = enc->n_tokens + 1;
+  e->tokens = g_new0 (AsToken, e->n_tokens);
+  for (int i = 0; i < enc->n_tokens; i++)
+    {
+      e->tokens[i] = enc->tokens[i];
+      e->tokens[i].text = g_strdup (enc->tokens[i].text);
+    }
+  AsToken *t = &e->tokens[enc->n_tokens];
+  t->id = id;
+  t->text = as_tokenizer_id_to_label (tok, id);
+  if (t->text == NULL)
+    t->text = g_strdup ("?");
+  t->start = start;
+  t->end = end;
+  /* A piece that starts with a letter or digit right after one continues
+   * the word before it, as the pre-tokenizer would have split it. */
+  t->is_continuation = start > 0 && end > start &&
+                       g_ascii_isalnum (text[start]) && g_ascii_isalnum (text[start - 1]);
+  return e;
+}
+
+/* SHOWN and the last chosen token, the new row still to come; NULL when
+ * memory refuses it. */
+static AsAnalysis *
+grow_analysis (GenerateState *st)
+{
+  const AsAnalysis *a = st->shown;
+  const int n = a->n, m = n + 1;
+  g_autoptr(AsAnalysis) g = as_analysis_new ();
+  g->channel = AS_CHANNEL_MAIN;
+  g->causal = TRUE;
+  g->model_name = g_strdup (a->model_name);
+  g->model_dir = g_strdup (a->model_dir);
+  g->text_a = g_strdup (st->text->str);
+  g->encoding = encoding_append (a->encoding, st->model->tokenizer, st->last_id,
+                                 st->text->str, st->last_start, st->text->len);
+  g->n_layers = a->n_layers;
+  g->n_heads = a->n_heads;
+  g->n = m;
+  g->hidden = a->hidden;
+  g->request_time = a->request_time;
+  if (!as_analysis_alloc_attention (g))
+    return NULL;
+  for (int lh = 0; lh < a->n_layers * a->n_heads; lh++)
+    {
+      const float *src = a->attn + (gsize) lh * n * n;   /* [n, n] */
+      float *dst = g->attn + (gsize) lh * m * m;         /* [m, m] */
+      for (int r = 0; r < n; r++)
+        {
+          memcpy (dst + r * m, src + r * n, sizeof (float) * n);
+          dst[r * m + n] = 0;   /* the new key, masked for earlier queries */
+        }
+    }
+  return g_steal_pointer (&g);
+}
+
+/* ROW [n_heads, n_ctx]: the attention row of the token just run. Step 0's
+ * is the prompt's last row, which SHOWN has already. */
+static gboolean
+generate_on_row (int          layer,
+                 const float *row,
+                 int          n_ctx,
+                 gpointer     user_data)
+{
+  GenerateState *st = user_data;
+  if (n_ctx == st->shown->n)
+    return TRUE;
+  if (layer == 0)
+    {
+      g_clear_pointer (&st->growing, as_analysis_unref);
+      st->growing = grow_analysis (st);
+      if (st->growing == NULL)
+        {
+          st->no_memory = TRUE;
+          return FALSE;
+        }
+    }
+  AsAnalysis *g = st->growing;
+  for (int h = 0; h < g->n_heads; h++)
+    memcpy (g->attn + (((gsize) layer * g->n_heads + h) * n_ctx + n_ctx - 1) * n_ctx,
+            row + (gsize) h * n_ctx, sizeof (float) * n_ctx);
+  return TRUE;
+}
+
+/* GROWING, now complete, becomes SHOWN with LOGITS [vocab] after it, and
+ * is posted with PICKED (-1: none) and the step's PIECE and INDEX. */
+static void
+post_grown (GenerateState *st,
+            const float   *logits,
+            int            picked,
+            const char    *piece,
+            int            index)
+{
+  if (st->growing != NULL)
+    {
+      as_analysis_unref (st->shown);
+      st->shown = g_steal_pointer (&st->growing);
+    }
+  AsAnalysis *a = st->shown;
+  a->vocab = st->model->config->vocab_size;
+  a->next_logits = g_memdup2 (logits, sizeof (float) * a->vocab);
+  name_next_tokens (st->model, a);
+  a->layers_ready = a->n_layers;
+  /* The step's own time: the prompt's pass, then one token's. */
+  gint64 now = g_get_monotonic_time ();
+  a->compute_time = now - (st->last_post != 0 ? st->last_post : a->request_time);
+  st->last_post = now;
+
+  Post *p = post_new (st->s, POST_GENERATED);
+  p->generation = st->generation;
+  p->analysis = as_analysis_ref (a);
+  p->picked = picked;
+  p->text = g_strdup (piece);
+  p->index = index;
+  post (p);
+}
 
 static gboolean
 on_generated (const AsGenerateStep *step,
               gpointer              user_data)
 {
   GenerateState *st = user_data;
-  Post *p = post_new (st->s, POST_GENERATED);
-  p->generation = st->generation;
-  p->text = g_strdup (step->text != NULL ? step->text : "");
-  p->index = step->index;
-  post (p);
+  const char *piece = step->text != NULL ? step->text : "";
+  post_grown (st, step->logits, step->id, piece, step->index);
+  st->last_id = step->id;
+  st->last_start = st->text->len;
+  g_string_append (st->text, piece);
   return TRUE;
+}
+
+static gboolean
+generate_on_last (const float *logits,
+                  int          n_ctx,
+                  gpointer     user_data)
+{
+  GenerateState *st = user_data;
+  post_grown (st, logits, -1, NULL, -1);
+  return TRUE;
+}
+
+/* The prompt's analysis, its attention still to come; NULL with the reason. */
+static AsAnalysis *
+prompt_analysis (WorkerShared *s,
+                 GenerateJob  *job,
+                 AsEncoding   *enc,
+                 GError      **error)
+{
+  AnalysisJob aj = {
+    .channel = AS_CHANNEL_MAIN,
+    .text_a = job->text,
+    .request_time = g_get_monotonic_time (),
+  };
+  return analysis_for_job (s->model, &aj, enc, error);
 }
 
 static void
@@ -962,26 +1384,136 @@ run_generate (WorkerShared *s,
       g_autofree int *ids = g_new (int, MAX (n, 1));
       g_autofree int *types = g_new (int, MAX (n, 1));
       token_ids (enc, n, ids, types);
-      as_encoding_free (enc);
+      GenerateState st = { s, job->generation, s->model, .text = g_string_new (job->text) };
       AsGenerateOptions options;
       as_generate_options_init (&options, s->model);
       options.sampling = job->sampling;
       options.max_tokens = job->max_tokens;
       options.n_top = 0;
-      GenerateState st = { s, job->generation };
+      options.on_prompt_layer = generate_on_prompt_layer;
+      options.on_row = generate_on_row;
       options.on_step = on_generated;
+      options.on_last = generate_on_last;
       options.user_data = &st;
       options.cancel = &s->generate_cancel;
+      /* The prompt analysis takes ENC; without tokens there is none. */
       if (n == 0)
-        g_set_error_literal (&error, AS_MODEL_ERROR, AS_MODEL_ERROR_INPUT, "the text has no tokens");
-      else if (as_generate_options_check (&options, &error))
-        as_generate (s->backend, ids, n, &options, NULL, NULL, NULL, &error);
+        {
+          as_encoding_free (enc);
+          g_set_error_literal (&error, AS_MODEL_ERROR, AS_MODEL_ERROR_INPUT, "the text has no tokens");
+        }
+      else if ((st.shown = prompt_analysis (s, job, enc, &error)) != NULL &&
+               as_generate_options_check (&options, &error) &&
+               !as_generate (s->backend, ids, n, &options, NULL, NULL, NULL, &error) &&
+               st.no_memory)
+        {
+          g_clear_error (&error);
+          g_set_error (&error, AS_MODEL_ERROR, AS_MODEL_ERROR_RESOURCES,
+                       "not enough memory for the attention of %d tokens", st.shown->n + 1);
+        }
       after_pass (s);
+      g_clear_pointer (&st.shown, as_analysis_unref);
+      g_clear_pointer (&st.growing, as_analysis_unref);
+      g_string_free (st.text, TRUE);
     }
   Post *p = post_new (s, POST_GENERATE_DONE);
   p->generation = job->generation;
   p->error = error;
   post (p);
+}
+
+typedef struct {
+  WorkerShared *s;
+  guint         generation;
+  gboolean      preempted;   /* stopped for a MAIN request */
+} AblationProgress;
+
+/* Posts the progress; stops the ranking when the sentence on screen
+ * changed (typing never waits on a ranking: it starts over after). */
+static gboolean
+post_ablation_progress (int      done,
+                        int      total,
+                        gpointer user_data)
+{
+  AblationProgress *ap = user_data;
+  Post *p = post_new (ap->s, POST_ABLATION_PROGRESS);
+  p->generation = ap->generation;
+  p->done = done;
+  p->total = total;
+  post (p);
+  g_mutex_lock (&ap->s->mutex);
+  ap->preempted = ap->s->pending_job[AS_CHANNEL_MAIN] != NULL;
+  g_mutex_unlock (&ap->s->mutex);
+  return !ap->preempted;
+}
+
+/* The effect and the ranked table of JOB, on the CPU (the GPU plugin does
+ * not ablate), stopped between heads by a newer request. FALSE when a MAIN
+ * request interrupted it: JOB is to run again. */
+static gboolean
+run_ablation (WorkerShared *s,
+              AblationJob  *job)
+{
+  AsWorkerAblation *w = job->result;
+  GError *error = NULL;
+  AsBackend *cpu = NULL;
+  AblationProgress ap = { s, w->generation, FALSE };
+  for (int i = 0; w->top_labels != NULL && i < w->effect.n_top; i++)
+    g_free (w->top_labels[i]);
+  g_clear_pointer (&w->top_labels, g_free);
+  g_clear_pointer (&w->argmax_label, g_free);
+  if (s->model == NULL || s->model->tokenizer == NULL)
+    g_set_error_literal (&error, AS_MODEL_ERROR, AS_MODEL_ERROR_INPUT, "no model loaded");
+  else
+    {
+      const AsModel *model = s->model;
+      AsEncoding *enc = as_tokenizer_encode (model->tokenizer, w->text_a, w->text_b,
+                                             model->config->max_positions);
+      const int n = enc->n_tokens;
+      g_autofree int *ids = g_new (int, MAX (n, 1));     /* [n] */
+      g_autofree int *types = g_new (int, MAX (n, 1));   /* [n] */
+      token_ids (enc, n, ids, types);
+      as_encoding_free (enc);
+      AsBackend *backend = s->backend;
+      if (as_backend_is_gpu (backend))
+        backend = cpu = as_cpu_backend_new (model);
+      if (n == 0)
+        g_set_error_literal (&error, AS_MODEL_ERROR, AS_MODEL_ERROR_INPUT, "the text has no tokens");
+      else if (w->n_ablate > 0 &&
+               as_ablation_effect (backend, ids, types, n, w->ablate, w->n_ablate,
+                                   AS_WORKER_ABLATION_TOP, &w->effect, &error))
+        {
+          w->top_labels = g_new0 (char *, MAX (w->effect.n_top, 1));
+          for (int i = 0; i < w->effect.n_top; i++)
+            w->top_labels[i] = as_tokenizer_id_to_label (model->tokenizer, w->effect.top_ids[i]);
+          if (w->effect.argmax_after >= 0)
+            w->argmax_label = as_tokenizer_id_to_label (model->tokenizer, w->effect.argmax_after);
+        }
+      if (error == NULL && w->rank_layer != -2 &&
+          (w->rank = as_ablation_rank_heads (backend, ids, types, n, w->rank_layer, w->rank_mode,
+                                             post_ablation_progress, &ap, &s->ablation_cancel,
+                                             &error)) != NULL)
+        {
+          w->rank_labels = g_new0 (char *, MAX (w->rank->len, 1));
+          for (guint i = 0; i < w->rank->len; i++)
+            {
+              int id = g_array_index (w->rank, AsHeadRank, i).argmax_after;
+              w->rank_labels[i] = id >= 0 ? as_tokenizer_id_to_label (model->tokenizer, id) : NULL;
+            }
+        }
+    }
+  as_backend_free (cpu);
+  if (ap.preempted)
+    {
+      g_clear_error (&error);
+      return FALSE;
+    }
+  Post *p = post_new (s, POST_ABLATION_DONE);
+  p->generation = w->generation;
+  p->ablation = error == NULL ? as_worker_ablation_ref (w) : NULL;
+  p->error = error;
+  post (p);
+  return TRUE;
 }
 
 static gboolean
@@ -1003,9 +1535,11 @@ worker_main (gpointer data)
       char *dir = NULL;
       AnalysisJob *job = NULL;
       GenerateJob *gen = NULL;
+      AblationJob *abl = NULL;
 
       g_mutex_lock (&s->mutex);
-      while (!s->quit && s->pending_load == NULL && !any_pending (s) && s->pending_generate == NULL)
+      while (!s->quit && s->pending_load == NULL && !any_pending (s) && s->pending_generate == NULL &&
+             s->pending_ablation == NULL)
         g_cond_wait (&s->cond, &s->mutex);
       if (s->quit)
         {
@@ -1025,6 +1559,12 @@ worker_main (gpointer data)
           gen = g_steal_pointer (&s->pending_generate);
           g_atomic_int_set (&s->generate_cancel, 0);
         }
+      /* An ablation, after the analyses and any generation. */
+      if (dir == NULL && job == NULL && gen == NULL)
+        {
+          abl = g_steal_pointer (&s->pending_ablation);
+          g_atomic_int_set (&s->ablation_cancel, 0);
+        }
       /* Reset under the lock: a request made after this point raises it
        * again for the job we just took. */
       if (job != NULL)
@@ -1038,9 +1578,22 @@ worker_main (gpointer data)
         run_load (s, dir);
       else if (gen != NULL)
         run_generate (s, gen);
+      else if (abl != NULL)
+        {
+          /* Interrupted: again after the sentence's analysis, unless a
+           * newer ablation took its place. */
+          if (!run_ablation (s, abl))
+            {
+              g_mutex_lock (&s->mutex);
+              if (s->pending_ablation == NULL)
+                s->pending_ablation = g_steal_pointer (&abl);
+              g_mutex_unlock (&s->mutex);
+            }
+        }
       else
         completed = run_job (s, job);
       generate_job_free (gen);
+      ablation_job_free (abl);
 
       g_mutex_lock (&s->mutex);
       /* A side job that gave way to MAIN goes back into its slot, unless
@@ -1121,6 +1674,11 @@ as_worker_class_init (AsWorkerClass *klass)
   signals[GENERATION_STEP] =
     g_signal_new ("generation-step", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
                   0, NULL, NULL, NULL, G_TYPE_NONE, 3, G_TYPE_UINT, G_TYPE_STRING, G_TYPE_INT);
+  /* ::generation-analysis (analysis, picked) */
+  signals[GENERATION_ANALYSIS] =
+    g_signal_new ("generation-analysis", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 2,
+                  AS_TYPE_ANALYSIS | G_SIGNAL_TYPE_STATIC_SCOPE, G_TYPE_INT);
   /* ::generation-finished (generation, error or NULL) */
   signals[GENERATION_FINISHED] =
     g_signal_new ("generation-finished", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
@@ -1176,6 +1734,26 @@ as_worker_class_init (AsWorkerClass *klass)
   signals[BACKEND_SWITCHED] =
     g_signal_new ("backend-switched", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
                   0, NULL, NULL, NULL, G_TYPE_NONE, 0);
+  /* ::lens-ready (analysis, lens): the logit lens of the main analysis of
+   * a decoder, after its ::analysis-finished. */
+  signals[LENS_READY] =
+    g_signal_new ("lens-ready", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 2,
+                  AS_TYPE_ANALYSIS | G_SIGNAL_TYPE_STATIC_SCOPE,
+                  AS_TYPE_WORKER_LENS | G_SIGNAL_TYPE_STATIC_SCOPE);
+  /* ::ablation-progress (generation, done, total) */
+  signals[ABLATION_PROGRESS] =
+    g_signal_new ("ablation-progress", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 3, G_TYPE_UINT, G_TYPE_INT, G_TYPE_INT);
+  /* ::ablation-ready (AsWorkerAblation) */
+  signals[ABLATION_READY] =
+    g_signal_new ("ablation-ready", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 1,
+                  AS_TYPE_WORKER_ABLATION | G_SIGNAL_TYPE_STATIC_SCOPE);
+  /* ::ablation-failed (generation, error) */
+  signals[ABLATION_FAILED] =
+    g_signal_new ("ablation-failed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 2, G_TYPE_UINT, G_TYPE_ERROR);
   /* ::qkv-ready (qkv) */
   signals[QKV_READY] =
     g_signal_new ("qkv-ready", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
@@ -1278,6 +1856,39 @@ as_worker_stop_generation (AsWorker *self)
     }
 }
 
+guint
+as_worker_request_ablation (AsWorker             *self,
+                            const char           *text_a,
+                            const char           *text_b,
+                            const AsHeadAblation *ablate,
+                            int                   n_ablate,
+                            int                   rank_layer,
+                            AsAblateMode          rank_mode)
+{
+  g_return_val_if_fail (AS_IS_WORKER (self), 0);
+  g_return_val_if_fail (text_a != NULL && n_ablate >= 0 && (ablate != NULL || n_ablate == 0), 0);
+
+  AsWorkerAblation *w = g_atomic_rc_box_new0 (AsWorkerAblation);
+  w->generation = ++self->ablation_latest;
+  w->text_a = g_strdup (text_a);
+  w->text_b = text_b != NULL && *text_b != '\0' ? g_strdup (text_b) : NULL;
+  w->ablate = g_memdup2 (ablate, sizeof (AsHeadAblation) * MAX (n_ablate, 1));
+  w->n_ablate = n_ablate;
+  w->rank_layer = rank_layer;
+  w->rank_mode = rank_mode;
+  w->effect.argmax_after = -1;
+  AblationJob *job = g_new0 (AblationJob, 1);
+  job->result = w;
+  WorkerShared *s = self->shared;
+  g_mutex_lock (&s->mutex);
+  ablation_job_free (s->pending_ablation);
+  s->pending_ablation = job;
+  g_atomic_int_set (&s->ablation_cancel, 1);
+  g_cond_signal (&s->cond);
+  g_mutex_unlock (&s->mutex);
+  return w->generation;
+}
+
 gboolean
 as_worker_is_generating (AsWorker *self)
 {
@@ -1290,6 +1901,13 @@ as_worker_get_model_generates (AsWorker *self)
 {
   g_return_val_if_fail (AS_IS_WORKER (self), FALSE);
   return self->generates;
+}
+
+gboolean
+as_worker_get_model_fills (AsWorker *self)
+{
+  g_return_val_if_fail (AS_IS_WORKER (self), FALSE);
+  return self->fills;
 }
 
 gboolean

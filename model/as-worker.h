@@ -13,7 +13,9 @@
 
 #include <glib-object.h>
 
+#include "as-ablation.h"
 #include "as-analysis.h"
+#include "as-logit-lens.h"
 #include "as-sampler.h"
 #include "as-tokenizer.h"
 
@@ -50,6 +52,11 @@ typedef struct {
   int         hidden;
   int         n_heads;
   int         head_dim;      /* hidden / n_heads; head h is columns h*head_dim.. */
+  int         n_kv_heads;    /* key/value heads: K and V of the heads that share one
+                              * (grouped-query attention) are its copies */
+  gboolean    model_causal;  /* the model masks later tokens itself (a decoder) */
+  float       rope_theta;    /* Q and K are rotated by position (RoPE) with this
+                              * base, as the model does; 0: no rotation */
   float      *q;             /* [n, hidden] */
   float      *k;             /* [n, hidden] */
   float      *v;             /* [n, hidden] */
@@ -60,6 +67,49 @@ GType        as_qkv_get_type      (void) G_GNUC_CONST;
 AsQkv       *as_qkv_ref           (AsQkv *qkv);
 void         as_qkv_unref         (AsQkv *qkv);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (AsQkv, as_qkv_unref)
+
+/* The logit lens (as-logit-lens.h) of a decoder's main analysis, every
+ * layer, top AS_WORKER_LENS_TOP; computed after the analysis is finished
+ * and stopped, like it, by a newer request. */
+#define AS_WORKER_LENS_TOP 10
+
+typedef struct {
+  guint        generation;   /* of the main analysis it belongs to */
+  AsLogitLens *lens;         /* NULL when the engine refused it: ERROR says why */
+  char       **labels;       /* [n_layers, n, k] what each of LENS's ids stands for */
+  char        *error;
+} AsWorkerLens;
+
+#define AS_TYPE_WORKER_LENS (as_worker_lens_get_type ())
+GType         as_worker_lens_get_type (void) G_GNUC_CONST;
+AsWorkerLens *as_worker_lens_ref      (AsWorkerLens *lens);
+void          as_worker_lens_unref    (AsWorkerLens *lens);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (AsWorkerLens, as_worker_lens_unref)
+
+/* Head ablation (as-ablation.h) of one text: the effect of a list of
+ * ablated heads, or the ranked table of a layer's heads, one at a time. */
+#define AS_WORKER_ABLATION_TOP 10
+
+typedef struct {
+  guint             generation;   /* of as_worker_request_ablation */
+  char             *text_a;
+  char             *text_b;       /* NULL unless pair mode */
+  AsHeadAblation   *ablate;       /* [n_ablate] as requested */
+  int               n_ablate;
+  AsAblationEffect  effect;       /* of ABLATE together (n_ablate > 0) */
+  char            **top_labels;   /* [effect.n_top] what the top ids stand for */
+  char             *argmax_label; /* the most likely next token after; NULL for an encoder */
+  int               rank_layer;   /* the layer ranked (from 0; -1 all), -2 for none */
+  AsAblateMode      rank_mode;
+  GArray           *rank;         /* AsHeadRank rows, largest effect first; NULL without */
+  char            **rank_labels;  /* [rank->len] argmax_after of each, or NULL */
+} AsWorkerAblation;
+
+#define AS_TYPE_WORKER_ABLATION (as_worker_ablation_get_type ())
+GType             as_worker_ablation_get_type (void) G_GNUC_CONST;
+AsWorkerAblation *as_worker_ablation_ref      (AsWorkerAblation *ablation);
+void              as_worker_ablation_unref    (AsWorkerAblation *ablation);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (AsWorkerAblation, as_worker_ablation_unref)
 
 /* One delivery seen by the main context, for tests and tracing (MAIN
  * channel only: the trace proves no stale layer reaches the main views). */
@@ -84,7 +134,8 @@ void         as_worker_load_model        (AsWorker   *self,
 gboolean     as_worker_is_loading        (AsWorker   *self);
 
 /* Queues an analysis of TEXT_A (+ TEXT_B when not NULL or empty) and returns
- * its generation. Any older request is cancelled between layers; a request
+ * its generation. For a decoder, ::lens-ready (analysis, AsWorkerLens)
+ * follows ::analysis-finished once the logit lens is computed. Any older request is cancelled between layers; a request
  * that never started is replaced. */
 guint        as_worker_analyse           (AsWorker   *self,
                                           const char *text_a,
@@ -119,6 +170,12 @@ guint        as_worker_get_channel_generation (AsWorker  *self,
  * pieces joined are the generated text) and then ::generation-finished
  * (generation, error: NULL when it ended at the end-of-sequence token, the
  * limit or the context, else why, AS_MODEL_ERROR_CANCELLED when stopped).
+ * Before each ::generation-step, and once more after the last token,
+ * ::generation-analysis (analysis, picked) hands over the analysis of the
+ * text so far, complete, as the main analysis (its generation is the MAIN
+ * channel's newest), one token longer each time, with the next-token
+ * logits the step chose from and PICKED, the token chosen (-1 after the
+ * last one, whose analysis is that of the whole text).
  * A newer call, as_worker_stop_generation or a model load stops the one
  * running between two tokens. Returns its generation. */
 guint        as_worker_generate          (AsWorker               *self,
@@ -129,6 +186,23 @@ void         as_worker_stop_generation   (AsWorker               *self);
 /* Whether a generation is queued or running. */
 gboolean     as_worker_is_generating     (AsWorker               *self);
 
+/* Queues an ablation of TEXT_A (+ TEXT_B), after the analyses already
+ * asked for, on the CPU (the GPU plugin does not ablate): the effect of the
+ * N_ABLATE heads of ABLATE together (when N_ABLATE > 0), and, when
+ * RANK_LAYER is not -2, the ranked table of RANK_LAYER's heads (-1: every
+ * layer's) ablated one at a time with RANK_MODE. Emits
+ * ::ablation-progress (generation, done, total) after each head ranked,
+ * then ::ablation-ready (AsWorkerAblation) or ::ablation-failed
+ * (generation, error). A newer request stops an older one between heads;
+ * only the newest one's signals are emitted. Returns its generation. */
+guint        as_worker_request_ablation  (AsWorker             *self,
+                                          const char           *text_a,
+                                          const char           *text_b,
+                                          const AsHeadAblation *ablate,
+                                          int                   n_ablate,
+                                          int                   rank_layer,
+                                          AsAblateMode          rank_mode);
+
 /* The loaded model, or NULL. Main-thread copies, safe to read any time. */
 const char  *as_worker_get_model_dir     (AsWorker   *self);
 const char  *as_worker_get_model_name    (AsWorker   *self);
@@ -136,6 +210,11 @@ const char  *as_worker_get_model_name    (AsWorker   *self);
 gboolean     as_worker_get_model_takes_pairs (AsWorker *self);
 /* Whether the loaded model is a decoder with a language-model head. */
 gboolean     as_worker_get_model_generates (AsWorker *self);
+/* Whether the loaded model has a masked-LM head: the main analysis of a
+ * text with [MASK] tokens then carries the predictions at each
+ * (AsAnalysis.mlm, AS_WORKER_MLM_TOP of them) when ::analysis-finished. */
+gboolean     as_worker_get_model_fills   (AsWorker *self);
+#define AS_WORKER_MLM_TOP 10
 const char  *as_worker_get_backend_name  (AsWorker   *self);
 /* The loaded model's learned position embeddings, [n_positions, hidden]
  * (a main-thread copy made at load), or NULL (no model, or none learned). */

@@ -1,6 +1,6 @@
 /* bench-gui.c — what typing feels like, measured in the real window.
  *
- *   tests/run-under-xvfb.sh build/tests/bench-gui [MODEL_DIR]
+ *   tests/run-under-xvfb.sh build/tests/bench-gui [--generation] [MODEL_DIR]
  *   (or: meson test -C build --benchmark gui-latency)
  *
  * For inputs of about 16, 32, 128 and 512 tokens: the time from a keystroke
@@ -10,6 +10,9 @@
  * to repaint the whole model grid: every thumbnail re-pooled (hiding
  * [CLS]/[SEP]), every one recoloured (a colour map change), and a plain
  * repaint (a selection change). Timings come from the ATTNSCOPE_TRACE instrumentation.
+ * Then, with the SmolLM2 GGUF when it is there, generation: the time per
+ * token as each step's analysis reaches the window, and the longest stall
+ * of the main loop while every view grows by a row.
  */
 #include <stdio.h>
 #include <string.h>
@@ -225,6 +228,66 @@ measure (AsTokenizer *tok,
   fflush (stdout);
 }
 
+/* Generation on the decoder: each step's analysis, one token longer, is
+ * shown as it arrives. Per token, the time between two steps reaching the
+ * main loop; and the main loop's longest stall while every view grows. */
+static gint64 step_last;
+static double step_sum, step_max;
+static int    steps;
+
+static void
+on_generation_analysis (AsWorker   *worker,
+                        AsAnalysis *analysis,
+                        int         picked)
+{
+  gint64 now = g_get_monotonic_time ();
+  if (step_last != 0)
+    {
+      double ms = (now - step_last) / 1000.0;
+      step_sum += ms;
+      step_max = MAX (step_max, ms);
+      steps++;
+    }
+  step_last = now;
+}
+
+static void
+measure_generation (const char *gguf)
+{
+  AsWorker *worker = as_window_get_worker (window);
+  as_window_open_model (window, gguf);
+  while (g_strcmp0 (as_worker_get_model_dir (worker), gguf) != 0 || !as_window_is_idle (window))
+    g_main_context_iteration (NULL, TRUE);
+  gtk_editable_set_text (as_window_get_entry_a (window), "Once upon a time");
+  if (!wait_idle (300))
+    g_error ("no analysis of the prompt");
+  /* The next-token panel on screen too: it follows every step. */
+  gtk_stack_set_visible_child_name (as_window_get_detail_stack (window), "next");
+  spin (300);
+
+  step_last = 0;
+  step_sum = step_max = 0;
+  steps = 0;
+  gulong id = g_signal_connect (worker, "generation-analysis", G_CALLBACK (on_generation_analysis), NULL);
+  max_gap = last_tick = max_gap_cpu = max_cpu = 0;
+  guint tick_id = g_timeout_add_full (G_PRIORITY_HIGH, 2, tick, NULL, NULL);
+  gint64 start = g_get_monotonic_time ();
+  gtk_widget_activate_action (GTK_WIDGET (window), "win.generate", NULL);
+  while (as_worker_is_generating (worker))
+    g_main_context_iteration (NULL, TRUE);
+  gint64 took = g_get_monotonic_time () - start;
+  g_source_remove (tick_id);
+  g_signal_handler_disconnect (worker, id);
+  AsAnalysis *a = as_view_state_get_analysis (as_window_get_view_state (window));
+  printf ("generation, %s, greedy from \"Once upon a time\" to %d tokens (%dx%d heads): %d steps in %.0f ms, "
+          "per token %.1f ms (max %.1f); longest main-loop stall %.1f ms (%.1f ms of it main-thread CPU), "
+          "most main-thread CPU between two ticks %.1f ms\n",
+          as_worker_get_model_name (worker), a->n, a->n_layers, a->n_heads, steps, took / 1000.0,
+          steps > 0 ? step_sum / steps : 0, step_max,
+          max_gap / 1000.0, max_gap_cpu / 1000.0, max_cpu / 1000.0);
+  fflush (stdout);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -236,6 +299,14 @@ main (int   argc,
       return 0;
     }
 
+  /* --generation: the generation row alone (the decoder's load and one
+   * prompt), without the typing runs. */
+  gboolean generation_only = argc > 1 && g_str_equal (argv[1], "--generation");
+  if (generation_only)
+    {
+      argv++;
+      argc--;
+    }
   g_autofree char *dir = argc > 1 ? g_strdup (argv[1]) : as_model_default_dir ();
   AsTokenizer *tok = as_tokenizer_new_from_dir (dir, NULL);
   if (tok == NULL)
@@ -259,8 +330,13 @@ main (int   argc,
   printf ("model %s, %s; renderer %s\n", dir, as_worker_get_backend_name (as_window_get_worker (window)),
           renderer != NULL ? G_OBJECT_TYPE_NAME (renderer) : "none");
   int sizes[] = { 16, 32, 128, 512 };
-  for (guint i = 0; i < G_N_ELEMENTS (sizes); i++)
+  for (guint i = 0; i < G_N_ELEMENTS (sizes) && !generation_only; i++)
     measure (tok, sizes[i]);
+  g_autofree char *gguf = as_model_default_decoder_path ();
+  if (g_file_test (gguf, G_FILE_TEST_IS_REGULAR))
+    measure_generation (gguf);
+  else
+    printf ("generation: no decoder at %s (run tools/setup)\n", gguf);
 
   as_tokenizer_free (tok);
   gtk_window_destroy (GTK_WINDOW (window));

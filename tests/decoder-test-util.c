@@ -92,7 +92,15 @@ void
 decoder_check_goldens (const char           *folder,
                        const AsArchitecture *arch)
 {
-  g_autofree char *dir = data_path (folder, NULL);
+  decoder_check_goldens_of (folder, NULL, arch);
+}
+
+void
+decoder_check_goldens_of (const char           *folder,
+                          const char           *file,
+                          const AsArchitecture *arch)
+{
+  g_autofree char *dir = data_path (folder, file);
   g_autofree char *cases_path = data_path (folder, "cases.json");
   g_autoptr(GError) error = NULL;
   AsModel *model = as_model_load (dir, &error);

@@ -18,6 +18,11 @@ G_BEGIN_DECLS
  * order, their values within 1e-4. */
 void  decoder_check_goldens (const char           *folder,
                              const AsArchitecture *arch);
+/* The same goldens for FILE of tests/data/FOLDER (a GGUF file of the same
+ * weights and tokenizer); FILE NULL is the folder itself. */
+void  decoder_check_goldens_of (const char           *folder,
+                                const char           *file,
+                                const AsArchitecture *arch);
 
 /* A copy of tests/data/FOLDER in a new temporary folder in which FILE's
  * first occurrence of FIND is replaced by REPLACE (FILE must hold it). The

@@ -300,6 +300,7 @@ gui_test_head_heatmap (AsWindow *window)
 
   as_view_state_head_spec (state, h->values, &h->spec);
   h->spec.font = family != NULL ? family : "Sans";
+  h->spec.font_size = as_head_view_font_size (AS_HEAD_VIEW (hv));
   /* The layout as the renderer computes it, on a scratch surface. */
   int width = gtk_widget_get_width (hv);
   int height = MAX (gtk_widget_get_height (hv) - (int) h->top, 0);

@@ -121,6 +121,32 @@ refuse "--top-k -1" "top-k -1" -m "$tiny" --top-k -1 --ids 1
 refuse "an id out of range" "not a token id" -m "$tiny" --ids 1,64
 refuse "text for a model without a tokenizer" "given as ids" -m "$tiny" hello
 refuse "prompt given twice" "give the prompt once" -m "$tiny" --ids 1 hello
+refuse "--system without --chat" "needs --chat" -m "$tiny" --system "Be brief." --ids 1
+refuse "--weights q4" "not one of fp32, int8" -m "$tiny" --weights q4 --ids 1
+
+# int8 step weights: the same number of tokens, and a note with their
+# deviation from fp32 measured on the tokens generated
+"$cli" generate -m "$tiny" --ids "$(golden tiny.json ids-b prompt_ids)" --max-tokens 12 --weights int8 \
+  --json >"$tmp/int8.json" 2>"$tmp/err"
+rc=$?
+msg=$(python3 - "$tmp/int8.json" "$tmp/err" <<'PY' 2>&1
+import json, re, sys
+d = json.load(open(sys.argv[1]))
+err = open(sys.argv[2]).read()
+assert d["weights"] == "int8" and len(d["generated_ids"]) == 12, d["generated_ids"]
+m = re.search(r"weights int8 against fp32 on the same (\d+) tokens: logits differ by at most "
+              r"(\S+) \(fp32's span (\S+)\), attention rows by at most (\S+); the most likely "
+              r"next token agrees at (\d+) of (\d+) steps", err)
+assert m, err
+steps, diff, span, rows, agree, of = m.groups()
+assert int(steps) == 11 and int(of) == 11 and int(agree) <= 11
+assert 0 < float(diff) < 0.05 * float(span) and 0 < float(rows) < 0.1
+PY
+)
+if [ $rc = 0 ] && [ -z "$(grep -v 'note: weights int8' "$tmp/err")" ]; then
+  if [ -z "$msg" ]; then ok "--weights int8: 12 tokens, its deviation from fp32 noted"
+  else nok "--weights int8" "$msg"; fi
+else nok "--weights int8 (exit $rc)" "$(cat "$tmp/err")"; fi
 if [ $have_bert = 1 ]; then
   refuse "an encoder" "not a decoder" -m "$bert" --json hello
 else skip "refused: an encoder" "the default model is not downloaded"; fi
@@ -178,8 +204,34 @@ print(pieces)
 PY
 )
   if [ $? = 0 ]; then ok "SmolLM2: text pieces wait for whole characters ($msg)"; else nok "SmolLM2: text pieces" "$msg"; fi
+  # --chat's prompt as transformers' apply_chat_template writes it
+  # (tests/data/generate/chat.json, tools/make-chat-goldens.py): the
+  # template's default system turn, or --system's
+  for case in default-system multi-line system system-unicode system-empty; do
+    sys_args=()
+    if [ "$(golden chat.json $case system)" != None ]; then
+      sys_args=(--system "$(golden chat.json $case system)")
+    fi
+    "$cli" generate -m "$smol" --chat "${sys_args[@]}" --json --max-tokens 1 \
+      "$(golden chat.json $case user)" >"$tmp/c.json" 2>"$tmp/err"
+    msg=$(python3 - "$tmp/c.json" "$gold/chat.json" "$case" <<'PY' 2>&1
+import json, sys
+d = json.load(open(sys.argv[1]))
+g = next(c for c in json.load(open(sys.argv[2]))["cases"] if c["name"] == sys.argv[3])
+assert d["prompt"] == g["text"], (d["prompt"], g["text"])
+assert d["prompt_ids"] == g["ids"], (d["prompt_ids"], g["ids"])
+assert d["system"] == (g["system"] if g["system"] is not None else
+                       "You are a helpful AI assistant named SmolLM, trained by Hugging Face")
+PY
+)
+    if [ $? = 0 ]; then ok "SmolLM2 --chat $case: apply_chat_template's ids"
+    else nok "SmolLM2 --chat $case" "$msg
+$(cat "$tmp/err")"; fi
+  done
 else
-  for t in "SmolLM2 bridges" "SmolLM2 moon" "SmolLM2 --chat" "SmolLM2 --chat --json" "SmolLM2 -o" "SmolLM2: text pieces"; do
+  for t in "SmolLM2 bridges" "SmolLM2 moon" "SmolLM2 --chat" "SmolLM2 --chat --json" "SmolLM2 -o" "SmolLM2: text pieces" \
+           "SmolLM2 --chat default-system" "SmolLM2 --chat multi-line" "SmolLM2 --chat system" \
+           "SmolLM2 --chat system-unicode" "SmolLM2 --chat system-empty"; do
     skip "$t" "the SmolLM2 GGUF is not downloaded ($smol)"
   done
 fi

@@ -7,12 +7,15 @@
  * added), its ids, attention, final hidden state and top-10 logits against
  * transformers' eager fp32 outputs (decoder-test-util.c); causal attention
  * on a random model whose "cpu" backend agrees with the reference; and
- * damaged copies of the folder refused by name.
+ * damaged copies of the folder refused by name. The same weights and
+ * tokenizer as llama.cpp's converter writes them to GGUF
+ * (gpt2-tiny/gpt2-tiny.gguf, tools/make-gpt2-gguf.py): the same goldens.
  */
 #include <math.h>
 #include <string.h>
 
 #include <glib.h>
+#include <glib/gstdio.h>
 
 #include "as-attention.h"
 #include "as-backend.h"
@@ -155,6 +158,93 @@ test_causal_and_cpu (void)
   as_model_free (model);
 }
 
+/* --- the same model as GGUF ------------------------------------------------ */
+
+static char *
+gguf_path (void)
+{
+  return g_build_filename (g_getenv ("AS_TEST_DATA"), "gpt2-tiny", "gpt2-tiny.gguf", NULL);
+}
+
+/* The folder's goldens hold for the GGUF file: its metadata gives the
+ * folder's config, its tensors the folder's weights (the Conv1D ones
+ * turned back from nn.Linear's layout bit for bit), its tokenizer the
+ * goldens' ids. */
+static void
+test_gguf_goldens (void)
+{
+  decoder_check_goldens_of ("gpt2-tiny", "gpt2-tiny.gguf", &as_arch_gpt2);
+
+  g_autofree char *path = gguf_path ();
+  g_autoptr(GError) error = NULL;
+  AsModel *gg = as_model_load (path, &error);
+  g_assert_no_error (error);
+  AsModel *st = load_tiny ();
+  const AsConfig *a = gg->config, *b = st->config;
+  g_assert_true (gg->arch == &as_arch_gpt2);
+  g_assert_cmpint (a->n_layers, ==, b->n_layers);
+  g_assert_cmpint (a->n_heads, ==, b->n_heads);
+  g_assert_cmpint (a->hidden, ==, b->hidden);
+  g_assert_cmpint (a->intermediate, ==, b->intermediate);
+  g_assert_cmpint (a->max_positions, ==, b->max_positions);
+  g_assert_cmpint (a->vocab_size, ==, b->vocab_size);
+  g_assert_cmpfloat (a->layer_norm_eps, ==, b->layer_norm_eps);
+  const gsize H = a->hidden, F = a->intermediate;
+  for (int l = 0; l < a->n_layers; l++)
+    {
+      const AsGpt2LayerWeights *x = &as_gpt2_weights (gg)->layers[l];
+      const AsGpt2LayerWeights *y = &as_gpt2_weights (st)->layers[l];
+      g_assert_cmpmem (x->qkv_w, H * 3 * H * sizeof (float), y->qkv_w, H * 3 * H * sizeof (float));
+      g_assert_cmpmem (x->proj_w, H * H * sizeof (float), y->proj_w, H * H * sizeof (float));
+      g_assert_cmpmem (x->fc_w, H * F * sizeof (float), y->fc_w, H * F * sizeof (float));
+      g_assert_cmpmem (x->fc_proj_w, F * H * sizeof (float), y->fc_proj_w, F * H * sizeof (float));
+    }
+  as_model_free (st);
+  as_model_free (gg);
+}
+
+/* A copy of the GGUF file with FIND (the same length as REPLACE) replaced
+ * in its bytes: refused with MESSAGE. */
+static void
+assert_gguf_refused (const char *find,
+                     const char *replace,
+                     const char *message)
+{
+  g_autofree char *path = gguf_path ();
+  g_autofree char *data = NULL;
+  gsize len = 0;
+  g_autoptr(GError) error = NULL;
+  g_assert_true (g_file_get_contents (path, &data, &len, &error));
+  g_assert_cmpuint (strlen (find), ==, strlen (replace));
+  char *at = NULL;
+  for (gsize i = 0; at == NULL && i + strlen (find) <= len; i++)
+    if (memcmp (data + i, find, strlen (find)) == 0)
+      at = data + i;
+  g_assert_nonnull (at);
+  memcpy (at, replace, strlen (replace));
+  g_autofree char *dir = g_dir_make_tmp ("as-gpt2-gguf-XXXXXX", &error);
+  g_assert_no_error (error);
+  g_autofree char *copy = g_build_filename (dir, "damaged.gguf", NULL);
+  g_assert_true (g_file_set_contents (copy, data, len, &error));
+  g_assert_null (as_model_load (copy, &error));
+  g_assert_nonnull (error);
+  g_test_message ("%s", error->message);
+  g_assert_nonnull (strstr (error->message, message));
+  g_remove (copy);
+  g_rmdir (dir);
+}
+
+static void
+test_gguf_refusals (void)
+{
+  assert_gguf_refused ("blk.1.ffn_up.weight", "blk.1.ffn_uX.weight",
+                       "tensor 'blk.1.ffn_up.weight' is missing");
+  assert_gguf_refused ("gpt2.attention.head_count", "gpt2.attention.head_coun_",
+                       "metadata key 'gpt2.attention.head_count' is missing");
+  assert_gguf_refused ("position_embd.weight", "position_embX.weight",
+                       "tensor 'position_embd.weight' is missing");
+}
+
 /* Damaged copies of the folder: refused by name, never run. */
 static void
 test_refusals (void)
@@ -197,6 +287,8 @@ main (int    argc,
   g_test_add_func ("/gpt2/tokenizer", test_tokenizer);
   g_test_add_func ("/gpt2/gelu-new", test_gelu_new);
   g_test_add_func ("/gpt2/goldens", test_goldens);
+  g_test_add_func ("/gpt2/gguf/goldens", test_gguf_goldens);
+  g_test_add_func ("/gpt2/gguf/refusals", test_gguf_refusals);
   g_test_add_func ("/gpt2/causal-cpu", test_causal_and_cpu);
   g_test_add_func ("/gpt2/refusals", test_refusals);
   return g_test_run ();

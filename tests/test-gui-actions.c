@@ -165,10 +165,11 @@ test_view_options (void)
   g_assert_false (as_view_state_get_renormalise (state));
   click ("win.hide-special", NULL);
   g_assert_false (as_view_state_get_hide_special (state));
-  click ("win.fit-scale", NULL);
-  g_assert_true (as_view_state_get_fit_scale (state));
+  /* Fitted by default (long inputs need it); the item turns it off and on. */
   click ("win.fit-scale", NULL);
   g_assert_false (as_view_state_get_fit_scale (state));
+  click ("win.fit-scale", NULL);
+  g_assert_true (as_view_state_get_fit_scale (state));
   const char *maps[] = { "magma", "blues", "greys", "viridis" };
   for (guint i = 0; i < G_N_ELEMENTS (maps); i++)
     {
@@ -194,9 +195,9 @@ test_view_options (void)
   press ("<Control>h");
   g_assert_false (as_view_state_get_hide_special (state));
   press ("<Control>f");
-  g_assert_true (as_view_state_get_fit_scale (state));
-  press ("<Control>f");
   g_assert_false (as_view_state_get_fit_scale (state));
+  press ("<Control>f");
+  g_assert_true (as_view_state_get_fit_scale (state));
   /* The keys edited nothing. */
   g_assert_cmpstr (gtk_editable_get_text (as_window_get_entry_a (window)), ==, AS_SAMPLE_SENTENCE);
 }
@@ -286,6 +287,45 @@ focusable_area (GtkWidget *root)
 
 /* The keys the README gives in prose: the Lines picture (Up/Down pick a
  * token, Escape clears it) and Step by Step (Right/Left, N/P). */
+/* Projector zoom, the presentation layout, full screen and the head
+ * view's zoom: test-gui-present checks what they do; here, that the keys
+ * the shortcuts window lists reach them. */
+static void
+test_projector_keys (void)
+{
+  gui_test_wait_idle (window, 120);
+  AsViewState *state = as_window_get_view_state (window);
+  gtk_widget_grab_focus (GTK_WIDGET (as_window_get_entry_a (window)));
+  press ("<Control>plus");
+  g_assert_cmpfloat (as_view_state_get_zoom (state), >, 1.0);
+  press ("<Control>minus");
+  g_assert_cmpfloat (as_view_state_get_zoom (state), ==, 1.0);
+  press ("<Control>minus");
+  g_assert_cmpfloat (as_view_state_get_zoom (state), <, 1.0);
+  press ("<Control>0");
+  g_assert_cmpfloat (as_view_state_get_zoom (state), ==, 1.0);
+  press ("F5");
+  g_assert_false (gtk_widget_get_mapped (GTK_WIDGET (as_window_get_model_grid (window))));
+  press ("F5");
+  g_assert_true (gtk_widget_get_mapped (GTK_WIDGET (as_window_get_model_grid (window))));
+  /* Full screen is the window manager's to grant (none under Xvfb): two
+   * presses leave the window as it was either way. */
+  gboolean full = gtk_window_is_fullscreen (GTK_WINDOW (window));
+  press ("F11");
+  press ("F11");
+  gui_test_pace (200);
+  g_assert_true (gtk_window_is_fullscreen (GTK_WINDOW (window)) == full);
+
+  AsHeadView *hv = as_window_get_head_view (window);
+  gtk_widget_grab_focus (GTK_WIDGET (hv));
+  press ("plus");
+  g_assert_cmpint (as_head_view_get_window (hv, NULL, NULL), >, 0);
+  press ("minus");
+  press ("plus");
+  press ("0");
+  g_assert_cmpint (as_head_view_get_window (hv, NULL, NULL), ==, 0);
+}
+
 static void
 test_view_keys (void)
 {
@@ -1035,6 +1075,7 @@ main (int   argc,
   g_test_add_func ("/actions/view-options", test_view_options);
   g_test_add_func ("/actions/selection-keys", test_selection_keys);
   g_test_add_func ("/actions/view-keys", test_view_keys);
+  g_test_add_func ("/actions/projector-keys", test_projector_keys);
   g_test_add_func ("/actions/help-and-about", test_help_and_about);
   g_test_add_func ("/actions/close-window", test_close_window);
   g_test_add_func ("/actions/export", test_export);

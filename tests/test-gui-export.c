@@ -81,6 +81,7 @@ test_export_follows_state (void)
   o.hide_special = TRUE;
   o.renormalise = TRUE;
   o.highlight_token = 4;
+  o.fit_scale = TRUE;   /* the app's default scale */
   o.model_name = model->name;
   o.text_a = text;
   g_autofree char *want = tmp_path ("head-ref.png");

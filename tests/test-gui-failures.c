@@ -113,7 +113,7 @@ static gboolean
 compare_has_message (gpointer view)
 {
   const char *m = as_compare_view_get_message (view);
-  return m != NULL && (strstr (m, "not finite") != NULL || g_str_has_prefix (m, "No analysis of sentence A"));
+  return m != NULL && (strstr (m, "not finite") != NULL || g_str_has_prefix (m, "No analysis of the sentence"));
 }
 
 static GtkWidget *

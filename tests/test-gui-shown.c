@@ -339,7 +339,7 @@ test_export_equals_screen_and_cli (void)
   g_assert_no_error (error);
   g_autofree char *cli_png = g_build_filename (tmp_dir, "cli.png", NULL);
   const char *args[] = { "--aggregate", "rollout", "--layer", "3", "--words", "--annotate",
-                         "-o", cli_png, NULL };
+                         "--fit-scale", "-o", cli_png, NULL };
   g_free (run_cli_export (TEXT, args));
   int diff = gui_test_png_difference (app_png, cli_png);
   g_test_message ("app export and attnscope-cli export --aggregate rollout --layer 3 --words: "

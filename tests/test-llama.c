@@ -374,6 +374,10 @@ test_folder_refusals (void)
       "attention_bias is not supported" },
     { "config.json", "\"num_hidden_layers\": 2", "\"num_hidden_layers\": 1",
       "holds a layer 1 but config.json says num_hidden_layers = 1" },
+    /* tie_word_embeddings is false and the output projection is gone: never
+     * read as the embedding */
+    { "model.safetensors", "\"lm_head.weight\"", "\"lm_head.weighX\"",
+      "tensor 'lm_head.weight' is missing, and config.json's tie_word_embeddings is false" },
   };
   for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
     {
@@ -382,6 +386,24 @@ test_folder_refusals (void)
       decoder_assert_refused (dir, bad[i].message);
       decoder_remove_copy (dir);
     }
+}
+
+/* tie_word_embeddings true: the embedding is the output projection, as
+ * transformers ties it on load, whatever lm_head.weight the file holds. */
+static void
+test_folder_tied (void)
+{
+  g_autofree char *dir = decoder_damaged_copy ("llama-tiny", "config.json",
+                                               "\"tie_word_embeddings\": false",
+                                               "\"tie_word_embeddings\": true");
+  g_autoptr(GError) error = NULL;
+  AsModel *model = as_model_load (dir, &error);
+  g_assert_no_error (error);
+  g_assert_true (model->config->tie_word_embeddings);
+  const AsLlamaWeights *w = as_llama_weights (model);
+  g_assert_true (w->lm_head == w->tok_emb);
+  as_model_free (model);
+  decoder_remove_copy (dir);
 }
 
 /* --- SmolLM2-135M from its GGUF --------------------------------------------- */
@@ -616,6 +638,7 @@ main (int    argc,
   g_test_add_func ("/llama/gguf/refusals", test_gguf_refusals);
   g_test_add_func ("/llama/folder/goldens", test_folder_goldens);
   g_test_add_func ("/llama/folder/refusals", test_folder_refusals);
+  g_test_add_func ("/llama/folder/tied", test_folder_tied);
   g_test_add_func ("/llama/smollm2/config", test_smollm2_config);
   g_test_add_func ("/llama/smollm2/goldens", test_smollm2_goldens);
   g_test_add_func ("/llama/smollm2/text", test_smollm2_text);

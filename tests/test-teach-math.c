@@ -5,13 +5,17 @@
  * only on their distance); cosine similarity on hand-built rows; the
  * step-by-step attention on a hand-worked 3-token example, then against the
  * engine's own attention for every head and query of a real sentence, with
- * and without the causal mask.
+ * and without the causal mask. RoPE: the angles against their published
+ * formula, turning back against turning forward, the relative-position
+ * property, and on SmolLM2 the keys of one token at two places, which turned
+ * back must be one key (layer 0 sees only the token before RoPE).
  */
 #include <math.h>
 #include <string.h>
 
 #include "as-attention.h"
 #include "as-backend.h"
+#include "as-elementwise.h"
 #include "as-error.h"
 #include "as-model.h"
 #include "as-teach-math.h"
@@ -261,6 +265,119 @@ test_steps_match_engine (void)
   as_model_free (model);
 }
 
+/* ---- RoPE ---------------------------------------------------------------- */
+
+static void
+test_rope_angles (void)
+{
+  /* theta_j = base^(-2j/d) (Su et al. 2021, eq. 15), times the position. */
+  const int d = 64;
+  for (int j = 0; j < d / 2; j += 5)
+    for (int pos = 0; pos < 300; pos += 37)
+      {
+        double want = pos * pow (10000.0, -2.0 * j / d);
+        g_assert_cmpfloat (fabs (as_rope_angle (j, d, pos, 10000.0f) - want), <=, 1e-6 * MAX (1.0, want));
+      }
+  /* A unit vector on pair j is turned by exactly that angle. */
+  float x[64] = { 0 };
+  x[3] = 1;
+  as_rope_head (x, d, 11, 10000.0f);
+  double turned = remainder (atan2 (x[3 + d / 2], x[3]) - as_rope_angle (3, d, 11, 10000.0f), 2 * G_PI);
+  g_assert_cmpfloat (fabs (turned), <, 1e-6);
+}
+
+static void
+test_rope_unrotate (void)
+{
+  const int d = 64;
+  float q[64], k[64], rq[64], rk[64], back[64];
+  for (int c = 0; c < d; c++)
+    {
+      q[c] = sinf (0.37f * c + 0.1f);
+      k[c] = cosf (0.21f * c * c - 0.4f);
+    }
+  memcpy (rq, q, sizeof q);
+  as_rope_head (rq, d, 123, 100000.0f);
+  as_rope_unrotate (rq, d, 123, 100000.0f, back);
+  for (int c = 0; c < d; c++)
+    g_assert_cmpfloat_with_epsilon (back[c], q[c], 1e-5);
+  /* q_m . k_n after RoPE depends on m - n only. */
+  double dots[2];
+  for (int t = 0; t < 2; t++)
+    {
+      memcpy (rq, q, sizeof q);
+      memcpy (rk, k, sizeof k);
+      as_rope_head (rq, d, 9 + 40 * t, 10000.0f);
+      as_rope_head (rk, d, 4 + 40 * t, 10000.0f);
+      dots[t] = 0;
+      for (int c = 0; c < d; c++)
+        dots[t] += (double) rq[c] * rk[c];
+    }
+  g_assert_cmpfloat_with_epsilon (dots[0], dots[1], 1e-4);
+}
+
+/* SmolLM2's layer 0 keys as the engine hands them (after RoPE): one token
+ * twice gives two different keys, the same key once turned back. */
+static void
+test_rope_engine_keys (void)
+{
+  g_autofree char *path = as_model_default_decoder_path ();
+  if (!g_file_test (path, G_FILE_TEST_IS_REGULAR))
+    {
+      g_test_skip_printf ("the SmolLM2 GGUF is not downloaded (%s; run tools/setup)", path);
+      return;
+    }
+  g_autoptr(GError) error = NULL;
+  AsModel *model = as_model_load (path, &error);
+  g_assert_no_error (error);
+  const AsConfig *c = model->config;
+  AsEncoding *enc = as_tokenizer_encode (model->tokenizer, "the cat and the dog and the bird", NULL,
+                                         c->max_positions);
+  int n = enc->n_tokens;
+  g_autofree int *ids = g_new (int, n);
+  g_autofree int *types = g_new0 (int, n);
+  for (int i = 0; i < n; i++)
+    ids[i] = enc->tokens[i].id;
+  /* Two places of one token. */
+  int a = -1, b = -1;
+  for (int i = 0; i < n && b < 0; i++)
+    for (int j = i + 1; j < n && b < 0; j++)
+      if (ids[i] == ids[j])
+        a = i, b = j;
+  g_assert_cmpint (b, >, a);
+  AsBackend *backend = as_cpu_backend_new (model);
+  const int H = c->hidden, d = c->head_dim;
+  g_autofree float *q = g_new (float, (gsize) n * H);   /* [n, hidden] */
+  g_autofree float *k = g_new (float, (gsize) n * H);   /* [n, hidden] */
+  g_autofree float *v = g_new (float, (gsize) n * H);   /* [n, hidden] */
+  AsForwardRequest req = { .ids = ids, .type_ids = types, .n = n };
+  g_assert_true (as_backend_layer_qkv (backend, &req, 0, q, k, v, &error));
+  g_assert_no_error (error);
+  for (int h = 0; h < c->n_heads; h++)
+    {
+      const float *ka = k + (gsize) a * H + h * d, *kb = k + (gsize) b * H + h * d;
+      g_autofree float *ua = g_new (float, d);
+      g_autofree float *ub = g_new (float, d);
+      as_rope_unrotate (ka, d, a, c->rope_theta, ua);
+      as_rope_unrotate (kb, d, b, c->rope_theta, ub);
+      double moved = 0, left = 0, norm = 0;
+      for (int x = 0; x < d; x++)
+        {
+          moved = MAX (moved, fabs (ka[x] - kb[x]));
+          left = MAX (left, fabs (ua[x] - ub[x]));
+          norm = MAX (norm, fabs (ua[x]));
+        }
+      g_assert_cmpfloat (moved, >, 1e-2 * norm);
+      g_assert_cmpfloat (left, <, 1e-4 * MAX (1.0, norm));
+      /* Heads of one group read one key: the same numbers. */
+      if (h % (c->n_heads / c->n_kv_heads) != 0)
+        g_assert_cmpint (memcmp (ka, ka - d, sizeof (float) * d), ==, 0);
+    }
+  as_backend_free (backend);
+  as_encoding_free (enc);
+  as_model_free (model);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -271,5 +388,8 @@ main (int   argc,
   g_test_add_func ("/teach-math/cosine", test_cosine);
   g_test_add_func ("/teach-math/steps-hand", test_steps_hand);
   g_test_add_func ("/teach-math/steps-match-engine", test_steps_match_engine);
+  g_test_add_func ("/teach-math/rope-angles", test_rope_angles);
+  g_test_add_func ("/teach-math/rope-unrotate", test_rope_unrotate);
+  g_test_add_func ("/teach-math/rope-engine-keys", test_rope_engine_keys);
   return g_test_run ();
 }

@@ -13,8 +13,9 @@ tools/make-llama-goldens.py loads them:
                  tokenizer): two prompts given as ids
   smollm2.json   SmolLM2-135M-Instruct Q4_1 GGUF: three sentences (not used
                  by any other fixture) continued as plain text, and one
-                 question in the ChatML form `attnscope-cli generate --chat`
-                 writes, which ends with the end-of-sequence token
+                 question through the GGUF's chat template (apply_chat_template,
+                 as `attnscope-cli generate --chat` writes it), which ends with
+                 the end-of-sequence token
 
 Each case: name, prompt (text, or null), prompt_ids, new_ids (as generate
 returns them, the end-of-sequence token included when it stopped there),
@@ -49,10 +50,12 @@ SENTENCES = [
 CHAT = ("chat", "What is the capital of France?")
 
 
-def chatml(text):
-    """The template `generate --chat` applies (SmolLM2-Instruct's ChatML,
-    one user turn, no system turn)."""
-    return "<|im_start|>user\n%s<|im_end|>\n<|im_start|>assistant\n" % text
+def chatml(tok, text):
+    """What `generate --chat` asks: one user turn through the model's chat
+    template (SmolLM2-Instruct's ChatML, which adds its default system
+    turn), ready for the assistant's answer."""
+    return tok.apply_chat_template([{"role": "user", "content": text}], tokenize=False,
+                                   add_generation_prompt=True)
 
 
 def greedy(model, ids):
@@ -118,7 +121,7 @@ def make_smollm2():
     if isinstance(eos, list):
         eos = eos[0] if len(eos) == 1 else sys.exit("several eos ids: %r" % eos)
     cases = []
-    for name, text in SENTENCES + [(CHAT[0], chatml(CHAT[1]))]:
+    for name, text in SENTENCES + [(CHAT[0], chatml(tok, CHAT[1]))]:
         ids = tok(text, add_special_tokens=True)["input_ids"]
         new = greedy(model, ids)
         c = case(name, text, ids, new, eos, tok)

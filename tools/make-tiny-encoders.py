@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """Golden fixtures for the BERT-family encoders RoBERTa and DistilBERT
-(tests/test-encoder-family.c).
+(tests/test-encoder-family.c) and for BERT's masked-LM head
+(tests/test-mlm.c, tests/test-cli-fill.sh, tests/test-gui-mlm.c).
 
 Run by a developer, never by CI (CI compares against the committed files):
 
-    ~/.cache/attnscope/bench-venv/bin/python tools/make-tiny-encoders.py
+    ~/.cache/attnscope/bench-venv/bin/python tools/make-tiny-encoders.py [FOLDER …]
 
-Builds two tiny seeded models with transformers and saves each as a model
-folder (config.json, model.safetensors, tokenizer files):
+Builds tiny seeded models with transformers and saves each as a model
+folder (config.json, model.safetensors, tokenizer files); FOLDER names the
+ones to build (all of them when none is named):
 
   tests/data/roberta-tiny/     RobertaModel (no pooler), 2 layers, 4 heads,
                                hidden 32, max_position_embeddings 64 with
@@ -17,6 +19,11 @@ folder (config.json, model.safetensors, tokenizer files):
                                (tokenizer.json with RobertaProcessing)
   tests/data/distilbert-tiny/  DistilBertModel, the same sizes, and a
                                WordPiece vocabulary of a few hundred words
+  tests/data/bert-mlm-tiny/    BertForMaskedLM, the same sizes, its decoder
+                               tied to the word embeddings (saved without
+                               cls.predictions.decoder.weight, its bias as
+                               cls.predictions.bias), the WordPiece
+                               vocabulary with a few more words
 
 Weights are drawn wider than transformers' std-0.02 initialisation (and the
 LayerNorms are not left at 1 and 0) so that attention is peaked and every
@@ -32,6 +39,10 @@ tensor matters. Each case runs in eager mode, fp32, on the CPU:
 
 RoBERTa also gets a case "max" of random (non-pad) ids at the longest input
 its position table allows, with its hidden states only.
+
+bert-mlm-tiny/mlm-goldens.json holds, for each sentence of MLM_CASES, its
+ids and, at each [MASK], the logits row (BertForMaskedLM's output) and its
+top 10 ids and softmax probabilities (in double).
 """
 import json
 import os
@@ -42,8 +53,8 @@ import torch
 import transformers
 from tokenizers import (Tokenizer, decoders, models, normalizers, pre_tokenizers, processors,
                         trainers)
-from transformers import (DistilBertConfig, DistilBertModel, PreTrainedTokenizerFast,
-                          RobertaConfig, RobertaModel)
+from transformers import (BertConfig, BertForMaskedLM, DistilBertConfig, DistilBertModel,
+                          PreTrainedTokenizerFast, RobertaConfig, RobertaModel)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -173,16 +184,15 @@ look looks every other each one two three four five because too very not no
 did didn t s cross crossed sells sell hat bat rat can will would could should""".split()
 
 
-def make_distilbert():
-    folder = os.path.join(DATA, "distilbert-tiny")
-    gold = os.path.join(folder, "goldens")
-    os.makedirs(gold, exist_ok=True)
-
+def wordpiece_tokenizer(folder, words):
+    """A WordPiece vocabulary of specials, characters, WORDS and a few
+    pieces, saved in FOLDER as BertTokenizerFast's files; returns the
+    `tokenizers` Tokenizer, the transformers tokenizer and the vocabulary."""
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
     chars = list("abcdefghijklmnopqrstuvwxyz0123456789.,!?'-:;")
     pieces = ["##" + c for c in "abcdefghijklmnopqrstuvwxyz"] + ["##s", "##ing", "##ed", "##ly"]
     vocab = []
-    for t in specials + chars + sorted(set(WORDS)) + pieces:
+    for t in specials + chars + sorted(set(words)) + pieces:
         if t not in vocab:
             vocab.append(t)
     vocab_path = os.path.join(folder, "vocab.txt")
@@ -200,6 +210,14 @@ def make_distilbert():
     tok = PreTrainedTokenizerFast(tokenizer_object=tk, unk_token="[UNK]", sep_token="[SEP]",
                                   cls_token="[CLS]", pad_token="[PAD]", mask_token="[MASK]")
     tok.save_pretrained(folder)
+    return tk, tok, vocab
+
+
+def make_distilbert():
+    folder = os.path.join(DATA, "distilbert-tiny")
+    gold = os.path.join(folder, "goldens")
+    os.makedirs(gold, exist_ok=True)
+    tk, tok, vocab = wordpiece_tokenizer(folder, WORDS)
 
     config = DistilBertConfig(vocab_size=len(vocab), dim=HIDDEN, n_layers=LAYERS,
                               n_heads=HEADS, hidden_dim=FFN,
@@ -223,10 +241,73 @@ def make_distilbert():
     write_cases(gold, cases, {"layers": LAYERS})
 
 
+MLM_WORDS = WORDS + """capital city france paris london berlin country river
+king queen man woman""".split()
+
+MLM_CASES = [
+    "The capital of France is [MASK].",
+    "The cat sat on the [MASK].",
+    "The [MASK] brown fox jumps over the [MASK] dog.",
+]
+
+
+def make_bert_mlm():
+    """BertForMaskedLM with its masked-LM head (the decoder tied to the
+    word embeddings, as bert-base-uncased has it), and goldens of the head:
+    for each [MASK] of each case, the logits row and its top 10."""
+    folder = os.path.join(DATA, "bert-mlm-tiny")
+    os.makedirs(folder, exist_ok=True)
+    tk, tok, vocab = wordpiece_tokenizer(folder, MLM_WORDS)
+
+    config = BertConfig(vocab_size=len(vocab), hidden_size=HIDDEN, num_hidden_layers=LAYERS,
+                        num_attention_heads=HEADS, intermediate_size=FFN,
+                        max_position_embeddings=POSITIONS, type_vocab_size=2,
+                        hidden_act="gelu", layer_norm_eps=1e-12, pad_token_id=0,
+                        tie_word_embeddings=True)
+    config._attn_implementation = "eager"
+    torch.manual_seed(3)
+    model = BertForMaskedLM(config).eval()
+    randomize(model, 33)
+    model.save_pretrained(folder, safe_serialization=True)
+
+    mask = vocab.index("[MASK]")
+    cases = []
+    for text in MLM_CASES:
+        enc = tok(text, return_token_type_ids=True)
+        ids, types = list(enc["input_ids"]), list(enc["token_type_ids"])
+        assert 1 not in ids, ids   # every word is in the vocabulary
+        with torch.no_grad():
+            logits = model(input_ids=torch.tensor([ids]),
+                           token_type_ids=torch.tensor([types])).logits[0]   # [n, V]
+        masks = []
+        for pos in [i for i, t in enumerate(ids) if t == mask]:
+            row = logits[pos]
+            probs = torch.softmax(row.double(), dim=-1)
+            top = torch.topk(probs, 10)
+            masks.append({"position": pos,
+                          "top_ids": [int(i) for i in top.indices],
+                          "top_probs": [float(p) for p in top.values],
+                          "logits": [float(x) for x in row]})
+        cases.append({"text": text, "ids": ids, "masks": masks})
+    meta = {"vocab_size": len(vocab), "hidden": HIDDEN, "layers": LAYERS,
+            "transformers": transformers.__version__, "torch": torch.__version__,
+            "cases": cases}
+    with open(os.path.join(folder, "mlm-goldens.json"), "w") as f:
+        json.dump(meta, f, indent=1)
+        f.write("\n")
+
+
+MAKERS = {"roberta-tiny": make_roberta, "distilbert-tiny": make_distilbert,
+          "bert-mlm-tiny": make_bert_mlm}
+
+
 if __name__ == "__main__":
-    make_roberta()
-    make_distilbert()
-    for d in ("roberta-tiny", "distilbert-tiny"):
+    import sys
+    # Folders by name (all of them when none is named).
+    chosen = sys.argv[1:] or list(MAKERS)
+    for d in chosen:
+        MAKERS[d]()
+    for d in chosen:
         total = sum(os.path.getsize(os.path.join(r, f))
                     for r, _, fs in os.walk(os.path.join(DATA, d)) for f in fs)
         print(f"{d}: {total} bytes")

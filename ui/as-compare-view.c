@@ -1,9 +1,13 @@
 /* as-compare-view.c — A and B side by side, and B - A below.
  *
+ * On screen A is "the sentence" (the window's text) and B "the variant"
+ * (this view's entry): "A" and "B" already name a pair's two sentences.
+ *
  * B is asked of the worker's compare channel 40 ms after the last edit of
  * its entry (and again when the model changes), only while the view is
  * mapped. The difference is recomputed when either side or the selection
- * changes; it is a plain [n, n] subtraction.
+ * changes: the tokens are aligned by text (as_compare_align) and the map
+ * is B - A over the aligned pairs.
  */
 #include "as-compare-view.h"
 
@@ -34,6 +38,8 @@ struct _AsCompareView
 
   float          *diff;        /* [diff_n, diff_n] B - A of the selected head, or NULL */
   int             diff_n;
+  int            *pair_a;      /* [diff_n] token of A on each row of the map */
+  int            *pair_b;      /* [diff_n] and of B */
   float           diff_min;
   float           diff_max;
   char           *message;
@@ -88,18 +94,130 @@ sync_busy (AsCompareView *self)
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_BUSY]);
 }
 
-static void
-describe_tokens (GString    *s,
-                 AsAnalysis *x)
+/* ---- alignment ---------------------------------------------------------- */
+
+int
+as_compare_align (const char * const *a,
+                  int                 na,
+                  const char * const *b,
+                  int                 nb,
+                  int                *pair_a,
+                  int                *pair_b)
 {
+  if (na <= 0 || nb <= 0)
+    return 0;
+  /* Longest common subsequence of the texts, suffix lengths [na + 1, nb + 1]. */
+  gsize w = (gsize) nb + 1;
+  g_autofree int *lcs = g_new0 (int, ((gsize) na + 1) * w);
+  for (int i = na - 1; i >= 0; i--)
+    for (int j = nb - 1; j >= 0; j--)
+      lcs[i * w + j] = g_strcmp0 (a[i], b[j]) == 0
+        ? lcs[(i + 1) * w + j + 1] + 1
+        : MAX (lcs[(i + 1) * w + j], lcs[i * w + j + 1]);
+
+  /* Walk it: equal texts pair up; between two such anchors, gaps of the
+   * same length pair position by position (a word swapped for another),
+   * gaps of different lengths have no counterpart. */
+  int n = 0, i = 0, j = 0, gap_i = 0, gap_j = 0;
+  while (i <= na && j <= nb)
+    {
+      gboolean end = i == na || j == nb;
+      if (end || g_strcmp0 (a[i], b[j]) == 0)
+        {
+          int ei = end ? na : i, ej = end ? nb : j;
+          if (ei - gap_i == ej - gap_j)
+            for (int k = 0; k < ei - gap_i; k++, n++)
+              pair_a[n] = gap_i + k, pair_b[n] = gap_j + k;
+          if (end)
+            break;
+          pair_a[n] = i, pair_b[n] = j, n++;
+          gap_i = ++i;
+          gap_j = ++j;
+        }
+      else if (lcs[(i + 1) * w + j] >= lcs[i * w + j + 1])
+        i++;
+      else
+        j++;
+    }
+  return n;
+}
+
+static void
+append_unpaired (GString      *s,
+                 AsAnalysis   *x,
+                 const int    *paired,
+                 int           n,
+                 const char   *which)
+{
+  g_autofree gboolean *has = g_new0 (gboolean, x->n);
+  for (int k = 0; k < n; k++)
+    has[paired[k]] = TRUE;
+  GString *list = g_string_new (NULL);
   for (int i = 0; i < x->n; i++)
-    g_string_append_printf (s, "%s%s", i > 0 ? " " : "", x->encoding->tokens[i].text);
+    if (!has[i])
+      g_string_append_printf (list, "%s“%s”", list->len > 0 ? ", " : "", x->encoding->tokens[i].text);
+  if (list->len > 0)
+    g_string_append_printf (s, "\nOnly in the %s (no counterpart, left out of the map): %s.", which, list->str);
+  g_string_free (list, TRUE);
+}
+
+/* The map over the N aligned pairs, and what it says, into MSG. */
+static void
+fill_difference (AsCompareView *self,
+                 AsAnalysis    *a,
+                 AsAnalysis    *b,
+                 int            layer,
+                 int            head,
+                 int            n,
+                 GString       *msg)
+{
+  const float *ma = as_analysis_head (a, layer, head);   /* [a->n, a->n] */
+  const float *mb = as_analysis_head (b, layer, head);   /* [b->n, b->n] */
+  self->diff_n = n;
+  self->diff = g_new (float, (gsize) n * n);             /* [n, n] */
+  int best = 0;
+  self->diff_min = self->diff_max = 0;
+  for (int i = 0; i < n; i++)
+    for (int j = 0; j < n; j++)
+      {
+        gsize k = (gsize) i * n + j;
+        self->diff[k] = mb[(gsize) self->pair_b[i] * b->n + self->pair_b[j]] -
+                        ma[(gsize) self->pair_a[i] * a->n + self->pair_a[j]];
+        self->diff_min = MIN (self->diff_min, self->diff[k]);
+        self->diff_max = MAX (self->diff_max, self->diff[k]);
+        if (fabsf (self->diff[k]) > fabsf (self->diff[best]))
+          best = (int) k;
+      }
+  int bi = best / n, bj = best % n;
+  g_string_printf (msg, "Variant − sentence, layer %d, head %d: from %+.3f to %+.3f.",
+                   layer + 1, head + 1, self->diff_min, self->diff_max);
+  g_string_append_printf (msg, "\nLargest change: query “%s” → key “%s” (%.3f → %.3f).",
+                          b->encoding->tokens[self->pair_b[bi]].text,
+                          b->encoding->tokens[self->pair_b[bj]].text,
+                          ma[(gsize) self->pair_a[bi] * a->n + self->pair_a[bj]],
+                          mb[(gsize) self->pair_b[bi] * b->n + self->pair_b[bj]]);
+  /* Which paired tokens differ, when some do. */
+  GString *changed = g_string_new (NULL);
+  for (int i = 0; i < n; i++)
+    {
+      const char *ta = a->encoding->tokens[self->pair_a[i]].text;
+      const char *tb = b->encoding->tokens[self->pair_b[i]].text;
+      if (g_strcmp0 (ta, tb) != 0)
+        g_string_append_printf (changed, "%s“%s” → “%s”", changed->len > 0 ? ", " : "", ta, tb);
+    }
+  if (changed->len > 0)
+    g_string_append_printf (msg, "\nTokens that differ: %s.", changed->str);
+  g_string_free (changed, TRUE);
+  append_unpaired (msg, a, self->pair_a, n, "sentence");
+  append_unpaired (msg, b, self->pair_b, n, "variant");
 }
 
 static void
 update (AsCompareView *self)
 {
   g_clear_pointer (&self->diff, g_free);
+  g_clear_pointer (&self->pair_a, g_free);
+  g_clear_pointer (&self->pair_b, g_free);
   self->diff_n = 0;
   AsAnalysis *a = analysis_a (self);
   AsAnalysis *b = b_current (self) ? self->b : NULL;
@@ -108,51 +226,25 @@ update (AsCompareView *self)
   g_autoptr(GString) msg = g_string_new (NULL);
 
   if (a == NULL)
-    g_string_assign (msg, "No analysis of sentence A on screen (the status line says why).");
+    g_string_assign (msg, "No analysis of the sentence on screen (the status line says why).");
   else if (b == NULL || layer >= b->layers_ready || layer >= a->layers_ready)
     g_string_assign (msg, "Computing…");
-  else if (a->n != b->n)
-    {
-      g_string_printf (msg, "A has %d tokens and B has %d, so their matrices do not line up: no "
-                       "difference map. Change B so that it tokenizes to %d tokens (one word for "
-                       "another of one piece).", a->n, b->n, a->n);
-    }
   else
     {
-      int n = a->n;
-      self->diff_n = n;
-      self->diff = g_new (float, (gsize) n * n);   /* [n, n] */
-      const float *ma = as_analysis_head (a, layer, head), *mb = as_analysis_head (b, layer, head);
-      int best = 0;
-      self->diff_min = self->diff_max = 0;
-      for (gsize i = 0; i < (gsize) n * n; i++)
-        {
-          self->diff[i] = mb[i] - ma[i];
-          self->diff_min = MIN (self->diff_min, self->diff[i]);
-          self->diff_max = MAX (self->diff_max, self->diff[i]);
-          if (fabsf (self->diff[i]) > fabsf (self->diff[best]))
-            best = (int) i;
-        }
-      g_string_printf (msg, "B − A for layer %d, head %d ranges from %+.3f to %+.3f. Largest change: "
-                       "query “%s” → key “%s” (%.3f → %.3f).", layer + 1, head + 1, self->diff_min, self->diff_max,
-                       b->encoding->tokens[best / n].text, b->encoding->tokens[best % n].text,
-                       ma[best], mb[best]);
-      /* Which tokens differ, when some do. */
-      GString *changed = g_string_new (NULL);
-      for (int i = 0; i < n; i++)
-        if (g_strcmp0 (a->encoding->tokens[i].text, b->encoding->tokens[i].text) != 0)
-          g_string_append_printf (changed, "%s“%s” → “%s”", changed->len > 0 ? ", " : "",
-                                  a->encoding->tokens[i].text, b->encoding->tokens[i].text);
-      if (changed->len > 0)
-        g_string_append_printf (msg, " Tokens that differ: %s.", changed->str);
-      g_string_free (changed, TRUE);
-    }
-  if (a != NULL && b != NULL && a->n != b->n)
-    {
-      g_string_append (msg, "\nA: ");
-      describe_tokens (msg, a);
-      g_string_append (msg, "\nB: ");
-      describe_tokens (msg, b);
+      const char **ta = g_new (const char *, a->n), **tb = g_new (const char *, b->n);
+      for (int i = 0; i < a->n; i++)
+        ta[i] = a->encoding->tokens[i].text;
+      for (int j = 0; j < b->n; j++)
+        tb[j] = b->encoding->tokens[j].text;
+      self->pair_a = g_new (int, MIN (a->n, b->n));
+      self->pair_b = g_new (int, MIN (a->n, b->n));
+      int n = as_compare_align (ta, a->n, tb, b->n, self->pair_a, self->pair_b);
+      g_free (ta);
+      g_free (tb);
+      if (n == 0)
+        g_string_assign (msg, "The sentence and the variant share no token: nothing to compare.");
+      else
+        fill_difference (self, a, b, layer, head, n, msg);
     }
   g_free (self->message);
   self->message = g_string_free (g_steal_pointer (&msg), FALSE);
@@ -183,7 +275,21 @@ heatmap (cairo_t    *cr,
   spec.colormap = as_view_state_get_colormap (self->state);
   spec.dark = as_view_state_get_dark (self->state);
   spec.colorbar = TRUE;
-  spec.font_size = 12;
+  /* Fitted as the head view is, to the larger of the two maxima: the two
+   * maps share one scale, so their colours compare. */
+  spec.colorbar_label = "attention, full 0 to 1 scale";
+  if (as_view_state_get_fit_scale (self->state))
+    {
+      AsAnalysis *both[2] = { analysis_a (self), b_current (self) ? self->b : NULL };
+      float top = 0;
+      for (int s = 0; s < 2; s++)
+        if (both[s] != NULL && layer < both[s]->layers_ready)
+          top = MAX (top, as_heatmap_robust_max (as_analysis_head (both[s], layer, head),
+                                                 both[s]->n, both[s]->n, both[s]->causal));
+      spec.vmax = top > 0 ? top : 1.f;
+      spec.colorbar_label = "attention, fitted to both";
+    }
+  spec.font_size = 12 * as_view_state_get_zoom (self->state);
   g_autofree char *title = g_strdup_printf ("%s: layer %d, head %d\n%s", which, layer + 1, head + 1, x->text_a);
   spec.title = title;
   as_heatmap_render (cr, &spec, w, h, NULL);
@@ -202,20 +308,22 @@ draw (GtkDrawingArea *area,
     return;
   AsAnalysis *b = b_current (self) ? self->b : NULL;
   double top_h = height * 0.5;
-  heatmap (cr, self, a, "A", width / 2.0, top_h);
+  heatmap (cr, self, a, "Sentence", width / 2.0, top_h);
   cairo_save (cr);
   cairo_translate (cr, width / 2.0, 0);
-  heatmap (cr, self, b, "B", width / 2.0, top_h);
+  heatmap (cr, self, b, "Variant", width / 2.0, top_h);
   cairo_restore (cr);
 
   if (self->diff == NULL)
     return;
   /* A token that differs is labelled with both: "tired/wide". */
   g_autoptr(GPtrArray) owned = g_ptr_array_new_with_free_func (g_free);
-  g_autofree const char **labels = g_new0 (const char *, a->n + 1);
-  for (int i = 0; i < a->n; i++)
+  int n = self->diff_n;
+  g_autofree const char **labels = g_new0 (const char *, n + 1);
+  for (int i = 0; i < n; i++)
     {
-      const char *ta = a->encoding->tokens[i].text, *tb = b->encoding->tokens[i].text;
+      const char *ta = a->encoding->tokens[self->pair_a[i]].text;
+      const char *tb = b->encoding->tokens[self->pair_b[i]].text;
       if (g_strcmp0 (ta, tb) == 0)
         labels[i] = ta;
       else
@@ -231,9 +339,10 @@ draw (GtkDrawingArea *area,
   spec.rows = spec.cols = self->diff_n;
   spec.row_labels = spec.col_labels = labels;
   spec.dark = as_view_state_get_dark (self->state);
-  spec.font_size = 12;
-  spec.colorbar_label = "B − A";
-  g_autofree char *title = g_strdup_printf ("B − A (layer %d, head %d)\nblue: less attention in B, red: more",
+  spec.font_size = 12 * as_view_state_get_zoom (self->state);
+  spec.colorbar_label = "variant − sentence";
+  g_autofree char *title = g_strdup_printf ("Variant − sentence (layer %d, head %d)\nblue: less attention "
+                                            "in the variant, red: more",
                                             as_view_state_get_layer (self->state) + 1,
                                             as_view_state_get_head (self->state) + 1);
   spec.title = title;
@@ -360,6 +469,8 @@ as_compare_view_set_view_state (AsCompareView *self,
       g_signal_connect_swapped (state, "notify::layers-ready", G_CALLBACK (update), self);
       g_signal_connect_swapped (state, "notify::dark", G_CALLBACK (update), self);
       g_signal_connect_swapped (state, "notify::colormap", G_CALLBACK (update), self);
+      g_signal_connect_swapped (state, "notify::zoom", G_CALLBACK (update), self);
+      g_signal_connect_swapped (state, "notify::fit-scale", G_CALLBACK (update), self);
     }
   on_analysis_changed (self);
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_VIEW_STATE]);
@@ -419,6 +530,19 @@ as_compare_view_get_diff (AsCompareView *self,
   if (n != NULL)
     *n = self->diff_n;
   return self->diff;
+}
+
+int
+as_compare_view_get_alignment (AsCompareView  *self,
+                               const int     **pair_a,
+                               const int     **pair_b)
+{
+  g_return_val_if_fail (AS_IS_COMPARE_VIEW (self), 0);
+  if (pair_a != NULL)
+    *pair_a = self->pair_a;
+  if (pair_b != NULL)
+    *pair_b = self->pair_b;
+  return self->diff != NULL ? self->diff_n : 0;
 }
 
 const char *
@@ -506,6 +630,8 @@ as_compare_view_finalize (GObject *object)
 {
   AsCompareView *self = AS_COMPARE_VIEW (object);
   g_free (self->diff);
+  g_free (self->pair_a);
+  g_free (self->pair_b);
   g_free (self->message);
   G_OBJECT_CLASS (as_compare_view_parent_class)->finalize (object);
 }

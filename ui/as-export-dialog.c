@@ -21,6 +21,7 @@ as_export_options_from_state (AsViewState     *state,
   /* The screen shows raw rows unless the user asked to renormalise them. */
   options->renormalise = options->hide_special && as_view_state_get_renormalise (state);
   options->dark = as_view_state_get_dark (state);
+  options->fit_scale = as_view_state_get_fit_scale (state);
   options->highlight_token = as_view_state_get_token (state);
   /* Head, mean, max or rollout, words, sentence: the matrix the screen shows. */
   AsShownSpec spec;

@@ -8,7 +8,7 @@
 #include "as-stats-cache.h"
 #include "as-trace.h"
 
-#define ROW_H      22     /* one token per row */
+#define ROW_H      22     /* one token per row, times the projector zoom */
 #define PAD        10
 #define LINE_GAP   8      /* between a label and its lines' end */
 #define MAX_HEADS  64
@@ -23,6 +23,7 @@ struct _AsLinesView
   AsViewState   *state;
   AsLinesFilter  filter;
   gboolean       shown[MAX_HEADS];
+  gboolean       follow;           /* shown = the selected head, until a toggle is used */
   int            n_heads;          /* toggles built for */
 
   GtkWidget     *toolbar;
@@ -179,9 +180,16 @@ combined_colour (AsLinesView *self,
 }
 
 static double
-row_y (int index)
+row_h (AsLinesView *self)
 {
-  return PAD + index * ROW_H + ROW_H / 2.0;
+  return ROW_H * (self->state != NULL ? as_view_state_get_zoom (self->state) : 1.0);
+}
+
+static double
+row_y (AsLinesView *self,
+       int          index)
+{
+  return PAD + index * row_h (self) + row_h (self) / 2.0;
 }
 
 /* The active token: hovered, else the state's selected token. */
@@ -199,6 +207,39 @@ active_token (AsLinesView *self,
     return SIDE_NONE;
   *index = v;
   return self->token_side == SIDE_KEY ? SIDE_KEY : SIDE_QUERY;
+}
+
+/* A head's colour, darkened on a light background until it has 3:1
+ * contrast with white (WCAG's bar for graphics): the pale ones (olive,
+ * cyan, pink, grey) would wash out at low opacity. */
+static void
+line_colour (AsLinesView *self,
+             int          head,
+             double       rgb[3])
+{
+  as_head_colour (head, rgb);
+  if (as_view_state_get_dark (self->state))
+    return;
+  for (int i = 0; i < 20; i++)
+    {
+      double lum = 0;
+      const double weight[3] = { 0.2126, 0.7152, 0.0722 };
+      for (int c = 0; c < 3; c++)
+        lum += weight[c] * (rgb[c] <= 0.04045 ? rgb[c] / 12.92 : pow ((rgb[c] + 0.055) / 1.055, 2.4));
+      if (1.05 / (lum + 0.05) >= 3.0)
+        return;
+      for (int c = 0; c < 3; c++)
+        rgb[c] *= 0.9;
+    }
+}
+
+static int
+heads_shown (AsLinesView *self)
+{
+  int n = 0;
+  for (int h = 0; h < MAX_HEADS; h++)
+    n += self->shown[h];
+  return n;
 }
 
 /* Returns how many lines it drew. */
@@ -255,18 +296,36 @@ draw_lines (AsLinesView *self,
       if (one)
         combined_colour (self, rgb);
       else
-        as_head_colour (h, rgb);
+        line_colour (self, h, rgb);
+      /* Several heads: each one's lines over a thin band of the background,
+       * so where heads cross the one on top keeps its own colour instead
+       * of mixing into the others'. */
+      gboolean halo = !one && heads_shown (self) > 1;
+      double bg = as_view_state_get_dark (self->state) ? 0.14 : 1.0;
+      double line_w = cairo_get_line_width (cr);
       for (int b = 0; b < N_ALPHA; b++)
         {
           if (start[b] == start[b + 1])
             continue;
           for (int i = start[b]; i < start[b + 1]; i++)
             {
-              cairo_move_to (cr, x0, row_y ((int) sorted[i].q));
-              cairo_line_to (cr, x1, row_y ((int) sorted[i].k));
+              cairo_move_to (cr, x0, row_y (self, (int) sorted[i].q));
+              cairo_line_to (cr, x1, row_y (self, (int) sorted[i].k));
             }
-          /* Opacity = weight, at the middle of the step. */
-          cairo_set_source_rgba (cr, rgb[0], rgb[1], rgb[2], (b + 0.5) / N_ALPHA);
+          /* Opacity grows with the weight: for one head as its square
+           * root, so that weights of a few hundredths, the most common,
+           * stay visible on white; for several, as the weight itself, so
+           * the strong lines of each stand out of the crowd. */
+          double mid = (b + 0.5) / N_ALPHA;
+          double alpha = halo ? mid : sqrt (mid);
+          if (halo && alpha > 0.3)
+            {
+              cairo_set_line_width (cr, line_w + 2.0);
+              cairo_set_source_rgba (cr, bg, bg, bg, alpha);
+              cairo_stroke_preserve (cr);
+              cairo_set_line_width (cr, line_w);
+            }
+          cairo_set_source_rgba (cr, rgb[0], rgb[1], rgb[2], alpha);
           cairo_stroke (cr);
         }
     }
@@ -303,14 +362,14 @@ draw_labels (AsLinesView *self,
           {
             double rx = s == SIDE_QUERY ? PAD : width - PAD - self->label_w;
             cairo_set_source_rgba (cr, fg.red, fg.green, fg.blue, 0.35);
-            cairo_rectangle (cr, rx, PAD + i * ROW_H, self->label_w, 1);
+            cairo_rectangle (cr, rx, PAD + i * row_h (self), self->label_w, 1);
             cairo_fill (cr);
           }
         int tw, th;
         pango_layout_set_text (layout, labels[i], -1);
         pango_layout_get_pixel_size (layout, &tw, &th);
         double x = s == SIDE_QUERY ? PAD + self->label_w - tw : width - PAD - self->label_w;
-        double y = row_y (i) - th / 2.0;
+        double y = row_y (self, i) - th / 2.0;
         gboolean active = side == (Side) s && index == i;
         if (active)
           {
@@ -433,7 +492,7 @@ update_size (AsLinesView *self)
   g_object_unref (layout);
   self->label_w = MIN (self->label_w, 200);
   gtk_drawing_area_set_content_width (self->canvas, 2 * (PAD + self->label_w + LINE_GAP) + 160);
-  gtk_drawing_area_set_content_height (self->canvas, 2 * PAD + n_vis * ROW_H);
+  gtk_drawing_area_set_content_height (self->canvas, 2 * PAD + (int) ceil (n_vis * row_h (self)));
   invalidate (self);
 }
 
@@ -441,6 +500,9 @@ static void
 on_toggle (GtkToggleButton *button,
            AsLinesView     *self)
 {
+  if (self->syncing)
+    return;
+  self->follow = FALSE;   /* the user picks the heads from now on */
   for (int h = 0; h < self->n_heads; h++)
     if (self->head_toggles[h] == GTK_WIDGET (button))
       self->shown[h] = gtk_toggle_button_get_active (button);
@@ -454,8 +516,12 @@ draw_swatch (GtkDrawingArea *area,
              int             height,
              gpointer        data)
 {
+  AsLinesView *self = AS_LINES_VIEW (gtk_widget_get_ancestor (GTK_WIDGET (area), AS_TYPE_LINES_VIEW));
   double rgb[3];
-  as_head_colour (GPOINTER_TO_INT (data), rgb);
+  if (self != NULL && self->state != NULL)
+    line_colour (self, GPOINTER_TO_INT (data), rgb);
+  else
+    as_head_colour (GPOINTER_TO_INT (data), rgb);
   cairo_set_source_rgb (cr, rgb[0], rgb[1], rgb[2]);
   cairo_rectangle (cr, 0, 0, width, height);
   cairo_fill (cr);
@@ -515,11 +581,21 @@ on_aggregate_changed (AsLinesView *self)
   invalidate (self);
 }
 
+static void follow_head (AsLinesView *self);
+
+static void
+on_zoom_changed (AsLinesView *self)
+{
+  update_size (self);
+  invalidate (self);
+}
+
 static void
 on_analysis_changed (AsLinesView *self)
 {
   self->hover_side = SIDE_NONE;
   rebuild_toggles (self);
+  follow_head (self);
   sync_layer (self);
   gtk_widget_set_sensitive (GTK_WIDGET (self->filter_dropdown), is_pair (self));
   update_size (self);
@@ -574,7 +650,7 @@ token_at (AsLinesView *self,
     return SIDE_NONE;
   int n_vis;
   as_view_state_get_visible (self->state, &n_vis);
-  int i = (int) floor ((y - PAD) / ROW_H);
+  int i = (int) floor ((y - PAD) / row_h (self));
   if (y < PAD || i < 0 || i >= n_vis)
     return SIDE_NONE;
   int width = gtk_widget_get_width (GTK_WIDGET (self->canvas));
@@ -716,6 +792,24 @@ as_lines_view_get_view_state (AsLinesView *self)
   return self->state;
 }
 
+/* While following: the selected head alone, its toggle pressed. */
+static void
+follow_head (AsLinesView *self)
+{
+  if (!self->follow || self->state == NULL)
+    return;
+  int head = as_view_state_get_head (self->state);
+  self->syncing = TRUE;
+  for (int h = 0; h < MAX_HEADS; h++)
+    {
+      self->shown[h] = h == head;
+      if (h < self->n_heads)
+        gtk_toggle_button_set_active (GTK_TOGGLE_BUTTON (self->head_toggles[h]), h == head);
+    }
+  self->syncing = FALSE;
+  invalidate (self);
+}
+
 void
 as_lines_view_set_view_state (AsLinesView *self,
                               AsViewState *state)
@@ -738,6 +832,8 @@ as_lines_view_set_view_state (AsLinesView *self,
       g_signal_connect_swapped (state, "notify::dark", G_CALLBACK (invalidate), self);
       g_signal_connect_swapped (state, "notify::layer", G_CALLBACK (on_layer_changed), self);
       g_signal_connect_swapped (state, "notify::token", G_CALLBACK (on_token_changed), self);
+      g_signal_connect_swapped (state, "notify::head", G_CALLBACK (follow_head), self);
+      g_signal_connect_swapped (state, "notify::zoom", G_CALLBACK (on_zoom_changed), self);
       g_signal_connect_swapped (state, "layer-added", G_CALLBACK (on_layer_added), self);
     }
   on_analysis_changed (self);
@@ -812,6 +908,7 @@ as_lines_view_set_head_shown (AsLinesView *self,
 {
   g_return_if_fail (AS_IS_LINES_VIEW (self));
   g_return_if_fail (head >= 0 && head < MAX_HEADS);
+  self->follow = FALSE;
   if (head < self->n_heads)
     gtk_toggle_button_set_active (GTK_TOGGLE_BUTTON (self->head_toggles[head]), shown);
   else
@@ -910,8 +1007,10 @@ as_lines_view_init (AsLinesView *self)
   GtkLayoutManager *layout = gtk_widget_get_layout_manager (GTK_WIDGET (self));
   gtk_orientable_set_orientation (GTK_ORIENTABLE (layout), GTK_ORIENTATION_VERTICAL);
   gtk_box_layout_set_spacing (GTK_BOX_LAYOUT (layout), 6);
-  for (int h = 0; h < MAX_HEADS; h++)
-    self->shown[h] = TRUE;
+  /* One head, the selected one, until the user picks others: all twelve
+   * at once are a tangle. */
+  self->follow = TRUE;
+  self->shown[0] = TRUE;
 
   gtk_widget_init_template (GTK_WIDGET (self));
   as_aggregate_bar_set_show_description (AS_AGGREGATE_BAR (self->bar), FALSE);

@@ -3,6 +3,7 @@
 
 #include <math.h>
 
+#include "as-ablation-view.h"
 #include "as-heatmap-render.h"
 #include "as-matrix-pool.h"
 #include "as-stats-cache.h"
@@ -10,6 +11,7 @@
 #include "as-trace.h"
 
 #define GAP       10    /* room for the statistic's ring and the selection frame */
+#define GROUP_GAP 12    /* more between the query heads of two key/value heads */
 #define RING      4     /* width of the ring coloured by a statistic */
 #define MIN_THUMB 14
 #define MAX_THUMB 160
@@ -17,12 +19,17 @@
  * model (30 layers) gets thumbnails at least this large and its grid
  * scrolls, where the width allows them. */
 #define MIN_SCROLLED_THUMB 36
+/* A shallow model's thumbnails are as wide as the width allows and grow
+ * taller, up to this many times their width, to fill the pane's height
+ * (each is its matrix pooled to the rectangle). */
+#define MAX_ASPECT 1.6
 
-/* One head's thumbnail: its attention max-pooled to PX x PX, and that
+/* One head's thumbnail: its attention max-pooled to PX_H x PX_W, and that
  * colour-mapped. A colour map change only recolours; a new size re-pools. */
 typedef struct {
   float      *pooled;
-  int         px;
+  int         px_w;
+  int         px_h;
   GdkTexture *texture;
 } Thumb;
 
@@ -39,7 +46,9 @@ struct _AsModelGrid
   int          n_heads;
   int          label_w;
   int          label_h;
-  int          thumb;        /* logical pixels */
+  int          thumb;        /* width, logical pixels */
+  int          thumb_h;      /* height: THUMB, or more to fill a shallow model's pane */
+  int          group;        /* query heads per key/value head: 1 without grouping */
   int          built_px;     /* device pixels the textures were built for */
 
   float       *scratch;      /* n_visible^2 */
@@ -83,8 +92,17 @@ update_shape (AsModelGrid *self)
   AsAnalysis *a = self->state != NULL ? as_view_state_get_analysis (self->state) : NULL;
   int layers = a != NULL ? a->n_layers : 0;
   int heads = a != NULL ? a->n_heads : 0;
+  /* Grouped-query attention: n_heads / n_kv_heads query heads share one
+   * key/value head, and are drawn together. */
+  int group = a != NULL && a->n_kv_heads > 0 && a->n_kv_heads < heads && heads % a->n_kv_heads == 0
+              ? heads / a->n_kv_heads : 1;
 
   clear_thumbs (self, TRUE);
+  if (group != self->group)
+    {
+      self->group = group;
+      gtk_widget_queue_resize (GTK_WIDGET (self));
+    }
   if (layers != self->n_layers || heads != self->n_heads)
     {
       g_free (self->thumbs);
@@ -101,8 +119,9 @@ update_accessible (AsModelGrid *self)
   if (self->state == NULL || self->n_layers == 0)
     return;
   g_autofree char *label =
-    g_strdup_printf ("Model view: %d layers by %d heads; layer %d, head %d selected%s%s",
+    g_strdup_printf ("Model view: %d layers by %d heads%s; layer %d, head %d selected%s%s",
                      self->n_layers, self->n_heads,
+                     self->group > 1 ? ", in groups sharing a key/value head" : "",
                      as_view_state_get_layer (self->state) + 1, as_view_state_get_head (self->state) + 1,
                      self->caption != NULL ? ". " : "", self->caption != NULL ? self->caption : "");
   gtk_accessible_update_property (GTK_ACCESSIBLE (self), GTK_ACCESSIBLE_PROPERTY_LABEL, label, -1);
@@ -126,16 +145,36 @@ update_caption (AsModelGrid *self)
 
 /* ---- geometry ----------------------------------------------------------- */
 
+/* The row of layer labels' width and the head labels' height (two lines
+ * with grouping: the key/value heads above the query heads). */
 static void
 label_size (AsModelGrid *self,
             int         *w,
-            int         *h)
+            int         *h,
+            int         *line)
 {
   PangoLayout *layout = gtk_widget_create_pango_layout (GTK_WIDGET (self), "L00");
   pango_layout_get_pixel_size (layout, w, h);
   g_object_unref (layout);
   *w += 8;
-  *h += 4;
+  *line = *h + 4;
+  *h = self->group > 1 ? 2 * *line : *line;
+}
+
+static int
+n_groups (AsModelGrid *self)
+{
+  return self->group > 1 ? (MAX (self->n_heads, 1) + self->group - 1) / self->group : 1;
+}
+
+/* The widest thumbnails WIDTH holds, before clamping. */
+static int
+thumb_for_width (AsModelGrid *self,
+                 int          width,
+                 int          label_w)
+{
+  int heads = MAX (self->n_heads, 1);
+  return (width - label_w - (n_groups (self) - 1) * GROUP_GAP) / heads - GAP;
 }
 
 static void
@@ -148,19 +187,20 @@ as_model_grid_measure (GtkWidget      *widget,
                        int            *natural_baseline)
 {
   AsModelGrid *self = AS_MODEL_GRID (widget);
-  int lw, lh;
-  label_size (self, &lw, &lh);
+  int lw, lh, line;
+  label_size (self, &lw, &lh, &line);
   int count = orientation == GTK_ORIENTATION_HORIZONTAL ? MAX (self->n_heads, 12) : MAX (self->n_layers, 6);
   /* Vertically, a line below the thumbnails for the colouring's legend and
    * one for what is shown. */
-  int margin = orientation == GTK_ORIENTATION_HORIZONTAL ? lw : 3 * lh + 10;
+  int margin = orientation == GTK_ORIENTATION_HORIZONTAL ? lw + (n_groups (self) - 1) * GROUP_GAP
+                                                         : lh + 2 * line + 10;
   int least = MIN_THUMB;
   if (orientation == GTK_ORIENTATION_VERTICAL && for_size > 0 && self->n_heads > 0)
     {
-      /* As tall as thumbnails as wide as the width allows, up to
-       * MIN_SCROLLED_THUMB: the scrolled window around takes the rest. */
-      int by_w = (for_size - lw) / self->n_heads - GAP;
-      least = CLAMP (by_w, MIN_THUMB, MIN_SCROLLED_THUMB);
+      /* As tall as thumbnails as wide as the width allows: the scrolled
+       * window around takes what does not fit (a deep model), and a
+       * shallow model's grid grows into the height it is given. */
+      least = CLAMP (thumb_for_width (self, for_size, lw), MIN_THUMB, MAX_THUMB);
     }
   *minimum = margin + count * (least + GAP);
   *natural = MAX (*minimum, margin + count * (56 + GAP));
@@ -191,27 +231,38 @@ as_model_grid_size_allocate (GtkWidget *widget,
 {
   AsModelGrid *self = AS_MODEL_GRID (widget);
 
-  label_size (self, &self->label_w, &self->label_h);
+  int line;
+  label_size (self, &self->label_w, &self->label_h, &line);
   /* Always reserved, so choosing a statistic never resizes (and re-pools)
    * the thumbnails. */
-  self->legend_h = self->label_h + 6;
-  self->caption_h = self->label_h + 4;
+  self->legend_h = line + 6;
+  self->caption_h = line + 4;
   if (self->n_layers == 0)
     return;
-  int by_w = (width - self->label_w) / self->n_heads - GAP;
+  int by_w = thumb_for_width (self, width, self->label_w);
   int by_h = (height - self->label_h - self->legend_h - self->caption_h) / self->n_layers - GAP;
-  int thumb = CLAMP (MIN (by_w, by_h), MIN_THUMB, MAX_THUMB);
-  if (thumb != self->thumb)
+  int thumb = CLAMP (MIN (by_w, MAX (by_h, MIN_SCROLLED_THUMB)), MIN_THUMB, MAX_THUMB);
+  int thumb_h = CLAMP (by_h, thumb, (int) (thumb * MAX_ASPECT));
+  if (thumb != self->thumb || thumb_h != self->thumb_h)
     {
       /* While the window is being resized, the old pictures are drawn
        * scaled; they are rebuilt at the new size once it settles, so a
        * drag never waits for 144 thumbnails of 512 tokens each frame. */
       gboolean had = self->thumb > 0;
       self->thumb = thumb;
+      self->thumb_h = thumb_h;
       g_clear_handle_id (&self->resize_id, g_source_remove);
       if (had)
         self->resize_id = g_timeout_add (150, resize_settled, self);
     }
+}
+
+static float
+head_x (AsModelGrid *self,
+        int          head)
+{
+  float groups_before = self->group > 1 ? head / self->group : 0;
+  return self->label_w + head * (self->thumb + GAP) + groups_before * GROUP_GAP + GAP / 2;
 }
 
 static graphene_rect_t
@@ -219,9 +270,16 @@ thumb_rect (AsModelGrid *self,
             int          layer,
             int          head)
 {
-  return GRAPHENE_RECT_INIT (self->label_w + head * (self->thumb + GAP) + GAP / 2,
-                             self->label_h + layer * (self->thumb + GAP) + GAP / 2,
-                             self->thumb, self->thumb);
+  return GRAPHENE_RECT_INIT (head_x (self, head),
+                             self->label_h + layer * (self->thumb_h + GAP) + GAP / 2,
+                             self->thumb, self->thumb_h);
+}
+
+/* The bottom of the last row of thumbnails (and their gap). */
+static float
+rows_bottom (AsModelGrid *self)
+{
+  return self->label_h + self->n_layers * (self->thumb_h + GAP);
 }
 
 static gboolean
@@ -233,8 +291,14 @@ hit (AsModelGrid *self,
 {
   if (self->n_layers == 0 || self->thumb == 0)
     return FALSE;
-  int h = (int) floor ((x - self->label_w) / (self->thumb + GAP));
-  int l = (int) floor ((y - self->label_h) / (self->thumb + GAP));
+  int l = (int) floor ((y - self->label_h) / (self->thumb_h + GAP));
+  int h = -1;
+  for (int k = 0; k < self->n_heads; k++)
+    {
+      float x0 = head_x (self, k) - GAP / 2;
+      if (x >= x0 && x < x0 + self->thumb + GAP)
+        h = k;
+    }
   if (h < 0 || h >= self->n_heads || l < 0 || l >= self->n_layers)
     return FALSE;
   *layer = l;
@@ -250,7 +314,8 @@ static float *
 pool_thumb (AsModelGrid *self,
             int          layer,
             int          head,
-            int          px)
+            int          px_w,
+            int          px_h)
 {
   AsAnalysis *a = as_view_state_get_analysis (self->state);
   int n_vis;
@@ -273,8 +338,8 @@ pool_thumb (AsModelGrid *self,
       as_view_state_extract (self->state, layer, head, self->scratch);
       m = self->scratch;
     }
-  float *pooled = g_new (float, (gsize) px * px);
-  as_matrix_pool_max (m, n_vis, n_vis, px, px, pooled);
+  float *pooled = g_new (float, (gsize) px_w * px_h);   /* [px_h, px_w] */
+  as_matrix_pool_max (m, n_vis, n_vis, px_h, px_w, pooled);
   return pooled;
 }
 
@@ -285,8 +350,8 @@ colour_thumb (AsModelGrid *self,
   AsHeatmapSpec spec;
   as_heatmap_spec_init (&spec);
   spec.values = t->pooled;
-  spec.rows = t->px;
-  spec.cols = t->px;
+  spec.rows = t->px_h;
+  spec.cols = t->px_w;
   spec.vmin = 0;
   spec.vmax = 1;
   spec.colormap = as_view_state_get_colormap (self->state);
@@ -307,10 +372,11 @@ static int
 build_missing (AsModelGrid *self)
 {
   int ready = MIN (as_view_state_get_layers_ready (self->state), self->n_layers);
-  int px = self->thumb * gtk_widget_get_scale_factor (GTK_WIDGET (self));
+  int scale = gtk_widget_get_scale_factor (GTK_WIDGET (self));
+  int px_w = self->thumb * scale, px_h = self->thumb_h * scale;
   int built = 0;
 
-  self->built_px = px;
+  self->built_px = px_w;
   for (int l = 0; l < ready; l++)
     for (int h = 0; h < self->n_heads; h++)
       {
@@ -319,8 +385,9 @@ build_missing (AsModelGrid *self)
           continue;
         if (t->pooled == NULL)
           {
-            t->pooled = pool_thumb (self, l, h, px);
-            t->px = px;
+            t->pooled = pool_thumb (self, l, h, px_w, px_h);
+            t->px_w = px_w;
+            t->px_h = px_h;
             if (t->pooled == NULL)
               continue;
           }
@@ -374,6 +441,50 @@ draw_labels (AsModelGrid *self,
     }
 }
 
+/* The query heads of one key/value head, left to right: heads G * group
+ * to (G + 1) * group - 1, framed from the head labels to the last layer. */
+static graphene_rect_t
+group_rect (AsModelGrid *self,
+            int          g)
+{
+  int first = g * self->group, last = MIN (self->n_heads, (g + 1) * self->group) - 1;
+  float x0 = head_x (self, first) - GAP / 2 + 1, x1 = head_x (self, last) + self->thumb + GAP / 2 - 1;
+  float y0 = self->label_h / 2.0f;
+  return GRAPHENE_RECT_INIT (x0, y0, x1 - x0, rows_bottom (self) - y0);
+}
+
+/* Grouped-query attention: a panel behind each key/value head's query
+ * heads, named on its top line ("K/V 1" over heads 1–3). */
+static void
+draw_groups (AsModelGrid   *self,
+             GtkSnapshot   *snapshot,
+             const GdkRGBA *color)
+{
+  if (self->group <= 1)
+    return;
+  GdkRGBA panel = *color;
+  panel.alpha = 0.07;
+  char text[32];
+  for (int g = 0; g < n_groups (self); g++)
+    {
+      graphene_rect_t r = group_rect (self, g);
+      GskRoundedRect box;
+      gsk_rounded_rect_init_from_rect (&box, &r, 6);
+      gtk_snapshot_push_rounded_clip (snapshot, &box);
+      gtk_snapshot_append_color (snapshot, &panel, &r);
+      gtk_snapshot_pop (snapshot);
+      g_snprintf (text, sizeof text, self->thumb * self->group > 90 ? "K/V head %d" : "K/V %d", g + 1);
+      PangoLayout *layout = gtk_widget_create_pango_layout (GTK_WIDGET (self), text);
+      int w, h;
+      pango_layout_get_pixel_size (layout, &w, &h);
+      gtk_snapshot_save (snapshot);
+      gtk_snapshot_translate (snapshot, &GRAPHENE_POINT_INIT (r.origin.x + (r.size.width - w) / 2, 2));
+      gtk_snapshot_append_layout (snapshot, layout, color);
+      gtk_snapshot_restore (snapshot);
+      g_object_unref (layout);
+    }
+}
+
 static void
 draw_token_bands (AsModelGrid           *self,
                   GtkSnapshot           *snapshot,
@@ -384,25 +495,26 @@ draw_token_bands (AsModelGrid           *self,
   /* The band covers the pixels the token's row/column pooled into. Wide
    * bands are outlined, so the cells inside stay readable; narrow ones
    * (long texts) are a solid line. */
-  float a = floorf ((float) v * self->thumb / n_vis);
-  float b = MAX (floorf ((float) (v + 1) * self->thumb / n_vis), a + 1);
   float x = r->origin.x, y = r->origin.y, w = r->size.width, h = r->size.height;
+  /* The row's band across the height, the column's across the width. */
+  float ay = floorf ((float) v * h / n_vis), by = MAX (floorf ((float) (v + 1) * h / n_vis), ay + 1);
+  float ax = floorf ((float) v * w / n_vis), bx = MAX (floorf ((float) (v + 1) * w / n_vis), ax + 1);
   GdkRGBA c = { 1.0, 0.30, 0.25, 0.95 };
   GdkRGBA colors[4] = { c, c, c, c };
 
-  if (b - a >= 4)
+  if (bx - ax >= 4 && by - ay >= 4)
     {
       GskRoundedRect row, col;
-      gsk_rounded_rect_init_from_rect (&row, &GRAPHENE_RECT_INIT (x, y + a, w, b - a), 0);
-      gsk_rounded_rect_init_from_rect (&col, &GRAPHENE_RECT_INIT (x + a, y, b - a, h), 0);
+      gsk_rounded_rect_init_from_rect (&row, &GRAPHENE_RECT_INIT (x, y + ay, w, by - ay), 0);
+      gsk_rounded_rect_init_from_rect (&col, &GRAPHENE_RECT_INIT (x + ax, y, bx - ax, h), 0);
       gtk_snapshot_append_border (snapshot, &row, (float[4]) { 1, 1, 1, 1 }, colors);
       gtk_snapshot_append_border (snapshot, &col, (float[4]) { 1, 1, 1, 1 }, colors);
     }
   else
     {
       c.alpha = 0.75;
-      gtk_snapshot_append_color (snapshot, &c, &GRAPHENE_RECT_INIT (x, y + a, w, b - a));
-      gtk_snapshot_append_color (snapshot, &c, &GRAPHENE_RECT_INIT (x + a, y, b - a, h));
+      gtk_snapshot_append_color (snapshot, &c, &GRAPHENE_RECT_INIT (x, y + ay, w, by - ay));
+      gtk_snapshot_append_color (snapshot, &c, &GRAPHENE_RECT_INIT (x + ax, y, bx - ax, h));
     }
 }
 
@@ -459,7 +571,7 @@ draw_legend (AsModelGrid   *self,
              double         lo,
              double         hi)
 {
-  float y = self->label_h + self->n_layers * (self->thumb + GAP) + self->caption_h + self->legend_h / 2.0f + 2;
+  float y = rows_bottom (self) + self->caption_h + self->legend_h / 2.0f + 2;
   float x = self->label_w + GAP / 2;
   char buf[64];
   double rgb[3];
@@ -546,6 +658,7 @@ as_model_grid_snapshot (GtkWidget   *widget,
   GdkRGBA pending = fg;
   pending.alpha = 0.07;
 
+  draw_groups (self, snapshot, &dim);
   draw_labels (self, snapshot, &dim);
 
   int ready = MIN (as_view_state_get_layers_ready (self->state), self->n_layers);
@@ -587,13 +700,23 @@ as_model_grid_snapshot (GtkWidget   *widget,
           }
         gtk_snapshot_append_texture (snapshot, tex, &r);
         n_thumbs++;
+        if (as_ablation_view_state_mode_of (self->state, l, h) != AS_ABLATE_NONE)
+          {
+            /* a head switched off (as-ablation-view.h): veiled, framed in red */
+            GdkRGBA veil = { 0.5, 0.5, 0.5, 0.6 }, red = { 0.88, 0.11, 0.14, 1 };
+            GskRoundedRect box;
+            gtk_snapshot_append_color (snapshot, &veil, &r);
+            gsk_rounded_rect_init_from_rect (&box, &r, 0);
+            gtk_snapshot_append_border (snapshot, &box, (float[4]) { 2, 2, 2, 2 },
+                                        (GdkRGBA[4]) { red, red, red, red });
+          }
         if (v >= 0)
           draw_token_bands (self, snapshot, &r, v, n_vis);
       }
 
   if (self->caption != NULL)
     append_text (self, snapshot, self->caption, self->label_w + GAP / 2,
-                 self->label_h + self->n_layers * (self->thumb + GAP) + self->caption_h / 2.0f + 2,
+                 rows_bottom (self) + self->caption_h / 2.0f + 2,
                  &fg);
 
   /* What the head view shows: a frame in the accent colour (heavier with
@@ -654,7 +777,11 @@ on_query_tooltip (GtkWidget   *widget,
   else if (!hit (self, x, y, &layer, &head))
     return FALSE;
 
-  g_autofree char *text = g_strdup_printf ("Layer %d, head %d", layer + 1, head + 1);
+  g_autofree char *text = self->group > 1
+    ? g_strdup_printf ("Layer %d, head %d\nShares key/value head %d with heads %d–%d", layer + 1, head + 1,
+                       head / self->group + 1, head / self->group * self->group + 1,
+                       MIN (self->n_heads, (head / self->group + 1) * self->group))
+    : g_strdup_printf ("Layer %d, head %d", layer + 1, head + 1);
   double value, rgb[3];
   if (as_model_grid_get_stat_colour (self, layer, head, &value, rgb))
     {
@@ -852,6 +979,26 @@ as_model_grid_set_view_state (AsModelGrid *self,
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_VIEW_STATE]);
 }
 
+int
+as_model_grid_get_kv_group (AsModelGrid *self)
+{
+  g_return_val_if_fail (AS_IS_MODEL_GRID (self), 1);
+  return self->group;
+}
+
+gboolean
+as_model_grid_get_thumb_rect (AsModelGrid     *self,
+                              int              layer,
+                              int              head,
+                              graphene_rect_t *rect)
+{
+  g_return_val_if_fail (AS_IS_MODEL_GRID (self), FALSE);
+  if (self->thumb == 0 || layer < 0 || layer >= self->n_layers || head < 0 || head >= self->n_heads)
+    return FALSE;
+  *rect = thumb_rect (self, layer, head);
+  return TRUE;
+}
+
 const char *
 as_model_grid_get_caption (AsModelGrid *self)
 {
@@ -979,6 +1126,7 @@ static void
 as_model_grid_init (AsModelGrid *self)
 {
   self->thumbs = g_new0 (Thumb, 1);
+  self->group = 1;
 
   gtk_widget_set_focusable (GTK_WIDGET (self), TRUE);
   gtk_widget_set_has_tooltip (GTK_WIDGET (self), TRUE);

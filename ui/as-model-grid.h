@@ -49,5 +49,14 @@ gboolean     as_model_grid_get_stat_colour (AsModelGrid *self,
 
 /* The "Showing: …" line (NULL without an analysis). */
 const char  *as_model_grid_get_caption    (AsModelGrid *self);
+/* Query heads drawn together per key/value head (grouped-query attention:
+ * n_heads / n_kv_heads); 1 when every head has its own. */
+int          as_model_grid_get_kv_group   (AsModelGrid *self);
+/* Where the thumbnail of LAYER, HEAD is drawn, in the grid's coordinates;
+ * FALSE before the grid is laid out or out of range. */
+gboolean     as_model_grid_get_thumb_rect (AsModelGrid     *self,
+                                           int              layer,
+                                           int              head,
+                                           graphene_rect_t *rect);
 
 G_END_DECLS

@@ -3,6 +3,7 @@
 
 #include <math.h>
 
+#include "as-elementwise.h"
 #include "as-sampler.h"
 
 struct _AsNextTokenView
@@ -21,6 +22,13 @@ struct _AsNextTokenView
   int             n_shown;
   int             ids[AS_ANALYSIS_NEXT_TOP];
   float           probs[AS_ANALYSIS_NEXT_TOP];  /* softmax (logits / T) */
+  /* During a generation: the token the step chose from READY's
+   * distribution, or -1; its probability at the slider's T, its label and
+   * its place among the bars (-1: below them). */
+  int             picked;
+  float           picked_prob;
+  char           *picked_label;
+  int             picked_rank;
 };
 
 G_DEFINE_FINAL_TYPE (AsNextTokenView, as_next_token_view, GTK_TYPE_WIDGET)
@@ -39,9 +47,42 @@ static char *
 text_tail (const AsAnalysis *a)
 {
   GString *s = g_string_new (NULL);
+  /* Line breaks as ↵: the caption stays one paragraph. */
   for (int i = MAX (0, a->n - 6); i < a->n && a->encoding != NULL; i++)
-    g_string_append (s, a->encoding->tokens[i].text);
+    for (const char *p = a->encoding->tokens[i].text; *p != '\0'; p++)
+      if (*p == '\n')
+        g_string_append (s, "↵");
+      else
+        g_string_append_c (s, *p);
   return g_string_free (s, FALSE);
+}
+
+/* softmax (LOGITS [vocab] / T) of ID. */
+static float
+scaled_prob (const float *logits,
+             int          vocab,
+             double       t,
+             int          id)
+{
+  g_autofree float *p = g_new (float, vocab);   /* [vocab] */
+  for (int i = 0; i < vocab; i++)
+    p[i] = (float) (logits[i] / t);
+  as_softmax_row (p, vocab, vocab);
+  return p[id];
+}
+
+/* The picked token's place among the bars and its probability at T. */
+static void
+update_picked (AsNextTokenView *self,
+               double           t)
+{
+  const AsAnalysis *a = self->ready;
+  self->picked_rank = -1;
+  for (int i = 0; i < self->n_shown; i++)
+    if (self->ids[i] == self->picked)
+      self->picked_rank = i;
+  self->picked_prob = self->picked_rank >= 0 ? self->probs[self->picked_rank]
+                                             : scaled_prob (a->next_logits, a->vocab, t, self->picked);
 }
 
 /* Recomputes the bars for the analysis on screen and the slider's T. */
@@ -67,7 +108,15 @@ update (AsNextTokenView *self)
       g_autofree char *text = g_strdup_printf (
         "After “…%s”: the %d most likely next tokens, softmax (logits / T) over all %d tokens "
         "of the vocabulary at T = %.2f.", tail, a->n_next, a->vocab, t);
-      gtk_label_set_text (self->caption, text);
+      if (self->picked >= 0)
+        {
+          update_picked (self, t);
+          g_autofree char *step = g_strdup_printf ("Generating: the model picked “%s” (%.1f%% at T = %.2f). %s",
+                                                   self->picked_label, 100.0 * self->picked_prob, t, text);
+          gtk_label_set_text (self->caption, step);
+        }
+      else
+        gtk_label_set_text (self->caption, text);
     }
   gtk_widget_queue_draw (GTK_WIDGET (self->area));
 }
@@ -101,6 +150,66 @@ quoted_label (const char *label)
   return g_string_free (s, FALSE);
 }
 
+/* The bars, WIDTH x HEIGHT, text in FG with LAYOUT's font: on screen and
+ * in exported figures alike. */
+static void
+paint_bars (AsNextTokenView *self,
+            cairo_t         *cr,
+            PangoLayout     *layout,
+            const GdkRGBA   *fg,
+            double           width,
+            double           height)
+{
+  gboolean below = self->picked >= 0 && self->picked_rank < 0;
+  const double row = MIN (34.0, height / (double) (AS_ANALYSIS_NEXT_TOP + 1));
+  const double label_w = MIN (180.0, width * 0.3), value_w = 64;
+  const double bar_w = MAX (10.0, width - label_w - value_w - 16);
+  for (int i = 0; i < self->n_shown + (below ? 1 : 0); i++)
+    {
+      /* The picked token outside the ten gets a row of its own, apart. */
+      gboolean extra = i == self->n_shown;
+      double y = extra ? (i + 0.25) * row : i * row;
+      gboolean is_picked = self->picked >= 0 && (extra || i == self->picked_rank);
+      float prob = extra ? self->picked_prob : self->probs[i];
+      g_autofree char *quoted = quoted_label (extra ? self->picked_label : label_of (self, i));
+      if (is_picked)
+        {
+          /* The chosen token: an outline around its row and a warm bar. */
+          cairo_set_source_rgba (cr, 0.90, 0.38, 0.0, 0.9);
+          cairo_set_line_width (cr, 2);
+          cairo_rectangle (cr, 1, y + 1, width - 2, row - 2);
+          cairo_stroke (cr);
+        }
+      pango_layout_set_text (layout, quoted, -1);
+      pango_layout_set_width (layout, (int) (label_w - 8) * PANGO_SCALE);
+      pango_layout_set_ellipsize (layout, PANGO_ELLIPSIZE_END);
+      int tw, th;
+      pango_layout_get_pixel_size (layout, &tw, &th);
+      gdk_cairo_set_source_rgba (cr, fg);
+      cairo_move_to (cr, label_w - 8 - tw, y + (row - th) / 2);
+      pango_cairo_show_layout (cr, layout);
+
+      /* Track, then the bar: its share of the whole distribution. */
+      cairo_set_source_rgba (cr, fg->red, fg->green, fg->blue, 0.10);
+      cairo_rectangle (cr, label_w, y + row * 0.2, bar_w, row * 0.6);
+      cairo_fill (cr);
+      if (is_picked)
+        cairo_set_source_rgb (cr, 0.90, 0.38, 0.0);
+      else
+        cairo_set_source_rgb (cr, 0.21, 0.52, 0.89);
+      cairo_rectangle (cr, label_w, y + row * 0.2, bar_w * prob, row * 0.6);
+      cairo_fill (cr);
+
+      g_autofree char *value = g_strdup_printf (is_picked ? "%.1f%% ✓" : "%.1f%%", 100.0 * prob);
+      pango_layout_set_width (layout, -1);
+      pango_layout_set_text (layout, value, -1);
+      pango_layout_get_pixel_size (layout, &tw, &th);
+      gdk_cairo_set_source_rgba (cr, fg);
+      cairo_move_to (cr, label_w + bar_w + 8, y + (row - th) / 2);
+      pango_cairo_show_layout (cr, layout);
+    }
+}
+
 static void
 draw (GtkDrawingArea *area,
       cairo_t        *cr,
@@ -114,39 +223,133 @@ draw (GtkDrawingArea *area,
   GdkRGBA fg;
   gtk_style_context_get_color (gtk_widget_get_style_context (GTK_WIDGET (area)), &fg);
   PangoLayout *layout = gtk_widget_create_pango_layout (GTK_WIDGET (area), NULL);
-  const double row = MIN (34.0, height / (double) AS_ANALYSIS_NEXT_TOP);
-  const double label_w = MIN (180.0, width * 0.3), value_w = 64;
-  const double bar_w = MAX (10.0, width - label_w - value_w - 16);
-  for (int i = 0; i < self->n_shown; i++)
-    {
-      double y = i * row;
-      g_autofree char *quoted = quoted_label (label_of (self, i));
-      pango_layout_set_text (layout, quoted, -1);
-      pango_layout_set_width (layout, (int) (label_w - 8) * PANGO_SCALE);
-      pango_layout_set_ellipsize (layout, PANGO_ELLIPSIZE_END);
-      int tw, th;
-      pango_layout_get_pixel_size (layout, &tw, &th);
-      gdk_cairo_set_source_rgba (cr, &fg);
-      cairo_move_to (cr, label_w - 8 - tw, y + (row - th) / 2);
-      pango_cairo_show_layout (cr, layout);
-
-      /* Track, then the bar: its share of the whole distribution. */
-      cairo_set_source_rgba (cr, fg.red, fg.green, fg.blue, 0.10);
-      cairo_rectangle (cr, label_w, y + row * 0.2, bar_w, row * 0.6);
-      cairo_fill (cr);
-      cairo_set_source_rgb (cr, 0.21, 0.52, 0.89);
-      cairo_rectangle (cr, label_w, y + row * 0.2, bar_w * self->probs[i], row * 0.6);
-      cairo_fill (cr);
-
-      g_autofree char *value = g_strdup_printf ("%.1f%%", 100.0 * self->probs[i]);
-      pango_layout_set_width (layout, -1);
-      pango_layout_set_text (layout, value, -1);
-      pango_layout_get_pixel_size (layout, &tw, &th);
-      gdk_cairo_set_source_rgba (cr, &fg);
-      cairo_move_to (cr, label_w + bar_w + 8, y + (row - th) / 2);
-      pango_cairo_show_layout (cr, layout);
-    }
+  paint_bars (self, cr, layout, &fg, width, height);
   g_object_unref (layout);
+}
+
+/* ---- export --------------------------------------------------------------- */
+
+#define FIGURE_WIDTH   720.0
+#define FIGURE_MARGIN  16.0
+
+/* The caption, then the bars, black on white: what the page shows. */
+static gboolean
+draw_figure (cairo_t     *cr,
+             AsCellMode   mode,
+             double       width,
+             double       height,
+             gpointer     data,
+             GError     **error)
+{
+  AsNextTokenView *self = data;
+  const GdkRGBA fg = { 0, 0, 0, 1 };
+  cairo_set_source_rgb (cr, 1, 1, 1);
+  cairo_paint (cr);
+  PangoLayout *layout = pango_cairo_create_layout (cr);
+  PangoFontDescription *font = pango_font_description_from_string ("Sans 10");
+  pango_layout_set_font_description (layout, font);
+  pango_font_description_free (font);
+  pango_layout_set_width (layout, (int) ((width - 2 * FIGURE_MARGIN) * PANGO_SCALE));
+  pango_layout_set_wrap (layout, PANGO_WRAP_WORD_CHAR);
+  pango_layout_set_text (layout, gtk_label_get_text (self->caption), -1);
+  int tw, th;
+  pango_layout_get_pixel_size (layout, &tw, &th);
+  gdk_cairo_set_source_rgba (cr, &fg);
+  cairo_move_to (cr, FIGURE_MARGIN, FIGURE_MARGIN);
+  pango_cairo_show_layout (cr, layout);
+  pango_layout_set_wrap (layout, PANGO_WRAP_WORD);
+  cairo_translate (cr, FIGURE_MARGIN, 2 * FIGURE_MARGIN + th);
+  paint_bars (self, cr, layout, &fg, width - 2 * FIGURE_MARGIN,
+              height - 3 * FIGURE_MARGIN - th);
+  g_object_unref (layout);
+  return TRUE;
+}
+
+gboolean
+as_next_token_view_save (AsNextTokenView *self,
+                         const char      *path,
+                         AsFigureFormat   format,
+                         GError         **error)
+{
+  g_return_val_if_fail (AS_IS_NEXT_TOKEN_VIEW (self), FALSE);
+  if (self->n_shown == 0)
+    {
+      g_set_error_literal (error, AS_FIGURE_ERROR, AS_FIGURE_ERROR_INVALID,
+                           "There are no next-token predictions on screen to export.");
+      return FALSE;
+    }
+  /* Ten rows of 34 px, one more for a picked token below them, and the
+   * caption's two lines. */
+  double height = 11 * 34.0 + 3 * FIGURE_MARGIN + 40;
+  return as_figure_save_drawing (path, NULL, format, FIGURE_WIDTH, height, draw_figure, self, error);
+}
+
+typedef struct {
+  AsNextTokenView *view;
+  GtkWindow       *parent;
+  AsNextTokenExportDone done;
+} ExportJob;
+
+static void
+on_export_response (GtkNativeDialog *chooser,
+                    int              response,
+                    ExportJob       *job)
+{
+  if (response == GTK_RESPONSE_ACCEPT)
+    {
+      g_autoptr(GFile) file = gtk_file_chooser_get_file (GTK_FILE_CHOOSER (chooser));
+      g_autofree char *path = file != NULL ? g_file_get_path (file) : NULL;
+      const char *format = gtk_file_chooser_get_choice (GTK_FILE_CHOOSER (chooser), "format");
+      g_autoptr(GError) error = NULL;
+      if (path == NULL)
+        g_set_error_literal (&error, AS_FIGURE_ERROR, AS_FIGURE_ERROR_INVALID,
+                             "Only local files can be written.");
+      else if (as_figure_format_from_path (path) == AS_FORMAT_AUTO)
+        {
+          /* A name typed without an extension gets the chosen format's. */
+          char *with_ext = g_strdup_printf ("%s.%s", path, format != NULL ? format : "png");
+          g_free (path);
+          path = with_ext;
+        }
+      if (error == NULL)
+        as_next_token_view_save (job->view, path, AS_FORMAT_AUTO, &error);
+      job->done (job->parent, error == NULL ? path : NULL, error);
+    }
+  g_object_unref (job->view);
+  g_object_unref (job->parent);
+  g_free (job);
+  g_object_unref (chooser);
+}
+
+void
+as_next_token_view_export_dialog (AsNextTokenView       *self,
+                                  GtkWindow             *parent,
+                                  AsNextTokenExportDone  done)
+{
+  g_return_if_fail (AS_IS_NEXT_TOKEN_VIEW (self));
+  if (self->n_shown == 0)
+    {
+      g_autoptr(GError) error = g_error_new_literal (AS_FIGURE_ERROR, AS_FIGURE_ERROR_INVALID,
+                                                     "There are no next-token predictions on screen to export.");
+      done (parent, NULL, error);
+      return;
+    }
+  GtkFileChooserNative *chooser =
+    gtk_file_chooser_native_new ("Export Next-Token Predictions", parent, GTK_FILE_CHOOSER_ACTION_SAVE,
+                                 "_Export", "_Cancel");
+  GtkFileChooser *fc = GTK_FILE_CHOOSER (chooser);
+  gtk_native_dialog_set_modal (GTK_NATIVE_DIALOG (chooser), TRUE);
+  static const char *format_ids[] = { "png", "svg", "pdf", NULL };
+  static const char *format_labels[] = { "PNG image", "SVG drawing", "PDF document", NULL };
+  gtk_file_chooser_add_choice (fc, "format", "Format", format_ids, format_labels);
+  gtk_file_chooser_set_choice (fc, "format", "png");
+  gtk_file_chooser_set_current_name (fc, "attnscope-next-token");
+  ExportJob *job = g_new0 (ExportJob, 1);
+  job->view = g_object_ref (self);
+  job->parent = g_object_ref (parent);
+  job->done = done;
+  g_signal_connect (chooser, "response", G_CALLBACK (on_export_response), job);
+  gtk_native_dialog_show (GTK_NATIVE_DIALOG (chooser));
 }
 
 static void
@@ -160,7 +363,52 @@ on_analysis_changed (AsNextTokenView *self)
 {
   AsAnalysis *a = self->state != NULL ? as_view_state_get_analysis (self->state) : NULL;
   if (a != self->ready)
-    g_clear_pointer (&self->ready, as_analysis_unref);
+    {
+      g_clear_pointer (&self->ready, as_analysis_unref);
+      self->picked = -1;
+    }
+  update (self);
+}
+
+/* A generation's step: its analysis is complete when handed over, with
+ * the distribution the token was picked from. */
+static void
+on_generation_analysis (AsNextTokenView *self,
+                        AsAnalysis      *analysis,
+                        int              picked)
+{
+  if (self->state == NULL || analysis != as_view_state_get_analysis (self->state))
+    return;
+  g_clear_pointer (&self->ready, as_analysis_unref);
+  self->ready = as_analysis_ref (analysis);
+  self->picked = picked;
+  g_free (self->picked_label);
+  self->picked_label = NULL;
+  if (picked >= 0)
+    {
+      /* Its label: one of the ten's, else the token's text as the strip
+       * will show it once it is run. */
+      for (int i = 0; i < analysis->n_next && self->picked_label == NULL; i++)
+        if (analysis->next_ids[i] == picked && analysis->next_labels[i] != NULL)
+          self->picked_label = g_strdup (analysis->next_labels[i]);
+      if (self->picked_label == NULL)
+        self->picked_label = g_strdup_printf ("token %d", picked);
+    }
+  update (self);
+}
+
+/* A picked token outside the ten is named by its text, which comes with
+ * the step. */
+static void
+on_generation_step (AsNextTokenView *self,
+                    guint            generation,
+                    const char      *piece,
+                    int              index)
+{
+  if (self->picked < 0 || self->picked_rank >= 0 || *piece == '\0')
+    return;
+  g_free (self->picked_label);
+  self->picked_label = g_strdup (piece);
   update (self);
 }
 
@@ -218,7 +466,11 @@ as_next_token_view_set_worker (AsNextTokenView *self,
     g_signal_handlers_disconnect_by_data (self->worker, self);
   g_set_object (&self->worker, worker);
   if (worker != NULL)
-    g_signal_connect_swapped (worker, "analysis-finished", G_CALLBACK (on_analysis_finished), self);
+    {
+      g_signal_connect_swapped (worker, "analysis-finished", G_CALLBACK (on_analysis_finished), self);
+      g_signal_connect_swapped (worker, "generation-analysis", G_CALLBACK (on_generation_analysis), self);
+      g_signal_connect_swapped (worker, "generation-step", G_CALLBACK (on_generation_step), self);
+    }
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_WORKER]);
 }
 
@@ -249,6 +501,19 @@ as_next_token_view_get_shown (AsNextTokenView *self,
   *id = self->ids[i];
   *label = label_of (self, i);
   *prob = self->probs[i];
+  return TRUE;
+}
+
+gboolean
+as_next_token_view_get_picked (AsNextTokenView *self,
+                               int             *id,
+                               float           *prob)
+{
+  g_return_val_if_fail (AS_IS_NEXT_TOKEN_VIEW (self), FALSE);
+  if (self->picked < 0 || self->n_shown == 0)
+    return FALSE;
+  *id = self->picked;
+  *prob = self->picked_prob;
   return TRUE;
 }
 
@@ -300,6 +565,7 @@ as_next_token_view_dispose (GObject *object)
   g_clear_object (&self->worker);
   g_clear_object (&self->state);
   g_clear_pointer (&self->ready, as_analysis_unref);
+  g_clear_pointer (&self->picked_label, g_free);
   gtk_widget_dispose_template (GTK_WIDGET (self), AS_TYPE_NEXT_TOKEN_VIEW);
   /* dispose_template unparents bound children only; the slider's row is not. */
   GtkWidget *child;
@@ -340,6 +606,7 @@ as_next_token_view_init (AsNextTokenView *self)
   GtkLayoutManager *layout = gtk_widget_get_layout_manager (GTK_WIDGET (self));
   gtk_orientable_set_orientation (GTK_ORIENTABLE (layout), GTK_ORIENTATION_VERTICAL);
   gtk_box_layout_set_spacing (GTK_BOX_LAYOUT (layout), 6);
+  self->picked = -1;
   gtk_widget_init_template (GTK_WIDGET (self));
   gtk_drawing_area_set_draw_func (self->area, draw, self, NULL);
 }

@@ -3,13 +3,15 @@
  * The ten most likely next tokens of the analysis on screen, as bars of
  * softmax (logits / T) over the whole vocabulary, with a temperature slider
  * that reshapes them live: T < 1 sharpens the distribution, T > 1 flattens
- * it, the order never changes. An encoder has no language-model head; the
- * view then says so.
+ * it, the order never changes. While a decoder generates, the bars follow
+ * each step, and the token the step picked is highlighted. An encoder has
+ * no language-model head; the view then says so.
  */
 #pragma once
 
 #include <gtk/gtk.h>
 
+#include "as-figure.h"
 #include "as-view-state.h"
 #include "as-worker.h"
 
@@ -37,6 +39,27 @@ gboolean     as_next_token_view_get_shown      (AsNextTokenView *self,
                                                 int             *id,
                                                 const char     **label,
                                                 float           *prob);
+/* During a generation, the token the step on screen picked (highlighted
+ * among the bars, or in a row below them) and its probability at the
+ * slider's T; FALSE otherwise. */
+gboolean     as_next_token_view_get_picked     (AsNextTokenView *self,
+                                                int             *id,
+                                                float           *prob);
+/* The caption and the bars as a figure, PATH as FORMAT (AUTO: from the
+ * extension), black on white; FALSE with the reason (nothing on screen, a
+ * file that cannot be written). */
+gboolean     as_next_token_view_save           (AsNextTokenView *self,
+                                                const char      *path,
+                                                AsFigureFormat   format,
+                                                GError         **error);
+/* Asks for a file and a format, then saves; DONE is called with the path
+ * written or the error (none when the user cancels). */
+typedef void (*AsNextTokenExportDone) (GtkWindow    *parent,
+                                       const char   *path,
+                                       const GError *error);
+void         as_next_token_view_export_dialog  (AsNextTokenView       *self,
+                                                GtkWindow             *parent,
+                                                AsNextTokenExportDone  done);
 /* The line above the bars: what they are, or why there are none. */
 const char  *as_next_token_view_get_caption    (AsNextTokenView *self);
 

@@ -55,6 +55,9 @@ struct _AsStatsTable
   GtkWidget          *caption;
   GtkWidget          *scroller;
   GtkColumnView      *view;
+  GtkWidget          *tables;          /* the two views side by side */
+  GtkWidget          *frozen_scroller;
+  GtkColumnView      *frozen_view;   /* Layer and Head, never scrolled sideways */
   GListStore         *store;        /* AsStatsRow, in layer-major order */
   GtkSortListModel   *sorted;
   GtkSingleSelection *selection;
@@ -144,21 +147,104 @@ bind_cell (GtkSignalListItemFactory *factory,
   gtk_label_set_text (GTK_LABEL (gtk_list_item_get_child (item)), text);
 }
 
+/* What each header means, for a student meeting the measure for the first
+ * time: its tooltip. */
+static const char *
+column_tooltip (int kind)
+{
+  switch (kind)
+    {
+    case COL_LAYER: return "The layer, counted from 1 at the input.";
+    case COL_HEAD: return "The head within its layer, counted from 1.";
+    case AS_STAT_ENTROPY:
+      return "How spread out each token's attention is, averaged over the tokens. In nats "
+             "(natural-log units): 0 means all of it on one token; ln n (2.8 for 16 tokens) "
+             "means spread evenly over all n.";
+    case AS_STAT_TO_CLS: return "Share of the attention that goes to [CLS], the token added at the start (0 to 1).";
+    case AS_STAT_TO_SEP: return "Share of the attention that goes to [SEP], the separator token(s) at the end (0 to 1).";
+    case AS_STAT_TO_PUNCT: return "Share of the attention that goes to punctuation tokens (0 to 1).";
+    case AS_STAT_SELF: return "Share of the attention a token gives to itself (0 to 1).";
+    case AS_STAT_PREV: return "Share of the attention a token gives to the token just before it (0 to 1).";
+    case AS_STAT_NEXT: return "Share of the attention a token gives to the token just after it (0 to 1).";
+    case AS_STAT_DISTANCE: return "How far away, in tokens, a token looks on average: 0 is itself, 1 a neighbour.";
+    case AS_STAT_CONFIDENCE:
+      return "Confidence: each token's largest attention weight, averaged. Near 1: every token "
+             "looks at one token; low: attention spread over many.";
+    case AS_STAT_SINK:
+      return "Attention sink: the share that goes to the very first token. Many heads park "
+             "attention there when nothing else is relevant.";
+    case AS_STAT_PATTERN:
+      return "The shape of the heatmap, named after Kovaleva et al. (2019). Vertical: most "
+             "attention goes to [CLS]/[SEP] (stripes down the columns). Diagonal: to the "
+             "previous or next token (a line beside the diagonal). Block: each sentence of a "
+             "pair looks at itself. Heterogeneous: none of these.";
+    default: return NULL;
+    }
+}
+
+static gboolean
+on_frozen_scroll (GtkEventControllerScroll *wheel,
+                  double                    dx,
+                  double                    dy,
+                  AsStatsTable             *self)
+{
+  GtkAdjustment *v = gtk_scrolled_window_get_vadjustment (GTK_SCROLLED_WINDOW (self->scroller));
+  double step = MAX (gtk_adjustment_get_page_size (v) / 8, 20.0);
+  gtk_adjustment_set_value (v, gtk_adjustment_get_value (v) + dy * step);
+  return TRUE;
+}
+
+/* GTK 4.8 gives column headers no tooltip of their own: the header row is
+ * the view's first child, its titles the columns in order. */
+static void
+set_header_tooltips (GtkColumnView *view,
+                     const int     *kinds,
+                     int            n)
+{
+  for (GtkWidget *header = gtk_widget_get_first_child (GTK_WIDGET (view)); header != NULL;
+       header = gtk_widget_get_next_sibling (header))
+    {
+      if (GTK_IS_LIST_VIEW (header))
+        continue;
+      int i = 0;
+      for (GtkWidget *title = gtk_widget_get_first_child (header); title != NULL && i < n;
+           title = gtk_widget_get_next_sibling (title), i++)
+        {
+          const char *tip = column_tooltip (kinds[i]);
+          gtk_widget_set_tooltip_text (title, tip);
+        }
+      return;
+    }
+}
+
 static GtkColumnViewColumn *
-add_column (AsStatsTable *self,
-            const char   *title,
-            int           kind)
+add_column_to (GtkColumnView *view,
+               const char    *title,
+               int            kind,
+               gboolean       sortable)
 {
   GtkListItemFactory *factory = gtk_signal_list_item_factory_new ();
   g_signal_connect (factory, "setup", G_CALLBACK (setup_cell), GINT_TO_POINTER (kind));
   g_signal_connect (factory, "bind", G_CALLBACK (bind_cell), GINT_TO_POINTER (kind));
   GtkColumnViewColumn *column = gtk_column_view_column_new (title, factory);
-  GtkSorter *sorter = GTK_SORTER (gtk_custom_sorter_new (compare_rows, GINT_TO_POINTER (kind), NULL));
-  gtk_column_view_column_set_sorter (column, sorter);
-  g_object_unref (sorter);
-  gtk_column_view_column_set_expand (column, kind == AS_STAT_PATTERN);
-  gtk_column_view_append_column (self->view, column);
+  if (sortable)
+    {
+      GtkSorter *sorter = GTK_SORTER (gtk_custom_sorter_new (compare_rows, GINT_TO_POINTER (kind), NULL));
+      gtk_column_view_column_set_sorter (column, sorter);
+      g_object_unref (sorter);
+    }
+  gtk_column_view_append_column (view, column);
   g_object_unref (column);
+  return column;
+}
+
+static GtkColumnViewColumn *
+add_column (AsStatsTable *self,
+            const char   *title,
+            int           kind)
+{
+  GtkColumnViewColumn *column = add_column_to (self->view, title, kind, TRUE);
+  gtk_column_view_column_set_expand (column, kind == AS_STAT_PATTERN);
   return column;
 }
 
@@ -226,9 +312,7 @@ update_caption (AsStatsTable *self)
     text = g_strdup ("");
   else
     text = g_strdup_printf ("All %d heads on this input (%d tokens%s). Click a header to sort, "
-                            "a row to show that head. [CLS], [SEP], Punct., Self, Prev., Next: mean "
-                            "attention to them; Dist.: mean distance in tokens; Conf.: mean row "
-                            "maximum; entropy in nats. Full matrices, [CLS]/[SEP] included.",
+                            "a row to show that head; point at a header for what it measures.",
                             a->n_layers * a->n_heads, a->n, a->text_b != NULL ? ", a pair" : "");
   gtk_label_set_text (GTK_LABEL (self->caption), text);
 }
@@ -470,6 +554,9 @@ as_stats_table_class_init (AsStatsTableClass *klass)
   gtk_widget_class_bind_template_child (widget_class, AsStatsTable, caption);
   gtk_widget_class_bind_template_child (widget_class, AsStatsTable, scroller);
   gtk_widget_class_bind_template_child (widget_class, AsStatsTable, view);
+  gtk_widget_class_bind_template_child (widget_class, AsStatsTable, tables);
+  gtk_widget_class_bind_template_child (widget_class, AsStatsTable, frozen_scroller);
+  gtk_widget_class_bind_template_child (widget_class, AsStatsTable, frozen_view);
   gtk_widget_class_bind_template_child (widget_class, AsStatsTable, store);
   gtk_widget_class_bind_template_child (widget_class, AsStatsTable, sorted);
   gtk_widget_class_bind_template_child (widget_class, AsStatsTable, selection);
@@ -489,4 +576,27 @@ as_stats_table_init (AsStatsTable *self)
   self->columns[1] = add_column (self, "Head", COL_HEAD);
   for (int s = AS_STAT_ENTROPY; s < AS_N_STATS; s++)
     self->columns[s + 1] = add_column (self, as_stat_short_label (s), s);
+  int kinds[AS_N_STATS + 1] = { COL_LAYER, COL_HEAD };
+  for (int s = AS_STAT_ENTROPY; s < AS_N_STATS; s++)
+    kinds[s + 1] = s;
+  set_header_tooltips (self->view, kinds, AS_N_STATS + 1);
+
+  /* Layer and Head show in the frozen view; here they stay (hidden) as
+   * what the table sorts by when no statistic is chosen. */
+  gtk_column_view_column_set_visible (self->columns[0], FALSE);
+  gtk_column_view_column_set_visible (self->columns[1], FALSE);
+  add_column_to (self->frozen_view, "Layer", COL_LAYER, FALSE);
+  add_column_to (self->frozen_view, "Head", COL_HEAD, FALSE);
+  set_header_tooltips (self->frozen_view, kinds, 2);
+  /* The two lists scroll together: each keeps its own adjustment (a list
+   * configures the one it has). The statistics lead; the frozen list
+   * follows them and hands its wheel to them, so the two never pull one
+   * position in two directions mid-scroll. */
+  g_object_bind_property (gtk_scrolled_window_get_vadjustment (GTK_SCROLLED_WINDOW (self->scroller)), "value",
+                          gtk_scrolled_window_get_vadjustment (GTK_SCROLLED_WINDOW (self->frozen_scroller)), "value",
+                          G_BINDING_DEFAULT);
+  GtkEventController *wheel = gtk_event_controller_scroll_new (GTK_EVENT_CONTROLLER_SCROLL_VERTICAL);
+  gtk_event_controller_set_propagation_phase (wheel, GTK_PHASE_CAPTURE);
+  g_signal_connect (wheel, "scroll", G_CALLBACK (on_frozen_scroll), self);
+  gtk_widget_add_controller (self->frozen_scroller, wheel);
 }

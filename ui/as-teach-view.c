@@ -63,6 +63,11 @@ struct _AsTeachView
   double            check;             /* max |probs - engine row|, -1 unknown */
   int              *rows;              /* [n_rows] keys shown, in token order */
   int               n_rows;
+  /* RoPE: the query's and one key's vectors before their rotation. */
+  int               rope_key;
+  float            *q_before;          /* [head_dim] */
+  float            *k_before;          /* [head_dim] */
+  char             *causal_tooltip;    /* the switch's own, while a decoder's replaces it */
   gboolean          busy;
 };
 
@@ -113,6 +118,15 @@ qkv_current (AsTeachView *self)
          x->layer == as_view_state_get_layer (self->state) &&
          x->causal == self->causal &&
          g_strcmp0 (x->text_a, a->text_a) == 0 && g_strcmp0 (x->text_b, a->text_b) == 0;
+}
+
+/* The model masks later tokens itself (a decoder): the steps use its own
+ * mask, and the demonstration has nothing to add. */
+static gboolean
+model_causal (AsTeachView *self)
+{
+  AsAnalysis *a = self->state != NULL ? as_view_state_get_analysis (self->state) : NULL;
+  return a != NULL && a->causal;
 }
 
 static gboolean
@@ -233,6 +247,25 @@ update_labels (AsTeachView *self)
           text = g_strdup_printf ("Every token j offers a key vector k_j (its row of K = X W_K + b_K), "
                                   "also %d numbers. Tokens whose key points the same way as q will score high.",
                                   st->head_dim);
+          if (self->qkv != NULL && self->qkv->n_kv_heads < self->qkv->n_heads)
+            {
+              /* Grouped-query attention: K and V come from a shared head. */
+              int group = self->qkv->n_heads / self->qkv->n_kv_heads, kv = (head - 1) / group;
+              char *more = g_strdup_printf ("%s This model shares keys and values: head %d reads key/value "
+                                            "head %d, with heads %d–%d, so these k_j (and the v_j of step 7) "
+                                            "are the same for all %d.", text, head, kv + 1, kv * group + 1,
+                                            (kv + 1) * group, group);
+              g_free (text);
+              text = more;
+            }
+          if (self->q_before != NULL)
+            {
+              char *more = g_strdup_printf ("%s They are shown after RoPE, the rotation that tells the model "
+                                            "where each token is: below, q of “%s” and k of “%s” before and "
+                                            "after it.", text, tok, token_text (self, self->rope_key));
+              g_free (text);
+              text = more;
+            }
           break;
         case AS_TEACH_STEP_SCORES:
           text = g_strdup_printf ("The score of “%s” for each token is the dot product q · k_j: "
@@ -244,6 +277,17 @@ update_labels (AsTeachView *self)
                                   st->head_dim, st->scale);
           break;
         case AS_TEACH_STEP_MASK:
+          if (model_causal (self))
+            {
+              int hidden = 0;
+              for (int j = 0; j < st->n; j++)
+                hidden += st->masked[j];
+              text = g_strdup_printf ("This model is a decoder, and this is its own causal mask: it writes "
+                                      "one token at a time, so “%s” may not look at the %d token%s after it: "
+                                      "M = −∞ there (exactly 0 weight after the softmax), M = 0 for itself "
+                                      "and the tokens before.", tok, hidden, hidden == 1 ? "" : "s");
+              break;
+            }
           text = self->causal
                  ? g_strdup_printf ("Causal mask (demonstration): tokens after “%s” get M = −∞, so they "
                                     "will receive exactly 0 weight. Earlier tokens get M = 0.", tok)
@@ -321,6 +365,55 @@ choose_rows (AsTeachView *self)
   qsort (self->rows, MAX_ROWS, sizeof (int), compare_int);
 }
 
+/* The key whose rotation is shown beside the query's: the highlighted
+ * token when the query may see it, else the other key it weighs most. */
+static int
+choose_rope_key (AsTeachView *self)
+{
+  const AsAttentionSteps *st = self->steps;
+  int token = self->state != NULL ? as_view_state_get_token (self->state) : -1;
+  if (token >= 0 && token < st->n && !st->masked[token] && token != st->query)
+    return token;
+  /* Another token than the query where there is one: a key at the
+   * query's own place is turned by the same angles, and shows nothing. */
+  int best = st->query;
+  for (int j = 0; j < st->n; j++)
+    if (j != st->query && !st->masked[j] && (best == st->query || st->probs[j] > st->probs[best]))
+      best = j;
+  return best;
+}
+
+/* For a model with RoPE (the engine's Q and K are rotated), q and one k
+ * turned back to before the rotation. */
+static void
+update_rope (AsTeachView *self)
+{
+  g_clear_pointer (&self->q_before, g_free);
+  g_clear_pointer (&self->k_before, g_free);
+  const AsAttentionSteps *st = self->steps;
+  if (st == NULL || self->qkv == NULL || !(self->qkv->rope_theta > 0))
+    return;
+  int d = st->head_dim;
+  self->rope_key = choose_rope_key (self);
+  self->q_before = g_new (float, d);   /* [d] */
+  self->k_before = g_new (float, d);   /* [d] */
+  as_rope_unrotate (st->q, d, st->query, self->qkv->rope_theta, self->q_before);
+  as_rope_unrotate (st->k + (gsize) self->rope_key * d, d, self->rope_key, self->qkv->rope_theta,
+                    self->k_before);
+}
+
+static void
+frame_rope (AsTeachView  *self,
+            AsTeachFrame *f)
+{
+  if (self->q_before == NULL)
+    return;
+  f->rope_theta = self->qkv->rope_theta;
+  f->q_before = self->q_before;
+  f->k_before = self->k_before;
+  f->rope_key = self->rope_key;
+}
+
 static void
 recompute (AsTeachView *self)
 {
@@ -334,7 +427,7 @@ recompute (AsTeachView *self)
       AsQkv *x = self->qkv;
       self->steps = as_attention_steps_compute (x->q, x->k, x->v, x->n, x->hidden, x->n_heads,
                                                 as_view_state_get_head (self->state), query,
-                                                self->causal, &error);
+                                                self->causal || model_causal (self), &error);
       if (self->steps == NULL)
         {
           g_free (self->error);
@@ -349,11 +442,15 @@ recompute (AsTeachView *self)
         }
     }
   choose_rows (self);
+  update_rope (self);
   update_labels (self);
 
   /* The canvas is as tall as the step needs; the scroller does the rest. */
   AsTeachFrame f = { .step = self->step, .steps = self->steps, .n_rows = self->n_rows };
-  int height = self->steps != NULL ? (int) ceil (as_teach_render_height (&f)) : 120;
+  frame_rope (self, &f);
+  /* Drawn at the projector zoom: the picture scales as a whole. */
+  double zoom = self->state != NULL ? as_view_state_get_zoom (self->state) : 1.0;
+  int height = self->steps != NULL ? (int) ceil (as_teach_render_height (&f) * zoom) : 120;
   gtk_drawing_area_set_content_height (self->canvas, height);
   gtk_widget_queue_draw (GTK_WIDGET (self->canvas));
   gtk_widget_queue_draw (GTK_WIDGET (self->pair_area));
@@ -471,6 +568,15 @@ sync_token_list (AsTeachView *self)
 static void
 on_analysis_changed (AsTeachView *self)
 {
+  /* A decoder always runs with its causal mask: the steps show that one,
+   * and the demonstration of it on a bidirectional model is off. */
+  gboolean own_mask = model_causal (self);
+  if (own_mask && self->causal)
+    as_teach_view_set_causal (self, FALSE);
+  gtk_widget_set_sensitive (GTK_WIDGET (self->causal_check), !own_mask);
+  gtk_widget_set_tooltip_text (GTK_WIDGET (self->causal_check),
+                               own_mask ? "This model is a decoder: it always masks the tokens after the query, "
+                                          "and the steps show its own mask" : self->causal_tooltip);
   sync_token_list (self);
   schedule_request (self);
   recompute (self);
@@ -539,7 +645,10 @@ draw_canvas (GtkDrawingArea *area,
     .colormap = as_view_state_get_colormap (self->state),
     .dark = dark (self),
   };
-  as_teach_render (cr, &f, width);
+  frame_rope (self, &f);
+  double zoom = as_view_state_get_zoom (self->state);
+  cairo_scale (cr, zoom, zoom);
+  as_teach_render (cr, &f, width / zoom);
 }
 
 /* The real pattern and the causal one, side by side. */
@@ -583,7 +692,7 @@ draw_pair (GtkDrawingArea *area,
       spec.colormap = as_view_state_get_colormap (self->state);
       spec.dark = dark (self);
       spec.colorbar = TRUE;   /* on both, so the two have the same cell size */
-      spec.font_size = 12;
+      spec.font_size = 12 * as_view_state_get_zoom (self->state);
       spec.highlight_row = self->steps != NULL ? self->steps->query : -1;
       g_autofree char *title = g_strdup_printf (side == 0 ? "Real: bidirectional\nlayer %d, head %d"
                                                           : "Causal mask (demonstration)\nlayer %d, head %d",
@@ -682,6 +791,9 @@ as_teach_view_dispose (GObject *object)
   g_clear_pointer (&self->causal_analysis, as_analysis_unref);
   g_clear_pointer (&self->steps, as_attention_steps_free);
   g_clear_pointer (&self->rows, g_free);
+  g_clear_pointer (&self->q_before, g_free);
+  g_clear_pointer (&self->k_before, g_free);
+  g_clear_pointer (&self->causal_tooltip, g_free);
   g_clear_pointer (&self->error, g_free);
 
   gtk_widget_dispose_template (GTK_WIDGET (self), AS_TYPE_TEACH_VIEW);
@@ -771,12 +883,35 @@ as_teach_view_init (AsTeachView *self)
   self->query = 1;
 
   gtk_widget_init_template (widget);
+  self->causal_tooltip = g_strdup (gtk_widget_get_tooltip_text (GTK_WIDGET (self->causal_check)));
   gtk_drawing_area_set_draw_func (self->pair_area, draw_pair, self, NULL);
   gtk_drawing_area_set_draw_func (self->canvas, draw_canvas, self, NULL);
   update_labels (self);
 }
 
 /* ---- public --------------------------------------------------------------- */
+
+const char *
+as_teach_view_get_step_text (AsTeachView *self)
+{
+  g_return_val_if_fail (AS_IS_TEACH_VIEW (self), NULL);
+  return gtk_label_get_text (self->step_text);
+}
+
+gboolean
+as_teach_view_get_rope (AsTeachView  *self,
+                        int          *key,
+                        const float **q_before,
+                        const float **k_before)
+{
+  g_return_val_if_fail (AS_IS_TEACH_VIEW (self), FALSE);
+  if (self->q_before == NULL)
+    return FALSE;
+  *key = self->rope_key;
+  *q_before = self->q_before;
+  *k_before = self->k_before;
+  return TRUE;
+}
 
 GtkWidget *
 as_teach_view_new (void)
@@ -810,6 +945,7 @@ as_teach_view_set_view_state (AsTeachView *self,
       g_signal_connect_swapped (state, "notify::token", G_CALLBACK (on_token_changed), self);
       g_signal_connect_swapped (state, "notify::layers-ready", G_CALLBACK (recompute), self);
       g_signal_connect_swapped (state, "notify::dark", G_CALLBACK (recompute), self);
+      g_signal_connect_swapped (state, "notify::zoom", G_CALLBACK (recompute), self);
       g_signal_connect_swapped (state, "notify::colormap", G_CALLBACK (recompute), self);
     }
   on_analysis_changed (self);

@@ -56,6 +56,15 @@ const AsAttentionSteps *
                   as_teach_view_get_steps      (AsTeachView *self);
 double            as_teach_view_get_check      (AsTeachView *self);
 AsAnalysis       *as_teach_view_get_causal_analysis (AsTeachView *self);
+/* What the step says, in words (the text under its title). */
+const char       *as_teach_view_get_step_text  (AsTeachView *self);
+/* For a model with RoPE: the key whose rotation is shown, and q and that
+ * k before their rotation ([head_dim] each, owned by the view); FALSE
+ * without RoPE or steps. */
+gboolean          as_teach_view_get_rope       (AsTeachView  *self,
+                                                int          *key,
+                                                const float **q_before,
+                                                const float **k_before);
 
 /* Opens the position-embedding window (also a button in the view). */
 GtkWindow        *as_teach_view_show_positions (AsTeachView *self);

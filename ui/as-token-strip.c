@@ -1,4 +1,6 @@
-/* as-token-strip.c — flowed token pills, drawn from cached layouts. */
+/* as-token-strip.c — flowed token pills, drawn from cached layouts. A
+ * token's context menu (right-click, or Menu / Shift+F10 on the selected
+ * one) offers the window's token actions: masking it (win.mask-token). */
 #include "as-token-strip.h"
 
 #include "as-trace.h"
@@ -20,6 +22,7 @@ struct _AsTokenStrip
   int          hover;        /* token under the pointer, -1 */
   int          alloc_width;  /* last allocated width */
   guint        resize_id;
+  GtkPopover  *menu;         /* the context menu, made when first asked for */
 };
 
 G_DEFINE_FINAL_TYPE (AsTokenStrip, as_token_strip, GTK_TYPE_WIDGET)
@@ -166,6 +169,8 @@ as_token_strip_size_allocate (GtkWidget *widget,
   if (width != old_width && needed != (old_width > 0 ? flow (self, old_width, NULL) : -1) &&
       self->resize_id == 0)
     self->resize_id = g_idle_add (resize_later, self);
+  if (self->menu != NULL)
+    gtk_popover_present (self->menu);
 }
 
 static void
@@ -265,6 +270,62 @@ on_pressed (GtkGestureClick *gesture,
   as_view_state_set_token (self->state, token);
 }
 
+gboolean
+as_token_strip_get_token_rect (AsTokenStrip    *self,
+                               int              i,
+                               graphene_rect_t *rect)
+{
+  g_return_val_if_fail (AS_IS_TOKEN_STRIP (self), FALSE);
+  if (i < 0 || i >= (int) self->rects->len)
+    return FALSE;
+  *rect = g_array_index (self->rects, graphene_rect_t, i);
+  return TRUE;
+}
+
+/* Selects TOKEN and opens the context menu at its pill. */
+static void
+popup_menu_at (AsTokenStrip *self,
+               int           token)
+{
+  if (self->state == NULL || token < 0 || token >= (int) self->rects->len)
+    return;
+  as_view_state_set_token (self->state, token);
+  if (self->menu == NULL)
+    {
+      g_autoptr(GMenu) model = g_menu_new ();
+      g_menu_append (model, "_Mask This Token", "win.mask-token");
+      g_menu_append (model, "_Unmask", "win.unmask-token");
+      self->menu = GTK_POPOVER (gtk_popover_menu_new_from_model (G_MENU_MODEL (model)));
+      gtk_popover_set_has_arrow (self->menu, FALSE);
+      gtk_widget_set_parent (GTK_WIDGET (self->menu), GTK_WIDGET (self));
+    }
+  const graphene_rect_t *r = &g_array_index (self->rects, graphene_rect_t, token);
+  GdkRectangle at = { (int) r->origin.x, (int) r->origin.y, (int) r->size.width, (int) r->size.height };
+  gtk_popover_set_pointing_to (self->menu, &at);
+  gtk_popover_popup (self->menu);
+}
+
+static void
+on_secondary_pressed (GtkGestureClick *gesture,
+                      int              n_press,
+                      double           x,
+                      double           y,
+                      AsTokenStrip    *self)
+{
+  gtk_widget_grab_focus (GTK_WIDGET (self));
+  popup_menu_at (self, token_at (self, x, y));
+}
+
+static void
+popup_menu_action (GtkWidget  *widget,
+                   const char *action_name,
+                   GVariant   *parameter)
+{
+  AsTokenStrip *self = AS_TOKEN_STRIP (widget);
+  if (self->state != NULL)
+    popup_menu_at (self, as_view_state_get_token (self->state));
+}
+
 static void
 on_motion (GtkEventControllerMotion *motion,
            double                    x,
@@ -297,7 +358,8 @@ on_query_tooltip (GtkWidget    *widget,
 {
   const AsEncoding *enc = get_encoding (self);
   int i = token_at (self, x, y);
-  if (enc == NULL || i < 0)
+  /* No tooltip over the token's own context menu. */
+  if (enc == NULL || i < 0 || (self->menu != NULL && gtk_widget_get_visible (GTK_WIDGET (self->menu))))
     return FALSE;
 
   const AsToken *t = &enc->tokens[i];
@@ -397,6 +459,8 @@ as_token_strip_dispose (GObject *object)
     g_signal_handlers_disconnect_by_data (self->state, self);
   g_clear_object (&self->state);
   g_clear_handle_id (&self->resize_id, g_source_remove);
+  if (self->menu != NULL)
+    gtk_widget_unparent (GTK_WIDGET (g_steal_pointer (&self->menu)));
 
   G_OBJECT_CLASS (as_token_strip_parent_class)->dispose (object);
 }
@@ -473,6 +537,9 @@ as_token_strip_class_init (AsTokenStripClass *klass)
   gtk_widget_class_install_action (widget_class, "token-strip.move", "i", move_token);
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_Left, 0, "token-strip.move", "i", -1);
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_Right, 0, "token-strip.move", "i", 1);
+  gtk_widget_class_install_action (widget_class, "token-strip.menu", NULL, popup_menu_action);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_Menu, 0, "token-strip.menu", NULL);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_F10, GDK_SHIFT_MASK, "token-strip.menu", NULL);
 
   gtk_widget_class_set_css_name (widget_class, "tokenstrip");
   gtk_widget_class_set_accessible_role (widget_class, GTK_ACCESSIBLE_ROLE_GROUP);
@@ -492,6 +559,10 @@ as_token_strip_init (AsTokenStrip *self)
   GtkGesture *click = gtk_gesture_click_new ();
   g_signal_connect (click, "pressed", G_CALLBACK (on_pressed), self);
   gtk_widget_add_controller (GTK_WIDGET (self), GTK_EVENT_CONTROLLER (click));
+  GtkGesture *secondary = gtk_gesture_click_new ();
+  gtk_gesture_single_set_button (GTK_GESTURE_SINGLE (secondary), GDK_BUTTON_SECONDARY);
+  g_signal_connect (secondary, "pressed", G_CALLBACK (on_secondary_pressed), self);
+  gtk_widget_add_controller (GTK_WIDGET (self), GTK_EVENT_CONTROLLER (secondary));
 
   GtkEventController *motion = gtk_event_controller_motion_new ();
   g_signal_connect (motion, "motion", G_CALLBACK (on_motion), self);

@@ -19,5 +19,10 @@ G_DECLARE_FINAL_TYPE (AsTokenStrip, as_token_strip, AS, TOKEN_STRIP, GtkWidget)
 AsViewState *as_token_strip_get_view_state (AsTokenStrip *self);
 void         as_token_strip_set_view_state (AsTokenStrip *self,
                                             AsViewState  *state);
+/* Where token I's pill is drawn, in the strip's coordinates; FALSE when
+ * there is no such pill. */
+gboolean     as_token_strip_get_token_rect (AsTokenStrip    *self,
+                                            int              i,
+                                            graphene_rect_t *rect);
 
 G_END_DECLS

@@ -2,7 +2,11 @@
 #include "as-view-state.h"
 #include "as-stats-cache.h"
 
+#include <errno.h>
+#include <math.h>
 #include <string.h>
+
+#include "as-file-read.h"
 
 struct _AsViewState
 {
@@ -18,6 +22,7 @@ struct _AsViewState
   gboolean      renormalise;
   gboolean      fit_scale;
   gboolean      dark;
+  double        zoom;
   AsShownAggregate aggregate;
   gboolean      words;
 
@@ -49,6 +54,7 @@ enum {
   PROP_RENORMALISE,
   PROP_FIT_SCALE,
   PROP_DARK,
+  PROP_ZOOM,
   PROP_AGGREGATE,
   PROP_WORDS,
   N_PROPS
@@ -141,6 +147,7 @@ as_view_state_get_property (GObject    *object,
     case PROP_RENORMALISE:  g_value_set_boolean (value, self->renormalise); break;
     case PROP_FIT_SCALE:    g_value_set_boolean (value, self->fit_scale); break;
     case PROP_DARK:         g_value_set_boolean (value, self->dark); break;
+    case PROP_ZOOM:         g_value_set_double (value, self->zoom); break;
     case PROP_AGGREGATE:    g_value_set_enum (value, self->aggregate); break;
     case PROP_WORDS:        g_value_set_boolean (value, self->words); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -173,6 +180,7 @@ as_view_state_set_property (GObject      *object,
     case PROP_RENORMALISE:  as_view_state_set_renormalise (self, g_value_get_boolean (value)); break;
     case PROP_FIT_SCALE:    as_view_state_set_fit_scale (self, g_value_get_boolean (value)); break;
     case PROP_DARK:         as_view_state_set_dark (self, g_value_get_boolean (value)); break;
+    case PROP_ZOOM:         as_view_state_set_zoom (self, g_value_get_double (value)); break;
     case PROP_AGGREGATE:    as_view_state_set_aggregate (self, g_value_get_enum (value)); break;
     case PROP_WORDS:        as_view_state_set_words (self, g_value_get_boolean (value)); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -205,8 +213,11 @@ as_view_state_class_init (AsViewStateClass *klass)
     g_param_spec_string ("colormap-name", NULL, NULL, "viridis", rw);
   properties[PROP_HIDE_SPECIAL] = g_param_spec_boolean ("hide-special", NULL, NULL, FALSE, rw);
   properties[PROP_RENORMALISE] = g_param_spec_boolean ("renormalise", NULL, NULL, FALSE, rw);
-  properties[PROP_FIT_SCALE] = g_param_spec_boolean ("fit-scale", NULL, NULL, FALSE, rw);
+  /* Fitted by default: at long inputs a 0 .. 1 scale is a black square. */
+  properties[PROP_FIT_SCALE] = g_param_spec_boolean ("fit-scale", NULL, NULL, TRUE, rw);
   properties[PROP_DARK] = g_param_spec_boolean ("dark", NULL, NULL, FALSE, rw);
+  properties[PROP_ZOOM] =
+    g_param_spec_double ("zoom", NULL, NULL, AS_VIEW_ZOOM_MIN, AS_VIEW_ZOOM_MAX, 1.0, rw);
   properties[PROP_AGGREGATE] =
     g_param_spec_enum ("aggregate", NULL, NULL, AS_TYPE_SHOWN_AGGREGATE, AS_SHOWN_HEAD, rw);
   properties[PROP_WORDS] = g_param_spec_boolean ("words", NULL, NULL, FALSE, rw);
@@ -270,6 +281,8 @@ as_view_state_init (AsViewState *self)
 {
   self->token = -1;
   self->colormap = AS_COLORMAP_VIRIDIS;
+  self->fit_scale = TRUE;
+  self->zoom = 1.0;
 
   const GActionEntry entries[] = {
     { "aggregate", activate_stateful, "s", "'head'", change_aggregate, { 0 } },
@@ -542,6 +555,117 @@ as_view_state_set_dark (AsViewState *self,
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_DARK]);
 }
 
+double
+as_view_state_get_zoom (AsViewState *self)
+{
+  g_return_val_if_fail (AS_IS_VIEW_STATE (self), 1.0);
+  return self->zoom;
+}
+
+void
+as_view_state_set_zoom (AsViewState *self,
+                        double       zoom)
+{
+  g_return_if_fail (AS_IS_VIEW_STATE (self));
+
+  if (!isfinite (zoom))
+    return;
+  zoom = CLAMP (zoom, AS_VIEW_ZOOM_MIN, AS_VIEW_ZOOM_MAX);
+  if (fabs (zoom - self->zoom) < 1e-6)
+    return;
+  self->zoom = zoom;
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_ZOOM]);
+}
+
+/* The steps a browser takes: even ratios, so in and out come back to 1. */
+static const double zoom_steps[] = { 0.5, 0.67, 0.8, 0.9, 1.0, 1.1, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0 };
+
+void
+as_view_state_zoom_step (AsViewState *self,
+                         int          direction)
+{
+  g_return_if_fail (AS_IS_VIEW_STATE (self));
+
+  double next = 1.0;
+  if (direction > 0)
+    {
+      next = zoom_steps[G_N_ELEMENTS (zoom_steps) - 1];
+      for (guint i = 0; i < G_N_ELEMENTS (zoom_steps); i++)
+        if (zoom_steps[i] > self->zoom + 1e-3)
+          {
+            next = zoom_steps[i];
+            break;
+          }
+    }
+  else if (direction < 0)
+    {
+      next = zoom_steps[0];
+      for (int i = G_N_ELEMENTS (zoom_steps) - 1; i >= 0; i--)
+        if (zoom_steps[i] < self->zoom - 1e-3)
+          {
+            next = zoom_steps[i];
+            break;
+          }
+    }
+  as_view_state_set_zoom (self, next);
+}
+
+/* ---- remembered settings ------------------------------------------------ */
+
+static char *
+settings_path (void)
+{
+  return g_build_filename (g_get_user_config_dir (), "attnscope", "settings.ini", NULL);
+}
+
+static void
+save_settings (AsViewState *self)
+{
+  g_autofree char *path = settings_path ();
+  g_autofree char *folder = g_path_get_dirname (path);
+  g_autoptr(GKeyFile) kf = g_key_file_new ();
+  g_autoptr(GError) error = NULL;
+
+  g_key_file_set_double (kf, "view", "zoom", self->zoom);
+  gsize length = 0;
+  g_autofree char *data = g_key_file_to_data (kf, &length, NULL);
+  /* Renamed over the old file, as the recent models are: never half a file,
+   * never through whatever sat at the path. */
+  if (g_mkdir_with_parents (folder, 0700) != 0 ||
+      !g_file_set_contents_full (path, data, (gssize) length, G_FILE_SET_CONTENTS_CONSISTENT,
+                                 0600, &error))
+    g_debug ("cannot save the view settings to %s: %s", path,
+             error != NULL ? error->message : g_strerror (errno));
+}
+
+void
+as_view_state_remember_settings (AsViewState *self)
+{
+  g_return_if_fail (AS_IS_VIEW_STATE (self));
+
+  g_autofree char *path = settings_path ();
+  g_autoptr(GKeyFile) kf = g_key_file_new ();
+  g_autoptr(GError) error = NULL;
+  g_autofree char *contents = NULL;
+  gsize length = 0;
+
+  /* A missing or unreadable file is the defaults: the app works without it
+   * and the next change replaces it. */
+  if (g_file_test (path, G_FILE_TEST_EXISTS) &&
+      as_file_read_regular (path, AS_FILE_CAP_LIST, &contents, &length, &error) &&
+      g_key_file_load_from_data (kf, contents, length, G_KEY_FILE_NONE, &error))
+    {
+      double zoom = g_key_file_get_double (kf, "view", "zoom", NULL);
+      if (zoom > 0)
+        as_view_state_set_zoom (self, zoom);
+    }
+  else if (error != NULL)
+    g_message ("ignoring the view settings: %s", error->message);
+
+  g_signal_handlers_disconnect_by_func (self, save_settings, NULL);
+  g_signal_connect (self, "notify::zoom", G_CALLBACK (save_settings), NULL);
+}
+
 AsShownAggregate
 as_view_state_get_aggregate (AsViewState *self)
 {
@@ -719,12 +843,13 @@ as_view_state_head_spec (AsViewState   *self,
   spec->col_labels = spec->row_labels;
   spec->vmin = 0;
   spec->vmax = 1;
-  if (as_view_state_get_fit_scale (self))
+  AsAnalysis *analysis = as_view_state_get_analysis (self);
+  spec->causal = analysis != NULL && analysis->causal;
+  spec->colorbar_label = "attention, full 0 to 1 scale";
+  if (as_view_state_get_fit_scale (self) && n_vis > 0)
     {
-      float top = 0;
-      for (gsize i = 0; i < (gsize) n_vis * n_vis; i++)
-        top = MAX (top, values[i]);
-      spec->vmax = MAX (top, 1e-6f);
+      spec->vmax = as_heatmap_robust_max (values, n_vis, n_vis, spec->causal);
+      spec->colorbar_label = as_heatmap_fit_label (n_vis, n_vis);
     }
   spec->colormap = as_view_state_get_colormap (self);
   spec->cell_mode = AS_CELLS_IMAGE;
@@ -733,6 +858,4 @@ as_view_state_head_spec (AsViewState   *self,
   spec->dark = as_view_state_get_dark (self);
   spec->highlight_row = sel;
   spec->highlight_col = sel;
-  AsAnalysis *analysis = as_view_state_get_analysis (self);
-  spec->causal = analysis != NULL && analysis->causal;
 }

@@ -66,14 +66,30 @@ void          as_view_state_set_hide_special (AsViewState *self,
 gboolean      as_view_state_get_renormalise  (AsViewState *self);
 void          as_view_state_set_renormalise  (AsViewState *self,
                                               gboolean     renorm);
-/* The head view's colour scale: 0 .. 1 (FALSE), or 0 .. the head's largest
- * value (TRUE), which long inputs need to be legible. */
+/* The head view's colour scale: fitted to the matrix (TRUE, the default:
+ * long inputs spread each row over hundreds of keys; as_heatmap_robust_max)
+ * or 0 .. 1 (FALSE). The colour bar says which. */
 gboolean      as_view_state_get_fit_scale    (AsViewState *self);
 void          as_view_state_set_fit_scale    (AsViewState *self,
                                               gboolean     fit);
 gboolean      as_view_state_get_dark         (AsViewState *self);
 void          as_view_state_set_dark         (AsViewState *self,
                                               gboolean     dark);
+
+/* Projector mode: one factor every view multiplies its text and cells by
+ * (property "zoom", AS_VIEW_ZOOM_MIN .. AS_VIEW_ZOOM_MAX, 1 = normal). */
+#define AS_VIEW_ZOOM_MIN 0.5
+#define AS_VIEW_ZOOM_MAX 3.0
+double        as_view_state_get_zoom         (AsViewState *self);
+void          as_view_state_set_zoom         (AsViewState *self,
+                                              double       zoom);
+/* One step in (DIRECTION > 0), out (< 0), or back to 1 (0). */
+void          as_view_state_zoom_step        (AsViewState *self,
+                                              int          direction);
+/* Reads the zoom saved in the user's settings file (attnscope/settings.ini
+ * in the config folder) and saves it there from now on whenever it
+ * changes. The window's state calls this; others stay unremembered. */
+void          as_view_state_remember_settings (AsViewState *self);
 
 /* What the head view and the lines view show: one head, the mean or max
  * of the selected layer's heads, or rollout through it (property
@@ -127,7 +143,8 @@ gboolean      as_view_state_extract_shown    (AsViewState *self,
                                               float       *out);
 /* The head view's heatmap of VALUES (the n_visible x n_visible matrix from
  * as_view_state_extract_shown): labels as shown, the colour scale (0 .. 1,
- * or 0 .. the largest value with fit-scale), colour map, dark or light,
+ * or fitted with fit-scale, named on the colour bar),
+ * colour map, dark or light,
  * the selected token highlighted, with its colour bar. The labels point
  * into the state; the font is left to the caller. */
 void          as_view_state_head_spec        (AsViewState   *self,

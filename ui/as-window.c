@@ -10,8 +10,13 @@
 #include "as-device-button.h"
 #include "as-error.h"
 #include "as-export-dialog.h"
+#include "as-generate-bar.h"
 #include "as-compare-view.h"
+#include "as-ablation-view.h"
 #include "as-next-token-view.h"
+#include "as-projector.h"
+#include "as-lens-view.h"
+#include "as-mlm-view.h"
 #include "as-teach-view.h"
 #include "as-lines-view.h"
 #include "as-recent-models.h"
@@ -46,6 +51,7 @@ struct _AsWindow
   AdwStatusPage        *empty_page;
   GtkEntry             *entry_a;
   GtkEntry             *entry_b;
+  AsGenerateBar        *generate_bar;
   GtkButton            *generate_button;
   guint                 generation;     /* the worker's generation under way, 0: none */
   AsTokenStrip         *token_strip;
@@ -64,6 +70,11 @@ struct _AsWindow
   GtkBox               *teach_page;
   GtkBox               *compare_page;
   GtkBox               *next_page;
+  AsLensView           *lens_view;
+  GtkBox               *mlm_page;
+  AsMlmView            *mlm_view;
+  GtkBox               *ablate_page;
+  AsAblationView       *ablation_view;
   GMenu                *recent_section;
   GMenu                *recent_section_menu;
 
@@ -352,6 +363,20 @@ export_action (GtkWidget  *widget,
                GVariant   *parameter)
 {
   AsWindow *self = AS_WINDOW (widget);
+  /* The next-token bars are no attention figure either: the page's one
+   * child, the next-token view, exports them. */
+  if (g_strcmp0 (gtk_stack_get_visible_child_name (self->detail_stack), "next") == 0)
+    {
+      GtkWidget *next = gtk_widget_get_first_child (GTK_WIDGET (self->next_page));
+      as_next_token_view_export_dialog (AS_NEXT_TOKEN_VIEW (next), GTK_WINDOW (self), on_exported);
+      return;
+    }
+  /* The logit lens is no attention figure: its page exports it. */
+  if (g_strcmp0 (gtk_stack_get_visible_child_name (self->detail_stack), "lens") == 0)
+    {
+      as_lens_view_export_dialog (self->lens_view, GTK_WINDOW (self), on_exported);
+      return;
+    }
   as_export_dialog_show (GTK_WINDOW (self), self->state, current_figure_view (self), on_exported);
 }
 
@@ -442,6 +467,8 @@ on_model_loaded (AsWindow   *self,
   gtk_widget_set_visible (GTK_WIDGET (self->entry_b),
                           as_worker_get_model_takes_pairs (self->worker));
   gtk_widget_set_visible (GTK_WIDGET (self->generate_button),
+                          as_worker_get_model_generates (self->worker));
+  gtk_widget_set_visible (GTK_WIDGET (self->generate_bar),
                           as_worker_get_model_generates (self->worker));
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.generate",
                                  as_worker_get_model_generates (self->worker));
@@ -581,8 +608,9 @@ open_model_file_action (GtkWidget  *widget,
 
 /* ---- generation ---------------------------------------------------------- */
 
-/* The text grows as the tokens come; the analysis of the whole text runs
- * once it is done, so the views show exactly what the model wrote. While
+/* The text grows as the tokens come, and so does the analysis on screen:
+ * the worker hands over each step's analysis, one token longer, complete,
+ * and the last is the whole text's, so nothing runs again at the end. While
  * it runs, the entry takes no typing (an edit would ask for analyses that
  * wait behind the generation). */
 static void
@@ -591,6 +619,8 @@ set_generating (AsWindow *self,
 {
   self->generation = generation;
   gtk_editable_set_editable (GTK_EDITABLE (self->entry_a), generation == 0);
+  /* The settings of the run under way are fixed: no control pretends otherwise. */
+  gtk_widget_set_sensitive (GTK_WIDGET (self->generate_bar), generation == 0);
   gtk_button_set_label (self->generate_button, generation != 0 ? "_Stop" : "_Generate");
 }
 
@@ -612,6 +642,16 @@ on_generation_step (AsWindow   *self,
 }
 
 static void
+on_generation_analysis (AsWindow   *self,
+                        AsAnalysis *analysis,
+                        int         picked)
+{
+  if (self->generation == 0)
+    return;
+  as_view_state_set_analysis (self->state, analysis);
+}
+
+static void
 on_generation_finished (AsWindow     *self,
                         guint         generation,
                         const GError *error)
@@ -624,7 +664,130 @@ on_generation_finished (AsWindow     *self,
       g_autofree char *text = g_strdup_printf ("Generation stopped: %s", error->message);
       toast (self, text);
     }
-  request_analysis (self);
+  /* Stopped or failed before the last token was run: the text on screen
+   * is one token longer than its analysis. */
+  AsAnalysis *a = as_view_state_get_analysis (self->state);
+  if (a == NULL || g_strcmp0 (a->text_a, gtk_editable_get_text (GTK_EDITABLE (self->entry_a))) != 0)
+    request_analysis (self);
+}
+
+/* Masking a token: the masked-token page shows what the model would put
+ * in its place (as-mlm-view.h). */
+static void
+mask_token_action (GtkWidget  *widget,
+                   const char *action_name,
+                   GVariant   *parameter)
+{
+  AsWindow *self = AS_WINDOW (widget);
+  if (as_mlm_view_mask_selected (self->mlm_view))
+    gtk_stack_set_visible_child_name (self->detail_stack, "mlm");
+}
+
+static void
+unmask_token_action (GtkWidget  *widget,
+                     const char *action_name,
+                     GVariant   *parameter)
+{
+  as_mlm_view_unmask (AS_WINDOW (widget)->mlm_view);
+}
+
+static void
+sync_mask_actions (AsWindow *self)
+{
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.mask-token",
+                                 as_mlm_view_can_mask (self->mlm_view, NULL));
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.unmask-token",
+                                 as_mlm_view_can_unmask (self->mlm_view));
+}
+
+/* Switches the selected head off (with the ablation page's mode, or the
+ * mode named by PARAMETER), or on again, and shows the effect. */
+static void
+ablate_head_action (GtkWidget  *widget,
+                    const char *action_name,
+                    GVariant   *parameter)
+{
+  AsWindow *self = AS_WINDOW (widget);
+  if (as_view_state_get_analysis (self->state) == NULL)
+    return;
+  if (parameter != NULL)
+    {
+      AsAblateMode mode = as_ablate_mode_from_string (g_variant_get_string (parameter, NULL));
+      if (mode == AS_ABLATE_NONE)
+        return;
+      as_ablation_view_set_mode (self->ablation_view, mode);
+    }
+  as_ablation_view_toggle_head (self->ablation_view, as_view_state_get_layer (self->state),
+                                as_view_state_get_head (self->state));
+  gtk_stack_set_visible_child_name (self->detail_stack, "ablate");
+}
+
+/* Right-click on the grid (on a head: it is selected first) or the head
+ * view: the ablation menu for the selected head. */
+static void
+on_ablate_menu_pressed (GtkGestureClick *gesture,
+                        int              n_press,
+                        double           x,
+                        double           y,
+                        AsWindow        *self)
+{
+  GtkWidget *target = gtk_event_controller_get_widget (GTK_EVENT_CONTROLLER (gesture));
+  AsAnalysis *a = as_view_state_get_analysis (self->state);
+  if (a == NULL)
+    return;
+  if (target == GTK_WIDGET (self->model_grid))
+    {
+      gboolean found = FALSE;
+      for (int l = 0; l < a->n_layers && !found; l++)
+        for (int h = 0; h < a->n_heads && !found; h++)
+          {
+            graphene_rect_t r;
+            if (as_model_grid_get_thumb_rect (self->model_grid, l, h, &r) &&
+                graphene_rect_contains_point (&r, &GRAPHENE_POINT_INIT (x, y)))
+              {
+                as_view_state_set_layer (self->state, l);
+                as_view_state_set_head (self->state, h);
+                found = TRUE;
+              }
+          }
+      if (!found)
+        return;
+    }
+  gtk_gesture_set_state (GTK_GESTURE (gesture), GTK_EVENT_SEQUENCE_CLAIMED);
+  GMenu *menu = g_menu_new ();
+  gboolean off = as_ablation_view_mode_of (self->ablation_view, as_view_state_get_layer (self->state),
+                                           as_view_state_get_head (self->state)) != AS_ABLATE_NONE;
+  if (off)
+    g_menu_append (menu, "Switch Head _On", "win.ablate-head");
+  else
+    {
+      g_menu_append (menu, "Switch Head Off: _Zero", "win.ablate-head-as::zero");
+      g_menu_append (menu, "Switch Head Off: _Uniform Pattern", "win.ablate-head-as::uniform");
+      g_menu_append (menu, "Switch Head Off: _Mean Pattern", "win.ablate-head-as::mean");
+    }
+  GtkWidget *popover = gtk_popover_menu_new_from_model (G_MENU_MODEL (menu));
+  g_object_unref (menu);
+  gtk_widget_set_parent (popover, target);
+  gtk_popover_set_pointing_to (GTK_POPOVER (popover), &(GdkRectangle) { (int) x, (int) y, 1, 1 });
+  gtk_popover_set_has_arrow (GTK_POPOVER (popover), FALSE);
+  g_signal_connect (popover, "closed", G_CALLBACK (gtk_widget_unparent), NULL);
+  gtk_popover_popup (GTK_POPOVER (popover));
+}
+
+static void
+add_ablate_menu (AsWindow  *self,
+                 GtkWidget *widget)
+{
+  GtkGesture *click = gtk_gesture_click_new ();
+  gtk_gesture_single_set_button (GTK_GESTURE_SINGLE (click), GDK_BUTTON_SECONDARY);
+  g_signal_connect (click, "pressed", G_CALLBACK (on_ablate_menu_pressed), self);
+  gtk_widget_add_controller (widget, GTK_EVENT_CONTROLLER (click));
+}
+
+static void
+on_ablated_changed (AsWindow *self)
+{
+  gtk_widget_queue_draw (GTK_WIDGET (self->model_grid));
 }
 
 static void
@@ -638,10 +801,14 @@ generate_action (GtkWidget  *widget,
       as_worker_stop_generation (self->worker);
       return;
     }
-  AsSamplerOptions greedy;
-  as_sampler_options_init (&greedy);
+  AsSamplerOptions sampling;
+  as_generate_bar_get_sampling (self->generate_bar, &sampling);
+  /* The generation starts from the text as it is: a pending analysis of
+   * it would only come after, over the generated one. */
+  g_clear_handle_id (&self->debounce_id, g_source_remove);
   const char *text = gtk_editable_get_text (GTK_EDITABLE (self->entry_a));
-  set_generating (self, as_worker_generate (self->worker, text, &greedy, AS_WINDOW_GENERATE_TOKENS));
+  set_generating (self, as_worker_generate (self->worker, text, &sampling,
+                                            as_generate_bar_get_limit (self->generate_bar)));
 }
 
 static void
@@ -708,6 +875,15 @@ update_head_title (AsWindow *self)
   as_view_state_get_spec (self->state, &spec);
   g_autofree char *what = as_shown_spec_describe (&spec, a != NULL ? a->n_heads : 0);
   g_autofree char *title = g_strdup_printf ("Head view: %s", what);
+  /* Grouped-query attention: the key/value head this query head reads. */
+  if (a != NULL && spec.aggregate == AS_SHOWN_HEAD && a->n_kv_heads > 0 && a->n_kv_heads < a->n_heads)
+    {
+      int group = a->n_heads / a->n_kv_heads, kv = spec.head / group;
+      g_autofree char *with_kv = g_strdup_printf ("%s · K/V head %d (shared by heads %d–%d)", title, kv + 1,
+                                                  kv * group + 1, (kv + 1) * group);
+      g_free (title);
+      title = g_steal_pointer (&with_kv);
+    }
   gtk_label_set_text (self->head_title, title);
 
   int token = as_view_state_get_token (self->state);
@@ -730,8 +906,10 @@ update_grid_caption (AsWindow *self)
   if (a == NULL)
     text = g_strdup ("");
   else
-    text = g_strdup_printf ("%d layers × %d heads. Click a head, or use the arrow keys; "
-                            "Page Up/Down change layer.", a->n_layers, a->n_heads);
+    text = g_strdup_printf ("%d layers × %d heads%s. Click a head, or use the arrow keys; "
+                            "Page Up/Down change layer.", a->n_layers, a->n_heads,
+                            a->n_kv_heads > 0 && a->n_kv_heads < a->n_heads
+                            ? ", grouped by the key/value head they share" : "");
   gtk_label_set_text (self->grid_caption, text);
 }
 
@@ -1021,6 +1199,8 @@ as_window_class_init (AsWindowClass *klass)
   g_type_ensure (AS_TYPE_MODEL_GRID);
   g_type_ensure (AS_TYPE_HEAD_VIEW);
   g_type_ensure (AS_TYPE_DEVICE_BUTTON);
+  g_type_ensure (AS_TYPE_GENERATE_BAR);
+  g_type_ensure (AS_TYPE_LENS_VIEW);
 
   gtk_widget_class_set_template_from_resource (widget_class, "/io/github/attnscope/AttnScope/as-window.ui");
   gtk_widget_class_bind_template_child (widget_class, AsWindow, window_title);
@@ -1036,6 +1216,7 @@ as_window_class_init (AsWindowClass *klass)
   gtk_widget_class_bind_template_child (widget_class, AsWindow, empty_page);
   gtk_widget_class_bind_template_child (widget_class, AsWindow, entry_a);
   gtk_widget_class_bind_template_child (widget_class, AsWindow, entry_b);
+  gtk_widget_class_bind_template_child (widget_class, AsWindow, generate_bar);
   gtk_widget_class_bind_template_child (widget_class, AsWindow, generate_button);
   gtk_widget_class_bind_template_child (widget_class, AsWindow, token_strip);
   gtk_widget_class_bind_template_child (widget_class, AsWindow, status_label);
@@ -1052,12 +1233,19 @@ as_window_class_init (AsWindowClass *klass)
   gtk_widget_class_bind_template_child (widget_class, AsWindow, teach_page);
   gtk_widget_class_bind_template_child (widget_class, AsWindow, compare_page);
   gtk_widget_class_bind_template_child (widget_class, AsWindow, next_page);
+  gtk_widget_class_bind_template_child (widget_class, AsWindow, lens_view);
+  gtk_widget_class_bind_template_child (widget_class, AsWindow, mlm_page);
+  gtk_widget_class_bind_template_child (widget_class, AsWindow, ablate_page);
   gtk_widget_class_bind_template_child (widget_class, AsWindow, recent_section);
   gtk_widget_class_bind_template_child (widget_class, AsWindow, recent_section_menu);
 
   gtk_widget_class_install_action (widget_class, "win.open-model", NULL, open_model_action);
   gtk_widget_class_install_action (widget_class, "win.open-model-file", NULL, open_model_file_action);
   gtk_widget_class_install_action (widget_class, "win.generate", NULL, generate_action);
+  gtk_widget_class_install_action (widget_class, "win.mask-token", NULL, mask_token_action);
+  gtk_widget_class_install_action (widget_class, "win.ablate-head", NULL, ablate_head_action);
+  gtk_widget_class_install_action (widget_class, "win.ablate-head-as", "s", ablate_head_action);
+  gtk_widget_class_install_action (widget_class, "win.unmask-token", NULL, unmask_token_action);
   gtk_widget_class_install_action (widget_class, "win.open-recent", "s", open_recent_action);
   gtk_widget_class_install_action (widget_class, "win.move", "(ii)", move_action);
   gtk_widget_class_install_action (widget_class, "win.focus-text", NULL, focus_text_action);
@@ -1066,6 +1254,7 @@ as_window_class_init (AsWindowClass *klass)
   gtk_widget_class_install_action (widget_class, "win.copy-image", NULL, copy_image_action);
   gtk_widget_class_install_action (widget_class, "win.device-details", NULL, device_details_action);
   gtk_widget_class_install_action (widget_class, "win.no-recent", NULL, no_recent_action);
+  as_projector_install_actions (widget_class);
 
   /* Work anywhere in the window, the sentence entry included. Plain arrows
    * belong to the entries; the grid and head view take them when focused. */
@@ -1075,6 +1264,11 @@ as_window_class_init (AsWindowClass *klass)
   add_move (widget_class, GDK_KEY_Down, GDK_ALT_MASK, 1, 0);
   add_move (widget_class, GDK_KEY_Left, GDK_ALT_MASK, 0, -1);
   add_move (widget_class, GDK_KEY_Right, GDK_ALT_MASK, 0, 1);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_m, GDK_CONTROL_MASK, "win.mask-token", NULL);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_H, GDK_CONTROL_MASK | GDK_SHIFT_MASK,
+                                       "win.ablate-head", NULL);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_M, GDK_CONTROL_MASK | GDK_SHIFT_MASK,
+                                       "win.unmask-token", NULL);
 }
 
 static void
@@ -1129,6 +1323,7 @@ as_window_init (AsWindow *self)
   g_signal_connect_swapped (self->worker, "backend-switched", G_CALLBACK (on_backend_switched), self);
   g_signal_connect_swapped (self->worker, "generation-step", G_CALLBACK (on_generation_step), self);
   g_signal_connect_swapped (self->worker, "generation-finished", G_CALLBACK (on_generation_finished), self);
+  g_signal_connect_swapped (self->worker, "generation-analysis", G_CALLBACK (on_generation_analysis), self);
   as_device_button_set_menu_model (self->device_button, self->device_menu);
   as_device_button_set_worker (self->device_button, self->worker);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.device-details", FALSE);
@@ -1148,6 +1343,22 @@ as_window_init (AsWindow *self)
   gtk_widget_set_vexpand (next, TRUE);
   gtk_box_append (self->next_page, next);
   g_object_set (next, "view-state", self->state, "worker", self->worker, NULL);
+  g_object_set (self->lens_view, "view-state", self->state, "worker", self->worker, NULL);
+  self->mlm_view = AS_MLM_VIEW (as_mlm_view_new ());
+  gtk_widget_set_vexpand (GTK_WIDGET (self->mlm_view), TRUE);
+  gtk_box_append (self->mlm_page, GTK_WIDGET (self->mlm_view));
+  g_object_set (self->mlm_view, "view-state", self->state, "worker", self->worker, NULL);
+  as_mlm_view_set_entries (self->mlm_view, GTK_EDITABLE (self->entry_a), GTK_EDITABLE (self->entry_b));
+  self->ablation_view = AS_ABLATION_VIEW (as_ablation_view_new ());
+  gtk_widget_set_vexpand (GTK_WIDGET (self->ablation_view), TRUE);
+  gtk_box_append (self->ablate_page, GTK_WIDGET (self->ablation_view));
+  g_object_set (self->ablation_view, "view-state", self->state, "worker", self->worker, NULL);
+  g_signal_connect_swapped (self->ablation_view, "notify::ablated", G_CALLBACK (on_ablated_changed), self);
+  add_ablate_menu (self, GTK_WIDGET (self->model_grid));
+  add_ablate_menu (self, GTK_WIDGET (self->head_view));
+  g_signal_connect_swapped (self->mlm_view, "notify::can-mask", G_CALLBACK (sync_mask_actions), self);
+  g_signal_connect_swapped (self->mlm_view, "notify::can-unmask", G_CALLBACK (sync_mask_actions), self);
+  sync_mask_actions (self);
 
   g_signal_connect_swapped (self->entry_a, "changed", G_CALLBACK (on_text_changed), self);
   g_signal_connect_swapped (self->entry_b, "changed", G_CALLBACK (on_text_changed), self);
@@ -1156,6 +1367,7 @@ as_window_init (AsWindow *self)
   g_signal_connect (drop, "drop", G_CALLBACK (on_drop), self);
   gtk_widget_add_controller (GTK_WIDGET (self), GTK_EVENT_CONTROLLER (drop));
 
+  as_projector_attach (self);
   rebuild_recent_menu (self);
   gtk_editable_set_text (GTK_EDITABLE (self->entry_a), AS_SAMPLE_SENTENCE);
   gtk_widget_grab_focus (GTK_WIDGET (self->entry_a));

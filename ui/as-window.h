@@ -14,7 +14,7 @@ G_BEGIN_DECLS
 
 /* The sentence shown on first start. */
 #define AS_SAMPLE_SENTENCE "The animal didn't cross the street because it was too tired."
-/* Tokens the Generate button adds (greedy). */
+/* Tokens the Generate button adds unless told otherwise (greedy). */
 #define AS_WINDOW_GENERATE_TOKENS 40
 
 #define AS_TYPE_WINDOW (as_window_get_type ())

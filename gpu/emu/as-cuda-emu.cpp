@@ -5,8 +5,8 @@
  * call, only when something waits for it (stream or event synchronisation, a
  * stream waiting on an event recorded on another). One stream can be made
  * eager (runs as soon as nothing blocks it) with AS_CUDA_EMU_EAGER=compute or
- * copy (default copy: the first stream an encoder creates is its compute
- * stream, the second its copy stream); a missing event wait then shows up as
+ * copy (default copy: the first stream an encoder or decoder creates is its
+ * compute stream, the second its copy stream); a missing event wait then shows up as
  * data copied before it was computed. Fresh allocations are filled with NaN
  * bytes, so reading anything never written shows up too.
  *
@@ -538,6 +538,86 @@ as_cuda_softmax_rows (float *p, int heads, int n, int causal, cudaStream_t strea
   enqueue (stream, [=] {
     for (int r = 0; r < heads * n; r++)
       as_softmax_row (p + (size_t) r * n, n, causal ? r % n + 1 : n);
+  });
+  return cudaSuccess;
+}
+
+cudaError_t
+as_cuda_softmax_causal (float *p, int heads, int n_queries, int n_keys, int pos0,
+                        cudaStream_t stream)
+{
+  enqueue (stream, [=] {
+    for (int r = 0; r < heads * n_queries; r++)
+      {
+        const int seen = pos0 + r % n_queries + 1;
+        as_softmax_row (p + (size_t) r * n_keys, n_keys, seen < n_keys ? seen : n_keys);
+      }
+  });
+  return cudaSuccess;
+}
+
+cudaError_t
+as_cuda_embed_rows (float *x, const int *ids, const float *table, int n, int hidden,
+                    cudaStream_t stream)
+{
+  enqueue (stream, [=] {
+    for (int i = 0; i < n; i++)
+      memcpy (x + (size_t) i * hidden, table + (size_t) ids[i] * hidden, sizeof (float) * hidden);
+  });
+  return cudaSuccess;
+}
+
+cudaError_t
+as_cuda_rms_norm (float *out, const float *in, const float *g, int rows, int dim, float eps,
+                  cudaStream_t stream)
+{
+  enqueue (stream, [=] {
+    for (int i = 0; i < rows; i++)
+      as_rms_norm_row (out + (size_t) i * dim, in + (size_t) i * dim, g, dim, eps);
+  });
+  return cudaSuccess;
+}
+
+/* The kernel's loop itself: it reads the inverse frequencies the plugin
+ * uploaded, which as_rope_head would recompute. */
+cudaError_t
+as_cuda_rope (float *x, int rows, int heads, int d, int ld, int pos0, const float *inv_freq,
+              cudaStream_t stream)
+{
+  enqueue (stream, [=] {
+    const int half = d / 2;
+    for (int i = 0; i < rows; i++)
+      for (int h = 0; h < heads; h++)
+        for (int j = 0; j < half; j++)
+          {
+            float *head = x + (size_t) i * ld + (size_t) h * d;   /* [d] */
+            const float angle = inv_freq[j] * (float) (pos0 + i);
+            const float c = cosf (angle), s = sinf (angle);
+            const float x1 = head[j], x2 = head[j + half];
+            head[j] = x1 * c - x2 * s;
+            head[j + half] = x2 * c + x1 * s;
+          }
+  });
+  return cudaSuccess;
+}
+
+cudaError_t
+as_cuda_swiglu (float *out, const float *gu, int rows, int f, cudaStream_t stream)
+{
+  enqueue (stream, [=] {
+    for (int r = 0; r < rows; r++)
+      for (int j = 0; j < f; j++)
+        out[(size_t) r * f + j] = as_silu (gu[(size_t) r * 2 * f + j]) * gu[(size_t) r * 2 * f + f + j];
+  });
+  return cudaSuccess;
+}
+
+cudaError_t
+as_cuda_add (float *out, const float *a, const float *b, size_t count, cudaStream_t stream)
+{
+  enqueue (stream, [=] {
+    for (size_t i = 0; i < count; i++)
+      out[i] = a[i] + b[i];
   });
   return cudaSuccess;
 }

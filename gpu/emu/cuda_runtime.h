@@ -1,11 +1,12 @@
 /* cuda_runtime.h — the CUDA runtime calls the plugin makes, emulated on the CPU.
  *
- * Only for tests: gpu/emu/ builds as-cuda-encoder.cu with these headers in
- * place of the toolkit's (as C++, by the host compiler) into a plugin that
- * runs on any machine. It checks the plugin's own logic — GEMM shapes and
- * leading dimensions, buffer offsets, layer ping-pong, stream and event
- * order, Q/K/V extraction, the 16-bit paths — against the reference forward
- * and the CPU encoder where there is no GPU. It cannot check the CUDA kernels themselves (their host
+ * Only for tests: gpu/emu/ builds as-cuda-encoder.cu and as-cuda-decoder.cu
+ * with these headers in place of the toolkit's (as C++, by the host
+ * compiler) into a plugin that runs on any machine. It checks the plugin's
+ * own logic — GEMM shapes and leading dimensions, buffer offsets, layer
+ * ping-pong, stream and event order, Q/K/V extraction, the grouped-query
+ * batches and the key/value cache, the 16-bit paths — against the
+ * reference forwards and the CPU backends where there is no GPU. It cannot check the CUDA kernels themselves (their host
  * stand-ins are in as-cuda-emu.cpp) nor cuBLAS.
  */
 #pragma once
@@ -36,6 +37,7 @@ typedef struct EmuEvent *cudaEvent_t;
 typedef enum {
   cudaMemcpyHostToDevice = 1,
   cudaMemcpyDeviceToHost = 2,
+  cudaMemcpyDeviceToDevice = 3,
 } cudaMemcpyKind;
 
 typedef struct {

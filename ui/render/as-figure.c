@@ -415,7 +415,14 @@ render_single (Figure *f,
   spec.col_labels = (const char * const *) f->tokens->labels;
   spec.title = f->title;
   spec.colorbar = TRUE;
-  spec.colorbar_label = "attention";
+  /* The scale is always named: a fitted one reads differently from 0 .. 1. */
+  spec.colorbar_label = "attention, full 0 to 1 scale";
+  if (o->fit_scale)
+    {
+      spec.vmin = 0;
+      spec.vmax = as_heatmap_robust_max (values, spec.rows, spec.cols, spec.causal);
+      spec.colorbar_label = as_heatmap_fit_label (spec.rows, spec.cols);
+    }
   spec.row_title = "query";
   spec.col_title = "key";
 
@@ -1054,4 +1061,85 @@ as_figure_render_png (const AsAnalysis       *attention,
       return NULL;
     }
   return g_byte_array_free_to_bytes (bytes);
+}
+
+/* ---- other drawings ------------------------------------------------------ */
+
+static gboolean
+write_drawing (AsOutputFile      *out,
+               AsFigureFormat     format,
+               double             width,
+               double             height,
+               AsFigureDrawFunc   draw,
+               gpointer           data,
+               GError           **error)
+{
+  double pw = ceil (width - 1e-6), ph = ceil (height - 1e-6);
+  if (pw < 1 || ph < 1 || pw > MAX_PIXELS || ph > MAX_PIXELS)
+    {
+      g_set_error (error, AS_FIGURE_ERROR, AS_FIGURE_ERROR_INVALID,
+                   "image size %.0f x %.0f pixels is outside 1 to %d", pw, ph, MAX_PIXELS);
+      return FALSE;
+    }
+  cairo_surface_t *surface;
+  double scale = 1;   /* output units per pixel */
+  if (format == AS_FORMAT_PNG)
+    surface = cairo_image_surface_create (CAIRO_FORMAT_RGB24, (int) pw, (int) ph);
+  else if (format == AS_FORMAT_SVG)
+    {
+      surface = cairo_svg_surface_create_for_stream (out_write, out, width, height);
+      cairo_svg_surface_set_document_unit (surface, CAIRO_SVG_UNIT_PX);
+    }
+  else
+    {
+      scale = 72.0 / 96;
+      surface = cairo_pdf_surface_create_for_stream (out_write, out, width * scale, height * scale);
+    }
+  gboolean ok = check_cairo (cairo_surface_status (surface), "cannot create the document", error);
+  if (ok)
+    {
+      cairo_t *cr = cairo_create (surface);
+      cairo_scale (cr, scale, scale);
+      ok = draw (cr, format == AS_FORMAT_PNG ? AS_CELLS_IMAGE : AS_CELLS_VECTOR, width, height, data, error) &&
+           check_cairo (cairo_status (cr), "drawing failed", error);
+      cairo_destroy (cr);
+    }
+  if (ok && format == AS_FORMAT_PNG)
+    ok = check_cairo (cairo_surface_write_to_png_stream (surface, out_write, out), "cannot encode PNG", error);
+  cairo_surface_finish (surface);
+  ok = ok && check_cairo (cairo_surface_status (surface), "cannot write the document", error);
+  cairo_surface_destroy (surface);
+  return ok;
+}
+
+gboolean
+as_figure_save_drawing (const char          *path,
+                        const char * const  *protect,
+                        AsFigureFormat       format,
+                        double               width,
+                        double               height,
+                        AsFigureDrawFunc     draw,
+                        gpointer             data,
+                        GError             **error)
+{
+  if (format == AS_FORMAT_AUTO)
+    format = as_figure_format_from_path (path);
+  if (format == AS_FORMAT_AUTO)
+    {
+      g_set_error (error, AS_FIGURE_ERROR, AS_FIGURE_ERROR_INVALID,
+                   "cannot tell the format of %s: name it .png, .svg or .pdf, or give the format", path);
+      return FALSE;
+    }
+  AsOutputFile *out = as_output_file_open (path, protect, error);
+  if (out == NULL)
+    return FALSE;
+  gboolean ok = write_drawing (out, format, width, height, draw, data, error);
+  if (ok && !as_output_file_check (out, error))
+    ok = FALSE;
+  if (!ok)
+    {
+      as_output_file_abort (out);
+      return FALSE;
+    }
+  return as_output_file_commit (out, error);
 }

@@ -80,6 +80,9 @@ typedef struct {
   const char   *text_b;        /* the pair's second text, or NULL */
   const char   *font;          /* Pango family, NULL = "Sans" */
   double        font_size;     /* base text size in UNIT; 0 = from the figure size */
+  gboolean      fit_scale;     /* head view: colour scale 0 .. the matrix's largest
+                                * value (as the app shows long inputs), not 0 .. 1;
+                                * the colour bar says which */
 } AsFigureOptions;
 
 /* Where one heatmap of a figure landed, for hit-testing and tests. */
@@ -171,6 +174,29 @@ void            as_figure_options_get_shown (const AsFigureOptions *options,
  * as_figure_check. */
 AsShown        *as_figure_shown          (const AsAnalysis       *attention,
                                           const AsFigureOptions  *options,
+                                          GError                **error);
+
+/* Figures of something other than attention (the logit lens): DRAW paints
+ * a WIDTH x HEIGHT picture (pixels at 96 per inch) onto CR, in MODE
+ * (AS_CELLS_IMAGE for PNG, AS_CELLS_VECTOR for SVG/PDF); FALSE, with a
+ * message, when it cannot. */
+typedef gboolean (*AsFigureDrawFunc) (cairo_t     *cr,
+                                      AsCellMode   mode,
+                                      double       width,
+                                      double       height,
+                                      gpointer     data,
+                                      GError     **error);
+
+/* Writes DRAW's picture to PATH as FORMAT (AUTO: from the extension) the
+ * way as_figure_save writes a figure: whole or not at all, never over one
+ * of PROTECT. */
+gboolean        as_figure_save_drawing   (const char             *path,
+                                          const char * const     *protect,
+                                          AsFigureFormat          format,
+                                          double                  width,
+                                          double                  height,
+                                          AsFigureDrawFunc        draw,
+                                          gpointer                data,
                                           GError                **error);
 
 G_END_DECLS

@@ -169,12 +169,26 @@ measure_widest (Text               *text,
   return widest;
 }
 
-static void
-format_tick (char  *buf,
-             gsize  size,
-             double v)
+static double
+tick_value (const AsHeatmapSpec *spec,
+            int                  k)
 {
-  g_ascii_formatd (buf, size, "%.2f", v);
+  return spec->vmin + (spec->vmax - spec->vmin) * k / (double) (N_TICKS - 1);
+}
+
+static void
+format_tick (char                *buf,
+             gsize                size,
+             const AsHeatmapSpec *spec,
+             int                  k)
+{
+  /* Enough decimals that neighbouring ticks differ: a scale fitted to
+   * 0.0057 would otherwise read 0, 0, 0, 0, 0.01. */
+  double step = fabs (spec->vmax - spec->vmin) / (N_TICKS - 1);
+  int decimals = step > 0 ? CLAMP ((int) ceil (-log10 (step)) + 1, 2, 6) : 2;
+  char format[8];
+  g_snprintf (format, sizeof format, "%%.%df", decimals);
+  g_ascii_formatd (buf, size, format, tick_value (spec, k));
   /* 0.50 -> 0.5, 1.00 -> 1 */
   char *dot = strchr (buf, '.');
   if (dot == NULL)
@@ -187,13 +201,6 @@ format_tick (char  *buf,
 }
 
 static double
-tick_value (const AsHeatmapSpec *spec,
-            int                  k)
-{
-  return spec->vmin + (spec->vmax - spec->vmin) * k / (double) (N_TICKS - 1);
-}
-
-static double
 measure_ticks (Text                *text,
                const AsHeatmapSpec *spec)
 {
@@ -202,7 +209,7 @@ measure_ticks (Text                *text,
     {
       char buf[32];
       double w;
-      format_tick (buf, sizeof buf, tick_value (spec, k));
+      format_tick (buf, sizeof buf, spec, k);
       text_set (text, buf, REF_FONT, FALSE, 0);
       text_size (text, &w, NULL);
       widest = MAX (widest, w);
@@ -547,15 +554,31 @@ paint_mask (cairo_t             *cr,
             int                  pool,
             double               cell)
 {
-  const int n = (spec->rows + pool - 1) / pool;   /* blocks per side */
+  const int n = (spec->rows + pool - 1) / pool;   /* block rows */
   const double block = cell * pool, side = spec->cols * cell;
-  if (n < 2)
-    return;
+  /* A block of a larger matrix: its diagonal is shifted by the offsets. */
+  const int shift = spec->row_offset - spec->col_offset;
   double fill, hatch;
   mask_grey (spec->dark, &fill, &hatch);
   cairo_save (cr);
-  for (int i = 0; i < n - 1; i++)
-    cairo_rectangle (cr, (i + 1) * block, i * block, side - (i + 1) * block, block);
+  gboolean any = FALSE;
+  for (int i = 0; i < n; i++)
+    {
+      /* The first column a block row cannot see, rounded to whole blocks
+       * as the cells are. */
+      int first = CLAMP (((i + 1) * pool + shift + pool - 1) / pool * pool, 0, spec->cols);
+      if (shift < 0)
+        first = CLAMP ((i + 1) * pool + shift, 0, spec->cols);
+      if (first >= spec->cols)
+        continue;
+      cairo_rectangle (cr, first * cell, i * block, side - first * cell, block);
+      any = TRUE;
+    }
+  if (!any)
+    {
+      cairo_restore (cr);
+      return;
+    }
   cairo_set_source_rgb (cr, fill, fill, fill);
   cairo_fill_preserve (cr);
   cairo_clip (cr);
@@ -593,7 +616,7 @@ paint_cells (cairo_t             *cr,
     paint_cells_vector (cr, index, rows, cols, spec->colormap, cell * pool);
   else
     paint_cells_image (cr, index, rows, cols, spec->colormap, cell * pool);
-  if (spec->causal && spec->rows == spec->cols)
+  if (spec->causal && (spec->rows == spec->cols || spec->row_offset != 0 || spec->col_offset != 0))
     paint_mask (cr, spec, pool, cell);
   cairo_restore (cr);
   g_free (index);
@@ -630,7 +653,9 @@ paint_annotations (Renderer *r,
 {
   const AsHeatmapSpec *spec = r->spec;
   cairo_t *cr = r->cr;
-  double size = MIN (cell * 0.34, r->font);
+  /* As large as ".00" fits the cell (it is about 1.8 sizes wide), so a
+   * projected heatmap's values read from afar; never above the text size. */
+  double size = MIN (cell * 0.42, r->font);
   double w;
 
   text_set (&r->text, ".00", size, FALSE, 0);
@@ -644,7 +669,7 @@ paint_annotations (Renderer *r,
   for (int i = 0; i < spec->rows; i++)
     for (int j = 0; j < spec->cols; j++)
       {
-        if (spec->causal && j > i)
+        if (spec->causal && j + spec->col_offset > i + spec->row_offset)
           continue;   /* masked: no value to read */
         float v = spec->values[(gsize) i * spec->cols + j];
         char buf[32];
@@ -886,7 +911,7 @@ paint_colorbar (Renderer *r,
         continue;
       double ty = y + height * (1 - k / (double) (N_TICKS - 1));
       char buf[32];
-      format_tick (buf, sizeof buf, tick_value (spec, k));
+      format_tick (buf, sizeof buf, spec, k);
       set_foreground (cr, spec->dark, 1.0);
       cairo_move_to (cr, x + bar_w, ty);
       cairo_line_to (cr, x + bar_w + tick_len, ty);
@@ -1050,7 +1075,7 @@ as_heatmap_render (cairo_t             *cr,
   if (!spec_is_drawable (spec) || !(width > 0) || !(height > 0))
     return;
 
-  double font = spec->font_size > 0 ? spec->font_size : CLAMP (MIN (width, height) / 55.0, 7.0, 14.0);
+  double font = spec->font_size > 0 ? spec->font_size : as_heatmap_auto_font_size (width, height);
   Renderer r;
   renderer_init (&r, cr, spec, font);
   double cell = solve_cell (&r, width, height);
@@ -1067,6 +1092,66 @@ as_heatmap_render (cairo_t             *cr,
       cairo_restore (cr);
     }
   renderer_clear (&r);
+}
+
+static int
+compare_float (const void *a,
+               const void *b)
+{
+  float x = *(const float *) a, y = *(const float *) b;
+  return (x > y) - (x < y);
+}
+
+float
+as_heatmap_robust_max (const float *values,
+                       int          rows,
+                       int          cols,
+                       gboolean     causal)
+{
+  g_return_val_if_fail (values != NULL && rows > 0 && cols > 0, 1.f);
+  /* The cells a reader sees: masked ones are not values. */
+  g_autofree float *seen = g_new (float, (gsize) rows * cols);   /* [<= rows * cols] */
+  gsize n = 0;
+  float top = 0;
+  for (int i = 0; i < rows; i++)
+    for (int j = 0; j < cols; j++)
+      {
+        float v = values[(gsize) i * cols + j];
+        if ((causal && j > i) || !isfinite (v))
+          continue;
+        seen[n++] = v;
+        top = MAX (top, v);
+      }
+  if (n == 0)
+    return 1.f;
+  qsort (seen, n, sizeof (float), compare_float);
+  float robust = seen[(gsize) floor (AS_HEATMAP_ROBUST_QUANTILE * (n - 1))];
+  float v = as_heatmap_fit_is_robust (rows, cols) ? robust : top;
+  return MAX (v, 1e-6f);
+}
+
+gboolean
+as_heatmap_fit_is_robust (int rows,
+                          int cols)
+{
+  /* A few hundred cells or fewer: each can be read, none saturates. */
+  return (gint64) rows * cols > 400;
+}
+
+const char *
+as_heatmap_fit_label (int rows,
+                      int cols)
+{
+  return as_heatmap_fit_is_robust (rows, cols)
+    ? "attention, fitted: top 2% of cells in full colour"
+    : "attention, fitted to the largest value";
+}
+
+double
+as_heatmap_auto_font_size (double width,
+                           double height)
+{
+  return CLAMP (MIN (width, height) / 55.0, 7.0, 14.0);
 }
 
 double

@@ -48,6 +48,9 @@ typedef struct {
   gboolean            causal;       /* a causal model's matrix: the cells above the
                                      * diagonal (a key after its query) are masked,
                                      * drawn hatched in grey and never as a value */
+  int                 row_offset;   /* with CAUSAL, a block of a larger matrix: the */
+  int                 col_offset;   /* index of its first row and column there, so
+                                     * the mask falls where that matrix has it */
   int                 max_blocks;   /* draw at most this many cells per side, larger
                                      * matrices as block means (bounds vector file
                                      * size); 0 = no limit */
@@ -76,6 +79,31 @@ void     as_heatmap_render      (cairo_t              *cr,
                                  double                width,
                                  double                height,
                                  AsHeatmapLayout      *layout);
+
+/* The top of a fitted colour scale for VALUES [ROWS, COLS] (with CAUSAL,
+ * the cells above the diagonal left out): the largest value for small
+ * matrices (up to 400 cells, where every cell can be read), else the 98th
+ * percentile, as seaborn's robust=True and xarray's robust plots choose it:
+ * at hundreds of tokens one strong cell (a row on [CLS]) would otherwise
+ * leave everything else in the darkest colour. Cells above it take the
+ * top colour. */
+#define AS_HEATMAP_ROBUST_QUANTILE 0.98
+float    as_heatmap_robust_max  (const float *values,
+                                 int          rows,
+                                 int          cols,
+                                 gboolean     causal);
+/* Whether a ROWS x COLS matrix is fitted to its percentile (TRUE) or its
+ * largest value, and the colour bar's label that says which. */
+gboolean as_heatmap_fit_is_robust (int rows,
+                                   int cols);
+const char *
+         as_heatmap_fit_label   (int rows,
+                                 int cols);
+
+/* The text size as_heatmap_render uses for a WIDTH x HEIGHT area when the
+ * spec's font_size is 0. */
+double   as_heatmap_auto_font_size (double width,
+                                    double height);
 
 /* The margins SPEC needs around a block of square cells of size CELL. */
 void     as_heatmap_measure     (cairo_t              *cr,

@@ -95,6 +95,26 @@ pen_text (Pen         *pen,
   return w;
 }
 
+/* TEXT wrapped to WIDTH from (X, TOP); returns the height it took. */
+static double
+pen_wrapped (Pen         *pen,
+             PangoLayout *layout,
+             const char  *text,
+             double       x,
+             double       top,
+             double       width)
+{
+  pango_layout_set_markup (layout, text, -1);
+  pango_layout_set_width (layout, (int) (MAX (width, 40) * PANGO_SCALE));
+  pango_layout_set_wrap (layout, PANGO_WRAP_WORD_CHAR);
+  int w, h;
+  pango_layout_get_pixel_size (layout, &w, &h);
+  cairo_move_to (pen->cr, x, top);
+  pango_cairo_show_layout (pen->cr, layout);
+  pango_layout_set_width (layout, -1);
+  return h;
+}
+
 /* The token's label at the start of row Y; the query token in bold. */
 static void
 row_label (Pen         *pen,
@@ -258,11 +278,117 @@ draw_keys (Pen                    *pen,
       pen_fg (pen, 0.75);
       pen_text (pen, pen->mono, buf, pen->width - 8, y, -1);
     }
-  g_snprintf (buf, sizeof buf, "Each strip is one vector of %d numbers; colours from −%.2f (blue) to +%.2f (red).",
+  g_snprintf (buf, sizeof buf, "One strip per vector of %d numbers: blue −%.2f … red +%.2f.",
               d, range, range);
   pen_fg (pen, 0.7);
   pen_text (pen, pen->text, buf, 10, ROW_H * (f->n_rows + 1.5) + 30, 1);
   draw_rows_note (pen, f, ROW_H * (f->n_rows + 2.5) + 30);
+}
+
+static gboolean
+has_rope (const AsTeachFrame *f)
+{
+  return f->rope_theta > 0 && f->q_before != NULL && f->k_before != NULL && f->steps != NULL &&
+         f->rope_key >= 0 && f->rope_key < f->steps->n && f->steps->head_dim >= 2;
+}
+
+/* The height of the RoPE panel under the keys. */
+#define ROPE_H (ROW_H * 6 + 190)
+
+/* One pair of dimensions as a dial: the vector (x1, x2) before RoPE
+ * (dashed) and after it (solid), for the query and for the key. */
+static void
+draw_dial (Pen         *pen,
+           double       cx,
+           double       cy,
+           double       radius,
+           const float  q[2][2],
+           const float  k[2][2])
+{
+  double scale = 1e-9;
+  for (int t = 0; t < 2; t++)
+    scale = MAX (scale, MAX (hypot (q[t][0], q[t][1]), hypot (k[t][0], k[t][1])));
+  cairo_t *cr = pen->cr;
+  pen_fg (pen, 0.25);
+  cairo_set_line_width (cr, 1);
+  cairo_arc (cr, cx, cy, radius, 0, 2 * G_PI);
+  cairo_stroke (cr);
+  const double colours[2][3] = { { 0.85, 0.55, 0.05 }, { 0.2, 0.45, 0.85 } };   /* q amber, k blue */
+  for (int who = 0; who < 2; who++)
+    for (int t = 0; t < 2; t++)
+      {
+        const float *p = who == 0 ? q[t] : k[t];
+        double ex = cx + radius * p[0] / scale, ey = cy - radius * p[1] / scale;
+        cairo_set_source_rgb (cr, colours[who][0], colours[who][1], colours[who][2]);
+        cairo_set_line_width (cr, t == 0 ? 2 : 3.5);
+        if (t == 0)
+          cairo_set_dash (cr, (double[]) { 5, 4 }, 2, 0);
+        cairo_move_to (cr, cx, cy);
+        cairo_line_to (cr, ex, ey);
+        cairo_stroke (cr);
+        cairo_set_dash (cr, NULL, 0, 0);
+        cairo_arc (cr, ex, ey, t == 0 ? 3 : 5, 0, 2 * G_PI);
+        cairo_fill (cr);
+      }
+}
+
+/* Under the keys, for a model with RoPE: q of the query token i and k of
+ * one key j, before and after their rotation, and the first pair of
+ * dimensions as a dial. The score only sees the angle between them, which
+ * depends on i - j alone. */
+static void
+draw_rope (Pen                    *pen,
+           const AsTeachFrame     *f,
+           const AsAttentionSteps *st,
+           double                  top)
+{
+  const int d = st->head_dim, half = d / 2, i = st->query, j = f->rope_key;
+  const float *k_after = st->k + (gsize) j * d;
+  double range = MAX (MAX (as_signed_range (f->q_before, d), as_signed_range (st->q, d)),
+                      MAX (as_signed_range (f->k_before, d), as_signed_range (k_after, d)));
+  double x = LABEL_W + 60, w = pen->width - x - 20;
+  char buf[160];
+  g_autofree char *qtok = g_markup_escape_text (frame_token (f, i), -1);
+  g_autofree char *ktok = g_markup_escape_text (frame_token (f, j), -1);
+
+  pen_fg (pen, 0.5);
+  cairo_set_line_width (pen->cr, 2);
+  cairo_move_to (pen->cr, 10, top);
+  cairo_line_to (pen->cr, pen->width - 10, top);
+  cairo_stroke (pen->cr);
+  pen_fg (pen, 0.95);
+  g_snprintf (buf, sizeof buf, "<b>RoPE</b>: q of “%s” (position %d) and k of “%s” (position %d), turned by their positions",
+              qtok, i, ktok, j);
+  pen_text (pen, pen->text, buf, 10, top + ROW_H * 0.8, 1);
+  const char *names[4] = { "q before", "q after", "k before", "k after" };
+  const float *vecs[4] = { f->q_before, st->q, f->k_before, k_after };
+  for (int r = 0; r < 4; r++)
+    {
+      double y = top + ROW_H * (r + 2) + (r >= 2 ? 8 : 0);
+      pen_fg (pen, 0.9);
+      pen_text (pen, r % 2 == 1 ? pen->bold : pen->text, names[r], x - 10, y, -1);
+      strip (pen, vecs[r], d, range, x, y, w, ROW_H * 0.7);
+    }
+
+  /* Pair 0 turns fastest: angle = position x theta^0. */
+  double aq = as_rope_angle (0, d, i, f->rope_theta), ak = as_rope_angle (0, d, j, f->rope_theta);
+  double slow = as_rope_angle (half - 1, d, i, f->rope_theta) - as_rope_angle (half - 1, d, j, f->rope_theta);
+  float q2[2][2] = { { f->q_before[0], f->q_before[half] }, { st->q[0], st->q[half] } };
+  float k2[2][2] = { { f->k_before[0], f->k_before[half] }, { k_after[0], k_after[half] } };
+  double dial_y = top + ROW_H * 6.2 + 70, radius = 62;
+  draw_dial (pen, LABEL_W, dial_y, radius, q2, k2);
+  double tx = LABEL_W + radius + 30, tw = pen->width - tx - 10;
+  pen_fg (pen, 0.9);
+  g_autofree char *said = g_strdup_printf (
+    "Dimensions 0 and %d as one point: q (amber) is turned by %d rad, k (blue) by %d rad. "
+    "q · k only sees the difference, %d − %d = %d rad (%.0f°); in the slowest pair (%d, %d) it is "
+    "%.2g rad, so near and far tokens differ.",
+    half, i, j, i, j, i - j, fmod (fabs (aq - ak) * 180 / G_PI, 360.0), half - 1, d - 1, slow);
+  double used = pen_wrapped (pen, pen->text, said, tx, dial_y - radius, tw);
+  pen_fg (pen, 0.6);
+  g_snprintf (buf, sizeof buf, "Pair m of %d turns by position × %g<sup>−2m/%d</sup>. Dashed: before; solid: after.",
+              half, (double) f->rope_theta, d);
+  pen_wrapped (pen, pen->text, buf, tx, dial_y - radius + used + 6, tw);
 }
 
 static double
@@ -478,7 +604,7 @@ as_teach_render_height (const AsTeachFrame *f)
   switch (f->step)
     {
     case AS_TEACH_STEP_QUERY:  return 360;
-    case AS_TEACH_STEP_KEYS:   return ROW_H * (rows + 2) + 40;
+    case AS_TEACH_STEP_KEYS:   return ROW_H * (rows + 3) + 40 + (has_rope (f) ? ROPE_H : 0);
     case AS_TEACH_STEP_OUTPUT: return ROW_H * (rows + 3.5) + 20;
     default:                   return ROW_H * (rows + 2) + 40;
     }
@@ -500,6 +626,8 @@ as_teach_render (cairo_t            *cr,
       break;
     case AS_TEACH_STEP_KEYS:
       draw_keys (&pen, f, f->steps);
+      if (has_rope (f))
+        draw_rope (&pen, f, f->steps, ROW_H * (f->n_rows + 3) + 30);
       break;
     case AS_TEACH_STEP_OUTPUT:
       draw_output (&pen, f, f->steps);

@@ -36,6 +36,12 @@ typedef struct {
   AsColormapId            colormap;    /* for the weight bars */
   gboolean                dark;
   const char             *font;        /* family; NULL = "Sans" */
+  /* Rotary position embedding (a Llama): the keys step shows the query
+   * and the key of ROPE_KEY before and after their rotation. */
+  float                   rope_theta;  /* 0: the model has no RoPE */
+  const float            *q_before;    /* [head_dim] q before RoPE, or NULL */
+  const float            *k_before;    /* [head_dim] k_{rope_key} before RoPE, or NULL */
+  int                     rope_key;    /* a key position */
 } AsTeachFrame;
 
 /* The height FRAME needs (its width is the caller's). */
