@@ -14,7 +14,7 @@ struct _AsApplication
 G_DEFINE_FINAL_TYPE (AsApplication, as_application, ADW_TYPE_APPLICATION)
 
 static const GOptionEntry options[] = {
-  { "model", 'm', 0, G_OPTION_ARG_FILENAME, NULL, "Model folder (Hugging Face layout)", "DIR" },
+  { "model", 'm', 0, G_OPTION_ARG_FILENAME, NULL, "Model folder (Hugging Face layout) or GGUF file", "PATH" },
   { "text", 't', 0, G_OPTION_ARG_STRING, NULL, "Sentence A to analyse", "TEXT" },
   { "pair", 'p', 0, G_OPTION_ARG_STRING, NULL, "Sentence B (pair mode)", "TEXT" },
   { "text-file", 0, 0, G_OPTION_ARG_FILENAME, NULL, "Read sentence A from a file", "FILE" },
@@ -132,8 +132,8 @@ about_action (GSimpleAction *action,
                          "version", AS_VERSION,
                          "developer-name", "The AttnScope developers",
                          "developers", developers,
-                         "comments", "Watch every attention head of a transformer encoder, "
-                                     "computed exactly, as you type.",
+                         "comments", "Watch every attention head of a transformer, encoder or decoder, "
+                                     "computed exactly, as you type or as it writes.",
                          "license-type", GTK_LICENSE_GPL_3_0,
                          NULL);
 }
@@ -202,7 +202,7 @@ static void
 as_application_init (AsApplication *self)
 {
   g_application_add_main_option_entries (G_APPLICATION (self), options);
-  g_application_set_option_context_parameter_string (G_APPLICATION (self), "— explore the attention of a transformer encoder");
+  g_application_set_option_context_parameter_string (G_APPLICATION (self), "— explore the attention of a transformer model");
 }
 
 AsApplication *

@@ -19,6 +19,7 @@
 
 #include "as-elementwise.h"
 #include "as-error.h"
+#include "as-gpu-plugin.h"
 #include "as-json-guard.h"
 
 /* --- config ----------------------------------------------------------------- */
@@ -443,6 +444,35 @@ llama_output_embedding (const AsModel *model)
   return as_llama_weights (model)->lm_head;
 }
 
+/* The plugin's description holds pointers into MODEL's weights; the layer
+ * table is the only thing allocated. */
+static void
+llama_gpu_describe_decoder (const AsModel *model,
+                            gpointer       desc_out,
+                            gpointer      *layers_out)
+{
+  const AsConfig *c = model->config;
+  const AsLlamaWeights *w = as_llama_weights (model);
+  AsGpuDecoderLayerWeights *layers = g_new0 (AsGpuDecoderLayerWeights, c->n_layers);
+  for (int l = 0; l < c->n_layers; l++)
+    {
+      const AsLlamaLayerWeights *lw = &w->layers[l];
+      layers[l] = (AsGpuDecoderLayerWeights) {
+        .attn_norm = lw->attn_norm, .q_w = lw->q_w, .k_w = lw->k_w, .v_w = lw->v_w,
+        .o_w = lw->o_w, .ffn_norm = lw->ffn_norm, .gate_w = lw->gate_w, .up_w = lw->up_w,
+        .down_w = lw->down_w,
+      };
+    }
+  *(AsGpuDecoderDesc *) desc_out = (AsGpuDecoderDesc) {
+    .n_layers = c->n_layers, .n_heads = c->n_heads, .n_kv_heads = c->n_kv_heads,
+    .hidden = c->hidden, .head_dim = c->head_dim, .intermediate = c->intermediate,
+    .vocab_size = c->vocab_size, .max_positions = c->max_positions,
+    .rms_eps = c->layer_norm_eps, .rope_theta = c->rope_theta,
+    .tok_emb = w->tok_emb, .out_norm = w->out_norm, .layers = layers,
+  };
+  *layers_out = layers;
+}
+
 const AsArchitecture as_arch_llama = {
   .name = "llama",
   .model_types = llama_model_types,
@@ -457,6 +487,7 @@ const AsArchitecture as_arch_llama = {
   .cpu_backend_new = as_llama_cpu_backend_new,
   .reference_backend_new = as_llama_reference_backend_new,
   .gpu_describe = NULL,
+  .gpu_describe_decoder = llama_gpu_describe_decoder,
   .position_table = NULL,
   .final_norm = llama_final_norm,
   .output_embedding = llama_output_embedding,

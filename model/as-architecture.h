@@ -71,6 +71,11 @@ struct _AsArchitecture {
   void       (*gpu_describe)          (const AsModel   *model,
                                        gpointer         desc,
                                        gpointer        *layers);
+  /* Optional (NULL: the plugin's decoder does not run this family). Fills
+   * DESC, an AsGpuDecoderDesc of as-gpu-plugin.h, the same way. */
+  void       (*gpu_describe_decoder)  (const AsModel   *model,
+                                       gpointer         desc,
+                                       gpointer        *layers);
   /* Optional (NULL: no language-model head, as for encoders). The final
    * norm applied to residual-stream rows X [n, hidden], into OUT [n,
    * hidden]: what the logit lens puts each layer's output through. */

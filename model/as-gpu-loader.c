@@ -6,8 +6,8 @@
  * CPU backend when the GPU cannot be used (at open or during a pass).
  *
  * Two kinds of model run on the plugin: the families whose architecture
- * describes their weights for its encoder (gpu_describe), and Llama-family
- * decoders, described here from their weights (as-llama.h) for its decoder,
+ * describes their weights for its encoder (gpu_describe), and the decoders
+ * whose architecture describes them for its decoder (gpu_describe_decoder),
  * which also keeps key/value caches for as-decode.h.
  */
 #include "as-gpu-loader.h"
@@ -21,7 +21,6 @@
 #include "as-build-config.h"
 #include "as-error.h"
 #include "as-gpu-plugin.h"
-#include "as-llama.h"
 
 #define PLUGIN_FILE "libattnscope-cuda." G_MODULE_SUFFIX
 
@@ -845,33 +844,6 @@ static const AsBackendVTable switched_decoder_vtable = {
   .free = gpu_free,
 };
 
-/* DESC for the Llama model MODEL; returns its layers (g_free). */
-static AsGpuDecoderLayerWeights *
-describe_llama (const AsModel    *model,
-                AsGpuDecoderDesc *desc)
-{
-  const AsConfig *c = model->config;
-  const AsLlamaWeights *w = as_llama_weights (model);
-  AsGpuDecoderLayerWeights *layers = g_new0 (AsGpuDecoderLayerWeights, c->n_layers);
-  for (int l = 0; l < c->n_layers; l++)
-    {
-      const AsLlamaLayerWeights *lw = &w->layers[l];
-      layers[l] = (AsGpuDecoderLayerWeights) {
-        .attn_norm = lw->attn_norm, .q_w = lw->q_w, .k_w = lw->k_w, .v_w = lw->v_w,
-        .o_w = lw->o_w, .ffn_norm = lw->ffn_norm, .gate_w = lw->gate_w, .up_w = lw->up_w,
-        .down_w = lw->down_w,
-      };
-    }
-  *desc = (AsGpuDecoderDesc) {
-    .n_layers = c->n_layers, .n_heads = c->n_heads, .n_kv_heads = c->n_kv_heads,
-    .hidden = c->hidden, .head_dim = c->head_dim, .intermediate = c->intermediate,
-    .vocab_size = c->vocab_size, .max_positions = c->max_positions,
-    .rms_eps = c->layer_norm_eps, .rope_theta = c->rope_theta,
-    .tok_emb = w->tok_emb, .out_norm = w->out_norm, .layers = layers,
-  };
-  return layers;
-}
-
 static AsBackend *
 gpu_decoder_backend_new (const AsModel         *model,
                          const AsGpuPluginApi  *api,
@@ -886,7 +858,8 @@ gpu_decoder_backend_new (const AsModel         *model,
       return NULL;
     }
   AsGpuDecoderDesc desc;
-  g_autofree AsGpuDecoderLayerWeights *layers = describe_llama (model, &desc);
+  g_autofree gpointer layers = NULL;
+  model->arch->gpu_describe_decoder (model, &desc, &layers);
   AsGpuDecoder *decoder = NULL;
   char msg[AS_GPU_MSG_LEN] = "";
   AsGpuStatus st = api->decoder_open (&desc, (AsGpuPrecision) options->precision,
@@ -928,7 +901,7 @@ as_gpu_backend_new (const AsModel       *model,
   if (api == NULL)
     return NULL;
 
-  if (model->arch == &as_arch_llama)
+  if (model->arch->gpu_describe_decoder != NULL)
     return gpu_decoder_backend_new (model, api, options, error);
   /* The plugin's encoder runs the families whose architecture describes
    * their weights in its layout. */

@@ -7,14 +7,14 @@
 static const AsKernels sets[AS_N_ISA] = {
   [AS_ISA_BASELINE] = { AS_ISA_BASELINE, "3x16", 1, as_gemm_panels_baseline,
                         as_layer_norm_rows_baseline, as_softmax_rows_baseline,
-                        as_pack_columns_baseline, as_gemv_rows_baseline },
+                        as_pack_columns_baseline, as_gemm_rows_baseline },
 #if AS_HAVE_X86_KERNELS
   [AS_ISA_AVX2] = { AS_ISA_AVX2, "6x16", 1, as_gemm_panels_avx2,
                     as_layer_norm_rows_avx2, as_softmax_rows_avx2, as_pack_columns_avx2,
-                    as_gemv_rows_avx2 },
+                    as_gemm_rows_avx2 },
   [AS_ISA_AVX512] = { AS_ISA_AVX512, "14x32", 2, as_gemm_panels_avx512,
                       as_layer_norm_rows_avx512, as_softmax_rows_avx512,
-                      as_pack_columns_avx512, as_gemv_rows_avx2 },
+                      as_pack_columns_avx512, as_gemm_rows_avx512 },
 #endif
 };
 
@@ -80,5 +80,16 @@ as_fast_gemv_rows (const float *w,
                    int          cols,
                    float       *out)
 {
-  as_kernels ()->gemv_rows (w, x, rows, cols, out);
+  as_kernels ()->gemm_rows (w, x, rows, cols, 1, out);
+}
+
+void
+as_fast_gemm_rows (const float *w,
+                   const float *x,
+                   int          rows,
+                   int          cols,
+                   int          n,
+                   float       *out)
+{
+  as_kernels ()->gemm_rows (w, x, rows, cols, n, out);
 }

@@ -42,10 +42,12 @@ typedef void (*AsPackColumnsFunc)    (float              *slice,
                                       int                 cols,
                                       int                 kc);
 
-typedef void (*AsGemvRowsFunc)       (const float *w,
+/* OUT [n, rows] = X [n, cols] W [rows, cols]^T (as_fast_gemm_rows). */
+typedef void (*AsGemmRowsFunc)       (const float *w,
                                       const float *x,
                                       int          rows,
                                       int          cols,
+                                      int          n,
                                       float       *out);
 typedef struct {
   AsIsa                isa;
@@ -55,7 +57,7 @@ typedef struct {
   AsLayerNormRowsFunc  layer_norm_rows;
   AsSoftmaxRowsFunc    softmax_rows;
   AsPackColumnsFunc    pack_columns;
-  AsGemvRowsFunc       gemv_rows;     /* memory-bound: the AVX2 set serves AVX-512 too */
+  AsGemmRowsFunc       gemm_rows;
 } AsKernels;
 
 /* The set for as_cpu_isa (). */
@@ -72,7 +74,8 @@ const AsKernels *as_kernels_for    (AsIsa isa);
                                     int dim, float eps); \
   void as_softmax_rows_##suffix (float *p, int rows, int n, int first_row, gboolean causal); \
   void as_pack_columns_##suffix (float *slice, const float *const *col, int cols, int kc); \
-  void as_gemv_rows_##suffix (const float *w, const float *x, int rows, int cols, float *out);
+  void as_gemm_rows_##suffix (const float *w, const float *x, int rows, int cols, int n, \
+                              float *out);
 
 AS_KERNEL_DECLS (baseline)
 #if defined(__x86_64__) && defined(__GNUC__)

@@ -1,8 +1,6 @@
 /* as-lm-head.c */
 #include "as-lm-head.h"
 
-#include <cblas.h>
-
 #include "as-architecture.h"
 #include "as-vector-math.h"
 
@@ -21,11 +19,9 @@ as_lm_head_logits (const AsModel *model,
   g_return_if_fail (as_lm_head_available (model));
   const int H = model->config->hidden, V = model->config->vocab_size;
   const float *embedding = model->arch->output_embedding (model);   /* [V, H] */
-  /* One row (generation, the app's next-token page): no OpenBLAS thread,
-   * since the app forks helpers while it generates. */
-  if (n == 1)
-    as_fast_gemv_rows (embedding, final_hidden, V, H, logits);
-  else
-    cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, n, V, H, 1.0f, final_hidden, H,
-                 embedding, H, 0.0f, logits, V);
+  /* On the calling thread, whatever N: generation and the worker's logit
+   * lens run while the app may fork helpers, and OpenBLAS's fork handler
+   * deadlocks on a product in flight on another thread. The embedding is
+   * read once per block of rows (as_fast_gemm_rows), not once per row. */
+  as_fast_gemm_rows (embedding, final_hidden, V, H, n, logits);   /* [n, V] */
 }

@@ -97,6 +97,32 @@ sequence_text (int         sequence,
 
 /* WORD as the user typed it when its bytes are known, else the word map's
  * pieces without "##". */
+char *
+as_shown_display_text (const char *label)
+{
+  if (label == NULL)
+    return g_strdup ("?");
+  gboolean blank = TRUE;
+  for (const char *p = label; *p != '\0'; p++)
+    if (*p != ' ')
+      blank = FALSE;
+  GString *s = g_string_new (NULL);
+  for (const char *p = label; *p != '\0'; p++)
+    if (*p == '\n')
+      g_string_append (s, "↵");
+    else if (*p == '\t')
+      g_string_append (s, "⇥");
+    else if (*p == '\r')
+      g_string_append (s, "␍");
+    else if (*p == ' ' && blank)
+      g_string_append (s, "␣");
+    else
+      g_string_append_c (s, *p);
+  if (s->len == 0)
+    g_string_append (s, "∅");
+  return g_string_free (s, FALSE);
+}
+
 static char *
 word_label (const AsEncoding *enc,
             const AsWordMap  *map,
@@ -109,8 +135,12 @@ word_label (const AsEncoding *enc,
   const char *text = sequence_text (a->sequence, text_a, text_b);
   if (text != NULL && a->sequence == b->sequence &&
       a->start >= 0 && b->end > a->start && (gsize) b->end <= strlen (text))
-    return g_utf8_make_valid (text + a->start, b->end - a->start);
-  return g_utf8_make_valid (map->labels[word], -1);
+    {
+      g_autofree char *valid = g_utf8_make_valid (text + a->start, b->end - a->start);
+      return as_shown_display_text (valid);
+    }
+  g_autofree char *valid = g_utf8_make_valid (map->labels[word], -1);
+  return as_shown_display_text (valid);
 }
 
 AsShownTokens *
@@ -182,7 +212,10 @@ as_shown_tokens_new (const AsEncoding  *enc,
       else if (t->words != NULL)
         t->labels[r] = word_label (enc, t->words, u, text_a, text_b);
       else
-        t->labels[r] = g_utf8_make_valid (enc->tokens[u].text != NULL ? enc->tokens[u].text : "", -1);
+        {
+          g_autofree char *valid = g_utf8_make_valid (enc->tokens[u].text != NULL ? enc->tokens[u].text : "", -1);
+          t->labels[r] = as_shown_display_text (valid);
+        }
       t->sentence[r] = enc != NULL ? MAX (enc->tokens[unit_first[u]].type_id, 0) : 0;
       t->special[r] = special[u];
       r++;

@@ -156,6 +156,11 @@ gboolean        as_shown_matrix           (const AsShownTokens *tokens,
                                            float             *out,
                                            GError           **error);
 
+/* A token's text as every view labels it: line breaks, tabs and returns
+ * drawn as ↵, ⇥ and ␍, a token of spaces as ␣ (one per space), an empty one
+ * as ∅, so that no label looks empty (g_free). LABEL may be NULL ("?"). */
+char           *as_shown_display_text     (const char        *label);
+
 /* Both at once, for A (whose encoding may be NULL). */
 AsShown        *as_shown_compute          (const AsAnalysis *a,
                                            const char        *text_a,

@@ -1,7 +1,7 @@
 /* as-vector-math.c — the fast path's row passes after a GEMM: LayerNorm
- * (with the bias and residual before it) and softmax, and a matrix-vector
- * product, in portable C built twice (baseline and AVX2 + FMA, see
- * as-kernels.h). */
+ * (with the bias and residual before it) and softmax, and the products of
+ * a matrix's rows with a few vectors, in portable C built twice (baseline
+ * and AVX2 + FMA, see as-kernels.h). */
 #include "as-vector-math.h"
 
 #include "as-kernels.h"
@@ -61,28 +61,95 @@ AS_ISA_FN (as_softmax_rows) (float   *p,
 }
 
 
+/* The matrix-row products: one row of W times XR rows of X stays in
+ * registers, each dot product in 16 lanes (NV vectors of VW floats): 6
+ * ymm accumulators with AVX2, 12 xmm with SSE. More rows of W per tile
+ * would reuse each X load, but reading W rows side by side streams it
+ * from memory at half the rate one row at a time does (measured), and at
+ * a few X rows that stream is the bound. Wider GCC vectors than the
+ * hardware has would go through the stack. */
+#ifdef __AVX2__
+#define VW 8
+#else
+#define VW 4
+#endif
+#define NV (16 / VW)
+#define XR 3
+/* Rows of X kept in L2 while W streams past them: 192 KiB of them. */
+#define X_BLOCK_BYTES (192 * 1024)
+
+typedef float vsf __attribute__ ((vector_size (VW * 4)));
+typedef float vsf_u __attribute__ ((vector_size (VW * 4), aligned (4)));
+
+#define ALWAYS_INLINE inline __attribute__((always_inline))
+#define loadv(p) (*(const vsf_u *) (p))
+
+/* OUT[i * ldo] = W . X[i] for i < XR_: W [cols], X [XR_, cols]. Lane j of
+ * a dot product sums the products at k = j mod 16 below the last whole
+ * 16; the lanes are added in order, then the tail in order: the sum is the
+ * same whatever tile the X row falls in. */
+static ALWAYS_INLINE void
+dot_tile (const int    xr_,
+          const float *w,
+          const float *x,
+          int          cols,
+          float       *out,
+          int          ldo)
+{
+  vsf acc[XR][NV];   /* [XR, 16] lanes */
+  for (int i = 0; i < xr_; i++)
+    for (int v = 0; v < NV; v++)
+      acc[i][v] = (vsf) { 0 };
+  int k = 0;
+  for (; k + 16 <= cols; k += 16)
+    for (int v = 0; v < NV; v++)
+      {
+        vsf wv = loadv (w + k + v * VW);
+        for (int i = 0; i < xr_; i++)
+          acc[i][v] += wv * loadv (x + (gsize) i * cols + k + v * VW);
+      }
+  for (int i = 0; i < xr_; i++)
+    {
+      const float *x_i = x + (gsize) i * cols;   /* [cols] */
+      float sum = 0.0f;
+      for (int v = 0; v < NV; v++)
+        for (int j = 0; j < VW; j++)
+          sum += acc[i][v][j];
+      for (int kk = k; kk < cols; kk++)
+        sum = as_mul_add (w[kk], x_i[kk], sum);
+      out[(gsize) i * ldo] = sum;
+    }
+}
+
 void
-AS_ISA_FN (as_gemv_rows) (const float *w,
+AS_ISA_FN (as_gemm_rows) (const float *w,
                           const float *x,
                           int          rows,
                           int          cols,
+                          int          n,
                           float       *out)
 {
-  for (int r = 0; r < rows; r++)
+  /* A block of X rows is reused by every row of W while it sits in L2;
+   * each row of W is read from memory once per block and reused by all of
+   * the block's tiles from L1. */
+  const int x_block = MAX (XR, X_BLOCK_BYTES / (int) sizeof (float) / MAX (cols, 1) / XR * XR);
+  for (int i0 = 0; i0 < n; i0 += x_block)
     {
-      const float *w_r = w + (gsize) r * cols;   /* [cols] */
-      /* Sixteen independent partial sums, so the compiler vectorises the
-       * loop without reordering any one of them. */
-      float lane[16] = { 0 };
-      int k = 0;
-      for (; k + 16 <= cols; k += 16)
-        for (int j = 0; j < 16; j++)
-          lane[j] += w_r[k + j] * x[k + j];
-      float sum = 0.0f;
-      for (int j = 0; j < 16; j++)
-        sum += lane[j];
-      for (; k < cols; k++)
-        sum += w_r[k] * x[k];
-      out[r] = sum;
+      const int xn = MIN (x_block, n - i0);
+      const float *xb = x + (gsize) i0 * cols;   /* [xn, cols] */
+      float *ob = out + (gsize) i0 * rows;       /* [xn, rows] */
+      for (int r = 0; r < rows; r++)
+        {
+          const float *w_r = w + (gsize) r * cols;   /* [cols] */
+          int i = 0;
+          for (; i + XR <= xn; i += XR)
+            dot_tile (XR, w_r, xb + (gsize) i * cols, cols, ob + (gsize) i * rows + r, rows);
+          switch (xn - i)
+            {
+            case 2: dot_tile (2, w_r, xb + (gsize) i * cols, cols, ob + (gsize) i * rows + r, rows); break;
+            case 1: dot_tile (1, w_r, xb + (gsize) i * cols, cols, ob + (gsize) i * rows + r, rows); break;
+            default: break;
+            }
+        }
     }
 }

@@ -154,6 +154,21 @@ as_sum_sq_dev_lanes (const float *v,
   return s;
 }
 
+/* C + A * B, rounded once where the target has FMA, so that code built
+ * for AVX2 and for AVX-512 gives the same bits whatever GCC chooses to
+ * contract (it fuses some steps of an unrolled loop and not others). */
+static inline float
+as_mul_add (float a,
+            float b,
+            float c)
+{
+#ifdef __FMA__
+  return fmaf (a, b, c);
+#else
+  return c + a * b;
+#endif
+}
+
 /* Floats ordered as integers: key(a) < key(b) iff a < b (no NaN). The map
  * is its own inverse. */
 static inline int32_t
@@ -220,11 +235,26 @@ void as_fast_softmax_rows    (float       *p,
 /* OUT [rows] = W [rows, cols] X [cols], on the calling thread only: a
  * matrix-vector product that starts no thread, for code that runs while
  * the process may fork (OpenBLAS's threaded sgemv deadlocks in its fork
- * handler when it is in flight on another thread). Sums in 16 lanes. */
+ * handler when it is in flight on another thread). as_fast_gemm_rows with
+ * one row of X. */
 void as_fast_gemv_rows       (const float *w,
                               const float *x,
                               int          rows,
                               int          cols,
+                              float       *out);
+
+/* OUT [n, rows] = X [n, cols] W [rows, cols]^T, on the calling thread only,
+ * for the same reason. Each row of W is read from memory once per block of
+ * X rows (as many as fit in L2) and multiplied by several X rows while it
+ * is in registers. Every dot product sums in 16 lanes (lane j takes
+ * k = j mod 16 below the last whole 16), the lanes in order, then the
+ * tail: OUT[i] is the same bit for bit whatever N and whichever X rows it
+ * is computed with, and equals as_fast_gemv_rows of X[i]. */
+void as_fast_gemm_rows       (const float *w,
+                              const float *x,
+                              int          rows,
+                              int          cols,
+                              int          n,
                               float       *out);
 
 G_END_DECLS

@@ -972,32 +972,28 @@ typedef struct {
   AsLogitLens   *lens;
 } LensRows;
 
-/* LAYER's lens one row at a time: the one-row head starts no OpenBLAS
- * thread (as-lm-head.h), and the app, or a test driving it, may fork
- * while this runs; OpenBLAS's fork handler deadlocks on a product in
- * flight on another thread. */
+/* LAYER's lens, every position at once. The head starts no thread
+ * (as-lm-head.c), so the app, or a test driving it, may fork while this
+ * runs. */
 static gboolean
-lens_layer_by_rows (int          layer,
-                    const float *attn,
-                    const float *hidden,
-                    gpointer     user_data)
+lens_of_layer (int          layer,
+               const float *attn,
+               const float *hidden,
+               gpointer     user_data)
 {
   LensRows *st = user_data;
   AsLogitLens *lens = st->lens;
-  const int H = st->model->config->hidden;
-  for (int i = 0; i < lens->n && hidden != NULL; i++)
-    {
-      gsize at = ((gsize) layer * lens->n + i) * lens->k;
-      as_logit_lens_layer (st->model, hidden + (gsize) i * H, 1, lens->k, lens->ids + at, lens->probs + at);
-    }
+  gsize at = (gsize) layer * lens->n * lens->k;
+  if (hidden != NULL)
+    as_logit_lens_layer (st->model, hidden, lens->n, lens->k, lens->ids + at, lens->probs + at);
   return TRUE;
 }
 
 static AsLogitLens *
-lens_by_rows (WorkerShared  *s,
-              const int     *ids,
-              int            n,
-              GError       **error)
+lens_pass (WorkerShared  *s,
+           const int     *ids,
+           int            n,
+           GError       **error)
 {
   const AsConfig *c = s->model->config;
   AsLogitLens *lens = g_new0 (AsLogitLens, 1);
@@ -1011,7 +1007,7 @@ lens_by_rows (WorkerShared  *s,
   LensRows st = { s->model, lens };
   AsForwardRequest req = {
     .ids = ids, .type_ids = types, .n = n, .want_hidden = TRUE,
-    .on_layer = lens_layer_by_rows, .user_data = &st, .cancel = &s->cancel[AS_CHANNEL_MAIN],
+    .on_layer = lens_of_layer, .user_data = &st, .cancel = &s->cancel[AS_CHANNEL_MAIN],
   };
   if (!as_logit_lens_check (s->model, error) || !engine_pass (s->backend, &req, NULL, NULL, error))
     g_clear_pointer (&lens, as_logit_lens_free);
@@ -1025,7 +1021,7 @@ run_lens (WorkerShared *s,
           int           n)
 {
   GError *error = NULL;
-  AsLogitLens *lens = lens_by_rows (s, ids, n, &error);
+  AsLogitLens *lens = lens_pass (s, ids, n, &error);
   after_pass (s);
   if (lens == NULL && g_error_matches (error, AS_MODEL_ERROR, AS_MODEL_ERROR_CANCELLED))
     {
@@ -1252,6 +1248,7 @@ grow_analysis (GenerateState *st)
                                  st->text->str, st->last_start, st->text->len);
   g->n_layers = a->n_layers;
   g->n_heads = a->n_heads;
+  g->n_kv_heads = a->n_kv_heads;
   g->n = m;
   g->hidden = a->hidden;
   g->request_time = a->request_time;

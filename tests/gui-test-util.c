@@ -2,6 +2,7 @@
 #include "gui-test-util.h"
 
 #include <gdk/x11/gdkx.h>
+#include <math.h>
 #include <signal.h>
 #include <string.h>
 
@@ -709,39 +710,12 @@ on_child_exit (GPid     pid,
   g_spawn_close_pid (pid);
 }
 
-/* Runs xdotool with ARGS after focusing WINDOW, the main loop running (the
- * window must answer the focus change and take the events). */
-static gboolean
-xdotool_on (GtkWindow  *window,
-            const char *command,
-            const char *arg)
+void
+gui_test_run_sync (const char * const *argv)
 {
-  if (!gui_test_have_xdotool ())
-    return FALSE;
-  GdkSurface *surface = gtk_native_get_surface (GTK_NATIVE (window));
-  g_assert_nonnull (surface);
-  g_autofree char *xid = g_strdup_printf ("%lu", (unsigned long) gdk_x11_surface_get_xid (surface));
-  /* No window manager under Xvfb: the focus is set directly (windowfocus,
-   * not windowactivate, which needs one), and --sync waits until the X
-   * server has it. The keys then go through XTEST to the focused window,
-   * as a keyboard's would. */
-  g_autoptr(GStrvBuilder) args = g_strv_builder_new ();
-  const char *head[] = { "xdotool", "windowfocus", "--sync", xid, command, "--delay", "40", NULL };
-  g_strv_builder_addv (args, head);
-  if (g_str_equal (command, "key"))
-    {
-      /* One argument per key press: "alt+Down Page_Up" is two. */
-      g_auto(GStrv) keys = g_strsplit (arg, " ", -1);
-      for (guint i = 0; keys[i] != NULL; i++)
-        if (*keys[i] != '\0')
-          g_strv_builder_add (args, keys[i]);
-    }
-  else
-    g_strv_builder_add (args, arg);
-  g_auto(GStrv) argv = g_strv_builder_end (args);
   GPid pid;
   g_autoptr(GError) error = NULL;
-  g_assert_true (g_spawn_async (NULL, argv, NULL,
+  g_assert_true (g_spawn_async (NULL, (char **) argv, NULL,
                                 G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD,
                                 NULL, NULL, &pid, &error));
   g_assert_no_error (error);
@@ -750,6 +724,29 @@ xdotool_on (GtkWindow  *window,
   while (!w.done)
     g_main_context_iteration (NULL, TRUE);
   g_assert_true (g_spawn_check_wait_status (w.status, NULL));
+}
+
+/* Runs xdotool's COMMAND (its words) after focusing WINDOW, the main loop
+ * running (the window must answer the focus change and take the events). */
+static gboolean
+xdotool_on (GtkWindow          *window,
+            const char * const *command)
+{
+  if (!gui_test_have_xdotool ())
+    return FALSE;
+  GdkSurface *surface = gtk_native_get_surface (GTK_NATIVE (window));
+  g_assert_nonnull (surface);
+  g_autofree char *xid = g_strdup_printf ("%lu", (unsigned long) gdk_x11_surface_get_xid (surface));
+  /* No window manager under Xvfb: the focus is set directly (windowfocus,
+   * not windowactivate, which needs one), and --sync waits until the X
+   * server has it. The keys and clicks then go through XTEST to the
+   * focused window, as a keyboard's or a mouse's would. */
+  g_autoptr(GStrvBuilder) args = g_strv_builder_new ();
+  const char *head[] = { "xdotool", "windowfocus", "--sync", xid, NULL };
+  g_strv_builder_addv (args, head);
+  g_strv_builder_addv (args, (const char **) command);
+  g_auto(GStrv) argv = g_strv_builder_end (args);
+  gui_test_run_sync ((const char * const *) argv);
   /* Let the events that are now queued in the X server arrive. (WINDOW
    * may be gone: Escape closes dialogs.) */
   gdk_display_sync (gdk_display_get_default ());
@@ -762,14 +759,43 @@ gboolean
 gui_test_send_keys (GtkWindow  *window,
                     const char *keys)
 {
-  return xdotool_on (window, "key", keys);
+  g_autoptr(GStrvBuilder) args = g_strv_builder_new ();
+  g_strv_builder_add_many (args, "key", "--delay", "40", NULL);
+  /* One argument per key press: "alt+Down Page_Up" is two. */
+  g_auto(GStrv) presses = g_strsplit (keys, " ", -1);
+  for (guint i = 0; presses[i] != NULL; i++)
+    if (*presses[i] != '\0')
+      g_strv_builder_add (args, presses[i]);
+  g_auto(GStrv) command = g_strv_builder_end (args);
+  return xdotool_on (window, (const char * const *) command);
 }
 
 gboolean
 gui_test_type_keys (GtkWindow  *window,
                     const char *text)
 {
-  return xdotool_on (window, "type", text);
+  const char *command[] = { "type", "--delay", "40", text, NULL };
+  return xdotool_on (window, command);
+}
+
+gboolean
+gui_test_click_at (GtkWidget *widget,
+                   double     x,
+                   double     y,
+                   int        button)
+{
+  GtkWindow *window = GTK_WINDOW (gtk_widget_get_root (widget));
+  graphene_point_t p;
+  g_assert_true (gtk_widget_compute_point (widget, GTK_WIDGET (window), &GRAPHENE_POINT_INIT (x, y), &p));
+  double sx, sy;
+  gtk_native_get_surface_transform (GTK_NATIVE (window), &sx, &sy);
+  g_autofree char *xid =
+    g_strdup_printf ("%lu", (unsigned long) gdk_x11_surface_get_xid (gtk_native_get_surface (GTK_NATIVE (window))));
+  g_autofree char *px = g_strdup_printf ("%d", (int) round (p.x + sx));
+  g_autofree char *py = g_strdup_printf ("%d", (int) round (p.y + sy));
+  g_autofree char *b = g_strdup_printf ("%d", button);
+  const char *command[] = { "mousemove", "--window", xid, px, py, "click", b, NULL };
+  return xdotool_on (window, command);
 }
 
 gboolean

@@ -173,6 +173,16 @@ gboolean   gui_test_send_keys     (GtkWindow     *window,
 gboolean   gui_test_type_keys     (GtkWindow     *window,
                                    const char    *text);
 
+/* A real click of mouse BUTTON (1 left, 3 right) at (X, Y) of WIDGET, as
+ * gui_test_send_keys sends keys. */
+gboolean   gui_test_click_at      (GtkWidget     *widget,
+                                   double         x,
+                                   double         y,
+                                   int            button);
+/* Runs ARGV (a program on PATH) to its end, the main loop running; asserts
+ * that it succeeded. */
+void       gui_test_run_sync      (const char * const *argv);
+
 /* Presses ACCEL, in GTK's syntax ("<Control>e", "Page_Up",
  * "<Control>question"), with gui_test_send_keys. */
 gboolean   gui_test_press         (GtkWindow     *window,

@@ -17,8 +17,9 @@
  * checks every level this CPU has, in this one process, kernel by kernel
  * against the plain fp32 maths of as-elementwise.h: the GEMM with each
  * epilogue (odd sizes, every tile height, depths over a block), softmax
- * rows (causal too) and LayerNorm rows. And ATTNSCOPE_ISA itself: a value
- * that is unknown, or a level the CPU lacks, is refused.
+ * rows (causal too) and LayerNorm rows, and the matrix-row products (the
+ * language-model head) against sums in double. And ATTNSCOPE_ISA itself: a
+ * value that is unknown, or a level the CPU lacks, is refused.
  */
 #include <cblas.h>
 #include <math.h>
@@ -311,31 +312,48 @@ check_rows (const AsKernels *kern,
   g_assert_cmpfloat (ln_worst, <=, 1e-5);
 }
 
-/* The matrix-vector product against sums in double: every column count
- * around the 16-lane blocks. */
+/* The products of W's rows with N rows of X against sums in double: column
+ * counts around the 16-lane blocks, row counts around the register tiles,
+ * and N = 1..9 (every tile width and its remainders) or past the block of
+ * X rows kept in L2. Each output must also be, bit for bit, the product of
+ * its row alone (N = 1): the sum does not depend on the tile it falls in
+ * (for AVX-512, where a few rows go to the AVX2 code, nor on the set). */
 static void
-check_gemv (const AsKernels *kern,
-            GRand           *rand,
-            int              rows,
-            int              cols)
+check_gemm_rows (const AsKernels *kern,
+                 GRand           *rand,
+                 int              rows,
+                 int              cols,
+                 int              n)
 {
   g_autofree float *w = g_new (float, (gsize) rows * cols);   /* [rows, cols] */
-  g_autofree float *x = g_new (float, cols);                  /* [cols] */
-  g_autofree float *got = g_new (float, rows);                /* [rows] */
+  g_autofree float *x = g_new (float, (gsize) n * cols);      /* [n, cols] */
+  g_autofree float *got = g_new (float, (gsize) n * rows);    /* [n, rows] */
+  g_autofree float *one = g_new (float, rows);                /* [rows] */
   for (gsize i = 0; i < (gsize) rows * cols; i++)
     w[i] = (float) g_rand_double_range (rand, -1, 1);
-  for (int i = 0; i < cols; i++)
+  for (gsize i = 0; i < (gsize) n * cols; i++)
     x[i] = (float) g_rand_double_range (rand, -1, 1);
-  kern->gemv_rows (w, x, rows, cols, got);
+  kern->gemm_rows (w, x, rows, cols, n, got);
   double worst = 0;
-  for (int r = 0; r < rows; r++)
+  for (int i = 0; i < n; i++)
     {
-      double want = 0;
-      for (int k = 0; k < cols; k++)
-        want += (double) w[(gsize) r * cols + k] * x[k];
-      worst = MAX (worst, fabs (got[r] - want) / sqrt ((double) cols));
+      const float *x_i = x + (gsize) i * cols;
+      kern->gemm_rows (w, x_i, rows, cols, 1, one);
+      for (int r = 0; r < rows; r++)
+        {
+          double want = 0;
+          for (int k = 0; k < cols; k++)
+            want += (double) w[(gsize) r * cols + k] * x_i[k];
+          const float g = got[(gsize) i * rows + r];
+          worst = MAX (worst, fabs (g - want) / sqrt ((double) cols));
+          if (memcmp (&g, &one[r], sizeof g) != 0)
+            g_error ("%s: %d rows of %d, n %d: out[%d, %d] = %.9g, alone %.9g",
+                     as_cpu_isa_name (kern->isa), rows, cols, n, i, r, g, one[r]);
+        }
     }
-  g_assert_cmpfloat (worst, <=, 1e-6);
+  if (worst > 1e-6)
+    g_error ("%s: %d rows of %d, n %d: off by %.3g (scaled) from the double sums",
+             as_cpu_isa_name (kern->isa), rows, cols, n, worst);
 }
 
 static void
@@ -365,9 +383,12 @@ test_kernels (gconstpointer data)
                                  { 6, 384 }, { 3, 513 } };
   for (guint r = 0; r < G_N_ELEMENTS (rows); r++)
     check_rows (kern, rand, rows[r][0], rows[r][1]);
-  static const int gemv[][2] = { { 1, 1 }, { 3, 15 }, { 2, 16 }, { 5, 17 }, { 7, 576 }, { 4, 1001 } };
-  for (guint g = 0; g < G_N_ELEMENTS (gemv); g++)
-    check_gemv (kern, rand, gemv[g][0], gemv[g][1]);
+  static const int gemm_rows[][2] = { { 1, 1 }, { 3, 15 }, { 2, 16 }, { 5, 17 }, { 7, 576 },
+                                      { 4, 1001 }, { 13, 100 }, { 37, 33 } };
+  for (guint g = 0; g < G_N_ELEMENTS (gemm_rows); g++)
+    for (int n = 1; n <= 9; n++)
+      check_gemm_rows (kern, rand, gemm_rows[g][0], gemm_rows[g][1], n);
+  check_gemm_rows (kern, rand, 6, 1001, 101);   /* past two L2 blocks of X (48 rows of 1001) */
   g_rand_free (rand);
 }
 

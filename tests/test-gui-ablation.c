@@ -64,45 +64,6 @@ rank_ready (gpointer data)
   return w != NULL && w->rank != NULL;
 }
 
-static void
-on_child_exit (GPid     pid,
-               int      status,
-               gpointer data)
-{
-  *(int *) data = status + 1;   /* 0 means still running */
-  g_spawn_close_pid (pid);
-}
-
-/* A real click with BUTTON (XTEST, as a mouse makes it) at (X, Y) of WIDGET. */
-static void
-click_at (GtkWidget  *widget,
-          double      x,
-          double      y,
-          const char *button)
-{
-  graphene_point_t p;
-  g_assert_true (gtk_widget_compute_point (widget, GTK_WIDGET (window), &GRAPHENE_POINT_INIT (x, y), &p));
-  double sx, sy;
-  gtk_native_get_surface_transform (GTK_NATIVE (window), &sx, &sy);
-  GdkSurface *surface = gtk_native_get_surface (GTK_NATIVE (window));
-  g_autofree char *xid = g_strdup_printf ("%lu", (unsigned long) gdk_x11_surface_get_xid (surface));
-  g_autofree char *px = g_strdup_printf ("%d", (int) round (p.x + sx));
-  g_autofree char *py = g_strdup_printf ("%d", (int) round (p.y + sy));
-  const char *argv[] = { "xdotool", "windowfocus", "--sync", xid, "mousemove", "--window", xid, px, py,
-                         "click", button, NULL };
-  GPid pid;
-  g_autoptr(GError) error = NULL;
-  g_assert_true (g_spawn_async (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD,
-                                NULL, NULL, &pid, &error));
-  int done = 0;
-  g_child_watch_add (pid, on_child_exit, &done);
-  while (done == 0)
-    g_main_context_iteration (NULL, TRUE);
-  gdk_display_sync (gdk_display_get_default ());
-  while (g_main_context_iteration (NULL, FALSE))
-    ;
-}
-
 /* The token ids of the text on screen. */
 static int *
 screen_ids (int  *n,
@@ -177,7 +138,7 @@ test_context_menu (void)
   AsModelGrid *grid = as_window_get_model_grid (window);
   graphene_rect_t r;
   g_assert_true (as_model_grid_get_thumb_rect (grid, 3, 5, &r));
-  click_at (GTK_WIDGET (grid), r.origin.x + r.size.width / 2, r.origin.y + r.size.height / 2, "3");
+  g_assert_true (gui_test_click_at (GTK_WIDGET (grid), r.origin.x + r.size.width / 2, r.origin.y + r.size.height / 2, 3));
   g_assert_cmpint (as_view_state_get_layer (state ()), ==, 3);
   g_assert_cmpint (as_view_state_get_head (state ()), ==, 5);
   GtkWidget *menu = gui_test_find_widget (GTK_WIDGET (grid), GTK_TYPE_POPOVER_MENU, NULL);

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "as-ablation-view.h"
 #include "as-export-dialog.h"
 #include "as-gpu-loader.h"
 #include "as-figure.h"
@@ -324,6 +325,31 @@ test_projector_keys (void)
   press ("plus");
   press ("0");
   g_assert_cmpint (as_head_view_get_window (hv, NULL, NULL), ==, 0);
+}
+
+/* Ablation and masking: test-gui-ablation and test-gui-mlm check what they
+ * do; here, that the keys the shortcuts window lists reach them. */
+static void
+test_tool_keys (void)
+{
+  gui_test_wait_idle (window, 120);
+  AsViewState *state = as_window_get_view_state (window);
+  int layer = as_view_state_get_layer (state), head = as_view_state_get_head (state);
+  gtk_widget_grab_focus (GTK_WIDGET (as_window_get_entry_a (window)));
+  press ("<Control><Shift>h");
+  g_assert_cmpint (as_ablation_view_state_mode_of (state, layer, head), !=, AS_ABLATE_NONE);
+  press ("<Control><Shift>h");
+  g_assert_cmpint (as_ablation_view_state_mode_of (state, layer, head), ==, AS_ABLATE_NONE);
+  gui_test_wait_idle (window, 120);
+
+  /* The default model has no masked-LM head: the keys leave the text. */
+  g_autofree char *text = g_strdup (gtk_editable_get_text (as_window_get_entry_a (window)));
+  press ("<Control>m");
+  press ("<Control><Shift>m");
+  g_assert_cmpstr (gtk_editable_get_text (as_window_get_entry_a (window)), ==, text);
+  /* Switching a head off shows the Ablation page; the next tests read the
+   * head view. */
+  gtk_stack_set_visible_child_name (as_window_get_detail_stack (window), "head");
 }
 
 static void
@@ -1076,6 +1102,7 @@ main (int   argc,
   g_test_add_func ("/actions/selection-keys", test_selection_keys);
   g_test_add_func ("/actions/view-keys", test_view_keys);
   g_test_add_func ("/actions/projector-keys", test_projector_keys);
+  g_test_add_func ("/actions/tool-keys", test_tool_keys);
   g_test_add_func ("/actions/help-and-about", test_help_and_about);
   g_test_add_func ("/actions/close-window", test_close_window);
   g_test_add_func ("/actions/export", test_export);

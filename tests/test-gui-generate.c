@@ -86,6 +86,13 @@ decoder_loaded (gpointer data)
          as_window_is_idle (window);
 }
 
+/* The key goes through the X server: the worker starts once it arrives. */
+static gboolean
+generation_started (gpointer data)
+{
+  return as_worker_is_generating (as_window_get_worker (window)) || shown_steps->len > 0;
+}
+
 static gboolean
 generation_done (gpointer data)
 {
@@ -219,7 +226,7 @@ test_generate_matches_engine (void)
   gulong handler = g_signal_connect_after (worker, "generation-analysis",
                                            G_CALLBACK (on_generation_analysis), NULL);
   g_assert_true (gui_test_press (GTK_WINDOW (window), "<Control>g"));
-  g_assert_true (as_worker_is_generating (worker));
+  gui_test_wait_until (generation_started, NULL, 30);
   gui_test_wait_until (generation_done, NULL, 300);
   g_signal_handler_disconnect (worker, handler);
 
@@ -287,6 +294,9 @@ test_generate_matches_engine (void)
   g_autoptr(AsAnalysis) want = as_attention_compute_ids (decoder_backend, (const int *) all->data,
                                                          types, n_all, &error);
   g_assert_no_error (error);
+  /* Its shape too: the grid still groups the heads by their K/V head. */
+  g_assert_cmpint (a->n_kv_heads, ==, decoder->config->n_kv_heads);
+  g_assert_true (a->causal);
   gsize size = (gsize) a->n_layers * a->n_heads * n_all * n_all;
   double worst = 0;
   for (gsize i = 0; i < size; i++)

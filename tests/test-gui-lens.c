@@ -64,53 +64,6 @@ page_is (gpointer name)
   return g_strcmp0 (gtk_stack_get_visible_child_name (as_window_get_detail_stack (window)), name) == 0;
 }
 
-static void
-on_child_exit (GPid     pid,
-               int      status,
-               gpointer data)
-{
-  *(int *) data = status + 1;   /* 0 means still running */
-  g_spawn_close_pid (pid);
-}
-
-/* Runs ARGV to its end, the main loop running. */
-static void
-run_sync (const char * const *argv)
-{
-  GPid pid;
-  g_autoptr(GError) error = NULL;
-  g_assert_true (g_spawn_async (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD,
-                                NULL, NULL, &pid, &error));
-  g_assert_no_error (error);
-  int done = 0;
-  g_child_watch_add (pid, on_child_exit, &done);
-  while (done == 0)
-    g_main_context_iteration (NULL, TRUE);
-  g_assert_true (g_spawn_check_wait_status (done - 1, NULL));
-}
-
-/* A real click (XTEST, as a mouse makes it) at (X, Y) of WIDGET. */
-static void
-click_at (GtkWidget *widget,
-          double     x,
-          double     y)
-{
-  graphene_point_t p;
-  g_assert_true (gtk_widget_compute_point (widget, GTK_WIDGET (window), &GRAPHENE_POINT_INIT (x, y), &p));
-  double sx, sy;
-  gtk_native_get_surface_transform (GTK_NATIVE (window), &sx, &sy);
-  GdkSurface *surface = gtk_native_get_surface (GTK_NATIVE (window));
-  g_autofree char *xid = g_strdup_printf ("%lu", (unsigned long) gdk_x11_surface_get_xid (surface));
-  g_autofree char *px = g_strdup_printf ("%d", (int) round (p.x + sx));
-  g_autofree char *py = g_strdup_printf ("%d", (int) round (p.y + sy));
-  const char *argv[] = { "xdotool", "windowfocus", "--sync", xid, "mousemove", "--window", xid, px, py,
-                         "click", "1", NULL };
-  run_sync (argv);
-  gdk_display_sync (gdk_display_get_default ());
-  while (g_main_context_iteration (NULL, FALSE))
-    ;
-}
-
 /* Types TEXT into sentence A with key events, replacing what is there. */
 static void
 type_prompt (const char *text)
@@ -328,7 +281,7 @@ check_lens (const char *path,
   g_assert_true (as_lens_view_get_selected (view, &layer, &pos));
   g_assert_cmpint (layer, ==, want->n_layers - 1);
   g_assert_cmpint (pos, ==, a->n - 1);
-  g_autofree char *top = as_lens_display_label (got->labels[((gsize) layer * want->n + pos) * want->k]);
+  g_autofree char *top = as_shown_display_text (got->labels[((gsize) layer * want->n + pos) * want->k]);
   g_autofree char *first = g_strdup_printf ("1 “%s” %.1f%%", top,
                                             100.0 * as_logit_lens_probs (want, layer, pos)[0]);
   g_assert_nonnull (strstr (as_lens_view_get_top_text (view), first));
@@ -342,7 +295,7 @@ check_lens (const char *path,
   double x, y;
   g_assert_true (as_lens_view_cell_center (view, last - 1, 0, &x, &y));
   gui_test_wait_frames (GTK_WIDGET (window), 1);
-  click_at (area, x, y);
+  g_assert_true (gui_test_click_at (area, x, y, 1));
   g_assert_true (as_lens_view_get_selected (view, &layer, &pos));
   g_assert_cmpint (layer, ==, last - 1);
   g_assert_cmpint (pos, ==, 0);
@@ -373,7 +326,7 @@ check_lens (const char *path,
       /* 96 pixels per inch: the figure's own pixels. */
       g_autofree char *stem = g_build_filename (tmp_dir, "lens-pdf", NULL);
       const char *argv[] = { pdftocairo, "-png", "-r", "96", "-singlefile", pdf, stem, NULL };
-      run_sync (argv);
+      gui_test_run_sync (argv);
       g_autofree char *from_pdf = g_strconcat (stem, ".png", NULL);
       check_image (from_pdf, want, AS_COLORMAP_VIRIDIS);
     }
@@ -429,7 +382,7 @@ test_figure_tiny (void)
             continue;
           g_autofree char *stem = g_build_filename (tmp_dir, "tiny-pdf", NULL);
           const char *argv[] = { pdftocairo, "-png", "-r", "96", "-singlefile", out, stem, NULL };
-          run_sync (argv);
+          gui_test_run_sync (argv);
           g_free (out);
           out = g_strconcat (stem, ".png", NULL);
         }

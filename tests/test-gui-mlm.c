@@ -71,59 +71,22 @@ text_a (void)
 }
 
 static void
-run_sync (const char **argv)
-{
-  g_autoptr(GError) error = NULL;
-  int status = 0;
-  g_assert_true (g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL,
-                               NULL, NULL, &status, &error));
-  g_assert_no_error (error);
-  g_assert_true (g_spawn_check_wait_status (status, NULL));
-}
-
-/* A real press of mouse BUTTON (XTEST, as a mouse makes it) at the centre
- * of RECT in WIDGET's coordinates. */
-static void
-click_in (GtkWidget             *widget,
-          const graphene_rect_t *rect,
-          int                    button)
-{
-  graphene_point_t p;
-  g_assert_true (gtk_widget_compute_point (widget, GTK_WIDGET (window),
-                                           &GRAPHENE_POINT_INIT (rect->origin.x + rect->size.width / 2,
-                                                                 rect->origin.y + rect->size.height / 2),
-                                           &p));
-  double sx, sy;
-  gtk_native_get_surface_transform (GTK_NATIVE (window), &sx, &sy);
-  GdkSurface *surface = gtk_native_get_surface (GTK_NATIVE (window));
-  g_autofree char *xid = g_strdup_printf ("%lu", (unsigned long) gdk_x11_surface_get_xid (surface));
-  g_autofree char *px = g_strdup_printf ("%d", (int) round (p.x + sx));
-  g_autofree char *py = g_strdup_printf ("%d", (int) round (p.y + sy));
-  g_autofree char *b = g_strdup_printf ("%d", button);
-  const char *argv[] = { "xdotool", "windowfocus", "--sync", xid, "mousemove", "--window", xid, px, py,
-                         "click", b, NULL };
-  run_sync (argv);
-  gdk_display_sync (gdk_display_get_default ());
-  while (g_main_context_iteration (NULL, FALSE))
-    ;
-}
-
-static void
 click_token (int token,
              int button)
 {
   graphene_rect_t r;
   gui_test_wait_frames (GTK_WIDGET (token_strip ()), 1);
   g_assert_true (as_token_strip_get_token_rect (token_strip (), token, &r));
-  click_in (GTK_WIDGET (token_strip ()), &r, button);
+  g_assert_true (gui_test_click_at (GTK_WIDGET (token_strip ()), r.origin.x + r.size.width / 2,
+                                    r.origin.y + r.size.height / 2, button));
 }
 
 static void
 click_button (GtkWidget *button)
 {
   g_assert_true (gtk_widget_is_sensitive (button));
-  graphene_rect_t r = GRAPHENE_RECT_INIT (0, 0, gtk_widget_get_width (button), gtk_widget_get_height (button));
-  click_in (button, &r, 1);
+  g_assert_true (gui_test_click_at (button, gtk_widget_get_width (button) / 2.0,
+                                    gtk_widget_get_height (button) / 2.0, 1));
 }
 
 static void

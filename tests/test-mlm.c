@@ -277,7 +277,8 @@ write_variant (const char *const *drop,
   g_autoptr(JsonGenerator) gen = json_generator_new ();
   g_autoptr(JsonNode) root = json_builder_get_root (b);
   json_generator_set_root (gen, root);
-  g_autoptr(GString) header = g_string_new (json_generator_to_data (gen, NULL));
+  g_autofree char *header_text = json_generator_to_data (gen, NULL);
+  g_autoptr(GString) header = g_string_new (header_text);
   while (header->len % 8 != 0)
     g_string_append_c (header, ' ');
   g_autoptr(GByteArray) file = g_byte_array_new ();

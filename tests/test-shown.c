@@ -431,12 +431,40 @@ test_against_numpy (void)
   as_model_free (model);
 }
 
+/* Every view labels a token through as_shown_display_text: whitespace that
+ * would draw nothing gets a visible sign, text keeps its own spaces. */
+static void
+test_display_text (void)
+{
+  static const struct { const char *in, *want; } cases[] = {
+    { "the", "the" },
+    { " the", " the" },          /* a byte-level BPE word keeps its space */
+    { "\n", "↵" },
+    { "\n\n", "↵↵" },
+    { ".\n", ".↵" },
+    { "\t", "⇥" },
+    { "\r\n", "␍↵" },
+    { " ", "␣" },
+    { "   ", "␣␣␣" },
+    { "", "∅" },
+    { "日本", "日本" },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *got = as_shown_display_text (cases[i].in);
+      g_assert_cmpstr (got, ==, cases[i].want);
+    }
+  g_autofree char *none = as_shown_display_text (NULL);
+  g_assert_cmpstr (none, ==, "?");
+}
+
 int
 main (int    argc,
       char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/shown/hide-rule", test_hide_rule);
+  g_test_add_func ("/shown/display-text", test_display_text);
   g_test_add_func ("/shown/words-and-map-back", test_words_and_map_back);
   g_test_add_func ("/shown/sentence", test_sentence);
   g_test_add_func ("/shown/renormalise-and-max", test_renormalise_and_max);

@@ -3,6 +3,8 @@
  */
 #include "as-ablation-view.h"
 
+#include "as-shown.h"
+
 struct _AsAblationView
 {
   GtkWidget       parent_instance;
@@ -40,20 +42,12 @@ static GParamSpec *properties[N_PROPS];
 
 /* --- text -------------------------------------------------------------------- */
 
-/* “label”, line breaks and tabs drawn as ↵ and ⇥ (g_free). */
+/* “label”, labelled as the views label tokens (g_free). */
 static char *
 quoted (const char *label)
 {
-  GString *s = g_string_new ("“");
-  for (const char *p = label != NULL ? label : "?"; *p != '\0'; p++)
-    if (*p == '\n')
-      g_string_append (s, "↵");
-    else if (*p == '\t')
-      g_string_append (s, "⇥");
-    else
-      g_string_append_c (s, *p);
-  g_string_append (s, "”");
-  return g_string_free (s, FALSE);
+  g_autofree char *shown = as_shown_display_text (label);
+  return g_strdup_printf ("“%s”", shown);
 }
 
 /* S padded with spaces to WIDTH characters (not bytes). */

@@ -151,12 +151,6 @@ as_export_render_png (AsViewState  *state,
 
 /* ---- the file chooser --------------------------------------------------- */
 
-typedef struct {
-  GtkWindow    *parent;      /* weak: the dialog is modal to it */
-  AsViewState  *state;
-  AsExportDone  done;
-} DialogJob;
-
 static char *last_folder;    /* where the previous export went, for the next */
 
 /* NULL-terminated: the file chooser counts them with g_strv_length. */
@@ -167,6 +161,85 @@ static const char *figure_labels[] = {
 };
 static const char *format_ids[] = { "png", "svg", "pdf", NULL };
 static const char *format_labels[] = { "PNG (bitmap)", "SVG (vector)", "PDF (vector)", NULL };
+
+/* A modal "Export" chooser for PARENT. */
+static GtkFileChooser *
+chooser_new (GtkWindow  *parent,
+             const char *title)
+{
+  GtkFileChooserNative *chooser =
+    gtk_file_chooser_native_new (title, parent, GTK_FILE_CHOOSER_ACTION_SAVE, "_Export", "_Cancel");
+  gtk_native_dialog_set_modal (GTK_NATIVE_DIALOG (chooser), TRUE);
+  return GTK_FILE_CHOOSER (chooser);
+}
+
+/* The Format choice, the figures filter, NAME in the folder of the
+ * previous export (else Pictures). */
+static void
+chooser_add_format_and_place (GtkFileChooser *fc,
+                              const char     *name)
+{
+  gtk_file_chooser_add_choice (fc, "format", "Format", format_ids, format_labels);
+  gtk_file_chooser_set_choice (fc, "format", "png");
+
+  /* Shows the figures already there, and names the list (it would say
+   * "(None)" without one). */
+  g_autoptr(GtkFileFilter) filter = gtk_file_filter_new ();
+  gtk_file_filter_set_name (filter, "Figures (PNG, SVG, PDF)");
+  gtk_file_filter_add_suffix (filter, "png");
+  gtk_file_filter_add_suffix (filter, "svg");
+  gtk_file_filter_add_suffix (filter, "pdf");
+  gtk_file_chooser_add_filter (fc, filter);
+
+  /* No extension: the Format choice adds one, unless the user types one
+   * (a prefilled ".png" would silently overrule the choice). */
+  gtk_file_chooser_set_current_name (fc, name);
+  const char *folder = last_folder != NULL ? last_folder
+                       : g_get_user_special_dir (G_USER_DIRECTORY_PICTURES);
+  if (folder != NULL && g_file_test (folder, G_FILE_TEST_IS_DIR))
+    {
+      g_autoptr(GFile) dir = g_file_new_for_path (folder);
+      gtk_file_chooser_set_current_folder (fc, dir, NULL);
+    }
+}
+
+/* The path the user chose, with the chosen format's extension when the
+ * name has none, remembered as the next export's folder; NULL with the
+ * reason for a file that is not local. */
+static char *
+chooser_get_path (GtkFileChooser  *fc,
+                  GError         **error)
+{
+  g_autoptr(GFile) file = gtk_file_chooser_get_file (fc);
+  char *path = file != NULL ? g_file_get_path (file) : NULL;
+  const char *format = gtk_file_chooser_get_choice (fc, "format");
+
+  if (path == NULL)
+    {
+      g_set_error_literal (error, AS_FIGURE_ERROR, AS_FIGURE_ERROR_INVALID,
+                           "Only local files can be written.");
+      return NULL;
+    }
+  /* A name typed without an extension gets the chosen format's; a name with
+   * one keeps it, so "fig.svg" is an SVG whatever the list says. */
+  if (as_figure_format_from_path (path) == AS_FORMAT_AUTO)
+    {
+      char *with_ext = g_strdup_printf ("%s.%s", path, format != NULL ? format : "png");
+      g_free (path);
+      path = with_ext;
+    }
+  g_free (last_folder);
+  last_folder = g_path_get_dirname (path);
+  return path;
+}
+
+/* ---- the attention figures ---------------------------------------------- */
+
+typedef struct {
+  GtkWindow    *parent;      /* weak: the dialog is modal to it */
+  AsViewState  *state;
+  AsExportDone  done;
+} DialogJob;
 
 static void
 dialog_job_free (DialogJob *job)
@@ -199,6 +272,7 @@ on_response (GtkNativeDialog *chooser,
              gpointer         data)
 {
   DialogJob *job = data;
+  GtkFileChooser *fc = GTK_FILE_CHOOSER (chooser);
 
   if (response != GTK_RESPONSE_ACCEPT)
     {
@@ -207,34 +281,20 @@ on_response (GtkNativeDialog *chooser,
       return;
     }
 
-  g_autoptr(GFile) file = gtk_file_chooser_get_file (GTK_FILE_CHOOSER (chooser));
-  g_autofree char *path = file != NULL ? g_file_get_path (file) : NULL;
-  const char *figure = gtk_file_chooser_get_choice (GTK_FILE_CHOOSER (chooser), "figure");
-  const char *format = gtk_file_chooser_get_choice (GTK_FILE_CHOOSER (chooser), "format");
-  const char *annotate = gtk_file_chooser_get_choice (GTK_FILE_CHOOSER (chooser), "annotate");
+  const char *figure = gtk_file_chooser_get_choice (fc, "figure");
+  const char *annotate = gtk_file_chooser_get_choice (fc, "annotate");
   int view = as_figure_view_from_name (figure != NULL ? figure : "head");
   gboolean values = g_strcmp0 (annotate, "true") == 0;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *path = chooser_get_path (fc, &error);
 
   if (path == NULL)
     {
-      g_autoptr(GError) error = g_error_new_literal (AS_FIGURE_ERROR, AS_FIGURE_ERROR_INVALID,
-                                                     "Only local files can be written.");
       job->done (job->parent, NULL, error);
       dialog_job_free (job);
       g_object_unref (chooser);
       return;
     }
-  /* A name typed without an extension gets the chosen format's; a name with
-   * one keeps it, so "fig.svg" is an SVG whatever the list says. */
-  if (as_figure_format_from_path (path) == AS_FORMAT_AUTO)
-    {
-      char *with_ext = g_strdup_printf ("%s.%s", path, format != NULL ? format : "png");
-      g_free (path);
-      path = with_ext;
-    }
-  g_free (last_folder);
-  last_folder = g_path_get_dirname (path);
-
   as_export_save_async (job->state, view < 0 ? AS_FIGURE_HEAD : view, values, path, NULL,
                         on_saved, job);
   g_object_unref (chooser);
@@ -253,11 +313,7 @@ as_export_dialog_show (GtkWindow    *parent,
       return;
     }
 
-  GtkFileChooserNative *chooser =
-    gtk_file_chooser_native_new ("Export Figure", parent, GTK_FILE_CHOOSER_ACTION_SAVE,
-                                 "_Export", "_Cancel");
-  GtkFileChooser *fc = GTK_FILE_CHOOSER (chooser);
-  gtk_native_dialog_set_modal (GTK_NATIVE_DIALOG (chooser), TRUE);
+  GtkFileChooser *fc = chooser_new (parent, "Export Figure");
 
   /* The figure the window suggests comes first: GTK 4.8's fallback dialog
    * ignores gtk_file_chooser_set_choice for lists and shows the first. */
@@ -271,40 +327,69 @@ as_export_dialog_show (GtkWindow    *parent,
   ids[G_N_ELEMENTS (ids) - 1] = labels[G_N_ELEMENTS (labels) - 1] = NULL;
   gtk_file_chooser_add_choice (fc, "figure", "Figure", ids, labels);
   gtk_file_chooser_set_choice (fc, "figure", ids[0]);
-  gtk_file_chooser_add_choice (fc, "format", "Format", format_ids, format_labels);
-  gtk_file_chooser_set_choice (fc, "format", "png");
-  gtk_file_chooser_add_choice (fc, "annotate", "Values in cells", NULL, NULL);
-  gtk_file_chooser_set_choice (fc, "annotate", default_view == AS_FIGURE_HEAD ? "true" : "false");
 
-  /* Shows the figures already there, and names the list (it would say
-   * "(None)" without one). */
-  g_autoptr(GtkFileFilter) filter = gtk_file_filter_new ();
-  gtk_file_filter_set_name (filter, "Figures (PNG, SVG, PDF)");
-  gtk_file_filter_add_suffix (filter, "png");
-  gtk_file_filter_add_suffix (filter, "svg");
-  gtk_file_filter_add_suffix (filter, "pdf");
-  gtk_file_chooser_add_filter (fc, filter);
-
-  /* No extension: the Format choice adds one, unless the user types one
-   * (a prefilled ".png" would silently overrule the choice). */
   g_autofree char *name = default_view == AS_FIGURE_GRID
                           ? g_strdup ("attnscope-grid")
                           : g_strdup_printf ("attnscope-layer%d-head%d",
                                              as_view_state_get_layer (state) + 1,
                                              as_view_state_get_head (state) + 1);
-  gtk_file_chooser_set_current_name (fc, name);
-  const char *folder = last_folder != NULL ? last_folder
-                       : g_get_user_special_dir (G_USER_DIRECTORY_PICTURES);
-  if (folder != NULL && g_file_test (folder, G_FILE_TEST_IS_DIR))
-    {
-      g_autoptr(GFile) dir = g_file_new_for_path (folder);
-      gtk_file_chooser_set_current_folder (fc, dir, NULL);
-    }
+  chooser_add_format_and_place (fc, name);
+  gtk_file_chooser_add_choice (fc, "annotate", "Values in cells", NULL, NULL);
+  gtk_file_chooser_set_choice (fc, "annotate", default_view == AS_FIGURE_HEAD ? "true" : "false");
 
   DialogJob *job = g_new0 (DialogJob, 1);
   job->parent = g_object_ref (parent);
   job->state = g_object_ref (state);
   job->done = done;
-  g_signal_connect (chooser, "response", G_CALLBACK (on_response), job);
-  gtk_native_dialog_show (GTK_NATIVE_DIALOG (chooser));
+  g_signal_connect (fc, "response", G_CALLBACK (on_response), job);
+  gtk_native_dialog_show (GTK_NATIVE_DIALOG (fc));
+}
+
+/* ---- other drawings ------------------------------------------------------ */
+
+typedef struct {
+  GtkWindow      *parent;
+  GObject        *object;
+  AsExportSaveFunc save;
+  AsExportDone    done;
+} DrawingJob;
+
+static void
+on_drawing_response (GtkNativeDialog *chooser,
+                     int              response,
+                     DrawingJob      *job)
+{
+  if (response == GTK_RESPONSE_ACCEPT)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autofree char *path = chooser_get_path (GTK_FILE_CHOOSER (chooser), &error);
+      if (path != NULL)
+        job->save (job->object, path, &error);
+      job->done (job->parent, error == NULL ? path : NULL, error);
+    }
+  g_object_unref (job->object);
+  g_object_unref (job->parent);
+  g_free (job);
+  g_object_unref (chooser);
+}
+
+void
+as_export_drawing_dialog_show (GtkWindow        *parent,
+                               const char       *title,
+                               const char       *suggested_name,
+                               AsExportSaveFunc  save,
+                               gpointer          object,
+                               AsExportDone      done)
+{
+  g_return_if_fail (G_IS_OBJECT (object));
+  GtkFileChooser *fc = chooser_new (parent, title);
+  chooser_add_format_and_place (fc, suggested_name);
+
+  DrawingJob *job = g_new0 (DrawingJob, 1);
+  job->parent = g_object_ref (parent);
+  job->object = g_object_ref (object);
+  job->save = save;
+  job->done = done;
+  g_signal_connect (fc, "response", G_CALLBACK (on_drawing_response), job);
+  gtk_native_dialog_show (GTK_NATIVE_DIALOG (fc));
 }

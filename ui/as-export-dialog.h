@@ -53,4 +53,19 @@ void       as_export_dialog_show             (GtkWindow           *parent,
                                               AsFigureView         default_view,
                                               AsExportDone         done);
 
+/* Writes OBJECT's drawing to PATH, the format from its extension. */
+typedef gboolean (*AsExportSaveFunc) (gpointer     object,
+                                      const char  *path,
+                                      GError     **error);
+
+/* The same chooser (format, folder, extension) for a drawing that is no
+ * attention figure: asks for a file, then SAVE writes it (on the main
+ * thread; OBJECT is held until then); DONE as above. */
+void       as_export_drawing_dialog_show     (GtkWindow           *parent,
+                                              const char          *title,
+                                              const char          *suggested_name,
+                                              AsExportSaveFunc     save,
+                                              gpointer             object,
+                                              AsExportDone         done);
+
 G_END_DECLS

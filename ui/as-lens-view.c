@@ -81,14 +81,14 @@ update_top_text (AsLensView *self)
       return;
     }
   const AsLogitLens *lens = self->lens->lens;
-  g_autofree char *after = as_lens_display_label (self->tokens != NULL ? self->tokens[self->sel_pos] : NULL);
+  g_autofree char *after = as_shown_display_text (self->tokens != NULL ? self->tokens[self->sel_pos] : NULL);
   GString *s = g_string_new (NULL);
   g_string_append_printf (s, "Layer %d, after “%s” (token %d): ", lens->first + self->sel_slot + 1, after,
                           self->sel_pos + 1);
   const float *probs = as_logit_lens_probs (lens, self->sel_slot, self->sel_pos);
   for (int r = 0; r < lens->k; r++)
     {
-      g_autofree char *shown = as_lens_display_label (cell_label (self, self->sel_slot, self->sel_pos, r));
+      g_autofree char *shown = as_shown_display_text (cell_label (self, self->sel_slot, self->sel_pos, r));
       g_string_append_printf (s, "%s%d “%s” %.1f%%", r > 0 ? " · " : "", r + 1, shown, 100.0 * probs[r]);
     }
   gtk_label_set_text (self->top_text, s->str);
@@ -295,7 +295,7 @@ on_query_tooltip (GtkWidget  *widget,
   int slot, pos;
   if (keyboard || !as_lens_hit (&f, &l, x, y, &slot, &pos))
     return FALSE;
-  g_autofree char *shown = as_lens_display_label (cell_label (self, slot, pos, 0));
+  g_autofree char *shown = as_shown_display_text (cell_label (self, slot, pos, 0));
   g_autofree char *text = g_strdup_printf ("Layer %d, token %d: “%s” %.1f%%", f.lens->first + slot + 1, pos + 1,
                                            shown, 100.0 * as_logit_lens_probs (f.lens, slot, pos)[0]);
   gtk_tooltip_set_text (tooltip, text);
@@ -319,47 +319,19 @@ as_lens_view_save (AsLensView  *self,
   return as_lens_save (&f, path, (const char * const *) protect, AS_FORMAT_AUTO, error);
 }
 
-typedef struct {
-  AsLensView *view;
-  GtkWindow  *parent;
-  void      (*done) (GtkWindow *, const char *, const GError *);
-} ExportJob;
-
-static void
-on_export_response (GtkNativeDialog *chooser,
-                    int              response,
-                    ExportJob       *job)
+/* The chooser's writer (as_export_drawing_dialog_show). */
+static gboolean
+save_figure (gpointer     view,
+             const char  *path,
+             GError     **error)
 {
-  if (response == GTK_RESPONSE_ACCEPT)
-    {
-      g_autoptr(GFile) file = gtk_file_chooser_get_file (GTK_FILE_CHOOSER (chooser));
-      g_autofree char *path = file != NULL ? g_file_get_path (file) : NULL;
-      const char *format = gtk_file_chooser_get_choice (GTK_FILE_CHOOSER (chooser), "format");
-      g_autoptr(GError) error = NULL;
-      if (path == NULL)
-        g_set_error_literal (&error, AS_FIGURE_ERROR, AS_FIGURE_ERROR_INVALID,
-                             "Only local files can be written.");
-      else if (as_figure_format_from_path (path) == AS_FORMAT_AUTO)
-        {
-          /* A name typed without an extension gets the chosen format's. */
-          char *with_ext = g_strdup_printf ("%s.%s", path, format != NULL ? format : "png");
-          g_free (path);
-          path = with_ext;
-        }
-      if (error == NULL)
-        as_lens_view_save (job->view, path, &error);
-      job->done (job->parent, error == NULL ? path : NULL, error);
-    }
-  g_object_unref (job->view);
-  g_object_unref (job->parent);
-  g_free (job);
-  g_object_unref (chooser);
+  return as_lens_view_save (view, path, error);
 }
 
 void
-as_lens_view_export_dialog (AsLensView *self,
-                            GtkWindow  *parent,
-                            void      (*done) (GtkWindow *, const char *, const GError *))
+as_lens_view_export_dialog (AsLensView   *self,
+                            GtkWindow    *parent,
+                            AsExportDone  done)
 {
   g_return_if_fail (AS_IS_LENS_VIEW (self));
   if (self->lens == NULL || self->lens->lens == NULL)
@@ -369,22 +341,7 @@ as_lens_view_export_dialog (AsLensView *self,
       done (parent, NULL, error);
       return;
     }
-  GtkFileChooserNative *chooser =
-    gtk_file_chooser_native_new ("Export Logit Lens", parent, GTK_FILE_CHOOSER_ACTION_SAVE,
-                                 "_Export", "_Cancel");
-  GtkFileChooser *fc = GTK_FILE_CHOOSER (chooser);
-  gtk_native_dialog_set_modal (GTK_NATIVE_DIALOG (chooser), TRUE);
-  static const char *format_ids[] = { "png", "svg", "pdf", NULL };
-  static const char *format_labels[] = { "PNG image", "SVG drawing", "PDF document", NULL };
-  gtk_file_chooser_add_choice (fc, "format", "Format", format_ids, format_labels);
-  gtk_file_chooser_set_choice (fc, "format", "png");
-  gtk_file_chooser_set_current_name (fc, "attnscope-logit-lens");
-  ExportJob *job = g_new0 (ExportJob, 1);
-  job->view = g_object_ref (self);
-  job->parent = g_object_ref (parent);
-  job->done = done;
-  g_signal_connect (chooser, "response", G_CALLBACK (on_export_response), job);
-  gtk_native_dialog_show (GTK_NATIVE_DIALOG (chooser));
+  as_export_drawing_dialog_show (parent, "Export Logit Lens", "attnscope-logit-lens", save_figure, self, done);
 }
 
 /* ---- public API ------------------------------------------------------- */

@@ -11,6 +11,7 @@
 
 #include <gtk/gtk.h>
 
+#include "as-export-dialog.h"
 #include "as-view-state.h"
 #include "as-worker.h"
 
@@ -51,12 +52,10 @@ const char   *as_lens_view_get_top_text   (AsLensView   *self);
 gboolean      as_lens_view_save           (AsLensView   *self,
                                            const char   *path,
                                            GError      **error);
-/* Asks for a file name and format, then saves; DONE as for the export
- * dialog (as-export-dialog.h). */
+/* Asks for a file name and format (as_export_drawing_dialog_show), then
+ * saves; DONE as for the export dialog. */
 void          as_lens_view_export_dialog  (AsLensView   *self,
                                            GtkWindow    *parent,
-                                           void        (*done) (GtkWindow    *parent,
-                                                                const char   *path,
-                                                                const GError *error));
+                                           AsExportDone  done);
 
 G_END_DECLS

@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "as-bars-render.h"
 #include "as-mlm-head.h"
 
 #define ROW_H     26.0   /* one prediction's bar */
@@ -154,8 +155,6 @@ draw_mask (AsMlmView       *self,
            double           y,
            int              width)
 {
-  const double label_w = MIN (180.0, width * 0.3), value_w = 64;
-  const double bar_w = MAX (10.0, width - label_w - value_w - 16);
   int tw, th;
 
   const char *replaced = g_hash_table_lookup (self->masked, GINT_TO_POINTER (fill->positions[m]));
@@ -171,40 +170,24 @@ draw_mask (AsMlmView       *self,
   pango_cairo_show_layout (cr, layout);
   y += HEADER_H;
 
-  for (int r = 0; r < fill->k; r++, y += ROW_H)
+  g_autoptr(GPtrArray) quoted = g_ptr_array_new_with_free_func (g_free);
+  g_autofree float *probs = g_new (float, fill->k);   /* [k] */
+  int was = -1;
+  for (int r = 0; r < fill->k; r++)
     {
-      const AsMlmPrediction *p = &fill->top[(gsize) m * fill->k + r];
       const char *label = fill->labels[(gsize) m * fill->k + r];
       /* The token that was masked stands out among the guesses. */
-      const gboolean was = label != NULL && g_strcmp0 (label, replaced) == 0;
-      g_autofree char *quoted = g_strdup_printf ("%s“%s”", was ? "✓ " : "", label != NULL ? label : "?");
-      pango_layout_set_text (layout, quoted, -1);
-      pango_layout_set_width (layout, (int) (label_w - 8) * PANGO_SCALE);
-      pango_layout_set_ellipsize (layout, PANGO_ELLIPSIZE_END);
-      pango_layout_get_pixel_size (layout, &tw, &th);
-      gdk_cairo_set_source_rgba (cr, fg);
-      cairo_move_to (cr, label_w - 8 - tw, y + (ROW_H - th) / 2);
-      pango_cairo_show_layout (cr, layout);
-
-      /* Track, then the bar: its share of the whole distribution. */
-      cairo_set_source_rgba (cr, fg->red, fg->green, fg->blue, 0.10);
-      cairo_rectangle (cr, label_w, y + ROW_H * 0.2, bar_w, ROW_H * 0.6);
-      cairo_fill (cr);
-      if (was)
-        cairo_set_source_rgb (cr, 0.18, 0.63, 0.30);
-      else
-        cairo_set_source_rgb (cr, 0.21, 0.52, 0.89);
-      cairo_rectangle (cr, label_w, y + ROW_H * 0.2, bar_w * p->prob, ROW_H * 0.6);
-      cairo_fill (cr);
-
-      g_autofree char *value = g_strdup_printf ("%.1f%%", 100.0 * p->prob);
-      pango_layout_set_width (layout, -1);
-      pango_layout_set_text (layout, value, -1);
-      pango_layout_get_pixel_size (layout, &tw, &th);
-      gdk_cairo_set_source_rgba (cr, fg);
-      cairo_move_to (cr, label_w + bar_w + 8, y + (ROW_H - th) / 2);
-      pango_cairo_show_layout (cr, layout);
+      if (was < 0 && label != NULL && g_strcmp0 (label, replaced) == 0)
+        was = r;
+      g_ptr_array_add (quoted, g_strdup_printf ("%s“%s”", r == was ? "✓ " : "", label != NULL ? label : "?"));
+      probs[r] = fill->top[(gsize) m * fill->k + r].prob;
     }
+  AsBars bars = {
+    .n = fill->k, .labels = (const char * const *) quoted->pdata, .probs = probs, .row_h = ROW_H,
+    .fg = { fg->red, fg->green, fg->blue, fg->alpha },
+    .highlight = was, .highlight_rgb = { 0.18, 0.63, 0.30 },
+  };
+  as_bars_render (cr, layout, &bars, y, width);
 }
 
 static void

@@ -1,8 +1,11 @@
 /* as-next-token-view.c — the next-token bars and the temperature slider. */
 #include "as-next-token-view.h"
 
+#include "as-shown.h"
+
 #include <math.h>
 
+#include "as-bars-render.h"
 #include "as-elementwise.h"
 #include "as-sampler.h"
 
@@ -42,18 +45,17 @@ enum {
 
 static GParamSpec *properties[N_PROPS];
 
-/* The text's last few tokens, for the caption. */
+/* The text's last few tokens, for the caption, labelled as the views label
+ * them: the caption stays one paragraph. */
 static char *
 text_tail (const AsAnalysis *a)
 {
   GString *s = g_string_new (NULL);
-  /* Line breaks as ↵: the caption stays one paragraph. */
   for (int i = MAX (0, a->n - 6); i < a->n && a->encoding != NULL; i++)
-    for (const char *p = a->encoding->tokens[i].text; *p != '\0'; p++)
-      if (*p == '\n')
-        g_string_append (s, "↵");
-      else
-        g_string_append_c (s, *p);
+    {
+      g_autofree char *shown = as_shown_display_text (a->encoding->tokens[i].text);
+      g_string_append (s, shown);
+    }
   return g_string_free (s, FALSE);
 }
 
@@ -131,23 +133,13 @@ label_of (AsNextTokenView *self,
   return label != NULL ? label : "?";
 }
 
-/* “label”, its line breaks and tabs drawn as ↵ and ⇥ so a token that is
+/* “label”, labelled as the views label tokens, so that a token that is
  * only whitespace still shows what it is. */
 static char *
 quoted_label (const char *label)
 {
-  GString *s = g_string_new ("“");
-  for (const char *p = label; *p != '\0'; p++)
-    if (*p == '\n')
-      g_string_append (s, "↵");
-    else if (*p == '\t')
-      g_string_append (s, "⇥");
-    else if (*p == '\r')
-      g_string_append (s, "␍");
-    else
-      g_string_append_c (s, *p);
-  g_string_append (s, "”");
-  return g_string_free (s, FALSE);
+  g_autofree char *shown = as_shown_display_text (label);
+  return g_strdup_printf ("“%s”", shown);
 }
 
 /* The bars, WIDTH x HEIGHT, text in FG with LAYOUT's font: on screen and
@@ -160,53 +152,28 @@ paint_bars (AsNextTokenView *self,
             double           width,
             double           height)
 {
-  gboolean below = self->picked >= 0 && self->picked_rank < 0;
-  const double row = MIN (34.0, height / (double) (AS_ANALYSIS_NEXT_TOP + 1));
-  const double label_w = MIN (180.0, width * 0.3), value_w = 64;
-  const double bar_w = MAX (10.0, width - label_w - value_w - 16);
-  for (int i = 0; i < self->n_shown + (below ? 1 : 0); i++)
+  char *quoted[AS_ANALYSIS_NEXT_TOP];
+  for (int i = 0; i < self->n_shown; i++)
+    quoted[i] = quoted_label (label_of (self, i));
+  /* The chosen token: outlined, its bar warm. */
+  AsBars bars = {
+    .n = self->n_shown, .labels = (const char * const *) quoted, .probs = self->probs,
+    .row_h = MIN (34.0, height / (double) (AS_ANALYSIS_NEXT_TOP + 1)),
+    .fg = { fg->red, fg->green, fg->blue, fg->alpha },
+    .highlight = self->picked >= 0 ? self->picked_rank : -1,
+    .highlight_rgb = { 0.90, 0.38, 0.0 }, .outline = TRUE,
+  };
+  as_bars_render (cr, layout, &bars, 0, width);
+  for (int i = 0; i < self->n_shown; i++)
+    g_free (quoted[i]);
+
+  /* The picked token outside the ten gets a row of its own, apart. */
+  if (self->picked >= 0 && self->picked_rank < 0)
     {
-      /* The picked token outside the ten gets a row of its own, apart. */
-      gboolean extra = i == self->n_shown;
-      double y = extra ? (i + 0.25) * row : i * row;
-      gboolean is_picked = self->picked >= 0 && (extra || i == self->picked_rank);
-      float prob = extra ? self->picked_prob : self->probs[i];
-      g_autofree char *quoted = quoted_label (extra ? self->picked_label : label_of (self, i));
-      if (is_picked)
-        {
-          /* The chosen token: an outline around its row and a warm bar. */
-          cairo_set_source_rgba (cr, 0.90, 0.38, 0.0, 0.9);
-          cairo_set_line_width (cr, 2);
-          cairo_rectangle (cr, 1, y + 1, width - 2, row - 2);
-          cairo_stroke (cr);
-        }
-      pango_layout_set_text (layout, quoted, -1);
-      pango_layout_set_width (layout, (int) (label_w - 8) * PANGO_SCALE);
-      pango_layout_set_ellipsize (layout, PANGO_ELLIPSIZE_END);
-      int tw, th;
-      pango_layout_get_pixel_size (layout, &tw, &th);
-      gdk_cairo_set_source_rgba (cr, fg);
-      cairo_move_to (cr, label_w - 8 - tw, y + (row - th) / 2);
-      pango_cairo_show_layout (cr, layout);
-
-      /* Track, then the bar: its share of the whole distribution. */
-      cairo_set_source_rgba (cr, fg->red, fg->green, fg->blue, 0.10);
-      cairo_rectangle (cr, label_w, y + row * 0.2, bar_w, row * 0.6);
-      cairo_fill (cr);
-      if (is_picked)
-        cairo_set_source_rgb (cr, 0.90, 0.38, 0.0);
-      else
-        cairo_set_source_rgb (cr, 0.21, 0.52, 0.89);
-      cairo_rectangle (cr, label_w, y + row * 0.2, bar_w * prob, row * 0.6);
-      cairo_fill (cr);
-
-      g_autofree char *value = g_strdup_printf (is_picked ? "%.1f%% ✓" : "%.1f%%", 100.0 * prob);
-      pango_layout_set_width (layout, -1);
-      pango_layout_set_text (layout, value, -1);
-      pango_layout_get_pixel_size (layout, &tw, &th);
-      gdk_cairo_set_source_rgba (cr, fg);
-      cairo_move_to (cr, label_w + bar_w + 8, y + (row - th) / 2);
-      pango_cairo_show_layout (cr, layout);
+      g_autofree char *picked = quoted_label (self->picked_label);
+      const char *labels[] = { picked };
+      bars.n = 1, bars.labels = labels, bars.probs = &self->picked_prob, bars.highlight = 0;
+      as_bars_render (cr, layout, &bars, (self->n_shown + 0.25) * bars.row_h, width);
     }
 }
 
@@ -284,47 +251,20 @@ as_next_token_view_save (AsNextTokenView *self,
   return as_figure_save_drawing (path, NULL, format, FIGURE_WIDTH, height, draw_figure, self, error);
 }
 
-typedef struct {
-  AsNextTokenView *view;
-  GtkWindow       *parent;
-  AsNextTokenExportDone done;
-} ExportJob;
-
-static void
-on_export_response (GtkNativeDialog *chooser,
-                    int              response,
-                    ExportJob       *job)
+/* The chooser's writer (as_export_drawing_dialog_show): the format from
+ * the extension. */
+static gboolean
+save_figure (gpointer     view,
+             const char  *path,
+             GError     **error)
 {
-  if (response == GTK_RESPONSE_ACCEPT)
-    {
-      g_autoptr(GFile) file = gtk_file_chooser_get_file (GTK_FILE_CHOOSER (chooser));
-      g_autofree char *path = file != NULL ? g_file_get_path (file) : NULL;
-      const char *format = gtk_file_chooser_get_choice (GTK_FILE_CHOOSER (chooser), "format");
-      g_autoptr(GError) error = NULL;
-      if (path == NULL)
-        g_set_error_literal (&error, AS_FIGURE_ERROR, AS_FIGURE_ERROR_INVALID,
-                             "Only local files can be written.");
-      else if (as_figure_format_from_path (path) == AS_FORMAT_AUTO)
-        {
-          /* A name typed without an extension gets the chosen format's. */
-          char *with_ext = g_strdup_printf ("%s.%s", path, format != NULL ? format : "png");
-          g_free (path);
-          path = with_ext;
-        }
-      if (error == NULL)
-        as_next_token_view_save (job->view, path, AS_FORMAT_AUTO, &error);
-      job->done (job->parent, error == NULL ? path : NULL, error);
-    }
-  g_object_unref (job->view);
-  g_object_unref (job->parent);
-  g_free (job);
-  g_object_unref (chooser);
+  return as_next_token_view_save (view, path, AS_FORMAT_AUTO, error);
 }
 
 void
-as_next_token_view_export_dialog (AsNextTokenView       *self,
-                                  GtkWindow             *parent,
-                                  AsNextTokenExportDone  done)
+as_next_token_view_export_dialog (AsNextTokenView *self,
+                                  GtkWindow       *parent,
+                                  AsExportDone     done)
 {
   g_return_if_fail (AS_IS_NEXT_TOKEN_VIEW (self));
   if (self->n_shown == 0)
@@ -334,22 +274,8 @@ as_next_token_view_export_dialog (AsNextTokenView       *self,
       done (parent, NULL, error);
       return;
     }
-  GtkFileChooserNative *chooser =
-    gtk_file_chooser_native_new ("Export Next-Token Predictions", parent, GTK_FILE_CHOOSER_ACTION_SAVE,
-                                 "_Export", "_Cancel");
-  GtkFileChooser *fc = GTK_FILE_CHOOSER (chooser);
-  gtk_native_dialog_set_modal (GTK_NATIVE_DIALOG (chooser), TRUE);
-  static const char *format_ids[] = { "png", "svg", "pdf", NULL };
-  static const char *format_labels[] = { "PNG image", "SVG drawing", "PDF document", NULL };
-  gtk_file_chooser_add_choice (fc, "format", "Format", format_ids, format_labels);
-  gtk_file_chooser_set_choice (fc, "format", "png");
-  gtk_file_chooser_set_current_name (fc, "attnscope-next-token");
-  ExportJob *job = g_new0 (ExportJob, 1);
-  job->view = g_object_ref (self);
-  job->parent = g_object_ref (parent);
-  job->done = done;
-  g_signal_connect (chooser, "response", G_CALLBACK (on_export_response), job);
-  gtk_native_dialog_show (GTK_NATIVE_DIALOG (chooser));
+  as_export_drawing_dialog_show (parent, "Export Next-Token Predictions", "attnscope-next-token",
+                                 save_figure, self, done);
 }
 
 static void

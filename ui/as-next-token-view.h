@@ -11,6 +11,7 @@
 
 #include <gtk/gtk.h>
 
+#include "as-export-dialog.h"
 #include "as-figure.h"
 #include "as-view-state.h"
 #include "as-worker.h"
@@ -52,14 +53,12 @@ gboolean     as_next_token_view_save           (AsNextTokenView *self,
                                                 const char      *path,
                                                 AsFigureFormat   format,
                                                 GError         **error);
-/* Asks for a file and a format, then saves; DONE is called with the path
- * written or the error (none when the user cancels). */
-typedef void (*AsNextTokenExportDone) (GtkWindow    *parent,
-                                       const char   *path,
-                                       const GError *error);
-void         as_next_token_view_export_dialog  (AsNextTokenView       *self,
-                                                GtkWindow             *parent,
-                                                AsNextTokenExportDone  done);
+/* Asks for a file and a format (as_export_drawing_dialog_show), then
+ * saves; DONE is called with the path written or the error (none when the
+ * user cancels). */
+void         as_next_token_view_export_dialog  (AsNextTokenView *self,
+                                                GtkWindow       *parent,
+                                                AsExportDone     done);
 /* The line above the bars: what they are, or why there are none. */
 const char  *as_next_token_view_get_caption    (AsNextTokenView *self);
 

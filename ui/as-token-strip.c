@@ -3,6 +3,7 @@
  * one) offers the window's token actions: masking it (win.mask-token). */
 #include "as-token-strip.h"
 
+#include "as-shown.h"
 #include "as-trace.h"
 
 #define PAD_X      6
@@ -55,7 +56,10 @@ rebuild_layouts (AsTokenStrip *self)
   for (int i = 0; i < enc->n_tokens; i++)
     {
       const AsToken *t = &enc->tokens[i];
-      PangoLayout *layout = gtk_widget_create_pango_layout (GTK_WIDGET (self), t->text);
+      /* A token of spaces or a line break gets a visible label, not an
+       * empty pill. */
+      g_autofree char *shown = as_shown_display_text (t->text);
+      PangoLayout *layout = gtk_widget_create_pango_layout (GTK_WIDGET (self), shown);
       if (t->is_continuation && g_str_has_prefix (t->text, "##"))
         {
           /* Mark the piece as a piece, but keep the text as the model has it. */

@@ -11,6 +11,7 @@
 #include "as-error.h"
 #include "as-export-dialog.h"
 #include "as-generate-bar.h"
+#include "as-page-tabs.h"
 #include "as-compare-view.h"
 #include "as-ablation-view.h"
 #include "as-next-token-view.h"
@@ -472,6 +473,13 @@ on_model_loaded (AsWindow   *self,
                           as_worker_get_model_generates (self->worker));
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.generate",
                                  as_worker_get_model_generates (self->worker));
+  /* Pages this model cannot fill take no tab. */
+  gtk_stack_page_set_visible (gtk_stack_get_page (self->detail_stack, GTK_WIDGET (self->next_page)),
+                              as_worker_get_model_generates (self->worker));
+  gtk_stack_page_set_visible (gtk_stack_get_page (self->detail_stack, GTK_WIDGET (self->lens_view)),
+                              as_worker_get_model_generates (self->worker));
+  gtk_stack_page_set_visible (gtk_stack_get_page (self->detail_stack, GTK_WIDGET (self->mlm_page)),
+                              as_worker_get_model_fills (self->worker));
   as_recent_models_add (dir);
   rebuild_recent_menu (self);
   sync_device_state (self);
@@ -521,7 +529,7 @@ on_model_failed (AsWindow     *self,
       g_autofree char *text =
         g_strdup_printf ("%s\n\nRun tools/setup to fetch the default model, or open a model "
                          "folder in Hugging Face layout (config.json, model.safetensors, "
-                         "tokenizer.json or vocab.txt). You can also drop a folder here.",
+                         "tokenizer.json or vocab.txt) or a GGUF file. You can also drop one here.",
                          error->message);
       adw_status_page_set_description (self->empty_page, text);
       g_message ("cannot open model: %s", error->message);
@@ -1196,6 +1204,7 @@ as_window_class_init (AsWindowClass *klass)
   g_object_class_install_properties (object_class, N_PROPS, properties);
 
   g_type_ensure (AS_TYPE_TOKEN_STRIP);
+  g_type_ensure (AS_TYPE_PAGE_TABS);
   g_type_ensure (AS_TYPE_MODEL_GRID);
   g_type_ensure (AS_TYPE_HEAD_VIEW);
   g_type_ensure (AS_TYPE_DEVICE_BUTTON);

@@ -69,32 +69,6 @@ as_lens_hit (const AsLensFigure *f,
   return TRUE;
 }
 
-char *
-as_lens_display_label (const char *label)
-{
-  if (label == NULL)
-    return g_strdup ("?");
-  gboolean blank = TRUE;
-  for (const char *p = label; *p != '\0'; p++)
-    if (*p != ' ')
-      blank = FALSE;
-  GString *s = g_string_new (NULL);
-  for (const char *p = label; *p != '\0'; p++)
-    if (*p == '\n')
-      g_string_append (s, "↵");
-    else if (*p == '\t')
-      g_string_append (s, "⇥");
-    else if (*p == '\r')
-      g_string_append (s, "␍");
-    else if (*p == ' ' && blank)
-      g_string_append (s, "␣");
-    else
-      g_string_append_c (s, *p);
-  if (s->len == 0)
-    g_string_append (s, "∅");
-  return g_string_free (s, FALSE);
-}
-
 static void
 set_rgb (cairo_t *cr,
          guint32  argb)
@@ -162,7 +136,7 @@ draw_cells (cairo_t            *cr,
         else
           cairo_set_source_rgb (cr, 1, 1, 1);
         const char *label = f->labels != NULL ? f->labels[((gsize) slot * lens->n + i) * lens->k] : NULL;
-        g_autofree char *shown = as_lens_display_label (label);
+        g_autofree char *shown = as_shown_display_text (label);
         draw_text (cr, layout, shown, x + 3, y, l->cell_w - 6, l->cell_h, FALSE);
       }
   /* Thin gaps between the cells keep neighbours with one colour apart. */
@@ -191,7 +165,7 @@ draw_heads (cairo_t            *cr,
   const double head_h = l->cell_h;
   for (int i = 0; i < lens->n && f->tokens != NULL; i++)
     {
-      g_autofree char *shown = as_lens_display_label (f->tokens[i]);
+      g_autofree char *shown = as_shown_display_text (f->tokens[i]);
       draw_text (cr, layout, shown, l->cells_x + i * l->cell_w + 2, l->cells_y - head_h - 2,
                  l->cell_w - 4, head_h, FALSE);
     }

@@ -55,9 +55,6 @@ gboolean  as_lens_hit            (const AsLensFigure *figure,
                                   double              y,
                                   int                *slot,
                                   int                *pos);
-/* LABEL as a cell shows it: line breaks, tabs and a token of spaces drawn
- * as ↵, ⇥ and ␣, so no cell looks empty (g_free). */
-char     *as_lens_display_label  (const char         *label);
 /* Draws the figure, background included, at its natural size. */
 void      as_lens_render         (cairo_t            *cr,
                                   const AsLensFigure *figure);
