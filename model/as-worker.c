@@ -1014,9 +1014,12 @@ lens_pass (WorkerShared  *s,
   return lens;
 }
 
+/* Posted for GENERATION of the main channel: what the window shows as
+ * long as no newer request came. */
 static void
 run_lens (WorkerShared *s,
           AsAnalysis   *a,
+          guint         generation,
           const int    *ids,
           int           n)
 {
@@ -1029,7 +1032,7 @@ run_lens (WorkerShared *s,
       return;
     }
   AsWorkerLens *w = g_atomic_rc_box_new0 (AsWorkerLens);
-  w->generation = a->generation;
+  w->generation = generation;
   w->lens = lens;
   if (lens != NULL)
     {
@@ -1043,7 +1046,7 @@ run_lens (WorkerShared *s,
   g_clear_error (&error);
   Post *p = post_new (s, POST_LENS);
   p->channel = AS_CHANNEL_MAIN;
-  p->generation = a->generation;
+  p->generation = generation;
   p->analysis = as_analysis_ref (a);
   p->lens = w;
   post (p);
@@ -1158,7 +1161,7 @@ run_job (WorkerShared *s,
     {
       post_result (s, a != NULL ? POST_FINISHED : POST_QKV, job->channel, job->generation, -1, a, x);
       if (final_hidden != NULL && !fills)
-        run_lens (s, a, ids, n);
+        run_lens (s, a, a->generation, ids, n);
     }
   return TRUE;
 }
@@ -1185,6 +1188,7 @@ typedef struct {
   GString       *text;       /* the prompt and the pieces so far */
   gint64         last_post;  /* when the last step was posted (start: the request) */
   gboolean       no_memory;
+  gboolean       ran_last;   /* SHOWN is the analysis of the whole text */
 } GenerateState;
 
 static gboolean
@@ -1348,6 +1352,7 @@ generate_on_last (const float *logits,
 {
   GenerateState *st = user_data;
   post_grown (st, logits, -1, NULL, -1);
+  st->ran_last = TRUE;
   return TRUE;
 }
 
@@ -1371,6 +1376,7 @@ run_generate (WorkerShared *s,
               GenerateJob  *job)
 {
   GError *error = NULL;
+  g_autoptr(AsAnalysis) whole = NULL;   /* the last one shown, when it is the whole text */
   if (s->model == NULL || s->model->tokenizer == NULL)
     g_set_error_literal (&error, AS_MODEL_ERROR, AS_MODEL_ERROR_INPUT, "no model loaded");
   else
@@ -1409,6 +1415,8 @@ run_generate (WorkerShared *s,
                        "not enough memory for the attention of %d tokens", st.shown->n + 1);
         }
       after_pass (s);
+      if (error == NULL && st.ran_last && s->model->arch->causal)
+        whole = as_analysis_ref (st.shown);
       g_clear_pointer (&st.shown, as_analysis_unref);
       g_clear_pointer (&st.growing, as_analysis_unref);
       g_string_free (st.text, TRUE);
@@ -1417,6 +1425,16 @@ run_generate (WorkerShared *s,
   p->generation = job->generation;
   p->error = error;
   post (p);
+  /* Then the lens of what is on screen, the whole text, as after an
+   * analysis. (A generation stopped early is analysed again, lens and all,
+   * by the window.) */
+  if (whole != NULL)
+    {
+      g_autofree int *all = g_new (int, whole->n);
+      for (int i = 0; i < whole->n; i++)
+        all[i] = whole->encoding->tokens[i].id;
+      run_lens (s, whole, (guint) g_atomic_int_get (&s->latest[AS_CHANNEL_MAIN]), all, whole->n);
+    }
 }
 
 typedef struct {

@@ -20,6 +20,8 @@
 #include "as-attention.h"
 #include "as-generate.h"
 #include "as-generate-bar.h"
+#include "as-lm-head.h"
+#include "as-lens-view.h"
 #include "as-next-token-view.h"
 #include "as-token-strip.h"
 
@@ -201,6 +203,14 @@ prompt_ids (const char *prompt)
   return ids;
 }
 
+static gboolean
+lens_of_whole_text (gpointer n)
+{
+  AsLensView *view = AS_LENS_VIEW (gui_test_find_widget (GTK_WIDGET (window), AS_TYPE_LENS_VIEW, NULL));
+  AsWorkerLens *lens = as_lens_view_get_lens (view);
+  return lens != NULL && lens->lens != NULL && lens->lens->n == GPOINTER_TO_INT (n);
+}
+
 /* ---- tests --------------------------------------------------------------- */
 
 static void
@@ -318,6 +328,26 @@ test_generate_matches_engine (void)
       g_assert_cmpfloat_with_epsilon (h->values[r * n_all + c], head[r * n_all + c], 1e-4);
   gui_test_heatmap_free (h);
   gui_test_capture_screen (NULL, "generate-done.png");
+
+  /* The Logit Lens page gets the lens of the whole text, as after typing
+   * it: its last cell is the model's own top prediction there. */
+  gtk_stack_set_visible_child_name (stack, "lens");
+  AsLensView *lens_view = AS_LENS_VIEW (gui_test_find_widget (GTK_WIDGET (window), AS_TYPE_LENS_VIEW, NULL));
+  gui_test_wait_until (lens_of_whole_text, GINT_TO_POINTER (n_all), 120);
+  AsWorkerLens *lens = as_lens_view_get_lens (lens_view);
+  g_autofree float *last_logits = g_new (float, decoder->config->vocab_size);   /* [vocab] */
+  g_autofree float *final_hidden = g_new (float, (gsize) n_all * decoder->config->hidden);
+  AsForwardRequest req = { .ids = (const int *) all->data, .type_ids = types, .n = n_all };
+  g_assert_true (as_backend_forward (decoder_backend, &req, final_hidden, &error));
+  g_assert_no_error (error);
+  as_lm_head_logits (decoder, final_hidden + (gsize) (n_all - 1) * decoder->config->hidden, 1, last_logits);
+  int best = 0;
+  for (int v = 1; v < decoder->config->vocab_size; v++)
+    if (last_logits[v] > last_logits[best])
+      best = v;
+  gsize last_cell = ((gsize) (lens->lens->n_layers - 1) * n_all + (n_all - 1)) * lens->lens->k;
+  g_assert_cmpint (lens->lens->ids[last_cell], ==, best);
+  gtk_stack_set_visible_child_name (stack, "head");
 
   g_array_unref (run.ids);
   g_array_unref (run.tops);
