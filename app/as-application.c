@@ -21,42 +21,6 @@ static const GOptionEntry options[] = {
   { NULL }
 };
 
-/* Sentence A from a file: at most TEXT_FILE_CAP bytes, so a huge file or a
- * device that never ends (/dev/zero) cannot fill the memory. A pipe works
- * (--text-file <(…)). More text than any model's positions can use is cut
- * at a character boundary, and the user told. */
-#define TEXT_FILE_CAP ((gsize) 1 << 20)
-
-static char *
-read_text_file (const char  *path,
-                gboolean    *cut,
-                GError     **error)
-{
-  g_autoptr(GFile) file = g_file_new_for_path (path);
-  g_autoptr(GFileInputStream) in = g_file_read (file, NULL, error);
-  if (in == NULL)
-    return NULL;
-  char *buf = g_malloc (TEXT_FILE_CAP + 2);
-  gsize len = 0;
-  /* One byte past the cap says whether the text goes on. */
-  if (!g_input_stream_read_all (G_INPUT_STREAM (in), buf, TEXT_FILE_CAP + 1, &len, NULL, error))
-    {
-      g_free (buf);
-      return NULL;
-    }
-  *cut = len > TEXT_FILE_CAP;
-  if (*cut)
-    {
-      /* Not inside a character: back to the lead byte of the one the cap
-       * falls in. */
-      len = TEXT_FILE_CAP;
-      for (int back = 0; back < 3 && ((guchar) buf[len] & 0xc0) == 0x80; back++)
-        len--;
-    }
-  buf[len] = '\0';
-  return buf;
-}
-
 static char *
 resolve (GApplicationCommandLine *cmdline,
          const char              *path)
@@ -82,14 +46,14 @@ as_application_command_line (GApplication            *app,
       g_autofree char *path = resolve (cmdline, text_file);
       g_autoptr(GError) error = NULL;
       gboolean cut = FALSE;
-      if ((file_text = read_text_file (path, &cut, &error)) == NULL)
+      if ((file_text = as_read_text_file (path, NULL, &cut, &error)) == NULL)
         {
           g_application_command_line_printerr (cmdline, "attnscope: %s: %s\n", path, error->message);
           return 1;
         }
       if (cut)
         g_application_command_line_printerr (cmdline, "attnscope: note: %s: only its first %" G_GSIZE_FORMAT
-                                             " bytes are used\n", path, TEXT_FILE_CAP);
+                                             " bytes are used\n", path, AS_TEXT_FILE_CAP);
       g_strstrip (file_text);
       text = file_text;
     }
@@ -176,6 +140,7 @@ as_application_startup (GApplication *app)
     { "app.quit", { "<Control>q", NULL } },
     { "win.open-model", { "<Control>o", NULL } },
     { "win.open-model-file", { "<Control><Shift>o", NULL } },
+    { "win.open-text", { "<Control><Shift>t", NULL } },
     { "win.generate", { "<Control>g", NULL } },
     { "win.hide-special", { "<Control>h", NULL } },
     { "win.renormalise", { "<Control>r", NULL } },

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "as-device-button.h"
 #include "as-gpu-loader.h"
 #include "gui-test-util.h"
 
@@ -234,6 +235,51 @@ test_start_on_gpu (void)
   gui_test_press_to_close (GTK_WINDOW (second), "<Control>w", 20);
 }
 
+/* The status line says what a user acts on, in words: the tokens, the
+ * model's shape and the time on "the CPU"; the engine's kernels and threads
+ * are the device button's tooltip, not the line's. */
+static void
+test_status_and_tooltip (void)
+{
+  AsWorker *worker = as_window_get_worker (window);
+  g_assert_true (as_worker_set_device (worker, "cpu"));
+  gui_test_wait_until (settled, window, 120);
+  gtk_editable_set_text (as_window_get_entry_a (window), "The cat sat on the mat.");
+  gui_test_wait_until (settled, window, 120);
+
+  AsAnalysis *a = as_view_state_get_analysis (as_window_get_view_state (window));
+  g_assert_nonnull (a);
+  const char *status = as_window_get_status_text (window);
+  g_test_message ("status: %s", status);
+  int n = 0, layers = 0, heads = 0;
+  double ms = -1;
+  char tail[16] = "";
+  g_assert_cmpint (sscanf (status, "%d tokens · %d layers × %d heads · %lf ms on the %15s",
+                           &n, &layers, &heads, &ms, tail), ==, 5);
+  g_assert_cmpint (n, ==, a->n);
+  g_assert_cmpint (layers, ==, model->config->n_layers);
+  g_assert_cmpint (heads, ==, model->config->n_heads);
+  g_assert_cmpfloat (ms, >, 0);
+  g_assert_cmpstr (tail, ==, "CPU");
+  g_assert_null (strstr (status, as_worker_get_model_name (worker)));
+  g_assert_null (strstr (status, "kernels"));
+  g_assert_null (strstr (status, "threads"));
+
+  /* The details left out are one hover away, on the device button. */
+  const char *engine = as_worker_get_backend_name (worker);
+  g_assert_nonnull (strstr (engine, "kernels"));
+  GtkWidget *button = gui_test_find_widget (GTK_WIDGET (window), AS_TYPE_DEVICE_BUTTON, NULL);
+  g_assert_nonnull (button);
+  const char *tip = as_device_button_get_tooltip_text (AS_DEVICE_BUTTON (button));
+  g_test_message ("device tooltip: %s", tip);
+  g_assert_nonnull (strstr (tip, engine));
+  GtkTooltip *tooltip = g_object_new (GTK_TYPE_TOOLTIP, NULL);
+  gboolean shown = FALSE;
+  g_signal_emit_by_name (device_button (window), "query-tooltip", 5, 5, FALSE, tooltip, &shown);
+  g_assert_true (shown);
+  g_object_unref (tooltip);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -253,6 +299,7 @@ main (int   argc,
   g_test_add_func ("/device/forced-failures", test_forced_failures);
   g_test_add_func ("/device/real-device", test_real_device);
   g_test_add_func ("/device/start-on-gpu", test_start_on_gpu);
+  g_test_add_func ("/device/status-and-tooltip", test_status_and_tooltip);
 
   int status = g_test_run ();
 

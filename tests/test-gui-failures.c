@@ -214,7 +214,7 @@ test_not_finite (void)
   as_window_open_model (window, good);
   gui_test_wait_until (settled, NULL, 120);
   g_assert_nonnull (as_view_state_get_analysis (state));
-  g_assert_nonnull (strstr (as_window_get_status_text (window), " tokens · all-MiniLM-L6-v2 · "));
+  g_assert_nonnull (strstr (as_window_get_status_text (window), " tokens · 6 layers × 12 heads"));
   g_assert_false (gtk_widget_has_css_class (status_label, "error"));
   g_assert_null (failure_page ());
   gtk_editable_set_text (as_window_get_entry_a (window), AS_SAMPLE_SENTENCE);
@@ -327,6 +327,78 @@ test_recent_not_a_file (void)
     }
 }
 
+/* ---- no model at all ------------------------------------------------------ */
+
+static AdwStatusPage *
+find_status_page (GtkWidget  *root,
+                  const char *title)
+{
+  if (ADW_IS_STATUS_PAGE (root) && g_strcmp0 (adw_status_page_get_title (ADW_STATUS_PAGE (root)), title) == 0)
+    return ADW_STATUS_PAGE (root);
+  for (GtkWidget *c = gtk_widget_get_first_child (root); c != NULL; c = gtk_widget_get_next_sibling (c))
+    {
+      AdwStatusPage *found = find_status_page (c, title);
+      if (found != NULL)
+        return found;
+    }
+  return NULL;
+}
+
+/* The description gets the reason the first load failed in front. */
+static gboolean
+says_why (gpointer page)
+{
+  return strstr (adw_status_page_get_description (page), "\n\n") != NULL;
+}
+
+/* A button on PAGE that a user sees, labelled LABEL, for ACTION. */
+static GtkWidget *
+assert_page_button (AdwStatusPage *page,
+                    const char    *label,
+                    const char    *action)
+{
+  GtkWidget *button = gui_test_find_widget (GTK_WIDGET (page), GTK_TYPE_BUTTON, label);
+  g_assert_nonnull (button);
+  g_assert_true (gtk_widget_get_mapped (button));
+  g_assert_cmpstr (gtk_actionable_get_action_name (GTK_ACTIONABLE (button)), ==, action);
+  return button;
+}
+
+/* The first window of a user without the default model (its folder not
+ * there): the page says where to get it in a user's words, not a
+ * developer's command, and offers both ways to open a model. */
+static void
+test_no_model (void)
+{
+  AsWindow *second = as_window_new (GTK_APPLICATION (app));
+  g_autofree char *missing = g_build_filename (tmp_dir, "all-MiniLM-L6-v2", NULL);
+  as_window_open_model (second, missing);
+  gtk_window_present (GTK_WINDOW (second));
+
+  AdwStatusPage *page = find_status_page (GTK_WIDGET (second), "No Model Loaded");
+  g_assert_nonnull (page);
+  gui_test_wait_until (says_why, page, 60);
+  g_assert_true (gtk_widget_get_mapped (GTK_WIDGET (page)));
+  const char *text = adw_status_page_get_description (page);
+  g_test_message ("no-model page: %s", text);
+  g_assert_nonnull (strstr (text, missing));   /* the reason: that folder */
+  g_assert_nonnull (strstr (text, "all-MiniLM-L6-v2"));
+  g_assert_nonnull (strstr (text, "Hugging Face"));
+  g_assert_null (strstr (text, "tools/setup"));
+  gui_test_capture_screen (NULL, "no-model.png");
+
+  GtkWidget *open = assert_page_button (page, "_Open Model…", "win.open-model");
+  assert_page_button (page, "Open _GGUF File…", "win.open-model-file");
+
+  /* The button does open the chooser, for a folder. */
+  gtk_widget_activate (open);
+  GtkWindow *chooser = gui_test_wait_toplevel (GTK_TYPE_FILE_CHOOSER_DIALOG, 20);
+  g_assert_cmpint (gtk_file_chooser_get_action (GTK_FILE_CHOOSER (chooser)), ==,
+                   GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER);
+  gui_test_press_to_close (chooser, "Escape", 20);
+  gui_test_press_to_close (GTK_WINDOW (second), "<Control>w", 20);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -346,6 +418,7 @@ main (int   argc,
 
   g_test_add_func ("/failures/not-finite", test_not_finite);
   g_test_add_func ("/failures/recent-not-a-file", test_recent_not_a_file);
+  g_test_add_func ("/failures/no-model", test_no_model);
 
   int status = g_test_run ();
 

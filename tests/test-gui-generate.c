@@ -530,6 +530,93 @@ test_generate_responsive (void)
   g_assert_cmpint (max_cpu, <, 100 * 1000);
 }
 
+/* ---- on the GPU ------------------------------------------------------------ */
+
+static char *emu_dir;   /* the CUDA emulator's plugin, set as ATTNSCOPE_PLUGIN_DIR */
+
+static gboolean
+loaded_on (gpointer dir)
+{
+  AsWorker *worker = as_window_get_worker (window);
+  return !as_worker_is_loading (worker) && g_strcmp0 (as_worker_get_model_dir (worker), dir) == 0 &&
+         as_window_is_idle (window);
+}
+
+/* Generation on the GPU plugin (its CPU emulation where there is no GPU,
+ * the same host code and kernels): the window streams it as on the CPU,
+ * and greedy picks the CPU engine's tokens. */
+static void
+test_generate_on_gpu (void)
+{
+  g_autofree char *plugin = g_build_filename (emu_dir, "libattnscope-cuda." G_MODULE_SUFFIX, NULL);
+  if (!g_file_test (plugin, G_FILE_TEST_IS_REGULAR))
+    {
+      g_test_skip_printf ("the CUDA emulator is not built (%s)", plugin);
+      return;
+    }
+  if (!gui_test_have_xdotool ())
+    return;
+  g_autofree char *dir = g_build_filename (g_getenv ("AS_TEST_DATA"), "llama-tiny", NULL);
+  AsWorker *worker = as_window_get_worker (window);
+  gui_test_wait_idle (window, 120);
+  as_window_open_model (window, dir);
+  gui_test_wait_until (loaded_on, dir, 120);
+  g_assert_true (as_worker_set_device (worker, "gpu"));
+  gui_test_wait_until (loaded_on, dir, 120);
+  g_assert_cmpstr (as_worker_get_backend_kind (worker), ==, "cuda");
+
+  const char *prompt_text = "hello world";
+  type_prompt (prompt_text);
+  set_control (AS_GENERATE_TEMPERATURE, "<Alt>u", "0", 0);
+  set_control (AS_GENERATE_LIMIT, "<Alt>e", "8", 8);
+  shown_steps = g_array_new (FALSE, FALSE, sizeof (ShownStep));
+  gulong handler = g_signal_connect_after (worker, "generation-analysis",
+                                           G_CALLBACK (on_generation_analysis), NULL);
+  g_assert_true (gui_test_press (GTK_WINDOW (window), "<Control>g"));
+  gui_test_wait_until (generation_started, NULL, 30);
+  gui_test_wait_until (generation_done, NULL, 120);
+  g_signal_handler_disconnect (worker, handler);
+  g_assert_cmpstr (as_worker_get_backend_kind (worker), ==, "cuda");
+  g_assert_cmpuint (shown_steps->len, >, 1);   /* it grew a token at a time */
+
+  /* The CPU engine's greedy continuation of the same ids. */
+  g_autoptr(GError) error = NULL;
+  AsModel *tiny = as_model_load (dir, &error);
+  g_assert_no_error (error);
+  AsBackend *cpu = as_cpu_backend_new (tiny);
+  AsEncoding *enc = as_tokenizer_encode (tiny->tokenizer, prompt_text, NULL, tiny->config->max_positions);
+  g_autoptr(GArray) ids = g_array_new (FALSE, FALSE, sizeof (int));
+  for (int i = 0; i < enc->n_tokens; i++)
+    g_array_append_val (ids, enc->tokens[i].id);
+  int n_prompt = enc->n_tokens;
+  as_encoding_free (enc);
+  EngineRun run = { g_array_new (FALSE, FALSE, sizeof (int)), g_array_new (FALSE, FALSE, sizeof (ShownStep)) };
+  AsGenerateOptions o;
+  as_generate_options_init (&o, tiny);
+  o.max_tokens = 8;
+  o.n_top = TOP;
+  o.on_step = engine_on_step;
+  o.user_data = &run;
+  g_assert_true (as_generate (cpu, (const int *) ids->data, n_prompt, &o, NULL, NULL, NULL, &error));
+  g_assert_no_error (error);
+  AsAnalysis *a = as_view_state_get_analysis (as_window_get_view_state (window));
+  g_assert_nonnull (a);
+  int n_gen = MIN ((int) run.ids->len, a->n - n_prompt);
+  g_assert_cmpint (n_gen, >, 0);
+  for (int i = 0; i < n_prompt; i++)
+    g_assert_cmpint (a->encoding->tokens[i].id, ==, g_array_index (ids, int, i));
+  for (int i = 0; i < n_gen; i++)
+    g_assert_cmpint (a->encoding->tokens[n_prompt + i].id, ==, g_array_index (run.ids, int, i));
+
+  g_array_unref (run.ids);
+  g_array_unref (run.tops);
+  g_clear_pointer (&shown_steps, g_array_unref);
+  as_backend_free (cpu);
+  as_model_free (tiny);
+  g_assert_true (as_worker_set_device (worker, "cpu"));
+  gui_test_wait_until (loaded_on, dir, 120);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -539,6 +626,10 @@ main (int   argc,
       printf ("1..0 # SKIP cannot open a display (run under tests/run-under-xvfb.sh)\n");
       return 0;
     }
+  /* Before any thread: the GPU test's plugin is the emulator's. */
+  emu_dir = g_build_filename (g_getenv ("AS_TEST_BUILD"), "..", "gpu", "emu", NULL);
+  g_setenv ("ATTNSCOPE_PLUGIN_DIR", emu_dir, TRUE);
+  g_unsetenv ("ATTNSCOPE_GPU_FORCE_FAIL");
   window = gui_test_start (&app, &model, &backend);
   gguf = as_model_default_decoder_path ();
   if (g_file_test (gguf, G_FILE_TEST_IS_REGULAR))
@@ -550,12 +641,14 @@ main (int   argc,
   g_test_add_func ("/generate/matches-engine", test_generate_matches_engine);
   g_test_add_func ("/generate/export-next-token", test_export_next_token);
   g_test_add_func ("/generate/responsive", test_generate_responsive);
+  g_test_add_func ("/generate/on-gpu", test_generate_on_gpu);
 
   int status = g_test_run ();
 
   g_clear_pointer (&decoder_backend, as_backend_free);
   g_clear_pointer (&decoder, as_model_free);
   g_free (gguf);
+  g_free (emu_dir);
   gui_test_stop (app, window, model, backend);
   return status;
 }

@@ -93,6 +93,13 @@ on_menu_visible (AsDeviceButton *self)
   gtk_widget_trigger_tooltip_query (GTK_WIDGET (self->button));
 }
 
+const char *
+as_device_button_get_tooltip_text (AsDeviceButton *self)
+{
+  g_return_val_if_fail (AS_IS_DEVICE_BUTTON (self), NULL);
+  return self->tooltip;
+}
+
 void
 as_device_button_set_worker (AsDeviceButton *self,
                              AsWorker       *worker)

@@ -24,6 +24,10 @@ void        as_device_button_set_worker   (AsDeviceButton *self,
 void        as_device_button_set_menu_model (AsDeviceButton *self,
                                              GMenuModel     *model);
 
+/* What the tooltip says: the engine with its kernels and threads (the
+ * details the status line leaves out), and why not the GPU if so. */
+const char *as_device_button_get_tooltip_text (AsDeviceButton *self);
+
 /* One line a user understands for FALLBACK (an AsGpuError, as from
  * as_worker_get_backend_fallback), e.g. "No NVIDIA GPU driver found —
  * using the CPU"; NULL for -1. */

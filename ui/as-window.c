@@ -223,10 +223,13 @@ update_status (AsWindow *self)
       gtk_widget_remove_css_class (GTK_WIDGET (self->status_label), "warning");
       gtk_widget_add_css_class (GTK_WIDGET (self->status_label), "dim-label");
     }
-  g_string_append_printf (s, " · %s · %d layers × %d heads", a->model_name, a->n_layers, a->n_heads);
+  /* The model's name is the window's subtitle and the kernels are the
+   * device button's tooltip: the line says only what a user acts on. */
+  g_string_append_printf (s, " · %d layers × %d heads", a->n_layers, a->n_heads);
   if (a->layers_ready == a->n_layers)
-    g_string_append_printf (s, " · %.1f ms on %s", a->compute_time / 1000.0,
-                            as_worker_get_backend_name (self->worker));
+    g_string_append_printf (s, " · %.1f ms on the %s", a->compute_time / 1000.0,
+                            g_strcmp0 (as_worker_get_backend_kind (self->worker), "cpu") == 0
+                            ? "CPU" : "GPU");
   gtk_label_set_text (self->status_label, s->str);
   /* The line may be ellipsized next to the options; the tooltip has it all. */
   gtk_widget_set_tooltip_text (GTK_WIDGET (self->status_label), s->str);
@@ -527,9 +530,11 @@ on_model_failed (AsWindow     *self,
     {
       self->first_load = FALSE;
       g_autofree char *text =
-        g_strdup_printf ("%s\n\nRun tools/setup to fetch the default model, or open a model "
-                         "folder in Hugging Face layout (config.json, model.safetensors, "
-                         "tokenizer.json or vocab.txt) or a GGUF file. You can also drop one here.",
+        g_strdup_printf ("%s\n\nThe default model is all-MiniLM-L6-v2: download its folder "
+                         "from Hugging Face (huggingface.co/sentence-transformers/all-MiniLM-L6-v2 — "
+                         "config.json, model.safetensors, tokenizer.json) and open it here, or open "
+                         "any model folder in that layout or a GGUF file. You can also drop one on "
+                         "this window.",
                          error->message);
       adw_status_page_set_description (self->empty_page, text);
       g_message ("cannot open model: %s", error->message);
@@ -612,6 +617,114 @@ open_model_file_action (GtkWidget  *widget,
                         GVariant   *parameter)
 {
   choose_model (AS_WINDOW (widget), "Open GGUF Model File", GTK_FILE_CHOOSER_ACTION_OPEN);
+}
+
+/* ---- text from a file ------------------------------------------------------ */
+
+char *
+as_read_text_file (const char  *path,
+                   gsize       *length,
+                   gboolean    *cut,
+                   GError     **error)
+{
+  g_autoptr(GFile) file = g_file_new_for_path (path);
+  g_autoptr(GFileInputStream) in = g_file_read (file, NULL, error);
+  if (in == NULL)
+    return NULL;
+  char *buf = g_malloc (AS_TEXT_FILE_CAP + 2);
+  gsize len = 0;
+  /* One byte past the cap says whether the text goes on. */
+  if (!g_input_stream_read_all (G_INPUT_STREAM (in), buf, AS_TEXT_FILE_CAP + 1, &len, NULL, error))
+    {
+      g_free (buf);
+      return NULL;
+    }
+  *cut = len > AS_TEXT_FILE_CAP;
+  if (*cut)
+    {
+      /* Not inside a character: back to the lead byte of the one the cap
+       * falls in. */
+      len = AS_TEXT_FILE_CAP;
+      for (int back = 0; back < 3 && ((guchar) buf[len] & 0xc0) == 0x80; back++)
+        len--;
+    }
+  buf[len] = '\0';
+  if (length != NULL)
+    *length = len;
+  return buf;
+}
+
+/* Sentence A from a text file the user picked. A file that is not UTF-8
+ * text (an image, a PDF, a file in another encoding) is refused rather
+ * than shown as replacement characters: the user picked the wrong file. */
+static void
+load_text_file (AsWindow   *self,
+                const char *path)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *name = g_filename_display_basename (path);
+  gsize len = 0;
+  gboolean cut = FALSE;
+  g_autofree char *text = as_read_text_file (path, &len, &cut, &error);
+  const char *bad = NULL;
+  if (text != NULL && (memchr (text, '\0', len) != NULL || !g_utf8_validate_len (text, len, &bad)))
+    {
+      g_autofree char *msg = g_strdup_printf ("“%s” is not a UTF-8 text file, so it cannot be "
+                                              "analysed; save it as plain text (UTF-8) first", name);
+      toast (self, msg);
+      return;
+    }
+  if (text == NULL)
+    {
+      g_autofree char *msg = g_strdup_printf ("Could not open “%s”: %s", name, error->message);
+      toast (self, msg);
+      return;
+    }
+  g_strstrip (text);
+  gtk_editable_set_text (GTK_EDITABLE (self->entry_a), text);
+  g_autofree char *msg = cut ? g_strdup_printf ("Opened the first %" G_GSIZE_FORMAT " KiB of “%s”; "
+                                                "the file is longer than any model can read",
+                                                AS_TEXT_FILE_CAP / 1024, name)
+                             : g_strdup_printf ("Opened “%s”", name);
+  toast (self, msg);
+}
+
+static void
+on_text_chooser_response (GtkNativeDialog *chooser,
+                          int              response,
+                          AsWindow        *self)
+{
+  if (response == GTK_RESPONSE_ACCEPT)
+    {
+      g_autoptr(GFile) file = gtk_file_chooser_get_file (GTK_FILE_CHOOSER (chooser));
+      g_autofree char *path = file != NULL ? g_file_get_path (file) : NULL;
+      if (path != NULL)
+        load_text_file (self, path);
+    }
+  gtk_native_dialog_destroy (chooser);
+  g_object_unref (chooser);
+}
+
+static void
+open_text_action (GtkWidget  *widget,
+                  const char *action_name,
+                  GVariant   *parameter)
+{
+  AsWindow *self = AS_WINDOW (widget);
+  GtkFileChooserNative *chooser =
+    gtk_file_chooser_native_new ("Open Text", GTK_WINDOW (self), GTK_FILE_CHOOSER_ACTION_OPEN,
+                                 "_Open", "_Cancel");
+  gtk_native_dialog_set_modal (GTK_NATIVE_DIALOG (chooser), TRUE);
+  g_autoptr(GtkFileFilter) text = gtk_file_filter_new ();
+  gtk_file_filter_set_name (text, "Text files");
+  gtk_file_filter_add_mime_type (text, "text/*");
+  gtk_file_chooser_add_filter (GTK_FILE_CHOOSER (chooser), text);
+  g_autoptr(GtkFileFilter) all = gtk_file_filter_new ();
+  gtk_file_filter_set_name (all, "All files");
+  gtk_file_filter_add_pattern (all, "*");
+  gtk_file_chooser_add_filter (GTK_FILE_CHOOSER (chooser), all);
+  g_signal_connect (chooser, "response", G_CALLBACK (on_text_chooser_response), self);
+  gtk_native_dialog_show (GTK_NATIVE_DIALOG (chooser));
 }
 
 /* ---- generation ---------------------------------------------------------- */
@@ -1250,6 +1363,7 @@ as_window_class_init (AsWindowClass *klass)
 
   gtk_widget_class_install_action (widget_class, "win.open-model", NULL, open_model_action);
   gtk_widget_class_install_action (widget_class, "win.open-model-file", NULL, open_model_file_action);
+  gtk_widget_class_install_action (widget_class, "win.open-text", NULL, open_text_action);
   gtk_widget_class_install_action (widget_class, "win.generate", NULL, generate_action);
   gtk_widget_class_install_action (widget_class, "win.mask-token", NULL, mask_token_action);
   gtk_widget_class_install_action (widget_class, "win.ablate-head", NULL, ablate_head_action);

@@ -31,6 +31,16 @@ void         as_window_set_text       (AsWindow   *self,
                                        const char *text_a,
                                        const char *text_b);
 
+/* Reads the text file PATH, at most AS_TEXT_FILE_CAP bytes so that a huge
+ * file or a device that never ends (/dev/zero) cannot fill the memory; a
+ * pipe works. More is cut at a UTF-8 boundary (*CUT). NUL-terminated; its
+ * bytes are not checked (*LENGTH, if not NULL, counts any NUL inside). */
+#define AS_TEXT_FILE_CAP ((gsize) 1 << 20)
+char        *as_read_text_file        (const char  *path,
+                                       gsize       *length,
+                                       gboolean    *cut,
+                                       GError     **error);
+
 /* For tests and the trace. */
 AsWorker    *as_window_get_worker     (AsWindow   *self);
 AsViewState *as_window_get_view_state (AsWindow   *self);

@@ -34,6 +34,7 @@ typedef struct {
   double row;   /* widest row label at REF_FONT */
   double col;   /* widest column label at REF_FONT */
   double tick;  /* widest colour-bar tick label at REF_FONT */
+  double mark;  /* the wider of the bold "A" and "B" at REF_FONT */
 } LabelWidths;
 
 /* Sizes that follow from the cell size; all in user units. */
@@ -53,6 +54,9 @@ typedef struct {
   double colorbar_gap;
   double colorbar_w;    /* without the gap */
   double bottom;
+  double mark_font;     /* the "A" and "B" of a sentence pair */
+  double marks_w;       /* right of the cells: the rows' "A" and "B" */
+  double marks_h;       /* below the cells: the columns' "A" and "B" */
 } Geometry;
 
 typedef struct {
@@ -232,6 +236,25 @@ renderer_init (Renderer            *r,
   r->widths.row = measure_widest (&r->text, spec->row_labels, spec->rows, spec->highlight_row);
   r->widths.col = measure_widest (&r->text, spec->col_labels, spec->cols, spec->highlight_col);
   r->widths.tick = spec->colorbar ? measure_ticks (&r->text, spec) : 0;
+  static const char * const marks[] = { "A", "B" };
+  r->widths.mark = measure_widest (&r->text, marks, 2, -1);
+  /* measure_widest measures bold only the highlighted label. */
+  text_set (&r->text, "B", REF_FONT, TRUE, 0);
+  text_size (&r->text, &r->widths.mark, NULL);
+}
+
+/* A boundary inside the rows (columns) to draw, with its marks where the
+ * rows (columns) are labelled. */
+static gboolean
+has_row_split (const AsHeatmapSpec *spec)
+{
+  return spec->split_row > 0 && spec->split_row < spec->rows;
+}
+
+static gboolean
+has_col_split (const AsHeatmapSpec *spec)
+{
+  return spec->split_col > 0 && spec->split_col < spec->cols;
 }
 
 static void
@@ -623,26 +646,40 @@ paint_cells (cairo_t             *cr,
   return pool;
 }
 
-/* ".25", "1", "0": two decimals without the leading zero fit small cells. */
-static void
-format_value (char  *buf,
-              gsize  size,
-              float  v,
-              float  vmin,
-              float  vmax)
+/* The widest value string a 0 .. 1 cell prints: its fit decides whether
+ * values are printed at all. */
+#define WIDEST_VALUE "<.01"
+
+void
+as_heatmap_format_value (char  *buf,
+                         gsize  size,
+                         float  v,
+                         float  vmin,
+                         float  vmax)
 {
-  if (vmin < 0 || vmax > 1)
+  if (!isfinite (v))
+    {
+      g_strlcpy (buf, "?", size);
+      return;
+    }
+  if (vmin < 0 || vmax > 1 || v > 1)
     {
       g_ascii_formatd (buf, size, "%.2g", v);
       return;
     }
-  int hundredths = (int) lrintf (v * 100.f);
-  if (hundredths <= 0)
+  /* Thresholds in float, as the values are: 0.005f itself rounds up. A
+   * value that rounds to 0 or 1 is not that value, so it is not printed
+   * as one: "0" next to ".05" would read as exact. */
+  if (v <= 0)
     g_strlcpy (buf, "0", size);
-  else if (hundredths >= 100)
+  else if (v < 0.005f)
+    g_strlcpy (buf, "<.01", size);
+  else if (v == 1)
     g_strlcpy (buf, "1", size);
+  else if (v >= 0.995f)
+    g_strlcpy (buf, ">.99", size);
   else
-    g_snprintf (buf, size, ".%02d", hundredths);
+    g_snprintf (buf, size, ".%02d", (int) lrintf (v * 100.f));
 }
 
 static void
@@ -654,16 +691,21 @@ paint_annotations (Renderer *r,
   const AsHeatmapSpec *spec = r->spec;
   cairo_t *cr = r->cr;
   /* As large as ".00" fits the cell (it is about 1.8 sizes wide), so a
-   * projected heatmap's values read from afar; never above the text size. */
+   * projected heatmap's values read from afar; never above the text size.
+   * The wider "<.01" and ">.99" are drawn smaller where they would not fit:
+   * the reader needs the two decimals of the values that matter most. */
   double size = MIN (cell * 0.42, r->font);
-  double w;
+  double w, widest;
 
   text_set (&r->text, ".00", size, FALSE, 0);
   text_size (&r->text, &w, NULL);
+  text_set (&r->text, WIDEST_VALUE, size, FALSE, 0);
+  text_size (&r->text, &widest, NULL);
+  double small = widest > cell * 0.92 ? size * cell * 0.92 / widest : size;
   /* Too small to read: leave the colour to speak. Vector files are zoomed
    * into, so smaller text still serves there; pixels are what they are. */
   double min_size = spec->cell_mode == AS_CELLS_VECTOR ? 3.0 : 6.0;
-  if (size < min_size || w > cell * 0.92)
+  if (small < min_size || w > cell * 0.92)
     return;
 
   for (int i = 0; i < spec->rows; i++)
@@ -673,13 +715,18 @@ paint_annotations (Renderer *r,
           continue;   /* masked: no value to read */
         float v = spec->values[(gsize) i * spec->cols + j];
         char buf[32];
-        format_value (buf, sizeof buf, v, spec->vmin, spec->vmax);
+        as_heatmap_format_value (buf, sizeof buf, v, spec->vmin, spec->vmax);
         if (as_colormap_is_light (spec->colormap, as_colormap_index (v, spec->vmin, spec->vmax)))
           cairo_set_source_rgb (cr, 0.1, 0.1, 0.1);
         else
           cairo_set_source_rgb (cr, 0.95, 0.95, 0.95);
         text_set (&r->text, buf, size, FALSE, 0);
         text_size (&r->text, &w, NULL);
+        if (w > cell * 0.92)
+          {
+            text_set (&r->text, buf, small, FALSE, 0);
+            text_size (&r->text, &w, NULL);
+          }
         text_show (&r->text, cr, x + (j + 0.5) * cell - w / 2, y + (i + 0.5) * cell);
       }
 }

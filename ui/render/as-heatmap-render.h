@@ -54,6 +54,10 @@ typedef struct {
   int                 max_blocks;   /* draw at most this many cells per side, larger
                                      * matrices as block means (bounds vector file
                                      * size); 0 = no limit */
+  int                 split_row;    /* a sentence pair: the first row and column of */
+  int                 split_col;    /* sentence B (as_heatmap_pair_split); a line is
+                                     * drawn before it, marked "A" and "B" beside the
+                                     * labels. 0 = not a pair, or no boundary shown */
 } AsHeatmapSpec;
 
 /* Where things landed, for hit-testing (tooltips, clicks). */
@@ -99,6 +103,24 @@ gboolean as_heatmap_fit_is_robust (int rows,
 const char *
          as_heatmap_fit_label   (int rows,
                                  int cols);
+
+/* Where sentence B starts among N shown rows whose sentences (0 = A,
+ * 1 = B) are SENTENCE [N]: the first row of B that follows a row of A, 0
+ * when the rows are not both A and B (one sentence, or one kept). Derived
+ * from the rows as shown, so hidden specials and word merging move it. */
+int      as_heatmap_pair_split  (const int   *sentence,
+                                 int          n);
+
+/* A cell's value as printed in it: two decimals without the leading zero
+ * (".05") on a 0 .. 1 scale (VMIN >= 0, VMAX <= 1), where a value that
+ * would round to 0 or 1 without being it reads "<.01" or ">.99" (only an
+ * exact 0 or 1 prints as "0" or "1"); two significant digits on any other
+ * scale. BUF holds at least 16 bytes. */
+void     as_heatmap_format_value (char  *buf,
+                                  gsize  size,
+                                  float  v,
+                                  float  vmin,
+                                  float  vmax);
 
 /* The text size as_heatmap_render uses for a WIDTH x HEIGHT area when the
  * spec's font_size is 0. */
