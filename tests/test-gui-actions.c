@@ -800,6 +800,59 @@ chooser_has_file (gpointer chooser)
   return file != NULL;
 }
 
+/* Open Text…: sentence A from a UTF-8 file, through the chooser as a user
+ * picks it; a file that is not text is refused, the sentence kept. */
+static void
+pick_file (GtkFileChooser *chooser,
+           const char     *path)
+{
+  g_autoptr(GFile) file = g_file_new_for_path (path);
+  g_assert_true (gtk_file_chooser_set_file (chooser, file, NULL));
+  gui_test_wait_until (chooser_has_file, chooser, 20);
+  gtk_dialog_response (GTK_DIALOG (chooser), GTK_RESPONSE_ACCEPT);
+}
+
+static void
+test_open_text (void)
+{
+  gui_test_wait_idle (window, 120);
+  GtkEditable *entry = as_window_get_entry_a (window);
+  g_autofree char *before = g_strdup (gtk_editable_get_text (entry));
+  g_autofree char *text_path = g_build_filename (tmp_dir, "lecture.txt", NULL);
+  g_autofree char *binary_path = g_build_filename (tmp_dir, "picture.png", NULL);
+  /* Surrounding blank lines go, as with --text-file. */
+  const char *file_text = "\nThe cat sat on the mat; it was happy — très content.\n\n";
+  g_assert_true (g_file_set_contents (text_path, file_text, -1, NULL));
+  static const char png[] = "\x89PNG\r\n\x1a\n\0\0\0\rIHDR\xff\xfe";
+  g_assert_true (g_file_set_contents (binary_path, png, sizeof png - 1, NULL));
+
+  /* The menu item, cancelled: nothing changes. */
+  click ("win.open-text", NULL);
+  GtkFileChooser *chooser = wait_chooser ();
+  g_assert_cmpint (gtk_file_chooser_get_action (chooser), ==, GTK_FILE_CHOOSER_ACTION_OPEN);
+  close_with (GTK_WINDOW (chooser), "Escape");
+  g_assert_cmpstr (gtk_editable_get_text (entry), ==, before);
+
+  /* Not text: refused in words, the sentence kept. */
+  press ("<Control><Shift>t");
+  pick_file (wait_chooser (), binary_path);
+  g_free (gui_test_wait_toast_prefix (GTK_WIDGET (window), "“picture.png” is not a UTF-8 text file"));
+  g_assert_cmpstr (gtk_editable_get_text (entry), ==, before);
+
+  /* Text: sentence A, analysed. */
+  press ("<Control><Shift>t");
+  pick_file (wait_chooser (), text_path);
+  gui_test_wait_toast (GTK_WIDGET (window), "Opened “lecture.txt”");
+  g_assert_cmpstr (gtk_editable_get_text (entry), ==, "The cat sat on the mat; it was happy — très content.");
+  gui_test_wait_idle (window, 120);
+  AsAnalysis *a = as_view_state_get_analysis (as_window_get_view_state (window));
+  g_assert_nonnull (a);
+  g_assert_cmpstr (a->text_a, ==, gtk_editable_get_text (entry));
+
+  gtk_editable_set_text (entry, before);
+  gui_test_wait_idle (window, 120);
+}
+
 /* Open GGUF File…: the menu item cancelled, Ctrl+Shift+O completed with a
  * decoder, whose one text hides Sentence B (kept for the next model that
  * takes pairs); then the default model again. */
@@ -1109,6 +1162,7 @@ main (int   argc,
   g_test_add_func ("/actions/copy-image", test_copy_image);
   g_test_add_func ("/actions/open-model", test_open_model);
   g_test_add_func ("/actions/open-gguf", test_open_gguf);
+  g_test_add_func ("/actions/open-text", test_open_text);
   g_test_add_func ("/actions/device-menu", test_device_menu);
   g_test_add_func ("/actions/quit", test_quit);
   g_test_add_func ("/actions/all-covered", test_all_covered);

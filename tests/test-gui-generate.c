@@ -527,7 +527,13 @@ test_generate_responsive (void)
   g_test_message ("16 tokens in %.0f ms: longest main-loop stall %.1f ms (%.1f ms of it main-thread CPU), "
                   "most main-thread CPU between two ticks %.1f ms",
                   took / 1000.0, max_gap / 1000.0, max_gap_cpu / 1000.0, max_cpu / 1000.0);
+#if defined(__SANITIZE_ADDRESS__)
+  /* AddressSanitizer makes every main-thread step several times slower: the
+   * bound is for the build people run. */
+  g_assert_cmpint (max_cpu, <, 500 * 1000);
+#else
   g_assert_cmpint (max_cpu, <, 100 * 1000);
+#endif
 }
 
 /* ---- on the GPU ------------------------------------------------------------ */

@@ -305,6 +305,54 @@ test_invalid_utf8_file (void)
   g_rmdir (tmp);
 }
 
+/* The reader behind --text-file and Open Text…: a huge file or a device
+ * that never ends stops at the cap, never inside a character. */
+static void
+test_text_file_cap (void)
+{
+  g_autofree char *tmp = g_dir_make_tmp ("as-rel-XXXXXX", NULL);
+  g_autofree char *path = g_build_filename (tmp, "long.txt", NULL);
+  /* "a" then two-byte characters: byte AS_TEXT_FILE_CAP (even) is the
+   * second byte of one, so the text ends one byte before the cap. */
+  GString *long_text = g_string_new ("a");
+  while (long_text->len <= AS_TEXT_FILE_CAP + 64)
+    g_string_append (long_text, "é");
+  g_assert_true (g_file_set_contents (path, long_text->str, (gssize) long_text->len, NULL));
+
+  g_autoptr(GError) error = NULL;
+  gsize len = 0;
+  gboolean cut = FALSE;
+  g_autofree char *text = as_read_text_file (path, &len, &cut, &error);
+  g_assert_no_error (error);
+  g_assert_true (cut);
+  g_assert_cmpuint (len, ==, AS_TEXT_FILE_CAP - 1);
+  g_assert_cmpuint (strlen (text), ==, len);
+  g_assert_true (g_utf8_validate_len (text, len, NULL));
+  g_assert_cmpmem (text, len, long_text->str, len);
+
+  /* Short: whole, not cut. */
+  g_assert_true (g_file_set_contents (path, "short\n", -1, NULL));
+  g_autofree char *short_text = as_read_text_file (path, &len, &cut, &error);
+  g_assert_no_error (error);
+  g_assert_false (cut);
+  g_assert_cmpstr (short_text, ==, "short\n");
+  g_assert_cmpuint (len, ==, 6);
+
+  /* A device that never ends: the cap, NUL bytes and all (Open Text…
+   * refuses them). */
+  g_autofree char *zeros = as_read_text_file ("/dev/zero", &len, &cut, &error);
+  g_assert_no_error (error);
+  g_assert_true (cut);
+  g_assert_cmpuint (len, ==, AS_TEXT_FILE_CAP);
+
+  /* Missing: an error that names why. */
+  g_remove (path);
+  g_assert_null (as_read_text_file (path, &len, &cut, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND);
+  g_string_free (long_text, TRUE);
+  g_rmdir (tmp);
+}
+
 /* ---- typing storm ------------------------------------------------------- */
 
 static const char storm_words[] =
@@ -629,6 +677,7 @@ main (int   argc,
 
   g_test_add_func ("/reliability/input-extremes", test_input_extremes);
   g_test_add_func ("/reliability/invalid-utf8-file", test_invalid_utf8_file);
+  g_test_add_func ("/reliability/text-file-cap", test_text_file_cap);
   g_test_add_func ("/reliability/typing-storm", test_typing_storm);
   g_test_add_func ("/reliability/hostile-zoo", test_hostile_zoo);
   g_test_add_func ("/reliability/resource-limit", test_resource_limit);

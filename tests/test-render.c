@@ -825,6 +825,171 @@ test_grid_timing (void)
     }
 }
 
+/* ---- values and sentence pairs ------------------------------------------ */
+
+/* A value that rounds to 0 or 1 is not printed as 0 or 1: only exact ones
+ * are; the rest keep two decimals. Thresholds are the float values. */
+static void
+test_value_strings (void)
+{
+  static const struct { float v; const char *want; } cases[] = {
+    { 0.0f, "0" },
+    { 0.001f, "<.01" },
+    { 0.0049f, "<.01" },
+    { 0.005f, ".01" },
+    { 0.05f, ".05" },
+    { 0.5f, ".50" },
+    { 0.994f, ".99" },
+    { 0.995f, ">.99" },
+    { 0.996f, ">.99" },
+    { 0.99999f, ">.99" },
+    { 1.0f, "1" },
+  };
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      char buf[32];
+      as_heatmap_format_value (buf, sizeof buf, cases[i].v, 0, 1);
+      g_assert_cmpstr (buf, ==, cases[i].want);
+      /* A scale fitted to the largest value is still a 0 .. 1 scale. */
+      as_heatmap_format_value (buf, sizeof buf, cases[i].v, 0, 0.3f);
+      g_assert_cmpstr (buf, ==, cases[i].want);
+    }
+  /* Any other scale: two significant digits. */
+  char buf[32];
+  as_heatmap_format_value (buf, sizeof buf, -0.25f, -1, 1);
+  g_assert_cmpstr (buf, ==, "-0.25");
+}
+
+static void
+test_pair_split_index (void)
+{
+  static const int pair[] = { 0, 0, 0, 0, 1, 1, 1 };
+  static const int only_a[] = { 0, 0, 0 };
+  static const int only_b[] = { 1, 1 };
+  g_assert_cmpint (as_heatmap_pair_split (pair, 7), ==, 4);
+  g_assert_cmpint (as_heatmap_pair_split (only_a, 3), ==, 0);
+  g_assert_cmpint (as_heatmap_pair_split (only_b, 2), ==, 0);
+  g_assert_cmpint (as_heatmap_pair_split (NULL, 3), ==, 0);
+  g_assert_cmpint (as_heatmap_pair_split (pair, 0), ==, 0);
+}
+
+/* [CLS] the cat [SEP] it was [SEP]: "The cat" / "It was", type ids
+ * 0 0 0 0 1 1 1 (the last [SEP] is B's). */
+static AsEncoding *
+make_pair_encoding (void)
+{
+  AsEncoding *enc = g_new0 (AsEncoding, 1);
+  enc->n_tokens = 7;
+  enc->tokens = g_new0 (AsToken, 7);
+  set_token (&enc->tokens[0], "[CLS]", -1, -1, -1, TRUE, FALSE);
+  set_token (&enc->tokens[1], "the", 0, 0, 3, FALSE, FALSE);
+  set_token (&enc->tokens[2], "cat", 0, 4, 7, FALSE, FALSE);
+  set_token (&enc->tokens[3], "[SEP]", -1, -1, -1, TRUE, FALSE);
+  set_token (&enc->tokens[4], "it", 1, 0, 2, FALSE, FALSE);
+  set_token (&enc->tokens[5], "was", 1, 3, 6, FALSE, FALSE);
+  set_token (&enc->tokens[6], "[SEP]", -1, -1, -1, TRUE, FALSE);
+  enc->tokens[6].type_id = 1;
+  return enc;
+}
+
+/* Whether the pixel on the boundary before column (row) K of the cells of
+ * P is the divider's light core while the cells on both sides keep their
+ * flat colour CELL. */
+static gboolean
+divider_at (cairo_surface_t     *s,
+            const AsFigurePanel *p,
+            int                  k,
+            gboolean             vertical,
+            guint32              cell)
+{
+  const AsHeatmapLayout *l = &p->layout;
+  /* Across the middle of the first row (column), clear of the labels. */
+  double along = (vertical ? l->cells_y : l->cells_x) + 0.5 * l->cell_w;
+  double at = (vertical ? l->cells_x : l->cells_y) + k * l->cell_w;
+  double before = at - 0.35 * l->cell_w, after = at + 0.35 * l->cell_w;
+  guint32 on = vertical ? pixel_at (s, at, along) : pixel_at (s, along, at);
+  guint32 b = vertical ? pixel_at (s, before, along) : pixel_at (s, along, before);
+  guint32 a = vertical ? pixel_at (s, after, along) : pixel_at (s, along, after);
+  g_assert_cmpint (channel_diff (b, cell), <=, 1);
+  g_assert_cmpint (channel_diff (a, cell), <=, 1);
+  return channel_diff (on, 0xffffffffu) <= 20;
+}
+
+/* A pair's figure has a line between A's [SEP] and B's first token, where
+ * the rows as shown put it: hiding the specials moves it, keeping one
+ * sentence (or a single sentence) has none. Uniform attention, so any
+ * other line would show. */
+static void
+test_pair_divider (void)
+{
+  AsEncoding *enc = make_pair_encoding ();
+  float attn[7 * 7];
+  for (int k = 0; k < 7 * 7; k++)
+    attn[k] = 1.0f / 7;
+  AsAnalysis a = borrow_attention (enc, attn);
+  static const struct { gboolean hide; AsShownSentence sentence; int n, split; } cases[] = {
+    { FALSE, AS_SHOWN_ALL, 7, 4 },
+    { TRUE, AS_SHOWN_ALL, 4, 2 },        /* the cat | it was */
+    { FALSE, AS_SHOWN_SENTENCE_A, 4, 0 },
+    { FALSE, AS_SHOWN_SENTENCE_B, 3, 0 },
+  };
+  for (int mode = AS_CELLS_IMAGE; mode <= AS_CELLS_VECTOR; mode++)
+    for (gsize c = 0; c < G_N_ELEMENTS (cases); c++)
+      {
+        AsFigureOptions o;
+        as_figure_options_init (&o);
+        o.text_a = "The cat";
+        o.text_b = "It was";
+        o.hide_special = cases[c].hide;
+        o.renormalise = FALSE;
+        o.sentence = cases[c].sentence;
+        o.annotate = FALSE;
+        cairo_surface_t *s = cairo_image_surface_create (CAIRO_FORMAT_RGB24, 500, 500);
+        cairo_t *cr = cairo_create (s);
+        GArray *panels = g_array_new (FALSE, FALSE, sizeof (AsFigurePanel));
+        g_autoptr(GError) error = NULL;
+        g_assert_true (as_figure_render (cr, &a, &o, mode, 500, 500, panels, &error));
+        g_assert_no_error (error);
+        const AsFigurePanel *p = &g_array_index (panels, AsFigurePanel, 0);
+        g_assert_cmpint (p->n, ==, cases[c].n);
+        guint32 cell = as_colormap_argb (AS_COLORMAP_VIRIDIS, 1.0f / 7, 0, 1);
+        for (int k = 1; k < p->n; k++)
+          {
+            g_assert_cmpint (divider_at (s, p, k, TRUE, cell), ==, k == cases[c].split);
+            g_assert_cmpint (divider_at (s, p, k, FALSE, cell), ==, k == cases[c].split);
+          }
+        g_array_unref (panels);
+        cairo_destroy (cr);
+        cairo_surface_destroy (s);
+      }
+
+  /* One sentence: no line anywhere. */
+  AsEncoding *single = make_word_encoding ();
+  float flat[6 * 6];
+  for (int k = 0; k < 6 * 6; k++)
+    flat[k] = 1.0f / 6;
+  AsAnalysis b = borrow_attention (single, flat);
+  AsFigureOptions o;
+  as_figure_options_init (&o);
+  o.annotate = FALSE;
+  cairo_surface_t *s = cairo_image_surface_create (CAIRO_FORMAT_RGB24, 500, 500);
+  cairo_t *cr = cairo_create (s);
+  GArray *panels = g_array_new (FALSE, FALSE, sizeof (AsFigurePanel));
+  g_assert_true (as_figure_render (cr, &b, &o, AS_CELLS_IMAGE, 500, 500, panels, NULL));
+  const AsFigurePanel *p = &g_array_index (panels, AsFigurePanel, 0);
+  guint32 cell = as_colormap_argb (AS_COLORMAP_VIRIDIS, 1.0f / 6, 0, 1);
+  for (int k = 1; k < p->n; k++)
+    {
+      g_assert_false (divider_at (s, p, k, TRUE, cell));
+      g_assert_false (divider_at (s, p, k, FALSE, cell));
+    }
+  g_array_unref (panels);
+  cairo_destroy (cr);
+  cairo_surface_destroy (s);
+  free_encoding (single);
+  free_encoding (enc);
+}
+
 int
 main (int    argc,
       char **argv)
@@ -837,6 +1002,9 @@ main (int    argc,
   g_test_add_func ("/render/cells/block-means", test_small_cells_are_block_means);
   g_test_add_func ("/render/cells/causal-mask", test_causal_mask);
   g_test_add_func ("/render/hit-test", test_hit_testing);
+  g_test_add_func ("/render/values/strings", test_value_strings);
+  g_test_add_func ("/render/pair/split-index", test_pair_split_index);
+  g_test_add_func ("/render/pair/divider", test_pair_divider);
   g_test_add_func ("/render/groups/word-level", test_word_level_merge);
   g_test_add_func ("/render/groups/hide-special", test_hide_special);
   g_test_add_func ("/render/groups/random", test_groups_on_random_attention);

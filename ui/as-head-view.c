@@ -220,6 +220,12 @@ frame_new (AsHeadView *self,
   f->spec.col_labels = (const char * const *) f->col_labels;
   f->spec.row_offset = f->r0;
   f->spec.col_offset = f->c0;
+  /* A pair's boundary among the rows shown, moved into the block drawn
+   * (outside it: none to draw). */
+  const AsShownTokens *shown = as_view_state_get_tokens (self->state);
+  int split = shown != NULL && shown->n == n_vis ? as_heatmap_pair_split (shown->sentence, shown->n) : 0;
+  f->spec.split_row = split > f->r0 && split < f->r0 + f->n_rows ? split - f->r0 : 0;
+  f->spec.split_col = split > f->c0 && split < f->c0 + f->n_cols ? split - f->c0 : 0;
   int hr = f->spec.highlight_row - f->r0, hc = f->spec.highlight_col - f->c0;
   f->spec.highlight_row = f->spec.highlight_row >= 0 && hr >= 0 && hr < f->n_rows ? hr : -1;
   f->spec.highlight_col = f->spec.highlight_col >= 0 && hc >= 0 && hc < f->n_cols ? hc : -1;

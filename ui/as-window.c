@@ -7,6 +7,8 @@
  */
 #include "as-window.h"
 
+#include <string.h>
+
 #include "as-device-button.h"
 #include "as-error.h"
 #include "as-export-dialog.h"
@@ -740,6 +742,8 @@ set_generating (AsWindow *self,
 {
   self->generation = generation;
   gtk_editable_set_editable (GTK_EDITABLE (self->entry_a), generation == 0);
+  /* Nor from a file: the text is the generation's until it stops. */
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.open-text", generation == 0);
   /* The settings of the run under way are fixed: no control pretends otherwise. */
   gtk_widget_set_sensitive (GTK_WIDGET (self->generate_bar), generation == 0);
   gtk_button_set_label (self->generate_button, generation != 0 ? "_Stop" : "_Generate");

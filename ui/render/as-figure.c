@@ -190,6 +190,7 @@ figure_spec (const Figure  *f,
   spec->font_size = f->font;
   spec->colorbar = FALSE;
   spec->causal = f->attention->causal;
+  spec->split_row = spec->split_col = as_heatmap_pair_split (f->tokens->sentence, f->tokens->n);
   int token = f->options->highlight_token;
   if (token >= 0 && token < f->tokens->n_tokens && f->tokens->row_of[token] >= 0)
     spec->highlight_row = spec->highlight_col = f->tokens->row_of[token];

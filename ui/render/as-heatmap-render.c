@@ -236,11 +236,9 @@ renderer_init (Renderer            *r,
   r->widths.row = measure_widest (&r->text, spec->row_labels, spec->rows, spec->highlight_row);
   r->widths.col = measure_widest (&r->text, spec->col_labels, spec->cols, spec->highlight_col);
   r->widths.tick = spec->colorbar ? measure_ticks (&r->text, spec) : 0;
+  /* Marks are bold: measured as the highlighted label of two. */
   static const char * const marks[] = { "A", "B" };
-  r->widths.mark = measure_widest (&r->text, marks, 2, -1);
-  /* measure_widest measures bold only the highlighted label. */
-  text_set (&r->text, "B", REF_FONT, TRUE, 0);
-  text_size (&r->text, &r->widths.mark, NULL);
+  r->widths.mark = MAX (measure_widest (&r->text, marks, 2, 0), measure_widest (&r->text, marks, 2, 1));
 }
 
 /* A boundary inside the rows (columns) to draw, with its marks where the
@@ -326,6 +324,11 @@ geometry_compute (const Renderer *r,
       if (g->title_h + g->col_title_h + g->col_labels_h < font * 0.5)
         g->title_h = font * 0.5;
     }
+  g->mark_font = font;
+  if (has_row_split (spec) && spec->row_labels != NULL)
+    g->marks_w = font * 0.35 + r->widths.mark * g->mark_font / REF_FONT;
+  if (has_col_split (spec) && spec->col_labels != NULL)
+    g->bottom = MAX (g->bottom, g->marks_h = font * 0.2 + g->mark_font * LINE_HEIGHT);
 }
 
 static void
@@ -334,7 +337,7 @@ geometry_margins (const Geometry   *g,
 {
   m->left = g->row_title_w + g->row_labels_w;
   m->top = g->title_h + g->col_title_h + g->col_labels_h;
-  m->right = g->colorbar_gap + g->colorbar_w;
+  m->right = g->marks_w + g->colorbar_gap + g->colorbar_w;
   m->bottom = g->bottom;
 }
 
@@ -679,7 +682,7 @@ as_heatmap_format_value (char  *buf,
   else if (v >= 0.995f)
     g_strlcpy (buf, ">.99", size);
   else
-    g_snprintf (buf, size, ".%02d", (int) lrintf (v * 100.f));
+    g_snprintf (buf, size, ".%02d", CLAMP ((int) lrint (v * 100.0), 1, 99));
 }
 
 static void
@@ -840,6 +843,66 @@ paint_highlights (cairo_t             *cr,
   cairo_set_source_rgb (cr, 1, 1, 1);
   cairo_set_line_width (cr, line);
   cairo_stroke (cr);
+}
+
+/* A sentence pair's boundary: a line between A's last row (column) and
+ * B's first, light over dark so it shows on every colour map, running on
+ * past the cells to the "A" and "B" that name the two sides. */
+static void
+paint_split (Renderer       *r,
+             const Geometry *g,
+             double          x,
+             double          y)
+{
+  const AsHeatmapSpec *spec = r->spec;
+  cairo_t *cr = r->cr;
+  double cell = g->cell, w = spec->cols * cell, h = spec->rows * cell;
+  double line = CLAMP (cell * 0.12, 1.0, 3.0);
+  double sy = y + spec->split_row * cell, sx = x + spec->split_col * cell;
+
+  if (!has_row_split (spec) && !has_col_split (spec))
+    return;
+  if (has_row_split (spec))
+    {
+      cairo_move_to (cr, x, sy);
+      cairo_line_to (cr, x + w + g->marks_w, sy);
+    }
+  if (has_col_split (spec))
+    {
+      cairo_move_to (cr, sx, y);
+      cairo_line_to (cr, sx, y + h + g->marks_h);
+    }
+  cairo_save (cr);
+  cairo_set_line_cap (cr, CAIRO_LINE_CAP_BUTT);
+  cairo_set_source_rgb (cr, 0, 0, 0);
+  cairo_set_line_width (cr, line * 2.2);
+  cairo_stroke_preserve (cr);
+  cairo_set_source_rgb (cr, 1, 1, 1);
+  cairo_set_line_width (cr, line);
+  cairo_stroke (cr);
+  cairo_restore (cr);
+
+  double mh;
+  text_set (&r->text, "A", g->mark_font, TRUE, 0);
+  text_size (&r->text, NULL, &mh);
+  set_foreground (cr, spec->dark, 1.0);
+  if (g->marks_w > 0)
+    {
+      /* Beside the line: "A" just above it, "B" just below. */
+      double mx = x + w + g->font * 0.35;
+      text_show (&r->text, cr, mx, sy - mh * 0.6);
+      text_set (&r->text, "B", g->mark_font, TRUE, 0);
+      text_show (&r->text, cr, mx, sy + mh * 0.6);
+    }
+  if (g->marks_h > 0)
+    {
+      double my = y + h + g->font * 0.2 + mh / 2, aw;
+      text_set (&r->text, "A", g->mark_font, TRUE, 0);
+      text_size (&r->text, &aw, NULL);
+      text_show (&r->text, cr, sx - g->font * 0.3 - aw, my);
+      text_set (&r->text, "B", g->mark_font, TRUE, 0);
+      text_show (&r->text, cr, sx + g->font * 0.3, my);
+    }
 }
 
 static void
@@ -1010,6 +1073,7 @@ render_block (Renderer        *r,
   cairo_rectangle (cr, cells_x, cells_y, cells_w, cells_h);
   cairo_stroke (cr);
   paint_highlights (cr, spec, cells_x, cells_y, cell);
+  paint_split (r, &g, cells_x, cells_y);
 
   set_foreground (cr, spec->dark, 1.0);
   if (spec->title != NULL)
@@ -1029,14 +1093,14 @@ render_block (Renderer        *r,
   if (spec->col_labels != NULL)
     paint_col_labels (r, &g, cells_x, cells_y);
   if (spec->colorbar)
-    paint_colorbar (r, cells_x + cells_w + g.colorbar_gap, cells_y, cells_h);
+    paint_colorbar (r, cells_x + cells_w + g.marks_w + g.colorbar_gap, cells_y, cells_h);
 
   if (layout != NULL)
     {
       layout->cells_x = cells_x;
       layout->cells_y = cells_y;
       layout->cell_w = layout->cell_h = cell;
-      layout->colorbar_x = spec->colorbar ? cells_x + cells_w + g.colorbar_gap : 0;
+      layout->colorbar_x = spec->colorbar ? cells_x + cells_w + g.marks_w + g.colorbar_gap : 0;
       layout->colorbar_y = spec->colorbar ? cells_y : 0;
       layout->colorbar_w = spec->colorbar ? g.font : 0;
       layout->colorbar_h = spec->colorbar ? cells_h : 0;
@@ -1192,6 +1256,18 @@ as_heatmap_fit_label (int rows,
   return as_heatmap_fit_is_robust (rows, cols)
     ? "attention, fitted: top 2% of cells in full colour"
     : "attention, fitted to the largest value";
+}
+
+int
+as_heatmap_pair_split (const int *sentence,
+                       int        n)
+{
+  if (sentence == NULL)
+    return 0;
+  for (int i = 1; i < n; i++)
+    if (sentence[i - 1] == 0 && sentence[i] == 1)
+      return i;
+  return 0;
 }
 
 double
