@@ -19,11 +19,7 @@ cli=$1
 zoo_maker=${2:-${AS_TEST_BUILD:-$(dirname "$0")}/test-hostile-zoo}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-n=0
-fails=0
-ok()   { n=$((n+1)); echo "ok $n - $1"; }
-nok()  { n=$((n+1)); fails=$((fails+1)); echo "not ok $n - $1"; [ -n "${2:-}" ] && sed 's/^/# /' <<<"$2"; }
-skip() { n=$((n+1)); echo "ok $n - $1 # SKIP $2"; }
+. "$(dirname "$0")/tap.sh"
 
 # Sanitizer reports, GLib criticals and warnings are failures wherever they show.
 noisy() { grep -qE 'AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer|runtime error:|-CRITICAL \*\*|-WARNING \*\*' "$1"; }

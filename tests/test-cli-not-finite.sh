@@ -7,9 +7,7 @@ cli=$1
 here=$(cd "$(dirname "$0")" && pwd)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-n=0
-ok()   { n=$((n+1)); echo "ok $n - $1"; }
-nok()  { n=$((n+1)); echo "not ok $n - $1"; [ -n "${2:-}" ] && sed 's/^/# /' <<<"$2"; }
+. "$(dirname "$0")/tap.sh"
 
 if [ ! -f "${ATTNSCOPE_MODEL_DIR:-}/model.safetensors" ]; then
   echo "1..0 # SKIP default model not downloaded (run tools/setup)"

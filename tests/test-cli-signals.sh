@@ -12,10 +12,7 @@ set -u
 cli=$1
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-n=0
-fails=0
-ok()   { n=$((n+1)); echo "ok $n - $1"; }
-nok()  { n=$((n+1)); fails=$((fails+1)); echo "not ok $n - $1"; [ -n "${2:-}" ] && sed 's/^/# /' <<<"$2"; }
+. "$(dirname "$0")/tap.sh"
 
 if [ ! -f "${ATTNSCOPE_MODEL_DIR:-}/model.safetensors" ]; then
   echo "1..0 # SKIP default model not downloaded"

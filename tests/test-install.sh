@@ -7,9 +7,7 @@ build=$1
 src=$2
 dest=$(mktemp -d)
 trap 'rm -rf "$dest"' EXIT
-n=0; fails=0
-ok()  { n=$((n+1)); echo "ok $n - $1"; }
-nok() { n=$((n+1)); fails=$((fails+1)); echo "not ok $n - $1"; }
+. "$(dirname "$0")/tap.sh"
 
 if ! out=$(meson install -C "$build" --destdir "$dest" --no-rebuild 2>&1); then
   echo "not ok 1 - meson install"; sed 's/^/# /' <<<"$out"; echo "1..1"; exit 1

@@ -19,10 +19,7 @@ corpus="$here/../data/corpus/doc-sentences.txt"
 model=${ATTNSCOPE_MODEL_DIR:-}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-n=0
-ok()   { n=$((n+1)); echo "ok $n - $1"; }
-nok()  { n=$((n+1)); echo "not ok $n - $1"; [ -n "${2:-}" ] && sed 's/^/# /' <<<"$2"; }
-skip() { n=$((n+1)); echo "ok $n - $1 # SKIP $2"; }
+. "$(dirname "$0")/tap.sh"
 
 limit=40
 
