@@ -1,6 +1,9 @@
 /* as-application.c — app actions, accelerators and the command line. */
 #include "as-application.h"
 
+#include <glib/gi18n.h>
+#include <locale.h>
+
 #include "as-build-config.h"
 #include "as-model.h"
 #include "as-resources.h"
@@ -14,10 +17,11 @@ struct _AsApplication
 G_DEFINE_FINAL_TYPE (AsApplication, as_application, ADW_TYPE_APPLICATION)
 
 static const GOptionEntry options[] = {
-  { "model", 'm', 0, G_OPTION_ARG_FILENAME, NULL, "Model folder (Hugging Face layout) or GGUF file", "PATH" },
-  { "text", 't', 0, G_OPTION_ARG_STRING, NULL, "Sentence A to analyse", "TEXT" },
-  { "pair", 'p', 0, G_OPTION_ARG_STRING, NULL, "Sentence B (pair mode)", "TEXT" },
-  { "text-file", 0, 0, G_OPTION_ARG_FILENAME, NULL, "Read sentence A from a file", "FILE" },
+  { "model", 'm', 0, G_OPTION_ARG_FILENAME, NULL, N_("Model folder (Hugging Face layout) or GGUF file"), N_("PATH") },
+  { "text", 't', 0, G_OPTION_ARG_STRING, NULL, N_("Sentence A to analyse"), N_("TEXT") },
+  { "pair", 'p', 0, G_OPTION_ARG_STRING, NULL, N_("Sentence B (pair mode)"), N_("TEXT") },
+  { "text-file", 0, 0, G_OPTION_ARG_FILENAME, NULL, N_("Read sentence A from a file"), N_("FILE") },
+  { "session", 's', 0, G_OPTION_ARG_FILENAME, NULL, N_("Open a saved session (.attnscope)"), N_("FILE") },
   { NULL }
 };
 
@@ -39,6 +43,14 @@ as_application_command_line (GApplication            *app,
   g_variant_dict_lookup (dict, "text", "&s", &text);
   g_variant_dict_lookup (dict, "pair", "&s", &pair);
   g_variant_dict_lookup (dict, "text-file", "^&ay", &text_file);
+  const char *session = NULL;
+  g_variant_dict_lookup (dict, "session", "^&ay", &session);
+  if (session != NULL && (model != NULL || text != NULL || pair != NULL || text_file != NULL))
+    {
+      g_application_command_line_printerr (cmdline, "%s", _("attnscope: --session names the model and the "
+                                                            "texts: leave out --model, --text, --pair and --text-file\n"));
+      return 1;
+    }
 
   g_autofree char *file_text = NULL;
   if (text_file != NULL)
@@ -52,20 +64,32 @@ as_application_command_line (GApplication            *app,
           return 1;
         }
       if (cut)
-        g_application_command_line_printerr (cmdline, "attnscope: note: %s: only its first %" G_GSIZE_FORMAT
-                                             " bytes are used\n", path, AS_TEXT_FILE_CAP);
+        g_application_command_line_printerr (cmdline, _("attnscope: note: %s: only its first %lu bytes are used\n"),
+                                             path, (unsigned long) AS_TEXT_FILE_CAP);
       g_strstrip (file_text);
       text = file_text;
     }
 
   GtkWindow *active = gtk_application_get_active_window (GTK_APPLICATION (app));
-  if (active != NULL && model == NULL && text == NULL)
+  if (active != NULL && model == NULL && text == NULL && session == NULL)
     {
       gtk_window_present (active);
       return 0;
     }
 
   AsWindow *window = as_window_new (GTK_APPLICATION (app));
+  if (session != NULL)
+    {
+      g_autofree char *path = resolve (cmdline, session);
+      gtk_window_present (GTK_WINDOW (window));
+      /* A session that cannot be opened says why over the default model. */
+      if (!as_window_open_session (window, path))
+        {
+          g_autofree char *dir = as_model_default_dir ();
+          as_window_open_model (window, dir);
+        }
+      return 0;
+    }
   if (text != NULL || pair != NULL)
     as_window_set_text (window, text != NULL ? text : "", pair);
   g_autofree char *dir = model != NULL ? resolve (cmdline, model) : as_model_default_dir ();
@@ -88,16 +112,16 @@ about_action (GSimpleAction *action,
               gpointer       user_data)
 {
   GtkWindow *parent = gtk_application_get_active_window (GTK_APPLICATION (user_data));
-  const char *developers[] = { "The AttnScope developers", NULL };
+  const char *developers[] = { _("The AttnScope developers"), NULL };
 
   adw_show_about_window (parent,
                          "application-name", "AttnScope",
                          "application-icon", AS_APPLICATION_ID,
                          "version", AS_VERSION,
-                         "developer-name", "The AttnScope developers",
+                         "developer-name", _("The AttnScope developers"),
                          "developers", developers,
-                         "comments", "Watch every attention head of a transformer, encoder or decoder, "
-                                     "computed exactly, as you type or as it writes.",
+                         "comments", _("Watch every attention head of a transformer, encoder or decoder, "
+                                       "computed exactly, as you type or as it writes."),
                          "license-type", GTK_LICENSE_GPL_3_0,
                          NULL);
 }
@@ -141,6 +165,8 @@ as_application_startup (GApplication *app)
     { "win.open-model", { "<Control>o", NULL } },
     { "win.open-model-file", { "<Control><Shift>o", NULL } },
     { "win.open-text", { "<Control><Shift>t", NULL } },
+    { "win.save-session", { "<Control>s", NULL } },
+    { "win.open-session", { "<Control><Alt>o", NULL } },
     { "win.generate", { "<Control>g", NULL } },
     { "win.hide-special", { "<Control>h", NULL } },
     { "win.renormalise", { "<Control>r", NULL } },
@@ -167,7 +193,18 @@ static void
 as_application_init (AsApplication *self)
 {
   g_application_add_main_option_entries (G_APPLICATION (self), options);
-  g_application_set_option_context_parameter_string (G_APPLICATION (self), "— explore the attention of a transformer model");
+  g_application_set_option_context_parameter_string (G_APPLICATION (self),
+                                                     _("— explore the attention of a transformer model"));
+}
+
+void
+as_application_init_translations (void)
+{
+  setlocale (LC_ALL, "");
+  const char *dir = g_getenv ("ATTNSCOPE_LOCALEDIR");
+  bindtextdomain (GETTEXT_PACKAGE, dir != NULL && *dir != '\0' ? dir : LOCALEDIR);
+  bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
+  textdomain (GETTEXT_PACKAGE);
 }
 
 AsApplication *

@@ -14,6 +14,10 @@ G_BEGIN_DECLS
 #define AS_TYPE_APPLICATION (as_application_get_type ())
 G_DECLARE_FINAL_TYPE (AsApplication, as_application, AS, APPLICATION, AdwApplication)
 
+/* The locale from the environment, and the app's strings from the
+ * catalogues in LOCALEDIR, or in $ATTNSCOPE_LOCALEDIR when set (one not
+ * installed: a build tree's, the tests'). Before any string is shown. */
+void           as_application_init_translations (void);
 AsApplication *as_application_new (void);
 
 G_END_DECLS

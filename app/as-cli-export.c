@@ -12,6 +12,7 @@
 #ifdef AS_HAVE_RENDER
 
 #include "as-figure.h"
+#include "as-session.h"
 
 #define UNSET G_MININT   /* --layer/--head not given */
 
@@ -34,6 +35,8 @@ typedef struct {
   gboolean  fit_scale;
   gboolean  no_title;
   gboolean  print_layout;
+  char     *session;
+  int       highlight;    /* the session's token, -1 for none */
 } ExportOptions;
 
 static void
@@ -64,6 +67,8 @@ add_export_entries (GOptionContext *ctx,
       "Head view: colours fitted to the matrix, as the app shows it (default 0 to 1)", NULL },
     { "no-title", 0, 0, G_OPTION_ARG_NONE, &e->no_title, "Leave out the title line", NULL },
     { "print-layout", 0, 0, G_OPTION_ARG_NONE, &e->print_layout, "Print where each heatmap's cells are (JSON lines)", NULL },
+    { "session", 0, 0, G_OPTION_ARG_FILENAME, &e->session,
+      "Draw what a saved session (.attnscope) shows; the options given here win", "FILE" },
     { NULL }
   };
   g_option_context_add_main_entries (ctx, entries, NULL);
@@ -79,6 +84,48 @@ export_options_clear (ExportOptions *e)
   g_free (e->colormap);
   g_free (e->aggregate);
   g_free (e->sentence);
+  g_free (e->session);
+}
+
+/* --session: what the session shows fills in every option not given. A
+ * switch (--hide-special, --words, --fit-scale) can only be added; the
+ * highlighted token goes with the session's own text. */
+static gboolean
+apply_session (ExportOptions  *e,
+               AsCliCommon    *common,
+               GError        **error)
+{
+  if (e->session == NULL)
+    return TRUE;
+  g_autoptr(AsSession) s = as_session_load (e->session, error);
+  if (s == NULL)
+    return FALSE;
+  gboolean head_view = e->view == NULL || g_ascii_strcasecmp (e->view, "head") == 0;
+  gboolean one_head = e->aggregate == NULL ? s->aggregate == AS_SHOWN_HEAD
+                                           : g_ascii_strcasecmp (e->aggregate, "head") == 0;
+  if (common->model_dir == NULL)
+    common->model_dir = g_strdup (s->model);
+  if (e->text == NULL && common->text_file == NULL && (common->rest == NULL || common->rest[0] == NULL))
+    {
+      e->text = g_strdup (s->text);
+      if (common->pair == NULL && *s->pair != '\0')
+        common->pair = g_strdup (s->pair);
+      e->highlight = s->token;
+    }
+  if (e->layer == UNSET && (e->view == NULL || g_ascii_strcasecmp (e->view, "grid") != 0))
+    e->layer = s->layer + 1;
+  if (e->head == UNSET && head_view && one_head)
+    e->head = s->head + 1;
+  if (e->aggregate == NULL && head_view && s->aggregate != AS_SHOWN_HEAD)
+    e->aggregate = g_strdup (as_shown_aggregate_name (s->aggregate));
+  if (e->colormap == NULL)
+    e->colormap = g_strdup (s->colormap);
+  e->hide_special |= s->hide_special;
+  /* The app shows raw rows unless renormalising was asked for. */
+  e->keep_sums |= s->hide_special && !s->renormalise;
+  e->words |= s->words;
+  e->fit_scale |= s->fit_scale;
+  return TRUE;
 }
 
 /* "800", "800px", "400pt", "5.5in" -> value and whether it is in points. */
@@ -342,7 +389,7 @@ as_cli_export (int    argc,
                char **argv)
 {
   AsCliCommon common = { 0 };
-  ExportOptions e = { .layer = UNSET, .head = UNSET };
+  ExportOptions e = { .layer = UNSET, .head = UNSET, .highlight = -1 };
   g_autoptr(GOptionContext) ctx = g_option_context_new ("— draw attention heatmaps to PNG, SVG or PDF");
   GError *error = NULL;
   as_cli_add_model_options (ctx, &common);
@@ -373,6 +420,7 @@ as_cli_export (int    argc,
   GArray *panels = NULL;
 
   if (!as_cli_parse (ctx, &common, &argc, &argv, &error) ||
+      !apply_session (&e, &common, &error) ||
       !take_text_option (&e, &common, &error) ||
       !apply_options (&e, &common, &options, &format, &error) ||
       !as_cli_check_text (&common, &error) ||
@@ -385,6 +433,8 @@ as_cli_export (int    argc,
   as_cli_report_truncation (attention->encoding, model);
 
   options.model_name = model->name;
+  if (e.highlight >= 0 && e.highlight < attention->n)
+    options.highlight_token = e.highlight;
   options.text_a = text;
   options.text_b = common.pair;
   panels = g_array_new (FALSE, FALSE, sizeof (AsFigurePanel));

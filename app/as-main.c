@@ -5,6 +5,8 @@ int
 main (int   argc,
       char *argv[])
 {
+  /* Before the options are parsed: --help is translated too. */
+  as_application_init_translations ();
   g_autoptr(AsApplication) app = as_application_new ();
   return g_application_run (G_APPLICATION (app), argc, argv);
 }

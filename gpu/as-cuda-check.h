@@ -128,6 +128,22 @@ void          as_cuda_device_describe (const AsCudaDevice *d,
                                        char               *buf,
                                        size_t              len);
 
+/* An open's own steps, called by as_cuda_open_device. */
+typedef AsGpuStatus (*AsCudaInitFunc)    (void *obj, const void *model, AsCudaMsg *msg);
+typedef void        (*AsCudaReleaseFunc) (void *obj);
+/* What the encoder's and the decoder's opens share once OBJ (calloc'd, its
+ * shapes set, DEV inside it) exists: the forced failure, the probe of
+ * DEVICE into DEV and, unless DEV is a stub, INIT (OBJ, MODEL), which makes
+ * the layers' table, starts DEV and uploads the weights. On failure OBJ is
+ * gone: freed when the probe failed, else RELEASE (OBJ). */
+AsGpuStatus   as_cuda_open_device  (void              *obj,
+                                    AsCudaDevice      *dev,
+                                    int                device,
+                                    AsCudaInitFunc     init,
+                                    const void        *model,
+                                    AsCudaReleaseFunc  release,
+                                    AsCudaMsg         *msg);
+
 /* Allocation plans: walked once to size an allocation (BASE NULL), once to
  * carve it. */
 typedef struct {

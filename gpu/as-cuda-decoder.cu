@@ -1,22 +1,27 @@
-/* as-cuda-decoder.cu — a Llama-family decoder on an NVIDIA GPU, CUDA + cuBLAS.
+/* as-cuda-decoder.cu — a decoder (Llama, GPT-2) on an NVIDIA GPU, CUDA + cuBLAS.
  *
  * The same computation as model/as-reference-llama.c (and the fast
- * model/as-cpu-llama.c), on the device, for a prompt of n tokens or one
- * appended token over a key/value cache:
- *   x = embed[id]                                                gather kernel
- *   xn = RMSNorm(x) g_attn                                       rmsnorm kernel
- *   qkv[n, H + 2 KV] = xn W_qkv^T   (W_q, W_k, W_v stacked)       one GEMM
- *   Q, K turned by their positions (rotate_half)                  rope kernel
+ * model/as-cpu-llama.c) or model/as-reference-gpt2.c, on the device, for a
+ * prompt of n tokens or one appended token over a key/value cache. One
+ * pass, with the description's switches (as-gpu-plugin.h) where the
+ * families differ:
+ *   x = embed[id] (+ pos[position], learned)                     gather kernel
+ *   xn = Norm(x) (RMSNorm, or LayerNorm)                          norm kernel
+ *   qkv[n, H + 2 KV] = xn W_qkv^T (+ b)   (W_q, W_k, W_v stacked) one GEMM (+ bias)
+ *   Q, K turned by their positions (rotary, rotate_half)          rope kernel
  *   P_h = causal softmax(Q_h K_g^T / sqrt(d)), g = h / (NH/NKV)   batched GEMM per K/V head + softmax
  *   ctx_h = P_h V_g                                               batched GEMM per K/V head
- *   x' = x + ctx W_o^T                                            GEMM + add
- *   x' += (silu(xn' W_gate^T) * xn' W_up^T) W_down^T, xn' = RMSNorm(x') g_ffn
- *                                                                 GEMM (gate | up stacked), swiglu, GEMM, add
- * and at the end the final RMSNorm. The output embedding stays with the
+ *   x' = x + (ctx W_o^T (+ b))                                    GEMM (+ bias) + add
+ *   x' += FFN(Norm(x')):                                          GEMM, activation, GEMM (+ bias), add
+ *     SwiGLU  (silu(xn W_gate^T) * xn W_up^T) W_down^T            (gate | up stacked)
+ *     GELU    gelu_tanh(xn W_up^T + b_up) W_down^T + b_down
+ * and at the end the final norm. The output embedding stays with the
  * engine, which makes logits from the final hidden state.
  *
  * Layout as in as-cuda-encoder.cu: activations row-major, read by cuBLAS
- * column-major as their transposes. Grouped-query attention: the NH / NKV
+ * column-major as their transposes. Weights stay in the layout the engine
+ * holds them in (nn.Linear's [out, in], or Conv1D's [in, out] for GPT-2,
+ * whose c_attn is Q | K | V by column): linear () reads either. Grouped-query attention: the NH / NKV
  * query heads that share K/V head g are one strided batch whose K_g / V_g
  * operand has stride 0.
  *
@@ -42,14 +47,21 @@
 #include "as-cuda-kernels.h"
 #include "as-gpu-plugin.h"
 
-/* Device pointers of one layer's weights, f32. */
+/* Device pointers of one layer's weights, f32, in the description's
+ * layout ([out, in] below, or its transpose); an absent bias is NULL. */
 typedef struct {
   const float *attn_norm;   /* [H] */
-  const float *qkv_w;       /* [H + 2 KV, H]  W_q, W_k, W_v stacked by output row */
+  const float *attn_norm_b; /* [H]  LayerNorm only */
+  const float *qkv_w;       /* [H + 2 KV, H]  W_q, W_k, W_v stacked by output */
+  const float *qkv_b;       /* [H + 2 KV] */
   const float *o_w;         /* [H, H] */
+  const float *o_b;         /* [H] */
   const float *ffn_norm;    /* [H] */
-  const float *gate_up_w;   /* [2F, H]  W_gate rows, then W_up rows */
+  const float *ffn_norm_b;  /* [H]  LayerNorm only */
+  const float *up_w;        /* [FW, H]  SwiGLU: W_gate, then W_up (FW = 2F); GELU: W_up (FW = F) */
+  const float *up_b;        /* [F]  GELU only */
   const float *down_w;      /* [H, F] */
+  const float *down_b;      /* [H] */
 } DevLayer;
 
 struct AsGpuKvCache {
@@ -63,14 +75,20 @@ struct AsGpuDecoder {
   int              n_layers, n_heads, n_kv_heads, hidden, head_dim, intermediate;
   int              vocab_size, max_positions;
   float            eps;
+  AsGpuNorm        norm;
+  AsGpuPositions   positions;
+  AsGpuFfn         ffn;
+  AsGpuWeightLayout layout;
   /* setup */
   AsGpuPrecision   precision;
   cublasComputeType_t compute_type;
   AsCudaDevice     dev;           /* handles and the weights' allocation */
   /* weights, in dev.weights (with the cuBLAS workspace) */
   const float     *tok_emb;       /* [V, H] */
+  const float     *pos_emb;       /* [P, H]  learned positions, or NULL */
   const float     *out_norm;      /* [H] */
-  const float     *inv_freq;      /* [d/2]  rotary inverse frequencies */
+  const float     *out_norm_b;    /* [H]  LayerNorm only */
+  const float     *inv_freq;      /* [d/2]  rotary inverse frequencies, or NULL */
   DevLayer        *layers;        /* [n_layers], host array of device pointers */
   /* workspace for up to ROWS query tokens over up to KEYS keys */
   int              rows, keys;
@@ -82,8 +100,8 @@ struct AsGpuDecoder {
   float           *qkv;           /* [rows, H + 2 KV]  Q | K | V column blocks */
   float           *ctx;           /* [rows, H]   concatenated head contexts */
   float           *tmp;           /* [rows, H]   a projection before the residual add */
-  float           *gu;            /* [rows, 2F]  gate | up */
-  float           *ff;            /* [rows, F]   silu(gate) * up */
+  float           *gu;            /* [rows, FW]  gate | up (SwiGLU), or up then its GELU */
+  float           *ff;            /* [rows, F]   silu(gate) * up; SwiGLU only */
   float           *probs[2];      /* [NH, rows, keys] by layer parity */
   int             *h_ids;         /* pinned [rows] */
   float           *h_attn[2];     /* pinned [NH, rows, keys] by layer parity */
@@ -115,6 +133,13 @@ qkv_width (const AsGpuDecoder *e)
   return e->hidden + 2 * kv_width (e);
 }
 
+/* Outputs of the FFN's first product: gate and up, or up alone. */
+static int
+ffn_width (const AsGpuDecoder *e)
+{
+  return e->ffn == AS_GPU_FFN_SWIGLU ? 2 * e->intermediate : e->intermediate;
+}
+
 /* Layer L's keys [capacity, KV] in CACHE; its values follow them. */
 static float *
 cache_keys (const AsGpuDecoder *e,
@@ -135,26 +160,52 @@ cache_values (const AsGpuDecoder *e,
 /* ------------------------------------------------------------------------ */
 /* Allocation plans                                                          */
 
+static const float *
+take_floats (Arena  *a,
+             size_t  count)
+{
+  return (const float *) arena_take (a, count * sizeof (float));
+}
+
+/* An optional tensor: COUNT floats where the host has one (HOST), else NULL. */
+static const float *
+take_optional (Arena       *a,
+               const float *host,
+               size_t       count)
+{
+  return host != NULL ? take_floats (a, count) : NULL;
+}
+
 static void
 plan_weights (AsGpuDecoder           *e,
               const AsGpuDecoderDesc *m,
               Arena                  *a,
               void                  **cublas_ws)
 {
-  const size_t H = (size_t) m->hidden, F = (size_t) m->intermediate, FS = sizeof (float);
-  const size_t QKV = (size_t) qkv_width (e);
-  e->tok_emb = (const float *) arena_take (a, (size_t) m->vocab_size * H * FS);
-  e->out_norm = (const float *) arena_take (a, H * FS);
-  e->inv_freq = (const float *) arena_take (a, (size_t) (m->head_dim / 2) * FS);
+  const size_t H = (size_t) m->hidden, F = (size_t) m->intermediate;
+  const size_t QKV = (size_t) qkv_width (e), FW = (size_t) ffn_width (e);
+  const int rotary = e->positions == AS_GPU_POSITIONS_ROTARY;
+  e->tok_emb = take_floats (a, (size_t) m->vocab_size * H);
+  e->pos_emb = rotary ? NULL : take_floats (a, (size_t) m->max_positions * H);
+  e->out_norm = take_floats (a, H);
+  e->out_norm_b = take_optional (a, m->out_norm_b, H);
+  e->inv_freq = rotary ? take_floats (a, (size_t) (m->head_dim / 2)) : NULL;
   for (int l = 0; l < m->n_layers; l++)
     {
+      const AsGpuDecoderLayerWeights *w = &m->layers[l];
       DevLayer *d = &e->layers[l];
-      d->attn_norm = (const float *) arena_take (a, H * FS);
-      d->qkv_w = (const float *) arena_take (a, QKV * H * FS);
-      d->o_w = (const float *) arena_take (a, H * H * FS);
-      d->ffn_norm = (const float *) arena_take (a, H * FS);
-      d->gate_up_w = (const float *) arena_take (a, 2 * F * H * FS);
-      d->down_w = (const float *) arena_take (a, H * F * FS);
+      d->attn_norm = take_floats (a, H);
+      d->attn_norm_b = take_optional (a, w->attn_norm_b, H);
+      d->qkv_w = take_floats (a, QKV * H);
+      d->qkv_b = take_optional (a, w->qkv_b, QKV);
+      d->o_w = take_floats (a, H * H);
+      d->o_b = take_optional (a, w->o_b, H);
+      d->ffn_norm = take_floats (a, H);
+      d->ffn_norm_b = take_optional (a, w->ffn_norm_b, H);
+      d->up_w = take_floats (a, FW * H);
+      d->up_b = take_optional (a, w->up_b, F);
+      d->down_w = take_floats (a, H * F);
+      d->down_b = take_optional (a, w->down_b, H);
     }
   *cublas_ws = arena_take (a, CUBLAS_WS_BYTES);
 }
@@ -175,8 +226,8 @@ plan_workspace (AsGpuDecoder *e,
   e->qkv = (float *) arena_take (dev, n * (size_t) qkv_width (e) * FS);
   e->ctx = (float *) arena_take (dev, n * H * FS);
   e->tmp = (float *) arena_take (dev, n * H * FS);
-  e->gu = (float *) arena_take (dev, 2 * n * F * FS);
-  e->ff = (float *) arena_take (dev, n * F * FS);
+  e->gu = (float *) arena_take (dev, n * (size_t) ffn_width (e) * FS);
+  e->ff = e->ffn == AS_GPU_FFN_SWIGLU ? (float *) arena_take (dev, n * F * FS) : NULL;
   e->probs[0] = (float *) arena_take (dev, P * FS);
   e->probs[1] = (float *) arena_take (dev, P * FS);
 
@@ -278,39 +329,99 @@ rope_inverse_frequencies (float *inv_freq,
     inv_freq[j] = 1.0f / powf (theta, (float) (2 * j) / (float) d);
 }
 
+/* N_OUT outputs of a stacked matrix W [total, in] on the device (DST),
+ * from out0 on, from SRC [n_out, in]: rows of DST in the [out, in] layout,
+ * columns of its transpose [in, total] in the [in, out] one. */
+static AsGpuStatus
+upload_outputs (AsGpuDecoder *e,
+                const float  *dst,
+                int           total,
+                int           out0,
+                const float  *src,
+                int           n_out,
+                int           in,
+                AsCudaMsg    *msg)
+{
+  if (e->layout == AS_GPU_WEIGHTS_OUT_IN)
+    return upload (e, dst + (size_t) out0 * in, src, (size_t) n_out * in, msg);
+  const size_t FS = sizeof (float);
+  AS_CUDA_TRY (msg, cudaMemcpy2DAsync ((void *) (dst + out0), (size_t) total * FS, src,
+                                       (size_t) n_out * FS, (size_t) n_out * FS, (size_t) in,
+                                       cudaMemcpyHostToDevice, e->dev.compute));
+  return AS_GPU_STATUS_OK;
+}
+
+/* An optional tensor: uploaded where the model has it (DST set). */
+static AsGpuStatus
+upload_optional (AsGpuDecoder *e,
+                 const float  *dst,
+                 const float  *src,
+                 size_t        count,
+                 AsCudaMsg    *msg)
+{
+  return dst != NULL ? upload (e, dst, src, count, msg) : AS_GPU_STATUS_OK;
+}
+
+static AsGpuStatus
+upload_layer (AsGpuDecoder                   *e,
+              const AsGpuDecoderLayerWeights *w,
+              const DevLayer                 *d,
+              AsCudaMsg                      *msg)
+{
+  const int H = e->hidden, F = e->intermediate, KV = kv_width (e);
+  const int QKV = qkv_width (e), FW = ffn_width (e);
+  AS_GPU_TRY (upload (e, d->attn_norm, w->attn_norm, (size_t) H, msg));
+  AS_GPU_TRY (upload_optional (e, d->attn_norm_b, w->attn_norm_b, (size_t) H, msg));
+  if (w->qkv_w != NULL)
+    AS_GPU_TRY (upload (e, d->qkv_w, w->qkv_w, (size_t) QKV * H, msg));
+  else
+    {
+      AS_GPU_TRY (upload_outputs (e, d->qkv_w, QKV, 0, w->q_w, H, H, msg));
+      AS_GPU_TRY (upload_outputs (e, d->qkv_w, QKV, H, w->k_w, KV, H, msg));
+      AS_GPU_TRY (upload_outputs (e, d->qkv_w, QKV, H + KV, w->v_w, KV, H, msg));
+    }
+  AS_GPU_TRY (upload_optional (e, d->qkv_b, w->qkv_b, (size_t) QKV, msg));
+  AS_GPU_TRY (upload (e, d->o_w, w->o_w, (size_t) H * H, msg));
+  AS_GPU_TRY (upload_optional (e, d->o_b, w->o_b, (size_t) H, msg));
+  AS_GPU_TRY (upload (e, d->ffn_norm, w->ffn_norm, (size_t) H, msg));
+  AS_GPU_TRY (upload_optional (e, d->ffn_norm_b, w->ffn_norm_b, (size_t) H, msg));
+  if (e->ffn == AS_GPU_FFN_SWIGLU)
+    AS_GPU_TRY (upload_outputs (e, d->up_w, FW, 0, w->gate_w, F, H, msg));
+  AS_GPU_TRY (upload_outputs (e, d->up_w, FW, FW - F, w->up_w, F, H, msg));
+  AS_GPU_TRY (upload_optional (e, d->up_b, w->up_b, (size_t) F, msg));
+  AS_GPU_TRY (upload (e, d->down_w, w->down_w, (size_t) H * F, msg));
+  AS_GPU_TRY (upload_optional (e, d->down_b, w->down_b, (size_t) H, msg));
+  return AS_GPU_STATUS_OK;
+}
+
 static AsGpuStatus
 upload_weights (AsGpuDecoder           *e,
                 const AsGpuDecoderDesc *m,
                 const float            *inv_freq,
                 AsCudaMsg              *msg)
 {
-  const size_t H = (size_t) m->hidden, F = (size_t) m->intermediate;
-  const size_t KV = (size_t) kv_width (e);
+  const size_t H = (size_t) m->hidden;
   AS_GPU_TRY (upload (e, e->tok_emb, m->tok_emb, (size_t) m->vocab_size * H, msg));
+  AS_GPU_TRY (upload_optional (e, e->pos_emb, m->pos_emb, (size_t) m->max_positions * H, msg));
   AS_GPU_TRY (upload (e, e->out_norm, m->out_norm, H, msg));
-  AS_GPU_TRY (upload (e, e->inv_freq, inv_freq, (size_t) (m->head_dim / 2), msg));
+  AS_GPU_TRY (upload_optional (e, e->out_norm_b, m->out_norm_b, H, msg));
+  AS_GPU_TRY (upload_optional (e, e->inv_freq, inv_freq, (size_t) (m->head_dim / 2), msg));
   for (int l = 0; l < m->n_layers; l++)
-    {
-      const AsGpuDecoderLayerWeights *w = &m->layers[l];
-      const DevLayer *d = &e->layers[l];
-      AS_GPU_TRY (upload (e, d->attn_norm, w->attn_norm, H, msg));
-      AS_GPU_TRY (upload (e, d->qkv_w, w->q_w, H * H, msg));
-      AS_GPU_TRY (upload (e, d->qkv_w + H * H, w->k_w, KV * H, msg));
-      AS_GPU_TRY (upload (e, d->qkv_w + H * H + KV * H, w->v_w, KV * H, msg));
-      AS_GPU_TRY (upload (e, d->o_w, w->o_w, H * H, msg));
-      AS_GPU_TRY (upload (e, d->ffn_norm, w->ffn_norm, H, msg));
-      AS_GPU_TRY (upload (e, d->gate_up_w, w->gate_w, F * H, msg));
-      AS_GPU_TRY (upload (e, d->gate_up_w + F * H, w->up_w, F * H, msg));
-      AS_GPU_TRY (upload (e, d->down_w, w->down_w, H * F, msg));
-    }
+    AS_GPU_TRY (upload_layer (e, &m->layers[l], &e->layers[l], msg));
   return AS_GPU_STATUS_OK;
 }
 
+/* as_cuda_open_device's INIT: the layers' table, the device, the weights. */
 static AsGpuStatus
-decoder_init (AsGpuDecoder           *e,
-              const AsGpuDecoderDesc *m,
-              AsCudaMsg              *msg)
+decoder_init (void        *obj,
+              const void  *model,
+              AsCudaMsg   *msg)
 {
+  AsGpuDecoder *e = (AsGpuDecoder *) obj;
+  const AsGpuDecoderDesc *m = (const AsGpuDecoderDesc *) model;
+  e->layers = (DevLayer *) calloc ((size_t) m->n_layers, sizeof (DevLayer));
+  if (e->layers == NULL)
+    return as_cuda_msgf (msg, AS_GPU_STATUS_OUT_OF_MEMORY, "out of host memory");
   AS_GPU_TRY (as_cuda_device_start (&e->dev, e->precision == AS_GPU_PRECISION_TF32, msg));
 
   void *cublas_ws = NULL;
@@ -321,10 +432,14 @@ decoder_init (AsGpuDecoder           *e,
   plan_weights (e, m, &carve, &cublas_ws);
   AS_CUBLAS_TRY (msg, cublasSetWorkspace (e->dev.blas, cublas_ws, CUBLAS_WS_BYTES));
 
-  float *inv_freq = (float *) malloc ((size_t) (m->head_dim / 2) * sizeof (float));   /* [d/2] */
-  if (inv_freq == NULL)
-    return as_cuda_msgf (msg, AS_GPU_STATUS_OUT_OF_MEMORY, "out of host memory");
-  rope_inverse_frequencies (inv_freq, m->head_dim, m->rope_theta);
+  float *inv_freq = NULL;   /* [d/2], rotary only */
+  if (e->positions == AS_GPU_POSITIONS_ROTARY)
+    {
+      inv_freq = (float *) malloc ((size_t) (m->head_dim / 2) * sizeof (float));
+      if (inv_freq == NULL)
+        return as_cuda_msgf (msg, AS_GPU_STATUS_OUT_OF_MEMORY, "out of host memory");
+      rope_inverse_frequencies (inv_freq, m->head_dim, m->rope_theta);
+    }
   AsGpuStatus st = upload_weights (e, m, inv_freq, msg);
   cudaError_t err = cudaStreamSynchronize (e->dev.compute);
   free (inv_freq);
@@ -345,16 +460,72 @@ as_cuda_decoder_close (AsGpuDecoder *e)
   free (e);
 }
 
+static void
+decoder_release (void *obj)
+{
+  as_cuda_decoder_close ((AsGpuDecoder *) obj);
+}
+
+/* Why this decoder cannot run layer L's weights W, or NULL. */
+static const char *
+missing_layer_weight (const AsGpuDecoderDesc         *m,
+                      const AsGpuDecoderLayerWeights *w)
+{
+  const int layer_norm = m->norm == AS_GPU_NORM_LAYER, swiglu = m->ffn == AS_GPU_FFN_SWIGLU;
+  if (w->attn_norm == NULL || w->ffn_norm == NULL)
+    return "a norm's gain is missing";
+  if (layer_norm != (w->attn_norm_b != NULL) || layer_norm != (w->ffn_norm_b != NULL))
+    return layer_norm ? "a LayerNorm has no bias" : "an RMSNorm has a bias";
+  if (w->qkv_w == NULL && (w->q_w == NULL || w->k_w == NULL || w->v_w == NULL))
+    return "Q, K or V's projection is missing";
+  if (w->qkv_w != NULL && (w->q_w != NULL || w->k_w != NULL || w->v_w != NULL))
+    return "Q, K and V come both fused and separate";
+  if (w->o_w == NULL || w->up_w == NULL || w->down_w == NULL)
+    return "the output, up or down projection is missing";
+  if (swiglu != (w->gate_w != NULL))
+    return swiglu ? "SwiGLU has no gate projection" : "a GELU MLP has a gate projection";
+  if (swiglu && w->up_b != NULL)
+    return "SwiGLU's up projection has a bias";
+  return NULL;
+}
+
+/* A description this decoder cannot run is refused, saying why. */
 static AsGpuStatus
-check_shapes (const AsGpuDecoderDesc *m,
-              AsCudaMsg              *msg)
+check_description (const AsGpuDecoderDesc *m,
+                   AsCudaMsg              *msg)
 {
   if (m->n_layers < 1 || m->n_heads < 1 || m->n_kv_heads < 1 || m->hidden < 1 ||
       m->intermediate < 1 || m->vocab_size < 1 || m->max_positions < 1 ||
-      m->head_dim < 2 || m->head_dim % 2 != 0 || m->head_dim * m->n_heads != m->hidden ||
+      m->head_dim < 1 || m->head_dim * m->n_heads != m->hidden ||
       m->n_heads % m->n_kv_heads != 0 || m->layers == NULL || m->tok_emb == NULL ||
-      m->out_norm == NULL || !(m->rope_theta > 1.0f) || !(m->rms_eps >= 0.0f))
+      m->out_norm == NULL || !(m->norm_eps >= 0.0f))
     return as_cuda_msgf (msg, AS_GPU_STATUS_FAILED, "inconsistent decoder shapes");
+  if ((unsigned) m->norm > AS_GPU_NORM_LAYER || (unsigned) m->positions > AS_GPU_POSITIONS_LEARNED ||
+      (unsigned) m->ffn > AS_GPU_FFN_GELU_TANH || (unsigned) m->layout > AS_GPU_WEIGHTS_IN_OUT)
+    return as_cuda_msgf (msg, AS_GPU_STATUS_FAILED,
+                         "unknown decoder kind (norm %d, positions %d, FFN %d, layout %d)",
+                         (int) m->norm, (int) m->positions, (int) m->ffn, (int) m->layout);
+  if (m->positions == AS_GPU_POSITIONS_ROTARY &&
+      (m->head_dim % 2 != 0 || !(m->rope_theta > 1.0f) || m->pos_emb != NULL))
+    return as_cuda_msgf (msg, AS_GPU_STATUS_FAILED,
+                         "rotary positions need an even head size (%d), a theta above 1 "
+                         "(%g) and no position table", m->head_dim, (double) m->rope_theta);
+  if (m->positions == AS_GPU_POSITIONS_LEARNED && m->pos_emb == NULL)
+    return as_cuda_msgf (msg, AS_GPU_STATUS_FAILED, "learned positions without a position table");
+  if (m->norm == AS_GPU_NORM_LAYER && m->hidden > AS_CUDA_MAX_LN_DIM)
+    return as_cuda_msgf (msg, AS_GPU_STATUS_FAILED,
+                         "hidden size %d is larger than the GPU LayerNorm handles (%d)",
+                         m->hidden, AS_CUDA_MAX_LN_DIM);
+  if ((m->norm == AS_GPU_NORM_LAYER) != (m->out_norm_b != NULL))
+    return as_cuda_msgf (msg, AS_GPU_STATUS_FAILED, "the final norm: %s",
+                         m->norm == AS_GPU_NORM_LAYER ? "a LayerNorm has no bias"
+                                                      : "an RMSNorm has a bias");
+  for (int l = 0; l < m->n_layers; l++)
+    {
+      const char *why = missing_layer_weight (m, &m->layers[l]);
+      if (why != NULL)
+        return as_cuda_msgf (msg, AS_GPU_STATUS_FAILED, "layer %d: %s", l, why);
+    }
   return AS_GPU_STATUS_OK;
 }
 
@@ -374,10 +545,7 @@ as_cuda_decoder_open (const AsGpuDecoderDesc  *m,
     return as_cuda_msgf (&msg, AS_GPU_STATUS_FAILED,
                          "decoders run in fp32 or tf32 on the GPU, not %s",
                          precision_label (precision));
-  AS_GPU_TRY (check_shapes (m, &msg));
-
-  ForcedFailure force = forced_failure ();
-  AS_GPU_TRY (forced_probe_failure (force, &msg));
+  AS_GPU_TRY (check_description (m, &msg));
 
   AsGpuDecoder *e = (AsGpuDecoder *) calloc (1, sizeof *e);
   if (e == NULL)
@@ -390,33 +558,15 @@ as_cuda_decoder_open (const AsGpuDecoderDesc  *m,
   e->intermediate = m->intermediate;
   e->vocab_size = m->vocab_size;
   e->max_positions = m->max_positions;
-  e->eps = m->rms_eps;
+  e->eps = m->norm_eps;
+  e->norm = m->norm;
+  e->positions = m->positions;
+  e->ffn = m->ffn;
+  e->layout = m->layout;
   e->precision = precision;
   e->compute_type = precision == AS_GPU_PRECISION_TF32 ? CUBLAS_COMPUTE_32F_FAST_TF32
                                                        : CUBLAS_COMPUTE_32F;
-
-  AsGpuStatus st = as_cuda_device_probe (&e->dev, device, force, &msg);
-  if (st != AS_GPU_STATUS_OK || e->dev.stub)
-    {
-      if (st == AS_GPU_STATUS_OK)
-        *out = e;
-      else
-        free (e);
-      return st;
-    }
-
-  e->layers = (DevLayer *) calloc ((size_t) m->n_layers, sizeof (DevLayer));
-  if (e->layers == NULL)
-    {
-      free (e);
-      return as_cuda_msgf (&msg, AS_GPU_STATUS_OUT_OF_MEMORY, "out of host memory");
-    }
-  st = decoder_init (e, m, &msg);
-  if (st != AS_GPU_STATUS_OK)
-    {
-      as_cuda_decoder_close (e);
-      return st;
-    }
+  AS_GPU_TRY (as_cuda_open_device (e, &e->dev, device, decoder_init, m, decoder_release, &msg));
   *out = e;
   return AS_GPU_STATUS_OK;
 }
@@ -485,25 +635,49 @@ as_cuda_decoder_cache_free (AsGpuDecoder *e,
 /* ------------------------------------------------------------------------ */
 /* A layer                                                                   */
 
-/* out[n, out_dim] = in[n, in_dim] W^T, W [out_dim, in_dim] (see the
- * encoder's linear for the column-major reading). */
+/* out[n, out_dim] = in[n, in_dim] W^T (+ B [out_dim], or NULL), W
+ * [out_dim, in_dim] or, in the [in, out] layout, its transpose [in_dim,
+ * out_dim]; the bias is added after the product, as the CPU does. See the
+ * encoder's linear for the column-major reading: the transpose read
+ * column-major with ld out_dim is W itself, so it goes in untransposed. */
 static AsGpuStatus
 linear (AsGpuDecoder *e,
         float        *out,
         const float  *in,
         const float  *w,
+        const float  *b,
         int           n,
         int           in_dim,
         int           out_dim,
         AsCudaMsg    *msg)
 {
-  return as_cuda_gemm (e->dev.blas, CUDA_R_32F, e->compute_type, CUBLAS_OP_T, CUBLAS_OP_N,
-                       out_dim, n, in_dim, 1.0f, w, in_dim, 0, in, in_dim, 0,
-                       out, out_dim, 0, 1, msg);
+  const int out_in = e->layout == AS_GPU_WEIGHTS_OUT_IN;
+  AS_GPU_TRY (as_cuda_gemm (e->dev.blas, CUDA_R_32F, e->compute_type,
+                            out_in ? CUBLAS_OP_T : CUBLAS_OP_N, CUBLAS_OP_N,
+                            out_dim, n, in_dim, 1.0f, w, out_in ? in_dim : out_dim, 0,
+                            in, in_dim, 0, out, out_dim, 0, 1, msg));
+  if (b != NULL)
+    AS_CUDA_TRY (msg, as_cuda_add_bias (out, b, n, out_dim, e->dev.compute));
+  return AS_GPU_STATUS_OK;
+}
+
+/* OUT [rows, H] = the model's norm (RMSNorm, or LayerNorm with B) of IN. */
+static cudaError_t
+enqueue_norm (const AsGpuDecoder *e,
+              float              *out,
+              const float        *in,
+              const float        *g,
+              const float        *b,
+              int                 rows)
+{
+  if (e->norm == AS_GPU_NORM_LAYER)
+    return as_cuda_add_layer_norm (out, in, NULL, NULL, g, b, rows, e->hidden, e->eps,
+                                   e->dev.compute);
+  return as_cuda_rms_norm (out, in, g, rows, e->hidden, e->eps, e->dev.compute);
 }
 
 /* qkv[n, H + 2 KV] of the layer input X_IN [n, H] at positions pos0..:
- * RMSNorm, the stacked projection, rotary positions on Q and K. */
+ * the norm, the stacked projection, rotary positions on Q and K. */
 static AsGpuStatus
 enqueue_qkv (AsGpuDecoder   *e,
              const DevLayer *w,
@@ -514,12 +688,39 @@ enqueue_qkv (AsGpuDecoder   *e,
 {
   const int H = e->hidden, QKV = qkv_width (e);
   const cudaStream_t s = e->dev.compute;
-  AS_CUDA_TRY (msg, as_cuda_rms_norm (e->xn, x_in, w->attn_norm, n, H, e->eps, s));
-  AS_GPU_TRY (linear (e, e->qkv, e->xn, w->qkv_w, n, H, QKV, msg));
+  AS_CUDA_TRY (msg, enqueue_norm (e, e->xn, x_in, w->attn_norm, w->attn_norm_b, n));
+  AS_GPU_TRY (linear (e, e->qkv, e->xn, w->qkv_w, w->qkv_b, n, H, QKV, msg));
+  if (e->positions != AS_GPU_POSITIONS_ROTARY)
+    return AS_GPU_STATUS_OK;
   AS_CUDA_TRY (msg, as_cuda_rope (e->qkv, n, e->n_heads, e->head_dim, QKV, pos0, e->inv_freq,
                                   s));
   AS_CUDA_TRY (msg, as_cuda_rope (e->qkv + H, n, e->n_kv_heads, e->head_dim, QKV, pos0,
                                   e->inv_freq, s));
+  return AS_GPU_STATUS_OK;
+}
+
+/* X_OUT [n, H] += FFN(Norm(X_OUT)): SwiGLU, or the GELU MLP. */
+static AsGpuStatus
+enqueue_ffn (AsGpuDecoder   *e,
+             const DevLayer *w,
+             float          *x_out,
+             int             n,
+             AsCudaMsg      *msg)
+{
+  const int H = e->hidden, F = e->intermediate;
+  const cudaStream_t s = e->dev.compute;
+  AS_CUDA_TRY (msg, enqueue_norm (e, e->xn, x_out, w->ffn_norm, w->ffn_norm_b, n));
+  AS_GPU_TRY (linear (e, e->gu, e->xn, w->up_w, NULL, n, H, ffn_width (e), msg));
+  const float *act = e->ff;   /* [n, F] */
+  if (e->ffn == AS_GPU_FFN_SWIGLU)
+    AS_CUDA_TRY (msg, as_cuda_swiglu (e->ff, e->gu, n, F, s));
+  else
+    {
+      AS_CUDA_TRY (msg, as_cuda_add_bias_gelu (e->gu, w->up_b, n, F, 1, s));
+      act = e->gu;
+    }
+  AS_GPU_TRY (linear (e, e->tmp, act, w->down_w, w->down_b, n, F, H, msg));
+  AS_CUDA_TRY (msg, as_cuda_add (x_out, x_out, e->tmp, (size_t) n * H, s));
   return AS_GPU_STATUS_OK;
 }
 
@@ -541,7 +742,7 @@ enqueue_rest (AsGpuDecoder   *e,
               int             n_keys,
               AsCudaMsg      *msg)
 {
-  const int H = e->hidden, F = e->intermediate, QKV = qkv_width (e), d = e->head_dim;
+  const int H = e->hidden, QKV = qkv_width (e), d = e->head_dim;
   const int group = e->n_heads / e->n_kv_heads;
   const long long per_head = (long long) n_q * n_keys;
   const cudaStream_t s = e->dev.compute;
@@ -569,17 +770,10 @@ enqueue_rest (AsGpuDecoder   *e,
                               e->ctx + (size_t) g * group * d, H, d,
                               group, msg));
 
-  /* x_out = x_in + ctx W_o^T */
-  AS_GPU_TRY (linear (e, e->tmp, e->ctx, w->o_w, n_q, H, H, msg));
+  /* x_out = x_in + (ctx W_o^T + b_o) */
+  AS_GPU_TRY (linear (e, e->tmp, e->ctx, w->o_w, w->o_b, n_q, H, H, msg));
   AS_CUDA_TRY (msg, as_cuda_add (x_out, x_in, e->tmp, (size_t) n_q * H, s));
-
-  /* x_out += (silu(xn W_gate^T) * xn W_up^T) W_down^T, xn = RMSNorm(x_out) */
-  AS_CUDA_TRY (msg, as_cuda_rms_norm (e->xn, x_out, w->ffn_norm, n_q, H, e->eps, s));
-  AS_GPU_TRY (linear (e, e->gu, e->xn, w->gate_up_w, n_q, H, 2 * F, msg));
-  AS_CUDA_TRY (msg, as_cuda_swiglu (e->ff, e->gu, n_q, F, s));
-  AS_GPU_TRY (linear (e, e->tmp, e->ff, w->down_w, n_q, F, H, msg));
-  AS_CUDA_TRY (msg, as_cuda_add (x_out, x_out, e->tmp, (size_t) n_q * H, s));
-  return AS_GPU_STATUS_OK;
+  return enqueue_ffn (e, w, x_out, n_q, msg);
 }
 
 /* Rows pos0..pos0+n-1 of layer L's keys and values in CACHE = this pass's. */
@@ -681,7 +875,8 @@ run_layers (AsGpuDecoder      *e,
   const int streaming = is_streaming (k) && qkv_layer < 0;
   const int last = qkv_layer >= 0 ? qkv_layer : e->n_layers - 1;
 
-  AS_CUDA_TRY (msg, as_cuda_embed_rows (e->x[0], e->d_ids, e->tok_emb, n_q, H, e->dev.compute));
+  AS_CUDA_TRY (msg, as_cuda_embed_rows (e->x[0], e->d_ids, e->tok_emb, e->pos_emb, pos0, n_q, H,
+                                       e->dev.compute));
   *cur = 0;
   for (int l = 0; l <= last; l++)
     {
@@ -737,7 +932,7 @@ run_layers (AsGpuDecoder      *e,
   return AS_GPU_STATUS_OK;
 }
 
-/* FINAL [rows, H] (host) = the final RMSNorm of X [rows, H]. */
+/* FINAL [rows, H] (host) = the final norm of X [rows, H]. */
 static AsGpuStatus
 copy_final (AsGpuDecoder *e,
             const float  *x,
@@ -745,7 +940,7 @@ copy_final (AsGpuDecoder *e,
             float        *final_hidden,
             AsCudaMsg    *msg)
 {
-  AS_CUDA_TRY (msg, as_cuda_rms_norm (e->xn, x, e->out_norm, rows, e->hidden, e->eps, e->dev.compute));
+  AS_CUDA_TRY (msg, enqueue_norm (e, e->xn, x, e->out_norm, e->out_norm_b, rows));
   AS_CUDA_TRY (msg, cudaMemcpyAsync (final_hidden, e->xn, (size_t) rows * e->hidden * sizeof (float),
                                      cudaMemcpyDeviceToHost, e->dev.compute));
   return AS_GPU_STATUS_OK;

@@ -413,6 +413,32 @@ as_cuda_device_describe (const AsCudaDevice *d,
               precision_label (precision), MIB (d->weight_bytes));
 }
 
+AsGpuStatus
+as_cuda_open_device (void            *obj,
+                     AsCudaDevice    *dev,
+                     int              device,
+                     AsCudaInitFunc   init,
+                     const void      *model,
+                     AsCudaReleaseFunc release,
+                     AsCudaMsg       *msg)
+{
+  const ForcedFailure force = forced_failure ();
+  AsGpuStatus st = forced_probe_failure (force, msg);
+  if (st == AS_GPU_STATUS_OK)
+    st = as_cuda_device_probe (dev, device, force, msg);
+  if (st != AS_GPU_STATUS_OK)
+    {
+      free (obj);   /* nothing of it is on the device yet */
+      return st;
+    }
+  if (dev->stub)
+    return AS_GPU_STATUS_OK;
+  st = init (obj, model, msg);
+  if (st != AS_GPU_STATUS_OK)
+    release (obj);
+  return st;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Allocation plans: walked once to size an allocation, once to carve it      */
 
@@ -602,11 +628,17 @@ upload_weights (AsGpuEncoder         *e,
   return AS_GPU_STATUS_OK;
 }
 
+/* as_cuda_open_device's INIT: the layers' table, the device, the weights. */
 static AsGpuStatus
-encoder_init (AsGpuEncoder         *e,
-              const AsGpuModelDesc *m,
-              AsCudaMsg            *msg)
+encoder_init (void        *obj,
+              const void  *model,
+              AsCudaMsg   *msg)
 {
+  AsGpuEncoder *e = (AsGpuEncoder *) obj;
+  const AsGpuModelDesc *m = (const AsGpuModelDesc *) model;
+  e->layers = (DevLayer *) calloc ((size_t) m->n_layers, sizeof (DevLayer));
+  if (e->layers == NULL)
+    return as_cuda_msgf (msg, AS_GPU_STATUS_OUT_OF_MEMORY, "out of host memory");
   AS_GPU_TRY (as_cuda_device_start (&e->dev, e->precision == AS_GPU_PRECISION_TF32, msg));
 
   /* Size the weights, then allocate them once. */
@@ -659,6 +691,12 @@ encoder_close (AsGpuEncoder *e)
   free (e);
 }
 
+static void
+encoder_release (void *obj)
+{
+  encoder_close ((AsGpuEncoder *) obj);
+}
+
 static AsGpuStatus
 check_shapes (const AsGpuModelDesc *m,
               AsCudaMsg            *msg)
@@ -690,9 +728,6 @@ encoder_open (const AsGpuModelDesc  *m,
     return as_cuda_msgf (&msg, AS_GPU_STATUS_FAILED, "unknown precision %d", (int) precision);
   AS_GPU_TRY (check_shapes (m, &msg));
 
-  ForcedFailure force = forced_failure ();
-  AS_GPU_TRY (forced_probe_failure (force, &msg));
-
   AsGpuEncoder *e = (AsGpuEncoder *) calloc (1, sizeof *e);
   if (e == NULL)
     return as_cuda_msgf (&msg, AS_GPU_STATUS_OUT_OF_MEMORY, "out of host memory");
@@ -721,28 +756,7 @@ encoder_open (const AsGpuModelDesc  *m,
       break;
     }
 
-  AsGpuStatus st = as_cuda_device_probe (&e->dev, device, force, &msg);
-  if (st != AS_GPU_STATUS_OK || e->dev.stub)
-    {
-      if (st == AS_GPU_STATUS_OK)
-        *out = e;
-      else
-        free (e);
-      return st;
-    }
-
-  e->layers = (DevLayer *) calloc ((size_t) m->n_layers, sizeof (DevLayer));
-  if (e->layers == NULL)
-    {
-      free (e);
-      return as_cuda_msgf (&msg, AS_GPU_STATUS_OUT_OF_MEMORY, "out of host memory");
-    }
-  st = encoder_init (e, m, &msg);
-  if (st != AS_GPU_STATUS_OK)
-    {
-      encoder_close (e);
-      return st;
-    }
+  AS_GPU_TRY (as_cuda_open_device (e, &e->dev, device, encoder_init, m, encoder_release, &msg));
   *out = e;
   return AS_GPU_STATUS_OK;
 }
@@ -959,7 +973,7 @@ enqueue_layer (AsGpuEncoder   *e,
   /* ff = gelu(x1 W_1^T + b_1) */
   AS_GPU_TRY (operand (e, e->x1, (size_t) n * H, 1, &in, msg));
   AS_GPU_TRY (linear (e, e->ff, in, w->ff1_w, n, H, I, msg));
-  AS_CUDA_TRY (msg, as_cuda_add_bias_gelu (e->ff, w->ff1_b, n, I, s));
+  AS_CUDA_TRY (msg, as_cuda_add_bias_gelu (e->ff, w->ff1_b, n, I, 0, s));
 
   /* x_out = LayerNorm(ff W_2^T + b_2 + x1) */
   AS_GPU_TRY (operand (e, e->ff, (size_t) n * I, 1, &in, msg));

@@ -1,5 +1,6 @@
-/* as-cuda-kernels.cu — embeddings, LayerNorm, bias + GELU, masked softmax;
- * for decoders RMSNorm, rotary positions, SwiGLU and the residual add.
+/* as-cuda-kernels.cu — embeddings, LayerNorm, bias + GELU (erf or tanh),
+ * masked softmax; for decoders RMSNorm, rotary positions, SwiGLU and the
+ * residual add.
  *
  * One block per row for the row-wise steps (LayerNorm, softmax), grid-stride
  * loops for element-wise ones. The maths is the reference forward's
@@ -204,19 +205,24 @@ as_cuda_add_bias (float        *x,
   return cudaGetLastError ();
 }
 
-/* HF "gelu": the exact erf form, 0.5 x (1 + erf(x / sqrt 2)). */
+/* HF "gelu": the exact erf form, 0.5 x (1 + erf(x / sqrt 2)), as as_gelu;
+ * "gelu_new": 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), as
+ * as_gelu_new. */
 __global__ static void
 add_bias_gelu_kernel (float       *x,
                       const float *bias,
                       size_t       count,
-                      int          dim)
+                      int          dim,
+                      int          tanh_form)
 {
-  const float rsqrt2 = 0.70710678118654752440f;   /* (float) M_SQRT1_2 */
+  const float rsqrt2 = 0.70710678118654752440f;        /* (float) M_SQRT1_2 */
+  const float sqrt_2_pi = 0.79788456080286535588f;     /* sqrt(2/pi) */
   for (size_t i = (size_t) blockIdx.x * blockDim.x + threadIdx.x; i < count;
        i += (size_t) gridDim.x * blockDim.x)
     {
-      float v = x[i] + bias[i % (size_t) dim];
-      x[i] = 0.5f * v * (1.0f + erff (v * rsqrt2));
+      float v = bias != NULL ? x[i] + bias[i % (size_t) dim] : x[i];
+      x[i] = tanh_form ? 0.5f * v * (1.0f + tanhf (sqrt_2_pi * (v + 0.044715f * v * v * v)))
+                       : 0.5f * v * (1.0f + erff (v * rsqrt2));
     }
 }
 
@@ -225,10 +231,12 @@ as_cuda_add_bias_gelu (float        *x,
                        const float  *bias,
                        int           rows,
                        int           dim,
+                       int           tanh_form,
                        cudaStream_t  stream)
 {
   size_t count = (size_t) rows * dim;
-  add_bias_gelu_kernel<<<elementwise_blocks (count), ELT_THREADS, 0, stream>>> (x, bias, count, dim);
+  add_bias_gelu_kernel<<<elementwise_blocks (count), ELT_THREADS, 0, stream>>> (x, bias, count, dim,
+                                                                             tanh_form);
   return cudaGetLastError ();
 }
 
@@ -340,23 +348,34 @@ __global__ static void
 embed_rows_kernel (float       *x,
                    const int   *ids,
                    const float *table,
+                   const float *pos_table,
+                   int          pos0,
                    int          hidden)
 {
   const float *src = table + (size_t) ids[blockIdx.x] * hidden;   /* [hidden] */
   float *row = x + (size_t) blockIdx.x * hidden;                  /* [hidden] */
-  for (int j = threadIdx.x; j < hidden; j += blockDim.x)
-    row[j] = src[j];
+  if (pos_table == NULL)
+    for (int j = threadIdx.x; j < hidden; j += blockDim.x)
+      row[j] = src[j];
+  else
+    {
+      const float *pos = pos_table + (size_t) (pos0 + (int) blockIdx.x) * hidden;   /* [hidden] */
+      for (int j = threadIdx.x; j < hidden; j += blockDim.x)
+        row[j] = src[j] + pos[j];
+    }
 }
 
 cudaError_t
 as_cuda_embed_rows (float        *x,
                     const int    *ids,
                     const float  *table,
+                    const float  *pos_table,
+                    int           pos0,
                     int           n,
                     int           hidden,
                     cudaStream_t  stream)
 {
-  embed_rows_kernel<<<n, ROW_THREADS, 0, stream>>> (x, ids, table, hidden);
+  embed_rows_kernel<<<n, ROW_THREADS, 0, stream>>> (x, ids, table, pos_table, pos0, hidden);
   return cudaGetLastError ();
 }
 

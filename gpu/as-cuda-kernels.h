@@ -47,11 +47,14 @@ cudaError_t as_cuda_add_bias       (float        *x,
                                     int           dim,
                                     cudaStream_t  stream);
 
-/* x = gelu_erf(x + bias), x [rows, dim]. */
+/* x = gelu(x + bias), x [rows, dim], BIAS [dim] or NULL: the exact erf
+ * form (BERT's "gelu"), or with TANH_FORM the tanh approximation (GPT-2's
+ * "gelu_new"). */
 cudaError_t as_cuda_add_bias_gelu  (float        *x,
                                     const float  *bias,
                                     int           rows,
                                     int           dim,
+                                    int           tanh_form,
                                     cudaStream_t  stream);
 
 /* Each row of p[heads, n, n] becomes its softmax; with CAUSAL, keys after the
@@ -80,12 +83,15 @@ cudaError_t as_cuda_softmax_causal (float        *p,
                                     int           pos0,
                                     cudaStream_t  stream);
 
-/* --- decoders (Llama family) --------------------------------------------- */
+/* --- decoders -------------------------------------------------------------- */
 
-/* x[n, H] = table[ids[i]] (rotary models add no position here). */
+/* x[n, H] = table[ids[i]] + pos_table[pos0 + i]: learned absolute
+ * positions; POS_TABLE NULL for rotary models, which add none here. */
 cudaError_t as_cuda_embed_rows     (float        *x,
                                     const int    *ids,
                                     const float  *table,
+                                    const float  *pos_table,
+                                    int           pos0,
                                     int           n,
                                     int           hidden,
                                     cudaStream_t  stream);

@@ -11,6 +11,7 @@
 #include "as-bert.h"
 
 #include "as-error.h"
+#include "as-reference.h"
 #include "as-gpu-plugin.h"
 
 /* --- config.json ---------------------------------------------------------- */
@@ -380,6 +381,7 @@ const AsArchitecture as_arch_bert = {
   .free_weights = as_bert_free_weights,
   .cpu_backend_new = as_bert_cpu_backend_new,
   .reference_backend_new = as_bert_reference_backend_new,
+  .layer_trace = as_bert_reference_layer_trace,
   .gpu_describe = as_bert_gpu_describe,
   .mlm_head = as_bert_mlm_head,
   .position_table = as_bert_position_table,

@@ -14,6 +14,7 @@
 #include "as-bert.h"
 
 #include "as-error.h"
+#include "as-reference.h"
 
 /* DistilBertConfig's fields; its LayerNorms have a fixed epsilon. */
 static gboolean
@@ -96,6 +97,7 @@ const AsArchitecture as_arch_distilbert = {
   .free_weights = as_bert_free_weights,
   .cpu_backend_new = as_bert_cpu_backend_new,
   .reference_backend_new = as_bert_reference_backend_new,
+  .layer_trace = as_bert_reference_layer_trace,
   .gpu_describe = as_bert_gpu_describe,
   .position_table = as_bert_position_table,
 };

@@ -16,6 +16,8 @@
 
 #include "as-elementwise.h"
 #include "as-error.h"
+#include "as-gpu-plugin.h"
+#include "as-reference.h"
 
 /* --- config ----------------------------------------------------------------- */
 
@@ -420,6 +422,42 @@ gpt2_position_table (const AsModel *model,
   return as_gpt2_weights (model)->wpe;
 }
 
+/* The plugin's decoder with GPT-2's switches: LayerNorm, the learned
+ * position table, the tanh-GELU MLP, biases everywhere, and the weights
+ * as bound (Conv1D's [in, out], c_attn's Q | K | V columns fused). The
+ * description points into MODEL's weights; the layer table is the only
+ * thing allocated. The logits stay with the engine's head (wte, tied). */
+static void
+gpt2_gpu_describe_decoder (const AsModel *model,
+                           gpointer       desc_out,
+                           gpointer      *layers_out)
+{
+  const AsConfig *c = model->config;
+  const AsGpt2Weights *w = as_gpt2_weights (model);
+  AsGpuDecoderLayerWeights *layers = g_new0 (AsGpuDecoderLayerWeights, c->n_layers);
+  for (int l = 0; l < c->n_layers; l++)
+    {
+      const AsGpt2LayerWeights *lw = &w->layers[l];
+      layers[l] = (AsGpuDecoderLayerWeights) {
+        .attn_norm = lw->ln1_g, .attn_norm_b = lw->ln1_b,
+        .qkv_w = lw->qkv_w, .qkv_b = lw->qkv_b, .o_w = lw->proj_w, .o_b = lw->proj_b,
+        .ffn_norm = lw->ln2_g, .ffn_norm_b = lw->ln2_b,
+        .up_w = lw->fc_w, .up_b = lw->fc_b, .down_w = lw->fc_proj_w, .down_b = lw->fc_proj_b,
+      };
+    }
+  *(AsGpuDecoderDesc *) desc_out = (AsGpuDecoderDesc) {
+    .n_layers = c->n_layers, .n_heads = c->n_heads, .n_kv_heads = c->n_kv_heads,
+    .hidden = c->hidden, .head_dim = c->head_dim, .intermediate = c->intermediate,
+    .vocab_size = c->vocab_size, .max_positions = c->max_positions,
+    .norm = AS_GPU_NORM_LAYER, .positions = AS_GPU_POSITIONS_LEARNED,
+    .ffn = AS_GPU_FFN_GELU_TANH, .layout = AS_GPU_WEIGHTS_IN_OUT,
+    .norm_eps = c->layer_norm_eps,
+    .tok_emb = w->wte, .pos_emb = w->wpe, .out_norm = w->lnf_g, .out_norm_b = w->lnf_b,
+    .layers = layers,
+  };
+  *layers_out = layers;
+}
+
 static const char *const gpt2_model_types[] = { "gpt2", NULL };
 
 const AsArchitecture as_arch_gpt2 = {
@@ -434,7 +472,9 @@ const AsArchitecture as_arch_gpt2 = {
   .free_weights = gpt2_free_weights,
   .cpu_backend_new = as_gpt2_cpu_backend_new,
   .reference_backend_new = as_gpt2_reference_backend_new,
+  .layer_trace = as_gpt2_reference_layer_trace,
   .gpu_describe = NULL,
+  .gpu_describe_decoder = gpt2_gpu_describe_decoder,
   .final_norm = gpt2_final_norm,
   .output_embedding = gpt2_output_embedding,
   .position_table = gpt2_position_table,

@@ -19,6 +19,7 @@
 
 #include "as-elementwise.h"
 #include "as-error.h"
+#include "as-reference.h"
 #include "as-gpu-plugin.h"
 #include "as-json-guard.h"
 
@@ -467,7 +468,8 @@ llama_gpu_describe_decoder (const AsModel *model,
     .n_layers = c->n_layers, .n_heads = c->n_heads, .n_kv_heads = c->n_kv_heads,
     .hidden = c->hidden, .head_dim = c->head_dim, .intermediate = c->intermediate,
     .vocab_size = c->vocab_size, .max_positions = c->max_positions,
-    .rms_eps = c->layer_norm_eps, .rope_theta = c->rope_theta,
+    .norm = AS_GPU_NORM_RMS, .positions = AS_GPU_POSITIONS_ROTARY, .ffn = AS_GPU_FFN_SWIGLU,
+    .layout = AS_GPU_WEIGHTS_OUT_IN, .norm_eps = c->layer_norm_eps, .rope_theta = c->rope_theta,
     .tok_emb = w->tok_emb, .out_norm = w->out_norm, .layers = layers,
   };
   *layers_out = layers;
@@ -486,6 +488,7 @@ const AsArchitecture as_arch_llama = {
   .free_weights = llama_free_weights,
   .cpu_backend_new = as_llama_cpu_backend_new,
   .reference_backend_new = as_llama_reference_backend_new,
+  .layer_trace = as_llama_reference_layer_trace,
   .gpu_describe = NULL,
   .gpu_describe_decoder = llama_gpu_describe_decoder,
   .position_table = NULL,

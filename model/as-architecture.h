@@ -23,6 +23,7 @@ typedef struct _AsBackend AsBackend;
 typedef struct _AsModel   AsModel;
 typedef struct _AsGguf    AsGguf;
 typedef struct _AsMlmHeadWeights AsMlmHeadWeights;   /* as-mlm-head.h */
+typedef struct _AsLayerTrace AsLayerTrace;           /* as-layer-trace.h */
 
 struct _AsArchitecture {
   const char        *name;          /* "bert": in messages and the README */
@@ -95,6 +96,23 @@ struct _AsArchitecture {
   const float *(*position_table)      (const AsModel   *model,
                                        int             *rows,
                                        int             *cols);
+  /* Optional (NULL: as_layer_trace_compute refuses this family by name).
+   * The plain fp32 reference forward of the N tokens IDS [n] (TYPE_IDS
+   * [n]), already checked against the model, through LAYER (in range),
+   * keeping the embeddings and LAYER's stages in TRACE, whose sizes are
+   * set; the family sets pre_norm, norm and ffn. KEY_MASK [n] (0 for a real
+   * key, -inf for a padding one) is added to every row of scores at every
+   * layer, or NULL; a causal family is never given one. CANCEL (may be
+   * NULL) is checked between layers: FALSE, AS_MODEL_ERROR_CANCELLED. */
+  gboolean   (*layer_trace)           (const AsModel   *model,
+                                       const int       *ids,
+                                       const int       *type_ids,
+                                       int              n,
+                                       const float     *key_mask,
+                                       const gint      *cancel,
+                                       int              layer,
+                                       AsLayerTrace    *trace,
+                                       GError         **error);
 };
 
 /* The architecture that accepts MODEL_TYPE, or NULL. */

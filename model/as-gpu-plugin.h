@@ -23,7 +23,7 @@ extern "C" {
 #endif
 
 /* Bump when any struct or function below changes. */
-#define AS_GPU_PLUGIN_ABI_VERSION 2
+#define AS_GPU_PLUGIN_ABI_VERSION 3
 #define AS_GPU_PLUGIN_ENTRY       "as_gpu_plugin_get_api"
 /* Tests force each failure: plugin (loader side), driver, device, oom-load,
  * oom-run (plugin side). */
@@ -97,25 +97,61 @@ typedef struct {
 
 typedef struct AsGpuEncoder AsGpuEncoder;
 
-/* --- decoders (Llama family) ---------------------------------------------- *
+/* --- decoders (Llama and GPT-2 families) ---------------------------------- *
+ * One decoder with switches: the norm (RMSNorm, or LayerNorm with a bias),
+ * the positions (rotary on Q and K, or a learned table added to the token
+ * embedding), the FFN (SwiGLU, or a GELU MLP in its tanh form), biases on
+ * the projections where a checkpoint has them, and the weights' layout
+ * (nn.Linear's [out, in], or GPT-2 Conv1D's [in, out]).
+ *
  * Shapes: H hidden, NH query heads and NKV key/value heads of d = H / NH
  * columns (each K/V head serves NH / NKV query heads), KV = NKV * d, F the
- * FFN's width, V the vocabulary. Host pointers to f32 weights, de-quantised
- * by the engine; Linear weights [out, in] row-major, Q and K rows in
- * transformers' rotary layout (rotate_half: dimension j pairs with j + d/2).
- * The output embedding stays with the engine: a pass ends with the final
- * hidden states after the final norm, which the engine's language-model head
- * (model/as-lm-head.h) turns into logits as for the CPU backends. */
+ * FFN's width, V the vocabulary, P the positions. Host pointers to f32
+ * weights, de-quantised by the engine; a matrix "[out, in]" below is stored
+ * so with AS_GPU_WEIGHTS_OUT_IN and as its transpose [in, out] with
+ * AS_GPU_WEIGHTS_IN_OUT. Rotary Q and K rows are in transformers' layout
+ * (rotate_half: dimension j pairs with j + d/2). The output embedding stays
+ * with the engine: a pass ends with the final hidden states after the final
+ * norm, which the engine's language-model head (model/as-lm-head.h) turns
+ * into logits as for the CPU backends, tied or not. */
+typedef enum {
+  AS_GPU_NORM_RMS = 0,         /* g * x / sqrt(mean(x^2) + eps)  (LlamaRMSNorm) */
+  AS_GPU_NORM_LAYER,           /* (x - mean) / sqrt(var + eps) * g + b  (nn.LayerNorm) */
+} AsGpuNorm;
+
+typedef enum {
+  AS_GPU_POSITIONS_ROTARY = 0, /* Q and K turned by rope_theta */
+  AS_GPU_POSITIONS_LEARNED,    /* x = tok_emb[id] + pos_emb[position] */
+} AsGpuPositions;
+
+typedef enum {
+  AS_GPU_FFN_SWIGLU = 0,       /* (silu(x W_gate^T) * x W_up^T) W_down^T */
+  AS_GPU_FFN_GELU_TANH,        /* gelu_tanh(x W_up^T + b_up) W_down^T + b_down */
+} AsGpuFfn;
+
+typedef enum {
+  AS_GPU_WEIGHTS_OUT_IN = 0,   /* nn.Linear: [out, in] row-major */
+  AS_GPU_WEIGHTS_IN_OUT,       /* Conv1D: [in, out] row-major */
+} AsGpuWeightLayout;
+
+/* Optional pointers (biases, the LayerNorm's b) are NULL where absent. */
 typedef struct {
-  const float *attn_norm;  /* [H]      RMSNorm before attention */
-  const float *q_w;        /* [H, H] */
-  const float *k_w;        /* [KV, H] */
-  const float *v_w;        /* [KV, H] */
-  const float *o_w;        /* [H, H] */
-  const float *ffn_norm;   /* [H]      RMSNorm before the FFN */
-  const float *gate_w;     /* [F, H] */
-  const float *up_w;       /* [F, H] */
-  const float *down_w;     /* [H, F] */
+  const float *attn_norm;    /* [H]      the norm before attention: g */
+  const float *attn_norm_b;  /* [H]      its b (LayerNorm) */
+  const float *q_w;          /* [H, H]   separate projections, or NULL with qkv_w */
+  const float *k_w;          /* [KV, H] */
+  const float *v_w;          /* [KV, H] */
+  const float *qkv_w;        /* [H + 2 KV, H]  Q, K, V fused (GPT-2's c_attn), or NULL */
+  const float *qkv_b;        /* [H + 2 KV]     Q | K | V biases */
+  const float *o_w;          /* [H, H] */
+  const float *o_b;          /* [H] */
+  const float *ffn_norm;     /* [H]      the norm before the FFN: g */
+  const float *ffn_norm_b;   /* [H]      its b (LayerNorm) */
+  const float *gate_w;       /* [F, H]   SwiGLU only */
+  const float *up_w;         /* [F, H] */
+  const float *up_b;         /* [F] */
+  const float *down_w;       /* [H, F] */
+  const float *down_b;       /* [H] */
 } AsGpuDecoderLayerWeights;
 
 typedef struct {
@@ -127,10 +163,16 @@ typedef struct {
   int    intermediate;
   int    vocab_size;
   int    max_positions;
-  float  rms_eps;
-  float  rope_theta;
+  AsGpuNorm         norm;
+  AsGpuPositions    positions;
+  AsGpuFfn          ffn;
+  AsGpuWeightLayout layout;
+  float  norm_eps;
+  float  rope_theta;       /* rotary only */
   const float *tok_emb;    /* [V, H]   token embedding */
-  const float *out_norm;   /* [H]      the final RMSNorm */
+  const float *pos_emb;    /* [P, H]   learned positions only */
+  const float *out_norm;   /* [H]      the final norm: g */
+  const float *out_norm_b; /* [H]      its b (LayerNorm) */
   const AsGpuDecoderLayerWeights *layers;   /* [n_layers] */
 } AsGpuDecoderDesc;
 
@@ -178,7 +220,8 @@ typedef struct {
   void        (*describe) (AsGpuEncoder *encoder, char *buf, size_t len);
   void        (*close)    (AsGpuEncoder *encoder);
 
-  /* Decoders. Uploads the weights (once); fp32 and TF32 only. */
+  /* Decoders. Uploads the weights (once); fp32 and TF32 only. A
+   * description the plugin cannot run is refused (FAILED, MSG says why). */
   AsGpuStatus (*decoder_open)     (const AsGpuDecoderDesc *model, AsGpuPrecision precision,
                                    int device, AsGpuDecoder **out, char *msg, size_t msg_len);
   /* A key/value cache for up to CAPACITY tokens (1..max_positions). */

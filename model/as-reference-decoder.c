@@ -10,6 +10,7 @@
 #include "as-ablation.h"
 #include "as-elementwise.h"
 #include "as-error.h"
+#include "as-layer-trace.h"
 
 /* --- attention -------------------------------------------------------------- */
 
@@ -146,32 +147,75 @@ typedef struct {
   char                 *description;
 } DecoderBackend;
 
-/* Runs layers 0..LAST on the request, checking the cancel flag before each
- * and handing each finished layer to on_layer. With QKV_ONLY the last layer
- * stops after Q, K, V. */
+/* LAYER's stages still in A once it has run (a pre-norm layer: its output
+ * is its second residual sum), when TRACE is set. */
+static void
+keep_layer_stages (AsLayerTrace               *trace,
+                   const AsConfig             *c,
+                   const AsDecoderActivations *a,
+                   int                         n)
+{
+  const gsize nH = (gsize) n * c->hidden, nF = (gsize) n * c->intermediate;
+  as_layer_trace_keep (trace, attn, a->att, (gsize) c->n_heads * n * n);
+  as_layer_trace_keep (trace, context, a->ctx, nH);
+  as_layer_trace_keep (trace, attn_out, a->attn_out, nH);
+  as_layer_trace_keep (trace, ffn_act, a->ff, nF);
+  as_layer_trace_keep (trace, ffn_out, a->ff_out, nH);
+  as_layer_trace_keep (trace, resid2, a->x, nH);
+  as_layer_trace_keep (trace, out, a->x, nH);
+}
+
+/* Runs STEPS' layers 0..LAST of MODEL on the request, checking the cancel
+ * flag before each and handing each finished layer to on_layer. With
+ * QKV_ONLY the last layer stops after Q, K, V. With TRACE, keeps the
+ * embeddings and the stages of layer TRACE->layer there. */
 static gboolean
-run_layers (DecoderBackend         *self,
+run_layers (const AsModel          *model,
+            const AsDecoderSteps   *steps,
             const AsForwardRequest *req,
             AsDecoderActivations   *a,
             int                     last,
             gboolean                qkv_only,
+            AsLayerTrace           *trace,
             GError                **error)
 {
-  const AsModel *model = self->parent.model;
+  const gsize nH = (gsize) req->n * model->config->hidden;
   a->req = req;
-  self->steps->embed (model, req, a);
+  a->trace = trace;
+  steps->embed (model, req, a);
   for (int l = 0; l <= last; l++)
     {
+      a->trace = trace != NULL && trace->layer == l ? trace : NULL;
       if (!as_forward_check_cancel (req, error))
         return FALSE;
-      self->steps->layer_qkv (model, l, a, req->n);
+      as_layer_trace_keep (a->trace, x_in, a->x, nH);
+      steps->layer_qkv (model, l, a, req->n);
       if (qkv_only && l == last)
         return TRUE;
-      self->steps->layer_rest (model, l, a, req->n);
+      steps->layer_rest (model, l, a, req->n);
+      keep_layer_stages (a->trace, model->config, a, req->n);
       if (!as_forward_deliver_layer (req, l, a->att, a->x, error))
         return FALSE;
     }
   return TRUE;
+}
+
+gboolean
+as_decoder_layer_trace (const AsModel        *model,
+                        const AsDecoderSteps *steps,
+                        const int            *ids,
+                        int                   n,
+                        const gint           *cancel,
+                        int                   layer,
+                        AsLayerTrace         *trace,
+                        GError              **error)
+{
+  const AsForwardRequest req = { .ids = ids, .n = n, .cancel = cancel };
+  AsDecoderActivations *a = activations_new (model->config, steps, n);
+  trace->pre_norm = TRUE;
+  gboolean ok = run_layers (model, steps, &req, a, layer, FALSE, trace, error);
+  activations_free (a);
+  return ok;
 }
 
 /* FINAL_HIDDEN is the base model's last_hidden_state: the stream after the
@@ -187,7 +231,8 @@ decoder_forward (AsBackend              *backend,
   if (!as_backend_check_request (model, req, error))
     return FALSE;
   AsDecoderActivations *a = activations_new (model->config, self->steps, req->n);
-  gboolean ok = run_layers (self, req, a, model->config->n_layers - 1, FALSE, error);
+  gboolean ok = run_layers (model, self->steps, req, a, model->config->n_layers - 1, FALSE,
+                            NULL, error);
   if (ok && final_hidden != NULL)
     model->arch->final_norm (model, a->x, req->n, final_hidden);
   activations_free (a);
@@ -213,7 +258,7 @@ decoder_layer_qkv (AsBackend              *backend,
   AsForwardRequest quiet = *req;
   quiet.on_layer = NULL;
   AsDecoderActivations *a = activations_new (c, self->steps, req->n);
-  gboolean ok = run_layers (self, &quiet, a, layer, TRUE, error);
+  gboolean ok = run_layers (model, self->steps, &quiet, a, layer, TRUE, NULL, error);
   if (ok)
     {
       const int H = c->hidden, d = c->head_dim, KV = c->n_kv_heads * d;

@@ -32,6 +32,9 @@ typedef struct {
   float *ff_gate;   /* [n, F]   a gated FFN's second product (NULL without one) */
   float *ff_out;    /* [n, H]   the FFN's output projection */
   const AsForwardRequest *req;   /* the pass's request: its heads to ablate */
+  AsLayerTrace *trace;  /* as-layer-trace.h: set while the embeddings and the
+                         * traced layer run, else NULL; a family's steps keep
+                         * the stages only they see (as_layer_trace_keep) */
 } AsDecoderActivations;
 
 /* A family's steps. Each reads the model's config and its own weights. */
@@ -67,6 +70,22 @@ void       as_decoder_attention   (const AsConfig       *c,
 void       as_decoder_residual_add (float               *x,
                                     const float         *add,
                                     gsize                count);
+
+/* The architecture's layer_trace (as-architecture.h) of a family whose
+ * steps are STEPS: the pass of IDS [n] through LAYER, keeping in TRACE the
+ * stages every pre-norm decoder layer leaves in the activations (its
+ * input, attention, context, attn_out, ffn_act, ffn_out, out = resid2);
+ * the steps keep the rest (the embeddings, attn_in, resid1 = h1, ffn_in,
+ * ffn_pre, ffn_up) and set the trace's norm and ffn. CANCEL (may be NULL)
+ * is checked between layers. */
+gboolean   as_decoder_layer_trace (const AsModel        *model,
+                                   const AsDecoderSteps *steps,
+                                   const int            *ids,
+                                   int                   n,
+                                   const gint           *cancel,
+                                   int                   layer,
+                                   AsLayerTrace         *trace,
+                                   GError              **error);
 
 /* A backend named NAME ("reference", or "cpu" for a family whose fast path
  * is this pass) that runs STEPS on MODEL; its final hidden state is the last

@@ -14,9 +14,13 @@
  * Shapes: n tokens, H hidden, NH heads of d = H / NH columns, F the MLP's
  * width. Row-major; a token's vector is a row. Conv1D weights are [in, out].
  */
+#include <string.h>
+
 #include "as-elementwise.h"
 #include "as-gpt2.h"
+#include "as-layer-trace.h"
 #include "as-reference-decoder.h"
+#include "as-reference.h"
 
 /* --- the steps -------------------------------------------------------------- */
 
@@ -35,6 +39,18 @@ gpt2_embed (const AsModel          *model,
       float *x_i = a->x + (gsize) i * H;                     /* [H] */
       for (int j = 0; j < H; j++)
         x_i[j] = tok[j] + pos[j];
+    }
+  if (a->trace != NULL)
+    {
+      const gsize nH = (gsize) req->n * H;
+      float *rows = g_new (float, nH);   /* [n, H] */
+      for (int i = 0; i < req->n; i++)
+        memcpy (rows + (gsize) i * H, w->wte + (gsize) req->ids[i] * H, sizeof (float) * H);
+      a->trace->token_embed = rows;
+      as_layer_trace_keep (a->trace, position_embed, w->wpe, nH);
+      as_layer_trace_keep (a->trace, embed_sum, a->x, nH);
+      /* GPT-2 has no embedding norm: the sum is layer 0's input. */
+      as_layer_trace_keep (a->trace, embed_out, a->x, nH);
     }
 }
 
@@ -103,6 +119,7 @@ gpt2_layer_qkv (const AsModel        *model,
   const AsGpt2LayerWeights *w = &as_gpt2_weights (model)->layers[layer];
   const int H = c->hidden;
   layer_norm (a->xn, a->x, w->ln1_g, w->ln1_b, n, H, c->layer_norm_eps);
+  as_layer_trace_keep (a->trace, attn_in, a->xn, (gsize) n * H);
   conv1d (a->q, a->xn, w->qkv_w, w->qkv_b, n, H, 3 * H, 0, H);
   conv1d (a->k, a->xn, w->qkv_w, w->qkv_b, n, H, 3 * H, H, H);
   conv1d (a->v, a->xn, w->qkv_w, w->qkv_b, n, H, 3 * H, 2 * H, H);
@@ -118,14 +135,19 @@ gpt2_layer_rest (const AsModel        *model,
   const AsConfig *c = model->config;
   const AsGpt2LayerWeights *w = &as_gpt2_weights (model)->layers[layer];
   const int H = c->hidden, F = c->intermediate;
+  const gsize nH = (gsize) n * H, nF = (gsize) n * F;
 
   as_decoder_attention (c, a, layer, n);
   conv1d (a->attn_out, a->ctx, w->proj_w, w->proj_b, n, H, H, 0, H);
-  as_decoder_residual_add (a->x, a->attn_out, (gsize) n * H);
+  as_decoder_residual_add (a->x, a->attn_out, nH);
+  as_layer_trace_keep (a->trace, resid1, a->x, nH);
+  as_layer_trace_keep (a->trace, h1, a->x, nH);
 
   layer_norm (a->xn, a->x, w->ln2_g, w->ln2_b, n, H, c->layer_norm_eps);
+  as_layer_trace_keep (a->trace, ffn_in, a->xn, nH);
   conv1d (a->ff, a->xn, w->fc_w, w->fc_b, n, H, F, 0, F);
-  gelu_new (a->ff, (gsize) n * F);
+  as_layer_trace_keep (a->trace, ffn_pre, a->ff, nF);
+  gelu_new (a->ff, nF);
   conv1d (a->ff_out, a->ff, w->fc_proj_w, w->fc_proj_b, n, F, H, 0, H);
   as_decoder_residual_add (a->x, a->ff_out, (gsize) n * H);
 }
@@ -138,6 +160,23 @@ static const AsDecoderSteps gpt2_steps = {
   .layer_qkv = gpt2_layer_qkv,
   .layer_rest = gpt2_layer_rest,
 };
+
+gboolean
+as_gpt2_reference_layer_trace (const AsModel *model,
+                               const int     *ids,
+                               const int     *type_ids,
+                               int            n,
+                               const float   *key_mask,
+                               const gint    *cancel,
+                               int            layer,
+                               AsLayerTrace  *trace,
+                               GError       **error)
+{
+  g_return_val_if_fail (key_mask == NULL, FALSE);   /* causal: never padded */
+  trace->norm = AS_TRACE_NORM_LAYER;
+  trace->ffn = AS_TRACE_FFN_GELU;
+  return as_decoder_layer_trace (model, &gpt2_steps, ids, n, cancel, layer, trace, error);
+}
 
 AsBackend *
 as_gpt2_reference_backend_new (const AsModel *model)

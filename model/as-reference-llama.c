@@ -19,8 +19,10 @@
 
 #include "as-elementwise.h"
 #include "as-error.h"
+#include "as-layer-trace.h"
 #include "as-llama.h"
 #include "as-reference-decoder.h"
+#include "as-reference.h"
 
 /* --- the steps -------------------------------------------------------------- */
 
@@ -32,8 +34,13 @@ llama_embed (const AsModel          *model,
 {
   const int H = model->config->hidden;
   const AsLlamaWeights *w = as_llama_weights (model);
+  const gsize nH = (gsize) req->n * H;
   for (int i = 0; i < req->n; i++)
     memcpy (a->x + (gsize) i * H, w->tok_emb + (gsize) req->ids[i] * H, sizeof (float) * H);
+  /* The token rows are the whole input: no sum, no norm. */
+  as_layer_trace_keep (a->trace, token_embed, a->x, nH);
+  as_layer_trace_keep (a->trace, embed_sum, a->x, nH);
+  as_layer_trace_keep (a->trace, embed_out, a->x, nH);
 }
 
 /* out[n, dim] = RMSNorm(in) * g, row by row. */
@@ -112,6 +119,7 @@ llama_layer_qkv (const AsModel        *model,
   const AsLlamaLayerWeights *w = &as_llama_weights (model)->layers[layer];
   const int H = c->hidden, KV = c->n_kv_heads * c->head_dim;
   rms_norm (a->xn, a->x, w->attn_norm, n, H, c->layer_norm_eps);
+  as_layer_trace_keep (a->trace, attn_in, a->xn, (gsize) n * H);
   linear (a->q, a->xn, w->q_w, n, H, H);
   linear (a->k, a->xn, w->k_w, n, H, KV);
   linear (a->v, a->xn, w->v_w, n, H, KV);
@@ -130,15 +138,21 @@ llama_layer_rest (const AsModel        *model,
   const AsConfig *c = model->config;
   const AsLlamaLayerWeights *w = &as_llama_weights (model)->layers[layer];
   const int H = c->hidden, F = c->intermediate;
+  const gsize nH = (gsize) n * H, nF = (gsize) n * F;
 
   as_decoder_attention (c, a, layer, n);
   linear (a->attn_out, a->ctx, w->o_w, n, H, H);
-  as_decoder_residual_add (a->x, a->attn_out, (gsize) n * H);
+  as_decoder_residual_add (a->x, a->attn_out, nH);
+  as_layer_trace_keep (a->trace, resid1, a->x, nH);
+  as_layer_trace_keep (a->trace, h1, a->x, nH);
 
   rms_norm (a->xn, a->x, w->ffn_norm, n, H, c->layer_norm_eps);
+  as_layer_trace_keep (a->trace, ffn_in, a->xn, nH);
   linear (a->ff, a->xn, w->gate_w, n, H, F);         /* [n, F]  the gate */
   linear (a->ff_gate, a->xn, w->up_w, n, H, F);      /* [n, F]  up */
-  swiglu (a->ff, a->ff_gate, (gsize) n * F);
+  as_layer_trace_keep (a->trace, ffn_pre, a->ff, nF);
+  as_layer_trace_keep (a->trace, ffn_up, a->ff_gate, nF);
+  swiglu (a->ff, a->ff_gate, nF);
   linear (a->ff_out, a->ff, w->down_w, n, F, H);
   as_decoder_residual_add (a->x, a->ff_out, (gsize) n * H);
 }
@@ -151,6 +165,23 @@ static const AsDecoderSteps llama_steps = {
   .layer_qkv = llama_layer_qkv,
   .layer_rest = llama_layer_rest,
 };
+
+gboolean
+as_llama_reference_layer_trace (const AsModel *model,
+                                const int     *ids,
+                                const int     *type_ids,
+                                int            n,
+                                const float   *key_mask,
+                                const gint    *cancel,
+                                int            layer,
+                                AsLayerTrace  *trace,
+                                GError       **error)
+{
+  g_return_val_if_fail (key_mask == NULL, FALSE);   /* causal: never padded */
+  trace->norm = AS_TRACE_NORM_RMS;
+  trace->ffn = AS_TRACE_FFN_SWIGLU;
+  return as_decoder_layer_trace (model, &llama_steps, ids, n, cancel, layer, trace, error);
+}
 
 AsBackend *
 as_llama_reference_backend_new (const AsModel *model)

@@ -21,6 +21,7 @@
 #include "as-bert.h"
 #include "as-elementwise.h"
 #include "as-error.h"
+#include "as-layer-trace.h"
 
 /* One pass's activations, each written by one step. */
 typedef struct {
@@ -34,22 +35,44 @@ typedef struct {
   float *x1;        /* [n, H]  LayerNorm(attn_out + x): the attention block's output */
   float *ff;        /* [n, F]  gelu(x1 W_1^T + b_1) */
   float *ff_out;    /* [n, H]  ff W_2^T + b_2 */
+  const float  *key_mask;  /* [n] added to every row of scores (0, or -inf for a
+                            * padding key), or NULL */
+  AsLayerTrace *trace;     /* keeps the embeddings and layer trace->layer's
+                            * stages, or NULL */
 } Activations;
 
 /* --- the steps ------------------------------------------------------------ */
 
+/* A new [n, H]: row ROWS[i] of TABLE [*, H] for each token i (row i itself
+ * when ROWS is NULL). */
+static float *
+gather_rows (const float *table,
+             const int   *rows,
+             int          n,
+             int          H)
+{
+  float *out = g_new (float, (gsize) n * H);   /* [n, H] */
+  for (int i = 0; i < n; i++)
+    memcpy (out + (gsize) i * H, table + (gsize) (rows != NULL ? rows[i] : i) * H,
+            sizeof (float) * H);
+  return out;
+}
+
 /* x[n, H] = (word[ids[i]] + type[type_ids[i]]) + pos[i], summed in
  * transformers' order, then LayerNorm. A family without token types
  * (type_emb NULL) sums word + pos. pos[i] is token i's row whatever id the
- * checkpoint numbers its position by (as-bert.h). */
+ * checkpoint numbers its position by (as-bert.h). TRACE, when set, keeps
+ * the three tables' rows, the sum and the result. */
 static void
 encoder_embed (float                  *x,
                const AsModel          *model,
-               const AsForwardRequest *req)
+               const AsForwardRequest *req,
+               AsLayerTrace           *trace)
 {
   const AsConfig *c = model->config;
   const AsBertWeights *w = as_bert_weights (model);
   const int H = c->hidden;
+  const gsize nH = (gsize) req->n * H;
   for (int i = 0; i < req->n; i++)
     {
       const float *word = w->word_emb + (gsize) req->ids[i] * H;       /* [H] */
@@ -65,8 +88,19 @@ encoder_embed (float                  *x,
         }
       for (int j = 0; j < H; j++)
         x_i[j] += pos[j];
-      as_layer_norm_row (x_i, x_i, w->emb_ln_g, w->emb_ln_b, H, c->layer_norm_eps);
     }
+  if (trace != NULL)
+    {
+      trace->token_embed = gather_rows (w->word_emb, req->ids, req->n, H);
+      trace->position_embed = gather_rows (w->pos_emb, NULL, req->n, H);
+      if (w->type_emb != NULL)
+        trace->type_embed = gather_rows (w->type_emb, req->type_ids, req->n, H);
+    }
+  as_layer_trace_keep (trace, embed_sum, x, nH);
+  for (int i = 0; i < req->n; i++)
+    as_layer_norm_row (x + (gsize) i * H, x + (gsize) i * H, w->emb_ln_g, w->emb_ln_b, H,
+                       c->layer_norm_eps);
+  as_layer_trace_keep (trace, embed_out, x, nH);
 }
 
 /* out[n, out_dim] = in[n, in_dim] W^T + b, with W [out_dim, in_dim] and
@@ -97,11 +131,14 @@ linear (float       *out,
 
 /* att[NH, n, n]: att[h, i, j] = q_i . k_j / sqrt(d) over head h's columns,
  * plus the mask M: with CAUSAL, -inf where the key comes after the query
- * (the teaching demonstration; BERT itself is bidirectional). */
+ * (the teaching demonstration; BERT itself is bidirectional); with
+ * KEY_MASK [n], KEY_MASK[j] on every row (-inf hides padding key j, as a
+ * batch's attention mask does). */
 static void
 attention_scores (float       *att,
                   const float *q,
                   const float *k,
+                  const float *key_mask,
                   int          n,
                   int          NH,
                   int          d,
@@ -120,7 +157,10 @@ attention_scores (float       *att,
             float dot = 0.0f;
             for (int t = 0; t < d; t++)
               dot += q_i[t] * k_j[t];
-            att_i[j] = causal && j > i ? -INFINITY : dot * scale;
+            if (causal && j > i)
+              att_i[j] = -INFINITY;
+            else
+              att_i[j] = key_mask != NULL ? dot * scale + key_mask[j] : dot * scale;
           }
       }
 }
@@ -164,24 +204,28 @@ attention_context (float       *ctx,
       }
 }
 
-/* out[n, dim] = LayerNorm(a + residual) * g + b, row by row. */
+/* out[count] = a + residual: the residual connection before a LayerNorm. */
 static void
-residual_layer_norm (float       *out,
-                     const float *a,
-                     const float *residual,
-                     const float *g,
-                     const float *b,
-                     int          n,
-                     int          dim,
-                     float        eps)
+residual_add (float       *out,
+              const float *a,
+              const float *residual,
+              gsize        count)
+{
+  for (gsize i = 0; i < count; i++)
+    out[i] = a[i] + residual[i];
+}
+
+/* x[n, dim] = LayerNorm(x) * g + b, row by row, in place. */
+static void
+layer_norm_rows (float       *x,
+                 const float *g,
+                 const float *b,
+                 int          n,
+                 int          dim,
+                 float        eps)
 {
   for (int i = 0; i < n; i++)
-    {
-      float *out_i = out + (gsize) i * dim;   /* [dim] */
-      for (int j = 0; j < dim; j++)
-        out_i[j] = a[(gsize) i * dim + j] + residual[(gsize) i * dim + j];
-      as_layer_norm_row (out_i, out_i, g, b, dim, eps);
-    }
+    as_layer_norm_row (x + (gsize) i * dim, x + (gsize) i * dim, g, b, dim, eps);
 }
 
 /* x[count] = gelu(x), in place. */
@@ -210,30 +254,48 @@ layer_qkv (Activations          *a,
 
 /* The rest of layer L after Q, K, V: leaves its attention (with the
  * request's ablated heads replaced, as-ablation.h) in a->att and its
- * output in a->x. */
+ * output in a->x. TRACE, when set, keeps every stage (its input was kept
+ * before Q, K, V). */
 static void
 layer_rest (Activations            *a,
             const AsLayerWeights   *w,
             const AsConfig         *c,
             const AsForwardRequest *req,
-            int                     l)
+            int                     l,
+            AsLayerTrace           *trace)
 {
   const int H = c->hidden, F = c->intermediate, NH = c->n_heads, d = c->head_dim;
   const int n = req->n;
+  const gsize nH = (gsize) n * H, nF = (gsize) n * F;
   const gboolean causal = req->causal_mask;
   const float eps = c->layer_norm_eps;
 
-  attention_scores (a->att, a->q, a->k, n, NH, d, causal);
+  attention_scores (a->att, a->q, a->k, a->key_mask, n, NH, d, causal);
   softmax_rows (a->att, n, NH, causal);
   as_ablation_apply_layer (req, l, a->att, NH, causal);
   attention_context (a->ctx, a->att, a->v, n, NH, d);
   linear (a->attn_out, a->ctx, w->o_w, w->o_b, n, H, H);
-  residual_layer_norm (a->x1, a->attn_out, a->x, w->ln1_g, w->ln1_b, n, H, eps);
+  residual_add (a->x1, a->attn_out, a->x, nH);
+  as_layer_trace_keep (trace, resid1, a->x1, nH);
+  layer_norm_rows (a->x1, w->ln1_g, w->ln1_b, n, H, eps);
 
   linear (a->ff, a->x1, w->ff1_w, w->ff1_b, n, H, F);
-  gelu (a->ff, (gsize) n * F);
+  as_layer_trace_keep (trace, ffn_pre, a->ff, nF);
+  gelu (a->ff, nF);
   linear (a->ff_out, a->ff, w->ff2_w, w->ff2_b, n, F, H);
-  residual_layer_norm (a->x, a->ff_out, a->x1, w->ln2_g, w->ln2_b, n, H, eps);
+  residual_add (a->x, a->ff_out, a->x1, nH);
+  as_layer_trace_keep (trace, resid2, a->x, nH);
+  layer_norm_rows (a->x, w->ln2_g, w->ln2_b, n, H, eps);
+
+  /* The stages still in their buffers. */
+  as_layer_trace_keep (trace, attn, a->att, (gsize) NH * n * n);
+  as_layer_trace_keep (trace, context, a->ctx, nH);
+  as_layer_trace_keep (trace, attn_out, a->attn_out, nH);
+  as_layer_trace_keep (trace, h1, a->x1, nH);
+  as_layer_trace_keep (trace, ffn_in, a->x1, nH);
+  as_layer_trace_keep (trace, ffn_act, a->ff, nF);
+  as_layer_trace_keep (trace, ffn_out, a->ff_out, nH);
+  as_layer_trace_keep (trace, out, a->x, nH);
 }
 
 /* --- the pass ------------------------------------------------------------- */
@@ -277,15 +339,19 @@ run_layers (const AsModel          *model,
             GError                **error)
 {
   const AsConfig *c = model->config;
-  encoder_embed (a->x, model, req);
+  const gsize nH = (gsize) req->n * c->hidden;
+  encoder_embed (a->x, model, req, a->trace);
   for (int l = 0; l <= last; l++)
     {
+      AsLayerTrace *trace = a->trace != NULL && a->trace->layer == l ? a->trace : NULL;
       if (!as_forward_check_cancel (req, error))
         return FALSE;
+      as_layer_trace_keep (trace, x_in, a->x, nH);
+      as_layer_trace_keep (trace, attn_in, a->x, nH);
       layer_qkv (a, &as_bert_weights (model)->layers[l], c, req->n);
       if (qkv_only && l == last)
         return TRUE;
-      layer_rest (a, &as_bert_weights (model)->layers[l], c, req, l);
+      layer_rest (a, &as_bert_weights (model)->layers[l], c, req, l, trace);
       if (!as_forward_deliver_layer (req, l, a->att, a->x, error))
         return FALSE;
     }
@@ -334,6 +400,29 @@ reference_layer_qkv (AsBackend              *backend,
       memcpy (k, a->k, sizeof (float) * nH);
       memcpy (v, a->v, sizeof (float) * nH);
     }
+  activations_free (a);
+  return ok;
+}
+
+gboolean
+as_bert_reference_layer_trace (const AsModel *model,
+                               const int     *ids,
+                               const int     *type_ids,
+                               int            n,
+                               const float   *key_mask,
+                               const gint    *cancel,
+                               int            layer,
+                               AsLayerTrace  *trace,
+                               GError       **error)
+{
+  const AsForwardRequest req = { .ids = ids, .type_ids = type_ids, .n = n, .cancel = cancel };
+  Activations *a = activations_new (model->config, n);
+  a->key_mask = key_mask;
+  a->trace = trace;
+  trace->pre_norm = FALSE;
+  trace->norm = AS_TRACE_NORM_LAYER;
+  trace->ffn = AS_TRACE_FFN_GELU;
+  gboolean ok = run_layers (model, &req, a, layer, FALSE, error);
   activations_free (a);
   return ok;
 }

@@ -12,4 +12,34 @@ G_BEGIN_DECLS
  * (as-architecture.h); BERT's is as-reference.c, Llama's as-reference-llama.c. */
 AsBackend *as_reference_backend_new (const AsModel *model);
 
+/* The architectures' layer_trace (as-architecture.h): each family's
+ * reference pass through LAYER, keeping its stages in TRACE. */
+gboolean as_bert_reference_layer_trace  (const AsModel *model,
+                                         const int     *ids,
+                                         const int     *type_ids,
+                                         int            n,
+                                         const float   *key_mask,
+                                         const gint    *cancel,
+                                         int            layer,
+                                         AsLayerTrace  *trace,
+                                         GError       **error);
+gboolean as_llama_reference_layer_trace (const AsModel *model,
+                                         const int     *ids,
+                                         const int     *type_ids,
+                                         int            n,
+                                         const float   *key_mask,
+                                         const gint    *cancel,
+                                         int            layer,
+                                         AsLayerTrace  *trace,
+                                         GError       **error);
+gboolean as_gpt2_reference_layer_trace  (const AsModel *model,
+                                         const int     *ids,
+                                         const int     *type_ids,
+                                         int            n,
+                                         const float   *key_mask,
+                                         const gint    *cancel,
+                                         int            layer,
+                                         AsLayerTrace  *trace,
+                                         GError       **error);
+
 G_END_DECLS

@@ -9,10 +9,11 @@
  * Pending work is one slot per channel plus one for a load, not a queue: a
  * newer request replaces an older one on its channel that has not started
  * yet, since nobody wants the older result. The thread takes a load first,
- * then MAIN, QKV, CAUSAL, COMPARE. Each channel has its own cancel flag and
- * newest generation, so channels never cancel each other; the one exception
- * is that a MAIN request makes a running side job stop between layers and
- * go back into its slot (unless a newer one took it), so typing stays quick.
+ * then MAIN, QKV, CAUSAL, COMPARE, TRACE. Each channel has its own cancel
+ * flag and newest generation, so channels never cancel each other; the one
+ * exception is that a MAIN request makes a running side job stop between
+ * layers and go back into its slot (unless a newer one took it), so typing
+ * stays quick.
  */
 #include "as-worker.h"
 
@@ -55,6 +56,35 @@ void
 as_qkv_unref (AsQkv *qkv)
 {
   g_atomic_rc_box_release_full (qkv, (GDestroyNotify) as_qkv_clear);
+}
+
+/* ---- AsWorkerTrace --------------------------------------------------------- */
+
+G_DEFINE_BOXED_TYPE (AsWorkerTrace, as_worker_trace, as_worker_trace_ref, as_worker_trace_unref)
+
+AsWorkerTrace *
+as_worker_trace_ref (AsWorkerTrace *trace)
+{
+  return g_atomic_rc_box_acquire (trace);
+}
+
+static void
+as_worker_trace_clear (AsWorkerTrace *w)
+{
+  g_free (w->model_name);
+  g_free (w->text_a);
+  g_free (w->text_b);
+  g_clear_pointer (&w->encoding, as_encoding_free);
+  g_clear_pointer (&w->trace, as_layer_trace_free);
+  g_clear_pointer (&w->padding, as_padding_demo_free);
+  g_free (w->padding_error);
+  g_strfreev (w->padding_tokens);
+}
+
+void
+as_worker_trace_unref (AsWorkerTrace *trace)
+{
+  g_atomic_rc_box_release_full (trace, (GDestroyNotify) as_worker_trace_clear);
 }
 
 /* ---- AsWorkerLens ---------------------------------------------------------- */
@@ -124,7 +154,9 @@ as_worker_ablation_unref (AsWorkerAblation *ablation)
 const char *
 as_channel_name (AsChannel channel)
 {
-  static const char *const names[AS_N_CHANNELS] = { "main", "qkv", "causal", "compare" };
+  static const char *const names[AS_N_CHANNELS] = {
+    "main", "qkv", "causal", "compare", "trace",
+  };
   g_return_val_if_fail ((guint) channel < AS_N_CHANNELS, NULL);
   return names[channel];
 }
@@ -136,7 +168,8 @@ typedef struct {
   guint     generation;     /* on CHANNEL */
   char     *text_a;
   char     *text_b;
-  int       qkv_layer;      /* AS_CHANNEL_QKV only */
+  int       qkv_layer;      /* AS_CHANNEL_QKV and AS_CHANNEL_TRACE: the layer */
+  char     *padding_text;   /* AS_CHANNEL_TRACE: the padding demo's second text, or NULL */
   gboolean  causal;
   gint64    request_time;
 } AnalysisJob;
@@ -208,6 +241,7 @@ analysis_job_free (AnalysisJob *job)
     return;
   g_free (job->text_a);
   g_free (job->text_b);
+  g_free (job->padding_text);
   g_free (job);
 }
 
@@ -285,6 +319,7 @@ enum {
   CHANNEL_FINISHED,
   CHANNEL_FAILED,
   QKV_READY,
+  LAYER_TRACE_READY,
   BACKEND_SWITCHED,
   GENERATION_STEP,
   GENERATION_FINISHED,
@@ -309,6 +344,7 @@ typedef enum {
   POST_FINISHED,
   POST_ANALYSIS_FAILED,
   POST_QKV,
+  POST_TRACE,         /* AS_CHANNEL_TRACE's result */
   POST_SWITCHED,
   POST_GENERATED,     /* one token of a generation */
   POST_GENERATE_DONE,
@@ -325,6 +361,7 @@ typedef struct {
   int           layer;
   AsAnalysis   *analysis;
   AsQkv        *qkv;
+  AsWorkerTrace *trace;    /* POST_TRACE */
   AsWorkerLens *lens;      /* POST_LENS */
   AsWorkerAblation *ablation; /* POST_ABLATION_DONE, NULL on failure */
   int           done;      /* POST_ABLATION_PROGRESS: heads ranked of TOTAL */
@@ -355,6 +392,7 @@ post_free (gpointer data)
   shared_unref (p->shared);
   g_clear_pointer (&p->analysis, as_analysis_unref);
   g_clear_pointer (&p->qkv, as_qkv_unref);
+  g_clear_pointer (&p->trace, as_worker_trace_unref);
   g_clear_pointer (&p->lens, as_worker_lens_unref);
   g_clear_pointer (&p->ablation, as_worker_ablation_unref);
   g_free (p->dir);
@@ -417,6 +455,9 @@ deliver_analysis (AsWorker *self,
           break;
         case POST_QKV:
           g_signal_emit (self, signals[QKV_READY], 0, p->qkv);
+          break;
+        case POST_TRACE:
+          g_signal_emit (self, signals[LAYER_TRACE_READY], 0, p->trace);
           break;
         case POST_ANALYSIS_FAILED:
           g_signal_emit (self, signals[CHANNEL_FAILED], detail, p->channel, p->generation, p->error);
@@ -1064,8 +1105,90 @@ name_next_tokens (const AsModel *model,
     a->next_labels[i] = as_tokenizer_id_to_label (model->tokenizer, a->next_ids[i]);
 }
 
+/* W's padding demonstration (as-layer-trace.h) of A, W's tokens, batched
+ * with TEXT tokenised alone as one sentence; or, when the model refuses
+ * it, why. A cancellation (A's flag) goes to CANCELLED instead. */
+static void
+add_padding_demo (const AsModel          *model,
+                  AsWorkerTrace          *w,
+                  const AsForwardRequest *a,
+                  const char             *text,
+                  GError                **cancelled)
+{
+  g_autoptr(GError) error = NULL;
+  AsEncoding *enc = as_tokenizer_encode (model->tokenizer, text, NULL,
+                                         model->config->max_positions);
+  const int n = enc->n_tokens;
+  g_autofree int *ids = g_new (int, MAX (n, 1));     /* [n] */
+  g_autofree int *types = g_new (int, MAX (n, 1));   /* [n] */
+  token_ids (enc, n, ids, types);
+  AsForwardRequest b = { .ids = ids, .type_ids = types, .n = n };
+  if (n == 0)
+    g_set_error_literal (&error, AS_MODEL_ERROR, AS_MODEL_ERROR_INPUT,
+                         "the padding text has no tokens");
+  else
+    w->padding = as_padding_demo_compute (model, a, &b, w->layer, &error);
+  if (w->padding != NULL)
+    {
+      w->padding_tokens = g_new0 (char *, n + 1);
+      for (int i = 0; i < n; i++)
+        w->padding_tokens[i] = g_strdup (enc->tokens[i].text);
+    }
+  else if (g_error_matches (error, AS_MODEL_ERROR, AS_MODEL_ERROR_CANCELLED))
+    g_propagate_error (cancelled, g_steal_pointer (&error));
+  else
+    w->padding_error = g_strdup (error->message);
+  as_encoding_free (enc);
+}
+
+/* An AS_CHANNEL_TRACE job on ENC (taken), the job's text tokenised: its
+ * layer with every stage kept and, when asked, the padding demonstration;
+ * posted, or the reason it cannot be. The reference pass behind it stops
+ * between layers for a newer request, as any pass does: FALSE then. */
+static gboolean
+run_trace_job (WorkerShared *s,
+               AnalysisJob  *job,
+               AsEncoding   *enc)
+{
+  const int n = enc->n_tokens;
+  g_autoptr(AsWorkerTrace) w = g_atomic_rc_box_new0 (AsWorkerTrace);
+  w->generation = job->generation;
+  w->model_name = g_strdup (s->model->name);
+  w->text_a = g_strdup (job->text_a);
+  w->text_b = g_strdup (job->text_b);
+  w->layer = job->qkv_layer;
+  w->encoding = enc;
+  g_autofree int *ids = g_new (int, n);     /* [n] */
+  g_autofree int *types = g_new (int, n);   /* [n] */
+  token_ids (enc, n, ids, types);
+  AsForwardRequest req = {
+    .ids = ids, .type_ids = types, .n = n, .cancel = &s->cancel[job->channel],
+  };
+  GError *error = NULL;
+  w->trace = as_layer_trace_compute (s->model, &req, w->layer, &error);
+  if (w->trace != NULL && job->padding_text != NULL)
+    add_padding_demo (s->model, w, &req, job->padding_text, &error);
+  if (g_error_matches (error, AS_MODEL_ERROR, AS_MODEL_ERROR_CANCELLED))
+    {
+      g_error_free (error);
+      return FALSE;
+    }
+  if (w->trace == NULL)
+    {
+      post_analysis_error (s, job->channel, job->generation, error);
+      return TRUE;
+    }
+  Post *p = post_new (s, POST_TRACE);
+  p->channel = job->channel;
+  p->generation = job->generation;
+  p->trace = g_steal_pointer (&w);
+  post (p);
+  return TRUE;
+}
+
 /* Runs a job of any channel: the whole forward pass, posted layer by layer,
- * or, with X (AS_CHANNEL_QKV), Q, K and V of one layer posted when done.
+ * or, with X (AS_CHANNEL_QKV), Q, K and V of one layer posted when done
+ * (AS_CHANNEL_TRACE: run_trace_job).
  * FALSE when the job was cancelled before it could report anything final. */
 static gboolean
 run_job (WorkerShared *s,
@@ -1096,6 +1219,8 @@ run_job (WorkerShared *s,
                                                 "the text has no tokens"));
       return TRUE;
     }
+  if (job->channel == AS_CHANNEL_TRACE)
+    return run_trace_job (s, job, enc);
   g_autoptr(AsAnalysis) a = NULL;
   g_autoptr(AsQkv) x = NULL;
   if (job->channel == AS_CHANNEL_QKV)
@@ -1774,6 +1899,11 @@ as_worker_class_init (AsWorkerClass *klass)
     g_signal_new ("qkv-ready", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
                   0, NULL, NULL, NULL, G_TYPE_NONE, 1,
                   AS_TYPE_QKV | G_SIGNAL_TYPE_STATIC_SCOPE);
+  /* ::layer-trace-ready (trace): as_worker_request_layer_trace's result. */
+  signals[LAYER_TRACE_READY] =
+    g_signal_new ("layer-trace-ready", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 1,
+                  AS_TYPE_WORKER_TRACE | G_SIGNAL_TYPE_STATIC_SCOPE);
 }
 
 static void
@@ -2001,7 +2131,8 @@ queue_job (AsWorker   *self,
            const char *text_a,
            const char *text_b,
            int         qkv_layer,
-           gboolean    causal)
+           gboolean    causal,
+           const char *padding_text)
 {
   /* Kept here: once the lock is released the thread may take and free JOB. */
   guint generation = ++self->generation[channel];
@@ -2012,6 +2143,7 @@ queue_job (AsWorker   *self,
   job->text_b = text_b != NULL && *text_b != '\0' ? g_strdup (text_b) : NULL;
   job->qkv_layer = qkv_layer;
   job->causal = causal;
+  job->padding_text = padding_text != NULL && *padding_text != '\0' ? g_strdup (padding_text) : NULL;
   job->request_time = g_get_monotonic_time ();
 
   WorkerShared *s = self->shared;
@@ -2039,7 +2171,7 @@ as_worker_analyse (AsWorker   *self,
                    const char *text_b)
 {
   g_return_val_if_fail (AS_IS_WORKER (self), 0);
-  return queue_job (self, AS_CHANNEL_MAIN, text_a, text_b, -1, FALSE);
+  return queue_job (self, AS_CHANNEL_MAIN, text_a, text_b, -1, FALSE, NULL);
 }
 
 guint
@@ -2051,7 +2183,7 @@ as_worker_analyse_on (AsWorker   *self,
   g_return_val_if_fail (AS_IS_WORKER (self), 0);
   g_return_val_if_fail (channel == AS_CHANNEL_MAIN || channel == AS_CHANNEL_CAUSAL ||
                         channel == AS_CHANNEL_COMPARE, 0);
-  return queue_job (self, channel, text_a, text_b, -1, channel == AS_CHANNEL_CAUSAL);
+  return queue_job (self, channel, text_a, text_b, -1, channel == AS_CHANNEL_CAUSAL, NULL);
 }
 
 guint
@@ -2062,7 +2194,18 @@ as_worker_request_qkv (AsWorker   *self,
                        gboolean    causal)
 {
   g_return_val_if_fail (AS_IS_WORKER (self), 0);
-  return queue_job (self, AS_CHANNEL_QKV, text_a, text_b, layer, causal);
+  return queue_job (self, AS_CHANNEL_QKV, text_a, text_b, layer, causal, NULL);
+}
+
+guint
+as_worker_request_layer_trace (AsWorker   *self,
+                               const char *text_a,
+                               const char *text_b,
+                               int         layer,
+                               const char *padding_text)
+{
+  g_return_val_if_fail (AS_IS_WORKER (self), 0);
+  return queue_job (self, AS_CHANNEL_TRACE, text_a, text_b, layer, FALSE, padding_text);
 }
 
 guint

@@ -15,6 +15,7 @@
 
 #include "as-ablation.h"
 #include "as-analysis.h"
+#include "as-layer-trace.h"
 #include "as-logit-lens.h"
 #include "as-sampler.h"
 #include "as-tokenizer.h"
@@ -25,7 +26,8 @@ G_BEGIN_DECLS
  * pending slot and cancel flag, so a request on one never cancels, replaces
  * or delays the delivery of another's. MAIN is the sentence being typed and
  * uses the ::analysis-* and ::layer-ready signals; the others report through
- * the detailed ::channel-* signals (detail "causal", "compare", "qkv").
+ * the detailed ::channel-* signals (detail "causal", "compare", "qkv",
+ * "trace").
  * A side-channel job that is running when a MAIN request arrives gives way
  * between layers and starts over afterwards, so typing never waits on it. */
 typedef enum {
@@ -33,10 +35,11 @@ typedef enum {
   AS_CHANNEL_QKV,      /* Q, K, V of one layer (teaching view) */
   AS_CHANNEL_CAUSAL,   /* the same text with a causal mask (teaching demo) */
   AS_CHANNEL_COMPARE,  /* a second text, shown side by side */
+  AS_CHANNEL_TRACE,    /* one whole layer, every stage kept (teaching view) */
   AS_N_CHANNELS
 } AsChannel;
 
-/* "main", "qkv", "causal", "compare": the signal detail of CHANNEL. */
+/* "main", "qkv", "causal", "compare", "trace": the signal detail of CHANNEL. */
 const char  *as_channel_name      (AsChannel channel);
 
 /* Q, K and V of one layer for one text, as the engine computed them. */
@@ -67,6 +70,32 @@ GType        as_qkv_get_type      (void) G_GNUC_CONST;
 AsQkv       *as_qkv_ref           (AsQkv *qkv);
 void         as_qkv_unref         (AsQkv *qkv);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (AsQkv, as_qkv_unref)
+
+/* One layer of one text with every stage kept (as-layer-trace.h), and,
+ * when asked for, the padding demonstration of that text batched with a
+ * second one. */
+typedef struct {
+  guint          generation;     /* on AS_CHANNEL_TRACE */
+  char          *model_name;
+  char          *text_a;
+  char          *text_b;         /* NULL unless pair mode */
+  int            layer;
+  AsEncoding    *encoding;       /* TEXT_A (+ TEXT_B)'s tokens, as the main
+                                  * analysis makes them: TRACE's n rows */
+  AsLayerTrace  *trace;
+  AsPaddingDemo *padding;        /* sequence 0 is ENCODING, 1 PADDING_TEXT's
+                                  * tokens. NULL: none asked, a causal model,
+                                  * or it failed */
+  char          *padding_error;  /* why PADDING is NULL when it was asked, else NULL */
+  char         **padding_tokens; /* [n_seq[1]] display texts of padding_text's
+                                  * tokens, NULL-terminated; NULL without PADDING */
+} AsWorkerTrace;
+
+#define AS_TYPE_WORKER_TRACE (as_worker_trace_get_type ())
+GType          as_worker_trace_get_type (void) G_GNUC_CONST;
+AsWorkerTrace *as_worker_trace_ref      (AsWorkerTrace *trace);
+void           as_worker_trace_unref    (AsWorkerTrace *trace);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (AsWorkerTrace, as_worker_trace_unref)
 
 /* The logit lens (as-logit-lens.h) of a decoder's main analysis, every
  * layer, top AS_WORKER_LENS_TOP; computed after the analysis is finished
@@ -160,6 +189,19 @@ guint        as_worker_request_qkv       (AsWorker   *self,
                                           const char *text_b,
                                           int         layer,
                                           gboolean    causal);
+/* Queues LAYER of TEXT_A (+ TEXT_B) with every stage kept, on
+ * AS_CHANNEL_TRACE; with PADDING_TEXT (not NULL or empty), also the
+ * padding demonstration of TEXT_A (+ TEXT_B) batched with PADDING_TEXT,
+ * tokenised alone as one sentence, up to LAYER. Reports
+ * ::layer-trace-ready (AsWorkerTrace) or ::channel-failed::trace (a layer
+ * out of range, or a model without a trace, is an error there, not a
+ * crash); a padding demonstration the model refuses (a decoder) does not
+ * fail the request: AsWorkerTrace.padding_error says why. */
+guint        as_worker_request_layer_trace (AsWorker   *self,
+                                            const char *text_a,
+                                            const char *text_b,
+                                            int         layer,
+                                            const char *padding_text);
 /* The newest generation handed out on CHANNEL. */
 guint        as_worker_get_channel_generation (AsWorker  *self,
                                                AsChannel  channel);

@@ -1,5 +1,6 @@
-/* test-gpu-decoder.c — Llama decoders on the CUDA plugin (gpu/as-cuda-decoder.cu)
- * against the fast CPU backend (as-cpu-llama.c) and transformers.
+/* test-gpu-decoder.c — Llama and GPT-2 decoders on the CUDA plugin
+ * (gpu/as-cuda-decoder.cu) against the CPU backends (as-cpu-llama.c,
+ * as-reference-gpt2.c) and transformers.
  *
  * Two targets, as in test-gpu.c: "device", the plugin the loader finds (the
  * real GPU; skipped with the loader's reason where none is usable, a failure
@@ -24,14 +25,22 @@
  *  - `attnscope-cli generate --device gpu` (falling back is an error there):
  *    the CPU's tokens and, in its output file, its attention rows;
  *  - TF32 GEMMs: the deviation measured, loosely bounded;
- *  - cancelling and stopping a prompt and a step; heads to ablate and GPT-2
- *    refused (by name).
+ *  - GPT-2 (the tiny GGUF, tests/data/gpt2-tiny/gpt2-tiny.gguf: LayerNorm,
+ *    learned positions, biases, the tanh GELU, c_attn fused in Conv1D's
+ *    layout) the same way: a prompt's layers, final hidden states and Q, K,
+ *    V, and a greedy continuation's rows, logits and tokens, against the CPU
+ *    (which reruns the whole sequence at each step: no cache) within the
+ *    same tolerances;
+ *  - descriptions the plugin cannot run (a missing bias, table or gate, an
+ *    unknown kind, bad shapes) refused by its decoder_open with a message;
+ *  - cancelling and stopping a prompt and a step; heads to ablate refused.
  */
 #include <math.h>
 #include <string.h>
 
 #include <glib.h>
 #include <glib/gstdio.h>
+#include <gmodule.h>
 #include <json-glib/json-glib.h>
 
 #include "as-attention.h"
@@ -39,6 +48,7 @@
 #include "as-decode.h"
 #include "as-error.h"
 #include "as-gpu-loader.h"
+#include "as-gpu-plugin.h"
 #include "as-llama.h"
 #include "as-model.h"
 #include "llama-test-util.h"
@@ -49,6 +59,7 @@
 #define STEPS           8
 #define LONG_TOKENS     200
 #define SMOLLM2_EMU_TOKENS 6
+#define GPT2_TOKENS     24
 
 typedef struct {
   const char *label;        /* "device" or "emulated" */
@@ -58,7 +69,7 @@ typedef struct {
 static Target targets[2];
 static char *initial_plugin_dir;
 static gboolean require_gpu;
-static AsModel *tiny, *wide, *smollm2;
+static AsModel *tiny, *wide, *smollm2, *gpt2;
 static gboolean smollm2_tried;
 
 /* --- targets and models --------------------------------------------------- */
@@ -148,6 +159,21 @@ wide_model (void)
         k[i] *= 20.0f;
     }
   return wide;
+}
+
+/* The tiny GPT-2 as llama.cpp's converter writes it (GGUF). */
+static AsModel *
+gpt2_model (void)
+{
+  if (gpt2 == NULL)
+    {
+      g_autofree char *path = g_build_filename (g_getenv ("AS_TEST_DATA"), "gpt2-tiny",
+                                                "gpt2-tiny.gguf", NULL);
+      g_autoptr(GError) error = NULL;
+      gpt2 = as_model_load (path, &error);
+      g_assert_no_error (error);
+    }
+  return gpt2;
 }
 
 static AsModel *
@@ -367,6 +393,12 @@ test_forward_smollm2 (gconstpointer data)
   check_forward (data, smollm2_model (), is_emulated (data) ? SMOLLM2_EMU_TOKENS : 64);
 }
 
+static void
+test_forward_gpt2 (gconstpointer data)
+{
+  check_forward (data, gpt2_model (), GPT2_TOKENS);
+}
+
 /* --- decoding ---------------------------------------------------------------- */
 
 /* Every row a step hands over: [L, NH, n_ctx]. */
@@ -420,7 +452,9 @@ decode_greedy (AsBackend    *backend,
   g_autoptr(GError) error = NULL;
   g_autoptr(AsDecoder) dec = as_decoder_new (backend, n + STEPS, &error);
   g_assert_no_error (error);
-  g_assert_true (as_decoder_is_cached (dec));
+  /* the GPU keeps keys and values on the device (GPT-2's CPU backend reruns) */
+  if (as_backend_is_gpu (backend))
+    g_assert_true (as_decoder_is_cached (dec));
   out->logits = g_new (float, (gsize) (STEPS + 1) * V);
   AsForwardRequest req = { .ids = ids, .n = n };
   g_assert_true (as_decoder_prompt (dec, &req, out->logits, &error));
@@ -512,6 +546,12 @@ static void
 test_decode_smollm2 (gconstpointer data)
 {
   check_decoding (data, smollm2_model (), is_emulated (data) ? SMOLLM2_EMU_TOKENS : 64);
+}
+
+static void
+test_decode_gpt2 (gconstpointer data)
+{
+  check_decoding (data, gpt2_model (), GPT2_TOKENS);
 }
 
 /* --- cancelling and stopping -------------------------------------------------- */
@@ -714,26 +754,112 @@ test_fallback (gconstpointer data)
     }
 }
 
-/* GPT-2 is not run by the plugin: refused by name, the CPU with a notice. */
-static void
-test_gpt2_refused (gconstpointer data)
+/* --- descriptions the plugin cannot run ------------------------------------- */
+
+/* The plugin's own table, opened past the loader (whose requests are always
+ * well formed), or NULL with the test skipped. */
+static const AsGpuPluginApi *
+open_plugin (const Target  *t,
+             GModule      **module)
 {
-  const Target *t = data;
   enter (t);
-  g_autofree char *plugin = as_gpu_plugin_find ();
-  if (plugin == NULL)
+  g_autofree char *path = as_gpu_plugin_find ();
+  if (path == NULL)
     {
       g_test_skip ("the plugin is not built here");
-      return;
+      return NULL;
     }
-  g_autofree char *dir = g_build_filename (g_getenv ("AS_TEST_DATA"), "gpt2-tiny", NULL);
-  g_autoptr(GError) error = NULL;
-  AsModel *model = as_model_load (dir, &error);
-  g_assert_no_error (error);
-  g_assert_null (as_gpu_backend_new (model, NULL, &error));
-  g_assert_error (error, AS_GPU_ERROR, AS_GPU_ERROR_PLUGIN);
-  g_assert_nonnull (strstr (error->message, "gpt2"));
-  as_model_free (model);
+  *module = g_module_open (path, G_MODULE_BIND_LOCAL);
+  g_assert_nonnull (*module);
+  gpointer entry = NULL;
+  g_assert_true (g_module_symbol (*module, AS_GPU_PLUGIN_ENTRY, &entry));
+  g_assert_null (((AsGpuPluginEntryFunc) entry) (AS_GPU_PLUGIN_ABI_VERSION - 1));
+  const AsGpuPluginApi *api = ((AsGpuPluginEntryFunc) entry) (AS_GPU_PLUGIN_ABI_VERSION);
+  g_assert_nonnull (api);
+  return api;
+}
+
+/* Damages D (and its layers L) the WHICH-th way; returns what the refusal
+ * must say, or NULL past the last case. */
+static const char *
+damage_description (int                       which,
+                    AsGpuDecoderDesc         *d,
+                    AsGpuDecoderLayerWeights *l)
+{
+  switch (which)
+    {
+    case 0: d->pos_emb = NULL; return "learned positions without a position table";
+    case 1: l[1].attn_norm_b = NULL; return "layer 1: a LayerNorm has no bias";
+    case 2: d->ffn = AS_GPU_FFN_SWIGLU; return "layer 0: SwiGLU has no gate projection";
+    case 3: l[0].gate_w = l[0].up_w; return "layer 0: a GELU MLP has a gate projection";
+    case 4: d->positions = AS_GPU_POSITIONS_ROTARY; return "rotary positions need";
+    case 5: d->norm = (AsGpuNorm) 7; return "unknown decoder kind (norm 7";
+    case 6: d->layout = (AsGpuWeightLayout) -1; return "unknown decoder kind";
+    case 7: l[1].q_w = l[1].qkv_w; return "layer 1: Q, K and V come both fused and separate";
+    case 8: l[0].qkv_w = NULL; return "layer 0: Q, K or V's projection is missing";
+    case 9: l[1].down_w = NULL; return "layer 1: the output, up or down projection is missing";
+    case 10: d->out_norm_b = NULL; return "the final norm: a LayerNorm has no bias";
+    case 11: d->norm = AS_GPU_NORM_RMS; return "the final norm: an RMSNorm has a bias";
+    case 12: d->head_dim = 7; return "inconsistent decoder shapes";
+    case 13: d->n_kv_heads = 3; return "inconsistent decoder shapes";
+    case 14: d->layers = NULL; return "inconsistent decoder shapes";
+    case 15: d->hidden = 8196; d->head_dim = 8196 / d->n_heads;   /* past its 8192 columns */
+      return "larger than the GPU LayerNorm handles";
+    default: return NULL;
+    }
+}
+
+/* GPT-2's description with one thing wrong at a time: the plugin refuses
+ * each (FAILED, nothing opened) and says what is wrong; the description
+ * itself opens. */
+static void
+test_refused_descriptions (gconstpointer data)
+{
+  const Target *t = data;
+  GModule *module = NULL;
+  const AsGpuPluginApi *api = open_plugin (t, &module);
+  if (api == NULL)
+    return;
+  AsModel *model = gpt2_model ();
+  AsGpuDecoderDesc good;
+  g_autofree AsGpuDecoderLayerWeights *layers = NULL;
+  model->arch->gpu_describe_decoder (model, &good, (gpointer *) &layers);
+  const gsize layer_bytes = sizeof *layers * good.n_layers;
+  g_autofree AsGpuDecoderLayerWeights *copy = g_malloc (layer_bytes);
+  int cases = 0;
+  for (;; cases++)
+    {
+      AsGpuDecoderDesc d = good;
+      memcpy (copy, layers, layer_bytes);
+      d.layers = copy;
+      const char *expect = damage_description (cases, &d, copy);
+      if (expect == NULL)
+        break;
+      char msg[AS_GPU_MSG_LEN] = "";
+      AsGpuDecoder *dec = (AsGpuDecoder *) &d;   /* must come back NULL */
+      AsGpuStatus st = api->decoder_open (&d, AS_GPU_PRECISION_FP32, 0, &dec, msg, sizeof msg);
+      g_test_message ("case %d: %s", cases, msg);
+      g_assert_cmpint (st, ==, AS_GPU_STATUS_FAILED);
+      g_assert_null (dec);
+      g_assert_nonnull (strstr (msg, expect));
+    }
+  g_assert_cmpint (cases, ==, 16);
+
+  /* undamaged: opens wherever a GPU (or the emulator) is there */
+  char msg[AS_GPU_MSG_LEN] = "";
+  AsGpuDecoder *dec = NULL;
+  AsGpuStatus st = api->decoder_open (&good, AS_GPU_PRECISION_FP32, 0, &dec, msg, sizeof msg);
+  if (is_emulated (t))
+    g_assert_cmpint (st, ==, AS_GPU_STATUS_OK);
+  g_test_message ("undamaged: status %d %s", st, msg);
+  if (st == AS_GPU_STATUS_OK)
+    {
+      g_assert_nonnull (dec);
+      api->decoder_close (dec);
+    }
+  else
+    g_assert_true (st == AS_GPU_STATUS_NO_DRIVER || st == AS_GPU_STATUS_NO_DEVICE);
+  g_module_close (module);
 }
 
 /* --- the CLI ---------------------------------------------------------------------- */
@@ -897,10 +1023,12 @@ add_target_tests (Target *t)
   ADD ("decode/tiny", test_decode_tiny);
   ADD ("decode/wide", test_decode_wide);
   ADD ("decode/smollm2", test_decode_smollm2);
+  ADD ("forward/gpt2", test_forward_gpt2);
+  ADD ("decode/gpt2", test_decode_gpt2);
   ADD ("cancel", test_cancel);
   ADD ("cli-generate", test_cli_generate);
   ADD ("precision/tf32", test_tf32);
-  ADD ("gpt2-refused", test_gpt2_refused);
+  ADD ("refused-descriptions", test_refused_descriptions);
 #undef ADD
   static const char *const forces[] = { "driver", "device", "oom-load", "oom-run", NULL };
   for (guint i = 0; i < G_N_ELEMENTS (forces); i++)
@@ -935,6 +1063,7 @@ main (int    argc,
   as_model_free (tiny);
   as_model_free (wide);
   as_model_free (smollm2);
+  as_model_free (gpt2);
   g_free (targets[1].plugin_dir);
   g_free (initial_plugin_dir);
   return status;

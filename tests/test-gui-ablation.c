@@ -166,7 +166,7 @@ test_rank (void)
 {
   /* the selected layer (4): every head alone, in the worker */
   GtkWidget *button = gui_test_find_widget (GTK_WIDGET (ablation_view ()), GTK_TYPE_BUTTON,
-                                            "Rank heads in this _layer");
+                                            "Rank heads in this layer");
   g_assert_nonnull (button);
   g_signal_emit_by_name (button, "clicked");
   gui_test_wait_until (rank_ready, NULL, 300);

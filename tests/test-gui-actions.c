@@ -524,6 +524,24 @@ test_export (void)
   g_assert_null (toast ());
 }
 
+/* ---- sessions: the menu items and keys reach their choosers ------------------ */
+
+/* test-gui-session checks what saving and opening do; here, that each way
+ * in opens its chooser, and Escape cancels it. */
+static void
+test_session_dialogs (void)
+{
+  gui_test_wait_idle (window, 120);
+  click ("win.save-session", NULL);
+  close_with (GTK_WINDOW (wait_chooser ()), "Escape");
+  press ("<Control>s");
+  close_with (GTK_WINDOW (wait_chooser ()), "Escape");
+  click ("win.open-session", NULL);
+  close_with (GTK_WINDOW (wait_chooser ()), "Escape");
+  press ("<Control><Alt>o");
+  close_with (GTK_WINDOW (wait_chooser ()), "Escape");
+}
+
 /* ---- copy image ------------------------------------------------------------- */
 
 static void
@@ -1160,6 +1178,7 @@ main (int   argc,
   g_test_add_func ("/actions/close-window", test_close_window);
   g_test_add_func ("/actions/export", test_export);
   g_test_add_func ("/actions/copy-image", test_copy_image);
+  g_test_add_func ("/actions/session-dialogs", test_session_dialogs);
   g_test_add_func ("/actions/open-model", test_open_model);
   g_test_add_func ("/actions/open-gguf", test_open_gguf);
   g_test_add_func ("/actions/open-text", test_open_text);

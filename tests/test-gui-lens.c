@@ -248,7 +248,7 @@ check_lens (const char *path,
   type_prompt (text);
   gui_test_wait_idle (window, 180);
   gint64 analysed = g_get_monotonic_time ();
-  gui_test_press (GTK_WINDOW (window), "<Alt>i");
+  gui_test_press (GTK_WINDOW (window), "<Alt>n");
   gui_test_wait_until (page_is, "lens", 10);
   gui_test_wait_until (lens_current, (gpointer) text, 180);
   g_test_message ("the lens was on the page %.2f s after the analysis", (g_get_monotonic_time () - analysed) / 1e6);

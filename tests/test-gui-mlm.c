@@ -203,9 +203,20 @@ test_mask_by_click (void)
   click_token (6, 1);
   g_assert_cmpint (as_view_state_get_token (as_window_get_view_state (window)), ==, 6);
   g_assert_true (as_mlm_view_can_mask (mlm_view (), NULL));
-  click_button (mlm_button ("_Mask Selected Token"));
+  click_button (mlm_button ("Mask Selected _Token"));
   wait_shows ("The capital of France is [MASK].", 1);
   check_page (0);
+  /* Internally token 6; on screen counted from 1, as layers and heads:
+   * [CLS] is #1 and the mask at position 7. */
+  int position, id;
+  const char *label;
+  float prob;
+  g_assert_true (as_mlm_view_get_prediction (mlm_view (), 0, 0, &position, &id, &label, &prob));
+  g_assert_cmpint (position, ==, 6);
+  g_autofree char *heading = as_mlm_view_describe_mask (mlm_view (), 0);
+  g_assert_cmpstr (heading, ==, "[MASK] at position 7, in place of “paris”");
+  g_autofree char *first = as_token_strip_describe_token (token_strip (), 0);
+  g_assert_true (g_str_has_prefix (first, "#1 “[CLS]”  id "));
 
   click_button (mlm_button ("_Unmask"));
   wait_shows (plain, 0);
@@ -288,7 +299,7 @@ test_no_head (void)
   as_window_open_model (window, dir);
   show_text ("The cat sat on the mat.");
   as_view_state_set_token (as_window_get_view_state (window), 2);
-  GtkWidget *button = mlm_button ("_Mask Selected Token");
+  GtkWidget *button = mlm_button ("Mask Selected _Token");
   g_assert_false (gtk_widget_is_sensitive (button));
   g_assert_nonnull (strstr (gtk_widget_get_tooltip_text (button), "no masked-LM head"));
   g_assert_nonnull (strstr (as_mlm_view_get_caption (mlm_view ()), "no masked-LM head"));

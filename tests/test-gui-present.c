@@ -576,7 +576,7 @@ test_compare_lengths (void)
   g_assert_nonnull (strstr (msg, ".\nLargest change"));
   /* Nothing calls the variant "Sentence B": that is the pair's field. */
   g_assert_null (gui_test_find_widget (GTK_WIDGET (cv), GTK_TYPE_LABEL, "Sentence _B"));
-  g_assert_nonnull (gui_test_find_widget (GTK_WIDGET (cv), GTK_TYPE_LABEL, "_Compare with"));
+  g_assert_nonnull (gui_test_find_widget (GTK_WIDGET (cv), GTK_TYPE_LABEL, "Compare _with"));
   gui_test_wait_frames (GTK_WIDGET (window), 2);
   gui_test_capture_screen (NULL, "present-compare-lengths.png");
 

@@ -70,7 +70,7 @@ teach_ready (gpointer data)
   AsTeachView *tv = teach_view ();
   AsAnalysis *c = as_teach_view_get_causal_analysis (tv);
   return as_window_is_idle (window) && !is_busy (tv) && as_teach_view_get_steps (tv) != NULL &&
-         as_teach_view_get_check (tv) >= 0 &&
+         as_teach_view_get_check (tv) >= 0 && as_teach_view_get_trace (tv) != NULL &&
          (!as_teach_view_get_causal (tv) || (c != NULL && c->layers_ready == c->n_layers));
 }
 
@@ -202,13 +202,17 @@ test_steps (void)
   g_assert_cmpint (as_teach_view_get_query (tv), ==, 10);
   check_steps (AS_SAMPLE_SENTENCE);
 
-  /* Next / Previous walk the seven steps and stop at the ends. */
-  g_assert_cmpint (as_teach_view_get_step (tv), ==, AS_TEACH_STEP_QUERY);
+  /* Next / Previous walk every step, from the embeddings to the masks,
+   * and stop at the ends. */
+  g_assert_cmpint (as_teach_view_get_step (tv), ==, AS_TEACH_STEP_EMBED);
   for (int i = 0; i < AS_N_TEACH_STEPS + 2; i++)
     gtk_widget_activate_action (GTK_WIDGET (tv), "teach.next", NULL);
-  g_assert_cmpint (as_teach_view_get_step (tv), ==, AS_TEACH_STEP_OUTPUT);
+  g_assert_cmpint (as_teach_view_get_step (tv), ==, AS_TEACH_STEP_PADDING);
   gtk_widget_activate_action (GTK_WIDGET (tv), "teach.previous", NULL);
-  g_assert_cmpint (as_teach_view_get_step (tv), ==, AS_TEACH_STEP_SOFTMAX);
+  g_assert_cmpint (as_teach_view_get_step (tv), ==, AS_TEACH_STEP_LAYER_OUT);
+  for (int i = 0; i < AS_N_TEACH_STEPS + 2; i++)
+    gtk_widget_activate_action (GTK_WIDGET (tv), "teach.previous", NULL);
+  g_assert_cmpint (as_teach_view_get_step (tv), ==, AS_TEACH_STEP_EMBED);
   as_teach_view_set_step (tv, AS_TEACH_STEP_QUERY);
 
   /* Another head: the same Q, K, V, new steps. Another layer: new Q, K, V. */
@@ -473,15 +477,15 @@ test_screenshots (void)
   as_view_state_set_token (state, 10);
   gui_test_wait_until (teach_ready, NULL, 60);
   as_teach_view_set_step (tv, AS_TEACH_STEP_KEYS);
-  save_shot ("teach-step2-keys.png");
+  save_shot ("teach-step3-keys.png");
   as_teach_view_set_step (tv, AS_TEACH_STEP_SCALE);
-  save_shot ("teach-step4-scale.png");
+  save_shot ("teach-step5-scale.png");
   as_teach_view_set_step (tv, AS_TEACH_STEP_SOFTMAX);
-  save_shot ("teach-step6-softmax.png");
+  save_shot ("teach-step7-softmax.png");
   as_teach_view_set_step (tv, AS_TEACH_STEP_OUTPUT);
-  save_shot ("teach-step7-output.png");
+  save_shot ("teach-step8-output.png");
   as_teach_view_set_step (tv, AS_TEACH_STEP_QUERY);
-  save_shot ("teach-step1-query.png");
+  save_shot ("teach-step2-query.png");
   AdwStyleManager *sm = adw_style_manager_get_default ();
   adw_style_manager_set_color_scheme (sm, ADW_COLOR_SCHEME_FORCE_DARK);
   as_teach_view_set_step (tv, AS_TEACH_STEP_SCORES);
@@ -498,6 +502,244 @@ test_screenshots (void)
   gui_test_wait_until (compare_ready, NULL, 60);
   save_shot ("compare.png");
   gtk_stack_set_visible_child_name (as_window_get_detail_stack (window), "head");
+}
+
+/* ---- the whole layer ------------------------------------------------------ */
+
+typedef struct {
+  int    layer;
+  int    n;
+  int    hidden;
+  float *out;     /* [n, hidden] the layer's output as the fast backend gives it */
+  float *attn;    /* [n_heads, n, n] its attention */
+  gsize  per_layer;
+} KeepLayer;
+
+static gboolean
+keep_one_layer (int          layer,
+                const float *attn,
+                const float *hidden,
+                gpointer     user_data)
+{
+  KeepLayer *k = user_data;
+  if (layer == k->layer)
+    {
+      memcpy (k->out, hidden, sizeof (float) * (gsize) k->n * k->hidden);
+      memcpy (k->attn, attn, sizeof (float) * k->per_layer);
+    }
+  return TRUE;
+}
+
+static double
+max_diff (const float *a,
+          const float *b,
+          gsize        n)
+{
+  double worst = 0;
+  for (gsize i = 0; i < n; i++)
+    worst = MAX (worst, fabs ((double) a[i] - b[i]));
+  return worst;
+}
+
+/* The next step, as a user gets there: the Right key when xdotool can
+ * send it, else the view's action. */
+static void
+next_step (AsTeachView *tv,
+           gboolean     keys)
+{
+  AsTeachStep before = as_teach_view_get_step (tv);
+  if (keys)
+    press_key ("Right");
+  else
+    gtk_widget_activate_action (GTK_WIDGET (tv), "teach.next", NULL);
+  g_assert_cmpint (as_teach_view_get_step (tv), ==, before + 1);
+  gui_test_wait_frames (GTK_WIDGET (tv), 1);
+}
+
+static gboolean
+compare_entry_is (gpointer text)
+{
+  AsTeachView *tv = teach_view ();
+  return g_strcmp0 (as_teach_view_get_padding_text (tv), text) == 0 && teach_ready (NULL);
+}
+
+/* Every step from the embeddings to the masks on MiniLM, walked with the
+ * keys; what each shows checked against the engine called directly (the
+ * fast backend's attention and hidden state, Q K V), against the
+ * published definitions (GELU, residual sums), and across steps (the z of
+ * the selected head in the concatenation is the weighted-sum step's). */
+static void
+test_layer (void)
+{
+  if (!gui_test_have_model (model))
+    return;
+  AsViewState *state = as_window_get_view_state (window);
+  as_window_set_text (window, AS_SAMPLE_SENTENCE, NULL);
+  gui_test_wait_until (window_idle, NULL, 120);
+  gtk_stack_set_visible_child_name (as_window_get_detail_stack (window), "teach");
+  AsTeachView *tv = teach_view ();
+  gui_test_wait_for (widget_mapped, tv, 10000, "the teach view to be shown");
+  const int layer = 2, head = 5, query = 10;
+  as_view_state_select (state, layer, head);
+  as_view_state_set_token (state, query);
+  as_teach_view_set_causal (tv, FALSE);
+  as_teach_view_set_step (tv, AS_TEACH_STEP_EMBED);
+  gui_test_wait_until (teach_ready, NULL, 120);
+  gtk_widget_grab_focus (GTK_WIDGET (tv));
+  gboolean keys = gui_test_have_xdotool ();
+
+  AsWorkerTrace *wt = as_teach_view_get_trace (tv);
+  g_assert_nonnull (wt);
+  const AsLayerTrace *t = wt->trace;
+  AsAnalysis *a = as_view_state_get_analysis (state);
+  const int n = a->n, H = model->config->hidden, nh = model->config->n_heads, d = H / nh;
+  const gsize nH = (gsize) n * H;
+  g_assert_cmpint (n, ==, 16);
+  g_assert_cmpint (t->n, ==, n);
+  g_assert_cmpint (t->layer, ==, layer);
+  g_assert_cmpint (t->hidden, ==, H);
+  g_assert_cmpint (t->n_heads, ==, nh);
+  g_assert_false (t->pre_norm);
+
+  /* The fast backend on the same tokens: the layer's attention and output. */
+  g_autofree int *ids = NULL, *types = NULL;
+  token_arrays (a, &ids, &types);
+  KeepLayer keep = { layer, n, H, g_new (float, nH), g_new (float, (gsize) nh * n * n),
+                     (gsize) nh * n * n };
+  AsForwardRequest req = { .ids = ids, .type_ids = types, .n = n, .want_hidden = TRUE,
+                           .on_layer = keep_one_layer, .user_data = &keep };
+  g_autoptr(GError) error = NULL;
+  g_assert_true (as_backend_forward (backend, &req, NULL, &error));
+  g_assert_no_error (error);
+
+  for (int step = AS_TEACH_STEP_EMBED; step < AS_N_TEACH_STEPS; step++)
+    {
+      if (step > AS_TEACH_STEP_EMBED)
+        next_step (tv, keys);
+      g_assert_cmpint (as_teach_view_get_step (tv), ==, step);
+      g_autofree char *counter = g_strdup_printf ("Step %d of %d", step + 1, AS_N_TEACH_STEPS);
+      g_assert_cmpstr (as_teach_view_get_counter_text (tv), ==, counter);
+      /* A plain line for a student, and the details under it. */
+      g_assert_cmpuint (strlen (as_teach_view_get_step_plain (tv)), >, 40);
+      g_assert_cmpuint (strlen (as_teach_view_get_step_text (tv)), >, 40);
+      g_assert_null (strstr (as_teach_view_get_step_text (tv), "Computing"));
+      g_assert_null (strstr (as_teach_view_get_step_text (tv), "Could not"));
+      /* The formula line is the step's own past the attention. */
+      static const char *formula_part[AS_N_TEACH_STEPS] = {
+        [AS_TEACH_STEP_EMBED] = "LayerNorm(Etoken + Eposition + Esegment)",
+        [AS_TEACH_STEP_SOFTMAX] = "softmax(",
+        [AS_TEACH_STEP_HEADS] = "Concat(z1, …, z12) WO",
+        [AS_TEACH_STEP_RESIDUAL] = "h = LayerNorm(x + MultiHead(x))",
+        [AS_TEACH_STEP_FFN] = "GELU(h W1 + b1) W2 + b2",
+        [AS_TEACH_STEP_LAYER_OUT] = "output = LayerNorm(h + FFN(h))",
+        [AS_TEACH_STEP_PADDING] = "[PAD]",
+      };
+      if (formula_part[step] != NULL)
+        g_assert_nonnull (strstr (as_teach_view_get_formula_text (tv), formula_part[step]));
+      g_autofree char *shot = g_strdup_printf ("teach-layer-step%d.png", step + 1);
+      save_shot (shot);
+    }
+  g_assert_cmpint (as_teach_view_get_step (tv), ==, AS_TEACH_STEP_PADDING);
+
+  /* Step 1: token + position + segment = the sum (the definition). */
+  g_assert_nonnull (t->position_embed);
+  g_assert_nonnull (t->type_embed);
+  double sum_err = 0;
+  for (gsize x = 0; x < nH; x++)
+    sum_err = MAX (sum_err, fabs (t->token_embed[x] + t->position_embed[x] + t->type_embed[x] - t->embed_sum[x]));
+  g_assert_cmpfloat (sum_err, <, 1e-5);
+
+  /* Step 9: the selected head's z in the concatenation is the weighted-sum
+   * step's output, which test_steps checks against Q K V; the layer's
+   * attention is the fast backend's. */
+  const AsAttentionSteps *st = as_teach_view_get_steps (tv);
+  g_assert_cmpint (st->query, ==, query);
+  double z_err = 0;
+  for (int c = 0; c < d; c++)
+    z_err = MAX (z_err, fabs (t->context[(gsize) query * nh * d + head * d + c] - st->output[c]));
+  double attn_err = max_diff (t->attn, keep.attn, keep.per_layer);
+  g_test_message ("z of head %d vs the weighted-sum step: %.2g (the view says %.2g); attention vs the "
+                  "backend: %.2g (the view says %.2g)", head, z_err,
+                  as_teach_view_get_layer_check (tv, AS_TEACH_CHECK_Z), attn_err,
+                  as_teach_view_get_layer_check (tv, AS_TEACH_CHECK_ATTN));
+  g_assert_cmpfloat (z_err, <, 1e-5);
+  g_assert_cmpfloat (attn_err, <, 1e-5);
+  g_assert_cmpfloat (as_teach_view_get_layer_check (tv, AS_TEACH_CHECK_Z), >=, 0);
+  g_assert_cmpfloat (as_teach_view_get_layer_check (tv, AS_TEACH_CHECK_Z), <, 1e-5);
+  g_assert_cmpfloat (as_teach_view_get_layer_check (tv, AS_TEACH_CHECK_ATTN), >=, 0);
+  g_assert_cmpfloat (as_teach_view_get_layer_check (tv, AS_TEACH_CHECK_ATTN), <, 1e-5);
+
+  /* Steps 10 and 12: the residual sums; step 11: GELU(x) = x Phi(x). */
+  double r_err = 0, gelu_err = 0;
+  for (gsize x = 0; x < nH; x++)
+    {
+      r_err = MAX (r_err, fabs (t->x_in[x] + t->attn_out[x] - t->resid1[x]));
+      r_err = MAX (r_err, fabs (t->h1[x] + t->ffn_out[x] - t->resid2[x]));
+    }
+  for (gsize x = 0; x < (gsize) n * t->intermediate; x++)
+    {
+      double v = t->ffn_pre[x];
+      gelu_err = MAX (gelu_err, fabs (t->ffn_act[x] - 0.5 * v * (1 + erf (v / sqrt (2)))));
+    }
+  g_assert_cmpfloat (r_err, <, 1e-5);
+  g_assert_cmpfloat (gelu_err, <, 1e-5);
+
+  /* Step 12: the layer's output is the fast backend's hidden state. */
+  double out_err = max_diff (t->out, keep.out, nH), largest = 0;
+  for (gsize x = 0; x < nH; x++)
+    largest = MAX (largest, fabs (keep.out[x]));
+  g_test_message ("layer %d output vs the backend's hidden state: %.2g (largest |value| %.2f)",
+                  layer, out_err, largest);
+  g_assert_cmpfloat (out_err, <, 1e-3 * MAX (1, largest));
+
+  /* Step 13: the sentence batched with a short default one (the Compare
+   * tab still has its own default); the padded sentence attends as alone,
+   * and alone is what the engine computes for it. */
+  const AsPaddingDemo *p = wt->padding;
+  g_assert_nonnull (p);
+  g_assert_null (wt->padding_error);
+  g_assert_cmpint (p->n, ==, n);
+  g_assert_cmpint (p->n_seq[0], ==, n);
+  g_assert_cmpint (p->n_seq[1], <, n);
+  for (int j = 0; j < n; j++)
+    g_assert_true (p->key_mask[1][j] == (j < p->n_seq[1] ? 0 : -INFINITY));
+  double pad_check = as_teach_view_get_layer_check (tv, AS_TEACH_CHECK_PADDING);
+  g_test_message ("padded batch vs each sentence alone, head %d: %.2g", head, pad_check);
+  g_assert_cmpfloat (pad_check, >=, 0);
+  g_assert_cmpfloat (pad_check, <, 1e-5);
+  g_assert_cmpfloat (max_diff (p->attn[0], keep.attn, keep.per_layer), <, 1e-5);
+  AsAnalysis *alone = as_attention_compute (backend, "The cat sat on the mat.", NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (alone->n, ==, p->n_seq[1]);
+  g_assert_cmpfloat (max_diff (p->attn_alone[1], as_analysis_head (alone, layer, 0),
+                               (gsize) nh * alone->n * alone->n), <, 1e-5);
+  as_analysis_unref (alone);
+
+  /* Another sentence typed in the Compare tab becomes the second one. */
+  AsCompareView *cv = compare_view ();
+  gtk_editable_set_text (as_compare_view_get_entry (cv), "It was too wide.");
+  gui_test_wait_until (compare_entry_is, (gpointer) "It was too wide.", 120);
+  wt = as_teach_view_get_trace (tv);
+  g_assert_nonnull (wt->padding);
+  g_assert_cmpint (wt->padding->n_seq[1], ==, 7);   /* [CLS] it was too wide . [SEP] */
+  g_assert_cmpfloat (as_teach_view_get_layer_check (tv, AS_TEACH_CHECK_PADDING), <, 1e-5);
+  g_assert_nonnull (strstr (as_teach_view_get_step_text (tv), "It was too wide."));
+  gtk_editable_set_text (as_compare_view_get_entry (cv), AS_COMPARE_DEFAULT_TEXT);
+  gui_test_wait_until (compare_entry_is, (gpointer) AS_COMPARE_DEFAULT_TEXT, 120);
+
+  /* The causal demonstration beside the step keeps the step on screen. */
+  as_teach_view_set_step (tv, AS_TEACH_STEP_SOFTMAX);
+  as_teach_view_set_causal (tv, TRUE);
+  gui_test_wait_until (teach_ready, NULL, 120);
+  save_shot ("teach-layer-causal-softmax.png");
+  /* The trace is the real model: the z check waits for the switch off. */
+  g_assert_cmpfloat (as_teach_view_get_layer_check (tv, AS_TEACH_CHECK_Z), <, 0);
+  as_teach_view_set_causal (tv, FALSE);
+  gui_test_wait_until (teach_ready, NULL, 120);
+  as_teach_view_set_step (tv, AS_TEACH_STEP_QUERY);
+
+  g_free (keep.out);
+  g_free (keep.attn);
 }
 
 /* Step by Step on a decoder (SmolLM2: RoPE, 9 query heads sharing 3
@@ -607,6 +849,27 @@ test_decoder (void)
     g_assert_cmpfloat (fabs (turned[x] - k[(gsize) key * H + head * d + x]), <, 1e-4);
   save_shot ("teach-decoder-rope.png");
 
+  /* The rest of the layer: a pre-norm layer with RoPE and no position
+   * vector; the masks step shows the model's own causal mask. */
+  as_teach_view_set_step (tv, AS_TEACH_STEP_EMBED);
+  gui_test_wait_until (teach_ready, NULL, 180);
+  AsWorkerTrace *wt = as_teach_view_get_trace (tv);
+  g_assert_nonnull (wt);
+  g_assert_true (wt->trace->pre_norm);
+  g_assert_null (wt->trace->position_embed);
+  g_assert_null (wt->padding);
+  g_assert_nonnull (strstr (as_teach_view_get_formula_text (tv), "RoPE"));
+  g_assert_nonnull (strstr (as_teach_view_get_step_text (tv), "RoPE"));
+  as_teach_view_set_step (tv, AS_TEACH_STEP_HEADS);
+  g_assert_cmpfloat (as_teach_view_get_layer_check (tv, AS_TEACH_CHECK_Z), <, 1e-4);
+  g_assert_cmpfloat (as_teach_view_get_layer_check (tv, AS_TEACH_CHECK_ATTN), <, 1e-4);
+  as_teach_view_set_step (tv, AS_TEACH_STEP_FFN);
+  g_assert_nonnull (strstr (as_teach_view_get_formula_text (tv), "SiLU"));
+  save_shot ("teach-decoder-ffn.png");
+  as_teach_view_set_step (tv, AS_TEACH_STEP_PADDING);
+  g_assert_nonnull (strstr (as_teach_view_get_step_text (tv), "decoder"));
+  save_shot ("teach-decoder-padding.png");
+
   g_free (keep.attn);
   as_backend_free (dec_backend);
   as_model_free (dec);
@@ -627,6 +890,7 @@ main (int   argc,
 
   g_test_add_func ("/gui-teach/steps", test_steps);
   g_test_add_func ("/gui-teach/keyboard", test_keyboard);
+  g_test_add_func ("/gui-teach/layer", test_layer);
   g_test_add_func ("/gui-teach/causal", test_causal);
   g_test_add_func ("/gui-teach/compare", test_compare);
   g_test_add_func ("/gui-teach/positions", test_positions);

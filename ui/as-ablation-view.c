@@ -3,6 +3,8 @@
  */
 #include "as-ablation-view.h"
 
+#include <glib/gi18n.h>
+
 #include "as-shown.h"
 
 struct _AsAblationView
@@ -68,13 +70,14 @@ effect_text (const AsWorkerAblation *w)
   GString *s = g_string_new (NULL);
   if (!e->next_token)
     {
-      g_string_append_printf (s, "Sentence embedding (mean of the last hidden state):\n"
-                              "cosine before / after = %.6f  (1 = unchanged)", e->cosine);
+      g_string_append_printf (s, _("Sentence embedding (mean of the last hidden state):\n"
+                                   "cosine before / after = %.6f  (1 = unchanged)"), e->cosine);
       return g_string_free (s, FALSE);
     }
-  g_string_append_printf (s, "Next token: KL(before ‖ after) = %.4g nats\n\n", e->kl);
-  append_padded (s, "token", 24);
-  g_string_append (s, "   before     after\n");
+  g_string_append_printf (s, _("Next token: KL(before ‖ after) = %.4g nats\n\n"), e->kl);
+  append_padded (s, _("token"), 24);
+  /* Translators: column headings over percentages, padded to line up. */
+  g_string_append (s, _("   before     after\n"));
   for (int i = 0; i < e->n_top; i++)
     {
       g_autofree char *q = quoted (w->top_labels[i]);
@@ -82,7 +85,7 @@ effect_text (const AsWorkerAblation *w)
       g_string_append_printf (s, "  %6.2f%%   %6.2f%%\n", 100.0 * e->p_before[i], 100.0 * e->p_after[i]);
     }
   g_autofree char *after = quoted (w->argmax_label);
-  g_string_append_printf (s, "\nMost likely after: %s (%.2f%%)", after, 100.0 * e->p_argmax_after);
+  g_string_append_printf (s, _("\nMost likely after: %s (%.2f%%)"), after, 100.0 * e->p_argmax_after);
   return g_string_free (s, FALSE);
 }
 
@@ -93,15 +96,16 @@ rank_text (const AsWorkerAblation *w)
 {
   GString *s = g_string_new (NULL);
   if (w->rank_layer >= 0)
-    g_string_append_printf (s, "Layer %d, each head switched off alone (%s), largest effect first:\n\n",
+    g_string_append_printf (s, _("Layer %d, each head switched off alone (%s), largest effect first:\n\n"),
                             w->rank_layer + 1, mode_words[w->rank_mode]);
   else
-    g_string_append_printf (s, "Every head switched off alone (%s), largest effect first:\n\n",
+    g_string_append_printf (s, _("Every head switched off alone (%s), largest effect first:\n\n"),
                             mode_words[w->rank_mode]);
   const gboolean next_token = w->rank->len > 0 && w->rank_labels[0] != NULL;
-  g_string_append_printf (s, "rank  %shead  %s\n", w->rank_layer < 0 ? "layer  " : "",
-                          next_token ? "KL (nats)   most likely next token after"
-                                     : "1 − cosine");
+  /* Translators: column headings of a table, padded to line up. */
+  g_string_append_printf (s, _("rank  %shead  %s\n"), w->rank_layer < 0 ? _("layer  ") : "",
+                          next_token ? _("KL (nats)   most likely next token after")
+                                     : _("1 − cosine"));
   for (guint i = 0; i < w->rank->len; i++)
     {
       const AsHeadRank *r = &g_array_index (w->rank, AsHeadRank, i);
@@ -124,14 +128,14 @@ update_heads_label (AsAblationView *self)
 {
   if (self->ablated->len == 0)
     {
-      gtk_label_set_text (self->heads_label, "No head switched off.");
+      gtk_label_set_text (self->heads_label, _("No head switched off."));
       return;
     }
-  GString *s = g_string_new ("Switched off: ");
+  GString *s = g_string_new (_("Switched off: "));
   for (guint i = 0; i < self->ablated->len; i++)
     {
       const AsHeadAblation *a = &g_array_index (self->ablated, AsHeadAblation, i);
-      g_string_append_printf (s, "%slayer %d head %d (%s)", i ? ", " : "", a->layer + 1, a->head + 1,
+      g_string_append_printf (s, _("%slayer %d head %d (%s)"), i ? ", " : "", a->layer + 1, a->head + 1,
                               mode_words[a->mode]);
     }
   gtk_label_set_text (self->heads_label, s->str);
@@ -149,7 +153,7 @@ current_text (AsAblationView  *self,
   AsAnalysis *a = self->state != NULL ? as_view_state_get_analysis (self->state) : NULL;
   if (a == NULL || a->text_a == NULL || self->worker == NULL)
     {
-      gtk_label_set_text (self->caption, "Type a text: the effect of switching heads off is measured on it.");
+      gtk_label_set_text (self->caption, _("Type a text: the effect of switching heads off is measured on it."));
       return FALSE;
     }
   *text_a = a->text_a;
@@ -173,8 +177,8 @@ request (AsAblationView *self,
       self->waiting = 0;
       if (self->ablated->len == 0)
         gtk_label_set_text (self->caption,
-                            "Switch a head off from the grid or the head view (right-click, or "
-                            "Ctrl+Shift+H on the selected head) to see what it does to the output.");
+                            _("Switch a head off from the grid or the head view (right-click, or "
+                              "Ctrl+Shift+H on the selected head) to see what it does to the output."));
       return;
     }
   g_free (self->text_a);
@@ -187,8 +191,8 @@ request (AsAblationView *self,
                                               as_ablation_view_get_mode (self));
   gtk_progress_bar_set_fraction (self->progress, 0.0);
   /* an empty text, not a percentage, while no ranking runs */
-  gtk_progress_bar_set_text (self->progress, rank_layer != -2 ? "Ranking…" : "");
-  gtk_label_set_text (self->caption, "Computing the effect…");
+  gtk_progress_bar_set_text (self->progress, rank_layer != -2 ? _("Ranking…") : "");
+  gtk_label_set_text (self->caption, _("Computing the effect…"));
 }
 
 static void
@@ -200,7 +204,7 @@ on_ablation_progress (AsAblationView *self,
   if (generation != self->waiting || total <= 0)
     return;
   gtk_progress_bar_set_fraction (self->progress, (double) done / total);
-  g_autofree char *text = g_strdup_printf ("%d of %d heads", done, total);
+  g_autofree char *text = g_strdup_printf (_("%d of %d heads"), done, total);
   gtk_progress_bar_set_text (self->progress, text);
 }
 
@@ -223,14 +227,14 @@ on_ablation_ready (AsAblationView   *self,
       g_autofree char *text = rank_text (w);
       gtk_label_set_text (self->rank_label, text);
       gtk_progress_bar_set_fraction (self->progress, 1.0);
-      gtk_progress_bar_set_text (self->progress, "Done");
+      gtk_progress_bar_set_text (self->progress, _("Done"));
     }
   gtk_label_set_text (self->caption,
                       w->effect.next_token || w->n_ablate == 0
-                        ? "The effect on the next-token distribution at the end of the text, "
-                          "measured against the model with every head on."
-                        : "The effect on the sentence embedding, measured against the model "
-                          "with every head on.");
+                        ? _("The effect on the next-token distribution at the end of the text, "
+                            "measured against the model with every head on.")
+                        : _("The effect on the sentence embedding, measured against the model "
+                            "with every head on."));
 }
 
 static void
@@ -241,7 +245,7 @@ on_ablation_failed (AsAblationView *self,
   if (generation != self->waiting)
     return;
   self->waiting = 0;
-  g_autofree char *text = g_strdup_printf ("Could not compute the effect: %s", error->message);
+  g_autofree char *text = g_strdup_printf (_("Could not compute the effect: %s"), error->message);
   gtk_label_set_text (self->caption, text);
   gtk_progress_bar_set_text (self->progress, "");
 }

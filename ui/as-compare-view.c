@@ -11,6 +11,7 @@
  */
 #include "as-compare-view.h"
 
+#include <glib/gi18n.h>
 #include <math.h>
 
 #include "as-heatmap-render.h"
@@ -157,7 +158,7 @@ append_unpaired (GString      *s,
     if (!has[i])
       g_string_append_printf (list, "%s“%s”", list->len > 0 ? ", " : "", x->encoding->tokens[i].text);
   if (list->len > 0)
-    g_string_append_printf (s, "\nOnly in the %s (no counterpart, left out of the map): %s.", which, list->str);
+    g_string_append_printf (s, _("\nOnly in the %s (no counterpart, left out of the map): %s."), which, list->str);
   g_string_free (list, TRUE);
 }
 
@@ -189,9 +190,9 @@ fill_difference (AsCompareView *self,
           best = (int) k;
       }
   int bi = best / n, bj = best % n;
-  g_string_printf (msg, "Variant − sentence, layer %d, head %d: from %+.3f to %+.3f.",
+  g_string_printf (msg, _("Variant − sentence, layer %d, head %d: from %+.3f to %+.3f."),
                    layer + 1, head + 1, self->diff_min, self->diff_max);
-  g_string_append_printf (msg, "\nLargest change: query “%s” → key “%s” (%.3f → %.3f).",
+  g_string_append_printf (msg, _("\nLargest change: query “%s” → key “%s” (%.3f → %.3f)."),
                           b->encoding->tokens[self->pair_b[bi]].text,
                           b->encoding->tokens[self->pair_b[bj]].text,
                           ma[(gsize) self->pair_a[bi] * a->n + self->pair_a[bj]],
@@ -206,10 +207,10 @@ fill_difference (AsCompareView *self,
         g_string_append_printf (changed, "%s“%s” → “%s”", changed->len > 0 ? ", " : "", ta, tb);
     }
   if (changed->len > 0)
-    g_string_append_printf (msg, "\nTokens that differ: %s.", changed->str);
+    g_string_append_printf (msg, _("\nTokens that differ: %s."), changed->str);
   g_string_free (changed, TRUE);
-  append_unpaired (msg, a, self->pair_a, n, "sentence");
-  append_unpaired (msg, b, self->pair_b, n, "variant");
+  append_unpaired (msg, a, self->pair_a, n, _("sentence"));
+  append_unpaired (msg, b, self->pair_b, n, _("variant"));
 }
 
 static void
@@ -226,9 +227,9 @@ update (AsCompareView *self)
   g_autoptr(GString) msg = g_string_new (NULL);
 
   if (a == NULL)
-    g_string_assign (msg, "No analysis of the sentence on screen (the status line says why).");
+    g_string_assign (msg, _("No analysis of the sentence on screen (the status line says why)."));
   else if (b == NULL || layer >= b->layers_ready || layer >= a->layers_ready)
-    g_string_assign (msg, "Computing…");
+    g_string_assign (msg, _("Computing…"));
   else
     {
       const char **ta = g_new (const char *, a->n), **tb = g_new (const char *, b->n);
@@ -242,7 +243,7 @@ update (AsCompareView *self)
       g_free (ta);
       g_free (tb);
       if (n == 0)
-        g_string_assign (msg, "The sentence and the variant share no token: nothing to compare.");
+        g_string_assign (msg, _("The sentence and the variant share no token: nothing to compare."));
       else
         fill_difference (self, a, b, layer, head, n, msg);
     }
@@ -277,7 +278,7 @@ heatmap (cairo_t    *cr,
   spec.colorbar = TRUE;
   /* Fitted as the head view is, to the larger of the two maxima: the two
    * maps share one scale, so their colours compare. */
-  spec.colorbar_label = "attention, full 0 to 1 scale";
+  spec.colorbar_label = _("attention, full 0 to 1 scale");
   if (as_view_state_get_fit_scale (self->state))
     {
       AsAnalysis *both[2] = { analysis_a (self), b_current (self) ? self->b : NULL };
@@ -287,10 +288,10 @@ heatmap (cairo_t    *cr,
           top = MAX (top, as_heatmap_robust_max (as_analysis_head (both[s], layer, head),
                                                  both[s]->n, both[s]->n, both[s]->causal));
       spec.vmax = top > 0 ? top : 1.f;
-      spec.colorbar_label = "attention, fitted to both";
+      spec.colorbar_label = _("attention, fitted to both");
     }
   spec.font_size = 12 * as_view_state_get_zoom (self->state);
-  g_autofree char *title = g_strdup_printf ("%s: layer %d, head %d\n%s", which, layer + 1, head + 1, x->text_a);
+  g_autofree char *title = g_strdup_printf (_("%s: layer %d, head %d\n%s"), which, layer + 1, head + 1, x->text_a);
   spec.title = title;
   as_heatmap_render (cr, &spec, w, h, NULL);
 }
@@ -308,10 +309,10 @@ draw (GtkDrawingArea *area,
     return;
   AsAnalysis *b = b_current (self) ? self->b : NULL;
   double top_h = height * 0.5;
-  heatmap (cr, self, a, "Sentence", width / 2.0, top_h);
+  heatmap (cr, self, a, _("Sentence"), width / 2.0, top_h);
   cairo_save (cr);
   cairo_translate (cr, width / 2.0, 0);
-  heatmap (cr, self, b, "Variant", width / 2.0, top_h);
+  heatmap (cr, self, b, _("Variant"), width / 2.0, top_h);
   cairo_restore (cr);
 
   if (self->diff == NULL)
@@ -340,9 +341,9 @@ draw (GtkDrawingArea *area,
   spec.row_labels = spec.col_labels = labels;
   spec.dark = as_view_state_get_dark (self->state);
   spec.font_size = 12 * as_view_state_get_zoom (self->state);
-  spec.colorbar_label = "variant − sentence";
-  g_autofree char *title = g_strdup_printf ("Variant − sentence (layer %d, head %d)\nblue: less attention "
-                                            "in the variant, red: more",
+  spec.colorbar_label = _("variant − sentence");
+  g_autofree char *title = g_strdup_printf (_("Variant − sentence (layer %d, head %d)\nblue: less attention "
+                                              "in the variant, red: more"),
                                             as_view_state_get_layer (self->state) + 1,
                                             as_view_state_get_head (self->state) + 1);
   spec.title = title;
@@ -431,7 +432,7 @@ on_b_failed (AsCompareView *self,
   self->b_failed = TRUE;
   update (self);
   g_free (self->message);
-  self->message = g_strdup_printf ("Could not analyse B: %s", error->message);
+  self->message = g_strdup_printf (_("Could not analyse B: %s"), error->message);
   gtk_label_set_text (self->caption, self->message);
 }
 

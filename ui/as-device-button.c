@@ -1,6 +1,8 @@
 /* as-device-button.c — where the engine runs, and why not on the GPU. */
 #include "as-device-button.h"
 
+#include <glib/gi18n.h>
+
 #include "as-gpu-loader.h"
 
 struct _AsDeviceButton
@@ -22,15 +24,15 @@ as_device_fallback_summary (int fallback)
     case -1:
       return NULL;
     case AS_GPU_ERROR_PLUGIN:
-      return "GPU support is not installed — using the CPU";
+      return _("GPU support is not installed — using the CPU");
     case AS_GPU_ERROR_NO_DRIVER:
-      return "No NVIDIA GPU driver found — using the CPU";
+      return _("No NVIDIA GPU driver found — using the CPU");
     case AS_GPU_ERROR_NO_DEVICE:
-      return "No usable NVIDIA GPU found — using the CPU";
+      return _("No usable NVIDIA GPU found — using the CPU");
     case AS_GPU_ERROR_OUT_OF_MEMORY:
-      return "Not enough GPU memory for this model — using the CPU";
+      return _("Not enough GPU memory for this model — using the CPU");
     default:
-      return "The GPU stopped working — using the CPU";
+      return _("The GPU stopped working — using the CPU");
     }
 }
 
@@ -46,13 +48,13 @@ update (AsDeviceButton *self)
   g_free (self->tooltip);
   /* The raw reason is long and technical: it lives behind the menu's
    * "Why Not the GPU?" item, not here. */
-  self->tooltip = g_strdup_printf ("Engine: %s%s%s\nClick to choose where it runs.",
-                                   name != NULL ? name : "not loaded yet",
+  self->tooltip = g_strdup_printf (_("Engine: %s%s%s\nClick to choose where it runs."),
+                                   name != NULL ? name : _("not loaded yet"),
                                    summary != NULL ? "\n" : "", summary != NULL ? summary : "");
   gtk_menu_button_set_label (self->button, gpu ? "GPU" : "CPU");
   gtk_accessible_update_property (GTK_ACCESSIBLE (self->button),
                                   GTK_ACCESSIBLE_PROPERTY_LABEL,
-                                  gpu ? "Engine device: GPU" : "Engine device: CPU",
+                                  gpu ? _("Engine device: GPU") : _("Engine device: CPU"),
                                   GTK_ACCESSIBLE_PROPERTY_DESCRIPTION,
                                   summary != NULL ? summary : "",
                                   -1);
@@ -77,7 +79,7 @@ on_query_tooltip (GtkWidget      *button,
 {
   if (menu_is_open (self))
     return FALSE;
-  GtkWidget *label = gtk_label_new (self->tooltip != NULL ? self->tooltip : "Choose where the engine runs");
+  GtkWidget *label = gtk_label_new (self->tooltip != NULL ? self->tooltip : _("Choose where the engine runs"));
   gtk_label_set_wrap (GTK_LABEL (label), TRUE);
   gtk_label_set_wrap_mode (GTK_LABEL (label), PANGO_WRAP_WORD_CHAR);
   gtk_label_set_max_width_chars (GTK_LABEL (label), 60);

@@ -3,6 +3,7 @@
 
 #include "as-model.h"
 
+#include <glib/gi18n.h>
 #include <string.h>
 
 void
@@ -44,13 +45,13 @@ check_complete (AsViewState  *state,
   if (a == NULL)
     {
       g_set_error_literal (error, AS_FIGURE_ERROR, AS_FIGURE_ERROR_INVALID,
-                           "There is no analysis on screen to export.");
+                           _("There is no analysis on screen to export."));
       return FALSE;
     }
   if (as_view_state_get_layers_ready (state) < a->n_layers)
     {
       g_set_error_literal (error, AS_FIGURE_ERROR, AS_FIGURE_ERROR_INVALID,
-                           "The analysis is still running; export when every layer is in.");
+                           _("The analysis is still running; export when every layer is in."));
       return FALSE;
     }
   return TRUE;
@@ -114,7 +115,7 @@ as_export_save_async (AsViewState         *state,
     {
       g_autofree char *name = g_filename_display_basename (path);
       g_task_return_new_error (task, AS_FIGURE_ERROR, AS_FIGURE_ERROR_INVALID,
-                               "“%s”: the name must end in .png, .svg or .pdf", name);
+                               _("“%s”: the name must end in .png, .svg or .pdf"), name);
       return;
     }
 
@@ -156,11 +157,11 @@ static char *last_folder;    /* where the previous export went, for the next */
 /* NULL-terminated: the file chooser counts them with g_strv_length. */
 static const char *figure_ids[] = { "head", "layer", "mean", "grid", NULL };
 static const char *figure_labels[] = {
-  "Selected head", "Selected layer, all heads", "Mean of the selected layer", "All layers × heads",
+  N_("Selected head"), N_("Selected layer, all heads"), N_("Mean of the selected layer"), N_("All layers × heads"),
   NULL,
 };
 static const char *format_ids[] = { "png", "svg", "pdf", NULL };
-static const char *format_labels[] = { "PNG (bitmap)", "SVG (vector)", "PDF (vector)", NULL };
+static const char *format_labels[] = { N_("PNG (bitmap)"), N_("SVG (vector)"), N_("PDF (vector)"), NULL };
 
 /* A modal "Export" chooser for PARENT. */
 static GtkFileChooser *
@@ -168,7 +169,7 @@ chooser_new (GtkWindow  *parent,
              const char *title)
 {
   GtkFileChooserNative *chooser =
-    gtk_file_chooser_native_new (title, parent, GTK_FILE_CHOOSER_ACTION_SAVE, "_Export", "_Cancel");
+    gtk_file_chooser_native_new (title, parent, GTK_FILE_CHOOSER_ACTION_SAVE, _("_Export"), _("_Cancel"));
   gtk_native_dialog_set_modal (GTK_NATIVE_DIALOG (chooser), TRUE);
   return GTK_FILE_CHOOSER (chooser);
 }
@@ -179,13 +180,16 @@ static void
 chooser_add_format_and_place (GtkFileChooser *fc,
                               const char     *name)
 {
-  gtk_file_chooser_add_choice (fc, "format", "Format", format_ids, format_labels);
+  const char *labels[G_N_ELEMENTS (format_labels)];
+  for (guint i = 0; i < G_N_ELEMENTS (labels); i++)
+    labels[i] = format_labels[i] != NULL ? _(format_labels[i]) : NULL;
+  gtk_file_chooser_add_choice (fc, "format", _("Format"), format_ids, labels);
   gtk_file_chooser_set_choice (fc, "format", "png");
 
   /* Shows the figures already there, and names the list (it would say
    * "(None)" without one). */
   g_autoptr(GtkFileFilter) filter = gtk_file_filter_new ();
-  gtk_file_filter_set_name (filter, "Figures (PNG, SVG, PDF)");
+  gtk_file_filter_set_name (filter, _("Figures (PNG, SVG, PDF)"));
   gtk_file_filter_add_suffix (filter, "png");
   gtk_file_filter_add_suffix (filter, "svg");
   gtk_file_filter_add_suffix (filter, "pdf");
@@ -217,7 +221,7 @@ chooser_get_path (GtkFileChooser  *fc,
   if (path == NULL)
     {
       g_set_error_literal (error, AS_FIGURE_ERROR, AS_FIGURE_ERROR_INVALID,
-                           "Only local files can be written.");
+                           _("Only local files can be written."));
       return NULL;
     }
   /* A name typed without an extension gets the chosen format's; a name with
@@ -313,19 +317,19 @@ as_export_dialog_show (GtkWindow    *parent,
       return;
     }
 
-  GtkFileChooser *fc = chooser_new (parent, "Export Figure");
+  GtkFileChooser *fc = chooser_new (parent, _("Export Figure"));
 
   /* The figure the window suggests comes first: GTK 4.8's fallback dialog
    * ignores gtk_file_chooser_set_choice for lists and shows the first. */
   const char *ids[G_N_ELEMENTS (figure_ids)], *labels[G_N_ELEMENTS (figure_ids)];
   int first = default_view == AS_FIGURE_LAYER ? 1 : default_view == AS_FIGURE_MEAN ? 2
               : default_view == AS_FIGURE_GRID ? 3 : 0;
-  ids[0] = figure_ids[first], labels[0] = figure_labels[first];
+  ids[0] = figure_ids[first], labels[0] = _(figure_labels[first]);
   for (int i = 0, k = 1; figure_ids[i] != NULL; i++)
     if (i != first)
-      ids[k] = figure_ids[i], labels[k++] = figure_labels[i];
+      ids[k] = figure_ids[i], labels[k++] = _(figure_labels[i]);
   ids[G_N_ELEMENTS (ids) - 1] = labels[G_N_ELEMENTS (labels) - 1] = NULL;
-  gtk_file_chooser_add_choice (fc, "figure", "Figure", ids, labels);
+  gtk_file_chooser_add_choice (fc, "figure", _("Figure"), ids, labels);
   gtk_file_chooser_set_choice (fc, "figure", ids[0]);
 
   g_autofree char *name = default_view == AS_FIGURE_GRID
@@ -334,7 +338,7 @@ as_export_dialog_show (GtkWindow    *parent,
                                              as_view_state_get_layer (state) + 1,
                                              as_view_state_get_head (state) + 1);
   chooser_add_format_and_place (fc, name);
-  gtk_file_chooser_add_choice (fc, "annotate", "Values in cells", NULL, NULL);
+  gtk_file_chooser_add_choice (fc, "annotate", _("Values in cells"), NULL, NULL);
   gtk_file_chooser_set_choice (fc, "annotate", default_view == AS_FIGURE_HEAD ? "true" : "false");
 
   DialogJob *job = g_new0 (DialogJob, 1);

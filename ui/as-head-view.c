@@ -9,6 +9,7 @@
  */
 #include "as-head-view.h"
 
+#include <glib/gi18n.h>
 #include <string.h>
 
 #include "as-aggregate-bar.h"
@@ -388,8 +389,8 @@ as_head_view_snapshot (GtkWidget   *widget,
     {
       int layer = as_view_state_get_layer (self->state);
       g_autofree char *msg = layer >= as_view_state_get_layers_ready (self->state)
-        ? g_strdup_printf ("Computing layer %d…", layer + 1)
-        : g_strdup ("Drawing…");
+        ? g_strdup_printf (_("Computing layer %d…"), layer + 1)
+        : g_strdup (_("Drawing…"));
       draw_message (self, snapshot, msg);
       return;
     }
@@ -424,8 +425,8 @@ as_head_view_snapshot (GtkWidget   *widget,
   if (f->r0 != 0 || f->c0 != 0 || f->n_rows != f->n_full)
     {
       g_autofree char *where =
-        g_strdup_printf ("Zoomed in: queries %d–%d, keys %d–%d of %d · drag or scroll to move · "
-                         "Ctrl+wheel or +/− to zoom · 0 shows all",
+        g_strdup_printf (_("Zoomed in: queries %d–%d, keys %d–%d of %d · drag or scroll to move · "
+                           "Ctrl+wheel or +/− to zoom · 0 shows all"),
                          f->r0 + 1, f->r0 + f->n_rows, f->c0 + 1, f->c0 + f->n_cols, f->n_full);
       PangoLayout *layout = gtk_widget_create_pango_layout (widget, where);
       pango_layout_set_width (layout, width * PANGO_SCALE);
@@ -474,9 +475,9 @@ as_head_view_describe_cell (AsHeadView *self,
   if (r < 0 || c < 0 || r >= f->n_rows || c >= f->n_cols)
     return NULL;
   if (f->spec.causal && col > row)
-    return g_strdup_printf ("query '%s' -> key '%s': masked (a later token cannot be seen)",
+    return g_strdup_printf (_("query '%s' -> key '%s': masked (a later token cannot be seen)"),
                             f->row_labels[r], f->col_labels[c]);
-  return g_strdup_printf ("query '%s' -> key '%s': %.3f", f->row_labels[r], f->col_labels[c],
+  return g_strdup_printf (_("query '%s' -> key '%s': %.3f"), f->row_labels[r], f->col_labels[c],
                           f->values[(gsize) r * f->n_cols + c]);
 }
 
@@ -775,7 +776,7 @@ update_accessible (AsHeadView *self)
   AsShownSpec spec;
   as_view_state_get_spec (self->state, &spec);
   g_autofree char *what = as_shown_spec_describe (&spec, a->n_heads);
-  g_autofree char *label = g_strdup_printf ("Head view: attention of %s over %d tokens", what, a->n);
+  g_autofree char *label = g_strdup_printf (_("Head view: attention of %s over %d tokens"), what, a->n);
   gtk_accessible_update_property (GTK_ACCESSIBLE (self), GTK_ACCESSIBLE_PROPERTY_LABEL, label, -1);
 }
 
@@ -1016,5 +1017,5 @@ as_head_view_init (AsHeadView *self)
   g_signal_connect (motion, "leave", G_CALLBACK (on_leave), self);
   gtk_widget_add_controller (GTK_WIDGET (self), motion);
 
-  gtk_accessible_update_property (GTK_ACCESSIBLE (self), GTK_ACCESSIBLE_PROPERTY_LABEL, "Head view", -1);
+  gtk_accessible_update_property (GTK_ACCESSIBLE (self), GTK_ACCESSIBLE_PROPERTY_LABEL, _("Head view"), -1);
 }

@@ -1,6 +1,8 @@
 /* as-lens-view.c — the logit lens page. */
 #include "as-lens-view.h"
 
+#include <glib/gi18n.h>
+
 #include "as-lens-render.h"
 #include "as-model.h"
 
@@ -54,8 +56,8 @@ figure_of (AsLensView   *self,
   f->font_size = !with_title && self->state != NULL ? 12 * as_view_state_get_zoom (self->state) : 12;
   *title = NULL;
   if (with_title && self->analysis != NULL)
-    *title = g_strdup_printf ("Logit lens · %s · “%s”",
-                              self->analysis->model_name != NULL ? self->analysis->model_name : "model",
+    *title = g_strdup_printf (_("Logit lens · %s · “%s”"),
+                              self->analysis->model_name != NULL ? self->analysis->model_name : _("model"),
                               self->analysis->text_a != NULL ? self->analysis->text_a : "");
   f->title = *title;
 }
@@ -83,7 +85,7 @@ update_top_text (AsLensView *self)
   const AsLogitLens *lens = self->lens->lens;
   g_autofree char *after = as_shown_display_text (self->tokens != NULL ? self->tokens[self->sel_pos] : NULL);
   GString *s = g_string_new (NULL);
-  g_string_append_printf (s, "Layer %d, after “%s” (token %d): ", lens->first + self->sel_slot + 1, after,
+  g_string_append_printf (s, _("Layer %d, after “%s” (token %d): "), lens->first + self->sel_slot + 1, after,
                           self->sel_pos + 1);
   const float *probs = as_logit_lens_probs (lens, self->sel_slot, self->sel_pos);
   for (int r = 0; r < lens->k; r++)
@@ -114,24 +116,24 @@ update_caption (AsLensView *self)
 {
   AsAnalysis *a = self->state != NULL ? as_view_state_get_analysis (self->state) : NULL;
   if (a == NULL)
-    gtk_label_set_text (self->caption, "No analysis on screen.");
+    gtk_label_set_text (self->caption, _("No analysis on screen."));
   else if (self->worker != NULL && !as_worker_get_model_generates (self->worker))
     gtk_label_set_text (self->caption,
-                        "The logit lens reads a decoder's predictions at every layer: it needs a model "
-                        "with a language-model head (a GGUF file, or a GPT-2 or Llama folder).");
+                        _("The logit lens reads a decoder's predictions at every layer: it needs a model "
+                          "with a language-model head (a GGUF file, or a GPT-2 or Llama folder)."));
   else if (self->lens == NULL)
-    gtk_label_set_text (self->caption, "Computing the logit lens…");
+    gtk_label_set_text (self->caption, _("Computing the logit lens…"));
   else if (self->lens->lens == NULL)
     {
-      g_autofree char *text = g_strdup_printf ("No logit lens: %s", self->lens->error);
+      g_autofree char *text = g_strdup_printf (_("No logit lens: %s"), self->lens->error);
       gtk_label_set_text (self->caption, text);
     }
   else
     gtk_label_set_text (self->caption,
-                        "What the model would predict next if it stopped after each layer: each cell "
-                        "is the most likely next token after the word above it, coloured by its "
-                        "probability. The top row is the model's own prediction. Click a cell for its "
-                        "top 10.");
+                        _("What the model would predict next if it stopped after each layer: each cell "
+                          "is the most likely next token after the word above it, coloured by its "
+                          "probability. The top row is the model's own prediction. Click a cell for its "
+                          "top 10."));
 }
 
 static void
@@ -296,7 +298,7 @@ on_query_tooltip (GtkWidget  *widget,
   if (keyboard || !as_lens_hit (&f, &l, x, y, &slot, &pos))
     return FALSE;
   g_autofree char *shown = as_shown_display_text (cell_label (self, slot, pos, 0));
-  g_autofree char *text = g_strdup_printf ("Layer %d, token %d: “%s” %.1f%%", f.lens->first + slot + 1, pos + 1,
+  g_autofree char *text = g_strdup_printf (_("Layer %d, token %d: “%s” %.1f%%"), f.lens->first + slot + 1, pos + 1,
                                            shown, 100.0 * as_logit_lens_probs (f.lens, slot, pos)[0]);
   gtk_tooltip_set_text (tooltip, text);
   return TRUE;
@@ -337,11 +339,11 @@ as_lens_view_export_dialog (AsLensView   *self,
   if (self->lens == NULL || self->lens->lens == NULL)
     {
       g_autoptr(GError) error = g_error_new_literal (AS_FIGURE_ERROR, AS_FIGURE_ERROR_INVALID,
-                                                     "There is no logit lens on screen to export.");
+                                                     _("There is no logit lens on screen to export."));
       done (parent, NULL, error);
       return;
     }
-  as_export_drawing_dialog_show (parent, "Export Logit Lens", "attnscope-logit-lens", save_figure, self, done);
+  as_export_drawing_dialog_show (parent, _("Export Logit Lens"), "attnscope-logit-lens", save_figure, self, done);
 }
 
 /* ---- public API ------------------------------------------------------- */

@@ -2,6 +2,7 @@
  * canvas of token-to-token lines. */
 #include "as-lines-view.h"
 
+#include <glib/gi18n.h>
 #include <math.h>
 
 #include "as-aggregate-bar.h"
@@ -453,11 +454,11 @@ update_accessible (AsLinesView *self)
       what = as_shown_spec_describe (&spec, a->n_heads);
     }
   else
-    what = g_strdup_printf ("layer %d, %d of %d heads shown", as_view_state_get_layer (self->state) + 1,
+    what = g_strdup_printf (_("layer %d, %d of %d heads shown"), as_view_state_get_layer (self->state) + 1,
                             shown, a->n_heads);
   g_autofree char *label =
-    g_strdup_printf ("Lines view: %s%s%s", what,
-                     token >= 0 ? ", token " : "", token >= 0 ? a->encoding->tokens[token].text : "");
+    token >= 0 ? g_strdup_printf (_("Lines view: %s, token %d “%s”"), what, token + 1, a->encoding->tokens[token].text)
+               : g_strdup_printf (_("Lines view: %s"), what);
   gtk_accessible_update_property (GTK_ACCESSIBLE (self->canvas), GTK_ACCESSIBLE_PROPERTY_LABEL, label, -1);
 }
 
@@ -554,7 +555,7 @@ rebuild_toggles (AsLinesView *self)
       gtk_toggle_button_set_active (GTK_TOGGLE_BUTTON (button), self->shown[h]);
       gtk_widget_add_css_class (button, "flat");
       gtk_widget_add_css_class (button, "head-toggle");
-      g_autofree char *tip = g_strdup_printf ("Show head %d's lines", h + 1);
+      g_autofree char *tip = g_strdup_printf (_("Show head %d's lines"), h + 1);
       gtk_widget_set_tooltip_text (button, tip);
       g_signal_connect (button, "toggled", G_CALLBACK (on_toggle), self);
       gtk_box_append (GTK_BOX (self->head_box), button);
@@ -770,9 +771,9 @@ on_canvas_tooltip (GtkWidget   *widget,
   AsAnalysis *a = as_view_state_get_analysis (self->state);
   int seg = a->encoding->tokens[visible[index]].type_id;
   g_autofree char *text =
-    g_strdup_printf ("“%s” #%d%s: %s", labels[index], visible[index],
-                     is_pair (self) ? (seg > 0 ? ", sentence B" : ", sentence A") : "",
-                     x < gtk_widget_get_width (widget) / 2 ? "attention from it" : "attention to it");
+    g_strdup_printf ("“%s” #%d%s: %s", labels[index], visible[index] + 1,
+                     is_pair (self) ? (seg > 0 ? _(", sentence B") : _(", sentence A")) : "",
+                     x < gtk_widget_get_width (widget) / 2 ? _("attention from it") : _("attention to it"));
   gtk_tooltip_set_text (tooltip, text);
   return TRUE;
 }

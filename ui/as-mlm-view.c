@@ -1,6 +1,7 @@
 /* as-mlm-view.c — masking a token, and the predictions at each [MASK]. */
 #include "as-mlm-view.h"
 
+#include <glib/gi18n.h>
 #include <string.h>
 
 #include "as-bars-render.h"
@@ -10,8 +11,8 @@
 #define HEADER_H  30.0   /* a mask's heading */
 
 static const char *const no_head_reason =
-  "This model has no masked-LM head: masked-token predictions need an encoder saved "
-  "with one (cls.predictions.*, as bert-base-uncased has).";
+  N_("This model has no masked-LM head: masked-token predictions need an encoder saved "
+     "with one (cls.predictions.*, as bert-base-uncased has).");
 
 struct _AsMlmView
 {
@@ -83,15 +84,15 @@ maskable_token (AsMlmView   *self,
   AsAnalysis *a = on_screen (self);
   const int t = self->state != NULL ? as_view_state_get_token (self->state) : -1;
   if (self->worker == NULL || !as_worker_get_model_fills (self->worker))
-    *why = no_head_reason;
+    *why = _(no_head_reason);
   else if (a == NULL || a->encoding == NULL || t < 0 || t >= a->encoding->n_tokens)
-    *why = "Select a token in the strip first: click it, or move to it with Left and Right.";
+    *why = _("Select a token in the strip first: click it, or move to it with Left and Right.");
   else if (!analysis_is_current (self, a))
-    *why = "The analysis of the text as it is now is still on its way.";
+    *why = _("The analysis of the text as it is now is still on its way.");
   else if (a->encoding->tokens[t].sequence < 0 || a->encoding->tokens[t].start < 0)
-    *why = "[CLS] and [SEP] come from the template, not from the text: select a token of the text.";
+    *why = _("[CLS] and [SEP] come from the template, not from the text: select a token of the text.");
   else if (g_strcmp0 (a->encoding->tokens[t].text, "[MASK]") == 0)
-    *why = "This token is masked already.";
+    *why = _("This token is masked already.");
   else
     {
       *why = NULL;
@@ -107,8 +108,8 @@ update_actions (AsMlmView *self)
   gboolean can = maskable_token (self, &why) != NULL;
   self->why_not = why;
   gtk_widget_set_tooltip_text (GTK_WIDGET (self->mask_button),
-                               can ? "Write [MASK] in place of the selected token and analyse "
-                                     "the text again (Ctrl+M, or right-click a token)" : why);
+                               can ? _("Write [MASK] in place of the selected token and analyse "
+                                       "the text again (Ctrl+M, or right-click a token)") : why);
   if (can != self->can_mask)
     {
       self->can_mask = can;
@@ -121,21 +122,21 @@ update (AsMlmView *self)
 {
   AsAnalysis *a = on_screen (self);
   if (self->worker == NULL || !as_worker_get_model_fills (self->worker))
-    gtk_label_set_text (self->caption, no_head_reason);
+    gtk_label_set_text (self->caption, _(no_head_reason));
   else if (a == NULL)
-    gtk_label_set_text (self->caption, "No analysis on screen.");
+    gtk_label_set_text (self->caption, _("No analysis on screen."));
   else if (a != self->ready)
-    gtk_label_set_text (self->caption, "Analysing the text…");
+    gtk_label_set_text (self->caption, _("Analysing the text…"));
   else if (a->mlm == NULL)
     gtk_label_set_text (self->caption,
-                        "Select a token in the strip and mask it (the button above, Ctrl+M, or "
-                        "right-click the token): the text is analysed again with [MASK] in its "
-                        "place, and here are the tokens the model would put there.");
+                        _("Select a token in the strip and mask it (the button above, Ctrl+M, or "
+                          "right-click the token): the text is analysed again with [MASK] in its "
+                          "place, and here are the tokens the model would put there."));
   else
     {
       g_autofree char *text = g_strdup_printf (
-        "At each [MASK]: the %d most probable tokens, softmax over the whole vocabulary. "
-        "The other views show the attention of the masked text.", a->mlm->k);
+        _("At each [MASK]: the %d most probable tokens, softmax over the whole vocabulary. "
+          "The other views show the attention of the masked text."), a->mlm->k);
       gtk_label_set_text (self->caption, text);
     }
   int n_masks = as_mlm_view_get_n_masks (self);
@@ -158,10 +159,7 @@ draw_mask (AsMlmView       *self,
   int tw, th;
 
   const char *replaced = g_hash_table_lookup (self->masked, GINT_TO_POINTER (fill->positions[m]));
-  g_autofree char *heading =
-    replaced != NULL
-    ? g_strdup_printf ("[MASK] at position %d, in place of “%s”", fill->positions[m], replaced)
-    : g_strdup_printf ("[MASK] at position %d", fill->positions[m]);
+  g_autofree char *heading = as_mlm_view_describe_mask (self, m);
   pango_layout_set_width (layout, -1);
   pango_layout_set_text (layout, heading, -1);
   pango_layout_get_pixel_size (layout, &tw, &th);
@@ -349,6 +347,20 @@ as_mlm_view_get_prediction (AsMlmView   *self,
   *label = fill->labels[(gsize) m * fill->k + r];
   *prob = p->prob;
   return TRUE;
+}
+
+char *
+as_mlm_view_describe_mask (AsMlmView *self,
+                           int        m)
+{
+  g_return_val_if_fail (AS_IS_MLM_VIEW (self), NULL);
+  if (m < 0 || m >= as_mlm_view_get_n_masks (self))
+    return NULL;
+  /* Counted from 1, as the token strip counts tokens. */
+  int position = self->ready->mlm->positions[m];
+  const char *replaced = g_hash_table_lookup (self->masked, GINT_TO_POINTER (position));
+  return replaced != NULL ? g_strdup_printf (_("[MASK] at position %d, in place of “%s”"), position + 1, replaced)
+                          : g_strdup_printf (_("[MASK] at position %d"), position + 1);
 }
 
 const char *

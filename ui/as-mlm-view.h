@@ -56,6 +56,10 @@ gboolean     as_mlm_view_get_prediction  (AsMlmView   *self,
                                           int         *id,
                                           const char **label,
                                           float       *prob);
+/* The heading over mask M's predictions: its position, counted from 1, and
+ * the token it replaced; NULL when there is no mask M (g_free). */
+char        *as_mlm_view_describe_mask   (AsMlmView   *self,
+                                          int          m);
 /* The line above the bars: what they are, or why there are none. */
 const char  *as_mlm_view_get_caption     (AsMlmView   *self);
 

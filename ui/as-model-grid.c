@@ -1,6 +1,7 @@
 /* as-model-grid.c — thumbnails as cached textures, placed in one snapshot. */
 #include "as-model-grid.h"
 
+#include <glib/gi18n.h>
 #include <math.h>
 
 #include "as-ablation-view.h"
@@ -119,9 +120,9 @@ update_accessible (AsModelGrid *self)
   if (self->state == NULL || self->n_layers == 0)
     return;
   g_autofree char *label =
-    g_strdup_printf ("Model view: %d layers by %d heads%s; layer %d, head %d selected%s%s",
+    g_strdup_printf (_("Model view: %d layers by %d heads%s; layer %d, head %d selected%s%s"),
                      self->n_layers, self->n_heads,
-                     self->group > 1 ? ", in groups sharing a key/value head" : "",
+                     self->group > 1 ? _(", in groups sharing a key/value head") : "",
                      as_view_state_get_layer (self->state) + 1, as_view_state_get_head (self->state) + 1,
                      self->caption != NULL ? ". " : "", self->caption != NULL ? self->caption : "");
   gtk_accessible_update_property (GTK_ACCESSIBLE (self), GTK_ACCESSIBLE_PROPERTY_LABEL, label, -1);
@@ -139,8 +140,8 @@ update_caption (AsModelGrid *self)
   AsShownSpec spec;
   as_view_state_get_spec (self->state, &spec);
   g_autofree char *what = as_shown_spec_describe (&spec, a->n_heads);
-  self->caption = g_strdup_printf ("Showing: %s%s", what,
-                                   spec.hide_special ? " · [CLS]/[SEP] hidden" : "");
+  self->caption = g_strdup_printf (_("Showing: %s%s"), what,
+                                   spec.hide_special ? _(" · [CLS]/[SEP] hidden") : "");
 }
 
 /* ---- geometry ----------------------------------------------------------- */
@@ -473,7 +474,7 @@ draw_groups (AsModelGrid   *self,
       gtk_snapshot_push_rounded_clip (snapshot, &box);
       gtk_snapshot_append_color (snapshot, &panel, &r);
       gtk_snapshot_pop (snapshot);
-      g_snprintf (text, sizeof text, self->thumb * self->group > 90 ? "K/V head %d" : "K/V %d", g + 1);
+      g_snprintf (text, sizeof text, self->thumb * self->group > 90 ? _("K/V head %d") : _("K/V %d"), g + 1);
       PangoLayout *layout = gtk_widget_create_pango_layout (GTK_WIDGET (self), text);
       int w, h;
       pango_layout_get_pixel_size (layout, &w, &h);
@@ -605,7 +606,7 @@ draw_legend (AsModelGrid   *self,
   x += append_text (self, snapshot, as_stat_format (self->colour_by, hi, buf, sizeof buf), x, y, fg) + 10;
   GdkRGBA dim = *fg;
   dim.alpha *= 0.6;
-  append_text (self, snapshot, "lowest to highest head", x, y, &dim);
+  append_text (self, snapshot, _("lowest to highest head"), x, y, &dim);
 }
 
 /* The thumbnails the shown matrix comes from: the selected head; its
@@ -778,10 +779,10 @@ on_query_tooltip (GtkWidget   *widget,
     return FALSE;
 
   g_autofree char *text = self->group > 1
-    ? g_strdup_printf ("Layer %d, head %d\nShares key/value head %d with heads %d–%d", layer + 1, head + 1,
+    ? g_strdup_printf (_("Layer %d, head %d\nShares key/value head %d with heads %d–%d"), layer + 1, head + 1,
                        head / self->group + 1, head / self->group * self->group + 1,
                        MIN (self->n_heads, (head / self->group + 1) * self->group))
-    : g_strdup_printf ("Layer %d, head %d", layer + 1, head + 1);
+    : g_strdup_printf (_("Layer %d, head %d"), layer + 1, head + 1);
   double value, rgb[3];
   if (as_model_grid_get_stat_colour (self, layer, head, &value, rgb))
     {
@@ -1141,5 +1142,5 @@ as_model_grid_init (AsModelGrid *self)
   g_signal_connect_swapped (focus, "leave", G_CALLBACK (on_focus_changed), self);
   gtk_widget_add_controller (GTK_WIDGET (self), focus);
 
-  gtk_accessible_update_property (GTK_ACCESSIBLE (self), GTK_ACCESSIBLE_PROPERTY_LABEL, "Model view", -1);
+  gtk_accessible_update_property (GTK_ACCESSIBLE (self), GTK_ACCESSIBLE_PROPERTY_LABEL, _("Model view"), -1);
 }

@@ -3,6 +3,7 @@
 
 #include "as-shown.h"
 
+#include <glib/gi18n.h>
 #include <math.h>
 
 #include "as-bars-render.h"
@@ -94,13 +95,13 @@ update (AsNextTokenView *self)
   AsAnalysis *a = self->state != NULL ? as_view_state_get_analysis (self->state) : NULL;
   self->n_shown = 0;
   if (a == NULL)
-    gtk_label_set_text (self->caption, "No analysis on screen.");
+    gtk_label_set_text (self->caption, _("No analysis on screen."));
   else if (a != self->ready)
-    gtk_label_set_text (self->caption, "Computing the next-token distribution…");
+    gtk_label_set_text (self->caption, _("Computing the next-token distribution…"));
   else if (a->next_logits == NULL)
     gtk_label_set_text (self->caption,
-                        "This model has no language-model head: next-token predictions are "
-                        "for decoders (a GGUF file, or a GPT-2 or Llama folder).");
+                        _("This model has no language-model head: next-token predictions are "
+                          "for decoders (a GGUF file, or a GPT-2 or Llama folder)."));
   else
     {
       double t = gtk_range_get_value (GTK_RANGE (self->temperature));
@@ -108,12 +109,12 @@ update (AsNextTokenView *self)
       as_sampler_top_k_scaled (a->next_logits, a->vocab, t, a->n_next, self->ids, self->probs);
       g_autofree char *tail = text_tail (a);
       g_autofree char *text = g_strdup_printf (
-        "After “…%s”: the %d most likely next tokens, softmax (logits / T) over all %d tokens "
-        "of the vocabulary at T = %.2f.", tail, a->n_next, a->vocab, t);
+        _("After “…%s”: the %d most likely next tokens, softmax (logits / T) over all %d tokens "
+          "of the vocabulary at T = %.2f."), tail, a->n_next, a->vocab, t);
       if (self->picked >= 0)
         {
           update_picked (self, t);
-          g_autofree char *step = g_strdup_printf ("Generating: the model picked “%s” (%.1f%% at T = %.2f). %s",
+          g_autofree char *step = g_strdup_printf (_("Generating: the model picked “%s” (%.1f%% at T = %.2f). %s"),
                                                    self->picked_label, 100.0 * self->picked_prob, t, text);
           gtk_label_set_text (self->caption, step);
         }
@@ -242,7 +243,7 @@ as_next_token_view_save (AsNextTokenView *self,
   if (self->n_shown == 0)
     {
       g_set_error_literal (error, AS_FIGURE_ERROR, AS_FIGURE_ERROR_INVALID,
-                           "There are no next-token predictions on screen to export.");
+                           _("There are no next-token predictions on screen to export."));
       return FALSE;
     }
   /* Ten rows of 34 px, one more for a picked token below them, and the
@@ -270,11 +271,11 @@ as_next_token_view_export_dialog (AsNextTokenView *self,
   if (self->n_shown == 0)
     {
       g_autoptr(GError) error = g_error_new_literal (AS_FIGURE_ERROR, AS_FIGURE_ERROR_INVALID,
-                                                     "There are no next-token predictions on screen to export.");
+                                                     _("There are no next-token predictions on screen to export."));
       done (parent, NULL, error);
       return;
     }
-  as_export_drawing_dialog_show (parent, "Export Next-Token Predictions", "attnscope-next-token",
+  as_export_drawing_dialog_show (parent, _("Export Next-Token Predictions"), "attnscope-next-token",
                                  save_figure, self, done);
 }
 
@@ -318,7 +319,7 @@ on_generation_analysis (AsNextTokenView *self,
         if (analysis->next_ids[i] == picked && analysis->next_labels[i] != NULL)
           self->picked_label = g_strdup (analysis->next_labels[i]);
       if (self->picked_label == NULL)
-        self->picked_label = g_strdup_printf ("token %d", picked);
+        self->picked_label = g_strdup_printf (_("token id %d"), picked);
     }
   update (self);
 }

@@ -7,6 +7,7 @@
 #include "as-position-view.h"
 
 #include <adwaita.h>
+#include <glib/gi18n.h>
 #include <math.h>
 #include <stdlib.h>
 
@@ -71,14 +72,14 @@ recompute (AsPositionView *self)
       if (!(self->learned_range > 0))
         self->learned_range = 1;
       g_autofree char *text = g_strdup_printf (
-        "%s: learned position embeddings (trained with the model) against the fixed sinusoids of "
-        "Vaswani et al. 2017, PE(pos, 2i) = sin(pos / 10000^(2i/d)), PE(pos, 2i+1) = cos(…), d = %d. "
-        "Learned colours saturate at ±%.3f (99th percentile of |value|).",
-        self->model_name != NULL ? self->model_name : "Model", h, self->learned_range);
+        _("%s: learned position embeddings (trained with the model) against the fixed sinusoids of "
+          "Vaswani et al. 2017, PE(pos, 2i) = sin(pos / 10000^(2i/d)), PE(pos, 2i+1) = cos(…), d = %d. "
+          "Learned colours saturate at ±%.3f (99th percentile of |value|)."),
+        self->model_name != NULL ? self->model_name : _("Model"), h, self->learned_range);
       gtk_label_set_text (self->caption, text);
     }
   else
-    gtk_label_set_text (self->caption, "No model loaded, or the model has no learned position embeddings.");
+    gtk_label_set_text (self->caption, _("No model loaded, or the model has no learned position embeddings."));
   gtk_widget_queue_draw (GTK_WIDGET (self->area));
 }
 
@@ -95,22 +96,23 @@ draw (GtkDrawingArea *area,
   int n = self->n_shown, h = self->hidden;
   double pw = width / 2.0, ph = height / 2.0, pad = 14;
   double font = CLAMP (width / 70.0, 11.0, 16.0);
-  g_autofree char *t1 = g_strdup_printf ("Learned: positions 0–%d × %d dimensions", n - 1, h);
-  g_autofree char *t2 = g_strdup_printf ("Sinusoidal: positions 0–%d × %d dimensions", n - 1, h);
+  /* Positions counted from 1, as the token strip counts tokens. */
+  g_autofree char *t1 = g_strdup_printf (_("Learned: positions 1–%d × %d dimensions"), n, h);
+  g_autofree char *t2 = g_strdup_printf (_("Sinusoidal: positions 1–%d × %d dimensions"), n, h);
   struct {
-    const float *m; int cols; float range; const char *title; const char *col_title;
+    const float *m; int cols; float range; const char *title; const char *col_title; int col_first;
   } panels[4] = {
-    { self->learned, h, self->learned_range, t1, "dimension" },
-    { self->sinusoid, h, 1.0f, t2, "dimension" },
-    { self->learned_sim, n, 1.0f, "Learned: cosine similarity between positions", "position" },
-    { self->sinusoid_sim, n, 1.0f, "Sinusoidal: cosine similarity between positions", "position" },
+    { self->learned, h, self->learned_range, t1, _("dimension"), 0 },
+    { self->sinusoid, h, 1.0f, t2, _("dimension"), 0 },
+    { self->learned_sim, n, 1.0f, _("Learned: cosine similarity between positions"), _("position"), 1 },
+    { self->sinusoid_sim, n, 1.0f, _("Sinusoidal: cosine similarity between positions"), _("position"), 1 },
   };
   for (int i = 0; i < 4; i++)
     {
       cairo_save (cr);
       cairo_translate (cr, (i % 2) * pw + pad, (i / 2) * ph + pad);
       as_signed_panel_render (cr, panels[i].m, n, panels[i].cols, panels[i].range, panels[i].title,
-                              "position", panels[i].col_title, font, self->dark,
+                              _("position"), panels[i].col_title, 1, panels[i].col_first, font, self->dark,
                               pw - 2 * pad, ph - 2 * pad);
       cairo_restore (cr);
     }
@@ -259,7 +261,7 @@ as_position_window_new (GtkWindow *parent,
                         gboolean   dark)
 {
   GtkWidget *win = adw_window_new ();
-  gtk_window_set_title (GTK_WINDOW (win), "Position Embeddings");
+  gtk_window_set_title (GTK_WINDOW (win), _("Position Embeddings"));
   gtk_window_set_default_size (GTK_WINDOW (win), 1200, 820);
   if (parent != NULL)
     gtk_window_set_transient_for (GTK_WINDOW (win), parent);
@@ -268,7 +270,7 @@ as_position_window_new (GtkWindow *parent,
   GtkWidget *box = gtk_box_new (GTK_ORIENTATION_VERTICAL, 0);
   GtkWidget *header = adw_header_bar_new ();
   adw_header_bar_set_title_widget (ADW_HEADER_BAR (header),
-                                   adw_window_title_new ("Position Embeddings", "learned vs sinusoidal"));
+                                   adw_window_title_new (_("Position Embeddings"), _("learned vs sinusoidal")));
   gtk_box_append (GTK_BOX (box), header);
   GtkWidget *view = as_position_view_new ();
   gtk_widget_set_margin_start (view, 12);

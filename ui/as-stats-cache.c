@@ -2,42 +2,43 @@
 #include "as-stats-cache.h"
 
 #include <gio/gio.h>
+#include <glib/gi18n.h>
 #include <math.h>
 #include <string.h>
 
 static const char * const stat_labels[AS_N_STATS] = {
-  [AS_STAT_NONE]       = "None",
-  [AS_STAT_ENTROPY]    = "Entropy",
-  [AS_STAT_TO_CLS]     = "To [CLS]",
-  [AS_STAT_TO_SEP]     = "To [SEP]",
-  [AS_STAT_TO_PUNCT]   = "To punctuation",
-  [AS_STAT_SELF]       = "Self",
-  [AS_STAT_PREV]       = "Previous",
-  [AS_STAT_NEXT]       = "Next",
-  [AS_STAT_DISTANCE]   = "Mean distance",
-  [AS_STAT_CONFIDENCE] = "Confidence",
-  [AS_STAT_SINK]       = "Sink (first token)",
-  [AS_STAT_PATTERN]    = "Pattern",
+  [AS_STAT_NONE]       = N_("None"),
+  [AS_STAT_ENTROPY]    = N_("Entropy"),
+  [AS_STAT_TO_CLS]     = N_("To [CLS]"),
+  [AS_STAT_TO_SEP]     = N_("To [SEP]"),
+  [AS_STAT_TO_PUNCT]   = N_("To punctuation"),
+  [AS_STAT_SELF]       = N_("Self"),
+  [AS_STAT_PREV]       = N_("Previous"),
+  [AS_STAT_NEXT]       = N_("Next"),
+  [AS_STAT_DISTANCE]   = N_("Mean distance"),
+  [AS_STAT_CONFIDENCE] = N_("Confidence"),
+  [AS_STAT_SINK]       = N_("Sink (first token)"),
+  [AS_STAT_PATTERN]    = N_("Pattern"),
 };
 
 const char *
 as_stat_label (AsStatId id)
 {
   g_return_val_if_fail ((int) id >= 0 && id < AS_N_STATS, "");
-  return stat_labels[id];
+  return _(stat_labels[id]);
 }
 
 const char *
 as_stat_short_label (AsStatId id)
 {
   static const char * const short_labels[AS_N_STATS] = {
-    [AS_STAT_NONE] = "None", [AS_STAT_ENTROPY] = "Entropy", [AS_STAT_TO_CLS] = "[CLS]",
-    [AS_STAT_TO_SEP] = "[SEP]", [AS_STAT_TO_PUNCT] = "Punct.", [AS_STAT_SELF] = "Self",
-    [AS_STAT_PREV] = "Prev.", [AS_STAT_NEXT] = "Next", [AS_STAT_DISTANCE] = "Dist.",
-    [AS_STAT_CONFIDENCE] = "Conf.", [AS_STAT_SINK] = "Sink", [AS_STAT_PATTERN] = "Pattern",
+    [AS_STAT_NONE] = N_("None"), [AS_STAT_ENTROPY] = N_("Entropy"), [AS_STAT_TO_CLS] = "[CLS]",
+    [AS_STAT_TO_SEP] = "[SEP]", [AS_STAT_TO_PUNCT] = N_("Punct."), [AS_STAT_SELF] = N_("Self"),
+    [AS_STAT_PREV] = N_("Prev."), [AS_STAT_NEXT] = N_("Next"), [AS_STAT_DISTANCE] = N_("Dist."),
+    [AS_STAT_CONFIDENCE] = N_("Conf."), [AS_STAT_SINK] = N_("Sink"), [AS_STAT_PATTERN] = N_("Pattern"),
   };
   g_return_val_if_fail ((int) id >= 0 && id < AS_N_STATS, "");
-  return short_labels[id];
+  return _(short_labels[id]);
 }
 
 double

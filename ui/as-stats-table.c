@@ -1,6 +1,7 @@
 /* as-stats-table.c — a GtkColumnView over one row object per head. */
 #include "as-stats-table.h"
 
+#include <glib/gi18n.h>
 #include <math.h>
 
 /* ---- one row ------------------------------------------------------------ */
@@ -154,30 +155,30 @@ column_tooltip (int kind)
 {
   switch (kind)
     {
-    case COL_LAYER: return "The layer, counted from 1 at the input.";
-    case COL_HEAD: return "The head within its layer, counted from 1.";
+    case COL_LAYER: return _("The layer, counted from 1 at the input.");
+    case COL_HEAD: return _("The head within its layer, counted from 1.");
     case AS_STAT_ENTROPY:
-      return "How spread out each token's attention is, averaged over the tokens. In nats "
-             "(natural-log units): 0 means all of it on one token; ln n (2.8 for 16 tokens) "
-             "means spread evenly over all n.";
-    case AS_STAT_TO_CLS: return "Share of the attention that goes to [CLS], the token added at the start (0 to 1).";
-    case AS_STAT_TO_SEP: return "Share of the attention that goes to [SEP], the separator token(s) at the end (0 to 1).";
-    case AS_STAT_TO_PUNCT: return "Share of the attention that goes to punctuation tokens (0 to 1).";
-    case AS_STAT_SELF: return "Share of the attention a token gives to itself (0 to 1).";
-    case AS_STAT_PREV: return "Share of the attention a token gives to the token just before it (0 to 1).";
-    case AS_STAT_NEXT: return "Share of the attention a token gives to the token just after it (0 to 1).";
-    case AS_STAT_DISTANCE: return "How far away, in tokens, a token looks on average: 0 is itself, 1 a neighbour.";
+      return _("How spread out each token's attention is, averaged over the tokens. In nats "
+               "(natural-log units): 0 means all of it on one token; ln n (2.8 for 16 tokens) "
+               "means spread evenly over all n.");
+    case AS_STAT_TO_CLS: return _("Share of the attention that goes to [CLS], the token added at the start (0 to 1).");
+    case AS_STAT_TO_SEP: return _("Share of the attention that goes to [SEP], the separator token(s) at the end (0 to 1).");
+    case AS_STAT_TO_PUNCT: return _("Share of the attention that goes to punctuation tokens (0 to 1).");
+    case AS_STAT_SELF: return _("Share of the attention a token gives to itself (0 to 1).");
+    case AS_STAT_PREV: return _("Share of the attention a token gives to the token just before it (0 to 1).");
+    case AS_STAT_NEXT: return _("Share of the attention a token gives to the token just after it (0 to 1).");
+    case AS_STAT_DISTANCE: return _("How far away, in tokens, a token looks on average: 0 is itself, 1 a neighbour.");
     case AS_STAT_CONFIDENCE:
-      return "Confidence: each token's largest attention weight, averaged. Near 1: every token "
-             "looks at one token; low: attention spread over many.";
+      return _("Confidence: each token's largest attention weight, averaged. Near 1: every token "
+               "looks at one token; low: attention spread over many.");
     case AS_STAT_SINK:
-      return "Attention sink: the share that goes to the very first token. Many heads park "
-             "attention there when nothing else is relevant.";
+      return _("Attention sink: the share that goes to the very first token. Many heads park "
+               "attention there when nothing else is relevant.");
     case AS_STAT_PATTERN:
-      return "The shape of the heatmap, named after Kovaleva et al. (2019). Vertical: most "
-             "attention goes to [CLS]/[SEP] (stripes down the columns). Diagonal: to the "
-             "previous or next token (a line beside the diagonal). Block: each sentence of a "
-             "pair looks at itself. Heterogeneous: none of these.";
+      return _("The shape of the heatmap, named after Kovaleva et al. (2019). Vertical: most "
+               "attention goes to [CLS]/[SEP] (stripes down the columns). Diagonal: to the "
+               "previous or next token (a line beside the diagonal). Block: each sentence of a "
+               "pair looks at itself. Heterogeneous: none of these.");
     default: return NULL;
     }
 }
@@ -311,9 +312,9 @@ update_caption (AsStatsTable *self)
   if (a == NULL)
     text = g_strdup ("");
   else
-    text = g_strdup_printf ("All %d heads on this input (%d tokens%s). Click a header to sort, "
-                            "a row to show that head; point at a header for what it measures.",
-                            a->n_layers * a->n_heads, a->n, a->text_b != NULL ? ", a pair" : "");
+    text = g_strdup_printf (_("All %d heads on this input (%d tokens%s). Click a header to sort, "
+                              "a row to show that head; point at a header for what it measures."),
+                            a->n_layers * a->n_heads, a->n, a->text_b != NULL ? _(", a pair") : "");
   gtk_label_set_text (GTK_LABEL (self->caption), text);
 }
 
@@ -572,8 +573,8 @@ as_stats_table_init (AsStatsTable *self)
 
   gtk_widget_init_template (GTK_WIDGET (self));
   /* One column per statistic, after the layer and head. */
-  self->columns[0] = add_column (self, "Layer", COL_LAYER);
-  self->columns[1] = add_column (self, "Head", COL_HEAD);
+  self->columns[0] = add_column (self, _("Layer"), COL_LAYER);
+  self->columns[1] = add_column (self, _("Head"), COL_HEAD);
   for (int s = AS_STAT_ENTROPY; s < AS_N_STATS; s++)
     self->columns[s + 1] = add_column (self, as_stat_short_label (s), s);
   int kinds[AS_N_STATS + 1] = { COL_LAYER, COL_HEAD };
@@ -585,8 +586,8 @@ as_stats_table_init (AsStatsTable *self)
    * what the table sorts by when no statistic is chosen. */
   gtk_column_view_column_set_visible (self->columns[0], FALSE);
   gtk_column_view_column_set_visible (self->columns[1], FALSE);
-  add_column_to (self->frozen_view, "Layer", COL_LAYER, FALSE);
-  add_column_to (self->frozen_view, "Head", COL_HEAD, FALSE);
+  add_column_to (self->frozen_view, _("Layer"), COL_LAYER, FALSE);
+  add_column_to (self->frozen_view, _("Head"), COL_HEAD, FALSE);
   set_header_tooltips (self->frozen_view, kinds, 2);
   /* The two lists scroll together: each keeps its own adjustment (a list
    * configures the one it has). The statistics lead; the frozen list

@@ -1,22 +1,47 @@
-/* as-teach-view.c — softmax(Q K^T / sqrt(d) + M) V, step by step.
+/* as-teach-view.c — one layer of the model, step by step.
  *
- * Layout, top to bottom: the formula with the current step highlighted; the
- * query-token picker and Previous/Next; the causal switch; then, scrolling,
- * the causal demonstration (two heatmaps) when it is on, the step's title
- * and explanation, and a canvas with the step's numbers.
+ * The walk: how the layer's input is built from embeddings; one head's
+ * softmax(Q K^T / sqrt(d) + M) V with every number; then every head
+ * together and W_O, the residual and norm, the feed-forward network, the
+ * layer's output, and a padding mask beside a causal one.
  *
- * Data: Q, K, V of the selected layer are asked of the worker (QKV channel)
- * when the text, the layer or the causal switch changes, and only while the
- * view is mapped; head and query changes only recompute the steps here.
- * Replies are matched by generation, so an old reply never shows.
+ * Layout, top to bottom: the formula of the current step (for the
+ * attention steps, the attention formula with the step highlighted); the
+ * query-token picker and Previous/Next; the causal switch; then, scrolling
+ * only when the window is small, the step's title, its plain-language line
+ * and its details, and a canvas with the step's numbers, with the causal
+ * demonstration (two heatmaps) beside it when it is on.
+ *
+ * Data: Q, K, V of the selected layer (QKV channel) and the layer's trace
+ * with the padding demonstration (trace channel) are asked of the worker
+ * when the text, the layer or the causal switch changes, and only while
+ * the view is mapped; head and query changes only recompute the steps
+ * here. Replies are matched by generation, so an old reply never shows.
  */
 #include "as-teach-view.h"
 
 #include <math.h>
 #include <stdlib.h>
 
+#include "as-compare-view.h"
 #include "as-heatmap-render.h"
+#include "as-layer-render.h"
 #include "as-position-view.h"
+
+/* The second sentence of the padding demonstration when the Compare tab
+ * still has its own default (as long as the sample, so nothing to pad). */
+#define PADDING_DEFAULT_TEXT "The cat sat on the mat."
+
+/* The causal demonstration beside the step, at zoom 1: its two heatmaps
+ * one above the other, narrow enough to leave the step most of the room. */
+#define PAIR_WIDTH  300
+#define PAIR_HEIGHT 470
+
+/* A step taller than the room under its text is drawn smaller so that it
+ * fits without scrolling, down to this share of its size (and never below
+ * its size without the projector zoom); beyond that it scrolls (hundreds
+ * of tokens: the keys' table is long whatever happens). */
+#define MIN_FIT 0.5
 
 /* Longer inputs show the keys with the largest weights only: a table of
  * hundreds of rows teaches nothing and makes a huge canvas. */
@@ -42,6 +67,7 @@ struct _AsTeachView
   GtkWidget        *causal_box;
   GtkDrawingArea   *pair_area;
   GtkLabel         *step_title;
+  GtkLabel         *step_plain;
   GtkLabel         *step_text;
   GtkDrawingArea   *canvas;
   GtkWidget        *scroller;
@@ -69,24 +95,65 @@ struct _AsTeachView
   float            *k_before;          /* [head_dim] */
   char             *causal_tooltip;    /* the switch's own, while a decoder's replaces it */
   gboolean          busy;
+
+  /* The whole layer (trace channel). */
+  guint             trace_gen;
+  char             *requested_padding; /* the padding text asked with TRACE_GEN */
+  AsWorkerTrace    *trace;
+  char             *trace_padding_text;/* the padding text TRACE was computed with */
+  char             *trace_error;
+  char             *padding_text;      /* property "padding-text" */
+  const char      **padding_labels[2]; /* [padding->n] each sequence's, or NULL */
+  double            z_check;           /* max |trace z - steps z|, -1 unknown */
+  double            attn_check;        /* max |trace attention - the grid's|, -1 unknown */
+  double            padding_check;     /* max of as_layer_padding_difference, -1 unknown */
+  double            fit;               /* the canvas's scale on top of the zoom, MIN_FIT .. 1 */
 };
 
 G_DEFINE_FINAL_TYPE (AsTeachView, as_teach_view, GTK_TYPE_WIDGET)
 
-enum { PROP_0, PROP_VIEW_STATE, PROP_WORKER, PROP_BUSY, N_PROPS };
+enum { PROP_0, PROP_VIEW_STATE, PROP_WORKER, PROP_BUSY, PROP_PADDING_TEXT, N_PROPS };
 static GParamSpec *properties[N_PROPS];
 
+/* Each step's title and its one line for a student, jargon explained
+ * where it first appears. */
 static const struct {
   const char *title;
-  const char *formula_part;
+  const char *plain;
 } step_info[AS_N_TEACH_STEPS] = {
-  { "The query vector q", "Q" },
-  { "The key vectors k", "K" },
-  { "Raw scores q · k", "QK" },
-  { "Scaling by 1/√d", "scale" },
-  { "The mask M", "mask" },
-  { "Softmax: the attention weights", "softmax" },
-  { "Weighted sum of the value vectors", "V" },
+  { "The input: token + position (+ segment) embeddings → LayerNorm",
+    "Each token starts as a list of numbers (a vector, its embedding) looked up in a table; "
+    "numbers for its position are added, and LayerNorm rescales the sum to a standard size." },
+  { "The query vector q",
+    "Attention lets each token gather information from the others. First the token makes "
+    "a query q: what is it looking for?" },
+  { "The key vectors k",
+    "Every token also makes a key k: a label saying what it offers." },
+  { "Raw scores q · k",
+    "How well does each key match the query? Multiply them number by number and add up (the dot product)." },
+  { "Scaling by 1/√d",
+    "The scores are shrunk by the same factor so that no score is huge just because vectors are long." },
+  { "The mask M",
+    "A mask hides tokens that must not be looked at, by setting their score to −∞ (minus infinity)." },
+  { "Softmax: the attention weights",
+    "Softmax turns the scores into weights between 0 and 1 that add up to 1: how much attention each token gets." },
+  { "Weighted sum of the value vectors",
+    "The head's answer z mixes every token's value vector v, each weighted by its attention." },
+  { "All heads: concatenate z and project with W_O",
+    "Every head of the layer answers in parallel; their answers are put side by side and mixed "
+    "by one more learned matrix, W_O." },
+  { "Residual and LayerNorm",
+    "The attention result is added to the token's own vector (a residual connection: nothing is "
+    "lost), then normalised again." },
+  { "The feed-forward network",
+    "Each token then goes on its own through a small two-layer network (the FFN): widen, keep the "
+    "useful parts with a bend (the activation), narrow again." },
+  { "Second residual and LayerNorm: the layer's output",
+    "The FFN's result is added to the vector once more and normalised: the layer's output, "
+    "which the next layer reads." },
+  { "Masks: padding vs causal",
+    "Sentences of different lengths are run together by padding the short one; a mask hides the "
+    "padding, just as a causal mask hides later tokens." },
 };
 
 /* ---- small helpers -------------------------------------------------------- */
@@ -139,6 +206,35 @@ causal_current (AsTeachView *self)
          g_strcmp0 (c->text_a, a->text_a) == 0 && g_strcmp0 (c->text_b, a->text_b) == 0;
 }
 
+/* The second sentence of the padding demonstration: the Compare tab's,
+ * once the user has typed one there, else a short default. None for a
+ * decoder (it refuses; the step shows its own causal mask). */
+static const char *
+padding_text (AsTeachView *self)
+{
+  AsAnalysis *a = self->state != NULL ? as_view_state_get_analysis (self->state) : NULL;
+  const char *t = self->padding_text;
+  if (a == NULL || a->causal)
+    return NULL;
+  if (t == NULL || *t == '\0' || g_str_equal (t, AS_COMPARE_DEFAULT_TEXT) || g_strcmp0 (t, a->text_a) == 0)
+    return PADDING_DEFAULT_TEXT;
+  return t;
+}
+
+/* The layer trace on hand belongs to the text, layer and padding text now
+ * selected. */
+static gboolean
+trace_current (AsTeachView *self)
+{
+  AsAnalysis *a = self->state != NULL ? as_view_state_get_analysis (self->state) : NULL;
+  AsWorkerTrace *x = self->trace;
+  return a != NULL && x != NULL && x->trace != NULL && x->trace->n == a->n &&
+         g_strcmp0 (x->model_name, a->model_name) == 0 &&
+         x->layer == as_view_state_get_layer (self->state) &&
+         g_strcmp0 (x->text_a, a->text_a) == 0 && g_strcmp0 (x->text_b, a->text_b) == 0 &&
+         g_strcmp0 (self->trace_padding_text, padding_text (self)) == 0;
+}
+
 /* The engine's attention row the softmax must equal: the streamed analysis,
  * or with the causal switch on, the causal channel's. NULL until it is in. */
 static const float *
@@ -167,7 +263,8 @@ compute_busy (AsTeachView *self)
   if (self->error != NULL)
     return FALSE;
   AsAnalysis *c = self->causal && causal_current (self) ? self->causal_analysis : NULL;
-  return !(self->steps != NULL && self->check >= 0 &&
+  gboolean trace_done = trace_current (self) || self->trace_error != NULL;
+  return !(self->steps != NULL && self->check >= 0 && trace_done &&
            (!self->causal || (c != NULL && c->layers_ready == c->n_layers)));
 }
 
@@ -186,9 +283,54 @@ sync_busy (AsTeachView *self)
 
 /* ---- the formula and the labels ------------------------------------------ */
 
+/* The formula of a step past the attention: the layer's own, post-norm
+ * (BERT) or pre-norm (Llama) as the trace says, else as a decoder or an
+ * encoder usually is. */
+static char *
+layer_formula (AsTeachView *self)
+{
+  AsAnalysis *a = self->state != NULL ? as_view_state_get_analysis (self->state) : NULL;
+  const AsLayerTrace *t = self->trace != NULL ? self->trace->trace : NULL;
+  gboolean pre = t != NULL ? t->pre_norm : (a != NULL && a->causal);
+  gboolean swiglu = t != NULL ? t->ffn == AS_TRACE_FFN_SWIGLU : pre;
+  const char *norm = t != NULL ? (t->norm == AS_TRACE_NORM_RMS ? "RMSNorm" : "LayerNorm")
+                               : (pre ? "RMSNorm" : "LayerNorm");
+  int heads = t != NULL ? t->n_heads : a != NULL ? a->n_heads : 0;
+  switch (self->step)
+    {
+    case AS_TEACH_STEP_EMBED:
+      if (t != NULL && t->position_embed == NULL)
+        return g_strdup ("x<sup>(0)</sup> = E<sub>token</sub>     <small>(positions: RoPE turns q and k)</small>");
+      return g_strdup_printf ("x<sup>(0)</sup> = LayerNorm(E<sub>token</sub> + E<sub>position</sub>%s)",
+                              t == NULL || t->type_embed != NULL ? " + E<sub>segment</sub>" : "");
+    case AS_TEACH_STEP_HEADS:
+      return g_strdup_printf ("MultiHead(x) = Concat(z<sub>1</sub>, …, z<sub>%d</sub>) W<sub>O</sub>%s",
+                              heads, pre ? "" : " + b<sub>O</sub>");
+    case AS_TEACH_STEP_RESIDUAL:
+      return pre ? g_strdup_printf ("h = x + MultiHead(%s(x))", norm)
+                 : g_strdup_printf ("h = %s(x + MultiHead(x))", norm);
+    case AS_TEACH_STEP_FFN:
+      return swiglu ? g_strdup ("FFN(h) = (SiLU(h W<sub>gate</sub>) ⊙ h W<sub>up</sub>) W<sub>down</sub>")
+                    : g_strdup ("FFN(h) = GELU(h W<sub>1</sub> + b<sub>1</sub>) W<sub>2</sub> + b<sub>2</sub>");
+    case AS_TEACH_STEP_LAYER_OUT:
+      return pre ? g_strdup_printf ("output = h + FFN(%s(h))", norm)
+                 : g_strdup_printf ("output = %s(h + FFN(h))", norm);
+    case AS_TEACH_STEP_PADDING:
+      return g_strdup ("M<sub>ij</sub> = −∞ for [PAD] keys j, or for j &gt; i");
+    default:
+      g_return_val_if_reached (g_strdup (""));
+    }
+}
+
 static void
 update_formula (AsTeachView *self)
 {
+  if (!as_teach_step_is_attention (self->step))
+    {
+      g_autofree char *formula = layer_formula (self);
+      gtk_label_set_markup (self->formula, formula);
+      return;
+    }
   /* softmax( Q Kᵀ / √d + M ) V, the part for the current step on a marker
    * background so the whole class sees where we are. */
   const char *on = dark (self) ? "<span background=\"#f6d32d\" foreground=\"#000000\">"
@@ -210,6 +352,88 @@ update_formula (AsTeachView *self)
   gtk_label_set_markup (self->formula, markup);
 }
 
+/* What a step past the attention says, in detail, on the trace's numbers. */
+static char *
+layer_text (AsTeachView *self)
+{
+  AsAnalysis *a = as_view_state_get_analysis (self->state);
+  int layer = as_view_state_get_layer (self->state) + 1, head = as_view_state_get_head (self->state) + 1;
+  if (self->step == AS_TEACH_STEP_PADDING && a->causal)
+    return g_strdup ("This model is a decoder: it always uses the causal mask on the left, so each token "
+                     "sees only itself and the tokens before it. When sentences of different lengths are "
+                     "run as one batch, the padding keys are hidden with −∞ the same way, on top of it.");
+  if (self->trace_error != NULL)
+    return g_strdup_printf ("Could not compute the layer: %s", self->trace_error);
+  if (!trace_current (self))
+    return g_strdup_printf ("Computing every stage of layer %d…", layer);
+  const AsLayerTrace *t = self->trace->trace;
+  int i = CLAMP (self->query, 0, t->n - 1);
+  const char *tok = token_text (self, i);
+  const char *norm = t->norm == AS_TRACE_NORM_RMS ? "RMSNorm" : "LayerNorm";
+  switch (self->step)
+    {
+    case AS_TEACH_STEP_EMBED:
+      {
+        g_autofree char *pos = t->position_embed == NULL
+          ? g_strdup_printf ("No position vector is added: RoPE turns q and k by position in every layer "
+                             "(step %d shows it).", AS_TEACH_STEP_KEYS + 1)
+          : g_strdup_printf ("The position table's vector for position %d is added%s.", i + 1,
+                             t->type_embed != NULL ? ", and the segment vector that tells sentence A from B" : "");
+        g_autofree char *reads = layer == 1
+          ? g_strdup ("This is what layer 1, the one selected, reads.")
+          : g_strdup_printf ("This is what layer 1 reads; layer %d, the one selected, reads the output "
+                             "of the layers before it.", layer);
+        return g_strdup_printf ("“%s” is token %d of %d (vocabulary id %d): its row of the word-embedding "
+                                "table, %d numbers. %s %s",
+                                tok, i + 1, t->n, a->encoding->tokens[i].id, t->hidden, pos, reads);
+      }
+    case AS_TEACH_STEP_HEADS:
+      return g_strdup_printf (
+        "Layer %d has %d heads of %d numbers each. Their z vectors for “%s” are put side by side "
+        "(%d numbers) and multiplied by W_O (%d × %d), giving attn_out: %d numbers, the size of the "
+        "token's vector again. Head %d's z is the z of step %d.",
+        layer, t->n_heads, t->head_dim, tok, t->n_heads * t->head_dim, t->n_heads * t->head_dim,
+        t->hidden, t->hidden, head, AS_TEACH_STEP_OUTPUT + 1);
+    case AS_TEACH_STEP_RESIDUAL:
+      return t->pre_norm
+        ? g_strdup_printf ("This model normalises before attention: attention read %s(x) (x divided by "
+                           "its root mean square, times a learned scale), and attn_out is added to x "
+                           "itself. The running sum x is called the residual stream.", norm)
+        : g_strdup_printf ("attn_out is added to x, the vector the layer started from; %s then brings "
+                           "the sum back to mean 0 and spread 1 (the standard deviation), before a "
+                           "learned scale γ and shift β. Adding lets each layer make a small change "
+                           "without losing what came before.", norm);
+    case AS_TEACH_STEP_FFN:
+      return t->ffn == AS_TRACE_FFN_SWIGLU
+        ? g_strdup_printf ("The FFN widens %s(h) from %d to %d numbers twice (W_gate and W_up), "
+                           "multiplies SiLU(gate) by up, and narrows back to %d (W_down). It works on "
+                           "each token alone; most of a layer's parameters are here.",
+                           norm, t->hidden, t->intermediate, t->hidden)
+        : g_strdup_printf ("The FFN widens h from %d to %d numbers (W₁), applies GELU to each, and narrows "
+                           "back to %d (W₂). It works on each token alone; most of a layer's parameters "
+                           "are here.", t->hidden, t->intermediate, t->hidden);
+    case AS_TEACH_STEP_LAYER_OUT:
+      return g_strdup_printf ("%s The cosine similarity compares directions: 1 = the same, 0 = unrelated.",
+                              t->pre_norm ? "FFN(h) is added to h: that sum is the layer's output."
+                                          : "FFN(h) is added to h and LayerNorm rescales the sum: the "
+                                            "layer's output.");
+    case AS_TEACH_STEP_PADDING:
+      {
+        const AsPaddingDemo *p = self->trace->padding;
+        if (p == NULL)
+          return g_strdup_printf ("No padding demonstration: %s",
+                                  self->trace->padding_error != NULL ? self->trace->padding_error : "none computed");
+        return g_strdup_printf (
+          "The sentence (%d tokens) and “%s” (%d) as one batch of %d: the key mask gives the [PAD] "
+          "keys −∞, so they get exactly 0 weight and head %d sees what it sees alone. (Type another "
+          "sentence in the Compare tab to change the second one.)",
+          p->n_seq[0], self->trace_padding_text, p->n_seq[1], p->n, head);
+      }
+    default:
+      g_return_val_if_reached (g_strdup (""));
+    }
+}
+
 static void
 update_labels (AsTeachView *self)
 {
@@ -219,13 +443,36 @@ update_labels (AsTeachView *self)
   gtk_widget_set_sensitive (GTK_WIDGET (self->prev_button), self->step > 0);
   gtk_widget_set_sensitive (GTK_WIDGET (self->next_button), self->step < AS_N_TEACH_STEPS - 1);
 
-  g_autofree char *title = g_strdup_printf ("%d. %s", self->step + 1, step_info[self->step].title);
+  /* A pre-norm model with RoPE (a Llama) builds its input and adds its
+   * residuals differently: its own words for those steps. */
+  const AsLayerTrace *t = self->trace != NULL ? self->trace->trace : NULL;
+  gboolean rope = t != NULL && t->position_embed == NULL, pre = t != NULL && t->pre_norm;
+  const char *title_text = step_info[self->step].title, *plain = step_info[self->step].plain;
+  if (self->step == AS_TEACH_STEP_EMBED && rope)
+    plain = "Each token starts as a list of numbers (a vector, its embedding) looked up in a table. "
+            "This model adds no position numbers here: it marks positions later, by turning q and k.";
+  else if (self->step == AS_TEACH_STEP_RESIDUAL && pre)
+    {
+      title_text = "Residual: x + attention";
+      plain = "The attention result is added to the token's own vector (a residual connection: nothing "
+              "is lost). This model normalises what goes into each part, not the sum.";
+    }
+  else if (self->step == AS_TEACH_STEP_LAYER_OUT && pre)
+    {
+      title_text = "Second residual: the layer's output";
+      plain = "The FFN's result is added to the vector once more: the layer's output, which the next "
+              "layer reads.";
+    }
+  g_autofree char *title = g_strdup_printf ("%d. %s", self->step + 1, title_text);
   gtk_label_set_text (self->step_title, title);
+  gtk_label_set_text (self->step_plain, plain);
 
   AsAnalysis *a = self->state != NULL ? as_view_state_get_analysis (self->state) : NULL;
   g_autofree char *text = NULL;
   if (a == NULL)
     text = g_strdup ("Type a sentence to begin.");
+  else if (!as_teach_step_is_attention (self->step))
+    text = layer_text (self);
   else if (self->error != NULL)
     text = g_strdup_printf ("Could not compute Q, K and V: %s", self->error);
   else if (self->steps == NULL)
@@ -252,9 +499,9 @@ update_labels (AsTeachView *self)
               /* Grouped-query attention: K and V come from a shared head. */
               int group = self->qkv->n_heads / self->qkv->n_kv_heads, kv = (head - 1) / group;
               char *more = g_strdup_printf ("%s This model shares keys and values: head %d reads key/value "
-                                            "head %d, with heads %d–%d, so these k_j (and the v_j of step 7) "
+                                            "head %d, with heads %d–%d, so these k_j (and the v_j of step %d) "
                                             "are the same for all %d.", text, head, kv + 1, kv * group + 1,
-                                            (kv + 1) * group, group);
+                                            (kv + 1) * group, AS_TEACH_STEP_OUTPUT + 1, group);
               g_free (text);
               text = more;
             }
@@ -308,7 +555,8 @@ update_labels (AsTeachView *self)
           g_assert_not_reached ();
         }
     }
-  if (self->steps != NULL && self->n_rows < self->steps->n && self->step != AS_TEACH_STEP_QUERY)
+  if (self->steps != NULL && self->n_rows < self->steps->n && self->step != AS_TEACH_STEP_QUERY &&
+      as_teach_step_is_attention (self->step))
     {
       char *more = g_strdup_printf ("%s (Showing the %d keys with the largest weights of %d tokens.)",
                                     text, self->n_rows, self->steps->n);
@@ -414,6 +662,187 @@ frame_rope (AsTeachView  *self,
   f->rope_key = self->rope_key;
 }
 
+/* The labels of the padded batch's two sequences, [padding->n] each (NULL
+ * past a sequence's real tokens). */
+static void
+update_padding_labels (AsTeachView *self)
+{
+  for (int s = 0; s < 2; s++)
+    g_clear_pointer (&self->padding_labels[s], g_free);
+  const AsPaddingDemo *p = self->trace != NULL ? self->trace->padding : NULL;
+  if (p == NULL || self->trace->encoding == NULL)
+    return;
+  for (int s = 0; s < 2; s++)
+    {
+      self->padding_labels[s] = g_new0 (const char *, p->n + 1);   /* [n] */
+      for (int j = 0; j < p->n_seq[s] && j < p->n; j++)
+        {
+          if (s == 0 && j < self->trace->encoding->n_tokens)
+            self->padding_labels[s][j] = self->trace->encoding->tokens[j].text;
+          else if (s == 1 && self->trace->padding_tokens != NULL)
+            self->padding_labels[s][j] = self->trace->padding_tokens[j];
+        }
+    }
+}
+
+/* The numbers the layer steps check: the trace's z of the selected head
+ * against the steps' weighted sum (not with the causal demonstration: the
+ * trace is the real model), its attention against the grid's, and the
+ * padded batch against each sentence alone. */
+static void
+update_checks (AsTeachView *self)
+{
+  self->z_check = self->attn_check = self->padding_check = -1;
+  if (!trace_current (self))
+    return;
+  const AsLayerTrace *t = self->trace->trace;
+  AsAnalysis *a = as_view_state_get_analysis (self->state);
+  int head = as_view_state_get_head (self->state), layer = as_view_state_get_layer (self->state);
+  const AsAttentionSteps *st = self->steps;
+  if (st != NULL && !self->causal && st->n == t->n && st->head_dim == t->head_dim && head < t->n_heads)
+    {
+      const float *z = t->context + (gsize) st->query * t->n_heads * t->head_dim + head * t->head_dim;
+      self->z_check = 0;
+      for (int c = 0; c < t->head_dim; c++)
+        self->z_check = MAX (self->z_check, fabs (z[c] - st->output[c]));
+    }
+  if (layer < a->layers_ready && a->n_heads == t->n_heads)
+    {
+      const float *grid = as_analysis_head (a, layer, 0);   /* [n_heads, n, n] */
+      gsize size = (gsize) t->n_heads * t->n * t->n;
+      self->attn_check = 0;
+      for (gsize x = 0; x < size; x++)
+        self->attn_check = MAX (self->attn_check, fabs (t->attn[x] - grid[x]));
+    }
+  const AsPaddingDemo *p = self->trace->padding;
+  if (p != NULL && head < p->n_heads)
+    self->padding_check = MAX (as_layer_padding_difference (p, 0, head),
+                               as_layer_padding_difference (p, 1, head));
+}
+
+/* The frame of a step past the attention, on the trace shown. FALSE
+ * while there is none. */
+static gboolean
+layer_frame (AsTeachView  *self,
+             AsLayerFrame *f)
+{
+  if (!trace_current (self))
+    return FALSE;
+  AsAnalysis *a = as_view_state_get_analysis (self->state);
+  const AsLayerTrace *t = self->trace->trace;
+  int layer = as_view_state_get_layer (self->state);
+  *f = (AsLayerFrame) {
+    .step = self->step,
+    .trace = t,
+    .token = CLAMP (self->query, 0, t->n - 1),
+    .head = CLAMP (as_view_state_get_head (self->state), 0, t->n_heads - 1),
+    .z_check = self->z_check,
+    .attn_check = self->attn_check,
+    .heads_attn = layer < a->layers_ready ? as_analysis_head (a, layer, 0) : NULL,
+    .colormap = as_view_state_get_colormap (self->state),
+    .dark = dark (self),
+    .model_causal = a->causal,
+    .padding = self->trace->padding,
+    .padding_tokens = { self->padding_labels[0], self->padding_labels[1] },
+    .padding_note = self->trace->padding_error,
+  };
+  return TRUE;
+}
+
+/* The height the step's picture needs at WIDTH (both in picture units),
+ * or 0 while there is nothing to draw. */
+static double
+natural_height (AsTeachView *self,
+                double       width)
+{
+  if (as_teach_step_is_attention (self->step))
+    {
+      AsTeachFrame f = { .step = self->step, .steps = self->steps, .n_rows = self->n_rows };
+      frame_rope (self, &f);
+      return self->steps != NULL ? as_teach_render_height (&f) : 0;
+    }
+  AsLayerFrame f;
+  return layer_frame (self, &f) ? as_layer_render_height (&f, width) : 0;
+}
+
+/* The room the scroller leaves the canvas under the step's labels, in
+ * pixels; negative before the view is laid out. */
+static double
+canvas_room (AsTeachView *self)
+{
+  int room = gtk_widget_get_height (self->scroller), width = gtk_widget_get_width (GTK_WIDGET (self->canvas));
+  if (room <= 0 || width <= 0)
+    return -1;
+  GtkWidget *labels[] = { GTK_WIDGET (self->step_title), GTK_WIDGET (self->step_plain),
+                          GTK_WIDGET (self->step_text) };
+  for (guint i = 0; i < G_N_ELEMENTS (labels); i++)
+    {
+      int min, nat;
+      gtk_widget_measure (labels[i], GTK_ORIENTATION_VERTICAL, width, &min, &nat, NULL, NULL);
+      room -= nat + 4;   /* the column's spacing */
+    }
+  return room - 4;
+}
+
+/* The canvas is as tall as the step needs at the projector zoom (the
+ * picture scales as a whole), made smaller to fit the room under the
+ * text; the scroller does the rest. */
+static void
+update_canvas_height (AsTeachView *self)
+{
+  double zoom = self->state != NULL ? as_view_state_get_zoom (self->state) : 1.0;
+  int width = gtk_widget_get_width (GTK_WIDGET (self->canvas));
+  if (width <= 0)
+    width = 900;
+  double natural = natural_height (self, width / zoom), room = canvas_room (self);
+  /* Zoomed in for a projector, the picture is never drawn smaller than
+   * without the zoom: the class scrolls instead. */
+  double min_fit = zoom > 1 ? MIN (1, MAX (MIN_FIT, 1 / zoom)) : MIN_FIT;
+  self->fit = 1;
+  if (room > 0 && natural * zoom > room)
+    {
+      self->fit = MAX (min_fit, room / (natural * zoom));
+      if (!as_teach_step_is_attention (self->step))
+        {
+          /* Drawn smaller, a layer picture is wider in its own units and
+           * its wrapped text takes fewer lines: the largest scale that
+           * fits, by bisection (the drawn height grows with the scale). */
+          double lo = min_fit, hi = 1;
+          for (int k = 0; k < 7; k++)
+            {
+              double mid = (lo + hi) / 2;
+              if (natural_height (self, width / (zoom * mid)) * zoom * mid <= room)
+                lo = mid;
+              else
+                hi = mid;
+            }
+          self->fit = lo;
+        }
+      natural = natural_height (self, width / (zoom * self->fit));
+    }
+  int height = natural > 0 ? (int) ceil (natural * zoom * self->fit) : 120;
+  if (gtk_drawing_area_get_content_height (self->canvas) != height)
+    gtk_drawing_area_set_content_height (self->canvas, height);
+}
+
+static void
+on_canvas_resize (GtkDrawingArea *area,
+                  int             width,
+                  int             height,
+                  AsTeachView    *self)
+{
+  /* The layer pictures wrap their text: their height follows the width. */
+  update_canvas_height (self);
+}
+
+/* The scroller's height changed (the window, the toolbar's wrapping). */
+static void
+on_room_changed (AsTeachView *self)
+{
+  update_canvas_height (self);
+  gtk_widget_queue_draw (GTK_WIDGET (self->canvas));
+}
+
 static void
 recompute (AsTeachView *self)
 {
@@ -443,15 +872,14 @@ recompute (AsTeachView *self)
     }
   choose_rows (self);
   update_rope (self);
+  update_checks (self);
   update_labels (self);
+  update_canvas_height (self);
 
-  /* The canvas is as tall as the step needs; the scroller does the rest. */
-  AsTeachFrame f = { .step = self->step, .steps = self->steps, .n_rows = self->n_rows };
-  frame_rope (self, &f);
-  /* Drawn at the projector zoom: the picture scales as a whole. */
+  /* The demonstration beside the step grows with the projector zoom. */
   double zoom = self->state != NULL ? as_view_state_get_zoom (self->state) : 1.0;
-  int height = self->steps != NULL ? (int) ceil (as_teach_render_height (&f) * zoom) : 120;
-  gtk_drawing_area_set_content_height (self->canvas, height);
+  gtk_drawing_area_set_content_width (self->pair_area, (int) (PAIR_WIDTH * zoom));
+  gtk_drawing_area_set_content_height (self->pair_area, (int) (PAIR_HEIGHT * zoom));
   gtk_widget_queue_draw (GTK_WIDGET (self->canvas));
   gtk_widget_queue_draw (GTK_WIDGET (self->pair_area));
   sync_busy (self);
@@ -495,6 +923,15 @@ send_requests (AsTeachView *self)
                                            as_view_state_get_layer (self->state), self->causal);
   if (self->causal && !causal_current (self))
     self->causal_gen = as_worker_analyse_on (self->worker, AS_CHANNEL_CAUSAL, a->text_a, a->text_b);
+  if (!trace_current (self))
+    {
+      g_clear_pointer (&self->trace_error, g_free);
+      g_free (self->requested_padding);
+      self->requested_padding = g_strdup (padding_text (self));
+      self->trace_gen = as_worker_request_layer_trace (self->worker, a->text_a, a->text_b,
+                                                       as_view_state_get_layer (self->state),
+                                                       self->requested_padding);
+    }
   recompute (self);
 }
 
@@ -508,6 +945,20 @@ on_qkv_ready (AsTeachView *self,
     return;
   g_clear_pointer (&self->qkv, as_qkv_unref);
   self->qkv = as_qkv_ref (qkv);
+  recompute (self);
+}
+
+static void
+on_trace_ready (AsTeachView   *self,
+                AsWorkerTrace *trace)
+{
+  if (trace->generation != self->trace_gen)
+    return;
+  g_clear_pointer (&self->trace, as_worker_trace_unref);
+  self->trace = as_worker_trace_ref (trace);
+  g_free (self->trace_padding_text);
+  self->trace_padding_text = g_strdup (self->requested_padding);
+  update_padding_labels (self);
   recompute (self);
 }
 
@@ -540,6 +991,12 @@ on_channel_failed (AsTeachView  *self,
       update_labels (self);
       sync_busy (self);
     }
+  if (channel == AS_CHANNEL_TRACE && generation == self->trace_gen)
+    {
+      g_free (self->trace_error);
+      self->trace_error = g_strdup (error->message);
+      recompute (self);
+    }
 }
 
 /* ---- the view state ------------------------------------------------------- */
@@ -551,7 +1008,7 @@ sync_token_list (AsTeachView *self)
   int n = a != NULL ? a->n : 0;
   g_autoptr(GPtrArray) items = g_ptr_array_new_with_free_func (g_free);
   for (int i = 0; i < n; i++)
-    g_ptr_array_add (items, g_strdup_printf ("%d · %s", i, a->encoding->tokens[i].text));
+    g_ptr_array_add (items, g_strdup_printf ("%d · %s", i + 1, a->encoding->tokens[i].text));
   g_ptr_array_add (items, NULL);
 
   self->syncing_dropdown = TRUE;
@@ -629,7 +1086,23 @@ draw_canvas (GtkDrawingArea *area,
 {
   AsTeachView *self = data;
   AsAnalysis *a = self->state != NULL ? as_view_state_get_analysis (self->state) : NULL;
-  if (self->steps == NULL || a == NULL || a->n != self->steps->n)
+  if (a == NULL)
+    return;
+  if (!as_teach_step_is_attention (self->step))
+    {
+      AsLayerFrame lf;
+      if (!layer_frame (self, &lf))
+        return;
+      g_autofree const char **labels = g_new0 (const char *, a->n + 1);
+      for (int i = 0; i < a->n; i++)
+        labels[i] = a->encoding->tokens[i].text;
+      lf.tokens = labels;
+      double scale = as_view_state_get_zoom (self->state) * self->fit;
+      cairo_scale (cr, scale, scale);
+      as_layer_render (cr, &lf, width / scale);
+      return;
+    }
+  if (self->steps == NULL || a->n != self->steps->n)
     return;
   g_autofree const char **tokens = g_new0 (const char *, a->n + 1);
   for (int i = 0; i < a->n; i++)
@@ -646,9 +1119,9 @@ draw_canvas (GtkDrawingArea *area,
     .dark = dark (self),
   };
   frame_rope (self, &f);
-  double zoom = as_view_state_get_zoom (self->state);
-  cairo_scale (cr, zoom, zoom);
-  as_teach_render (cr, &f, width / zoom);
+  double scale = as_view_state_get_zoom (self->state) * self->fit;
+  cairo_scale (cr, scale, scale);
+  as_teach_render (cr, &f, width / scale);
 }
 
 /* The real pattern and the causal one, side by side. */
@@ -672,12 +1145,15 @@ draw_pair (GtkDrawingArea *area,
     {
       AsAnalysis *src = side == 0 ? a : (causal_current (self) ? self->causal_analysis : NULL);
       cairo_save (cr);
-      cairo_translate (cr, side * width / 2.0, 0);
+      /* Beside the step the area is tall: one above the other. */
+      gboolean stacked = height > width;
+      double pw = stacked ? width : width / 2.0, ph = stacked ? height / 2.0 : height;
+      cairo_translate (cr, stacked ? 0 : side * pw, stacked ? side * ph : 0);
       if (src == NULL || layer >= src->layers_ready)
         {
           PangoLayout *l = gtk_widget_create_pango_layout (GTK_WIDGET (area), "Computing…");
           cairo_set_source_rgba (cr, 0.5, 0.5, 0.5, 1);
-          cairo_move_to (cr, 20, height / 2.0);
+          cairo_move_to (cr, 20, ph / 2.0);
           pango_cairo_show_layout (cr, l);
           g_object_unref (l);
           cairo_restore (cr);
@@ -698,7 +1174,7 @@ draw_pair (GtkDrawingArea *area,
                                                           : "Causal mask (demonstration)\nlayer %d, head %d",
                                                 layer + 1, head + 1);
       spec.title = title;
-      as_heatmap_render (cr, &spec, width / 2.0, height, NULL);
+      as_heatmap_render (cr, &spec, pw, ph, NULL);
       cairo_restore (cr);
     }
 }
@@ -742,6 +1218,9 @@ as_teach_view_get_property (GObject    *object,
     case PROP_BUSY:
       g_value_set_boolean (value, AS_TEACH_VIEW (object)->busy);
       break;
+    case PROP_PADDING_TEXT:
+      g_value_set_string (value, AS_TEACH_VIEW (object)->padding_text);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -760,6 +1239,9 @@ as_teach_view_set_property (GObject      *object,
       break;
     case PROP_WORKER:
       as_teach_view_set_worker (AS_TEACH_VIEW (object), g_value_get_object (value));
+      break;
+    case PROP_PADDING_TEXT:
+      as_teach_view_set_padding_text (AS_TEACH_VIEW (object), g_value_get_string (value));
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -795,6 +1277,13 @@ as_teach_view_dispose (GObject *object)
   g_clear_pointer (&self->k_before, g_free);
   g_clear_pointer (&self->causal_tooltip, g_free);
   g_clear_pointer (&self->error, g_free);
+  g_clear_pointer (&self->trace, as_worker_trace_unref);
+  g_clear_pointer (&self->requested_padding, g_free);
+  g_clear_pointer (&self->trace_padding_text, g_free);
+  g_clear_pointer (&self->trace_error, g_free);
+  g_clear_pointer (&self->padding_text, g_free);
+  for (int s = 0; s < 2; s++)
+    g_clear_pointer (&self->padding_labels[s], g_free);
 
   gtk_widget_dispose_template (GTK_WIDGET (self), AS_TYPE_TEACH_VIEW);
   /* dispose_template unparents bound children only; the toolbar is not. */
@@ -838,6 +1327,11 @@ as_teach_view_class_init (AsTeachViewClass *klass)
   properties[PROP_BUSY] =
     g_param_spec_boolean ("busy", NULL, NULL, FALSE,
                           G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+  /* The second sentence of the padding demonstration (the window binds
+   * the Compare tab's entry to it). */
+  properties[PROP_PADDING_TEXT] =
+    g_param_spec_string ("padding-text", NULL, NULL, NULL,
+                         G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
   g_object_class_install_properties (object_class, N_PROPS, properties);
 
   gtk_widget_class_set_layout_manager_type (widget_class, GTK_TYPE_BOX_LAYOUT);
@@ -855,12 +1349,14 @@ as_teach_view_class_init (AsTeachViewClass *klass)
   gtk_widget_class_bind_template_child (widget_class, AsTeachView, causal_box);
   gtk_widget_class_bind_template_child (widget_class, AsTeachView, pair_area);
   gtk_widget_class_bind_template_child (widget_class, AsTeachView, step_title);
+  gtk_widget_class_bind_template_child (widget_class, AsTeachView, step_plain);
   gtk_widget_class_bind_template_child (widget_class, AsTeachView, step_text);
   gtk_widget_class_bind_template_child (widget_class, AsTeachView, canvas);
   gtk_widget_class_bind_template_child (widget_class, AsTeachView, scroller);
   gtk_widget_class_bind_template_callback (widget_class, on_dropdown_selected);
   gtk_widget_class_bind_template_callback (widget_class, on_causal_toggled);
   gtk_widget_class_bind_template_callback (widget_class, on_pressed);
+  gtk_widget_class_bind_template_callback (widget_class, on_canvas_resize);
 
   gtk_widget_class_install_action (widget_class, "teach.next", NULL, step_action);
   gtk_widget_class_install_action (widget_class, "teach.previous", NULL, step_action);
@@ -880,12 +1376,16 @@ as_teach_view_init (AsTeachView *self)
                                   GTK_ORIENTATION_VERTICAL);
   gtk_box_layout_set_spacing (GTK_BOX_LAYOUT (gtk_widget_get_layout_manager (widget)), 6);
   self->check = -1;
+  self->z_check = self->attn_check = self->padding_check = -1;
+  self->fit = 1;
   self->query = 1;
 
   gtk_widget_init_template (widget);
   self->causal_tooltip = g_strdup (gtk_widget_get_tooltip_text (GTK_WIDGET (self->causal_check)));
   gtk_drawing_area_set_draw_func (self->pair_area, draw_pair, self, NULL);
   gtk_drawing_area_set_draw_func (self->canvas, draw_canvas, self, NULL);
+  g_signal_connect_swapped (gtk_scrolled_window_get_vadjustment (GTK_SCROLLED_WINDOW (self->scroller)),
+                            "notify::page-size", G_CALLBACK (on_room_changed), self);
   update_labels (self);
 }
 
@@ -973,9 +1473,11 @@ as_teach_view_set_worker (AsTeachView *self,
   /* Generations are the worker's own: replies to the old one never come. */
   self->qkv_gen = 0;
   self->causal_gen = 0;
+  self->trace_gen = 0;
   if (worker != NULL)
     {
       g_signal_connect_swapped (worker, "qkv-ready", G_CALLBACK (on_qkv_ready), self);
+      g_signal_connect_swapped (worker, "layer-trace-ready", G_CALLBACK (on_trace_ready), self);
       g_signal_connect_swapped (worker, "channel-layer-ready::causal", G_CALLBACK (on_causal_layer), self);
       g_signal_connect_swapped (worker, "channel-finished::causal", G_CALLBACK (on_causal_layer), self);
       g_signal_connect_swapped (worker, "channel-failed", G_CALLBACK (on_channel_failed), self);
@@ -1085,4 +1587,67 @@ as_teach_view_show_positions (AsTeachView *self)
                                            self->worker, dark (self));
   gtk_window_present (win);
   return win;
+}
+
+const char *
+as_teach_view_get_step_plain (AsTeachView *self)
+{
+  g_return_val_if_fail (AS_IS_TEACH_VIEW (self), NULL);
+  return gtk_label_get_text (self->step_plain);
+}
+
+const char *
+as_teach_view_get_counter_text (AsTeachView *self)
+{
+  g_return_val_if_fail (AS_IS_TEACH_VIEW (self), NULL);
+  return gtk_label_get_text (self->step_counter);
+}
+
+const char *
+as_teach_view_get_formula_text (AsTeachView *self)
+{
+  g_return_val_if_fail (AS_IS_TEACH_VIEW (self), NULL);
+  return gtk_label_get_text (self->formula);
+}
+
+AsWorkerTrace *
+as_teach_view_get_trace (AsTeachView *self)
+{
+  g_return_val_if_fail (AS_IS_TEACH_VIEW (self), NULL);
+  return trace_current (self) ? self->trace : NULL;
+}
+
+double
+as_teach_view_get_layer_check (AsTeachView      *self,
+                               AsTeachLayerCheck which)
+{
+  g_return_val_if_fail (AS_IS_TEACH_VIEW (self), -1);
+  switch (which)
+    {
+    case AS_TEACH_CHECK_Z:       return self->z_check;
+    case AS_TEACH_CHECK_ATTN:    return self->attn_check;
+    case AS_TEACH_CHECK_PADDING: return self->padding_check;
+    default:                     g_return_val_if_reached (-1);
+    }
+}
+
+const char *
+as_teach_view_get_padding_text (AsTeachView *self)
+{
+  g_return_val_if_fail (AS_IS_TEACH_VIEW (self), NULL);
+  return self->padding_text;
+}
+
+void
+as_teach_view_set_padding_text (AsTeachView *self,
+                                const char  *text)
+{
+  g_return_if_fail (AS_IS_TEACH_VIEW (self));
+  if (g_strcmp0 (self->padding_text, text) == 0)
+    return;
+  g_free (self->padding_text);
+  self->padding_text = g_strdup (text);
+  schedule_request (self);
+  recompute (self);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_PADDING_TEXT]);
 }

@@ -3,6 +3,8 @@
  * one) offers the window's token actions: masking it (win.mask-token). */
 #include "as-token-strip.h"
 
+#include <glib/gi18n.h>
+
 #include "as-shown.h"
 #include "as-trace.h"
 
@@ -286,6 +288,23 @@ as_token_strip_get_token_rect (AsTokenStrip    *self,
   return TRUE;
 }
 
+char *
+as_token_strip_describe_token (AsTokenStrip *self,
+                               int           i)
+{
+  g_return_val_if_fail (AS_IS_TOKEN_STRIP (self), NULL);
+  const AsEncoding *enc = get_encoding (self);
+  if (enc == NULL || i < 0 || i >= enc->n_tokens)
+    return NULL;
+  /* Counted from 1, as layers and heads are. */
+  const AsToken *t = &enc->tokens[i];
+  if (t->start < 0)
+    return g_strdup_printf (_("#%d “%s”  id %d, added by the tokenizer"), i + 1, t->text, t->id);
+  return g_strdup_printf (t->is_continuation ? _("#%d “%s”  id %d, sentence %s, bytes %d–%d, word piece")
+                                             : _("#%d “%s”  id %d, sentence %s, bytes %d–%d"),
+                          i + 1, t->text, t->id, t->sequence == 1 ? "B" : "A", t->start, t->end);
+}
+
 /* Selects TOKEN and opens the context menu at its pill. */
 static void
 popup_menu_at (AsTokenStrip *self,
@@ -297,8 +316,8 @@ popup_menu_at (AsTokenStrip *self,
   if (self->menu == NULL)
     {
       g_autoptr(GMenu) model = g_menu_new ();
-      g_menu_append (model, "_Mask This Token", "win.mask-token");
-      g_menu_append (model, "_Unmask", "win.unmask-token");
+      g_menu_append (model, _("_Mask This Token"), "win.mask-token");
+      g_menu_append (model, _("_Unmask"), "win.unmask-token");
       self->menu = GTK_POPOVER (gtk_popover_menu_new_from_model (G_MENU_MODEL (model)));
       gtk_popover_set_has_arrow (self->menu, FALSE);
       gtk_widget_set_parent (GTK_WIDGET (self->menu), GTK_WIDGET (self));
@@ -366,14 +385,7 @@ on_query_tooltip (GtkWidget    *widget,
   if (enc == NULL || i < 0 || (self->menu != NULL && gtk_widget_get_visible (GTK_WIDGET (self->menu))))
     return FALSE;
 
-  const AsToken *t = &enc->tokens[i];
-  g_autofree char *text = NULL;
-  if (t->start >= 0)
-    text = g_strdup_printf ("#%d “%s”  id %d, sentence %c, bytes %d–%d%s",
-                            i, t->text, t->id, t->sequence == 1 ? 'B' : 'A', t->start, t->end,
-                            t->is_continuation ? ", word piece" : "");
-  else
-    text = g_strdup_printf ("#%d “%s”  id %d, added by the tokenizer", i, t->text, t->id);
+  g_autofree char *text = as_token_strip_describe_token (self, i);
   gtk_tooltip_set_text (tooltip, text);
   const graphene_rect_t *r = &g_array_index (self->rects, graphene_rect_t, i);
   gtk_tooltip_set_tip_area (tooltip, &(GdkRectangle) { r->origin.x, r->origin.y, r->size.width, r->size.height });
@@ -399,7 +411,7 @@ static void
 update_accessible (AsTokenStrip *self)
 {
   const AsEncoding *enc = get_encoding (self);
-  GString *s = g_string_new ("Tokens:");
+  GString *s = g_string_new (_("Tokens:"));
   for (int i = 0; enc != NULL && i < enc->n_tokens && i < 200; i++)
     g_string_append_printf (s, " %s", enc->tokens[i].text);
   gtk_accessible_update_property (GTK_ACCESSIBLE (self),

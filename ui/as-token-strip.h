@@ -24,5 +24,9 @@ void         as_token_strip_set_view_state (AsTokenStrip *self,
 gboolean     as_token_strip_get_token_rect (AsTokenStrip    *self,
                                             int              i,
                                             graphene_rect_t *rect);
+/* What token I's tooltip says: its position (counted from 1), text, id and
+ * where it comes from; NULL when there is no such token (g_free). */
+char        *as_token_strip_describe_token (AsTokenStrip    *self,
+                                            int              i);
 
 G_END_DECLS

@@ -3,6 +3,7 @@
 #include "as-stats-cache.h"
 
 #include <errno.h>
+#include <glib/gi18n.h>
 #include <math.h>
 #include <string.h>
 
@@ -845,7 +846,7 @@ as_view_state_head_spec (AsViewState   *self,
   spec->vmax = 1;
   AsAnalysis *analysis = as_view_state_get_analysis (self);
   spec->causal = analysis != NULL && analysis->causal;
-  spec->colorbar_label = "attention, full 0 to 1 scale";
+  spec->colorbar_label = _("attention, full 0 to 1 scale");
   if (as_view_state_get_fit_scale (self) && n_vis > 0)
     {
       spec->vmax = as_heatmap_robust_max (values, n_vis, n_vis, spec->causal);

@@ -23,9 +23,13 @@
 #include "as-teach-view.h"
 #include "as-lines-view.h"
 #include "as-recent-models.h"
+#include "as-session.h"
 #include "as-stats-table.h"
 #include "as-token-strip.h"
 #include "as-trace.h"
+
+/* Sessions keep the teaching step by name, in AsTeachStep order. */
+G_STATIC_ASSERT (AS_N_TEACH_STEPS == AS_SESSION_N_TEACH_STEPS);
 
 /* How long typing waits before it asks for an analysis. A request cancels
  * the one before it between layers, so a burst of keystrokes costs at most
@@ -80,6 +84,9 @@ struct _AsWindow
   AsAblationView       *ablation_view;
   GMenu                *recent_section;
   GMenu                *recent_section_menu;
+  AsSession            *pending_session; /* opened, waiting for its model and analysis */
+  gboolean              session_texts_set; /* its texts and options are in, its selection not yet */
+  char                 *session_path;    /* the session last saved or opened */
 
   AsWorker             *worker;
   AsViewState          *state;
@@ -128,6 +135,9 @@ toast (AsWindow   *self,
 {
   toast_with_button (self, text, NULL, NULL);
 }
+
+static void finish_session (AsWindow *self);
+static void start_session  (AsWindow *self);
 
 
 /* ---- analysis ----------------------------------------------------------- */
@@ -247,6 +257,7 @@ on_analysis_finished (AsWindow   *self,
   as_trace_print ("engine: gen %u, %d tokens: forward %.1f ms, request -> all layers delivered %.1f ms",
                   analysis->generation, analysis->n, analysis->compute_time / 1000.0,
                   (g_get_monotonic_time () - analysis->request_time) / 1000.0);
+  finish_session (self);
 }
 
 static void
@@ -285,6 +296,7 @@ on_analysis_failed (AsWindow     *self,
   gtk_widget_remove_css_class (GTK_WIDGET (self->status_label), "dim-label");
   gtk_widget_remove_css_class (GTK_WIDGET (self->status_label), "warning");
   gtk_widget_add_css_class (GTK_WIDGET (self->status_label), "error");
+  finish_session (self);
 }
 
 /* ---- device, export, clipboard ------------------------------------------ */
@@ -409,6 +421,27 @@ copy_image_action (GtkWidget  *widget,
 
 /* ---- models ------------------------------------------------------------- */
 
+/* Sessions under the models, in a section of their own. */
+static void
+append_recent_sessions (GMenu *menu)
+{
+  g_auto(GStrv) paths = as_recent_sessions_load ();
+  if (paths[0] == NULL)
+    return;
+  g_autoptr(GMenu) sessions = g_menu_new ();
+  for (guint i = 0; paths[i] != NULL; i++)
+    {
+      g_autofree char *base = g_filename_display_basename (paths[i]);
+      g_autofree char *parent = g_path_get_dirname (paths[i]);
+      g_autofree char *parent_base = g_filename_display_basename (parent);
+      g_autofree char *label = g_strdup_printf ("%s — %s", base, parent_base);
+      g_autoptr(GMenuItem) item = g_menu_item_new (label, NULL);
+      g_menu_item_set_action_and_target (item, "win.open-recent-session", "s", paths[i]);
+      g_menu_append_item (sessions, item);
+    }
+  g_menu_append_section (menu, "Sessions", G_MENU_MODEL (sessions));
+}
+
 static void
 rebuild_recent_menu (AsWindow *self)
 {
@@ -435,6 +468,7 @@ rebuild_recent_menu (AsWindow *self)
           g_autoptr(GMenuItem) item = g_menu_item_new ("No recent models", "win.no-recent");
           g_menu_append_item (menus[m], item);
         }
+      append_recent_sessions (menus[m]);
     }
 }
 
@@ -510,6 +544,9 @@ on_model_loaded (AsWindow   *self,
     }
   self->device_changed = FALSE;
   self->first_load = FALSE;
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.save-session", TRUE);
+  if (self->pending_session != NULL)
+    start_session (self);
   /* Not a keystroke: the trace should not time the model load as typing. */
   as_trace_forget_keystroke ();
   request_analysis (self);
@@ -522,6 +559,8 @@ on_model_failed (AsWindow     *self,
 {
   gtk_revealer_set_reveal_child (self->progress_revealer, FALSE);
   self->device_changed = FALSE;
+  /* A session whose model fails changes nothing. */
+  g_clear_pointer (&self->pending_session, as_session_free);
 
   if (!self->have_model)
     gtk_stack_set_visible_child_name (self->stack, "empty");
@@ -727,6 +766,278 @@ open_text_action (GtkWidget  *widget,
   gtk_file_chooser_add_filter (GTK_FILE_CHOOSER (chooser), all);
   g_signal_connect (chooser, "response", G_CALLBACK (on_text_chooser_response), self);
   gtk_native_dialog_show (GTK_NATIVE_DIALOG (chooser));
+}
+
+/* ---- sessions ------------------------------------------------------------ */
+
+/* A session's page views live in pages filled from code: the page's child. */
+static GtkWidget *
+page_view (GtkBox *page)
+{
+  return gtk_widget_get_first_child (GTK_WIDGET (page));
+}
+
+/* What the window shows now, as a session. */
+static AsSession *
+capture_session (AsWindow *self)
+{
+  AsSession *s = as_session_new ();
+  GtkEditable *compare = as_compare_view_get_entry (AS_COMPARE_VIEW (page_view (self->compare_page)));
+  const char *view = gtk_stack_get_visible_child_name (self->detail_stack);
+
+  s->model = g_strdup (as_worker_get_model_dir (self->worker));
+  g_free (s->text);
+  s->text = g_strdup (gtk_editable_get_text (GTK_EDITABLE (self->entry_a)));
+  g_free (s->pair);
+  s->pair = g_strdup (gtk_editable_get_text (GTK_EDITABLE (self->entry_b)));
+  g_free (s->compare);
+  s->compare = g_strdup (gtk_editable_get_text (compare));
+  if (view != NULL && g_strv_contains (as_session_views (), view))
+    {
+      g_free (s->view);
+      s->view = g_strdup (view);
+    }
+  s->layer = as_view_state_get_layer (self->state);
+  s->head = as_view_state_get_head (self->state);
+  s->token = as_view_state_get_token (self->state);
+  s->teach_step = as_teach_view_get_step (AS_TEACH_VIEW (page_view (self->teach_page)));
+  g_free (s->colormap);
+  g_object_get (self->state, "hide-special", &s->hide_special, "renormalise", &s->renormalise,
+                "fit-scale", &s->fit_scale, "words", &s->words, "colormap-name", &s->colormap, NULL);
+  s->aggregate = as_view_state_get_aggregate (self->state);
+  return s;
+}
+
+static void
+save_session_to (AsWindow   *self,
+                 const char *path)
+{
+  g_autoptr(AsSession) s = capture_session (self);
+  g_autoptr(GError) error = NULL;
+  g_autofree char *name = g_filename_display_basename (path);
+
+  if (!as_session_save (s, path, &error))
+    {
+      g_autofree char *msg = g_strdup_printf ("Could not save the session: %s", error->message);
+      toast (self, msg);
+      return;
+    }
+  g_free (self->session_path);
+  self->session_path = g_strdup (path);
+  as_recent_sessions_add (path);
+  rebuild_recent_menu (self);
+  g_autofree char *msg = g_strdup_printf ("Saved session “%s”", name);
+  toast (self, msg);
+}
+
+/* A chooser for sessions, in the folder of the last one. */
+static GtkFileChooser *
+session_chooser_new (AsWindow             *self,
+                     const char           *title,
+                     GtkFileChooserAction  action,
+                     const char           *accept)
+{
+  GtkFileChooserNative *chooser = gtk_file_chooser_native_new (title, GTK_WINDOW (self), action, accept, "_Cancel");
+  gtk_native_dialog_set_modal (GTK_NATIVE_DIALOG (chooser), TRUE);
+  g_autoptr(GtkFileFilter) sessions = gtk_file_filter_new ();
+  gtk_file_filter_set_name (sessions, "AttnScope sessions (*.attnscope)");
+  gtk_file_filter_add_suffix (sessions, AS_SESSION_EXTENSION + 1);
+  gtk_file_chooser_add_filter (GTK_FILE_CHOOSER (chooser), sessions);
+  if (action == GTK_FILE_CHOOSER_ACTION_OPEN)
+    {
+      g_autoptr(GtkFileFilter) all = gtk_file_filter_new ();
+      gtk_file_filter_set_name (all, "All files");
+      gtk_file_filter_add_pattern (all, "*");
+      gtk_file_chooser_add_filter (GTK_FILE_CHOOSER (chooser), all);
+    }
+  if (self->session_path != NULL)
+    {
+      g_autofree char *parent = g_path_get_dirname (self->session_path);
+      g_autoptr(GFile) folder = g_file_new_for_path (parent);
+      gtk_file_chooser_set_current_folder (GTK_FILE_CHOOSER (chooser), folder, NULL);
+    }
+  return GTK_FILE_CHOOSER (chooser);
+}
+
+static void
+on_save_session_response (GtkNativeDialog *chooser,
+                          int              response,
+                          AsWindow        *self)
+{
+  if (response == GTK_RESPONSE_ACCEPT)
+    {
+      g_autoptr(GFile) file = gtk_file_chooser_get_file (GTK_FILE_CHOOSER (chooser));
+      g_autofree char *path = file != NULL ? g_file_get_path (file) : NULL;
+      g_autofree char *base = path != NULL ? g_path_get_basename (path) : NULL;
+      if (path == NULL)
+        toast (self, "Could not save the session: only local files can be written");
+      else if (strchr (base, '.') == NULL)
+        {
+          /* A name typed without an extension gets the session's. */
+          g_autofree char *with_ext = g_strconcat (path, AS_SESSION_EXTENSION, NULL);
+          save_session_to (self, with_ext);
+        }
+      else
+        save_session_to (self, path);
+    }
+  gtk_native_dialog_destroy (chooser);
+  g_object_unref (chooser);
+}
+
+/* Save Session…: the texts, model, selection, options, page and teaching
+ * step, to a file the user names (the chooser confirms replacing one). */
+static void
+save_session_action (GtkWidget  *widget,
+                     const char *action_name,
+                     GVariant   *parameter)
+{
+  AsWindow *self = AS_WINDOW (widget);
+  GtkFileChooser *chooser = session_chooser_new (self, "Save Session", GTK_FILE_CHOOSER_ACTION_SAVE, "_Save");
+  g_autofree char *name = self->session_path != NULL ? g_path_get_basename (self->session_path)
+                                                      : g_strdup ("session" AS_SESSION_EXTENSION);
+  gtk_file_chooser_set_current_name (chooser, name);
+  g_signal_connect (chooser, "response", G_CALLBACK (on_save_session_response), self);
+  gtk_native_dialog_show (GTK_NATIVE_DIALOG (chooser));
+}
+
+static void
+session_error (AsWindow   *self,
+               const char *body)
+{
+  GtkWidget *dialog = adw_message_dialog_new (GTK_WINDOW (self), "Could Not Open Session", NULL);
+  adw_message_dialog_format_body (ADW_MESSAGE_DIALOG (dialog), "%s\n\nNothing was changed.", body);
+  adw_message_dialog_add_response (ADW_MESSAGE_DIALOG (dialog), "close", "_Close");
+  gtk_window_present (GTK_WINDOW (dialog));
+}
+
+/* The selection needs the session's analysis (its shape clamps it): it
+ * waits until that is on screen. */
+static void
+finish_session (AsWindow *self)
+{
+  if (self->pending_session == NULL || !self->session_texts_set || !as_window_is_idle (self))
+    return;
+  AsSession *s = self->pending_session;
+  AsAnalysis *a = as_view_state_get_analysis (self->state);
+  as_view_state_select (self->state, s->layer, s->head);
+  as_view_state_set_token (self->state, a != NULL && s->token < a->n ? s->token : -1);
+  as_teach_view_set_step (AS_TEACH_VIEW (page_view (self->teach_page)),
+                          (AsTeachStep) MIN (s->teach_step, AS_N_TEACH_STEPS - 1));
+  g_clear_pointer (&self->pending_session, as_session_free);
+  g_autofree char *name = g_filename_display_basename (self->session_path);
+  g_autofree char *msg = g_strdup_printf ("Opened session “%s”", name);
+  toast (self, msg);
+}
+
+/* With the session's model in: its options, texts and page. The analysis
+ * of its texts is requested next; finish_session follows it. */
+static void
+start_session (AsWindow *self)
+{
+  AsSession *s = self->pending_session;
+  g_object_set (self->state, "hide-special", s->hide_special, "renormalise", s->renormalise,
+                "fit-scale", s->fit_scale, "words", s->words, "colormap-name", s->colormap,
+                "aggregate", s->aggregate, NULL);
+  as_window_set_text (self, s->text, s->pair);
+  gtk_editable_set_text (as_compare_view_get_entry (AS_COMPARE_VIEW (page_view (self->compare_page))),
+                         s->compare);
+  /* A page this model cannot fill (next token for an encoder) is not
+   * shown: the head view is. */
+  GtkWidget *page = gtk_stack_get_child_by_name (self->detail_stack, s->view);
+  if (page != NULL && gtk_stack_page_get_visible (gtk_stack_get_page (self->detail_stack, page)))
+    gtk_stack_set_visible_child (self->detail_stack, page);
+  else
+    gtk_stack_set_visible_child_name (self->detail_stack, "head");
+  self->session_texts_set = TRUE;
+}
+
+gboolean
+as_window_open_session (AsWindow   *self,
+                        const char *path)
+{
+  g_return_val_if_fail (AS_IS_WINDOW (self), FALSE);
+  g_return_val_if_fail (path != NULL, FALSE);
+
+  g_autoptr(GError) error = NULL;
+  g_autoptr(AsSession) s = as_session_load (path, &error);
+  if (s == NULL)
+    {
+      session_error (self, error->message);
+      return FALSE;
+    }
+  if (!g_file_test (s->model, G_FILE_TEST_EXISTS))
+    {
+      g_autofree char *name = g_filename_display_basename (path);
+      g_autofree char *body =
+        g_strdup_printf ("The session “%s” uses the model %s, which is not there. Put the model "
+                         "back at that place, or open the session in a text editor and set its "
+                         "“model” line to where the model is now.", name, s->model);
+      session_error (self, body);
+      return FALSE;
+    }
+  if (self->generation != 0)
+    {
+      toast (self, "Stop the generation before opening a session");
+      return FALSE;
+    }
+
+  g_free (self->session_path);
+  self->session_path = g_strdup (path);
+  as_recent_sessions_add (path);
+  rebuild_recent_menu (self);
+  g_clear_pointer (&self->pending_session, as_session_free);
+  self->pending_session = g_steal_pointer (&s);
+  self->session_texts_set = FALSE;
+
+  /* The model loads (with its progress and errors) only when it is not the
+   * one open; its texts follow once it is in. */
+  const char *current = as_worker_get_model_dir (self->worker);
+  g_autofree char *want = g_canonicalize_filename (self->pending_session->model, NULL);
+  g_autofree char *have = current != NULL ? g_canonicalize_filename (current, NULL) : NULL;
+  if (self->have_model && !as_worker_is_loading (self->worker) && g_strcmp0 (want, have) == 0)
+    {
+      start_session (self);
+      /* Texts as they were: no analysis comes, the one on screen is its. */
+      finish_session (self);
+    }
+  else
+    as_window_open_model (self, self->pending_session->model);
+  return TRUE;
+}
+
+static void
+on_open_session_response (GtkNativeDialog *chooser,
+                          int              response,
+                          AsWindow        *self)
+{
+  if (response == GTK_RESPONSE_ACCEPT)
+    {
+      g_autoptr(GFile) file = gtk_file_chooser_get_file (GTK_FILE_CHOOSER (chooser));
+      g_autofree char *path = file != NULL ? g_file_get_path (file) : NULL;
+      if (path != NULL)
+        as_window_open_session (self, path);
+    }
+  gtk_native_dialog_destroy (chooser);
+  g_object_unref (chooser);
+}
+
+static void
+open_session_action (GtkWidget  *widget,
+                     const char *action_name,
+                     GVariant   *parameter)
+{
+  AsWindow *self = AS_WINDOW (widget);
+  GtkFileChooser *chooser = session_chooser_new (self, "Open Session", GTK_FILE_CHOOSER_ACTION_OPEN, "_Open");
+  g_signal_connect (chooser, "response", G_CALLBACK (on_open_session_response), self);
+  gtk_native_dialog_show (GTK_NATIVE_DIALOG (chooser));
+}
+
+static void
+open_recent_session_action (GtkWidget  *widget,
+                            const char *action_name,
+                            GVariant   *parameter)
+{
+  as_window_open_session (AS_WINDOW (widget), g_variant_get_string (parameter, NULL));
 }
 
 /* ---- generation ---------------------------------------------------------- */
@@ -1015,7 +1326,7 @@ update_head_title (AsWindow *self)
   g_autofree char *caption = NULL;
   if (a != NULL && token >= 0)
     caption = g_strdup_printf ("Rows are queries, columns keys. Token %d “%s” highlighted (Esc clears).",
-                               token, a->encoding->tokens[token].text);
+                               token + 1, a->encoding->tokens[token].text);
   else if (a != NULL && a->n > 128 && !as_view_state_get_fit_scale (self->state))
     caption = g_strdup ("Rows are queries, columns keys. Long input: Fit scale (Ctrl+F) brings out small values.");
   else
@@ -1209,6 +1520,8 @@ as_window_finalize (GObject *object)
 
   g_clear_object (&self->state);
   g_free (self->failure);
+  g_clear_pointer (&self->pending_session, as_session_free);
+  g_free (self->session_path);
 
   G_OBJECT_CLASS (as_window_parent_class)->finalize (object);
 }
@@ -1374,6 +1687,9 @@ as_window_class_init (AsWindowClass *klass)
   gtk_widget_class_install_action (widget_class, "win.ablate-head-as", "s", ablate_head_action);
   gtk_widget_class_install_action (widget_class, "win.unmask-token", NULL, unmask_token_action);
   gtk_widget_class_install_action (widget_class, "win.open-recent", "s", open_recent_action);
+  gtk_widget_class_install_action (widget_class, "win.save-session", NULL, save_session_action);
+  gtk_widget_class_install_action (widget_class, "win.open-session", NULL, open_session_action);
+  gtk_widget_class_install_action (widget_class, "win.open-recent-session", "s", open_recent_session_action);
   gtk_widget_class_install_action (widget_class, "win.move", "(ii)", move_action);
   gtk_widget_class_install_action (widget_class, "win.focus-text", NULL, focus_text_action);
   gtk_widget_class_install_property_action (widget_class, "win.device", "device");
@@ -1455,6 +1771,7 @@ as_window_init (AsWindow *self)
   as_device_button_set_worker (self->device_button, self->worker);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.device-details", FALSE);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.no-recent", FALSE);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.save-session", FALSE);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.generate", FALSE);
 
   /* Teaching and compare pages: they talk to the worker's side channels. */
@@ -1466,6 +1783,9 @@ as_window_init (AsWindow *self)
   gtk_widget_set_vexpand (compare, TRUE);
   gtk_box_append (self->compare_page, compare);
   g_object_set (compare, "view-state", self->state, "worker", self->worker, NULL);
+  /* The padding demonstration batches the sentence with the Compare tab's. */
+  g_object_bind_property (as_compare_view_get_entry (AS_COMPARE_VIEW (compare)), "text",
+                          teach, "padding-text", G_BINDING_SYNC_CREATE);
   GtkWidget *next = as_next_token_view_new ();
   gtk_widget_set_vexpand (next, TRUE);
   gtk_box_append (self->next_page, next);

@@ -26,6 +26,13 @@ AsWindow    *as_window_new            (GtkApplication *application);
  * A new window has no model: the application opens the default one. */
 void         as_window_open_model     (AsWindow   *self,
                                        const char *dir);
+/* Opens the session file PATH (as-session.h): its model when it is not
+ * the one open, then its texts, options and page, then, once the analysis
+ * is on screen, its layer, head, token and teaching step. A file that
+ * cannot be read, or whose model is not there, changes nothing: a dialog
+ * says why, and FALSE is returned. */
+gboolean     as_window_open_session   (AsWindow   *self,
+                                       const char *path);
 /* Replaces the sentences (TEXT_B may be NULL); analysis follows as if typed. */
 void         as_window_set_text       (AsWindow   *self,
                                        const char *text_a,

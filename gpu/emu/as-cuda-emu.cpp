@@ -523,11 +523,15 @@ as_cuda_add_bias (float *x, const float *bias, int rows, int dim, cudaStream_t s
 }
 
 cudaError_t
-as_cuda_add_bias_gelu (float *x, const float *bias, int rows, int dim, cudaStream_t stream)
+as_cuda_add_bias_gelu (float *x, const float *bias, int rows, int dim, int tanh_form,
+                       cudaStream_t stream)
 {
   enqueue (stream, [=] {
     for (size_t i = 0; i < (size_t) rows * dim; i++)
-      x[i] = as_gelu (x[i] + bias[i % (size_t) dim]);
+      {
+        const float v = bias != nullptr ? x[i] + bias[i % (size_t) dim] : x[i];
+        x[i] = tanh_form ? as_gelu_new (v) : as_gelu (v);
+      }
   });
   return cudaSuccess;
 }
@@ -557,12 +561,16 @@ as_cuda_softmax_causal (float *p, int heads, int n_queries, int n_keys, int pos0
 }
 
 cudaError_t
-as_cuda_embed_rows (float *x, const int *ids, const float *table, int n, int hidden,
-                    cudaStream_t stream)
+as_cuda_embed_rows (float *x, const int *ids, const float *table, const float *pos_table,
+                    int pos0, int n, int hidden, cudaStream_t stream)
 {
   enqueue (stream, [=] {
     for (int i = 0; i < n; i++)
-      memcpy (x + (size_t) i * hidden, table + (size_t) ids[i] * hidden, sizeof (float) * hidden);
+      for (int j = 0; j < hidden; j++)
+        x[(size_t) i * hidden + j] = pos_table == nullptr
+                                     ? table[(size_t) ids[i] * hidden + j]
+                                     : table[(size_t) ids[i] * hidden + j]
+                                       + pos_table[(size_t) (pos0 + i) * hidden + j];
   });
   return cudaSuccess;
 }

@@ -267,6 +267,8 @@ as_signed_panel_render (cairo_t     *cr,
                         const char  *title,
                         const char  *row_title,
                         const char  *col_title,
+                        int          row_first,
+                        int          col_first,
                         double       font_size,
                         gboolean     dark,
                         double       width,
@@ -278,10 +280,12 @@ as_signed_panel_render (cairo_t     *cr,
   PangoLayout *text = make_layout (cr, font_size, FALSE);
   double tw, th, lw, lh;
   text_size (bold, title != NULL ? title : "", &tw, &th);
-  text_size (text, "0", &lw, &lh);
-  char last_row[16], last_col[16];
-  g_snprintf (last_row, sizeof last_row, "%d", rows - 1);
-  g_snprintf (last_col, sizeof last_col, "%d", cols - 1);
+  char first_row[16], first_col[16], last_row[16], last_col[16];
+  g_snprintf (first_row, sizeof first_row, "%d", row_first);
+  g_snprintf (first_col, sizeof first_col, "%d", col_first);
+  g_snprintf (last_row, sizeof last_row, "%d", row_first + rows - 1);
+  g_snprintf (last_col, sizeof last_col, "%d", col_first + cols - 1);
+  text_size (text, first_row, &lw, &lh);
   double rw, rh;
   text_size (text, last_row, &rw, &rh);
 
@@ -304,9 +308,9 @@ as_signed_panel_render (cairo_t     *cr,
 
   /* First and last index on each axis, and the axis titles. */
   set_fg (cr, dark, 0.75);
-  text_at (cr, text, "0", x - gap - lw, y);
+  text_at (cr, text, first_row, x - gap - lw, y);
   text_at (cr, text, last_row, x - gap - rw, y + h - rh);
-  text_at (cr, text, "0", x, y + h + gap / 2);
+  text_at (cr, text, first_col, x, y + h + gap / 2);
   text_size (text, last_col, &lw, &lh);
   text_at (cr, text, last_col, x + w - lw, y + h + gap / 2);
   if (col_title != NULL)

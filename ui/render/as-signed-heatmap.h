@@ -62,7 +62,9 @@ void    as_signed_heatmap_render (cairo_t             *cr,
 
 /* A free-aspect panel for wide matrices (positions x dimensions): TITLE on
  * top, VALUES [rows, cols] stretched to fill what is left, axis titles with
- * the first and last index, and a signed colour bar. */
+ * the first and last index (each axis counted from ROW_FIRST, COL_FIRST:
+ * token positions from 1, as the app shows them, vector dimensions from 0),
+ * and a signed colour bar. */
 void    as_signed_panel_render   (cairo_t     *cr,
                                   const float *values,
                                   int          rows,
@@ -71,6 +73,8 @@ void    as_signed_panel_render   (cairo_t     *cr,
                                   const char  *title,
                                   const char  *row_title,
                                   const char  *col_title,
+                                  int          row_first,
+                                  int          col_first,
                                   double       font_size,
                                   gboolean     dark,
                                   double       width,

@@ -7,15 +7,11 @@
 #include "as-teach-render.h"
 
 #include <math.h>
-#include <pango/pangocairo.h>
 
+#include "as-render-pen.h"
 #include "as-signed-heatmap.h"
 
-/* Text sizes, in user units (pixels on screen): meant to be read from the
- * back of a classroom on a projector. */
-#define FONT       17.0
-#define MONO_FONT  16.0
-#define ROW_H      30.0
+#define ROW_H      AS_PEN_ROW_H
 #define LABEL_W    130.0
 
 static const char *
@@ -25,108 +21,20 @@ frame_token (const AsTeachFrame *f,
   return f->tokens != NULL && j >= 0 && j < f->steps->n ? f->tokens[j] : "?";
 }
 
-/* ---- drawing: text -------------------------------------------------------- */
-
-typedef struct {
-  cairo_t     *cr;
-  PangoLayout *text;
-  PangoLayout *bold;
-  PangoLayout *mono;
-  gboolean     dark;
-  double       width;
-} Pen;
-
-static void
-pen_init (Pen                *pen,
-          const AsTeachFrame *f,
-          cairo_t            *cr,
-          double              width)
-{
-  pen->cr = cr;
-  pen->dark = f->dark;
-  pen->width = width;
-  pen->text = pango_cairo_create_layout (cr);
-  pen->bold = pango_cairo_create_layout (cr);
-  pen->mono = pango_cairo_create_layout (cr);
-  PangoFontDescription *d = pango_font_description_from_string (f->font != NULL ? f->font : "Sans");
-  pango_font_description_set_absolute_size (d, FONT * PANGO_SCALE);
-  pango_layout_set_font_description (pen->text, d);
-  pango_font_description_set_weight (d, PANGO_WEIGHT_BOLD);
-  pango_layout_set_font_description (pen->bold, d);
-  pango_font_description_free (d);
-  d = pango_font_description_from_string ("Monospace");
-  pango_font_description_set_absolute_size (d, MONO_FONT * PANGO_SCALE);
-  pango_layout_set_font_description (pen->mono, d);
-  pango_font_description_free (d);
-}
-
-static void
-pen_clear (Pen *pen)
-{
-  g_object_unref (pen->text);
-  g_object_unref (pen->bold);
-  g_object_unref (pen->mono);
-}
-
-static void
-pen_fg (Pen    *pen,
-        double  alpha)
-{
-  double v = pen->dark ? 1 : 0;
-  cairo_set_source_rgba (pen->cr, v, v, v, alpha);
-}
-
-/* Draws TEXT with its vertical centre at Y; ALIGN -1 right-aligned at X,
- * 0 centred, 1 left-aligned. Returns its width. */
-static double
-pen_text (Pen         *pen,
-          PangoLayout *layout,
-          const char  *text,
-          double       x,
-          double       y,
-          int          align)
-{
-  pango_layout_set_markup (layout, text, -1);
-  int w, h;
-  pango_layout_get_pixel_size (layout, &w, &h);
-  double left = align < 0 ? x - w : align == 0 ? x - w / 2.0 : x;
-  cairo_move_to (pen->cr, left, y - h / 2.0);
-  pango_cairo_show_layout (pen->cr, layout);
-  return w;
-}
-
-/* TEXT wrapped to WIDTH from (X, TOP); returns the height it took. */
-static double
-pen_wrapped (Pen         *pen,
-             PangoLayout *layout,
-             const char  *text,
-             double       x,
-             double       top,
-             double       width)
-{
-  pango_layout_set_markup (layout, text, -1);
-  pango_layout_set_width (layout, (int) (MAX (width, 40) * PANGO_SCALE));
-  pango_layout_set_wrap (layout, PANGO_WRAP_WORD_CHAR);
-  int w, h;
-  pango_layout_get_pixel_size (layout, &w, &h);
-  cairo_move_to (pen->cr, x, top);
-  pango_cairo_show_layout (pen->cr, layout);
-  pango_layout_set_width (layout, -1);
-  return h;
-}
+/* ---- drawing ------------------------------------------------------------- */
 
 /* The token's label at the start of row Y; the query token in bold. */
 static void
-row_label (Pen         *pen,
+row_label (AsPen              *pen,
            const AsTeachFrame *f,
-           int          j,
-           double       y)
+           int                 j,
+           double              y)
 {
   g_autofree char *esc = g_markup_escape_text (frame_token (f, j), -1);
   /* With rows left out, repeated tokens need their position to be told apart. */
   if (f->steps != NULL && f->n_rows < f->steps->n)
     {
-      char *with_index = g_strdup_printf ("<small>%d</small> %s", j, esc);
+      char *with_index = g_strdup_printf ("<small>%d</small> %s", j + 1, esc);
       g_free (esc);
       esc = with_index;
     }
@@ -137,78 +45,26 @@ row_label (Pen         *pen,
       cairo_rectangle (pen->cr, 0, y - ROW_H / 2, pen->width, ROW_H);
       cairo_fill (pen->cr);
     }
-  pen_fg (pen, 0.9);
-  pen_text (pen, is_query ? pen->bold : pen->text, esc, LABEL_W - 10, y, -1);
-}
-
-static void
-fmt (char   *buf,
-     gsize   len,
-     double  v)
-{
-  if (isinf (v))
-    g_snprintf (buf, len, v < 0 ? "−∞" : "∞");
-  else if (v != 0 && fabs (v) < 0.001)
-    g_snprintf (buf, len, "%.2e", v);
-  else
-    g_snprintf (buf, len, "%.4f", v);
-}
-
-/* A signed bar centred on CX: right (red) for positive, left (blue) for
- * negative, HALF pixels for |V| = RANGE. */
-static void
-signed_bar (Pen    *pen,
-            double  cx,
-            double  y,
-            double  half,
-            double  v,
-            double  range)
-{
-  double len = range > 0 ? half * CLAMP (v / range, -1, 1) : 0;
-  guint32 c = as_diverging_argb ((float) v, (float) range);
-  cairo_set_source_rgb (pen->cr, ((c >> 16) & 0xff) / 255.0, ((c >> 8) & 0xff) / 255.0, (c & 0xff) / 255.0);
-  cairo_rectangle (pen->cr, len < 0 ? cx + len : cx, y - ROW_H * 0.3, fabs (len), ROW_H * 0.6);
-  cairo_fill (pen->cr);
-  pen_fg (pen, 0.35);
-  cairo_set_line_width (pen->cr, 1);
-  cairo_move_to (pen->cr, cx + 0.5, y - ROW_H / 2);
-  cairo_line_to (pen->cr, cx + 0.5, y + ROW_H / 2);
-  cairo_stroke (pen->cr);
-}
-
-static void
-strip (Pen         *pen,
-       const float *values,
-       int          n,
-       double       range,
-       double       x,
-       double       y,
-       double       w,
-       double       h)
-{
-  as_signed_cells_paint (pen->cr, values, 1, n, (float) range, x, y - h / 2, w, h);
-  pen_fg (pen, 0.3);
-  cairo_set_line_width (pen->cr, 1);
-  cairo_rectangle (pen->cr, x - 0.5, y - h / 2 - 0.5, w + 1, h + 1);
-  cairo_stroke (pen->cr);
+  as_pen_fg (pen, 0.9);
+  as_pen_text (pen, is_query ? pen->bold : pen->text, esc, LABEL_W - 10, y, -1);
 }
 
 /* ---- drawing: the steps --------------------------------------------------- */
 
 static void
-draw_query (Pen                    *pen,
+draw_query (AsPen                  *pen,
             const AsAttentionSteps *st)
 {
   int d = st->head_dim;
   double range = as_signed_range (st->q, d);
   double x = 20, w = pen->width - 40;
-  strip (pen, st->q, d, range, x, 40, w, 48);
+  as_pen_strip (pen, st->q, d, range, x, 40, w, 48);
   char buf[64];
-  pen_fg (pen, 0.7);
+  as_pen_fg (pen, 0.7);
   for (int c = 0; c < d; c += MAX (1, d / 8))
     {
       g_snprintf (buf, sizeof buf, "%d", c);
-      pen_text (pen, pen->text, buf, x + (c + 0.5) * w / d, 80, 0);
+      as_pen_text (pen, pen->text, buf, x + (c + 0.5) * w / d, 80, 0);
     }
   /* Every number, eight to a line. */
   int per_line = 8;
@@ -224,34 +80,34 @@ draw_query (Pen                    *pen,
       cairo_rectangle (pen->cr, x + col * col_w + 2, cy - 11, 8, 22);
       cairo_fill (pen->cr);
       g_snprintf (buf, sizeof buf, "%+.3f", v);
-      pen_fg (pen, 0.9);
-      pen_text (pen, pen->mono, buf, cx, cy, -1);
+      as_pen_fg (pen, 0.9);
+      as_pen_text (pen, pen->mono, buf, cx, cy, -1);
     }
   double norm = 0;
   for (int c = 0; c < d; c++)
     norm += (double) st->q[c] * st->q[c];
   g_snprintf (buf, sizeof buf, "|q| = %.3f    colours: blue −%.2f … white 0 … red +%.2f",
               sqrt (norm), range, range);
-  pen_fg (pen, 0.7);
-  pen_text (pen, pen->text, buf, x, 115 + ((d + per_line - 1) / per_line) * 27 + 10, 1);
+  as_pen_fg (pen, 0.7);
+  as_pen_text (pen, pen->text, buf, x, 115 + ((d + per_line - 1) / per_line) * 27 + 10, 1);
 }
 
 /* Says that rows were left out, when they were. */
 static void
-draw_rows_note (Pen         *pen,
+draw_rows_note (AsPen              *pen,
                 const AsTeachFrame *f,
-                double       y)
+                double              y)
 {
   if (f->steps == NULL || f->n_rows >= f->steps->n)
     return;
   g_autofree char *note = g_strdup_printf ("Showing the %d keys with the largest weights of %d tokens.",
                                            f->n_rows, f->steps->n);
-  pen_fg (pen, 0.6);
-  pen_text (pen, pen->text, note, 10, y, 1);
+  as_pen_fg (pen, 0.6);
+  as_pen_text (pen, pen->text, note, 10, y, 1);
 }
 
 static void
-draw_keys (Pen                    *pen,
+draw_keys (AsPen                  *pen,
            const AsTeachFrame     *f,
            const AsAttentionSteps *st)
 {
@@ -262,26 +118,26 @@ draw_keys (Pen                    *pen,
 
   /* q on top, for comparison. */
   double y = ROW_H / 2 + 4;
-  pen_fg (pen, 0.9);
-  pen_text (pen, pen->bold, "q", LABEL_W - 10, y, -1);
-  strip (pen, st->q, d, range, x, y, w, ROW_H * 0.7);
+  as_pen_fg (pen, 0.9);
+  as_pen_text (pen, pen->bold, "q", LABEL_W - 10, y, -1);
+  as_pen_strip (pen, st->q, d, range, x, y, w, ROW_H * 0.7);
   for (int r = 0; r < f->n_rows; r++)
     {
       int j = f->rows[r];
       y = ROW_H * (r + 1.5) + 14;
       row_label (pen, f, j, y);
-      strip (pen, st->k + (gsize) j * d, d, range, x, y, w, ROW_H * 0.7);
+      as_pen_strip (pen, st->k + (gsize) j * d, d, range, x, y, w, ROW_H * 0.7);
       double norm = 0;
       for (int c = 0; c < d; c++)
         norm += (double) st->k[(gsize) j * d + c] * st->k[(gsize) j * d + c];
       g_snprintf (buf, sizeof buf, "|k|=%.2f", sqrt (norm));
-      pen_fg (pen, 0.75);
-      pen_text (pen, pen->mono, buf, pen->width - 8, y, -1);
+      as_pen_fg (pen, 0.75);
+      as_pen_text (pen, pen->mono, buf, pen->width - 8, y, -1);
     }
   g_snprintf (buf, sizeof buf, "One strip per vector of %d numbers: blue −%.2f … red +%.2f.",
               d, range, range);
-  pen_fg (pen, 0.7);
-  pen_text (pen, pen->text, buf, 10, ROW_H * (f->n_rows + 1.5) + 30, 1);
+  as_pen_fg (pen, 0.7);
+  as_pen_text (pen, pen->text, buf, 10, ROW_H * (f->n_rows + 1.5) + 30, 1);
   draw_rows_note (pen, f, ROW_H * (f->n_rows + 2.5) + 30);
 }
 
@@ -298,7 +154,7 @@ has_rope (const AsTeachFrame *f)
 /* One pair of dimensions as a dial: the vector (x1, x2) before RoPE
  * (dashed) and after it (solid), for the query and for the key. */
 static void
-draw_dial (Pen         *pen,
+draw_dial (AsPen       *pen,
            double       cx,
            double       cy,
            double       radius,
@@ -309,7 +165,7 @@ draw_dial (Pen         *pen,
   for (int t = 0; t < 2; t++)
     scale = MAX (scale, MAX (hypot (q[t][0], q[t][1]), hypot (k[t][0], k[t][1])));
   cairo_t *cr = pen->cr;
-  pen_fg (pen, 0.25);
+  as_pen_fg (pen, 0.25);
   cairo_set_line_width (cr, 1);
   cairo_arc (cr, cx, cy, radius, 0, 2 * G_PI);
   cairo_stroke (cr);
@@ -337,7 +193,7 @@ draw_dial (Pen         *pen,
  * dimensions as a dial. The score only sees the angle between them, which
  * depends on i - j alone. */
 static void
-draw_rope (Pen                    *pen,
+draw_rope (AsPen                  *pen,
            const AsTeachFrame     *f,
            const AsAttentionSteps *st,
            double                  top)
@@ -351,23 +207,23 @@ draw_rope (Pen                    *pen,
   g_autofree char *qtok = g_markup_escape_text (frame_token (f, i), -1);
   g_autofree char *ktok = g_markup_escape_text (frame_token (f, j), -1);
 
-  pen_fg (pen, 0.5);
+  as_pen_fg (pen, 0.5);
   cairo_set_line_width (pen->cr, 2);
   cairo_move_to (pen->cr, 10, top);
   cairo_line_to (pen->cr, pen->width - 10, top);
   cairo_stroke (pen->cr);
-  pen_fg (pen, 0.95);
-  g_snprintf (buf, sizeof buf, "<b>RoPE</b>: q of “%s” (position %d) and k of “%s” (position %d), turned by their positions",
-              qtok, i, ktok, j);
-  pen_text (pen, pen->text, buf, 10, top + ROW_H * 0.8, 1);
+  as_pen_fg (pen, 0.95);
+  g_snprintf (buf, sizeof buf, "<b>RoPE</b>: q of “%s” (token %d) and k of “%s” (token %d), turned by their positions",
+              qtok, i + 1, ktok, j + 1);
+  as_pen_text (pen, pen->text, buf, 10, top + ROW_H * 0.8, 1);
   const char *names[4] = { "q before", "q after", "k before", "k after" };
   const float *vecs[4] = { f->q_before, st->q, f->k_before, k_after };
   for (int r = 0; r < 4; r++)
     {
       double y = top + ROW_H * (r + 2) + (r >= 2 ? 8 : 0);
-      pen_fg (pen, 0.9);
-      pen_text (pen, r % 2 == 1 ? pen->bold : pen->text, names[r], x - 10, y, -1);
-      strip (pen, vecs[r], d, range, x, y, w, ROW_H * 0.7);
+      as_pen_fg (pen, 0.9);
+      as_pen_text (pen, r % 2 == 1 ? pen->bold : pen->text, names[r], x - 10, y, -1);
+      as_pen_strip (pen, vecs[r], d, range, x, y, w, ROW_H * 0.7);
     }
 
   /* Pair 0 turns fastest: angle = position x theta^0. */
@@ -378,17 +234,18 @@ draw_rope (Pen                    *pen,
   double dial_y = top + ROW_H * 6.2 + 70, radius = 62;
   draw_dial (pen, LABEL_W, dial_y, radius, q2, k2);
   double tx = LABEL_W + radius + 30, tw = pen->width - tx - 10;
-  pen_fg (pen, 0.9);
+  as_pen_fg (pen, 0.9);
   g_autofree char *said = g_strdup_printf (
-    "Dimensions 0 and %d as one point: q (amber) is turned by %d rad, k (blue) by %d rad. "
+    "Dimensions 0 and %d as one point: q (amber) is turned by %d rad, k (blue) by %d rad "
+    "(the model counts positions from 0). "
     "q · k only sees the difference, %d − %d = %d rad (%.0f°); in the slowest pair (%d, %d) it is "
     "%.2g rad, so near and far tokens differ.",
     half, i, j, i, j, i - j, fmod (fabs (aq - ak) * 180 / G_PI, 360.0), half - 1, d - 1, slow);
-  double used = pen_wrapped (pen, pen->text, said, tx, dial_y - radius, tw);
-  pen_fg (pen, 0.6);
+  double used = as_pen_wrapped (pen, pen->text, said, tx, dial_y - radius, tw, TRUE);
+  as_pen_fg (pen, 0.6);
   g_snprintf (buf, sizeof buf, "Pair m of %d turns by position × %g<sup>−2m/%d</sup>. Dashed: before; solid: after.",
               half, (double) f->rope_theta, d);
-  pen_wrapped (pen, pen->text, buf, tx, dial_y - radius + used + 6, tw);
+  as_pen_wrapped (pen, pen->text, buf, tx, dial_y - radius + used + 6, tw, TRUE);
 }
 
 static double
@@ -405,7 +262,7 @@ max_abs_finite (const double *v,
 
 /* Columns of numbers, then a bar, one row per key. */
 static void
-draw_table (Pen                    *pen,
+draw_table (AsPen                  *pen,
             const AsTeachFrame     *f,
             const AsAttentionSteps *st)
 {
@@ -416,22 +273,22 @@ draw_table (Pen                    *pen,
   double x0 = LABEL_W + 10;
 
   /* Column headers, each over its column (right edges as the numbers). */
-  pen_fg (pen, 0.8);
+  as_pen_fg (pen, 0.8);
   switch (f->step)
     {
     case AS_TEACH_STEP_SCORES:
-      pen_text (pen, pen->text, "<b>q · k_j</b>", x0 + 100, top, -1);
+      as_pen_text (pen, pen->text, "<b>q · k_j</b>", x0 + 100, top, -1);
       break;
     case AS_TEACH_STEP_SCALE:
-      pen_text (pen, pen->text, "<b>q · k_j</b>", x0 + 100, top, -1);
+      as_pen_text (pen, pen->text, "<b>q · k_j</b>", x0 + 100, top, -1);
       g_snprintf (a, sizeof a, "× %.4g", st->scale);
-      pen_text (pen, pen->text, a, x0 + 170, top, 0);
-      pen_text (pen, pen->text, "<b>= s_j</b>", x0 + 330, top, -1);
+      as_pen_text (pen, pen->text, a, x0 + 170, top, 0);
+      as_pen_text (pen, pen->text, "<b>= s_j</b>", x0 + 330, top, -1);
       break;
     case AS_TEACH_STEP_MASK:
-      pen_text (pen, pen->text, "<b>s_j</b>", x0 + 80, top, -1);
-      pen_text (pen, pen->text, "<b>+ M_j</b>", x0 + 160, top, -1);
-      pen_text (pen, pen->text, "<b>= s_j + M_j</b>", x0 + 200, top, 1);
+      as_pen_text (pen, pen->text, "<b>s_j</b>", x0 + 80, top, -1);
+      as_pen_text (pen, pen->text, "<b>+ M_j</b>", x0 + 160, top, -1);
+      as_pen_text (pen, pen->text, "<b>= s_j + M_j</b>", x0 + 200, top, 1);
       break;
     default:
       {
@@ -443,20 +300,20 @@ draw_table (Pen                    *pen,
         if (f->check < 0)
           line = g_strdup_printf ("Σ p_j = %.6f   (the model's row is still on its way)", sum);
         else if (f->check < 1e-5)
-          line = g_strdup_printf ("Σ p_j = %.6f   <span foreground=\"%s\"><b>✓ same as the model's "
-                                  "attention row</b></span> (|Δ| ≤ %.0e)", sum,
+          line = g_strdup_printf ("Σ p_j = %.6f  <span foreground=\"%s\"><b>✓ = the model's "
+                                  "row</b></span> (|Δ| ≤ %.0e)", sum,
                                   pen->dark ? "#8ff0a4" : "#1a7f37", MAX (f->check, 1e-9));
         else
           line = g_strdup_printf ("Σ p_j = %.6f   <span foreground=\"#e01b24\"><b>✗ differs from the "
                                   "model's row by %.2e</b></span>", sum, f->check);
-        pen_fg (pen, 0.9);
-        pen_text (pen, pen->text, line, 10, top, 1);
+        as_pen_fg (pen, 0.9);
+        as_pen_text (pen, pen->text, line, 10, top, 1);
         top += ROW_H;
-        pen_fg (pen, 0.8);
-        pen_text (pen, pen->text, "<b>exp(s_j − m)</b>", x0 + 100, top, -1);
-        pen_text (pen, pen->text, "<b>p_j</b>", x0 + 190, top, -1);
+        as_pen_fg (pen, 0.8);
+        as_pen_text (pen, pen->text, "<b>exp(s_j − m)</b>", x0 + 100, top, -1);
+        as_pen_text (pen, pen->text, "<b>p_j</b>", x0 + 190, top, -1);
         if (row != NULL)
-          pen_text (pen, pen->text, "model", x0 + 280, top, -1);
+          as_pen_text (pen, pen->text, "model", x0 + 280, top, -1);
       }
       break;
     }
@@ -470,65 +327,65 @@ draw_table (Pen                    *pen,
       row_label (pen, f, j, y);
       double x = LABEL_W + 10;
       gboolean masked = st->masked[j];
-      pen_fg (pen, 0.95);
+      as_pen_fg (pen, 0.95);
       switch (f->step)
         {
         case AS_TEACH_STEP_SCORES:
-          fmt (a, sizeof a, st->scores[j]);
-          pen_text (pen, pen->mono, a, x + 100, y, -1);
+          as_pen_format (a, sizeof a, st->scores[j]);
+          as_pen_text (pen, pen->mono, a, x + 100, y, -1);
           bar_x = x + 110 + (pen->width - x - 120) / 2;
           half = (pen->width - x - 130) / 2;
-          signed_bar (pen, bar_x, y, half, st->scores[j], range_scores);
+          as_pen_signed_bar (pen, bar_x, y, half, st->scores[j], range_scores);
           break;
         case AS_TEACH_STEP_SCALE:
-          fmt (a, sizeof a, st->scores[j]);
-          fmt (b, sizeof b, st->scaled[j]);
-          pen_text (pen, pen->mono, a, x + 100, y, -1);
-          pen_fg (pen, 0.55);
-          pen_text (pen, pen->mono, "→", x + 170, y, 0);
-          pen_fg (pen, 0.95);
-          pen_text (pen, pen->mono, b, x + 330, y, -1);
+          as_pen_format (a, sizeof a, st->scores[j]);
+          as_pen_format (b, sizeof b, st->scaled[j]);
+          as_pen_text (pen, pen->mono, a, x + 100, y, -1);
+          as_pen_fg (pen, 0.55);
+          as_pen_text (pen, pen->mono, "→", x + 170, y, 0);
+          as_pen_fg (pen, 0.95);
+          as_pen_text (pen, pen->mono, b, x + 330, y, -1);
           bar_x = x + 340 + (pen->width - x - 350) / 2;
           half = (pen->width - x - 360) / 2;
-          signed_bar (pen, bar_x, y, half, st->scaled[j], range_scaled);
+          as_pen_signed_bar (pen, bar_x, y, half, st->scaled[j], range_scaled);
           break;
         case AS_TEACH_STEP_MASK:
-          fmt (a, sizeof a, st->scaled[j]);
-          pen_text (pen, pen->mono, a, x + 80, y, -1);
-          pen_fg (pen, masked ? 0.95 : 0.55);
-          pen_text (pen, pen->mono, masked ? "−∞" : "0", x + 160, y, -1);
+          as_pen_format (a, sizeof a, st->scaled[j]);
+          as_pen_text (pen, pen->mono, a, x + 80, y, -1);
+          as_pen_fg (pen, masked ? 0.95 : 0.55);
+          as_pen_text (pen, pen->mono, masked ? "−∞" : "0", x + 160, y, -1);
           if (masked)
             g_snprintf (b, sizeof b, "−∞  (masked)");
           else
-            fmt (b, sizeof b, st->scaled[j]);
-          pen_fg (pen, masked ? 0.45 : 0.95);
-          pen_text (pen, pen->mono, b, x + 200, y, 1);
+            as_pen_format (b, sizeof b, st->scaled[j]);
+          as_pen_fg (pen, masked ? 0.45 : 0.95);
+          as_pen_text (pen, pen->mono, b, x + 200, y, 1);
           if (!masked)
             {
               bar_x = x + 330 + (pen->width - x - 340) / 2;
               half = (pen->width - x - 350) / 2;
-              signed_bar (pen, bar_x, y, half, st->scaled[j], range_scaled);
+              as_pen_signed_bar (pen, bar_x, y, half, st->scaled[j], range_scaled);
             }
           break;
         default:
-          fmt (a, sizeof a, st->exps[j]);
+          as_pen_format (a, sizeof a, st->exps[j]);
           g_snprintf (b, sizeof b, "%.4f", st->probs[j]);
-          pen_fg (pen, masked ? 0.45 : 0.95);
-          pen_text (pen, pen->mono, a, x + 100, y, -1);
-          pen_fg (pen, 0.95);
-          pen_text (pen, pen->bold, b, x + 190, y, -1);
+          as_pen_fg (pen, masked ? 0.45 : 0.95);
+          as_pen_text (pen, pen->mono, a, x + 100, y, -1);
+          as_pen_fg (pen, 0.95);
+          as_pen_text (pen, pen->bold, b, x + 190, y, -1);
           if (row != NULL)
             {
               g_snprintf (c, sizeof c, "%.4f", row[j]);
-              pen_fg (pen, 0.6);
-              pen_text (pen, pen->mono, c, x + 280, y, -1);
+              as_pen_fg (pen, 0.6);
+              as_pen_text (pen, pen->mono, c, x + 280, y, -1);
             }
           {
             /* The weight as a bar on the attention colour map, 0 .. 1. */
             double bx = x + 295, bw = pen->width - bx - 10;
             AsColormapId cmap = f->colormap;
             guint32 argb = as_colormap_argb (cmap, (float) st->probs[j], 0, 1);
-            pen_fg (pen, 0.12);
+            as_pen_fg (pen, 0.12);
             cairo_rectangle (pen->cr, bx, y - ROW_H * 0.3, bw, ROW_H * 0.6);
             cairo_fill (pen->cr);
             cairo_set_source_rgb (pen->cr, ((argb >> 16) & 0xff) / 255.0, ((argb >> 8) & 0xff) / 255.0,
@@ -543,7 +400,7 @@ draw_table (Pen                    *pen,
 }
 
 static void
-draw_output (Pen                    *pen,
+draw_output (AsPen                  *pen,
              const AsTeachFrame     *f,
              const AsAttentionSteps *st)
 {
@@ -562,43 +419,49 @@ draw_output (Pen                    *pen,
   /* The result first, so it is on screen without scrolling; the rows it
    * is the column sums of follow. */
   double y = ROW_H * 0.6;
-  pen_fg (pen, 0.95);
-  pen_text (pen, pen->bold, "z = Σ p_j v_j", x - 10, y, -1);
-  strip (pen, out, d, range, x, y, w, ROW_H * 0.8);
+  as_pen_fg (pen, 0.95);
+  as_pen_text (pen, pen->bold, "z = Σ p_j v_j", x - 10, y, -1);
+  as_pen_strip (pen, out, d, range, x, y, w, ROW_H * 0.8);
   GString *first = g_string_new ("z = (");
   for (int c = 0; c < MIN (d, 5); c++)
     g_string_append_printf (first, "%s%+.3f", c > 0 ? ", " : "", out[c]);
   g_string_append_printf (first, "%s)   colours ±%.2f", d > 5 ? ", …" : "", range);
-  pen_fg (pen, 0.75);
-  pen_text (pen, pen->mono, first->str, 20, y + ROW_H * 0.95, 1);
+  as_pen_fg (pen, 0.75);
+  as_pen_text (pen, pen->mono, first->str, 20, y + ROW_H * 0.95, 1);
   g_string_free (first, TRUE);
 
   y += ROW_H * 2.1;
-  pen_fg (pen, 0.5);
+  as_pen_fg (pen, 0.5);
   cairo_set_line_width (pen->cr, 2);
   cairo_move_to (pen->cr, 10, y - ROW_H * 0.5);
   cairo_line_to (pen->cr, x + w, y - ROW_H * 0.5);
   cairo_stroke (pen->cr);
-  pen_fg (pen, 0.8);
-  pen_text (pen, pen->text, "<b>p_j</b>", LABEL_W + 50, y, -1);
-  pen_text (pen, pen->text, "<b>p_j v_j</b>  (each row; z is their sum down the columns)", x, y, 1);
+  as_pen_fg (pen, 0.8);
+  as_pen_text (pen, pen->text, "<b>p_j</b>", LABEL_W + 50, y, -1);
+  as_pen_text (pen, pen->text, "<b>p_j v_j</b>  (each row; z is their sum down the columns)", x, y, 1);
   for (int r = 0; r < f->n_rows; r++)
     {
       int j = f->rows[r];
       double ry = y + ROW_H * (r + 1);
       row_label (pen, f, j, ry);
       g_snprintf (buf, sizeof buf, "%.3f", st->probs[j]);
-      pen_fg (pen, 0.9);
-      pen_text (pen, pen->mono, buf, LABEL_W + 60, ry, -1);
-      strip (pen, weighted + (gsize) j * d, d, range, x, ry, w, ROW_H * 0.7);
+      as_pen_fg (pen, 0.9);
+      as_pen_text (pen, pen->mono, buf, LABEL_W + 60, ry, -1);
+      as_pen_strip (pen, weighted + (gsize) j * d, d, range, x, ry, w, ROW_H * 0.7);
     }
   draw_rows_note (pen, f, y + ROW_H * (f->n_rows + 1));
+}
+
+gboolean
+as_teach_step_is_attention (AsTeachStep step)
+{
+  return step >= AS_TEACH_STEP_QUERY && step <= AS_TEACH_STEP_OUTPUT;
 }
 
 double
 as_teach_render_height (const AsTeachFrame *f)
 {
-  if (f->steps == NULL)
+  if (f->steps == NULL || !as_teach_step_is_attention (f->step))
     return 0;
   int rows = f->n_rows + (f->n_rows < f->steps->n ? 1 : 0);
   switch (f->step)
@@ -615,10 +478,10 @@ as_teach_render (cairo_t            *cr,
                  const AsTeachFrame *f,
                  double              width)
 {
-  if (f->steps == NULL)
+  if (f->steps == NULL || !as_teach_step_is_attention (f->step))
     return;
-  Pen pen;
-  pen_init (&pen, f, cr, width);
+  AsPen pen;
+  as_pen_init (&pen, cr, f->font, f->dark, width);
   switch (f->step)
     {
     case AS_TEACH_STEP_QUERY:
@@ -636,5 +499,5 @@ as_teach_render (cairo_t            *cr,
       draw_table (&pen, f, f->steps);
       break;
     }
-  pen_clear (&pen);
+  as_pen_clear (&pen);
 }

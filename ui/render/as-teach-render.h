@@ -13,7 +13,11 @@
 
 G_BEGIN_DECLS
 
+/* The steps of the whole walk through one layer, in order: how its input
+ * is built, one head's attention (drawn here), then the rest of the layer
+ * (drawn by as-layer-render). */
 typedef enum {
+  AS_TEACH_STEP_EMBED,      /* token + position (+ segment) embeddings, LayerNorm */
   AS_TEACH_STEP_QUERY,      /* q_i */
   AS_TEACH_STEP_KEYS,       /* k_j */
   AS_TEACH_STEP_SCORES,     /* q_i . k_j */
@@ -21,6 +25,11 @@ typedef enum {
   AS_TEACH_STEP_MASK,       /* + M */
   AS_TEACH_STEP_SOFTMAX,    /* p_j */
   AS_TEACH_STEP_OUTPUT,     /* sum_j p_j v_j */
+  AS_TEACH_STEP_HEADS,      /* every head's z, concatenated, times W_O */
+  AS_TEACH_STEP_RESIDUAL,   /* x + attn_out, LayerNorm */
+  AS_TEACH_STEP_FFN,        /* the feed-forward network */
+  AS_TEACH_STEP_LAYER_OUT,  /* h + FFN(h), LayerNorm: the layer's output */
+  AS_TEACH_STEP_PADDING,    /* a padding mask beside a causal one */
   AS_N_TEACH_STEPS
 } AsTeachStep;
 
@@ -44,9 +53,15 @@ typedef struct {
   int                     rope_key;    /* a key position */
 } AsTeachFrame;
 
-/* The height FRAME needs (its width is the caller's). */
+/* Whether STEP is one of the attention steps this module draws (the
+ * others are as-layer-render's). */
+gboolean as_teach_step_is_attention (AsTeachStep step);
+
+/* The height FRAME needs (its width is the caller's); 0 for a step that is
+ * not an attention step. */
 double  as_teach_render_height (const AsTeachFrame *frame);
-/* Draws FRAME from (0, 0), WIDTH wide. */
+/* Draws FRAME from (0, 0), WIDTH wide (nothing for a step that is not an
+ * attention step). */
 void    as_teach_render        (cairo_t            *cr,
                                 const AsTeachFrame *frame,
                                 double              width);
