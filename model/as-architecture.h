@@ -25,6 +25,23 @@ typedef struct _AsGguf    AsGguf;
 typedef struct _AsMlmHeadWeights AsMlmHeadWeights;   /* as-mlm-head.h */
 typedef struct _AsLayerTrace AsLayerTrace;           /* as-layer-trace.h */
 
+/* The plain fp32 reference forward of the N tokens IDS [n] (TYPE_IDS [n]),
+ * already checked against the model, through LAYER (in range), keeping the
+ * embeddings and LAYER's stages in TRACE, whose sizes are set; the family
+ * sets pre_norm, norm and ffn. KEY_MASK [n] (0 for a real key, -inf for a
+ * padding one) is added to every row of scores at every layer, or NULL; a
+ * causal family is never given one. CANCEL (may be NULL) is checked between
+ * layers: FALSE, AS_MODEL_ERROR_CANCELLED. */
+typedef gboolean AsLayerTraceFunc (const AsModel *model,
+                                   const int     *ids,
+                                   const int     *type_ids,
+                                   int            n,
+                                   const float   *key_mask,
+                                   const gint    *cancel,
+                                   int            layer,
+                                   AsLayerTrace  *trace,
+                                   GError       **error);
+
 struct _AsArchitecture {
   const char        *name;          /* "bert": in messages and the README */
   const char *const *model_types;   /* config.json model_type values, NULL-terminated */
@@ -97,22 +114,8 @@ struct _AsArchitecture {
                                        int             *rows,
                                        int             *cols);
   /* Optional (NULL: as_layer_trace_compute refuses this family by name).
-   * The plain fp32 reference forward of the N tokens IDS [n] (TYPE_IDS
-   * [n]), already checked against the model, through LAYER (in range),
-   * keeping the embeddings and LAYER's stages in TRACE, whose sizes are
-   * set; the family sets pre_norm, norm and ffn. KEY_MASK [n] (0 for a real
-   * key, -inf for a padding one) is added to every row of scores at every
-   * layer, or NULL; a causal family is never given one. CANCEL (may be
-   * NULL) is checked between layers: FALSE, AS_MODEL_ERROR_CANCELLED. */
-  gboolean   (*layer_trace)           (const AsModel   *model,
-                                       const int       *ids,
-                                       const int       *type_ids,
-                                       int              n,
-                                       const float     *key_mask,
-                                       const gint      *cancel,
-                                       int              layer,
-                                       AsLayerTrace    *trace,
-                                       GError         **error);
+   * See AsLayerTraceFunc. */
+  AsLayerTraceFunc *layer_trace;
 };
 
 /* The architecture that accepts MODEL_TYPE, or NULL. */

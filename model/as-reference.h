@@ -3,6 +3,7 @@
  */
 #pragma once
 
+#include "as-architecture.h"
 #include "as-backend.h"
 
 G_BEGIN_DECLS
@@ -14,32 +15,8 @@ AsBackend *as_reference_backend_new (const AsModel *model);
 
 /* The architectures' layer_trace (as-architecture.h): each family's
  * reference pass through LAYER, keeping its stages in TRACE. */
-gboolean as_bert_reference_layer_trace  (const AsModel *model,
-                                         const int     *ids,
-                                         const int     *type_ids,
-                                         int            n,
-                                         const float   *key_mask,
-                                         const gint    *cancel,
-                                         int            layer,
-                                         AsLayerTrace  *trace,
-                                         GError       **error);
-gboolean as_llama_reference_layer_trace (const AsModel *model,
-                                         const int     *ids,
-                                         const int     *type_ids,
-                                         int            n,
-                                         const float   *key_mask,
-                                         const gint    *cancel,
-                                         int            layer,
-                                         AsLayerTrace  *trace,
-                                         GError       **error);
-gboolean as_gpt2_reference_layer_trace  (const AsModel *model,
-                                         const int     *ids,
-                                         const int     *type_ids,
-                                         int            n,
-                                         const float   *key_mask,
-                                         const gint    *cancel,
-                                         int            layer,
-                                         AsLayerTrace  *trace,
-                                         GError       **error);
+AsLayerTraceFunc as_bert_reference_layer_trace;
+AsLayerTraceFunc as_llama_reference_layer_trace;
+AsLayerTraceFunc as_gpt2_reference_layer_trace;
 
 G_END_DECLS

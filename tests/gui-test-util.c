@@ -1,6 +1,8 @@
 /* gui-test-util.c — the app suites' shared start-up and waiting. */
 #include "gui-test-util.h"
 
+#include <stdlib.h>
+
 #include <gdk/x11/gdkx.h>
 #include <math.h>
 #include <signal.h>
@@ -1221,4 +1223,36 @@ gui_test_clipboard_texture (GtkWidget *widget)
   while (!r.done)
     g_main_context_iteration (NULL, TRUE);
   return r.texture;
+}
+
+GtkFileChooser *
+gui_test_wait_chooser (guint timeout_s)
+{
+  return GTK_FILE_CHOOSER (gui_test_wait_toplevel (GTK_TYPE_FILE_CHOOSER_DIALOG, timeout_s));
+}
+
+static gboolean
+chooser_has_file (gpointer chooser)
+{
+  g_autoptr(GFile) file = gtk_file_chooser_get_file (chooser);
+  return file != NULL;
+}
+
+void
+gui_test_pick_file (GtkFileChooser *chooser,
+                    const char     *path)
+{
+  g_autoptr(GFile) file = g_file_new_for_path (path);
+  g_assert_true (gtk_file_chooser_set_file (chooser, file, NULL));
+  gui_test_wait_until (chooser_has_file, chooser, 20);
+  gtk_dialog_response (GTK_DIALOG (chooser), GTK_RESPONSE_ACCEPT);
+}
+
+void
+gui_test_remove_tree (const char *dir)
+{
+  g_autofree char *quoted = g_shell_quote (dir);
+  g_autofree char *cmd = g_strdup_printf ("rm -rf %s", quoted);
+  if (system (cmd) != 0)
+    g_printerr ("could not remove %s\n", dir);
 }

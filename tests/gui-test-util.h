@@ -179,6 +179,14 @@ gboolean   gui_test_click_at      (GtkWidget     *widget,
                                    double         x,
                                    double         y,
                                    int            button);
+/* The file chooser dialog that opens within TIMEOUT_S seconds. */
+GtkFileChooser *gui_test_wait_chooser (guint           timeout_s);
+/* Picks PATH in CHOOSER as a person does (selected once its folder is
+ * listed) and accepts it. */
+void       gui_test_pick_file     (GtkFileChooser *chooser,
+                                   const char     *path);
+/* Removes DIR and everything in it (a suite's scratch folder). */
+void       gui_test_remove_tree   (const char     *dir);
 /* Runs ARGV (a program on PATH) to its end, the main loop running; asserts
  * that it succeeded. */
 void       gui_test_run_sync      (const char * const *argv);

@@ -444,12 +444,6 @@ pick (GtkWidget  *root,
     pick (c, label);
 }
 
-static GtkFileChooser *
-wait_chooser (void)
-{
-  return GTK_FILE_CHOOSER (gui_test_wait_toplevel (GTK_TYPE_FILE_CHOOSER_DIALOG, 20));
-}
-
 static gboolean
 file_exists (gpointer path)
 {
@@ -482,7 +476,7 @@ test_export (void)
 
   /* Ctrl+E, a file name typed into the chooser, Enter. */
   press ("<Control>e");
-  GtkFileChooser *chooser = wait_chooser ();
+  GtkFileChooser *chooser = gui_test_wait_chooser (20);
   g_assert_cmpstr (gtk_file_chooser_get_choice (chooser, "figure"), ==, "head");
   g_autofree char *typed = g_build_filename (tmp_dir, "typed-by-keys.png", NULL);
   gui_test_send_keys (GTK_WINDOW (chooser), "ctrl+a");
@@ -498,7 +492,7 @@ test_export (void)
   /* The menu item; the chooser completed with its own controls: the whole
    * grid as SVG, the extension coming from the Format choice. */
   click ("win.export", NULL);
-  chooser = wait_chooser ();
+  chooser = gui_test_wait_chooser (20);
   g_autoptr(GFile) folder = g_file_new_for_path (tmp_dir);
   g_assert_true (gtk_file_chooser_set_current_folder (chooser, folder, NULL));
   gtk_file_chooser_set_current_name (chooser, "from-menu");
@@ -515,7 +509,7 @@ test_export (void)
    * and nothing is written. */
   gtk_widget_grab_focus (GTK_WIDGET (as_window_get_model_grid (window)));
   press ("<Control>e");
-  chooser = wait_chooser ();
+  chooser = gui_test_wait_chooser (20);
   g_assert_cmpstr (gtk_file_chooser_get_choice (chooser, "figure"), ==, "grid");
   /* No toast before; the chooser answers at once on Escape (gone means
    * answered), and a toast it caused would show at once: none. */
@@ -533,13 +527,13 @@ test_session_dialogs (void)
 {
   gui_test_wait_idle (window, 120);
   click ("win.save-session", NULL);
-  close_with (GTK_WINDOW (wait_chooser ()), "Escape");
+  close_with (GTK_WINDOW (gui_test_wait_chooser (20)), "Escape");
   press ("<Control>s");
-  close_with (GTK_WINDOW (wait_chooser ()), "Escape");
+  close_with (GTK_WINDOW (gui_test_wait_chooser (20)), "Escape");
   click ("win.open-session", NULL);
-  close_with (GTK_WINDOW (wait_chooser ()), "Escape");
+  close_with (GTK_WINDOW (gui_test_wait_chooser (20)), "Escape");
   press ("<Control><Alt>o");
-  close_with (GTK_WINDOW (wait_chooser ()), "Escape");
+  close_with (GTK_WINDOW (gui_test_wait_chooser (20)), "Escape");
 }
 
 /* ---- copy image ------------------------------------------------------------- */
@@ -607,13 +601,13 @@ test_open_model (void)
 
   /* The menu item, cancelled with Escape: nothing changes. */
   click ("win.open-model", NULL);
-  GtkFileChooser *chooser = wait_chooser ();
+  GtkFileChooser *chooser = gui_test_wait_chooser (20);
   close_with (GTK_WINDOW (chooser), "Escape");
   g_assert_false (as_worker_is_loading (as_window_get_worker (window)));
 
   /* Ctrl+O, completed: the folder picked is loaded. */
   press ("<Control>o");
-  chooser = wait_chooser ();
+  chooser = gui_test_wait_chooser (20);
   g_autoptr(GFile) folder = g_file_new_for_path (dir);
   g_assert_true (gtk_file_chooser_set_file (chooser, folder, NULL));
   /* The chooser checks the folder before it answers: not at once. */
@@ -811,25 +805,8 @@ check_generate (void)
   g_test_message ("stopped after \"%s\"", stopped + strlen (prompt));
 }
 
-static gboolean
-chooser_has_file (gpointer chooser)
-{
-  g_autoptr(GFile) file = gtk_file_chooser_get_file (chooser);
-  return file != NULL;
-}
-
 /* Open Text…: sentence A from a UTF-8 file, through the chooser as a user
  * picks it; a file that is not text is refused, the sentence kept. */
-static void
-pick_file (GtkFileChooser *chooser,
-           const char     *path)
-{
-  g_autoptr(GFile) file = g_file_new_for_path (path);
-  g_assert_true (gtk_file_chooser_set_file (chooser, file, NULL));
-  gui_test_wait_until (chooser_has_file, chooser, 20);
-  gtk_dialog_response (GTK_DIALOG (chooser), GTK_RESPONSE_ACCEPT);
-}
-
 static void
 test_open_text (void)
 {
@@ -846,20 +823,20 @@ test_open_text (void)
 
   /* The menu item, cancelled: nothing changes. */
   click ("win.open-text", NULL);
-  GtkFileChooser *chooser = wait_chooser ();
+  GtkFileChooser *chooser = gui_test_wait_chooser (20);
   g_assert_cmpint (gtk_file_chooser_get_action (chooser), ==, GTK_FILE_CHOOSER_ACTION_OPEN);
   close_with (GTK_WINDOW (chooser), "Escape");
   g_assert_cmpstr (gtk_editable_get_text (entry), ==, before);
 
   /* Not text: refused in words, the sentence kept. */
   press ("<Control><Shift>t");
-  pick_file (wait_chooser (), binary_path);
+  gui_test_pick_file (gui_test_wait_chooser (20), binary_path);
   g_free (gui_test_wait_toast_prefix (GTK_WIDGET (window), "“picture.png” is not a UTF-8 text file"));
   g_assert_cmpstr (gtk_editable_get_text (entry), ==, before);
 
   /* Text: sentence A, analysed. */
   press ("<Control><Shift>t");
-  pick_file (wait_chooser (), text_path);
+  gui_test_pick_file (gui_test_wait_chooser (20), text_path);
   gui_test_wait_toast (GTK_WIDGET (window), "Opened “lecture.txt”");
   g_assert_cmpstr (gtk_editable_get_text (entry), ==, "The cat sat on the mat; it was happy — très content.");
   gui_test_wait_idle (window, 120);
@@ -883,9 +860,9 @@ test_open_gguf (void)
     {
       g_test_skip_printf ("the SmolLM2 GGUF is not downloaded (%s; run tools/setup)", gguf);
       click ("win.open-model-file", NULL);   /* still on the menu: cancelled */
-      close_with (GTK_WINDOW (wait_chooser ()), "Escape");
+      close_with (GTK_WINDOW (gui_test_wait_chooser (20)), "Escape");
       press ("<Control><Shift>o");
-      close_with (GTK_WINDOW (wait_chooser ()), "Escape");
+      close_with (GTK_WINDOW (gui_test_wait_chooser (20)), "Escape");
       return;
     }
   GtkWidget *entry_b = GTK_WIDGET (as_window_get_entry_b (window));
@@ -894,19 +871,15 @@ test_open_gguf (void)
   g_assert_true (gtk_widget_get_visible (entry_b));
 
   click ("win.open-model-file", NULL);
-  GtkFileChooser *chooser = wait_chooser ();
+  GtkFileChooser *chooser = gui_test_wait_chooser (20);
   g_assert_cmpint (gtk_file_chooser_get_action (chooser), ==, GTK_FILE_CHOOSER_ACTION_OPEN);
   close_with (GTK_WINDOW (chooser), "Escape");
   g_assert_false (as_worker_is_loading (as_window_get_worker (window)));
 
   press ("<Control><Shift>o");
-  chooser = wait_chooser ();
-  g_autoptr(GFile) file = g_file_new_for_path (gguf);
-  g_assert_true (gtk_file_chooser_set_file (chooser, file, NULL));
-  /* The file is selected once its folder is listed, as a person sees it. */
-  gui_test_wait_until (chooser_has_file, chooser, 20);
+  chooser = gui_test_wait_chooser (20);
   guint before = loads;
-  gtk_dialog_response (GTK_DIALOG (chooser), GTK_RESPONSE_ACCEPT);
+  gui_test_pick_file (chooser, gguf);
   gui_test_wait_until (loaded_since, GUINT_TO_POINTER (before), 120);
   gui_test_wait_until (load_done, NULL, 120);
   g_assert_cmpstr (as_worker_get_model_dir (as_window_get_worker (window)), ==, gguf);
@@ -1189,9 +1162,7 @@ main (int   argc,
   int status = g_test_run ();
 
   gui_test_stop (app, window, model, backend);
-  g_autofree char *cmd = g_strdup_printf ("rm -rf '%s'", tmp_dir);
-  if (system (cmd) != 0)
-    g_printerr ("could not remove %s\n", tmp_dir);
+  gui_test_remove_tree (tmp_dir);
   g_free (tmp_dir);
   g_hash_table_unref (items_done);
   g_hash_table_unref (keys_done);

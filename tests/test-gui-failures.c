@@ -423,9 +423,7 @@ main (int   argc,
   int status = g_test_run ();
 
   gui_test_stop (app, window, model, backend);
-  g_autofree char *cmd = g_strdup_printf ("rm -rf '%s'", tmp_dir);
-  if (system (cmd) != 0)
-    g_printerr ("could not remove %s\n", tmp_dir);
+  gui_test_remove_tree (tmp_dir);
   g_free (tmp_dir);
   return status;
 }

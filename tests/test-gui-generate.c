@@ -374,7 +374,7 @@ export_through_chooser (const char *dir,
                         const char *name)
 {
   g_assert_true (gui_test_press (GTK_WINDOW (window), "<Control>e"));
-  GtkFileChooser *chooser = GTK_FILE_CHOOSER (gui_test_wait_toplevel (GTK_TYPE_FILE_CHOOSER_DIALOG, 20));
+  GtkFileChooser *chooser = gui_test_wait_chooser (20);
   g_autoptr(GFile) folder = g_file_new_for_path (dir);
   g_assert_true (gtk_file_chooser_set_current_folder (chooser, folder, NULL));
   gtk_file_chooser_set_current_name (chooser, name);

@@ -147,7 +147,7 @@ export_by_keys (const char *name)
   g_autofree char *path = g_build_filename (tmp_dir, name, NULL);
   gtk_widget_grab_focus (as_lens_view_get_area (lens_view ()));
   gui_test_press (GTK_WINDOW (window), "<Control>e");
-  GtkFileChooser *chooser = GTK_FILE_CHOOSER (gui_test_wait_toplevel (GTK_TYPE_FILE_CHOOSER_DIALOG, 20));
+  GtkFileChooser *chooser = gui_test_wait_chooser (20);
   g_assert_nonnull (gtk_file_chooser_get_choice (chooser, "format"));
   gui_test_send_keys (GTK_WINDOW (chooser), "ctrl+a");
   gui_test_type_keys (GTK_WINDOW (chooser), path);
@@ -460,9 +460,7 @@ main (int   argc,
   int status = g_test_run ();
 
   gui_test_stop (app, window, model, backend);
-  g_autofree char *cmd = g_strdup_printf ("rm -rf '%s'", tmp_dir);
-  if (system (cmd) != 0)
-    g_printerr ("could not remove %s\n", tmp_dir);
+  gui_test_remove_tree (tmp_dir);
   g_free (tmp_dir);
   return status;
 }

@@ -616,9 +616,7 @@ main (int   argc,
   int status = g_test_run ();
 
   gui_test_stop (app, window, model, backend);
-  g_autofree char *cmd = g_strdup_printf ("rm -rf '%s'", config_dir);
-  if (system (cmd) != 0)
-    g_printerr ("could not remove %s\n", config_dir);
+  gui_test_remove_tree (config_dir);
   g_free (config_dir);
   return status;
 }

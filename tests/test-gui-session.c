@@ -65,29 +65,6 @@ click_tab (const char *title)
   gui_test_wait_frames (GTK_WIDGET (window), 2);
 }
 
-static GtkFileChooser *
-wait_chooser (void)
-{
-  return GTK_FILE_CHOOSER (gui_test_wait_toplevel (GTK_TYPE_FILE_CHOOSER_DIALOG, 30));
-}
-
-static gboolean
-chooser_has_file (gpointer chooser)
-{
-  g_autoptr(GFile) file = gtk_file_chooser_get_file (chooser);
-  return file != NULL;
-}
-
-static void
-pick_file (GtkFileChooser *chooser,
-           const char     *path)
-{
-  g_autoptr(GFile) file = g_file_new_for_path (path);
-  g_assert_true (gtk_file_chooser_set_file (chooser, file, NULL));
-  gui_test_wait_until (chooser_has_file, chooser, 20);
-  gtk_dialog_response (GTK_DIALOG (chooser), GTK_RESPONSE_ACCEPT);
-}
-
 /* What a session should bring back, read from the window itself. */
 typedef struct {
   char     *text, *compare, *view, *colormap;
@@ -224,7 +201,7 @@ test_save_and_open (void)
   /* Ctrl+S, a name typed into the chooser, Enter. */
   g_autofree char *path = g_build_filename (tmp_dir, "gui.attnscope", NULL);
   press ("<Control>s");
-  GtkFileChooser *chooser = wait_chooser ();
+  GtkFileChooser *chooser = gui_test_wait_chooser (30);
   g_assert_cmpint (gtk_file_chooser_get_action (chooser), ==, GTK_FILE_CHOOSER_ACTION_SAVE);
   g_assert_true (gui_test_send_keys (GTK_WINDOW (chooser), "ctrl+a"));
   g_assert_true (gui_test_type_keys (GTK_WINDOW (chooser), path));
@@ -262,9 +239,9 @@ test_save_and_open (void)
   /* Ctrl+Alt+O, the file picked: every field comes back once the toast
    * says the session is open. */
   press ("<Control><Alt>o");
-  chooser = wait_chooser ();
+  chooser = gui_test_wait_chooser (30);
   g_assert_cmpint (gtk_file_chooser_get_action (chooser), ==, GTK_FILE_CHOOSER_ACTION_OPEN);
-  pick_file (chooser, path);
+  gui_test_pick_file (chooser, path);
   gui_test_wait_toast (GTK_WIDGET (window), "Opened session “gui.attnscope”");
   gui_test_wait_idle (window, 120);
   Shown after = { 0 };
@@ -306,7 +283,7 @@ test_missing_model (void)
   Shown before = { 0 };
   shown_read (&before);
   press ("<Control><Alt>o");
-  pick_file (wait_chooser (), path);
+  gui_test_pick_file (gui_test_wait_chooser (30), path);
   GtkWindow *dialog = gui_test_wait_toplevel (ADW_TYPE_MESSAGE_DIALOG, 20);
   g_assert_cmpstr (adw_message_dialog_get_heading (ADW_MESSAGE_DIALOG (dialog)), ==, "Could Not Open Session");
   const char *body = adw_message_dialog_get_body (ADW_MESSAGE_DIALOG (dialog));
@@ -398,9 +375,7 @@ main (int   argc,
   int status = g_test_run ();
 
   gui_test_stop (app, window, model, backend);
-  g_autofree char *cmd = g_strdup_printf ("rm -rf '%s'", tmp_dir);
-  if (system (cmd) != 0)
-    g_printerr ("could not remove %s\n", tmp_dir);
+  gui_test_remove_tree (tmp_dir);
   g_free (tmp_dir);
   return status;
 }

@@ -7,6 +7,7 @@
  */
 #include "as-window.h"
 
+#include <glib/gi18n.h>
 #include <string.h>
 
 #include "as-device-button.h"
@@ -211,16 +212,16 @@ update_status (AsWindow *self)
    * announces it when the text first goes over the limit. */
   gboolean truncated = a->encoding->truncated;
   if (truncated)
-    g_string_append_printf (s, "Truncated to the model's %d tokens (%d dropped)",
+    g_string_append_printf (s, _("Truncated to the model's %d tokens (%d dropped)"),
                             a->n, a->encoding->n_dropped);
   else
-    g_string_append_printf (s, "%d tokens", a->n);
+    g_string_append_printf (s, _("%d tokens"), a->n);
   if (a->text_b != NULL)
-    g_string_append (s, " (pair)");
+    g_string_append (s, _(" (pair)"));
   if (truncated && !self->was_truncated)
     {
-      g_autofree char *msg = g_strdup_printf ("Text truncated to the model's limit of %d tokens; "
-                                              "%d tokens dropped", a->n, a->encoding->n_dropped);
+      g_autofree char *msg = g_strdup_printf (_("Text truncated to the model's limit of %d tokens; "
+                                              "%d tokens dropped"), a->n, a->encoding->n_dropped);
       toast (self, msg);
     }
   self->was_truncated = truncated;
@@ -237,9 +238,10 @@ update_status (AsWindow *self)
     }
   /* The model's name is the window's subtitle and the kernels are the
    * device button's tooltip: the line says only what a user acts on. */
-  g_string_append_printf (s, " · %d layers × %d heads", a->n_layers, a->n_heads);
+  g_string_append_printf (s, _(" · %d layers × %d heads"), a->n_layers, a->n_heads);
   if (a->layers_ready == a->n_layers)
-    g_string_append_printf (s, " · %.1f ms on the %s", a->compute_time / 1000.0,
+    /* Translators: %s is CPU or GPU. */
+    g_string_append_printf (s, _(" · %.1f ms on the %s"), a->compute_time / 1000.0,
                             g_strcmp0 (as_worker_get_backend_kind (self->worker), "cpu") == 0
                             ? "CPU" : "GPU");
   gtk_label_set_text (self->status_label, s->str);
@@ -276,21 +278,21 @@ on_analysis_failed (AsWindow     *self,
   g_autofree char *reason = g_strdup_printf ("%c%s.", g_ascii_toupper (error->message[0]), error->message + 1);
   if (g_error_matches (error, AS_MODEL_ERROR, AS_MODEL_ERROR_NOT_FINITE))
     {
-      toast (self, "This model's attention is not finite on this text: nothing to show");
-      adw_status_page_set_title (self->failure_page, "The Attention Is Not Finite");
-      g_autofree char *text = g_strdup_printf ("%s\n\nNo picture is drawn rather than a wrong one. "
-                                               "Another text, or another model, may work.", reason);
+      toast (self, _("This model's attention is not finite on this text: nothing to show"));
+      adw_status_page_set_title (self->failure_page, _("The Attention Is Not Finite"));
+      g_autofree char *text = g_strdup_printf (_("%s\n\nNo picture is drawn rather than a wrong one. "
+                                               "Another text, or another model, may work."), reason);
       adw_status_page_set_description (self->failure_page, text);
     }
   else
     {
-      g_autofree char *msg = g_strdup_printf ("Analysis failed: %s", error->message);
+      g_autofree char *msg = g_strdup_printf (_("Analysis failed: %s"), error->message);
       toast (self, msg);
-      adw_status_page_set_title (self->failure_page, "Could Not Analyse This Text");
+      adw_status_page_set_title (self->failure_page, _("Could Not Analyse This Text"));
       adw_status_page_set_description (self->failure_page, reason);
     }
   gtk_stack_set_visible_child (self->content_stack, GTK_WIDGET (self->failure_page));
-  g_autofree char *status = g_strdup_printf ("Not analysed: %s", error->message);
+  g_autofree char *status = g_strdup_printf (_("Not analysed: %s"), error->message);
   gtk_label_set_text (self->status_label, status);
   gtk_widget_set_tooltip_text (GTK_WIDGET (self->status_label), status);
   gtk_widget_remove_css_class (GTK_WIDGET (self->status_label), "dim-label");
@@ -313,10 +315,11 @@ device_details_action (GtkWidget  *widget,
   if (notice == NULL)
     return;
   const char *summary = as_device_fallback_summary (as_worker_get_backend_fallback (self->worker));
-  GtkWidget *dialog = adw_message_dialog_new (GTK_WINDOW (self), "Why the GPU Is Not Used", NULL);
-  adw_message_dialog_format_body (ADW_MESSAGE_DIALOG (dialog), "%s.\n\nDetails: %s",
-                                  summary != NULL ? summary : "The engine runs on the CPU", notice);
-  adw_message_dialog_add_response (ADW_MESSAGE_DIALOG (dialog), "close", "_Close");
+  GtkWidget *dialog = adw_message_dialog_new (GTK_WINDOW (self), _("Why the GPU Is Not Used"), NULL);
+  /* Translators: the first %s says where the engine runs, the second why the GPU is not used. */
+  adw_message_dialog_format_body (ADW_MESSAGE_DIALOG (dialog), _("%s.\n\nDetails: %s"),
+                                  summary != NULL ? summary : _("The engine runs on the CPU"), notice);
+  adw_message_dialog_add_response (ADW_MESSAGE_DIALOG (dialog), "close", _("_Close"));
   gtk_window_present (GTK_WINDOW (dialog));
 }
 
@@ -336,7 +339,7 @@ static void
 toast_fallback (AsWindow *self)
 {
   const char *summary = as_device_fallback_summary (as_worker_get_backend_fallback (self->worker));
-  toast_with_button (self, summary, "_Details", "win.device-details");
+  toast_with_button (self, summary, _("_Details"), "win.device-details");
 }
 
 static void
@@ -366,12 +369,12 @@ on_exported (GtkWindow    *parent,
   AsWindow *self = AS_WINDOW (parent);
   if (error != NULL)
     {
-      g_autofree char *msg = g_strdup_printf ("Export failed: %s", error->message);
+      g_autofree char *msg = g_strdup_printf (_("Export failed: %s"), error->message);
       toast (self, msg);
       return;
     }
   g_autofree char *name = g_filename_display_basename (path);
-  g_autofree char *msg = g_strdup_printf ("Saved %s", name);
+  g_autofree char *msg = g_strdup_printf (_("Saved %s"), name);
   toast (self, msg);
 }
 
@@ -415,8 +418,8 @@ copy_image_action (GtkWidget  *widget,
       return;
     }
   gdk_clipboard_set_texture (gtk_widget_get_clipboard (widget), texture);
-  toast (self, current_figure_view (self) == AS_FIGURE_GRID ? "Copied the grid as an image"
-                                                              : "Copied the head as an image");
+  toast (self, current_figure_view (self) == AS_FIGURE_GRID ? _("Copied the grid as an image")
+                                                              : _("Copied the head as an image"));
 }
 
 /* ---- models ------------------------------------------------------------- */
@@ -439,7 +442,7 @@ append_recent_sessions (GMenu *menu)
       g_menu_item_set_action_and_target (item, "win.open-recent-session", "s", paths[i]);
       g_menu_append_item (sessions, item);
     }
-  g_menu_append_section (menu, "Sessions", G_MENU_MODEL (sessions));
+  g_menu_append_section (menu, _("Sessions"), G_MENU_MODEL (sessions));
 }
 
 static void
@@ -465,7 +468,7 @@ rebuild_recent_menu (AsWindow *self)
       if (dirs[0] == NULL)
         {
           /* A real action, always disabled: the item shows greyed out. */
-          g_autoptr(GMenuItem) item = g_menu_item_new ("No recent models", "win.no-recent");
+          g_autoptr(GMenuItem) item = g_menu_item_new (_("No recent models"), "win.no-recent");
           g_menu_append_item (menus[m], item);
         }
       append_recent_sessions (menus[m]);
@@ -487,7 +490,8 @@ on_model_progress (AsWindow   *self,
                    double      fraction)
 {
   g_autofree char *name = g_path_get_basename (dir);
-  g_autofree char *text = g_strdup_printf ("Loading %s: %s…", name, stage);
+  /* Translators: the model's name, then the stage being loaded. */
+  g_autofree char *text = g_strdup_printf (_("Loading %s: %s…"), name, stage);
   gtk_progress_bar_set_fraction (self->progress, fraction);
   gtk_progress_bar_set_text (self->progress, text);
   gtk_revealer_set_reveal_child (self->progress_revealer, TRUE);
@@ -532,14 +536,15 @@ on_model_loaded (AsWindow   *self,
     }
   else if (self->device_changed)
     {
-      g_autofree char *msg = g_strdup_printf ("Now running on the %s",
+      /* Translators: %s is CPU or GPU. */
+      g_autofree char *msg = g_strdup_printf (_("Now running on the %s"),
                                               g_strcmp0 (as_worker_get_backend_kind (self->worker), "cpu") == 0
                                               ? "CPU" : "GPU");
       toast (self, msg);
     }
   else if (!self->first_load)
     {
-      g_autofree char *msg = g_strdup_printf ("Loaded %s", name);
+      g_autofree char *msg = g_strdup_printf (_("Loaded %s"), name);
       toast (self, msg);
     }
   self->device_changed = FALSE;
@@ -571,21 +576,21 @@ on_model_failed (AsWindow     *self,
     {
       self->first_load = FALSE;
       g_autofree char *text =
-        g_strdup_printf ("%s\n\nThe default model is all-MiniLM-L6-v2: download its folder "
+        g_strdup_printf (_("%s\n\nThe default model is all-MiniLM-L6-v2: download its folder "
                          "from Hugging Face (huggingface.co/sentence-transformers/all-MiniLM-L6-v2 — "
                          "config.json, model.safetensors, tokenizer.json) and open it here, or open "
                          "any model folder in that layout or a GGUF file. You can also drop one on "
-                         "this window.",
+                         "this window."),
                          error->message);
       adw_status_page_set_description (self->empty_page, text);
       g_message ("cannot open model: %s", error->message);
       return;
     }
 
-  GtkWidget *dialog = adw_message_dialog_new (GTK_WINDOW (self), "Could Not Open Model", NULL);
+  GtkWidget *dialog = adw_message_dialog_new (GTK_WINDOW (self), _("Could Not Open Model"), NULL);
   adw_message_dialog_format_body (ADW_MESSAGE_DIALOG (dialog), "%s%s", error->message,
-                                  self->have_model ? "\n\nThe previous model is still loaded." : "");
-  adw_message_dialog_add_response (ADW_MESSAGE_DIALOG (dialog), "close", "_Close");
+                                  self->have_model ? _("\n\nThe previous model is still loaded.") : "");
+  adw_message_dialog_add_response (ADW_MESSAGE_DIALOG (dialog), "close", _("_Close"));
   gtk_window_present (GTK_WINDOW (dialog));
 }
 
@@ -596,7 +601,7 @@ as_window_open_model (AsWindow   *self,
   g_return_if_fail (AS_IS_WINDOW (self));
   g_return_if_fail (dir != NULL);
 
-  on_model_progress (self, dir, "waiting for the engine", 0.02);
+  on_model_progress (self, dir, _("waiting for the engine"), 0.02);
   as_worker_load_model (self->worker, dir);
 }
 
@@ -624,12 +629,12 @@ choose_model (AsWindow             *self,
               GtkFileChooserAction  action)
 {
   GtkFileChooserNative *chooser =
-    gtk_file_chooser_native_new (title, GTK_WINDOW (self), action, "_Open", "_Cancel");
+    gtk_file_chooser_native_new (title, GTK_WINDOW (self), action, _("_Open"), _("_Cancel"));
   gtk_native_dialog_set_modal (GTK_NATIVE_DIALOG (chooser), TRUE);
   if (action == GTK_FILE_CHOOSER_ACTION_OPEN)
     {
       g_autoptr(GtkFileFilter) gguf = gtk_file_filter_new ();
-      gtk_file_filter_set_name (gguf, "GGUF models (*.gguf)");
+      gtk_file_filter_set_name (gguf, _("GGUF models (*.gguf)"));
       gtk_file_filter_add_suffix (gguf, "gguf");
       gtk_file_chooser_add_filter (GTK_FILE_CHOOSER (chooser), gguf);
     }
@@ -649,7 +654,7 @@ open_model_action (GtkWidget  *widget,
                    const char *action_name,
                    GVariant   *parameter)
 {
-  choose_model (AS_WINDOW (widget), "Open Model Folder", GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER);
+  choose_model (AS_WINDOW (widget), _("Open Model Folder"), GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER);
 }
 
 static void
@@ -657,7 +662,7 @@ open_model_file_action (GtkWidget  *widget,
                         const char *action_name,
                         GVariant   *parameter)
 {
-  choose_model (AS_WINDOW (widget), "Open GGUF Model File", GTK_FILE_CHOOSER_ACTION_OPEN);
+  choose_model (AS_WINDOW (widget), _("Open GGUF Model File"), GTK_FILE_CHOOSER_ACTION_OPEN);
 }
 
 /* ---- text from a file ------------------------------------------------------ */
@@ -710,23 +715,23 @@ load_text_file (AsWindow   *self,
   const char *bad = NULL;
   if (text != NULL && (memchr (text, '\0', len) != NULL || !g_utf8_validate_len (text, len, &bad)))
     {
-      g_autofree char *msg = g_strdup_printf ("“%s” is not a UTF-8 text file, so it cannot be "
-                                              "analysed; save it as plain text (UTF-8) first", name);
+      g_autofree char *msg = g_strdup_printf (_("“%s” is not a UTF-8 text file, so it cannot be "
+                                              "analysed; save it as plain text (UTF-8) first"), name);
       toast (self, msg);
       return;
     }
   if (text == NULL)
     {
-      g_autofree char *msg = g_strdup_printf ("Could not open “%s”: %s", name, error->message);
+      g_autofree char *msg = g_strdup_printf (_("Could not open “%s”: %s"), name, error->message);
       toast (self, msg);
       return;
     }
   g_strstrip (text);
   gtk_editable_set_text (GTK_EDITABLE (self->entry_a), text);
-  g_autofree char *msg = cut ? g_strdup_printf ("Opened the first %" G_GSIZE_FORMAT " KiB of “%s”; "
-                                                "the file is longer than any model can read",
-                                                AS_TEXT_FILE_CAP / 1024, name)
-                             : g_strdup_printf ("Opened “%s”", name);
+  g_autofree char *msg = cut ? g_strdup_printf (_("Opened the first %u KiB of “%s”; "
+                                                  "the file is longer than any model can read"),
+                                                (guint) (AS_TEXT_FILE_CAP / 1024), name)
+                             : g_strdup_printf (_("Opened “%s”"), name);
   toast (self, msg);
 }
 
@@ -753,15 +758,15 @@ open_text_action (GtkWidget  *widget,
 {
   AsWindow *self = AS_WINDOW (widget);
   GtkFileChooserNative *chooser =
-    gtk_file_chooser_native_new ("Open Text", GTK_WINDOW (self), GTK_FILE_CHOOSER_ACTION_OPEN,
-                                 "_Open", "_Cancel");
+    gtk_file_chooser_native_new (_("Open Text"), GTK_WINDOW (self), GTK_FILE_CHOOSER_ACTION_OPEN,
+                                 _("_Open"), _("_Cancel"));
   gtk_native_dialog_set_modal (GTK_NATIVE_DIALOG (chooser), TRUE);
   g_autoptr(GtkFileFilter) text = gtk_file_filter_new ();
-  gtk_file_filter_set_name (text, "Text files");
+  gtk_file_filter_set_name (text, _("Text files"));
   gtk_file_filter_add_mime_type (text, "text/*");
   gtk_file_chooser_add_filter (GTK_FILE_CHOOSER (chooser), text);
   g_autoptr(GtkFileFilter) all = gtk_file_filter_new ();
-  gtk_file_filter_set_name (all, "All files");
+  gtk_file_filter_set_name (all, _("All files"));
   gtk_file_filter_add_pattern (all, "*");
   gtk_file_chooser_add_filter (GTK_FILE_CHOOSER (chooser), all);
   g_signal_connect (chooser, "response", G_CALLBACK (on_text_chooser_response), self);
@@ -818,7 +823,7 @@ save_session_to (AsWindow   *self,
 
   if (!as_session_save (s, path, &error))
     {
-      g_autofree char *msg = g_strdup_printf ("Could not save the session: %s", error->message);
+      g_autofree char *msg = g_strdup_printf (_("Could not save the session: %s"), error->message);
       toast (self, msg);
       return;
     }
@@ -826,7 +831,7 @@ save_session_to (AsWindow   *self,
   self->session_path = g_strdup (path);
   as_recent_sessions_add (path);
   rebuild_recent_menu (self);
-  g_autofree char *msg = g_strdup_printf ("Saved session “%s”", name);
+  g_autofree char *msg = g_strdup_printf (_("Saved session “%s”"), name);
   toast (self, msg);
 }
 
@@ -837,16 +842,16 @@ session_chooser_new (AsWindow             *self,
                      GtkFileChooserAction  action,
                      const char           *accept)
 {
-  GtkFileChooserNative *chooser = gtk_file_chooser_native_new (title, GTK_WINDOW (self), action, accept, "_Cancel");
+  GtkFileChooserNative *chooser = gtk_file_chooser_native_new (title, GTK_WINDOW (self), action, accept, _("_Cancel"));
   gtk_native_dialog_set_modal (GTK_NATIVE_DIALOG (chooser), TRUE);
   g_autoptr(GtkFileFilter) sessions = gtk_file_filter_new ();
-  gtk_file_filter_set_name (sessions, "AttnScope sessions (*.attnscope)");
+  gtk_file_filter_set_name (sessions, _("AttnScope sessions (*.attnscope)"));
   gtk_file_filter_add_suffix (sessions, AS_SESSION_EXTENSION + 1);
   gtk_file_chooser_add_filter (GTK_FILE_CHOOSER (chooser), sessions);
   if (action == GTK_FILE_CHOOSER_ACTION_OPEN)
     {
       g_autoptr(GtkFileFilter) all = gtk_file_filter_new ();
-      gtk_file_filter_set_name (all, "All files");
+      gtk_file_filter_set_name (all, _("All files"));
       gtk_file_filter_add_pattern (all, "*");
       gtk_file_chooser_add_filter (GTK_FILE_CHOOSER (chooser), all);
     }
@@ -870,7 +875,7 @@ on_save_session_response (GtkNativeDialog *chooser,
       g_autofree char *path = file != NULL ? g_file_get_path (file) : NULL;
       g_autofree char *base = path != NULL ? g_path_get_basename (path) : NULL;
       if (path == NULL)
-        toast (self, "Could not save the session: only local files can be written");
+        toast (self, _("Could not save the session: only local files can be written"));
       else if (strchr (base, '.') == NULL)
         {
           /* A name typed without an extension gets the session's. */
@@ -892,7 +897,7 @@ save_session_action (GtkWidget  *widget,
                      GVariant   *parameter)
 {
   AsWindow *self = AS_WINDOW (widget);
-  GtkFileChooser *chooser = session_chooser_new (self, "Save Session", GTK_FILE_CHOOSER_ACTION_SAVE, "_Save");
+  GtkFileChooser *chooser = session_chooser_new (self, _("Save Session"), GTK_FILE_CHOOSER_ACTION_SAVE, _("_Save"));
   g_autofree char *name = self->session_path != NULL ? g_path_get_basename (self->session_path)
                                                       : g_strdup ("session" AS_SESSION_EXTENSION);
   gtk_file_chooser_set_current_name (chooser, name);
@@ -904,9 +909,9 @@ static void
 session_error (AsWindow   *self,
                const char *body)
 {
-  GtkWidget *dialog = adw_message_dialog_new (GTK_WINDOW (self), "Could Not Open Session", NULL);
-  adw_message_dialog_format_body (ADW_MESSAGE_DIALOG (dialog), "%s\n\nNothing was changed.", body);
-  adw_message_dialog_add_response (ADW_MESSAGE_DIALOG (dialog), "close", "_Close");
+  GtkWidget *dialog = adw_message_dialog_new (GTK_WINDOW (self), _("Could Not Open Session"), NULL);
+  adw_message_dialog_format_body (ADW_MESSAGE_DIALOG (dialog), _("%s\n\nNothing was changed."), body);
+  adw_message_dialog_add_response (ADW_MESSAGE_DIALOG (dialog), "close", _("_Close"));
   gtk_window_present (GTK_WINDOW (dialog));
 }
 
@@ -925,7 +930,7 @@ finish_session (AsWindow *self)
                           (AsTeachStep) MIN (s->teach_step, AS_N_TEACH_STEPS - 1));
   g_clear_pointer (&self->pending_session, as_session_free);
   g_autofree char *name = g_filename_display_basename (self->session_path);
-  g_autofree char *msg = g_strdup_printf ("Opened session “%s”", name);
+  g_autofree char *msg = g_strdup_printf (_("Opened session “%s”"), name);
   toast (self, msg);
 }
 
@@ -969,15 +974,15 @@ as_window_open_session (AsWindow   *self,
     {
       g_autofree char *name = g_filename_display_basename (path);
       g_autofree char *body =
-        g_strdup_printf ("The session “%s” uses the model %s, which is not there. Put the model "
+        g_strdup_printf (_("The session “%s” uses the model %s, which is not there. Put the model "
                          "back at that place, or open the session in a text editor and set its "
-                         "“model” line to where the model is now.", name, s->model);
+                         "“model” line to where the model is now."), name, s->model);
       session_error (self, body);
       return FALSE;
     }
   if (self->generation != 0)
     {
-      toast (self, "Stop the generation before opening a session");
+      toast (self, _("Stop the generation before opening a session"));
       return FALSE;
     }
 
@@ -1027,7 +1032,7 @@ open_session_action (GtkWidget  *widget,
                      GVariant   *parameter)
 {
   AsWindow *self = AS_WINDOW (widget);
-  GtkFileChooser *chooser = session_chooser_new (self, "Open Session", GTK_FILE_CHOOSER_ACTION_OPEN, "_Open");
+  GtkFileChooser *chooser = session_chooser_new (self, _("Open Session"), GTK_FILE_CHOOSER_ACTION_OPEN, _("_Open"));
   g_signal_connect (chooser, "response", G_CALLBACK (on_open_session_response), self);
   gtk_native_dialog_show (GTK_NATIVE_DIALOG (chooser));
 }
@@ -1057,7 +1062,7 @@ set_generating (AsWindow *self,
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.open-text", generation == 0);
   /* The settings of the run under way are fixed: no control pretends otherwise. */
   gtk_widget_set_sensitive (GTK_WIDGET (self->generate_bar), generation == 0);
-  gtk_button_set_label (self->generate_button, generation != 0 ? "_Stop" : "_Generate");
+  gtk_button_set_label (self->generate_button, generation != 0 ? _("_Stop") : _("_Generate"));
 }
 
 static void
@@ -1073,7 +1078,7 @@ on_generation_step (AsWindow   *self,
   end = gtk_entry_buffer_get_length (gtk_entry_get_buffer (self->entry_a));
   gtk_editable_insert_text (GTK_EDITABLE (self->entry_a), piece, -1, &end);
   g_signal_handlers_unblock_by_func (self->entry_a, on_text_changed, self);
-  g_autofree char *text = g_strdup_printf ("Generating: %d tokens…", index + 1);
+  g_autofree char *text = g_strdup_printf (_("Generating: %d tokens…"), index + 1);
   gtk_label_set_text (self->status_label, text);
 }
 
@@ -1097,7 +1102,7 @@ on_generation_finished (AsWindow     *self,
   set_generating (self, 0);
   if (error != NULL && !g_error_matches (error, AS_MODEL_ERROR, AS_MODEL_ERROR_CANCELLED))
     {
-      g_autofree char *text = g_strdup_printf ("Generation stopped: %s", error->message);
+      g_autofree char *text = g_strdup_printf (_("Generation stopped: %s"), error->message);
       toast (self, text);
     }
   /* Stopped or failed before the last token was run: the text on screen
@@ -1194,12 +1199,12 @@ on_ablate_menu_pressed (GtkGestureClick *gesture,
   gboolean off = as_ablation_view_mode_of (self->ablation_view, as_view_state_get_layer (self->state),
                                            as_view_state_get_head (self->state)) != AS_ABLATE_NONE;
   if (off)
-    g_menu_append (menu, "Switch Head _On", "win.ablate-head");
+    g_menu_append (menu, _("Switch Head _On"), "win.ablate-head");
   else
     {
-      g_menu_append (menu, "Switch Head Off: _Zero", "win.ablate-head-as::zero");
-      g_menu_append (menu, "Switch Head Off: _Uniform Pattern", "win.ablate-head-as::uniform");
-      g_menu_append (menu, "Switch Head Off: _Mean Pattern", "win.ablate-head-as::mean");
+      g_menu_append (menu, _("Switch Head Off: _Zero"), "win.ablate-head-as::zero");
+      g_menu_append (menu, _("Switch Head Off: _Uniform Pattern"), "win.ablate-head-as::uniform");
+      g_menu_append (menu, _("Switch Head Off: _Mean Pattern"), "win.ablate-head-as::mean");
     }
   GtkWidget *popover = gtk_popover_menu_new_from_model (G_MENU_MODEL (menu));
   g_object_unref (menu);
@@ -1310,12 +1315,13 @@ update_head_title (AsWindow *self)
   AsShownSpec spec;
   as_view_state_get_spec (self->state, &spec);
   g_autofree char *what = as_shown_spec_describe (&spec, a != NULL ? a->n_heads : 0);
-  g_autofree char *title = g_strdup_printf ("Head view: %s", what);
+  g_autofree char *title = g_strdup_printf (_("Head view: %s"), what);
   /* Grouped-query attention: the key/value head this query head reads. */
   if (a != NULL && spec.aggregate == AS_SHOWN_HEAD && a->n_kv_heads > 0 && a->n_kv_heads < a->n_heads)
     {
       int group = a->n_heads / a->n_kv_heads, kv = spec.head / group;
-      g_autofree char *with_kv = g_strdup_printf ("%s · K/V head %d (shared by heads %d–%d)", title, kv + 1,
+      /* Translators: %s is the head view's title, “Head view: …”. */
+      g_autofree char *with_kv = g_strdup_printf (_("%s · K/V head %d (shared by heads %d–%d)"), title, kv + 1,
                                                   kv * group + 1, (kv + 1) * group);
       g_free (title);
       title = g_steal_pointer (&with_kv);
@@ -1325,12 +1331,12 @@ update_head_title (AsWindow *self)
   int token = as_view_state_get_token (self->state);
   g_autofree char *caption = NULL;
   if (a != NULL && token >= 0)
-    caption = g_strdup_printf ("Rows are queries, columns keys. Token %d “%s” highlighted (Esc clears).",
+    caption = g_strdup_printf (_("Rows are queries, columns keys. Token %d “%s” highlighted (Esc clears)."),
                                token + 1, a->encoding->tokens[token].text);
   else if (a != NULL && a->n > 128 && !as_view_state_get_fit_scale (self->state))
-    caption = g_strdup ("Rows are queries, columns keys. Long input: Fit scale (Ctrl+F) brings out small values.");
+    caption = g_strdup (_("Rows are queries, columns keys. Long input: Fit scale (Ctrl+F) brings out small values."));
   else
-    caption = g_strdup ("Rows are queries, columns keys. Hover for values; click a cell to highlight its token.");
+    caption = g_strdup (_("Rows are queries, columns keys. Hover for values; click a cell to highlight its token."));
   gtk_label_set_text (self->head_caption, caption);
 }
 
@@ -1342,10 +1348,11 @@ update_grid_caption (AsWindow *self)
   if (a == NULL)
     text = g_strdup ("");
   else
-    text = g_strdup_printf ("%d layers × %d heads%s. Click a head, or use the arrow keys; "
-                            "Page Up/Down change layer.", a->n_layers, a->n_heads,
+    /* Translators: %s is “, grouped by the key/value head they share” or nothing. */
+    text = g_strdup_printf (_("%d layers × %d heads%s. Click a head, or use the arrow keys; "
+                            "Page Up/Down change layer."), a->n_layers, a->n_heads,
                             a->n_kv_heads > 0 && a->n_kv_heads < a->n_heads
-                            ? ", grouped by the key/value head they share" : "");
+                            ? _(", grouped by the key/value head they share") : "");
   gtk_label_set_text (self->grid_caption, text);
 }
 

@@ -9,6 +9,7 @@
  */
 #include "as-layer-render.h"
 
+#include <glib/gi18n.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,11 +111,13 @@ check_markup (AsPen      *pen,
               double      check)
 {
   if (check < 0)
-    return g_strdup_printf ("<span foreground=\"#888888\">%s: still on its way</span>", what);
+    /* Translators: %s says what is checked, e.g. “the trace's attention = the model's”. */
+    return g_strdup_printf (_("<span foreground=\"#888888\">%s: still on its way</span>"), what);
   if (check < 1e-4)
-    return g_strdup_printf ("<span foreground=\"%s\"><b>✓ %s</b></span> (max |Δ| = %.1e)",
+    /* Translators: the first %s is a colour, the second what was checked. */
+    return g_strdup_printf (_("<span foreground=\"%s\"><b>✓ %s</b></span> (max |Δ| = %.1e)"),
                             pen->dark ? "#8ff0a4" : "#1a7f37", what, check);
-  return g_strdup_printf ("<span foreground=\"#e01b24\"><b>✗ %s: differs by %.2e</b></span>", what, check);
+  return g_strdup_printf (_("<span foreground=\"#e01b24\"><b>✗ %s: differs by %.2e</b></span>"), what, check);
 }
 
 /* A line of markup at the left, wrapped; returns the height used. */
@@ -171,8 +174,9 @@ vec_rows (AsPen     *pen,
       any_own |= vecs[i].own;
     }
   char buf[200];
-  g_snprintf (buf, sizeof buf, "One cell per number: blue −%.2f … white 0 … red +%.2f%s; the largest 2%% "
-              "saturate.", range, range, any_own ? " (a norm's output: its own ±)" : "");
+  /* Translators: %s is “ (a norm's output: its own ±)” or nothing. */
+  g_snprintf (buf, sizeof buf, _("One cell per number: blue −%.2f … white 0 … red +%.2f%s; the largest 2%% "
+              "saturate."), range, range, any_own ? _(" (a norm's output: its own ±)") : "");
   y -= ROW_H * 0.5;
   return y - top + note (pen, buf, y, 0.6);
 }
@@ -190,7 +194,7 @@ dims_table (AsPen     *pen,
   double col_w = (pen->width - LABEL_W - 10) / dims;
   double y = top + ROW_H * 0.5;
   as_pen_fg (pen, 0.6);
-  as_pen_text (pen, pen->text, "dimension", LABEL_W - 10, y, -1);
+  as_pen_text (pen, pen->text, _("dimension"), LABEL_W - 10, y, -1);
   for (int c = 0; c < dims; c++)
     {
       g_snprintf (buf, sizeof buf, "%d", c);
@@ -220,8 +224,8 @@ draw_embed (AsPen              *pen,
   const AsLayerTrace *t = f->trace;
   const int H = t->hidden, i = f->token;
   g_autofree char *tok = g_markup_escape_text (frame_token (f, i), -1);
-  g_autofree char *tok_name = g_strdup_printf ("token “%s”", tok);
-  g_autofree char *pos_name = g_strdup_printf ("+ position %d", i + 1);
+  g_autofree char *tok_name = g_strdup_printf (_("token “%s”"), tok);
+  g_autofree char *pos_name = g_strdup_printf (_("+ position %d"), i + 1);
   gboolean has_norm = memcmp (t->embed_sum, t->embed_out, sizeof (float) * (gsize) t->n * H) != 0;
   Vec vecs[5];
   int count = 0;
@@ -229,8 +233,8 @@ draw_embed (AsPen              *pen,
   if (t->position_embed != NULL)
     vecs[count++] = (Vec) { pos_name, row_of (t->position_embed, i, H), H };
   if (t->type_embed != NULL)
-    vecs[count++] = (Vec) { "+ segment", row_of (t->type_embed, i, H), H };
-  vecs[count++] = (Vec) { "<b>= sum</b>", row_of (t->embed_sum, i, H), H };
+    vecs[count++] = (Vec) { _("+ segment"), row_of (t->type_embed, i, H), H };
+  vecs[count++] = (Vec) { _("<b>= sum</b>"), row_of (t->embed_sum, i, H), H };
   if (has_norm)
     vecs[count++] = (Vec) { "<b>LayerNorm →</b>", row_of (t->embed_out, i, H), H, TRUE };
 
@@ -239,20 +243,20 @@ draw_embed (AsPen              *pen,
   if (t->position_embed == NULL)
     {
       g_autofree char *rope = g_strdup_printf (
-        "<i>No position vector is added:</i> this model tells positions apart by rotating q and k "
-        "in every layer (RoPE; the keys step shows the rotation of “%s” at position %d).", tok, i + 1);
+        _("<i>No position vector is added:</i> this model tells positions apart by rotating q and k "
+        "in every layer (RoPE; the keys step shows the rotation of “%s” at position %d)."), tok, i + 1);
       y += note (pen, rope, y, 0.85);
     }
   double m, s, m2, s2;
   mean_std (row_of (t->embed_sum, i, H), H, &m, &s);
   mean_std (row_of (t->embed_out, i, H), H, &m2, &s2);
   g_autofree char *stats = has_norm
-    ? g_strdup_printf ("The sum has mean %.3f and spread (standard deviation) %.3f. LayerNorm subtracts "
+    ? g_strdup_printf (_("The sum has mean %.3f and spread (standard deviation) %.3f. LayerNorm subtracts "
                        "the mean, divides by the spread, then scales and shifts each number by learned "
-                       "γ and β: after it, mean %.3f, spread %.3f. This is the input of layer 1.",
+                       "γ and β: after it, mean %.3f, spread %.3f. This is the input of layer 1."),
                        m, s, m2, s2)
-    : g_strdup_printf ("The sum (mean %.3f, spread %.3f) goes into layer 1 as it is: this model "
-                       "normalises inside each layer, before attention and before the FFN.", m, s);
+    : g_strdup_printf (_("The sum (mean %.3f, spread %.3f) goes into layer 1 as it is: this model "
+                       "normalises inside each layer, before attention and before the FFN."), m, s);
   y += note (pen, stats, y, 0.85);
   y += dims_table (pen, vecs, count, y);
   return y;
@@ -310,12 +314,12 @@ draw_heads (AsPen              *pen,
   char buf[96];
   double y = 0;
 
-  g_autofree char *what = g_strdup_printf ("z of head %d here = the output z of the weighted-sum step",
+  g_autofree char *what = g_strdup_printf (_("z of head %d here = the output z of the weighted-sum step"),
                                            f->head + 1);
   g_autofree char *check = check_markup (pen, what, f->z_check);
   y += note (pen, check, y, 0.95);
 
-  Vec vecs[2] = { { "concatenated z", ctx, cw }, { "<b>× W_O → attn_out</b>", out, H } };
+  Vec vecs[2] = { { _("concatenated z"), ctx, cw }, { "<b>× W_O → attn_out</b>", out, H } };
   double range = vecs_range (vecs, 2);
   double x = LABEL_W, w = pen->width - LABEL_W - NOTE_W;
 
@@ -323,7 +327,7 @@ draw_heads (AsPen              *pen,
   double slot = w / nh, gap = MIN (8, slot * 0.15);
   y += ROW_H * 0.5;
   as_pen_fg (pen, 0.9);
-  as_pen_text (pen, pen->text, "each head's z", LABEL_W - 10, y + ROW_H * 0.55, -1);
+  as_pen_text (pen, pen->text, _("each head's z"), LABEL_W - 10, y + ROW_H * 0.55, -1);
   for (int h = 0; h < nh; h++)
     {
       double hx = x + h * slot;
@@ -340,7 +344,7 @@ draw_heads (AsPen              *pen,
         }
     }
   y += ROW_H * 1.3;
-  g_snprintf (buf, sizeof buf, "%d heads × %d = %d numbers; colours ±%.2f", nh, d, cw, range);
+  g_snprintf (buf, sizeof buf, _("%d heads × %d = %d numbers; colours ±%.2f"), nh, d, cw, range);
   as_pen_fg (pen, 0.6);
   as_pen_text (pen, pen->text, buf, LABEL_W, y, 1);
   y += ROW_H * 0.6;
@@ -364,8 +368,8 @@ draw_heads (AsPen              *pen,
   as_pen_rule (pen, y);
   y += 8;
   g_autofree char *why = g_strdup_printf (
-    "<b>Why several heads?</b> Each has its own W_Q, W_K, W_V and looks for something else. "
-    "The %d heads of this layer on this sentence:", nh);
+    _("<b>Why several heads?</b> Each has its own W_Q, W_K, W_V and looks for something else. "
+    "The %d heads of this layer on this sentence:"), nh);
   y += note (pen, why, y, 0.9);
   const float *attn = f->heads_attn != NULL ? f->heads_attn : t->attn;
   double size = MIN (110, (pen->width - 20) / nh - 8);
@@ -385,7 +389,7 @@ draw_heads (AsPen              *pen,
       as_pen_text (pen, pen->text, buf, tx + size / 2, y + size + ROW_H * 0.45, 0);
     }
   y += size + ROW_H;
-  g_autofree char *same = check_markup (pen, "the trace's attention = the model's, every head of this layer",
+  g_autofree char *same = check_markup (pen, _("the trace's attention = the model's, every head of this layer"),
                                         f->attn_check);
   y += note (pen, same, y, 0.9);
   return y;
@@ -404,7 +408,7 @@ draw_residual (AsPen              *pen,
   g_autofree char *norm_out = g_strdup_printf ("<b>%s → h</b>", norm);
   Vec vecs[4];
   int count = 0;
-  vecs[count++] = (Vec) { "x (layer input)", row_of (t->x_in, i, H), H };
+  vecs[count++] = (Vec) { _("x (layer input)"), row_of (t->x_in, i, H), H };
   if (t->pre_norm)
     vecs[count++] = (Vec) { norm_in, row_of (t->attn_in, i, H), H, TRUE };
   vecs[count++] = (Vec) { "+ attn_out", row_of (t->attn_out, i, H), H };
@@ -419,18 +423,19 @@ draw_residual (AsPen              *pen,
   double ratio = nx > 0 ? na / nx : 0.0;
   g_autofree char *stats = g_strdup_printf (
     "|attn_out| / |x| = %.2f: %s %s", ratio,
-    ratio < 1 ? "attention adds a correction to the token's vector, it does not replace it."
-              : "attention adds a large change, but the token's own vector stays in the sum.",
-    t->pre_norm ? "Nothing is normalised here: this model normalises each part's input instead, so the "
-                  "residual stream itself is never rescaled."
+    ratio < 1 ? _("attention adds a correction to the token's vector, it does not replace it.")
+              : _("attention adds a large change, but the token's own vector stays in the sum."),
+    t->pre_norm ? _("Nothing is normalised here: this model normalises each part's input instead, so the "
+                  "residual stream itself is never rescaled.")
                 : "");
   y += note (pen, stats, y, 0.85);
   if (!t->pre_norm)
     {
       double m2, s2;
       mean_std (row_of (t->h1, i, H), H, &m2, &s2);
-      g_autofree char *ln = g_strdup_printf ("The sum has mean %.3f and spread %.3f; after %s mean %.3f, "
-                                             "spread %.3f (then scaled by γ, shifted by β).",
+      /* Translators: %s is the norm's name, LayerNorm or RMSNorm. */
+      g_autofree char *ln = g_strdup_printf (_("The sum has mean %.3f and spread %.3f; after %s mean %.3f, "
+                                             "spread %.3f (then scaled by γ, shifted by β)."),
                                              m, s, norm, m2, s2);
       y += note (pen, ln, y, 0.85);
     }
@@ -508,7 +513,7 @@ draw_ffn (AsPen              *pen,
   gboolean swiglu = t->ffn == AS_TRACE_FFN_SWIGLU;
   Vec vecs[5];
   int count = 0;
-  vecs[count++] = (Vec) { "input", row_of (t->ffn_in, i, H), H };
+  vecs[count++] = (Vec) { _("input"), row_of (t->ffn_in, i, H), H };
   vecs[count++] = (Vec) { swiglu ? "× W_gate" : "× W₁ + b₁", row_of (t->ffn_pre, i, I), I };
   if (swiglu)
     vecs[count++] = (Vec) { "× W_up", row_of (t->ffn_up, i, I), I };
@@ -524,12 +529,15 @@ draw_ffn (AsPen              *pen,
   g_autofree char *tok = g_markup_escape_text (frame_token (f, i), -1);
   as_layer_ffn_sparsity (t, i, &near_zero, &negative);
   g_autofree char *said = g_strdup_printf (
-    "Dots: the %d %snumbers of “%s” before the activation, placed on its curve. "
+    /* Translators: the arguments: the FFN's width, “gate ” or nothing, the token, SiLU or GELU,
+     * the clause “; each result is then multiplied by its up number” or nothing, two percentages
+     * with the width, the width again, the subscript of W (_down or ₂), the hidden size. */
+    _("Dots: the %d %snumbers of “%s” before the activation, placed on its curve. "
     "%s keeps positive inputs almost as they are and squashes negative ones towards 0%s.\n"
     "<b>%.0f%%</b> of the %d activations are negative, <b>%.0f%%</b> near zero (under 5%% of the largest): "
-    "for each token only a few of the %d “detectors” fire, and W%s mixes those back into %d numbers.",
-    I, swiglu ? "gate " : "", tok, swiglu ? "SiLU" : "GELU",
-    swiglu ? "; each result is then multiplied by its up number" : "", negative * 100, I, near_zero * 100, I,
+    "for each token only a few of the %d “detectors” fire, and W%s mixes those back into %d numbers."),
+    I, swiglu ? _("gate ") : "", tok, swiglu ? "SiLU" : "GELU",
+    swiglu ? _("; each result is then multiplied by its up number") : "", negative * 100, I, near_zero * 100, I,
     swiglu ? "_down" : "₂", H);
   as_pen_fg (pen, 0.85);
   double used = as_pen_wrapped (pen, pen->text, said, cw + 30, y, pen->width - cw - 40, TRUE);
@@ -546,14 +554,14 @@ draw_layer_out (AsPen              *pen,
   const AsLayerTrace *t = f->trace;
   const int H = t->hidden, i = f->token;
   const char *norm = t->norm == AS_TRACE_NORM_RMS ? "RMSNorm" : "LayerNorm";
-  g_autofree char *norm_out = g_strdup_printf ("<b>%s → output</b>", norm);
+  g_autofree char *norm_out = g_strdup_printf (_("<b>%s → output</b>"), norm);
   Vec vecs[5];
   int count = 0;
-  vecs[count++] = (Vec) { "x (layer input)", row_of (t->x_in, i, H), H };
-  vecs[count++] = (Vec) { "h (after attention)", row_of (t->h1, i, H), H };
+  vecs[count++] = (Vec) { _("x (layer input)"), row_of (t->x_in, i, H), H };
+  vecs[count++] = (Vec) { _("h (after attention)"), row_of (t->h1, i, H), H };
   vecs[count++] = (Vec) { "+ FFN(h)", row_of (t->ffn_out, i, H), H };
   if (t->pre_norm)
-    vecs[count++] = (Vec) { "<b>= output</b>", row_of (t->out, i, H), H };
+    vecs[count++] = (Vec) { _("<b>= output</b>"), row_of (t->out, i, H), H };
   else
     {
       vecs[count++] = (Vec) { "= h + FFN(h)", row_of (t->resid2, i, H), H };
@@ -563,16 +571,18 @@ draw_layer_out (AsPen              *pen,
   double cosine = as_layer_in_out_cosine (t, i);
   g_autofree char *tok = g_markup_escape_text (frame_token (f, i), -1);
   g_autofree char *big = g_strdup_printf (
-    "<span size=\"x-large\">cos(x, output) = <b>%.3f</b></span>    |x| = %.2f, |output| = %.2f",
+    _("<span size=\"x-large\">cos(x, output) = <b>%.3f</b></span>    |x| = %.2f, |output| = %.2f"),
     cosine, norm2 (row_of (t->x_in, i, H), H), norm2 (row_of (t->out, i, H), H));
   y += note (pen, big, y, 0.95);
   g_autofree char *said = g_strdup_printf (
-    "1 would mean the same direction, 0 nothing in common: the layer %s “%s”'s vector. "
-    "The output is the input of layer %d%s.",
-    cosine > 0.9 ? "nudged" : cosine > 0.5 ? "changed" : "rewrote much of", tok,
-    t->layer + 2, " (or the model's final hidden state after the last layer)");
+    /* Translators: the first %s is “nudged”, “changed” or “rewrote much of”, the second the token;
+     * the last %s is “ (or the model's final hidden state after the last layer)”. */
+    _("1 would mean the same direction, 0 nothing in common: the layer %s “%s”'s vector. "
+    "The output is the input of layer %d%s."),
+    cosine > 0.9 ? _("nudged") : cosine > 0.5 ? _("changed") : _("rewrote much of"), tok,
+    t->layer + 2, _(" (or the model's final hidden state after the last layer)"));
   y += note (pen, said, y, 0.85);
-  g_autofree char *same = check_markup (pen, "this layer's attention in the trace = the model's",
+  g_autofree char *same = check_markup (pen, _("this layer's attention in the trace = the model's"),
                                         f->attn_check);
   y += note (pen, same, y, 0.9);
   y += dims_table (pen, vecs, count, y);
@@ -646,7 +656,7 @@ draw_batch (AsPen              *pen,
     for (int row = 0; row < 2; row++, y += ROW_H)
       {
         char buf[64];
-        g_snprintf (buf, sizeof buf, row == 0 ? "sentence %d" : "its key mask", s + 1);
+        g_snprintf (buf, sizeof buf, row == 0 ? _("sentence %d") : _("its key mask"), s + 1);
         as_pen_fg (pen, row == 0 ? 0.9 : 0.6);
         as_pen_text (pen, pen->text, buf, x0 - 10, y, -1);
         for (int j = 0; j < p->n; j++)
@@ -693,19 +703,19 @@ draw_padding (AsPen              *pen,
       int n = t->n;
       g_autofree float *allowed = causal_allowed (n);   /* [n, n] */
       double w2 = MIN ((pen->width - 30) / 2, 340);
-      g_snprintf (title, sizeof title, "its causal mask\nhatched: −∞ (a later key)");
+      g_snprintf (title, sizeof title, _("its causal mask\nhatched: −∞ (a later key)"));
       small_heatmap (pen, f, allowed, n, f->tokens, TRUE, title, 10, y, w2);
       const float *attn = (f->heads_attn != NULL ? f->heads_attn : t->attn) + (gsize) f->head * n * n;
-      g_snprintf (title, sizeof title, "head %d of layer %d\nwith that mask", f->head + 1, t->layer + 1);
+      g_snprintf (title, sizeof title, _("head %d of layer %d\nwith that mask"), f->head + 1, t->layer + 1);
       y += small_heatmap (pen, f, attn, n, f->tokens, TRUE, title, 20 + w2, y, w2);
-      y += note (pen, "Padding works the same way: in a batch, sentences are padded to one length, and "
-                 "the padding keys get −∞ in every row — on top of the causal −∞ above the diagonal.",
+      y += note (pen, _("Padding works the same way: in a batch, sentences are padded to one length, and "
+                 "the padding keys get −∞ in every row — on top of the causal −∞ above the diagonal."),
                  y + 6, 0.85) + 6;
       return y;
     }
   if (f->padding == NULL)
     {
-      y += note (pen, f->padding_note != NULL ? f->padding_note : "The padded batch is on its way…", y, 0.7);
+      y += note (pen, f->padding_note != NULL ? f->padding_note : _("The padded batch is on its way…"), y, 0.7);
       return y;
     }
 
@@ -719,26 +729,26 @@ draw_padding (AsPen              *pen,
       const char *label = j < ns && f->padding_tokens[s] != NULL ? f->padding_tokens[s][j] : NULL;
       padded_labels[j] = j >= ns ? "[PAD]" : label != NULL ? label : "?";
     }
-  g_snprintf (title, sizeof title, "sentence %d, padded\nhead %d: [PAD] columns 0", s + 1, h + 1);
+  g_snprintf (title, sizeof title, _("sentence %d, padded\nhead %d: [PAD] columns 0"), s + 1, h + 1);
   double used = small_heatmap (pen, f, p->attn[s] + (gsize) h * p->n * p->n, p->n, padded_labels,
                                FALSE, title, 10, y, w3);
-  g_snprintf (title, sizeof title, "sentence %d alone\nhead %d", s + 1, h + 1);
+  g_snprintf (title, sizeof title, _("sentence %d alone\nhead %d"), s + 1, h + 1);
   small_heatmap (pen, f, p->attn_alone[s] + (gsize) h * ns * ns, ns, padded_labels, FALSE, title,
                  20 + w3, y, w3);
   g_autofree float *allowed = causal_allowed (ns);   /* [ns, ns] */
-  small_heatmap (pen, f, allowed, ns, padded_labels, TRUE, "a causal mask\nhatched: −∞",
+  small_heatmap (pen, f, allowed, ns, padded_labels, TRUE, _("a causal mask\nhatched: −∞"),
                  30 + 2 * w3, y, w3);
   y += used + 8;
   double d0 = as_layer_padding_difference (p, 0, h), d1 = as_layer_padding_difference (p, 1, h);
-  g_autofree char *check = check_markup (pen, "on its real tokens each sentence attends exactly as alone",
+  g_autofree char *check = check_markup (pen, _("on its real tokens each sentence attends exactly as alone"),
                                          MAX (d0, d1));
   y += note (pen, check, y, 0.95);
   y += note (pen, p->n_seq[0] == p->n_seq[1]
-                  ? "The two sentences have the same length here, so nothing is padded: type a shorter or "
-                    "longer sentence in the Compare tab."
-                  : "The padding mask hides whole columns (keys), in every row; the causal mask hides "
+                  ? _("The two sentences have the same length here, so nothing is padded: type a shorter or "
+                    "longer sentence in the Compare tab.")
+                  : _("The padding mask hides whole columns (keys), in every row; the causal mask hides "
                     "everything to the right of the diagonal, a different amount in each row. The rows "
-                    "of padding queries are computed too, and thrown away.", y, 0.8);
+                    "of padding queries are computed too, and thrown away."), y, 0.8);
   return y;
 }
 

@@ -6,6 +6,7 @@
  */
 #include "as-teach-render.h"
 
+#include <glib/gi18n.h>
 #include <math.h>
 
 #include "as-render-pen.h"
@@ -86,7 +87,7 @@ draw_query (AsPen                  *pen,
   double norm = 0;
   for (int c = 0; c < d; c++)
     norm += (double) st->q[c] * st->q[c];
-  g_snprintf (buf, sizeof buf, "|q| = %.3f    colours: blue −%.2f … white 0 … red +%.2f",
+  g_snprintf (buf, sizeof buf, _("|q| = %.3f    colours: blue −%.2f … white 0 … red +%.2f"),
               sqrt (norm), range, range);
   as_pen_fg (pen, 0.7);
   as_pen_text (pen, pen->text, buf, x, 115 + ((d + per_line - 1) / per_line) * 27 + 10, 1);
@@ -100,7 +101,7 @@ draw_rows_note (AsPen              *pen,
 {
   if (f->steps == NULL || f->n_rows >= f->steps->n)
     return;
-  g_autofree char *note = g_strdup_printf ("Showing the %d keys with the largest weights of %d tokens.",
+  g_autofree char *note = g_strdup_printf (_("Showing the %d keys with the largest weights of %d tokens."),
                                            f->n_rows, f->steps->n);
   as_pen_fg (pen, 0.6);
   as_pen_text (pen, pen->text, note, 10, y, 1);
@@ -134,7 +135,7 @@ draw_keys (AsPen                  *pen,
       as_pen_fg (pen, 0.75);
       as_pen_text (pen, pen->mono, buf, pen->width - 8, y, -1);
     }
-  g_snprintf (buf, sizeof buf, "One strip per vector of %d numbers: blue −%.2f … red +%.2f.",
+  g_snprintf (buf, sizeof buf, _("One strip per vector of %d numbers: blue −%.2f … red +%.2f."),
               d, range, range);
   as_pen_fg (pen, 0.7);
   as_pen_text (pen, pen->text, buf, 10, ROW_H * (f->n_rows + 1.5) + 30, 1);
@@ -213,10 +214,10 @@ draw_rope (AsPen                  *pen,
   cairo_line_to (pen->cr, pen->width - 10, top);
   cairo_stroke (pen->cr);
   as_pen_fg (pen, 0.95);
-  g_snprintf (buf, sizeof buf, "<b>RoPE</b>: q of “%s” (token %d) and k of “%s” (token %d), turned by their positions",
+  g_snprintf (buf, sizeof buf, _("<b>RoPE</b>: q of “%s” (token %d) and k of “%s” (token %d), turned by their positions"),
               qtok, i + 1, ktok, j + 1);
   as_pen_text (pen, pen->text, buf, 10, top + ROW_H * 0.8, 1);
-  const char *names[4] = { "q before", "q after", "k before", "k after" };
+  const char *names[4] = { _("q before"), _("q after"), _("k before"), _("k after") };
   const float *vecs[4] = { f->q_before, st->q, f->k_before, k_after };
   for (int r = 0; r < 4; r++)
     {
@@ -236,14 +237,16 @@ draw_rope (AsPen                  *pen,
   double tx = LABEL_W + radius + 30, tw = pen->width - tx - 10;
   as_pen_fg (pen, 0.9);
   g_autofree char *said = g_strdup_printf (
-    "Dimensions 0 and %d as one point: q (amber) is turned by %d rad, k (blue) by %d rad "
+    /* Translators: the arguments: the paired dimension, the two positions, those positions again
+     * and their difference, the angle in degrees, the slowest pair's two dimensions and its angle. */
+    _("Dimensions 0 and %d as one point: q (amber) is turned by %d rad, k (blue) by %d rad "
     "(the model counts positions from 0). "
     "q · k only sees the difference, %d − %d = %d rad (%.0f°); in the slowest pair (%d, %d) it is "
-    "%.2g rad, so near and far tokens differ.",
+    "%.2g rad, so near and far tokens differ."),
     half, i, j, i, j, i - j, fmod (fabs (aq - ak) * 180 / G_PI, 360.0), half - 1, d - 1, slow);
   double used = as_pen_wrapped (pen, pen->text, said, tx, dial_y - radius, tw, TRUE);
   as_pen_fg (pen, 0.6);
-  g_snprintf (buf, sizeof buf, "Pair m of %d turns by position × %g<sup>−2m/%d</sup>. Dashed: before; solid: after.",
+  g_snprintf (buf, sizeof buf, _("Pair m of %d turns by position × %g<sup>−2m/%d</sup>. Dashed: before; solid: after."),
               half, (double) f->rope_theta, d);
   as_pen_wrapped (pen, pen->text, buf, tx, dial_y - radius + used + 6, tw, TRUE);
 }
@@ -298,14 +301,14 @@ draw_table (AsPen                  *pen,
         /* The check first, where the class sees it without scrolling. */
         g_autofree char *line = NULL;
         if (f->check < 0)
-          line = g_strdup_printf ("Σ p_j = %.6f   (the model's row is still on its way)", sum);
+          line = g_strdup_printf (_("Σ p_j = %.6f   (the model's row is still on its way)"), sum);
         else if (f->check < 1e-5)
-          line = g_strdup_printf ("Σ p_j = %.6f  <span foreground=\"%s\"><b>✓ = the model's "
-                                  "row</b></span> (|Δ| ≤ %.0e)", sum,
+          line = g_strdup_printf (_("Σ p_j = %.6f  <span foreground=\"%s\"><b>✓ = the model's "
+                                  "row</b></span> (|Δ| ≤ %.0e)"), sum,
                                   pen->dark ? "#8ff0a4" : "#1a7f37", MAX (f->check, 1e-9));
         else
-          line = g_strdup_printf ("Σ p_j = %.6f   <span foreground=\"#e01b24\"><b>✗ differs from the "
-                                  "model's row by %.2e</b></span>", sum, f->check);
+          line = g_strdup_printf (_("Σ p_j = %.6f   <span foreground=\"#e01b24\"><b>✗ differs from the "
+                                  "model's row by %.2e</b></span>"), sum, f->check);
         as_pen_fg (pen, 0.9);
         as_pen_text (pen, pen->text, line, 10, top, 1);
         top += ROW_H;
@@ -313,7 +316,7 @@ draw_table (AsPen                  *pen,
         as_pen_text (pen, pen->text, "<b>exp(s_j − m)</b>", x0 + 100, top, -1);
         as_pen_text (pen, pen->text, "<b>p_j</b>", x0 + 190, top, -1);
         if (row != NULL)
-          as_pen_text (pen, pen->text, "model", x0 + 280, top, -1);
+          as_pen_text (pen, pen->text, _("model"), x0 + 280, top, -1);
       }
       break;
     }
@@ -355,7 +358,7 @@ draw_table (AsPen                  *pen,
           as_pen_fg (pen, masked ? 0.95 : 0.55);
           as_pen_text (pen, pen->mono, masked ? "−∞" : "0", x + 160, y, -1);
           if (masked)
-            g_snprintf (b, sizeof b, "−∞  (masked)");
+            g_snprintf (b, sizeof b, _("−∞  (masked)"));
           else
             as_pen_format (b, sizeof b, st->scaled[j]);
           as_pen_fg (pen, masked ? 0.45 : 0.95);
@@ -425,7 +428,9 @@ draw_output (AsPen                  *pen,
   GString *first = g_string_new ("z = (");
   for (int c = 0; c < MIN (d, 5); c++)
     g_string_append_printf (first, "%s%+.3f", c > 0 ? ", " : "", out[c]);
-  g_string_append_printf (first, "%s)   colours ±%.2f", d > 5 ? ", …" : "", range);
+  /* Translators: ends the list of the output z's first numbers; %s is “, …” when more follow, or
+   * nothing. */
+  g_string_append_printf (first, _("%s)   colours ±%.2f"), d > 5 ? ", …" : "", range);
   as_pen_fg (pen, 0.75);
   as_pen_text (pen, pen->mono, first->str, 20, y + ROW_H * 0.95, 1);
   g_string_free (first, TRUE);
@@ -438,7 +443,7 @@ draw_output (AsPen                  *pen,
   cairo_stroke (pen->cr);
   as_pen_fg (pen, 0.8);
   as_pen_text (pen, pen->text, "<b>p_j</b>", LABEL_W + 50, y, -1);
-  as_pen_text (pen, pen->text, "<b>p_j v_j</b>  (each row; z is their sum down the columns)", x, y, 1);
+  as_pen_text (pen, pen->text, _("<b>p_j v_j</b>  (each row; z is their sum down the columns)"), x, y, 1);
   for (int r = 0; r < f->n_rows; r++)
     {
       int j = f->rows[r];
