@@ -5,7 +5,7 @@
  * request; the worker's per-layer posts move the view state forward; anything
  * from an older generation is dropped by the worker before it gets here.
  */
-#include "as-window.h"
+#include "as-window-private.h"
 
 #include <glib/gi18n.h>
 #include <string.h>
@@ -29,9 +29,6 @@
 #include "as-token-strip.h"
 #include "as-trace.h"
 
-/* Sessions keep the teaching step by name, in AsTeachStep order. */
-G_STATIC_ASSERT (AS_N_TEACH_STEPS == AS_SESSION_N_TEACH_STEPS);
-
 /* How long typing waits before it asks for an analysis. A request cancels
  * the one before it between layers, so a burst of keystrokes costs at most
  * one layer per key; waiting pays only when a forward is slow enough that
@@ -40,68 +37,6 @@ G_STATIC_ASSERT (AS_N_TEACH_STEPS == AS_SESSION_N_TEACH_STEPS);
  * burst is folded into one request. */
 #define FRAME_US     16667
 #define DEBOUNCE_MS  40
-
-struct _AsWindow
-{
-  AdwApplicationWindow  parent_instance;
-
-  /* Template widgets */
-  AdwWindowTitle       *window_title;
-  GtkSpinner           *spinner;
-  AsDeviceButton       *device_button;
-  GMenuModel           *device_menu;
-  GtkRevealer          *progress_revealer;
-  GtkProgressBar       *progress;
-  AdwToastOverlay      *toast_overlay;
-  GtkStack             *stack;
-  GtkStack             *content_stack;   /* the views, or failure_page */
-  AdwStatusPage        *failure_page;
-  AdwStatusPage        *empty_page;
-  GtkEntry             *entry_a;
-  GtkEntry             *entry_b;
-  AsGenerateBar        *generate_bar;
-  GtkButton            *generate_button;
-  guint                 generation;     /* the worker's generation under way, 0: none */
-  AsTokenStrip         *token_strip;
-  GtkLabel             *status_label;
-  GtkDropDown          *colormap_dropdown;
-  GtkLabel             *grid_caption;
-  GtkDropDown          *colour_by_dropdown;
-  AsModelGrid          *model_grid;
-  GtkLabel             *head_title;
-  GtkLabel             *head_caption;
-  AsHeadView           *head_view;
-  GtkStack             *detail_stack;
-  /* Pages of detail_stack, each filled from code by its view's owner. */
-  GtkBox               *lines_page;
-  GtkBox               *stats_page;
-  GtkBox               *teach_page;
-  GtkBox               *compare_page;
-  GtkBox               *next_page;
-  AsLensView           *lens_view;
-  GtkBox               *mlm_page;
-  AsMlmView            *mlm_view;
-  GtkBox               *ablate_page;
-  AsAblationView       *ablation_view;
-  GMenu                *recent_section;
-  GMenu                *recent_section_menu;
-  AsSession            *pending_session; /* opened, waiting for its model and analysis */
-  gboolean              session_texts_set; /* its texts and options are in, its selection not yet */
-  char                 *session_path;    /* the session last saved or opened */
-
-  AsWorker             *worker;
-  AsViewState          *state;
-  guint                 debounce_id;
-  gint64                last_forward_us; /* compute time of the last finished analysis */
-  gboolean              have_model;
-  gboolean              first_load;
-  gboolean              device_changed;  /* the next load is a device switch */
-  gboolean              was_truncated;   /* the text on screen lost tokens */
-  char                 *failure;         /* why the current text shows nothing */
-  guint                 failed_generation;
-  gulong                after_paint_id;
-  GdkFrameClock        *frame_clock;
-};
 
 G_DEFINE_FINAL_TYPE (AsWindow, as_window, ADW_TYPE_APPLICATION_WINDOW)
 
@@ -130,16 +65,12 @@ toast_with_button (AsWindow   *self,
   adw_toast_overlay_add_toast (self->toast_overlay, t);
 }
 
-static void
-toast (AsWindow   *self,
-       const char *text)
+void
+_as_window_toast (AsWindow   *self,
+                  const char *text)
 {
   toast_with_button (self, text, NULL, NULL);
 }
-
-static void finish_session (AsWindow *self);
-static void start_session  (AsWindow *self);
-
 
 /* ---- analysis ----------------------------------------------------------- */
 
@@ -222,7 +153,7 @@ update_status (AsWindow *self)
     {
       g_autofree char *msg = g_strdup_printf (_("Text truncated to the model's limit of %d tokens; "
                                               "%d tokens dropped"), a->n, a->encoding->n_dropped);
-      toast (self, msg);
+      _as_window_toast (self, msg);
     }
   self->was_truncated = truncated;
   gtk_widget_remove_css_class (GTK_WIDGET (self->status_label), "error");
@@ -259,7 +190,7 @@ on_analysis_finished (AsWindow   *self,
   as_trace_print ("engine: gen %u, %d tokens: forward %.1f ms, request -> all layers delivered %.1f ms",
                   analysis->generation, analysis->n, analysis->compute_time / 1000.0,
                   (g_get_monotonic_time () - analysis->request_time) / 1000.0);
-  finish_session (self);
+  as_window_sessions_analysis_done (self);
 }
 
 static void
@@ -278,7 +209,7 @@ on_analysis_failed (AsWindow     *self,
   g_autofree char *reason = g_strdup_printf ("%c%s.", g_ascii_toupper (error->message[0]), error->message + 1);
   if (g_error_matches (error, AS_MODEL_ERROR, AS_MODEL_ERROR_NOT_FINITE))
     {
-      toast (self, _("This model's attention is not finite on this text: nothing to show"));
+      _as_window_toast (self, _("This model's attention is not finite on this text: nothing to show"));
       adw_status_page_set_title (self->failure_page, _("The Attention Is Not Finite"));
       g_autofree char *text = g_strdup_printf (_("%s\n\nNo picture is drawn rather than a wrong one. "
                                                "Another text, or another model, may work."), reason);
@@ -287,7 +218,7 @@ on_analysis_failed (AsWindow     *self,
   else
     {
       g_autofree char *msg = g_strdup_printf (_("Analysis failed: %s"), error->message);
-      toast (self, msg);
+      _as_window_toast (self, msg);
       adw_status_page_set_title (self->failure_page, _("Could Not Analyse This Text"));
       adw_status_page_set_description (self->failure_page, reason);
     }
@@ -298,7 +229,7 @@ on_analysis_failed (AsWindow     *self,
   gtk_widget_remove_css_class (GTK_WIDGET (self->status_label), "dim-label");
   gtk_widget_remove_css_class (GTK_WIDGET (self->status_label), "warning");
   gtk_widget_add_css_class (GTK_WIDGET (self->status_label), "error");
-  finish_session (self);
+  as_window_sessions_analysis_done (self);
 }
 
 /* ---- device, export, clipboard ------------------------------------------ */
@@ -370,12 +301,12 @@ on_exported (GtkWindow    *parent,
   if (error != NULL)
     {
       g_autofree char *msg = g_strdup_printf (_("Export failed: %s"), error->message);
-      toast (self, msg);
+      _as_window_toast (self, msg);
       return;
     }
   g_autofree char *name = g_filename_display_basename (path);
   g_autofree char *msg = g_strdup_printf (_("Saved %s"), name);
-  toast (self, msg);
+  _as_window_toast (self, msg);
 }
 
 static void
@@ -414,39 +345,18 @@ copy_image_action (GtkWidget  *widget,
   if (texture == NULL)
     {
       g_autofree char *msg = g_strdup_printf ("Copy failed: %s", error->message);
-      toast (self, msg);
+      _as_window_toast (self, msg);
       return;
     }
   gdk_clipboard_set_texture (gtk_widget_get_clipboard (widget), texture);
-  toast (self, current_figure_view (self) == AS_FIGURE_GRID ? _("Copied the grid as an image")
+  _as_window_toast (self, current_figure_view (self) == AS_FIGURE_GRID ? _("Copied the grid as an image")
                                                               : _("Copied the head as an image"));
 }
 
 /* ---- models ------------------------------------------------------------- */
 
-/* Sessions under the models, in a section of their own. */
-static void
-append_recent_sessions (GMenu *menu)
-{
-  g_auto(GStrv) paths = as_recent_sessions_load ();
-  if (paths[0] == NULL)
-    return;
-  g_autoptr(GMenu) sessions = g_menu_new ();
-  for (guint i = 0; paths[i] != NULL; i++)
-    {
-      g_autofree char *base = g_filename_display_basename (paths[i]);
-      g_autofree char *parent = g_path_get_dirname (paths[i]);
-      g_autofree char *parent_base = g_filename_display_basename (parent);
-      g_autofree char *label = g_strdup_printf ("%s — %s", base, parent_base);
-      g_autoptr(GMenuItem) item = g_menu_item_new (label, NULL);
-      g_menu_item_set_action_and_target (item, "win.open-recent-session", "s", paths[i]);
-      g_menu_append_item (sessions, item);
-    }
-  g_menu_append_section (menu, _("Sessions"), G_MENU_MODEL (sessions));
-}
-
-static void
-rebuild_recent_menu (AsWindow *self)
+void
+_as_window_rebuild_recent_menu (AsWindow *self)
 {
   g_auto(GStrv) dirs = as_recent_models_load ();
   GMenu *menus[] = { self->recent_section, self->recent_section_menu };
@@ -471,7 +381,7 @@ rebuild_recent_menu (AsWindow *self)
           g_autoptr(GMenuItem) item = g_menu_item_new (_("No recent models"), "win.no-recent");
           g_menu_append_item (menus[m], item);
         }
-      append_recent_sessions (menus[m]);
+      as_window_sessions_append_recent (menus[m]);
     }
 }
 
@@ -524,7 +434,7 @@ on_model_loaded (AsWindow   *self,
   gtk_stack_page_set_visible (gtk_stack_get_page (self->detail_stack, GTK_WIDGET (self->mlm_page)),
                               as_worker_get_model_fills (self->worker));
   as_recent_models_add (dir);
-  rebuild_recent_menu (self);
+  _as_window_rebuild_recent_menu (self);
   sync_device_state (self);
   gboolean fell_back = as_worker_get_backend_fallback (self->worker) >= 0;
   gboolean automatic = g_strcmp0 (as_worker_get_device (self->worker), "auto") == 0;
@@ -540,18 +450,16 @@ on_model_loaded (AsWindow   *self,
       g_autofree char *msg = g_strdup_printf (_("Now running on the %s"),
                                               g_strcmp0 (as_worker_get_backend_kind (self->worker), "cpu") == 0
                                               ? "CPU" : "GPU");
-      toast (self, msg);
+      _as_window_toast (self, msg);
     }
   else if (!self->first_load)
     {
       g_autofree char *msg = g_strdup_printf (_("Loaded %s"), name);
-      toast (self, msg);
+      _as_window_toast (self, msg);
     }
   self->device_changed = FALSE;
   self->first_load = FALSE;
-  gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.save-session", TRUE);
-  if (self->pending_session != NULL)
-    start_session (self);
+  as_window_sessions_model_loaded (self);
   /* Not a keystroke: the trace should not time the model load as typing. */
   as_trace_forget_keystroke ();
   request_analysis (self);
@@ -605,20 +513,81 @@ as_window_open_model (AsWindow   *self,
   as_worker_load_model (self->worker, dir);
 }
 
+/* ---- file choosers ------------------------------------------------------- */
+
+typedef struct {
+  AsWindow               *self;
+  AsWindowPathChosenFunc  chosen;
+} PathChoice;
+
 static void
-on_chooser_response (GtkNativeDialog *chooser,
-                     int              response,
-                     AsWindow        *self)
+on_path_chooser_response (GtkNativeDialog *chooser,
+                          int              response,
+                          PathChoice      *choice)
 {
   if (response == GTK_RESPONSE_ACCEPT)
     {
       g_autoptr(GFile) file = gtk_file_chooser_get_file (GTK_FILE_CHOOSER (chooser));
       g_autofree char *path = file != NULL ? g_file_get_path (file) : NULL;
-      if (path != NULL)
-        as_window_open_model (self, path);
+      choice->chosen (choice->self, path);
     }
   gtk_native_dialog_destroy (chooser);
   g_object_unref (chooser);
+}
+
+GtkFileChooser *
+_as_window_path_chooser_new (AsWindow               *self,
+                             const char             *title,
+                             GtkFileChooserAction    action,
+                             const char             *accept,
+                             const char             *near,
+                             AsWindowPathChosenFunc  chosen)
+{
+  GtkFileChooserNative *chooser =
+    gtk_file_chooser_native_new (title, GTK_WINDOW (self), action, accept, _("_Cancel"));
+  gtk_native_dialog_set_modal (GTK_NATIVE_DIALOG (chooser), TRUE);
+  if (near != NULL)
+    {
+      g_autofree char *parent = g_path_get_dirname (near);
+      g_autoptr(GFile) folder = g_file_new_for_path (parent);
+      gtk_file_chooser_set_current_folder (GTK_FILE_CHOOSER (chooser), folder, NULL);
+    }
+  PathChoice *choice = g_new (PathChoice, 1);
+  *choice = (PathChoice) { self, chosen };
+  g_signal_connect_data (chooser, "response", G_CALLBACK (on_path_chooser_response), choice,
+                         (GClosureNotify) (void (*) (void)) g_free, G_CONNECT_DEFAULT);
+  return GTK_FILE_CHOOSER (chooser);
+}
+
+void
+_as_window_add_chooser_filter (GtkFileChooser *chooser,
+                               const char     *name,
+                               const char     *suffix,
+                               const char     *mime_type)
+{
+  g_autoptr(GtkFileFilter) filter = gtk_file_filter_new ();
+  gtk_file_filter_set_name (filter, name);
+  if (suffix != NULL)
+    gtk_file_filter_add_suffix (filter, suffix);
+  else if (mime_type != NULL)
+    gtk_file_filter_add_mime_type (filter, mime_type);
+  else
+    gtk_file_filter_add_pattern (filter, "*");
+  gtk_file_chooser_add_filter (chooser, filter);
+}
+
+void
+_as_window_show_path_chooser (GtkFileChooser *chooser)
+{
+  gtk_native_dialog_show (GTK_NATIVE_DIALOG (chooser));
+}
+
+static void
+open_chosen_model (AsWindow   *self,
+                   const char *path)
+{
+  if (path != NULL)
+    as_window_open_model (self, path);
 }
 
 /* A chooser for a model folder (ACTION SELECT_FOLDER) or a model file, in
@@ -628,25 +597,12 @@ choose_model (AsWindow             *self,
               const char           *title,
               GtkFileChooserAction  action)
 {
-  GtkFileChooserNative *chooser =
-    gtk_file_chooser_native_new (title, GTK_WINDOW (self), action, _("_Open"), _("_Cancel"));
-  gtk_native_dialog_set_modal (GTK_NATIVE_DIALOG (chooser), TRUE);
+  GtkFileChooser *chooser = _as_window_path_chooser_new (self, title, action, _("_Open"),
+                                              as_worker_get_model_dir (self->worker),
+                                              open_chosen_model);
   if (action == GTK_FILE_CHOOSER_ACTION_OPEN)
-    {
-      g_autoptr(GtkFileFilter) gguf = gtk_file_filter_new ();
-      gtk_file_filter_set_name (gguf, _("GGUF models (*.gguf)"));
-      gtk_file_filter_add_suffix (gguf, "gguf");
-      gtk_file_chooser_add_filter (GTK_FILE_CHOOSER (chooser), gguf);
-    }
-  const char *current = as_worker_get_model_dir (self->worker);
-  if (current != NULL)
-    {
-      g_autofree char *parent = g_path_get_dirname (current);
-      g_autoptr(GFile) folder = g_file_new_for_path (parent);
-      gtk_file_chooser_set_current_folder (GTK_FILE_CHOOSER (chooser), folder, NULL);
-    }
-  g_signal_connect (chooser, "response", G_CALLBACK (on_chooser_response), self);
-  gtk_native_dialog_show (GTK_NATIVE_DIALOG (chooser));
+    _as_window_add_chooser_filter (chooser, _("GGUF models (*.gguf)"), "gguf", NULL);
+  _as_window_show_path_chooser (chooser);
 }
 
 static void
@@ -717,13 +673,13 @@ load_text_file (AsWindow   *self,
     {
       g_autofree char *msg = g_strdup_printf (_("“%s” is not a UTF-8 text file, so it cannot be "
                                               "analysed; save it as plain text (UTF-8) first"), name);
-      toast (self, msg);
+      _as_window_toast (self, msg);
       return;
     }
   if (text == NULL)
     {
       g_autofree char *msg = g_strdup_printf (_("Could not open “%s”: %s"), name, error->message);
-      toast (self, msg);
+      _as_window_toast (self, msg);
       return;
     }
   g_strstrip (text);
@@ -732,23 +688,15 @@ load_text_file (AsWindow   *self,
                                                   "the file is longer than any model can read"),
                                                 (guint) (AS_TEXT_FILE_CAP / 1024), name)
                              : g_strdup_printf (_("Opened “%s”"), name);
-  toast (self, msg);
+  _as_window_toast (self, msg);
 }
 
 static void
-on_text_chooser_response (GtkNativeDialog *chooser,
-                          int              response,
-                          AsWindow        *self)
+open_chosen_text (AsWindow   *self,
+                  const char *path)
 {
-  if (response == GTK_RESPONSE_ACCEPT)
-    {
-      g_autoptr(GFile) file = gtk_file_chooser_get_file (GTK_FILE_CHOOSER (chooser));
-      g_autofree char *path = file != NULL ? g_file_get_path (file) : NULL;
-      if (path != NULL)
-        load_text_file (self, path);
-    }
-  gtk_native_dialog_destroy (chooser);
-  g_object_unref (chooser);
+  if (path != NULL)
+    load_text_file (self, path);
 }
 
 static void
@@ -756,293 +704,12 @@ open_text_action (GtkWidget  *widget,
                   const char *action_name,
                   GVariant   *parameter)
 {
-  AsWindow *self = AS_WINDOW (widget);
-  GtkFileChooserNative *chooser =
-    gtk_file_chooser_native_new (_("Open Text"), GTK_WINDOW (self), GTK_FILE_CHOOSER_ACTION_OPEN,
-                                 _("_Open"), _("_Cancel"));
-  gtk_native_dialog_set_modal (GTK_NATIVE_DIALOG (chooser), TRUE);
-  g_autoptr(GtkFileFilter) text = gtk_file_filter_new ();
-  gtk_file_filter_set_name (text, _("Text files"));
-  gtk_file_filter_add_mime_type (text, "text/*");
-  gtk_file_chooser_add_filter (GTK_FILE_CHOOSER (chooser), text);
-  g_autoptr(GtkFileFilter) all = gtk_file_filter_new ();
-  gtk_file_filter_set_name (all, _("All files"));
-  gtk_file_filter_add_pattern (all, "*");
-  gtk_file_chooser_add_filter (GTK_FILE_CHOOSER (chooser), all);
-  g_signal_connect (chooser, "response", G_CALLBACK (on_text_chooser_response), self);
-  gtk_native_dialog_show (GTK_NATIVE_DIALOG (chooser));
-}
-
-/* ---- sessions ------------------------------------------------------------ */
-
-/* A session's page views live in pages filled from code: the page's child. */
-static GtkWidget *
-page_view (GtkBox *page)
-{
-  return gtk_widget_get_first_child (GTK_WIDGET (page));
-}
-
-/* What the window shows now, as a session. */
-static AsSession *
-capture_session (AsWindow *self)
-{
-  AsSession *s = as_session_new ();
-  GtkEditable *compare = as_compare_view_get_entry (AS_COMPARE_VIEW (page_view (self->compare_page)));
-  const char *view = gtk_stack_get_visible_child_name (self->detail_stack);
-
-  s->model = g_strdup (as_worker_get_model_dir (self->worker));
-  g_free (s->text);
-  s->text = g_strdup (gtk_editable_get_text (GTK_EDITABLE (self->entry_a)));
-  g_free (s->pair);
-  s->pair = g_strdup (gtk_editable_get_text (GTK_EDITABLE (self->entry_b)));
-  g_free (s->compare);
-  s->compare = g_strdup (gtk_editable_get_text (compare));
-  if (view != NULL && g_strv_contains (as_session_views (), view))
-    {
-      g_free (s->view);
-      s->view = g_strdup (view);
-    }
-  s->layer = as_view_state_get_layer (self->state);
-  s->head = as_view_state_get_head (self->state);
-  s->token = as_view_state_get_token (self->state);
-  s->teach_step = as_teach_view_get_step (AS_TEACH_VIEW (page_view (self->teach_page)));
-  g_free (s->colormap);
-  g_object_get (self->state, "hide-special", &s->hide_special, "renormalise", &s->renormalise,
-                "fit-scale", &s->fit_scale, "words", &s->words, "colormap-name", &s->colormap, NULL);
-  s->aggregate = as_view_state_get_aggregate (self->state);
-  return s;
-}
-
-static void
-save_session_to (AsWindow   *self,
-                 const char *path)
-{
-  g_autoptr(AsSession) s = capture_session (self);
-  g_autoptr(GError) error = NULL;
-  g_autofree char *name = g_filename_display_basename (path);
-
-  if (!as_session_save (s, path, &error))
-    {
-      g_autofree char *msg = g_strdup_printf (_("Could not save the session: %s"), error->message);
-      toast (self, msg);
-      return;
-    }
-  g_free (self->session_path);
-  self->session_path = g_strdup (path);
-  as_recent_sessions_add (path);
-  rebuild_recent_menu (self);
-  g_autofree char *msg = g_strdup_printf (_("Saved session “%s”"), name);
-  toast (self, msg);
-}
-
-/* A chooser for sessions, in the folder of the last one. */
-static GtkFileChooser *
-session_chooser_new (AsWindow             *self,
-                     const char           *title,
-                     GtkFileChooserAction  action,
-                     const char           *accept)
-{
-  GtkFileChooserNative *chooser = gtk_file_chooser_native_new (title, GTK_WINDOW (self), action, accept, _("_Cancel"));
-  gtk_native_dialog_set_modal (GTK_NATIVE_DIALOG (chooser), TRUE);
-  g_autoptr(GtkFileFilter) sessions = gtk_file_filter_new ();
-  gtk_file_filter_set_name (sessions, _("AttnScope sessions (*.attnscope)"));
-  gtk_file_filter_add_suffix (sessions, AS_SESSION_EXTENSION + 1);
-  gtk_file_chooser_add_filter (GTK_FILE_CHOOSER (chooser), sessions);
-  if (action == GTK_FILE_CHOOSER_ACTION_OPEN)
-    {
-      g_autoptr(GtkFileFilter) all = gtk_file_filter_new ();
-      gtk_file_filter_set_name (all, _("All files"));
-      gtk_file_filter_add_pattern (all, "*");
-      gtk_file_chooser_add_filter (GTK_FILE_CHOOSER (chooser), all);
-    }
-  if (self->session_path != NULL)
-    {
-      g_autofree char *parent = g_path_get_dirname (self->session_path);
-      g_autoptr(GFile) folder = g_file_new_for_path (parent);
-      gtk_file_chooser_set_current_folder (GTK_FILE_CHOOSER (chooser), folder, NULL);
-    }
-  return GTK_FILE_CHOOSER (chooser);
-}
-
-static void
-on_save_session_response (GtkNativeDialog *chooser,
-                          int              response,
-                          AsWindow        *self)
-{
-  if (response == GTK_RESPONSE_ACCEPT)
-    {
-      g_autoptr(GFile) file = gtk_file_chooser_get_file (GTK_FILE_CHOOSER (chooser));
-      g_autofree char *path = file != NULL ? g_file_get_path (file) : NULL;
-      g_autofree char *base = path != NULL ? g_path_get_basename (path) : NULL;
-      if (path == NULL)
-        toast (self, _("Could not save the session: only local files can be written"));
-      else if (strchr (base, '.') == NULL)
-        {
-          /* A name typed without an extension gets the session's. */
-          g_autofree char *with_ext = g_strconcat (path, AS_SESSION_EXTENSION, NULL);
-          save_session_to (self, with_ext);
-        }
-      else
-        save_session_to (self, path);
-    }
-  gtk_native_dialog_destroy (chooser);
-  g_object_unref (chooser);
-}
-
-/* Save Session…: the texts, model, selection, options, page and teaching
- * step, to a file the user names (the chooser confirms replacing one). */
-static void
-save_session_action (GtkWidget  *widget,
-                     const char *action_name,
-                     GVariant   *parameter)
-{
-  AsWindow *self = AS_WINDOW (widget);
-  GtkFileChooser *chooser = session_chooser_new (self, _("Save Session"), GTK_FILE_CHOOSER_ACTION_SAVE, _("_Save"));
-  g_autofree char *name = self->session_path != NULL ? g_path_get_basename (self->session_path)
-                                                      : g_strdup ("session" AS_SESSION_EXTENSION);
-  gtk_file_chooser_set_current_name (chooser, name);
-  g_signal_connect (chooser, "response", G_CALLBACK (on_save_session_response), self);
-  gtk_native_dialog_show (GTK_NATIVE_DIALOG (chooser));
-}
-
-static void
-session_error (AsWindow   *self,
-               const char *body)
-{
-  GtkWidget *dialog = adw_message_dialog_new (GTK_WINDOW (self), _("Could Not Open Session"), NULL);
-  adw_message_dialog_format_body (ADW_MESSAGE_DIALOG (dialog), _("%s\n\nNothing was changed."), body);
-  adw_message_dialog_add_response (ADW_MESSAGE_DIALOG (dialog), "close", _("_Close"));
-  gtk_window_present (GTK_WINDOW (dialog));
-}
-
-/* The selection needs the session's analysis (its shape clamps it): it
- * waits until that is on screen. */
-static void
-finish_session (AsWindow *self)
-{
-  if (self->pending_session == NULL || !self->session_texts_set || !as_window_is_idle (self))
-    return;
-  AsSession *s = self->pending_session;
-  AsAnalysis *a = as_view_state_get_analysis (self->state);
-  as_view_state_select (self->state, s->layer, s->head);
-  as_view_state_set_token (self->state, a != NULL && s->token < a->n ? s->token : -1);
-  as_teach_view_set_step (AS_TEACH_VIEW (page_view (self->teach_page)),
-                          (AsTeachStep) MIN (s->teach_step, AS_N_TEACH_STEPS - 1));
-  g_clear_pointer (&self->pending_session, as_session_free);
-  g_autofree char *name = g_filename_display_basename (self->session_path);
-  g_autofree char *msg = g_strdup_printf (_("Opened session “%s”"), name);
-  toast (self, msg);
-}
-
-/* With the session's model in: its options, texts and page. The analysis
- * of its texts is requested next; finish_session follows it. */
-static void
-start_session (AsWindow *self)
-{
-  AsSession *s = self->pending_session;
-  g_object_set (self->state, "hide-special", s->hide_special, "renormalise", s->renormalise,
-                "fit-scale", s->fit_scale, "words", s->words, "colormap-name", s->colormap,
-                "aggregate", s->aggregate, NULL);
-  as_window_set_text (self, s->text, s->pair);
-  gtk_editable_set_text (as_compare_view_get_entry (AS_COMPARE_VIEW (page_view (self->compare_page))),
-                         s->compare);
-  /* A page this model cannot fill (next token for an encoder) is not
-   * shown: the head view is. */
-  GtkWidget *page = gtk_stack_get_child_by_name (self->detail_stack, s->view);
-  if (page != NULL && gtk_stack_page_get_visible (gtk_stack_get_page (self->detail_stack, page)))
-    gtk_stack_set_visible_child (self->detail_stack, page);
-  else
-    gtk_stack_set_visible_child_name (self->detail_stack, "head");
-  self->session_texts_set = TRUE;
-}
-
-gboolean
-as_window_open_session (AsWindow   *self,
-                        const char *path)
-{
-  g_return_val_if_fail (AS_IS_WINDOW (self), FALSE);
-  g_return_val_if_fail (path != NULL, FALSE);
-
-  g_autoptr(GError) error = NULL;
-  g_autoptr(AsSession) s = as_session_load (path, &error);
-  if (s == NULL)
-    {
-      session_error (self, error->message);
-      return FALSE;
-    }
-  if (!g_file_test (s->model, G_FILE_TEST_EXISTS))
-    {
-      g_autofree char *name = g_filename_display_basename (path);
-      g_autofree char *body =
-        g_strdup_printf (_("The session “%s” uses the model %s, which is not there. Put the model "
-                         "back at that place, or open the session in a text editor and set its "
-                         "“model” line to where the model is now."), name, s->model);
-      session_error (self, body);
-      return FALSE;
-    }
-  if (self->generation != 0)
-    {
-      toast (self, _("Stop the generation before opening a session"));
-      return FALSE;
-    }
-
-  g_free (self->session_path);
-  self->session_path = g_strdup (path);
-  as_recent_sessions_add (path);
-  rebuild_recent_menu (self);
-  g_clear_pointer (&self->pending_session, as_session_free);
-  self->pending_session = g_steal_pointer (&s);
-  self->session_texts_set = FALSE;
-
-  /* The model loads (with its progress and errors) only when it is not the
-   * one open; its texts follow once it is in. */
-  const char *current = as_worker_get_model_dir (self->worker);
-  g_autofree char *want = g_canonicalize_filename (self->pending_session->model, NULL);
-  g_autofree char *have = current != NULL ? g_canonicalize_filename (current, NULL) : NULL;
-  if (self->have_model && !as_worker_is_loading (self->worker) && g_strcmp0 (want, have) == 0)
-    {
-      start_session (self);
-      /* Texts as they were: no analysis comes, the one on screen is its. */
-      finish_session (self);
-    }
-  else
-    as_window_open_model (self, self->pending_session->model);
-  return TRUE;
-}
-
-static void
-on_open_session_response (GtkNativeDialog *chooser,
-                          int              response,
-                          AsWindow        *self)
-{
-  if (response == GTK_RESPONSE_ACCEPT)
-    {
-      g_autoptr(GFile) file = gtk_file_chooser_get_file (GTK_FILE_CHOOSER (chooser));
-      g_autofree char *path = file != NULL ? g_file_get_path (file) : NULL;
-      if (path != NULL)
-        as_window_open_session (self, path);
-    }
-  gtk_native_dialog_destroy (chooser);
-  g_object_unref (chooser);
-}
-
-static void
-open_session_action (GtkWidget  *widget,
-                     const char *action_name,
-                     GVariant   *parameter)
-{
-  AsWindow *self = AS_WINDOW (widget);
-  GtkFileChooser *chooser = session_chooser_new (self, _("Open Session"), GTK_FILE_CHOOSER_ACTION_OPEN, _("_Open"));
-  g_signal_connect (chooser, "response", G_CALLBACK (on_open_session_response), self);
-  gtk_native_dialog_show (GTK_NATIVE_DIALOG (chooser));
-}
-
-static void
-open_recent_session_action (GtkWidget  *widget,
-                            const char *action_name,
-                            GVariant   *parameter)
-{
-  as_window_open_session (AS_WINDOW (widget), g_variant_get_string (parameter, NULL));
+  GtkFileChooser *chooser = _as_window_path_chooser_new (AS_WINDOW (widget), _("Open Text"),
+                                              GTK_FILE_CHOOSER_ACTION_OPEN, _("_Open"), NULL,
+                                              open_chosen_text);
+  _as_window_add_chooser_filter (chooser, _("Text files"), NULL, "text/*");
+  _as_window_add_chooser_filter (chooser, _("All files"), NULL, NULL);
+  _as_window_show_path_chooser (chooser);
 }
 
 /* ---- generation ---------------------------------------------------------- */
@@ -1103,7 +770,7 @@ on_generation_finished (AsWindow     *self,
   if (error != NULL && !g_error_matches (error, AS_MODEL_ERROR, AS_MODEL_ERROR_CANCELLED))
     {
       g_autofree char *text = g_strdup_printf (_("Generation stopped: %s"), error->message);
-      toast (self, text);
+      _as_window_toast (self, text);
     }
   /* Stopped or failed before the last token was run: the text on screen
    * is one token longer than its analysis. */
@@ -1694,9 +1361,7 @@ as_window_class_init (AsWindowClass *klass)
   gtk_widget_class_install_action (widget_class, "win.ablate-head-as", "s", ablate_head_action);
   gtk_widget_class_install_action (widget_class, "win.unmask-token", NULL, unmask_token_action);
   gtk_widget_class_install_action (widget_class, "win.open-recent", "s", open_recent_action);
-  gtk_widget_class_install_action (widget_class, "win.save-session", NULL, save_session_action);
-  gtk_widget_class_install_action (widget_class, "win.open-session", NULL, open_session_action);
-  gtk_widget_class_install_action (widget_class, "win.open-recent-session", "s", open_recent_session_action);
+  as_window_sessions_class_init (klass);
   gtk_widget_class_install_action (widget_class, "win.move", "(ii)", move_action);
   gtk_widget_class_install_action (widget_class, "win.focus-text", NULL, focus_text_action);
   gtk_widget_class_install_property_action (widget_class, "win.device", "device");
@@ -1822,7 +1487,7 @@ as_window_init (AsWindow *self)
   gtk_widget_add_controller (GTK_WIDGET (self), GTK_EVENT_CONTROLLER (drop));
 
   as_projector_attach (self);
-  rebuild_recent_menu (self);
+  _as_window_rebuild_recent_menu (self);
   gtk_editable_set_text (GTK_EDITABLE (self->entry_a), AS_SAMPLE_SENTENCE);
   gtk_widget_grab_focus (GTK_WIDGET (self->entry_a));
   /* Ready to type on: cursor at the end, nothing selected. */
