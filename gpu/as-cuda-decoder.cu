@@ -500,8 +500,10 @@ check_description (const AsGpuDecoderDesc *m,
       m->n_heads % m->n_kv_heads != 0 || m->layers == NULL || m->tok_emb == NULL ||
       m->out_norm == NULL || !(m->norm_eps >= 0.0f))
     return as_cuda_msgf (msg, AS_GPU_STATUS_FAILED, "inconsistent decoder shapes");
-  if ((unsigned) m->norm > AS_GPU_NORM_LAYER || (unsigned) m->positions > AS_GPU_POSITIONS_LEARNED ||
-      (unsigned) m->ffn > AS_GPU_FFN_GELU_TANH || (unsigned) m->layout > AS_GPU_WEIGHTS_IN_OUT)
+  if ((unsigned) m->norm > (unsigned) AS_GPU_NORM_LAYER ||
+      (unsigned) m->positions > (unsigned) AS_GPU_POSITIONS_LEARNED ||
+      (unsigned) m->ffn > (unsigned) AS_GPU_FFN_GELU_TANH ||
+      (unsigned) m->layout > (unsigned) AS_GPU_WEIGHTS_IN_OUT)
     return as_cuda_msgf (msg, AS_GPU_STATUS_FAILED,
                          "unknown decoder kind (norm %d, positions %d, FFN %d, layout %d)",
                          (int) m->norm, (int) m->positions, (int) m->ffn, (int) m->layout);
@@ -559,10 +561,10 @@ as_cuda_decoder_open (const AsGpuDecoderDesc  *m,
   e->vocab_size = m->vocab_size;
   e->max_positions = m->max_positions;
   e->eps = m->norm_eps;
-  e->norm = m->norm;
-  e->positions = m->positions;
-  e->ffn = m->ffn;
-  e->layout = m->layout;
+  e->norm = (AsGpuNorm) m->norm;   /* in range: checked above */
+  e->positions = (AsGpuPositions) m->positions;
+  e->ffn = (AsGpuFfn) m->ffn;
+  e->layout = (AsGpuWeightLayout) m->layout;
   e->precision = precision;
   e->compute_type = precision == AS_GPU_PRECISION_TF32 ? CUBLAS_COMPUTE_32F_FAST_TF32
                                                        : CUBLAS_COMPUTE_32F;

@@ -163,10 +163,13 @@ typedef struct {
   int    intermediate;
   int    vocab_size;
   int    max_positions;
-  AsGpuNorm         norm;
-  AsGpuPositions    positions;
-  AsGpuFfn          ffn;
-  AsGpuWeightLayout layout;
+  /* The kinds, as plain ints: a value from a newer or broken engine is
+   * refused by the plugin, which must read it without assuming it is one
+   * of the enum's (and an enum's size is the compiler's choice). */
+  int    norm;             /* an AsGpuNorm */
+  int    positions;        /* an AsGpuPositions */
+  int    ffn;              /* an AsGpuFfn */
+  int    layout;           /* an AsGpuWeightLayout */
   float  norm_eps;
   float  rope_theta;       /* rotary only */
   const float *tok_emb;    /* [V, H]   token embedding */

@@ -793,8 +793,8 @@ damage_description (int                       which,
     case 2: d->ffn = AS_GPU_FFN_SWIGLU; return "layer 0: SwiGLU has no gate projection";
     case 3: l[0].gate_w = l[0].up_w; return "layer 0: a GELU MLP has a gate projection";
     case 4: d->positions = AS_GPU_POSITIONS_ROTARY; return "rotary positions need";
-    case 5: d->norm = (AsGpuNorm) 7; return "unknown decoder kind (norm 7";
-    case 6: d->layout = (AsGpuWeightLayout) -1; return "unknown decoder kind";
+    case 5: d->norm = 7; return "unknown decoder kind (norm 7";
+    case 6: d->layout = -1; return "unknown decoder kind";
     case 7: l[1].q_w = l[1].qkv_w; return "layer 1: Q, K and V come both fused and separate";
     case 8: l[0].qkv_w = NULL; return "layer 0: Q, K or V's projection is missing";
     case 9: l[1].down_w = NULL; return "layer 1: the output, up or down projection is missing";

@@ -346,10 +346,10 @@ test_real_trace (void)
                                        NULL, 512);
   AsEncoding *b = as_tokenizer_encode (model->tokenizer, "The cat sat.", NULL, 512);
   AsEncoding *enc[2] = { a, b };
-  g_autofree int *ids[2] = { NULL, NULL };
-  g_autofree int *types[2] = { NULL, NULL };
+  int *ids[2];                 /* [n_tokens] each */
+  int *types[2];               /* [n_tokens] each */
   AsForwardRequest req[2];
-  g_autofree const char **labels[2] = { NULL, NULL };
+  const char **labels[2];      /* [n_tokens + 1] each, NULL-terminated */
   for (int s = 0; s < 2; s++)
     {
       ids[s] = g_new (int, enc[s]->n_tokens);
@@ -373,6 +373,12 @@ test_real_trace (void)
     g_assert_cmpfloat (as_layer_padding_difference (padding, 1, h), <, 1e-5);
   as_padding_demo_free (padding);
   as_layer_trace_free (trace);
+  for (int s = 0; s < 2; s++)
+    {
+      g_free (ids[s]);
+      g_free (types[s]);
+      g_free (labels[s]);
+    }
   as_encoding_free (a);
   as_encoding_free (b);
   as_model_free (model);

@@ -321,6 +321,56 @@ test_causal_mask (void)
   cairo_surface_destroy (thumb);
 }
 
+/* A padded batch's row: the keys from padding_from on are hidden from
+ * every query by the mask, drawn in its grey in both cell modes, never as
+ * the colour of their 0; the real keys keep their colours. */
+static void
+test_padding_mask (void)
+{
+  enum { N = 5, REAL = 3 };
+  float values[N * N] = { 0 };
+  for (int i = 0; i < N; i++)
+    for (int j = 0; j < REAL; j++)
+      values[i * N + j] = (j + 1) / 6.0f;
+  AsCellMode modes[] = { AS_CELLS_IMAGE, AS_CELLS_VECTOR };
+  for (guint m = 0; m < G_N_ELEMENTS (modes); m++)
+    {
+      AsHeatmapSpec spec;
+      as_heatmap_spec_init (&spec);
+      spec.values = values;
+      spec.rows = spec.cols = N;
+      spec.cell_mode = modes[m];
+      spec.padding_from = REAL;
+      spec.annotate = TRUE;
+      cairo_surface_t *s = cairo_image_surface_create (CAIRO_FORMAT_RGB24, 300, 300);
+      cairo_t *cr = cairo_create (s);
+      cairo_set_source_rgb (cr, 1, 1, 1);
+      cairo_paint (cr);
+      AsHeatmapLayout layout;
+      as_heatmap_render (cr, &spec, 300, 300, &layout);
+      cairo_destroy (cr);
+      for (int i = 0; i < N; i++)
+        for (int j = 0; j < N; j++)
+          {
+            double x = layout.cells_x + (j + 0.15) * layout.cell_w;
+            double y = layout.cells_y + (i + 0.15) * layout.cell_h;
+            guint32 p = pixel_at (s, x, y);
+            int r = (p >> 16) & 0xff, g = (p >> 8) & 0xff, b = p & 0xff;
+            if (j >= REAL)
+              {
+                g_assert_cmpint (abs (r - g), <=, 1);
+                g_assert_cmpint (abs (g - b), <=, 1);
+                g_assert_cmpint (r, >=, 0.65 * 255);
+                g_assert_cmpint (r, <=, 0.90 * 255);
+              }
+            else
+              g_assert_cmpint (channel_diff (p, as_colormap_argb (AS_COLORMAP_VIRIDIS,
+                                                                   values[i * N + j], 0, 1)), <=, 1);
+          }
+      cairo_surface_destroy (s);
+    }
+}
+
 static void
 test_hit_testing (void)
 {
@@ -1001,6 +1051,7 @@ main (int    argc,
   g_test_add_func ("/render/cells/cells-image", test_cells_image);
   g_test_add_func ("/render/cells/block-means", test_small_cells_are_block_means);
   g_test_add_func ("/render/cells/causal-mask", test_causal_mask);
+  g_test_add_func ("/render/cells/padding-mask", test_padding_mask);
   g_test_add_func ("/render/hit-test", test_hit_testing);
   g_test_add_func ("/render/values/strings", test_value_strings);
   g_test_add_func ("/render/pair/split-index", test_pair_split_index);

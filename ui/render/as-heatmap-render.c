@@ -571,40 +571,19 @@ paint_cells_vector (cairo_t      *cr,
     }
 }
 
-/* Over the cells of a causal matrix: the blocks above the diagonal in the
- * mask's grey, hatched, so a masked key reads as "cannot be seen", not as a
- * probability of 0. One path, so no seams show between rows. */
+/* Fills the current path in the mask's grey and hatches it, so a masked
+ * key reads as "cannot be seen", not as a probability of 0. One path, so
+ * no seams show between rows. BLOCK is a drawn cell's side, SIDE the
+ * matrix's width. Clears the path. */
 static void
-paint_mask (cairo_t             *cr,
-            const AsHeatmapSpec *spec,
-            int                  pool,
-            double               cell)
+hatch_path (cairo_t *cr,
+            gboolean dark,
+            double   block,
+            double   side)
 {
-  const int n = (spec->rows + pool - 1) / pool;   /* block rows */
-  const double block = cell * pool, side = spec->cols * cell;
-  /* A block of a larger matrix: its diagonal is shifted by the offsets. */
-  const int shift = spec->row_offset - spec->col_offset;
   double fill, hatch;
-  mask_grey (spec->dark, &fill, &hatch);
+  mask_grey (dark, &fill, &hatch);
   cairo_save (cr);
-  gboolean any = FALSE;
-  for (int i = 0; i < n; i++)
-    {
-      /* The first column a block row cannot see, rounded to whole blocks
-       * as the cells are. */
-      int first = CLAMP (((i + 1) * pool + shift + pool - 1) / pool * pool, 0, spec->cols);
-      if (shift < 0)
-        first = CLAMP ((i + 1) * pool + shift, 0, spec->cols);
-      if (first >= spec->cols)
-        continue;
-      cairo_rectangle (cr, first * cell, i * block, side - first * cell, block);
-      any = TRUE;
-    }
-  if (!any)
-    {
-      cairo_restore (cr);
-      return;
-    }
   cairo_set_source_rgb (cr, fill, fill, fill);
   cairo_fill_preserve (cr);
   cairo_clip (cr);
@@ -620,6 +599,49 @@ paint_mask (cairo_t             *cr,
     }
   cairo_stroke (cr);
   cairo_restore (cr);
+}
+
+/* Over the cells of a causal matrix: the blocks above the diagonal. */
+static void
+paint_mask (cairo_t             *cr,
+            const AsHeatmapSpec *spec,
+            int                  pool,
+            double               cell)
+{
+  const int n = (spec->rows + pool - 1) / pool;   /* block rows */
+  const double block = cell * pool, side = spec->cols * cell;
+  /* A block of a larger matrix: its diagonal is shifted by the offsets. */
+  const int shift = spec->row_offset - spec->col_offset;
+  gboolean any = FALSE;
+  for (int i = 0; i < n; i++)
+    {
+      /* The first column a block row cannot see, rounded to whole blocks
+       * as the cells are. */
+      int first = CLAMP (((i + 1) * pool + shift + pool - 1) / pool * pool, 0, spec->cols);
+      if (shift < 0)
+        first = CLAMP ((i + 1) * pool + shift, 0, spec->cols);
+      if (first >= spec->cols)
+        continue;
+      cairo_rectangle (cr, first * cell, i * block, side - first * cell, block);
+      any = TRUE;
+    }
+  if (any)
+    hatch_path (cr, spec->dark, block, side);
+  else
+    cairo_new_path (cr);
+}
+
+/* Over the padding keys' columns, every row. */
+static void
+paint_padding_mask (cairo_t             *cr,
+                    const AsHeatmapSpec *spec,
+                    int                  pool,
+                    double               cell)
+{
+  const double side = spec->cols * cell;
+  cairo_rectangle (cr, spec->padding_from * cell, 0, side - spec->padding_from * cell,
+                   spec->rows * cell);
+  hatch_path (cr, spec->dark, cell * pool, MAX (side, spec->rows * cell));
 }
 
 static int
@@ -644,6 +666,8 @@ paint_cells (cairo_t             *cr,
     paint_cells_image (cr, index, rows, cols, spec->colormap, cell * pool);
   if (spec->causal && (spec->rows == spec->cols || spec->row_offset != 0 || spec->col_offset != 0))
     paint_mask (cr, spec, pool, cell);
+  if (spec->padding_from > 0 && spec->padding_from < spec->cols)
+    paint_padding_mask (cr, spec, pool, cell);
   cairo_restore (cr);
   g_free (index);
   return pool;
@@ -714,7 +738,8 @@ paint_annotations (Renderer *r,
   for (int i = 0; i < spec->rows; i++)
     for (int j = 0; j < spec->cols; j++)
       {
-        if (spec->causal && j + spec->col_offset > i + spec->row_offset)
+        if ((spec->causal && j + spec->col_offset > i + spec->row_offset) ||
+            (spec->padding_from > 0 && j >= spec->padding_from))
           continue;   /* masked: no value to read */
         float v = spec->values[(gsize) i * spec->cols + j];
         char buf[32];

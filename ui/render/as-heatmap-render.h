@@ -51,6 +51,9 @@ typedef struct {
   int                 row_offset;   /* with CAUSAL, a block of a larger matrix: the */
   int                 col_offset;   /* index of its first row and column there, so
                                      * the mask falls where that matrix has it */
+  int                 padding_from; /* > 0: the columns from this one on are padding
+                                     * keys a mask hides from every query: hatched like
+                                     * CAUSAL's cells, never a value. 0 = none */
   int                 max_blocks;   /* draw at most this many cells per side, larger
                                      * matrices as block means (bounds vector file
                                      * size); 0 = no limit */

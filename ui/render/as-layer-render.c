@@ -591,7 +591,8 @@ draw_layer_out (AsPen              *pen,
 
 /* ---- masks: padding and causal -------------------------------------------- */
 
-/* A square heatmap with token labels, W wide, at (X, Y); returns its height. */
+/* A square heatmap with token labels, W wide, at (X, Y), CAUSAL or with
+ * the keys from PADDING_FROM on hatched (0: none); returns its height. */
 static double
 small_heatmap (AsPen              *pen,
                const AsLayerFrame *f,
@@ -599,6 +600,7 @@ small_heatmap (AsPen              *pen,
                int                 n,
                const char * const *labels,
                gboolean            causal,
+               int                 padding_from,
                const char         *title,
                double              x,
                double              y,
@@ -615,6 +617,7 @@ small_heatmap (AsPen              *pen,
   spec.colormap = f->colormap;
   spec.dark = f->dark;
   spec.causal = causal;
+  spec.padding_from = padding_from;
   spec.title = title;
   spec.font_size = CLAMP (w * 0.06, 9, 16);
   double h = w + 30;
@@ -675,7 +678,8 @@ draw_batch (AsPen              *pen,
               label = pad ? "−∞" : "0";
             else
               {
-                const char *t = f->padding_tokens[s] != NULL ? f->padding_tokens[s][j] : NULL;
+                /* PADDING_TOKENS[s] has n_seq[s] labels: none for padding. */
+                const char *t = !pad && f->padding_tokens[s] != NULL ? f->padding_tokens[s][j] : NULL;
                 esc = g_markup_escape_text (pad ? "[PAD]" : t != NULL ? t : "?", -1);
                 label = esc;
               }
@@ -704,10 +708,10 @@ draw_padding (AsPen              *pen,
       g_autofree float *allowed = causal_allowed (n);   /* [n, n] */
       double w2 = MIN ((pen->width - 30) / 2, 340);
       g_snprintf (title, sizeof title, _("its causal mask\nhatched: −∞ (a later key)"));
-      small_heatmap (pen, f, allowed, n, f->tokens, TRUE, title, 10, y, w2);
+      small_heatmap (pen, f, allowed, n, f->tokens, TRUE, 0, title, 10, y, w2);
       const float *attn = (f->heads_attn != NULL ? f->heads_attn : t->attn) + (gsize) f->head * n * n;
       g_snprintf (title, sizeof title, _("head %d of layer %d\nwith that mask"), f->head + 1, t->layer + 1);
-      y += small_heatmap (pen, f, attn, n, f->tokens, TRUE, title, 20 + w2, y, w2);
+      y += small_heatmap (pen, f, attn, n, f->tokens, TRUE, 0, title, 20 + w2, y, w2);
       y += note (pen, _("Padding works the same way: in a batch, sentences are padded to one length, and "
                  "the padding keys get −∞ in every row — on top of the causal −∞ above the diagonal."),
                  y + 6, 0.85) + 6;
@@ -729,14 +733,14 @@ draw_padding (AsPen              *pen,
       const char *label = j < ns && f->padding_tokens[s] != NULL ? f->padding_tokens[s][j] : NULL;
       padded_labels[j] = j >= ns ? "[PAD]" : label != NULL ? label : "?";
     }
-  g_snprintf (title, sizeof title, _("sentence %d, padded\nhead %d: [PAD] columns 0"), s + 1, h + 1);
+  g_snprintf (title, sizeof title, _("sentence %d, padded\nhead %d; hatched: −∞ ([PAD] keys)"), s + 1, h + 1);
   double used = small_heatmap (pen, f, p->attn[s] + (gsize) h * p->n * p->n, p->n, padded_labels,
-                               FALSE, title, 10, y, w3);
+                               FALSE, ns, title, 10, y, w3);
   g_snprintf (title, sizeof title, _("sentence %d alone\nhead %d"), s + 1, h + 1);
-  small_heatmap (pen, f, p->attn_alone[s] + (gsize) h * ns * ns, ns, padded_labels, FALSE, title,
+  small_heatmap (pen, f, p->attn_alone[s] + (gsize) h * ns * ns, ns, padded_labels, FALSE, 0, title,
                  20 + w3, y, w3);
   g_autofree float *allowed = causal_allowed (ns);   /* [ns, ns] */
-  small_heatmap (pen, f, allowed, ns, padded_labels, TRUE, _("a causal mask\nhatched: −∞"),
+  small_heatmap (pen, f, allowed, ns, padded_labels, TRUE, 0, _("a causal mask\nhatched: −∞"),
                  30 + 2 * w3, y, w3);
   y += used + 8;
   double d0 = as_layer_padding_difference (p, 0, h), d1 = as_layer_padding_difference (p, 1, h);

@@ -40,7 +40,7 @@ typedef struct {
   /* PADDING (an encoder): the demonstration, or NULL with PADDING_NOTE
    * saying why (still on its way, or the engine's refusal). */
   const AsPaddingDemo *padding;
-  const char * const  *padding_tokens[2];   /* [padding->n] each sequence's labels */
+  const char * const  *padding_tokens[2];   /* [n_seq[s]] each sequence's real tokens' labels (read no further) */
   const char          *padding_note;
 } AsLayerFrame;
 
