@@ -5,6 +5,7 @@
  */
 #include "fuzz-common.h"
 
+#include "as-architecture.h"
 #include "as-config.h"
 #include "as-error.h"
 
@@ -33,7 +34,10 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   FUZZ_CHECK (config->model_type != NULL);
   FUZZ_CHECK (config->n_layers >= 1 && config->n_heads >= 1 && config->hidden >= 1);
   FUZZ_CHECK (config->intermediate >= 1 && config->vocab_size >= 1);
-  FUZZ_CHECK (config->max_positions >= 1 && config->type_vocab_size >= 1);
+  FUZZ_CHECK (config->max_positions >= 1);
+  /* Decoders (and DistilBERT) have no token types. */
+  FUZZ_CHECK (config->arch->uses_token_types ? config->type_vocab_size >= 1
+                                             : config->type_vocab_size >= 0);
   FUZZ_CHECK (config->head_dim * config->n_heads == config->hidden);
   FUZZ_CHECK (config->layer_norm_eps > 0.0f && config->layer_norm_eps < 1.0f);
   /* The products the encoder allocates must not overflow a gsize. */
