@@ -62,6 +62,8 @@ decode_run (AsBackend     *backend,
   if (decoder == NULL)
     return FALSE;
   d->cached = as_decoder_is_cached (decoder);
+  d->weights = as_decoder_get_weights (decoder);   /* auto resolved */
+  d->weight_mb = as_decoder_get_step_weight_bytes (decoder) / 1e6;
   AsForwardRequest prompt = { .ids = ids, .n = d->context };
   double t0 = as_cli_bench_now_s () * 1e3;
   if (!as_decoder_prompt (decoder, &prompt, logits, error))
@@ -78,22 +80,6 @@ decode_run (AsBackend     *backend,
       step_ms[k] = as_cli_bench_now_s () * 1e3 - t0;
     }
   return TRUE;
-}
-
-/* The bytes of weights one step reads, in MB: per layer Q, K, V, O and the
- * FFN (two products, or three with a gate), and the output embedding; 4
- * bytes a weight in fp32, 36 per block of 32 in int8 (as-q8-gemv.h). */
-static double
-step_weight_mb (const AsModel  *model,
-                AsDecodeWeights weights)
-{
-  const AsConfig *c = model->config;
-  double hid = c->hidden, inter = c->intermediate;
-  double kv = c->n_kv_heads > 0 ? (double) c->n_kv_heads * c->head_dim : hid;
-  double ffn = model->arch->ffn_products > 0 ? model->arch->ffn_products : 2;
-  double per_layer = hid * (hid + 2 * kv) + hid * hid + ffn * hid * inter;
-  const double bytes = weights == AS_DECODE_WEIGHTS_INT8 ? 36.0 / 32.0 : 4.0;
-  return bytes * (c->n_layers * per_layer + (double) c->vocab_size * hid) / 1e6;
 }
 
 /* OpenBLAS's sgemv over a [rows, H] matrix of MB megabytes: how fast this
@@ -159,7 +145,6 @@ as_cli_bench_decode (AsBackend     *backend,
       d->prompt_ms = as_cli_bench_median (prompts + 1, d->runs);
       d->step_ms = as_cli_bench_median (steps + d->steps, d->runs * d->steps);
       d->step_min_ms = steps[d->steps];
-      d->weight_mb = step_weight_mb (backend->model, d->weights);
       d->stream_ms = stream_floor_ms (d->weight_mb, c->hidden);
     }
   g_free (store.rows);

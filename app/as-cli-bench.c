@@ -998,10 +998,10 @@ bench_decode (const BenchOptions *o,
   d->context = 0;
   if (!decoder || context == 0)
     {
-      if (g_strcmp0 (o->weights, "int8") == 0)
+      if (o->weights != NULL && g_strcmp0 (o->weights, "auto") != 0)
         {
           g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                       "--weights int8 is what decoding steps read, and %s",
+                       "--weights %s is what decoding steps read, and %s", o->weights,
                        decoder ? "--decode-context 0 times none" : "this model is not a decoder");
           return FALSE;
         }
@@ -1021,7 +1021,7 @@ bench_decode (const BenchOptions *o,
   BenchRow prompt = { 0 };
   row_prepare (&prompt, model, context, 1);
   *d = (AsBenchDecode) { .context = prompt.n, .steps = o->decode_steps, .runs = 3 };
-  as_decode_weights_from_string (o->weights != NULL ? o->weights : "fp32", &d->weights);
+  as_decode_weights_from_string (o->weights != NULL ? o->weights : "auto", &d->weights);
   gboolean ok = as_cli_bench_decode (backend, prompt.ids, d, error);
   if (!ok)
     d->context = 0;
@@ -1115,7 +1115,7 @@ as_cli_bench (int    argc,
     { "head-size", 0, 0, G_OPTION_ARG_INT, &o.head_size, "--render: head view side in pixels (default 900)", "PX" },
     { "decode-context", 0, 0, G_OPTION_ARG_INT, &o.decode_context, "Decoders: time appending tokens after a prompt of N tokens (default 256; 0: not)", "N" },
     { "decode-steps", 0, 0, G_OPTION_ARG_INT, &o.decode_steps, "Decoders: tokens appended per timed run (default 32)", "N" },
-    { "weights", 0, 0, G_OPTION_ARG_STRING, &o.weights, "Decoders: the weights the timed steps read: fp32 (default, exact) or int8 (blocks of 32 with a scale each, quantised at start; its deviation from fp32 is measured and printed)", "fp32|int8" },
+    { "weights", 0, 0, G_OPTION_ARG_STRING, &o.weights, "Decoders: the weights the timed steps read: auto (default: file where the model's file holds block types, else fp32), fp32 (the prompt pass's fp32 copies), file (the file's own Q8_0/Q4_0/Q4_1 blocks, the same weights bit for bit) or int8 (blocks of 32 with a scale each, quantised at start, not exact). Other than fp32, the deviation from fp32 is measured and printed", "auto|fp32|file|int8" },
     { "sgemm-child", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_INT, &o.sgemm_child, "Only time N SGEMMs and print the kernel and the rates", "N" },
     { NULL }
   };
@@ -1178,7 +1178,7 @@ as_cli_bench (int    argc,
   if (o.weights != NULL && !as_decode_weights_from_string (o.weights, &weights))
     {
       g_set_error (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                   "--weights: '%s' is not one of fp32, int8", o.weights);
+                   "--weights: '%s' is not one of auto, fp32, file, int8", o.weights);
       goto out;
     }
   if (o.threads > 0)

@@ -21,16 +21,16 @@ typedef struct {
   int      context;       /* prompt tokens: the cache when the timed steps start */
   int      steps;         /* tokens appended per run */
   int      runs;          /* timed runs (after one untimed) */
-  AsDecodeWeights weights; /* what the steps read (--weights) */
+  AsDecodeWeights weights; /* what the steps read (--weights; auto resolved once run) */
   double   prompt_ms;     /* median prompt pass (cache filled, logits out) */
   double   step_ms;       /* median time of one appended token, rows delivered */
   double   step_min_ms;
   gboolean cached;        /* FALSE: the backend reruns the whole forward per token */
-  double   weight_mb;     /* fp32 weights a step reads: every layer's and the output
+  double   weight_mb;     /* weights a step reads: every layer's and the output
                            * embedding, MB (1e6 bytes) */
   double   stream_ms;     /* the machine's floor for that: OpenBLAS sgemv over a matrix
                            * of as many bytes, same threads, median of 7 */
-  AsDecodeDeviation deviation; /* not fp32 weights: the timed tokens again, against fp32 */
+  AsDecodeDeviation deviation; /* block weights: the timed tokens again, against fp32 */
 } AsBenchDecode;
 
 /* Times D->steps steps after the prompt IDS [D->context], D->runs times;

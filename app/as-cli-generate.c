@@ -28,7 +28,7 @@ typedef struct {
   char    *system;       /* --system: the chat's system turn; NULL: the template's default */
   gboolean json;
   char    *ids;          /* --ids "1,2,3": the prompt as token ids */
-  char    *weights;      /* --weights fp32|int8: what the steps read */
+  char    *weights;      /* --weights auto|fp32|file|int8: what the steps read */
 } GenerateArgs;
 
 /* Where the pieces go while a step is written. */
@@ -83,9 +83,11 @@ add_generate_options (GOptionContext *ctx,
     { "json", 0, 0, G_OPTION_ARG_NONE, &args->json,
       "Write JSON (prompt, each step's token and most likely tokens) instead of the text", NULL },
     { "weights", 0, 0, G_OPTION_ARG_STRING, &args->weights,
-      "What each step's products read: fp32 (default, exact) or int8 (blocks of 32 with a scale "
-      "each, quantised at start: faster, not exact; its deviation from fp32 on the generated "
-      "tokens is measured and printed)", "fp32|int8" },
+      "What each step's products read: auto (default: file where the model's file holds block "
+      "types, else fp32), fp32 (the prompt pass's fp32 copies), file (the file's own Q8_0/Q4_0/Q4_1 "
+      "blocks: the same weights bit for bit, fewer bytes) or int8 (blocks of 32 with a scale each, "
+      "quantised at start: faster, not exact). Given as file or int8, the deviation from fp32 on "
+      "the generated tokens is measured and printed", "auto|fp32|file|int8" },
     { "ids", 0, 0, G_OPTION_ARG_STRING, &args->ids,
       "The prompt as token ids, comma-separated, instead of TEXT (for a model without a tokenizer)", "IDS" },
     { "text-file", 0, 0, G_OPTION_ARG_FILENAME, &common->text_file,
@@ -117,7 +119,7 @@ check_args (const GenerateArgs *args,
   if (args->weights != NULL && !as_decode_weights_from_string (args->weights, &options->weights))
     {
       g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                   "--weights: '%s' is not one of fp32, int8", args->weights);
+                   "--weights: '%s' is not one of auto, fp32, file, int8", args->weights);
       return FALSE;
     }
   GError *local = NULL;
@@ -480,8 +482,9 @@ names_stdout (const char *path)
 
 /* ---- reduced precision --------------------------------------------------------------- */
 
-/* Int8 weights are a trade: say what they cost on this text, measured by
- * running the same tokens through an fp32 decoder beside an int8 one. */
+/* Weights asked for by name other than fp32: say what they cost on this
+ * text, measured by running the same tokens through an fp32 decoder beside
+ * theirs (int8 is a trade; file should cost only the order of the sums). */
 static void
 report_weights_cost (AsBackend               *backend,
                      const AsGenerateOptions *options,
@@ -639,7 +642,7 @@ as_cli_generate (int    argc,
     g_printerr ("attnscope-cli: note: stopped after %d tokens: the context is full (%d positions "
                 "in all fit the model and the attention memory budget)\n",
                 n_generated, n_ids + n_generated - 1);
-  if (options.weights != AS_DECODE_WEIGHTS_FP32)
+  if (options.weights == AS_DECODE_WEIGHTS_FILE || options.weights == AS_DECODE_WEIGHTS_INT8)
     report_weights_cost (backend, &options, ids, n_ids, generated, n_generated);
   if (file != NULL)
     {

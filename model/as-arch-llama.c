@@ -229,27 +229,33 @@ llama_free_weights (gpointer weights)
   g_free (w);
 }
 
+int
+as_llama_stored_row (int row,
+                     int d)
+{
+  const int half = d / 2, head = row / d, within = row % d;
+  const int a = within / half, b = within % half;
+  return head * d + 2 * b + a;
+}
+
 /* W [n_head * d, cols] from llama.cpp's rotary layout back to
- * transformers': within each head the converter stored row 2b + a what
- * transformers holds as row a * d/2 + b (a in {0, 1}, b < d/2), i.e. it
- * interleaved the two halves that rotate_half pairs. */
+ * transformers' (as_llama_stored_row), i.e. the two halves that
+ * rotate_half pairs, interleaved by the converter, apart again. */
 static void
 unpermute_rows (float *w,
                 int    n_head,
                 int    d,
                 int    cols)
 {
-  const int half = d / 2;
   const gsize head_size = (gsize) d * cols;
   float *stored = g_new (float, head_size);   /* [d, cols]  one head as stored */
   for (int h = 0; h < n_head; h++)
     {
       float *head = w + (gsize) h * head_size;   /* [d, cols] */
       memcpy (stored, head, head_size * sizeof (float));
-      for (int a = 0; a < 2; a++)
-        for (int b = 0; b < half; b++)
-          memcpy (head + (gsize) (a * half + b) * cols, stored + (gsize) (2 * b + a) * cols,
-                  (gsize) cols * sizeof (float));
+      for (int r = 0; r < d; r++)
+        memcpy (head + (gsize) r * cols, stored + (gsize) as_llama_stored_row (r, d) * cols,
+                (gsize) cols * sizeof (float));
     }
   g_free (stored);
 }
@@ -270,6 +276,10 @@ bind_layer (AsModel              *model,
     if ((dst = as_model_bind_gguf_f32 (model, name, nd, a, b, error)) == NULL) \
       return FALSE;                                                            \
   } while (0)
+#define STORED(p, suffix) do {                                                 \
+    g_autofree char *name = g_strdup_printf ("blk.%d." suffix, l);             \
+    w->stored[p] = as_gguf_lookup (model->gguf, name);                         \
+  } while (0)
 
   BIND (w->attn_norm, "attn_norm.weight", 1, H, 0);
   BIND (q, "attn_q.weight", 2, Q, H);
@@ -280,7 +290,15 @@ bind_layer (AsModel              *model,
   BIND (w->gate_w, "ffn_gate.weight", 2, F, H);
   BIND (w->up_w, "ffn_up.weight", 2, F, H);
   BIND (w->down_w, "ffn_down.weight", 2, H, F);
+  STORED (AS_LLAMA_Q, "attn_q.weight");
+  STORED (AS_LLAMA_K, "attn_k.weight");
+  STORED (AS_LLAMA_V, "attn_v.weight");
+  STORED (AS_LLAMA_O, "attn_output.weight");
+  STORED (AS_LLAMA_GATE, "ffn_gate.weight");
+  STORED (AS_LLAMA_UP, "ffn_up.weight");
+  STORED (AS_LLAMA_DOWN, "ffn_down.weight");
 #undef BIND
+#undef STORED
 
   unpermute_rows (q, c->n_heads, c->head_dim, c->hidden);
   unpermute_rows (k, c->n_kv_heads, c->head_dim, c->hidden);
@@ -379,6 +397,8 @@ llama_bind_weights (AsModel  *model,
   if (as_gguf_lookup (model->gguf, "output.weight") != NULL &&
       (w->lm_head = as_model_bind_gguf_f32 (model, "output.weight", 2, c->vocab_size, c->hidden, error)) == NULL)
     return FALSE;
+  w->lm_head_stored = as_gguf_lookup (model->gguf, w->lm_head == w->tok_emb ? "token_embd.weight"
+                                                                            : "output.weight");
 
   for (int l = 0; l < c->n_layers; l++)
     if (!bind_layer (model, &w->layers[l], l, error))

@@ -9,6 +9,7 @@
 
 #include <glib.h>
 
+#include "as-block-gemv.h"
 #include "as-model.h"
 
 G_BEGIN_DECLS
@@ -67,6 +68,22 @@ typedef gboolean (*AsRowFunc) (int          layer,
                                int          n_ctx,
                                gpointer     user_data);
 
+/* The weights a decoder's steps read (as-decode.h; its prompt pass reads
+ * fp32 always). */
+typedef enum {
+  AS_DECODE_WEIGHTS_AUTO,   /* FILE where the backend reads the model file's blocks, else FP32:
+                             * exact either way (what as_decoder_new takes) */
+  AS_DECODE_WEIGHTS_FP32,   /* the fp32 weights the prompt pass reads */
+  AS_DECODE_WEIGHTS_FILE,   /* the model file's own blocks where it holds Q8_0, Q4_0 or Q4_1
+                             * (as-block-gemv.h), fp32 elsewhere: the same weights, bit for
+                             * bit, in fewer bytes; only the order of the sums differs */
+  AS_DECODE_WEIGHTS_INT8,   /* int8 blocks of 32 with an fp32 scale each (as-block-gemv.h),
+                             * quantised from the fp32 ones when the decoder is made:
+                             * every layer's products and the output embedding. A step
+                             * streams about a quarter of the bytes, so it is faster;
+                             * it is not exact, and callers measure how far it strays */
+} AsDecodeWeights;
+
 typedef struct _AsBackend AsBackend;
 
 typedef struct {
@@ -112,10 +129,18 @@ typedef struct {
   void      (*decode_free)   (AsBackend              *backend,
                               gpointer                cache);
   /* Optional (NULL: steps read fp32 weights only): CACHE's steps read
-   * int8 copies of the weights instead (as-q8-gemv.h), quantised now from
-   * the fp32 ones; the prompt pass stays fp32. */
-  gboolean  (*decode_int8)   (AsBackend              *backend,
+   * block matrices (as-block-gemv.h) instead of fp32 weights, as WEIGHTS
+   * (an AsDecodeWeights other than fp32) says: int8 copies quantised now
+   * from the fp32 ones, or the model file's own blocks where it has them
+   * (a matrix it holds in another type stays fp32). The prompt pass stays
+   * fp32. STEP_BYTES gets the bytes of layer weights a step then reads;
+   * LM_HEAD the output embedding as blocks the same way (the caller's to
+   * free), or NULL where it stays fp32. */
+  gboolean  (*decode_blocks) (AsBackend              *backend,
                               gpointer                cache,
+                              AsDecodeWeights         weights,
+                              gsize                  *step_bytes,
+                              AsBlockMatrix         **lm_head,
                               GError                **error);
   char     *(*describe) (AsBackend *backend); /* human-readable, g_free */
   void      (*free)    (AsBackend *backend);

@@ -39,7 +39,7 @@
 #include "as-error.h"
 #include "as-gemm.h"
 #include "as-llama.h"
-#include "as-q8-gemv.h"
+#include "as-block-gemv.h"
 #include "as-thread-pool.h"
 #include "as-vector-math.h"
 
@@ -95,9 +95,10 @@ typedef struct {
   float *k;          /* [n_layers, NKV, d, C]  keys, rotated, transposed per K/V head */
   float *v;          /* [n_layers, C, KV]      values */
   float *row;        /* [NH, C]  a step's attention row */
-  AsQ8Matrix **int8; /* [n_layers * 4]  int8 copies of each layer's W_q|W_k|W_v, W_o,
-                      * W_gate|W_up, W_down that steps read; NULL: fp32 */
-  int    n_int8;
+  AsBlockMatrix **blocks; /* [n_layers * 4]  block matrices (as-block-gemv.h) of each layer's
+                          * W_q|W_k|W_v, W_o, W_gate|W_up, W_down that steps read; NULL
+                          * (the whole array, or one matrix): fp32 */
+  int    n_blocks;
 } DecodeCache;
 
 /* Threads for a pass: OpenBLAS's count (OPENBLAS_NUM_THREADS, or the
@@ -161,8 +162,8 @@ struct Pass {
   float                *probs;    /* [NH, n, n] layer's attention; NULL in a step */
   const AsForwardRequest *req;    /* a prompt's request (its heads to ablate); NULL in a step */
   DecodeCache          *cache;    /* keys and values go there too; NULL: none */
-  AsQ8Matrix          **int8;     /* a step's int8 weights (DecodeCache); NULL: fp32 */
-  const AsQ8Matrix     *int8_w;   /* the int8 product being shared */
+  AsBlockMatrix       **blocks;   /* a step's block weights (DecodeCache); NULL: fp32 */
+  const AsBlockMatrix  *block_w;  /* the block product being shared */
   AsGemm                gemm;     /* the product being shared */
   gint                  next;     /* atomic: the next head to take */
   RowsFunc              rows;     /* the element-wise step being shared */
@@ -202,37 +203,38 @@ share_product (gpointer data,
   as_gemm_panels (&s->gemm, p0 * step, MIN (p1 * step, panels), scratch_of (s, t));
 }
 
-/* Thread T's share of a step's int8 product: whole groups of 16 rows of
+/* Thread T's share of a step's block product: whole groups of 16 rows of
  * the weight (threads never write the same cache line of C). */
 static void
-share_int8_product (gpointer data,
-                    int      t)
+share_block_product (gpointer data,
+                     int      t)
 {
   Pass *s = data;
-  const AsQ8Matrix *w = s->int8_w;
+  const AsBlockMatrix *w = s->block_w;
   int g0, g1;
   as_share ((w->rows + 15) / 16, t, s->self->threads, &g0, &g1);
   const int r0 = MIN (g0 * 16, w->rows), r1 = MIN (g1 * 16, w->rows);
-  as_q8_gemv_rows (w, s->gemm.a, r0, r1, s->gemm.c + r0);
+  as_block_gemv_rows (w, s->gemm.a, r0, r1, s->gemm.c + r0);
 }
 
-/* The int8 copy of the current layer's packed weight B. */
-static const AsQ8Matrix *
-int8_of (Pass           *s,
-         const AsPacked *b)
+/* The block matrix of the current layer's packed weight B; NULL: fp32. */
+static const AsBlockMatrix *
+blocks_of (Pass           *s,
+           const AsPacked *b)
 {
   const LlamaLayer *pl = &s->self->layers[s->layer];
   const AsPacked *all[4] = { &pl->qkv, &pl->o, &pl->gate_up, &pl->down };
   for (int m = 0; m < 4; m++)
     if (all[m] == b)
-      return s->int8[s->layer * 4 + m];
+      return s->blocks[s->layer * 4 + m];
   g_assert_not_reached ();
   return NULL;
 }
 
 /* C [n, b->n] (leading dimension LDC) = A [n, b->k] (leading dimension
- * LDA) B, shared between the threads (share_product); a step with int8
- * weights reads B's int8 copy instead (one row: C [b->n]). */
+ * LDA) B, shared between the threads (share_product); a step with block
+ * weights reads B's block matrix instead where it has one (one row:
+ * C [b->n]). */
 static void
 product (Pass           *s,
          const float    *a,
@@ -241,11 +243,10 @@ product (Pass           *s,
          float          *c,
          int             ldc)
 {
-  if (s->int8 != NULL)
+  if (s->blocks != NULL && (s->block_w = blocks_of (s, b)) != NULL)
     {
-      s->int8_w = int8_of (s, b);
       s->gemm = (AsGemm) { .a = a, .c = c };
-      as_thread_pool_run (s->self->pool, s->self->threads, share_int8_product, s);
+      as_thread_pool_run (s->self->pool, s->self->threads, share_block_product, s);
       return;
     }
   s->gemm = (AsGemm) { .a = a, .lda = lda, .m = s->n, .b = b, .c = c, .ldc = ldc,
@@ -279,17 +280,6 @@ rows (Pass     *s,
 }
 
 /* --- the element-wise steps (rows [r0, r1)) ---------------------------------- */
-
-/* SiLU with the polynomial exp (as-vector-math.h), branch-free so it
- * vectorises: x / (1 + e^-x) for x >= 0, x e^x / (1 + e^x) below, both
- * from e = exp(-|x|) <= 1. */
-static inline float
-fast_silu (float x)
-{
-  const int32_t negative = as_bits_from_float (x) >> 31;   /* all ones when x < 0 */
-  const float e = as_exp_neg (-as_float_from_bits (as_bits_from_float (x) & 0x7fffffff));
-  return x * as_blend (negative, e, 1.0f) / (1.0f + e);
-}
 
 /* The cosines and sines of position POS's rotary angles, CS [d] (cos of
  * pair j at j, its sin at d/2 + j), as as_rope_head computes them: it
@@ -405,8 +395,7 @@ swiglu_rows (Pass *s,
     {
       float *gate = s->ws->gu + (gsize) i * 2 * F;   /* [F] */
       const float *up = gate + F;                    /* [F] */
-      for (int j = 0; j < F; j++)
-        gate[j] = fast_silu (gate[j]) * up[j];
+      as_fast_swiglu (gate, up, F);
     }
 }
 
@@ -688,9 +677,9 @@ decode_cache_free (DecodeCache *cache)
   g_free (cache->k);
   g_free (cache->v);
   g_free (cache->row);
-  for (int i = 0; i < cache->n_int8; i++)
-    as_q8_matrix_free (cache->int8[i]);
-  g_free (cache->int8);
+  for (int i = 0; i < cache->n_blocks; i++)
+    as_block_matrix_free (cache->blocks[i]);
+  g_free (cache->blocks);
   g_free (cache);
 }
 
@@ -800,7 +789,7 @@ llama_cpu_decode_step (AsBackend   *backend,
   const AsForwardRequest flag = { .cancel = cancel };
   const int n_ctx = cache->len + 1;
   Pass s = { .self = self, .c = c, .w = as_llama_weights (model), .ws = &self->step_ws,
-             .ids = &token, .n = 1, .pos0 = cache->len, .cache = cache, .int8 = cache->int8 };
+             .ids = &token, .n = 1, .pos0 = cache->len, .cache = cache, .blocks = cache->blocks };
   embed_rows (&s, 0, 1);
   for (int l = 0; l < c->n_layers; l++)
     {
@@ -844,44 +833,142 @@ llama_cpu_free (AsBackend *backend)
   g_free (self);
 }
 
-/* The cache's steps read int8 copies of the layers' weights
- * (as-q8-gemv.h), quantised here from the fp32 ones, stacked as the packed
- * ones are. */
+/* The int8 copies of layer W's weights, quantised from the fp32 ones,
+ * stacked as the packed ones are, into M [4]; FALSE when the memory is not
+ * there. */
 static gboolean
-llama_cpu_decode_int8 (AsBackend *backend,
-                       gpointer   cache_p,
-                       GError   **error)
+quantize_layer (const AsConfig            *c,
+                const AsLlamaLayerWeights *lw,
+                AsBlockMatrix            **m)
+{
+  const int H = c->hidden, F = c->intermediate, KV = c->n_kv_heads * c->head_dim;
+  if ((m[0] = as_block_matrix_new (AS_BLOCK_Q8, H + 2 * KV, H)) == NULL ||
+      (m[1] = as_block_matrix_new (AS_BLOCK_Q8, H, H)) == NULL ||
+      (m[2] = as_block_matrix_new (AS_BLOCK_Q8, 2 * F, H)) == NULL ||
+      (m[3] = as_block_matrix_new (AS_BLOCK_Q8, H, F)) == NULL)
+    return FALSE;
+  as_block_matrix_quantize (m[0], 0, lw->q_w, H);
+  as_block_matrix_quantize (m[0], H, lw->k_w, KV);
+  as_block_matrix_quantize (m[0], H + KV, lw->v_w, KV);
+  as_block_matrix_quantize (m[1], 0, lw->o_w, H);
+  as_block_matrix_quantize (m[2], 0, lw->gate_w, F);
+  as_block_matrix_quantize (m[2], F, lw->up_w, F);
+  as_block_matrix_quantize (m[3], 0, lw->down_w, H);
+  return TRUE;
+}
+
+/* The file's tensors PARTS [n] stacked as one block matrix into *OUT, when
+ * they share one block format (as_block_format_of_ggml); *OUT stays NULL
+ * (fp32) otherwise. ROTARY: the Q and K projections, whose rows the file
+ * holds in llama.cpp's order (as_llama_stored_row, heads of D rows). FALSE
+ * when the memory is not there. */
+static gboolean
+read_stacked (const AsGgufTensor *const *parts,
+              int                        n,
+              const gboolean            *rotary,
+              int                        d,
+              AsBlockMatrix            **out)
+{
+  AsBlockFormat format = AS_BLOCK_Q8, part_format;
+  int rows = 0;
+  for (int i = 0; i < n; i++)
+    {
+      if (parts[i] == NULL || !as_block_format_of_ggml (parts[i]->type, &part_format) ||
+          (i > 0 && part_format != format) || parts[i]->ne[0] != parts[0]->ne[0])
+        return TRUE;
+      format = part_format;
+      rows += (int) parts[i]->n_rows;
+    }
+  AsBlockMatrix *m = as_block_matrix_new (format, rows, (int) parts[0]->ne[0]);
+  if (m == NULL)
+    return FALSE;
+  int row0 = 0;
+  for (int i = 0; i < n; i++)
+    {
+      const int count = (int) parts[i]->n_rows;
+      g_autofree int *source = NULL;   /* [count] */
+      if (rotary[i])
+        {
+          source = g_new (int, count);
+          for (int r = 0; r < count; r++)
+            source[r] = as_llama_stored_row (r, d);
+        }
+      as_block_matrix_read_gguf (m, row0, parts[i], source, count);
+      row0 += count;
+    }
+  *out = m;
+  return TRUE;
+}
+
+/* Layer LW's weights from the model file's own blocks, stacked as the
+ * packed ones are, into M [4] (a NULL matrix stays fp32). */
+static gboolean
+read_layer (const AsConfig            *c,
+            const AsLlamaLayerWeights *lw,
+            AsBlockMatrix            **m)
+{
+  const AsGgufTensor *const *t = lw->stored;
+  const AsGgufTensor *qkv[3] = { t[AS_LLAMA_Q], t[AS_LLAMA_K], t[AS_LLAMA_V] };
+  const AsGgufTensor *gate_up[2] = { t[AS_LLAMA_GATE], t[AS_LLAMA_UP] };
+  const gboolean qkv_rotary[3] = { TRUE, TRUE, FALSE }, plain[2] = { FALSE, FALSE };
+  return read_stacked (qkv, 3, qkv_rotary, c->head_dim, &m[0]) &&
+         read_stacked (&t[AS_LLAMA_O], 1, plain, c->head_dim, &m[1]) &&
+         read_stacked (gate_up, 2, plain, c->head_dim, &m[2]) &&
+         read_stacked (&t[AS_LLAMA_DOWN], 1, plain, c->head_dim, &m[3]);
+}
+
+/* The cache's steps read block matrices of the layers' weights
+ * (as-block-gemv.h): int8 copies, or the file's own blocks. */
+static gboolean
+llama_cpu_decode_blocks (AsBackend       *backend,
+                         gpointer         cache_p,
+                         AsDecodeWeights  weights,
+                         gsize           *step_bytes,
+                         AsBlockMatrix  **lm_head,
+                         GError         **error)
 {
   DecodeCache *cache = cache_p;
   const AsConfig *c = backend->model->config;
   const AsLlamaWeights *w = as_llama_weights (backend->model);
+  g_return_val_if_fail (cache->blocks == NULL && weights != AS_DECODE_WEIGHTS_FP32, FALSE);
   const int H = c->hidden, F = c->intermediate, KV = c->n_kv_heads * c->head_dim;
-  if (cache->int8 != NULL)
-    return TRUE;
-  cache->int8 = g_new0 (AsQ8Matrix *, (gsize) c->n_layers * 4);
-  cache->n_int8 = c->n_layers * 4;
+  const gsize fp32_bytes[4] = { (gsize) (H + 2 * KV) * H * 4, (gsize) H * H * 4,
+                                (gsize) 2 * F * H * 4, (gsize) H * F * 4 };
+  cache->blocks = g_new0 (AsBlockMatrix *, (gsize) c->n_layers * 4);
+  cache->n_blocks = c->n_layers * 4;
+  *step_bytes = 0;
   for (int l = 0; l < c->n_layers; l++)
     {
-      const AsLlamaLayerWeights *lw = &w->layers[l];
-      AsQ8Matrix **m = cache->int8 + l * 4;
-      if ((m[0] = as_q8_matrix_new (H + 2 * KV, H)) == NULL ||
-          (m[1] = as_q8_matrix_new (H, H)) == NULL ||
-          (m[2] = as_q8_matrix_new (2 * F, H)) == NULL ||
-          (m[3] = as_q8_matrix_new (H, F)) == NULL)
+      AsBlockMatrix **m = cache->blocks + l * 4;
+      const gboolean ok = weights == AS_DECODE_WEIGHTS_INT8 ? quantize_layer (c, &w->layers[l], m)
+                                                            : read_layer (c, &w->layers[l], m);
+      if (!ok)
         {
-          g_set_error_literal (error, AS_MODEL_ERROR, AS_MODEL_ERROR_RESOURCES,
-                               "the int8 copy of the weights does not fit in memory");
+          g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_RESOURCES,
+                       "the %s copy of the weights does not fit in memory",
+                       weights == AS_DECODE_WEIGHTS_INT8 ? "int8" : "block");
           return FALSE;
         }
-      as_q8_matrix_quantize (m[0], 0, lw->q_w, H);
-      as_q8_matrix_quantize (m[0], H, lw->k_w, KV);
-      as_q8_matrix_quantize (m[0], H + KV, lw->v_w, KV);
-      as_q8_matrix_quantize (m[1], 0, lw->o_w, H);
-      as_q8_matrix_quantize (m[2], 0, lw->gate_w, F);
-      as_q8_matrix_quantize (m[2], F, lw->up_w, F);
-      as_q8_matrix_quantize (m[3], 0, lw->down_w, H);
+      for (int i = 0; i < 4; i++)
+        *step_bytes += m[i] != NULL ? as_block_matrix_bytes (m[i]) : fp32_bytes[i];
     }
-  return TRUE;
+  *lm_head = NULL;
+  gboolean ok = TRUE;
+  if (weights == AS_DECODE_WEIGHTS_INT8)
+    {
+      if ((*lm_head = as_block_matrix_new (AS_BLOCK_Q8, c->vocab_size, H)) != NULL)
+        as_block_matrix_quantize (*lm_head, 0, w->lm_head, c->vocab_size);
+      ok = *lm_head != NULL;
+    }
+  else
+    {
+      const gboolean plain = FALSE;
+      ok = read_stacked (&w->lm_head_stored, 1, &plain, c->head_dim, lm_head);
+    }
+  if (!ok)
+    g_set_error_literal (error, AS_MODEL_ERROR, AS_MODEL_ERROR_RESOURCES,
+                         "the block copy of the output embedding does not fit in memory");
+  return ok;
 }
 
 static const AsBackendVTable llama_cpu_vtable = {
@@ -892,7 +979,7 @@ static const AsBackendVTable llama_cpu_vtable = {
   .decode_prompt = llama_cpu_decode_prompt,
   .decode_step = llama_cpu_decode_step,
   .decode_free = llama_cpu_decode_free,
-  .decode_int8 = llama_cpu_decode_int8,
+  .decode_blocks = llama_cpu_decode_blocks,
   .describe = llama_cpu_describe,
   .free = llama_cpu_free,
 };

@@ -80,7 +80,7 @@ as_decode_deviation (AsBackend          *backend,
   const AsConfig *c = backend->model->config;
   const int V = c->vocab_size;
   memset (out, 0, sizeof *out);
-  g_autoptr(AsDecoder) fp32 = as_decoder_new (backend, n, error);
+  g_autoptr(AsDecoder) fp32 = as_decoder_new_with_weights (backend, n, AS_DECODE_WEIGHTS_FP32, error);
   if (fp32 == NULL)
     return FALSE;
   g_autoptr(AsDecoder) reduced = as_decoder_new_with_weights (backend, n, weights, error);

@@ -1,6 +1,6 @@
-/* as-decode-deviation.h — how far a decoder with reduced-precision step
- * weights (as-decode.h, AS_DECODE_WEIGHTS_INT8) strays from the exact fp32
- * one: both run the same tokens side by side, and every step's logits,
+/* as-decode-deviation.h — how far a decoder whose steps read block weights
+ * (as-decode.h: AS_DECODE_WEIGHTS_INT8, reduced precision, or _FILE, the
+ * same weights summed in another order) strays from the fp32 one: both run the same tokens side by side, and every step's logits,
  * attention rows and most likely next token are compared.
  */
 #pragma once

@@ -10,7 +10,7 @@
 #include "as-attention.h"
 #include "as-error.h"
 #include "as-lm-head.h"
-#include "as-q8-gemv.h"
+#include "as-block-gemv.h"
 #include "as-thread-pool.h"
 
 struct _AsDecoder {
@@ -21,37 +21,59 @@ struct _AsDecoder {
   gpointer   cache;          /* the backend's key/value cache; NULL: reruns */
   gboolean   broken;         /* a cached step failed half way: the cache is not trusted */
   float     *final_hidden;   /* [capacity, hidden]: a rerun's; [hidden] is what a step reads */
-  AsDecodeWeights weights;
-  AsQ8Matrix *lm_int8;       /* [vocab, hidden] the output embedding's int8 copy; NULL: fp32 */
-  AsThreadPool *pool;        /* shares lm_int8's rows: as many threads as the backend's */
+  AsDecodeWeights weights;  /* what the steps read: never AUTO */
+  gsize      step_bytes;     /* bytes of weights a step reads, layers and output embedding */
+  AsBlockMatrix *lm_blocks;  /* [vocab, hidden] the output embedding as blocks; NULL: fp32 */
+  AsThreadPool *pool;        /* shares lm_blocks' rows: as many threads as the backend's */
   int        threads;
-  const float *lm_x;         /* [hidden] the int8 logits' input while the pool shares them */
+  const float *lm_x;         /* [hidden] the block logits' input while the pool shares them */
   float     *lm_out;         /* [vocab] their output */
+};
+
+static const char *const weights_names[] = {
+  [AS_DECODE_WEIGHTS_AUTO] = "auto",
+  [AS_DECODE_WEIGHTS_FP32] = "fp32",
+  [AS_DECODE_WEIGHTS_FILE] = "file",
+  [AS_DECODE_WEIGHTS_INT8] = "int8",
 };
 
 const char *
 as_decode_weights_to_string (AsDecodeWeights weights)
 {
-  return weights == AS_DECODE_WEIGHTS_INT8 ? "int8" : "fp32";
+  return (guint) weights < G_N_ELEMENTS (weights_names) ? weights_names[weights] : "?";
 }
 
 gboolean
 as_decode_weights_from_string (const char      *name,
                                AsDecodeWeights *weights)
 {
-  if (g_strcmp0 (name, "fp32") == 0)
-    *weights = AS_DECODE_WEIGHTS_FP32;
-  else if (g_strcmp0 (name, "int8") == 0)
-    *weights = AS_DECODE_WEIGHTS_INT8;
-  else
-    return FALSE;
-  return TRUE;
+  for (guint i = 0; i < G_N_ELEMENTS (weights_names); i++)
+    if (g_strcmp0 (name, weights_names[i]) == 0)
+      {
+        *weights = (AsDecodeWeights) i;
+        return TRUE;
+      }
+  return FALSE;
 }
 
-AsDecoder *
-as_decoder_new (AsBackend *backend,
-                int        capacity,
-                GError   **error)
+/* Bytes of fp32 weights a step reads: every layer's products and the
+ * output embedding. */
+static gsize
+fp32_step_bytes (const AsModel *model)
+{
+  const AsConfig *c = model->config;
+  const gsize hid = c->hidden, inter = c->intermediate;
+  const gsize kv = c->n_kv_heads > 0 ? (gsize) c->n_kv_heads * c->head_dim : hid;
+  const gsize ffn = model->arch->ffn_products > 0 ? model->arch->ffn_products : 2;
+  const gsize per_layer = hid * (hid + 2 * kv) + hid * hid + ffn * hid * inter;
+  return 4 * (c->n_layers * per_layer + (gsize) c->vocab_size * hid);
+}
+
+/* A decoder whose steps read fp32 weights. */
+static AsDecoder *
+decoder_new_fp32 (AsBackend *backend,
+                  int        capacity,
+                  GError   **error)
 {
   const AsModel *model = backend->model;
   const AsConfig *c = model->config;
@@ -89,53 +111,84 @@ as_decoder_new (AsBackend *backend,
 }
 
 AsDecoder *
+as_decoder_new (AsBackend *backend,
+                int        capacity,
+                GError   **error)
+{
+  return as_decoder_new_with_weights (backend, capacity, AS_DECODE_WEIGHTS_AUTO, error);
+}
+
+AsDecoder *
 as_decoder_new_with_weights (AsBackend       *backend,
                              int              capacity,
                              AsDecodeWeights  weights,
                              GError         **error)
 {
-  AsDecoder *self = as_decoder_new (backend, capacity, error);
-  if (self == NULL || weights == AS_DECODE_WEIGHTS_FP32)
-    return self;
+  AsDecoder *self = decoder_new_fp32 (backend, capacity, error);
+  if (self == NULL)
+    return NULL;
   const AsModel *model = backend->model;
-  const int H = model->config->hidden, V = model->config->vocab_size;
-  if (self->cache == NULL || backend->vtable->decode_int8 == NULL)
+  self->weights = AS_DECODE_WEIGHTS_FP32;
+  self->step_bytes = fp32_step_bytes (model);
+  const gboolean blocks = self->cache != NULL && backend->vtable->decode_blocks != NULL;
+  if (weights == AS_DECODE_WEIGHTS_FP32 || (weights == AS_DECODE_WEIGHTS_AUTO && !blocks))
+    return self;
+  if (!blocks)
     {
       g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_UNSUPPORTED,
-                   "int8 weights: the %s backend of %s decodes with fp32 weights only",
-                   backend->vtable->name, model->arch->name);
+                   "%s weights: the %s backend of %s decodes with fp32 weights only",
+                   as_decode_weights_to_string (weights), backend->vtable->name, model->arch->name);
       as_decoder_free (self);
       return NULL;
     }
-  self->weights = weights;
-  if (!backend->vtable->decode_int8 (backend, self->cache, error) ||
-      (self->lm_int8 = as_q8_matrix_new (V, H)) == NULL)
+  const AsDecodeWeights asked = weights == AS_DECODE_WEIGHTS_AUTO ? AS_DECODE_WEIGHTS_FILE : weights;
+  gsize layer_bytes = 0;
+  if (!backend->vtable->decode_blocks (backend, self->cache, asked, &layer_bytes, &self->lm_blocks,
+                                       error))
     {
-      if (error != NULL && *error == NULL)
-        g_set_error_literal (error, AS_MODEL_ERROR, AS_MODEL_ERROR_RESOURCES,
-                             "the int8 copy of the output embedding does not fit in memory");
       as_decoder_free (self);
       return NULL;
     }
-  as_q8_matrix_quantize (self->lm_int8, 0, model->arch->output_embedding (model), V);
-  /* OpenBLAS's count, as the CPU backends take */
-  self->pool = as_thread_pool_new ();
-  self->threads = as_thread_pool_reserve (self->pool, CLAMP (openblas_get_num_threads (), 1,
-                                                             AS_THREAD_POOL_MAX_THREADS));
+  const AsConfig *c = model->config;
+  const gsize lm_fp32 = (gsize) 4 * c->vocab_size * c->hidden;
+  const gsize step_bytes = layer_bytes + (self->lm_blocks != NULL
+                                          ? as_block_matrix_bytes (self->lm_blocks) : lm_fp32);
+  /* A file with no tensor in a block type: its steps read fp32 after all. */
+  if (asked == AS_DECODE_WEIGHTS_FILE && step_bytes == self->step_bytes)
+    {
+      if (weights == AS_DECODE_WEIGHTS_FILE)
+        {
+          g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_UNSUPPORTED,
+                       "file weights: %s holds no weight as Q8_0, Q4_0 or Q4_1 blocks to read "
+                       "as they are", model->name);
+          as_decoder_free (self);
+          return NULL;
+        }
+      return self;
+    }
+  self->weights = asked;
+  self->step_bytes = step_bytes;
+  if (self->lm_blocks != NULL)
+    {
+      /* OpenBLAS's count, as the CPU backends take */
+      self->pool = as_thread_pool_new ();
+      self->threads = as_thread_pool_reserve (self->pool, CLAMP (openblas_get_num_threads (), 1,
+                                                                 AS_THREAD_POOL_MAX_THREADS));
+    }
   return self;
 }
 
-/* Thread T's share of the int8 logits: whole groups of 16 rows. */
+/* Thread T's share of the block logits: whole groups of 16 rows. */
 static void
-share_int8_logits (gpointer data,
-                   int      t)
+share_block_logits (gpointer data,
+                    int      t)
 {
   AsDecoder *self = data;
-  const AsQ8Matrix *w = self->lm_int8;
+  const AsBlockMatrix *w = self->lm_blocks;
   int g0, g1;
   as_share ((w->rows + 15) / 16, t, self->threads, &g0, &g1);
   const int r0 = MIN (g0 * 16, w->rows), r1 = MIN (g1 * 16, w->rows);
-  as_q8_gemv_rows (w, self->lm_x, r0, r1, self->lm_out + r0);
+  as_block_gemv_rows (w, self->lm_x, r0, r1, self->lm_out + r0);
 }
 
 /* LOGITS from the last token's final hidden state, refused when not finite
@@ -147,11 +200,11 @@ last_logits (AsDecoder   *self,
              GError     **error)
 {
   const AsModel *model = self->backend->model;
-  if (self->lm_int8 != NULL)
+  if (self->lm_blocks != NULL)
     {
       self->lm_x = final_hidden;
       self->lm_out = logits;
-      as_thread_pool_run (self->pool, self->threads, share_int8_logits, self);
+      as_thread_pool_run (self->pool, self->threads, share_block_logits, self);
     }
   else
     as_lm_head_logits (model, final_hidden, 1, logits);
@@ -338,6 +391,12 @@ as_decoder_get_weights (AsDecoder *self)
   return self->weights;
 }
 
+gsize
+as_decoder_get_step_weight_bytes (AsDecoder *self)
+{
+  return self->step_bytes;
+}
+
 void
 as_decoder_free (AsDecoder *self)
 {
@@ -347,7 +406,7 @@ as_decoder_free (AsDecoder *self)
     self->backend->vtable->decode_free (self->backend, self->cache);
   g_free (self->ids);
   g_free (self->final_hidden);
-  as_q8_matrix_free (self->lm_int8);
+  as_block_matrix_free (self->lm_blocks);
   if (self->pool != NULL)
     as_thread_pool_free (self->pool);
   g_free (self);

@@ -17,29 +17,22 @@ G_BEGIN_DECLS
 
 typedef struct _AsDecoder AsDecoder;
 
-/* The weights a decoder's steps read (its prompt pass reads fp32 always). */
-typedef enum {
-  AS_DECODE_WEIGHTS_FP32,   /* the model's own: exact */
-  AS_DECODE_WEIGHTS_INT8,   /* int8 blocks of 32 with an fp32 scale each (as-q8-gemv.h),
-                             * quantised from the fp32 ones when the decoder is made:
-                             * every layer's products and the output embedding. A step
-                             * streams about a quarter of the bytes, so it is faster;
-                             * it is not exact, and callers measure how far it strays */
-} AsDecodeWeights;
 
-/* "fp32", "int8" (the names the CLI's --weights takes). */
+/* "auto", "fp32", "file", "int8" (the names the CLI's --weights takes). */
 const char *as_decode_weights_to_string   (AsDecodeWeights  weights);
 gboolean    as_decode_weights_from_string (const char      *name,
                                            AsDecodeWeights *weights);
 
 /* For BACKEND's model, which must be causal and have a language-model head
  * (as-lm-head.h); CAPACITY tokens at most (prompt and generated), bounded
- * by the model's positions and the attention memory budget. */
+ * by the model's positions and the attention memory budget. Its steps read
+ * AS_DECODE_WEIGHTS_AUTO's weights: exact. */
 AsDecoder *as_decoder_new        (AsBackend              *backend,
                                   int                     capacity,
                                   GError                **error);
-/* The same, its steps reading WEIGHTS; INT8 is refused (naming the
- * backend) where the backend has no key/value cache with int8 steps. */
+/* The same, its steps reading WEIGHTS. FILE and INT8 are refused (naming
+ * the backend) where the backend has no key/value cache with block steps,
+ * FILE also where the model's file holds no weight in a block type. */
 AsDecoder *as_decoder_new_with_weights (AsBackend         *backend,
                                         int                capacity,
                                         AsDecodeWeights    weights,
@@ -67,7 +60,10 @@ const int *as_decoder_get_ids    (AsDecoder              *self);
 int        as_decoder_get_capacity (AsDecoder            *self);
 /* TRUE when the backend keeps a key/value cache (FALSE: whole reruns). */
 gboolean   as_decoder_is_cached  (AsDecoder              *self);
+/* What the steps read: FP32, FILE or INT8 (AUTO resolved). */
 AsDecodeWeights as_decoder_get_weights (AsDecoder         *self);
+/* Bytes of weights one step reads: the layers' and the output embedding's. */
+gsize      as_decoder_get_step_weight_bytes (AsDecoder    *self);
 void       as_decoder_free       (AsDecoder              *self);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (AsDecoder, as_decoder_free)

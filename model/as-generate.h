@@ -66,7 +66,7 @@ typedef struct {
   AsGenerateLogitsFunc on_last;
   gpointer           user_data;        /* for the callbacks */
   const gint        *cancel;           /* may be NULL; non-zero: stop */
-  AsDecodeWeights    weights;          /* what the steps read (as-decode.h); fp32 by default */
+  AsDecodeWeights    weights;          /* what the steps read (as-decode.h); auto by default */
 } AsGenerateOptions;
 
 /* Greedy, 64 tokens, MODEL's tokenizer's end-of-sequence id (-1 without

@@ -42,6 +42,10 @@ typedef void (*AsPackColumnsFunc)    (float              *slice,
                                       int                 cols,
                                       int                 kc);
 
+/* GATE [n] = silu(GATE) * UP [n] (as_fast_swiglu). */
+typedef void (*AsSwigluFunc)         (float       *gate,
+                                      const float *up,
+                                      int          n);
 /* OUT [n, rows] = X [n, cols] W [rows, cols]^T (as_fast_gemm_rows). */
 typedef void (*AsGemmRowsFunc)       (const float *w,
                                       const float *x,
@@ -58,6 +62,7 @@ typedef struct {
   AsSoftmaxRowsFunc    softmax_rows;
   AsPackColumnsFunc    pack_columns;
   AsGemmRowsFunc       gemm_rows;
+  AsSwigluFunc         swiglu;
 } AsKernels;
 
 /* The set for as_cpu_isa (). */
@@ -75,7 +80,8 @@ const AsKernels *as_kernels_for    (AsIsa isa);
   void as_softmax_rows_##suffix (float *p, int rows, int n, int first_row, gboolean causal); \
   void as_pack_columns_##suffix (float *slice, const float *const *col, int cols, int kc); \
   void as_gemm_rows_##suffix (const float *w, const float *x, int rows, int cols, int n, \
-                              float *out);
+                              float *out); \
+  void as_swiglu_##suffix (float *gate, const float *up, int n);
 
 AS_KERNEL_DECLS (baseline)
 #if defined(__x86_64__) && defined(__GNUC__)

@@ -20,6 +20,12 @@
 
 G_BEGIN_DECLS
 
+/* A layer's projections, in the order AsLlamaLayerWeights holds them. */
+enum {
+  AS_LLAMA_Q, AS_LLAMA_K, AS_LLAMA_V, AS_LLAMA_O, AS_LLAMA_GATE, AS_LLAMA_UP, AS_LLAMA_DOWN,
+  AS_LLAMA_N_PROJECTIONS
+};
+
 typedef struct {
   const float *attn_norm;  /* [H]  input_layernorm (RMSNorm) */
   const float *q_w;        /* [NH*d, H]  q_proj */
@@ -30,12 +36,18 @@ typedef struct {
   const float *gate_w;     /* [F, H]  mlp.gate_proj */
   const float *up_w;       /* [F, H]  mlp.up_proj */
   const float *down_w;     /* [H, F]  mlp.down_proj */
+  /* A GGUF model's tensors behind q_w … down_w (AS_LLAMA_Q …), as stored,
+   * for decoding steps that read the file's own blocks (as-block-gemv.h);
+   * NULL for a folder's model. Their Q and K rows are in llama.cpp's
+   * order: see as_llama_stored_row. */
+  const AsGgufTensor *stored[AS_LLAMA_N_PROJECTIONS];
 } AsLlamaLayerWeights;
 
 typedef struct {
   const float         *tok_emb;   /* [V, H]  embed_tokens */
   const float         *out_norm;  /* [H]  the final RMSNorm */
   const float         *lm_head;   /* [V, H]  the output projection; tok_emb when tied */
+  const AsGgufTensor  *lm_head_stored;   /* a GGUF model's tensor behind lm_head; NULL for a folder's */
   AsLlamaLayerWeights *layers;    /* [n_layers] */
 } AsLlamaWeights;
 
@@ -48,6 +60,12 @@ as_llama_weights (const AsModel *model)
   g_assert (model->arch == &as_arch_llama);
   return model->weights;
 }
+
+/* The row of a GGUF file's Q or K projection (heads of D rows) that holds
+ * transformers' row ROW: llama.cpp's rotary layout stores a head's row
+ * a * d/2 + b (a in {0, 1}, b < d/2) as its row 2b + a. */
+int as_llama_stored_row (int row,
+                         int d);
 
 /* The backends behind as_cpu_backend_new () (as-cpu-llama.c: packed GEMM,
  * threads, a key/value cache for decoding) and as_reference_backend_new ()

@@ -96,6 +96,18 @@ as_gelu16 (__m512 x)
   return _mm512_fmadd_ps (half_x, e, half_x);
 }
 
+/* SiLU as as_fast_silu: x / (1 + e) for x >= 0, x e / (1 + e) below,
+ * with e = exp(-|x|). */
+static inline __m512
+as_silu16 (__m512 x)
+{
+  const __m512 a = _mm512_abs_ps (x);
+  const __m512 e = as_exp_neg16 (_mm512_sub_ps (_mm512_setzero_ps (), a));
+  const __mmask16 negative = _mm512_movepi32_mask (_mm512_castps_si512 (x));
+  const __m512 num = _mm512_mask_blend_ps (negative, _mm512_set1_ps (1.0f), e);
+  return _mm512_div_ps (_mm512_mul_ps (x, num), _mm512_add_ps (_mm512_set1_ps (1.0f), e));
+}
+
 /* The lanes of a row's last N < 16 floats. */
 static inline __mmask16
 as_tail_mask16 (int n)

@@ -20,10 +20,13 @@ struct _AsThreadPool {
 };
 
 /* How long a thread spins on a word before it sleeps (a pause is ~65 cycles
- * on Zen 2/3, ~140 on Skylake: 5 to 15 us): long enough to cover the usual
- * imbalance between threads at a barrier, short enough that on a busy
- * machine a waiting thread soon gives its core to the one it waits for. */
-#define SPIN_LIMIT 256
+ * on Zen 2/3, ~140 on Skylake: 40 to 100 us): long enough to cover the
+ * usual imbalance between threads at a barrier and the gap between the
+ * back-to-back passes of a forward (a Llama layer runs ten; sleeping and
+ * waking there cost SmolLM2's 128-token pass about 5%, measured with
+ * 256), short enough that on a busy machine a waiting thread soon gives
+ * its core to the one it waits for. */
+#define SPIN_LIMIT 2048
 
 static inline void
 cpu_relax (void)

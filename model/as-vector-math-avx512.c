@@ -1,4 +1,4 @@
-/* as-vector-math-avx512.c — LayerNorm and softmax rows and the matrix-row
+/* as-vector-math-avx512.c — LayerNorm, softmax and SwiGLU rows and the matrix-row
  * products on 16 floats at a time (the AVX-512 set of as-kernels.h); the
  * same passes, polynomials and sums as as-vector-math.c. Row tails are masked, never read past the row. */
 #include "as-kernels.h"
@@ -24,6 +24,16 @@ store_tail (float  *x,
             __m512  v)
 {
   _mm512_mask_storeu_ps (x + j, as_tail_mask16 (MIN (16, n - j)), v);
+}
+
+void
+as_swiglu_avx512 (float       *gate,
+                  const float *up,
+                  int          n)
+{
+  for (int j = 0; j < n; j += 16)
+    store_tail (gate, j, n, _mm512_mul_ps (as_silu16 (load_tail (gate, j, n)),
+                                           load_tail (up, j, n)));
 }
 
 void

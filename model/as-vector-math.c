@@ -1,5 +1,5 @@
 /* as-vector-math.c — the fast path's row passes after a GEMM: LayerNorm
- * (with the bias and residual before it) and softmax, and the products of
+ * (with the bias and residual before it), softmax, SwiGLU, and the products of
  * a matrix's rows with a few vectors, in portable C built twice (baseline
  * and AVX2 + FMA, see as-kernels.h). */
 #include "as-vector-math.h"
@@ -36,6 +36,15 @@ AS_ISA_FN (as_layer_norm_rows) (float       *x,
       for (int j = 0; j < dim; j++)
         row[j] = (row[j] - mean) * inv * g[j] + beta[j];
     }
+}
+
+void
+AS_ISA_FN (as_swiglu) (float       *gate,
+                       const float *up,
+                       int          n)
+{
+  for (int j = 0; j < n; j++)
+    gate[j] = as_fast_silu (gate[j]) * up[j];
 }
 
 void

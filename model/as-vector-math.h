@@ -210,6 +210,22 @@ as_fast_gelu (float x)
   return 0.5f * x * (1.0f + as_erf_poly (x * (float) M_SQRT1_2));
 }
 
+/* SiLU with the polynomial exp, branch-free so it vectorises:
+ * x / (1 + e^-x) for x >= 0, x e^x / (1 + e^x) below, both from
+ * e = exp(-|x|) <= 1. */
+static inline float
+as_fast_silu (float x)
+{
+  const int32_t negative = as_bits_from_float (x) >> 31;   /* all ones when x < 0 */
+  const float e = as_exp_neg (-as_float_from_bits (as_bits_from_float (x) & 0x7fffffff));
+  return x * as_blend (negative, e, 1.0f) / (1.0f + e);
+}
+
+/* GATE [n] = silu(GATE) * UP [n]: SwiGLU's gating (Llama's FFN). */
+void as_fast_swiglu          (float       *gate,
+                              const float *up,
+                              int          n);
+
 /* Rows [r0, r1) of x[n, dim]: x = LayerNorm(x + b + residual) * g + beta.
  * B and RESIDUAL may be NULL. Two passes over the row (mean, then variance of
  * the deviations) as torch does, not E[x^2] - E[x]^2. */

@@ -63,3 +63,13 @@ llama_smollm2_load (void)
   g_assert_no_error (error);
   return model;
 }
+
+AsModel *
+llama_tiny_load (void)
+{
+  g_autofree char *path = llama_fixture_path ("tiny.gguf");
+  g_autoptr(GError) error = NULL;
+  AsModel *model = as_model_load (path, &error);
+  g_assert_no_error (error);
+  return model;
+}

@@ -24,5 +24,7 @@ char  *llama_smollm2_path  (void);
 /* That model loaded, or NULL, the test skipped with the reason, when it is
  * not downloaded. */
 struct _AsModel *llama_smollm2_load (void);
+/* tests/data/llama/tiny.gguf loaded (it must load). */
+struct _AsModel *llama_tiny_load    (void);
 
 G_END_DECLS

@@ -33,16 +33,6 @@
  * 112 query rows, so an ablated head's pattern spans two blocks. */
 static const StressShape shape = { 3, 4, 32, 48, 60, 160 };
 
-static AsModel *
-tiny_llama (void)
-{
-  g_autofree char *path = llama_fixture_path ("tiny.gguf");
-  g_autoptr(GError) error = NULL;
-  AsModel *model = as_model_load (path, &error);
-  g_assert_no_error (error);
-  return model;
-}
-
 static void
 tokens (const AsModel *model,
         int            n,
@@ -158,7 +148,7 @@ test_zero_encoder (void)
 static void
 test_zero_decoder (void)
 {
-  AsModel *model = tiny_llama ();
+  AsModel *model = llama_tiny_load ();
   AsLlamaLayerWeights *lw = &as_llama_weights (model)->layers[1];
   check_zero_is_w_o_columns (model, &lw->o_w, 1, 3, TRUE, 12);
   lw = &as_llama_weights (model)->layers[0];
@@ -221,7 +211,7 @@ static void
 test_patterns (void)
 {
   AsModel *encoder = stress_model_new (&shape, 3, 1.0);
-  AsModel *decoder = tiny_llama ();
+  AsModel *decoder = llama_tiny_load ();
   AsBackend *backends[] = {
     as_reference_backend_new (encoder), as_cpu_backend_new (encoder),
     as_reference_backend_new (decoder), as_cpu_backend_new (decoder),
@@ -293,7 +283,7 @@ test_fast_encoder (void)
 static void
 test_fast_decoder (void)
 {
-  AsModel *model = tiny_llama ();
+  AsModel *model = llama_tiny_load ();
   check_fast (model, MIN (model->config->max_positions, 30), TRUE);
   as_model_free (model);
 }
@@ -332,7 +322,7 @@ kl_by_hand (const AsModel *model,
 static void
 test_measure_decoder (void)
 {
-  AsModel *model = tiny_llama ();
+  AsModel *model = llama_tiny_load ();
   const AsConfig *c = model->config;
   const int n = 14, H = c->hidden;
   g_autofree int *ids = NULL, *types = NULL;
@@ -467,7 +457,7 @@ static void
 test_rank (void)
 {
   AsModel *encoder = stress_model_new (&shape, 13, 1.0);
-  AsModel *decoder = tiny_llama ();
+  AsModel *decoder = llama_tiny_load ();
   AsBackend *a = as_cpu_backend_new (encoder), *b = as_cpu_backend_new (decoder);
   check_rank (a, 18, 1);
   check_rank (b, 12, -1);
@@ -532,7 +522,7 @@ test_parse_and_refuse (void)
 static void
 test_decode_refuses (void)
 {
-  AsModel *model = tiny_llama ();
+  AsModel *model = llama_tiny_load ();
   AsBackend *cpu = as_cpu_backend_new (model);
   g_autoptr(GError) error = NULL;
   gpointer cache = cpu->vtable->decode_new (cpu, 8, &error);

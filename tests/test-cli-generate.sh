@@ -118,7 +118,9 @@ refuse "an id out of range" "not a token id" -m "$tiny" --ids 1,64
 refuse "text for a model without a tokenizer" "given as ids" -m "$tiny" hello
 refuse "prompt given twice" "give the prompt once" -m "$tiny" --ids 1 hello
 refuse "--system without --chat" "needs --chat" -m "$tiny" --system "Be brief." --ids 1
-refuse "--weights q4" "not one of fp32, int8" -m "$tiny" --weights q4 --ids 1
+refuse "--weights q4" "not one of auto, fp32, file, int8" -m "$tiny" --weights q4 --ids 1
+refuse "--weights file for a file with no block types" "holds no weight as Q8_0, Q4_0 or Q4_1" \
+  -m "$tiny" --weights file --ids 1
 
 # int8 step weights: the same number of tokens, and a note with their
 # deviation from fp32 measured on the tokens generated
@@ -156,6 +158,14 @@ if [ $have_smol = 1 ]; then
     if [ $rc = 0 ] && cmp -s "$tmp/out" "$tmp/want"; then ok "SmolLM2 $case: greedy text as transformers'"
     else nok "SmolLM2 $case: greedy text" "$(diff "$tmp/want" "$tmp/out"; cat "$tmp/err")"; fi
   done
+  # The steps above read the file's own blocks (what a GGUF decoder picks);
+  # the fp32 copies give the same text.
+  "$cli" generate -m "$smol" --max-tokens 40 --weights fp32 "$(golden smollm2.json bridges prompt)" \
+    >"$tmp/out" 2>"$tmp/err"
+  rc=$?
+  golden smollm2.json bridges text >"$tmp/want"; echo >>"$tmp/want"
+  if [ $rc = 0 ] && cmp -s "$tmp/out" "$tmp/want"; then ok "SmolLM2 bridges, --weights fp32: the same text"
+  else nok "SmolLM2 bridges, --weights fp32" "$(diff "$tmp/want" "$tmp/out"; cat "$tmp/err")"; fi
   "$cli" generate -m "$smol" --chat "$(golden smollm2.json chat question)" >"$tmp/out" 2>"$tmp/err"
   rc=$?
   golden smollm2.json chat text >"$tmp/want"; echo >>"$tmp/want"
@@ -225,7 +235,7 @@ PY
 $(cat "$tmp/err")"; fi
   done
 else
-  for t in "SmolLM2 bridges" "SmolLM2 moon" "SmolLM2 --chat" "SmolLM2 --chat --json" "SmolLM2 -o" "SmolLM2: text pieces" \
+  for t in "SmolLM2 bridges" "SmolLM2 moon" "SmolLM2 bridges, --weights fp32" "SmolLM2 --chat" "SmolLM2 --chat --json" "SmolLM2 -o" "SmolLM2: text pieces" \
            "SmolLM2 --chat default-system" "SmolLM2 --chat multi-line" "SmolLM2 --chat system" \
            "SmolLM2 --chat system-unicode" "SmolLM2 --chat system-empty"; do
     skip "$t" "the SmolLM2 GGUF is not downloaded ($smol)"

@@ -299,16 +299,6 @@ int_array (JsonObject *o, const char *member, int *n)
   return v;
 }
 
-static AsModel *
-load_tiny (void)
-{
-  g_autofree char *path = llama_fixture_path ("tiny.gguf");
-  g_autoptr(GError) error = NULL;
-  AsModel *model = as_model_load (path, &error);
-  g_assert_no_error (error);
-  return model;
-}
-
 /* What the step callback saw. */
 typedef struct {
   GArray  *ids;
@@ -391,7 +381,7 @@ check_goldens (AsModel *model, const char *name, int eos_id)
 static void
 test_tiny_goldens (void)
 {
-  AsModel *model = load_tiny ();
+  AsModel *model = llama_tiny_load ();
   /* A GGUF whose tokenizer has no merges runs on ids: no end-of-sequence
    * id, and transformers' (2) never came in these 40 tokens. */
   g_assert_null (model->tokenizer);
@@ -428,7 +418,7 @@ tiny_generate (AsModel *model, AsGenerateOptions *o, AsGenerateStop *stop, int *
 static void
 test_stops (void)
 {
-  AsModel *model = load_tiny ();
+  AsModel *model = llama_tiny_load ();
   g_autoptr(JsonParser) parser = json_parser_new ();
   JsonObject *root = load_goldens (parser, "tiny.json");
   JsonObject *gc = json_array_get_object_element (json_object_get_array_member (root, "cases"), 1);
@@ -475,7 +465,7 @@ test_stops (void)
 static void
 test_cancel (void)
 {
-  AsModel *model = load_tiny ();
+  AsModel *model = llama_tiny_load ();
   for (int say_stop = 0; say_stop <= 1; say_stop++)
     {
       gint cancel = 0;
@@ -536,7 +526,7 @@ rows_step (const AsGenerateStep *step, gpointer user_data)
 static void
 test_rows (void)
 {
-  AsModel *model = load_tiny ();
+  AsModel *model = llama_tiny_load ();
   const AsConfig *c = model->config;
   Rows r = { g_ptr_array_new_with_free_func (g_free), g_array_new (FALSE, FALSE, sizeof (int)),
              c->n_layers, c->n_heads, 0 };
@@ -594,7 +584,7 @@ test_rows (void)
 static void
 test_generate_refusals (void)
 {
-  AsModel *model = load_tiny ();
+  AsModel *model = llama_tiny_load ();
   AsGenerateOptions o;
   g_autoptr(GError) error = NULL;
   int prompt[] = { 1, 2, 3 };

@@ -848,6 +848,29 @@ test_open_text (void)
   gui_test_wait_idle (window, 120);
 }
 
+/* Hide [CLS]/[SEP] is offered where the text has such a token (BERT's
+ * always; SmolLM2's text none): the check button sensitive or not, Ctrl+H
+ * toggling the option or doing nothing. */
+static void
+check_hide_special_offered (gboolean offered)
+{
+  gui_test_wait_idle (window, 120);
+  AsViewState *state = as_window_get_view_state (window);
+  GtkWidget *check = gui_test_find_widget (GTK_WIDGET (window), GTK_TYPE_CHECK_BUTTON,
+                                           "_Hide [CLS]/[SEP]");
+  g_assert_nonnull (check);
+  g_assert_cmpint (gtk_widget_get_sensitive (check), ==, offered);
+  g_assert_false (as_view_state_get_hide_special (state));
+  press ("<Control>l");
+  press ("<Control>h");
+  g_assert_cmpint (as_view_state_get_hide_special (state), ==, offered);
+  if (offered)
+    {
+      press ("<Control>h");
+      g_assert_false (as_view_state_get_hide_special (state));
+    }
+}
+
 /* Open GGUF File…: the menu item cancelled, Ctrl+Shift+O completed with a
  * decoder, whose one text hides Sentence B (kept for the next model that
  * takes pairs); then the default model again. */
@@ -895,6 +918,7 @@ test_open_gguf (void)
   g_assert_nonnull (strstr (later, "masked"));
   g_assert_null (strstr (earlier, "masked"));
   gui_test_capture_screen (NULL, "open-gguf.png");
+  check_hide_special_offered (FALSE);
   check_next_token_panel ();
   check_generate ();
 
@@ -925,6 +949,7 @@ test_open_gguf (void)
   g_autofree char *dir = as_model_default_dir ();
   open_recent_everywhere (dir);
   g_assert_true (gtk_widget_get_visible (entry_b));
+  check_hide_special_offered (TRUE);
   /* An encoder has no next token to show, and the page says why. */
   gui_test_wait_idle (window, 120);
   AsNextTokenView *next = AS_NEXT_TOKEN_VIEW (gui_test_find_widget (GTK_WIDGET (window), AS_TYPE_NEXT_TOKEN_VIEW, NULL));

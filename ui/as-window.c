@@ -1242,14 +1242,13 @@ as_window_set_property (GObject      *object,
 }
 
 /* The display options are property actions on the view state itself
- * ("win.hide-special", "win.fit-scale", "win.colormap"; "win.renormalise"
- * below),
+ * ("win.fit-scale", "win.colormap"; "win.hide-special" and "win.renormalise"
+ * below, offered where they mean something),
  * so menus, check buttons, accelerators and the state are one value. */
 static void
 add_option_actions (AsWindow *self)
 {
   static const struct { const char *action, *property; } options[] = {
-    { "hide-special", "hide-special" },
     { "fit-scale", "fit-scale" },
     { "colormap", "colormap-name" },
   };
@@ -1261,22 +1260,48 @@ add_option_actions (AsWindow *self)
     }
 }
 
-/* Renormalising means nothing while specials are shown. A GPropertyAction
- * cannot be disabled, so the action is absent then, which makes its menu
- * item and check button insensitive and its accelerator a no-op. */
+/* An option action is offered by being in the window's map: a
+ * GPropertyAction cannot be disabled, so one that would mean nothing is
+ * absent, which makes its menu item and check button insensitive and its
+ * accelerator a no-op. */
 static void
-update_renormalise_action (AsWindow *self)
+offer_option_action (AsWindow   *self,
+                     const char *name,
+                     gboolean    offered)
 {
-  gboolean hiding = as_view_state_get_hide_special (self->state);
-  gboolean present = g_action_map_lookup_action (G_ACTION_MAP (self), "renormalise") != NULL;
-
-  if (hiding && !present)
+  gboolean present = g_action_map_lookup_action (G_ACTION_MAP (self), name) != NULL;
+  if (offered && !present)
     {
-      g_autoptr(GPropertyAction) action = g_property_action_new ("renormalise", self->state, "renormalise");
+      g_autoptr(GPropertyAction) action = g_property_action_new (name, self->state, name);
       g_action_map_add_action (G_ACTION_MAP (self), G_ACTION (action));
     }
-  else if (!hiding && present)
-    g_action_map_remove_action (G_ACTION_MAP (self), "renormalise");
+  else if (!offered && present)
+    g_action_map_remove_action (G_ACTION_MAP (self), name);
+}
+
+/* Whether the text shown has a token the hide-special rule hides (as-shown.h):
+ * BERT's [CLS]/[SEP] always; a decoder's text mostly none (SmolLM2 adds no
+ * BOS). Before any text, TRUE: the option is there to set. */
+static gboolean
+shown_text_has_special (AsWindow *self)
+{
+  AsAnalysis *a = as_view_state_get_analysis (self->state);
+  if (a == NULL)
+    return TRUE;
+  for (int i = 0; i < a->encoding->n_tokens; i++)
+    if (as_shown_is_special (&a->encoding->tokens[i]))
+      return TRUE;
+  return FALSE;
+}
+
+/* Renormalising means nothing while specials are shown, hiding them
+ * nothing for a text without any. */
+static void
+update_special_actions (AsWindow *self)
+{
+  const gboolean specials = shown_text_has_special (self);
+  offer_option_action (self, "hide-special", specials);
+  offer_option_action (self, "renormalise", specials && as_view_state_get_hide_special (self->state));
 }
 
 static void
@@ -1392,7 +1417,7 @@ as_window_init (AsWindow *self)
   /* Before the template: its widgets look up the option actions at once. */
   self->state = as_view_state_new ();
   add_option_actions (self);
-  update_renormalise_action (self);
+  update_special_actions (self);
   gtk_widget_init_template (GTK_WIDGET (self));
 
   self->first_load = TRUE;
@@ -1409,8 +1434,9 @@ as_window_init (AsWindow *self)
   as_stats_table_set_view_state (AS_STATS_TABLE (stats), self->state);
   gtk_widget_set_vexpand (stats, TRUE);
   gtk_box_append (self->stats_page, stats);
-  g_signal_connect_swapped (self->state, "notify::hide-special", G_CALLBACK (update_renormalise_action), self);
+  g_signal_connect_swapped (self->state, "notify::hide-special", G_CALLBACK (update_special_actions), self);
   g_signal_connect_swapped (self->state, "notify::analysis", G_CALLBACK (on_view_analysis_changed), self);
+  g_signal_connect_swapped (self->state, "notify::analysis", G_CALLBACK (update_special_actions), self);
   g_signal_connect_swapped (self->state, "notify::layer", G_CALLBACK (update_head_title), self);
   g_signal_connect_swapped (self->state, "notify::head", G_CALLBACK (update_head_title), self);
   g_signal_connect_swapped (self->state, "notify::token", G_CALLBACK (update_head_title), self);
