@@ -143,10 +143,19 @@ as_decoder_new_with_weights (AsBackend       *backend,
     }
   const AsDecodeWeights asked = weights == AS_DECODE_WEIGHTS_AUTO ? AS_DECODE_WEIGHTS_FILE : weights;
   gsize layer_bytes = 0;
+  GError *local = NULL;
   if (!backend->vtable->decode_blocks (backend, self->cache, asked, &layer_bytes, &self->lm_blocks,
-                                       error))
+                                       &local))
     {
       as_decoder_free (self);
+      /* auto promised only exactness: without the memory for the blocks
+       * (the fp32 copies are there already) it decodes from those */
+      if (weights == AS_DECODE_WEIGHTS_AUTO)
+        {
+          g_error_free (local);
+          return as_decoder_new_with_weights (backend, capacity, AS_DECODE_WEIGHTS_FP32, error);
+        }
+      g_propagate_error (error, local);
       return NULL;
     }
   const AsConfig *c = model->config;

@@ -15,10 +15,12 @@
  *    and not identical (the int8 weights are what it read); refused
  *    where the backend keeps no cache;
  *  - SmolLM2's decoder reading the file's own blocks (what it picks by
- *    itself) against fp32: the sums' order apart, the same numbers.
+ *    itself) against fp32: the sums' order apart, the same numbers; and
+ *    without the memory for them, refused or, left to itself, on fp32.
  */
 #include <math.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "as-architecture.h"
 #include "as-decode-deviation.h"
@@ -379,6 +381,65 @@ test_decoder_file_weights (void)
   as_model_free (model);
 }
 
+/* Without the memory for the blocks (an address-space limit 100 MB above
+ * what SmolLM2 and its backend take; its blocks need 111.5 MB), a decoder
+ * asked for file weights says so, and one left to auto decodes from the
+ * fp32 copies instead. In a subprocess, for the limit; not under
+ * AddressSanitizer, whose shadow memory an address-space limit breaks. */
+static void
+test_decoder_file_no_memory (void)
+{
+#if defined(__SANITIZE_ADDRESS__)
+  g_test_skip ("an address-space limit and AddressSanitizer do not mix");
+  return;
+#endif
+  g_autofree char *path = llama_smollm2_path ();
+  if (!g_file_test (path, G_FILE_TEST_IS_REGULAR))
+    {
+      g_test_skip ("the SmolLM2 GGUF is not downloaded");
+      return;
+    }
+  if (!g_test_subprocess ())
+    {
+      g_test_trap_subprocess (NULL, 120 * G_USEC_PER_SEC, G_TEST_SUBPROCESS_DEFAULT);
+      g_test_trap_assert_passed ();
+      return;
+    }
+  AsModel *model = llama_smollm2_load ();
+  AsBackend *cpu = as_cpu_backend_new (model);
+  g_autoptr(GError) error = NULL;
+  /* the backend's threads and their arenas exist before the limit */
+  g_autoptr(AsDecoder) warm = as_decoder_new_with_weights (cpu, 16, AS_DECODE_WEIGHTS_FP32, &error);
+  g_assert_no_error (error);
+  int ids[4] = { 504, 2644, 2643, 335 };
+  AsForwardRequest prompt = { .ids = ids, .n = 4 };
+  g_autofree float *logits = g_new (float, model->config->vocab_size);
+  g_assert_true (as_decoder_prompt (warm, &prompt, logits, &error));
+  g_clear_pointer (&warm, as_decoder_free);
+
+  g_autofree char *status = NULL;
+  g_assert_true (g_file_get_contents ("/proc/self/status", &status, NULL, NULL));
+  const char *vm = strstr (status, "VmSize:");
+  g_assert_nonnull (vm);
+  const struct rlimit limit = { .rlim_cur = (rlim_t) (g_ascii_strtoull (vm + 7, NULL, 10) * 1024 +
+                                                      100 * 1024 * 1024),
+                                .rlim_max = RLIM_INFINITY };
+  g_assert_cmpint (setrlimit (RLIMIT_AS, &limit), ==, 0);
+
+  AsDecoder *d = as_decoder_new_with_weights (cpu, 16, AS_DECODE_WEIGHTS_FILE, &error);
+  g_assert_null (d);
+  g_assert_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_RESOURCES);
+  g_assert_nonnull (strstr (error->message, "does not fit in memory"));
+  g_clear_error (&error);
+  d = as_decoder_new (cpu, 16, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (as_decoder_get_weights (d), ==, AS_DECODE_WEIGHTS_FP32);
+  g_assert_true (as_decoder_prompt (d, &prompt, logits, &error));
+  g_assert_true (as_decoder_step (d, 260, NULL, NULL, NULL, logits, &error));
+  g_assert_no_error (error);
+  as_decoder_free (d);
+}
+
 /* A file with no block types (the tiny fixture is all F32): auto reads
  * fp32, file weights asked for by name are refused saying why. */
 static void
@@ -411,5 +472,6 @@ main (int    argc,
   g_test_add_func ("/block-gemv/decoder/refusal", test_decoder_refusal);
   g_test_add_func ("/block-gemv/decoder/file-weights", test_decoder_file_weights);
   g_test_add_func ("/block-gemv/decoder/file-refusal", test_decoder_file_refusal);
+  g_test_add_func ("/block-gemv/decoder/file-no-memory", test_decoder_file_no_memory);
   return g_test_run ();
 }
