@@ -1,7 +1,7 @@
 /* as-cuda-decoder.cu — a decoder (Llama, GPT-2) on an NVIDIA GPU, CUDA + cuBLAS.
  *
- * The same computation as model/as-reference-llama.c (and the fast
- * model/as-cpu-llama.c) or model/as-reference-gpt2.c, on the device, for a
+ * The same computation as model/as-reference-llama.c or
+ * model/as-reference-gpt2.c (and the fast model/as-cpu-decoder.c), on the device, for a
  * prompt of n tokens or one appended token over a key/value cache. One
  * pass, with the description's switches (as-gpu-plugin.h) where the
  * families differ:

@@ -1,10 +1,10 @@
 /* as-gpt2.h — the GPT-2 architecture's weights.
  *
- * Only GPT-2's own files (as-arch-gpt2.c, as-reference-gpt2.c) and tests of
- * them include this; everything else reaches a GPT-2 model through
- * as-architecture.h. Tensors are held as transformers' GPT2Model holds
- * them: its projections are Conv1D, whose weight is [in, out] (the
- * transpose of nn.Linear's), row-major, f32.
+ * Only GPT-2's own files (as-arch-gpt2.c, as-reference-gpt2.c,
+ * as-cpu-gpt2.c) and tests of them include this; everything else reaches
+ * a GPT-2 model through as-architecture.h. Tensors are held as
+ * transformers' GPT2Model holds them: its projections are Conv1D, whose
+ * weight is [in, out] (the transpose of nn.Linear's), row-major, f32.
  *
  * Shapes: H hidden (n_embd), NH heads of d = H / NH columns, F the MLP's
  * width (n_inner, 4 H by default), V the vocabulary, P the positions.
@@ -52,9 +52,9 @@ as_gpt2_weights (const AsModel *model)
   return model->weights;
 }
 
-/* The plain fp32 forward (as-reference-gpt2.c), behind both
- * as_reference_backend_new () ("reference") and as_cpu_backend_new ()
- * ("cpu") until GPT-2 has a fast path. */
+/* The backends behind as_reference_backend_new () (as-reference-gpt2.c:
+ * the plain fp32 forward) and as_cpu_backend_new () (as-cpu-gpt2.c: the
+ * packed GEMM pass of as-cpu-decoder.h, threads, a key/value cache). */
 AsBackend *as_gpt2_reference_backend_new (const AsModel *model);
 AsBackend *as_gpt2_cpu_backend_new       (const AsModel *model);
 

@@ -7,14 +7,16 @@
 static const AsKernels sets[AS_N_ISA] = {
   [AS_ISA_BASELINE] = { AS_ISA_BASELINE, "3x16", 1, as_gemm_panels_baseline,
                         as_layer_norm_rows_baseline, as_softmax_rows_baseline,
-                        as_pack_columns_baseline, as_gemm_rows_baseline, as_swiglu_baseline },
+                        as_pack_columns_baseline, as_gemm_rows_baseline, as_swiglu_baseline,
+                        as_gelu_new_baseline },
 #if AS_HAVE_X86_KERNELS
   [AS_ISA_AVX2] = { AS_ISA_AVX2, "6x16", 1, as_gemm_panels_avx2,
                     as_layer_norm_rows_avx2, as_softmax_rows_avx2, as_pack_columns_avx2,
-                    as_gemm_rows_avx2, as_swiglu_avx2 },
+                    as_gemm_rows_avx2, as_swiglu_avx2, as_gelu_new_avx2 },
   [AS_ISA_AVX512] = { AS_ISA_AVX512, "14x32", 2, as_gemm_panels_avx512,
                       as_layer_norm_rows_avx512, as_softmax_rows_avx512,
-                      as_pack_columns_avx512, as_gemm_rows_avx512, as_swiglu_avx512 },
+                      as_pack_columns_avx512, as_gemm_rows_avx512, as_swiglu_avx512,
+                      as_gelu_new_avx512 },
 #endif
 };
 
@@ -69,6 +71,13 @@ as_fast_swiglu (float       *gate,
                 int          n)
 {
   as_kernels ()->swiglu (gate, up, n);
+}
+
+void
+as_fast_gelu_new (float *x,
+                  int    n)
+{
+  as_kernels ()->gelu_new (x, n);
 }
 
 void

@@ -46,6 +46,9 @@ typedef void (*AsPackColumnsFunc)    (float              *slice,
 typedef void (*AsSwigluFunc)         (float       *gate,
                                       const float *up,
                                       int          n);
+/* X [n] = gelu_new(X) (as_fast_gelu_new). */
+typedef void (*AsGeluNewFunc)        (float       *x,
+                                      int          n);
 /* OUT [n, rows] = X [n, cols] W [rows, cols]^T (as_fast_gemm_rows). */
 typedef void (*AsGemmRowsFunc)       (const float *w,
                                       const float *x,
@@ -63,6 +66,7 @@ typedef struct {
   AsPackColumnsFunc    pack_columns;
   AsGemmRowsFunc       gemm_rows;
   AsSwigluFunc         swiglu;
+  AsGeluNewFunc        gelu_new;
 } AsKernels;
 
 /* The set for as_cpu_isa (). */
@@ -81,7 +85,8 @@ const AsKernels *as_kernels_for    (AsIsa isa);
   void as_pack_columns_##suffix (float *slice, const float *const *col, int cols, int kc); \
   void as_gemm_rows_##suffix (const float *w, const float *x, int rows, int cols, int n, \
                               float *out); \
-  void as_swiglu_##suffix (float *gate, const float *up, int n);
+  void as_swiglu_##suffix (float *gate, const float *up, int n); \
+  void as_gelu_new_##suffix (float *x, int n);
 
 AS_KERNEL_DECLS (baseline)
 #if defined(__x86_64__) && defined(__GNUC__)

@@ -67,9 +67,10 @@ as_llama_weights (const AsModel *model)
 int as_llama_stored_row (int row,
                          int d);
 
-/* The backends behind as_cpu_backend_new () (as-cpu-llama.c: packed GEMM,
- * threads, a key/value cache for decoding) and as_reference_backend_new ()
- * (as-reference-llama.c) for Llama models. */
+/* The backends behind as_cpu_backend_new () (as-cpu-llama.c over
+ * as-cpu-decoder.c: packed GEMM, threads, a key/value cache for
+ * decoding) and as_reference_backend_new () (as-reference-llama.c) for
+ * Llama models. */
 AsBackend *as_llama_cpu_backend_new       (const AsModel *model);
 AsBackend *as_llama_reference_backend_new (const AsModel *model);
 

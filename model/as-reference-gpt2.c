@@ -9,8 +9,6 @@
  * checked against transformers' outputs on a tiny seeded model
  * (tests/test-gpt2.c).
  *
- * It is also GPT-2's "cpu" backend for now.
- *
  * Shapes: n tokens, H hidden, NH heads of d = H / NH columns, F the MLP's
  * width. Row-major; a token's vector is a row. Conv1D weights are [in, out].
  */
@@ -185,10 +183,3 @@ as_gpt2_reference_backend_new (const AsModel *model)
                                  "reference (plain fp32 C, one thread)");
 }
 
-/* The same pass under the name "cpu" until GPT-2 has a fast path. */
-AsBackend *
-as_gpt2_cpu_backend_new (const AsModel *model)
-{
-  return as_decoder_backend_new (model, &gpt2_steps, "cpu",
-                                 "cpu (GPT-2: the plain fp32 reference forward, one thread)");
-}

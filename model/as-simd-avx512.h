@@ -108,6 +108,20 @@ as_silu16 (__m512 x)
   return _mm512_div_ps (_mm512_mul_ps (x, num), _mm512_add_ps (_mm512_set1_ps (1.0f), e));
 }
 
+/* GELU's tanh form as as_fast_gelu_tanh: x sigmoid(y), y of x's sign. */
+static inline __m512
+as_gelu_tanh16 (__m512 x)
+{
+  const __m512 x3 = _mm512_mul_ps (_mm512_mul_ps (x, x), x);
+  const __m512 y = _mm512_mul_ps (_mm512_set1_ps (1.5957691216057308f),
+                                  _mm512_add_ps (x, _mm512_mul_ps (_mm512_set1_ps (0.044715f), x3)));
+  const __m512 a = _mm512_min_ps (_mm512_abs_ps (y), _mm512_set1_ps (100.0f));
+  const __m512 e = as_exp_neg16 (_mm512_sub_ps (_mm512_setzero_ps (), a));
+  const __mmask16 negative = _mm512_movepi32_mask (_mm512_castps_si512 (x));
+  const __m512 num = _mm512_mask_blend_ps (negative, _mm512_set1_ps (1.0f), e);
+  return _mm512_div_ps (_mm512_mul_ps (x, num), _mm512_add_ps (_mm512_set1_ps (1.0f), e));
+}
+
 /* The lanes of a row's last N < 16 floats. */
 static inline __mmask16
 as_tail_mask16 (int n)

@@ -1,4 +1,4 @@
-/* as-vector-math-avx512.c — LayerNorm, softmax and SwiGLU rows and the matrix-row
+/* as-vector-math-avx512.c — LayerNorm, softmax, SwiGLU and GPT-2's GELU rows and the matrix-row
  * products on 16 floats at a time (the AVX-512 set of as-kernels.h); the
  * same passes, polynomials and sums as as-vector-math.c. Row tails are masked, never read past the row. */
 #include "as-kernels.h"
@@ -34,6 +34,14 @@ as_swiglu_avx512 (float       *gate,
   for (int j = 0; j < n; j += 16)
     store_tail (gate, j, n, _mm512_mul_ps (as_silu16 (load_tail (gate, j, n)),
                                            load_tail (up, j, n)));
+}
+
+void
+as_gelu_new_avx512 (float *x,
+                    int    n)
+{
+  for (int j = 0; j < n; j += 16)
+    store_tail (x, j, n, as_gelu_tanh16 (load_tail (x, j, n)));
 }
 
 void

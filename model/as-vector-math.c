@@ -1,5 +1,5 @@
 /* as-vector-math.c — the fast path's row passes after a GEMM: LayerNorm
- * (with the bias and residual before it), softmax, SwiGLU, and the products of
+ * (with the bias and residual before it), softmax, SwiGLU, GPT-2's GELU, and the products of
  * a matrix's rows with a few vectors, in portable C built twice (baseline
  * and AVX2 + FMA, see as-kernels.h). */
 #include "as-vector-math.h"
@@ -45,6 +45,14 @@ AS_ISA_FN (as_swiglu) (float       *gate,
 {
   for (int j = 0; j < n; j++)
     gate[j] = as_fast_silu (gate[j]) * up[j];
+}
+
+void
+AS_ISA_FN (as_gelu_new) (float *x,
+                         int    n)
+{
+  for (int j = 0; j < n; j++)
+    x[j] = as_fast_gelu_tanh (x[j]);
 }
 
 void

@@ -226,6 +226,25 @@ void as_fast_swiglu          (float       *gate,
                               const float *up,
                               int          n);
 
+/* GELU in its tanh form (as_gelu_new) with the polynomial exp:
+ * x/2 (1 + tanh(y/2)) is x sigmoid(y), y = 2 sqrt(2/pi) (x + 0.044715 x^3),
+ * which has x's sign; as as_fast_silu, x / (1 + e) for x >= 0 and
+ * x e / (1 + e) below, with e = exp(-min(|y|, 100)). */
+static inline float
+as_fast_gelu_tanh (float x)
+{
+  const int32_t negative = as_bits_from_float (x) >> 31;   /* all ones when x < 0 */
+  const float y = 1.5957691216057308f * (x + 0.044715f * x * x * x);
+  float a = as_float_from_bits (as_bits_from_float (y) & 0x7fffffff);
+  a = a < 100.0f ? a : 100.0f;   /* e is 0 by then; an x^3 that overflowed stays finite */
+  const float e = as_exp_neg (-a);
+  return x * as_blend (negative, e, 1.0f) / (1.0f + e);
+}
+
+/* X [n] = gelu_new(X) (as_fast_gelu_tanh): GPT-2's FFN. */
+void as_fast_gelu_new        (float       *x,
+                              int          n);
+
 /* Rows [r0, r1) of x[n, dim]: x = LayerNorm(x + b + residual) * g + beta.
  * B and RESIDUAL may be NULL. Two passes over the row (mean, then variance of
  * the deviations) as torch does, not E[x^2] - E[x]^2. */

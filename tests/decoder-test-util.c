@@ -95,6 +95,43 @@ decoder_check_goldens (const char           *folder,
   decoder_check_goldens_of (folder, NULL, arch);
 }
 
+/* BACKEND's forward of case CS against transformers' outputs in FOLDER. */
+static void
+check_case (AsModel    *model,
+            const char *folder,
+            AsBackend  *backend,
+            JsonObject *cs)
+{
+  const AsConfig *c = model->config;
+  const char *name = json_object_get_string_member (cs, "name");
+  const int n = (int) json_object_get_int_member (cs, "n");
+  g_autofree int *ids = g_new (int, n);
+  g_autofree int *types = g_new0 (int, n);
+  check_ids (model, json_object_get_string_member (cs, "sentence"),
+             json_object_get_array_member (cs, "ids"), ids);
+
+  g_autoptr(GError) error = NULL;
+  AsAnalysis *a = as_attention_compute_ids (backend, ids, types, n, &error);
+  g_assert_no_error (error);
+  const gsize count = (gsize) c->n_layers * c->n_heads * n * n, hcount = (gsize) n * c->hidden;
+  g_autofree char *attn_name = g_strdup_printf ("%s-attn.f32", name);
+  g_autofree char *hidden_name = g_strdup_printf ("%s-hidden.f32", name);
+  g_autofree char *attn_path = data_path (folder, attn_name);
+  g_autofree char *hidden_path = data_path (folder, hidden_name);
+  g_autofree float *want = test_read_floats (attn_path, count);             /* [L, NH, n, n] */
+  g_autofree float *want_hidden = test_read_floats (hidden_path, hcount);   /* [n, H] */
+  double d_attn = max_diff (a->attn, want, count);
+  double d_hidden = max_diff (a->final_hidden, want_hidden, hcount);
+  double d_logit = check_top_logits (model, a->final_hidden, n, cs);
+  g_test_message ("%s %s, %s backend (%d tokens): max |d| attention %.3g, final hidden %.3g, "
+                  "top-10 logits %.3g", folder, name, as_backend_get_name (backend), n, d_attn,
+                  d_hidden, d_logit);
+  g_assert_cmpfloat (d_attn, <=, ATTN_TOL);
+  g_assert_cmpfloat (d_hidden, <=, HIDDEN_TOL);
+  g_assert_cmpfloat (d_logit, <=, LOGIT_TOL);
+  as_analysis_unref (a);
+}
+
 void
 decoder_check_goldens_of (const char           *folder,
                           const char           *file,
@@ -107,7 +144,6 @@ decoder_check_goldens_of (const char           *folder,
   g_assert_no_error (error);
   g_assert_true (model->arch == arch);
   g_assert_nonnull (model->tokenizer);
-  const AsConfig *c = model->config;
 
   g_autoptr(JsonParser) parser = json_parser_new ();
   g_assert_true (json_parser_load_from_file (parser, cases_path, &error));
@@ -115,37 +151,14 @@ decoder_check_goldens_of (const char           *folder,
                                                    "cases");
   g_assert_cmpuint (json_array_get_length (cases), >=, 2);
 
-  AsBackend *backend = as_reference_backend_new (model);
-  for (guint ci = 0; ci < json_array_get_length (cases); ci++)
+  /* the plain forward, and the fast one users run */
+  AsBackend *backends[2] = { as_reference_backend_new (model), as_cpu_backend_new (model) };
+  for (guint bi = 0; bi < G_N_ELEMENTS (backends); bi++)
     {
-      JsonObject *cs = json_array_get_object_element (cases, ci);
-      const char *name = json_object_get_string_member (cs, "name");
-      const int n = (int) json_object_get_int_member (cs, "n");
-      g_autofree int *ids = g_new (int, n);
-      g_autofree int *types = g_new0 (int, n);
-      check_ids (model, json_object_get_string_member (cs, "sentence"),
-                 json_object_get_array_member (cs, "ids"), ids);
-
-      AsAnalysis *a = as_attention_compute_ids (backend, ids, types, n, &error);
-      g_assert_no_error (error);
-      const gsize count = (gsize) c->n_layers * c->n_heads * n * n, hcount = (gsize) n * c->hidden;
-      g_autofree char *attn_name = g_strdup_printf ("%s-attn.f32", name);
-      g_autofree char *hidden_name = g_strdup_printf ("%s-hidden.f32", name);
-      g_autofree char *attn_path = data_path (folder, attn_name);
-      g_autofree char *hidden_path = data_path (folder, hidden_name);
-      g_autofree float *want = test_read_floats (attn_path, count);             /* [L, NH, n, n] */
-      g_autofree float *want_hidden = test_read_floats (hidden_path, hcount);   /* [n, H] */
-      double d_attn = max_diff (a->attn, want, count);
-      double d_hidden = max_diff (a->final_hidden, want_hidden, hcount);
-      double d_logit = check_top_logits (model, a->final_hidden, n, cs);
-      g_test_message ("%s %s (%d tokens): max |d| attention %.3g, final hidden %.3g, "
-                      "top-10 logits %.3g", folder, name, n, d_attn, d_hidden, d_logit);
-      g_assert_cmpfloat (d_attn, <=, ATTN_TOL);
-      g_assert_cmpfloat (d_hidden, <=, HIDDEN_TOL);
-      g_assert_cmpfloat (d_logit, <=, LOGIT_TOL);
-      as_analysis_unref (a);
+      for (guint ci = 0; ci < json_array_get_length (cases); ci++)
+        check_case (model, folder, backends[bi], json_array_get_object_element (cases, ci));
+      as_backend_free (backends[bi]);
     }
-  as_backend_free (backend);
   as_model_free (model);
 }
 

@@ -11,7 +11,8 @@
 G_BEGIN_DECLS
 
 /* Loads tests/data/FOLDER through as_model_load (its architecture must be
- * ARCH) and checks each case of its cases.json with the reference backend:
+ * ARCH) and checks each case of its cases.json with the reference backend
+ * and the "cpu" one:
  * the tokenizer's ids of the sentence equal transformers', every layer's
  * attention within 2e-5, the final hidden state within 1e-4, and the last
  * position's top-10 logits (as_lm_head_logits) the same ids in the same

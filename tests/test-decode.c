@@ -1,7 +1,9 @@
-/* test-decode.c — Llama's fast CPU backend (as-cpu-llama.c) and decoding
- * over its key/value cache (as-decode.h).
+/* test-decode.c — the decoders' fast CPU backend (as-cpu-decoder.c, for
+ * Llama and GPT-2) and decoding over its key/value cache (as-decode.h).
  *
- * On the tiny seeded GGUF (tests/data/llama/tiny.gguf) always, and on
+ * On the tiny seeded Llama GGUF (tests/data/llama/tiny.gguf), the tiny
+ * GPT-2 folder (tests/data/gpt2-tiny) and random models of each family
+ * long enough to split attention into blocks always, and on
  * SmolLM2-135M-Instruct when it is downloaded (else skipped with the
  * reason):
  *  - the fast forward's attention and final hidden state against the
@@ -28,6 +30,7 @@
 #include "as-backend.h"
 #include "as-decode.h"
 #include "as-error.h"
+#include "as-gpt2.h"
 #include "as-llama.h"
 #include "as-model.h"
 #include "as-reference.h"
@@ -52,6 +55,8 @@
 static AsModel *tiny;
 static AsModel *smollm2;
 static AsModel *wide;
+static AsModel *gpt2_tiny;
+static AsModel *gpt2_wide;
 static char *smollm2_skip;
 
 static AsModel *
@@ -68,7 +73,7 @@ tiny_model (void)
 }
 
 /* Random weights, room for LONG_TOKENS: a prompt longer than a block of
- * query rows (as-cpu-llama.c's ATTN_ROWS, 112) and split by rows between
+ * query rows (as-cpu-decoder.c's ATTN_ROWS, 112) and split by rows between
  * threads, which the fixtures' short cases are not. */
 #define LONG_TOKENS 200
 
@@ -110,6 +115,86 @@ wide_model (void)
 }
 
 static AsModel *
+gpt2_tiny_model (void)
+{
+  if (gpt2_tiny == NULL)
+    {
+      g_autofree char *path = g_build_filename (g_getenv ("AS_TEST_DATA"), "gpt2-tiny", NULL);
+      g_autoptr(GError) error = NULL;
+      gpt2_tiny = as_model_load (path, &error);
+      g_assert_no_error (error);
+    }
+  return gpt2_tiny;
+}
+
+static const char *gpt2_wide_config =
+  "{\"model_type\": \"gpt2\", \"n_layer\": 2, \"n_head\": 6, \"n_embd\": 48,"
+  " \"n_inner\": 80, \"vocab_size\": 64, \"n_positions\": 256,"
+  " \"layer_norm_epsilon\": 1e-5, \"activation_function\": \"gelu_new\"}";
+
+/* out[count] = random values of about SCALE around CENTER (a fixed
+ * sequence): gains, biases and positions that are not 1s and 0s, so a bias
+ * or a norm in the wrong place shows. */
+static void
+perturb (const float *out,
+         gsize        count,
+         float        center,
+         float        scale,
+         guint32     *state)
+{
+  float *w = (float *) out;
+  for (gsize i = 0; i < count; i++)
+    {
+      *state = *state * 1664525u + 1013904223u;
+      w[i] = center + scale * ((float) (*state >> 8) / (float) (1u << 24) - 0.5f);
+    }
+}
+
+/* A random GPT-2 as wide_model's Llama: room for LONG_TOKENS, Q and K
+ * columns of c_attn 20 times larger; every gain, bias and position
+ * random. */
+static AsModel *
+gpt2_wide_model (void)
+{
+  if (gpt2_wide != NULL)
+    return gpt2_wide;
+  g_autoptr(GError) error = NULL;
+  AsConfig *config = as_config_parse (gpt2_wide_config, strlen (gpt2_wide_config),
+                                      "gpt2-wide.json", &error);
+  g_assert_no_error (error);
+  gpt2_wide = g_new0 (AsModel, 1);
+  gpt2_wide->dir = g_strdup ("wide gpt2 (random weights)");
+  gpt2_wide->name = g_strdup (gpt2_wide->dir);
+  gpt2_wide->owned = g_ptr_array_new_with_free_func (g_free);
+  gpt2_wide->config = config;
+  gpt2_wide->arch = config->arch;
+  gpt2_wide->arch->init_random (gpt2_wide, 13);
+  const AsGpt2Weights *w = as_gpt2_weights (gpt2_wide);
+  const int H = config->hidden, F = config->intermediate;
+  guint32 state = 5;
+  perturb (w->wpe, (gsize) config->max_positions * H, 0, 0.2f, &state);
+  perturb (w->lnf_g, H, 1, 0.4f, &state);
+  perturb (w->lnf_b, H, 0, 0.2f, &state);
+  for (int l = 0; l < config->n_layers; l++)
+    {
+      const AsGpt2LayerWeights *lw = &w->layers[l];
+      float *qkv = (float *) lw->qkv_w;   /* [H, 3H] */
+      for (int i = 0; i < H; i++)
+        for (int j = 0; j < 2 * H; j++)
+          qkv[(gsize) i * 3 * H + j] *= 20.0f;
+      perturb (lw->ln1_g, H, 1, 0.4f, &state);
+      perturb (lw->ln1_b, H, 0, 0.2f, &state);
+      perturb (lw->qkv_b, 3 * H, 0, 0.2f, &state);
+      perturb (lw->proj_b, H, 0, 0.2f, &state);
+      perturb (lw->ln2_g, H, 1, 0.4f, &state);
+      perturb (lw->ln2_b, H, 0, 0.2f, &state);
+      perturb (lw->fc_b, F, 0, 0.2f, &state);
+      perturb (lw->fc_proj_b, H, 0, 0.2f, &state);
+    }
+  return gpt2_wide;
+}
+
+static AsModel *
 smollm2_model (void)
 {
   if (smollm2 == NULL && smollm2_skip == NULL)
@@ -148,16 +233,18 @@ ids_of (JsonArray *jids,
   return ids;
 }
 
-/* The tiny model's one case (tiny.json), SmolLM2's (cases.json), or
- * LONG_TOKENS ids for the random model. */
+/* The tiny Llama's one case (tiny.json), SmolLM2's (cases.json), or ids
+ * of no fixture: LONG_TOKENS for a random model, 24 for the tiny GPT-2
+ * (tests/test-gpt2.c checks it against its goldens). */
 static GArray *
 cases_for (const AsModel *model)
 {
   GArray *cases = g_array_new (FALSE, TRUE, sizeof (Case));
   g_array_set_clear_func (cases, (GDestroyNotify) case_clear);
-  if (model == wide)
+  if (model != tiny && model != smollm2)
     {
-      Case cs = { NULL, g_new (int, LONG_TOKENS), LONG_TOKENS };
+      const int n = model == gpt2_tiny ? 24 : LONG_TOKENS;
+      Case cs = { NULL, g_new (int, n), n };
       for (int i = 0; i < cs.n; i++)
         cs.ids[i] = (i * 37 + 11) % model->config->vocab_size;
       g_array_append_val (cases, cs);
@@ -297,6 +384,18 @@ static void
 test_forward_long (void)
 {
   check_forward (wide_model ());
+}
+
+static void
+test_forward_gpt2_tiny (void)
+{
+  check_forward (gpt2_tiny_model ());
+}
+
+static void
+test_forward_gpt2_long (void)
+{
+  check_forward (gpt2_wide_model ());
 }
 
 static void
@@ -446,6 +545,18 @@ static void
 test_decode_long (void)
 {
   check_decoding (wide_model ());
+}
+
+static void
+test_decode_gpt2_tiny (void)
+{
+  check_decoding (gpt2_tiny_model ());
+}
+
+static void
+test_decode_gpt2_long (void)
+{
+  check_decoding (gpt2_wide_model ());
 }
 
 static void
@@ -683,9 +794,13 @@ main (int    argc,
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/decode/forward/tiny", test_forward_tiny);
   g_test_add_func ("/decode/forward/long", test_forward_long);
+  g_test_add_func ("/decode/forward/gpt2-tiny", test_forward_gpt2_tiny);
+  g_test_add_func ("/decode/forward/gpt2-long", test_forward_gpt2_long);
   g_test_add_func ("/decode/forward/smollm2", test_forward_smollm2);
   g_test_add_func ("/decode/steps/tiny", test_decode_tiny);
   g_test_add_func ("/decode/steps/long", test_decode_long);
+  g_test_add_func ("/decode/steps/gpt2-tiny", test_decode_gpt2_tiny);
+  g_test_add_func ("/decode/steps/gpt2-long", test_decode_gpt2_long);
   g_test_add_func ("/decode/steps/smollm2", test_decode_smollm2);
   g_test_add_func ("/decode/refusals", test_refusals);
   g_test_add_func ("/decode/bench", test_bench);
@@ -693,6 +808,8 @@ main (int    argc,
   as_model_free (tiny);
   as_model_free (smollm2);
   as_model_free (wide);
+  as_model_free (gpt2_tiny);
+  as_model_free (gpt2_wide);
   g_free (smollm2_skip);
   return rc;
 }

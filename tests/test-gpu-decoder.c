@@ -1,6 +1,6 @@
 /* test-gpu-decoder.c — Llama and GPT-2 decoders on the CUDA plugin
- * (gpu/as-cuda-decoder.cu) against the CPU backends (as-cpu-llama.c,
- * as-reference-gpt2.c) and transformers.
+ * (gpu/as-cuda-decoder.cu) against the CPU backend (as-cpu-decoder.c, for
+ * Llama and GPT-2) and transformers.
  *
  * Two targets, as in test-gpu.c: "device", the plugin the loader finds (the
  * real GPU; skipped with the loader's reason where none is usable, a failure
@@ -31,8 +31,7 @@
  *    learned positions, biases, the tanh GELU, c_attn fused in Conv1D's
  *    layout) the same way: a prompt's layers, final hidden states and Q, K,
  *    V, and a greedy continuation's rows, logits and tokens, against the CPU
- *    (which reruns the whole sequence at each step: no cache) within the
- *    same tolerances;
+ *    within the same tolerances;
  *  - descriptions the plugin cannot run (a missing bias, table or gate, an
  *    unknown kind, bad shapes) refused by its decoder_open with a message;
  *  - cancelling and stopping a prompt and a step; heads to ablate refused.
@@ -470,9 +469,8 @@ decode_greedy (AsBackend    *backend,
   g_autoptr(GError) error = NULL;
   g_autoptr(AsDecoder) dec = as_decoder_new (backend, n + STEPS, &error);
   g_assert_no_error (error);
-  /* the GPU keeps keys and values on the device (GPT-2's CPU backend reruns) */
-  if (as_backend_is_gpu (backend))
-    g_assert_true (as_decoder_is_cached (dec));
+  /* the GPU keeps keys and values on the device, the CPU in its cache */
+  g_assert_true (as_decoder_is_cached (dec));
   out->logits = g_new (float, (gsize) (STEPS + 1) * V);
   AsForwardRequest req = { .ids = ids, .n = n };
   g_assert_true (as_decoder_prompt (dec, &req, out->logits, &error));

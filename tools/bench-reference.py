@@ -156,6 +156,20 @@ def forward_gflop(cfg, n, kv=None, ffn=2):
     return per_layer * layers / 1e9
 
 
+def layer_blocks(model):
+    """The model's list of layers: Llama's layers, GPT-2's h, BERT and
+    RoBERTa's encoder.layer, DistilBERT's transformer.layer."""
+    for path in ("layers", "h", "encoder.layer", "transformer.layer"):
+        obj = model
+        try:
+            for name in path.split("."):
+                obj = getattr(obj, name)
+            return obj
+        except AttributeError:
+            continue
+    raise SystemExit("bench-reference.py: no list of layers found in %s" % type(model).__name__)
+
+
 def load_pretrained(cls, path, **kwargs):
     """A folder, or a .gguf file (de-quantised to fp32 by transformers)."""
     if path.endswith(".gguf"):
@@ -300,8 +314,10 @@ def main():
         tokenizer = load_pretrained(AutoTokenizer, args.model)
         label = os.path.basename(os.path.normpath(args.model))
         c = model.config
-        layers, heads, hid, inter = (c.num_hidden_layers, c.num_attention_heads,
-                                     c.hidden_size, c.intermediate_size)
+        # GPT2Config names the FFN's width n_inner (None: 4 x hidden)
+        inter = getattr(c, "intermediate_size", None) or getattr(c, "n_inner", None) \
+            or 4 * c.hidden_size
+        layers, heads, hid = c.num_hidden_layers, c.num_attention_heads, c.hidden_size
     cfg = (layers, heads, hid, inter)
     causal = bool(getattr(model.config, "is_decoder", False)) or args.model is not None and \
         args.model.endswith(".gguf")
@@ -345,8 +361,7 @@ def main():
         sync()
         marks["first"] = now()
 
-    blocks = model.layers if causal else model.encoder.layer
-    blocks[0].register_forward_hook(first_layer_done)
+    layer_blocks(model)[0].register_forward_hook(first_layer_done)
 
     rates = sgemm_rate(torch, args.sgemm_size, 5, device, sync)
     rows = []
