@@ -22,8 +22,19 @@ static const GOptionEntry options[] = {
   { "pair", 'p', 0, G_OPTION_ARG_STRING, NULL, N_("Sentence B (pair mode)"), N_("TEXT") },
   { "text-file", 0, 0, G_OPTION_ARG_FILENAME, NULL, N_("Read sentence A from a file"), N_("FILE") },
   { "session", 's', 0, G_OPTION_ARG_FILENAME, NULL, N_("Open a saved session (.attnscope)"), N_("FILE") },
+  /* what a file manager passes (the desktop file's Exec=attnscope %f) */
+  { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, NULL, NULL, N_("[MODEL|SESSION]") },
   { NULL }
 };
+
+/* A file named on its own is a session when it has the sessions' suffix,
+ * else a model (a folder or a GGUF file; the window says why it is not). */
+static gboolean
+is_session_path (const char *path)
+{
+  g_autofree char *lower = g_ascii_strdown (path, -1);
+  return g_str_has_suffix (lower, ".attnscope");
+}
 
 static char *
 resolve (GApplicationCommandLine *cmdline,
@@ -45,6 +56,21 @@ as_application_command_line (GApplication            *app,
   g_variant_dict_lookup (dict, "text-file", "^&ay", &text_file);
   const char *session = NULL;
   g_variant_dict_lookup (dict, "session", "^&ay", &session);
+  g_autofree const char **named = NULL;
+  g_variant_dict_lookup (dict, G_OPTION_REMAINING, "^a&ay", &named);
+  if (named != NULL && named[0] != NULL)
+    {
+      if (named[1] != NULL || model != NULL || session != NULL)
+        {
+          g_application_command_line_printerr (cmdline, "%s", _("attnscope: name one model or session: "
+                                                                "a single FILE, or --model, or --session\n"));
+          return 1;
+        }
+      if (is_session_path (named[0]))
+        session = named[0];
+      else
+        model = named[0];
+    }
   if (session != NULL && (model != NULL || text != NULL || pair != NULL || text_file != NULL))
     {
       g_application_command_line_printerr (cmdline, "%s", _("attnscope: --session names the model and the "

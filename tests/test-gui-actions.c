@@ -1025,6 +1025,102 @@ test_quit (void)
   g_hash_table_add (keys_done, normalise_accel ("<Control>q"));
 }
 
+/* ---- a file named on the command line ---------------------------------------- */
+
+/* What a file manager runs (the desktop file's Exec=attnscope %f). */
+typedef struct {
+  GuiTestChild *child;
+  const char   *recent;   /* the child's recent-models file */
+  const char   *model;    /* the path it must name once the model is in */
+} OpenedWait;
+
+static gboolean
+opened (const OpenedWait *w)
+{
+  g_autofree char *text = NULL;
+  return g_file_get_contents (w->recent, &text, NULL, NULL) && strstr (text, w->model) != NULL;
+}
+
+static gboolean
+opened_or_exited (gpointer data)
+{
+  const OpenedWait *w = data;
+  return w->child->exited || opened (w);
+}
+
+/* The real program run with FILE alone: a window, MODEL loaded in it (the
+ * recent-models list of a fresh configuration names it once it is in),
+ * and Ctrl+Q quits it cleanly. */
+static void
+check_opens (const char *exe,
+             const char *file,
+             const char *model_path)
+{
+  g_autofree char *config = g_build_filename (tmp_dir, "open-config", NULL);
+  g_autofree char *recent = g_build_filename (config, "attnscope", "recent-models.ini", NULL);
+  g_remove (recent);
+  g_autofree char *env_config = g_strdup_printf ("XDG_CONFIG_HOME=%s", config);
+  const char *argv[] = { exe, file, NULL };
+  const char *env[] = { env_config, NULL };
+  GuiTestChild *child = gui_test_child_spawn (argv, env);
+  g_autofree char *xid = gui_test_child_window (child, "AttnScope", 60);
+  OpenedWait wait = { child, recent, model_path };
+  if (xid != NULL)
+    gui_test_wait_until (opened_or_exited, &wait, 120);
+  if (xid == NULL || child->exited || !opened (&wait))
+    {
+      gui_test_child_free (child);
+      g_error ("attnscope %s: %s", file, xid == NULL ? "no window" : child->exited ? "exited"
+                                                                                    : "model not opened");
+    }
+  gui_test_send_keys_to (xid, "ctrl+q");
+  if (!gui_test_child_wait (child, 30))
+    {
+      gui_test_child_free (child);
+      g_error ("Ctrl+Q did not quit attnscope %s", file);
+    }
+  g_assert_true (g_spawn_check_wait_status (child->status, NULL));
+  gui_test_child_free (child);
+  g_test_message ("attnscope %s: opened %s", file, model_path);
+}
+
+static void
+test_open_named_file (void)
+{
+  if (!gui_test_have_xdotool ())
+    return;
+  g_autofree char *exe = g_build_filename (g_getenv ("AS_TEST_BUILD"), "..", "app", "attnscope", NULL);
+  g_autofree char *gguf = g_build_filename (g_getenv ("AS_TEST_DATA"), "gpt2-tiny", "gpt2-tiny.gguf",
+                                            NULL);
+  /* a GGUF file, as double-clicked */
+  check_opens (exe, gguf, gguf);
+
+  /* a session, known by its suffix, opens its model */
+  g_autofree char *session = g_build_filename (tmp_dir, "Named Session.attnscope", NULL);
+  g_autofree char *session_text = g_strdup_printf (
+    "# AttnScope session\n[session]\nversion=1\nmodel=%s\ntext=The cat sat on the mat.\n"
+    "pair=\ncompare=\nview=head\nlayer=1\nhead=2\ntoken=-1\nteach-step=embeddings\n"
+    "[options]\nhide-special=false\nrenormalise=false\nfit-scale=true\nwords=false\n"
+    "colormap=viridis\naggregate=head\n", gguf);
+  g_assert_true (g_file_set_contents (session, session_text, -1, NULL));
+  check_opens (exe, session, gguf);
+
+  /* two files, or a file beside --model: refused with a message, no window */
+  const char *twice[][5] = {
+    { exe, gguf, session, NULL },
+    { exe, "--model", gguf, session, NULL },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (twice); i++)
+    {
+      g_autofree char *err = NULL;
+      int status = 0;
+      g_assert_true (g_spawn_sync (NULL, (char **) twice[i], NULL, G_SPAWN_STDOUT_TO_DEV_NULL, NULL,
+                                   NULL, NULL, &err, &status, NULL));
+      g_assert_false (g_spawn_check_wait_status (status, NULL));
+      g_assert_nonnull (strstr (err, "name one model or session"));
+    }
+}
+
 /* ---- nothing left out -------------------------------------------------------- */
 
 /* "Ctrl+Shift+C", "Page Up", "Alt+Left", "Ctrl+?" as GTK accelerators. */
@@ -1182,6 +1278,7 @@ main (int   argc,
   g_test_add_func ("/actions/open-text", test_open_text);
   g_test_add_func ("/actions/device-menu", test_device_menu);
   g_test_add_func ("/actions/quit", test_quit);
+  g_test_add_func ("/actions/open-named-file", test_open_named_file);
   g_test_add_func ("/actions/all-covered", test_all_covered);
 
   int status = g_test_run ();
