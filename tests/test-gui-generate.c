@@ -5,9 +5,10 @@
  * and Ctrl+G pressed. At every step the next-token panel must show the
  * engine's own distribution and pick (as_generate run here with the same
  * options); at the end the token strip must hold the prompt and the
- * engine's tokens, and the analysis on screen, grown a row at a time, must
- * equal a fresh forward pass over the whole text, as must the head view's
- * last rows. Another test times the main loop while it generates.
+ * engine's tokens (those the model wrote marked as such, until the text is
+ * edited), and the analysis on screen, grown a row at a time, must equal a
+ * fresh forward pass over the whole text, as must the head view's last
+ * rows. Another test times the main loop while it generates.
  */
 #include <math.h>
 #include <stdio.h>
@@ -298,6 +299,16 @@ test_generate_matches_engine (void)
   g_assert_true (as_token_strip_get_token_rect (strip, n_all - 1, &rect));
   g_assert_false (as_token_strip_get_token_rect (strip, n_all, &rect));
   g_assert_cmpstr (a->text_a, ==, gtk_editable_get_text (as_window_get_entry_a (window)));
+  /* the model's tokens, and only they, say they are its (and are drawn so,
+   * by the same test) */
+  AsViewState *view_state = as_window_get_view_state (window);
+  g_assert_cmpint (as_view_state_get_generated_from (view_state), ==, (int) strlen (PROMPT));
+  for (int i = 0; i < n_all; i++)
+    {
+      g_autofree char *desc = as_token_strip_describe_token (strip, i);
+      g_assert_cmpint (strstr (desc, "written by the model") != NULL, ==, i >= (int) prompt->len);
+      g_assert_cmpint (as_view_state_token_is_generated (view_state, i), ==, i >= (int) prompt->len);
+    }
 
   /* Grown a row at a time, it is the analysis of the whole text. */
   g_autofree int *types = g_new0 (int, n_all);
@@ -348,6 +359,18 @@ test_generate_matches_engine (void)
   gsize last_cell = ((gsize) (lens->lens->n_layers - 1) * n_all + (n_all - 1)) * lens->lens->k;
   g_assert_cmpint (lens->lens->ids[last_cell], ==, best);
   gtk_stack_set_visible_child_name (stack, "head");
+
+  /* a character typed at the end: the text is the user's now, no mark left */
+  gtk_widget_grab_focus (GTK_WIDGET (as_window_get_entry_a (window)));
+  g_assert_true (gui_test_press (GTK_WINDOW (window), "End"));
+  g_assert_true (gui_test_type_keys (GTK_WINDOW (window), "!"));
+  gui_test_wait_until (generation_done, NULL, 120);
+  g_assert_cmpint (as_view_state_get_generated_from (view_state), ==, -1);
+  for (int i = 0; i < n_all; i++)
+    {
+      g_autofree char *desc = as_token_strip_describe_token (strip, i);
+      g_assert_null (strstr (desc, "written by the model"));
+    }
 
   g_array_unref (run.ids);
   g_array_unref (run.tops);

@@ -233,6 +233,14 @@ as_token_strip_snapshot (GtkWidget   *widget,
 
       gtk_snapshot_push_rounded_clip (snapshot, &rr);
       gtk_snapshot_append_color (snapshot, &bg, r);
+      /* a token the model wrote: a bar along its pill's foot */
+      if (as_view_state_token_is_generated (self->state, (int) i))
+        {
+          GdkRGBA bar = (int) i == selected ? accent_fg : accent_bg;
+          gtk_snapshot_append_color (snapshot, &bar,
+                                     &GRAPHENE_RECT_INIT (r->origin.x, r->origin.y + r->size.height - 3,
+                                                          r->size.width, 3));
+        }
       gtk_snapshot_pop (snapshot);
 
       gtk_snapshot_save (snapshot);
@@ -300,9 +308,12 @@ as_token_strip_describe_token (AsTokenStrip *self,
   const AsToken *t = &enc->tokens[i];
   if (t->start < 0)
     return g_strdup_printf (_("#%d “%s”  id %d, added by the tokenizer"), i + 1, t->text, t->id);
-  return g_strdup_printf (t->is_continuation ? _("#%d “%s”  id %d, sentence %s, bytes %d–%d, word piece")
-                                             : _("#%d “%s”  id %d, sentence %s, bytes %d–%d"),
-                          i + 1, t->text, t->id, t->sequence == 1 ? "B" : "A", t->start, t->end);
+  g_autofree char *where = g_strdup_printf (t->is_continuation ? _("#%d “%s”  id %d, sentence %s, bytes %d–%d, word piece")
+                                                               : _("#%d “%s”  id %d, sentence %s, bytes %d–%d"),
+                                            i + 1, t->text, t->id, t->sequence == 1 ? "B" : "A", t->start, t->end);
+  if (as_view_state_token_is_generated (self->state, i))
+    return g_strdup_printf (_("%s, written by the model"), where);
+  return g_steal_pointer (&where);
 }
 
 /* Selects TOKEN and opens the context menu at its pill. */
@@ -461,6 +472,7 @@ as_token_strip_set_view_state (AsTokenStrip *self,
       g_signal_connect_swapped (state, "notify::analysis", G_CALLBACK (on_analysis_changed), self);
       g_signal_connect_swapped (state, "notify::token", G_CALLBACK (gtk_widget_queue_draw), self);
       g_signal_connect_swapped (state, "notify::hide-special", G_CALLBACK (gtk_widget_queue_draw), self);
+      g_signal_connect_swapped (state, "notify::generated-from", G_CALLBACK (gtk_widget_queue_draw), self);
     }
   on_analysis_changed (self);
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_VIEW_STATE]);

@@ -26,6 +26,7 @@ struct _AsViewState
   double        zoom;
   AsShownAggregate aggregate;
   gboolean      words;
+  int           generated_from;
 
   AsShownTokens *tokens;     /* rows as shown, NULL without an analysis */
   int          *visible;     /* [tokens->n] first token of each row */
@@ -58,6 +59,7 @@ enum {
   PROP_ZOOM,
   PROP_AGGREGATE,
   PROP_WORDS,
+  PROP_GENERATED_FROM,
   N_PROPS
 };
 
@@ -151,6 +153,7 @@ as_view_state_get_property (GObject    *object,
     case PROP_ZOOM:         g_value_set_double (value, self->zoom); break;
     case PROP_AGGREGATE:    g_value_set_enum (value, self->aggregate); break;
     case PROP_WORDS:        g_value_set_boolean (value, self->words); break;
+    case PROP_GENERATED_FROM: g_value_set_int (value, self->generated_from); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
 }
@@ -184,6 +187,7 @@ as_view_state_set_property (GObject      *object,
     case PROP_ZOOM:         as_view_state_set_zoom (self, g_value_get_double (value)); break;
     case PROP_AGGREGATE:    as_view_state_set_aggregate (self, g_value_get_enum (value)); break;
     case PROP_WORDS:        as_view_state_set_words (self, g_value_get_boolean (value)); break;
+    case PROP_GENERATED_FROM: as_view_state_set_generated_from (self, g_value_get_int (value)); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
 }
@@ -222,6 +226,8 @@ as_view_state_class_init (AsViewStateClass *klass)
   properties[PROP_AGGREGATE] =
     g_param_spec_enum ("aggregate", NULL, NULL, AS_TYPE_SHOWN_AGGREGATE, AS_SHOWN_HEAD, rw);
   properties[PROP_WORDS] = g_param_spec_boolean ("words", NULL, NULL, FALSE, rw);
+  properties[PROP_GENERATED_FROM] = g_param_spec_int ("generated-from", NULL, NULL, -1, G_MAXINT,
+                                                      -1, rw);
   g_object_class_install_properties (object_class, N_PROPS, properties);
 
   /* ::layer-added (layer): LAYER of the current analysis may now be drawn. */
@@ -281,6 +287,7 @@ static void
 as_view_state_init (AsViewState *self)
 {
   self->token = -1;
+  self->generated_from = -1;
   self->colormap = AS_COLORMAP_VIRIDIS;
   self->fit_scale = TRUE;
   self->zoom = 1.0;
@@ -710,6 +717,39 @@ as_view_state_set_words (AsViewState *self,
   update_visible (self);
   sync_actions (self);
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_WORDS]);
+}
+
+int
+as_view_state_get_generated_from (AsViewState *self)
+{
+  g_return_val_if_fail (AS_IS_VIEW_STATE (self), -1);
+  return self->generated_from;
+}
+
+void
+as_view_state_set_generated_from (AsViewState *self,
+                                  int          byte)
+{
+  g_return_if_fail (AS_IS_VIEW_STATE (self));
+
+  byte = MAX (byte, -1);
+  if (byte == self->generated_from)
+    return;
+  self->generated_from = byte;
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_GENERATED_FROM]);
+}
+
+gboolean
+as_view_state_token_is_generated (AsViewState *self,
+                                  int          i)
+{
+  g_return_val_if_fail (AS_IS_VIEW_STATE (self), FALSE);
+  const AsAnalysis *a = self->analysis;
+  if (self->generated_from < 0 || a == NULL || a->encoding == NULL ||
+      i < 0 || i >= a->encoding->n_tokens)
+    return FALSE;
+  const AsToken *t = &a->encoding->tokens[i];
+  return t->sequence == 0 && t->start >= self->generated_from;
 }
 
 AsStatsCache *

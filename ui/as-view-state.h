@@ -102,6 +102,16 @@ void          as_view_state_set_aggregate    (AsViewState *self,
 gboolean      as_view_state_get_words        (AsViewState *self);
 void          as_view_state_set_words        (AsViewState *self,
                                               gboolean     words);
+/* Where in sentence A (a byte offset) the text the model wrote begins:
+ * the prompt's end, set when generation starts and kept while its text
+ * grows only by generation; -1 (the default) when none of it is the
+ * model's. */
+int           as_view_state_get_generated_from (AsViewState *self);
+void          as_view_state_set_generated_from (AsViewState *self,
+                                                int          byte);
+/* Whether token I of the analysis is one the model wrote. */
+gboolean      as_view_state_token_is_generated (AsViewState *self,
+                                                int          i);
 /* Stateful actions for the two: "aggregate" (string state and parameter:
  * head, mean, max, rollout) and "words" (boolean), for widgets to insert as
  * the "view" group, so buttons with action-name view.aggregate and

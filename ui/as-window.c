@@ -103,6 +103,9 @@ on_text_changed (AsWindow *self)
 {
   as_trace_keystroke ();
   g_clear_handle_id (&self->debounce_id, g_source_remove);
+  /* an edit of one's own: the text is no longer the model's continuation
+   * of a prompt (generation's insertions do not come here) */
+  as_view_state_set_generated_from (self->state, -1);
   /* Even "at once" goes through the main loop, so the two "changed" of one
    * edit (a paste over a selection) still make one request. */
   guint delay = self->last_forward_us > 0 && self->last_forward_us < FRAME_US ? 0 : DEBOUNCE_MS;
@@ -915,6 +918,10 @@ generate_action (GtkWidget  *widget,
    * it would only come after, over the generated one. */
   g_clear_handle_id (&self->debounce_id, g_source_remove);
   const char *text = gtk_editable_get_text (GTK_EDITABLE (self->entry_a));
+  /* what the model writes is marked from the prompt's end; generating
+   * again straight after keeps the first prompt's end */
+  if (as_view_state_get_generated_from (self->state) < 0)
+    as_view_state_set_generated_from (self->state, (int) strlen (text));
   set_generating (self, as_worker_generate (self->worker, text, &sampling,
                                             as_generate_bar_get_limit (self->generate_bar)));
 }
