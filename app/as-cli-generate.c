@@ -51,6 +51,7 @@ typedef struct {
   gboolean       chat;
   const char    *system;     /* the chat's system turn; NULL: none */
   const AsGenerateOptions *options;
+  AsDecodeWeights weights;   /* what the steps read: --weights, auto resolved */
   const int     *ids;
   int            n_ids;
 } Sink;
@@ -347,7 +348,7 @@ write_head (Sink *sink)
   else
     fputs ("null", out);
   fprintf (out, ",\n  \"weights\": \"%s\",\n  \"temperature\": ",
-           as_decode_weights_to_string (o->weights));
+           as_decode_weights_to_string (sink->weights));
   as_json_write_float (out, (float) o->sampling.temperature);
   fprintf (out, ",\n  \"top_k\": %d,\n  \"top_p\": ", o->sampling.top_k);
   as_json_write_float (out, (float) o->sampling.top_p);
@@ -421,6 +422,15 @@ write_step (Sink                 *sink,
       fputc ('}', out);
     }
   fputs ("]}", out);
+}
+
+/* What the decoder's steps read, for the JSON's "weights". */
+static void
+on_start (AsDecoder *decoder,
+          gpointer   user_data)
+{
+  Sink *sink = user_data;
+  sink->weights = as_decoder_get_weights (decoder);
 }
 
 static gboolean
@@ -606,6 +616,7 @@ as_cli_generate (int    argc,
   sink.text = file == NULL || (common.output != NULL && !names_stdout (common.output)) ? stdout : NULL;
   options.on_row = sink.rows ? on_row : NULL;
   options.on_step = on_step;
+  options.on_start = on_start;
   options.user_data = &sink;
 
   sink.prompt = prompt_text;
@@ -613,6 +624,7 @@ as_cli_generate (int    argc,
   sink.chat = args.chat;
   sink.system = system;
   sink.options = &options;
+  sink.weights = options.weights;
   sink.ids = ids;
   sink.n_ids = n_ids;
   gboolean ok = as_generate (backend, ids, n_ids, &options, &stop, &generated, &n_generated, &error);

@@ -210,6 +210,8 @@ as_generate (AsBackend               *backend,
                                                               options->weights, error);
   if (decoder == NULL)
     return FALSE;
+  if (options->on_start != NULL)
+    options->on_start (decoder, options->user_data);
   g_autoptr(AsSampler) sampler = as_sampler_new (&options->sampling, c->vocab_size, error);
   if (sampler == NULL)
     return FALSE;

@@ -46,6 +46,10 @@ typedef struct {
 /* Return FALSE to stop (an AS_MODEL_ERROR_CANCELLED error). */
 typedef gboolean (*AsGenerateStepFunc) (const AsGenerateStep *step,
                                         gpointer              user_data);
+/* DECODER: the one about to run the prompt (what its steps read:
+ * as_decoder_get_weights). */
+typedef void     (*AsGenerateStartFunc)  (AsDecoder   *decoder,
+                                          gpointer     user_data);
 /* LOGITS [vocab]: the next-token logits after N_CTX tokens. */
 typedef gboolean (*AsGenerateLogitsFunc) (const float *logits,
                                           int          n_ctx,
@@ -56,6 +60,7 @@ typedef struct {
   int                max_tokens;       /* 1 and more */
   int                eos_id;           /* stop after choosing it; -1: never */
   int                n_top;            /* 0..AS_GENERATE_MAX_TOP */
+  AsGenerateStartFunc on_start;        /* may be NULL: once the decoder is made */
   AsLayerFunc        on_prompt_layer;  /* may be NULL: the prompt's layers */
   AsRowFunc          on_row;           /* may be NULL */
   AsGenerateStepFunc on_step;          /* may be NULL */

@@ -54,6 +54,7 @@ assert d["prompt_ids"] == g["prompt_ids"] and d["prompt"] is None and d["text"] 
 assert d["generated_ids"] == g["new_ids"], d["generated_ids"]
 assert [s["id"] for s in d["steps"]] == g["new_ids"]
 assert d["stop"] == "length" and d["temperature"] == 0 and d["n_layers"] == 2
+assert d["weights"] == "fp32", d["weights"]   # auto, resolved: the tiny file holds no block type
 for i, s in enumerate(d["steps"]):
     assert s["index"] == i and s["eos"] is False and s["text"] is None
     assert len(s["top"]) == 3 and s["top"][0]["id"] == s["id"]
@@ -179,6 +180,7 @@ g = next(c for c in json.load(open(sys.argv[2]))["cases"] if c["name"] == "chat"
 assert d["chat"] is True and d["prompt"] == g["prompt"] and d["prompt_ids"] == g["prompt_ids"]
 assert d["prompt_tokens"][0] == "<|im_start|>"
 assert d["generated_ids"] == g["new_ids"] and d["stop"] == "eos" and d["eos_id"] == 2
+assert d["weights"] == "file", d["weights"]   # auto, resolved: Q4_1 and Q8_0 blocks read as they are
 assert d["text"] == g["text"] == "".join(s["text"] for s in d["steps"])
 assert d["steps"][-1]["eos"] is True and d["steps"][-1]["token"] == "<|im_end|>"
 assert all(len(s["top"]) == 5 and s["top"][0]["id"] == s["id"] for s in d["steps"])
