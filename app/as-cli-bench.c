@@ -1011,6 +1011,21 @@ bench_decode (const BenchOptions *o,
                    "--decode-context: %s is not a decoder", model->name);
       return FALSE;
     }
+  const int room = model->config->max_positions - o->decode_steps;
+  if (o->decode_context < 0 && context > room)
+    {
+      /* the default, on a model of few positions: as long as fits */
+      if (room < 1)
+        {
+          g_printerr ("attnscope-cli: note: decoding not timed: --decode-steps %d leaves no room "
+                      "for a prompt in this model's %d positions\n", o->decode_steps,
+                      model->config->max_positions);
+          return TRUE;
+        }
+      g_printerr ("attnscope-cli: note: decoding timed after %d tokens: this model has %d "
+                  "positions\n", room, model->config->max_positions);
+      context = room;
+    }
   if (context + o->decode_steps > model->config->max_positions)
     {
       g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,

@@ -146,6 +146,20 @@ if [ $rc = 0 ] && [ -z "$(grep -v 'note: weights int8' "$tmp/err")" ]; then
   if [ -z "$msg" ]; then ok "--weights int8: 12 tokens, its deviation from fp32 noted"
   else nok "--weights int8" "$msg"; fi
 else nok "--weights int8 (exit $rc)" "$(cat "$tmp/err")"; fi
+# bench on a decoder of 64 positions: the default 256-token context shrinks
+# to what fits, with a note; one asked for by name that does not fit is refused
+"$cli" bench -m "$tiny" --lengths 8 --min-time 0 --runs 1 --warmup 0 --json >"$tmp/bench.json" 2>"$tmp/err"
+rc=$?
+ctx=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["decode"]["context"])' \
+  "$tmp/bench.json" 2>&1)
+if [ $rc = 0 ] && [ "$ctx" = 32 ] && grep -q "decoding timed after 32 tokens: this model has 64 positions" "$tmp/err"
+then ok "bench: the default decoding context fits the model's positions"
+else nok "bench: the default decoding context (exit $rc, context $ctx)" "$(cat "$tmp/err")"; fi
+"$cli" bench -m "$tiny" --lengths 8 --min-time 0 --runs 1 --decode-context 60 >"$tmp/out" 2>"$tmp/err"
+rc=$?
+if [ $rc = 2 ] && grep -q "decode-context 60 + --decode-steps 32 is more than this model's 64 positions" "$tmp/err"
+then ok "bench: a decoding context that does not fit is refused"
+else nok "bench: --decode-context 60 (exit $rc)" "$(cat "$tmp/err")"; fi
 if [ $have_bert = 1 ]; then
   refuse "an encoder" "not a decoder" -m "$bert" --json hello
 else skip "refused: an encoder" "the default model is not downloaded"; fi

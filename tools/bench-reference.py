@@ -314,9 +314,10 @@ def main():
         tokenizer = load_pretrained(AutoTokenizer, args.model)
         label = os.path.basename(os.path.normpath(args.model))
         c = model.config
-        # GPT2Config names the FFN's width n_inner (None: 4 x hidden)
+        # GPT2Config names the FFN's width n_inner (None: 4 x hidden),
+        # DistilBertConfig hidden_dim
         inter = getattr(c, "intermediate_size", None) or getattr(c, "n_inner", None) \
-            or 4 * c.hidden_size
+            or getattr(c, "hidden_dim", None) or 4 * c.hidden_size
         layers, heads, hid = c.num_hidden_layers, c.num_attention_heads, c.hidden_size
     cfg = (layers, heads, hid, inter)
     causal = bool(getattr(model.config, "is_decoder", False)) or args.model is not None and \
