@@ -347,8 +347,12 @@ write_head (Sink *sink)
     as_json_write_string (out, sink->system);
   else
     fputs ("null", out);
-  fprintf (out, ",\n  \"weights\": \"%s\",\n  \"temperature\": ",
+  fprintf (out, ",\n  \"weights\": \"%s\",\n  \"ablated\": [",
            as_decode_weights_to_string (sink->weights));
+  for (int i = 0; i < o->n_ablate; i++)
+    fprintf (out, "%s{\"layer\": %d, \"head\": %d, \"mode\": \"%s\"}", i ? ", " : "",
+             o->ablate[i].layer + 1, o->ablate[i].head + 1, as_ablate_mode_to_string (o->ablate[i].mode));
+  fputs ("],\n  \"temperature\": ", out);
   as_json_write_float (out, (float) o->sampling.temperature);
   fprintf (out, ",\n  \"top_k\": %d,\n  \"top_p\": ", o->sampling.top_k);
   as_json_write_float (out, (float) o->sampling.top_p);
@@ -542,6 +546,7 @@ as_cli_generate (int    argc,
   GError *error = NULL;
   as_cli_add_model_options (ctx, &common);
   as_cli_add_device_options (ctx, &common);
+  as_cli_add_ablation_options (ctx, &common);
   add_generate_options (ctx, &common, &args);
   g_option_context_set_summary (ctx,
     "Greedy by default (the most likely token each step) up to 64 tokens or the model's\n"
@@ -549,7 +554,8 @@ as_cli_generate (int    argc,
     "--top-p filter, then a token is drawn with the --seed'ed generator.\n"
     "Output: the text as it comes; --json: the prompt and each step's token and most likely\n"
     "tokens; -o FILE: that JSON with each step's attention row (the token that predicts it,\n"
-    "over every earlier token) in every layer: steps[i].attention[layer][head][key].");
+    "over every earlier token) in every layer: steps[i].attention[layer][head][key].\n"
+    "--ablate switches heads off for the prompt and every step.");
 
   g_autofree char *text = NULL;
   g_autofree char *prompt_text = NULL;
@@ -568,8 +574,11 @@ as_cli_generate (int    argc,
   if (!as_cli_parse (ctx, &common, &argc, &argv, &error) ||
       !check_prompt_source (&common, &args, &error) ||
       (model = as_cli_load_model (&common, &error)) == NULL ||
+      !as_cli_load_ablation (&common, model, &error) ||
       !check_args (&args, model, &options, &error))
     goto out;
+  options.ablate = common.ablation;
+  options.n_ablate = common.n_ablation;
   if (args.ids != NULL)
     {
       if ((ids = parse_ids (args.ids, model, &n_ids, &error)) == NULL)

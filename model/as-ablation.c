@@ -122,9 +122,7 @@ replace_mean (float    *p,
   float *sum = g_new0 (float, n);   /* [n] column sums of the rows so far */
   for (int i = 0; i < n; i++)
     {
-      const float *p_i = p + (gsize) i * n;   /* [n] */
-      for (int j = 0; j < n; j++)
-        sum[j] += p_i[j];
+      as_ablation_mean_sums (p + (gsize) i * n, 1, n, sum);   /* row i */
       if (causal)
         {
           float *out = p + (gsize) i * n;     /* [n] row i is read: overwrite it */
@@ -155,6 +153,46 @@ as_ablation_replace (float        *p,
       break;
     case AS_ABLATE_MEAN:
       replace_mean (p, n, causal);
+      break;
+    case AS_ABLATE_NONE:
+    default:
+      break;
+    }
+}
+
+void
+as_ablation_mean_sums (const float *p,
+                       int          rows,
+                       int          n,
+                       float       *sum)
+{
+  for (int i = 0; i < rows; i++)
+    {
+      const float *p_i = p + (gsize) i * n;   /* [n] */
+      for (int j = 0; j < n; j++)
+        sum[j] += p_i[j];
+    }
+}
+
+void
+as_ablation_replace_last_row (float        *row,
+                              int           n_ctx,
+                              AsAblateMode  mode,
+                              float        *sum)
+{
+  switch (mode)
+    {
+    case AS_ABLATE_ZERO:
+      memset (row, 0, sizeof (float) * n_ctx);
+      break;
+    case AS_ABLATE_UNIFORM:
+      for (int j = 0; j < n_ctx; j++)
+        row[j] = 1.0f / (float) n_ctx;
+      break;
+    case AS_ABLATE_MEAN:
+      as_ablation_mean_sums (row, 1, n_ctx, sum);
+      for (int j = 0; j < n_ctx; j++)
+        row[j] = sum[j] / (float) n_ctx;
       break;
     case AS_ABLATE_NONE:
     default:

@@ -64,6 +64,23 @@ void          as_ablation_replace      (float                  *p,
                                         int                     n,
                                         gboolean                causal,
                                         AsAblateMode            mode);
+/* Decoding one token at a time (as-decode.h) ablates the same way, a row
+ * at a time: the new token's ROW [n_ctx] over keys 0..n_ctx-1 (a causal
+ * pattern's last row) replaced by MODE's, as as_ablation_replace would
+ * replace that row. Mean needs SUM [n_ctx]: the column sums of the head's
+ * rows before it, unablated (as_ablation_mean_sums of the prompt's, then
+ * each row's added here, in row order as as_ablation_replace sums). */
+void          as_ablation_replace_last_row (float              *row,
+                                            int                 n_ctx,
+                                            AsAblateMode        mode,
+                                            float              *sum);
+/* SUM [n] += the ROWS rows of P [rows, n] one after another: over a
+ * head's whole P [n, n], the column sums a mean ablation has reached after
+ * its last row. */
+void          as_ablation_mean_sums    (const float            *p,
+                                        int                     rows,
+                                        int                     n,
+                                        float                  *sum);
 /* Replaces every head of LAYER that REQ ablates in ATT [n_heads, n, n]. */
 void          as_ablation_apply_layer  (const AsForwardRequest *req,
                                         int                     layer,

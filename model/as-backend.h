@@ -106,7 +106,9 @@ typedef struct {
   /* Optional, for causal models (NULL: as-decode.c reruns the whole
    * forward for each token). A key/value cache for up to CAPACITY tokens;
    * decode_prompt runs REQUEST as forward does (streaming its layers) and
-   * keeps its keys and values; decode_step appends TOKEN at the next
+   * keeps its keys and values, and its heads to ablate, which every step
+   * ablates too (as_ablation_replace_last_row), or refuses them with a
+   * message; decode_step appends TOKEN at the next
    * position, hands each layer's row of it to ON_ROW and checks CANCEL
    * between layers. Both leave the last token's final hidden state [hidden]
    * (after the final norm) in FINAL_HIDDEN. */

@@ -101,6 +101,10 @@ typedef struct {
   float *k;          /* [n_layers, NKV, d, C]  keys, rotated, transposed per K/V head */
   float *v;          /* [n_layers, C, KV]      values */
   float *row;        /* [NH, C]  a step's attention row */
+  AsForwardRequest ablation; /* only its ablate [n_ablate] (a copy): the heads the prompt
+                              * ablated, which every step ablates too (as-ablation.h) */
+  float *mean_sum;   /* [n_layers, NH, C]  column sums of each mean-ablated head's rows so
+                      * far, unablated; NULL when no head is */
   AsBlockMatrix **blocks; /* [n_layers * AS_CPU_DECODER_MATRICES]  block matrices
                           * (as-block-gemv.h) of each layer's matrices that steps
                           * read; NULL (the whole array, or one matrix): fp32 */
@@ -506,9 +510,12 @@ attention_head (Pass  *s,
         head_context_rows (s, h, p_rows, i0, block, &v, apack);
     }
   /* an ablated head's whole pattern is replaced (as-ablation.h) before it
-   * meets V */
+   * meets V; a mean-ablated one's column sums go on in the steps */
   if (ablate == AS_ABLATE_NONE)
     return;
+  if (ablate == AS_ABLATE_MEAN && s->cache != NULL)
+    as_ablation_mean_sums (p, n, n, s->cache->mean_sum + ((gsize) s->layer * c->n_heads + h)
+                                                         * s->cache->capacity);
   as_ablation_replace (p, n, TRUE, ablate);
   for (int i0 = 0; i0 < n; i0 += ATTN_ROWS)
     head_context_rows (s, h, p + (gsize) i0 * n, i0, MIN (ATTN_ROWS, n - i0), &v, apack);
@@ -542,6 +549,12 @@ attention_head_cached (Pass *s,
   for (int j = 0; j < n_ctx; j++)
     row[j] *= scale;
   as_fast_softmax_rows (row, 1, n_ctx, 0, FALSE);
+  const AsAblateMode ablate = as_ablation_mode_of (&cache->ablation, s->layer, h);
+  if (ablate != AS_ABLATE_NONE)
+    as_ablation_replace_last_row (row, n_ctx, ablate,
+                                  cache->mean_sum != NULL
+                                    ? cache->mean_sum + ((gsize) s->layer * c->n_heads + h) * C
+                                    : NULL);
   float *ctx = s->ws->ctx + h * d;   /* [d] */
   for (int t = 0; t < d; t++)
     ctx[t] = 0.0f;
@@ -723,6 +736,8 @@ decode_cache_free (DecodeCache *cache)
   g_free (cache->k);
   g_free (cache->v);
   g_free (cache->row);
+  g_free ((gpointer) cache->ablation.ablate);
+  g_free (cache->mean_sum);
   for (int i = 0; i < cache->n_blocks; i++)
     as_block_matrix_free (cache->blocks[i]);
   g_free (cache->blocks);
@@ -766,6 +781,38 @@ decoder_cpu_decode_free (AsBackend *backend,
   decode_cache_free (cache);
 }
 
+/* The heads REQ ablates, for the steps to ablate too; room for the column
+ * sums of those it replaces by their mean. */
+static gboolean
+keep_ablation (DecodeCache            *cache,
+               const AsConfig         *c,
+               const AsForwardRequest *req,
+               GError                **error)
+{
+  /* a prompt stopped before may have left its own */
+  g_clear_pointer ((gpointer *) &cache->ablation.ablate, g_free);
+  g_clear_pointer (&cache->mean_sum, g_free);
+  cache->ablation.n_ablate = 0;
+  if (req->n_ablate == 0)
+    return TRUE;
+  cache->ablation.ablate = g_memdup2 (req->ablate, sizeof (AsHeadAblation) * req->n_ablate);
+  cache->ablation.n_ablate = req->n_ablate;
+  gboolean mean = FALSE;
+  for (int i = 0; i < req->n_ablate; i++)
+    mean |= req->ablate[i].mode == AS_ABLATE_MEAN;
+  if (!mean)
+    return TRUE;
+  const gsize count = (gsize) c->n_layers * c->n_heads * cache->capacity;
+  if ((cache->mean_sum = g_try_new0 (float, count)) == NULL)
+    {
+      g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_RESOURCES,
+                   "the running means of the ablated heads (%.0f MiB) do not fit in memory",
+                   (double) count * sizeof (float) / (1 << 20));
+      return FALSE;
+    }
+  return TRUE;
+}
+
 /* The prompt's forward, keeping every layer's keys and values; the last
  * token's final hidden state [H] into FINAL_HIDDEN. */
 static gboolean
@@ -780,13 +827,6 @@ decoder_cpu_decode_prompt (AsBackend               *backend,
   const AsModel *model = backend->model;
   if (!as_backend_check_request (model, req, error))
     return FALSE;
-  /* a step's one row could not be ablated the same way */
-  if (req->n_ablate > 0)
-    {
-      g_set_error_literal (error, AS_MODEL_ERROR, AS_MODEL_ERROR_UNSUPPORTED,
-                           "heads cannot be ablated while generating with a key/value cache");
-      return FALSE;
-    }
   if (cache->len != 0 || req->n > cache->capacity)
     {
       g_set_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_INPUT,
@@ -794,6 +834,8 @@ decoder_cpu_decode_prompt (AsBackend               *backend,
                    "first, and must fit", req->n, cache->len, cache->capacity);
       return FALSE;
     }
+  if (!keep_ablation (cache, model->config, req, error))
+    return FALSE;
   if (!run_prompt (self, req, model->config->n_layers - 1, FALSE, cache, error))
     return FALSE;
   cache->len = req->n;

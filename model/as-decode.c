@@ -28,6 +28,9 @@ struct _AsDecoder {
   int        threads;
   const float *lm_x;         /* [hidden] the block logits' input while the pool shares them */
   float     *lm_out;         /* [vocab] their output */
+  AsHeadAblation *ablate;    /* [n_ablate] the prompt's heads to ablate, which a rerun
+                              * step ablates too (a cache keeps its own) */
+  int        n_ablate;
 };
 
 static const char *const weights_names[] = {
@@ -276,6 +279,8 @@ as_decoder_prompt (AsDecoder              *self,
     }
   memcpy (self->ids, request->ids, sizeof (int) * request->n);
   self->n = request->n;
+  self->ablate = g_memdup2 (request->ablate, sizeof (AsHeadAblation) * request->n_ablate);
+  self->n_ablate = request->n_ablate;
   return last_logits (self, last, logits, error);
 }
 
@@ -361,6 +366,8 @@ as_decoder_step (AsDecoder  *self,
         .on_layer = on_row != NULL ? last_row_on_layer : NULL,
         .user_data = &lr,
         .cancel = cancel,
+        .ablate = self->ablate,
+        .n_ablate = self->n_ablate,
       };
       if (!rerun (self, &request, error))
         return FALSE;
@@ -414,6 +421,7 @@ as_decoder_free (AsDecoder *self)
   if (self->cache != NULL)
     self->backend->vtable->decode_free (self->backend, self->cache);
   g_free (self->ids);
+  g_free (self->ablate);
   g_free (self->final_hidden);
   as_block_matrix_free (self->lm_blocks);
   if (self->pool != NULL)

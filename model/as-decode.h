@@ -37,7 +37,8 @@ AsDecoder *as_decoder_new_with_weights (AsBackend         *backend,
                                         int                capacity,
                                         AsDecodeWeights    weights,
                                         GError           **error);
-/* Runs the prompt REQUEST (its ids, callbacks and cancel flag); only as the
+/* Runs the prompt REQUEST (its ids, callbacks, cancel flag and heads to
+ * ablate, which every step then ablates too: as-ablation.h); only as the
  * first call. LOGITS [vocab] gets the last prompt token's next-token
  * logits. */
 gboolean   as_decoder_prompt     (AsDecoder              *self,

@@ -148,6 +148,8 @@ run_prompt (AsDecoder               *decoder,
     .on_layer = streamed ? prompt_on_layer : NULL,
     .user_data = &pl,
     .cancel = options->cancel,
+    .ablate = options->ablate,
+    .n_ablate = options->n_ablate,
   };
   return as_decoder_prompt (decoder, &request, logits, error);
 }

@@ -72,6 +72,8 @@ typedef struct {
   gpointer           user_data;        /* for the callbacks */
   const gint        *cancel;           /* may be NULL; non-zero: stop */
   AsDecodeWeights    weights;          /* what the steps read (as-decode.h); auto by default */
+  const AsHeadAblation *ablate;        /* [n_ablate] heads switched off in the prompt and */
+  int                n_ablate;         /* every step (as-ablation.h); none by default */
 } AsGenerateOptions;
 
 /* Greedy, 64 tokens, MODEL's tokenizer's end-of-sequence id (-1 without

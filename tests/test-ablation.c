@@ -518,24 +518,41 @@ test_parse_and_refuse (void)
   as_model_free (model);
 }
 
-/* A decoder's cached generation cannot ablate its one-row steps: refused. */
+/* Decoding ablates one row at a time (as_ablation_replace_last_row): the
+ * last row of a causal pattern replaced that way, the mean's sums those of
+ * the rows before it (as_ablation_mean_sums), is bit for bit the last row
+ * of the whole pattern replaced (as_ablation_replace), for every mode and
+ * length; and the sums then reach those of all the rows. The fast path's
+ * steps against whole reruns are tests/test-decode.c's. */
 static void
-test_decode_refuses (void)
+test_last_row (void)
 {
-  AsModel *model = llama_tiny_load ();
-  AsBackend *cpu = as_cpu_backend_new (model);
-  g_autoptr(GError) error = NULL;
-  gpointer cache = cpu->vtable->decode_new (cpu, 8, &error);
-  g_assert_no_error (error);
-  int ids[3] = { 1, 2, 3 };
-  const AsHeadAblation one = { 0, 0, AS_ABLATE_ZERO };
-  AsForwardRequest req = { .ids = ids, .n = 3, .ablate = &one, .n_ablate = 1 };
-  g_autofree float *h = g_new (float, model->config->hidden);
-  g_assert_false (cpu->vtable->decode_prompt (cpu, cache, &req, h, &error));
-  g_assert_error (error, AS_MODEL_ERROR, AS_MODEL_ERROR_UNSUPPORTED);
-  cpu->vtable->decode_free (cpu, cache);
-  as_backend_free (cpu);
-  as_model_free (model);
+  GRand *rand = g_rand_new_with_seed (5);
+  const AsAblateMode modes[] = { AS_ABLATE_ZERO, AS_ABLATE_UNIFORM, AS_ABLATE_MEAN };
+  for (int n = 1; n <= 40; n += 13)
+    for (guint m = 0; m < G_N_ELEMENTS (modes); m++)
+      {
+        g_autofree float *p = g_new0 (float, (gsize) n * n);   /* [n, n] causal rows */
+        for (int i = 0; i < n; i++)
+          {
+            float total = 0;
+            for (int j = 0; j <= i; j++)
+              total += p[(gsize) i * n + j] = (float) g_rand_double_range (rand, 0.01, 1.0);
+            for (int j = 0; j <= i; j++)
+              p[(gsize) i * n + j] /= total;
+          }
+        g_autofree float *last = g_memdup2 (p + (gsize) (n - 1) * n, sizeof (float) * n);   /* [n] */
+        g_autofree float *sum = g_new0 (float, n);   /* [n] */
+        as_ablation_mean_sums (p, n - 1, n, sum);
+        as_ablation_replace_last_row (last, n, modes[m], sum);
+        g_autofree float *all_sums = g_new0 (float, n);   /* [n] */
+        as_ablation_mean_sums (p, n, n, all_sums);
+        as_ablation_replace (p, n, TRUE, modes[m]);
+        g_assert_cmpmem (last, sizeof (float) * n, p + (gsize) (n - 1) * n, sizeof (float) * n);
+        if (modes[m] == AS_ABLATE_MEAN)
+          g_assert_cmpmem (sum, sizeof (float) * n, all_sums, sizeof (float) * n);
+      }
+  g_rand_free (rand);
 }
 
 int
@@ -552,6 +569,6 @@ main (int    argc,
   g_test_add_func ("/ablation/measure/encoder", test_measure_encoder);
   g_test_add_func ("/ablation/rank", test_rank);
   g_test_add_func ("/ablation/parse-and-refuse", test_parse_and_refuse);
-  g_test_add_func ("/ablation/decode-refuses", test_decode_refuses);
+  g_test_add_func ("/ablation/last-row", test_last_row);
   return g_test_run ();
 }

@@ -146,6 +146,30 @@ if [ $rc = 0 ] && [ -z "$(grep -v 'note: weights int8' "$tmp/err")" ]; then
   if [ -z "$msg" ]; then ok "--weights int8: 12 tokens, its deviation from fp32 noted"
   else nok "--weights int8" "$msg"; fi
 else nok "--weights int8 (exit $rc)" "$(cat "$tmp/err")"; fi
+# --ablate: heads switched off in the prompt and every step; each token is
+# the one \`ablate\` (a whole forward pass with those heads replaced) finds
+# most likely after the tokens before it
+spec=1:1:uniform,2:2:mean,2:3
+"$cli" generate -m "$tiny" --ablate $spec --ids 5,6,7,8 --max-tokens 6 --json >"$tmp/abl.json" 2>"$tmp/err"
+rc=$?
+msg=$(python3 - "$tmp/abl.json" "$cli" "$tiny" "$spec" <<'PY' 2>&1
+import json, subprocess, sys
+d = json.load(open(sys.argv[1]))
+assert d["ablated"] == [{"layer": 1, "head": 1, "mode": "uniform"}, {"layer": 2, "head": 2, "mode": "mean"},
+                        {"layer": 2, "head": 3, "mode": "zero"}], d["ablated"]
+ids = [5, 6, 7, 8]
+for new in d["generated_ids"]:
+    out = subprocess.run([sys.argv[2], "ablate", "-m", sys.argv[3], "--ablate", sys.argv[4], "--json",
+                          "--ids", ",".join(map(str, ids))], capture_output=True, text=True, check=True)
+    want = json.loads(out.stdout)["argmax_after"]["id"]
+    assert new == want, (ids, new, want)
+    ids.append(new)
+PY
+)
+if [ $rc = 0 ] && [ -z "$msg" ]; then ok "--ablate: every step the ablated model's most likely token"
+else nok "--ablate (exit $rc)" "$msg $(cat "$tmp/err")"; fi
+refuse "--ablate of a head the model lacks" "--ablate" -m "$tiny" --ablate 9:1 --ids 1
+
 # bench on a decoder of 64 positions: the default 256-token context shrinks
 # to what fits, with a note; one asked for by name that does not fit is refused
 "$cli" bench -m "$tiny" --lengths 8 --min-time 0 --runs 1 --warmup 0 --json >"$tmp/bench.json" 2>"$tmp/err"

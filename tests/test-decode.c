@@ -26,6 +26,7 @@
 #include <glib.h>
 #include <json-glib/json-glib.h>
 
+#include "as-ablation.h"
 #include "as-attention.h"
 #include "as-backend.h"
 #include "as-decode.h"
@@ -567,6 +568,101 @@ test_decode_smollm2 (void)
     check_decoding (model);
 }
 
+/* --- (f) decoding with heads ablated ------------------------------------------------ */
+
+/* Heads switched off in the prompt and every step (as-ablation.h): one per
+ * mode, the mean one in the last layer (its running sums carry over from
+ * the prompt). The cached decoder against whole reruns, each of which
+ * ablates the whole sequence: rows and logits; a zero head's rows all 0
+ * and a uniform one's 1 / n_ctx in both; the text differs from the
+ * unablated model's logits. */
+static void
+check_decoding_ablated (AsModel *model)
+{
+  const AsConfig *c = model->config;
+  const int L = c->n_layers, NH = c->n_heads, V = c->vocab_size;
+  const AsHeadAblation ablate[] = {
+    { 0, 0, AS_ABLATE_ZERO },
+    { 0, 1 % NH, AS_ABLATE_UNIFORM },
+    { L - 1, NH - 1, AS_ABLATE_MEAN },
+  };
+  AsBackend *cpu = as_cpu_backend_new (model);
+  AsBackend *ref = as_reference_backend_new (model);
+  g_autoptr(GArray) cases = cases_for (model);
+  Case *cs = &g_array_index (cases, Case, cases->len - 1);
+  const int n0 = cs->n, capacity = n0 + STEPS;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(AsDecoder) fast = as_decoder_new (cpu, capacity, &error);
+  g_assert_no_error (error);
+  g_autoptr(AsDecoder) slow = as_decoder_new (ref, capacity, &error);
+  g_assert_no_error (error);
+  g_autoptr(AsDecoder) plain = as_decoder_new (cpu, capacity, &error);
+  g_assert_no_error (error);
+  AsForwardRequest req = { .ids = cs->ids, .n = n0, .ablate = ablate,
+                           .n_ablate = G_N_ELEMENTS (ablate) };
+  AsForwardRequest plain_req = { .ids = cs->ids, .n = n0 };
+  g_autofree float *logits = g_new (float, V);
+  g_autofree float *want_logits = g_new (float, V);
+  g_autofree float *plain_logits = g_new (float, V);
+  g_assert_true (as_decoder_prompt (fast, &req, logits, &error));
+  g_assert_no_error (error);
+  g_assert_true (as_decoder_prompt (slow, &req, want_logits, &error));
+  g_assert_no_error (error);
+  g_assert_true (as_decoder_prompt (plain, &plain_req, plain_logits, &error));
+  g_assert_no_error (error);
+  double worst_logit = max_rel_diff (logits, want_logits, V), worst_row = 0, moved = 0;
+
+  g_autofree float *rows = g_new (float, (gsize) L * NH * capacity);
+  g_autofree float *want_rows = g_new (float, (gsize) L * NH * capacity);
+  for (int s = 0; s < STEPS; s++)
+    {
+      const int token = argmax (want_logits, V), n_ctx = n0 + s + 1;
+      Rows got = { rows, NH, n_ctx, 0, -1 }, want = { want_rows, NH, n_ctx, 0, -1 };
+      g_assert_true (as_decoder_step (fast, token, keep_rows, &got, NULL, logits, &error));
+      g_assert_no_error (error);
+      g_assert_true (as_decoder_step (slow, token, keep_rows, &want, NULL, want_logits, &error));
+      g_assert_no_error (error);
+      g_assert_true (as_decoder_step (plain, token, NULL, NULL, NULL, plain_logits, &error));
+      g_assert_no_error (error);
+      worst_row = MAX (worst_row, max_abs_diff (rows, want_rows, (gsize) L * NH * n_ctx));
+      worst_logit = MAX (worst_logit, max_rel_diff (logits, want_logits, V));
+      moved = MAX (moved, max_rel_diff (logits, plain_logits, V));
+      const float *zero = rows + (gsize) (0 * NH + 0) * n_ctx;                 /* [n_ctx] */
+      const float *uniform = rows + (gsize) (0 * NH + 1 % NH) * n_ctx;         /* [n_ctx] */
+      const float *zero_want = want_rows + (gsize) (0 * NH + 0) * n_ctx;       /* [n_ctx] */
+      for (int j = 0; j < n_ctx; j++)
+        {
+          g_assert_cmpfloat (zero[j], ==, 0.0f);
+          g_assert_cmpfloat (zero_want[j], ==, 0.0f);
+          if (NH > 1)
+            g_assert_cmpfloat (uniform[j], ==, 1.0f / (float) n_ctx);
+        }
+    }
+  g_test_message ("%d + %d tokens, 3 heads ablated, cached vs reruns: rows %.3g, logits %.3g "
+                  "(relative); logits moved by the ablation %.3g", n0, STEPS, worst_row,
+                  worst_logit, moved);
+  g_assert_cmpfloat (worst_row, <=, ATTN_TOL);
+  g_assert_cmpfloat (worst_logit, <=, LOGIT_REL_TOL);
+  g_assert_cmpfloat (moved, >, 100 * LOGIT_REL_TOL);
+  g_clear_pointer (&fast, as_decoder_free);
+  g_clear_pointer (&slow, as_decoder_free);
+  g_clear_pointer (&plain, as_decoder_free);
+  as_backend_free (ref);
+  as_backend_free (cpu);
+}
+
+static void
+test_ablated_llama (void)
+{
+  check_decoding_ablated (wide_model ());
+}
+
+static void
+test_ablated_gpt2 (void)
+{
+  check_decoding_ablated (gpt2_wide_model ());
+}
+
 /* --- (d, e) refusals -------------------------------------------------------------- */
 
 static AsDecoder *
@@ -802,6 +898,8 @@ main (int    argc,
   g_test_add_func ("/decode/steps/gpt2-tiny", test_decode_gpt2_tiny);
   g_test_add_func ("/decode/steps/gpt2-long", test_decode_gpt2_long);
   g_test_add_func ("/decode/steps/smollm2", test_decode_smollm2);
+  g_test_add_func ("/decode/ablated/llama", test_ablated_llama);
+  g_test_add_func ("/decode/ablated/gpt2", test_ablated_gpt2);
   g_test_add_func ("/decode/refusals", test_refusals);
   g_test_add_func ("/decode/bench", test_bench);
   int rc = g_test_run ();
