@@ -279,3 +279,32 @@ as_generate (AsBackend               *backend,
     *ids = (int *) g_array_free (g_steal_pointer (&out), FALSE);
   return TRUE;
 }
+
+static gboolean
+append_text (const AsGenerateStep *step,
+             gpointer              user_data)
+{
+  if (step->text != NULL && !step->is_eos)
+    g_string_append (user_data, step->text);
+  return TRUE;
+}
+
+char *
+as_generate_text (AsBackend               *backend,
+                  const int               *prompt,
+                  int                      n_prompt,
+                  const AsGenerateOptions *options,
+                  GError                 **error)
+{
+  g_autoptr(GString) text = g_string_new (NULL);
+  AsGenerateOptions o = *options;
+  o.on_start = NULL;
+  o.on_prompt_layer = NULL;
+  o.on_row = NULL;
+  o.on_last = NULL;
+  o.on_step = append_text;
+  o.user_data = text;
+  if (!as_generate (backend, prompt, n_prompt, &o, NULL, NULL, NULL, error))
+    return NULL;
+  return g_string_free (g_steal_pointer (&text), FALSE);
+}

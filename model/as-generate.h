@@ -97,6 +97,15 @@ gboolean as_generate              (AsBackend               *backend,
                                    int                     *n_ids,
                                    GError                 **error);
 
+/* The text as_generate writes from PROMPT [n_prompt] with OPTIONS (their
+ * callbacks aside: only the cancel flag is kept), the end-of-sequence token
+ * left out (g_free); NULL with ERROR set. The model must have a tokenizer. */
+char    *as_generate_text         (AsBackend               *backend,
+                                   const int               *prompt,
+                                   int                      n_prompt,
+                                   const AsGenerateOptions *options,
+                                   GError                 **error);
+
 const char *as_generate_stop_to_string (AsGenerateStop stop);
 
 G_END_DECLS

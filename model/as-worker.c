@@ -140,6 +140,8 @@ as_worker_ablation_clear (AsWorkerAblation *w)
   if (w->rank != NULL)
     g_array_unref (w->rank);
   g_free (w->argmax_label);
+  g_free (w->continued_on);
+  g_free (w->continued_off);
   g_free (w->ablate);
   g_free (w->text_a);
   g_free (w->text_b);
@@ -1587,6 +1589,38 @@ post_ablation_progress (int      done,
   return !ap->preempted;
 }
 
+/* What a decoder writes after the text, greedily, with every head on and
+ * with W's heads off: into W's continued_on and continued_off, both or
+ * neither. Only a cancel is an error: the effect stands without them. */
+static void
+continue_both_ways (WorkerShared     *s,
+                    AsBackend        *backend,
+                    const int        *ids,
+                    int               n,
+                    AsWorkerAblation *w,
+                    GError          **error)
+{
+  AsGenerateOptions o;
+  as_generate_options_init (&o, backend->model);
+  o.max_tokens = AS_WORKER_ABLATION_CONTINUE;
+  o.n_top = 0;
+  o.cancel = &s->ablation_cancel;
+  GError *local = NULL;
+  if ((w->continued_on = as_generate_text (backend, ids, n, &o, &local)) != NULL)
+    {
+      o.ablate = w->ablate;
+      o.n_ablate = w->n_ablate;
+      w->continued_off = as_generate_text (backend, ids, n, &o, &local);
+    }
+  if (local == NULL)
+    return;
+  g_clear_pointer (&w->continued_on, g_free);
+  if (g_error_matches (local, AS_MODEL_ERROR, AS_MODEL_ERROR_CANCELLED))
+    g_propagate_error (error, local);
+  else
+    g_error_free (local);
+}
+
 /* The effect and the ranked table of JOB, on the CPU (the GPU plugin does
  * not ablate), stopped between heads by a newer request. FALSE when a MAIN
  * request interrupted it: JOB is to run again. */
@@ -1602,6 +1636,8 @@ run_ablation (WorkerShared *s,
     g_free (w->top_labels[i]);
   g_clear_pointer (&w->top_labels, g_free);
   g_clear_pointer (&w->argmax_label, g_free);
+  g_clear_pointer (&w->continued_on, g_free);
+  g_clear_pointer (&w->continued_off, g_free);
   if (s->model == NULL || s->model->tokenizer == NULL)
     g_set_error_literal (&error, AS_MODEL_ERROR, AS_MODEL_ERROR_INPUT, "no model loaded");
   else
@@ -1628,6 +1664,8 @@ run_ablation (WorkerShared *s,
             w->top_labels[i] = as_tokenizer_id_to_label (model->tokenizer, w->effect.top_ids[i]);
           if (w->effect.argmax_after >= 0)
             w->argmax_label = as_tokenizer_id_to_label (model->tokenizer, w->effect.argmax_after);
+          if (model->arch->causal)
+            continue_both_ways (s, backend, ids, n, w, &error);
         }
       if (error == NULL && w->rank_layer != -2 &&
           (w->rank = as_ablation_rank_heads (backend, ids, types, n, w->rank_layer, w->rank_mode,

@@ -118,6 +118,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (AsWorkerLens, as_worker_lens_unref)
 /* Head ablation (as-ablation.h) of one text: the effect of a list of
  * ablated heads, or the ranked table of a layer's heads, one at a time. */
 #define AS_WORKER_ABLATION_TOP 10
+/* Tokens of a decoder's greedy continuation, with its heads on and off. */
+#define AS_WORKER_ABLATION_CONTINUE 12
 
 typedef struct {
   guint             generation;   /* of as_worker_request_ablation */
@@ -128,6 +130,8 @@ typedef struct {
   AsAblationEffect  effect;       /* of ABLATE together (n_ablate > 0) */
   char            **top_labels;   /* [effect.n_top] what the top ids stand for */
   char             *argmax_label; /* the most likely next token after; NULL for an encoder */
+  char             *continued_on; /* a decoder's greedy continuation of the text, every head */
+  char             *continued_off;/* on, and with ABLATE off (as_generate_text); NULL else */
   int               rank_layer;   /* the layer ranked (from 0; -1 all), -2 for none */
   AsAblateMode      rank_mode;
   GArray           *rank;         /* AsHeadRank rows, largest effect first; NULL without */

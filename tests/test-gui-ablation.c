@@ -10,7 +10,9 @@
  * switched off; "Rank heads in this layer" lists every head of the layer
  * with the effect of a re-run of that head alone. Then SmolLM2 (when it is
  * downloaded): the KL divergence and next-token probabilities the page
- * shows for a head replaced by its mean pattern equal the engine's.
+ * shows for a head replaced by its mean pattern equal the engine's, and so
+ * do the two greedy continuations it shows, with the head on and off (an
+ * encoder's page shows none).
  */
 #include <gdk/x11/gdkx.h>
 #include <math.h>
@@ -19,6 +21,7 @@
 
 #include "as-ablation-view.h"
 #include "as-application.h"
+#include "as-generate.h"
 #include "as-model.h"
 #include "as-model-grid.h"
 #include "as-window.h"
@@ -99,6 +102,7 @@ check_effect_is_rerun (void)
                                      &want, &error));
   g_assert_no_error (error);
   g_assert_false (want.next_token);
+  g_assert_null (w->continued_on);   /* an encoder writes nothing */
   g_assert_cmpfloat (want.cosine, <, 1.0);
   g_assert_cmpfloat_with_epsilon (w->effect.cosine, want.cosine, 1e-6);
   /* and the page says so, in the digits it prints */
@@ -252,6 +256,22 @@ test_decoder (void)
     }
   g_assert_cmpint (w->effect.argmax_after, ==, want.argmax_after);
   g_assert_nonnull (strstr (as_ablation_view_get_effect_text (ablation_view ()), "KL(before"));
+
+  /* what it writes next, greedily, with the head on and off */
+  AsGenerateOptions o;
+  as_generate_options_init (&o, decoder);
+  o.max_tokens = AS_WORKER_ABLATION_CONTINUE;
+  g_autofree char *on = as_generate_text (cpu, ids, n, &o, &error);
+  g_assert_no_error (error);
+  o.ablate = w->ablate;
+  o.n_ablate = w->n_ablate;
+  g_autofree char *off = as_generate_text (cpu, ids, n, &o, &error);
+  g_assert_no_error (error);
+  g_test_message ("on: “%s”; off: “%s”", on, off);
+  g_assert_cmpstr (w->continued_on, ==, on);
+  g_assert_cmpstr (w->continued_off, ==, off);
+  g_assert_cmpuint (strlen (on), >, 0);
+  g_assert_nonnull (strstr (as_ablation_view_get_effect_text (ablation_view ()), "heads off: “"));
   as_backend_free (cpu);
   as_model_free (decoder);
 }

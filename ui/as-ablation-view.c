@@ -86,6 +86,14 @@ effect_text (const AsWorkerAblation *w)
     }
   g_autofree char *after = quoted (w->argmax_label);
   g_string_append_printf (s, _("\nMost likely after: %s (%.2f%%)"), after, 100.0 * e->p_argmax_after);
+  if (w->continued_on != NULL && w->continued_off != NULL)
+    {
+      g_autofree char *on = quoted (w->continued_on);
+      g_autofree char *off = quoted (w->continued_off);
+      g_string_append_printf (s, _("\n\nWhat it writes next (greedy, %d tokens):\n"
+                                   "  heads on:  %s\n  heads off: %s"),
+                              AS_WORKER_ABLATION_CONTINUE, on, off);
+    }
   return g_string_free (s, FALSE);
 }
 
