@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "as-safetensors.h"   /* as_f16_to_f32 */
+#include "as-thread-pool.h"   /* as_share */
 
 /* Bytes of q per row's block. */
 static int
@@ -225,4 +226,21 @@ as_block_gemv_rows (const AsBlockMatrix *m,
       g_atomic_pointer_set (&chosen[m->format], f);
     }
   f (m, x, r0, r1, out);
+}
+
+void
+as_block_gemv_share (const AsBlockMatrix *m,
+                     const float         *x,
+                     const float         *bias,
+                     float               *out,
+                     int                  t,
+                     int                  threads)
+{
+  int g0, g1;
+  as_share ((m->rows + 15) / 16, t, threads, &g0, &g1);
+  const int r0 = MIN (g0 * 16, m->rows), r1 = MIN (g1 * 16, m->rows);
+  as_block_gemv_rows (m, x, r0, r1, out + r0);
+  if (bias != NULL)
+    for (int r = r0; r < r1; r++)
+      out[r] += bias[r];
 }

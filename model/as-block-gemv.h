@@ -89,6 +89,16 @@ void           as_block_gemv_rows       (const AsBlockMatrix *m,
                                          int                  r1,
                                          float               *out);
 
+/* Thread T of THREADS's share of OUT [M->rows] = M X (+ BIAS [M->rows],
+ * NULL: none): whole groups of 16 rows, so that threads never write the
+ * same cache line of OUT. */
+void           as_block_gemv_share      (const AsBlockMatrix *m,
+                                         const float         *x,
+                                         const float         *bias,
+                                         float               *out,
+                                         int                  t,
+                                         int                  threads);
+
 typedef void (*AsBlockGemvFunc) (const AsBlockMatrix *m,
                                  const float         *x,
                                  int                  r0,

@@ -222,22 +222,13 @@ share_product (gpointer data,
   as_gemm_panels (&s->gemm, p0 * step, MIN (p1 * step, panels), scratch_of (s, t));
 }
 
-/* Thread T's share of a step's block product: whole groups of 16 rows of
- * the weight (threads never write the same cache line of C), plus the
- * bias where there is one. */
+/* Thread T's share of a step's block product. */
 static void
 share_block_product (gpointer data,
                      int      t)
 {
   Pass *s = data;
-  const AsBlockMatrix *w = s->block_w;
-  int g0, g1;
-  as_share ((w->rows + 15) / 16, t, s->self->threads, &g0, &g1);
-  const int r0 = MIN (g0 * 16, w->rows), r1 = MIN (g1 * 16, w->rows);
-  as_block_gemv_rows (w, s->gemm.a, r0, r1, s->gemm.c + r0);
-  if (s->gemm.bias != NULL)
-    for (int r = r0; r < r1; r++)
-      s->gemm.c[r] += s->gemm.bias[r];
+  as_block_gemv_share (s->block_w, s->gemm.a, s->gemm.bias, s->gemm.c, t, s->self->threads);
 }
 
 /* C [n, B->n] (leading dimension LDC) = A [n, B->k] (leading dimension
@@ -1000,6 +991,19 @@ as_cpu_decoder_pack_layer (AsCpuDecoder        *self,
                       from[m].k == self->layers[layer].m[m].k);
   PackJob job = { self, &self->layers[layer], from };
   as_thread_pool_run (self->pool, self->threads, pack_share, &job);
+}
+
+void
+as_cpu_decoder_pack_in_out (AsCpuDecoder *self,
+                            int           layer,
+                            int           m,
+                            const float  *w)
+{
+  g_return_if_fail (layer >= 0 && layer < self->parent.model->config->n_layers);
+  g_return_if_fail (m >= 0 && m < AS_CPU_DECODER_MATRICES);
+  AsPacked *dst = &self->layers[layer].m[m];
+  /* element (in kk, out j) of W [k, n] is at kk * n + j */
+  as_gemm_pack_b (dst, dst->data, w, dst->n, 1, dst->n, dst->k);
 }
 
 /* Room for every layer's packed matrices in one arena. */

@@ -75,6 +75,12 @@ AsCpuDecoder *as_cpu_decoder_new        (const AsModel            *model,
 void          as_cpu_decoder_pack_layer (AsCpuDecoder             *self,
                                          int                       layer,
                                          const AsGemmStacked      *from);
+/* Packs LAYER's matrix M (AS_CPU_DECODER_QKV …) from W [in, out] (a
+ * Conv1D's layout, the transpose of nn.Linear's), read where it is. */
+void          as_cpu_decoder_pack_in_out (AsCpuDecoder            *self,
+                                          int                      layer,
+                                          int                      m,
+                                          const float             *w);
 AsBackend    *as_cpu_decoder_backend    (AsCpuDecoder             *self);
 
 G_END_DECLS

@@ -190,17 +190,13 @@ as_decoder_new_with_weights (AsBackend       *backend,
   return self;
 }
 
-/* Thread T's share of the block logits: whole groups of 16 rows. */
+/* Thread T's share of the block logits. */
 static void
 share_block_logits (gpointer data,
                     int      t)
 {
   AsDecoder *self = data;
-  const AsBlockMatrix *w = self->lm_blocks;
-  int g0, g1;
-  as_share ((w->rows + 15) / 16, t, self->threads, &g0, &g1);
-  const int r0 = MIN (g0 * 16, w->rows), r1 = MIN (g1 * 16, w->rows);
-  as_block_gemv_rows (w, self->lm_x, r0, r1, self->lm_out + r0);
+  as_block_gemv_share (self->lm_blocks, self->lm_x, NULL, self->lm_out, t, self->threads);
 }
 
 /* LOGITS from the last token's final hidden state, refused when not finite

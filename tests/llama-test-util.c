@@ -73,3 +73,21 @@ llama_tiny_load (void)
   g_assert_no_error (error);
   return model;
 }
+
+AsModel *
+test_random_model (const char *config_json,
+                   const char *label,
+                   guint32     seed)
+{
+  g_autoptr(GError) error = NULL;
+  AsConfig *config = as_config_parse (config_json, strlen (config_json), label, &error);
+  g_assert_no_error (error);
+  AsModel *model = g_new0 (AsModel, 1);
+  model->dir = g_strdup (label);
+  model->name = g_strdup (label);
+  model->owned = g_ptr_array_new_with_free_func (g_free);
+  model->config = config;
+  model->arch = config->arch;
+  model->arch->init_random (model, seed);
+  return model;
+}

@@ -26,5 +26,10 @@ char  *llama_smollm2_path  (void);
 struct _AsModel *llama_smollm2_load (void);
 /* tests/data/llama/tiny.gguf loaded (it must load). */
 struct _AsModel *llama_tiny_load    (void);
+/* A model of the config.json text CONFIG_JSON (it must parse) with its
+ * architecture's random weights from SEED, named LABEL; no tokenizer. */
+struct _AsModel *test_random_model  (const char *config_json,
+                                     const char *label,
+                                     guint32     seed);
 
 G_END_DECLS

@@ -89,16 +89,8 @@ wide_model (void)
 {
   if (wide != NULL)
     return wide;
-  g_autoptr(GError) error = NULL;
-  AsConfig *config = as_config_parse (wide_config, strlen (wide_config), "wide.json", &error);
-  g_assert_no_error (error);
-  wide = g_new0 (AsModel, 1);
-  wide->dir = g_strdup ("wide llama (random weights)");
-  wide->name = g_strdup (wide->dir);
-  wide->owned = g_ptr_array_new_with_free_func (g_free);
-  wide->config = config;
-  wide->arch = config->arch;
-  wide->arch->init_random (wide, 11);
+  wide = test_random_model (wide_config, "wide llama (random weights)", 11);
+  const AsConfig *config = wide->config;
   /* W_q and W_k 20 times larger: scores of order 10, so attention is
    * peaked, not the near-uniform rows of std-0.02 weights, and a wrong key
    * or query shows */
@@ -159,17 +151,8 @@ gpt2_wide_model (void)
 {
   if (gpt2_wide != NULL)
     return gpt2_wide;
-  g_autoptr(GError) error = NULL;
-  AsConfig *config = as_config_parse (gpt2_wide_config, strlen (gpt2_wide_config),
-                                      "gpt2-wide.json", &error);
-  g_assert_no_error (error);
-  gpt2_wide = g_new0 (AsModel, 1);
-  gpt2_wide->dir = g_strdup ("wide gpt2 (random weights)");
-  gpt2_wide->name = g_strdup (gpt2_wide->dir);
-  gpt2_wide->owned = g_ptr_array_new_with_free_func (g_free);
-  gpt2_wide->config = config;
-  gpt2_wide->arch = config->arch;
-  gpt2_wide->arch->init_random (gpt2_wide, 13);
+  gpt2_wide = test_random_model (gpt2_wide_config, "wide gpt2 (random weights)", 13);
+  const AsConfig *config = gpt2_wide->config;
   const AsGpt2Weights *w = as_gpt2_weights (gpt2_wide);
   const int H = config->hidden, F = config->intermediate;
   guint32 state = 5;

@@ -139,16 +139,8 @@ wide_model (void)
 {
   if (wide != NULL)
     return wide;
-  g_autoptr(GError) error = NULL;
-  AsConfig *config = as_config_parse (wide_config, strlen (wide_config), "wide.json", &error);
-  g_assert_no_error (error);
-  wide = g_new0 (AsModel, 1);
-  wide->dir = g_strdup ("wide llama (random weights)");
-  wide->name = g_strdup (wide->dir);
-  wide->owned = g_ptr_array_new_with_free_func (g_free);
-  wide->config = config;
-  wide->arch = config->arch;
-  wide->arch->init_random (wide, 7);
+  wide = test_random_model (wide_config, "wide llama (random weights)", 7);
+  const AsConfig *config = wide->config;
   const AsLlamaWeights *w = as_llama_weights (wide);
   const int H = config->hidden, KV = config->n_kv_heads * config->head_dim;
   for (int l = 0; l < config->n_layers; l++)

@@ -52,17 +52,7 @@ static const char *tiny_config =
 static AsModel *
 tiny_model (guint32 seed)
 {
-  g_autoptr(GError) error = NULL;
-  AsConfig *config = as_config_parse (tiny_config, strlen (tiny_config), "tiny.json", &error);
-  g_assert_no_error (error);
-  AsModel *model = g_new0 (AsModel, 1);
-  model->dir = g_strdup ("tiny llama (random weights)");
-  model->name = g_strdup (model->dir);
-  model->owned = g_ptr_array_new_with_free_func (g_free);
-  model->config = config;
-  model->arch = config->arch;
-  model->arch->init_random (model, seed);
-  return model;
+  return test_random_model (tiny_config, "tiny llama (random weights)", seed);
 }
 
 static void
